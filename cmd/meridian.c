@@ -1,0 +1,75 @@
+/* meridian: the one binary. Dispatches to a subcommand (cmd_*.c). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+
+#define MERIDIAN_VERSION "0.1.0"
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("meridian %s\n", MERIDIAN_VERSION);
+    return CMD_EXIT_OK;
+}
+
+/* Only subcommands that work are listed; later layers add theirs here. */
+static const cmd_def commands[] = {
+    {"clock", "show the TrueTime interval and the clock source behind it", cmd_clock},
+    {"version", "print the version", cmd_version},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: meridian <command> [options]\n\n"
+               "Meridian is a distributed transactional store with TrueTime timestamps.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'meridian <command> --help' for a command's options.\n");
+}
+
+int cmd_usage_error(const char *sub, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "meridian %s: ", sub);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'meridian %s --help'.\n", sub);
+    return CMD_EXIT_USAGE;
+}
+
+int cmd_fail(const char *sub, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "meridian %s: ", sub);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CMD_EXIT_FAIL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CMD_EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        usage(stdout);
+        return CMD_EXIT_OK;
+    }
+    if (strcmp(sub, "--version") == 0)
+        return cmd_version(0, NULL);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(sub, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "meridian: unknown command '%s'\nRun 'meridian --help' for the list.\n", sub);
+    return CMD_EXIT_USAGE;
+}

@@ -1,0 +1,116 @@
+/* Shared helpers: duration and number parsing, clock readings. */
+#include "common/mr_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const struct {
+    const char *suffix;
+    int64_t ns;
+} units[] = {
+    {"ns", 1},           {"us", MR_NS_PER_US}, {"\xc2\xb5s", MR_NS_PER_US},
+    {"ms", MR_NS_PER_MS}, {"s", MR_NS_PER_S},  {"m", 60 * MR_NS_PER_S},
+    {"h", 3600 * MR_NS_PER_S},
+};
+
+int mr_parse_duration(const char *s, int64_t *ns)
+{
+    if (!s || !*s || isspace((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !isfinite(v))
+        return -1;
+    /* strtod accepts hex and exponents; demand plain decimal digits. */
+    for (const char *p = s; p < end; p++)
+        if (!isdigit((unsigned char)*p) && *p != '.' && *p != '-' && *p != '+')
+            return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            double r = v * (double)units[i].ns;
+            if (r > 9.2e18 || r < -9.2e18)
+                return -1;
+            *ns = (int64_t)llround(r);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+const char *mr_format_duration(int64_t ns, char *buf, int len)
+{
+    double a = fabs((double)ns);
+    if (a < 1e3)
+        snprintf(buf, (size_t)len, "%lldns", (long long)ns);
+    else if (a < 1e6)
+        snprintf(buf, (size_t)len, "%.3fus", (double)ns / 1e3);
+    else if (a < 1e9)
+        snprintf(buf, (size_t)len, "%.3fms", (double)ns / 1e6);
+    else
+        snprintf(buf, (size_t)len, "%.3fs", (double)ns / 1e9);
+    return buf;
+}
+
+int mr_parse_int(const char *s, long long min, long long max, long long *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int mr_parse_hostport(const char *s, char *host, int hostlen, int *port)
+{
+    if (!s)
+        return -1;
+    const char *colon;
+    const char *h = s;
+    size_t hl;
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - s);
+    }
+    if (hl == 0 || hl >= (size_t)hostlen)
+        return -1;
+    long long p;
+    if (mr_parse_int(colon + 1, 0, 65535, &p) != 0)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return 0;
+}
+
+int64_t mr_realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * MR_NS_PER_S + ts.tv_nsec;
+}
+
+int64_t mr_monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * MR_NS_PER_S + ts.tv_nsec;
+}

@@ -1,0 +1,28 @@
+/* Small shared helpers: durations, clocks, numbers. */
+#ifndef MR_UTIL_H
+#define MR_UTIL_H
+
+#include <stdint.h>
+
+#define MR_NS_PER_US 1000LL
+#define MR_NS_PER_MS 1000000LL
+#define MR_NS_PER_S  1000000000LL
+
+/* Parses a duration such as "1ms", "250us", "1.5s", "2m", "-3ms", "100ns", "1h".
+ * A bare number is rejected (units are required). Returns 0 and sets *ns,
+ * or -1 on malformed input or overflow. */
+int mr_parse_duration(const char *s, int64_t *ns);
+
+/* Formats ns as a short human duration ("1.250ms", "3.000s", "-12us") into buf. */
+const char *mr_format_duration(int64_t ns, char *buf, int len);
+
+/* Parses a base-10 integer in [min, max] with nothing trailing. 0 or -1. */
+int mr_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* Parses HOST:PORT (IPv4, name, or [IPv6]:PORT). host gets at most hostlen-1 chars. 0 or -1. */
+int mr_parse_hostport(const char *s, char *host, int hostlen, int *port);
+
+int64_t mr_realtime_ns(void);
+int64_t mr_monotonic_ns(void);
+
+#endif

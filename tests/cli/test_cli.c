@@ -1,0 +1,143 @@
+/* The `meridian` command line: help, usage errors (exit 2), clock output. */
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "common/mr_util.h"
+#include "tests/support/proc.h"
+#include "tests/test.h"
+
+static int run(char **out, char **err, const char *a1, const char *a2, const char *a3,
+               const char *a4, const char *a5)
+{
+    char *argv[] = {(char *)proc_meridian_bin(), (char *)a1, (char *)a2, (char *)a3, (char *)a4,
+                    (char *)a5, NULL};
+    return proc_run(argv, 10000, out, err);
+}
+
+#define RUN(...) run(&out, &err, __VA_ARGS__)
+#define CLEAN()                                                                            \
+    do {                                                                                   \
+        free(out);                                                                         \
+        free(err);                                                                         \
+        out = err = NULL;                                                                  \
+    } while (0)
+
+TEST(top_level_help_and_errors)
+{
+    char *out = NULL, *err = NULL;
+    CHECK(proc_meridian_bin() != NULL);
+    int st = RUN("--help", NULL, NULL, NULL, NULL);
+    int good = st == 0 && strstr(out, "clock") && strstr(out, "usage: meridian");
+    CLEAN();
+    CHECK(good);
+    st = RUN(NULL, NULL, NULL, NULL, NULL);
+    good = st == 2 && strstr(err, "usage");
+    CLEAN();
+    CHECK(good);
+    st = RUN("frobnicate", NULL, NULL, NULL, NULL);
+    good = st == 2 && strstr(err, "unknown command 'frobnicate'");
+    CLEAN();
+    CHECK(good);
+    st = RUN("version", NULL, NULL, NULL, NULL);
+    good = st == 0 && strstr(out, "meridian ");
+    CLEAN();
+    CHECK(good);
+}
+
+TEST(clock_usage_errors)
+{
+    char *out = NULL, *err = NULL;
+    int st = RUN("clock", "--help", NULL, NULL, NULL);
+    int good = st == 0 && strstr(out, "--clock SPEC");
+    CLEAN();
+    CHECK(good);
+    const char *bad[][3] = {
+        {"--bogus", NULL, "unknown option"},
+        {"--clock", "gps", "unknown clock spec"},
+        {"--clock", "fixed:abc", "not a non-negative duration"},
+        {"--count", "0", "--count"},
+        {"--interval", "fast", "--interval"},
+        {"--drift-ppm", "-5", "--drift-ppm"},
+        {"--fault-offset", "x", "--fault-offset"},
+        {"extra", NULL, "unexpected argument"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        st = RUN("clock", bad[i][0], bad[i][1], NULL, NULL);
+        good = st == 2 && err && strstr(err, bad[i][2]);
+        if (!good)
+            fprintf(stderr, "  case %zu: exit %d, stderr: %s\n", i, st, err);
+        CLEAN();
+        CHECK(good);
+    }
+    st = RUN("clock", "--clock", NULL, NULL, NULL);
+    good = st == 2 && strstr(err, "needs a value");
+    CLEAN();
+    CHECK(good);
+}
+
+TEST(clock_fixed_json)
+{
+    char *out = NULL, *err = NULL;
+    int64_t t0 = mr_realtime_ns();
+    int st = RUN("clock", "--clock", "fixed:1ms", "--json", NULL);
+    int64_t t1 = mr_realtime_ns();
+    json_error_t je;
+    json_t *o = out ? json_loads(out, JSON_DISABLE_EOF_CHECK, &je) : NULL;
+    CLEAN();
+    CHECK_EQ(st, 0);
+    CHECK(o != NULL);
+    long long e = json_integer_value(json_object_get(o, "earliest_ns"));
+    long long l = json_integer_value(json_object_get(o, "latest_ns"));
+    long long eps = json_integer_value(json_object_get(o, "epsilon_ns"));
+    const char *status = json_string_value(json_object_get(o, "status"));
+    const char *source = json_string_value(json_object_get(o, "source"));
+    int good = e <= t1 && l >= t0 && eps >= 1000000 && eps < 1100000 && status &&
+               strcmp(status, "synchronized") == 0 && source && strcmp(source, "fixed:1ms") == 0;
+    json_decref(o);
+    CHECK(good);
+}
+
+TEST(clock_fault_offset_lies)
+{
+    char *out = NULL, *err = NULL;
+    int st = RUN("clock", "--clock", "fixed:1ms", "--json", "--fault-offset=50ms");
+    json_error_t je;
+    json_t *o = out ? json_loads(out, JSON_DISABLE_EOF_CHECK, &je) : NULL;
+    CLEAN();
+    CHECK_EQ(st, 0);
+    CHECK(o != NULL);
+    long long e = json_integer_value(json_object_get(o, "earliest_ns"));
+    long long sys = json_integer_value(json_object_get(o, "system_ns"));
+    long long eps = json_integer_value(json_object_get(o, "epsilon_ns"));
+    json_decref(o);
+    CHECK(e > sys); /* the interval misses the true time ... */
+    CHECK(eps < 1100000); /* ... without widening */
+}
+
+TEST(clock_unreachable_chrony)
+{
+    char *out = NULL, *err = NULL;
+    int st = RUN("clock", "--clock", "chrony:/nonexistent/x.sock", NULL, NULL);
+    int good = st == 1 && strstr(out, "unhealthy") && strstr(out, "cannot reach chronyd");
+    if (!good)
+        fprintf(stderr, "  exit %d, out: %s\n", st, out);
+    CLEAN();
+    CHECK(good);
+}
+
+TEST(clock_kernel)
+{
+    char *out = NULL, *err = NULL;
+    int st = RUN("clock", "--clock", "kernel", "--json", NULL);
+    json_error_t je;
+    json_t *o = out ? json_loads(out, JSON_DISABLE_EOF_CHECK, &je) : NULL;
+    CLEAN();
+    CHECK(st == 0 || st == 1);
+    CHECK(o != NULL);
+    CHECK(json_object_get(o, "maxerror_ns") != NULL);
+    json_decref(o);
+}
+
+TEST_MAIN(TEST_CASE(top_level_help_and_errors), TEST_CASE(clock_usage_errors),
+          TEST_CASE(clock_fixed_json), TEST_CASE(clock_fault_offset_lies),
+          TEST_CASE(clock_unreachable_chrony), TEST_CASE(clock_kernel))

@@ -1,0 +1,72 @@
+/* Unit tests of common/: errors, durations, numbers, host:port. */
+#include "common/mr_err.h"
+#include "common/mr_util.h"
+#include "tests/test.h"
+
+TEST(err_wrap_grows_message)
+{
+    mr_err e;
+    mr_err_clear(&e);
+    CHECK_EQ(e.code, MR_OK);
+    CHECK_EQ(mr_errf(&e, MR_EIO, "open %s", "x.db"), MR_EIO);
+    CHECK_EQ(mr_err_wrap(&e, "replica %d", 3), MR_EIO);
+    CHECK_STR(mr_err_msg(&e), "replica 3: open x.db");
+    mr_err_clear(&e);
+    mr_errf(&e, MR_ETIMEDOUT, "%s", "");
+    CHECK_STR(mr_err_msg(&e), "timed out");
+    CHECK_STR(mr_strerror(-1), "unknown error");
+    CHECK_STR(mr_strerror(MR_ECODE_MAX), "unknown error");
+}
+
+TEST(durations_parse)
+{
+    int64_t ns;
+    CHECK(mr_parse_duration("1ms", &ns) == 0 && ns == 1000000);
+    CHECK(mr_parse_duration("250us", &ns) == 0 && ns == 250000);
+    CHECK(mr_parse_duration("1.5s", &ns) == 0 && ns == 1500000000);
+    CHECK(mr_parse_duration("-3ms", &ns) == 0 && ns == -3000000);
+    CHECK(mr_parse_duration("2m", &ns) == 0 && ns == 120000000000LL);
+    CHECK(mr_parse_duration("1h", &ns) == 0 && ns == 3600000000000LL);
+    CHECK(mr_parse_duration("7ns", &ns) == 0 && ns == 7);
+    CHECK(mr_parse_duration("5", &ns) != 0);
+    CHECK(mr_parse_duration("ms", &ns) != 0);
+    CHECK(mr_parse_duration("", &ns) != 0);
+    CHECK(mr_parse_duration(" 1ms", &ns) != 0);
+    CHECK(mr_parse_duration("1msx", &ns) != 0);
+    CHECK(mr_parse_duration("0x10ms", &ns) != 0);
+    CHECK(mr_parse_duration("1e3ms", &ns) != 0);
+    CHECK(mr_parse_duration("nanms", &ns) != 0);
+    CHECK(mr_parse_duration("99999999999h", &ns) != 0);
+}
+
+TEST(format_duration)
+{
+    char b[32];
+    CHECK_STR(mr_format_duration(1250000, b, sizeof b), "1.250ms");
+    CHECK_STR(mr_format_duration(999, b, sizeof b), "999ns");
+    CHECK_STR(mr_format_duration(-12000, b, sizeof b), "-12.000us");
+    CHECK_STR(mr_format_duration(3000000000LL, b, sizeof b), "3.000s");
+}
+
+TEST(ints_and_hostports)
+{
+    long long v;
+    CHECK(mr_parse_int("42", 0, 100, &v) == 0 && v == 42);
+    CHECK(mr_parse_int("101", 0, 100, &v) != 0);
+    CHECK(mr_parse_int("4x", 0, 100, &v) != 0);
+    CHECK(mr_parse_int("", 0, 100, &v) != 0);
+    char h[64];
+    int port;
+    CHECK(mr_parse_hostport("127.0.0.1:7000", h, sizeof h, &port) == 0);
+    CHECK_STR(h, "127.0.0.1");
+    CHECK_EQ(port, 7000);
+    CHECK(mr_parse_hostport("[::1]:80", h, sizeof h, &port) == 0);
+    CHECK_STR(h, "::1");
+    CHECK(mr_parse_hostport("host", h, sizeof h, &port) != 0);
+    CHECK(mr_parse_hostport(":80", h, sizeof h, &port) != 0);
+    CHECK(mr_parse_hostport("a:99999", h, sizeof h, &port) != 0);
+    CHECK(mr_parse_hostport("[::1]80", h, sizeof h, &port) != 0);
+}
+
+TEST_MAIN(TEST_CASE(err_wrap_grows_message), TEST_CASE(durations_parse),
+          TEST_CASE(format_duration), TEST_CASE(ints_and_hostports))

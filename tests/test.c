@@ -1,0 +1,53 @@
+/* Test runner for tests/test.h. */
+#include "tests/test.h"
+
+#include <stdarg.h>
+#include <time.h>
+
+int test_failed_flag;
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "  %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    test_failed_flag = 1;
+}
+
+static int selected(int argc, char **argv, const char *name)
+{
+    if (argc < 2)
+        return 1;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int test_run(int argc, char **argv, const test_case *cases, int n)
+{
+    int passed = 0, failed = 0;
+    setvbuf(stdout, NULL, _IONBF, 0);
+    for (int i = 0; i < n; i++) {
+        if (!selected(argc, argv, cases[i].name))
+            continue;
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        test_failed_flag = 0;
+        cases[i].fn();
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+        if (test_failed_flag) {
+            failed++;
+            printf("FAIL %s (%.1f ms)\n", cases[i].name, ms);
+        } else {
+            passed++;
+            printf("ok   %s (%.1f ms)\n", cases[i].name, ms);
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : (passed ? 0 : 1);
+}
