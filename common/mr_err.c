@@ -66,7 +66,10 @@ int mr_err_wrap(mr_err *e, const char *fmt, ...)
     va_end(ap);
     memcpy(old, mr_err_msg(e), sizeof old);
     old[sizeof old - 1] = '\0';
-    snprintf(e->msg, sizeof e->msg, "%s: %s", ctx, old);
+    char both[2 * MR_ERRMSG_MAX + 2];
+    snprintf(both, sizeof both, "%s: %s", ctx, old);
+    memcpy(e->msg, both, sizeof e->msg - 1);
+    e->msg[sizeof e->msg - 1] = '\0';
     return e->code;
 }
 

@@ -1,5 +1,6 @@
 /* Structured logs with levels: one line per event on stderr,
- * `ts=2026-11-23T10:00:00.123Z level=info mod=tt msg="..." key=value ...`. */
+ * `ts=2026-11-23T10:00:00.123Z level=info mod=tt what happened key=value ...`:
+ * the message text first, then its fields as key=value (quote values with spaces). */
 #ifndef MR_LOG_H
 #define MR_LOG_H
 
@@ -11,8 +12,7 @@ mr_log_level mr_log_get_level(void);
 /* Parses "debug", "info", ...; returns -1 for anything else. */
 int mr_log_parse_level(const char *s);
 
-/* `fmt` yields the message text; extra structured fields may follow as
- * " key=value" pairs inside the message itself. Thread-safe (one write per line). */
+/* `fmt` yields the message text followed by its " key=value" fields. Thread-safe (one write per line). */
 void mr_log(mr_log_level level, const char *mod, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

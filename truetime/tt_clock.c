@@ -200,7 +200,7 @@ tt_status tt_clock_poll(tt_clock *c)
     pthread_mutex_unlock(&c->mu);
     if (now != old)
         mr_log(now == TT_SYNCHRONIZED ? MR_LOG_INFO : MR_LOG_WARN, "tt",
-               "clock status %s -> %s source=%s reason=\"%s\"", tt_status_name(old),
+               "clock status changed from=%s to=%s source=%s reason=\"%s\"", tt_status_name(old),
                tt_status_name(now), c->spec, s.reason);
     return now;
 }

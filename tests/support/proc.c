@@ -1,11 +1,11 @@
 /* Process control for integration tests (see proc.h). */
-#define _GNU_SOURCE
 #include "tests/support/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -69,18 +69,21 @@ TEST(injected_offset_widens_bound)
     CHECK(chrony_pair_start(&p, 0.005) == 0);
     /* The node now believes it is 5 ms off: |correction| alone makes the bound >= 5 ms. */
     long long eps = 0, corr = 0;
-    for (int i = 0; i < 60 && eps < 5000000; i++) {
+    int synced = 0;
+    for (int i = 0; i < 60 && !(synced && eps >= 5000000); i++) {
         int status;
         json_t *o = clock_json(&p, &status);
         if (o) {
+            synced = strcmp(jstr(o, "status"), "synchronized") == 0;
             eps = jint(o, "epsilon_ns");
             corr = jint(o, "correction_ns");
             json_decref(o);
         }
-        if (eps < 5000000)
+        if (!(synced && eps >= 5000000))
             sleep_ms(500);
     }
     chrony_pair_stop(&p);
+    CHECKF(synced, "never synchronized");
     CHECKF(eps >= 5000000, "epsilon %lld ns, correction %lld ns", eps, corr);
     CHECKF(llabs(corr) >= 4000000, "correction %lld ns", corr);
 }
