@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "truetime/tt.h"
 
@@ -215,6 +216,9 @@ int cmd_clock(int argc, char **argv)
     if (watch && count == 1)
         count = -1; /* until interrupted */
 
+    /* The output already says what the clock is doing; keep stderr for errors. */
+    if (!getenv("MERIDIAN_LOG"))
+        mr_log_set_level(MR_LOG_ERROR);
     mr_err err;
     mr_err_clear(&err);
     tt_clock *c;
