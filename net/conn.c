@@ -1,0 +1,615 @@
+/* Frame-carrying connections over libuv TCP, plain or TLS (see conn.h). */
+#include "net/conn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+
+#define READ_BUF                65536
+#define PLAIN_BUF               16384
+#define DEFAULT_WRITE_QUEUE     ((size_t)64 << 20)
+#define DEFAULT_OPEN_TIMEOUT_MS 10000
+
+enum { ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
+
+struct net_conn {
+    const net_conn_type *type;
+    void *impl;
+    uv_loop_t *loop;
+    uv_tcp_t tcp;     /* handle.data = this */
+    uv_timer_t timer; /* open deadline */
+    uv_connect_t connect_req;
+    uv_getaddrinfo_t gai; /* in flight while resolving */
+    int pending;          /* handles and requests whose callbacks are still due */
+    int gai_active;
+    int state;
+    int is_client;
+    char host[256];
+    int port;
+    char peer[300];
+    net_frame_decoder dec;
+    net_conn_opts opts;
+    net_conn_cbs cbs;
+    void *ud;
+    size_t queued; /* bytes in uv_write requests not yet completed */
+    mr_err why;
+    /* Reads are handled to completion inside the read callback, so one buffer
+     * per connection is enough (libuv asks for it again before the next read). */
+    uint8_t rbuf[READ_BUF];
+};
+
+typedef struct write_req {
+    uv_write_t req;
+    net_conn *c;
+    uint8_t *buf;
+    size_t len;
+} write_req;
+
+static void close_with(net_conn *c, int code, const char *msg);
+
+/* ---- Life cycle ---- */
+
+static void finish(net_conn *c)
+{
+    if (--c->pending > 0)
+        return;
+    if (c->cbs.on_close)
+        c->cbs.on_close(c, &c->why, c->ud);
+    if (c->type->free)
+        c->type->free(c);
+    net_frame_decoder_free(&c->dec);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    finish(h->data);
+}
+
+static void close_with(net_conn *c, int code, const char *msg)
+{
+    if (c->state == ST_CLOSING)
+        return;
+    int was_open = c->state == ST_OPEN;
+    c->state = ST_CLOSING;
+    mr_errf(&c->why, code, "%s", msg);
+    if (code != MR_OK)
+        MR_WARN("net", "closing connection peer=%s type=%s open=%d reason=\"%s\"", c->peer,
+                c->type->name, was_open, msg);
+    else
+        MR_DEBUG("net", "closing connection peer=%s", c->peer);
+    if (c->gai_active)
+        uv_cancel((uv_req_t *)&c->gai); /* its callback still runs and calls finish() */
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+void net_conn_close(net_conn *c, int code, const char *fmt, ...)
+{
+    char msg[MR_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    close_with(c, code, msg);
+}
+
+static void close_err(net_conn *c, const mr_err *e)
+{
+    close_with(c, e->code ? e->code : MR_EIO, mr_err_msg(e));
+}
+
+static void on_open_timeout(uv_timer_t *t)
+{
+    net_conn *c = t->data;
+    static const char *const what[] = {"resolving", "connecting", "handshake"};
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s timed out after %llu ms", what[c->state < 3 ? c->state : 2],
+             (unsigned long long)c->opts.open_timeout_ms);
+    close_with(c, MR_ETIMEDOUT, msg);
+}
+
+static net_conn *conn_new(uv_loop_t *loop, const net_conn_opts *opts, const net_conn_cbs *cbs,
+                          void *ud, mr_err *err)
+{
+    net_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        mr_errf(err, MR_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->loop = loop;
+    c->opts = *opts;
+    if (!c->opts.max_write_queue)
+        c->opts.max_write_queue = DEFAULT_WRITE_QUEUE;
+    if (!c->opts.open_timeout_ms)
+        c->opts.open_timeout_ms = DEFAULT_OPEN_TIMEOUT_MS;
+    c->cbs = *cbs;
+    c->ud = ud;
+    c->type = opts->tls ? &net_conn_type_tls : &net_conn_type_tcp;
+    net_frame_decoder_init(&c->dec, opts->max_frame);
+    int r = uv_tcp_init(loop, &c->tcp);
+    if (r) {
+        mr_errf(err, MR_EIO, "uv_tcp_init: %s", uv_strerror(r));
+        free(c);
+        return NULL;
+    }
+    uv_timer_init(loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->pending = 2;
+    snprintf(c->peer, sizeof c->peer, "?");
+    uv_timer_start(&c->timer, on_open_timeout, c->opts.open_timeout_ms, 0);
+    return c;
+}
+
+/* Abandons a connection before its creator learned of it: no callbacks. */
+static void conn_abort(net_conn *c, const mr_err *e)
+{
+    c->cbs.on_close = NULL;
+    close_err(c, e);
+}
+
+/* ---- Reading ---- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    net_conn *c = h->data;
+    buf->base = (char *)c->rbuf;
+    buf->len = sizeof c->rbuf;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    net_conn *c = s->data;
+    if (c->state == ST_CLOSING)
+        return;
+    if (nread == UV_EOF) {
+        close_with(c, MR_EUNAVAIL, "peer closed the connection");
+        return;
+    }
+    if (nread < 0) {
+        net_conn_close(c, MR_EIO, "read failed: %s", uv_strerror((int)nread));
+        return;
+    }
+    mr_err e;
+    mr_err_clear(&e);
+    if (c->type->on_bytes(c, (const uint8_t *)buf->base, (size_t)nread, &e))
+        close_err(c, &e);
+}
+
+static int frame_cb(void *ctx, const net_frame *f)
+{
+    net_conn *c = ctx;
+    if (c->state != ST_OPEN)
+        return 1;
+    if (c->cbs.on_frame)
+        c->cbs.on_frame(c, f, c->ud);
+    return c->state != ST_OPEN;
+}
+
+int net_conn_deliver(net_conn *c, const uint8_t *data, size_t n, mr_err *err)
+{
+    if (c->state != ST_OPEN)
+        return mr_errf(err, MR_EPROTO, "data before the connection was open");
+    int rc = net_frame_decoder_feed(&c->dec, data, n, frame_cb, c, err);
+    if (rc) {
+        mr_err_wrap(err, "malformed frame");
+        return rc;
+    }
+    return MR_OK;
+}
+
+void net_conn_opened(net_conn *c)
+{
+    if (c->state == ST_CLOSING)
+        return;
+    c->state = ST_OPEN;
+    uv_timer_stop(&c->timer);
+    MR_DEBUG("net", "connection open peer=%s type=%s", c->peer, c->type->name);
+    if (c->cbs.on_open)
+        c->cbs.on_open(c, c->ud);
+}
+
+static void start_io(net_conn *c)
+{
+    mr_err e;
+    mr_err_clear(&e);
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 1, 30);
+    int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (r) {
+        mr_errf(&e, MR_EIO, "uv_read_start: %s", uv_strerror(r));
+        close_err(c, &e);
+        return;
+    }
+    c->state = ST_HANDSHAKE;
+    if (c->type->start(c, &e))
+        close_err(c, &e);
+}
+
+/* ---- Writing ---- */
+
+static void on_write(uv_write_t *req, int status)
+{
+    write_req *w = (write_req *)req;
+    net_conn *c = w->c;
+    c->queued -= w->len;
+    free(w->buf);
+    free(w);
+    if (status < 0 && c->state != ST_CLOSING) {
+        net_conn_close(c, MR_EIO, "write failed: %s", uv_strerror(status));
+    }
+}
+
+int net_conn_raw_write(net_conn *c, uint8_t *buf, size_t len, mr_err *err)
+{
+    if (c->state == ST_CLOSING) {
+        free(buf);
+        return mr_errf(err, MR_EUNAVAIL, "connection closing");
+    }
+    write_req *w = malloc(sizeof *w);
+    if (!w) {
+        free(buf);
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    }
+    w->c = c;
+    w->buf = buf;
+    w->len = len;
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+    int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (r) {
+        free(buf);
+        free(w);
+        return mr_errf(err, MR_EIO, "uv_write: %s", uv_strerror(r));
+    }
+    c->queued += len;
+    return MR_OK;
+}
+
+int net_conn_send(net_conn *c, const net_frame *f, mr_err *err)
+{
+    if (c->state != ST_OPEN)
+        return mr_errf(err, MR_EUNAVAIL, "connection to %s is not open", c->peer);
+    if (f->type == 0 || (f->flags & ~NET_FRAME_FLAGS_KNOWN))
+        return mr_errf(err, MR_EINVAL, "bad frame type %u flags 0x%x", f->type, f->flags);
+    if (f->len > c->dec.max_payload)
+        return mr_errf(err, MR_EINVAL, "frame of %u bytes exceeds the maximum of %u", f->len,
+                       c->dec.max_payload);
+    size_t total = NET_FRAME_HDR + (size_t)f->len;
+    if (c->queued + total > c->opts.max_write_queue)
+        return mr_errf(err, MR_EFULL, "write queue to %s full (%zu bytes queued)", c->peer,
+                       c->queued);
+    uint8_t hdr[NET_FRAME_HDR];
+    net_frame_put_header(hdr, f);
+    uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, NET_FRAME_HDR),
+                        uv_buf_init((char *)f->payload, f->len)};
+    mr_err e;
+    mr_err_clear(&e);
+    int rc = c->type->write(c, bufs, f->len ? 2 : 1, &e);
+    if (rc) {
+        /* Half a frame may have been queued: the stream is unusable now. */
+        close_err(c, &e);
+        if (err)
+            *err = e;
+        return rc;
+    }
+    return MR_OK;
+}
+
+/* ---- Connecting and accepting ---- */
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    net_conn *c = req->data;
+    if (c->state == ST_CLOSING)
+        return;
+    if (status < 0) {
+        net_conn_close(c, MR_EUNAVAIL, "connect to %s failed: %s", c->peer, uv_strerror(status));
+        return;
+    }
+    start_io(c);
+}
+
+static void dial(net_conn *c, const struct sockaddr *sa)
+{
+    c->state = ST_CONNECTING;
+    c->connect_req.data = c;
+    int r = uv_tcp_connect(&c->connect_req, &c->tcp, sa, on_connect);
+    if (r) {
+        net_conn_close(c, MR_EUNAVAIL, "connect to %s failed: %s", c->peer, uv_strerror(r));
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    net_conn *c = req->data;
+    c->gai_active = 0;
+    if (c->state != ST_CLOSING) {
+        if (status < 0 || !res) {
+            net_conn_close(c, MR_EUNAVAIL, "cannot resolve %s: %s", c->host, uv_strerror(status));
+        } else {
+            dial(c, res->ai_addr);
+        }
+    }
+    uv_freeaddrinfo(res);
+    finish(c);
+}
+
+int net_conn_connect(uv_loop_t *loop, const net_conn_opts *opts, const char *hostport,
+                     const net_conn_cbs *cbs, void *ud, net_conn **out, mr_err *err)
+{
+    char host[256];
+    int port;
+    *out = NULL;
+    if (mr_parse_hostport(hostport, host, sizeof host, &port) != 0 || port == 0)
+        return mr_errf(err, MR_EINVAL, "bad address '%s' (want HOST:PORT)", hostport);
+    net_conn *c = conn_new(loop, opts, cbs, ud, err);
+    if (!c)
+        return err ? err->code : MR_ENOMEM;
+    c->is_client = 1;
+    snprintf(c->host, sizeof c->host, "%s", host);
+    c->port = port;
+    snprintf(c->peer, sizeof c->peer, "%s", hostport);
+    mr_err e;
+    mr_err_clear(&e);
+    if (c->type->init && c->type->init(c, 1, host, &e)) {
+        if (err)
+            *err = e;
+        conn_abort(c, &e);
+        return e.code;
+    }
+    *out = c;
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) == 0) {
+        dial(c, (struct sockaddr *)&ss);
+        return MR_OK;
+    }
+    c->state = ST_RESOLVING;
+    c->gai.data = c;
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    int r = uv_getaddrinfo(loop, &c->gai, on_resolved, host, service, &hints);
+    if (r) {
+        net_conn_close(c, MR_EUNAVAIL, "cannot resolve %s: %s", host, uv_strerror(r));
+        return MR_OK;
+    }
+    c->gai_active = 1;
+    c->pending++;
+    return MR_OK;
+}
+
+int net_conn_accept(uv_stream_t *server, const net_conn_opts *opts, const net_conn_cbs *cbs,
+                    void *ud, net_conn **out, mr_err *err)
+{
+    *out = NULL;
+    net_conn *c = conn_new(server->loop, opts, cbs, ud, err);
+    if (!c)
+        return err ? err->code : MR_ENOMEM;
+    mr_err e;
+    mr_err_clear(&e);
+    int r = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (r) {
+        mr_errf(&e, MR_EIO, "uv_accept: %s", uv_strerror(r));
+        if (err)
+            *err = e;
+        conn_abort(c, &e);
+        return e.code;
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[64] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+            snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip, port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+        }
+    }
+    if (c->type->init && c->type->init(c, 0, NULL, &e)) {
+        if (err)
+            *err = e;
+        conn_abort(c, &e);
+        return e.code;
+    }
+    *out = c;
+    start_io(c);
+    return MR_OK;
+}
+
+/* ---- Accessors ---- */
+
+int net_conn_is_open(const net_conn *c)
+{
+    return c->state == ST_OPEN;
+}
+
+const char *net_conn_peer(const net_conn *c)
+{
+    return c->peer;
+}
+
+const char *net_conn_peer_name(const net_conn *c)
+{
+    return c->type->peer_name ? c->type->peer_name(c) : "";
+}
+
+size_t net_conn_write_queue(const net_conn *c)
+{
+    return c->queued;
+}
+
+void *net_conn_user(const net_conn *c)
+{
+    return c->ud;
+}
+
+void net_conn_set_user(net_conn *c, void *ud)
+{
+    c->ud = ud;
+}
+
+void *net_conn_impl(const net_conn *c)
+{
+    return c->impl;
+}
+
+void net_conn_set_impl(net_conn *c, void *impl)
+{
+    c->impl = impl;
+}
+
+net_tls_ctx *net_conn_tls_ctx(const net_conn *c)
+{
+    return c->opts.tls;
+}
+
+/* ---- Plain TCP: bytes are plaintext. ---- */
+
+static int tcp_start(net_conn *c, mr_err *err)
+{
+    net_conn_opened(c);
+    return MR_OK;
+}
+
+static int tcp_on_bytes(net_conn *c, const uint8_t *data, size_t n, mr_err *err)
+{
+    return net_conn_deliver(c, data, n, err);
+}
+
+static int tcp_write(net_conn *c, const uv_buf_t *bufs, unsigned nbufs, mr_err *err)
+{
+    size_t total = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    /* One copy into one buffer: the caller's payload need not outlive the call. */
+    uint8_t *buf = malloc(total ? total : 1);
+    if (!buf)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    size_t off = 0;
+    for (unsigned i = 0; i < nbufs; i++) {
+        memcpy(buf + off, bufs[i].base, bufs[i].len);
+        off += bufs[i].len;
+    }
+    return net_conn_raw_write(c, buf, total, err);
+}
+
+const net_conn_type net_conn_type_tcp = {
+    .name = "tcp",
+    .start = tcp_start,
+    .on_bytes = tcp_on_bytes,
+    .write = tcp_write,
+};
+
+/* ---- TLS: an OpenSSL session over memory BIOs between socket and frames. ---- */
+
+static int tls_flush(net_conn *c, mr_err *err)
+{
+    size_t len;
+    uint8_t *out = net_tls_take_out(net_conn_impl(c), &len);
+    if (!out)
+        return MR_OK;
+    return net_conn_raw_write(c, out, len, err);
+}
+
+static int tls_init(net_conn *c, int is_client, const char *host, mr_err *err)
+{
+    net_tls *t;
+    int rc = net_tls_new(net_conn_tls_ctx(c), is_client, host, &t, err);
+    if (rc)
+        return rc;
+    net_conn_set_impl(c, t);
+    return MR_OK;
+}
+
+static int tls_step_handshake(net_conn *c, mr_err *err)
+{
+    net_tls *t = net_conn_impl(c);
+    int rc = net_tls_handshake(t, err);
+    /* Flush even on failure: the alert tells the peer why. */
+    mr_err ferr;
+    mr_err_clear(&ferr);
+    tls_flush(c, &ferr);
+    if (rc == NET_TLS_AGAIN)
+        return MR_OK;
+    if (rc) {
+        mr_err_wrap(err, "TLS handshake with %s", net_conn_peer(c));
+        return rc;
+    }
+    net_conn_opened(c);
+    return MR_OK;
+}
+
+static int tls_start(net_conn *c, mr_err *err)
+{
+    return tls_step_handshake(c, err);
+}
+
+static int tls_on_bytes(net_conn *c, const uint8_t *data, size_t n, mr_err *err)
+{
+    net_tls *t = net_conn_impl(c);
+    int rc = net_tls_feed(t, data, n, err);
+    if (rc)
+        return rc;
+    if (!net_tls_handshake_done(t)) {
+        if ((rc = tls_step_handshake(c, err)))
+            return rc;
+        if (!net_tls_handshake_done(t) || !net_conn_is_open(c))
+            return MR_OK;
+    }
+    uint8_t plain[PLAIN_BUF];
+    while (net_conn_is_open(c)) {
+        size_t got;
+        rc = net_tls_read(t, plain, sizeof plain, &got, err);
+        if (rc)
+            return rc;
+        if (got == 0)
+            break;
+        if ((rc = net_conn_deliver(c, plain, got, err)))
+            return rc;
+    }
+    return net_conn_is_open(c) ? tls_flush(c, err) : MR_OK;
+}
+
+static int tls_write(net_conn *c, const uv_buf_t *bufs, unsigned nbufs, mr_err *err)
+{
+    net_tls *t = net_conn_impl(c);
+    for (unsigned i = 0; i < nbufs; i++) {
+        int rc = net_tls_write(t, bufs[i].base, bufs[i].len, err);
+        if (rc)
+            return rc;
+    }
+    return tls_flush(c, err);
+}
+
+static const char *tls_peer_name(const net_conn *c)
+{
+    net_tls *t = net_conn_impl(c);
+    return t ? net_tls_peer_name(t) : "";
+}
+
+static void tls_free(net_conn *c)
+{
+    net_tls_free(net_conn_impl(c));
+    net_conn_set_impl(c, NULL);
+}
+
+const net_conn_type net_conn_type_tls = {
+    .name = "tls",
+    .init = tls_init,
+    .start = tls_start,
+    .on_bytes = tls_on_bytes,
+    .write = tls_write,
+    .peer_name = tls_peer_name,
+    .free = tls_free,
+};

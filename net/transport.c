@@ -1,0 +1,742 @@
+/* Listener, per-peer outgoing connections, request ids and timeouts (see transport.h). */
+#include "net/transport.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+#include "net/conn.h"
+
+#define DEFAULT_MAX_PENDING 4096
+#define DEFAULT_BACKOFF_MIN 50
+#define DEFAULT_BACKOFF_MAX 5000
+
+enum { P_IDLE, P_CONNECTING, P_OPEN, P_BACKOFF };
+
+typedef struct qframe { /* a frame waiting for its peer's connection */
+    struct qframe *next;
+    net_frame f;
+    uint8_t payload[]; /* f.payload points here */
+} qframe;
+
+typedef struct tconn tconn;
+typedef struct req req;
+
+typedef struct peer {
+    struct peer *next;
+    net_transport *t;
+    char addr[300];
+    int state;
+    unsigned attempts; /* failed dials since the last open connection */
+    tconn *conn;       /* the outgoing connection, while dialling or open */
+    uv_timer_t timer;  /* backoff; closed with the transport */
+    qframe *qhead, *qtail;
+    size_t qlen;
+    req *reqs; /* requests to this peer in flight (doubly linked via pprev/pnext) */
+} peer;
+
+struct tconn { /* the transport's view of one net_conn */
+    tconn *prev, *next;
+    net_transport *t;
+    net_conn *c;
+    uint64_t id;
+    peer *p; /* NULL for accepted connections */
+};
+
+struct req {
+    uint64_t id;
+    req *hnext;         /* hash chain */
+    req *dprev, *dnext; /* deadline order */
+    req *pprev, *pnext; /* per peer */
+    peer *p;
+    uint64_t conn_id; /* the connection it was sent on; 0 while queued */
+    uint64_t deadline;
+    net_response_cb cb;
+    void *ud;
+};
+
+struct net_transport {
+    net_transport_config cfg;
+    uv_loop_t *loop;
+    net_conn_opts copts;
+    uv_tcp_t listener;
+    int listening;
+    uv_timer_t deadline_timer;
+    int live; /* handles and connections still to close before t can be freed */
+    int closing;
+    void (*on_closed)(void *ud);
+    void *closed_ud;
+    peer *peers;
+    tconn *conns;
+    uint64_t next_conn_id;
+    uint64_t next_req_id;
+    req **buckets;
+    size_t nbuckets, nreqs;
+    req *dhead, *dtail;
+    uint64_t rng;
+    net_transport_stats st;
+};
+
+static void peer_dial(peer *p);
+static void maybe_freed(net_transport *t);
+static void on_deadline(uv_timer_t *timer);
+
+/* ---- Requests: a hash by id, a deadline-ordered list, a list per peer. ---- */
+
+static size_t bucket_of(const net_transport *t, uint64_t id)
+{
+    return (size_t)(id * 0x9E3779B97F4A7C15ull >> 32) & (t->nbuckets - 1);
+}
+
+static int hash_grow(net_transport *t)
+{
+    size_t n = t->nbuckets ? t->nbuckets * 2 : 256;
+    req **b = calloc(n, sizeof *b);
+    if (!b)
+        return MR_ENOMEM;
+    req **old = t->buckets;
+    size_t oldn = t->nbuckets;
+    t->buckets = b;
+    t->nbuckets = n;
+    for (size_t i = 0; i < oldn; i++) {
+        for (req *r = old[i], *next; r; r = next) {
+            next = r->hnext;
+            size_t k = bucket_of(t, r->id);
+            r->hnext = b[k];
+            b[k] = r;
+        }
+    }
+    free(old);
+    return MR_OK;
+}
+
+static req *req_find(net_transport *t, uint64_t id)
+{
+    if (!t->nbuckets)
+        return NULL;
+    for (req *r = t->buckets[bucket_of(t, id)]; r; r = r->hnext)
+        if (r->id == id)
+            return r;
+    return NULL;
+}
+
+static void deadline_arm(net_transport *t)
+{
+    if (!t->dhead) {
+        uv_timer_stop(&t->deadline_timer);
+        return;
+    }
+    uint64_t now = uv_now(t->loop);
+    uint64_t d = t->dhead->deadline;
+    uv_timer_start(&t->deadline_timer, on_deadline, d > now ? d - now : 0, 0);
+}
+
+/* Unlinks r from the hash, the deadline list and its peer's list (the caller frees it). */
+static void req_unlink(net_transport *t, req *r)
+{
+    req **pp = &t->buckets[bucket_of(t, r->id)];
+    while (*pp != r)
+        pp = &(*pp)->hnext;
+    *pp = r->hnext;
+    t->nreqs--;
+    int was_head = t->dhead == r;
+    if (r->dprev)
+        r->dprev->dnext = r->dnext;
+    else
+        t->dhead = r->dnext;
+    if (r->dnext)
+        r->dnext->dprev = r->dprev;
+    else
+        t->dtail = r->dprev;
+    if (r->pprev)
+        r->pprev->pnext = r->pnext;
+    else
+        r->p->reqs = r->pnext;
+    if (r->pnext)
+        r->pnext->pprev = r->pprev;
+    if (was_head && !t->closing)
+        deadline_arm(t);
+}
+
+static void req_complete(net_transport *t, req *r, int status, const mr_err *err,
+                         const net_message *resp)
+{
+    req_unlink(t, r);
+    net_response_cb cb = r->cb;
+    void *ud = r->ud;
+    free(r);
+    cb(t, status, err, resp, ud);
+}
+
+static void req_fail(net_transport *t, req *r, int code, const char *fmt, const char *a,
+                     const char *b)
+{
+    mr_err e;
+    mr_errf(&e, code, fmt, a, b);
+    req_complete(t, r, code, &e, NULL);
+}
+
+static void on_deadline(uv_timer_t *timer)
+{
+    net_transport *t = timer->data;
+    uint64_t now = uv_now(t->loop);
+    /* Re-read the head each time: a callback may add or finish requests. */
+    while (!t->closing && t->dhead && t->dhead->deadline <= now) {
+        req *r = t->dhead;
+        t->st.timeouts++;
+        char id[32];
+        snprintf(id, sizeof id, "%llu", (unsigned long long)r->id);
+        req_fail(t, r, MR_ETIMEDOUT, "request %s to %s timed out", id, r->p->addr);
+    }
+    if (!t->closing)
+        deadline_arm(t);
+}
+
+static req *req_new(net_transport *t, peer *p, uint64_t timeout_ms, net_response_cb cb, void *ud)
+{
+    if (t->nreqs >= t->nbuckets && hash_grow(t))
+        return NULL;
+    req *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->id = ++t->next_req_id;
+    r->p = p;
+    r->cb = cb;
+    r->ud = ud;
+    r->deadline = uv_now(t->loop) + timeout_ms;
+    size_t k = bucket_of(t, r->id);
+    r->hnext = t->buckets[k];
+    t->buckets[k] = r;
+    t->nreqs++;
+    /* Timeouts are mostly equal, so the right place is usually the tail. */
+    req *after = t->dtail;
+    while (after && after->deadline > r->deadline)
+        after = after->dprev;
+    r->dprev = after;
+    r->dnext = after ? after->dnext : t->dhead;
+    if (r->dnext)
+        r->dnext->dprev = r;
+    else
+        t->dtail = r;
+    if (after)
+        after->dnext = r;
+    else
+        t->dhead = r;
+    r->pnext = p->reqs;
+    if (p->reqs)
+        p->reqs->pprev = r;
+    p->reqs = r;
+    if (t->dhead == r)
+        deadline_arm(t);
+    return r;
+}
+
+/* ---- Peers ---- */
+
+static uint64_t rng_next(net_transport *t)
+{
+    /* xorshift64*: jitter only needs to decorrelate peers, not be secret. */
+    t->rng ^= t->rng >> 12;
+    t->rng ^= t->rng << 25;
+    t->rng ^= t->rng >> 27;
+    return t->rng * 0x2545F4914F6CDD1Dull;
+}
+
+/* Exponential backoff with "equal jitter": half fixed, half random, so a
+ * restarted node is not hit by every peer in the same millisecond. */
+static uint64_t backoff_ms(net_transport *t, unsigned attempts)
+{
+    uint64_t d = t->cfg.backoff_min_ms;
+    for (unsigned i = 1; i < attempts && d < t->cfg.backoff_max_ms; i++)
+        d *= 2;
+    if (d > t->cfg.backoff_max_ms)
+        d = t->cfg.backoff_max_ms;
+    return d / 2 + rng_next(t) % (d / 2 + 1);
+}
+
+static void on_backoff(uv_timer_t *timer)
+{
+    peer *p = timer->data;
+    if (p->state == P_BACKOFF)
+        peer_dial(p);
+}
+
+static void peer_schedule(peer *p)
+{
+    net_transport *t = p->t;
+    p->state = P_BACKOFF;
+    uint64_t d = backoff_ms(t, ++p->attempts);
+    MR_DEBUG("net", "redial peer=%s in_ms=%llu attempt=%u", p->addr, (unsigned long long)d,
+             p->attempts);
+    uv_timer_start(&p->timer, on_backoff, d, 0);
+}
+
+static peer *peer_get(net_transport *t, const char *addr, mr_err *err)
+{
+    for (peer *p = t->peers; p; p = p->next)
+        if (strcmp(p->addr, addr) == 0)
+            return p;
+    char host[256];
+    int port;
+    if (strlen(addr) >= sizeof((peer *)0)->addr ||
+        mr_parse_hostport(addr, host, sizeof host, &port) != 0 || port == 0) {
+        mr_errf(err, MR_EINVAL, "bad peer address '%s' (want HOST:PORT)", addr);
+        return NULL;
+    }
+    peer *p = calloc(1, sizeof *p);
+    if (!p) {
+        mr_errf(err, MR_ENOMEM, "out of memory");
+        return NULL;
+    }
+    p->t = t;
+    snprintf(p->addr, sizeof p->addr, "%s", addr);
+    uv_timer_init(t->loop, &p->timer);
+    p->timer.data = p;
+    t->live++;
+    p->next = t->peers;
+    t->peers = p;
+    return p;
+}
+
+static int peer_enqueue(peer *p, const net_frame *f, mr_err *err)
+{
+    net_transport *t = p->t;
+    if (p->qlen >= t->cfg.max_pending)
+        return mr_errf(err, MR_EFULL, "send queue to %s full (%zu frames waiting)", p->addr,
+                       p->qlen);
+    if (f->len > t->copts.max_frame)
+        return mr_errf(err, MR_EINVAL, "frame of %u bytes exceeds the maximum of %u", f->len,
+                       t->copts.max_frame);
+    qframe *q = malloc(sizeof *q + f->len);
+    if (!q)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    q->next = NULL;
+    q->f = *f;
+    if (f->len)
+        memcpy(q->payload, f->payload, f->len);
+    q->f.payload = q->payload;
+    if (p->qtail)
+        p->qtail->next = q;
+    else
+        p->qhead = q;
+    p->qtail = q;
+    p->qlen++;
+    return MR_OK;
+}
+
+static void peer_drop_queue(peer *p)
+{
+    for (qframe *q = p->qhead, *n; q; q = n) {
+        n = q->next;
+        free(q);
+    }
+    p->qhead = p->qtail = NULL;
+    p->qlen = 0;
+}
+
+/* The connection opened: send what waited, in order. */
+static void peer_flush(peer *p)
+{
+    net_transport *t = p->t;
+    while (p->qhead && p->state == P_OPEN && !t->closing) {
+        qframe *q = p->qhead;
+        p->qhead = q->next;
+        if (!p->qhead)
+            p->qtail = NULL;
+        p->qlen--;
+        req *r = NULL;
+        if (q->f.req_id) {
+            r = req_find(t, q->f.req_id);
+            if (!r) { /* timed out while waiting: do not bother the peer */
+                free(q);
+                continue;
+            }
+        }
+        mr_err e;
+        mr_err_clear(&e);
+        if (net_conn_send(p->conn->c, &q->f, &e) == MR_OK) {
+            if (r)
+                r->conn_id = p->conn->id;
+        } else if (r) {
+            req_complete(t, r, e.code, &e, NULL);
+        }
+        free(q);
+    }
+}
+
+/* ---- Connections ---- */
+
+static void dispatch(tconn *tc, const net_frame *f)
+{
+    net_transport *t = tc->t;
+    net_message m = {
+        .type = f->type,
+        .len = f->len,
+        .payload = f->payload,
+        .peer = net_conn_peer(tc->c),
+        .peer_name = net_conn_peer_name(tc->c),
+        .reply_to = {.conn_id = tc->id, .req_id = f->req_id},
+    };
+    if (f->flags & NET_FRAME_RESPONSE) {
+        req *r = req_find(t, f->req_id);
+        /* Only the connection that carried a request may answer it. */
+        if (!r || r->conn_id != tc->id) {
+            MR_DEBUG("net", "dropping response to unknown request id=%llu peer=%s",
+                     (unsigned long long)f->req_id, m.peer);
+            return;
+        }
+        m.reply_to.req_id = 0;
+        req_complete(t, r, MR_OK, NULL, &m);
+        return;
+    }
+    if (t->cfg.on_message)
+        t->cfg.on_message(t, &m, t->cfg.ud);
+}
+
+static void tc_on_frame(net_conn *c, const net_frame *f, void *ud)
+{
+    tconn *tc = ud;
+    if (!tc->t->closing)
+        dispatch(tc, f);
+}
+
+static void tc_on_open(net_conn *c, void *ud)
+{
+    tconn *tc = ud;
+    net_transport *t = tc->t;
+    t->st.conns_opened++;
+    if (tc->p && tc->p->conn == tc) {
+        tc->p->state = P_OPEN;
+        tc->p->attempts = 0;
+        MR_INFO("net", "connected peer=%s name=%s", tc->p->addr, net_conn_peer_name(c));
+        peer_flush(tc->p);
+    }
+}
+
+static void tc_on_close(net_conn *c, const mr_err *why, void *ud)
+{
+    tconn *tc = ud;
+    net_transport *t = tc->t;
+    if (why->code != MR_OK)
+        t->st.conns_failed++;
+    if (tc->prev)
+        tc->prev->next = tc->next;
+    else
+        t->conns = tc->next;
+    if (tc->next)
+        tc->next->prev = tc->prev;
+    t->st.conns--;
+    peer *p = tc->p;
+    if (p && p->conn == tc) {
+        p->conn = NULL;
+        p->state = P_IDLE;
+        /* Requests already sent on this connection will never be answered. */
+        for (req *r = p->reqs, *next; r; r = next) {
+            next = r->pnext;
+            if (r->conn_id == tc->id)
+                req_fail(t, r, MR_EUNAVAIL, "connection to %s lost: %s", p->addr, mr_err_msg(why));
+        }
+        /* Callbacks above may have dialled again already. */
+        if (!t->closing && p->state == P_IDLE && p->qhead)
+            peer_schedule(p);
+    }
+    free(tc);
+    t->live--;
+    maybe_freed(t);
+}
+
+static const net_conn_cbs tc_cbs = {
+    .on_open = tc_on_open,
+    .on_frame = tc_on_frame,
+    .on_close = tc_on_close,
+};
+
+static tconn *tconn_new(net_transport *t, peer *p)
+{
+    tconn *tc = calloc(1, sizeof *tc);
+    if (!tc)
+        return NULL;
+    tc->t = t;
+    tc->p = p;
+    tc->id = ++t->next_conn_id;
+    return tc;
+}
+
+static void tconn_link(net_transport *t, tconn *tc)
+{
+    tc->next = t->conns;
+    if (t->conns)
+        t->conns->prev = tc;
+    t->conns = tc;
+    t->st.conns++;
+    t->live++;
+}
+
+static void peer_dial(peer *p)
+{
+    net_transport *t = p->t;
+    mr_err e;
+    mr_err_clear(&e);
+    tconn *tc = tconn_new(t, p);
+    if (!tc) {
+        peer_schedule(p);
+        return;
+    }
+    p->state = P_CONNECTING;
+    p->conn = tc;
+    t->st.dials++;
+    net_conn *c;
+    if (net_conn_connect(t->loop, &t->copts, p->addr, &tc_cbs, tc, &c, &e) != MR_OK) {
+        MR_WARN("net", "cannot dial peer=%s reason=\"%s\"", p->addr, mr_err_msg(&e));
+        free(tc);
+        p->conn = NULL;
+        peer_schedule(p);
+        return;
+    }
+    tc->c = c;
+    tconn_link(t, tc);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    net_transport *t = server->data;
+    if (t->closing)
+        return;
+    if (status < 0) {
+        MR_WARN("net", "accept failed reason=\"%s\"", uv_strerror(status));
+        return;
+    }
+    tconn *tc = tconn_new(t, NULL);
+    if (!tc)
+        return;
+    mr_err e;
+    mr_err_clear(&e);
+    net_conn *c;
+    if (net_conn_accept(server, &t->copts, &tc_cbs, tc, &c, &e) != MR_OK) {
+        MR_WARN("net", "accept failed reason=\"%s\"", mr_err_msg(&e));
+        free(tc);
+        return;
+    }
+    tc->c = c;
+    tconn_link(t, tc);
+}
+
+/* ---- Public API ---- */
+
+int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_err *err)
+{
+    *out = NULL;
+    if (!cfg->loop)
+        return mr_errf(err, MR_EINVAL, "transport needs a loop");
+    net_transport *t = calloc(1, sizeof *t);
+    if (!t)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    t->cfg = *cfg;
+    t->cfg.listen = NULL; /* not kept: the caller's string */
+    t->loop = cfg->loop;
+    if (!t->cfg.max_pending)
+        t->cfg.max_pending = DEFAULT_MAX_PENDING;
+    if (!t->cfg.backoff_min_ms)
+        t->cfg.backoff_min_ms = DEFAULT_BACKOFF_MIN;
+    if (!t->cfg.backoff_max_ms)
+        t->cfg.backoff_max_ms = DEFAULT_BACKOFF_MAX;
+    if (t->cfg.backoff_max_ms < t->cfg.backoff_min_ms)
+        t->cfg.backoff_max_ms = t->cfg.backoff_min_ms;
+    t->rng = cfg->seed ? cfg->seed : (uint64_t)mr_monotonic_ns() | 1;
+    t->copts = (net_conn_opts){
+        .tls = cfg->tls,
+        .max_frame = cfg->max_frame ? cfg->max_frame : NET_FRAME_DEFAULT_MAX,
+        .max_write_queue = cfg->max_write_queue,
+        .open_timeout_ms = cfg->open_timeout_ms,
+    };
+    if (t->copts.max_frame > NET_FRAME_LIMIT)
+        t->copts.max_frame = NET_FRAME_LIMIT;
+    if (hash_grow(t)) {
+        free(t);
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    }
+    uv_timer_init(t->loop, &t->deadline_timer);
+    t->deadline_timer.data = t;
+    t->live = 1;
+    if (cfg->listen) {
+        char host[256];
+        int port;
+        struct sockaddr_storage ss;
+        int rc = MR_OK, r;
+        if (mr_parse_hostport(cfg->listen, host, sizeof host, &port) != 0 ||
+            (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+             uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)) {
+            rc = mr_errf(err, MR_EINVAL, "bad listen address '%s' (want IP:PORT)", cfg->listen);
+        } else if ((r = uv_tcp_init(t->loop, &t->listener)) != 0) {
+            rc = mr_errf(err, MR_EIO, "uv_tcp_init: %s", uv_strerror(r));
+        } else {
+            t->listener.data = t;
+            t->listening = 1;
+            t->live++;
+            if ((r = uv_tcp_bind(&t->listener, (struct sockaddr *)&ss, 0)) != 0 ||
+                (r = uv_listen((uv_stream_t *)&t->listener, 128, on_connection)) != 0)
+                rc = mr_errf(err, MR_EIO, "cannot listen on %s: %s", cfg->listen, uv_strerror(r));
+        }
+        if (rc) {
+            /* Handles exist: they must close through the loop before t is freed. */
+            net_transport_close(t, NULL, NULL);
+            return rc;
+        }
+    }
+    *out = t;
+    return MR_OK;
+}
+
+int net_transport_port(const net_transport *t)
+{
+    if (!t->listening)
+        return -1;
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getsockname(&t->listener, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Sends now when the peer's connection is open, else queues and dials. */
+static int peer_send(peer *p, const net_frame *f, req *r, mr_err *err)
+{
+    if (p->state == P_OPEN) {
+        int rc = net_conn_send(p->conn->c, f, err);
+        if (rc == MR_OK && r)
+            r->conn_id = p->conn->id;
+        return rc;
+    }
+    int rc = peer_enqueue(p, f, err);
+    if (rc)
+        return rc;
+    if (p->state == P_IDLE) {
+        if (p->attempts == 0)
+            peer_dial(p);
+        else
+            peer_schedule(p);
+    }
+    return MR_OK;
+}
+
+int net_transport_send(net_transport *t, const char *peer_addr, uint8_t type, const void *payload,
+                       uint32_t len, mr_err *err)
+{
+    if (t->closing)
+        return mr_errf(err, MR_EUNAVAIL, "transport closing");
+    if (type == 0)
+        return mr_errf(err, MR_EINVAL, "message type 0");
+    peer *p = peer_get(t, peer_addr, err);
+    if (!p)
+        return err ? err->code : MR_EINVAL;
+    net_frame f = {.type = type, .len = len, .payload = payload};
+    return peer_send(p, &f, NULL, err);
+}
+
+int net_transport_request(net_transport *t, const char *peer_addr, uint8_t type,
+                          const void *payload, uint32_t len, uint64_t timeout_ms,
+                          net_response_cb cb, void *ud, uint64_t *req_id, mr_err *err)
+{
+    if (t->closing)
+        return mr_errf(err, MR_EUNAVAIL, "transport closing");
+    if (type == 0 || !cb || timeout_ms == 0)
+        return mr_errf(err, MR_EINVAL, "request needs a type, a callback and a timeout");
+    peer *p = peer_get(t, peer_addr, err);
+    if (!p)
+        return err ? err->code : MR_EINVAL;
+    req *r = req_new(t, p, timeout_ms, cb, ud);
+    if (!r)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    net_frame f = {.type = type, .req_id = r->id, .len = len, .payload = payload};
+    int rc = peer_send(p, &f, r, err);
+    if (rc) {
+        req_unlink(t, r);
+        free(r);
+        return rc;
+    }
+    if (req_id)
+        *req_id = r->id;
+    return MR_OK;
+}
+
+int net_transport_reply(net_transport *t, net_reply_to to, uint8_t type, const void *payload,
+                        uint32_t len, mr_err *err)
+{
+    if (to.req_id == 0)
+        return mr_errf(err, MR_EINVAL, "a one-way message cannot be answered");
+    if (type == 0)
+        return mr_errf(err, MR_EINVAL, "message type 0");
+    for (tconn *tc = t->conns; tc; tc = tc->next) {
+        if (tc->id != to.conn_id)
+            continue;
+        net_frame f = {.type = type,
+                       .flags = NET_FRAME_RESPONSE,
+                       .req_id = to.req_id,
+                       .len = len,
+                       .payload = payload};
+        return net_conn_send(tc->c, &f, err);
+    }
+    return mr_errf(err, MR_EUNAVAIL, "the requester's connection is gone");
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    net_transport *t = h->data;
+    t->live--;
+    maybe_freed(t);
+}
+
+static void on_peer_timer_closed(uv_handle_t *h)
+{
+    peer *p = h->data;
+    net_transport *t = p->t;
+    t->live--;
+    maybe_freed(t);
+}
+
+static void maybe_freed(net_transport *t)
+{
+    if (!t->closing || t->live > 0)
+        return;
+    for (peer *p = t->peers, *n; p; p = n) {
+        n = p->next;
+        free(p);
+    }
+    free(t->buckets);
+    void (*cb)(void *) = t->on_closed;
+    void *ud = t->closed_ud;
+    free(t);
+    if (cb)
+        cb(ud);
+}
+
+void net_transport_close(net_transport *t, void (*on_closed)(void *ud), void *ud)
+{
+    if (t->closing)
+        return;
+    t->closing = 1;
+    t->on_closed = on_closed;
+    t->closed_ud = ud;
+    if (t->listening)
+        uv_close((uv_handle_t *)&t->listener, on_handle_closed);
+    for (tconn *tc = t->conns; tc; tc = tc->next)
+        net_conn_close(tc->c, MR_OK, "transport closing");
+    for (peer *p = t->peers; p; p = p->next) {
+        peer_drop_queue(p);
+        p->state = P_IDLE;
+        uv_close((uv_handle_t *)&p->timer, on_peer_timer_closed);
+    }
+    while (t->dhead)
+        req_fail(t, t->dhead, MR_EUNAVAIL, "transport closing%s%s", "", "");
+    uv_close((uv_handle_t *)&t->deadline_timer, on_handle_closed);
+}
+
+void net_transport_get_stats(const net_transport *t, net_transport_stats *s)
+{
+    *s = t->st;
+    s->requests = t->nreqs;
+}

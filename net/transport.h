@@ -1,0 +1,99 @@
+/* The node transport: one listener plus outgoing connections keyed by peer
+ * address ("host:port"), requests with ids, timeouts and bounded queues.
+ *
+ * - One outgoing connection per peer address carries every message to that
+ *   peer, whatever group it is for; replies to a request travel back on the
+ *   connection the request came in on.
+ * - Frames for a peer whose connection is not open wait in a bounded per-peer
+ *   queue (MR_EFULL past the bound) while the transport dials; a failed or lost
+ *   connection is redialled with exponential backoff and jitter while anything
+ *   waits for that peer.
+ * - A request's callback runs exactly once: with the response, MR_ETIMEDOUT
+ *   when no response came in time, MR_EUNAVAIL when the connection carrying it
+ *   was lost or the transport closed. Never from inside net_transport_request.
+ * - The transport knows nothing of what the messages mean: types 1..255 and
+ *   payloads belong to the layers above (net/buf.h encodes them). */
+#ifndef NET_TRANSPORT_H
+#define NET_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/mr_err.h"
+#include "net/tls.h"
+
+typedef struct net_transport net_transport;
+
+/* Where a reply goes: the connection a request came in on, and its id. */
+typedef struct net_reply_to {
+    uint64_t conn_id;
+    uint64_t req_id; /* 0: a one-way message, nothing to reply to */
+} net_reply_to;
+
+typedef struct net_message {
+    uint8_t type;
+    uint32_t len;
+    const uint8_t *payload; /* borrowed: valid only during the callback */
+    const char *peer;       /* the connection's remote "host:port" */
+    const char *peer_name;  /* the peer certificate's common name; "" when insecure */
+    net_reply_to reply_to;
+} net_message;
+
+typedef struct net_transport_config {
+    uv_loop_t *loop;
+    net_tls_ctx *tls;         /* NULL = plain TCP (--insecure); borrowed, outlives t */
+    const char *listen;       /* "ip:port" to accept on (port 0: any), NULL: dial only */
+    uint32_t max_frame;       /* 0 = NET_FRAME_DEFAULT_MAX */
+    size_t max_write_queue;   /* per connection, bytes; 0 = 64 MiB */
+    size_t max_pending;       /* frames waiting per peer while not connected; 0 = 4096 */
+    uint64_t open_timeout_ms; /* connect + handshake; 0 = 10 s */
+    uint64_t backoff_min_ms;  /* first redial delay; 0 = 50 ms */
+    uint64_t backoff_max_ms;  /* ceiling; 0 = 5 s */
+    uint64_t seed;            /* jitter; 0 = seeded from the clock */
+    /* A request or one-way message from a peer. */
+    void (*on_message)(net_transport *t, const net_message *m, void *ud);
+    void *ud;
+} net_transport_config;
+
+/* status MR_OK with resp, or an error with err (resp NULL). */
+typedef void (*net_response_cb)(net_transport *t, int status, const mr_err *err,
+                                const net_message *resp, void *ud);
+
+/* Starts listening if cfg->listen is set. *out is freed by net_transport_close. */
+int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_err *err);
+
+/* The port the listener is bound to (useful with port 0), or -1. */
+int net_transport_port(const net_transport *t);
+
+/* A one-way message to peer ("host:port"); payload is copied. */
+int net_transport_send(net_transport *t, const char *peer, uint8_t type, const void *payload,
+                       uint32_t len, mr_err *err);
+
+/* A request; cb(…, ud) runs exactly once if this returns MR_OK, never if not.
+ * *req_id (optional) gets the id. timeout_ms must be > 0. */
+int net_transport_request(net_transport *t, const char *peer, uint8_t type, const void *payload,
+                          uint32_t len, uint64_t timeout_ms, net_response_cb cb, void *ud,
+                          uint64_t *req_id, mr_err *err);
+
+/* Answers a request. MR_EUNAVAIL if its connection has gone meanwhile. */
+int net_transport_reply(net_transport *t, net_reply_to to, uint8_t type, const void *payload,
+                        uint32_t len, mr_err *err);
+
+/* Closes the listener and every connection, fails every pending request with
+ * MR_EUNAVAIL (their callbacks run inside this call), and once every libuv
+ * handle has closed, calls on_closed(ud) and frees t. */
+void net_transport_close(net_transport *t, void (*on_closed)(void *ud), void *ud);
+
+/* Introspection for tests and metrics. */
+typedef struct net_transport_stats {
+    uint64_t conns_opened; /* connections that completed their handshake */
+    uint64_t conns_failed; /* connections closed with an error */
+    uint64_t dials;        /* outgoing connection attempts */
+    uint64_t timeouts;     /* requests that timed out */
+    size_t conns;          /* connections alive now */
+    size_t requests;       /* requests in flight now */
+} net_transport_stats;
+void net_transport_get_stats(const net_transport *t, net_transport_stats *s);
+
+#endif
