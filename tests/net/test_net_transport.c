@@ -1,0 +1,383 @@
+/* net/transport over real TLS on 127.0.0.1: request/response, one connection per
+ * peer, timeouts, a malformed frame isolated to its connection, reconnect with
+ * backoff after the server restarts, bounded queues, and close. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mr_log.h"
+#include "net/transport.h"
+#include "tests/net/net_fixture.h"
+#include "tests/test.h"
+
+#define LIMIT_MS 10000 /* safety net for a hung test, not a timing assertion */
+
+enum { T_ECHO = 1, T_SILENT = 2, T_NOTE = 3, T_ECHOED = 4 };
+
+typedef struct node {
+    net_transport *t;
+    int notes;
+    int requests;
+    char last_peer_name[128];
+    int closed;
+} node;
+
+/* Server side: upper-cases T_ECHO requests, swallows T_SILENT, counts T_NOTE. */
+static void on_message(net_transport *t, const net_message *m, void *ud)
+{
+    node *n = ud;
+    snprintf(n->last_peer_name, sizeof n->last_peer_name, "%s", m->peer_name);
+    if (m->type == T_NOTE) {
+        n->notes++;
+        return;
+    }
+    n->requests++;
+    if (m->type != T_ECHO)
+        return;
+    char up[256];
+    uint32_t len = m->len < sizeof up ? m->len : (uint32_t)sizeof up;
+    for (uint32_t i = 0; i < len; i++)
+        up[i] = (char)toupper(m->payload[i]);
+    net_transport_reply(t, m->reply_to, T_ECHOED, up, len, NULL);
+}
+
+static void on_closed(void *ud)
+{
+    ((node *)ud)->closed = 1;
+}
+
+static int node_start(uv_loop_t *loop, node *n, net_tls_ctx *tls, const char *listen,
+                      uint32_t max_frame)
+{
+    memset(n, 0, sizeof *n);
+    net_transport_config cfg = {
+        .loop = loop,
+        .tls = tls,
+        .listen = listen,
+        .max_frame = max_frame,
+        .backoff_min_ms = 10,
+        .backoff_max_ms = 100,
+        .seed = 42,
+        .on_message = on_message,
+        .ud = n,
+    };
+    mr_err err;
+    mr_err_clear(&err);
+    int rc = net_transport_new(&cfg, &n->t, &err);
+    if (rc)
+        fprintf(stderr, "node_start: %s\n", mr_err_msg(&err));
+    return rc;
+}
+
+static int node_stop(uv_loop_t *loop, node *n)
+{
+    net_transport_close(n->t, on_closed, n);
+    return fx_run_until(loop, &n->closed, LIMIT_MS);
+}
+
+typedef struct call {
+    int done;
+    int status;
+    char msg[MR_ERRMSG_MAX];
+    char resp[256];
+    uint8_t type;
+} call;
+
+static void on_response(net_transport *t, int status, const mr_err *err, const net_message *resp,
+                        void *ud)
+{
+    call *c = ud;
+    c->done++;
+    c->status = status;
+    snprintf(c->msg, sizeof c->msg, "%s", status ? mr_err_msg(err) : "");
+    if (resp) {
+        size_t n = resp->len < sizeof c->resp - 1 ? resp->len : sizeof c->resp - 1;
+        memcpy(c->resp, resp->payload, n);
+        c->resp[n] = '\0';
+        c->type = resp->type;
+    }
+}
+
+static int request(node *n, const char *peer, uint8_t type, const char *payload,
+                   uint64_t timeout_ms, call *c)
+{
+    memset(c, 0, sizeof *c);
+    return net_transport_request(n->t, peer, type, payload, (uint32_t)strlen(payload), timeout_ms,
+                                 on_response, c, NULL, NULL);
+}
+
+typedef struct world {
+    uv_loop_t loop;
+    char dir[256];
+    net_tls_ctx *tls;
+} world;
+
+static int world_init(world *w)
+{
+    uv_loop_init(&w->loop);
+    w->tls = NULL;
+    if (fx_tempdir(w->dir) || fx_make_pki(w->dir))
+        return -1;
+    w->tls = fx_tls(w->dir, "node");
+    return w->tls ? 0 : -1;
+}
+
+static int world_done(world *w)
+{
+    int r = fx_loop_finish(&w->loop);
+    net_tls_ctx_free(w->tls);
+    fx_rmdir(w->dir);
+    return r;
+}
+
+static void addr_of(const node *n, char *buf, size_t len)
+{
+    snprintf(buf, len, "127.0.0.1:%d", net_transport_port(n->t));
+}
+
+TEST(transport_round_trip_one_conn_per_peer)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node srv, cli;
+    char addr[64];
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &cli, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+
+    call c;
+    CHECK(request(&cli, addr, T_ECHO, "hello", 5000, &c) == MR_OK);
+    CHECK_EQ(c.done, 0); /* never from inside net_transport_request */
+    CHECK(fx_run_until(&w.loop, &c.done, LIMIT_MS) == 0);
+    CHECK_EQ(c.status, MR_OK);
+    CHECK_STR(c.resp, "HELLO");
+    CHECK_EQ(c.type, T_ECHOED);
+    CHECK_STR(srv.last_peer_name, "node");
+
+    /* Many requests and one-way notes, all on the one connection. */
+    static call many[200];
+    for (int i = 0; i < 200; i++) {
+        char p[32];
+        snprintf(p, sizeof p, "r%d", i);
+        CHECK(request(&cli, addr, T_ECHO, p, 5000, &many[i]) == MR_OK);
+        CHECK(net_transport_send(cli.t, addr, T_NOTE, "n", 1, NULL) == MR_OK);
+    }
+    for (int i = 0; i < 200; i++) {
+        CHECK(fx_run_until(&w.loop, &many[i].done, LIMIT_MS) == 0);
+        char want[32];
+        snprintf(want, sizeof want, "R%d", i);
+        CHECK_STR(many[i].resp, want);
+    }
+    CHECK_EQ(srv.notes, 200);
+    net_transport_stats ss, cs;
+    net_transport_get_stats(srv.t, &ss);
+    net_transport_get_stats(cli.t, &cs);
+    CHECK_EQ(ss.conns, 1);
+    CHECK_EQ(cs.dials, 1);
+    CHECK_EQ(cs.requests, 0);
+
+    CHECK(node_stop(&w.loop, &cli) == 0);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
+TEST(transport_request_timeout)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node srv, cli;
+    char addr[64];
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &cli, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    call c, later;
+    CHECK(request(&cli, addr, T_SILENT, "anyone?", 100, &c) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c.done, LIMIT_MS) == 0);
+    CHECK_EQ(c.done, 1);
+    CHECK_EQ(c.status, MR_ETIMEDOUT);
+    CHECKF(strstr(c.msg, "timed out"), "got: %s", c.msg);
+    CHECK_EQ(srv.requests, 1); /* it arrived; the peer just never answered */
+    /* A timeout does not break the connection. */
+    CHECK(request(&cli, addr, T_ECHO, "still there", 5000, &later) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &later.done, LIMIT_MS) == 0);
+    CHECK_STR(later.resp, "STILL THERE");
+    net_transport_stats cs;
+    net_transport_get_stats(cli.t, &cs);
+    CHECK_EQ(cs.timeouts, 1);
+    CHECK_EQ(cs.dials, 1);
+    CHECK(node_stop(&w.loop, &cli) == 0);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    CHECK_EQ(w.loop.active_handles, 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
+TEST(transport_malformed_frame_isolated)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node srv, good, bad;
+    char addr[64];
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 1024) == 0);
+    CHECK(node_start(&w.loop, &good, w.tls, NULL, 0) == 0);
+    CHECK(node_start(&w.loop, &bad, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    call g1, b1, g2;
+    CHECK(request(&good, addr, T_ECHO, "a", 5000, &g1) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &g1.done, LIMIT_MS) == 0);
+    CHECK_EQ(g1.status, MR_OK);
+    /* 4 KiB is a valid frame for the sender, a malformed one for this server. */
+    static char big[4097];
+    memset(big, 'x', 4096);
+    CHECK(request(&bad, addr, T_ECHO, big, 5000, &b1) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &b1.done, LIMIT_MS) == 0);
+    CHECK_EQ(b1.status, MR_EUNAVAIL);
+    CHECKF(strstr(b1.msg, "lost"), "got: %s", b1.msg);
+    CHECK_EQ(srv.requests, 1);
+    CHECK(request(&good, addr, T_ECHO, "b", 5000, &g2) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &g2.done, LIMIT_MS) == 0);
+    CHECK_EQ(g2.status, MR_OK);
+    CHECK_STR(g2.resp, "B");
+    net_transport_stats ss, gs;
+    net_transport_get_stats(srv.t, &ss);
+    net_transport_get_stats(good.t, &gs);
+    CHECK_EQ(ss.conns_failed, 1);
+    CHECK_EQ(gs.dials, 1); /* the good client never lost its connection */
+    CHECK(node_stop(&w.loop, &good) == 0);
+    CHECK(node_stop(&w.loop, &bad) == 0);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
+TEST(transport_reconnects_after_server_restart)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node srv, cli;
+    char addr[64];
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &cli, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    call c1, c2;
+    CHECK(request(&cli, addr, T_ECHO, "before", 5000, &c1) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c1.done, LIMIT_MS) == 0);
+    CHECK_STR(c1.resp, "BEFORE");
+
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    /* While the server is down the request waits; dials fail and back off. */
+    CHECK(request(&cli, addr, T_ECHO, "after", 20000, &c2) == MR_OK);
+    net_transport_stats cs;
+    for (int i = 0; i < 1000; i++) {
+        net_transport_get_stats(cli.t, &cs);
+        if (cs.dials >= 4)
+            break;
+        fx_run_for(&w.loop, 10);
+    }
+    CHECK(cs.dials >= 4);
+    CHECK_EQ(c2.done, 0);
+
+    CHECK(node_start(&w.loop, &srv, w.tls, addr, 0) == 0);
+    CHECK(fx_run_until(&w.loop, &c2.done, LIMIT_MS) == 0);
+    CHECK_EQ(c2.status, MR_OK);
+    CHECK_STR(c2.resp, "AFTER");
+    CHECK(node_stop(&w.loop, &cli) == 0);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
+TEST(transport_queue_bound_and_dead_peer)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node dead, cli;
+    char addr[64];
+    /* A port that was just freed: nothing listens, every dial is refused. */
+    CHECK(node_start(&w.loop, &dead, w.tls, "127.0.0.1:0", 0) == 0);
+    addr_of(&dead, addr, sizeof addr);
+    CHECK(node_stop(&w.loop, &dead) == 0);
+
+    memset(&cli, 0, sizeof cli);
+    net_transport_config cfg = {.loop = &w.loop,
+                                .tls = w.tls,
+                                .max_pending = 2,
+                                .backoff_min_ms = 10,
+                                .backoff_max_ms = 50,
+                                .on_message = on_message,
+                                .ud = &cli};
+    CHECK(net_transport_new(&cfg, &cli.t, NULL) == MR_OK);
+    call c;
+    mr_err err;
+    CHECK(request(&cli, addr, T_ECHO, "x", 200, &c) == MR_OK);
+    CHECK(net_transport_send(cli.t, addr, T_NOTE, "y", 1, NULL) == MR_OK);
+    CHECK_EQ(net_transport_send(cli.t, addr, T_NOTE, "z", 1, &err), MR_EFULL);
+    CHECKF(strstr(err.msg, "full"), "got: %s", err.msg);
+    CHECK(fx_run_until(&w.loop, &c.done, LIMIT_MS) == 0);
+    CHECK_EQ(c.status, MR_ETIMEDOUT);
+    net_transport_stats cs;
+    net_transport_get_stats(cli.t, &cs);
+    CHECK(cs.dials >= 1);
+    CHECK_EQ(cs.conns_opened, 0);
+
+    /* Bad arguments are refused at once, with no callback. */
+    CHECK_EQ(request(&cli, "nonsense", T_ECHO, "x", 100, &c), MR_EINVAL);
+    CHECK_EQ(net_transport_send(cli.t, addr, 0, "x", 1, NULL), MR_EINVAL);
+    CHECK_EQ(request(&cli, addr, T_ECHO, "x", 0, &c), MR_EINVAL);
+    net_reply_to none = {0, 0};
+    CHECK_EQ(net_transport_reply(cli.t, none, T_ECHO, "x", 1, NULL), MR_EINVAL);
+    CHECK(node_stop(&w.loop, &cli) == 0);
+
+    node bad;
+    memset(&bad, 0, sizeof bad);
+    cfg.listen = "not-an-ip:1";
+    CHECK_EQ(net_transport_new(&cfg, &bad.t, &err), MR_EINVAL);
+    CHECK_EQ(world_done(&w), 0);
+}
+
+static int closing_reentry_status;
+static void on_response_reenter(net_transport *t, int status, const mr_err *err,
+                                const net_message *resp, void *ud)
+{
+    on_response(t, status, err, resp, ud);
+    /* A callback run by close may try again: it must be refused, not crash. */
+    closing_reentry_status =
+        net_transport_request(t, "127.0.0.1:1", T_ECHO, "x", 1, 100, on_response, ud, NULL, NULL);
+}
+
+TEST(transport_close_fails_pending_requests)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node srv, cli;
+    char addr[64];
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &cli, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    call c;
+    memset(&c, 0, sizeof c);
+    CHECK(net_transport_request(cli.t, addr, T_SILENT, "x", 1, 60000, on_response_reenter, &c, NULL,
+                                NULL) == MR_OK);
+    for (int i = 0; i < 1000 && srv.requests == 0; i++)
+        fx_run_for(&w.loop, 5);
+    CHECK_EQ(srv.requests, 1);
+    net_transport_close(cli.t, on_closed, &cli);
+    CHECK_EQ(c.done, 1);
+    CHECK_EQ(c.status, MR_EUNAVAIL);
+    CHECK_EQ(closing_reentry_status, MR_EUNAVAIL);
+    CHECK(fx_run_until(&w.loop, &cli.closed, LIMIT_MS) == 0);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (!getenv("MERIDIAN_LOG"))
+        mr_log_set_level(MR_LOG_ERROR);
+    static const test_case cases[] = {
+        TEST_CASE(transport_round_trip_one_conn_per_peer),
+        TEST_CASE(transport_request_timeout),
+        TEST_CASE(transport_malformed_frame_isolated),
+        TEST_CASE(transport_reconnects_after_server_restart),
+        TEST_CASE(transport_queue_bound_and_dead_peer),
+        TEST_CASE(transport_close_fails_pending_requests),
+    };
+    return test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
+}
