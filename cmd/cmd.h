@@ -14,6 +14,7 @@ typedef struct cmd_def {
 } cmd_def;
 
 int cmd_clock(int argc, char **argv);
+int cmd_cert(int argc, char **argv);
 
 /* Prints "meridian SUB: message" and a hint to use --help; returns CMD_EXIT_USAGE. */
 int cmd_usage_error(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -18,6 +18,7 @@ static int cmd_version(int argc, char **argv)
 /* Only subcommands that work are listed; later layers add theirs here. */
 static const cmd_def commands[] = {
     {"clock", "show the TrueTime interval and the clock source behind it", cmd_clock},
+    {"cert", "create the cluster CA, node and client certificates", cmd_cert},
     {"version", "print the version", cmd_version},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
