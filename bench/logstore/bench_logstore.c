@@ -5,6 +5,7 @@
  * ops/s and p50/p99 latency per durable commit. See RESULTS.md. */
 #include "common/mr_util.h"
 #include "tablet/logstore/ls.h"
+#include "bench/logstore/bench.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,49 +20,33 @@ static double seconds = 2.0; /* per measurement */
 static size_t value_size = 512;
 static char dir[256];
 
-typedef struct result {
-    const char *name;
-    long commits; /* durable commits (fsyncs asked for) */
-    long items;   /* entries / rows made durable */
-    double secs;
-    int64_t p50, p99; /* per commit, ns */
-} result;
-
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
     return x < y ? -1 : x > y;
 }
 
-/* Latency samples of one measurement. */
-typedef struct lat {
-    int64_t *v;
-    size_t n, cap;
-} lat;
-
-static void lat_add(lat *l, int64_t ns)
+void bench_lat_add(bench_lat *l, int64_t ns)
 {
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 4096;
         l->v = realloc(l->v, l->cap * sizeof *l->v);
-        if (!l->v) {
-            fprintf(stderr, "out of memory\n");
-            exit(1);
-        }
+        if (!l->v)
+            bench_die("latency samples", "out of memory");
     }
     l->v[l->n++] = ns;
 }
 
-static void lat_finish(lat *l, result *r)
+void bench_lat_finish(bench_lat *l, bench_result *r)
 {
     qsort(l->v, l->n, sizeof *l->v, cmp_i64);
     r->p50 = l->n ? l->v[l->n / 2] : 0;
-    r->p99 = l->n ? l->v[(l->n * 99) / 100 < l->n ? (l->n * 99) / 100 : l->n - 1] : 0;
+    r->p99 = l->n ? l->v[(l->n * 99) / 100] : 0;
     free(l->v);
     memset(l, 0, sizeof *l);
 }
 
-static void print_result(const result *r, double floor_per_s)
+void bench_print(const bench_result *r, double floor_per_s)
 {
     char a[32], b[32];
     double cps = r->commits / r->secs, ips = r->items / r->secs;
@@ -70,49 +55,49 @@ static void print_result(const result *r, double floor_per_s)
            floor_per_s > 0 ? ips / floor_per_s : 0.0);
 }
 
-static void die(const char *what, const char *msg)
+void bench_die(const char *what, const char *msg)
 {
     fprintf(stderr, "bench-logstore: %s: %s\n", what, msg);
     exit(1);
 }
 
 /* The floor: append `value_size` bytes and fdatasync, as a WAL commit does. */
-static result raw_fsync(int overwrite)
+static bench_result raw_fsync(int overwrite)
 {
     char path[300];
     snprintf(path, sizeof path, "%s/raw.dat", dir);
     int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        die("open", strerror(errno));
+        bench_die("open", strerror(errno));
     char *buf = calloc(1, value_size);
     if (overwrite) {
         /* Preallocated and synced: only data blocks change, no file-size metadata. */
         for (int i = 0; i < 64; i++)
             if (pwrite(fd, buf, value_size, (off_t)(i * value_size)) < 0)
-                die("pwrite", strerror(errno));
+                bench_die("pwrite", strerror(errno));
         fsync(fd);
     }
-    lat l = {0};
-    result r = {.name =
-                    overwrite ? "raw pwrite+fdatasync, overwrite" : "raw write+fdatasync, append"};
+    bench_lat l = {0};
+    bench_result r = {.name = overwrite ? "raw pwrite+fdatasync, overwrite"
+                                        : "raw write+fdatasync, append"};
     int64_t t0 = mr_monotonic_ns(), end = t0 + (int64_t)(seconds * 1e9), now = t0;
     off_t off = 0;
     while (now < end) {
         buf[0] = (char)r.commits;
         if (pwrite(fd, buf, value_size, overwrite ? (off_t)((r.commits % 64) * value_size) : off) !=
             (ssize_t)value_size)
-            die("pwrite", strerror(errno));
+            bench_die("pwrite", strerror(errno));
         off += (off_t)value_size;
         if (fdatasync(fd) != 0)
-            die("fdatasync", strerror(errno));
+            bench_die("fdatasync", strerror(errno));
         int64_t t = mr_monotonic_ns();
-        lat_add(&l, t - now);
+        bench_lat_add(&l, t - now);
         now = t;
         r.commits++;
         r.items++;
     }
     r.secs = (double)(now - t0) / 1e9;
-    lat_finish(&l, &r);
+    bench_lat_finish(&l, &r);
     free(buf);
     close(fd);
     unlink(path);
@@ -120,42 +105,42 @@ static result raw_fsync(int overwrite)
 }
 
 /* SQLite alone: one INSERT per autocommit transaction in WAL mode. */
-static result sqlite_alone(const char *sync_mode)
+static bench_result sqlite_alone(const char *sync_mode)
 {
     char path[300];
     snprintf(path, sizeof path, "%s/sqlite-%s.db", dir, sync_mode);
     sqlite3 *db;
     if (sqlite3_open(path, &db) != SQLITE_OK)
-        die("sqlite open", sqlite3_errmsg(db));
+        bench_die("sqlite open", sqlite3_errmsg(db));
     char sql[200];
     snprintf(sql, sizeof sql,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s;"
              "CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB);",
              sync_mode);
     if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        die("sqlite setup", sqlite3_errmsg(db));
+        bench_die("sqlite setup", sqlite3_errmsg(db));
     sqlite3_stmt *st;
     sqlite3_prepare_v2(db, "INSERT INTO t(k, v) VALUES(?, ?)", -1, &st, NULL);
     char *buf = calloc(1, value_size);
     static char name[64];
     snprintf(name, sizeof name, "SQLite alone, WAL, synchronous=%s", sync_mode);
-    result r = {.name = name};
-    lat l = {0};
+    bench_result r = {.name = name};
+    bench_lat l = {0};
     int64_t t0 = mr_monotonic_ns(), end = t0 + (int64_t)(seconds * 1e9), now = t0;
     while (now < end) {
         sqlite3_bind_int64(st, 1, r.commits);
         sqlite3_bind_blob(st, 2, buf, (int)value_size, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
-            die("sqlite insert", sqlite3_errmsg(db));
+            bench_die("sqlite insert", sqlite3_errmsg(db));
         sqlite3_reset(st);
         int64_t t = mr_monotonic_ns();
-        lat_add(&l, t - now);
+        bench_lat_add(&l, t - now);
         now = t;
         r.commits++;
         r.items++;
     }
     r.secs = (double)(now - t0) / 1e9;
-    lat_finish(&l, &r);
+    bench_lat_finish(&l, &r);
     sqlite3_finalize(st);
     sqlite3_close(db);
     free(buf);
@@ -169,14 +154,14 @@ static result sqlite_alone(const char *sync_mode)
 }
 
 /* The store: `batch` entries (spread over `groups` groups) per ls_sync. */
-static result store_run(int batch, int groups)
+static bench_result store_run(int batch, int groups)
 {
     char path[300];
     snprintf(path, sizeof path, "%s/store-%d-%d.db", dir, batch, groups);
     ls_store *s;
     mr_err err;
     if (ls_open(path, NULL, &s, &err))
-        die("ls_open", mr_err_msg(&err));
+        bench_die("ls_open", mr_err_msg(&err));
     char *buf = calloc(1, value_size);
     static char names[8][64];
     static int ni;
@@ -187,8 +172,8 @@ static result store_run(int batch, int groups)
         snprintf(name, 64, "logstore, group commit of %d entries", batch);
     else
         snprintf(name, 64, "logstore, %d entries over %d groups/sync", batch, groups);
-    result r = {.name = name};
-    lat l = {0};
+    bench_result r = {.name = name};
+    bench_lat l = {0};
     uint64_t slot[64] = {0};
     int64_t t0 = mr_monotonic_ns(), end = t0 + (int64_t)(seconds * 1e9), now = t0;
     while (now < end) {
@@ -202,18 +187,18 @@ static result store_run(int batch, int groups)
                           .len = value_size};
             buf[0] = (char)i;
             if (ls_put_entry(s, (uint64_t)g, &e, &err))
-                die("ls_put_entry", mr_err_msg(&err));
+                bench_die("ls_put_entry", mr_err_msg(&err));
         }
         if (ls_sync(s, &err))
-            die("ls_sync", mr_err_msg(&err));
+            bench_die("ls_sync", mr_err_msg(&err));
         int64_t t = mr_monotonic_ns();
-        lat_add(&l, t - now);
+        bench_lat_add(&l, t - now);
         now = t;
         r.commits++;
         r.items += batch;
     }
     r.secs = (double)(now - t0) / 1e9;
-    lat_finish(&l, &r);
+    bench_lat_finish(&l, &r);
     ls_close(s);
     free(buf);
     char p2[320];
@@ -274,28 +259,34 @@ int main(int argc, char **argv)
         snprintf(dir, sizeof dir, "/tmp/bench-logstore-XXXXXX");
     }
     if (!mkdtemp(dir))
-        die("mkdtemp", strerror(errno));
+        bench_die("mkdtemp", strerror(errno));
 
     printf("bench-logstore: dir %s, %zu-byte values, %.0f s per line, SQLite %s\n", dir, value_size,
            seconds, sqlite3_libversion());
     printf("%-44s %9s %11s %10s %10s %8s\n", "measurement", "commits/s", "items/s", "p50", "p99",
            "x floor");
-    result floor = raw_fsync(0);
+    bench_result floor = raw_fsync(0);
     double f = floor.items / floor.secs;
-    print_result(&floor, f);
-    result r = raw_fsync(1);
-    print_result(&r, f);
+    bench_print(&floor, f);
+    bench_result r = raw_fsync(1);
+    bench_print(&r, f);
     r = sqlite_alone("FULL");
-    print_result(&r, f);
+    bench_print(&r, f);
     r = sqlite_alone("NORMAL");
-    print_result(&r, f);
+    bench_print(&r, f);
     int batches[] = {1, 8, 64, 256};
     for (int i = 0; i < 4; i++) {
         r = store_run(batches[i], 1);
-        print_result(&r, f);
+        bench_print(&r, f);
     }
     r = store_run(256, 64);
-    print_result(&r, f);
+    bench_print(&r, f);
+#ifdef BENCH_PAXOS
+    bench_replicated(dir, 3, seconds, value_size, f);
+    bench_replicated(dir, 5, seconds, value_size, f);
+#else
+    printf("(replicated proposals: skipped, built without the Paxos core)\n");
+#endif
     printf("p50/p99: latency of one durable commit (a whole batch); x floor: items/s over "
            "raw append+fdatasync/s\n");
     rmdir(dir);
