@@ -28,7 +28,10 @@ void fx_rmdir(const char *dir)
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
+        if (e->d_type == DT_DIR)
+            fx_rmdir(path);
+        else
+            unlink(path);
     }
     closedir(d);
     rmdir(dir);

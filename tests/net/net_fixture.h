@@ -10,7 +10,7 @@
 
 /* mkdtemp under $TMPDIR (or /tmp); returns 0 or -1. dir must hold 256 bytes. */
 int fx_tempdir(char *dir);
-/* rm -r of a directory made by fx_tempdir (one level of files). */
+/* rm -r of a directory made by fx_tempdir. */
 void fx_rmdir(const char *dir);
 
 /* A CA in dir plus node certificate "node" for 127.0.0.1/localhost, node
