@@ -25,23 +25,24 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: meridian clock [--clock SPEC] [--json] [--watch] [--interval DUR] [--count N]\n"
-            "                      [--drift-ppm N] [--cap DUR] [--fault-offset DUR]\n\n"
-            "Prints the TrueTime interval [earliest, latest] this node would use, its\n"
-            "half-width epsilon, the clock status and the source's details.\n\n"
-            "  --clock SPEC        chrony:SOCKET (chronyd's command socket), kernel (adjtimex)\n"
-            "                      or fixed:DURATION (a declared bound); default %s\n"
-            "  --json              one JSON object per sample\n"
-            "  --watch             keep sampling every --interval until interrupted\n"
-            "  --interval DUR      time between samples with --watch (default 1s)\n"
-            "  --count N           stop after N samples (implies --watch when N > 1)\n"
-            "  --drift-ppm N       maximum oscillator drift assumed between samples (default 200)\n"
-            "  --cap DUR           bound above which the clock is unhealthy (default 10ms)\n"
-            "  --fault-offset DUR  test only: offset this process's clock reading (a lying\n"
-            "                      clock) without widening the bound; also $MERIDIAN_CLOCK_OFFSET\n\n"
-            "Exit status: 0 when the last sample is synchronized, 1 otherwise, 2 on bad usage.\n",
-            DEFAULT_CLOCK);
+    fprintf(
+        f,
+        "usage: meridian clock [--clock SPEC] [--json] [--watch] [--interval DUR] [--count N]\n"
+        "                      [--drift-ppm N] [--cap DUR] [--fault-offset DUR]\n\n"
+        "Prints the TrueTime interval [earliest, latest] this node would use, its\n"
+        "half-width epsilon, the clock status and the source's details.\n\n"
+        "  --clock SPEC        chrony:SOCKET (chronyd's command socket), kernel (adjtimex)\n"
+        "                      or fixed:DURATION (a declared bound); default %s\n"
+        "  --json              one JSON object per sample\n"
+        "  --watch             keep sampling every --interval until interrupted\n"
+        "  --interval DUR      time between samples with --watch (default 1s)\n"
+        "  --count N           stop after N samples (implies --watch when N > 1)\n"
+        "  --drift-ppm N       maximum oscillator drift assumed between samples (default 200)\n"
+        "  --cap DUR           bound above which the clock is unhealthy (default 10ms)\n"
+        "  --fault-offset DUR  test only: offset this process's clock reading (a lying\n"
+        "                      clock) without widening the bound; also $MERIDIAN_CLOCK_OFFSET\n\n"
+        "Exit status: 0 when the last sample is synchronized, 1 otherwise, 2 on bad usage.\n",
+        DEFAULT_CLOCK);
 }
 
 static void fmt_time(int64_t ns, char *buf, size_t len)
@@ -83,10 +84,8 @@ static void print_json(const tt_clock *c, tt_interval iv, int64_t system_ns, tt_
         json_object_set_new(o, "leap_status", json_integer(s->leap_status));
         json_object_set_new(o, "correction_ns", json_integer(sec_to_ns(s->correction_s)));
         json_object_set_new(o, "root_delay_ns", json_integer(sec_to_ns(s->root_delay_s)));
-        json_object_set_new(o, "root_dispersion_ns",
-                            json_integer(sec_to_ns(s->root_dispersion_s)));
-        json_object_set_new(o, "update_interval_ns",
-                            json_integer(sec_to_ns(s->update_interval_s)));
+        json_object_set_new(o, "root_dispersion_ns", json_integer(sec_to_ns(s->root_dispersion_s)));
+        json_object_set_new(o, "update_interval_ns", json_integer(sec_to_ns(s->update_interval_s)));
         json_object_set_new(o, "reference_age_ns", json_integer(s->real_ns - s->ref_time_ns));
         json_object_set_new(o, "freq_ppm", json_real(s->freq_ppm));
         json_object_set_new(o, "skew_ppm", json_real(s->skew_ppm));
@@ -117,7 +116,8 @@ static void print_text(const tt_clock *c, tt_interval iv, tt_status st, const tt
     printf("earliest        %s  (%lld)\n", a, (long long)iv.earliest);
     printf("latest          %s  (%lld)\n", b, (long long)iv.latest);
     printf("epsilon         %s\n", mr_format_duration(tt_interval_epsilon(iv), d1, sizeof d1));
-    printf("sample age      %s\n", mr_format_duration(mr_monotonic_ns() - s->mono_ns, d1, sizeof d1));
+    printf("sample age      %s\n",
+           mr_format_duration(mr_monotonic_ns() - s->mono_ns, d1, sizeof d1));
     if (tt_source(c) == TT_SRC_CHRONY && s->valid) {
         printf("reference       %s (stratum %d, leap status %d)\n", s->ref_name, s->stratum,
                s->leap_status);
@@ -144,19 +144,20 @@ static void print_line(tt_interval iv, tt_status st, const tt_sample *s)
     fmt_time(iv.earliest + tt_interval_epsilon(iv), t, sizeof t);
     printf("%s  %-12s  eps=%-10s  ref=%s  corr=%s%s%s\n", t, tt_status_name(st),
            mr_format_duration(tt_interval_epsilon(iv), e, sizeof e),
-           s->ref_name[0] ? s->ref_name : "-", mr_format_duration(sec_to_ns(s->correction_s), d, sizeof d),
-           s->reason[0] ? "  " : "", s->reason);
+           s->ref_name[0] ? s->ref_name : "-",
+           mr_format_duration(sec_to_ns(s->correction_s), d, sizeof d), s->reason[0] ? "  " : "",
+           s->reason);
     fflush(stdout);
 }
 
 int cmd_clock(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"clock", required_argument, NULL, 'c'},    {"json", no_argument, NULL, 'j'},
-        {"watch", no_argument, NULL, 'w'},          {"interval", required_argument, NULL, 'i'},
-        {"count", required_argument, NULL, 'n'},    {"drift-ppm", required_argument, NULL, 'd'},
-        {"cap", required_argument, NULL, 'C'},      {"fault-offset", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"clock", required_argument, NULL, 'c'}, {"json", no_argument, NULL, 'j'},
+        {"watch", no_argument, NULL, 'w'},       {"interval", required_argument, NULL, 'i'},
+        {"count", required_argument, NULL, 'n'}, {"drift-ppm", required_argument, NULL, 'd'},
+        {"cap", required_argument, NULL, 'C'},   {"fault-offset", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     const char *spec = DEFAULT_CLOCK;
     bool json = false, watch = false, have_offset = false;
@@ -180,7 +181,8 @@ int cmd_clock(int argc, char **argv)
             break;
         case 'i':
             if (mr_parse_duration(optarg, &interval) != 0 || interval < MR_NS_PER_MS)
-                return cmd_usage_error("clock", "--interval '%s' is not a duration of at least 1ms", optarg);
+                return cmd_usage_error("clock", "--interval '%s' is not a duration of at least 1ms",
+                                       optarg);
             break;
         case 'n':
             if (mr_parse_int(optarg, 1, 1000000000, &count) != 0)
@@ -190,7 +192,8 @@ int cmd_clock(int argc, char **argv)
             break;
         case 'd':
             if (mr_parse_int(optarg, 0, 1000000, &v) != 0)
-                return cmd_usage_error("clock", "--drift-ppm '%s' is not an integer in 0..1000000", optarg);
+                return cmd_usage_error("clock", "--drift-ppm '%s' is not an integer in 0..1000000",
+                                       optarg);
             cfg.drift_ppb = v * 1000;
             break;
         case 'C':
@@ -199,7 +202,8 @@ int cmd_clock(int argc, char **argv)
             break;
         case 'o':
             if (mr_parse_duration(optarg, &offset) != 0)
-                return cmd_usage_error("clock", "--fault-offset '%s' is not a duration like 5ms", optarg);
+                return cmd_usage_error("clock", "--fault-offset '%s' is not a duration like 5ms",
+                                       optarg);
             have_offset = true;
             break;
         case 'h':
@@ -232,7 +236,8 @@ int cmd_clock(int argc, char **argv)
     tt_status st = TT_UNKNOWN;
     for (long long i = 0; !interrupted && (count < 0 || i < count); i++) {
         if (i > 0) {
-            struct timespec d = {.tv_sec = interval / MR_NS_PER_S, .tv_nsec = interval % MR_NS_PER_S};
+            struct timespec d = {.tv_sec = interval / MR_NS_PER_S,
+                                 .tv_nsec = interval % MR_NS_PER_S};
             if (nanosleep(&d, NULL) != 0 && interrupted)
                 break;
             tt_clock_poll(c);

@@ -15,11 +15,11 @@ enum {
     MR_EPROTO,    /* peer broke the protocol */
     MR_EUNAVAIL,  /* service not available (unhealthy clock, no leader, ...) */
     MR_ENOTLEADER,
-    MR_EABORTED,  /* transaction aborted; retryable */
+    MR_EABORTED, /* transaction aborted; retryable */
     MR_ENOTFOUND,
-    MR_ESTALE,    /* read below the garbage-collection horizon */
+    MR_ESTALE, /* read below the garbage-collection horizon */
     MR_EEXIST,
-    MR_EFULL,     /* disk or queue full */
+    MR_EFULL, /* disk or queue full */
     MR_ECODE_MAX
 };
 

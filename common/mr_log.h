@@ -12,7 +12,8 @@ mr_log_level mr_log_get_level(void);
 /* Parses "debug", "info", ...; returns -1 for anything else. */
 int mr_log_parse_level(const char *s);
 
-/* `fmt` yields the message text followed by its " key=value" fields. Thread-safe (one write per line). */
+/* `fmt` yields the message text followed by its " key=value" fields. Thread-safe (one write per
+ * line). */
 void mr_log(mr_log_level level, const char *mod, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -13,9 +13,8 @@ static const struct {
     const char *suffix;
     int64_t ns;
 } units[] = {
-    {"ns", 1},           {"us", MR_NS_PER_US}, {"\xc2\xb5s", MR_NS_PER_US},
-    {"ms", MR_NS_PER_MS}, {"s", MR_NS_PER_S},  {"m", 60 * MR_NS_PER_S},
-    {"h", 3600 * MR_NS_PER_S},
+    {"ns", 1},          {"us", MR_NS_PER_US},    {"\xc2\xb5s", MR_NS_PER_US}, {"ms", MR_NS_PER_MS},
+    {"s", MR_NS_PER_S}, {"m", 60 * MR_NS_PER_S}, {"h", 3600 * MR_NS_PER_S},
 };
 
 int mr_parse_duration(const char *s, int64_t *ns)

@@ -22,57 +22,60 @@ void test_fail(const char *file, int line, const char *fmt, ...)
 int test_run(int argc, char **argv, const test_case *cases, int n);
 
 #define TEST(name) static void name(void)
-#define TEST_CASE(name) {#name, name}
-#define TEST_MAIN(...)                                                                    \
-    int main(int argc, char **argv)                                                       \
-    {                                                                                     \
-        static const test_case cases[] = {__VA_ARGS__};                                   \
-        return test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));        \
+#define TEST_CASE(name)                                                                            \
+    {                                                                                              \
+#name, name                                                                                \
+    }
+#define TEST_MAIN(...)                                                                             \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        static const test_case cases[] = {__VA_ARGS__};                                            \
+        return test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));                 \
     }
 
-#define CHECK(c)                                                                          \
-    do {                                                                                  \
-        if (!(c)) {                                                                       \
-            test_fail(__FILE__, __LINE__, "CHECK(%s)", #c);                               \
-            return;                                                                       \
-        }                                                                                 \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            test_fail(__FILE__, __LINE__, "CHECK(%s)", #c);                                        \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECKF(c, ...)                                                                    \
-    do {                                                                                  \
-        if (!(c)) {                                                                       \
-            test_fail(__FILE__, __LINE__, __VA_ARGS__);                                   \
-            return;                                                                       \
-        }                                                                                 \
+#define CHECKF(c, ...)                                                                             \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            test_fail(__FILE__, __LINE__, __VA_ARGS__);                                            \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                    \
-    do {                                                                                  \
-        long long a_ = (long long)(a), b_ = (long long)(b);                               \
-        if (a_ != b_) {                                                                   \
-            test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_, b_);      \
-            return;                                                                       \
-        }                                                                                 \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) {                                                                            \
+            test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, a_, b_);               \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                   \
-    do {                                                                                  \
-        const char *a_ = (a), *b_ = (b);                                                  \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                          \
-            test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,           \
-                      a_ ? a_ : "(null)", b_ ? b_ : "(null)");                            \
-            return;                                                                       \
-        }                                                                                 \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                                   \
+            test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" != \"%s\"", #a, #b,                    \
+                      a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                     \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol)                                                             \
-    do {                                                                                  \
-        double a_ = (double)(a), b_ = (double)(b);                                        \
-        if (!(a_ - b_ <= (tol) && b_ - a_ <= (tol))) {                                    \
-            test_fail(__FILE__, __LINE__, "%s ~= %s: %g vs %g (tol %g)", #a, #b, a_, b_,  \
-                      (double)(tol));                                                     \
-            return;                                                                       \
-        }                                                                                 \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b);                                                 \
+        if (!(a_ - b_ <= (tol) && b_ - a_ <= (tol))) {                                             \
+            test_fail(__FILE__, __LINE__, "%s ~= %s: %g vs %g (tol %g)", #a, #b, a_, b_,           \
+                      (double)(tol));                                                              \
+            return;                                                                                \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -48,10 +48,10 @@ int64_t tt_chrony_bound_ns(double correction_s, double root_delay_s, double root
 /* ---- The clock service. ---- */
 
 typedef enum {
-    TT_UNKNOWN = 0,      /* no sample yet */
-    TT_SYNCHRONIZED,     /* fresh sample, bound under the cap: safe to lead */
-    TT_FREE_RUNNING,     /* sample stale, bound extrapolated by drift: readable, not healthy */
-    TT_UNHEALTHY,        /* source says unsynchronized, errors, or bound over the cap */
+    TT_UNKNOWN = 0,  /* no sample yet */
+    TT_SYNCHRONIZED, /* fresh sample, bound under the cap: safe to lead */
+    TT_FREE_RUNNING, /* sample stale, bound extrapolated by drift: readable, not healthy */
+    TT_UNHEALTHY,    /* source says unsynchronized, errors, or bound over the cap */
 } tt_status;
 
 const char *tt_status_name(tt_status s);
@@ -60,18 +60,18 @@ typedef enum { TT_SRC_FIXED, TT_SRC_CHRONY, TT_SRC_KERNEL } tt_source_kind;
 
 /* One reading of the source, with the details behind the bound. */
 typedef struct tt_sample {
-    bool valid;            /* the source answered with usable data */
-    int64_t mono_ns;       /* CLOCK_MONOTONIC when the sample was taken */
-    int64_t real_ns;       /* CLOCK_REALTIME when the sample was taken */
-    int64_t bound_ns;      /* bound at sample time */
-    tt_status status;      /* the source's own verdict at sample time */
-    char reason[160];      /* why the status is what it is ("" when synchronized) */
+    bool valid;       /* the source answered with usable data */
+    int64_t mono_ns;  /* CLOCK_MONOTONIC when the sample was taken */
+    int64_t real_ns;  /* CLOCK_REALTIME when the sample was taken */
+    int64_t bound_ns; /* bound at sample time */
+    tt_status status; /* the source's own verdict at sample time */
+    char reason[160]; /* why the status is what it is ("" when synchronized) */
     /* chrony tracking details (zero for other sources) */
     uint32_t ref_id;
-    char ref_name[64];     /* reference id as text ("127.0.0.1", "LOCL", ...) */
+    char ref_name[64]; /* reference id as text ("127.0.0.1", "LOCL", ...) */
     int stratum;
-    int leap_status;       /* 0 normal, 1 insert, 2 delete, 3 unsynchronized */
-    int64_t ref_time_ns;   /* when chronyd last updated its clock estimate */
+    int leap_status;     /* 0 normal, 1 insert, 2 delete, 3 unsynchronized */
+    int64_t ref_time_ns; /* when chronyd last updated its clock estimate */
     double correction_s, last_offset_s, rms_offset_s, freq_ppm, resid_freq_ppm, skew_ppm;
     double root_delay_s, root_dispersion_s, update_interval_s;
     /* kernel details */
@@ -83,7 +83,8 @@ typedef struct tt_config {
     int64_t drift_ppb;        /* max oscillator drift, default 200 ppm = 200000 ppb */
     int64_t cap_ns;           /* bound above which the clock is unhealthy; default 10 ms */
     int64_t poll_interval_ns; /* background poll period; default 1 s */
-    int64_t stale_min_ns;     /* a chrony sample older than max(this, 4 update intervals) is stale; default 2 s */
+    int64_t stale_min_ns;     /* a chrony sample older than max(this, 4 update intervals) is stale;
+                                 default 2 s */
     int64_t timeout_ns;       /* per-request timeout to chronyd; default 250 ms */
 } tt_config;
 

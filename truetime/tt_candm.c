@@ -176,9 +176,9 @@ int tt_candm_tracking_decode(const uint8_t *buf, size_t len, uint32_t sequence, 
     if (sec < 0 || sec > INT64_MAX / 1000000000 - 1)
         return mr_errf(err, MR_EPROTO, "chronyd reference time out of range");
     out->ref_time_ns = sec * 1000000000 + nsec;
-    double *fields[9] = {&out->correction_s,   &out->last_offset_s,    &out->rms_offset_s,
-                         &out->freq_ppm,       &out->resid_freq_ppm,   &out->skew_ppm,
-                         &out->root_delay_s,   &out->root_dispersion_s, &out->update_interval_s};
+    double *fields[9] = {&out->correction_s, &out->last_offset_s,     &out->rms_offset_s,
+                         &out->freq_ppm,     &out->resid_freq_ppm,    &out->skew_ppm,
+                         &out->root_delay_s, &out->root_dispersion_s, &out->update_interval_s};
     for (int i = 0; i < 9; i++)
         *fields[i] = tt_candm_float_decode(get32(buf + O_FLOATS + 4 * i));
     return MR_OK;
@@ -203,9 +203,9 @@ void tt_candm_tracking_encode(uint8_t buf[TT_CANDM_TRACKING_LEN], uint32_t seque
     put32(buf + O_REFTIME, (uint32_t)((uint64_t)sec >> 32));
     put32(buf + O_REFTIME + 4, (uint32_t)sec);
     put32(buf + O_REFTIME + 8, (uint32_t)(t->ref_time_ns % 1000000000));
-    const double v[9] = {t->correction,     t->last_offset, t->rms_offset,
-                         t->freq_ppm,       t->resid_freq_ppm, t->skew_ppm,
-                         t->root_delay,     t->root_dispersion, t->update_interval};
+    const double v[9] = {t->correction, t->last_offset,     t->rms_offset,
+                         t->freq_ppm,   t->resid_freq_ppm,  t->skew_ppm,
+                         t->root_delay, t->root_dispersion, t->update_interval};
     for (int i = 0; i < 9; i++)
         put32(buf + O_FLOATS + 4 * i, tt_candm_float_encode(v[i]));
 }

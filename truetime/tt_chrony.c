@@ -84,8 +84,7 @@ static int ensure_socket(tt_chrony *c, mr_err *err)
         int e = errno;
         close(fd);
         unlink(c->local);
-        return mr_errf(err, MR_EUNAVAIL, "cannot reach chronyd at %s: %s", c->server,
-                       strerror(e));
+        return mr_errf(err, MR_EUNAVAIL, "cannot reach chronyd at %s: %s", c->server, strerror(e));
     }
     c->fd = fd;
     return MR_OK;
@@ -135,8 +134,7 @@ int tt_chrony_tracking(tt_chrony *c, int64_t timeout_ns, tt_sample *out, mr_err 
             if (e == EINTR || e == EAGAIN)
                 continue;
             drop_socket(c);
-            return mr_errf(err, MR_EUNAVAIL, "recv from chronyd at %s: %s", c->server,
-                           strerror(e));
+            return mr_errf(err, MR_EUNAVAIL, "recv from chronyd at %s: %s", c->server, strerror(e));
         }
         /* A late reply to an earlier request carries an older sequence: skip it. */
         if (len >= TT_CANDM_RPY_HDR_LEN && buf[0] == TT_CANDM_VERSION &&

@@ -121,9 +121,9 @@ static void judge_chrony(const tt_config *cfg, tt_sample *s)
     } else if (age > stale_after) {
         /* chronyd keeps "Normal" after losing its sources; only age and dispersion tell. */
         s->status = TT_FREE_RUNNING;
-        snprintf(s->reason, sizeof s->reason, "chronyd last updated the clock %s ago (stale after %s)",
-                 mr_format_duration(age, b1, sizeof b1),
-                 mr_format_duration(stale_after, b2, sizeof b2));
+        snprintf(
+            s->reason, sizeof s->reason, "chronyd last updated the clock %s ago (stale after %s)",
+            mr_format_duration(age, b1, sizeof b1), mr_format_duration(stale_after, b2, sizeof b2));
     } else {
         s->status = TT_SYNCHRONIZED;
         s->reason[0] = '\0';
@@ -158,7 +158,8 @@ static void take_sample(tt_clock *c, tt_sample *s)
         s->mono_ns = mr_monotonic_ns();
         s->real_ns = mr_realtime_ns();
         if (rc == MR_OK) {
-            s->bound_ns = tt_chrony_bound_ns(s->correction_s, s->root_delay_s, s->root_dispersion_s);
+            s->bound_ns =
+                tt_chrony_bound_ns(s->correction_s, s->root_delay_s, s->root_dispersion_s);
             judge_chrony(&c->cfg, s);
         }
         break;
@@ -209,7 +210,8 @@ tt_status tt_clock_poll(tt_clock *c)
 static int parse_spec(tt_clock *c, const char *spec, mr_err *err)
 {
     if (!spec || !*spec)
-        return mr_errf(err, MR_EINVAL, "empty clock spec (want chrony:SOCKET, kernel or fixed:DURATION)");
+        return mr_errf(err, MR_EINVAL,
+                       "empty clock spec (want chrony:SOCKET, kernel or fixed:DURATION)");
     snprintf(c->spec, sizeof c->spec, "%s", spec);
     if (strncmp(spec, "chrony:", 7) == 0) {
         c->kind = TT_SRC_CHRONY;

@@ -9,17 +9,22 @@
 static int run(char **out, char **err, const char *a1, const char *a2, const char *a3,
                const char *a4, const char *a5)
 {
-    char *argv[] = {(char *)proc_meridian_bin(), (char *)a1, (char *)a2, (char *)a3, (char *)a4,
-                    (char *)a5, NULL};
+    char *argv[] = {(char *)proc_meridian_bin(),
+                    (char *)a1,
+                    (char *)a2,
+                    (char *)a3,
+                    (char *)a4,
+                    (char *)a5,
+                    NULL};
     return proc_run(argv, 10000, out, err);
 }
 
 #define RUN(...) run(&out, &err, __VA_ARGS__)
-#define CLEAN()                                                                            \
-    do {                                                                                   \
-        free(out);                                                                         \
-        free(err);                                                                         \
-        out = err = NULL;                                                                  \
+#define CLEAN()                                                                                    \
+    do {                                                                                           \
+        free(out);                                                                                 \
+        free(err);                                                                                 \
+        out = err = NULL;                                                                          \
     } while (0)
 
 TEST(top_level_help_and_errors)
@@ -110,7 +115,7 @@ TEST(clock_fault_offset_lies)
     long long sys = json_integer_value(json_object_get(o, "system_ns"));
     long long eps = json_integer_value(json_object_get(o, "epsilon_ns"));
     json_decref(o);
-    CHECK(e > sys); /* the interval misses the true time ... */
+    CHECK(e > sys);       /* the interval misses the true time ... */
     CHECK(eps < 1100000); /* ... without widening */
 }
 

@@ -68,5 +68,5 @@ TEST(ints_and_hostports)
     CHECK(mr_parse_hostport("[::1]80", h, sizeof h, &port) != 0);
 }
 
-TEST_MAIN(TEST_CASE(err_wrap_grows_message), TEST_CASE(durations_parse),
-          TEST_CASE(format_duration), TEST_CASE(ints_and_hostports))
+TEST_MAIN(TEST_CASE(err_wrap_grows_message), TEST_CASE(durations_parse), TEST_CASE(format_duration),
+          TEST_CASE(ints_and_hostports))

@@ -136,8 +136,16 @@ TEST(watch_prints_samples)
     int synced = chrony_pair_wait_sync(&p, 30000) == 0;
     char spec[320];
     snprintf(spec, sizeof spec, "chrony:%s", p.node_sock);
-    char *argv[] = {(char *)proc_meridian_bin(), "clock", "--clock", spec, "--watch",
-                    "--interval", "100ms", "--count", "3", NULL};
+    char *argv[] = {(char *)proc_meridian_bin(),
+                    "clock",
+                    "--clock",
+                    spec,
+                    "--watch",
+                    "--interval",
+                    "100ms",
+                    "--count",
+                    "3",
+                    NULL};
     char *out = NULL;
     int status = proc_run(argv, 10000, &out, NULL);
     char *argv2[] = {(char *)proc_meridian_bin(), "clock", "--clock", spec, NULL};
@@ -148,8 +156,8 @@ TEST(watch_prints_samples)
     int lines = 0;
     for (char *s = out; s && *s; s++)
         lines += *s == '\n';
-    int good = status == 0 && lines == 3 && strstr(out, "synchronized") != NULL &&
-               status2 == 0 && strstr(text, "reference       127.0.0.1") != NULL &&
+    int good = status == 0 && lines == 3 && strstr(out, "synchronized") != NULL && status2 == 0 &&
+               strstr(text, "reference       127.0.0.1") != NULL &&
                strstr(text, "root dispersion") != NULL;
     if (!good)
         fprintf(stderr, "  watch (exit %d):\n%s\n  text (exit %d):\n%s\n", status, out, status2,
@@ -159,5 +167,6 @@ TEST(watch_prints_samples)
     CHECK(good);
 }
 
-TEST_MAIN(TEST_CASE(synchronized_with_submillisecond_bound), TEST_CASE(injected_offset_widens_bound),
-          TEST_CASE(upstream_loss_degrades), TEST_CASE(watch_prints_samples))
+TEST_MAIN(TEST_CASE(synchronized_with_submillisecond_bound),
+          TEST_CASE(injected_offset_widens_bound), TEST_CASE(upstream_loss_degrades),
+          TEST_CASE(watch_prints_samples))

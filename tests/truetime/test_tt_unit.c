@@ -19,8 +19,8 @@
 TEST(float_known_encodings)
 {
     /* Hand-computed: value = coef * 2^(exp - 25). */
-    CHECK_NEAR(tt_candm_float_decode(0x04800000u), 1.0, 0.0);       /* exp 2, coef 2^23 */
-    CHECK_NEAR(tt_candm_float_decode(0x02800000u), 0.5, 0.0);       /* exp 1, coef 2^23 */
+    CHECK_NEAR(tt_candm_float_decode(0x04800000u), 1.0, 0.0);              /* exp 2, coef 2^23 */
+    CHECK_NEAR(tt_candm_float_decode(0x02800000u), 0.5, 0.0);              /* exp 1, coef 2^23 */
     CHECK_NEAR(tt_candm_float_decode(0xFE000001u), 1.0 / 67108864.0, 0.0); /* exp -1, coef 1 */
     CHECK_NEAR(tt_candm_float_decode(0x05FFFFFFu), -1.0 / 8388608.0, 0.0); /* exp 2, coef -1 */
     CHECK_NEAR(tt_candm_float_decode(0u), 0.0, 0.0);
@@ -28,8 +28,8 @@ TEST(float_known_encodings)
 
 TEST(float_round_trip)
 {
-    const double values[] = {0.0, 1.0, -1.0, 0.5, 1e-9, -1e-9, 0.005, 123.456, -0.000123,
-                             3.5e-6, 1e6, 0.0625, 2.0, 1.9999999};
+    const double values[] = {0.0,     1.0,       -1.0,   0.5, 1e-9,   -1e-9, 0.005,
+                             123.456, -0.000123, 3.5e-6, 1e6, 0.0625, 2.0,   1.9999999};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         double v = values[i];
         double r = tt_candm_float_decode(tt_candm_float_encode(v));
@@ -332,8 +332,16 @@ TEST(seqlock_readers_race_writer)
 
 /* ---- the chrony client against a scripted fake chronyd ---- */
 
-typedef enum { FAKE_OK, FAKE_UNSYNC, FAKE_STALE, FAKE_WIDE, FAKE_BADLEN, FAKE_SILENT,
-               FAKE_WRONG_SEQ_FIRST, FAKE_NOREF } fake_mode;
+typedef enum {
+    FAKE_OK,
+    FAKE_UNSYNC,
+    FAKE_STALE,
+    FAKE_WIDE,
+    FAKE_BADLEN,
+    FAKE_SILENT,
+    FAKE_WRONG_SEQ_FIRST,
+    FAKE_NOREF
+} fake_mode;
 
 typedef struct {
     int fd;
@@ -353,8 +361,8 @@ static void *fake_serve(void *arg)
     f->requests++;
     if (n != TT_CANDM_TRACKING_LEN || req[0] != 6 || req[1] != 1 || req[5] != 33)
         f->bad_requests++;
-    uint32_t seq = ((uint32_t)req[8] << 24) | ((uint32_t)req[9] << 16) | ((uint32_t)req[10] << 8) |
-                   req[11];
+    uint32_t seq =
+        ((uint32_t)req[8] << 24) | ((uint32_t)req[9] << 16) | ((uint32_t)req[10] << 8) | req[11];
     tt_candm_tracking t = sample_tracking();
     t.ref_time_ns = mr_realtime_ns() - 100 * MR_NS_PER_MS;
     uint8_t b[TT_CANDM_TRACKING_LEN];
