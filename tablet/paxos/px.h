@@ -272,6 +272,7 @@ typedef struct px_status {
     uint64_t next_slot; /* leader: next slot to fill */
     uint64_t log_start; /* first slot still in the log */
     int64_t last_ts;    /* largest timestamp seen in the log */
+    int64_t s_max;      /* largest timestamp this node assigned as leader */
     size_t queued;      /* leader: proposals waiting for a slot */
 } px_status;
 
