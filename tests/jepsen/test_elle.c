@@ -1,0 +1,487 @@
+/* The list-append checker on hand-made histories, one per anomaly it names (Elle's and
+ * Adya's definitions), on valid histories with concurrency, info and fail, and on seeded random
+ * histories from a real serial store plus mutations that must be caught. */
+#include <stdlib.h>
+
+#include "jepsen/elle.h"
+#include "tests/jepsen/gen.h"
+#include "tests/jepsen/hist_util.h"
+#include "tests/test.h"
+
+static jp_history h;
+static jp_result r;
+
+static void reset(void)
+{
+    jp_history_free(&h);
+    jp_history_init(&h);
+    jp_result_free(&r);
+}
+
+#define I(p, v)    CHECK(ev(&h, p, "invoke", "txn", NULL, v) == 0)
+#define C(p, t, v) CHECK(ev(&h, p, t, "txn", NULL, v) == 0)
+/* A transaction that runs alone: invoke, then its completion. */
+#define T(p, inv, t, v)                                                                            \
+    do {                                                                                           \
+        I(p, inv);                                                                                 \
+        C(p, t, v);                                                                                \
+    } while (0)
+#define A(k, v) "[\"append\",\"" k "\"," #v "]"
+#define R(k, l) "[\"r\",\"" k "\"," l "]"
+
+static int check(void)
+{
+    mr_err err;
+    jp_result_free(&r);
+    if (jp_check_list_append(&h, NULL, &r, &err) != MR_OK) {
+        fprintf(stderr, "check failed: %s\n", mr_err_msg(&err));
+        return -1;
+    }
+    return 0;
+}
+
+TEST(valid_serial)
+{
+    reset();
+    T(0, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    T(1, "[" R("x", "null") "," A("x", 2) "," A("y", 1) "]", "ok",
+      "[" R("x", "[1]") "," A("x", 2) "," A("y", 1) "]");
+    T(0, "[" R("x", "null") "," R("y", "null") "]", "ok",
+      "[" R("x", "[1,2]") "," R("y", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, NULL));
+    CHECK_EQ(r.ops_checked, 3);
+    reset();
+}
+
+TEST(valid_concurrent_info_fail)
+{
+    reset();
+    /* a read concurrent with an append may or may not see it */
+    I(0, "[" A("x", 1) "]");
+    I(1, "[" R("x", "null") "]");
+    I(2, "[" R("x", "null") "]");
+    C(1, "ok", "[" R("x", "[]") "]");
+    C(2, "ok", "[" R("x", "[1]") "]");
+    C(0, "ok", "[" A("x", 1) "]");
+    /* an info append that happened (observed later), one that did not (never observed) */
+    I(3, "[" A("x", 2) "]");
+    C(3, "info", "[" A("x", 2) "]");
+    I(4, "[" A("y", 1) "]");
+    C(4, "info", "[" A("y", 1) "]");
+    /* a failed append is never observed */
+    T(5, "[" A("x", 3) "]", "fail", "[" A("x", 3) "]");
+    /* an invoke that never completes (counts as info) */
+    I(6, "[" A("z", 1) "]");
+    T(7, "[" R("x", "null") "," R("y", "null") "," R("z", "null") "]", "ok",
+      "[" R("x", "[1,2]") "," R("y", "[]") "," R("z", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, NULL));
+    reset();
+}
+
+TEST(g0)
+{
+    reset();
+    /* two concurrent transactions write x and y in opposite orders (Adya's G0) */
+    I(0, "[" A("x", 1) "," A("y", 1) "]");
+    I(1, "[" A("x", 2) "," A("y", 2) "]");
+    C(0, "ok", "[" A("x", 1) "," A("y", 1) "]");
+    C(1, "ok", "[" A("x", 2) "," A("y", 2) "]");
+    T(2, "[" R("x", "null") "," R("y", "null") "]", "ok",
+      "[" R("x", "[1,2]") "," R("y", "[2,1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G0", NULL));
+    size_t ops[2] = {2, 3};
+    CHECK(anomaly_ops(&r, "G0", 2, ops));
+    reset();
+}
+
+TEST(g0_realtime)
+{
+    reset();
+    /* appends one after the other in real time, but the version order says 2 then 1 */
+    T(0, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    T(1, "[" A("x", 2) "]", "ok", "[" A("x", 2) "]");
+    T(2, "[" R("x", "null") "]", "ok", "[" R("x", "[2,1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G0-realtime", NULL));
+    reset();
+}
+
+TEST(g1c)
+{
+    reset();
+    /* each transaction reads the other's write: circular information flow */
+    I(0, "[" A("x", 1) "," R("y", "null") "]");
+    I(1, "[" A("y", 1) "," R("x", "null") "]");
+    C(0, "ok", "[" A("x", 1) "," R("y", "[1]") "]");
+    C(1, "ok", "[" A("y", 1) "," R("x", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G1c", NULL));
+    reset();
+}
+
+TEST(g_single)
+{
+    reset();
+    /* read skew: T0 misses T1's x but sees its y */
+    I(0, "[" R("x", "null") "," R("y", "null") "]");
+    I(1, "[" A("x", 1) "," A("y", 1) "]");
+    C(1, "ok", "[" A("x", 1) "," A("y", 1) "]");
+    C(0, "ok", "[" R("x", "[]") "," R("y", "[1]") "]");
+    T(2, "[" R("x", "null") "]", "ok", "[" R("x", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G-single", NULL));
+    reset();
+}
+
+TEST(g_nonadjacent)
+{
+    reset();
+    /* T1 -rw-> T2 -wr-> T3 -rw-> T4 -wr-> T1: two anti-dependencies, never adjacent */
+    I(1, "[" R("a", "null") "," R("d", "null") "]");
+    I(2, "[" A("a", 1) "," A("b", 1) "]");
+    I(3, "[" R("b", "null") "," R("c", "null") "]");
+    I(4, "[" A("c", 1) "," A("d", 1) "]");
+    C(2, "ok", "[" A("a", 1) "," A("b", 1) "]");
+    C(4, "ok", "[" A("c", 1) "," A("d", 1) "]");
+    C(1, "ok", "[" R("a", "[]") "," R("d", "[1]") "]");
+    C(3, "ok", "[" R("b", "[1]") "," R("c", "[]") "]");
+    T(5, "[" R("a", "null") "," R("c", "null") "]", "ok", "[" R("a", "[1]") "," R("c", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G-nonadjacent", NULL));
+    reset();
+}
+
+TEST(g2_item)
+{
+    reset();
+    /* write skew: each reads both keys empty and appends to a different one */
+    I(0, "[" R("x", "null") "," R("y", "null") "," A("x", 1) "]");
+    I(1, "[" R("x", "null") "," R("y", "null") "," A("y", 1) "]");
+    C(0, "ok", "[" R("x", "[]") "," R("y", "[]") "," A("x", 1) "]");
+    C(1, "ok", "[" R("x", "[]") "," R("y", "[]") "," A("y", 1) "]");
+    T(2, "[" R("x", "null") "," R("y", "null") "]", "ok", "[" R("x", "[1]") "," R("y", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G2-item", NULL));
+    reset();
+}
+
+TEST(g_single_realtime_stale_read)
+{
+    reset();
+    /* the append completed before the read began, yet the read misses it */
+    T(0, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    T(1, "[" R("x", "null") "]", "ok", "[" R("x", "[]") "]");
+    T(2, "[" R("x", "null") "]", "ok", "[" R("x", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G-single-realtime", NULL));
+    size_t ops[2] = {1, 3};
+    CHECK(anomaly_ops(&r, "G-single-realtime", 2, ops));
+    reset();
+}
+
+TEST(g_single_process)
+{
+    reset();
+    /* the same, within one process: it fails to read its own earlier write */
+    T(0, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    T(0, "[" R("x", "null") "]", "ok", "[" R("x", "[]") "]");
+    T(1, "[" R("x", "null") "]", "ok", "[" R("x", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G-single-process", "G-single-realtime", NULL));
+    reset();
+}
+
+TEST(g2_item_realtime)
+{
+    reset();
+    /* Two rw edges that only close into a cycle through real time: T0 reads y empty then
+     * T1 (which starts after T0 ends) ... T1 reads x empty though T0 appended x. */
+    T(0, "[" R("y", "null") "," A("x", 1) "]", "ok", "[" R("y", "[]") "," A("x", 1) "]");
+    T(1, "[" R("x", "null") "," A("y", 1) "]", "ok", "[" R("x", "[]") "," A("y", 1) "]");
+    T(2, "[" R("x", "null") "," R("y", "null") "]", "ok", "[" R("x", "[1]") "," R("y", "[1]") "]");
+    CHECK(check() == 0);
+    /* T1 -rw(x)-> T0 -rw(y)-> T1 is a data-only G2-item; the stale read of x after T0
+     * completed is also a G-single-realtime. */
+    CHECK(jp_result_count(&r, "G2-item") == 1);
+    CHECK(jp_result_count(&r, "G-single-realtime") == 1);
+    reset();
+}
+
+TEST(g1a_aborted_read)
+{
+    reset();
+    T(0, "[" A("x", 1) "]", "fail", "[" A("x", 1) "]");
+    T(1, "[" R("x", "null") "]", "ok", "[" R("x", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G1a", NULL));
+    size_t ops[2] = {1, 3};
+    CHECK(anomaly_ops(&r, "G1a", 2, ops));
+    reset();
+}
+
+TEST(g1b_intermediate_read)
+{
+    reset();
+    T(0, "[" A("x", 1) "," A("x", 2) "]", "ok", "[" A("x", 1) "," A("x", 2) "]");
+    T(1, "[" R("x", "null") "]", "ok", "[" R("x", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(jp_result_count(&r, "G1b") == 1);
+    size_t ops[2] = {1, 3};
+    CHECK(anomaly_ops(&r, "G1b", 2, ops));
+    reset();
+}
+
+TEST(internal)
+{
+    reset();
+    T(0, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    T(1, "[" R("x", "null") "," A("x", 2) "," R("x", "null") "]", "ok",
+      "[" R("x", "[1]") "," A("x", 2) "," R("x", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(jp_result_count(&r, "internal") == 1);
+    /* a read that misses the transaction's own append, with no earlier read */
+    reset();
+    T(0, "[" A("x", 1) "," R("x", "null") "]", "ok", "[" A("x", 1) "," R("x", "[]") "]");
+    CHECK(check() == 0);
+    CHECK(jp_result_count(&r, "internal") == 1);
+    /* and the correct version of both passes */
+    reset();
+    T(0, "[" A("x", 1) "," R("x", "null") "]", "ok", "[" A("x", 1) "," R("x", "[1]") "]");
+    T(1, "[" R("x", "null") "," A("x", 2) "," R("x", "null") "]", "ok",
+      "[" R("x", "[1]") "," A("x", 2) "," R("x", "[1,2]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, NULL));
+    reset();
+}
+
+TEST(dirty_update)
+{
+    reset();
+    T(0, "[" A("x", 1) "]", "fail", "[" A("x", 1) "]");
+    T(1, "[" A("x", 2) "]", "ok", "[" A("x", 2) "]");
+    T(2, "[" R("x", "null") "]", "ok", "[" R("x", "[1,2]") "]");
+    CHECK(check() == 0);
+    CHECK(jp_result_count(&r, "dirty-update") == 1);
+    size_t ops[2] = {1, 3};
+    CHECK(anomaly_ops(&r, "dirty-update", 2, ops));
+    reset();
+}
+
+TEST(lost_update)
+{
+    reset();
+    T(0, "[" A("x", 0) "]", "ok", "[" A("x", 0) "]");
+    I(1, "[" R("x", "null") "," A("x", 1) "]");
+    I(2, "[" R("x", "null") "," A("x", 2) "]");
+    C(1, "ok", "[" R("x", "[0]") "," A("x", 1) "]");
+    C(2, "ok", "[" R("x", "[0]") "," A("x", 2) "]");
+    T(3, "[" R("x", "null") "]", "ok", "[" R("x", "[0,1,2]") "]");
+    CHECK(check() == 0);
+    CHECK(jp_result_count(&r, "lost-update") == 1);
+    size_t ops[2] = {4, 5};
+    CHECK(anomaly_ops(&r, "lost-update", 2, ops));
+    reset();
+}
+
+TEST(duplicate_elements)
+{
+    reset();
+    T(0, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    T(1, "[" R("x", "null") "]", "ok", "[" R("x", "[1,1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "duplicate-elements", NULL));
+    reset();
+}
+
+TEST(incompatible_order)
+{
+    reset();
+    T(0, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    T(1, "[" A("x", 2) "]", "ok", "[" A("x", 2) "]");
+    T(2, "[" R("x", "null") "]", "ok", "[" R("x", "[1,2]") "]");
+    T(3, "[" R("x", "null") "]", "ok", "[" R("x", "[2,1]") "]");
+    CHECK(check() == 0);
+    CHECK(jp_result_count(&r, "incompatible-order") == 1);
+    reset();
+}
+
+TEST(garbage_read)
+{
+    reset();
+    T(0, "[" R("x", "null") "]", "ok", "[" R("x", "[7]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "garbage-read", NULL));
+    reset();
+}
+
+TEST(nothing_ok_is_unknown)
+{
+    reset();
+    T(0, "[" A("x", 1) "]", "info", "[" A("x", 1) "]");
+    CHECK(check() == 0);
+    CHECK_EQ(r.valid, JP_UNKNOWN);
+    reset();
+}
+
+TEST(malformed_values)
+{
+    static const char *bad[][2] = {
+        {"{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":5}", "array of micro-ops"},
+        {"{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"put\",\"x\",1]]}",
+         "micro-op 0"},
+        {"{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",\"x\",\"a\"]]}",
+         "integer"},
+        {"{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}", "unknown f"},
+        {"{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",\"x\",1]]}\n"
+         "{\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"append\",\"x\",1]]}\n"
+         "{\"process\":1,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",\"x\",1]]}",
+         "second time"},
+        {"{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",\"x\",null]]}\n"
+         "{\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"r\",\"x\",{}]]}",
+         "line 2"},
+        {"{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",\"x\",null]]}\n"
+         "{\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"r\",\"y\",[]]]}",
+         "differs from its invoke"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        reset();
+        mr_err err;
+        CHECK(jp_history_parse_string(&h, bad[i][0], &err) == MR_OK);
+        jp_result_free(&r);
+        int rc = jp_check_list_append(&h, NULL, &r, &err);
+        CHECKF(rc == MR_EINVAL, "case %zu accepted", i);
+        CHECKF(strstr(mr_err_msg(&err), bad[i][1]) && strstr(mr_err_msg(&err), "line "),
+               "case %zu: message \"%s\" lacks \"%s\"", i, mr_err_msg(&err), bad[i][1]);
+    }
+    reset();
+}
+
+static gen_opts la_opts(uint64_t seed, int nops)
+{
+    return (gen_opts){.model = GEN_LIST_APPEND,
+                      .seed = seed,
+                      .nops = nops,
+                      .nprocs = 5,
+                      .nkeys = 4,
+                      .p_fail = 5,
+                      .p_info = 5};
+}
+
+TEST(random_valid_and_mutations)
+{
+    int caught[3] = {0}, tried[3] = {0};
+    for (uint64_t seed = 1; seed <= 40; seed++) {
+        reset();
+        gen_opts o = la_opts(seed, 150);
+        gen_out g;
+        CHECK(gen_history(&o, &h, &g) == 0);
+        gen_out_free(&g);
+        CHECK(check() == 0);
+        CHECKF(r.valid == JP_VALID, "seed %llu: a history from a serial store was judged %s",
+               (unsigned long long)seed, jp_validity_name(r.valid));
+        if (r.valid != JP_VALID)
+            jp_result_print(&r, stderr, 3);
+        int (*muts[3])(const jp_history *, uint64_t, jp_history *) = {
+            mutate_append_stale, mutate_append_abort, mutate_append_dup};
+        for (int k = 0; k < 3; k++) {
+            jp_history m;
+            jp_history_init(&m);
+            int got = muts[k](&h, seed * 7919, &m);
+            CHECK(got >= 0);
+            if (got == 1) {
+                tried[k]++;
+                jp_result mr;
+                mr_err err;
+                CHECK(jp_check_list_append(&m, NULL, &mr, &err) == MR_OK);
+                caught[k] += mr.valid == JP_INVALID;
+                if (mr.valid != JP_INVALID)
+                    fprintf(stderr, "seed %llu mutation %d not caught\n", (unsigned long long)seed,
+                            k);
+                jp_result_free(&mr);
+            }
+            jp_history_free(&m);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        CHECKF(tried[k] >= 10, "mutation %d applied only %d times", k, tried[k]);
+        CHECK_EQ(caught[k], tried[k]);
+    }
+    reset();
+}
+
+TEST(stale_mutation_named)
+{
+    /* a stale read whose writer finished first is a real-time cycle, named as such */
+    int named = 0, tried = 0;
+    for (uint64_t seed = 100; seed < 120; seed++) {
+        reset();
+        gen_opts o = la_opts(seed, 100);
+        o.p_fail = o.p_info = 0;
+        gen_out g;
+        CHECK(gen_history(&o, &h, &g) == 0);
+        gen_out_free(&g);
+        jp_history m;
+        jp_history_init(&m);
+        if (mutate_append_stale(&h, seed, &m) == 1) {
+            tried++;
+            jp_result mr;
+            mr_err err;
+            CHECK(jp_check_list_append(&m, NULL, &mr, &err) == MR_OK);
+            for (size_t i = 0; i < mr.n; i++)
+                if (strstr(mr.anomalies[i].name, "-realtime") ||
+                    strstr(mr.anomalies[i].name, "-process") ||
+                    strcmp(mr.anomalies[i].name, "internal") == 0) {
+                    named++;
+                    break;
+                }
+            jp_result_free(&mr);
+        }
+        jp_history_free(&m);
+    }
+    CHECK(tried >= 10);
+    CHECK_EQ(named, tried);
+    reset();
+}
+
+TEST(performance_sanity)
+{
+    /* a few thousand transactions: a functional bound, the timing lives in the bench */
+    reset();
+    gen_opts o = la_opts(4242, 4000);
+    o.nprocs = 10;
+    o.nkeys = 20;
+    gen_out g;
+    CHECK(gen_history(&o, &h, &g) == 0);
+    gen_out_free(&g);
+    CHECK(check() == 0);
+    CHECK_EQ(r.valid, JP_VALID);
+    CHECK_EQ(r.ops_checked, 4000);
+    jp_history m;
+    jp_history_init(&m);
+    CHECK(mutate_append_stale(&h, 3, &m) == 1);
+    jp_result mr;
+    mr_err err;
+    CHECK(jp_check_list_append(&m, NULL, &mr, &err) == MR_OK);
+    CHECK_EQ(mr.valid, JP_INVALID);
+    jp_result_free(&mr);
+    jp_history_free(&m);
+    reset();
+}
+
+TEST(cleanup)
+{
+    reset();
+}
+
+TEST_MAIN(TEST_CASE(valid_serial), TEST_CASE(valid_concurrent_info_fail), TEST_CASE(g0),
+          TEST_CASE(g0_realtime), TEST_CASE(g1c), TEST_CASE(g_single), TEST_CASE(g_nonadjacent),
+          TEST_CASE(g2_item), TEST_CASE(g_single_realtime_stale_read), TEST_CASE(g_single_process),
+          TEST_CASE(g2_item_realtime), TEST_CASE(g1a_aborted_read),
+          TEST_CASE(g1b_intermediate_read), TEST_CASE(internal), TEST_CASE(dirty_update),
+          TEST_CASE(lost_update), TEST_CASE(duplicate_elements), TEST_CASE(incompatible_order),
+          TEST_CASE(garbage_read), TEST_CASE(nothing_ok_is_unknown), TEST_CASE(malformed_values),
+          TEST_CASE(random_valid_and_mutations), TEST_CASE(stale_mutation_named),
+          TEST_CASE(performance_sanity), TEST_CASE(cleanup))
