@@ -395,11 +395,13 @@ int ls_sync(ls_store *s, mr_err *err)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->in_txn = 0;
     s->pending = 0;
-    /* Out of space is found when writing the WAL, before its fsync: the batch
-     * simply did not happen. A failed write or fsync may have left part of it
-     * on disk (the kernel may even drop the dirty pages), so this handle can
-     * no longer tell what is durable: only reopening (WAL recovery) can. */
-    if (code != MR_EFULL && code != MR_ENOMEM && code != MR_EUNAVAIL)
+    /* Out of space is found when writing the WAL, frame by frame, before the
+     * commit frame and its fsync: the batch simply did not happen. Any other
+     * failure (a failed fsync, an I/O error, no memory half-way) may have
+     * left part of it on disk, and after a failed fsync the kernel may have
+     * dropped the dirty pages: this handle can no longer tell what is
+     * durable. Only reopening (WAL recovery from what is on disk) can. */
+    if (code != MR_EFULL && code != MR_EUNAVAIL)
         s->broken = 1;
     MR_ERROR("ls", "commit failed path=%s writes=%llu code=%s", s->path, (unsigned long long)lost,
              mr_strerror(code));
