@@ -77,11 +77,15 @@ static void close_with(net_conn *c, int code, const char *msg)
     int was_open = c->state == ST_OPEN;
     c->state = ST_CLOSING;
     mr_errf(&c->why, code, "%s", msg);
-    if (code != MR_OK)
+    /* A peer going away or not answering is routine; anything else is worth a warning. */
+    if (code == MR_EUNAVAIL)
+        MR_INFO("net", "closing connection peer=%s type=%s open=%d reason=\"%s\"", c->peer,
+                c->type->name, was_open, msg);
+    else if (code != MR_OK)
         MR_WARN("net", "closing connection peer=%s type=%s open=%d reason=\"%s\"", c->peer,
                 c->type->name, was_open, msg);
     else
-        MR_DEBUG("net", "closing connection peer=%s", c->peer);
+        MR_DEBUG("net", "closing connection peer=%s reason=\"%s\"", c->peer, msg);
     if (c->gai_active)
         uv_cancel((uv_req_t *)&c->gai); /* its callback still runs and calls finish() */
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
@@ -444,6 +448,11 @@ const char *net_conn_peer_name(const net_conn *c)
     return c->type->peer_name ? c->type->peer_name(c) : "";
 }
 
+int net_conn_peer_has_host(const net_conn *c, const char *host)
+{
+    return c->type->peer_has_host ? c->type->peer_has_host(c, host) : 1;
+}
+
 size_t net_conn_write_queue(const net_conn *c)
 {
     return c->queued;
@@ -598,6 +607,12 @@ static const char *tls_peer_name(const net_conn *c)
     return t ? net_tls_peer_name(t) : "";
 }
 
+static int tls_peer_has_host(const net_conn *c, const char *host)
+{
+    net_tls *t = net_conn_impl(c);
+    return t && net_tls_peer_has_host(t, host);
+}
+
 static void tls_free(net_conn *c)
 {
     net_tls_free(net_conn_impl(c));
@@ -611,5 +626,6 @@ const net_conn_type net_conn_type_tls = {
     .on_bytes = tls_on_bytes,
     .write = tls_write,
     .peer_name = tls_peer_name,
+    .peer_has_host = tls_peer_has_host,
     .free = tls_free,
 };

@@ -63,6 +63,9 @@ int net_conn_is_open(const net_conn *c);
 const char *net_conn_peer(const net_conn *c);
 /* The peer certificate's common name under TLS, "" otherwise. */
 const char *net_conn_peer_name(const net_conn *c);
+/* Whether the peer proved it may use the name host: under TLS its verified
+ * certificate names host; plain TCP proves nothing and answers 1 (--insecure). */
+int net_conn_peer_has_host(const net_conn *c, const char *host);
 size_t net_conn_write_queue(const net_conn *c);
 void *net_conn_user(const net_conn *c);
 void net_conn_set_user(net_conn *c, void *ud);
@@ -80,6 +83,7 @@ typedef struct net_conn_type {
     /* Plaintext to send, in order. */
     int (*write)(net_conn *c, const uv_buf_t *bufs, unsigned nbufs, mr_err *err);
     const char *(*peer_name)(const net_conn *c);
+    int (*peer_has_host)(const net_conn *c, const char *host);
     void (*free)(net_conn *c);
 } net_conn_type;
 

@@ -4,7 +4,8 @@
  *   0      2    magic 0x4D52 ("MR")  rejects strangers (HTTP, TLS to a plain port) at once
  *   2      1    protocol version (NET_FRAME_VERSION)
  *   3      1    message type, 1..255 (0 is never valid)
- *   4      2    flags: bit 0 = response; every other bit must be zero
+ *   4      2    flags: bit 0 = response, bit 1 = control (the transport's own
+ *                messages, e.g. HELLO); every other bit must be zero
  *   6      8    request id: 0 = one-way message, else matched by the response
  *   14     4    payload length, at most the decoder's maximum frame size
  *   18     ...  payload (the message codec, net/buf.h)
@@ -25,7 +26,8 @@
 #define NET_FRAME_VERSION     1
 #define NET_FRAME_HDR         18
 #define NET_FRAME_RESPONSE    0x0001u
-#define NET_FRAME_FLAGS_KNOWN NET_FRAME_RESPONSE
+#define NET_FRAME_CONTROL     0x0002u
+#define NET_FRAME_FLAGS_KNOWN (NET_FRAME_RESPONSE | NET_FRAME_CONTROL)
 /* Default and hard ceiling of the maximum payload size. */
 #define NET_FRAME_DEFAULT_MAX (16u << 20)
 #define NET_FRAME_LIMIT       (256u << 20)

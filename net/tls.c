@@ -286,6 +286,24 @@ void net_tls_shutdown(net_tls *t)
     }
 }
 
+int net_tls_peer_has_host(const net_tls *t, const char *host)
+{
+    if (!t->done || !host || !*host)
+        return 0;
+    X509 *peer = SSL_get1_peer_certificate(t->ssl);
+    if (!peer)
+        return 0;
+    unsigned char addr[16];
+    int ok;
+    if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1)
+        ok = X509_check_ip_asc(peer, host, 0) == 1;
+    else
+        ok = X509_check_host(peer, host, 0, 0, NULL) == 1;
+    X509_free(peer);
+    ERR_clear_error();
+    return ok;
+}
+
 const char *net_tls_peer_name(const net_tls *t)
 {
     return t->peer_name;

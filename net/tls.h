@@ -59,6 +59,10 @@ uint8_t *net_tls_take_out(net_tls *t, size_t *len);
 /* Queues a close_notify alert (then send net_tls_take_out). */
 void net_tls_shutdown(net_tls *t);
 
+/* 1 if the verified peer certificate names host (an IP address or DNS name)
+ * in its SubjectAltName, else 0. */
+int net_tls_peer_has_host(const net_tls *t, const char *host);
+
 /* The peer certificate's common name after the handshake ("" if none). */
 const char *net_tls_peer_name(const net_tls *t);
 

@@ -7,6 +7,7 @@
 
 #include "common/mr_log.h"
 #include "common/mr_util.h"
+#include "net/buf.h"
 #include "net/conn.h"
 
 #define DEFAULT_MAX_PENDING 4096
@@ -14,6 +15,13 @@
 #define DEFAULT_BACKOFF_MAX 5000
 
 enum { P_IDLE, P_CONNECTING, P_OPEN, P_BACKOFF };
+
+/* Control messages (frames flagged NET_FRAME_CONTROL), the transport's own. */
+enum {
+    /* Sent first by a dialler that listens: "I am <advertise address>", so the
+     * accepting side can use this connection for its own messages too. */
+    CTL_HELLO = 1,
+};
 
 typedef struct qframe { /* a frame waiting for its peer's connection */
     struct qframe *next;
@@ -30,7 +38,7 @@ typedef struct peer {
     char addr[300];
     int state;
     unsigned attempts; /* failed dials since the last open connection */
-    tconn *conn;       /* the outgoing connection, while dialling or open */
+    tconn *conn;       /* the connection for this peer (dialled or adopted) */
     uv_timer_t timer;  /* backoff; closed with the transport */
     qframe *qhead, *qtail;
     size_t qlen;
@@ -42,7 +50,9 @@ struct tconn { /* the transport's view of one net_conn */
     net_transport *t;
     net_conn *c;
     uint64_t id;
-    peer *p; /* NULL for accepted connections */
+    peer *p;         /* the peer it serves or served; NULL: accepted, not adopted */
+    size_t inflight; /* requests sent on it and not yet finished */
+    int retiring;    /* a duplicate: close once inflight reaches zero */
 };
 
 struct req {
@@ -51,7 +61,8 @@ struct req {
     req *dprev, *dnext; /* deadline order */
     req *pprev, *pnext; /* per peer */
     peer *p;
-    uint64_t conn_id; /* the connection it was sent on; 0 while queued */
+    tconn *conn; /* the connection it was sent on; NULL while queued. Every request
+                  * on a connection is finished before that connection is freed. */
     uint64_t deadline;
     net_response_cb cb;
     void *ud;
@@ -66,6 +77,7 @@ struct net_transport {
     uv_timer_t deadline_timer;
     int live; /* handles and connections still to close before t can be freed */
     int closing;
+    char advertise[300]; /* how peers reach us; "" = we do not listen or cannot say */
     void (*on_closed)(void *ud);
     void *closed_ud;
     peer *peers;
@@ -158,6 +170,15 @@ static void req_unlink(net_transport *t, req *r)
         r->pnext->pprev = r->pprev;
     if (was_head && !t->closing)
         deadline_arm(t);
+    tconn *tc = r->conn;
+    if (tc && --tc->inflight == 0 && tc->retiring)
+        net_conn_close(tc->c, MR_OK, "duplicate connection retired");
+}
+
+static void req_sent(req *r, tconn *tc)
+{
+    r->conn = tc;
+    tc->inflight++;
 }
 
 static void req_complete(net_transport *t, req *r, int status, const mr_err *err,
@@ -358,7 +379,7 @@ static void peer_flush(peer *p)
         mr_err_clear(&e);
         if (net_conn_send(p->conn->c, &q->f, &e) == MR_OK) {
             if (r)
-                r->conn_id = p->conn->id;
+                req_sent(r, p->conn);
         } else if (r) {
             req_complete(t, r, e.code, &e, NULL);
         }
@@ -368,9 +389,18 @@ static void peer_flush(peer *p)
 
 /* ---- Connections ---- */
 
+static void on_hello(tconn *tc, const net_frame *f);
+
 static void dispatch(tconn *tc, const net_frame *f)
 {
     net_transport *t = tc->t;
+    if (f->flags & NET_FRAME_CONTROL) {
+        if (f->type == CTL_HELLO && !(f->flags & NET_FRAME_RESPONSE))
+            on_hello(tc, f);
+        else
+            net_conn_close(tc->c, MR_EPROTO, "unknown control message %u", f->type);
+        return;
+    }
     net_message m = {
         .type = f->type,
         .len = f->len,
@@ -382,7 +412,7 @@ static void dispatch(tconn *tc, const net_frame *f)
     if (f->flags & NET_FRAME_RESPONSE) {
         req *r = req_find(t, f->req_id);
         /* Only the connection that carried a request may answer it. */
-        if (!r || r->conn_id != tc->id) {
+        if (!r || r->conn != tc) {
             MR_DEBUG("net", "dropping response to unknown request id=%llu peer=%s",
                      (unsigned long long)f->req_id, m.peer);
             return;
@@ -393,6 +423,66 @@ static void dispatch(tconn *tc, const net_frame *f)
     }
     if (t->cfg.on_message)
         t->cfg.on_message(t, &m, t->cfg.ud);
+}
+
+/* Makes tc the connection for p: it is open, so what waits for p goes out now. */
+static void peer_adopt(peer *p, tconn *tc)
+{
+    tc->p = p;
+    p->conn = tc;
+    p->state = P_OPEN;
+    p->attempts = 0;
+    uv_timer_stop(&p->timer);
+    tc->t->st.adopted++;
+    MR_DEBUG("net", "adopted connection peer=%s from=%s", p->addr, net_conn_peer(tc->c));
+    peer_flush(p);
+}
+
+/* A dialler says who it is. If we have no connection to it, its connection
+ * becomes ours for that peer too: one connection per pair of nodes. If both
+ * dialled at once, both keep the connection dialled by the smaller address;
+ * the other is retired once the requests on it are answered. */
+static void on_hello(tconn *tc, const net_frame *f)
+{
+    net_transport *t = tc->t;
+    char addr[300], host[256];
+    int port;
+    net_rbuf r;
+    net_rbuf_init(&r, f->payload, f->len);
+    net_rbuf_str(&r, addr, sizeof addr);
+    net_rbuf_expect_end(&r);
+    if (net_rbuf_failed(&r) || mr_parse_hostport(addr, host, sizeof host, &port) != 0) {
+        net_conn_close(tc->c, MR_EPROTO, "malformed HELLO");
+        return;
+    }
+    if (tc->p) /* only a dialler says hello, and only once */
+        return;
+    /* Under TLS the peer must prove the address is its own, or any holder of a
+     * cluster certificate could intercept another node's traffic. */
+    if (!net_conn_peer_has_host(tc->c, host)) {
+        t->st.hello_refused++;
+        MR_WARN("net",
+                "peer=%s name=%s claims address %s that its certificate does not name; "
+                "its connection is not used for our messages",
+                net_conn_peer(tc->c), net_conn_peer_name(tc->c), addr);
+        return;
+    }
+    if (strcmp(addr, t->advertise) == 0)
+        return; /* ourselves */
+    mr_err e;
+    peer *p = peer_get(t, addr, &e);
+    if (!p)
+        return;
+    tconn *mine = p->conn;
+    if (mine) {
+        if (!t->advertise[0] || strcmp(t->advertise, addr) < 0)
+            return; /* our own connection wins; the peer retires its duplicate */
+        /* Frames still queued for p were never sent: they go on the adopted one. */
+        mine->retiring = 1;
+        if (mine->inflight == 0)
+            net_conn_close(mine->c, MR_OK, "duplicate connection retired");
+    }
+    peer_adopt(p, tc);
 }
 
 static void tc_on_frame(net_conn *c, const net_frame *f, void *ud)
@@ -411,6 +501,18 @@ static void tc_on_open(net_conn *c, void *ud)
         tc->p->state = P_OPEN;
         tc->p->attempts = 0;
         MR_INFO("net", "connected peer=%s name=%s", tc->p->addr, net_conn_peer_name(c));
+        if (t->advertise[0]) {
+            /* First on the wire, so it precedes every request on this connection. */
+            uint8_t buf[320];
+            net_wbuf w = {.data = buf, .cap = sizeof buf, .limit = sizeof buf};
+            net_wbuf_str(&w, t->advertise);
+            net_frame hello = {.type = CTL_HELLO,
+                               .flags = NET_FRAME_CONTROL,
+                               .len = (uint32_t)w.len,
+                               .payload = buf};
+            if (net_wbuf_failed(&w) || net_conn_send(c, &hello, NULL) != MR_OK)
+                return; /* the connection is closing; its close callback redials */
+        }
         peer_flush(tc->p);
     }
 }
@@ -429,17 +531,21 @@ static void tc_on_close(net_conn *c, const mr_err *why, void *ud)
         tc->next->prev = tc->prev;
     t->st.conns--;
     peer *p = tc->p;
-    if (p && p->conn == tc) {
-        p->conn = NULL;
-        p->state = P_IDLE;
-        /* Requests already sent on this connection will never be answered. */
+    if (p) {
+        int was_current = p->conn == tc;
+        if (was_current) {
+            p->conn = NULL;
+            p->state = P_IDLE;
+        }
+        /* Requests already sent on this connection will never be answered.
+         * (Callbacks may add requests: they go to the head, never this connection.) */
         for (req *r = p->reqs, *next; r; r = next) {
             next = r->pnext;
-            if (r->conn_id == tc->id)
+            if (r->conn == tc)
                 req_fail(t, r, MR_EUNAVAIL, "connection to %s lost: %s", p->addr, mr_err_msg(why));
         }
         /* Callbacks above may have dialled again already. */
-        if (!t->closing && p->state == P_IDLE && p->qhead)
+        if (was_current && !t->closing && p->state == P_IDLE && p->qhead)
             peer_schedule(p);
     }
     free(tc);
@@ -584,7 +690,25 @@ int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_e
             net_transport_close(t, NULL, NULL);
             return rc;
         }
+        /* Port 0 asks the kernel for a port: advertise the one we got. */
+        if (!cfg->advertise && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0) {
+            int bound = net_transport_port(t);
+            snprintf(t->advertise, sizeof t->advertise, strchr(host, ':') ? "[%s]:%d" : "%s:%d",
+                     host, bound);
+        }
     }
+    if (cfg->advertise) {
+        char h[256];
+        int port;
+        if (strlen(cfg->advertise) >= sizeof t->advertise ||
+            mr_parse_hostport(cfg->advertise, h, sizeof h, &port) != 0 || port == 0) {
+            net_transport_close(t, NULL, NULL);
+            return mr_errf(err, MR_EINVAL, "bad advertise address '%s' (want HOST:PORT)",
+                           cfg->advertise);
+        }
+        snprintf(t->advertise, sizeof t->advertise, "%s", cfg->advertise);
+    }
+    t->cfg.advertise = NULL;
     *out = t;
     return MR_OK;
 }
@@ -608,7 +732,7 @@ static int peer_send(peer *p, const net_frame *f, req *r, mr_err *err)
     if (p->state == P_OPEN) {
         int rc = net_conn_send(p->conn->c, f, err);
         if (rc == MR_OK && r)
-            r->conn_id = p->conn->id;
+            req_sent(r, p->conn);
         return rc;
     }
     int rc = peer_enqueue(p, f, err);

@@ -1,9 +1,15 @@
 /* The node transport: one listener plus outgoing connections keyed by peer
  * address ("host:port"), requests with ids, timeouts and bounded queues.
  *
- * - One outgoing connection per peer address carries every message to that
- *   peer, whatever group it is for; replies to a request travel back on the
- *   connection the request came in on.
+ * - One connection per pair of nodes carries every message between them,
+ *   whatever group it is for. A node that listens says HELLO with its
+ *   advertised address first on every connection it dials; the accepting node
+ *   then uses that connection for its own messages to that address instead of
+ *   dialling back (under TLS only if the dialler's certificate names that
+ *   address). If both dial at once, both keep the connection dialled by the
+ *   smaller address and retire the other once the requests on it are answered.
+ *   Replies always travel back on the connection the request came in on.
+ *   Peers are keyed by their address string exactly as given or advertised.
  * - Frames for a peer whose connection is not open wait in a bounded per-peer
  *   queue (MR_EFULL past the bound) while the transport dials; a failed or lost
  *   connection is redialled with exponential backoff and jitter while anything
@@ -44,6 +50,8 @@ typedef struct net_transport_config {
     uv_loop_t *loop;
     net_tls_ctx *tls;         /* NULL = plain TCP (--insecure); borrowed, outlives t */
     const char *listen;       /* "ip:port" to accept on (port 0: any), NULL: dial only */
+    const char *advertise;    /* "host:port" peers dial us at; NULL: the bound listen
+                               * address unless it is a wildcard (then no HELLO) */
     uint32_t max_frame;       /* 0 = NET_FRAME_DEFAULT_MAX */
     size_t max_write_queue;   /* per connection, bytes; 0 = 64 MiB */
     size_t max_pending;       /* frames waiting per peer while not connected; 0 = 4096 */
@@ -87,12 +95,14 @@ void net_transport_close(net_transport *t, void (*on_closed)(void *ud), void *ud
 
 /* Introspection for tests and metrics. */
 typedef struct net_transport_stats {
-    uint64_t conns_opened; /* connections that completed their handshake */
-    uint64_t conns_failed; /* connections closed with an error */
-    uint64_t dials;        /* outgoing connection attempts */
-    uint64_t timeouts;     /* requests that timed out */
-    size_t conns;          /* connections alive now */
-    size_t requests;       /* requests in flight now */
+    uint64_t conns_opened;  /* connections that completed their handshake */
+    uint64_t conns_failed;  /* connections closed with an error */
+    uint64_t dials;         /* outgoing connection attempts */
+    uint64_t timeouts;      /* requests that timed out */
+    uint64_t adopted;       /* accepted connections adopted after a HELLO */
+    uint64_t hello_refused; /* HELLOs whose certificate did not name the address */
+    size_t conns;           /* connections alive now */
+    size_t requests;        /* requests in flight now */
 } net_transport_stats;
 void net_transport_get_stats(const net_transport *t, net_transport_stats *s);
 

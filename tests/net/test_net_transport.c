@@ -332,6 +332,127 @@ TEST(transport_queue_bound_and_dead_peer)
     CHECK_EQ(world_done(&w), 0);
 }
 
+static int all_done(call *calls, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!calls[i].done)
+            return 0;
+    return 1;
+}
+
+static size_t conns_of(node *n)
+{
+    net_transport_stats st;
+    net_transport_get_stats(n->t, &st);
+    return st.conns;
+}
+
+TEST(transport_one_conn_per_node_pair)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node a, b;
+    char aaddr[64], baddr[64];
+    CHECK(node_start(&w.loop, &a, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &b, w.tls, "127.0.0.1:0", 0) == 0);
+    addr_of(&a, aaddr, sizeof aaddr);
+    addr_of(&b, baddr, sizeof baddr);
+
+    /* A dials B; B answers A's later requests to it on that same connection. */
+    call c1, c2;
+    CHECK(request(&a, baddr, T_ECHO, "to b", 5000, &c1) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c1.done, LIMIT_MS) == 0);
+    CHECK_EQ(c1.status, MR_OK);
+    CHECK(request(&b, aaddr, T_ECHO, "to a", 5000, &c2) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c2.done, LIMIT_MS) == 0);
+    CHECK_EQ(c2.status, MR_OK);
+    CHECK_STR(c2.resp, "TO A");
+    net_transport_stats as, bs;
+    net_transport_get_stats(a.t, &as);
+    net_transport_get_stats(b.t, &bs);
+    CHECK_EQ(as.dials, 1);
+    CHECK_EQ(bs.dials, 0);
+    CHECK_EQ(bs.adopted, 1);
+    CHECK_EQ(as.conns, 1);
+    CHECK_EQ(bs.conns, 1);
+    CHECK(node_stop(&w.loop, &a) == 0);
+    CHECK(node_stop(&w.loop, &b) == 0);
+
+    /* Both dial at once: every request is answered, then one connection remains. */
+    CHECK(node_start(&w.loop, &a, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &b, w.tls, "127.0.0.1:0", 0) == 0);
+    addr_of(&a, aaddr, sizeof aaddr);
+    addr_of(&b, baddr, sizeof baddr);
+    static call ab[20], ba[20];
+    for (int i = 0; i < 20; i++) {
+        CHECK(request(&a, baddr, T_ECHO, "x", 5000, &ab[i]) == MR_OK);
+        CHECK(request(&b, aaddr, T_ECHO, "y", 5000, &ba[i]) == MR_OK);
+    }
+    for (int i = 0; i < 1000 && !(all_done(ab, 20) && all_done(ba, 20)); i++)
+        fx_run_for(&w.loop, 5);
+    for (int i = 0; i < 20; i++) {
+        CHECK_EQ(ab[i].status, MR_OK);
+        CHECK_EQ(ba[i].status, MR_OK);
+    }
+    for (int i = 0; i < 1000 && (conns_of(&a) != 1 || conns_of(&b) != 1); i++)
+        fx_run_for(&w.loop, 5);
+    CHECK_EQ(conns_of(&a), 1);
+    CHECK_EQ(conns_of(&b), 1);
+    /* And it carries traffic both ways, with no further dialling. */
+    net_transport_get_stats(a.t, &as);
+    net_transport_get_stats(b.t, &bs);
+    uint64_t dials = as.dials + bs.dials;
+    CHECK_EQ(dials, 2); /* both dialled: the race really happened */
+    CHECK(request(&a, baddr, T_ECHO, "again", 5000, &c1) == MR_OK);
+    CHECK(request(&b, aaddr, T_ECHO, "again", 5000, &c2) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c1.done, LIMIT_MS) == 0);
+    CHECK(fx_run_until(&w.loop, &c2.done, LIMIT_MS) == 0);
+    CHECK_EQ(c1.status, MR_OK);
+    CHECK_EQ(c2.status, MR_OK);
+    net_transport_get_stats(a.t, &as);
+    net_transport_get_stats(b.t, &bs);
+    CHECK_EQ(as.dials + bs.dials, dials);
+    CHECK_EQ(conns_of(&a), 1);
+    CHECK(node_stop(&w.loop, &a) == 0);
+    CHECK(node_stop(&w.loop, &b) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
+/* A cluster certificate that does not name the address a HELLO claims (here a
+ * client certificate) must not capture traffic meant for that address. */
+TEST(transport_hello_needs_matching_certificate)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    net_tls_ctx *alice = fx_tls(w.dir, "client.alice");
+    CHECK(alice);
+    node srv, liar;
+    char saddr[64], laddr[64];
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &liar, alice, "127.0.0.1:0", 0) == 0);
+    addr_of(&srv, saddr, sizeof saddr);
+    addr_of(&liar, laddr, sizeof laddr);
+    call c1, c2;
+    CHECK(request(&liar, saddr, T_ECHO, "hi", 5000, &c1) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c1.done, LIMIT_MS) == 0);
+    CHECK_EQ(c1.status, MR_OK); /* it may talk to us as a client */
+    net_transport_stats ss;
+    net_transport_get_stats(srv.t, &ss);
+    CHECK_EQ(ss.hello_refused, 1);
+    CHECK_EQ(ss.adopted, 0);
+    /* Our message to its claimed address dials it (and fails verification). */
+    CHECK(request(&srv, laddr, T_ECHO, "secret", 300, &c2) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c2.done, LIMIT_MS) == 0);
+    CHECK(c2.status != MR_OK);
+    CHECK_EQ(liar.requests, 0);
+    net_transport_get_stats(srv.t, &ss);
+    CHECK(ss.dials >= 1);
+    CHECK(node_stop(&w.loop, &liar) == 0);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    CHECK_EQ(world_done(&w), 0);
+    net_tls_ctx_free(alice);
+}
+
 static int closing_reentry_status;
 static void on_response_reenter(net_transport *t, int status, const mr_err *err,
                                 const net_message *resp, void *ud)
@@ -373,6 +494,8 @@ int main(int argc, char **argv)
         mr_log_set_level(MR_LOG_ERROR);
     static const test_case cases[] = {
         TEST_CASE(transport_round_trip_one_conn_per_peer),
+        TEST_CASE(transport_one_conn_per_node_pair),
+        TEST_CASE(transport_hello_needs_matching_certificate),
         TEST_CASE(transport_request_timeout),
         TEST_CASE(transport_malformed_frame_isolated),
         TEST_CASE(transport_reconnects_after_server_restart),
