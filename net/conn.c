@@ -336,7 +336,14 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         if (status < 0 || !res) {
             net_conn_close(c, MR_EUNAVAIL, "cannot resolve %s: %s", c->host, uv_strerror(status));
         } else {
-            dial(c, res->ai_addr);
+            /* One socket, one attempt: prefer IPv4, as listeners here usually are. */
+            struct addrinfo *pick = res;
+            for (struct addrinfo *a = res; a; a = a->ai_next)
+                if (a->ai_family == AF_INET) {
+                    pick = a;
+                    break;
+                }
+            dial(c, pick->ai_addr);
         }
     }
     uv_freeaddrinfo(res);

@@ -541,8 +541,12 @@ static void tc_on_close(net_conn *c, const mr_err *why, void *ud)
          * (Callbacks may add requests: they go to the head, never this connection.) */
         for (req *r = p->reqs, *next; r; r = next) {
             next = r->pnext;
-            if (r->conn == tc)
-                req_fail(t, r, MR_EUNAVAIL, "connection to %s lost: %s", p->addr, mr_err_msg(why));
+            if (r->conn != tc)
+                continue;
+            req_fail(t, r, MR_EUNAVAIL, "connection to %s lost: %s", p->addr, mr_err_msg(why));
+            /* A callback that closed the transport has failed (and freed) the rest. */
+            if (t->closing)
+                break;
         }
         /* Callbacks above may have dialled again already. */
         if (was_current && !t->closing && p->state == P_IDLE && p->qhead)

@@ -147,16 +147,21 @@ static void cli_close(net_conn *c, const mr_err *why, void *ud)
 
 static const net_conn_cbs cli_cbs = {cli_open, cli_frame, cli_close};
 
-static int client_start(uv_loop_t *loop, client *cl, net_tls_ctx *tls, int port)
+static int client_start_host(uv_loop_t *loop, client *cl, net_tls_ctx *tls, const char *host,
+                             int port)
 {
     memset(cl, 0, sizeof *cl);
     cl->send_on_open = 1;
-    char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    char addr[300];
+    snprintf(addr, sizeof addr, "%s:%d", host, port);
     net_conn_opts o = {.tls = tls, .open_timeout_ms = 5000};
     return net_conn_connect(loop, &o, addr, &cli_cbs, cl, &cl->c, NULL);
 }
 
+static int client_start(uv_loop_t *loop, client *cl, net_tls_ctx *tls, int port)
+{
+    return client_start_host(loop, cl, tls, "127.0.0.1", port);
+}
 /* Each test gets fresh certificates and a fresh loop. */
 typedef struct world {
     uv_loop_t loop;
@@ -202,6 +207,27 @@ TEST(tls_mutual_round_trip)
     CHECK(fx_run_until(&w.loop, &s.closed, LIMIT_MS) == 0);
     CHECK_EQ(cl.code, MR_OK);
     CHECK_EQ(s.last_code, MR_EUNAVAIL); /* the server saw the peer go */
+    server_stop(&s);
+    CHECK_EQ(world_done(&w), 0);
+    net_tls_ctx_free(stls);
+    net_tls_ctx_free(ctls);
+}
+
+/* By name: resolved asynchronously, sent as SNI, and matched against the
+ * certificate's DNS SubjectAltName. */
+TEST(tls_dial_by_name)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    net_tls_ctx *stls = fx_tls(w.dir, "node"), *ctls = fx_tls(w.dir, "node");
+    CHECK(stls && ctls);
+    server s;
+    client cl;
+    CHECK(server_start(&w.loop, &s, stls) == 0);
+    CHECK(client_start_host(&w.loop, &cl, ctls, "localhost", s.port) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &cl.got, LIMIT_MS) == 0);
+    CHECK_STR(cl.resp, "ping");
+    net_conn_close(cl.c, MR_OK, "done");
     server_stop(&s);
     CHECK_EQ(world_done(&w), 0);
     net_tls_ctx_free(stls);
@@ -474,6 +500,7 @@ int main(int argc, char **argv)
         mr_log_set_level(MR_LOG_ERROR);
     static const test_case cases[] = {
         TEST_CASE(tls_mutual_round_trip),
+        TEST_CASE(tls_dial_by_name),
         TEST_CASE(tls_client_cert_from_other_ca_refused),
         TEST_CASE(tls_server_cert_from_other_ca_refused),
         TEST_CASE(tls_client_without_cert_refused),

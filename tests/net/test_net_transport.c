@@ -488,6 +488,44 @@ TEST(transport_close_fails_pending_requests)
     CHECK_EQ(world_done(&w), 0);
 }
 
+/* The first failure callback closes the transport while the lost connection
+ * still has requests: those are failed by the close, each exactly once. */
+static node *closer_node;
+static void on_response_close(net_transport *t, int status, const mr_err *err,
+                              const net_message *resp, void *ud)
+{
+    on_response(t, status, err, resp, ud);
+    if (!closer_node->closed)
+        net_transport_close(t, on_closed, closer_node);
+}
+
+TEST(transport_callback_may_close_transport)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node srv, cli;
+    char addr[64];
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &cli, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    closer_node = &cli;
+    static call c[3];
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < 3; i++)
+        CHECK(net_transport_request(cli.t, addr, T_SILENT, "x", 1, 60000, on_response_close, &c[i],
+                                    NULL, NULL) == MR_OK);
+    for (int i = 0; i < 1000 && srv.requests < 3; i++)
+        fx_run_for(&w.loop, 5);
+    CHECK_EQ(srv.requests, 3);
+    CHECK(node_stop(&w.loop, &srv) == 0); /* the client's connection drops */
+    CHECK(fx_run_until(&w.loop, &cli.closed, LIMIT_MS) == 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(c[i].done, 1);
+        CHECK_EQ(c[i].status, MR_EUNAVAIL);
+    }
+    CHECK_EQ(world_done(&w), 0);
+}
+
 int main(int argc, char **argv)
 {
     if (!getenv("MERIDIAN_LOG"))
@@ -501,6 +539,7 @@ int main(int argc, char **argv)
         TEST_CASE(transport_reconnects_after_server_restart),
         TEST_CASE(transport_queue_bound_and_dead_peer),
         TEST_CASE(transport_close_fails_pending_requests),
+        TEST_CASE(transport_callback_may_close_transport),
     };
     return test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
 }
