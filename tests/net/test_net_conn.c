@@ -83,7 +83,7 @@ static int server_start(uv_loop_t *loop, server *s, net_tls_ctx *tls)
 {
     memset(s, 0, sizeof *s);
     s->opts.tls = tls;
-    s->opts.open_timeout_ms = 5000;
+    s->opts.open_timeout_ms = 30000;
     struct sockaddr_in sa;
     uv_ip4_addr("127.0.0.1", 0, &sa);
     uv_tcp_init(loop, &s->lis);
@@ -154,7 +154,7 @@ static int client_start_host(uv_loop_t *loop, client *cl, net_tls_ctx *tls, cons
     cl->send_on_open = 1;
     char addr[300];
     snprintf(addr, sizeof addr, "%s:%d", host, port);
-    net_conn_opts o = {.tls = tls, .open_timeout_ms = 5000};
+    net_conn_opts o = {.tls = tls, .open_timeout_ms = 30000};
     return net_conn_connect(loop, &o, addr, &cli_cbs, cl, &cl->c, NULL);
 }
 
