@@ -22,12 +22,12 @@ typedef struct bench_lat {
 void bench_lat_add(bench_lat *l, int64_t ns);
 /* Sets r->p50 / r->p99 and frees the samples. */
 void bench_lat_finish(bench_lat *l, bench_result *r);
-void bench_print(const bench_result *r, double floor_per_s);
+/* Prints one line, with the disk's fsync floor measured right after it. */
+void bench_print(const bench_result *r);
 void bench_die(const char *what, const char *msg) __attribute__((noreturn));
 
 /* Replicated proposals through the Paxos core (bench_replicated.c), each of
  * `replicas` nodes persisting to its own store under `dir`. Prints its lines. */
-void bench_replicated(const char *dir, int replicas, double seconds, size_t value_size,
-                      double floor_per_s);
+void bench_replicated(const char *dir, int replicas, double seconds, size_t value_size);
 
 #endif
