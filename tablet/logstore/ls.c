@@ -337,14 +337,17 @@ static int begin_write(ls_store *s, mr_err *err)
  * so a caller that only checks ls_sync() still learns nothing was saved. */
 static int write_failed(ls_store *s, int rc, mr_err *err, const char *what)
 {
-    int code = sqlerr(s, rc, err, "%s", what);
+    mr_err mine; /* the message is kept for ls_sync() even when the caller passed no err */
+    int code = sqlerr(s, rc, &mine, "%s", what);
+    if (err)
+        *err = mine;
     uint64_t lost = s->pending;
     if (!sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     s->in_txn = 0;
     s->pending = 0;
     s->batch_code = code;
-    snprintf(s->batch_msg, sizeof s->batch_msg, "%s", mr_err_msg(err));
+    snprintf(s->batch_msg, sizeof s->batch_msg, "%s", mr_err_msg(&mine));
     if (err)
         mr_err_wrap(err, "batch rolled back (%llu staged writes discarded, synced state intact)",
                     (unsigned long long)lost);
@@ -405,7 +408,9 @@ int ls_sync(ls_store *s, mr_err *err)
         s->broken = 1;
     MR_ERROR("ls", "commit failed path=%s writes=%llu code=%s", s->path, (unsigned long long)lost,
              mr_strerror(code));
-    return mr_err_wrap(err, "not durable");
+    if (err)
+        mr_err_wrap(err, "not durable");
+    return code;
 }
 
 void ls_rollback(ls_store *s)
@@ -1295,7 +1300,9 @@ int ls_load_group(ls_store *s, uint64_t group, ls_group_state *out, mr_err *err)
     return 0;
 fail:
     ls_group_state_free(&g);
-    return mr_err_wrap(err, "load group %llu", (unsigned long long)group);
+    if (err)
+        mr_err_wrap(err, "load group %llu", (unsigned long long)group);
+    return rc;
 }
 
 int ls_list_groups(ls_store *s, uint64_t **groups, size_t *n, mr_err *err)

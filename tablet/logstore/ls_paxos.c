@@ -124,8 +124,11 @@ int ls_px_stage(ls_store *s, uint64_t group, const px_action *actions, size_t n,
         if (actions[i].kind != PX_ACT_PERSIST)
             continue;
         int rc = stage_one(s, group, &actions[i].persist, err);
-        if (rc)
-            return mr_err_wrap(err, "group %llu: persist action %zu", (unsigned long long)group, i);
+        if (rc) {
+            if (err)
+                mr_err_wrap(err, "group %llu: persist action %zu", (unsigned long long)group, i);
+            return rc;
+        }
     }
     return 0;
 }
@@ -207,5 +210,7 @@ int ls_px_load(ls_store *s, uint64_t group, ls_px_state *out, mr_err *err)
     return 0;
 fail:
     ls_px_state_free(out);
-    return mr_err_wrap(err, "load group %llu for paxos", (unsigned long long)group);
+    if (err)
+        mr_err_wrap(err, "load group %llu for paxos", (unsigned long long)group);
+    return rc;
 }

@@ -661,6 +661,7 @@ TEST(corruption_via_sqlite_detected)
     ls_group_state g;
     CHECK_EQ(ls_load_group(s, 3, &g, &err), MR_ECORRUPT);
     CHECK(strstr(err.msg, "load group 3") != NULL);
+    CHECK_EQ(ls_load_group(s, 3, &g, NULL), MR_ECORRUPT); /* codes do not depend on err */
     CHECK_EQ(ls_verify(s, &err), MR_ECORRUPT);
     ls_close(s);
 
@@ -857,9 +858,10 @@ TEST(full_quota_reports_efull_and_keeps_synced)
     CHECKF(rc == MR_EFULL, "got %s: %s", mr_strerror(rc), err.msg);
     CHECKF(strstr(err.msg, "full") && strstr(err.msg, "rolled back"), "message: %s", err.msg);
     /* Further writes in the failed batch are refused; the sync reports the loss. */
-    CHECK_EQ(put(s, 1, 500, 0, &err), MR_EFULL);
+    CHECK_EQ(put(s, 1, 500, 0, NULL), MR_EFULL);
     CHECK_EQ(ls_sync(s, &err), MR_EFULL);
     CHECK(strstr(err.msg, "nothing in it is durable") != NULL);
+    CHECK(strstr(err.msg, "full") != NULL);
     /* The store goes on: a small batch fits again. */
     OK(put(s, 1, 21, 0, E));
     OK(ls_sync(s, E));
@@ -892,6 +894,8 @@ TEST(enospc_at_commit_reports_efull)
         OK(put(s, 1, slot, 0, E));
     faultvfs.fail_writes = 1;
     mr_err err;
+    CHECK_EQ(ls_sync(s, NULL), MR_EFULL);
+    OK(put(s, 1, 11, 0, E));
     CHECK_EQ(ls_sync(s, &err), MR_EFULL);
     CHECKF(strstr(err.msg, "not durable") != NULL, "message: %s", err.msg);
     faultvfs.fail_writes = 0;
