@@ -33,6 +33,7 @@ typedef struct wslot {
     int key; /* -1 empty */
     int64_t v;
     int t, mi;
+    size_t stamp; /* the last read that showed this value (duplicate detection) */
 } wslot;
 
 typedef struct edge {
@@ -274,7 +275,7 @@ static int load(ctx *c, mr_err *err)
                                "second time (first at line %ld); every append must be unique",
                                h->ops[c->t[i].inv].line, m->v, c->keys[m->key],
                                h->ops[c->t[s->t].inv].line);
-            *s = (wslot){.key = m->key, .v = m->v, .t = (int)i, .mi = (int)j};
+            *s = (wslot){.key = m->key, .v = m->v, .t = (int)i, .mi = (int)j, .stamp = 0};
         }
     }
     return MR_OK;
@@ -282,14 +283,9 @@ static int load(ctx *c, mr_err *err)
 
 /* ---- non-cycle anomalies ---- */
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void check_reads(ctx *c)
 {
+    size_t read_id = 0;
     for (size_t i = 0; i < c->nt; i++) {
         txn *t = &c->t[i];
         if (t->out != JP_OK)
@@ -299,37 +295,32 @@ static void check_reads(ctx *c)
             if (m->append || !m->has_list)
                 continue;
             const char *k = c->keys[m->key];
-            /* duplicates: each value is appended once, so it can appear once */
-            int64_t *s = malloc((m->nlist ? m->nlist : 1) * sizeof *s);
-            if (s) {
-                memcpy(s, m->list, m->nlist * sizeof *s);
-                qsort(s, m->nlist, sizeof *s, cmp_i64);
-                for (size_t x = 1; x < m->nlist; x++)
-                    if (s[x] == s[x - 1]) {
-                        jp_result_add(c->r, "duplicate-elements", &t->rep, 1,
-                                      "op %zu read key %s with value %" PRId64 " more than once",
-                                      t->rep, k, s[x]);
-                        break;
-                    }
-                free(s);
-            }
-            /* G1a, garbage: each element must come from a committed (or unknown) append */
+            /* Each element must come from a committed (or unknown) append (G1a, garbage),
+             * and, every value being appended once, appear once (duplicates). */
+            int dup = 0, g1a = 0, garbage = 0;
+            size_t stamp = ++read_id;
             for (size_t x = 0; x < m->nlist; x++) {
-                int w = writer_of(c, m->key, m->list[x], NULL);
-                if (w < 0) {
-                    jp_result_add(c->r, "garbage-read", &t->rep, 1,
-                                  "op %zu read value %" PRId64
-                                  " in key %s, which no operation appended",
-                                  t->rep, m->list[x], k);
-                    break;
+                wslot *ws = wfind(c, m->key, m->list[x]);
+                if (ws->key == -1) {
+                    if (!garbage++)
+                        jp_result_add(c->r, "garbage-read", &t->rep, 1,
+                                      "op %zu read value %" PRId64
+                                      " in key %s, which no operation appended",
+                                      t->rep, m->list[x], k);
+                    continue;
                 }
-                if (c->t[w].out == JP_FAIL) {
+                if (ws->stamp == stamp && !dup++)
+                    jp_result_add(c->r, "duplicate-elements", &t->rep, 1,
+                                  "op %zu read key %s with value %" PRId64 " more than once",
+                                  t->rep, k, m->list[x]);
+                ws->stamp = stamp;
+                int w = ws->t;
+                if (c->t[w].out == JP_FAIL && !g1a++) {
                     size_t ops[2] = {c->t[w].rep, t->rep};
                     jp_result_add(c->r, "G1a", ops, 2,
                                   "aborted read: op %zu read value %" PRId64
                                   " in key %s, appended by op %zu, which failed",
                                   t->rep, m->list[x], k, c->t[w].rep);
-                    break;
                 }
             }
             /* G1b: the last element read is not its writer's final append to the key
