@@ -1,10 +1,13 @@
 /* OpenSSL TLS 1.3 over memory BIOs (see tls.h). */
 #include "net/tls.h"
 
+#include "common/mr_log.h"
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/stat.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -72,6 +75,10 @@ int net_tls_ctx_new(const net_tls_config *cfg, net_tls_ctx **out, mr_err *err)
             mr_err_wrap(err, "%s", cfg->key_file);
             goto fail;
         }
+        struct stat st;
+        if (stat(cfg->key_file, &st) == 0 && (st.st_mode & 077))
+            MR_WARN("net", "private key %s is accessible to other users (mode %04o); chmod 600 it",
+                    cfg->key_file, (unsigned)(st.st_mode & 07777));
         if (!SSL_CTX_check_private_key(c)) {
             rc = ossl_err(err, MR_EINVAL, "key does not match certificate");
             mr_err_wrap(err, "%s", cfg->key_file);

@@ -53,6 +53,7 @@ struct tconn { /* the transport's view of one net_conn */
     peer *p;         /* the peer it serves or served; NULL: accepted, not adopted */
     size_t inflight; /* requests sent on it and not yet finished */
     int retiring;    /* a duplicate: close once inflight reaches zero */
+    int dialed;      /* we dialled it (else accepted) */
 };
 
 struct req {
@@ -475,8 +476,11 @@ static void on_hello(tconn *tc, const net_frame *f)
         return;
     tconn *mine = p->conn;
     if (mine) {
-        if (!t->advertise[0] || strcmp(t->advertise, addr) < 0)
-            return; /* our own connection wins; the peer retires its duplicate */
+        /* A connection we dialled: the one dialled by the smaller address wins,
+         * and the peer, deciding the same way, retires its duplicate. One the peer
+         * dialled before: it dialled again, so it has given the old one up. */
+        if (mine->dialed && (!t->advertise[0] || strcmp(t->advertise, addr) < 0))
+            return;
         /* Frames still queued for p were never sent: they go on the adopted one. */
         mine->retiring = 1;
         if (mine->inflight == 0)
@@ -502,16 +506,23 @@ static void tc_on_open(net_conn *c, void *ud)
         tc->p->attempts = 0;
         MR_INFO("net", "connected peer=%s name=%s", tc->p->addr, net_conn_peer_name(c));
         if (t->advertise[0]) {
-            /* First on the wire, so it precedes every request on this connection. */
-            uint8_t buf[320];
-            net_wbuf w = {.data = buf, .cap = sizeof buf, .limit = sizeof buf};
+            /* First on the wire, so it precedes every request on this connection. */ net_wbuf w;
+            net_wbuf_init(&w, 0);
             net_wbuf_str(&w, t->advertise);
             net_frame hello = {.type = CTL_HELLO,
                                .flags = NET_FRAME_CONTROL,
                                .len = (uint32_t)w.len,
-                               .payload = buf};
-            if (net_wbuf_failed(&w) || net_conn_send(c, &hello, NULL) != MR_OK)
-                return; /* the connection is closing; its close callback redials */
+                               .payload = w.data};
+            mr_err e;
+            mr_err_clear(&e);
+            int rc = net_wbuf_failed(&w) ? mr_errf(&e, MR_ENOMEM, "out of memory")
+                                         : net_conn_send(c, &hello, &e);
+            net_wbuf_free(&w);
+            if (rc) {
+                /* Its close callback redials if anything is waiting. */
+                net_conn_close(c, rc, "cannot send HELLO: %s", mr_err_msg(&e));
+                return;
+            }
         }
         peer_flush(tc->p);
     }
@@ -570,6 +581,7 @@ static tconn *tconn_new(net_transport *t, peer *p)
         return NULL;
     tc->t = t;
     tc->p = p;
+    tc->dialed = p != NULL;
     tc->id = ++t->next_conn_id;
     return tc;
 }

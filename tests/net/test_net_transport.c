@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "common/mr_log.h"
+#include "net/buf.h"
+#include "net/conn.h"
 #include "net/transport.h"
 #include "tests/net/net_fixture.h"
 #include "tests/test.h"
@@ -460,6 +462,117 @@ TEST(transport_hello_needs_matching_certificate)
     net_tls_ctx_free(alice);
 }
 
+/* A hand-driven dialler speaking the transport's wire protocol directly. */
+typedef struct hand {
+    net_conn *c;
+    const char *claim; /* address its HELLO claims */
+    uint8_t ctl_type;  /* control type to send (1 = HELLO) */
+    int garbage;       /* send an undecodable HELLO payload */
+    int opened, closed, requests;
+    int code;
+} hand;
+
+static void hand_open(net_conn *c, void *ud)
+{
+    hand *h = ud;
+    h->opened = 1;
+    net_wbuf w;
+    net_wbuf_init(&w, 0);
+    if (h->garbage)
+        net_wbuf_u8(&w, 0xff); /* a varint length that never ends */
+    else
+        net_wbuf_str(&w, h->claim);
+    net_frame f = {
+        .type = h->ctl_type, .flags = NET_FRAME_CONTROL, .len = (uint32_t)w.len, .payload = w.data};
+    net_conn_send(c, &f, NULL);
+    net_wbuf_free(&w);
+}
+
+static void hand_frame(net_conn *c, const net_frame *f, void *ud)
+{
+    hand *h = ud;
+    h->requests++;
+    net_frame r = {.type = T_ECHOED,
+                   .flags = NET_FRAME_RESPONSE,
+                   .req_id = f->req_id,
+                   .len = f->len,
+                   .payload = f->payload};
+    net_conn_send(c, &r, NULL);
+}
+
+static void hand_close(net_conn *c, const mr_err *why, void *ud)
+{
+    hand *h = ud;
+    h->closed = 1;
+    h->code = why->code;
+    h->c = NULL;
+}
+
+static const net_conn_cbs hand_cbs = {hand_open, hand_frame, hand_close};
+
+static int hand_dial(uv_loop_t *loop, hand *h, net_tls_ctx *tls, const char *to, const char *claim)
+{
+    memset(h, 0, sizeof *h);
+    h->claim = claim;
+    h->ctl_type = 1;
+    net_conn_opts o = {.tls = tls};
+    return net_conn_connect(loop, &o, to, &hand_cbs, h, &h->c, NULL);
+}
+
+static uint64_t adopted_of(node *n)
+{
+    net_transport_stats st;
+    net_transport_get_stats(n->t, &st);
+    return st.adopted;
+}
+
+/* A peer that dials again has given its old connection up: the new one replaces
+ * the adopted one. Malformed HELLOs and unknown control messages close only
+ * their own connection. */
+TEST(transport_redial_supersedes_and_bad_control)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node b;
+    char baddr[64];
+    const char *claim = "127.0.0.1:1"; /* the node certificate names 127.0.0.1 */
+    CHECK(node_start(&w.loop, &b, w.tls, "127.0.0.1:0", 0) == 0);
+    addr_of(&b, baddr, sizeof baddr);
+    hand h1, h2, bad1, bad2;
+    CHECK(hand_dial(&w.loop, &h1, w.tls, baddr, claim) == MR_OK);
+    for (int i = 0; i < 2000 && adopted_of(&b) < 1; i++)
+        fx_run_for(&w.loop, 5);
+    CHECK_EQ(adopted_of(&b), 1);
+    call c1, c2;
+    CHECK(request(&b, claim, T_ECHO, "one", LONG_MS, &c1) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c1.done, LIMIT_MS) == 0);
+    CHECK_EQ(c1.status, MR_OK);
+    CHECK_EQ(h1.requests, 1);
+
+    CHECK(hand_dial(&w.loop, &h2, w.tls, baddr, claim) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &h1.closed, LIMIT_MS) == 0); /* retired */
+    CHECK_EQ(adopted_of(&b), 2);
+    CHECK(request(&b, claim, T_ECHO, "two", LONG_MS, &c2) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c2.done, LIMIT_MS) == 0);
+    CHECK_EQ(c2.status, MR_OK);
+    CHECK_EQ(h2.requests, 1);
+
+    CHECK(hand_dial(&w.loop, &bad1, w.tls, baddr, claim) == MR_OK);
+    bad1.garbage = 1;
+    CHECK(hand_dial(&w.loop, &bad2, w.tls, baddr, claim) == MR_OK);
+    bad2.ctl_type = 77;
+    CHECK(fx_run_until(&w.loop, &bad1.closed, LIMIT_MS) == 0);
+    CHECK(fx_run_until(&w.loop, &bad2.closed, LIMIT_MS) == 0);
+    CHECK_EQ(h2.closed, 0); /* the adopted connection is untouched */
+    net_transport_stats st;
+    net_transport_get_stats(b.t, &st);
+    CHECK_EQ(st.dials, 0);
+    CHECK_EQ(st.adopted, 2);
+    net_conn_close(h2.c, MR_OK, "done");
+    CHECK(node_stop(&w.loop, &b) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
 static int closing_reentry_status;
 static void on_response_reenter(net_transport *t, int status, const mr_err *err,
                                 const net_message *resp, void *ud)
@@ -541,6 +654,7 @@ int main(int argc, char **argv)
         TEST_CASE(transport_round_trip_one_conn_per_peer),
         TEST_CASE(transport_one_conn_per_node_pair),
         TEST_CASE(transport_hello_needs_matching_certificate),
+        TEST_CASE(transport_redial_supersedes_and_bad_control),
         TEST_CASE(transport_request_timeout),
         TEST_CASE(transport_malformed_frame_isolated),
         TEST_CASE(transport_reconnects_after_server_restart),
