@@ -207,6 +207,7 @@ typedef struct px_action {
     px_node_id to;         /* SEND */
     px_msg msg;            /* SEND */
     px_entry entry;        /* APPLY */
+    bool voided;           /* APPLY: a chosen entry to skip (stale timestamp) */
     uint64_t slot;         /* TAKE_SNAPSHOT */
     px_snapshot_meta meta; /* INSTALL_SNAPSHOT */
     const uint8_t *snap;   /* INSTALL_SNAPSHOT */
@@ -298,6 +299,10 @@ int px_node_start(px_node *n, tt_interval now, px_batch *out, mr_err *err);
 int px_step(px_node *n, tt_interval now, const px_event *ev, px_batch *out, mr_err *err);
 
 void px_node_status(const px_node *n, px_status *st);
+
+/* May the leader act (serve lease reads, assign timestamps) at local time `now`?
+ * True iff it leads and TT.now().latest < lease_end, i.e. a quorum of votes provably holds. */
+bool px_node_lease_valid(const px_node *n, tt_interval now);
 
 /* Frees the node and everything it owns. NULL is fine. */
 void px_node_destroy(px_node *n);

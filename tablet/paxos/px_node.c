@@ -29,6 +29,7 @@
 
 typedef struct rec {
     bool present, chosen;
+    bool voided; /* committed with a timestamp not above an earlier slot's: a no-op */
     px_ballot ballot;
     int64_t ts;
     uint8_t kind;
@@ -74,7 +75,8 @@ struct px_node {
     rec *log;
     size_t log_len, log_cap;
     uint64_t commit, applied, snap_requested;
-    int64_t last_ts;
+    int64_t last_ts;   /* largest timestamp anywhere in our log */
+    int64_t commit_ts; /* largest timestamp of a non-void entry at or below commit */
     px_snapshot_meta snap_meta;
     uint8_t *snap;
     uint32_t snap_len;
@@ -342,11 +344,13 @@ static void log_drop_below(px_node *n, uint64_t slot)
     uint64_t k = slot - n->log_start;
     if (k > n->log_len)
         k = n->log_len;
-    for (uint64_t i = 0; i < k; i++)
-        grave_push(n, n->log[i].data);
-    memmove(n->log, n->log + k, (n->log_len - k) * sizeof *n->log);
-    memset(n->log + (n->log_len - k), 0, k * sizeof *n->log);
-    n->log_len -= k;
+    if (k > 0) {
+        for (uint64_t i = 0; i < k; i++)
+            grave_push(n, n->log[i].data);
+        memmove(n->log, n->log + k, (n->log_len - k) * sizeof *n->log);
+        memset(n->log + (n->log_len - k), 0, k * sizeof *n->log);
+        n->log_len -= k;
+    }
     n->log_start = slot;
 }
 
@@ -528,6 +532,7 @@ static void apply_upto_commit(px_node *n)
             break; /* cannot happen: commit only covers present records */
         px_action *a = act(n, PX_ACT_APPLY);
         a->entry = rec_entry(n->applied + 1, r);
+        a->voided = r->voided;
         n->applied++;
     }
     if (n->o.snapshot_every && n->applied >= n->snap_meta.slot + n->o.snapshot_every &&
@@ -536,6 +541,24 @@ static void apply_upto_commit(px_node *n)
         a->slot = n->applied;
         n->snap_requested = n->applied;
     }
+}
+
+/* Timestamps must increase in slot order across leaders (Spanner §4.1.2). Leases and the
+ * s_max wait make every leader's fresh stamps exceed its predecessors', but Paxos may
+ * still choose, after a newer leader's slots, an older leader's value that only a minority
+ * had accepted (a later leader re-proposes it, P2c). Such an entry carries a stamp not
+ * above an earlier slot's; every replica sees the same chosen log, so all of them void it
+ * the same way: it is applied as a no-op (its client was never answered and retries). */
+static void commit_one(px_node *n, rec *r)
+{
+    r->voided = false;
+    if (r->kind == PX_ENTRY_NOOP)
+        return;
+    if (r->ts <= n->commit_ts) {
+        r->voided = true;
+        return;
+    }
+    n->commit_ts = r->ts;
 }
 
 /* Moves the commit point over contiguous chosen records, registering configurations. */
@@ -547,7 +570,8 @@ static void advance_commit(px_node *n)
         if (!r || !r->present || !r->chosen)
             break;
         n->commit++;
-        if (r->kind == PX_ENTRY_CONFIG) {
+        commit_one(n, r);
+        if (r->kind == PX_ENTRY_CONFIG && !r->voided) {
             px_config c;
             if (px_config_decode(r->data, r->len, &c, NULL) == 0)
                 add_config(n, n->commit + n->o.alpha, &c);
@@ -610,6 +634,7 @@ static void install_snapshot(px_node *n, const px_snapshot_meta *meta, const uin
     if (n->proposed_upto < n->commit)
         n->proposed_upto = n->commit;
     n->last_ts = max64(n->last_ts, meta->last_ts);
+    n->commit_ts = meta->last_ts;
     persist(n, PX_PERSIST_COMMIT)->commit = n->commit;
     px_action *a = act(n, PX_ACT_INSTALL_SNAPSHOT);
     a->meta = *meta;
@@ -1464,6 +1489,7 @@ int px_node_restore(px_node *n, const px_durable *d, mr_err *err)
         n->log_start = d->meta.slot + 1;
         n->commit = n->applied = d->meta.slot;
         n->last_ts = d->meta.last_ts;
+        n->commit_ts = d->meta.last_ts;
         n->ncfgs = 0;
         for (uint32_t i = 0; i < d->meta.nconfigs; i++)
             add_config(n, d->meta.configs[i].effect_slot, &d->meta.configs[i].config);
@@ -1499,7 +1525,8 @@ int px_node_restore(px_node *n, const px_durable *d, mr_err *err)
         if (!r || !r->present || !r->chosen)
             break;
         n->commit++;
-        if (r->kind == PX_ENTRY_CONFIG) {
+        commit_one(n, r);
+        if (r->kind == PX_ENTRY_CONFIG && !r->voided) {
             px_config c;
             if (px_config_decode(r->data, r->len, &c, err))
                 return mr_err_wrap(err, "durable slot %llu", (unsigned long long)n->commit),
@@ -1748,6 +1775,11 @@ void px_node_status(const px_node *n, px_status *st)
     st->last_ts = n->last_ts;
     st->s_max = n->s_max;
     st->queued = n->qlen;
+}
+
+bool px_node_lease_valid(const px_node *n, tt_interval now)
+{
+    return n->state == PX_LEADER && n->lease_end > 0 && now.latest < n->lease_end;
 }
 
 void px_node_destroy(px_node *n)

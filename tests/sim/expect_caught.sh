@@ -1,0 +1,28 @@
+#!/bin/sh
+# Negative control: runs meridian-sim with a mutant and passes only if the mutant is caught
+# as a protocol violation (exit status 1 and "violations: V" with V >= 1), not as a crash,
+# a sanitizer abort, or a mere liveness failure.
+# usage: expect_caught.sh SIM ARGS...
+sim=$1
+shift
+out=$("$sim" "$@")
+rc=$?
+last=$(printf '%s\n' "$out" | tail -n 1)
+first_fail=$(printf '%s\n' "$out" | grep -m1 '^FAIL seed')
+echo "$first_fail"
+echo "$last"
+if [ "$rc" -ne 1 ]; then
+    echo "expect_caught: exit status $rc, want 1" >&2
+    exit 1
+fi
+case "$last" in
+"seeds: "*", violations: 0,"*)
+    echo "expect_caught: mutant not caught" >&2
+    exit 1
+    ;;
+"seeds: "*", violations: "*)
+    exit 0
+    ;;
+esac
+echo "expect_caught: no summary line" >&2
+exit 1
