@@ -194,11 +194,104 @@ TEST(g_single_process)
     reset();
 }
 
-TEST(g2_item_realtime)
+TEST(g0_process)
 {
     reset();
-    /* Two rw edges that only close into a cycle through real time: T0 reads y empty then
-     * T1 (which starts after T0 ends) ... T1 reads x empty though T0 appended x. */
+    /* one process appends 2 then 1, yet the version order says 1 before 2 */
+    T(0, "[" A("x", 2) "]", "ok", "[" A("x", 2) "]");
+    T(0, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    T(1, "[" R("x", "null") "]", "ok", "[" R("x", "[1,2]") "]");
+    CHECK(check() == 0);
+    /* process order implies real-time order, so the -realtime twin is there too */
+    CHECK(names_are(&r, "G0-process", "G0-realtime", NULL));
+    reset();
+}
+
+TEST(g1c_realtime_future_read)
+{
+    reset();
+    /* a read sees an append that was invoked only after the read completed */
+    T(0, "[" R("x", "null") "]", "ok", "[" R("x", "[1]") "]");
+    T(1, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G1c-realtime", NULL));
+    size_t ops[2] = {1, 3};
+    CHECK(anomaly_ops(&r, "G1c-realtime", 2, ops));
+    reset();
+    T(0, "[" R("x", "null") "]", "ok", "[" R("x", "[1]") "]");
+    T(0, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G1c-process", "G1c-realtime", NULL));
+    reset();
+}
+
+/* T1 -rw(a)-> T2 -(realtime or process)-> T3 -rw(c)-> T4 -wr(d)-> T1, where only T2 -> T3
+ * is ordered in time; every other pair overlaps. */
+static int nonadjacent_via_time(int same_process)
+{
+    int p3 = same_process ? 2 : 3;
+    int ok = 1;
+    ok &= ev(&h, 1, "invoke", "txn", NULL, "[" R("a", "null") "," R("d", "null") "]") == 0;
+    ok &= ev(&h, 2, "invoke", "txn", NULL, "[" A("a", 1) "]") == 0;
+    ok &= ev(&h, 4, "invoke", "txn", NULL, "[" A("c", 1) "," A("d", 1) "]") == 0;
+    ok &= ev(&h, 2, "ok", "txn", NULL, "[" A("a", 1) "]") == 0;
+    ok &= ev(&h, p3, "invoke", "txn", NULL, "[" R("c", "null") "]") == 0;
+    ok &= ev(&h, 4, "ok", "txn", NULL, "[" A("c", 1) "," A("d", 1) "]") == 0;
+    ok &= ev(&h, p3, "ok", "txn", NULL, "[" R("c", "[]") "]") == 0;
+    ok &= ev(&h, 1, "ok", "txn", NULL, "[" R("a", "[]") "," R("d", "[1]") "]") == 0;
+    ok &= ev(&h, 5, "invoke", "txn", NULL, "[" R("a", "null") "," R("c", "null") "]") == 0;
+    ok &= ev(&h, 5, "ok", "txn", NULL, "[" R("a", "[1]") "," R("c", "[1]") "]") == 0;
+    return ok ? 0 : -1;
+}
+
+TEST(g_nonadjacent_realtime_and_process)
+{
+    reset();
+    CHECK(nonadjacent_via_time(0) == 0);
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G-nonadjacent-realtime", NULL));
+    CHECK(strstr(r.anomalies[0].detail, "-realtime->"));
+    reset();
+    CHECK(nonadjacent_via_time(1) == 0);
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G-nonadjacent-process", "G-nonadjacent-realtime", NULL));
+    reset();
+}
+
+/* T1 -rw(x)-> T2 -rw(y)-> T3 -(realtime or process)-> T1; T2 overlaps both. */
+static int g2_via_time(int same_process)
+{
+    int p1 = same_process ? 3 : 1;
+    int ok = 1;
+    ok &= ev(&h, 2, "invoke", "txn", NULL, "[" R("y", "null") "," A("x", 1) "]") == 0;
+    ok &= ev(&h, 3, "invoke", "txn", NULL, "[" A("y", 1) "]") == 0;
+    ok &= ev(&h, 3, "ok", "txn", NULL, "[" A("y", 1) "]") == 0;
+    ok &= ev(&h, p1, "invoke", "txn", NULL, "[" R("x", "null") "]") == 0;
+    ok &= ev(&h, p1, "ok", "txn", NULL, "[" R("x", "[]") "]") == 0;
+    ok &= ev(&h, 2, "ok", "txn", NULL, "[" R("y", "[]") "," A("x", 1) "]") == 0;
+    ok &= ev(&h, 5, "invoke", "txn", NULL, "[" R("x", "null") "," R("y", "null") "]") == 0;
+    ok &= ev(&h, 5, "ok", "txn", NULL, "[" R("x", "[1]") "," R("y", "[1]") "]") == 0;
+    return ok ? 0 : -1;
+}
+
+TEST(g2_item_realtime_and_process)
+{
+    reset();
+    CHECK(g2_via_time(0) == 0);
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G2-item-realtime", NULL));
+    reset();
+    CHECK(g2_via_time(1) == 0);
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G2-item-process", "G2-item-realtime", NULL));
+    reset();
+}
+
+TEST(g2_item_plus_stale_read)
+{
+    reset();
+    /* Write skew run one after the other: T1 starts after T0 ended, yet misses T0's append
+     * to x, and T0 missed T1's append to y. One component, two named cycles. */
     T(0, "[" R("y", "null") "," A("x", 1) "]", "ok", "[" R("y", "[]") "," A("x", 1) "]");
     T(1, "[" R("x", "null") "," A("y", 1) "]", "ok", "[" R("x", "[]") "," A("y", 1) "]");
     T(2, "[" R("x", "null") "," R("y", "null") "]", "ok", "[" R("x", "[1]") "," R("y", "[1]") "]");
@@ -479,7 +572,9 @@ TEST(cleanup)
 TEST_MAIN(TEST_CASE(valid_serial), TEST_CASE(valid_concurrent_info_fail), TEST_CASE(g0),
           TEST_CASE(g0_realtime), TEST_CASE(g1c), TEST_CASE(g_single), TEST_CASE(g_nonadjacent),
           TEST_CASE(g2_item), TEST_CASE(g_single_realtime_stale_read), TEST_CASE(g_single_process),
-          TEST_CASE(g2_item_realtime), TEST_CASE(g1a_aborted_read),
+          TEST_CASE(g2_item_plus_stale_read), TEST_CASE(g0_process),
+          TEST_CASE(g1c_realtime_future_read), TEST_CASE(g_nonadjacent_realtime_and_process),
+          TEST_CASE(g2_item_realtime_and_process), TEST_CASE(g1a_aborted_read),
           TEST_CASE(g1b_intermediate_read), TEST_CASE(internal), TEST_CASE(dirty_update),
           TEST_CASE(lost_update), TEST_CASE(duplicate_elements), TEST_CASE(incompatible_order),
           TEST_CASE(garbage_read), TEST_CASE(nothing_ok_is_unknown), TEST_CASE(malformed_values),
