@@ -182,9 +182,29 @@ static void req_sent(req *r, tconn *tc)
     tc->inflight++;
 }
 
+/* A request that finishes (times out) before it was sent leaves the queue, so
+ * dead requests do not hold a dead peer's queue full. Linear, but only in that
+ * case, and the queue is bounded. */
+static void unqueue(peer *p, uint64_t req_id)
+{
+    for (qframe **qq = &p->qhead, *prev = NULL; *qq; prev = *qq, qq = &(*qq)->next) {
+        qframe *q = *qq;
+        if (q->f.req_id != req_id)
+            continue;
+        *qq = q->next;
+        if (p->qtail == q)
+            p->qtail = prev;
+        p->qlen--;
+        free(q);
+        return;
+    }
+}
+
 static void req_complete(net_transport *t, req *r, int status, const mr_err *err,
                          const net_message *resp)
 {
+    if (!r->conn)
+        unqueue(r->p, r->id);
     req_unlink(t, r);
     net_response_cb cb = r->cb;
     void *ud = r->ud;
@@ -361,8 +381,9 @@ static void peer_drop_queue(peer *p)
 /* The connection opened: send what waited, in order. */
 static void peer_flush(peer *p)
 {
-    net_transport *t = p->t;
-    while (p->qhead && p->state == P_OPEN && !t->closing) {
+    net_transport *t =
+        p->t; /* A connection that fails meanwhile leaves the rest queued for the redial. */
+    while (p->qhead && p->state == P_OPEN && !t->closing && net_conn_is_open(p->conn->c)) {
         qframe *q = p->qhead;
         p->qhead = q->next;
         if (!p->qhead)
@@ -744,13 +765,14 @@ int net_transport_port(const net_transport *t)
 
 /* Sends now when the peer's connection is open, else queues and dials. */
 static int peer_send(peer *p, const net_frame *f, req *r, mr_err *err)
-{
-    if (p->state == P_OPEN) {
+{ /* Straight out only behind nothing queued, so frames keep their order. */
+    if (p->state == P_OPEN && !p->qhead && net_conn_is_open(p->conn->c)) {
         int rc = net_conn_send(p->conn->c, f, err);
         if (rc == MR_OK && r)
             req_sent(r, p->conn);
         return rc;
     }
+    /* Not open, or open but closing (its close callback will redial): wait. */
     int rc = peer_enqueue(p, f, err);
     if (rc)
         return rc;

@@ -321,6 +321,9 @@ TEST(transport_queue_bound_and_dead_peer)
     CHECKF(strstr(err.msg, "full"), "got: %s", err.msg);
     CHECK(fx_run_until(&w.loop, &c.done, LIMIT_MS) == 0);
     CHECK_EQ(c.status, MR_ETIMEDOUT);
+    /* The timed-out request left the queue: there is room again. */
+    CHECK_EQ(net_transport_send(cli.t, addr, T_NOTE, "z", 1, &err), MR_OK);
+    CHECK_EQ(net_transport_send(cli.t, addr, T_NOTE, "z", 1, &err), MR_EFULL);
     net_transport_stats cs;
     net_transport_get_stats(cli.t, &cs);
     CHECK(cs.dials >= 1);
