@@ -14,6 +14,10 @@ typedef struct cmd_def {
 } cmd_def;
 
 int cmd_clock(int argc, char **argv);
+int cmd_start(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_propose(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 
 /* Prints "meridian SUB: message" and a hint to use --help; returns CMD_EXIT_USAGE. */

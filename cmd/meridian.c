@@ -17,6 +17,10 @@ static int cmd_version(int argc, char **argv)
 
 /* Only subcommands that work are listed; later layers add theirs here. */
 static const cmd_def commands[] = {
+    {"start", "run a node", cmd_start},
+    {"init", "bootstrap a new cluster once", cmd_init},
+    {"status", "show nodes, clock and Paxos groups as a node sees them", cmd_status},
+    {"propose", "propose a raw value to a Paxos group (debugging)", cmd_propose},
     {"clock", "show the TrueTime interval and the clock source behind it", cmd_clock},
     {"cert", "create the cluster CA, node and client certificates", cmd_cert},
     {"version", "print the version", cmd_version},

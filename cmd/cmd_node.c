@@ -1,0 +1,426 @@
+/* `meridian start`, `meridian init`, `meridian status`: run a node, bootstrap
+ * a cluster, show what a node knows. */
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmd_rpc.h"
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+#include "tablet/node/nd.h"
+
+/* ---- start ---- */
+
+static void start_usage(FILE *f)
+{
+    fprintf(f, "usage: meridian start --data DIR --listen HOST:PORT --zone Z [--region R]\n"
+               "                      [--advertise HOST:PORT] [--join HOST:PORT,...]\n"
+               "                      [--certs DIR | --insecure] [--clock SPEC] [--lease DUR]\n\n"
+               "Runs a node. Every node of a new cluster gets the same --join list (all\n"
+               "initial nodes); then `meridian init --host ONE` bootstraps the cluster once.\n"
+               "Restarting with the same --data recovers every replica from disk.\n\n"
+               "  --certs DIR   ca.crt, node.crt, node.key (see `meridian cert`); mutual TLS\n"
+               "  --insecure    plain TCP, no authentication (local experiments only)\n"
+               "  --clock SPEC  chrony:SOCKET, kernel or fixed:DURATION (default fixed:1ms)\n"
+               "  --lease DUR   Paxos leader lease (default 2s)\n"
+               "SIGTERM or SIGINT stops the node cleanly (leaders hand their leases over).\n");
+}
+
+typedef struct start_ctx {
+    uv_loop_t *loop;
+    nd_node *node;
+    uv_signal_t sigterm, sigint;
+    bool stopping;
+} start_ctx;
+
+static void on_node_closed(void *ud)
+{
+    start_ctx *c = ud;
+    uv_close((uv_handle_t *)&c->sigterm, NULL);
+    uv_close((uv_handle_t *)&c->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    start_ctx *c = h->data;
+    if (c->stopping)
+        return;
+    c->stopping = true;
+    MR_INFO("node", "signal %d: shutting down", sig);
+    nd_close(c->node, on_node_closed, c);
+}
+
+int cmd_start(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"advertise", required_argument, NULL, 'a'},
+        {"zone", required_argument, NULL, 'z'},
+        {"region", required_argument, NULL, 'r'},
+        {"join", required_argument, NULL, 'j'},
+        {"certs", required_argument, NULL, 'c'},
+        {"insecure", no_argument, NULL, 'i'},
+        {"clock", required_argument, NULL, 'k'},
+        {"lease", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    nd_config cfg = {0};
+    optind = 1;
+    opterr = 0;
+    int ch;
+    char host[256];
+    int port;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd':
+            cfg.data_dir = optarg;
+            break;
+        case 'l':
+            if (mr_parse_hostport(optarg, host, sizeof host, &port) != 0)
+                return cmd_usage_error("start", "--listen '%s' is not HOST:PORT", optarg);
+            cfg.listen = optarg;
+            break;
+        case 'a':
+            if (mr_parse_hostport(optarg, host, sizeof host, &port) != 0)
+                return cmd_usage_error("start", "--advertise '%s' is not HOST:PORT", optarg);
+            cfg.advertise = optarg;
+            break;
+        case 'z':
+            cfg.zone = optarg;
+            break;
+        case 'r':
+            cfg.region = optarg;
+            break;
+        case 'j':
+            cfg.join = optarg;
+            break;
+        case 'c':
+            cfg.certs_dir = optarg;
+            break;
+        case 'i':
+            cfg.insecure = true;
+            break;
+        case 'k':
+            cfg.clock_spec = optarg;
+            break;
+        case 'L':
+            if (mr_parse_duration(optarg, &cfg.lease_ns) != 0 || cfg.lease_ns < 100 * MR_NS_PER_MS)
+                return cmd_usage_error("start", "--lease '%s' is not a duration of at least 100ms",
+                                       optarg);
+            break;
+        case 'h':
+            start_usage(stdout);
+            return CMD_EXIT_OK;
+        case ':':
+            return cmd_usage_error("start", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cmd_usage_error("start", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cmd_usage_error("start", "unexpected argument '%s'", argv[optind]);
+    if (!cfg.data_dir || !cfg.listen || !cfg.zone)
+        return cmd_usage_error("start", "--data, --listen and --zone are required");
+    if (!cfg.insecure && !cfg.certs_dir)
+        return cmd_usage_error("start", "give --certs DIR, or --insecure for local experiments");
+    if (cfg.insecure && cfg.certs_dir)
+        return cmd_usage_error("start", "--certs and --insecure exclude each other");
+    if (cfg.join) {
+        char *list = strdup(cfg.join), *save = NULL;
+        for (char *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save))
+            if (mr_parse_hostport(a, host, sizeof host, &port) != 0) {
+                int rc = cmd_usage_error("start", "--join entry '%s' is not HOST:PORT", a);
+                free(list);
+                return rc;
+            }
+        free(list);
+    }
+    if (cfg.insecure)
+        MR_WARN("node", "--insecure: no TLS, no authentication; for local experiments only");
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    start_ctx c = {.loop = &loop};
+    mr_err err;
+    mr_err_clear(&err);
+    if (nd_open(&loop, &cfg, &c.node, &err) != MR_OK) {
+        uv_loop_close(&loop);
+        return cmd_fail("start", "%s", mr_err_msg(&err));
+    }
+    MR_INFO("node", "listening addr=%s port=%d zone=%s data=%s", cfg.listen, nd_port(c.node),
+            cfg.zone, cfg.data_dir);
+    uv_signal_init(&loop, &c.sigterm);
+    uv_signal_init(&loop, &c.sigint);
+    c.sigterm.data = c.sigint.data = &c;
+    uv_signal_start(&c.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&c.sigint, on_signal, SIGINT);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (!c.stopping) {
+        /* uv_stop from a fatal storage error. */
+        c.stopping = true;
+        nd_close(c.node, on_node_closed, &c);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return cmd_fail("start", "stopped after a fatal error (see the log)");
+    }
+    uv_loop_close(&loop);
+    return CMD_EXIT_OK;
+}
+
+/* ---- client commands: init, status ---- */
+
+static int client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o, bool *json,
+                       void (*usage)(FILE *))
+{
+    /* Connection chatter is for the node's log, not for a one-shot command. */
+    if (!getenv("MERIDIAN_LOG"))
+        mr_log_set_level(MR_LOG_WARN);
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'}, {"certs", required_argument, NULL, 'c'},
+        {"user", required_argument, NULL, 'u'}, {"insecure", no_argument, NULL, 'i'},
+        {"json", no_argument, NULL, 'j'},       {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    int ch;
+    char host[256];
+    int port;
+    int64_t ns;
+    o->host = "127.0.0.1:7100";
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'H':
+            if (mr_parse_hostport(optarg, host, sizeof host, &port) != 0)
+                return cmd_usage_error(sub, "--host '%s' is not HOST:PORT", optarg);
+            o->host = optarg;
+            break;
+        case 'c':
+            o->certs_dir = optarg;
+            break;
+        case 'u':
+            o->user = optarg;
+            break;
+        case 'i':
+            o->insecure = true;
+            break;
+        case 'j':
+            if (!json)
+                return cmd_usage_error(sub, "unknown option '--json'");
+            *json = true;
+            break;
+        case 't':
+            if (mr_parse_duration(optarg, &ns) != 0 || ns < MR_NS_PER_MS)
+                return cmd_usage_error(sub, "--timeout '%s' is not a duration", optarg);
+            o->timeout_ms = (uint64_t)(ns / MR_NS_PER_MS);
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        case ':':
+            return cmd_usage_error(sub, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cmd_usage_error(sub, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cmd_usage_error(sub, "unexpected argument '%s'", argv[optind]);
+    if (!o->insecure && !o->certs_dir)
+        return cmd_usage_error(sub, "give --certs DIR, or --insecure");
+    return CMD_EXIT_OK;
+}
+
+static void init_usage(FILE *f)
+{
+    fprintf(f, "usage: meridian init [--host HOST:PORT] [--certs DIR [--user U] | --insecure]\n\n"
+               "Bootstraps a new cluster once, through the node at --host (default\n"
+               "127.0.0.1:7100): every node in its --join list becomes a member. Refused\n"
+               "when any of them already belongs to a cluster.\n");
+}
+
+int cmd_init(int argc, char **argv)
+{
+    cmd_conn_opts o = {0};
+    int rc = client_opts("init", argc, argv, &o, NULL, init_usage);
+    if (rc)
+        return rc < 0 ? CMD_EXIT_OK : rc;
+    if (!o.timeout_ms)
+        o.timeout_ms = 30000;
+    json_t *reply = NULL;
+    mr_err err;
+    mr_err_clear(&err);
+    if (cmd_rpc(&o, ND_MSG_INIT, "{}", 2, &reply, &err) != MR_OK)
+        return cmd_fail("init", "%s", mr_err_msg(&err));
+    int ok = json_is_true(json_object_get(reply, "ok"));
+    if (ok) {
+        printf("cluster %s initialized with %zu node(s)\n",
+               json_string_value(json_object_get(reply, "cluster")),
+               json_array_size(json_object_get(reply, "nodes")));
+    } else {
+        fprintf(stderr, "meridian init: %s\n",
+                json_string_value(json_object_get(reply, "message")) ?: "refused");
+    }
+    json_decref(reply);
+    return ok ? CMD_EXIT_OK : CMD_EXIT_FAIL;
+}
+
+static void status_usage(FILE *f)
+{
+    fprintf(f, "usage: meridian status [--host HOST:PORT] [--certs DIR [--user U] | --insecure] "
+               "[--json]\n\n"
+               "Shows the nodes (address, zone, region, up/down), the node's clock and the\n"
+               "groups it replicates (replicas, leader, lease left, last applied slot).\n");
+}
+
+int cmd_status(int argc, char **argv)
+{
+    cmd_conn_opts o = {0};
+    bool json = false;
+    int rc = client_opts("status", argc, argv, &o, &json, status_usage);
+    if (rc)
+        return rc < 0 ? CMD_EXIT_OK : rc;
+    json_t *r = NULL;
+    mr_err err;
+    mr_err_clear(&err);
+    if (cmd_rpc(&o, ND_MSG_STATUS, "{}", 2, &r, &err) != MR_OK)
+        return cmd_fail("status", "%s", mr_err_msg(&err));
+    if (json) {
+        char *s = json_dumps(r, JSON_COMPACT);
+        puts(s);
+        free(s);
+        json_decref(r);
+        return CMD_EXIT_OK;
+    }
+    if (!json_is_true(json_object_get(r, "initialized"))) {
+        printf("node %s is not part of a cluster yet (run meridian init)\n",
+               json_string_value(json_object_get(r, "addr")));
+        json_decref(r);
+        return CMD_EXIT_OK;
+    }
+    json_t *clk = json_object_get(r, "clock");
+    char eps[32];
+    printf("cluster %s, node %lld at %s, clock %s (epsilon %s)\n\n",
+           json_string_value(json_object_get(r, "cluster")),
+           json_integer_value(json_object_get(r, "self")),
+           json_string_value(json_object_get(r, "addr")),
+           json_string_value(json_object_get(clk, "status")),
+           mr_format_duration(json_integer_value(json_object_get(clk, "epsilon_ns")), eps,
+                              sizeof eps));
+    printf("%-4s %-22s %-10s %-10s %s\n", "node", "address", "zone", "region", "up");
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(r, "nodes"), i, v)
+    {
+        printf("%-4lld %-22s %-10s %-10s %s\n", json_integer_value(json_object_get(v, "id")),
+               json_string_value(json_object_get(v, "addr")),
+               json_string_value(json_object_get(v, "zone")),
+               json_string_value(json_object_get(v, "region")),
+               json_is_true(json_object_get(v, "up")) ? "up" : "DOWN");
+    }
+    printf("\n%-6s %-12s %-8s %-12s %-10s %-10s %s\n", "group", "state", "leader", "lease left",
+           "applied", "count", "hash");
+    json_array_foreach(json_object_get(r, "groups"), i, v)
+    {
+        char lease[32];
+        printf("%-6lld %-12s %-8lld %-12s %-10lld %-10lld %s\n",
+               json_integer_value(json_object_get(v, "id")),
+               json_string_value(json_object_get(v, "state")),
+               json_integer_value(json_object_get(v, "leader")),
+               mr_format_duration(json_integer_value(json_object_get(v, "lease_left_ns")), lease,
+                                  sizeof lease),
+               json_integer_value(json_object_get(v, "applied")),
+               json_integer_value(json_object_get(v, "count")),
+               json_string_value(json_object_get(v, "hash")));
+    }
+    json_decref(r);
+    return CMD_EXIT_OK;
+}
+
+/* ---- propose (debugging) ---- */
+
+static void propose_usage(FILE *f)
+{
+    fprintf(f, "usage: meridian propose [--host HOST:PORT] [--certs DIR | --insecure]\n"
+               "                        [--group N] VALUE\n\n"
+               "Proposes VALUE to a Paxos group through the node at --host (which must lead\n"
+               "it; the answer names the leader otherwise) and prints the slot and timestamp\n"
+               "once the value is chosen and applied there. A debugging tool for the\n"
+               "replication layer; transactions arrive with `meridian kv`.\n");
+}
+
+int cmd_propose(int argc, char **argv)
+{
+    /* --group is ours; the rest are the common client options. */
+    long long group = 2;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    const char *value = NULL;
+    rest[nrest++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--group") == 0) {
+            if (i + 1 >= argc || mr_parse_int(argv[i + 1], 1, INT64_MAX, &group) != 0) {
+                free(rest);
+                return cmd_usage_error("propose", "--group needs a positive integer");
+            }
+            i++;
+        } else if (strcmp(a, "--host") == 0 || strcmp(a, "--certs") == 0 ||
+                   strcmp(a, "--user") == 0 || strcmp(a, "--timeout") == 0) {
+            rest[nrest++] = argv[i];
+            if (i + 1 < argc)
+                rest[nrest++] = argv[++i];
+        } else if (a[0] == '-' || value) {
+            rest[nrest++] = argv[i];
+        } else {
+            value = a;
+        }
+    }
+    cmd_conn_opts o = {0};
+    bool json = false;
+    int rc = client_opts("propose", nrest, rest, &o, &json, propose_usage);
+    free(rest);
+    if (rc)
+        return rc < 0 ? CMD_EXIT_OK : rc;
+    if (!value)
+        return cmd_usage_error("propose", "give a VALUE to propose");
+    size_t vlen = strlen(value);
+    uint8_t *payload = malloc(8 + vlen);
+    uint64_t g = (uint64_t)group;
+    memcpy(payload, &g, 8);
+    memcpy(payload + 8, value, vlen);
+    json_t *r = NULL;
+    mr_err err;
+    mr_err_clear(&err);
+    rc = cmd_rpc(&o, ND_MSG_PROPOSE, payload, (uint32_t)(8 + vlen), &r, &err);
+    free(payload);
+    if (rc != MR_OK)
+        return cmd_fail("propose", "%s", mr_err_msg(&err));
+    int ok = json_is_true(json_object_get(r, "ok"));
+    if (json) {
+        char *s = json_dumps(r, JSON_COMPACT);
+        puts(s);
+        free(s);
+    } else if (ok) {
+        printf("group %lld slot %lld ts %lld\n", group,
+               json_integer_value(json_object_get(r, "slot")),
+               json_integer_value(json_object_get(r, "ts")));
+    } else {
+        fprintf(stderr, "meridian propose: %s: %s%s%s\n",
+                json_string_value(json_object_get(r, "error")),
+                json_string_value(json_object_get(r, "message")),
+                json_string_value(json_object_get(r, "leader")) &&
+                        *json_string_value(json_object_get(r, "leader"))
+                    ? "; leader is "
+                    : "",
+                json_string_value(json_object_get(r, "leader")) ?: "");
+    }
+    json_decref(r);
+    return ok ? CMD_EXIT_OK : CMD_EXIT_FAIL;
+}

@@ -1,0 +1,25 @@
+/* One request from the command line to a node: a loop, a dial-only transport,
+ * one reply (JSON), a timeout. */
+#ifndef CMD_RPC_H
+#define CMD_RPC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/mr_err.h"
+
+typedef struct cmd_conn_opts {
+    const char *host;      /* "host:port" */
+    const char *certs_dir; /* ca.crt + client.<user>.crt/.key */
+    const char *user;      /* default "root" */
+    bool insecure;
+    uint64_t timeout_ms;
+} cmd_conn_opts;
+
+/* Sends `payload` as a request of `type`; on success *reply is the parsed JSON
+ * answer (caller json_decref's it). */
+int cmd_rpc(const cmd_conn_opts *o, uint8_t type, const void *payload, uint32_t len, json_t **reply,
+            mr_err *err);
+
+#endif

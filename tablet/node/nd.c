@@ -1,0 +1,1115 @@
+/* A Meridian node (see nd.h): replicas of many Paxos groups on one loop. */
+#include "tablet/node/nd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+#include "net/transport.h"
+#include "tablet/logstore/ls_paxos.h"
+#include "tablet/paxos/px.h"
+#include "truetime/tt.h"
+
+#define ND_TICK_MS         10
+#define ND_PROPOSE_TIMEOUT (10 * MR_NS_PER_S)
+#define ND_META_GROUP      1
+#define ND_DATA_GROUP      2
+#define ND_MAX_REPLICAS    5
+
+typedef struct nd_peer {
+    px_node_id id;
+    char addr[128];
+    char zone[64];
+    char region[64];
+    int64_t last_seen; /* monotonic ns of the last message from it */
+} nd_peer;
+
+/* The chain state machine: count, last timestamp, running FNV-1a hash. */
+typedef struct nd_chain {
+    uint64_t count;
+    int64_t last_ts;
+    uint64_t hash;
+    uint64_t slot; /* last applied slot */
+} nd_chain;
+
+typedef struct nd_pending {
+    uint64_t group, seq;
+    net_reply_to reply_to;
+    int64_t deadline;
+} nd_pending;
+
+typedef struct nd_group {
+    uint64_t id;
+    px_config config;
+    px_node *px;
+    nd_chain sm;
+    uint64_t persist_seq; /* > 0: report PX_EV_PERSISTED after the next sync */
+    bool want_snapshot;
+    uint64_t snapshot_slot;
+} nd_group;
+
+/* Encoded px messages waiting for the next sync, per destination node. */
+typedef struct nd_outq {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t count;
+} nd_outq;
+
+struct nd_node {
+    uv_loop_t *loop;
+    char *data_dir, *listen, *advertise, *zone, *region, *join, *clock_spec;
+    int64_t lease_ns;
+    tt_clock *clock;
+    ls_store *store;
+    net_tls_ctx *tls;
+    net_transport *tr;
+
+    bool initialized;
+    char cluster_id[64];
+    px_node_id self;
+    nd_peer peers[PX_MAX_NODE_ID + 1]; /* by id; id 0 unused */
+    nd_group *groups;
+    size_t ngroups;
+
+    nd_outq out[PX_MAX_NODE_ID + 1];
+    bool dirty;
+    bool fatal;
+
+    nd_pending *pending;
+    size_t npending, cap_pending;
+    uint64_t next_seq;
+
+    /* an INIT in progress */
+    net_reply_to init_reply;
+    bool init_running;
+    size_t init_waiting;
+    json_t *init_nodes;
+
+    int64_t last_ping;
+
+    uv_timer_t tick;
+    uv_prepare_t prep;
+    uv_check_t check;
+    int handles_open;
+    bool closing;
+    void (*on_closed)(void *);
+    void *closed_ud;
+};
+
+/* ---- small helpers ---- */
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static void reply_json(nd_node *n, net_reply_to to, json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!s)
+        return;
+    mr_err err;
+    if (net_transport_reply(n->tr, to, ND_MSG_REPLY, s, (uint32_t)strlen(s), &err) != MR_OK)
+        MR_DEBUG("node", "reply dropped: %s", mr_err_msg(&err));
+    free(s);
+}
+
+static void reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg)
+{
+    reply_json(n, to, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "message", msg));
+}
+
+static nd_group *find_group(nd_node *n, uint64_t id)
+{
+    for (size_t i = 0; i < n->ngroups; i++)
+        if (n->groups[i].id == id)
+            return &n->groups[i];
+    return NULL;
+}
+
+static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4); /* little-endian hosts only; checked at start-up */
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* ---- cluster description (DATA/cluster.json) ---- */
+
+static int write_file_atomic(const char *path, const char *text, mr_err *err)
+{
+    char tmp[4200];
+    if (strlen(path) > sizeof tmp - 8)
+        return mr_errf(err, MR_EINVAL, "path too long: %s", path);
+    memcpy(tmp, path, strlen(path));
+    memcpy(tmp + strlen(path), ".tmp", 5);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return mr_errf(err, MR_EIO, "create %s: %s", tmp, strerror(errno));
+    size_t len = strlen(text);
+    ssize_t w = write(fd, text, len);
+    if (w != (ssize_t)len || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return mr_errf(err, e == ENOSPC ? MR_EFULL : MR_EIO, "write %s: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path) != 0)
+        return mr_errf(err, MR_EIO, "rename %s: %s", tmp, strerror(errno));
+    /* The rename is durable only once the directory is. */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return MR_OK;
+}
+
+static int group_config_from_json(json_t *arr, px_config *c, mr_err *err)
+{
+    memset(c, 0, sizeof *c);
+    if (!json_is_array(arr) || json_array_size(arr) == 0 || json_array_size(arr) > PX_MAX_NODES)
+        return mr_errf(err, MR_EINVAL, "group replicas must be a non-empty array of node ids");
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (!json_is_integer(v))
+            return mr_errf(err, MR_EINVAL, "replica %zu is not a node id", i);
+        c->nodes[c->n++] = (px_node_id)json_integer_value(v);
+    }
+    return px_config_validate(c, err);
+}
+
+static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err *err);
+
+/* Applies a cluster description: nodes and groups. */
+static int load_cluster(nd_node *n, json_t *desc, mr_err *err)
+{
+    const char *cid = json_string_value(json_object_get(desc, "cluster"));
+    json_t *self = json_object_get(desc, "self");
+    json_t *nodes = json_object_get(desc, "nodes");
+    json_t *groups = json_object_get(desc, "groups");
+    if (!cid || !json_is_integer(self) || !json_is_array(nodes) || !json_is_array(groups))
+        return mr_errf(err, MR_ECORRUPT, "cluster description lacks cluster/self/nodes/groups");
+    snprintf(n->cluster_id, sizeof n->cluster_id, "%s", cid);
+    n->self = (px_node_id)json_integer_value(self);
+    if (n->self < 1 || n->self > PX_MAX_NODE_ID)
+        return mr_errf(err, MR_ECORRUPT, "node id %u out of range", n->self);
+    size_t i;
+    json_t *v;
+    json_array_foreach(nodes, i, v)
+    {
+        json_int_t id = json_integer_value(json_object_get(v, "id"));
+        const char *addr = json_string_value(json_object_get(v, "addr"));
+        if (id < 1 || id > PX_MAX_NODE_ID || !addr)
+            return mr_errf(err, MR_ECORRUPT, "node entry %zu malformed", i);
+        nd_peer *p = &n->peers[id];
+        p->id = (px_node_id)id;
+        snprintf(p->addr, sizeof p->addr, "%s", addr);
+        snprintf(p->zone, sizeof p->zone, "%s",
+                 json_string_value(json_object_get(v, "zone")) ?: "");
+        snprintf(p->region, sizeof p->region, "%s",
+                 json_string_value(json_object_get(v, "region")) ?: "");
+    }
+    json_array_foreach(groups, i, v)
+    {
+        json_int_t gid = json_integer_value(json_object_get(v, "id"));
+        px_config c;
+        if (gid < 1 || group_config_from_json(json_object_get(v, "replicas"), &c, err) != MR_OK)
+            return mr_err_wrap(err, "group entry %zu", i);
+        if (!px_config_has(&c, n->self))
+            continue;
+        if (start_group(n, (uint64_t)gid, &c, err) != MR_OK)
+            return mr_err_wrap(err, "group %lld", (long long)gid);
+    }
+    n->initialized = true;
+    return MR_OK;
+}
+
+/* ---- the state machine ---- */
+
+static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
+{
+    g->sm.slot = e->slot;
+    if (e->kind != PX_ENTRY_DATA)
+        return;
+    uint32_t off = 0, plen;
+    const uint8_t *p;
+    int r;
+    while ((r = px_batch_next(e->data, e->len, &off, &p, &plen)) == 1) {
+        g->sm.count++;
+        g->sm.last_ts = e->ts;
+        g->sm.hash = fnv1a(g->sm.hash ^ (uint64_t)e->ts, p, plen);
+        /* Answer the client whose proposal this is, if it waits here. */
+        if (plen < 12 || get32(p) != n->self)
+            continue;
+        uint64_t seq = get64(p + 4);
+        for (size_t i = 0; i < n->npending; i++) {
+            if (n->pending[i].group == g->id && n->pending[i].seq == seq) {
+                reply_json(n, n->pending[i].reply_to,
+                           json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "group", (json_int_t)g->id,
+                                     "slot", (json_int_t)e->slot, "ts", (json_int_t)e->ts));
+                n->pending[i] = n->pending[--n->npending];
+                break;
+            }
+        }
+    }
+    if (r < 0)
+        MR_ERROR("node", "group=%llu slot=%llu holds a malformed batch", (unsigned long long)g->id,
+                 (unsigned long long)e->slot);
+}
+
+static void sm_snapshot(const nd_group *g, uint8_t out[32])
+{
+    put64(out, g->sm.count);
+    put64(out + 8, (uint64_t)g->sm.last_ts);
+    put64(out + 16, g->sm.hash);
+    put64(out + 24, g->sm.slot);
+}
+
+static int sm_install(nd_group *g, const uint8_t *snap, uint32_t len)
+{
+    if (len != 32)
+        return -1;
+    g->sm.count = get64(snap);
+    g->sm.last_ts = (int64_t)get64(snap + 8);
+    g->sm.hash = get64(snap + 16);
+    g->sm.slot = get64(snap + 24);
+    return 0;
+}
+
+/* ---- driving the core ---- */
+
+static void fatal(nd_node *n, const char *what, const mr_err *err)
+{
+    /* A persist that cannot be stored breaks the order the core relies on: the
+     * safe reaction is to stop this process, losing only what was not durable. */
+    MR_ERROR("node", "fatal: %s: %s; stopping", what, mr_err_msg(err));
+    n->fatal = true;
+    uv_stop(n->loop);
+}
+
+static void queue_send(nd_node *n, px_node_id to, const px_msg *m)
+{
+    if (to < 1 || to > PX_MAX_NODE_ID || !n->peers[to].addr[0])
+        return;
+    uint8_t *buf;
+    size_t len;
+    mr_err err;
+    if (px_msg_encode(m, &buf, &len, &err) != MR_OK) {
+        MR_ERROR("node", "cannot encode %s: %s", px_msg_type_name(m->type), mr_err_msg(&err));
+        return;
+    }
+    nd_outq *q = &n->out[to];
+    if (q->len + len + 4 > q->cap) {
+        size_t cap = (q->len + len + 4) * 2;
+        uint8_t *nb = realloc(q->buf, cap);
+        if (!nb) {
+            free(buf);
+            return; /* dropped: Paxos tolerates message loss */
+        }
+        q->buf = nb;
+        q->cap = cap;
+    }
+    put32(q->buf + q->len, (uint32_t)len);
+    memcpy(q->buf + q->len + 4, buf, len);
+    q->len += len + 4;
+    q->count++;
+    free(buf);
+}
+
+/* Handles one batch of actions from group g's core. */
+static void handle_batch(nd_node *n, nd_group *g, const px_batch *b)
+{
+    if (b->n == 0)
+        return;
+    mr_err err;
+    if (b->persist_seq) {
+        if (ls_px_stage(n->store, g->id, b->actions, b->n, &err) != MR_OK) {
+            fatal(n, "staging Paxos state", &err);
+            return;
+        }
+        n->dirty = true;
+        g->persist_seq = b->persist_seq;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const px_action *a = &b->actions[i];
+        switch (a->kind) {
+        case PX_ACT_SEND:
+            queue_send(n, a->to, &a->msg);
+            break;
+        case PX_ACT_APPLY:
+            sm_apply(n, g, &a->entry);
+            break;
+        case PX_ACT_TAKE_SNAPSHOT:
+            g->want_snapshot = true;
+            g->snapshot_slot = a->slot;
+            break;
+        case PX_ACT_INSTALL_SNAPSHOT:
+            if (sm_install(g, a->snap, a->snap_len) != 0)
+                MR_ERROR("node", "group=%llu snapshot of %u bytes is not a chain state",
+                         (unsigned long long)g->id, a->snap_len);
+            break;
+        case PX_ACT_PERSIST:
+            break;
+        }
+    }
+}
+
+static int step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
+{
+    px_batch b;
+    int rc = px_step(g->px, tt_now(n->clock), ev, &b, err);
+    handle_batch(n, g, &b);
+    /* The batch is only valid until the next call into this core. */
+    while (g->want_snapshot && !n->fatal) {
+        g->want_snapshot = false;
+        uint8_t snap[32];
+        sm_snapshot(g, snap);
+        px_event sev = {.kind = PX_EV_SNAPSHOT, .data = snap, .len = 32, .slot = g->sm.slot};
+        mr_err e2;
+        px_batch b2;
+        if (px_step(g->px, tt_now(n->clock), &sev, &b2, &e2) != MR_OK)
+            MR_WARN("node", "group=%llu snapshot refused: %s", (unsigned long long)g->id,
+                    mr_err_msg(&e2));
+        handle_batch(n, g, &b2);
+    }
+    return rc;
+}
+
+static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err *err)
+{
+    nd_group *ng = realloc(n->groups, (n->ngroups + 1) * sizeof *ng);
+    if (!ng)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    n->groups = ng;
+    nd_group *g = &n->groups[n->ngroups];
+    memset(g, 0, sizeof *g);
+    g->id = gid;
+    g->config = *config;
+    g->sm.hash = 1469598103934665603ull;
+    px_options o;
+    px_options_default(&o);
+    o.group = gid;
+    o.self = n->self;
+    o.config = *config;
+    if (n->lease_ns)
+        o.lease_ns = n->lease_ns;
+    o.snapshot_every = 1000;
+    o.seed = (uint64_t)mr_monotonic_ns() ^ (gid << 32) ^ n->self;
+    int rc = px_node_create(&o, &g->px, err);
+    if (rc)
+        return rc;
+    ls_px_state st;
+    rc = ls_px_load(n->store, gid, &st, err);
+    if (rc == MR_OK) {
+        rc = px_node_restore(g->px, &st.d, err);
+        ls_px_state_free(&st);
+    }
+    if (rc) {
+        px_node_destroy(g->px);
+        return rc;
+    }
+    n->ngroups++;
+    px_batch b;
+    rc = px_node_start(g->px, tt_now(n->clock), &b, err);
+    if (rc)
+        return rc;
+    handle_batch(n, g, &b);
+    MR_INFO("node", "replica started group=%llu self=%u replicas=%u applied=%llu",
+            (unsigned long long)gid, n->self, config->n, (unsigned long long)g->sm.slot);
+    return MR_OK;
+}
+
+/* Makes staged persists durable (one fsync for every group), tells each core,
+ * then sends the queued messages: one frame per peer. */
+static void flush(nd_node *n)
+{
+    for (int round = 0; n->dirty && round < 8 && !n->fatal; round++) {
+        mr_err err;
+        if (ls_sync(n->store, &err) != MR_OK) {
+            fatal(n, "syncing the Paxos log", &err);
+            return;
+        }
+        n->dirty = false;
+        for (size_t i = 0; i < n->ngroups; i++) {
+            nd_group *g = &n->groups[i];
+            if (!g->persist_seq)
+                continue;
+            px_event ev = {.kind = PX_EV_PERSISTED, .seq = g->persist_seq};
+            g->persist_seq = 0;
+            step(n, g, &ev, &err);
+        }
+    }
+    if (n->dirty || n->fatal)
+        return; /* never send ahead of what is durable */
+    /* Once a second every peer gets a frame even when no group has anything to
+     * say to it: that is the node-pair heartbeat behind `status` up/down. */
+    int64_t now = mr_monotonic_ns();
+    bool ping = n->initialized && now - n->last_ping > MR_NS_PER_S;
+    if (ping)
+        n->last_ping = now;
+    for (px_node_id to = 1; to <= PX_MAX_NODE_ID; to++) {
+        nd_outq *q = &n->out[to];
+        if (!q->count && !(ping && n->peers[to].id && to != n->self))
+            continue;
+        if (to == n->self) {
+            q->len = q->count = 0;
+            continue;
+        }
+        size_t total = 8 + q->len;
+        uint8_t *frame = malloc(total);
+        if (frame) {
+            put32(frame, n->self);
+            put32(frame + 4, q->count);
+            if (q->len)
+                memcpy(frame + 8, q->buf, q->len);
+            mr_err err;
+            if (net_transport_send(n->tr, n->peers[to].addr, ND_MSG_PX, frame, (uint32_t)total,
+                                   &err) != MR_OK)
+                MR_DEBUG("node", "to node %u: %s", to, mr_err_msg(&err));
+            free(frame);
+        }
+        q->len = q->count = 0;
+    }
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    flush(h->data);
+}
+
+static void on_check(uv_check_t *h)
+{
+    flush(h->data);
+}
+
+static void on_tick(uv_timer_t *h)
+{
+    nd_node *n = h->data;
+    bool healthy = tt_healthy(n->clock);
+    int64_t now = mr_monotonic_ns();
+    for (size_t i = 0; i < n->ngroups; i++) {
+        nd_group *g = &n->groups[i];
+        mr_err err;
+        px_status st;
+        px_node_status(g->px, &st);
+        if (!healthy && st.state == PX_LEADER) {
+            /* An unhealthy clock cannot vouch for timestamps: give the lease up. */
+            MR_WARN("node", "group=%llu clock unhealthy: abdicating", (unsigned long long)g->id);
+            px_event ab = {.kind = PX_EV_ABDICATE};
+            step(n, g, &ab, &err);
+        }
+        px_event ev = {.kind = PX_EV_TICK};
+        step(n, g, &ev, &err);
+    }
+    /* Proposals whose leadership went away never apply here: fail them. */
+    for (size_t i = 0; i < n->npending;) {
+        if (n->pending[i].deadline < now) {
+            reply_error(n, n->pending[i].reply_to, "timeout", "proposal not applied in time");
+            n->pending[i] = n->pending[--n->npending];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* ---- messages ---- */
+
+static void on_px(nd_node *n, const net_message *m)
+{
+    if (m->len < 8)
+        return;
+    px_node_id from = get32(m->payload);
+    uint32_t count = get32(m->payload + 4);
+    if (from < 1 || from > PX_MAX_NODE_ID)
+        return;
+    n->peers[from].last_seen = mr_monotonic_ns();
+    size_t off = 8;
+    for (uint32_t i = 0; i < count; i++) {
+        if (off + 4 > m->len)
+            break;
+        uint32_t len = get32(m->payload + off);
+        off += 4;
+        if (len > m->len - off)
+            break;
+        px_msg msg;
+        mr_err err;
+        if (px_msg_decode(m->payload + off, len, &msg, &err) == MR_OK) {
+            nd_group *g = find_group(n, msg.group);
+            if (g) {
+                px_event ev = {.kind = PX_EV_RECEIVE, .msg = &msg};
+                if (step(n, g, &ev, &err) != MR_OK)
+                    MR_DEBUG("node", "group=%llu rejected %s from %u: %s",
+                             (unsigned long long)msg.group, px_msg_type_name(msg.type), from,
+                             mr_err_msg(&err));
+            }
+            px_msg_free(&msg);
+        } else {
+            MR_WARN("node", "malformed Paxos message from node %u: %s", from, mr_err_msg(&err));
+        }
+        off += len;
+    }
+}
+
+static void on_propose(nd_node *n, const net_message *m)
+{
+    if (m->len < 8)
+        return reply_error(n, m->reply_to, "invalid", "propose needs a group id");
+    uint64_t gid = get64(m->payload);
+    nd_group *g = find_group(n, gid);
+    if (!g)
+        return reply_error(n, m->reply_to, "no_group", "this node holds no replica of the group");
+    size_t dlen = m->len - 8;
+    uint8_t *prop = malloc(12 + dlen);
+    if (!prop)
+        return reply_error(n, m->reply_to, "nomem", "out of memory");
+    uint64_t seq = ++n->next_seq;
+    put32(prop, n->self);
+    put64(prop + 4, seq);
+    memcpy(prop + 12, m->payload + 8, dlen);
+    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)(12 + dlen)};
+    mr_err err;
+    int rc = step(n, g, &ev, &err);
+    free(prop);
+    if (rc != MR_OK) {
+        px_status st;
+        px_node_status(g->px, &st);
+        const char *leader =
+            st.leader && st.leader <= PX_MAX_NODE_ID ? n->peers[st.leader].addr : "";
+        reply_json(n, m->reply_to,
+                   json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "error",
+                             rc == MR_ENOTLEADER ? "not_leader" : mr_strerror(rc), "message",
+                             mr_err_msg(&err), "leader", leader));
+        return;
+    }
+    if (n->npending == n->cap_pending) {
+        size_t cap = n->cap_pending ? 2 * n->cap_pending : 64;
+        nd_pending *p = realloc(n->pending, cap * sizeof *p);
+        if (!p)
+            return reply_error(n, m->reply_to, "nomem", "out of memory");
+        n->pending = p;
+        n->cap_pending = cap;
+    }
+    n->pending[n->npending++] =
+        (nd_pending){gid, seq, m->reply_to, mr_monotonic_ns() + ND_PROPOSE_TIMEOUT};
+}
+
+static json_t *status_json(nd_node *n)
+{
+    tt_interval iv = tt_now(n->clock);
+    int64_t now = mr_monotonic_ns();
+    json_t *nodes = json_array();
+    for (px_node_id id = 1; id <= PX_MAX_NODE_ID; id++) {
+        nd_peer *p = &n->peers[id];
+        if (!p->id)
+            continue;
+        bool up = id == n->self || (p->last_seen && now - p->last_seen < 3 * MR_NS_PER_S);
+        json_array_append_new(nodes,
+                              json_pack("{s:i, s:s, s:s, s:s, s:b}", "id", (int)id, "addr", p->addr,
+                                        "zone", p->zone, "region", p->region, "up", up));
+    }
+    json_t *groups = json_array();
+    for (size_t i = 0; i < n->ngroups; i++) {
+        nd_group *g = &n->groups[i];
+        px_status st;
+        px_node_status(g->px, &st);
+        json_t *reps = json_array();
+        for (uint32_t k = 0; k < g->config.n; k++)
+            json_array_append_new(reps, json_integer(g->config.nodes[k]));
+        int64_t lease_left = 0;
+        if (st.state == PX_LEADER && st.lease_valid && st.lease_end > iv.latest)
+            lease_left = st.lease_end - iv.latest;
+        char hash[20];
+        snprintf(hash, sizeof hash, "%016llx", (unsigned long long)g->sm.hash);
+        json_array_append_new(
+            groups,
+            json_pack("{s:I, s:o, s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:s}", "id", (json_int_t)g->id,
+                      "replicas", reps, "state", px_state_name(st.state), "leader", (int)st.leader,
+                      "lease_left_ns", (json_int_t)lease_left, "commit", (json_int_t)st.commit,
+                      "applied", (json_int_t)g->sm.slot, "count", (json_int_t)g->sm.count,
+                      "last_ts", (json_int_t)g->sm.last_ts, "hash", hash));
+    }
+    return json_pack("{s:b, s:s, s:i, s:s, s:s, s:s, s:{s:s, s:I}, s:o, s:o}", "initialized",
+                     n->initialized, "cluster", n->cluster_id, "self", (int)n->self, "addr",
+                     n->advertise, "zone", n->zone, "region", n->region, "clock", "status",
+                     tt_status_name(tt_status_now(n->clock)), "epsilon_ns",
+                     (json_int_t)tt_interval_epsilon(iv), "nodes", nodes, "groups", groups);
+}
+
+/* -- bootstrap -- */
+
+static int bootstrap_here(nd_node *n, json_t *desc, mr_err *err)
+{
+    if (n->initialized)
+        return mr_errf(err, MR_EEXIST, "node is already part of cluster %s", n->cluster_id);
+    char *text = json_dumps(desc, JSON_INDENT(2));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cluster.json", n->data_dir);
+    int rc = text ? write_file_atomic(path, text, err) : mr_errf(err, MR_ENOMEM, "out of memory");
+    free(text);
+    if (rc)
+        return rc;
+    rc = load_cluster(n, desc, err);
+    if (rc == MR_OK)
+        MR_INFO("node", "bootstrapped cluster=%s self=%u groups=%zu", n->cluster_id, n->self,
+                n->ngroups);
+    return rc;
+}
+
+static void on_bootstrap(nd_node *n, const net_message *m)
+{
+    json_error_t je;
+    json_t *desc = json_loadb((const char *)m->payload, m->len, 0, &je);
+    mr_err err;
+    if (!desc)
+        return reply_error(n, m->reply_to, "invalid", "bootstrap description is not JSON");
+    int rc = bootstrap_here(n, desc, &err);
+    json_decref(desc);
+    if (rc)
+        return reply_error(n, m->reply_to, rc == MR_EEXIST ? "exists" : "failed", mr_err_msg(&err));
+    reply_json(n, m->reply_to, json_pack("{s:b}", "ok", 1));
+}
+
+typedef struct init_call {
+    nd_node *n;
+    size_t index;
+} init_call;
+
+static void init_finish(nd_node *n);
+
+static void init_send_bootstraps(nd_node *n);
+
+static void on_info_reply(net_transport *t, int status, const mr_err *err, const net_message *resp,
+                          void *ud)
+{
+    init_call *c = ud;
+    nd_node *n = c->n;
+    json_t *entry = json_array_get(n->init_nodes, c->index);
+    free(c);
+    if (status == MR_OK && resp) {
+        json_error_t je;
+        json_t *o = json_loadb((const char *)resp->payload, resp->len, 0, &je);
+        if (o) {
+            json_object_set(entry, "zone", json_object_get(o, "zone"));
+            json_object_set(entry, "region", json_object_get(o, "region"));
+            json_object_set(entry, "initialized", json_object_get(o, "initialized"));
+            json_object_set_new(entry, "answered", json_true());
+            json_decref(o);
+        }
+    } else {
+        json_object_set_new(entry, "error", json_string(err ? mr_err_msg(err) : "no answer"));
+    }
+    if (--n->init_waiting == 0)
+        init_send_bootstraps(n);
+}
+
+static void on_bootstrap_reply(net_transport *t, int status, const mr_err *err,
+                               const net_message *resp, void *ud)
+{
+    init_call *c = ud;
+    nd_node *n = c->n;
+    json_t *entry = json_array_get(n->init_nodes, c->index);
+    free(c);
+    bool ok = false;
+    if (status == MR_OK && resp) {
+        json_error_t je;
+        json_t *o = json_loadb((const char *)resp->payload, resp->len, 0, &je);
+        ok = o && json_is_true(json_object_get(o, "ok"));
+        if (!ok && o)
+            json_object_set(entry, "error", json_object_get(o, "message"));
+        json_decref(o);
+    } else {
+        json_object_set_new(entry, "error", json_string(err ? mr_err_msg(err) : "no answer"));
+    }
+    json_object_set_new(entry, "bootstrapped", json_boolean(ok));
+    if (--n->init_waiting == 0)
+        init_finish(n);
+}
+
+static json_t *cluster_description(nd_node *n)
+{
+    /* Node ids follow the order of the join list; the meta group and the first
+     * data group live on the first ND_MAX_REPLICAS nodes. */
+    char cid[64];
+    snprintf(cid, sizeof cid, "%016llx%08x", (unsigned long long)mr_realtime_ns(),
+             (unsigned)getpid());
+    json_t *nodes = json_array(), *reps = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(n->init_nodes, i, e)
+    {
+        json_array_append_new(nodes, json_pack("{s:i, s:O, s:O, s:O}", "id", (int)i + 1, "addr",
+                                               json_object_get(e, "addr"), "zone",
+                                               json_object_get(e, "zone"), "region",
+                                               json_object_get(e, "region")));
+        if (i < ND_MAX_REPLICAS)
+            json_array_append_new(reps, json_integer((json_int_t)i + 1));
+    }
+    json_t *groups =
+        json_pack("[{s:i, s:s, s:O}, {s:i, s:s, s:O}]", "id", ND_META_GROUP, "kind", "meta",
+                  "replicas", reps, "id", ND_DATA_GROUP, "kind", "data", "replicas", reps);
+    json_decref(reps);
+    return json_pack("{s:s, s:o, s:o}", "cluster", cid, "nodes", nodes, "groups", groups);
+}
+
+static void init_send_bootstraps(nd_node *n)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(n->init_nodes, i, e)
+    {
+        if (!json_is_true(json_object_get(e, "answered"))) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "node %s did not answer: %s",
+                     json_string_value(json_object_get(e, "addr")),
+                     json_string_value(json_object_get(e, "error")) ?: "no answer");
+            reply_error(n, n->init_reply, "unreachable", msg);
+            goto done;
+        }
+        if (json_is_true(json_object_get(e, "initialized"))) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "node %s already belongs to a cluster: refusing to init",
+                     json_string_value(json_object_get(e, "addr")));
+            reply_error(n, n->init_reply, "exists", msg);
+            goto done;
+        }
+    }
+    json_t *desc = cluster_description(n);
+    n->init_waiting = json_array_size(n->init_nodes);
+    json_array_foreach(n->init_nodes, i, e)
+    {
+        json_object_set_new(desc, "self", json_integer((json_int_t)i + 1));
+        char *text = json_dumps(desc, JSON_COMPACT);
+        init_call *c = malloc(sizeof *c);
+        *c = (init_call){n, i};
+        mr_err err;
+        if (net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")),
+                                  ND_MSG_BOOTSTRAP, text, (uint32_t)strlen(text), 10000,
+                                  on_bootstrap_reply, c, NULL, &err) != MR_OK) {
+            free(c);
+            json_object_set_new(e, "error", json_string(mr_err_msg(&err)));
+            n->init_waiting--;
+        }
+        free(text);
+    }
+    json_decref(desc);
+    if (n->init_waiting == 0)
+        init_finish(n);
+    return;
+done:
+    json_decref(n->init_nodes);
+    n->init_nodes = NULL;
+    n->init_running = false;
+}
+
+static void init_finish(nd_node *n)
+{
+    size_t i;
+    json_t *e;
+    bool all = true;
+    json_array_foreach(n->init_nodes, i, e) all =
+        all && json_is_true(json_object_get(e, "bootstrapped"));
+    if (all)
+        reply_json(n, n->init_reply,
+                   json_pack("{s:b, s:s, s:O}", "ok", 1, "cluster", n->cluster_id, "nodes",
+                             n->init_nodes));
+    else
+        reply_json(n, n->init_reply,
+                   json_pack("{s:b, s:s, s:s, s:O}", "ok", 0, "error", "partial", "message",
+                             "some nodes were not bootstrapped", "nodes", n->init_nodes));
+    json_decref(n->init_nodes);
+    n->init_nodes = NULL;
+    n->init_running = false;
+}
+
+static void on_init(nd_node *n, const net_message *m)
+{
+    if (n->initialized) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "cluster %s is already initialized", n->cluster_id);
+        return reply_error(n, m->reply_to, "exists", msg);
+    }
+    if (n->init_running)
+        return reply_error(n, m->reply_to, "busy", "an init is already running");
+    /* The node list: this node first, then the join list in order, without duplicates. */
+    n->init_nodes = json_array();
+    json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", n->advertise));
+    if (n->join) {
+        char *list = strdup(n->join), *save = NULL;
+        for (char *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+            bool dup = false;
+            size_t i;
+            json_t *e;
+            json_array_foreach(n->init_nodes, i, e) dup =
+                dup || strcmp(json_string_value(json_object_get(e, "addr")), a) == 0;
+            if (!dup)
+                json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", a));
+        }
+        free(list);
+    }
+    if (json_array_size(n->init_nodes) > PX_MAX_NODE_ID) {
+        json_decref(n->init_nodes);
+        n->init_nodes = NULL;
+        return reply_error(n, m->reply_to, "invalid", "too many nodes in --join");
+    }
+    n->init_running = true;
+    n->init_reply = m->reply_to;
+    n->init_waiting = json_array_size(n->init_nodes);
+    size_t i;
+    json_t *e;
+    json_array_foreach(n->init_nodes, i, e)
+    {
+        init_call *c = malloc(sizeof *c);
+        *c = (init_call){n, i};
+        mr_err err;
+        if (net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")), ND_MSG_INFO,
+                                  "{}", 2, 5000, on_info_reply, c, NULL, &err) != MR_OK) {
+            free(c);
+            json_object_set_new(e, "error", json_string(mr_err_msg(&err)));
+            if (--n->init_waiting == 0)
+                init_send_bootstraps(n);
+        }
+    }
+}
+
+static void on_message(net_transport *t, const net_message *m, void *ud)
+{
+    nd_node *n = ud;
+    if (n->closing || n->fatal)
+        return;
+    switch (m->type) {
+    case ND_MSG_PX:
+        on_px(n, m);
+        break;
+    case ND_MSG_INFO:
+        reply_json(n, m->reply_to,
+                   json_pack("{s:s, s:s, s:s, s:b, s:s}", "addr", n->advertise, "zone", n->zone,
+                             "region", n->region, "initialized", n->initialized, "cluster",
+                             n->cluster_id));
+        break;
+    case ND_MSG_INIT:
+        on_init(n, m);
+        break;
+    case ND_MSG_BOOTSTRAP:
+        on_bootstrap(n, m);
+        break;
+    case ND_MSG_PROPOSE:
+        if (!n->initialized)
+            reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
+        else
+            on_propose(n, m);
+        break;
+    case ND_MSG_STATUS:
+        reply_json(n, m->reply_to, status_json(n));
+        break;
+    default:
+        MR_WARN("node", "unknown message type %u from %s", m->type, m->peer);
+        if (m->reply_to.req_id)
+            reply_error(n, m->reply_to, "invalid", "unknown message type");
+    }
+}
+
+/* ---- open / close ---- */
+
+int nd_port(const nd_node *n)
+{
+    return net_transport_port(n->tr);
+}
+
+static void free_node(nd_node *n)
+{
+    for (size_t i = 0; i < n->ngroups; i++)
+        px_node_destroy(n->groups[i].px);
+    free(n->groups);
+    for (int i = 0; i <= PX_MAX_NODE_ID; i++)
+        free(n->out[i].buf);
+    free(n->pending);
+    json_decref(n->init_nodes);
+    ls_close(n->store);
+    tt_clock_close(n->clock);
+    net_tls_ctx_free(n->tls);
+    free(n->data_dir);
+    free(n->listen);
+    free(n->advertise);
+    free(n->zone);
+    free(n->region);
+    free(n->join);
+    free(n->clock_spec);
+    void (*cb)(void *) = n->on_closed;
+    void *ud = n->closed_ud;
+    free(n);
+    if (cb)
+        cb(ud);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    nd_node *n = h->data;
+    if (--n->handles_open == 0 && !n->tr)
+        free_node(n);
+}
+
+static void on_transport_closed(void *ud)
+{
+    nd_node *n = ud;
+    n->tr = NULL;
+    if (n->handles_open == 0)
+        free_node(n);
+}
+
+void nd_close(nd_node *n, void (*on_closed)(void *ud), void *ud)
+{
+    if (!n || n->closing)
+        return;
+    n->closing = true;
+    n->on_closed = on_closed;
+    n->closed_ud = ud;
+    if (!n->fatal) {
+        /* Hand leases over where possible: abdicate, and send the releases out. */
+        for (size_t i = 0; i < n->ngroups; i++) {
+            px_status st;
+            px_node_status(n->groups[i].px, &st);
+            if (st.state == PX_LEADER) {
+                px_event ab = {.kind = PX_EV_ABDICATE};
+                mr_err err;
+                step(n, &n->groups[i], &ab, &err);
+            }
+        }
+        flush(n);
+    }
+    /* Fail proposals still waiting. */
+    for (size_t i = 0; i < n->npending; i++)
+        reply_error(n, n->pending[i].reply_to, "shutdown", "node is shutting down");
+    n->npending = 0;
+    n->handles_open = 3;
+    uv_close((uv_handle_t *)&n->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&n->prep, on_handle_closed);
+    uv_close((uv_handle_t *)&n->check, on_handle_closed);
+    net_transport_close(n->tr, on_transport_closed, n);
+}
+
+int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
+{
+    const uint32_t probe = 1;
+    if (*(const uint8_t *)&probe != 1)
+        return mr_errf(err, MR_EINVAL, "big-endian hosts are not supported yet");
+    if (!cfg->data_dir || !cfg->listen || !cfg->zone)
+        return mr_errf(err, MR_EINVAL, "--data, --listen and --zone are required");
+    if (!cfg->insecure && !cfg->certs_dir)
+        return mr_errf(err, MR_EINVAL, "give --certs DIR, or --insecure for local experiments");
+    nd_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    n->loop = loop;
+    n->data_dir = xstrdup(cfg->data_dir);
+    n->listen = xstrdup(cfg->listen);
+    n->advertise = xstrdup(cfg->advertise ? cfg->advertise : cfg->listen);
+    n->zone = xstrdup(cfg->zone);
+    n->region = xstrdup(cfg->region ? cfg->region : "");
+    n->join = xstrdup(cfg->join);
+    n->clock_spec = xstrdup(cfg->clock_spec ? cfg->clock_spec : "fixed:1ms");
+    n->lease_ns = cfg->lease_ns;
+    int rc;
+    if (mkdir(n->data_dir, 0750) != 0 && errno != EEXIST) {
+        rc = mr_errf(err, MR_EIO, "create data directory %s: %s", n->data_dir, strerror(errno));
+        goto fail;
+    }
+    rc = tt_clock_open(n->clock_spec, NULL, &n->clock, err);
+    if (rc)
+        goto fail;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/paxos.db", n->data_dir);
+    rc = ls_open(path, NULL, &n->store, err);
+    if (rc) {
+        mr_err_wrap(err, "open %s", path);
+        goto fail;
+    }
+    if (!cfg->insecure) {
+        rc = net_tls_ctx_load_dir(cfg->certs_dir, "node", &n->tls, err);
+        if (rc) {
+            mr_err_wrap(err, "load certificates from %s", cfg->certs_dir);
+            goto fail;
+        }
+    }
+    net_transport_config tc = {.loop = loop,
+                               .tls = n->tls,
+                               .listen = n->listen,
+                               .advertise = n->advertise,
+                               .on_message = on_message,
+                               .ud = n};
+    rc = net_transport_new(&tc, &n->tr, err);
+    if (rc)
+        goto fail;
+    snprintf(path, sizeof path, "%s/cluster.json", n->data_dir);
+    json_error_t je;
+    json_t *desc = json_load_file(path, 0, &je);
+    if (desc) {
+        rc = load_cluster(n, desc, err);
+        json_decref(desc);
+        if (rc) {
+            mr_err_wrap(err, "%s", path);
+            net_transport_close(n->tr, NULL, NULL);
+            n->tr = NULL;
+            goto fail;
+        }
+    } else if (access(path, F_OK) == 0) {
+        rc = mr_errf(err, MR_ECORRUPT, "%s: %s (line %d)", path, je.text, je.line);
+        net_transport_close(n->tr, NULL, NULL);
+        n->tr = NULL;
+        goto fail;
+    }
+    uv_timer_init(loop, &n->tick);
+    uv_prepare_init(loop, &n->prep);
+    uv_check_init(loop, &n->check);
+    n->tick.data = n->prep.data = n->check.data = n;
+    uv_timer_start(&n->tick, on_tick, ND_TICK_MS, ND_TICK_MS);
+    uv_prepare_start(&n->prep, on_prepare);
+    uv_check_start(&n->check, on_check);
+    *out = n;
+    return MR_OK;
+fail:
+    free_node(n);
+    return rc;
+}

@@ -1,0 +1,65 @@
+/* A Meridian node: hosts many Paxos group replicas on one libuv loop, with
+ * one SQLite log store for all of them (one fsync covers every group's
+ * persists of a loop iteration), one transport connection per peer node
+ * (every group's messages to that peer travel in one frame per iteration, so
+ * heartbeats and lease renewals are batched per node pair), and a TrueTime
+ * clock whose health gates leadership.
+ *
+ * Cluster formation: every node starts with the same --join list; `meridian
+ * init` asks one node to bootstrap: it collects every listed node's address,
+ * zone and region, numbers them, and sends each the cluster description
+ * (cluster id, nodes, the meta group and the first data group), which each
+ * node writes to DATA/cluster.json before it starts its replicas. A node
+ * that already has a cluster.json refuses to bootstrap again.
+ *
+ * The replicated state machine of a group is, for this stage, a chain: the
+ * count of applied proposals, the last timestamp and a running hash of every
+ * proposal in order, so replicas can be compared byte for byte (status). The
+ * tablet's MVCC store replaces it in the next stage. */
+#ifndef ND_H
+#define ND_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/mr_err.h"
+
+/* Message types on the transport (net_message.type). */
+enum {
+    ND_MSG_PX = 1,         /* one-way: [u32 from-node][u32 count]([u32 len][px_msg])* */
+    ND_MSG_INFO = 10,      /* request: {} -> {addr, zone, region, initialized, cluster} */
+    ND_MSG_INIT = 12,      /* request from `meridian init`: {} -> {ok, cluster, nodes} */
+    ND_MSG_BOOTSTRAP = 14, /* request: cluster description -> {ok} */
+    ND_MSG_PROPOSE = 16,   /* request: [u64 group][bytes] -> {ok, slot, ts} | {error, leader} */
+    ND_MSG_STATUS = 18,    /* request: {} -> status JSON */
+    ND_MSG_REPLY = 20,     /* every reply: JSON */
+};
+
+typedef struct nd_config {
+    const char *data_dir;
+    const char *listen;    /* "ip:port" */
+    const char *advertise; /* "host:port" peers use; NULL = listen */
+    const char *zone;
+    const char *region;
+    const char *join;      /* comma-separated "host:port" list of the initial nodes; may be NULL */
+    const char *certs_dir; /* ca.crt, node.crt, node.key; NULL with insecure */
+    bool insecure;
+    const char *clock_spec;
+    int64_t lease_ns; /* 0 = 2 s */
+} nd_config;
+
+typedef struct nd_node nd_node;
+
+/* Opens the data directory (recovering every replica it holds), starts the
+ * clock, the store and the transport on `loop`. */
+int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err);
+
+/* Stops: leaders abdicate (best effort), then every handle closes; on_closed
+ * runs from the loop once the node is freed. */
+void nd_close(nd_node *n, void (*on_closed)(void *ud), void *ud);
+
+/* The port the transport listens on. */
+int nd_port(const nd_node *n);
+
+#endif
