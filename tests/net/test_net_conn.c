@@ -29,6 +29,8 @@ typedef struct client {
     int code;
     char msg[MR_ERRMSG_MAX];
     char resp[64];
+    uint32_t resp_len;
+    uint64_t resp_sum;
     char peer_name[128];
     uint32_t send_len; /* payload size sent on open; 0 = "ping" */
     int send_on_open;
@@ -109,7 +111,10 @@ static void server_stop(server *s)
 
 static void cli_send(client *cl)
 {
-    static uint8_t big[1 << 16];
+    static uint8_t big[1 << 20];
+    if (big[1] == 0)
+        for (size_t i = 0; i < sizeof big; i++)
+            big[i] = (uint8_t)(i * 131 + (i >> 11));
     net_frame f = {.type = 7, .req_id = 1, .len = 4, .payload = (const uint8_t *)"ping"};
     if (cl->send_len) {
         f.len = cl->send_len;
@@ -131,6 +136,10 @@ static void cli_frame(net_conn *c, const net_frame *f, void *ud)
 {
     client *cl = ud;
     cl->got++;
+    cl->resp_len = f->len;
+    cl->resp_sum = 0;
+    for (uint32_t i = 0; i < f->len; i++)
+        cl->resp_sum = cl->resp_sum * 31 + f->payload[i];
     size_t n = f->len < sizeof cl->resp - 1 ? f->len : sizeof cl->resp - 1;
     memcpy(cl->resp, f->payload, n);
     cl->resp[n] = '\0';
@@ -232,6 +241,62 @@ TEST(tls_dial_by_name)
     CHECK_EQ(world_done(&w), 0);
     net_tls_ctx_free(stls);
     net_tls_ctx_free(ctls);
+}
+
+/* A 1 MiB frame crosses many TLS records and socket reads both ways. */
+TEST(tls_large_frame_round_trip)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    net_tls_ctx *stls = fx_tls(w.dir, "node"), *ctls = fx_tls(w.dir, "node");
+    server s;
+    client cl;
+    CHECK(server_start(&w.loop, &s, stls) == 0);
+    CHECK(client_start(&w.loop, &cl, ctls, s.port) == MR_OK);
+    cl.send_len = 1 << 20;
+    CHECK(fx_run_until(&w.loop, &cl.got, LIMIT_MS) == 0);
+    CHECK_EQ(cl.resp_len, 1 << 20);
+    uint64_t want = 0;
+    for (uint32_t i = 0; i < (1u << 20); i++)
+        want = want * 31 + (uint8_t)(i * 131 + (i >> 11));
+    CHECK(cl.resp_sum == want);
+    net_conn_close(cl.c, MR_OK, "done");
+    server_stop(&s);
+    CHECK_EQ(world_done(&w), 0);
+    net_tls_ctx_free(stls);
+    net_tls_ctx_free(ctls);
+}
+
+/* A frame over the write-queue bound is refused at once, and the connection
+ * stays usable. */
+TEST(write_queue_bound)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    server s;
+    client cl;
+    CHECK(server_start(&loop, &s, NULL) == 0);
+    memset(&cl, 0, sizeof cl);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", s.port);
+    net_conn_opts o = {.max_write_queue = 64};
+    CHECK(net_conn_connect(&loop, &o, addr, &cli_cbs, &cl, &cl.c, NULL) == MR_OK);
+    CHECK(fx_run_until(&loop, &cl.opened, LIMIT_MS) == 0);
+    static uint8_t payload[100];
+    net_frame f = {.type = 7, .req_id = 1, .len = sizeof payload, .payload = payload};
+    mr_err err;
+    CHECK_EQ(net_conn_send(cl.c, &f, &err), MR_EFULL);
+    CHECK(strstr(err.msg, "write queue"));
+    f.len = 10;
+    CHECK_EQ(net_conn_send(cl.c, &f, &err), MR_OK);
+    CHECK(fx_run_until(&loop, &cl.got, LIMIT_MS) == 0);
+    CHECK_EQ(cl.resp_len, 10);
+    CHECK(net_conn_is_open(cl.c)); /* refusing a frame did not hurt the connection */
+    f.type = 0;
+    CHECK_EQ(net_conn_send(cl.c, &f, NULL), MR_EINVAL);
+    net_conn_close(cl.c, MR_OK, "done");
+    server_stop(&s);
+    CHECK_EQ(fx_loop_finish(&loop), 0);
 }
 
 /* Runs one refused handshake: returns with server and client both closed. */
@@ -501,6 +566,8 @@ int main(int argc, char **argv)
     static const test_case cases[] = {
         TEST_CASE(tls_mutual_round_trip),
         TEST_CASE(tls_dial_by_name),
+        TEST_CASE(tls_large_frame_round_trip),
+        TEST_CASE(write_queue_bound),
         TEST_CASE(tls_client_cert_from_other_ca_refused),
         TEST_CASE(tls_server_cert_from_other_ca_refused),
         TEST_CASE(tls_client_without_cert_refused),
