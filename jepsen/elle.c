@@ -46,6 +46,7 @@ typedef struct ctx {
     const jp_history *h;
     jp_result *r;
     size_t budget;
+    size_t budget_hit; /* cycle searches cut short by the budget */
     txn *t;
     size_t nt;
     char **keys; /* key id -> display text; owned */
@@ -576,10 +577,16 @@ static int build_graph(ctx *c)
             const mop *m = &t->m[j];
             if (m->append || !m->has_list)
                 continue;
-            if (m->nlist) {
-                int w = writer_of(c, m->key, m->list[m->nlist - 1], NULL);
+            /* wr comes from the last element the reader did not append itself: a read
+             * that ends with the transaction's own appends still shows whose state it
+             * started from (Elle's external reads). */
+            for (size_t x = m->nlist; x-- > 0;) {
+                int w = writer_of(c, m->key, m->list[x], NULL);
+                if (w == (int)i)
+                    continue;
                 if (node_ok(c, w) && add_edge(c, w, (int)i, E_WR, m->key) < 0)
                     return -1;
+                break;
             }
             if (!c->incompatible[m->key] && m->nlist < c->vlen[m->key]) {
                 int w = writer_of(c, m->key, c->vo[m->key][m->nlist], NULL);
@@ -1066,7 +1073,11 @@ static int search_component(ctx *c, search *s, const int *comp, int cid)
                         free(cy.nodes);
                         free(cy.types);
                     }
-                    if (work > c->budget || best.n == 2)
+                    if (work > c->budget) {
+                        c->budget_hit++;
+                        goto done;
+                    }
+                    if (best.n == 2)
                         goto done;
                 }
             }
@@ -1205,6 +1216,11 @@ int jp_check_list_append(const jp_history *h, const jp_elle_opts *opts, jp_resul
         jp_result_unknown(r, "no transaction completed ok: nothing to check");
     jp_result_note(r, "%zu transactions (%zu ok), %d keys, %zu dependency edges", c.nt, ok, c.nkeys,
                    c.ne);
+    if (c.budget_hit)
+        jp_result_note(r,
+                       "%zu cycle searches stopped at the search budget: some cycle classes "
+                       "may be unreported (raise jp_elle_opts.search_budget)",
+                       c.budget_hit);
     free_ctx(&c);
     return MR_OK;
 }

@@ -268,6 +268,29 @@ out:
     return rc;
 }
 
+int jp_history_record(jp_history *h, int64_t process, jp_type type, const char *f,
+                      const json_t *key, json_t *value, int64_t time, mr_err *err)
+{
+    json_t *o = json_object();
+    if (!o || !f) {
+        json_decref(value);
+        json_decref(o);
+        return o ? mr_errf(err, MR_EINVAL, "an operation needs an f")
+                 : mr_errf(err, MR_ENOMEM, "out of memory");
+    }
+    json_object_set_new(o, "process",
+                        process == JP_NEMESIS ? json_string("nemesis")
+                                              : json_integer((json_int_t)process));
+    json_object_set_new(o, "type", json_string(jp_type_name(type)));
+    json_object_set_new(o, "f", json_string(f));
+    if (key)
+        json_object_set_new(o, "key", json_deep_copy(key));
+    json_object_set_new(o, "value", value ? value : json_null());
+    if (time >= 0)
+        json_object_set_new(o, "time", json_integer((json_int_t)time));
+    return jp_history_add(h, o, 0, err);
+}
+
 int jp_history_add_line(jp_history *h, const char *text, long line, mr_err *err)
 {
     json_error_t je;

@@ -58,6 +58,13 @@ void jp_history_free(jp_history *h);
  * used in error messages (0: none). Returns 0 or an MR_E* code with a message in err. */
 int jp_history_add(jp_history *h, json_t *obj, long line, mr_err *err);
 
+/* Records one operation from its parts, for the simulator and the harness (one writer at a
+ * time: the history takes no lock). `process` is >= 0 or JP_NEMESIS; `key` may be NULL (it is
+ * copied, the caller keeps its reference); `value` is stolen (NULL: null); `time` < 0 omits
+ * it. Same checks and return values as jp_history_add. */
+int jp_history_record(jp_history *h, int64_t process, jp_type type, const char *f,
+                      const json_t *key, json_t *value, int64_t time, mr_err *err);
+
 /* Parses one JSON line and appends it. Blank lines are the caller's business. */
 int jp_history_add_line(jp_history *h, const char *text, long line, mr_err *err);
 

@@ -539,6 +539,31 @@ TEST(stale_mutation_named)
     reset();
 }
 
+TEST(search_budget_still_names_a_cycle)
+{
+    /* with a search budget of one step every class search is cut short, yet the component
+     * still yields a named cycle and the result says the search was cut */
+    reset();
+    gen_opts o = la_opts(5, 200);
+    gen_out g;
+    CHECK(gen_history(&o, &h, &g) == 0);
+    gen_out_free(&g);
+    jp_history m;
+    jp_history_init(&m);
+    CHECK(mutate_append_stale(&h, 1, &m) == 1);
+    jp_elle_opts eo = {.search_budget = 1};
+    jp_result mr;
+    mr_err err;
+    CHECK(jp_check_list_append(&m, &eo, &mr, &err) == MR_OK);
+    int ok = mr.valid == JP_INVALID && mr.n >= 1 && mr.notes && strstr(mr.notes, "search budget");
+    if (!ok)
+        jp_result_print(&mr, stderr, 5);
+    jp_result_free(&mr);
+    jp_history_free(&m);
+    CHECK(ok);
+    reset();
+}
+
 TEST(performance_sanity)
 {
     /* a few thousand transactions: a functional bound, the timing lives in the bench */
@@ -579,4 +604,5 @@ TEST_MAIN(TEST_CASE(valid_serial), TEST_CASE(valid_concurrent_info_fail), TEST_C
           TEST_CASE(lost_update), TEST_CASE(duplicate_elements), TEST_CASE(incompatible_order),
           TEST_CASE(garbage_read), TEST_CASE(nothing_ok_is_unknown), TEST_CASE(malformed_values),
           TEST_CASE(random_valid_and_mutations), TEST_CASE(stale_mutation_named),
-          TEST_CASE(performance_sanity), TEST_CASE(cleanup))
+          TEST_CASE(search_budget_still_names_a_cycle), TEST_CASE(performance_sanity),
+          TEST_CASE(cleanup))

@@ -178,6 +178,31 @@ TEST(garbage_never_crashes)
     }
 }
 
-TEST_MAIN(TEST_CASE(parse_and_pair), TEST_CASE(jsonl_round_trip_and_edn),
+TEST(record_from_parts)
+{
+    jp_history h;
+    jp_history_init(&h);
+    mr_err err;
+    json_t *key = json_string("k");
+    CHECK(jp_history_record(&h, 4, JP_INVOKE, "write", key, json_integer(9), 100, &err) == MR_OK);
+    CHECK(jp_history_record(&h, JP_NEMESIS, JP_INFO, "kill", NULL, json_string("n1"), -1, &err) ==
+          MR_OK);
+    CHECK(jp_history_record(&h, 4, JP_OK, "write", key, json_integer(9), 200, &err) == MR_OK);
+    /* the same checks as parsed lines: a completion with nothing pending */
+    CHECK(jp_history_record(&h, 4, JP_OK, "write", key, NULL, 300, &err) == MR_EINVAL);
+    CHECK(strstr(mr_err_msg(&err), "no pending invoke"));
+    json_decref(key);
+    CHECK_EQ(h.n, 3);
+    CHECK_EQ(h.ops[0].pair, 2);
+    CHECK_EQ(h.ops[1].process, JP_NEMESIS);
+    CHECK_EQ(h.ops[2].time, 200);
+    CHECK_STR(json_string_value(h.ops[2].key), "k");
+    CHECK_EQ(json_integer_value(h.ops[2].value), 9);
+    CHECK(json_is_null(h.ops[1].key ? h.ops[1].key : json_null()));
+    jp_history_free(&h);
+}
+
+TEST_MAIN(TEST_CASE(parse_and_pair), TEST_CASE(record_from_parts),
+          TEST_CASE(jsonl_round_trip_and_edn),
           TEST_CASE(malformed_lines_rejected_with_line_numbers), TEST_CASE(file_read_and_nul_bytes),
           TEST_CASE(garbage_never_crashes))
