@@ -22,8 +22,20 @@ typedef struct bench_lat {
 void bench_lat_add(bench_lat *l, int64_t ns);
 /* Sets r->p50 / r->p99 and frees the samples. */
 void bench_lat_finish(bench_lat *l, bench_result *r);
-/* Prints one line, with the disk's fsync floor measured right after it. */
-void bench_print(const bench_result *r);
+/* One measured workload. step() does one unit of work (a commit, a round),
+ * adds latency samples to `lat`, adds the syncs it made to *commits, and
+ * returns the items it made durable. drain(), if set, finishes in-flight
+ * work before a pause, the same way. */
+typedef struct bench_runner {
+    const char *name;
+    void *st;
+    long (*step)(void *st, bench_lat *lat, long *commits);
+    long (*drain)(void *st, bench_lat *lat, long *commits);
+} bench_runner;
+
+/* Runs `br` for `seconds` in slices interleaved with slices of the raw
+ * fsync floor, and prints one line comparing the two. */
+void bench_measure(const bench_runner *br, double seconds);
 void bench_die(const char *what, const char *msg) __attribute__((noreturn));
 
 /* Replicated proposals through the Paxos core (bench_replicated.c), each of

@@ -50,9 +50,12 @@ typedef struct cluster {
     int64_t *start;
     size_t nstart, cap;
     long completed;
-    bench_lat lat;
-    int measuring;
+    bench_lat *lat; /* where latencies go; NULL while warming up */
     long errors;
+    int window;
+    size_t value_size;
+    char *buf;
+    int64_t last_tick;
 } cluster;
 
 static tt_interval now_tt(void)
@@ -94,8 +97,8 @@ static void on_apply(cluster *c, replica *r, const px_entry *e)
             continue;
         memcpy(&id, p, sizeof id);
         if (id < c->nstart && c->start[id]) {
-            if (c->measuring)
-                bench_lat_add(&c->lat, now - c->start[id]);
+            if (c->lat)
+                bench_lat_add(c->lat, now - c->start[id]);
             c->start[id] = 0;
             c->completed++;
         }
@@ -196,7 +199,8 @@ static void round_once(cluster *c, int tick)
     }
 }
 
-static void propose(cluster *c, replica *leader, size_t value_size, char *buf)
+/* Proposes one value at the leader; 0, or nonzero when refused (no lease, queue full). */
+static int propose(cluster *c, replica *leader, size_t value_size, char *buf)
 {
     uint64_t id = c->nstart;
     if (c->nstart == c->cap) {
@@ -211,10 +215,55 @@ static void propose(cluster *c, replica *leader, size_t value_size, char *buf)
     px_batch b = {0};
     mr_err err;
     int64_t t = mr_monotonic_ns();
-    if (px_step(leader->px, now_tt(), &ev, &b, &err) == 0) {
+    int rc = px_step(leader->px, now_tt(), &ev, &b, &err);
+    if (rc == 0)
         c->start[c->nstart++] = t;
-    }
     handle(c, leader, &b);
+    return rc;
+}
+
+static long total_syncs(const cluster *c)
+{
+    long n = 0;
+    for (int i = 0; i < c->n; i++)
+        n += c->r[i].syncs;
+    return n;
+}
+
+static void tick_round(cluster *c)
+{
+    int64_t t = mr_monotonic_ns();
+    int tick = t - c->last_tick > MR_NS_PER_MS;
+    if (tick)
+        c->last_tick = t;
+    round_once(c, tick);
+}
+
+/* One round with the proposal window topped up. */
+static long cluster_step(void *arg, bench_lat *lat, long *commits)
+{
+    cluster *c = arg;
+    long done0 = c->completed, syncs0 = total_syncs(c);
+    c->lat = lat;
+    for (long inflight = (long)c->nstart - c->completed; inflight < c->window; inflight++)
+        if (propose(c, &c->r[0], c->value_size, c->buf))
+            break;
+    tick_round(c);
+    *commits += total_syncs(c) - syncs0;
+    return c->completed - done0;
+}
+
+/* Rounds without new proposals until none is in flight (before a pause). */
+static long cluster_drain(void *arg, bench_lat *lat, long *commits)
+{
+    cluster *c = arg;
+    long done0 = c->completed, syncs0 = total_syncs(c);
+    c->lat = lat;
+    int64_t give_up = mr_monotonic_ns() + 5 * MR_NS_PER_S;
+    while ((long)c->nstart > c->completed && mr_monotonic_ns() < give_up)
+        tick_round(c);
+    *commits += total_syncs(c) - syncs0;
+    return c->completed - done0;
 }
 
 static void run(const char *dir, int replicas, double seconds, size_t value_size, int window,
@@ -223,6 +272,9 @@ static void run(const char *dir, int replicas, double seconds, size_t value_size
     cluster c;
     memset(&c, 0, sizeof c);
     c.n = replicas;
+    c.window = window;
+    c.value_size = value_size < 8 ? 8 : value_size;
+    c.buf = calloc(1, c.value_size);
     px_config cfg = {.n = (uint32_t)replicas};
     for (int i = 0; i < replicas; i++)
         cfg.nodes[i] = (px_node_id)(i + 1);
@@ -239,9 +291,10 @@ static void run(const char *dir, int replicas, double seconds, size_t value_size
         o.group = GROUP;
         o.self = r->id;
         o.config = cfg;
-        o.lease_ns = 500 * MR_NS_PER_MS;
+        /* Long enough to ride out the pauses for the interleaved floor slices. */
+        o.lease_ns = 1 * MR_NS_PER_S;
         o.heartbeat_ns = 100 * MR_NS_PER_MS;
-        o.election_ns = 500 * MR_NS_PER_MS;
+        o.election_ns = 1 * MR_NS_PER_S;
         o.max_batch = max_batch;
         o.seed = (uint64_t)i + 1;
         if (px_node_create(&o, &r->px, &err))
@@ -254,19 +307,16 @@ static void run(const char *dir, int replicas, double seconds, size_t value_size
     /* Elect replica 1 and wait for its lease. */
     replica *leader = &c.r[0];
     px_event camp = {.kind = PX_EV_CAMPAIGN};
-    int64_t give_up = mr_monotonic_ns() + 10 * MR_NS_PER_S, last_tick = 0;
+    int64_t give_up = mr_monotonic_ns() + 10 * MR_NS_PER_S;
     px_status ps;
     for (;;) {
         int64_t t = mr_monotonic_ns();
-        int tick = t - last_tick > MR_NS_PER_MS;
-        if (tick)
-            last_tick = t;
         px_node_status(leader->px, &ps);
         if (ps.state == PX_LEADER && ps.lease_valid)
             break;
-        if (ps.state == PX_FOLLOWER && tick)
+        if (ps.state == PX_FOLLOWER && t - c.last_tick > MR_NS_PER_MS)
             step(&c, leader, &camp);
-        round_once(&c, tick);
+        tick_round(&c);
         if (t > give_up) {
             printf("%d replicas: no leader with a lease within 10 s; skipped\n", replicas);
             goto out;
@@ -274,53 +324,23 @@ static void run(const char *dir, int replicas, double seconds, size_t value_size
         usleep(200);
     }
     c.leader = leader->id;
-
-    char *buf = calloc(1, value_size < 8 ? 8 : value_size);
-    if (value_size < 8)
-        value_size = 8;
-    int64_t t0 = 0, end = 0;
-    long done0 = 0, syncs0 = 0;
     /* A short warm-up, then the measurement. */
-    int64_t warm_end = mr_monotonic_ns() + (int64_t)(0.3 * 1e9);
-    for (int phase = 0; phase < 2; phase++) {
-        if (phase == 1) {
-            c.measuring = 1;
-            t0 = mr_monotonic_ns();
-            end = t0 + (int64_t)(seconds * 1e9);
-            done0 = c.completed;
-            syncs0 = 0;
-            for (int i = 0; i < c.n; i++)
-                syncs0 += c.r[i].syncs;
-        }
-        for (;;) {
-            int64_t t = mr_monotonic_ns();
-            if (t > (phase ? end : warm_end))
-                break;
-            long inflight = (long)c.nstart - c.completed;
-            for (; inflight < window; inflight++)
-                propose(&c, leader, value_size, buf);
-            int tick = t - last_tick > MR_NS_PER_MS;
-            if (tick)
-                last_tick = t;
-            round_once(&c, tick);
-        }
+    {
+        long ignored = 0;
+        int64_t warm_end = mr_monotonic_ns() + 300 * MR_NS_PER_MS;
+        while (mr_monotonic_ns() < warm_end)
+            cluster_step(&c, NULL, &ignored);
+        cluster_drain(&c, NULL, &ignored);
     }
-    double secs = (double)(mr_monotonic_ns() - t0) / 1e9;
-    long syncs = -syncs0;
-    for (int i = 0; i < c.n; i++)
-        syncs += c.r[i].syncs;
-    static char names[8][64];
-    static int ni;
-    char *name = names[ni++ % 8];
-    snprintf(name, 64, "paxos %d replicas, window %d, batch<=%u", replicas, window, max_batch);
-    bench_result res = {.name = name, .commits = syncs, .items = c.completed - done0, .secs = secs};
-    bench_lat_finish(&c.lat, &res);
-    bench_print(&res);
+    char name[64];
+    snprintf(name, sizeof name, "paxos %d replicas, window %d, batch<=%u", replicas, window,
+             max_batch);
+    bench_runner br = {name, &c, cluster_step, cluster_drain};
+    bench_measure(&br, seconds);
     if (c.errors)
         printf("  (%ld step errors while running)\n", c.errors);
-    free(buf);
 out:
-    free(c.lat.v);
+    free(c.buf);
     free(c.start);
     for (int i = 0; i < c.n; i++) {
         replica *r = &c.r[i];
