@@ -146,8 +146,11 @@ static int refuse_existing(const char *path, int overwrite, mr_err *err)
     return MR_OK;
 }
 
-/* Writes a PEM object to path via path.tmp + fsync + rename, with the given mode. */
-static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, mr_err *err)
+/* Writes a PEM object to path via path.tmp + fsync, with the given mode, then
+ * renames it into place, or, when not overwriting, hard-links it: link() fails
+ * if path appeared meanwhile, so an existing key is never replaced by a race. */
+static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, int overwrite,
+                     mr_err *err)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
@@ -175,6 +178,16 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, m
     if (!ok) {
         unlink(tmp);
         return ossl_err(err, MR_EIO, "cannot write PEM file");
+    }
+    if (!overwrite) {
+        int r = link(tmp, path), e = errno;
+        unlink(tmp);
+        if (r != 0 && e == EEXIST)
+            return mr_errf(err, MR_EEXIST,
+                           "%s already exists; refusing to overwrite it (use --overwrite)", path);
+        if (r != 0)
+            return mr_errf(err, MR_EIO, "link %s: %s", path, strerror(e));
+        return MR_OK;
     }
     if (rename(tmp, path) != 0) {
         int e = errno;
@@ -268,9 +281,9 @@ int net_cert_create_ca(const net_cert_opts *o, mr_err *err)
     if (!rc && !X509_sign(x, key, EVP_sha256()))
         rc = ossl_err(err, MR_EIO, "signing the CA certificate");
     if (!rc)
-        rc = write_pem(kpath, 0600, key, NULL, err);
+        rc = write_pem(kpath, 0600, key, NULL, o->overwrite, err);
     if (!rc)
-        rc = write_pem(cpath, 0644, NULL, x, err);
+        rc = write_pem(cpath, 0644, NULL, x, o->overwrite, err);
     X509_free(x);
     EVP_PKEY_free(key);
     return rc;
@@ -350,9 +363,9 @@ static int create_leaf(const net_cert_opts *o, const char *base, const char *cn,
     if (!rc && !X509_sign(x, cakey, EVP_sha256()))
         rc = ossl_err(err, MR_EIO, "signing the certificate");
     if (!rc)
-        rc = write_pem(kpath, 0600, key, NULL, err);
+        rc = write_pem(kpath, 0600, key, NULL, o->overwrite, err);
     if (!rc)
-        rc = write_pem(cpath, 0644, NULL, x, err);
+        rc = write_pem(cpath, 0644, NULL, x, o->overwrite, err);
     X509_free(x);
     EVP_PKEY_free(key);
     X509_free(ca);
