@@ -128,6 +128,8 @@ static int keys_equal(const json_t *a, const json_t *b)
 int jp_history_add(jp_history *h, json_t *obj, long line, mr_err *err)
 {
     int rc = MR_EINVAL;
+    if (line <= 0) /* built in memory: its line in the file jp_history_write_jsonl writes */
+        line = (long)h->n + 1;
     if (!json_is_object(obj)) {
         rc = bad(err, line, "an operation must be a JSON object", NULL);
         goto out;

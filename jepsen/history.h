@@ -28,7 +28,8 @@ typedef enum { JP_INVOKE, JP_OK, JP_FAIL, JP_INFO } jp_type;
 
 typedef struct jp_op {
     size_t index;    /* position in the history */
-    long line;       /* source line (1-based) when read from a file or string, else 0 */
+    long line;       /* source line (1-based); for an op built in memory, index + 1 (its
+                        line in the file jp_history_write_jsonl writes) */
     int64_t process; /* >= 0, or JP_NEMESIS */
     jp_type type;
     const char *f; /* points into obj */
@@ -55,7 +56,7 @@ void jp_history_free(jp_history *h);
 
 /* Appends one operation, checking its shape and its pairing with the process's pending
  * invoke. Steals the reference to `obj` in every case (it is freed on error). `line` is
- * used in error messages (0: none). Returns 0 or an MR_E* code with a message in err. */
+ * used in error messages (0: index + 1). Returns 0 or an MR_E* code with a message in err. */
 int jp_history_add(jp_history *h, json_t *obj, long line, mr_err *err);
 
 /* Records one operation from its parts, for the simulator and the harness (one writer at a
