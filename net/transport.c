@@ -673,11 +673,30 @@ int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_e
     *out = NULL;
     if (!cfg->loop)
         return mr_errf(err, MR_EINVAL, "transport needs a loop");
+    /* Check every argument before any libuv handle exists, so these errors
+     * leave nothing behind. */
+    char host[256];
+    int port = 0;
+    struct sockaddr_storage ss;
+    if (cfg->listen && (mr_parse_hostport(cfg->listen, host, sizeof host, &port) != 0 ||
+                        (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+                         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)))
+        return mr_errf(err, MR_EINVAL, "bad listen address '%s' (want IP:PORT)", cfg->listen);
+    if (cfg->advertise) {
+        char h[256];
+        int p;
+        if (strlen(cfg->advertise) >= sizeof((net_transport *)0)->advertise ||
+            mr_parse_hostport(cfg->advertise, h, sizeof h, &p) != 0 || p == 0)
+            return mr_errf(err, MR_EINVAL, "bad advertise address '%s' (want HOST:PORT)",
+                           cfg->advertise);
+    }
     net_transport *t = calloc(1, sizeof *t);
     if (!t)
         return mr_errf(err, MR_ENOMEM, "out of memory");
     t->cfg = *cfg;
-    t->cfg.listen = NULL; /* not kept: the caller's string */
+    /* The caller's strings are not kept. */
+    t->cfg.listen = NULL;
+    t->cfg.advertise = NULL;
     t->loop = cfg->loop;
     if (!t->cfg.max_pending)
         t->cfg.max_pending = DEFAULT_MAX_PENDING;
@@ -696,6 +715,8 @@ int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_e
     };
     if (t->copts.max_frame > NET_FRAME_LIMIT)
         t->copts.max_frame = NET_FRAME_LIMIT;
+    if (cfg->advertise)
+        snprintf(t->advertise, sizeof t->advertise, "%s", cfg->advertise);
     if (hash_grow(t)) {
         free(t);
         return mr_errf(err, MR_ENOMEM, "out of memory");
@@ -704,48 +725,24 @@ int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_e
     t->deadline_timer.data = t;
     t->live = 1;
     if (cfg->listen) {
-        char host[256];
-        int port;
-        struct sockaddr_storage ss;
-        int rc = MR_OK, r;
-        if (mr_parse_hostport(cfg->listen, host, sizeof host, &port) != 0 ||
-            (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-             uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)) {
-            rc = mr_errf(err, MR_EINVAL, "bad listen address '%s' (want IP:PORT)", cfg->listen);
-        } else if ((r = uv_tcp_init(t->loop, &t->listener)) != 0) {
-            rc = mr_errf(err, MR_EIO, "uv_tcp_init: %s", uv_strerror(r));
-        } else {
+        int r = uv_tcp_init(t->loop, &t->listener);
+        if (r == 0) {
             t->listener.data = t;
             t->listening = 1;
             t->live++;
-            if ((r = uv_tcp_bind(&t->listener, (struct sockaddr *)&ss, 0)) != 0 ||
-                (r = uv_listen((uv_stream_t *)&t->listener, 128, on_connection)) != 0)
-                rc = mr_errf(err, MR_EIO, "cannot listen on %s: %s", cfg->listen, uv_strerror(r));
+            if ((r = uv_tcp_bind(&t->listener, (struct sockaddr *)&ss, 0)) == 0)
+                r = uv_listen((uv_stream_t *)&t->listener, 128, on_connection);
         }
-        if (rc) {
-            /* Handles exist: they must close through the loop before t is freed. */
+        if (r != 0) {
+            /* Handles exist: they close through the loop, which frees t. */
             net_transport_close(t, NULL, NULL);
-            return rc;
+            return mr_errf(err, MR_EIO, "cannot listen on %s: %s", cfg->listen, uv_strerror(r));
         }
         /* Port 0 asks the kernel for a port: advertise the one we got. */
-        if (!cfg->advertise && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0) {
-            int bound = net_transport_port(t);
+        if (!cfg->advertise && strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0)
             snprintf(t->advertise, sizeof t->advertise, strchr(host, ':') ? "[%s]:%d" : "%s:%d",
-                     host, bound);
-        }
+                     host, net_transport_port(t));
     }
-    if (cfg->advertise) {
-        char h[256];
-        int port;
-        if (strlen(cfg->advertise) >= sizeof t->advertise ||
-            mr_parse_hostport(cfg->advertise, h, sizeof h, &port) != 0 || port == 0) {
-            net_transport_close(t, NULL, NULL);
-            return mr_errf(err, MR_EINVAL, "bad advertise address '%s' (want HOST:PORT)",
-                           cfg->advertise);
-        }
-        snprintf(t->advertise, sizeof t->advertise, "%s", cfg->advertise);
-    }
-    t->cfg.advertise = NULL;
     *out = t;
     return MR_OK;
 }

@@ -68,7 +68,10 @@ typedef struct net_transport_config {
 typedef void (*net_response_cb)(net_transport *t, int status, const mr_err *err,
                                 const net_message *resp, void *ud);
 
-/* Starts listening if cfg->listen is set. *out is freed by net_transport_close. */
+/* Starts listening if cfg->listen is set. *out is freed by net_transport_close.
+ * Bad arguments fail at once and leave nothing behind; a failure to bind or
+ * listen leaves libuv handles closing on the loop (they free themselves): run
+ * the loop before uv_loop_close. */
 int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_err *err);
 
 /* The port the listener is bound to (useful with port 0), or -1. */

@@ -341,6 +341,18 @@ TEST(transport_queue_bound_and_dead_peer)
     memset(&bad, 0, sizeof bad);
     cfg.listen = "not-an-ip:1";
     CHECK_EQ(net_transport_new(&cfg, &bad.t, &err), MR_EINVAL);
+    cfg.listen = NULL;
+    cfg.advertise = "no port";
+    CHECK_EQ(net_transport_new(&cfg, &bad.t, &err), MR_EINVAL);
+    /* A port in use: the error comes back, the handles close with the loop. */
+    node first;
+    CHECK(node_start(&w.loop, &first, w.tls, "127.0.0.1:0", 0) == 0);
+    addr_of(&first, addr, sizeof addr);
+    cfg.listen = addr;
+    cfg.advertise = NULL;
+    CHECK_EQ(net_transport_new(&cfg, &bad.t, &err), MR_EIO);
+    CHECKF(strstr(err.msg, "cannot listen"), "got: %s", err.msg);
+    CHECK(node_stop(&w.loop, &first) == 0);
     CHECK_EQ(world_done(&w), 0);
 }
 
