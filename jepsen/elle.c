@@ -324,12 +324,14 @@ static void check_reads(ctx *c)
                                   t->rep, m->list[x], k, c->t[w].rep);
                 }
             }
-            /* G1b: the last element read is not its writer's final append to the key
-             * (Adya: reading an intermediate version). */
-            if (m->nlist) {
-                int mi;
-                int w = writer_of(c, m->key, m->list[m->nlist - 1], &mi);
-                if (w >= 0 && (size_t)w != i && c->t[w].out != JP_FAIL) {
+            /* G1b: the last element read (ignoring the reader's own appends at the end) is
+             * not its writer's final append to the key (Adya: an intermediate version). */
+            size_t last = m->nlist;
+            int w = -1, mi = 0;
+            while (last > 0 && (w = writer_of(c, m->key, m->list[last - 1], &mi)) == (int)i)
+                last--;
+            if (last > 0) {
+                if (w >= 0 && c->t[w].out != JP_FAIL) {
                     const txn *wt = &c->t[w];
                     for (size_t y = (size_t)mi + 1; y < wt->nm; y++)
                         if (wt->m[y].append && wt->m[y].key == m->key) {
@@ -338,7 +340,7 @@ static void check_reads(ctx *c)
                                           "intermediate read: op %zu read key %s ending at %" PRId64
                                           ", but op %zu appended %" PRId64
                                           " after it in the same transaction",
-                                          t->rep, k, m->list[m->nlist - 1], wt->rep, wt->m[y].v);
+                                          t->rep, k, m->list[last - 1], wt->rep, wt->m[y].v);
                             break;
                         }
                 }

@@ -324,6 +324,12 @@ TEST(g1b_intermediate_read)
     CHECK(jp_result_count(&r, "G1b") == 1);
     size_t ops[2] = {1, 3};
     CHECK(anomaly_ops(&r, "G1b", 2, ops));
+    /* also when the reader's own append follows the intermediate version */
+    reset();
+    T(0, "[" A("x", 1) "," A("x", 2) "]", "ok", "[" A("x", 1) "," A("x", 2) "]");
+    T(1, "[" A("x", 3) "," R("x", "null") "]", "ok", "[" A("x", 3) "," R("x", "[1,3]") "]");
+    CHECK(check() == 0);
+    CHECK(anomaly_ops(&r, "G1b", 2, ops));
     reset();
 }
 
