@@ -791,11 +791,11 @@ static void on_promise(px_node *n, const px_msg *m)
     if (px_ballot_cmp(m->ballot, n->promised) != 0 ||
         (n->state != PX_CANDIDATE && n->state != PX_LEADER))
         return;
+    if (m->commit > n->peer_commit[m->from])
+        n->peer_commit[m->from] = m->commit;
     if (!m->ok)
         return; /* lease still held elsewhere, or a higher ballot: handled by the caller */
     lease_vote(n, m->from, m->lease_seq);
-    if (m->from <= PX_MAX_NODE_ID && m->commit > n->peer_commit[m->from])
-        n->peer_commit[m->from] = m->commit;
     if (n->promised_set & (1ull << m->from)) {
         if (n->state == PX_LEADER)
             lease_recompute(n);
@@ -1200,12 +1200,12 @@ static void heartbeat(px_node *n)
             continue;
         if (!(n->promised_set & (1ull << id))) {
             send_prepare(n, id); /* a new member, or one that missed phase 1 */
-            continue;
+        } else {
+            px_msg *m = msg_to(n, id, PX_MSG_HEARTBEAT);
+            m->ballot = n->promised;
+            m->commit = n->commit;
+            m->lease_seq = seq;
         }
-        px_msg *m = msg_to(n, id, PX_MSG_HEARTBEAT);
-        m->ballot = n->promised;
-        m->commit = n->commit;
-        m->lease_seq = seq;
         if (n->peer_commit[id] < n->commit)
             send_learn(n, id);
     }
@@ -1598,8 +1598,12 @@ int px_step(px_node *n, tt_interval now, const px_event *ev, px_batch *out, mr_e
         const px_msg *m = ev->msg;
         if (!m)
             return mr_errf(err, MR_EINVAL, "RECEIVE without a message");
-        if ((rc = validate_msg(n, m, err)))
-            return mr_err_wrap(err, "node %u rejects a message", n->o.self);
+        if (validate_msg(n, m, err)) {
+            mr_err_wrap(err, "node %u rejects a message", n->o.self);
+            if (err)
+                err->code = MR_EINVAL;
+            return MR_EINVAL;
+        }
         /* Replies that reveal a higher ballot depose a leader or candidate. */
         if ((m->type == PX_MSG_PROMISE || m->type == PX_MSG_ACCEPTED ||
              m->type == PX_MSG_HEARTBEAT_ACK) &&

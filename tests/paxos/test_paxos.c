@@ -1,0 +1,794 @@
+/* Unit tests of the Paxos core (tablet/paxos): ballots, the codec and malformed input,
+ * phase 1 and 2, lease arithmetic, timestamps, catch-up by log and by snapshot,
+ * membership change, restart and abdication. A small in-memory cluster delivers messages
+ * by hand; time only moves when a test moves it. */
+#include "tablet/paxos/px.h"
+
+#include <stdlib.h>
+
+#include "common/mr_util.h"
+#include "tests/test.h"
+
+#define TN      6
+#define MAXSLOT 512
+#define MS      MR_NS_PER_MS
+#define T0      1800000000000000000LL
+
+/* ---------------------------------------------------------------- harness */
+
+typedef struct tmsg {
+    int from, to;
+    uint8_t *buf;
+    size_t len;
+} tmsg;
+
+typedef struct tdur {
+    px_ballot promise;
+    uint64_t commit;
+    px_entry e[MAXSLOT];
+    uint8_t *data[MAXSLOT];
+    px_snapshot_meta meta;
+    uint8_t snap[16];
+} tdur;
+
+typedef struct tc {
+    px_node *n[TN + 1];
+    int nn;
+    int64_t t, eps;
+    bool cut[TN + 1][TN + 1];
+    tmsg *q;
+    size_t nq, qcap;
+    int64_t ats[TN + 1][MAXSLOT]; /* applied timestamp per slot, -1 if not applied */
+    uint8_t akind[TN + 1][MAXSLOT];
+    uint64_t applied[TN + 1];
+    int installs[TN + 1];
+    int sends[TN + 1][PX_MSG_MAX];
+    tdur d[TN + 1];
+    px_options base;
+    int bad_rc;
+} tc;
+
+static tt_interval tt(const tc *c)
+{
+    tt_interval i = {c->t - c->eps, c->t + c->eps};
+    return i;
+}
+
+static void run_batch(tc *c, int id, px_batch b);
+
+static int tc_step(tc *c, int id, const px_event *ev)
+{
+    px_batch b;
+    mr_err err = {0};
+    int rc = px_step(c->n[id], tt(c), ev, &b, &err);
+    run_batch(c, id, b);
+    return rc;
+}
+
+static void dur_entry(tdur *d, const px_entry *e)
+{
+    if (e->slot >= MAXSLOT)
+        return;
+    free(d->data[e->slot]);
+    d->data[e->slot] = malloc(e->len ? e->len : 1);
+    if (e->len)
+        memcpy(d->data[e->slot], e->data, e->len);
+    d->e[e->slot] = *e;
+    d->e[e->slot].data = d->data[e->slot];
+}
+
+static void run_batch(tc *c, int id, px_batch b)
+{
+    uint64_t snap_slot = 0;
+    for (size_t i = 0; i < b.n; i++) {
+        const px_action *a = &b.actions[i];
+        switch (a->kind) {
+        case PX_ACT_SEND: {
+            c->sends[id][a->msg.type]++;
+            if (c->cut[id][a->to] || a->to > TN || !c->n[a->to])
+                break;
+            if (c->nq == c->qcap) {
+                c->qcap = c->qcap ? 2 * c->qcap : 64;
+                c->q = realloc(c->q, c->qcap * sizeof *c->q);
+            }
+            tmsg *m = &c->q[c->nq++];
+            m->from = id;
+            m->to = (int)a->to;
+            if (px_msg_encode(&a->msg, &m->buf, &m->len, NULL))
+                c->nq--;
+            break;
+        }
+        case PX_ACT_PERSIST: {
+            const px_persist *p = &a->persist;
+            tdur *d = &c->d[id];
+            if (p->kind == PX_PERSIST_PROMISE)
+                d->promise = p->promise;
+            else if (p->kind == PX_PERSIST_ENTRY)
+                dur_entry(d, &p->entry);
+            else if (p->kind == PX_PERSIST_COMMIT)
+                d->commit = p->commit;
+            else if (p->kind == PX_PERSIST_SNAPSHOT) {
+                d->meta = p->meta;
+                if (p->snap_len == 16)
+                    memcpy(d->snap, p->snap, 16);
+            } else if (p->kind == PX_PERSIST_TRUNCATE)
+                for (uint64_t s = 1; s <= p->upto && s < MAXSLOT; s++) {
+                    free(d->data[s]);
+                    d->data[s] = NULL;
+                    memset(&d->e[s], 0, sizeof d->e[s]);
+                }
+            break;
+        }
+        case PX_ACT_APPLY:
+            if (a->entry.slot < MAXSLOT) {
+                c->ats[id][a->entry.slot] = a->voided ? 0 : a->entry.ts;
+                c->akind[id][a->entry.slot] = a->voided ? PX_ENTRY_NOOP : a->entry.kind;
+            }
+            if (a->entry.slot != c->applied[id] + 1)
+                c->bad_rc = -1;
+            c->applied[id] = a->entry.slot;
+            break;
+        case PX_ACT_TAKE_SNAPSHOT:
+            snap_slot = a->slot;
+            break;
+        case PX_ACT_INSTALL_SNAPSHOT:
+            c->installs[id]++;
+            c->applied[id] = a->meta.slot;
+            break;
+        }
+    }
+    if (b.persist_seq) {
+        px_event ev = {.kind = PX_EV_PERSISTED, .seq = b.persist_seq};
+        tc_step(c, id, &ev);
+    }
+    if (snap_slot) {
+        uint8_t s[16] = {0};
+        memcpy(s, &snap_slot, 8);
+        px_event ev = {.kind = PX_EV_SNAPSHOT, .slot = snap_slot, .data = s, .len = 16};
+        tc_step(c, id, &ev);
+    }
+}
+
+static void tc_node(tc *c, int id)
+{
+    px_options o = c->base;
+    o.self = (px_node_id)id;
+    o.seed = (uint64_t)id;
+    mr_err err = {0};
+    if (px_node_create(&o, &c->n[id], &err)) {
+        c->bad_rc = -2;
+        return;
+    }
+    px_batch b;
+    px_node_start(c->n[id], tt(c), &b, &err);
+    run_batch(c, id, b);
+}
+
+/* nn nodes, the first `members` of which form the bootstrap configuration. */
+static void tc_init(tc *c, int nn, int members)
+{
+    memset(c, 0, sizeof *c);
+    memset(c->ats, 0xff, sizeof c->ats);
+    c->t = T0;
+    c->eps = 2 * MS;
+    c->nn = nn;
+    c->base.config.n = (uint32_t)members;
+    for (int i = 0; i < members; i++)
+        c->base.config.nodes[i] = (px_node_id)i + 1;
+    px_options_default(&c->base);
+    c->base.group = 7;
+    c->base.lease_ns = 1000 * MS;
+    c->base.heartbeat_ns = 200 * MS;
+    c->base.election_ns = 100000 * MS; /* tests campaign explicitly */
+    c->base.alpha = 4;
+    c->base.max_batch = 4;
+    c->base.log_keep = 4;
+    for (int i = 1; i <= nn; i++)
+        tc_node(c, i);
+}
+
+static void tc_free(tc *c)
+{
+    for (int i = 1; i <= TN; i++) {
+        px_node_destroy(c->n[i]);
+        for (int s = 0; s < MAXSLOT; s++)
+            free(c->d[i].data[s]);
+    }
+    for (size_t i = 0; i < c->nq; i++)
+        free(c->q[i].buf);
+    free(c->q);
+}
+
+/* Delivers queued messages (FIFO) until none is left. */
+static void tc_deliver(tc *c)
+{
+    for (int guard = 0; c->nq && guard < 100000; guard++) {
+        tmsg m = c->q[0];
+        memmove(c->q, c->q + 1, (c->nq - 1) * sizeof *c->q);
+        c->nq--;
+        if (c->n[m.to] && !c->cut[m.from][m.to]) {
+            px_msg pm;
+            if (px_msg_decode(m.buf, m.len, &pm, NULL) == 0) {
+                px_event ev = {.kind = PX_EV_RECEIVE, .msg = &pm};
+                if (tc_step(c, m.to, &ev) == MR_EINVAL)
+                    c->bad_rc = MR_EINVAL;
+                px_msg_free(&pm);
+            }
+        }
+        free(m.buf);
+    }
+}
+
+static void tc_drop_queue(tc *c)
+{
+    for (size_t i = 0; i < c->nq; i++)
+        free(c->q[i].buf);
+    c->nq = 0;
+}
+
+static void tc_tick(tc *c, int64_t dt)
+{
+    c->t += dt;
+    for (int i = 1; i <= TN; i++)
+        if (c->n[i]) {
+            px_event ev = {.kind = PX_EV_TICK};
+            tc_step(c, i, &ev);
+        }
+    tc_deliver(c);
+}
+
+/* Past the post-start grace, then node `id` campaigns. */
+static int tc_elect(tc *c, int id)
+{
+    px_event ev = {.kind = PX_EV_CAMPAIGN};
+    int rc = tc_step(c, id, &ev);
+    tc_deliver(c);
+    return rc;
+}
+
+static px_status st(const tc *c, int id)
+{
+    px_status s;
+    px_node_status(c->n[id], &s);
+    return s;
+}
+
+static int tc_propose(tc *c, int id, const char *v)
+{
+    px_event ev = {.kind = PX_EV_PROPOSE, .data = (const uint8_t *)v, .len = (uint32_t)strlen(v)};
+    int rc = tc_step(c, id, &ev);
+    tc_deliver(c);
+    return rc;
+}
+
+static void isolate(tc *c, int id, bool on)
+{
+    for (int j = 1; j <= TN; j++)
+        c->cut[id][j] = c->cut[j][id] = on;
+}
+
+/* ---------------------------------------------------------------- values */
+
+TEST(ballots_order_by_round_then_node)
+{
+    px_ballot a = {1, 3}, b = {2, 1}, c = {2, 2};
+    CHECK(px_ballot_cmp(a, b) < 0);
+    CHECK(px_ballot_cmp(b, c) < 0);
+    CHECK(px_ballot_cmp(c, a) > 0);
+    CHECK(px_ballot_cmp(c, c) == 0);
+    CHECK(px_ballot_is_zero((px_ballot){0, 0}));
+}
+
+TEST(configs_validate_and_roundtrip)
+{
+    px_config c = {.n = 3, .nodes = {1, 2, 3}};
+    mr_err e = {0};
+    CHECK_EQ(px_config_validate(&c, &e), 0);
+    uint8_t buf[PX_CONFIG_WIRE_MAX];
+    uint32_t len = px_config_encode(&c, buf);
+    px_config d;
+    CHECK_EQ(px_config_decode(buf, len, &d, &e), 0);
+    CHECK(d.n == 3 && d.nodes[2] == 3);
+    CHECK(px_config_decode(buf, len - 1, &d, &e) == MR_ECORRUPT);
+    px_config dupl = {.n = 2, .nodes = {4, 4}};
+    CHECK_EQ(px_config_validate(&dupl, &e), MR_EINVAL);
+    px_config big = {.n = 1, .nodes = {PX_MAX_NODE_ID + 1}};
+    CHECK_EQ(px_config_validate(&big, &e), MR_EINVAL);
+    px_config none = {.n = 0};
+    CHECK_EQ(px_config_validate(&none, &e), MR_EINVAL);
+}
+
+TEST(batches_walk_and_reject_malformed)
+{
+    uint8_t b[] = {2, 0, 0, 0, 'h', 'i', 1, 0, 0, 0, '!'};
+    uint32_t off = 0, l;
+    const uint8_t *p;
+    CHECK_EQ(px_batch_next(b, sizeof b, &off, &p, &l), 1);
+    CHECK(l == 2 && p[0] == 'h');
+    CHECK_EQ(px_batch_next(b, sizeof b, &off, &p, &l), 1);
+    CHECK(l == 1 && p[0] == '!');
+    CHECK_EQ(px_batch_next(b, sizeof b, &off, &p, &l), 0);
+    off = 0;
+    CHECK_EQ(px_batch_next(b, 5, &off, &p, &l), -1); /* length runs past the end */
+    off = 0;
+    CHECK_EQ(px_batch_next(b, 3, &off, &p, &l), -1); /* truncated length */
+}
+
+TEST(codec_roundtrips_and_rejects_every_truncation)
+{
+    px_entry es[2] = {
+        {.slot = 5,
+         .ballot = {3, 2},
+         .ts = 12345,
+         .kind = PX_ENTRY_DATA,
+         .len = 3,
+         .data = (const uint8_t *)"abc"},
+        {.slot = 6, .ballot = {3, 2}, .ts = 0, .kind = PX_ENTRY_NOOP},
+    };
+    uint64_t slots[1] = {5};
+    px_msg m = {.type = PX_MSG_PROMISE,
+                .group = 9,
+                .from = 2,
+                .ballot = {3, 2},
+                .promised = {3, 2},
+                .ok = true,
+                .slot = 5,
+                .commit = 4,
+                .log_start = 1,
+                .lease_seq = 77,
+                .nentries = 2,
+                .entries = es,
+                .nslots = 1,
+                .slots = slots};
+    m.meta.slot = 3;
+    m.meta.nconfigs = 1;
+    m.meta.configs[0].effect_slot = 1;
+    m.meta.configs[0].config = (px_config){.n = 3, .nodes = {1, 2, 3}};
+    m.snap = (const uint8_t *)"SNAP";
+    m.snap_len = 4;
+    uint8_t *buf;
+    size_t len;
+    mr_err e = {0};
+    CHECK_EQ(px_msg_encode(&m, &buf, &len, &e), 0);
+    px_msg d;
+    CHECK_EQ(px_msg_decode(buf, len, &d, &e), 0);
+    CHECK(d.type == PX_MSG_PROMISE && d.group == 9 && d.from == 2 && d.ok);
+    CHECK(d.lease_seq == 77 && d.nentries == 2 && d.entries[0].len == 3);
+    CHECK(memcmp(d.entries[0].data, "abc", 3) == 0 && d.entries[0].ts == 12345);
+    CHECK(d.nslots == 1 && d.slots[0] == 5 && d.meta.slot == 3 && d.snap_len == 4);
+    CHECK(d.meta.configs[0].config.nodes[2] == 3);
+    px_msg_free(&d);
+    int rejected = 0;
+    for (size_t cut = 0; cut < len; cut++) {
+        if (px_msg_decode(buf, cut, &d, &e) == MR_ECORRUPT)
+            rejected++;
+        else
+            px_msg_free(&d);
+    }
+    CHECK_EQ(rejected, (long long)len);
+    uint8_t *longer = malloc(len + 1);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    CHECK_EQ(px_msg_decode(longer, len + 1, &d, &e), MR_ECORRUPT); /* trailing byte */
+    buf[1] = 99;                                                   /* message type */
+    CHECK_EQ(px_msg_decode(buf, len, &d, &e), MR_ECORRUPT);
+    buf[1] = PX_MSG_PROMISE;
+    buf[0] = 7; /* wire version */
+    CHECK_EQ(px_msg_decode(buf, len, &d, &e), MR_ECORRUPT);
+    free(longer);
+    free(buf);
+}
+
+/* ---------------------------------------------------------------- protocol */
+
+TEST(phase1_then_phase2_chooses_on_every_replica)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS; /* past the post-start grace */
+    CHECK_EQ(tc_elect(&c, 1), 0);
+    CHECK_EQ(st(&c, 1).state, PX_LEADER);
+    CHECK(st(&c, 1).lease_valid);
+    CHECK_EQ(st(&c, 2).leader, 1);
+    CHECK_EQ(tc_propose(&c, 2, "x"), MR_ENOTLEADER);
+    CHECK_EQ(tc_propose(&c, 1, "a"), 0);
+    CHECK_EQ(tc_propose(&c, 1, "b"), 0);
+    CHECK_EQ(st(&c, 1).commit, 2);
+    tc_tick(&c, 250 * MS); /* heartbeat carries the commit point */
+    for (int i = 1; i <= 3; i++) {
+        CHECK_EQ(c.applied[i], 2);
+        CHECK_EQ(c.akind[i][1], PX_ENTRY_DATA);
+    }
+    CHECK_EQ(c.bad_rc, 0);
+    tc_free(&c);
+}
+
+TEST(batching_puts_queued_proposals_in_one_slot)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    isolate(&c, 1, true); /* nothing can be chosen: proposals pile up */
+    for (int i = 0; i < 4 * 4 + 6; i++) {
+        px_event ev = {.kind = PX_EV_PROPOSE, .data = (const uint8_t *)"p", .len = 1};
+        CHECK_EQ(tc_step(&c, 1, &ev), 0);
+    }
+    /* Each proposal takes a slot at once while the window (alpha = 4) has room; the rest
+     * wait and then share slots, max_batch = 4 per slot. */
+    CHECK_EQ(st(&c, 1).next_slot, 5);
+    CHECK_EQ(st(&c, 1).queued, 18);
+    tc_drop_queue(&c);
+    isolate(&c, 1, false);
+    for (int i = 0; i < 4; i++)
+        tc_tick(&c, 250 * MS); /* retransmit, choose, refill */
+    CHECK_EQ(st(&c, 1).queued, 0);
+    CHECK_EQ(st(&c, 1).commit, 4 + 18 / 4 + 1);
+    tc_free(&c);
+}
+
+TEST(lease_counts_from_request_send_and_expires_without_acks)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    int64_t sent = c.t - c.eps; /* TT.earliest at the PREPARE */
+    tc_elect(&c, 1);
+    CHECK_EQ(st(&c, 1).lease_end, sent + c.base.lease_ns);
+    isolate(&c, 1, true);
+    tc_tick(&c, 400 * MS);
+    tc_tick(&c, 400 * MS);
+    CHECK(st(&c, 1).lease_valid); /* t + eps < lease_end still */
+    tc_tick(&c, 200 * MS);
+    CHECK(!st(&c, 1).lease_valid); /* no renewal reached a quorum */
+    CHECK_EQ(tc_propose(&c, 1, "late"), 0);
+    CHECK_EQ(st(&c, 1).next_slot, 1); /* no timestamp outside the lease */
+    tc_free(&c);
+}
+
+TEST(replica_refuses_new_leader_until_vote_expires)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    int64_t vote_latest = c.t + c.eps;
+    /* Node 1 goes silent; node 2 tries at once: node 3 still holds its vote for 1. */
+    isolate(&c, 1, true);
+    px_event camp = {.kind = PX_EV_CAMPAIGN};
+    CHECK_EQ(tc_step(&c, 2, &camp), MR_EUNAVAIL); /* node 2's own vote is held too */
+    /* Just before TT.after(vote + lease) on the voters' clocks: still refused. */
+    c.t = vote_latest + c.base.lease_ns + c.eps;
+    CHECK_EQ(tc_step(&c, 2, &camp), MR_EUNAVAIL);
+    c.t += 1;
+    CHECK_EQ(tc_elect(&c, 2), 0);
+    CHECK_EQ(st(&c, 2).state, PX_LEADER);
+    /* Lease intervals are disjoint: node 1's ended before node 2's began (true time). */
+    CHECK(st(&c, 1).lease_end <= c.t);
+    tc_free(&c);
+}
+
+TEST(timestamps_increase_and_successor_continues_above)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(tc_propose(&c, 1, "v"), 0); /* same instant: last + 1 */
+    CHECK(c.ats[1][1] >= c.t + c.eps);       /* >= TT.now().latest */
+    CHECK_EQ(c.ats[1][2], c.ats[1][1] + 1);
+    CHECK_EQ(c.ats[1][3], c.ats[1][2] + 1);
+    /* Node 1 abdicates; node 2 takes over and continues strictly above. */
+    px_event ab = {.kind = PX_EV_ABDICATE};
+    CHECK_EQ(tc_step(&c, 1, &ab), 0);
+    CHECK_EQ(st(&c, 1).state, PX_ABDICATING); /* until TT.after(s_max) */
+    tc_tick(&c, 2 * c.eps + 10 * MS);
+    CHECK_EQ(st(&c, 1).state, PX_FOLLOWER);
+    CHECK_EQ(tc_elect(&c, 2), 0);
+    CHECK_EQ(st(&c, 2).state, PX_LEADER);
+    CHECK_EQ(tc_propose(&c, 2, "w"), 0);
+    tc_tick(&c, 250 * MS);
+    CHECK_EQ(c.applied[2], 4);
+    CHECK(c.ats[2][4] > c.ats[2][3]);
+    CHECK_EQ(c.bad_rc, 0);
+    tc_free(&c);
+}
+
+TEST(abdication_waits_until_after_s_max)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.eps = 50 * MS; /* wide uncertainty: s_max = now.latest lies 100 ms past earliest */
+    c.t += c.base.lease_ns + 200 * MS;
+    tc_elect(&c, 1);
+    CHECK_EQ(tc_propose(&c, 1, "v"), 0);
+    px_event ab = {.kind = PX_EV_ABDICATE};
+    CHECK_EQ(tc_step(&c, 1, &ab), 0);
+    CHECK_EQ(st(&c, 1).state, PX_ABDICATING);
+    CHECK(!st(&c, 1).lease_valid);
+    int releases = c.sends[1][PX_MSG_RELEASE];
+    tc_tick(&c, 60 * MS); /* earliest = t - 50ms: s_max (= old t + 50ms) not yet passed */
+    CHECK_EQ(st(&c, 1).state, PX_ABDICATING);
+    CHECK_EQ(c.sends[1][PX_MSG_RELEASE], releases);
+    tc_tick(&c, 50 * MS);
+    CHECK_EQ(st(&c, 1).state, PX_FOLLOWER);
+    CHECK(c.sends[1][PX_MSG_RELEASE] > releases);
+    tc_free(&c);
+}
+
+TEST(new_leader_reproposes_a_value_accepted_by_a_minority)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    /* Node 1's proposal reaches only node 2 (node 3 is cut off from 1). */
+    c.cut[1][3] = c.cut[3][1] = true;
+    c.cut[2][1] = true; /* and node 2's answer is lost */
+    CHECK_EQ(tc_propose(&c, 1, "keep-me"), 0);
+    CHECK_EQ(st(&c, 1).commit, 0);
+    isolate(&c, 1, true);
+    c.t += 2 * c.base.lease_ns;
+    CHECK_EQ(tc_elect(&c, 3), 0);
+    CHECK_EQ(st(&c, 3).state, PX_LEADER);
+    tc_tick(&c, 250 * MS);
+    /* Node 2 reported the value in phase 1: node 3 must choose it, not a no-op. */
+    CHECK_EQ(c.applied[3], 1);
+    CHECK_EQ(c.akind[3][1], PX_ENTRY_DATA);
+    CHECK(c.d[3].e[1].len == 4 + 7 && memcmp(c.d[3].data[1] + 4, "keep-me", 7) == 0);
+    tc_free(&c);
+}
+
+TEST(lagging_replica_catches_up_from_the_log)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.base.snapshot_every = 0;
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    isolate(&c, 3, true);
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ(tc_propose(&c, 1, "x"), 0);
+        tc_tick(&c, 10 * MS);
+    }
+    CHECK_EQ(c.applied[3], 0);
+    isolate(&c, 3, false);
+    tc_tick(&c, 250 * MS);
+    tc_tick(&c, 250 * MS);
+    CHECK_EQ(c.applied[3], 10);
+    CHECK_EQ(c.installs[3], 0);
+    CHECK(c.sends[1][PX_MSG_LEARN] > 0);
+    tc_free(&c);
+}
+
+TEST(replica_behind_truncation_gets_a_snapshot)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    for (int i = 1; i <= 3; i++) {
+        px_node_destroy(c.n[i]);
+        c.n[i] = NULL;
+    }
+    c.base.snapshot_every = 5;
+    for (int i = 1; i <= 3; i++)
+        tc_node(&c, i);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    isolate(&c, 3, true);
+    for (int i = 0; i < 30; i++) {
+        CHECK_EQ(tc_propose(&c, 1, "x"), 0);
+        tc_tick(&c, 10 * MS);
+    }
+    CHECK(st(&c, 1).log_start > 1); /* truncated behind a snapshot */
+    isolate(&c, 3, false);
+    tc_tick(&c, 250 * MS);
+    tc_tick(&c, 250 * MS);
+    CHECK_EQ(c.installs[3], 1);
+    CHECK_EQ(st(&c, 3).commit, 30);
+    CHECK_EQ(c.applied[3], 30);
+    tc_free(&c);
+}
+
+TEST(restart_restores_durable_state_and_waits_out_votes)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    CHECK_EQ(tc_propose(&c, 1, "a"), 0);
+    tc_tick(&c, 250 * MS);
+    /* Crash node 3 and bring it back from what it persisted. */
+    px_node_destroy(c.n[3]);
+    px_options o = c.base;
+    o.self = 3;
+    mr_err e = {0};
+    CHECK_EQ(px_node_create(&o, &c.n[3], &e), 0);
+    px_entry es[MAXSLOT];
+    size_t k = 0;
+    for (int s = 1; s < MAXSLOT; s++)
+        if (c.d[3].data[s])
+            es[k++] = c.d[3].e[s];
+    px_durable d = {
+        .promise = c.d[3].promise, .commit = c.d[3].commit, .entries = es, .nentries = k};
+    CHECK_EQ(px_node_restore(c.n[3], &d, &e), 0);
+    c.applied[3] = 0;
+    px_batch b;
+    CHECK_EQ(px_node_start(c.n[3], tt(&c), &b, &e), 0);
+    run_batch(&c, 3, b);
+    CHECK_EQ(c.applied[3], 1); /* replayed from its own log */
+    CHECK_EQ(px_ballot_cmp(st(&c, 3).ballot, st(&c, 1).ballot), 0);
+    /* Node 1 dies; node 2 cannot win node 3's vote during node 3's grace. */
+    isolate(&c, 1, true);
+    c.t += c.base.lease_ns / 2;
+    px_event camp = {.kind = PX_EV_CAMPAIGN};
+    int rc = tc_step(&c, 2, &camp);
+    tc_deliver(&c);
+    CHECK(rc != 0 || st(&c, 2).state != PX_LEADER);
+    c.t += c.base.lease_ns;
+    tc_tick(&c, 10 * MS);
+    CHECK_EQ(tc_elect(&c, 2), 0);
+    CHECK_EQ(st(&c, 2).state, PX_LEADER);
+    tc_free(&c);
+}
+
+TEST(membership_add_then_remove)
+{
+    tc c;
+    tc_init(&c, 4, 3); /* node 4 exists but is not a member */
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    px_config add = {.n = 4, .nodes = {1, 2, 3, 4}};
+    px_event ev = {.kind = PX_EV_CONFIG, .config = add};
+    CHECK_EQ(tc_step(&c, 2, &ev), MR_ENOTLEADER);
+    px_config two = {.n = 5, .nodes = {1, 2, 3, 4, 5}};
+    ev.config = two;
+    CHECK_EQ(tc_step(&c, 1, &ev), MR_EINVAL); /* one change at a time */
+    px_config noself = {.n = 2, .nodes = {2, 3}};
+    ev.config = noself;
+    CHECK_EQ(tc_step(&c, 1, &ev), MR_EINVAL);
+    ev.config = add;
+    CHECK_EQ(tc_step(&c, 1, &ev), 0);
+    tc_deliver(&c);
+    CHECK_EQ(tc_step(&c, 1, &ev), MR_EUNAVAIL); /* pending */
+    /* Fill alpha slots so the change takes effect, then node 4 must take part. */
+    for (int i = 0; i < 8; i++) {
+        CHECK_EQ(tc_propose(&c, 1, "y"), 0);
+        tc_tick(&c, 50 * MS);
+    }
+    tc_tick(&c, 250 * MS);
+    tc_tick(&c, 250 * MS);
+    CHECK_EQ(st(&c, 4).commit, st(&c, 1).commit);
+    CHECK_EQ(c.applied[4], c.applied[1]);
+    /* With 4 members a quorum is 3: nodes 1 and 4 alone cannot choose. */
+    c.cut[1][2] = c.cut[2][1] = c.cut[1][3] = c.cut[3][1] = true;
+    uint64_t before = st(&c, 1).commit;
+    CHECK_EQ(tc_propose(&c, 1, "z"), 0);
+    tc_tick(&c, 50 * MS);
+    CHECK_EQ(st(&c, 1).commit, before);
+    c.cut[1][2] = c.cut[2][1] = false;
+    tc_tick(&c, 250 * MS);
+    CHECK(st(&c, 1).commit > before);
+    c.cut[1][3] = c.cut[3][1] = false;
+    /* Remove node 3. */
+    px_config rm = {.n = 3, .nodes = {1, 2, 4}};
+    ev.config = rm;
+    CHECK_EQ(tc_step(&c, 1, &ev), 0);
+    tc_deliver(&c);
+    for (int i = 0; i < 8; i++) {
+        CHECK_EQ(tc_propose(&c, 1, "q"), 0);
+        tc_tick(&c, 50 * MS);
+    }
+    /* Now nodes 1, 2 and 4 suffice even with node 3 gone. */
+    isolate(&c, 3, true);
+    before = st(&c, 1).commit;
+    CHECK_EQ(tc_propose(&c, 1, "r"), 0);
+    tc_tick(&c, 250 * MS);
+    CHECK(st(&c, 1).commit > before);
+    CHECK_EQ(c.bad_rc, 0);
+    tc_free(&c);
+}
+
+TEST(malformed_input_is_rejected_without_effect)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    px_event ev = {.kind = PX_EV_RECEIVE};
+    px_msg m = {.type = PX_MSG_PREPARE, .group = 7, .from = 2, .ballot = {5, 2}};
+    px_batch b;
+    mr_err e = {0};
+    ev.msg = &m;
+    m.group = 8;
+    CHECK_EQ(px_step(c.n[1], tt(&c), &ev, &b, &e), MR_EINVAL);
+    CHECK_EQ(b.n, 0);
+    m.group = 7;
+    m.from = 1; /* from itself */
+    CHECK_EQ(px_step(c.n[1], tt(&c), &ev, &b, &e), MR_EINVAL);
+    m.from = 64;
+    CHECK_EQ(px_step(c.n[1], tt(&c), &ev, &b, &e), MR_EINVAL);
+    m.from = 3; /* ballot of another node */
+    CHECK_EQ(px_step(c.n[1], tt(&c), &ev, &b, &e), MR_EINVAL);
+    m.from = 2;
+    m.ballot = (px_ballot){0, 2};
+    CHECK_EQ(px_step(c.n[1], tt(&c), &ev, &b, &e), MR_EINVAL);
+    m.ballot = (px_ballot){5, 2};
+    m.type = 0;
+    CHECK_EQ(px_step(c.n[1], tt(&c), &ev, &b, &e), MR_EINVAL);
+    px_entry es[2] = {{.slot = 2, .ballot = {5, 2}, .kind = PX_ENTRY_NOOP},
+                      {.slot = 2, .ballot = {5, 2}, .kind = PX_ENTRY_NOOP}};
+    px_msg a = {.type = PX_MSG_ACCEPT,
+                .group = 7,
+                .from = 2,
+                .ballot = {5, 2},
+                .commit = 0,
+                .nentries = 2,
+                .entries = es};
+    ev.msg = &a;
+    CHECK_EQ(px_step(c.n[1], tt(&c), &ev, &b, &e), MR_EINVAL); /* slots not increasing */
+    es[1].slot = 100;                                          /* beyond commit + alpha */
+    CHECK_EQ(px_step(c.n[1], tt(&c), &ev, &b, &e), MR_EINVAL);
+    es[1].slot = 3;
+    es[1].kind = 9;
+    CHECK_EQ(px_step(c.n[1], tt(&c), &ev, &b, &e), MR_EINVAL);
+    es[1].kind = PX_ENTRY_CONFIG; /* config entry that does not decode */
+    CHECK_EQ(px_step(c.n[1], tt(&c), &ev, &b, &e), MR_EINVAL);
+    CHECK(strstr(mr_err_msg(&e), "rejects") != NULL);
+    /* Nothing was accepted or promised. */
+    CHECK_EQ(st(&c, 1).ballot.round, 0);
+    /* Bad events. */
+    tt_interval inv = {c.t, c.t - 1};
+    px_event tick = {.kind = PX_EV_TICK};
+    CHECK_EQ(px_step(c.n[1], inv, &tick, &b, &e), MR_EINVAL);
+    px_event p = {.kind = PX_EV_PERSISTED, .seq = 1000};
+    CHECK_EQ(px_step(c.n[1], tt(&c), &p, &b, &e), MR_EINVAL);
+    px_event bogus = {.kind = (px_event_kind)99};
+    CHECK_EQ(px_step(c.n[1], tt(&c), &bogus, &b, &e), MR_EINVAL);
+    px_options o = c.base;
+    o.self = 0;
+    px_node *n;
+    CHECK_EQ(px_node_create(&o, &n, &e), MR_EINVAL);
+    o.self = 1;
+    o.heartbeat_ns = o.lease_ns;
+    CHECK_EQ(px_node_create(&o, &n, &e), MR_EINVAL);
+    tc_free(&c);
+}
+
+TEST(higher_ballot_deposes_the_leader)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    CHECK_EQ(st(&c, 1).state, PX_LEADER);
+    /* Node 2 campaigns once votes expired while 1 was cut off; 1 comes back. */
+    isolate(&c, 1, true);
+    c.t += 2 * c.base.lease_ns;
+    tc_elect(&c, 2);
+    CHECK_EQ(st(&c, 2).state, PX_LEADER);
+    isolate(&c, 1, false);
+    tc_tick(&c, 250 * MS); /* 1's heartbeat is refused with the higher ballot */
+    CHECK_EQ(st(&c, 1).state, PX_FOLLOWER);
+    CHECK_EQ(st(&c, 2).state, PX_LEADER);
+    CHECK_EQ(tc_propose(&c, 2, "after"), 0);
+    tc_tick(&c, 250 * MS);
+    CHECK_EQ(c.applied[1], c.applied[2]);
+    tc_free(&c);
+}
+
+TEST_MAIN(TEST_CASE(ballots_order_by_round_then_node), TEST_CASE(configs_validate_and_roundtrip),
+          TEST_CASE(batches_walk_and_reject_malformed),
+          TEST_CASE(codec_roundtrips_and_rejects_every_truncation),
+          TEST_CASE(phase1_then_phase2_chooses_on_every_replica),
+          TEST_CASE(batching_puts_queued_proposals_in_one_slot),
+          TEST_CASE(lease_counts_from_request_send_and_expires_without_acks),
+          TEST_CASE(replica_refuses_new_leader_until_vote_expires),
+          TEST_CASE(timestamps_increase_and_successor_continues_above),
+          TEST_CASE(abdication_waits_until_after_s_max),
+          TEST_CASE(new_leader_reproposes_a_value_accepted_by_a_minority),
+          TEST_CASE(lagging_replica_catches_up_from_the_log),
+          TEST_CASE(replica_behind_truncation_gets_a_snapshot),
+          TEST_CASE(restart_restores_durable_state_and_waits_out_votes),
+          TEST_CASE(membership_add_then_remove),
+          TEST_CASE(malformed_input_is_rejected_without_effect),
+          TEST_CASE(higher_ballot_deposes_the_leader))
