@@ -11,7 +11,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sched.h>
 #include <sqlite3.h>
+#include <sys/mount.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1051,6 +1053,73 @@ TEST(oom_at_every_sqlite_allocation)
     oom_uninstall();
 }
 
+/* A real full filesystem: a 320 KiB tmpfs mounted in a private mount
+ * namespace of a child process (gone when it exits, even on a crash).
+ * Needs root (CAP_SYS_ADMIN); skipped otherwise. Exit codes: 0 pass,
+ * 77 skip, others fail (see below). */
+static int real_enospc_child(void)
+{
+    if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return 77;
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=320k") != 0)
+        return 77;
+    ls_store *s;
+    mr_err err;
+    if (ls_open(db, NULL, &s, &err))
+        return 10;
+    static char big[3000];
+    memset(big, 'F', sizeof big);
+    int synced = 0, rc = 0;
+    uint64_t slot = 1;
+    for (int b = 0; b < 1000 && !rc; b++) {
+        for (int i = 0; i < 4 && !rc; i++, slot++) {
+            ls_entry e = {.slot = slot, .ballot = {1, 1}, .value = big, .len = sizeof big};
+            rc = ls_put_entry(s, 1, &e, &err);
+        }
+        if (!rc)
+            rc = ls_sync(s, &err);
+        if (!rc)
+            synced = b + 1;
+    }
+    if (rc != MR_EFULL) {
+        fprintf(stderr, "  expected MR_EFULL, got %s: %s\n", mr_strerror(rc), err.msg);
+        return 11;
+    }
+    fprintf(stderr, "  tmpfs full after %d synced batches: %s\n", synced, err.msg);
+    ls_close(s);
+    if (ls_open(db, NULL, &s, &err)) {
+        fprintf(stderr, "  reopen on a full disk: %s\n", err.msg);
+        return 12;
+    }
+    ls_entry *r;
+    size_t n;
+    int ok = ls_read_range(s, 1, 0, UINT64_MAX, &r, &n, &err) == 0 && n == (size_t)synced * 4;
+    if (ok)
+        free(r);
+    else
+        fprintf(stderr, "  %zu entries after reopen, want %d\n", n, synced * 4);
+    ls_close(s);
+    return ok ? 0 : 13;
+}
+
+TEST(real_enospc_on_tmpfs)
+{
+    tmp_setup();
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(real_enospc_child());
+    int status;
+    waitpid(pid, &status, 0);
+    tmp_cleanup();
+    CHECKF(WIFEXITED(status), "child died (status %d)", status);
+    if (WEXITSTATUS(status) == 77) {
+        printf("  skipped: cannot mount a private tmpfs (needs root)\n");
+        return;
+    }
+    CHECKF(WEXITSTATUS(status) == 0, "child failed with %d", WEXITSTATUS(status));
+}
+
 TEST_MAIN(TEST_CASE(crc32c_vectors), TEST_CASE(roundtrip), TEST_CASE(scan_iterates_in_order),
           TEST_CASE(restart_recovery_many_groups), TEST_CASE(unsynced_writes_lost_on_close),
           TEST_CASE(group_commit_one_fsync_per_batch), TEST_CASE(crash_kill9_keeps_exactly_synced),
@@ -1060,4 +1129,4 @@ TEST_MAIN(TEST_CASE(crc32c_vectors), TEST_CASE(roundtrip), TEST_CASE(scan_iterat
           TEST_CASE(open_rejects_foreign_files),
           TEST_CASE(full_quota_reports_efull_and_keeps_synced),
           TEST_CASE(enospc_at_commit_reports_efull), TEST_CASE(fsync_failure_stops_the_handle),
-          TEST_CASE(oom_at_every_sqlite_allocation))
+          TEST_CASE(real_enospc_on_tmpfs), TEST_CASE(oom_at_every_sqlite_allocation))
