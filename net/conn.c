@@ -35,7 +35,12 @@ struct net_conn {
     net_conn_opts opts;
     net_conn_cbs cbs;
     void *ud;
-    size_t queued; /* bytes in uv_write requests not yet completed */
+    size_t queued; /* bytes in uv_write requests not yet completed, plus `out` */
+    int writing;   /* uv_write requests in flight */
+    /* Frames sent while a write is in flight wait here and leave together when
+     * it completes: one record and one system call for a burst of frames, yet
+     * no added delay for a frame sent alone. Owned. */
+    net_wbuf out;
     mr_err why;
     /* Reads are handled to completion inside the read callback, so one buffer
      * per connection is enough (libuv asks for it again before the next read). */
@@ -62,6 +67,7 @@ static void finish(net_conn *c)
     if (c->type->free)
         c->type->free(c);
     net_frame_decoder_free(&c->dec);
+    net_wbuf_free(&c->out);
     free(c);
 }
 
@@ -135,6 +141,7 @@ static net_conn *conn_new(uv_loop_t *loop, const net_conn_opts *opts, const net_
     c->ud = ud;
     c->type = opts->tls ? &net_conn_type_tls : &net_conn_type_tcp;
     net_frame_decoder_init(&c->dec, opts->max_frame);
+    net_wbuf_init(&c->out, 0);
     int r = uv_tcp_init(loop, &c->tcp);
     if (r) {
         mr_errf(err, MR_EIO, "uv_tcp_init: %s", uv_strerror(r));
@@ -237,16 +244,34 @@ static void start_io(net_conn *c)
 
 /* ---- Writing ---- */
 
+/* Hands the frames gathered in `out` to the connection type in one piece. */
+static void flush_out(net_conn *c)
+{
+    size_t len;
+    uint8_t *data = net_wbuf_take(&c->out, &len);
+    c->queued -= len;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    mr_err e;
+    mr_err_clear(&e);
+    if (c->type->write(c, &b, 1, &e))
+        close_err(c, &e);
+    free(data);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     write_req *w = (write_req *)req;
     net_conn *c = w->c;
     c->queued -= w->len;
+    c->writing--;
     free(w->buf);
     free(w);
     if (status < 0 && c->state != ST_CLOSING) {
         net_conn_close(c, MR_EIO, "write failed: %s", uv_strerror(status));
+        return;
     }
+    if (c->writing == 0 && c->out.len > 0 && c->state == ST_OPEN)
+        flush_out(c);
 }
 
 int net_conn_raw_write(net_conn *c, uint8_t *buf, size_t len, mr_err *err)
@@ -271,6 +296,7 @@ int net_conn_raw_write(net_conn *c, uint8_t *buf, size_t len, mr_err *err)
         return mr_errf(err, MR_EIO, "uv_write: %s", uv_strerror(r));
     }
     c->queued += len;
+    c->writing++;
     return MR_OK;
 }
 
@@ -287,6 +313,16 @@ int net_conn_send(net_conn *c, const net_frame *f, mr_err *err)
     if (c->queued + total > c->opts.max_write_queue)
         return mr_errf(err, MR_EFULL, "write queue to %s full (%zu bytes queued)", c->peer,
                        c->queued);
+    if (c->writing > 0 || c->out.len > 0) {
+        net_frame_encode(&c->out, f);
+        if (net_wbuf_failed(&c->out)) {
+            /* Part of a frame may be in `out`: the stream is unusable now. */
+            close_with(c, MR_ENOMEM, "out of memory for the write queue");
+            return mr_errf(err, MR_ENOMEM, "out of memory");
+        }
+        c->queued += total;
+        return MR_OK;
+    }
     uint8_t hdr[NET_FRAME_HDR];
     net_frame_put_header(hdr, f);
     uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, NET_FRAME_HDR),
@@ -600,6 +636,21 @@ static int tls_on_bytes(net_conn *c, const uint8_t *data, size_t n, mr_err *err)
 static int tls_write(net_conn *c, const uv_buf_t *bufs, unsigned nbufs, mr_err *err)
 {
     net_tls *t = net_conn_impl(c);
+    size_t total = 0;
+    for (unsigned i = 0; i < nbufs; i++)
+        total += bufs[i].len;
+    /* Each SSL_write makes at least one record (header, tag, padding): gather a
+     * small frame so header and payload share one. */
+    if (nbufs > 1 && total <= PLAIN_BUF) {
+        uint8_t one[PLAIN_BUF];
+        size_t off = 0;
+        for (unsigned i = 0; i < nbufs; i++) {
+            memcpy(one + off, bufs[i].base, bufs[i].len);
+            off += bufs[i].len;
+        }
+        int rc = net_tls_write(t, one, total, err);
+        return rc ? rc : tls_flush(c, err);
+    }
     for (unsigned i = 0; i < nbufs; i++) {
         int rc = net_tls_write(t, bufs[i].base, bufs[i].len, err);
         if (rc)
