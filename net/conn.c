@@ -12,6 +12,7 @@
 #define READ_BUF                65536
 #define PLAIN_BUF               16384
 #define DEFAULT_WRITE_QUEUE     ((size_t)64 << 20)
+#define MAX_WRITE_QUEUE         ((size_t)1 << 30)
 #define DEFAULT_OPEN_TIMEOUT_MS 10000
 
 enum { ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
@@ -135,6 +136,9 @@ static net_conn *conn_new(uv_loop_t *loop, const net_conn_opts *opts, const net_
     c->opts = *opts;
     if (!c->opts.max_write_queue)
         c->opts.max_write_queue = DEFAULT_WRITE_QUEUE;
+    /* libuv buffers carry an unsigned int length. */
+    if (c->opts.max_write_queue > MAX_WRITE_QUEUE)
+        c->opts.max_write_queue = MAX_WRITE_QUEUE;
     if (!c->opts.open_timeout_ms)
         c->opts.open_timeout_ms = DEFAULT_OPEN_TIMEOUT_MS;
     c->cbs = *cbs;
