@@ -16,9 +16,12 @@
  *   waits for that peer.
  * - A request's callback runs exactly once: with the response, MR_ETIMEDOUT
  *   when no response came in time, MR_EUNAVAIL when the connection carrying it
- *   was lost or the transport closed. Never from inside net_transport_request.
+ *   was lost or the transport closed. Never from inside net_transport_request. * - A request that
+ * times out while still queued leaves the queue; one-way messages wait until sent or the queue
+ * bound refuses more.
  * - The transport knows nothing of what the messages mean: types 1..255 and
- *   payloads belong to the layers above (net/buf.h encodes them). */
+ *   payloads belong to the layers above (net/buf.h encodes them).
+ * - Single-threaded: call everything from the loop's thread. */
 #ifndef NET_TRANSPORT_H
 #define NET_TRANSPORT_H
 
