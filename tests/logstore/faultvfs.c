@@ -48,6 +48,8 @@ static int fv_sync(sqlite3_file *f, int flags)
     faultvfs.syncs++;
     if (faultvfs.fail_syncs)
         return SQLITE_IOERR_FSYNC;
+    if (faultvfs.skip_syncs)
+        return SQLITE_OK;
     return REAL(f)->pMethods->xSync(REAL(f), flags);
 }
 

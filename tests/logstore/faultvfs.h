@@ -9,6 +9,7 @@ typedef struct faultvfs_state {
     long writes;     /* xWrite calls on any file */
     int fail_writes; /* nonzero: every xWrite fails with SQLITE_FULL (ENOSPC) */
     int fail_syncs;  /* nonzero: every xSync fails with SQLITE_IOERR_FSYNC */
+    int skip_syncs;  /* nonzero: xSync succeeds without syncing (tests not about durability) */
 } faultvfs_state;
 
 extern faultvfs_state faultvfs;
