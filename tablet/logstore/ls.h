@@ -15,6 +15,11 @@
  * already answered, which breaks Paxos. FULL fsyncs the WAL on every commit,
  * i.e. once per ls_sync(), which group commit amortizes over a batch.
  *
+ * Checksums: SQLite checksums WAL frames (a torn WAL tail is ignored on
+ * recovery) but not database pages, so a bit flipped at rest would be served
+ * as data. Every record here carries a CRC32C over its key and all its
+ * fields, checked on every read.
+ *
  * An ls_store is used by one thread at a time. Reads see the handle's own
  * staged (unsynced) writes. All functions return 0 or an MR_E* code with a
  * message in `err` (which may be NULL). Corrupt records are never returned:
@@ -112,7 +117,10 @@ void ls_close(ls_store *s);
  * with one fsync of the WAL. Returns 0 only when they are all on disk; a
  * no-op (no fsync) when nothing is staged. If a staged write had failed,
  * the whole batch was rolled back: ls_sync() then reports that failure
- * (e.g. MR_EFULL), and the next write starts a fresh batch. */
+ * (e.g. MR_EFULL), and the next write starts a fresh batch. If the commit
+ * itself fails for any reason but a full disk (an fsync or write error), the
+ * batch's fate on disk is unknown: every later call on this handle fails with
+ * MR_EIO until it is closed and reopened (WAL recovery decides). */
 int ls_sync(ls_store *s, mr_err *err);
 
 /* Discards every write staged since the last ls_sync(). */

@@ -172,6 +172,8 @@ int ls_px_load(ls_store *s, uint64_t group, ls_px_state *out, mr_err *err)
         }
         d->promise = (px_ballot){g->promised.round, (px_node_id)g->promised.node};
     }
+    /* A snapshot holds applied, hence chosen, slots: the commit point is at
+     * least its slot even if the COMMIT persist of the same batch was lost. */
     d->commit = g->chosen;
     if (g->has_snapshot) {
         if ((rc = ls_px_meta_decode(g->snap_meta, g->snap_meta_len, &d->meta, err)))
@@ -183,6 +185,8 @@ int ls_px_load(ls_store *s, uint64_t group, ls_px_state *out, mr_err *err)
         }
         d->snap = g->snap;
         d->snap_len = (uint32_t)g->snap_len;
+        if (d->commit < d->meta.slot)
+            d->commit = d->meta.slot;
     }
     if (g->n_entries) {
         out->entries = calloc(g->n_entries, sizeof *out->entries);
