@@ -34,6 +34,7 @@ typedef struct wslot {
     int64_t v;
     int t, mi;
     size_t stamp; /* the last read that showed this value (duplicate detection) */
+    long pos;     /* index in the key's version order, -1 when no read showed it */
 } wslot;
 
 typedef struct edge {
@@ -276,7 +277,8 @@ static int load(ctx *c, mr_err *err)
                                "second time (first at line %ld); every append must be unique",
                                h->ops[c->t[i].inv].line, m->v, c->keys[m->key],
                                h->ops[c->t[s->t].inv].line);
-            *s = (wslot){.key = m->key, .v = m->v, .t = (int)i, .mi = (int)j, .stamp = 0};
+            *s =
+                (wslot){.key = m->key, .v = m->v, .t = (int)i, .mi = (int)j, .stamp = 0, .pos = -1};
         }
     }
     return MR_OK;
@@ -298,7 +300,7 @@ static void check_reads(ctx *c)
             const char *k = c->keys[m->key];
             /* Each element must come from a committed (or unknown) append (G1a, garbage),
              * and, every value being appended once, appear once (duplicates). */
-            int dup = 0, g1a = 0, garbage = 0;
+            int dup = 0, g1a = 0, garbage = 0, future = 0;
             size_t stamp = ++read_id;
             for (size_t x = 0; x < m->nlist; x++) {
                 wslot *ws = wfind(c, m->key, m->list[x]);
@@ -315,6 +317,11 @@ static void check_reads(ctx *c)
                                   "op %zu read key %s with value %" PRId64 " more than once",
                                   t->rep, k, m->list[x]);
                 ws->stamp = stamp;
+                if (ws->t == (int)i && ws->mi > (int)j && !future++)
+                    jp_result_add(c->r, "future-read", &t->rep, 1,
+                                  "op %zu read value %" PRId64
+                                  " in key %s before its own later micro-op %d appended it",
+                                  t->rep, m->list[x], k, ws->mi);
                 int w = ws->t;
                 if (c->t[w].out == JP_FAIL && !g1a++) {
                     size_t ops[2] = {c->t[w].rep, t->rep};
@@ -423,6 +430,15 @@ static int version_orders(ctx *c)
         }
     }
     free(who);
+    for (int k = 0; k < nk; k++) {
+        if (c->incompatible[k] || !c->vo[k])
+            continue;
+        for (size_t x = 0; x < c->vlen[k]; x++) {
+            wslot *ws = wfind(c, k, c->vo[k][x]);
+            if (ws->key != -1 && ws->pos < 0)
+                ws->pos = (long)x;
+        }
+    }
     /* dirty update: a committed append ordered after an aborted one */
     for (int k = 0; k < nk; k++) {
         if (c->incompatible[k] || !c->vo[k])
@@ -571,6 +587,55 @@ static int build_graph(ctx *c)
                 return -1;
         }
     }
+    /* An append no read shows, by a transaction that may have committed, came after every
+     * observed element (a read would otherwise show it): the writer of the last observed
+     * element precedes it (ww), and so does every reader of that last state (rw). As in
+     * Elle, this is what turns a stale read of a key nobody read since into a cycle. Such a
+     * transaction gets no outgoing data edge, so one that never happened closes no cycle. */
+    int **full = calloc(c->nkeys ? (size_t)c->nkeys : 1, sizeof *full); /* readers of vo */
+    size_t *nfull = calloc(c->nkeys ? (size_t)c->nkeys : 1, sizeof *nfull);
+    int rc = full && nfull ? 0 : -1;
+    for (size_t i = 0; i < c->nt && rc == 0; i++) {
+        const txn *t = &c->t[i];
+        if (t->out != JP_OK)
+            continue;
+        for (size_t j = 0; j < t->nm && rc == 0; j++) {
+            const mop *m = &t->m[j];
+            if (m->append || !m->has_list || c->incompatible[m->key] || m->nlist != c->vlen[m->key])
+                continue;
+            int *nf = realloc(full[m->key], (nfull[m->key] + 1) * sizeof *nf);
+            if (!nf) {
+                rc = -1;
+                break;
+            }
+            full[m->key] = nf;
+            nf[nfull[m->key]++] = (int)i;
+        }
+    }
+    for (size_t i = 0; i < c->nt && rc == 0; i++) {
+        const txn *t = &c->t[i];
+        if (t->out == JP_FAIL)
+            continue;
+        for (size_t j = 0; j < t->nm && rc == 0; j++) {
+            const mop *m = &t->m[j];
+            if (!m->append || c->incompatible[m->key] || wfind(c, m->key, m->v)->pos >= 0)
+                continue;
+            int k = m->key;
+            if (c->vlen[k]) {
+                int w = writer_of(c, k, c->vo[k][c->vlen[k] - 1], NULL);
+                if (node_ok(c, w))
+                    rc = add_edge(c, w, (int)i, E_WW, k);
+            }
+            for (size_t r = 0; r < nfull[k] && rc == 0; r++)
+                rc = add_edge(c, full[k][r], (int)i, E_RW, k);
+        }
+    }
+    for (int k = 0; full && k < c->nkeys; k++)
+        free(full[k]);
+    free(full);
+    free(nfull);
+    if (rc < 0)
+        return -1;
     for (size_t i = 0; i < c->nt; i++) {
         const txn *t = &c->t[i];
         if (t->out != JP_OK)
@@ -656,7 +721,7 @@ static int build_graph(ctx *c)
             if (c->t[i].comp != JP_NONE)
                 by_inv[c->t[i].comp] = (int)i;
         }
-        int rc = 0;
+        rc = 0;
         for (size_t x = 0; x < c->h->n && rc == 0; x++) {
             int t = by_inv[x];
             if (t < 0 || c->t[t].out == JP_FAIL)

@@ -8,7 +8,8 @@
  * longest read of K gives K's version order, and every other read must be a prefix of it.
  * From version orders the checker infers Adya's dependencies (Adya, "Weak Consistency",
  * MIT PhD thesis, 1999): ww (writer of a version -> writer of the next), wr (writer of the
- * last element read -> reader), rw (reader -> writer of the next version it did not see); it
+ * last element read -> reader), rw (reader -> writer of the next version it did not see; an
+ * append no read shows comes after every observed element, as in Elle); it
  * adds process order and real-time order (a transaction that completed before another was
  * invoked precedes it), and searches the strongly connected components for the shortest
  * cycle of each class:
@@ -24,7 +25,8 @@
  * top of an aborted one), lost-update (two committed transactions read the same version of a
  * key and both append to it), duplicate-elements, incompatible-order (two reads of a key
  * neither of which is a prefix of the other), garbage-read (a read of a value nobody
- * appended). Strict serializability forbids all of them. */
+ * appended), future-read (a transaction reads a value it appends only later). Strict
+ * serializability forbids all of them. */
 #ifndef JP_ELLE_H
 #define JP_ELLE_H
 

@@ -335,6 +335,45 @@ TEST(realtime_is_transitive_but_reduced)
     reset();
 }
 
+TEST(unobserved_appends_follow_everything_observed)
+{
+    /* nobody else ever reads x: the append still precedes the later read of [] in real time,
+     * and, never observed, it must come after every observed element */
+    reset();
+    T(0, "[" A("x", 1) "]", "ok", "[" A("x", 1) "]");
+    T(1, "[" R("x", "null") "]", "ok", "[" R("x", "[]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G-single-realtime", NULL));
+    /* the same order with the append concurrent to the read is fine, as are unobserved info
+     * and ok appends racing with the last reads */
+    reset();
+    I(0, "[" A("x", 1) "]");
+    T(1, "[" R("x", "null") "]", "ok", "[" R("x", "[]") "]");
+    C(0, "ok", "[" A("x", 1) "]");
+    T(2, "[" R("x", "null") "]", "ok", "[" R("x", "[1]") "]");
+    I(3, "[" A("x", 2) "]");
+    I(4, "[" A("x", 3) "]");
+    T(5, "[" R("x", "null") "]", "ok", "[" R("x", "[1]") "]");
+    C(3, "info", "[" A("x", 2) "]");
+    C(4, "ok", "[" A("x", 3) "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, NULL));
+    /* but an ok append that finished before a read began, unobserved by it, is stale */
+    T(6, "[" R("x", "null") "]", "ok", "[" R("x", "[1]") "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "G-single-realtime", NULL));
+    reset();
+}
+
+TEST(future_read)
+{
+    reset();
+    T(0, "[" R("x", "null") "," A("x", 1) "]", "ok", "[" R("x", "[1]") "," A("x", 1) "]");
+    CHECK(check() == 0);
+    CHECK(names_are(&r, "future-read", NULL));
+    reset();
+}
+
 TEST(g1a_aborted_read)
 {
     reset();
@@ -638,6 +677,7 @@ TEST_MAIN(TEST_CASE(valid_serial), TEST_CASE(valid_concurrent_info_fail), TEST_C
           TEST_CASE(g2_item_plus_stale_read), TEST_CASE(g0_process),
           TEST_CASE(g1c_realtime_future_read), TEST_CASE(g_nonadjacent_realtime_and_process),
           TEST_CASE(g2_item_realtime_and_process), TEST_CASE(realtime_is_transitive_but_reduced),
+          TEST_CASE(unobserved_appends_follow_everything_observed), TEST_CASE(future_read),
           TEST_CASE(g1a_aborted_read), TEST_CASE(g1b_intermediate_read), TEST_CASE(internal),
           TEST_CASE(dirty_update), TEST_CASE(lost_update), TEST_CASE(duplicate_elements),
           TEST_CASE(incompatible_order), TEST_CASE(garbage_read), TEST_CASE(nothing_ok_is_unknown),
