@@ -495,6 +495,11 @@ const char *net_conn_peer_name(const net_conn *c)
     return c->type->peer_name ? c->type->peer_name(c) : "";
 }
 
+int net_conn_peer_is_node(const net_conn *c)
+{
+    return c->type->peer_is_node ? c->type->peer_is_node(c) : 1;
+}
+
 int net_conn_peer_has_host(const net_conn *c, const char *host)
 {
     return c->type->peer_has_host ? c->type->peer_has_host(c, host) : 1;
@@ -675,6 +680,12 @@ static int tls_peer_has_host(const net_conn *c, const char *host)
     return t && net_tls_peer_has_host(t, host);
 }
 
+static int tls_peer_is_node(const net_conn *c)
+{
+    net_tls *t = net_conn_impl(c);
+    return t && net_tls_peer_is_node(t);
+}
+
 static void tls_free(net_conn *c)
 {
     net_tls_free(net_conn_impl(c));
@@ -689,5 +700,6 @@ const net_conn_type net_conn_type_tls = {
     .write = tls_write,
     .peer_name = tls_peer_name,
     .peer_has_host = tls_peer_has_host,
+    .peer_is_node = tls_peer_is_node,
     .free = tls_free,
 };

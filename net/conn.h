@@ -63,6 +63,9 @@ int net_conn_is_open(const net_conn *c);
 const char *net_conn_peer(const net_conn *c);
 /* The peer certificate's common name under TLS, "" otherwise. */
 const char *net_conn_peer_name(const net_conn *c);
+/* Whether the peer authenticated as a node (TLS: a node certificate) rather
+ * than a client. Plain TCP proves nothing and answers 1 (--insecure). */
+int net_conn_peer_is_node(const net_conn *c);
 /* Whether the peer proved it may use the name host: under TLS its verified
  * certificate names host; plain TCP proves nothing and answers 1 (--insecure). */
 int net_conn_peer_has_host(const net_conn *c, const char *host);
@@ -84,6 +87,7 @@ typedef struct net_conn_type {
     int (*write)(net_conn *c, const uv_buf_t *bufs, unsigned nbufs, mr_err *err);
     const char *(*peer_name)(const net_conn *c);
     int (*peer_has_host)(const net_conn *c, const char *host);
+    int (*peer_is_node)(const net_conn *c);
     void (*free)(net_conn *c);
 } net_conn_type;
 

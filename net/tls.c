@@ -22,6 +22,7 @@ struct net_tls {
     BIO *rbio; /* ciphertext from the peer; owned by ssl */
     BIO *wbio; /* ciphertext to the peer; owned by ssl */
     int done;
+    int peer_node; /* the peer certificate allows TLS server use: a node's */
     char peer_name[128];
 };
 
@@ -215,6 +216,9 @@ int net_tls_handshake(net_tls *t, mr_err *err)
         if (peer) {
             X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, t->peer_name,
                                       sizeof t->peer_name);
+            /* Node certificates carry serverAuth, client certificates only
+             * clientAuth (net/cert.c); no EKU at all means no restriction. */
+            t->peer_node = (X509_get_extended_key_usage(peer) & XKU_SSL_SERVER) != 0;
             X509_free(peer);
         }
         return MR_OK;
@@ -309,6 +313,11 @@ int net_tls_peer_has_host(const net_tls *t, const char *host)
     X509_free(peer);
     ERR_clear_error();
     return ok;
+}
+
+int net_tls_peer_is_node(const net_tls *t)
+{
+    return t->done && t->peer_node;
 }
 
 const char *net_tls_peer_name(const net_tls *t)

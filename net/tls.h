@@ -63,6 +63,10 @@ void net_tls_shutdown(net_tls *t);
  * in its SubjectAltName, else 0. */
 int net_tls_peer_has_host(const net_tls *t, const char *host);
 
+/* 1 if the peer's verified certificate may serve as a TLS server (a node
+ * certificate; client certificates are clientAuth only), else 0. */
+int net_tls_peer_is_node(const net_tls *t);
+
 /* The peer certificate's common name after the handshake ("" if none). */
 const char *net_tls_peer_name(const net_tls *t);
 

@@ -429,6 +429,7 @@ static void dispatch(tconn *tc, const net_frame *f)
         .payload = f->payload,
         .peer = net_conn_peer(tc->c),
         .peer_name = net_conn_peer_name(tc->c),
+        .peer_is_node = net_conn_peer_is_node(tc->c),
         .reply_to = {.conn_id = tc->id, .req_id = f->req_id},
     };
     if (f->flags & NET_FRAME_RESPONSE) {

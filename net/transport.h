@@ -46,6 +46,7 @@ typedef struct net_message {
     const uint8_t *payload; /* borrowed: valid only during the callback */
     const char *peer;       /* the connection's remote "host:port" */
     const char *peer_name;  /* the peer certificate's common name; "" when insecure */
+    int peer_is_node;       /* a node certificate (not a client's); 1 when insecure */
     net_reply_to reply_to;
 } net_message;
 

@@ -22,6 +22,7 @@ typedef struct node {
     int notes;
     int requests;
     char last_peer_name[128];
+    int last_peer_is_node;
     int closed;
 } node;
 
@@ -30,6 +31,7 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
 {
     node *n = ud;
     snprintf(n->last_peer_name, sizeof n->last_peer_name, "%s", m->peer_name);
+    n->last_peer_is_node = m->peer_is_node;
     if (m->type == T_NOTE) {
         n->notes++;
         return;
@@ -156,6 +158,7 @@ TEST(transport_round_trip_one_conn_per_peer)
     CHECK_STR(c.resp, "HELLO");
     CHECK_EQ(c.type, T_ECHOED);
     CHECK_STR(srv.last_peer_name, "node");
+    CHECK_EQ(srv.last_peer_is_node, 1);
 
     /* Many requests and one-way notes, all on the one connection. */
     static call many[200];
@@ -460,6 +463,8 @@ TEST(transport_hello_needs_matching_certificate)
     CHECK(request(&liar, saddr, T_ECHO, "hi", LONG_MS, &c1) == MR_OK);
     CHECK(fx_run_until(&w.loop, &c1.done, LIMIT_MS) == 0);
     CHECK_EQ(c1.status, MR_OK); /* it may talk to us as a client */
+    CHECK_STR(srv.last_peer_name, "alice");
+    CHECK_EQ(srv.last_peer_is_node, 0); /* and the node layer can tell */
     net_transport_stats ss;
     net_transport_get_stats(srv.t, &ss);
     CHECK_EQ(ss.hello_refused, 1);
