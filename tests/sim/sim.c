@@ -27,7 +27,7 @@
 
 #include "common/mr_util.h"
 
-#define MAX_HOSTS   5
+#define MAX_HOSTS   6 /* 5 replicas and a spare for membership changes */
 #define MAX_GROUPS  8
 #define TRACE_LINES 300
 #define T0          1800000000000000000LL /* simulated epoch: 2027 */
@@ -161,6 +161,10 @@ typedef struct lease_rec {
 } lease_rec;
 
 typedef struct group_state {
+    px_config_at cfgs[64]; /* configurations by effect slot, as the chosen log defines them */
+    int ncfgs;
+    px_config proposed_cfgs[64]; /* every configuration a leader accepted to propose */
+    int nproposed_cfgs;
     chosen_rec *chosen; /* index slot - 1 */
     size_t nchosen;
     uint64_t *prefix; /* prefix[s] = hash of chosen 1..s; prefix[0] = 0 */
@@ -181,6 +185,8 @@ typedef struct world {
     size_t nheap, heapcap;
     host hosts[MAX_HOSTS];
     int nhosts, ngroups;
+    int replicas;
+    long stat_chosen, stat_voided, stat_leases, stat_crashes, stat_configs;
     group_state g[MAX_GROUPS];
     int64_t bound; /* declared TrueTime bound (half-width) */
     double loss, dup;
@@ -358,6 +364,29 @@ static void check_valid(world *w, int g, const px_entry *e, bool voided)
             violate(w, "g%d slot %" PRIu64 ": no-op with %u bytes", g, e->slot, e->len);
         return;
     }
+    if (e->kind == PX_ENTRY_CONFIG) {
+        px_config c;
+        if (px_config_decode(e->data, e->len, &c, NULL)) {
+            violate(w, "validity: g%d slot %" PRIu64 ": undecodable configuration", g, e->slot);
+            return;
+        }
+        for (int i = 0; i < gs->nproposed_cfgs; i++)
+            if (gs->proposed_cfgs[i].n == c.n &&
+                !memcmp(gs->proposed_cfgs[i].nodes, c.nodes, c.n * sizeof c.nodes[0])) {
+                if (!voided && gs->ncfgs < 64) {
+                    gs->cfgs[gs->ncfgs].effect_slot = e->slot + w->popts.alpha;
+                    gs->cfgs[gs->ncfgs++].config = c;
+                    w->stat_configs++;
+                    trace(w,
+                          "g%d configuration of %u members chosen at slot %" PRIu64
+                          ", in effect at %" PRIu64,
+                          g, c.n, e->slot, e->slot + w->popts.alpha);
+                }
+                return;
+            }
+        violate(w, "validity: g%d slot %" PRIu64 ": a configuration nobody proposed", g, e->slot);
+        return;
+    }
     if (e->kind != PX_ENTRY_DATA) {
         violate(w, "g%d slot %" PRIu64 ": unexpected entry kind %u", g, e->slot, e->kind);
         return;
@@ -450,6 +479,8 @@ static void on_apply(world *w, int h, int g, const px_entry *e, bool voided)
         c->ts = e->ts;
         c->vhash = vh;
         c->voided = voided;
+        w->stat_chosen++;
+        w->stat_voided += voided;
         check_valid(w, g, e, voided);
         check_ts(w, g, e->slot);
     } else if (c->vhash != vh || c->voided != voided) {
@@ -539,6 +570,7 @@ static void check_leases(world *w, int g, int h)
         me->start = w->now;
         me->end = st.lease_end;
         me->smax = st.s_max;
+        w->stat_leases++;
         trace(w, "h%d g%d lease starts, ballot (%" PRIu64 ",%u), until +%.6f", h + 1, g,
               st.ballot.round, st.ballot.node, (double)(st.lease_end - w->now) / 1e9);
     } else if (st.lease_end > me->end) {
@@ -564,19 +596,31 @@ static void check_leases(world *w, int g, int h)
     }
 }
 
+static const px_config *sim_cfg_at(const group_state *gs, uint64_t slot)
+{
+    const px_config *c = &gs->cfgs[0].config;
+    for (int i = 0; i < gs->ncfgs; i++)
+        if (gs->cfgs[i].effect_slot <= slot)
+            c = &gs->cfgs[i].config;
+    return c;
+}
+
 /* Durability: every slot someone applied is durable on a majority (entry with the same
  * value, or a snapshot covering it). Checked whenever a host crashes. */
 static void check_durable(world *w)
 {
-    int need = w->nhosts / 2 + 1;
     for (int g = 0; g < w->ngroups; g++) {
         group_state *gs = &w->g[g];
         for (uint64_t s = 1; s <= gs->nchosen; s++) {
             chosen_rec *c = &gs->chosen[s - 1];
             if (!c->present)
                 continue;
+            const px_config *cfg = sim_cfg_at(gs, s);
+            int need = (int)cfg->n / 2 + 1;
             int have = 0;
             for (int h = 0; h < w->nhosts; h++) {
+                if (!px_config_has(cfg, (px_node_id)h + 1))
+                    continue;
                 sim_durable *d = &w->hosts[h].r[g].d;
                 if (d->meta.slot >= s) {
                     have++;
@@ -648,6 +692,43 @@ static void durable_free(sim_durable *d)
     free(d->ents);
     free(d->snap);
     memset(d, 0, sizeof *d);
+}
+
+/* Durability of replies (Paxos Made Simple §2.2: an acceptor must remember its promises
+ * and acceptances through failures): when a PROMISE or ACCEPTED leaves a host, what it
+ * reveals is already durable there. */
+static void check_reply_durable(world *w, int h, int g, const px_msg *m)
+{
+    const sim_durable *d = &w->hosts[h].r[g].d;
+    if (!m->ok || (m->type != PX_MSG_PROMISE && m->type != PX_MSG_ACCEPTED))
+        return;
+    if (px_ballot_cmp(d->promise, m->ballot) < 0) {
+        violate(w,
+                "durability: h%d g%d sends %s for ballot (%" PRIu64 ",%u) but its durable "
+                "promise is (%" PRIu64 ",%u)",
+                h + 1, g, px_msg_type_name(m->type), m->ballot.round, m->ballot.node,
+                d->promise.round, d->promise.node);
+        return;
+    }
+    for (uint32_t i = 0; i < m->nslots && m->type == PX_MSG_ACCEPTED; i++) {
+        uint64_t s = m->slots[i];
+        if (s <= d->meta.slot || (s <= d->nents && d->ents[s - 1].present))
+            continue;
+        violate(w, "durability: h%d g%d acknowledges slot %" PRIu64 " it has not persisted", h + 1,
+                g, s);
+        return;
+    }
+}
+
+static void check_queued_reply(world *w, int h, int g, const uint8_t *buf, size_t len)
+{
+    if (len < 2 || (buf[1] != PX_MSG_PROMISE && buf[1] != PX_MSG_ACCEPTED))
+        return;
+    px_msg m;
+    if (px_msg_decode(buf, len, &m, NULL) == 0) {
+        check_reply_durable(w, h, g, &m);
+        px_msg_free(&m);
+    }
 }
 
 /* ---------------------------------------------------------------- network and disk */
@@ -778,6 +859,7 @@ static void run_batch(world *w, int h, int g, px_batch b)
                 it->buf = buf;
                 it->len = len;
             } else {
+                check_reply_durable(w, h, g, &a->msg);
                 net_send(w, h, (int)a->to - 1, g, buf, len);
             }
             break;
@@ -875,6 +957,7 @@ static void host_crash(world *w, int h)
 {
     host *hs = &w->hosts[h];
     trace(w, "h%d CRASH (%zu pending writes/sends lost)", h + 1, hs->nq);
+    w->stat_crashes++;
     hs->up = false;
     hs->gen++;
     hs->disk_scheduled = false;
@@ -952,6 +1035,42 @@ static void on_client(world *w, int g)
     push_ev(w, ev);
 }
 
+/* Membership change: with `replicas` members add a host that is not one (the spare or a
+ * removed one); with one more, remove a member other than the leader. */
+static void reconfigure(world *w, int g)
+{
+    group_state *gs = &w->g[g];
+    int l = leader_of(w, g);
+    if (l < 0 || gs->nproposed_cfgs >= 64)
+        return;
+    px_config cur = gs->cfgs[gs->ncfgs - 1].config, next = cur;
+    if ((int)cur.n <= w->replicas) {
+        int cand[MAX_HOSTS], k = 0;
+        for (int h = 0; h < w->nhosts; h++)
+            if (!px_config_has(&cur, (px_node_id)h + 1))
+                cand[k++] = h;
+        if (!k)
+            return;
+        next.nodes[next.n++] = (px_node_id)cand[rnd() % (uint64_t)k] + 1;
+    } else {
+        uint32_t i;
+        do
+            i = (uint32_t)(rnd() % cur.n);
+        while (cur.nodes[i] == (px_node_id)l + 1);
+        next.nodes[i] = next.nodes[--next.n];
+        next.nodes[next.n] = 0;
+    }
+    px_event ev = {.kind = PX_EV_CONFIG, .config = next};
+    gs->proposed_cfgs[gs->nproposed_cfgs++] = next; /* before the step: it may apply at once */
+    replica *r = &w->hosts[l].r[g];
+    px_batch b;
+    mr_err err = {0};
+    int rc = px_step(r->node, host_tt(w, l), &ev, &b, &err);
+    trace(w, "h%d g%d reconfigure to %u members: %s", l + 1, g, next.n,
+          rc ? mr_err_msg(&err) : "proposed");
+    run_batch(w, l, g, b);
+}
+
 static void heal_partitions(world *w)
 {
     memset(w->blocked, 0, sizeof w->blocked);
@@ -961,7 +1080,10 @@ static void on_fault(world *w)
 {
     int n = w->nhosts;
     int h = (int)rnd_range(0, n - 1);
-    switch (rnd() % 12) {
+    switch (rnd() % 13) {
+    case 12:
+        reconfigure(w, (int)rnd_range(0, w->ngroups - 1));
+        break;
     case 0:
     case 1:
         if (w->hosts[h].up)
@@ -1096,6 +1218,7 @@ static void on_disk(world *w, int h)
                 witem *n2 = q_push(hs);
                 *n2 = *it;
             } else {
+                check_queued_reply(w, h, it->group, it->buf, it->len);
                 net_send(w, h, it->to, it->group, it->buf, it->len);
             }
         } else if (hs->up && hs->r[it->group].node) {
@@ -1165,6 +1288,9 @@ static void world_free(world *w)
     }
 }
 
+static long tot_chosen, tot_voided, tot_leases, tot_crashes, tot_configs, tot_steps;
+static double tot_simtime;
+
 /* Returns 0 ok, 1 violation, 2 liveness failure. */
 static int run_seed(const sim_opts *o, uint64_t seed, bool print_trace)
 {
@@ -1173,7 +1299,8 @@ static int run_seed(const sim_opts *o, uint64_t seed, bool print_trace)
     w->seed = seed;
     rng_state = seed * 0xD1B54A32D192ED03ull + 1;
     w->now = T0;
-    w->nhosts = o->replicas;
+    w->nhosts = o->replicas + 1;
+    w->replicas = o->replicas;
     w->ngroups = o->groups;
     w->bound = rnd_range(MS / 2, 8 * MS);
     px_config cfg = {.n = (uint32_t)o->replicas};
@@ -1189,6 +1316,11 @@ static int run_seed(const sim_opts *o, uint64_t seed, bool print_trace)
     w->popts.snapshot_every = 40;
     w->popts.log_keep = 16;
     w->popts.mutant = o->mutant;
+    for (int g = 0; g < w->ngroups; g++) {
+        w->g[g].cfgs[0].effect_slot = 1;
+        w->g[g].cfgs[0].config = cfg;
+        w->g[g].ncfgs = 1;
+    }
     for (int h = 0; h < w->nhosts; h++) {
         w->hosts[h].clock_err = rnd_range(-w->bound, w->bound);
         host_start(w, h);
@@ -1274,6 +1406,13 @@ static int run_seed(const sim_opts *o, uint64_t seed, bool print_trace)
                seed, o->replicas, o->groups, o->steps, o->mutant ? " --mutant " : "",
                o->mutant ? o->mutant_name : "");
     }
+    tot_chosen += w->stat_chosen;
+    tot_voided += w->stat_voided;
+    tot_leases += w->stat_leases;
+    tot_crashes += w->stat_crashes;
+    tot_configs += w->stat_configs;
+    tot_steps += w->step;
+    tot_simtime += (double)(w->now - T0) / 1e9;
     world_free(w);
     free(w);
     return result;
@@ -1395,6 +1534,9 @@ int main(int argc, char **argv)
                    : r == 1 ? "violation"
                             : "liveness failure");
     }
+    printf("stats: %ld steps, %.1f s simulated, %ld slots chosen (%ld void), %ld leader leases, "
+           "%ld crashes, %ld membership changes\n",
+           tot_steps, tot_simtime, tot_chosen, tot_voided, tot_leases, tot_crashes, tot_configs);
     printf("seeds: %d, violations: %ld, liveness failures: %ld\n", o.seeds, violations, live);
     return violations || live ? 1 : 0;
 }
