@@ -19,8 +19,9 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: meridian-check --model register|list-append|bank|set [options] HISTORY.jsonl\n"
             "\n"
-            "Checks a history of operations (JSON lines; see jepsen/README.md) and prints a\n"
-            "summary: operations checked, anomalies found and the operations involved.\n"
+            "Checks a history of operations (JSON lines; see jepsen/README.md; \"-\" reads\n"
+            "standard input) and prints a summary: operations checked, anomalies found and\n"
+            "the operations involved.\n"
             "\n"
             "options:\n"
             "  --model M          register     linearizable registers (read, write, cas), per key\n"
@@ -131,7 +132,9 @@ int main(int argc, char **argv)
     jp_history_init(&h);
     jp_result r;
     jp_result_init(&r, model);
-    if (jp_history_load(&h, path, &err) != MR_OK) {
+    int lrc =
+        strcmp(path, "-") == 0 ? jp_history_read(&h, stdin, &err) : jp_history_load(&h, path, &err);
+    if (lrc != MR_OK) {
         fprintf(stderr, "meridian-check: malformed history: %s\n", mr_err_msg(&err));
         goto out;
     }

@@ -123,6 +123,10 @@ TEST(valid_invalid_unknown)
                strstr(out, "ops [1, 3]: cycle: op 1 -realtime-> op 3 -rw x-> op 1"),
            "%s", out);
 
+    snprintf(args, sizeof args, "--model list-append - < %s/stale.jsonl", dir);
+    CHECK_EQ(run(args), 1);
+    CHECK(strstr(out, "history: - (6 operations)"));
+
     p = write_file("unknown.jsonl", TXN(0, "invoke", "[[\"append\",\"x\",1]]"));
     snprintf(args, sizeof args, "--model list-append %s", p);
     CHECK_EQ(run(args), 2);
