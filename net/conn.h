@@ -9,8 +9,12 @@
  * Once net_conn_connect/net_conn_accept returns MR_OK, on_close is called exactly
  * once, after every libuv handle of the connection has closed; the connection is
  * freed right after on_close returns (never before: libuv's rule). A malformed
- * frame, a failed handshake, a write error or a timeout closes only this
- * connection, logs the reason (mod=net) and reports it to on_close. */
+ * frame, a failed handshake, a write error or a timeout closes only this * connection, logs the
+ * reason (mod=net) and reports it to on_close.
+ *
+ * Writes: a frame sent while none is in flight goes to the socket at once;
+ * frames sent meanwhile are gathered and leave together when that write
+ * completes, so a burst costs one TLS record and one system call. */
 #ifndef NET_CONN_H
 #define NET_CONN_H
 
@@ -53,8 +57,9 @@ int net_conn_accept(uv_stream_t *server, const net_conn_opts *opts, const net_co
  * MR_EFULL when the write queue bound would be exceeded, MR_EINVAL for a bad frame. */
 int net_conn_send(net_conn *c, const net_frame *f, mr_err *err);
 
-/* Starts closing (idempotent). code MR_OK = an orderly local close; any other
- * code is logged at warn level with the reason. */
+/* Starts closing (idempotent); frames not yet written are dropped. code MR_OK =
+ * an orderly local close (logged at debug); MR_EUNAVAIL is logged at info, any
+ * other code at warn, with the reason. */
 void net_conn_close(net_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
