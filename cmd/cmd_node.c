@@ -20,7 +20,8 @@ static void start_usage(FILE *f)
 {
     fprintf(f, "usage: meridian start --data DIR --listen HOST:PORT --zone Z [--region R]\n"
                "                      [--advertise HOST:PORT] [--join HOST:PORT,...]\n"
-               "                      [--certs DIR | --insecure] [--clock SPEC] [--lease DUR]\n\n"
+               "                      [--certs DIR | --insecure] [--clock SPEC] [--lease DUR]\n"
+               "                      [--http HOST:PORT]\n\n"
                "Runs a node. Every node of a new cluster gets the same --join list (all\n"
                "initial nodes); then `meridian init --host ONE` bootstraps the cluster once.\n"
                "Restarting with the same --data recovers every replica from disk.\n\n"
@@ -28,6 +29,7 @@ static void start_usage(FILE *f)
                "  --insecure    plain TCP, no authentication (local experiments only)\n"
                "  --clock SPEC  chrony:SOCKET, kernel or fixed:DURATION (default fixed:1ms)\n"
                "  --lease DUR   Paxos leader lease (default 2s)\n"
+               "  --http H:P    serve /metrics (Prometheus text) and /healthz there\n"
                "SIGTERM or SIGINT stops the node cleanly (leaders hand their leases over).\n");
 }
 
@@ -68,6 +70,7 @@ int cmd_start(int argc, char **argv)
         {"insecure", no_argument, NULL, 'i'},
         {"clock", required_argument, NULL, 'k'},
         {"lease", required_argument, NULL, 'L'},
+        {"http", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -109,6 +112,11 @@ int cmd_start(int argc, char **argv)
             break;
         case 'k':
             cfg.clock_spec = optarg;
+            break;
+        case 'H':
+            if (mr_parse_hostport(optarg, host, sizeof host, &port) != 0)
+                return cmd_usage_error("start", "--http '%s' is not HOST:PORT", optarg);
+            cfg.http = optarg;
             break;
         case 'L':
             if (mr_parse_duration(optarg, &cfg.lease_ns) != 0 || cfg.lease_ns < 100 * MR_NS_PER_MS)

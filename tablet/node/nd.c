@@ -14,6 +14,8 @@
 #include "common/mr_util.h"
 #include "net/transport.h"
 #include "tablet/logstore/ls_paxos.h"
+#include "tablet/node/nd_http.h"
+#include "tablet/node/nd_metrics.h"
 #include "tablet/paxos/px.h"
 #include "truetime/tt.h"
 
@@ -42,7 +44,7 @@ typedef struct nd_chain {
 typedef struct nd_pending {
     uint64_t group, seq;
     net_reply_to reply_to;
-    int64_t deadline;
+    int64_t start, deadline;
 } nd_pending;
 
 typedef struct nd_group {
@@ -53,7 +55,14 @@ typedef struct nd_group {
     uint64_t persist_seq; /* > 0: report PX_EV_PERSISTED after the next sync */
     bool want_snapshot;
     uint64_t snapshot_slot;
+    px_state last_state; /* to count lease changes */
 } nd_group;
+
+typedef struct nd_stats {
+    uint64_t proposals, proposals_failed, fsyncs, lease_acquired, lease_lost, px_in, px_out;
+    uint64_t malformed;
+    nd_hist proposal_latency, fsync_latency;
+} nd_stats;
 
 /* Encoded px messages waiting for the next sync, per destination node. */
 typedef struct nd_outq {
@@ -93,6 +102,8 @@ struct nd_node {
     json_t *init_nodes;
 
     int64_t last_ping;
+    nd_stats stats;
+    nd_http *http;
 
     uv_timer_t tick;
     uv_prepare_t prep;
@@ -287,6 +298,9 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
         uint64_t seq = get64(p + 4);
         for (size_t i = 0; i < n->npending; i++) {
             if (n->pending[i].group == g->id && n->pending[i].seq == seq) {
+                nd_hist_observe(&n->stats.proposal_latency,
+                                mr_monotonic_ns() - n->pending[i].start);
+                n->stats.proposals++;
                 reply_json(n, n->pending[i].reply_to,
                            json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "group", (json_int_t)g->id,
                                      "slot", (json_int_t)e->slot, "ts", (json_int_t)e->ts));
@@ -468,10 +482,13 @@ static void flush(nd_node *n)
 {
     for (int round = 0; n->dirty && round < 8 && !n->fatal; round++) {
         mr_err err;
+        int64_t t0 = mr_monotonic_ns();
         if (ls_sync(n->store, &err) != MR_OK) {
             fatal(n, "syncing the Paxos log", &err);
             return;
         }
+        nd_hist_observe(&n->stats.fsync_latency, mr_monotonic_ns() - t0);
+        n->stats.fsyncs++;
         n->dirty = false;
         for (size_t i = 0; i < n->ngroups; i++) {
             nd_group *g = &n->groups[i];
@@ -503,6 +520,7 @@ static void flush(nd_node *n)
         if (frame) {
             put32(frame, n->self);
             put32(frame + 4, q->count);
+            n->stats.px_out += q->count;
             if (q->len)
                 memcpy(frame + 8, q->buf, q->len);
             mr_err err;
@@ -543,10 +561,22 @@ static void on_tick(uv_timer_t *h)
         }
         px_event ev = {.kind = PX_EV_TICK};
         step(n, g, &ev, &err);
+        px_node_status(g->px, &st);
+        if (st.state == PX_LEADER && g->last_state != PX_LEADER) {
+            n->stats.lease_acquired++;
+            MR_INFO("node", "group=%llu leadership acquired ballot=%llu.%u",
+                    (unsigned long long)g->id, (unsigned long long)st.ballot.round, st.ballot.node);
+        } else if (st.state != PX_LEADER && g->last_state == PX_LEADER) {
+            n->stats.lease_lost++;
+            MR_INFO("node", "group=%llu leadership lost state=%s", (unsigned long long)g->id,
+                    px_state_name(st.state));
+        }
+        g->last_state = st.state;
     }
     /* Proposals whose leadership went away never apply here: fail them. */
     for (size_t i = 0; i < n->npending;) {
         if (n->pending[i].deadline < now) {
+            n->stats.proposals_failed++;
             reply_error(n, n->pending[i].reply_to, "timeout", "proposal not applied in time");
             n->pending[i] = n->pending[--n->npending];
         } else {
@@ -566,6 +596,7 @@ static void on_px(nd_node *n, const net_message *m)
     if (from < 1 || from > PX_MAX_NODE_ID)
         return;
     n->peers[from].last_seen = mr_monotonic_ns();
+    n->stats.px_in += count;
     size_t off = 8;
     for (uint32_t i = 0; i < count; i++) {
         if (off + 4 > m->len)
@@ -587,6 +618,7 @@ static void on_px(nd_node *n, const net_message *m)
             }
             px_msg_free(&msg);
         } else {
+            n->stats.malformed++;
             MR_WARN("node", "malformed Paxos message from node %u: %s", from, mr_err_msg(&err));
         }
         off += len;
@@ -632,8 +664,8 @@ static void on_propose(nd_node *n, const net_message *m)
         n->pending = p;
         n->cap_pending = cap;
     }
-    n->pending[n->npending++] =
-        (nd_pending){gid, seq, m->reply_to, mr_monotonic_ns() + ND_PROPOSE_TIMEOUT};
+    int64_t now = mr_monotonic_ns();
+    n->pending[n->npending++] = (nd_pending){gid, seq, m->reply_to, now, now + ND_PROPOSE_TIMEOUT};
 }
 
 static json_t *status_json(nd_node *n)
@@ -951,6 +983,94 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
     }
 }
 
+/* ---- /metrics and /healthz ---- */
+
+static int http_handler(void *ud, const char *path, nd_text *t, const char **ctype)
+{
+    nd_node *n = ud;
+    tt_status cs = tt_status_now(n->clock);
+    if (strcmp(path, "/healthz") == 0) {
+        if (n->fatal) {
+            nd_text_printf(t, "stopping after a fatal storage error\n");
+            return 503;
+        }
+        if (cs != TT_SYNCHRONIZED) {
+            nd_text_printf(t, "clock %s: this node will not lead\n", tt_status_name(cs));
+            return 503;
+        }
+        nd_text_printf(t, "ok\n");
+        return 200;
+    }
+    if (strcmp(path, "/metrics") != 0) {
+        nd_text_printf(t, "not found: try /metrics or /healthz\n");
+        return 404;
+    }
+    *ctype = "text/plain; version=0.0.4; charset=utf-8";
+    const nd_stats *s = &n->stats;
+    tt_interval iv = tt_now(n->clock);
+    net_transport_stats ts;
+    net_transport_get_stats(n->tr, &ts);
+    nd_text_printf(t,
+                   "# HELP meridian_proposals_total Proposals applied for clients of this node.\n"
+                   "# TYPE meridian_proposals_total counter\nmeridian_proposals_total %llu\n"
+                   "# HELP meridian_proposals_failed_total Proposals that timed out here.\n"
+                   "# TYPE meridian_proposals_failed_total counter\n"
+                   "meridian_proposals_failed_total %llu\n",
+                   (unsigned long long)s->proposals, (unsigned long long)s->proposals_failed);
+    nd_hist_render(t, "meridian_proposal_latency_seconds",
+                   "From a client's proposal to its application on this node.", "",
+                   &s->proposal_latency);
+    nd_text_printf(t,
+                   "# HELP meridian_fsyncs_total Group commits of the Paxos log.\n"
+                   "# TYPE meridian_fsyncs_total counter\nmeridian_fsyncs_total %llu\n",
+                   (unsigned long long)s->fsyncs);
+    nd_hist_render(t, "meridian_fsync_seconds", "Duration of one Paxos log group commit.", "",
+                   &s->fsync_latency);
+    nd_text_printf(
+        t,
+        "# HELP meridian_lease_changes_total Leader leases acquired and lost by this node.\n"
+        "# TYPE meridian_lease_changes_total counter\n"
+        "meridian_lease_changes_total{change=\"acquired\"} %llu\n"
+        "meridian_lease_changes_total{change=\"lost\"} %llu\n"
+        "# HELP meridian_paxos_messages_total Paxos messages by direction.\n"
+        "# TYPE meridian_paxos_messages_total counter\n"
+        "meridian_paxos_messages_total{dir=\"in\"} %llu\n"
+        "meridian_paxos_messages_total{dir=\"out\"} %llu\n"
+        "meridian_paxos_messages_total{dir=\"malformed\"} %llu\n"
+        "# HELP meridian_clock_epsilon_seconds Half-width of the TrueTime interval.\n"
+        "# TYPE meridian_clock_epsilon_seconds gauge\nmeridian_clock_epsilon_seconds %.9f\n"
+        "# HELP meridian_clock_synchronized 1 when the clock may be trusted to lead.\n"
+        "# TYPE meridian_clock_synchronized gauge\nmeridian_clock_synchronized %d\n"
+        "# HELP meridian_connections Open peer connections.\n"
+        "# TYPE meridian_connections gauge\nmeridian_connections %zu\n"
+        "# HELP meridian_connections_opened_total Connections that completed a handshake.\n"
+        "# TYPE meridian_connections_opened_total counter\n"
+        "meridian_connections_opened_total %llu\n"
+        "# HELP meridian_connections_failed_total Connections closed with an error.\n"
+        "# TYPE meridian_connections_failed_total counter\n"
+        "meridian_connections_failed_total %llu\n",
+        (unsigned long long)s->lease_acquired, (unsigned long long)s->lease_lost,
+        (unsigned long long)s->px_in, (unsigned long long)s->px_out,
+        (unsigned long long)s->malformed, (double)tt_interval_epsilon(iv) / 1e9,
+        cs == TT_SYNCHRONIZED, ts.conns, (unsigned long long)ts.conns_opened,
+        (unsigned long long)ts.conns_failed);
+    nd_text_printf(t, "# HELP meridian_group_leader 1 when this node leads the group.\n"
+                      "# TYPE meridian_group_leader gauge\n");
+    for (size_t i = 0; i < n->ngroups; i++) {
+        px_status st;
+        px_node_status(n->groups[i].px, &st);
+        nd_text_printf(t, "meridian_group_leader{group=\"%llu\"} %d\n",
+                       (unsigned long long)n->groups[i].id, st.state == PX_LEADER);
+    }
+    nd_text_printf(t, "# HELP meridian_group_applied_slot Last slot applied by the replica.\n"
+                      "# TYPE meridian_group_applied_slot gauge\n");
+    for (size_t i = 0; i < n->ngroups; i++)
+        nd_text_printf(t, "meridian_group_applied_slot{group=\"%llu\"} %llu\n",
+                       (unsigned long long)n->groups[i].id,
+                       (unsigned long long)n->groups[i].sm.slot);
+    return 200;
+}
+
 /* ---- open / close ---- */
 
 int nd_port(const nd_node *n)
@@ -1023,6 +1143,8 @@ void nd_close(nd_node *n, void (*on_closed)(void *ud), void *ud)
     for (size_t i = 0; i < n->npending; i++)
         reply_error(n, n->pending[i].reply_to, "shutdown", "node is shutting down");
     n->npending = 0;
+    nd_http_stop(n->http);
+    n->http = NULL;
     n->handles_open = 3;
     uv_close((uv_handle_t *)&n->tick, on_handle_closed);
     uv_close((uv_handle_t *)&n->prep, on_handle_closed);
@@ -1099,6 +1221,14 @@ int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
         net_transport_close(n->tr, NULL, NULL);
         n->tr = NULL;
         goto fail;
+    }
+    if (cfg->http) {
+        rc = nd_http_start(loop, cfg->http, http_handler, n, &n->http, err);
+        if (rc) {
+            net_transport_close(n->tr, NULL, NULL);
+            n->tr = NULL;
+            goto fail;
+        }
     }
     uv_timer_init(loop, &n->tick);
     uv_prepare_init(loop, &n->prep);

@@ -46,6 +46,7 @@ typedef struct nd_config {
     const char *certs_dir; /* ca.crt, node.crt, node.key; NULL with insecure */
     bool insecure;
     const char *clock_spec;
+    const char *http; /* "ip:port" for /metrics and /healthz; NULL = none */
     int64_t lease_ns; /* 0 = 2 s */
 } nd_config;
 
