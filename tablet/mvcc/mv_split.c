@@ -1,0 +1,137 @@
+/* Split-key choice: the directory boundary nearest the middle of the live data (design.md,
+ * "Tablets split by size, never inside a directory unless the directory alone is too big").
+ *
+ * Between consecutive visible keys a < b, with directory prefixes P = prefix(a) and
+ * Q = prefix(b), the boundary is a directory boundary when a does not start with Q and b does not
+ * start with P. The split key is then Q itself: every key below Q lacks the prefix Q (a key
+ * x with Q <= x < b must start with Q), and every key starting with P sorts below b, so no
+ * directory has keys on both sides. Inside an oversized directory any key boundary may serve,
+ * and the split key is b. */
+#include "tablet/mvcc/mv_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cand {
+    int ok;
+    mv_buf key;
+    uint64_t cum; /* live bytes strictly below the split */
+} cand;
+
+typedef struct split {
+    const mv_split_opts *o;
+    uint64_t total, cum;
+    mv_buf prev;      /* previous key */
+    size_t prev_plen; /* its prefix length */
+    int have_prev;
+    cand dir_left, dir_right;     /* last directory boundary <= half, first one past it */
+    cand inner_left, inner_right; /* the same for any key boundary */
+    int nomem;
+} split;
+
+static size_t prefix_len(const mv_split_opts *o, const void *key, size_t len)
+{
+    if (!o->prefix)
+        return len;
+    size_t p = o->prefix(o->prefix_arg, key, len);
+    return p == 0 || p > len ? len : p; /* a nonsensical answer makes the key its own directory */
+}
+
+static int starts_with(const void *k, size_t klen, const void *p, size_t plen)
+{
+    return klen >= plen && memcmp(k, p, plen) == 0;
+}
+
+static int sum_fn(void *arg, const mv_version *v)
+{
+    *(uint64_t *)arg += v->key_len + v->len;
+    return 0;
+}
+
+static void offer(split *sp, cand *left, cand *right, const void *key, size_t klen)
+{
+    /* 2*cum vs total compares with the middle without rounding. */
+    cand *c = 2 * sp->cum <= sp->total ? left : (right->ok ? NULL : right);
+    if (!c)
+        return;
+    if (mv_buf_set(&c->key, key, klen))
+        sp->nomem = 1;
+    c->ok = 1;
+    c->cum = sp->cum;
+}
+
+static int walk_fn(void *arg, const mv_version *v)
+{
+    split *sp = arg;
+    size_t plen = prefix_len(sp->o, v->key, v->key_len);
+    if (sp->have_prev) {
+        offer(sp, &sp->inner_left, &sp->inner_right, v->key, v->key_len);
+        if (!starts_with(sp->prev.p, sp->prev.len, v->key, plen) &&
+            !starts_with(v->key, v->key_len, sp->prev.p, sp->prev_plen))
+            offer(sp, &sp->dir_left, &sp->dir_right, v->key, plen);
+    }
+    if (mv_buf_set(&sp->prev, v->key, v->key_len))
+        sp->nomem = 1;
+    sp->prev_plen = plen;
+    sp->have_prev = 1;
+    sp->cum += v->key_len + v->len;
+    if (sp->nomem)
+        return MR_ENOMEM;
+    return sp->dir_right.ok ? 1 : 0; /* nothing past the first boundary beyond the middle */
+}
+
+static uint64_t dist(const split *sp, const cand *c)
+{
+    uint64_t a = 2 * c->cum, b = sp->total;
+    return a > b ? a - b : b - a;
+}
+
+int mv_split_key(mv_store *s, const mv_split_opts *o, void **key, size_t *key_len, mr_err *err)
+{
+    if (!s || !o || !key || !key_len)
+        return mr_errf(err, MR_EINVAL, "mvcc: split_key needs a store, options and outputs");
+    *key = NULL;
+    *key_len = 0;
+    split sp = {.o = o};
+    mv_scan_opts so = {.ts = o->ts};
+    int code = mv_scan(s, &so, sum_fn, &sp.total, NULL, err);
+    if (code)
+        return mv_wrap(err, code, "split: sizing");
+    code = mv_scan(s, &so, walk_fn, &sp, NULL, err);
+    if (code == 1)
+        code = 0;
+    if (code == MR_ENOMEM)
+        code = mr_errf(err, MR_ENOMEM, "mvcc: out of memory choosing a split key");
+    const cand *best = NULL;
+    if (!code) {
+        uint64_t lo = sp.dir_left.ok ? sp.dir_left.cum : 0;
+        uint64_t hi = sp.dir_right.ok ? sp.dir_right.cum : sp.total;
+        const cand *c[4] = {&sp.dir_left, &sp.dir_right, NULL, NULL};
+        if (o->max_dir_bytes && hi - lo > o->max_dir_bytes) {
+            c[2] = &sp.inner_left;
+            c[3] = &sp.inner_right;
+        }
+        for (int i = 0; i < 4; i++)
+            if (c[i] && c[i]->ok && (!best || dist(&sp, c[i]) < dist(&sp, best)))
+                best = c[i];
+        if (!best)
+            code = mr_errf(err, MR_ENOTFOUND, "mvcc %s: no split point (%llu live bytes at %lld%s)",
+                           s->path, (unsigned long long)sp.total, (long long)o->ts,
+                           sp.have_prev ? ", one directory or one key" : ", no keys");
+    }
+    if (!code) {
+        *key = malloc(best->key.len);
+        if (!*key)
+            code = mr_errf(err, MR_ENOMEM, "mvcc: out of memory");
+        else {
+            memcpy(*key, best->key.p, best->key.len);
+            *key_len = best->key.len;
+        }
+    }
+    mv_buf_free(&sp.prev);
+    mv_buf_free(&sp.dir_left.key);
+    mv_buf_free(&sp.dir_right.key);
+    mv_buf_free(&sp.inner_left.key);
+    mv_buf_free(&sp.inner_right.key);
+    return code;
+}
