@@ -11,6 +11,7 @@
 #include "net/conn.h"
 
 #define DEFAULT_MAX_PENDING 4096
+#define DEFAULT_MAX_CONNS   4096
 #define DEFAULT_BACKOFF_MIN 50
 #define DEFAULT_BACKOFF_MAX 5000
 
@@ -84,6 +85,7 @@ struct net_transport {
     peer *peers;
     tconn *conns;
     uint64_t next_conn_id;
+    size_t accepted_live; /* accepted connections not yet closed */
     uint64_t next_req_id;
     req **buckets;
     size_t nbuckets, nreqs;
@@ -556,6 +558,8 @@ static void tc_on_close(net_conn *c, const mr_err *why, void *ud)
     net_transport *t = tc->t;
     if (why->code != MR_OK)
         t->st.conns_failed++;
+    if (!tc->dialed)
+        t->accepted_live--;
     if (tc->prev)
         tc->prev->next = tc->next;
     else
@@ -665,6 +669,12 @@ static void on_connection(uv_stream_t *server, int status)
     }
     tc->c = c;
     tconn_link(t, tc);
+    /* Accepted (so the backlog drains) but refused: a flood of connections,
+     * authenticated or not, must not exhaust descriptors or memory. */
+    if (++t->accepted_live > t->cfg.max_conns) {
+        t->st.refused++;
+        net_conn_close(c, MR_EFULL, "too many connections (%zu)", t->cfg.max_conns);
+    }
 }
 
 /* ---- Public API ---- */
@@ -701,6 +711,8 @@ int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_e
     t->loop = cfg->loop;
     if (!t->cfg.max_pending)
         t->cfg.max_pending = DEFAULT_MAX_PENDING;
+    if (!t->cfg.max_conns)
+        t->cfg.max_conns = DEFAULT_MAX_CONNS;
     if (!t->cfg.backoff_min_ms)
         t->cfg.backoff_min_ms = DEFAULT_BACKOFF_MIN;
     if (!t->cfg.backoff_max_ms)

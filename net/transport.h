@@ -59,6 +59,7 @@ typedef struct net_transport_config {
     uint32_t max_frame;       /* 0 = NET_FRAME_DEFAULT_MAX */
     size_t max_write_queue;   /* per connection, bytes; 0 = 64 MiB */
     size_t max_pending;       /* frames waiting per peer while not connected; 0 = 4096 */
+    size_t max_conns;         /* accepted connections alive at once; 0 = 4096 */
     uint64_t open_timeout_ms; /* connect + handshake; 0 = 10 s */
     uint64_t backoff_min_ms;  /* first redial delay; 0 = 50 ms */
     uint64_t backoff_max_ms;  /* ceiling; 0 = 5 s */
@@ -107,6 +108,7 @@ typedef struct net_transport_stats {
     uint64_t dials;         /* outgoing connection attempts */
     uint64_t timeouts;      /* requests that timed out */
     uint64_t adopted;       /* accepted connections adopted after a HELLO */
+    uint64_t refused;       /* accepted connections closed at once: over max_conns */
     uint64_t hello_refused; /* HELLOs whose certificate did not name the address */
     size_t conns;           /* connections alive now */
     size_t requests;        /* requests in flight now */

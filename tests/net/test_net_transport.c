@@ -51,6 +51,8 @@ static void on_closed(void *ud)
     ((node *)ud)->closed = 1;
 }
 
+static size_t next_max_conns; /* max_conns for the next node_start, then reset */
+
 static int node_start(uv_loop_t *loop, node *n, net_tls_ctx *tls, const char *listen,
                       uint32_t max_frame)
 {
@@ -65,7 +67,9 @@ static int node_start(uv_loop_t *loop, node *n, net_tls_ctx *tls, const char *li
         .seed = 42,
         .on_message = on_message,
         .ud = n,
+        .max_conns = next_max_conns,
     };
+    next_max_conns = 0;
     mr_err err;
     mr_err_clear(&err);
     int rc = net_transport_new(&cfg, &n->t, &err);
@@ -593,6 +597,37 @@ TEST(transport_redial_supersedes_and_bad_control)
     CHECK_EQ(world_done(&w), 0);
 }
 
+/* Past max_conns, accepted connections are closed at once; the others live on. */
+TEST(transport_max_conns)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node srv, c1, c2;
+    char addr[64];
+    next_max_conns = 1;
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &c1, w.tls, NULL, 0) == 0);
+    CHECK(node_start(&w.loop, &c2, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    call a, b, a2;
+    CHECK(request(&c1, addr, T_ECHO, "first", LONG_MS, &a) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &a.done, LIMIT_MS) == 0);
+    CHECK_EQ(a.status, MR_OK);
+    CHECK(request(&c2, addr, T_ECHO, "second", 500, &b) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &b.done, LIMIT_MS) == 0);
+    CHECK(b.status != MR_OK);
+    net_transport_stats ss;
+    net_transport_get_stats(srv.t, &ss);
+    CHECK(ss.refused >= 1);
+    CHECK(request(&c1, addr, T_ECHO, "again", LONG_MS, &a2) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &a2.done, LIMIT_MS) == 0);
+    CHECK_EQ(a2.status, MR_OK);
+    CHECK(node_stop(&w.loop, &c2) == 0);
+    CHECK(node_stop(&w.loop, &c1) == 0);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
 static int closing_reentry_status;
 static void on_response_reenter(net_transport *t, int status, const mr_err *err,
                                 const net_message *resp, void *ud)
@@ -680,6 +715,7 @@ int main(int argc, char **argv)
         TEST_CASE(transport_reconnects_after_server_restart),
         TEST_CASE(transport_queue_bound_and_dead_peer),
         TEST_CASE(transport_close_fails_pending_requests),
+        TEST_CASE(transport_max_conns),
         TEST_CASE(transport_callback_may_close_transport),
     };
     return test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
