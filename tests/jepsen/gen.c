@@ -260,6 +260,16 @@ int gen_history(const gen_opts *o, jp_history *h, gen_out *out)
         ps[i].pid = i;
     int invoked = 0, active = 0;
     while (invoked < o->nops || active) {
+        if (rnd(&rs, 50) == 0) { /* a nemesis event now and then: checkers must skip it */
+            static const char *const faults[] = {"start-partition", "stop-partition", "kill",
+                                                 "pause", "bump-clock"};
+            json_t *no =
+                json_pack("{s:s, s:s, s:s, s:s, s:I}", "process", "nemesis", "type", "info", "f",
+                          faults[rnd(&rs, 5)], "value", "n1", "time", (json_int_t)(clock += 1000));
+            mr_err nerr;
+            if (!no || jp_history_add(h, no, 0, &nerr) != MR_OK)
+                goto done;
+        }
         int act = rnd(&rs, 3);
         proc *p = &ps[rnd(&rs, o->nprocs)];
         if (act == 0) {

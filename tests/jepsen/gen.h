@@ -3,7 +3,8 @@
  * simulated clients, applying every operation atomically at one instant between its
  * invocation and its completion, so the history is linearizable / strictly serializable by
  * construction. Some operations fail without effect or end info (applied or not, and the
- * process retires). Mutations of those histories that a correct checker must reject follow. */
+ * process retires); nemesis events are sprinkled in. Mutations of those histories that a correct
+ * checker must reject follow. */
 #ifndef JP_TEST_GEN_H
 #define JP_TEST_GEN_H
 
