@@ -356,15 +356,13 @@ static int write_failed(ls_store *s, int rc, mr_err *err, const char *what)
     return code;
 }
 
-/* Runs a bound write statement inside the batch; *changes gets the row count. */
-static int run_write(ls_store *s, sqlite3_stmt *st, const char *what, int *changes, mr_err *err)
+/* Runs a bound write statement inside the batch. */
+static int run_write(ls_store *s, sqlite3_stmt *st, const char *what, mr_err *err)
 {
     int rc = sqlite3_step(st);
     done(st);
     if (rc != SQLITE_DONE)
         return write_failed(s, rc, err, what);
-    if (changes)
-        *changes = sqlite3_changes(s->db);
     return 0;
 }
 
@@ -707,7 +705,7 @@ int ls_set_promise(ls_store *s, uint64_t group, ls_ballot promised, mr_err *err)
     bind_u64(st, 2, promised.round);
     bind_u64(st, 3, promised.node);
     sqlite3_bind_int64(st, 4, promise_crc(group, promised));
-    if ((rc = run_write(s, st, "write promise", NULL, err)))
+    if ((rc = run_write(s, st, "write promise", err)))
         return rc;
     s->pending++;
     return 0;
@@ -735,7 +733,7 @@ int ls_set_chosen(ls_store *s, uint64_t group, uint64_t chosen, mr_err *err)
     bind_u64(st, 1, group);
     bind_u64(st, 2, chosen);
     sqlite3_bind_int64(st, 3, chosen_crc(group, chosen));
-    if ((rc = run_write(s, st, "write chosen point", NULL, err)))
+    if ((rc = run_write(s, st, "write chosen point", err)))
         return rc;
     s->pending++;
     return 0;
@@ -764,7 +762,7 @@ int ls_put_meta(ls_store *s, uint64_t group, const char *key, const void *value,
     sqlite3_bind_text(st, 2, key, (int)klen, SQLITE_STATIC);
     bind_blob(st, 3, value, len);
     sqlite3_bind_int64(st, 4, meta_crc(group, key, klen, value, len));
-    if ((rc = run_write(s, st, "write metadata", NULL, err)))
+    if ((rc = run_write(s, st, "write metadata", err)))
         return rc;
     s->pending++;
     return 0;
@@ -848,7 +846,7 @@ static int put_one(ls_store *s, uint64_t group, const ls_entry *e, mr_err *err)
     sqlite3_bind_int64(st, 6, e->kind);
     bind_blob(st, 7, e->value, e->len);
     sqlite3_bind_int64(st, 8, entry_crc(group, e));
-    int rc = run_write(s, st, "write entry", NULL, err);
+    int rc = run_write(s, st, "write entry", err);
     if (rc)
         return rc;
     s->pending++;
@@ -1057,7 +1055,7 @@ int ls_put_config(ls_store *s, uint64_t group, uint64_t slot, const void *value,
     bind_u64(st, 2, slot);
     bind_blob(st, 3, value, len);
     sqlite3_bind_int64(st, 4, config_crc(group, slot, value, len));
-    if ((rc = run_write(s, st, "write configuration", NULL, err)))
+    if ((rc = run_write(s, st, "write configuration", err)))
         return rc;
     s->pending++;
     return 0;
@@ -1089,7 +1087,7 @@ int ls_install_snapshot(ls_store *s, uint64_t group, uint64_t last_slot, const v
     bind_blob(st, 3, meta, meta_len);
     bind_blob(st, 4, data, len);
     sqlite3_bind_int64(st, 5, snap_crc(group, last_slot, meta, meta_len, data, len));
-    if ((rc = run_write(s, st, "write snapshot", NULL, err)))
+    if ((rc = run_write(s, st, "write snapshot", err)))
         return rc;
     s->pending++;
     return 0;
@@ -1113,12 +1111,12 @@ int ls_truncate_prefix(ls_store *s, uint64_t group, uint64_t upto, mr_err *err)
     sqlite3_stmt *st = s->st[ST_DEL_ENTRIES_UPTO];
     bind_u64(st, 1, group);
     bind_u64(st, 2, upto);
-    if ((rc = run_write(s, st, "truncate entries", NULL, err)))
+    if ((rc = run_write(s, st, "truncate entries", err)))
         return rc;
     st = s->st[ST_DEL_CONFIGS_BEFORE];
     bind_u64(st, 1, group);
     bind_u64(st, 2, upto);
-    if ((rc = run_write(s, st, "truncate configurations", NULL, err)))
+    if ((rc = run_write(s, st, "truncate configurations", err)))
         return rc;
     s->pending++;
     return 0;
@@ -1134,7 +1132,7 @@ int ls_drop_group(ls_store *s, uint64_t group, mr_err *err)
     for (size_t i = 0; i < sizeof drops / sizeof drops[0]; i++) {
         sqlite3_stmt *st = s->st[drops[i]];
         bind_u64(st, 1, group);
-        if ((rc = run_write(s, st, "drop group", NULL, err)))
+        if ((rc = run_write(s, st, "drop group", err)))
             return rc;
     }
     s->pending++;
