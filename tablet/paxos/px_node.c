@@ -855,6 +855,17 @@ static void on_prepare(px_node *n, const px_msg *m)
     bool grant = c > 0 || (c == 0 && n->state == PX_FOLLOWER);
     if (grant && c > 0 && !vote_free_for(n, m->ballot))
         grant = false;
+    uint64_t from = m->slot > n->log_start ? m->slot : n->log_start;
+    size_t cnt = 0;
+    for (uint64_t s = from; grant && s <= log_last(n); s++) {
+        rec *x = rec_at(n, s);
+        if (x && x->present)
+            cnt++;
+    }
+    /* A partial report would be unsafe (P2c needs every accepted value): a candidate that
+     * far behind must catch up first, so refuse. */
+    if (cnt > PX_MSG_MAX_ENTRIES)
+        grant = false;
     if (px_ballot_cmp(m->ballot, n->max_seen) > 0)
         n->max_seen = m->ballot;
     if (grant) {
@@ -872,16 +883,7 @@ static void on_prepare(px_node *n, const px_msg *m)
     px_entry *es = NULL;
     uint64_t *cs = NULL;
     size_t k = 0, nch = 0;
-    uint64_t from = m->slot > n->log_start ? m->slot : n->log_start;
     if (grant) {
-        size_t cnt = 0;
-        for (uint64_t s = from; s <= log_last(n); s++) {
-            rec *x = rec_at(n, s);
-            if (x && x->present)
-                cnt++;
-        }
-        if (cnt > PX_MSG_MAX_ENTRIES)
-            cnt = PX_MSG_MAX_ENTRIES;
         es = arena(n, cnt * sizeof *es);
         cs = arena(n, cnt * sizeof *cs);
         if (!es || !cs)
