@@ -12,6 +12,7 @@
 
 #define DEFAULT_MAX_PENDING 4096
 #define DEFAULT_MAX_CONNS   4096
+#define DEFAULT_IDLE_MS     10000
 #define DEFAULT_BACKOFF_MIN 50
 #define DEFAULT_BACKOFF_MAX 5000
 
@@ -22,6 +23,11 @@ enum {
     /* Sent first by a dialler that listens: "I am <advertise address>", so the
      * accepting side can use this connection for its own messages too. */
     CTL_HELLO = 1,
+    /* Liveness on a quiet connection: PING asks for a PONG. A peer cut off
+     * without a reset (a partition, a dead host) is noticed within idle_ms
+     * instead of after TCP's retransmission timeout of many minutes. */
+    CTL_PING = 2,
+    CTL_PONG = 3,
 };
 
 typedef struct qframe { /* a frame waiting for its peer's connection */
@@ -51,10 +57,12 @@ struct tconn { /* the transport's view of one net_conn */
     net_transport *t;
     net_conn *c;
     uint64_t id;
-    peer *p;         /* the peer it serves or served; NULL: accepted, not adopted */
-    size_t inflight; /* requests sent on it and not yet finished */
-    int retiring;    /* a duplicate: close once inflight reaches zero */
-    int dialed;      /* we dialled it (else accepted) */
+    peer *p;          /* the peer it serves or served; NULL: accepted, not adopted */
+    size_t inflight;  /* requests sent on it and not yet finished */
+    int retiring;     /* a duplicate: close once inflight reaches zero */
+    int dialed;       /* we dialled it (else accepted) */
+    uint64_t last_rx; /* uv_now when a frame last arrived (or the connection opened) */
+    int pinged;       /* a PING is out since last_rx */
 };
 
 struct req {
@@ -77,7 +85,8 @@ struct net_transport {
     uv_tcp_t listener;
     int listening;
     uv_timer_t deadline_timer;
-    int live; /* handles and connections still to close before t can be freed */
+    uv_timer_t idle_timer; /* repeating; unreferenced, so it never holds the loop alone */
+    int live;              /* handles and connections still to close before t can be freed */
     int closing;
     char advertise[300]; /* how peers reach us; "" = we do not listen or cannot say */
     void (*on_closed)(void *ud);
@@ -419,10 +428,14 @@ static void dispatch(tconn *tc, const net_frame *f)
 {
     net_transport *t = tc->t;
     if (f->flags & NET_FRAME_CONTROL) {
-        if (f->type == CTL_HELLO && !(f->flags & NET_FRAME_RESPONSE))
+        if (f->type == CTL_HELLO && !(f->flags & NET_FRAME_RESPONSE)) {
             on_hello(tc, f);
-        else
+        } else if (f->type == CTL_PING && f->len == 0) {
+            net_frame pong = {.type = CTL_PONG, .flags = NET_FRAME_CONTROL};
+            net_conn_send(tc->c, &pong, NULL); /* a full queue: the peer will see silence */
+        } else if (f->type != CTL_PONG || f->len != 0) {
             net_conn_close(tc->c, MR_EPROTO, "unknown control message %u", f->type);
+        }
         return;
     }
     net_message m = {
@@ -516,8 +529,32 @@ static void on_hello(tconn *tc, const net_frame *f)
 static void tc_on_frame(net_conn *c, const net_frame *f, void *ud)
 {
     tconn *tc = ud;
+    tc->last_rx = uv_now(tc->t->loop);
+    tc->pinged = 0;
     if (!tc->t->closing)
         dispatch(tc, f);
+}
+
+/* Every idle_ms/4: ping connections quiet for idle_ms/2, close those quiet for
+ * idle_ms. Any frame counts as a sign of life, so busy connections never ping. */
+static void on_idle_tick(uv_timer_t *timer)
+{
+    net_transport *t = timer->data;
+    uint64_t now = uv_now(t->loop), idle = t->cfg.idle_ms;
+    for (tconn *tc = t->conns; tc; tc = tc->next) {
+        if (!net_conn_is_open(tc->c))
+            continue;
+        uint64_t quiet = now - tc->last_rx;
+        if (quiet >= idle) {
+            net_conn_close(tc->c, MR_ETIMEDOUT, "peer silent for %llu ms",
+                           (unsigned long long)quiet);
+        } else if (quiet >= idle / 2 && !tc->pinged) {
+            net_frame ping = {.type = CTL_PING, .flags = NET_FRAME_CONTROL};
+            tc->pinged = 1;
+            t->st.pings++;
+            net_conn_send(tc->c, &ping, NULL);
+        }
+    }
 }
 
 static void tc_on_open(net_conn *c, void *ud)
@@ -525,6 +562,7 @@ static void tc_on_open(net_conn *c, void *ud)
     tconn *tc = ud;
     net_transport *t = tc->t;
     t->st.conns_opened++;
+    tc->last_rx = uv_now(t->loop);
     if (tc->p && tc->p->conn == tc) {
         tc->p->state = P_OPEN;
         tc->p->attempts = 0;
@@ -713,6 +751,8 @@ int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_e
         t->cfg.max_pending = DEFAULT_MAX_PENDING;
     if (!t->cfg.max_conns)
         t->cfg.max_conns = DEFAULT_MAX_CONNS;
+    if (!t->cfg.idle_ms)
+        t->cfg.idle_ms = DEFAULT_IDLE_MS;
     if (!t->cfg.backoff_min_ms)
         t->cfg.backoff_min_ms = DEFAULT_BACKOFF_MIN;
     if (!t->cfg.backoff_max_ms)
@@ -736,7 +776,12 @@ int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_e
     }
     uv_timer_init(t->loop, &t->deadline_timer);
     t->deadline_timer.data = t;
-    t->live = 1;
+    uv_timer_init(t->loop, &t->idle_timer);
+    t->idle_timer.data = t;
+    uint64_t tick = t->cfg.idle_ms / 4 ? t->cfg.idle_ms / 4 : 1;
+    uv_timer_start(&t->idle_timer, on_idle_tick, tick, tick);
+    uv_unref((uv_handle_t *)&t->idle_timer);
+    t->live = 2;
     if (cfg->listen) {
         int r = uv_tcp_init(t->loop, &t->listener);
         if (r == 0) {
@@ -905,6 +950,7 @@ void net_transport_close(net_transport *t, void (*on_closed)(void *ud), void *ud
     while (t->dhead)
         req_fail(t, t->dhead, MR_EUNAVAIL, "transport closing%s%s", "", "");
     uv_close((uv_handle_t *)&t->deadline_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&t->idle_timer, on_handle_closed);
 }
 
 void net_transport_get_stats(const net_transport *t, net_transport_stats *s)

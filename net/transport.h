@@ -16,9 +16,12 @@
  *   waits for that peer.
  * - A request's callback runs exactly once: with the response, MR_ETIMEDOUT
  *   when no response came in time, MR_EUNAVAIL when the connection carrying it
- *   was lost or the transport closed. Never from inside net_transport_request. * - A request that
- * times out while still queued leaves the queue; one-way messages wait until sent or the queue
- * bound refuses more.
+ *   was lost or the transport closed. Never from inside net_transport_request.
+ *   A request that times out while still queued leaves the queue; one-way
+ *   messages wait until sent or the queue bound refuses more.
+ * - A connection on which nothing arrives for idle_ms is closed (a PING goes
+ *   out at half of it; any frame counts), so a peer behind a partition or on a
+ *   dead host is noticed without waiting minutes for TCP to give up.
  * - The transport knows nothing of what the messages mean: types 1..255 and
  *   payloads belong to the layers above (net/buf.h encodes them).
  * - Single-threaded: call everything from the loop's thread. */
@@ -60,6 +63,8 @@ typedef struct net_transport_config {
     size_t max_write_queue;   /* per connection, bytes; 0 = 64 MiB */
     size_t max_pending;       /* frames waiting per peer while not connected; 0 = 4096 */
     size_t max_conns;         /* accepted connections alive at once; 0 = 4096 */
+    uint64_t idle_ms;         /* a connection silent this long is closed (a PING goes out
+                               * at half of it); 0 = 10 s */
     uint64_t open_timeout_ms; /* connect + handshake; 0 = 10 s */
     uint64_t backoff_min_ms;  /* first redial delay; 0 = 50 ms */
     uint64_t backoff_max_ms;  /* ceiling; 0 = 5 s */
@@ -109,6 +114,7 @@ typedef struct net_transport_stats {
     uint64_t timeouts;      /* requests that timed out */
     uint64_t adopted;       /* accepted connections adopted after a HELLO */
     uint64_t refused;       /* accepted connections closed at once: over max_conns */
+    uint64_t pings;         /* PINGs sent on quiet connections */
     uint64_t hello_refused; /* HELLOs whose certificate did not name the address */
     size_t conns;           /* connections alive now */
     size_t requests;        /* requests in flight now */

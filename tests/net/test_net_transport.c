@@ -52,6 +52,7 @@ static void on_closed(void *ud)
 }
 
 static size_t next_max_conns; /* max_conns for the next node_start, then reset */
+static uint64_t next_idle_ms; /* idle_ms for the next node_start, then reset */
 
 static int node_start(uv_loop_t *loop, node *n, net_tls_ctx *tls, const char *listen,
                       uint32_t max_frame)
@@ -68,8 +69,10 @@ static int node_start(uv_loop_t *loop, node *n, net_tls_ctx *tls, const char *li
         .on_message = on_message,
         .ud = n,
         .max_conns = next_max_conns,
+        .idle_ms = next_idle_ms,
     };
     next_max_conns = 0;
+    next_idle_ms = 0;
     mr_err err;
     mr_err_clear(&err);
     int rc = net_transport_new(&cfg, &n->t, &err);
@@ -492,6 +495,7 @@ typedef struct hand {
     const char *claim; /* address its HELLO claims */
     uint8_t ctl_type;  /* control type to send (1 = HELLO) */
     int garbage;       /* send an undecodable HELLO payload */
+    int silent;        /* ignore everything received (a peer behind a partition) */
     int opened, closed, requests;
     int code;
 } hand;
@@ -515,6 +519,8 @@ static void hand_open(net_conn *c, void *ud)
 static void hand_frame(net_conn *c, const net_frame *f, void *ud)
 {
     hand *h = ud;
+    if (h->silent)
+        return;
     h->requests++;
     net_frame r = {.type = T_ECHOED,
                    .flags = NET_FRAME_RESPONSE,
@@ -628,6 +634,49 @@ TEST(transport_max_conns)
     CHECK_EQ(world_done(&w), 0);
 }
 
+/* A peer that goes silent (no reset: a partition, a dead host) is closed after
+ * idle_ms; a quiet but live connection is kept alive by PING/PONG. */
+TEST(transport_idle_detection)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node srv, cli;
+    char addr[64];
+    next_idle_ms = 200;
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    hand mute;
+    CHECK(hand_dial(&w.loop, &mute, w.tls, addr, "127.0.0.1:1") == MR_OK);
+    mute.silent = 1;
+    CHECK(fx_run_until(&w.loop, &mute.closed, LIMIT_MS) == 0);
+    net_transport_stats ss;
+    net_transport_get_stats(srv.t, &ss);
+    CHECK(ss.pings >= 1);
+    CHECK_EQ(ss.conns_failed, 1);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+
+    /* Generous idle_ms: only a multi-second stall of the whole process could
+     * make this live connection look dead. */
+    next_idle_ms = 3000;
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    next_idle_ms = 3000;
+    CHECK(node_start(&w.loop, &cli, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    call c;
+    CHECK(request(&cli, addr, T_ECHO, "x", LONG_MS, &c) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c.done, LIMIT_MS) == 0);
+    fx_run_for(&w.loop, 2500);
+    net_transport_stats cs;
+    net_transport_get_stats(cli.t, &cs);
+    net_transport_get_stats(srv.t, &ss);
+    CHECK(cs.pings + ss.pings >= 1);
+    CHECK_EQ(cs.conns_failed + ss.conns_failed, 0);
+    CHECK_EQ(cs.conns, 1);
+    CHECK(node_stop(&w.loop, &cli) == 0);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
 static int closing_reentry_status;
 static void on_response_reenter(net_transport *t, int status, const mr_err *err,
                                 const net_message *resp, void *ud)
@@ -716,6 +765,7 @@ int main(int argc, char **argv)
         TEST_CASE(transport_queue_bound_and_dead_peer),
         TEST_CASE(transport_close_fails_pending_requests),
         TEST_CASE(transport_max_conns),
+        TEST_CASE(transport_idle_detection),
         TEST_CASE(transport_callback_may_close_transport),
     };
     return test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
