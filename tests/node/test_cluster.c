@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "common/mr_util.h"
+#include "net/transport.h"
+#include "tablet/node/nd.h"
 #include "tests/support/proc.h"
 #include "tests/test.h"
 
@@ -83,6 +85,62 @@ static void start_node(int i)
                     http,
                     NULL};
     pids[i] = proc_spawn(argv, log);
+}
+
+/* Sends raw frames to node i as an authenticated client: a Paxos frame whose
+ * messages are garbage, and a message of an unknown type (a request). Returns
+ * the reply to the unknown type, or NULL. */
+typedef struct raw_state {
+    bool done;
+    json_t *reply;
+} raw_state;
+
+static void raw_reply(net_transport *t, int status, const mr_err *err, const net_message *resp,
+                      void *ud)
+{
+    raw_state *s = ud;
+    s->done = true;
+    if (status == MR_OK) {
+        json_error_t je;
+        s->reply = json_loadb((const char *)resp->payload, resp->len, 0, &je);
+    }
+}
+
+static void raw_closed(void *ud)
+{
+    *(bool *)ud = true;
+}
+
+static json_t *send_garbage(int i)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    net_tls_ctx *tls;
+    mr_err err;
+    if (net_tls_ctx_load_dir(certs, "client.root", &tls, &err) != MR_OK)
+        return NULL;
+    net_transport_config tc = {.loop = &loop, .tls = tls};
+    net_transport *t;
+    if (net_transport_new(&tc, &t, &err) != MR_OK)
+        return NULL;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ports[i]);
+    /* from node 2, three "messages": one garbage, one truncated length, one huge length */
+    uint8_t px[64] = {2,    0,    0,    0,    3, 0, 0, 0, 5,    0,    0,    0,    0xde,
+                      0xad, 0xbe, 0xef, 0x01, 1, 0, 0, 0, 0x07, 0xff, 0xff, 0xff, 0x7f};
+    net_transport_send(t, addr, ND_MSG_PX, px, sizeof px, &err);
+    raw_state s = {0};
+    if (net_transport_request(t, addr, 99, "x", 1, 5000, raw_reply, &s, NULL, &err) == MR_OK)
+        while (!s.done && uv_run(&loop, UV_RUN_ONCE)) {
+        }
+    bool closed = false;
+    net_transport_close(t, raw_closed, &closed);
+    while (!closed && uv_run(&loop, UV_RUN_ONCE)) {
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    net_tls_ctx_free(tls);
+    return s.reply;
 }
 
 /* GET path from the node's HTTP endpoint; returns the status code, body in *body. */
@@ -280,6 +338,17 @@ static void cluster_body(void)
     CHECK(strstr(body, "meridian_clock_synchronized 1") != NULL);
     CHECK(strstr(body, "meridian_fsyncs_total 0\n") == NULL);
     CHECK_EQ(http_get("/nope", body, sizeof body), 404);
+
+    /* Malformed Paxos messages and an unknown message type: refused, counted, and
+     * the cluster keeps committing. */
+    json_t *unknown = send_garbage(0);
+    CHECK(unknown != NULL);
+    CHECK_STR(json_string_value(json_object_get(unknown, "error")), "invalid");
+    json_decref(unknown);
+    CHECK_EQ(http_get("/metrics", body, sizeof body), 200);
+    CHECK(strstr(body, "meridian_paxos_messages_total{dir=\"malformed\"} 0") == NULL);
+    CHECK(propose(l1, 1, "still-ok") > 0);
+    acked++;
 
     /* kill -9 the leader of group 1: another node takes over within a few leases. */
     int64_t t0 = mr_monotonic_ns();
