@@ -481,6 +481,11 @@ static void on_apply(world *w, int h, int g, const px_entry *e, bool voided)
         c->voided = voided;
         w->stat_chosen++;
         w->stat_voided += voided;
+        if (voided)
+            trace(w,
+                  "g%d slot %" PRIu64 " chosen but void: its timestamp %" PRId64
+                  " is not above an earlier slot's",
+                  g, e->slot, e->ts);
         check_valid(w, g, e, voided);
         check_ts(w, g, e->slot);
     } else if (c->vhash != vh || c->voided != voided) {
@@ -1022,7 +1027,11 @@ static void on_client(world *w, int g)
         }
         uint64_t id = gs->nprops++;
         gs->props[id] = (proposal){0};
-        trace(w, "client g%d proposes p%" PRIu64 " (leader h%d)", g, id, leader_of(w, g) + 1);
+        int l = leader_of(w, g);
+        if (l >= 0)
+            trace(w, "client g%d proposes p%" PRIu64 " to leader h%d", g, id, l + 1);
+        else
+            trace(w, "client g%d proposes p%" PRIu64 " (no leader yet: will retry)", g, id);
         submit(w, g, id);
     }
     int retried = 0;
@@ -1187,7 +1196,7 @@ static void on_deliver(world *w, sim_ev *ev)
         return;
     }
     free(ev->bytes);
-    if (w->o->trace) {
+    {
         char b1[32], b2[32];
         trace(w, "h%d g%d recv %s from h%u ballot %s promised %s ok=%d n=%u commit=%" PRIu64,
               ev->host + 1, ev->group, px_msg_type_name(m.type), m.from, ballot_str(m.ballot, b1),
@@ -1331,8 +1340,8 @@ static int run_seed(const sim_opts *o, uint64_t seed, bool print_trace)
     }
     sim_ev fe = {.t = w->now + rnd_range(100 * MS, 600 * MS), .kind = EV_FAULT};
     push_ev(w, fe);
-    trace(w, "seed %" PRIu64 ": %d replicas, %d groups, TrueTime bound %.3f ms%s%s", seed,
-          w->nhosts, w->ngroups, (double)w->bound / 1e6, o->mutant ? ", mutant " : "",
+    trace(w, "seed %" PRIu64 ": %d replicas (+1 spare host), %d groups, TrueTime bound %.3f ms%s%s",
+          seed, w->replicas, w->ngroups, (double)w->bound / 1e6, o->mutant ? ", mutant " : "",
           o->mutant ? o->mutant_name : "");
     int result = 0;
     while (w->nheap > 0) {
