@@ -1081,6 +1081,32 @@ static int tidx(unsigned t)
     return i;
 }
 
+/* Explains each step of a found cycle by the most basic dependency the pair carries that
+ * keeps the cycle's claim: a ww or wr edge is preferred to whatever the search walked (it adds
+ * no anti-dependency and no timing), and process order to real time. A search may have walked
+ * a pair as rw (or real time) to satisfy its class while the pair is also ww (or process
+ * order); the cycle is then named by the stronger claim it supports (G-single rather than
+ * G2-item, -process rather than -realtime), and duplicates of another class fold away. An rw
+ * step is never swapped for real time or the reverse: both claims are reported when found. */
+static void normalize_cycle(const ctx *c, cycle *cy)
+{
+    for (int i = 0; i < cy->n; i++) {
+        int a = cy->nodes[i], b = cy->nodes[(i + 1) % cy->n];
+        for (size_t e = c->off[a]; e < c->off[a + 1]; e++) {
+            if (c->edges[e].to != b)
+                continue;
+            unsigned m = c->edges[e].type;
+            if (m & E_WW)
+                cy->types[i] = E_WW;
+            else if (m & E_WR)
+                cy->types[i] = E_WR;
+            else if (cy->types[i] == E_RT && (m & E_PROC))
+                cy->types[i] = E_PROC;
+            break;
+        }
+    }
+}
+
 static void report_cycle(ctx *c, const cycle *cy, const char *name)
 {
     char *text = NULL;
@@ -1151,6 +1177,7 @@ static int search_component(ctx *c, search *s, const int *comp, int cid)
         done:
             if (best.n) {
                 char name[40];
+                normalize_cycle(c, &best);
                 cycle_name(&best, name, sizeof name);
                 int dup = 0;
                 for (int i = 0; i < nnames; i++)
@@ -1227,6 +1254,7 @@ static int find_cycles(ctx *c)
                 if (bfs_back(c, &s, C_ANY, X_NONE, u, c->edges[e].to, b, &work, SIZE_MAX, INT32_MAX,
                              &cy) > 0) {
                     char name[40];
+                    normalize_cycle(c, &cy);
                     report_cycle(c, &cy, cycle_name(&cy, name, sizeof name));
                     got = 1;
                 }
