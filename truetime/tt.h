@@ -134,4 +134,9 @@ tt_interval tt_wait_until_after(const tt_clock *c, int64_t t);
 void tt_set_fault_offset(tt_clock *c, int64_t offset_ns);
 int64_t tt_fault_offset(const tt_clock *c);
 
+/* Test-only fault hook: declare the clock unhealthy (a failed source) until
+ * cleared; the interval keeps its honest width. Also $MERIDIAN_CLOCK_UNHEALTHY=1. */
+void tt_set_fault_unhealthy(tt_clock *c, bool unhealthy);
+bool tt_fault_unhealthy(const tt_clock *c);
+
 #endif

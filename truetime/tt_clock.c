@@ -37,6 +37,7 @@ struct tt_clock {
     tt_chrony *chrony;
     tt_pub pub;
     _Atomic int64_t fault_offset_ns;
+    _Atomic bool fault_unhealthy;
 
     pthread_mutex_t mu; /* guards last, the source and the writer side of pub */
     tt_sample last;
@@ -297,6 +298,9 @@ static int open_clock(const char *spec, const tt_config *cfg, bool background, t
         MR_WARN("tt", "fault hook: clock reading offset by %lld ns (MERIDIAN_CLOCK_OFFSET)",
                 (long long)off);
     atomic_store(&c->fault_offset_ns, off);
+    const char *unh = getenv("MERIDIAN_CLOCK_UNHEALTHY");
+    if (unh && strcmp(unh, "1") == 0)
+        tt_set_fault_unhealthy(c, true);
     tt_clock_poll(c);
     if (background) {
         if (pthread_create(&c->thread, NULL, poller, c) != 0) {
@@ -366,6 +370,8 @@ bool tt_before(const tt_clock *c, int64_t t)
 
 tt_status tt_status_now(const tt_clock *c)
 {
+    if (atomic_load_explicit(&((tt_clock *)c)->fault_unhealthy, memory_order_relaxed))
+        return TT_UNHEALTHY;
     pub_view v = read_pub(c);
     if (v.status != TT_SYNCHRONIZED)
         return v.status;
@@ -432,6 +438,17 @@ void tt_set_fault_offset(tt_clock *c, int64_t offset_ns)
 {
     atomic_store(&c->fault_offset_ns, offset_ns);
     MR_WARN("tt", "fault hook: clock reading offset set to %lld ns", (long long)offset_ns);
+}
+
+void tt_set_fault_unhealthy(tt_clock *c, bool unhealthy)
+{
+    atomic_store(&c->fault_unhealthy, unhealthy);
+    MR_WARN("tt", "fault hook: clock declared %s", unhealthy ? "unhealthy" : "healthy again");
+}
+
+bool tt_fault_unhealthy(const tt_clock *c)
+{
+    return atomic_load(&((tt_clock *)c)->fault_unhealthy);
 }
 
 int64_t tt_fault_offset(const tt_clock *c)

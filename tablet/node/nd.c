@@ -946,6 +946,39 @@ static void on_init(nd_node *n, const net_message *m)
     }
 }
 
+/* Test-only fault injection (the consistency harness's clock nemesis): a lying
+ * clock offset and a declared-unhealthy clock. Off unless the operator opts in. */
+static void on_fault(nd_node *n, const net_message *m)
+{
+    const char *allow = getenv("MERIDIAN_TEST_FAULTS");
+    if (!allow || strcmp(allow, "1") != 0)
+        return reply_error(n, m->reply_to, "refused",
+                           "fault injection is off (start the node with MERIDIAN_TEST_FAULTS=1)");
+    json_error_t je;
+    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return reply_error(n, m->reply_to, "invalid", "fault request is not a JSON object");
+    }
+    json_t *off = json_object_get(o, "clock_offset_ns");
+    json_t *unh = json_object_get(o, "clock_unhealthy");
+    if ((off && !json_is_integer(off)) || (unh && !json_is_boolean(unh))) {
+        json_decref(o);
+        return reply_error(n, m->reply_to, "invalid",
+                           "clock_offset_ns must be an integer, clock_unhealthy a boolean");
+    }
+    if (off)
+        tt_set_fault_offset(n->clock, (int64_t)json_integer_value(off));
+    if (unh)
+        tt_set_fault_unhealthy(n->clock, json_is_true(unh));
+    json_decref(o);
+    reply_json(n, m->reply_to,
+               json_pack("{s:b, s:I, s:b, s:s}", "ok", 1, "clock_offset_ns",
+                         (json_int_t)tt_fault_offset(n->clock), "clock_unhealthy",
+                         tt_fault_unhealthy(n->clock), "clock_status",
+                         tt_status_name(tt_status_now(n->clock))));
+}
+
 static void on_message(net_transport *t, const net_message *m, void *ud)
 {
     nd_node *n = ud;
@@ -975,6 +1008,9 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
         break;
     case ND_MSG_STATUS:
         reply_json(n, m->reply_to, status_json(n));
+        break;
+    case ND_MSG_FAULT:
+        on_fault(n, m);
         break;
     default:
         MR_WARN("node", "unknown message type %u from %s", m->type, m->peer);

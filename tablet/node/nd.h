@@ -34,6 +34,8 @@ enum {
     ND_MSG_PROPOSE = 16,   /* request: [u64 group][bytes] -> {ok, slot, ts} | {error, leader} */
     ND_MSG_STATUS = 18,    /* request: {} -> status JSON */
     ND_MSG_REPLY = 20,     /* every reply: JSON */
+    ND_MSG_FAULT = 22,     /* test-only request: {clock_offset_ns?, clock_unhealthy?} -> state;
+                            * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */
 };
 
 typedef struct nd_config {

@@ -268,6 +268,28 @@ TEST(fault_offset_lies_without_widening)
     unsetenv("MERIDIAN_CLOCK_OFFSET");
 }
 
+TEST(fault_unhealthy_hook)
+{
+    tt_clock *c;
+    mr_err e;
+    CHECK_EQ(tt_clock_open_manual("fixed:1ms", NULL, &c, &e), MR_OK);
+    CHECK(tt_healthy(c));
+    int64_t eps = tt_interval_epsilon(tt_now(c));
+    tt_set_fault_unhealthy(c, true);
+    CHECK(tt_fault_unhealthy(c));
+    CHECK_EQ(tt_status_now(c), TT_UNHEALTHY);
+    CHECK(!tt_healthy(c));
+    CHECK(tt_interval_epsilon(tt_now(c)) - eps < 100000); /* the interval stays honest */
+    tt_set_fault_unhealthy(c, false);
+    CHECK(tt_healthy(c));
+    tt_clock_close(c);
+    setenv("MERIDIAN_CLOCK_UNHEALTHY", "1", 1);
+    CHECK_EQ(tt_clock_open_manual("fixed:1ms", NULL, &c, &e), MR_OK);
+    unsetenv("MERIDIAN_CLOCK_UNHEALTHY");
+    CHECK_EQ(tt_status_now(c), TT_UNHEALTHY);
+    tt_clock_close(c);
+}
+
 TEST(commit_wait)
 {
     tt_clock *c;
@@ -491,6 +513,6 @@ TEST_MAIN(TEST_CASE(float_known_encodings), TEST_CASE(float_round_trip), TEST_CA
           TEST_CASE(reply_decode), TEST_CASE(reply_malformed), TEST_CASE(bound_arithmetic),
           TEST_CASE(after_before_edges), TEST_CASE(fixed_clock_contains_system_time),
           TEST_CASE(bad_specs_rejected), TEST_CASE(bound_over_cap_is_unhealthy),
-          TEST_CASE(fault_offset_lies_without_widening), TEST_CASE(commit_wait),
+          TEST_CASE(fault_offset_lies_without_widening), TEST_CASE(fault_unhealthy_hook), TEST_CASE(commit_wait),
           TEST_CASE(seqlock_readers_race_writer), TEST_CASE(chrony_client_verdicts),
           TEST_CASE(chrony_missing_socket), TEST_CASE(kernel_source_samples))
