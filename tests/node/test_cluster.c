@@ -111,6 +111,36 @@ static void raw_closed(void *ud)
     *(bool *)ud = true;
 }
 
+/* One request of `type` to node i as the root client; the JSON reply or NULL. */
+static json_t *raw_request(int i, uint8_t type, const void *payload, uint32_t len)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    net_tls_ctx *tls;
+    mr_err err;
+    if (net_tls_ctx_load_dir(certs, "client.root", &tls, &err) != MR_OK)
+        return NULL;
+    net_transport_config tc = {.loop = &loop, .tls = tls};
+    net_transport *t;
+    if (net_transport_new(&tc, &t, &err) != MR_OK)
+        return NULL;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ports[i]);
+    raw_state s = {0};
+    if (net_transport_request(t, addr, type, payload, len, 5000, raw_reply, &s, NULL, &err) ==
+        MR_OK)
+        while (!s.done && uv_run(&loop, UV_RUN_ONCE)) {
+        }
+    bool closed = false;
+    net_transport_close(t, raw_closed, &closed);
+    while (!closed && uv_run(&loop, UV_RUN_ONCE)) {
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    net_tls_ctx_free(tls);
+    return s.reply;
+}
+
 static json_t *send_garbage(int i)
 {
     uv_loop_t loop;
@@ -284,6 +314,7 @@ static void cluster_body(void)
     http_port = free_tcp_port();
     snprintf(join, sizeof join, "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", ports[0], ports[1],
              ports[2]);
+    setenv("MERIDIAN_TEST_FAULTS", "1", 1); /* inherited by the nodes */
     for (int i = 0; i < NNODES; i++)
         start_node(i);
     sleep_ms(500);
@@ -375,6 +406,29 @@ static void cluster_body(void)
     CHECK_EQ(meridian(NULL, "cert create-client --certs-dir %s --user root", other), 0);
     CHECK(meridian(NULL, "status --host 127.0.0.1:%d --certs %s --timeout 3s", ports[0], other) !=
           0);
+
+    /* A leader whose clock is declared unhealthy gives its lease up, another
+     * node takes over, and it does not lead again while the clock stays bad. */
+    int cl = wait_leader(1, -1, 20000);
+    CHECK(cl >= 0);
+    const char *bad = "{\"clock_unhealthy\": true}";
+    json_t *fr = raw_request(cl, ND_MSG_FAULT, bad, (uint32_t)strlen(bad));
+    CHECK(fr && json_is_true(json_object_get(fr, "ok")));
+    CHECK_STR(json_string_value(json_object_get(fr, "clock_status")), "unhealthy");
+    json_decref(fr);
+    int takeover2 = wait_leader(1, cl, 20000);
+    CHECKF(takeover2 >= 0 && takeover2 != cl, "no takeover from the unhealthy leader %d", cl);
+    for (int k3 = 0; k3 < 8; k3++) {
+        sleep_ms(400);
+        json_t *s2 = status(cl);
+        json_t *g = group_of(s2, 1);
+        bool leads = g && strcmp(json_string_value(json_object_get(g, "state")), "leader") == 0;
+        json_decref(s2);
+        CHECKF(!leads, "node %d with an unhealthy clock leads group 1 again", cl);
+    }
+    const char *good = "{\"clock_unhealthy\": false}";
+    json_decref(raw_request(cl, ND_MSG_FAULT, good, (uint32_t)strlen(good)));
+    CHECK(propose(takeover2, 1, "after-clock") > 0);
 
     /* SIGTERM: every node stops cleanly (and, under ASan, leak-free: exit status 0). */
     for (int i = 0; i < NNODES; i++) {
