@@ -54,6 +54,7 @@ typedef struct peer {
 
 struct tconn { /* the transport's view of one net_conn */
     tconn *prev, *next;
+    tconn *hnext; /* id hash chain: replies find their connection by id */
     net_transport *t;
     net_conn *c;
     uint64_t id;
@@ -95,6 +96,8 @@ struct net_transport {
     tconn *conns;
     uint64_t next_conn_id;
     size_t accepted_live; /* accepted connections not yet closed */
+    tconn **cbuckets;     /* connections by id (power-of-two size, chained) */
+    size_t ncbuckets;
     uint64_t next_req_id;
     req **buckets;
     size_t nbuckets, nreqs;
@@ -112,6 +115,19 @@ static void on_deadline(uv_timer_t *timer);
 static size_t bucket_of(const net_transport *t, uint64_t id)
 {
     return (size_t)(id * 0x9E3779B97F4A7C15ull >> 32) & (t->nbuckets - 1);
+}
+
+static size_t cbucket_of(const net_transport *t, uint64_t id)
+{
+    return (size_t)(id * 0x9E3779B97F4A7C15ull >> 32) & (t->ncbuckets - 1);
+}
+
+static tconn *tconn_find(const net_transport *t, uint64_t id)
+{
+    for (tconn *tc = t->cbuckets[cbucket_of(t, id)]; tc; tc = tc->hnext)
+        if (tc->id == id)
+            return tc;
+    return NULL;
 }
 
 static int hash_grow(net_transport *t)
@@ -598,6 +614,10 @@ static void tc_on_close(net_conn *c, const mr_err *why, void *ud)
         t->st.conns_failed++;
     if (!tc->dialed)
         t->accepted_live--;
+    tconn **hp = &t->cbuckets[cbucket_of(t, tc->id)];
+    while (*hp != tc)
+        hp = &(*hp)->hnext;
+    *hp = tc->hnext;
     if (tc->prev)
         tc->prev->next = tc->next;
     else
@@ -650,8 +670,35 @@ static tconn *tconn_new(net_transport *t, peer *p)
     return tc;
 }
 
+/* Doubles the id hash when it is as full as it is wide. Failing to grow only
+ * makes chains longer. */
+static void conns_grow(net_transport *t)
+{
+    size_t n = t->ncbuckets * 2;
+    tconn **b = calloc(n, sizeof *b);
+    if (!b)
+        return;
+    tconn **old = t->cbuckets;
+    size_t oldn = t->ncbuckets;
+    t->cbuckets = b;
+    t->ncbuckets = n;
+    for (size_t i = 0; i < oldn; i++)
+        for (tconn *tc = old[i], *next; tc; tc = next) {
+            next = tc->hnext;
+            size_t k = cbucket_of(t, tc->id);
+            tc->hnext = b[k];
+            b[k] = tc;
+        }
+    free(old);
+}
+
 static void tconn_link(net_transport *t, tconn *tc)
 {
+    if (t->st.conns >= t->ncbuckets)
+        conns_grow(t);
+    size_t k = cbucket_of(t, tc->id);
+    tc->hnext = t->cbuckets[k];
+    t->cbuckets[k] = tc;
     tc->next = t->conns;
     if (t->conns)
         t->conns->prev = tc;
@@ -770,7 +817,10 @@ int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_e
         t->copts.max_frame = NET_FRAME_LIMIT;
     if (cfg->advertise)
         snprintf(t->advertise, sizeof t->advertise, "%s", cfg->advertise);
-    if (hash_grow(t)) {
+    t->ncbuckets = 64;
+    t->cbuckets = calloc(t->ncbuckets, sizeof *t->cbuckets);
+    if (!t->cbuckets || hash_grow(t)) {
+        free(t->cbuckets);
         free(t);
         return mr_errf(err, MR_ENOMEM, "out of memory");
     }
@@ -887,9 +937,8 @@ int net_transport_reply(net_transport *t, net_reply_to to, uint8_t type, const v
         return mr_errf(err, MR_EINVAL, "a one-way message cannot be answered");
     if (type == 0)
         return mr_errf(err, MR_EINVAL, "message type 0");
-    for (tconn *tc = t->conns; tc; tc = tc->next) {
-        if (tc->id != to.conn_id)
-            continue;
+    tconn *tc = tconn_find(t, to.conn_id);
+    if (tc) {
         net_frame f = {.type = type,
                        .flags = NET_FRAME_RESPONSE,
                        .req_id = to.req_id,
@@ -924,6 +973,7 @@ static void maybe_freed(net_transport *t)
         free(p);
     }
     free(t->buckets);
+    free(t->cbuckets);
     void (*cb)(void *) = t->on_closed;
     void *ud = t->closed_ud;
     free(t);

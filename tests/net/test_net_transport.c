@@ -677,6 +677,40 @@ TEST(transport_idle_detection)
     CHECK_EQ(world_done(&w), 0);
 }
 
+/* Plain TCP (--insecure) with many connections: every reply finds its own. */
+TEST(transport_insecure_many_connections)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    enum { N = 150 };
+    static node srv, cli[N];
+    static call c[N];
+    char addr[64];
+    CHECK(node_start(&loop, &srv, NULL, "127.0.0.1:0", 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    for (int i = 0; i < N; i++) {
+        char p[16];
+        snprintf(p, sizeof p, "c%d", i);
+        CHECK(node_start(&loop, &cli[i], NULL, NULL, 0) == 0);
+        CHECK(request(&cli[i], addr, T_ECHO, p, LONG_MS, &c[i]) == MR_OK);
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK(fx_run_until(&loop, &c[i].done, LIMIT_MS) == 0);
+        char want[16];
+        snprintf(want, sizeof want, "C%d", i);
+        CHECK_STR(c[i].resp, want);
+    }
+    net_transport_stats ss;
+    net_transport_get_stats(srv.t, &ss);
+    CHECK_EQ(ss.conns, N);
+    CHECK_STR(srv.last_peer_name, "");
+    CHECK_EQ(srv.last_peer_is_node, 1); /* insecure: nothing to tell them apart */
+    for (int i = 0; i < N; i++)
+        CHECK(node_stop(&loop, &cli[i]) == 0);
+    CHECK(node_stop(&loop, &srv) == 0);
+    CHECK_EQ(fx_loop_finish(&loop), 0);
+}
+
 static int closing_reentry_status;
 static void on_response_reenter(net_transport *t, int status, const mr_err *err,
                                 const net_message *resp, void *ud)
@@ -766,6 +800,7 @@ int main(int argc, char **argv)
         TEST_CASE(transport_close_fails_pending_requests),
         TEST_CASE(transport_max_conns),
         TEST_CASE(transport_idle_detection),
+        TEST_CASE(transport_insecure_many_connections),
         TEST_CASE(transport_callback_may_close_transport),
     };
     return test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
