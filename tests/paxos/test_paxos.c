@@ -776,6 +776,51 @@ TEST(higher_ballot_deposes_the_leader)
     tc_free(&c);
 }
 
+TEST(resurrected_stale_timestamp_is_void_everywhere)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    CHECK_EQ(tc_propose(&c, 1, "a"), 0); /* slot 1, chosen */
+    tc_tick(&c, 10 * MS);
+    isolate(&c, 1, true);
+    CHECK_EQ(tc_propose(&c, 1, "b"), 0);  /* slot 2, only node 1 has it */
+    CHECK_EQ(tc_propose(&c, 1, "b'"), 0); /* slot 3, only node 1 has it */
+    int64_t old_ts = c.d[1].e[3].ts;
+    CHECK(old_ts > 0);
+    c.t += 2 * c.base.lease_ns;
+    CHECK_EQ(tc_elect(&c, 2), 0); /* sees slot 1 only: slot 2 is fresh for it */
+    CHECK_EQ(st(&c, 2).state, PX_LEADER);
+    CHECK_EQ(tc_propose(&c, 2, "c"), 0);
+    CHECK_EQ(st(&c, 2).commit, 2);
+    CHECK(c.d[2].e[2].ts > old_ts);
+    /* Node 2 goes away; node 1 returns and resurrects its slot 3 (legal: P2c). */
+    isolate(&c, 1, false);
+    isolate(&c, 2, true);
+    tc_tick(&c, 10 * MS); /* node 1 hears of the higher ballot and steps down */
+    CHECK_EQ(st(&c, 1).state, PX_FOLLOWER);
+    c.t += 2 * c.base.lease_ns;
+    CHECK_EQ(tc_elect(&c, 1), 0);
+    CHECK_EQ(st(&c, 1).state, PX_LEADER);
+    CHECK_EQ(st(&c, 1).ballot.round, 3);
+    tc_tick(&c, 250 * MS);
+    tc_tick(&c, 250 * MS);
+    /* Slot 3 is chosen with a stamp below slot 2's: both replicas apply it as a no-op. */
+    for (int id = 1; id <= 3; id += 2) {
+        CHECK(c.applied[id] >= 3);
+        CHECK_EQ(c.akind[id][2], PX_ENTRY_DATA);
+        CHECK_EQ(c.akind[id][3], PX_ENTRY_NOOP);
+        CHECK_EQ(c.d[id].e[3].kind, PX_ENTRY_DATA);
+        CHECK_EQ(c.d[id].e[3].ts, old_ts);
+    }
+    /* New proposals continue strictly above every earlier stamp. */
+    CHECK_EQ(tc_propose(&c, 1, "d"), 0);
+    tc_tick(&c, 250 * MS);
+    CHECK(c.ats[3][4] > c.ats[3][2]);
+    tc_free(&c);
+}
+
 TEST_MAIN(TEST_CASE(ballots_order_by_round_then_node), TEST_CASE(configs_validate_and_roundtrip),
           TEST_CASE(batches_walk_and_reject_malformed),
           TEST_CASE(codec_roundtrips_and_rejects_every_truncation),
@@ -791,4 +836,5 @@ TEST_MAIN(TEST_CASE(ballots_order_by_round_then_node), TEST_CASE(configs_validat
           TEST_CASE(restart_restores_durable_state_and_waits_out_votes),
           TEST_CASE(membership_add_then_remove),
           TEST_CASE(malformed_input_is_rejected_without_effect),
-          TEST_CASE(higher_ballot_deposes_the_leader))
+          TEST_CASE(higher_ballot_deposes_the_leader),
+          TEST_CASE(resurrected_stale_timestamp_is_void_everywhere))
