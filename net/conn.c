@@ -14,6 +14,8 @@
 #define DEFAULT_WRITE_QUEUE     ((size_t)64 << 20)
 #define MAX_WRITE_QUEUE         ((size_t)1 << 30)
 #define DEFAULT_OPEN_TIMEOUT_MS 10000
+/* How long an orderly close waits for queued frames to reach the socket. */
+#define LINGER_MS 2000
 
 enum { ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING };
 
@@ -24,8 +26,10 @@ struct net_conn {
     uv_tcp_t tcp;     /* handle.data = this */
     uv_timer_t timer; /* open deadline */
     uv_connect_t connect_req;
-    uv_getaddrinfo_t gai; /* in flight while resolving */
-    int pending;          /* handles and requests whose callbacks are still due */
+    uv_getaddrinfo_t gai;       /* in flight while resolving */
+    uv_shutdown_t shutdown_req; /* an orderly close waits for its writes */
+    int handles_closing;
+    int pending; /* handles and requests whose callbacks are still due */
     int gai_active;
     int state;
     int is_client;
@@ -77,11 +81,44 @@ static void on_handle_closed(uv_handle_t *h)
     finish(h->data);
 }
 
+static void close_handles(net_conn *c)
+{
+    if (c->handles_closing)
+        return;
+    c->handles_closing = 1;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+/* All writes reached the socket (or were cancelled by close_handles). */
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    close_handles(req->data);
+}
+
+static void on_linger_timeout(uv_timer_t *t)
+{
+    close_handles(t->data);
+}
+
 static void close_with(net_conn *c, int code, const char *msg)
 {
     if (c->state == ST_CLOSING)
         return;
     int was_open = c->state == ST_OPEN;
+    /* An orderly close delivers what was sent: frames gathered behind a write
+     * in flight go out now, and the handles close once the writes are done
+     * (bounded by LINGER_MS). An error close drops them. */
+    int linger = code == MR_OK && was_open && (c->out.len > 0 || c->writing > 0);
+    if (linger && c->out.len > 0) {
+        size_t len;
+        uint8_t *data = net_wbuf_take(&c->out, &len);
+        uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+        c->queued -= len;
+        if (c->type->write(c, &b, 1, NULL) != MR_OK)
+            linger = 0;
+        free(data);
+    }
     c->state = ST_CLOSING;
     mr_errf(&c->why, code, "%s", msg);
     /* A peer going away or not answering is routine; anything else is worth a warning. */
@@ -95,8 +132,16 @@ static void close_with(net_conn *c, int code, const char *msg)
         MR_DEBUG("net", "closing connection peer=%s reason=\"%s\"", c->peer, msg);
     if (c->gai_active)
         uv_cancel((uv_req_t *)&c->gai); /* its callback still runs and calls finish() */
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    if (linger && c->writing > 0) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->shutdown_req.data = c;
+        if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) == 0) {
+            uv_timer_stop(&c->timer);
+            uv_timer_start(&c->timer, on_linger_timeout, LINGER_MS, 0);
+            return;
+        }
+    }
+    close_handles(c);
 }
 
 void net_conn_close(net_conn *c, int code, const char *fmt, ...)

@@ -57,9 +57,10 @@ int net_conn_accept(uv_stream_t *server, const net_conn_opts *opts, const net_co
  * MR_EFULL when the write queue bound would be exceeded, MR_EINVAL for a bad frame. */
 int net_conn_send(net_conn *c, const net_frame *f, mr_err *err);
 
-/* Starts closing (idempotent); frames not yet written are dropped. code MR_OK =
- * an orderly local close (logged at debug); MR_EUNAVAIL is logged at info, any
- * other code at warn, with the reason. */
+/* Starts closing (idempotent); nothing is received after it. code MR_OK is an
+ * orderly close: frames already sent still reach the socket (waiting at most
+ * 2 s) before the TCP FIN; logged at debug. Any other code drops them at once
+ * and is logged with the reason (MR_EUNAVAIL at info, the rest at warn). */
 void net_conn_close(net_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -711,6 +711,33 @@ TEST(transport_insecure_many_connections)
     CHECK_EQ(fx_loop_finish(&loop), 0);
 }
 
+/* Closing the transport right after sending (a node handing over its leases on
+ * SIGTERM) still delivers what was sent. */
+TEST(transport_close_flushes_sent_frames)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node srv, cli;
+    char addr[64];
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &cli, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    call c;
+    CHECK(request(&cli, addr, T_ECHO, "connect", LONG_MS, &c) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c.done, LIMIT_MS) == 0);
+    static char big[2000];
+    memset(big, 'n', sizeof big);
+    for (int i = 0; i < 300; i++)
+        CHECK(net_transport_send(cli.t, addr, T_NOTE, big, sizeof big, NULL) == MR_OK);
+    net_transport_close(cli.t, on_closed, &cli);
+    CHECK(fx_run_until(&w.loop, &cli.closed, LIMIT_MS) == 0);
+    for (int i = 0; i < 1000 && srv.notes < 300; i++)
+        fx_run_for(&w.loop, 5);
+    CHECK_EQ(srv.notes, 300);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
 static int closing_reentry_status;
 static void on_response_reenter(net_transport *t, int status, const mr_err *err,
                                 const net_message *resp, void *ud)
@@ -801,6 +828,7 @@ int main(int argc, char **argv)
         TEST_CASE(transport_max_conns),
         TEST_CASE(transport_idle_detection),
         TEST_CASE(transport_insecure_many_connections),
+        TEST_CASE(transport_close_flushes_sent_frames),
         TEST_CASE(transport_callback_may_close_transport),
     };
     return test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
