@@ -95,9 +95,16 @@ static const char *lop_text(const lop *o, char *buf, size_t len)
 
 /* ---- the (linearized set, state) cache: Lowe's memoization ---- */
 
+/* Each configuration's linearized set is stored as a window of its bitset: the words below
+ * `lo` are all ones (every op that early is linearized) and those from lo + len on are zero
+ * (nothing that late is), so the window is canonical and usually a word or two long however
+ * long the history: the search linearizes roughly in call order. Storing whole bitsets would
+ * cost O(ops) per configuration and O(ops^2) memory for one long key. */
 typedef struct cache {
-    size_t words;   /* bitset words per entry */
-    uint64_t *bits; /* entry i's bitset at bits + i * words */
+    uint64_t *pool; /* the windows, concatenated */
+    size_t pool_n, pool_cap;
+    size_t *woff; /* entry -> its window's offset in pool */
+    uint32_t *wlo, *wlen;
     regval *state;
     uint64_t *hash;
     size_t n, cap;
@@ -121,9 +128,22 @@ static uint64_t config_hash(uint64_t set_hash, regval s)
     return mix64(set_hash ^ mix64((uint64_t)s.v * 2 + (uint64_t)s.nil + 0x1234567));
 }
 
-/* Returns 1 if inserted (new), 0 if already present, -1 if over budget / out of memory. */
-static int cache_insert(cache *c, const uint64_t *bits, regval s, uint64_t hv)
+static void window(const uint64_t *bits, size_t words, size_t *lo, size_t *len)
 {
+    size_t a = 0, b = words;
+    while (a < words && bits[a] == ~0ULL)
+        a++;
+    while (b > a && bits[b - 1] == 0)
+        b--;
+    *lo = a;
+    *len = b - a;
+}
+
+/* Returns 1 if inserted (new), 0 if already present, -1 if over budget / out of memory. */
+static int cache_insert(cache *c, const uint64_t *bits, size_t words, regval s, uint64_t hv)
+{
+    size_t lo, len;
+    window(bits, words, &lo, &len);
     if ((c->n + 1) * 2 > c->tcap) {
         size_t ncap = c->tcap ? c->tcap * 2 : 1024;
         size_t *nt = calloc(ncap, sizeof *nt);
@@ -143,32 +163,54 @@ static int cache_insert(cache *c, const uint64_t *bits, regval s, uint64_t hv)
     size_t j = hv & (c->tcap - 1);
     while (c->table[j]) {
         size_t e = c->table[j] - 1;
-        if (c->hash[e] == hv && regval_eq(c->state[e], s) &&
-            memcmp(c->bits + e * c->words, bits, c->words * sizeof *bits) == 0)
+        if (c->hash[e] == hv && regval_eq(c->state[e], s) && c->wlo[e] == lo && c->wlen[e] == len &&
+            memcmp(c->pool + c->woff[e], bits + lo, len * 8) == 0)
             return 0;
         j = (j + 1) & (c->tcap - 1);
     }
     if (c->n == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 1024;
-        size_t grow = (ncap - c->cap) * (c->words * 8 + sizeof(regval) + 8);
+        size_t grow = (ncap - c->cap) * (sizeof(regval) + 3 * 8 + 8);
         if (c->bytes + grow > c->max_bytes)
             return -1;
-        uint64_t *nb = realloc(c->bits, ncap * c->words * sizeof *nb);
-        if (!nb)
-            return -1;
-        c->bits = nb;
-        regval *ns = realloc(c->state, ncap * sizeof *ns);
-        if (!ns)
-            return -1;
-        c->state = ns;
-        uint64_t *nh = realloc(c->hash, ncap * sizeof *nh);
+        size_t *no = realloc(c->woff, ncap * sizeof *no);
+        if (no)
+            c->woff = no;
+        uint32_t *nl = no ? realloc(c->wlo, ncap * sizeof *nl) : NULL;
+        if (nl)
+            c->wlo = nl;
+        uint32_t *nn = nl ? realloc(c->wlen, ncap * sizeof *nn) : NULL;
+        if (nn)
+            c->wlen = nn;
+        regval *ns = nn ? realloc(c->state, ncap * sizeof *ns) : NULL;
+        if (ns)
+            c->state = ns;
+        uint64_t *nh = ns ? realloc(c->hash, ncap * sizeof *nh) : NULL;
         if (!nh)
             return -1;
         c->hash = nh;
         c->cap = ncap;
         c->bytes += grow;
     }
-    memcpy(c->bits + c->n * c->words, bits, c->words * sizeof *bits);
+    if (c->pool_n + len > c->pool_cap) {
+        size_t ncap = c->pool_cap ? c->pool_cap * 2 : 4096;
+        while (ncap < c->pool_n + len)
+            ncap *= 2;
+        size_t grow = (ncap - c->pool_cap) * 8;
+        if (c->bytes + grow > c->max_bytes)
+            return -1;
+        uint64_t *np = realloc(c->pool, ncap * sizeof *np);
+        if (!np)
+            return -1;
+        c->pool = np;
+        c->pool_cap = ncap;
+        c->bytes += grow;
+    }
+    memcpy(c->pool + c->pool_n, bits + lo, len * 8);
+    c->woff[c->n] = c->pool_n;
+    c->wlo[c->n] = (uint32_t)lo;
+    c->wlen[c->n] = (uint32_t)len;
+    c->pool_n += len;
     c->state[c->n] = s;
     c->hash[c->n] = hv;
     c->n++;
@@ -178,7 +220,10 @@ static int cache_insert(cache *c, const uint64_t *bits, regval s, uint64_t hv)
 
 static void cache_free(cache *c)
 {
-    free(c->bits);
+    free(c->pool);
+    free(c->woff);
+    free(c->wlo);
+    free(c->wlen);
     free(c->state);
     free(c->hash);
     free(c->table);
@@ -257,7 +302,7 @@ static int check_key(const char *keytext, lop *ops, int m, size_t max_bytes, jp_
         uint64_t sh;
     } *stack = malloc((size_t)m * sizeof *stack);
     int *best = malloc((size_t)m * sizeof *best);
-    cache c = {.words = words, .max_bytes = max_bytes};
+    cache c = {.max_bytes = max_bytes};
     if (!ents || !bits || !zob || !stack || !best)
         goto done;
 
@@ -318,7 +363,7 @@ static int check_key(const char *keytext, lop *ops, int m, size_t max_bytes, jp_
             if (model_step(o, state, &next)) {
                 bits[e->op / 64] |= 1ULL << (e->op % 64);
                 uint64_t nsh = sh ^ zob[e->op];
-                int ins = cache_insert(&c, bits, next, config_hash(nsh, next));
+                int ins = cache_insert(&c, bits, words, next, config_hash(nsh, next));
                 if (ins < 0) {
                     jp_result_unknown(r,
                                       "key %s: the linearizability search outgrew its %zu MiB "
