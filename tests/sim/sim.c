@@ -1149,14 +1149,12 @@ static void on_fault(world *w)
             trace(w, "h%d g%d told to abdicate", l + 1, g);
             px_event ev = {.kind = PX_EV_ABDICATE};
             step_node(w, l, g, &ev);
-            /* The leader stops acting now: its lease interval ends here. */
-            px_status st;
-            px_node_status(w->hosts[l].r[g].node, &st);
+            /* The leader stops acting now, in its current ballot and any earlier one whose
+             * votes it carried over (same node): its lease intervals end here, and the
+             * RELEASE it sends after TT.after(s_max) frees those votes. */
             group_state *gs = &w->g[g];
             for (size_t i = 0; i < gs->nleases; i++)
-                if (gs->leases[i].host == l &&
-                    px_ballot_cmp(gs->leases[i].ballot, st.ballot) == 0 &&
-                    gs->leases[i].end > w->now)
+                if (gs->leases[i].host == l && gs->leases[i].end > w->now)
                     gs->leases[i].end = w->now;
         }
         break;
