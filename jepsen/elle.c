@@ -1199,7 +1199,8 @@ static int find_cycles(ctx *c)
 {
     size_t n = c->nt;
     int *comp = malloc((n ? n : 1) * sizeof *comp);
-    int *size = NULL;
+    int *size = NULL, *by_comp = NULL;
+    size_t *start = NULL;
     search s = {0};
     int rc = -1;
     if (!comp)
@@ -1230,16 +1231,24 @@ static int find_cycles(ctx *c)
     s.queue = malloc(cells * sizeof *s.queue);
     if (!s.stamp || !s.parent || !s.ptype || !s.queue)
         goto out;
-    /* members per component: bucket nodes by component */
+    /* nodes bucketed by component (a counting sort), so each component's members are a slice */
+    by_comp = malloc(n * sizeof *by_comp);
+    start = calloc((size_t)ncomp + 1, sizeof *start);
+    if (!by_comp || !start)
+        goto out;
+    for (int k = 0; k < ncomp; k++)
+        start[k + 1] = start[k] + (size_t)size[k];
+    for (size_t i = 0; i < n; i++)
+        by_comp[start[comp[i]] + (size_t)(--size[comp[i]])] = (int)i;
     for (int k = 0; k < ncomp; k++) {
-        if (size[k] < 2)
+        if (start[k + 1] - start[k] < 2)
             continue;
         s.nmem = 0;
-        for (size_t i = 0; i < n; i++)
-            if (comp[i] == k) {
-                s.local[i] = s.nmem;
-                s.members[s.nmem++] = (int)i;
-            }
+        for (size_t x = start[k]; x < start[k + 1]; x++) {
+            int i = by_comp[x];
+            s.local[i] = s.nmem;
+            s.members[s.nmem++] = i;
+        }
         int got = search_component(c, &s, comp, k);
         if (!got) {
             /* Every component of two or more nodes holds a cycle; if the bounded searches
@@ -1274,6 +1283,8 @@ static int find_cycles(ctx *c)
 out:
     free(comp);
     free(size);
+    free(by_comp);
+    free(start);
     free(s.local);
     free(s.members);
     free(s.stamp);
