@@ -247,16 +247,35 @@ static int client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o,
 
 static void init_usage(FILE *f)
 {
-    fprintf(f, "usage: meridian init [--host HOST:PORT] [--certs DIR [--user U] | --insecure]\n\n"
+    fprintf(f, "usage: meridian init [--host HOST:PORT] [--certs DIR [--user U] | --insecure]\n"
+               "                     [--data-groups N]\n\n"
                "Bootstraps a new cluster once, through the node at --host (default\n"
                "127.0.0.1:7100): every node in its --join list becomes a member. Refused\n"
-               "when any of them already belongs to a cluster.\n");
+               "when any of them already belongs to a cluster. --data-groups N (default 1)\n"
+               "creates N data groups of three replicas spread over the nodes, besides\n"
+               "the meta group.\n");
 }
 
 int cmd_init(int argc, char **argv)
 {
+    /* --data-groups is ours; the rest are the common client options. */
+    long long groups = 1;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--data-groups") == 0) {
+            if (i + 1 >= argc || mr_parse_int(argv[i + 1], 1, 10000, &groups) != 0) {
+                free(rest);
+                return cmd_usage_error("init", "--data-groups needs an integer in 1..10000");
+            }
+            i++;
+        } else {
+            rest[nrest++] = argv[i];
+        }
+    }
     cmd_conn_opts o = {0};
-    int rc = client_opts("init", argc, argv, &o, NULL, init_usage);
+    int rc = client_opts("init", nrest, rest, &o, NULL, init_usage);
+    free(rest);
     if (rc)
         return rc < 0 ? CMD_EXIT_OK : rc;
     if (!o.timeout_ms)
@@ -264,7 +283,9 @@ int cmd_init(int argc, char **argv)
     json_t *reply = NULL;
     mr_err err;
     mr_err_clear(&err);
-    if (cmd_rpc(&o, ND_MSG_INIT, "{}", 2, &reply, &err) != MR_OK)
+    char req[64];
+    snprintf(req, sizeof req, "{\"data_groups\": %lld}", groups);
+    if (cmd_rpc(&o, ND_MSG_INIT, req, (uint32_t)strlen(req), &reply, &err) != MR_OK)
         return cmd_fail("init", "%s", mr_err_msg(&err));
     int ok = json_is_true(json_object_get(reply, "ok"));
     if (ok) {

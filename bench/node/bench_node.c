@@ -4,7 +4,9 @@
  * client holding `--concurrency` proposals in flight.
  *
  * Usage: bench-node --meridian PATH [--proposals N] [--concurrency C] [--insecure]
- *                   [--groups 1|2] [--size BYTES] */
+ *                   [--groups N] [--size BYTES]
+ * --groups N creates N data groups (three replicas each, spread over the nodes)
+ * and sends the proposals round-robin to their leaders. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -63,7 +65,7 @@ static int run(char *const argv[])
 typedef struct load {
     uv_loop_t *loop;
     net_transport *tr;
-    const char *leader[3]; /* by group */
+    const char **leader; /* by group id; data groups are 2..groups+1 */
     int groups;
     long total, sent, done, failed;
     int inflight, concurrency;
@@ -89,7 +91,13 @@ static void on_resp(net_transport *t, int status, const mr_err *err, const net_m
         json_error_t je;
         json_t *o = json_loadb((const char *)resp->payload, resp->len, 0, &je);
         ok = o && json_is_true(json_object_get(o, "ok"));
+        if (!ok && o && l->failed == 0)
+            fprintf(stderr, "first failure: %s: %s\n",
+                    json_string_value(json_object_get(o, "error")),
+                    json_string_value(json_object_get(o, "message")));
         json_decref(o);
+    } else if (l->failed == 0) {
+        fprintf(stderr, "first failure: %s\n", mr_err_msg(err));
     }
     if (ok)
         l->lat[l->done++] = mr_monotonic_ns() - r->start;
@@ -103,7 +111,7 @@ static void on_resp(net_transport *t, int status, const mr_err *err, const net_m
 static void issue(load *l)
 {
     while (l->inflight < l->concurrency && l->sent < l->total) {
-        int g = 1 + (int)(l->sent % l->groups);
+        int g = 2 + (int)(l->sent % l->groups);
         uint64_t gid = (uint64_t)g;
         memcpy(l->payload, &gid, 8);
         req *r = malloc(sizeof *r);
@@ -130,7 +138,7 @@ static int cmp64(const void *a, const void *b)
 }
 
 /* Finds each group's leader through `meridian status --json`. */
-static int find_leaders(const char *leader[3], int groups)
+static int find_leaders(const char **leader, int groups)
 {
     for (int tries = 0; tries < 120; tries++) {
         int found = 0;
@@ -139,7 +147,7 @@ static int find_leaders(const char *leader[3], int groups)
             snprintf(cmd, sizeof cmd, "%s status --host %s %s%s --json 2>/dev/null", meridian,
                      addrs[i], insecure ? "--insecure" : "--certs ", insecure ? "" : certs);
             FILE *f = popen(cmd, "r");
-            char buf[16384];
+            static char buf[1 << 22];
             size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
             if (f)
                 pclose(f);
@@ -151,7 +159,7 @@ static int find_leaders(const char *leader[3], int groups)
             json_array_foreach(json_object_get(o, "groups"), k, g)
             {
                 int gid = (int)json_integer_value(json_object_get(g, "id"));
-                if (gid >= 1 && gid <= groups &&
+                if (gid >= 2 && gid <= groups + 1 &&
                     strcmp(json_string_value(json_object_get(g, "state")), "leader") == 0 &&
                     json_integer_value(json_object_get(g, "lease_left_ns")) > 0) {
                     leader[gid] = addrs[i];
@@ -159,7 +167,7 @@ static int find_leaders(const char *leader[3], int groups)
             }
             json_decref(o);
         }
-        for (int g = 1; g <= groups; g++)
+        for (int g = 2; g <= groups + 1; g++)
             found += leader[g] != NULL;
         if (found == groups)
             return 0;
@@ -221,13 +229,14 @@ int main(int argc, char **argv)
             break;
         default:
             fprintf(stderr, "usage: bench-node --meridian PATH [--proposals N] "
-                            "[--concurrency C] [--groups 1|2] [--size B] [--insecure]\n");
+                            "[--concurrency C] [--groups N] [--size B] [--insecure]\n");
             return 2;
         }
     }
-    if (!meridian || total <= 0 || concurrency <= 0 || groups < 1 || groups > 2 || size > 1 << 20) {
+    if (!meridian || total <= 0 || concurrency <= 0 || groups < 1 || groups > 10000 ||
+        size > 1 << 20) {
         fprintf(stderr, "bench-node: --meridian is required; counts must be positive, "
-                        "--groups 1 or 2\n");
+                        "--groups in 1..10000\n");
         return 2;
     }
     mr_log_set_level(MR_LOG_ERROR);
@@ -277,15 +286,24 @@ int main(int argc, char **argv)
         }
     }
     usleep(500000);
-    char *init[] = {
-        (char *)meridian,        "init", "--host", addrs[0], insecure ? "--insecure" : "--certs",
-        insecure ? NULL : certs, NULL};
+    char ngroups[16];
+    snprintf(ngroups, sizeof ngroups, "%d", groups);
+    char *init[] = {(char *)meridian,
+                    "init",
+                    "--host",
+                    addrs[0],
+                    "--data-groups",
+                    ngroups,
+                    insecure ? "--insecure" : "--certs",
+                    insecure ? NULL : certs,
+                    NULL};
     if (run(init) != 0) {
         fprintf(stderr, "bench-node: init failed\n");
         stop_nodes();
         return 1;
     }
     load l = {.groups = groups, .total = total, .concurrency = concurrency, .size = size};
+    l.leader = calloc((size_t)groups + 2, sizeof *l.leader);
     if (find_leaders(l.leader, groups) != 0) {
         fprintf(stderr, "bench-node: no leaders\n");
         stop_nodes();
@@ -328,6 +346,7 @@ int main(int argc, char **argv)
     uv_loop_close(&loop);
     net_tls_ctx_free(tls);
     free(l.lat);
+    free(l.leader);
     free(l.payload);
     stop_nodes();
     return l.failed ? 1 : 0;

@@ -100,6 +100,7 @@ struct nd_node {
     bool init_running;
     size_t init_waiting;
     json_t *init_nodes;
+    int init_data_groups;
 
     int64_t last_ping;
     nd_stats stats;
@@ -138,11 +139,19 @@ static void reply_error(nd_node *n, net_reply_to to, const char *code, const cha
     reply_json(n, to, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "message", msg));
 }
 
+/* Groups are kept sorted by id (the cluster description lists them in order). */
 static nd_group *find_group(nd_node *n, uint64_t id)
 {
-    for (size_t i = 0; i < n->ngroups; i++)
-        if (n->groups[i].id == id)
-            return &n->groups[i];
+    size_t lo = 0, hi = n->ngroups;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (n->groups[mid].id == id)
+            return &n->groups[mid];
+        if (n->groups[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 
@@ -434,6 +443,8 @@ static int step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
 
 static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err *err)
 {
+    if (n->ngroups && n->groups[n->ngroups - 1].id >= gid)
+        return mr_errf(err, MR_ECORRUPT, "groups must be listed in increasing id order");
     nd_group *ng = realloc(n->groups, (n->ngroups + 1) * sizeof *ng);
     if (!ng)
         return mr_errf(err, MR_ENOMEM, "out of memory");
@@ -802,8 +813,9 @@ static void on_bootstrap_reply(net_transport *t, int status, const mr_err *err,
 
 static json_t *cluster_description(nd_node *n)
 {
-    /* Node ids follow the order of the join list; the meta group and the first
-     * data group live on the first ND_MAX_REPLICAS nodes. */
+    /* Node ids follow the order of the join list. The meta group lives on the
+     * first ND_MAX_REPLICAS nodes; data group k (k = 0, 1, ...) on three nodes
+     * starting at node k mod N, so replicas spread over the cluster. */
     char cid[64];
     snprintf(cid, sizeof cid, "%016llx%08x", (unsigned long long)mr_realtime_ns(),
              (unsigned)getpid());
@@ -819,10 +831,18 @@ static json_t *cluster_description(nd_node *n)
         if (i < ND_MAX_REPLICAS)
             json_array_append_new(reps, json_integer((json_int_t)i + 1));
     }
-    json_t *groups =
-        json_pack("[{s:i, s:s, s:O}, {s:i, s:s, s:O}]", "id", ND_META_GROUP, "kind", "meta",
-                  "replicas", reps, "id", ND_DATA_GROUP, "kind", "data", "replicas", reps);
-    json_decref(reps);
+    json_t *groups = json_array();
+    json_array_append_new(groups, json_pack("{s:i, s:s, s:o}", "id", ND_META_GROUP, "kind", "meta",
+                                            "replicas", reps));
+    size_t nn = json_array_size(n->init_nodes);
+    size_t per = nn < 3 ? nn : 3;
+    for (int k = 0; k < n->init_data_groups; k++) {
+        json_t *r = json_array();
+        for (size_t j = 0; j < per; j++)
+            json_array_append_new(r, json_integer((json_int_t)(((size_t)k + j) % nn) + 1));
+        json_array_append_new(groups, json_pack("{s:i, s:s, s:o}", "id", ND_DATA_GROUP + k, "kind",
+                                                "data", "replicas", r));
+    }
     return json_pack("{s:s, s:o, s:o}", "cluster", cid, "nodes", nodes, "groups", groups);
 }
 
@@ -905,6 +925,13 @@ static void on_init(nd_node *n, const net_message *m)
     }
     if (n->init_running)
         return reply_error(n, m->reply_to, "busy", "an init is already running");
+    json_error_t je;
+    json_t *req = json_loadb((const char *)m->payload, m->len, 0, &je);
+    json_t *dg = json_object_get(req, "data_groups");
+    n->init_data_groups = dg ? (int)json_integer_value(dg) : 1;
+    json_decref(req);
+    if (n->init_data_groups < 1 || n->init_data_groups > 10000)
+        return reply_error(n, m->reply_to, "invalid", "data_groups must be in 1..10000");
     /* The node list: this node first, then the join list in order, without duplicates. */
     n->init_nodes = json_array();
     json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", n->advertise));
