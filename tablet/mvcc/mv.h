@@ -46,7 +46,12 @@ typedef struct mv_options {
     /* Upper bound on the file's size in bytes (0: none); past it writes fail with MR_EFULL, as
      * on a full disk. Rounded down to whole pages. */
     int64_t max_bytes;
+    /* SQLite page cache of this store in bytes (0: MV_DEFAULT_CACHE). Random applies over a
+     * tablet larger than the cache read pages back from the OS on every commit. */
+    int64_t cache_bytes;
 } mv_options;
+
+#define MV_DEFAULT_CACHE (32LL * 1024 * 1024)
 
 /* ---- Opening ---- */
 
@@ -142,9 +147,10 @@ typedef struct mv_scan_opts {
 } mv_scan_opts;
 
 /* For each key in [start, end) its newest version with ts <= opts->ts, skipping keys whose
- * newest such version is a tombstone. One SQL statement walks the primary key in order; keys
- * with many versions are skipped past with a primary-key seek instead of stepping every
- * version. *count (may be NULL) gets the number of keys delivered. */
+ * newest such version is a tombstone. One SQL statement walks the primary key in order; in a
+ * forward scan, keys with many versions are skipped past with a primary-key seek instead of
+ * stepping every version (a reverse scan steps them all). *count (may be NULL) gets the number
+ * of keys delivered. Bounds outside the tablet's range give MR_EINVAL. */
 int mv_scan(mv_store *s, const mv_scan_opts *opts, mv_scan_fn fn, void *arg, uint64_t *count,
             mr_err *err);
 
@@ -203,8 +209,8 @@ int mv_split_key(mv_store *s, const mv_split_opts *opts, void **key, size_t *key
 
 /* ---- Snapshots for Paxos catch-up ---- */
 
-/* Receives the snapshot in pieces, in order; `buf` is borrowed. Nonzero stops the snapshot and
- * is returned by mv_snapshot_write. */
+/* Receives the snapshot in pieces, in order; `buf` is borrowed for the call. Nonzero stops the
+ * snapshot and is returned by mv_snapshot_write. Do not call into the store from the sink. */
 typedef int (*mv_sink_fn)(void *arg, const void *buf, size_t len);
 
 /* Snapshot every stored version. */

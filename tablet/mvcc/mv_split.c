@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What walk_fn returns to end the walk early: above every MR_E* code, so never mistaken for an
+ * error of the scan itself. */
+#define SPLIT_DONE (MR_ECODE_MAX + 1)
+
 typedef struct cand {
     int ok;
     mv_buf key;
@@ -77,7 +81,8 @@ static int walk_fn(void *arg, const mv_version *v)
     sp->cum += v->key_len + v->len;
     if (sp->nomem)
         return MR_ENOMEM;
-    return sp->dir_right.ok ? 1 : 0; /* nothing past the first boundary beyond the middle */
+    return sp->dir_right.ok ? SPLIT_DONE
+                            : 0; /* nothing past the first boundary beyond the middle */
 }
 
 static uint64_t dist(const split *sp, const cand *c)
@@ -98,7 +103,7 @@ int mv_split_key(mv_store *s, const mv_split_opts *o, void **key, size_t *key_le
     if (code)
         return mv_wrap(err, code, "split: sizing");
     code = mv_scan(s, &so, walk_fn, &sp, NULL, err);
-    if (code == 1)
+    if (code == SPLIT_DONE)
         code = 0;
     if (code == MR_ENOMEM)
         code = mr_errf(err, MR_ENOMEM, "mvcc: out of memory choosing a split key");

@@ -357,6 +357,8 @@ TEST(apply_idempotent_across_reopen)
     /* Replay still says EEXIST after GC moved the horizon past the old slots' timestamps. */
     CHECK_EQ(mv_gc(s, 500, 0, NULL, NULL), 0);
     CHECK_EQ(mv_apply(s, 3, 30, &w, 1, &e), MR_EEXIST);
+    CHECK_EQ(mv_sync(s, NULL), 0);
+    CHECK_EQ(mv_sync(NULL, &e), MR_EINVAL);
     /* n = 0 records the slot alone. */
     CHECK_EQ(mv_apply(s, 81, 0, NULL, 0, NULL), 0);
     CHECK_EQ(mv_applied_slot(s), 81);
@@ -1147,6 +1149,11 @@ TEST(malformed_input_rejected)
     void *k;
     size_t kl;
     CHECK_EQ(mv_split_key(s, &so, NULL, &kl, &e), MR_EINVAL);
+    so.ts = -1; /* the scan's own error, not mistaken for the walk's early stop */
+    CHECK_EQ(mv_split_key(s, &so, &k, &kl, &e), MR_EINVAL);
+    CHECK_EQ(mv_gc(s, 5, 0, NULL, NULL), 0);
+    so.ts = 4;
+    CHECK_EQ(mv_split_key(s, &so, &k, &kl, &e), MR_ESTALE);
     CHECK_EQ(mv_split_key(NULL, &so, &k, &kl, &e), MR_EINVAL);
     mv_close(s);
 }
