@@ -301,9 +301,9 @@ static int check_key(const char *keytext, lop *ops, int m, size_t max_bytes, jp_
         regval s;
         uint64_t sh;
     } *stack = malloc((size_t)m * sizeof *stack);
-    int *best = malloc((size_t)m * sizeof *best);
+    int best[8]; /* the last (up to 8) ops of the deepest partial linearization */
     cache c = {.max_bytes = max_bytes};
-    if (!ents || !bits || !zob || !stack || !best)
+    if (!ents || !bits || !zob || !stack)
         goto done;
 
     /* Entries in real-time order: calls at their invoke, returns at their completion,
@@ -398,8 +398,8 @@ static int check_key(const char *keytext, lop *ops, int m, size_t max_bytes, jp_
             best_depth = depth;
             best_block = e->op;
             best_state = state;
-            for (int i = 0; i < depth; i++)
-                best[i] = stack[i].e->op;
+            for (int i = depth < 8 ? 0 : depth - 8, j = 0; i < depth; i++)
+                best[j++] = stack[i].e->op;
         }
         if (depth == 0) {
             result = 0;
@@ -430,22 +430,22 @@ static int check_key(const char *keytext, lop *ops, int m, size_t max_bytes, jp_
         if (rep) {
             rep[0] = blk->rep;
             for (size_t i = 0; i < nshow; i++)
-                rep[1 + i] = ops[best[best_depth - nshow + i]].rep;
+                rep[1 + i] = ops[best[i]].rep;
         }
         if (best_depth > 0) {
-            const lop *last = &ops[best[best_depth - 1]];
+            const lop *last = &ops[best[nshow - 1]];
             jp_result_add(r, "nonlinearizable", rep, rep ? nshow + 1 : 0,
                           "key %s: no linearization exists. The deepest partial linearization "
-                          "orders %d op(s), the last being op %zu (%s), leaving the register at "
-                          "%s; op %zu (%s), completed by then, cannot take effect next. "
-                          "Listed: the blocked op, then the last %zu linearized ops.",
+                          "orders %d op(s), ending with op %zu (%s) and the register at %s; "
+                          "none extends past op %zu (%s), which had returned. Listed: that op, "
+                          "then the last %zu linearized ops.",
                           keytext, best_depth, last->rep, lop_text(last, t1, sizeof t1),
                           regval_text(best_state, sv, sizeof sv), blk->rep,
                           lop_text(blk, t2, sizeof t2), nshow);
         } else {
             jp_result_add(r, "nonlinearizable", rep, rep ? 1 : 0,
-                          "key %s: no linearization exists: op %zu (%s) cannot take effect "
-                          "from the initial state nil or after any op concurrent with it",
+                          "key %s: no linearization exists: op %zu (%s) can take effect "
+                          "neither first (register nil) nor after any op concurrent with it",
                           keytext, blk->rep, lop_text(blk, t2, sizeof t2));
         }
         free(rep);
@@ -458,7 +458,6 @@ done:
     free(bits);
     free(zob);
     free(stack);
-    free(best);
     return result;
 }
 
