@@ -637,11 +637,8 @@ int mv_apply(mv_store *s, uint64_t slot, int64_t commit_ts, const mv_write *w, s
     if (n && !w)
         return mr_errf(err, MR_EINVAL, "mvcc: apply of %zu writes from NULL", n);
     for (size_t i = 0; i < n; i++) {
-        char what[48];
-        snprintf(what, sizeof what, "key of write %zu", i);
-        int code = mv_check_key(w[i].key, w[i].key_len, what, err);
-        if (code)
-            return code;
+        if (mv_check_key(w[i].key, w[i].key_len, "key", err))
+            return mv_wrap(err, MR_EINVAL, "write %zu", i);
         if (w[i].op != MV_PUT && w[i].op != MV_DELETE)
             return mr_errf(err, MR_EINVAL, "mvcc: write %zu has unknown op %d", i, (int)w[i].op);
         if (w[i].op == MV_PUT && w[i].len > MV_MAX_VALUE)
@@ -774,6 +771,42 @@ int mv_get_range(mv_store *s, void **start, size_t *start_len, void **end, size_
     }
     *start_len = s->r_start_len;
     *end_len = s->r_end_len;
+    return 0;
+}
+
+/* ---- Verification ---- */
+
+int mv_verify(mv_store *s, mr_err *err)
+{
+    if (!s)
+        return mr_errf(err, MR_EINVAL, "mvcc: verify of a NULL store");
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA integrity_check(1)", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return mv_sqlerr(s, rc, err, "integrity check");
+    rc = sqlite3_step(st);
+    int code = 0;
+    if (rc != SQLITE_ROW)
+        code = mv_sqlerr(s, rc, err, "integrity check");
+    else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0)
+        code = mr_errf(err, MR_ECORRUPT, "mvcc %s: integrity check: %s", s->path,
+                       (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (code)
+        return code;
+    mv_size z;
+    code = mv_recount(s, &z, err);
+    if (code)
+        return code;
+    if (z.versions != s->size.versions || z.tombstones != s->size.tombstones ||
+        z.bytes != s->size.bytes)
+        return mr_errf(err, MR_ECORRUPT,
+                       "mvcc %s: counters say %llu versions (%llu tombstones, %llu bytes), the "
+                       "table holds %llu (%llu, %llu)",
+                       s->path, (unsigned long long)s->size.versions,
+                       (unsigned long long)s->size.tombstones, (unsigned long long)s->size.bytes,
+                       (unsigned long long)z.versions, (unsigned long long)z.tombstones,
+                       (unsigned long long)z.bytes);
     return 0;
 }
 

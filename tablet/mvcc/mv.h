@@ -207,6 +207,11 @@ typedef struct mv_split_opts {
  * Two ordered passes over the visible keys: run it rarely (when the size estimate says so). */
 int mv_split_key(mv_store *s, const mv_split_opts *opts, void **key, size_t *key_len, mr_err *err);
 
+/* Checks the whole file: SQLite's integrity check, then the size counters against a recount.
+ * MR_ECORRUPT with the first problem found (rebuild the replica from a snapshot). Reads every
+ * page: for tools and tests, not the request path. */
+int mv_verify(mv_store *s, mr_err *err);
+
 /* ---- Snapshots for Paxos catch-up ---- */
 
 /* Receives the snapshot in pieces, in order; `buf` is borrowed for the call. Nonzero stops the
