@@ -273,6 +273,134 @@ TEST(many_unobserved_info_writes_do_not_blow_up)
     reset();
 }
 
+/* ---- cross-check against an exhaustive search on tiny histories ---- */
+
+typedef struct bop {
+    int kind; /* 0 read, 1 write, 2 cas */
+    int a_nil, a, b;
+    int must;      /* ok: must take effect; info: may */
+    int used;      /* fail ops and unknown reads take no part */
+    int call, ret; /* event positions; ret = INT32_MAX for info */
+} bop;
+
+/* Is there an order of all `must` ops (and any of the others) that respects real time and
+ * the register? Plain depth-first enumeration, obviously correct and exponential. */
+static int brute(const bop *o, int n, unsigned placed, int nil, int v, int left)
+{
+    if (left == 0)
+        return 1;
+    for (int i = 0; i < n; i++) {
+        if (!o[i].used || (placed >> i & 1))
+            continue;
+        int blocked = 0;
+        for (int j = 0; j < n; j++)
+            blocked |= o[j].used && o[j].must && !(placed >> j & 1) && o[j].ret < o[i].call;
+        if (blocked)
+            continue;
+        int nnil = nil, nv = v;
+        if (o[i].kind == 0) {
+            if (o[i].a_nil != nil || (!nil && o[i].a != v))
+                continue;
+        } else if (o[i].kind == 1) {
+            nnil = 0;
+            nv = o[i].a;
+        } else {
+            if (o[i].a_nil != nil || (!nil && o[i].a != v))
+                continue;
+            nnil = 0;
+            nv = o[i].b;
+        }
+        if (brute(o, n, placed | 1u << i, nnil, nv, left - o[i].must))
+            return 1;
+    }
+    return 0;
+}
+
+static void val_text(char *buf, size_t len, int is_nil, int v)
+{
+    if (is_nil)
+        snprintf(buf, len, "null");
+    else
+        snprintf(buf, len, "%d", v);
+}
+
+TEST(agrees_with_exhaustive_search)
+{
+    /* thousands of random tiny one-key histories with reads, writes and cas over a small value
+     * domain, random overlaps, ok/info/fail outcomes: the Wing-Gong-Lowe search (with its
+     * cache and its dropping of unobserved info writes) must agree with brute force */
+    uint64_t s = 2024;
+    int valid = 0, invalid = 0;
+    for (int round = 0; round < 3000; round++) {
+        reset();
+        int n = 2 + (int)(gen_rand(&s) % 6);
+        bop o[8];
+        int state[8] = {0}, pos = 0;
+        const char *type[8];
+        for (int i = 0; i < n; i++) {
+            o[i].kind = (int)(gen_rand(&s) % 3);
+            o[i].a_nil = gen_rand(&s) % 4 == 0;
+            o[i].a = 1 + (int)(gen_rand(&s) % 2);
+            o[i].b = 1 + (int)(gen_rand(&s) % 2);
+            if (o[i].kind == 1)
+                o[i].a_nil = 0;
+            int t = (int)(gen_rand(&s) % 10);
+            type[i] = t < 7 ? "ok" : t < 9 ? "info" : "fail";
+            o[i].must = type[i][0] == 'o';
+            o[i].used = type[i][0] != 'f' && (o[i].kind != 0 || o[i].must);
+        }
+        for (int done = 0; done < n;) {
+            int i = (int)(gen_rand(&s) % (uint64_t)n);
+            if (state[i] == 2)
+                continue;
+            static const char *fs[] = {"read", "write", "cas"};
+            char v[32], a[8], b[8];
+            val_text(a, sizeof a, o[i].a_nil, o[i].a);
+            val_text(b, sizeof b, 0, o[i].b);
+            if (o[i].kind == 2)
+                snprintf(v, sizeof v, "[%s,%s]", a, b);
+            else
+                snprintf(v, sizeof v, "%s", o[i].kind == 0 && state[i] == 0 ? "null" : a);
+            if (state[i] == 0) {
+                CHECK(ev(&h, i, "invoke", fs[o[i].kind], "\"k\"", v) == 0);
+                o[i].call = pos++;
+            } else {
+                CHECK(ev(&h, i, type[i], fs[o[i].kind], "\"k\"", v) == 0);
+                o[i].ret = type[i][0] == 'i' ? INT32_MAX : pos;
+                pos++;
+                done++;
+            }
+            state[i]++;
+        }
+        int left = 0;
+        for (int i = 0; i < n; i++)
+            left += o[i].used && o[i].must;
+        int expect = brute(o, n, 0, 1, 0, left);
+        jp_validity v = check();
+        if (left == 0) {
+            CHECK_EQ(v, JP_UNKNOWN); /* nothing completed ok */
+            continue;
+        }
+        if ((v == JP_VALID) != expect || v == JP_UNKNOWN) {
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *f = open_memstream(&buf, &len);
+            mr_err err;
+            jp_history_write_jsonl(&h, f, &err);
+            fclose(f);
+            fprintf(stderr, "round %d: brute force says %s, checker %s:\n%s", round,
+                    expect ? "valid" : "invalid", jp_validity_name(v), buf);
+            free(buf);
+            CHECK(0);
+        }
+        valid += expect;
+        invalid += !expect;
+    }
+    /* both verdicts were exercised plenty */
+    CHECKF(valid > 300 && invalid > 300, "valid %d invalid %d", valid, invalid);
+    reset();
+}
+
 TEST(malformed_values)
 {
     static const char *bad[][2] = {
@@ -361,6 +489,7 @@ TEST_MAIN(TEST_CASE(stale_read_after_completed_write), TEST_CASE(initial_nil_and
           TEST_CASE(cas_semantics), TEST_CASE(info_write_may_or_may_not_happen),
           TEST_CASE(info_and_failed_reads_constrain_nothing), TEST_CASE(per_key_independence),
           TEST_CASE(nothing_completed_is_unknown), TEST_CASE(cache_budget_gives_unknown),
-          TEST_CASE(many_unobserved_info_writes_do_not_blow_up), TEST_CASE(malformed_values),
+          TEST_CASE(many_unobserved_info_writes_do_not_blow_up),
+          TEST_CASE(agrees_with_exhaustive_search), TEST_CASE(malformed_values),
           TEST_CASE(random_valid_and_stale_mutations), TEST_CASE(performance_sanity),
           TEST_CASE(cleanup))
