@@ -21,7 +21,7 @@
  *    while that stamp is below its lease end; stamps travel in the log, so a successor
  *    continues above them; an abdicating leader waits TT.after(s_max) before it releases
  *    its lease.
- *  - Membership: see px_config below and the comment at px_propose_config in px_node.c.
+ *  - Membership: see px_config below and the comment at the top of px_node.c.
  *
  * DURABILITY RULE (the contract every host must keep):
  *   Persist actions of a node are made durable in the order they are emitted. A SEND action
@@ -29,7 +29,8 @@
  *   same batch or in earlier ones) is durable. APPLY / snapshot actions may be performed at
  *   once. This lets a host group-commit one fsync over many nodes (groups) and batches.
  *   When a batch's persists are durable the host reports PX_EV_PERSISTED with the batch's
- *   `persist_seq` (not required for safety, it lets the leader count its own acceptance).
+ *   `persist_seq`: safety does not depend on it, but the leader counts its own acceptance of
+ *   a slot only once it is reported durable (a one-member group needs it to make progress).
  *
  * Memory: everything an action points to (entry bytes, messages, snapshot bytes) is owned by
  * the core and valid until the next call into the same px_node; copy what you keep. Events
