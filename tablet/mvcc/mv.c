@@ -32,20 +32,20 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
-    [ST_INSERT] = "INSERT OR IGNORE INTO mv_version(key, ts, val) VALUES(?1, ?2, ?3)",
+    [ST_INSERT] = "INSERT OR IGNORE INTO mv_version(key, ts, val, crc) VALUES(?1, ?2, ?3, ?4)",
     [ST_OLD] = "SELECT val IS NULL, length(val) FROM mv_version WHERE key = ?1 AND ts = ?2",
-    [ST_UPDATE] = "UPDATE mv_version SET val = ?3 WHERE key = ?1 AND ts = ?2",
+    [ST_UPDATE] = "UPDATE mv_version SET val = ?3, crc = ?4 WHERE key = ?1 AND ts = ?2",
     [ST_SAVE_STATE] = "UPDATE mv_meta SET applied = ?1, horizon = ?2, versions = ?3, tombs = ?4,"
                       " bytes = ?5, gc_key = ?6, gc_ts = ?7 WHERE id = 0",
     [ST_SAVE_RANGE] = "UPDATE mv_meta SET r_start = ?1, r_end = ?2 WHERE id = 0",
-    [ST_GET] = "SELECT ts, val FROM mv_version WHERE key = ?1 AND ts <= ?2 ORDER BY ts DESC "
+    [ST_GET] = "SELECT ts, val, crc FROM mv_version WHERE key = ?1 AND ts <= ?2 ORDER BY ts DESC "
                "LIMIT 1",
-    [ST_SCAN_B] = "SELECT key, ts, val FROM mv_version WHERE key >= ?1 AND key < ?2 "
+    [ST_SCAN_B] = "SELECT key, ts, val, crc FROM mv_version WHERE key >= ?1 AND key < ?2 "
                   "ORDER BY key, ts DESC",
-    [ST_SCAN_U] = "SELECT key, ts, val FROM mv_version WHERE key >= ?1 ORDER BY key, ts DESC",
-    [ST_RSCAN_B] = "SELECT key, ts, val FROM mv_version WHERE key >= ?1 AND key < ?2 "
+    [ST_SCAN_U] = "SELECT key, ts, val, crc FROM mv_version WHERE key >= ?1 ORDER BY key, ts DESC",
+    [ST_RSCAN_B] = "SELECT key, ts, val, crc FROM mv_version WHERE key >= ?1 AND key < ?2 "
                    "ORDER BY key DESC, ts",
-    [ST_RSCAN_U] = "SELECT key, ts, val FROM mv_version WHERE key >= ?1 ORDER BY key DESC, ts",
+    [ST_RSCAN_U] = "SELECT key, ts, val, crc FROM mv_version WHERE key >= ?1 ORDER BY key DESC, ts",
     [ST_GC_REST] = "SELECT ts, val IS NULL, length(val) FROM mv_version WHERE key = ?1 "
                    "AND ts < ?2 ORDER BY ts DESC",
     [ST_GC_SCAN] = "SELECT key, ts, val IS NULL, length(val) FROM mv_version WHERE key >= ?1 "
@@ -56,7 +56,7 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_DEL_ALL] = "DELETE FROM mv_version",
     [ST_RECOUNT] = "SELECT count(*), ifnull(sum(val IS NULL), 0), ifnull(sum(length(key) + "
                    "ifnull(length(val), 0)), 0) FROM mv_version",
-    [ST_SNAP_ALL] = "SELECT key, ts, val FROM mv_version ORDER BY key, ts DESC",
+    [ST_SNAP_ALL] = "SELECT key, ts, val, crc FROM mv_version ORDER BY key, ts DESC",
 };
 
 const char *mv_sql_text(int id)
@@ -66,10 +66,11 @@ const char *mv_sql_text(int id)
 
 /* Versions: ordered by key bytes, then newest first, so "newest version <= t" is one seek and
  * the versions of a key are adjacent. WITHOUT ROWID: the primary key is the only b-tree, and a
- * version's value sits in its cell. A NULL val is a tombstone. The meta table has one row. */
+ * version's value sits in its cell. A NULL val is a tombstone; crc is mv_version_crc(). The meta
+ * table has one row. */
 static const char schema_sql[] =
     "CREATE TABLE mv_version(key BLOB NOT NULL, ts INTEGER NOT NULL, val BLOB,"
-    " PRIMARY KEY(key, ts DESC)) WITHOUT ROWID;"
+    " crc INTEGER NOT NULL, PRIMARY KEY(key, ts DESC)) WITHOUT ROWID;"
     "CREATE TABLE mv_meta(id INTEGER PRIMARY KEY CHECK(id = 0), format INTEGER NOT NULL,"
     " applied INTEGER NOT NULL, horizon INTEGER NOT NULL, versions INTEGER NOT NULL,"
     " tombs INTEGER NOT NULL, bytes INTEGER NOT NULL, r_start BLOB, r_end BLOB,"
@@ -581,6 +582,7 @@ static int check_slot(mv_store *s, uint64_t slot, mr_err *err)
 static int put_version(mv_store *s, const mv_write *w, int64_t ts, mv_size *size, mr_err *err)
 {
     int tomb = w->op == MV_DELETE;
+    uint32_t crc = mv_version_crc(w->key, w->key_len, ts, tomb, w->value, tomb ? 0 : w->len);
     sqlite3_stmt *st = s->st[ST_INSERT];
     mv_bind_blob(st, 1, w->key, w->key_len);
     sqlite3_bind_int64(st, 2, ts);
@@ -588,6 +590,7 @@ static int put_version(mv_store *s, const mv_write *w, int64_t ts, mv_size *size
         sqlite3_bind_null(st, 3);
     else
         mv_bind_blob(st, 3, w->value, w->len);
+    sqlite3_bind_int64(st, 4, crc);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -620,6 +623,7 @@ static int put_version(mv_store *s, const mv_write *w, int64_t ts, mv_size *size
         sqlite3_bind_null(st, 3);
     else
         mv_bind_blob(st, 3, w->value, w->len);
+    sqlite3_bind_int64(st, 4, crc);
     rc = sqlite3_step(st);
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
@@ -776,6 +780,19 @@ int mv_get_range(mv_store *s, void **start, size_t *start_len, void **end, size_
 
 /* ---- Verification ---- */
 
+int mv_check_crc(mv_store *s, const void *key, size_t klen, int64_t ts, int tomb, const void *v,
+                 size_t vlen, int64_t crc, mr_err *err)
+{
+    if ((int64_t)mv_version_crc(key, klen, ts, tomb, v, vlen) == crc)
+        return 0;
+    MR_ERROR("mvcc", "version fails its checksum path=%s ts=%lld key_len=%zu", s->path,
+             (long long)ts, klen);
+    return mr_errf(err, MR_ECORRUPT,
+                   "mvcc %s: the version at %lld of a %zu-byte key fails its checksum; refusing "
+                   "to serve it (rebuild this replica from a snapshot)",
+                   s->path, (long long)ts, klen);
+}
+
 int mv_verify(mv_store *s, mr_err *err)
 {
     if (!s)
@@ -794,6 +811,17 @@ int mv_verify(mv_store *s, mr_err *err)
     sqlite3_finalize(st);
     if (code)
         return code;
+    st = s->st[ST_SNAP_ALL];
+    while (!code && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        code = mv_check_crc(s, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                            sqlite3_column_int64(st, 1), sqlite3_column_type(st, 2) == SQLITE_NULL,
+                            sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+                            sqlite3_column_int64(st, 3), err);
+    sqlite3_reset(st);
+    if (code)
+        return code;
+    if (rc != SQLITE_DONE)
+        return mv_sqlerr(s, rc, err, "verify: reading versions");
     mv_size z;
     code = mv_recount(s, &z, err);
     if (code)
@@ -837,13 +865,20 @@ int mv_get(mv_store *s, const void *key, size_t key_len, int64_t ts, mv_version 
         return mv_sqlerr(s, rc, err, "reading a key at %lld", (long long)ts);
     }
     out->ts = sqlite3_column_int64(st, 0);
-    if (sqlite3_column_type(st, 1) == SQLITE_NULL) {
+    int tomb = sqlite3_column_type(st, 1) == SQLITE_NULL;
+    const void *v = sqlite3_column_blob(st, 1);
+    size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    code = mv_check_crc(s, key, key_len, out->ts, tomb, v, len, sqlite3_column_int64(st, 2), err);
+    if (code) {
+        sqlite3_reset(st);
+        out->ts = 0;
+        return code;
+    }
+    if (tomb) {
         out->deleted = 1;
         sqlite3_reset(st);
         return mr_errf(err, MR_ENOTFOUND, "mvcc: deleted at %lld", (long long)out->ts);
     }
-    const void *v = sqlite3_column_blob(st, 1);
-    size_t len = (size_t)sqlite3_column_bytes(st, 1);
     out->value = malloc(len ? len : 1);
     if (!out->value) {
         sqlite3_reset(st);

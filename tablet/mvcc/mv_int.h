@@ -100,6 +100,17 @@ int mv_set_gc_cursor(mv_store *s, const void *key, size_t len, int has_ts, int64
 int mv_set_range_mem(mv_store *s, const void *start, size_t start_len, const void *end,
                      size_t end_len);
 
+/* CRC32C: start with 0, feed pieces in order (mv_crc.c). */
+uint32_t mv_crc32c(uint32_t crc, const void *p, size_t n);
+
+/* The checksum stored with each version: over its timestamp, kind, key and value. */
+uint32_t mv_version_crc(const void *key, size_t klen, int64_t ts, int tomb, const void *v,
+                        size_t vlen);
+
+/* MR_ECORRUPT unless the version read matches its stored checksum. */
+int mv_check_crc(mv_store *s, const void *key, size_t klen, int64_t ts, int tomb, const void *v,
+                 size_t vlen, int64_t crc, mr_err *err);
+
 /* A growable byte buffer for keys copied out of statements. */
 typedef struct mv_buf {
     unsigned char *p;

@@ -22,6 +22,7 @@ typedef struct scan {
     void *arg;
     uint64_t n;
     int ret;     /* the callback's nonzero verdict, returned by mv_scan */
+    int code;    /* MR_ECORRUPT when a version failed its checksum */
     mv_buf cur;  /* the current key */
     mv_buf seek; /* re-seek position */
     mv_buf val;  /* reverse walk: the candidate's value */
@@ -38,11 +39,22 @@ static sqlite3_stmt *start_walk(scan *c, int id_b, int id_u, const void *from, s
     return st;
 }
 
-/* Delivers one visible version; 1 when the walk must stop (the callback said so, kept in
- * c->ret, or the limit is reached). */
-static int emit(scan *c, const void *key, size_t klen, int64_t ts, const void *v, size_t vlen)
+/* Checks the version that decides a key (value or tombstone); 1 to stop on a bad checksum. */
+static int bad(scan *c, const void *key, size_t klen, int64_t ts, int tomb, const void *v,
+               size_t vlen, int64_t crc)
+{
+    c->code = mv_check_crc(c->s, key, klen, ts, tomb, v, vlen, crc, c->err);
+    return c->code != 0;
+}
+
+/* Delivers one visible version after checking it; 1 when the walk must stop (a bad checksum,
+ * the callback said so, kept in c->ret, or the limit is reached). */
+static int emit(scan *c, const void *key, size_t klen, int64_t ts, const void *v, size_t vlen,
+                int64_t crc)
 {
     static const char empty[1];
+    if (bad(c, key, klen, ts, 0, v, vlen, crc))
+        return 1;
     /* SQLite gives NULL for a 0-byte blob; callers get a valid pointer for every value. */
     mv_version mv = {
         .key = key, .key_len = klen, .value = (void *)(v ? v : empty), .len = vlen, .ts = ts};
@@ -60,9 +72,13 @@ static int lookup_emit(scan *c, int *stop)
     int rc = sqlite3_step(g);
     int r = 0;
     if (rc == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_int64(g, 0), crc = sqlite3_column_int64(g, 2);
+        const void *v = sqlite3_column_blob(g, 1);
+        size_t vlen = (size_t)sqlite3_column_bytes(g, 1);
         if (sqlite3_column_type(g, 1) != SQLITE_NULL)
-            r = emit(c, c->cur.p, c->cur.len, sqlite3_column_int64(g, 0), sqlite3_column_blob(g, 1),
-                     (size_t)sqlite3_column_bytes(g, 1));
+            r = emit(c, c->cur.p, c->cur.len, ts, v, vlen, crc);
+        else
+            r = bad(c, c->cur.p, c->cur.len, ts, 1, NULL, 0, crc);
         rc = SQLITE_DONE;
     }
     sqlite3_reset(g);
@@ -90,13 +106,14 @@ static int walk_forward(scan *c, int *stop)
         }
         if (!decided && ts <= t) {
             decided = 1;
-            if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
-                int r = emit(c, k, klen, ts, sqlite3_column_blob(st, 2),
-                             (size_t)sqlite3_column_bytes(st, 2));
-                if (r) {
-                    *stop = r;
-                    break;
-                }
+            int64_t crc = sqlite3_column_int64(st, 3);
+            int r = sqlite3_column_type(st, 2) != SQLITE_NULL
+                        ? emit(c, k, klen, ts, sqlite3_column_blob(st, 2),
+                               (size_t)sqlite3_column_bytes(st, 2), crc)
+                        : bad(c, k, klen, ts, 1, NULL, 0, crc);
+            if (r) {
+                *stop = r;
+                break;
             }
             continue;
         }
@@ -136,7 +153,7 @@ static int walk_reverse(scan *c, int *stop)
 {
     sqlite3_stmt *st = start_walk(c, ST_RSCAN_B, ST_RSCAN_U, c->lo, c->lo_len);
     int have = 0, cand = 0, cand_tomb = 0, rc, r = 0;
-    int64_t cand_ts = 0;
+    int64_t cand_ts = 0, cand_crc = 0;
     const int64_t t = c->o->ts;
     *stop = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -144,8 +161,9 @@ static int walk_reverse(scan *c, int *stop)
         size_t klen = (size_t)sqlite3_column_bytes(st, 0);
         int64_t ts = sqlite3_column_int64(st, 1);
         if (!have || mv_keycmp(k, klen, c->cur.p, c->cur.len) != 0) {
-            if (cand && !cand_tomb &&
-                (r = emit(c, c->cur.p, c->cur.len, cand_ts, c->val.p, c->val.len)) != 0)
+            if (cand && (r = cand_tomb ? bad(c, c->cur.p, c->cur.len, cand_ts, 1, NULL, 0, cand_crc)
+                                       : emit(c, c->cur.p, c->cur.len, cand_ts, c->val.p,
+                                              c->val.len, cand_crc)) != 0)
                 break;
             if (mv_buf_set(&c->cur, k, klen))
                 goto nomem;
@@ -157,12 +175,14 @@ static int walk_reverse(scan *c, int *stop)
         cand = 1;
         cand_ts = ts;
         cand_tomb = sqlite3_column_type(st, 2) == SQLITE_NULL;
+        cand_crc = sqlite3_column_int64(st, 3);
         if (!cand_tomb &&
             mv_buf_set(&c->val, sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2)))
             goto nomem;
     }
-    if (rc == SQLITE_DONE && cand && !cand_tomb)
-        r = emit(c, c->cur.p, c->cur.len, cand_ts, c->val.p, c->val.len);
+    if (rc == SQLITE_DONE && cand)
+        r = cand_tomb ? bad(c, c->cur.p, c->cur.len, cand_ts, 1, NULL, 0, cand_crc)
+                      : emit(c, c->cur.p, c->cur.len, cand_ts, c->val.p, c->val.len, cand_crc);
     sqlite3_reset(st);
     *stop = r;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -212,5 +232,5 @@ int mv_scan(mv_store *s, const mv_scan_opts *o, mv_scan_fn fn, void *arg, uint64
         *count = c.n;
     if (code)
         return code;
-    return c.ret;
+    return c.code ? c.code : c.ret;
 }

@@ -12,38 +12,12 @@
  * and that nothing follows, inside one SQLite transaction that it commits only when all hold. */
 #include "tablet/mvcc/mv_int.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SNAP_MAGIC  "MRMVSNAP"
 #define SNAP_FORMAT 1
 #define SNAP_BUF    (64 * 1024)
-
-/* ---- CRC32C (Castagnoli), table-driven ---- */
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-        crc_table[i] = c;
-    }
-}
-
-/* Running CRC: start with 0, feed pieces in order. */
-static uint32_t crc32c(uint32_t crc, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    crc = ~crc;
-    while (n--)
-        crc = crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
 
 /* ---- Writing ---- */
 
@@ -61,7 +35,7 @@ static int w_flush(writer *w, int with_crc)
     if (!w->len)
         return 0;
     if (with_crc)
-        w->crc = crc32c(w->crc, w->buf, w->len);
+        w->crc = mv_crc32c(w->crc, w->buf, w->len);
     w->ret = w->sink(w->arg, w->buf, w->len);
     w->len = 0;
     return w->ret;
@@ -119,7 +93,6 @@ int mv_snapshot_write(mv_store *s, int64_t from_ts, mv_sink_fn sink, void *arg, 
         if (code)
             return mv_wrap(err, code, "snapshot");
     }
-    pthread_once(&crc_once, crc_init);
     writer *w = calloc(1, sizeof *w);
     if (!w)
         return mr_errf(err, MR_ENOMEM, "mvcc: out of memory for a snapshot");
@@ -141,13 +114,21 @@ int mv_snapshot_write(mv_store *s, int64_t from_ts, mv_sink_fn sink, void *arg, 
      * consistent view. */
     sqlite3_stmt *st = s->st[ST_SNAP_ALL];
     mv_buf cur = {0};
-    int have = 0, passed = 0, rc = SQLITE_DONE, nomem = 0;
+    int have = 0, passed = 0, rc = SQLITE_DONE, nomem = 0, failed = 0;
     uint64_t count = 0;
     while (!r && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const void *k = sqlite3_column_blob(st, 0);
         size_t klen = (size_t)sqlite3_column_bytes(st, 0);
         int64_t ts = sqlite3_column_int64(st, 1);
         int tomb = sqlite3_column_type(st, 2) == SQLITE_NULL;
+        /* A damaged version must not spread to the replica catching up from this one. */
+        int bad =
+            mv_check_crc(s, k, klen, ts, tomb, sqlite3_column_blob(st, 2),
+                         (size_t)sqlite3_column_bytes(st, 2), sqlite3_column_int64(st, 3), err);
+        if (bad) {
+            failed = bad;
+            break;
+        }
         if (!have || mv_keycmp(k, klen, cur.p, cur.len) != 0) {
             if (mv_buf_set(&cur, k, klen)) {
                 nomem = 1;
@@ -178,8 +159,10 @@ int mv_snapshot_write(mv_store *s, int64_t from_ts, mv_sink_fn sink, void *arg, 
     }
     sqlite3_reset(st);
     mv_buf_free(&cur);
-    int code = 0;
-    if (nomem)
+    int code = failed;
+    if (code)
+        ; /* the message is set */
+    else if (nomem)
         code = mr_errf(err, MR_ENOMEM, "mvcc: out of memory writing a snapshot");
     else if (!r && rc != SQLITE_DONE)
         code = mv_sqlerr(s, rc, err, "snapshot: reading versions");
@@ -237,7 +220,7 @@ static int r_get(reader *r, void *dst, size_t n)
         }
         size_t k = r->len - r->pos < n ? r->len - r->pos : n;
         if (r->track_crc)
-            r->crc = crc32c(r->crc, r->buf + r->pos, k);
+            r->crc = mv_crc32c(r->crc, r->buf + r->pos, k);
         if (d) {
             memcpy(d, r->buf + r->pos, k);
             d += k;
@@ -370,6 +353,9 @@ static int load_records(mv_store *s, reader *r, loaded *L, mr_err *err)
             sqlite3_bind_null(ins, 3);
         else
             mv_bind_blob(ins, 3, L->val.p, L->val.len);
+        sqlite3_bind_int64(ins, 4,
+                           mv_version_crc(L->key.p, L->key.len, (int64_t)ts, tag == 'D', L->val.p,
+                                          tag == 'D' ? 0 : L->val.len));
         int rc = sqlite3_step(ins);
         sqlite3_reset(ins);
         if (rc != SQLITE_DONE)
@@ -406,7 +392,6 @@ int mv_snapshot_load_stream(mv_store *s, mv_source_fn src, void *arg, mr_err *er
 {
     if (!s || !src)
         return mr_errf(err, MR_EINVAL, "mvcc: snapshot load needs a store and a source");
-    pthread_once(&crc_once, crc_init);
     reader *r = calloc(1, sizeof *r);
     loaded L = {0};
     if (!r)

@@ -1246,6 +1246,43 @@ TEST(damaged_file_gives_ecorrupt)
     CHECKF(strstr(e.msg, "d.db"), "message names the file: %s", e.msg);
 }
 
+/* A flipped bit inside a stored value: SQLite's pages have no checksum, the versions do. */
+TEST(flipped_value_byte_is_caught)
+{
+    CHECK(fresh_dir() == 0);
+    mv_store *s;
+    mr_err e;
+    CHECK_EQ(mv_open(path_in("v.db"), NULL, &s, NULL), 0);
+    const char *marker = "MARKER-0123456789-abcdefghij";
+    mv_write w[] = {put("a", "1"), put("victim", marker), put("z", "2")};
+    CHECK_EQ(mv_apply(s, 1, 10, w, 3, NULL), 0);
+    mv_close(s);
+    FILE *f = fopen(path_in("v.db"), "r+b");
+    CHECK(f);
+    static char file[1 << 20];
+    size_t n = fread(file, 1, sizeof file, f);
+    char *hit = memmem(file, n, marker, strlen(marker));
+    CHECKF(hit, "marker not found in %zu bytes", n);
+    CHECK(fseek(f, (long)(hit - file) + 7, SEEK_SET) == 0);
+    fputc('1', f); /* "0" becomes "1": still a well-formed page */
+    fclose(f);
+    CHECK_EQ(mv_open(path_in("v.db"), NULL, &s, &e), 0);
+    mv_version v;
+    CHECK_EQ(mv_get(s, "victim", 6, 10, &v, &e), MR_ECORRUPT);
+    CHECKF(strstr(e.msg, "fails its checksum"), "%s", e.msg);
+    CHECK_EQ(mv_get(s, "a", 1, 10, &v, &e), 0); /* the others still read */
+    free(v.value);
+    char out[128];
+    CHECK_EQ(scan_str(s, NULL, NULL, 10, 0, 0, out, sizeof out), MR_ECORRUPT);
+    CHECK_STR(out, "a=1"); /* delivered up to the damage, never past it */
+    CHECK_EQ(scan_str(s, NULL, NULL, 10, 0, 1, out, sizeof out), MR_ECORRUPT);
+    membuf m = {0};
+    CHECK_EQ(mv_snapshot_write(s, MV_SNAP_ALL, mem_sink, &m, &e), MR_ECORRUPT);
+    free(m.p);
+    CHECK_EQ(mv_verify(s, &e), MR_ECORRUPT);
+    mv_close(s);
+}
+
 /* ---- query plans ---- */
 
 TEST(query_plans_use_the_primary_key)
@@ -1315,6 +1352,7 @@ static int run_main(int argc, char **argv)
         TEST_CASE(malformed_input_rejected),
         TEST_CASE(full_disk_gives_efull_and_rolls_back),
         TEST_CASE(damaged_file_gives_ecorrupt),
+        TEST_CASE(flipped_value_byte_is_caught),
         TEST_CASE(query_plans_use_the_primary_key),
     };
     return test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
