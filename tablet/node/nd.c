@@ -60,7 +60,7 @@ typedef struct nd_group {
 
 typedef struct nd_stats {
     uint64_t proposals, proposals_failed, fsyncs, lease_acquired, lease_lost, px_in, px_out;
-    uint64_t malformed;
+    uint64_t malformed, refused;
     nd_hist proposal_latency, fsync_latency;
 } nd_stats;
 
@@ -1011,6 +1011,17 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
     nd_node *n = ud;
     if (n->closing || n->fatal)
         return;
+    /* Replication and cluster formation are for nodes only: a client
+     * certificate (clientAuth only) may ask, propose and read status, never
+     * speak Paxos or bootstrap a node. */
+    if ((m->type == ND_MSG_PX || m->type == ND_MSG_BOOTSTRAP) && !m->peer_is_node) {
+        n->stats.refused++;
+        MR_WARN("node", "refused message type %u from non-node peer %s (%s)", m->type, m->peer,
+                m->peer_name);
+        if (m->reply_to.req_id)
+            reply_error(n, m->reply_to, "forbidden", "only cluster nodes may send this");
+        return;
+    }
     switch (m->type) {
     case ND_MSG_PX:
         on_px(n, m);
@@ -1100,6 +1111,7 @@ static int http_handler(void *ud, const char *path, nd_text *t, const char **cty
         "meridian_paxos_messages_total{dir=\"in\"} %llu\n"
         "meridian_paxos_messages_total{dir=\"out\"} %llu\n"
         "meridian_paxos_messages_total{dir=\"malformed\"} %llu\n"
+        "meridian_paxos_messages_total{dir=\"refused\"} %llu\n"
         "# HELP meridian_clock_epsilon_seconds Half-width of the TrueTime interval.\n"
         "# TYPE meridian_clock_epsilon_seconds gauge\nmeridian_clock_epsilon_seconds %.9f\n"
         "# HELP meridian_clock_synchronized 1 when the clock may be trusted to lead.\n"
@@ -1114,9 +1126,9 @@ static int http_handler(void *ud, const char *path, nd_text *t, const char **cty
         "meridian_connections_failed_total %llu\n",
         (unsigned long long)s->lease_acquired, (unsigned long long)s->lease_lost,
         (unsigned long long)s->px_in, (unsigned long long)s->px_out,
-        (unsigned long long)s->malformed, (double)tt_interval_epsilon(iv) / 1e9,
-        cs == TT_SYNCHRONIZED, ts.conns, (unsigned long long)ts.conns_opened,
-        (unsigned long long)ts.conns_failed);
+        (unsigned long long)s->malformed, (unsigned long long)s->refused,
+        (double)tt_interval_epsilon(iv) / 1e9, cs == TT_SYNCHRONIZED, ts.conns,
+        (unsigned long long)ts.conns_opened, (unsigned long long)ts.conns_failed);
     nd_text_printf(t, "# HELP meridian_group_leader 1 when this node leads the group.\n"
                       "# TYPE meridian_group_leader gauge\n");
     for (size_t i = 0; i < n->ngroups; i++) {

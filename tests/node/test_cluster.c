@@ -141,13 +141,14 @@ static json_t *raw_request(int i, uint8_t type, const void *payload, uint32_t le
     return s.reply;
 }
 
-static json_t *send_garbage(int i)
+/* cert: "client.root" (refused for Paxos) or "node" (decoded, found malformed). */
+static json_t *send_garbage(int i, const char *cert)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
     net_tls_ctx *tls;
     mr_err err;
-    if (net_tls_ctx_load_dir(certs, "client.root", &tls, &err) != MR_OK)
+    if (net_tls_ctx_load_dir(certs, cert, &tls, &err) != MR_OK)
         return NULL;
     net_transport_config tc = {.loop = &loop, .tls = tls};
     net_transport *t;
@@ -370,12 +371,17 @@ static void cluster_body(void)
     CHECK(strstr(body, "meridian_fsyncs_total 0\n") == NULL);
     CHECK_EQ(http_get("/nope", body, sizeof body), 404);
 
-    /* Malformed Paxos messages and an unknown message type: refused, counted, and
-     * the cluster keeps committing. */
-    json_t *unknown = send_garbage(0);
+    /* A Paxos frame from a client certificate is refused; garbage in one from a
+     * node certificate is decoded, found malformed and dropped; an unknown
+     * message type gets an error. All counted; the cluster keeps committing. */
+    json_t *unknown = send_garbage(0, "client.root");
     CHECK(unknown != NULL);
     CHECK_STR(json_string_value(json_object_get(unknown, "error")), "invalid");
     json_decref(unknown);
+    CHECK_EQ(http_get("/metrics", body, sizeof body), 200);
+    CHECK(strstr(body, "meridian_paxos_messages_total{dir=\"refused\"} 1") != NULL);
+    CHECK(strstr(body, "meridian_paxos_messages_total{dir=\"malformed\"} 0") != NULL);
+    json_decref(send_garbage(0, "node"));
     CHECK_EQ(http_get("/metrics", body, sizeof body), 200);
     CHECK(strstr(body, "meridian_paxos_messages_total{dir=\"malformed\"} 0") == NULL);
     CHECK(propose(l1, 1, "still-ok") > 0);
