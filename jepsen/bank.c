@@ -65,8 +65,15 @@ int jp_check_bank(const jp_history *h, const jp_bank_opts *opts, jp_result *r, m
                              cp->line);
                 break;
             }
+            int64_t sum = 0;
             json_object_foreach(cp->value, k, x)
             {
+                if (json_is_integer(x) &&
+                    __builtin_add_overflow(sum, json_integer_value(x), &sum)) {
+                    rc = mr_errf(err, MR_EINVAL,
+                                 "line %ld: bank read: the balances add up past 64 bits", cp->line);
+                    break;
+                }
                 if (!json_is_integer(x)) {
                     rc = mr_errf(err, MR_EINVAL,
                                  "line %ld: bank read: balance of account %s is not an integer",

@@ -92,6 +92,11 @@ TEST(bank_negative_missing_unexpected)
     OP(0, "read", "null", "info", "null");
     CHECK_EQ(bank(&o), JP_UNKNOWN);
     reset();
+    OP(0, "read", "null", "ok", "{\"a\":9223372036854775807,\"b\":1}");
+    mr_err oerr;
+    CHECK_EQ(jp_check_bank(&h, &o, &r, &oerr), MR_EINVAL);
+    CHECK(strstr(mr_err_msg(&oerr), "line 2: bank read: the balances add up past 64 bits"));
+    reset();
     CHECK(ev(&h, 0, "invoke", "transfer", NULL, "{\"from\":\"a\"}") == 0);
     mr_err err;
     CHECK_EQ(jp_check_bank(&h, &o, &r, &err), MR_EINVAL);
