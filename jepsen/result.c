@@ -139,8 +139,15 @@ void jp_result_print(const jp_result *r, FILE *f, size_t max_each)
             jp_validity_name(r->valid));
     if (r->unknown_reason)
         fprintf(f, "unknown because: %s\n", r->unknown_reason);
-    if (r->notes)
-        fprintf(f, "notes:\n  %s\n", r->notes);
+    if (r->notes) {
+        fprintf(f, "notes:\n  ");
+        for (const char *p = r->notes; *p; p++) {
+            fputc(*p, f);
+            if (*p == '\n')
+                fputs("  ", f);
+        }
+        fputc('\n', f);
+    }
     const char **names;
     size_t k = distinct_names(r, &names);
     if (k)
