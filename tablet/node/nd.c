@@ -39,7 +39,16 @@ typedef struct nd_chain {
     int64_t last_ts;
     uint64_t hash;
     uint64_t slot; /* last applied slot */
+    /* A register (read / write / compare-and-set through the log): the
+     * consistency harness's linearizable workload over one group. */
+    uint8_t *reg;
+    uint32_t reg_len;
+    bool reg_set;
 } nd_chain;
+
+/* The kind byte after a proposal's [u32 node][u64 seq] header. */
+enum { ND_OP_OPAQUE = 0, ND_OP_WRITE = 1, ND_OP_READ = 2, ND_OP_CAS = 3 };
+#define ND_PROP_HDR 13
 
 typedef struct nd_pending {
     uint64_t group, seq;
@@ -289,6 +298,52 @@ static int load_cluster(nd_node *n, json_t *desc, mr_err *err)
 
 /* ---- the state machine ---- */
 
+static void reg_set(nd_chain *sm, const uint8_t *v, uint32_t len)
+{
+    uint8_t *c = malloc(len ? len : 1);
+    if (!c)
+        return; /* the replica would diverge: refuse loudly rather than silently */
+    memcpy(c, v, len);
+    free(sm->reg);
+    sm->reg = c;
+    sm->reg_len = len;
+    sm->reg_set = true;
+}
+
+static json_t *reg_json(const nd_chain *sm)
+{
+    return sm->reg_set ? json_stringn((const char *)sm->reg, sm->reg_len) : json_null();
+}
+
+/* Applies one proposal's register operation; returns the fields for the
+ * proposer's reply (value read, cas outcome), or NULL for none. */
+static json_t *reg_apply(nd_chain *sm, const uint8_t *p, uint32_t plen)
+{
+    if (plen < ND_PROP_HDR)
+        return NULL;
+    uint8_t op = p[12];
+    const uint8_t *b = p + ND_PROP_HDR;
+    uint32_t blen = plen - ND_PROP_HDR;
+    switch (op) {
+    case ND_OP_WRITE:
+        reg_set(sm, b, blen);
+        return json_object();
+    case ND_OP_READ:
+        return json_pack("{s:o}", "value", reg_json(sm));
+    case ND_OP_CAS: {
+        if (blen < 4 || get32(b) > blen - 4)
+            return json_pack("{s:b}", "cas", 0);
+        uint32_t elen = get32(b);
+        bool match = sm->reg_set && sm->reg_len == elen && memcmp(sm->reg, b + 4, elen) == 0;
+        if (match)
+            reg_set(sm, b + 4 + elen, blen - 4 - elen);
+        return json_pack("{s:b}", "cas", match);
+    }
+    default:
+        return NULL;
+    }
+}
+
 static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
 {
     g->sm.slot = e->slot;
@@ -301,44 +356,67 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
         g->sm.count++;
         g->sm.last_ts = e->ts;
         g->sm.hash = fnv1a(g->sm.hash ^ (uint64_t)e->ts, p, plen);
+        json_t *result = reg_apply(&g->sm, p, plen);
         /* Answer the client whose proposal this is, if it waits here. */
-        if (plen < 12 || get32(p) != n->self)
+        if (plen < 12 || get32(p) != n->self) {
+            json_decref(result);
             continue;
+        }
         uint64_t seq = get64(p + 4);
         for (size_t i = 0; i < n->npending; i++) {
             if (n->pending[i].group == g->id && n->pending[i].seq == seq) {
                 nd_hist_observe(&n->stats.proposal_latency,
                                 mr_monotonic_ns() - n->pending[i].start);
                 n->stats.proposals++;
-                reply_json(n, n->pending[i].reply_to,
-                           json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "group", (json_int_t)g->id,
-                                     "slot", (json_int_t)e->slot, "ts", (json_int_t)e->ts));
+                json_t *rep = json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "group", (json_int_t)g->id,
+                                        "slot", (json_int_t)e->slot, "ts", (json_int_t)e->ts);
+                if (result)
+                    json_object_update(rep, result);
+                reply_json(n, n->pending[i].reply_to, rep);
                 n->pending[i] = n->pending[--n->npending];
                 break;
             }
         }
+        json_decref(result);
     }
     if (r < 0)
         MR_ERROR("node", "group=%llu slot=%llu holds a malformed batch", (unsigned long long)g->id,
                  (unsigned long long)e->slot);
 }
 
-static void sm_snapshot(const nd_group *g, uint8_t out[32])
+/* Snapshot: count, last_ts, hash, slot (u64 each), then u8 set, u32 len, the
+ * register's bytes. Returns a malloc'd buffer (caller frees) and its length. */
+static uint8_t *sm_snapshot(const nd_group *g, uint32_t *len)
 {
+    *len = 32 + 5 + g->sm.reg_len;
+    uint8_t *out = malloc(*len);
+    if (!out)
+        return NULL;
     put64(out, g->sm.count);
     put64(out + 8, (uint64_t)g->sm.last_ts);
     put64(out + 16, g->sm.hash);
     put64(out + 24, g->sm.slot);
+    out[32] = g->sm.reg_set;
+    put32(out + 33, g->sm.reg_len);
+    if (g->sm.reg_len)
+        memcpy(out + 37, g->sm.reg, g->sm.reg_len);
+    return out;
 }
 
 static int sm_install(nd_group *g, const uint8_t *snap, uint32_t len)
 {
-    if (len != 32)
+    if (len < 37 || get32(snap + 33) != len - 37)
         return -1;
     g->sm.count = get64(snap);
     g->sm.last_ts = (int64_t)get64(snap + 8);
     g->sm.hash = get64(snap + 16);
     g->sm.slot = get64(snap + 24);
+    free(g->sm.reg);
+    g->sm.reg = NULL;
+    g->sm.reg_len = 0;
+    g->sm.reg_set = false;
+    if (snap[32])
+        reg_set(&g->sm, snap + 37, len - 37);
     return 0;
 }
 
@@ -428,14 +506,17 @@ static int step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
     /* The batch is only valid until the next call into this core. */
     while (g->want_snapshot && !n->fatal) {
         g->want_snapshot = false;
-        uint8_t snap[32];
-        sm_snapshot(g, snap);
-        px_event sev = {.kind = PX_EV_SNAPSHOT, .data = snap, .len = 32, .slot = g->sm.slot};
+        uint32_t slen;
+        uint8_t *snap = sm_snapshot(g, &slen);
+        if (!snap)
+            break;
+        px_event sev = {.kind = PX_EV_SNAPSHOT, .data = snap, .len = slen, .slot = g->sm.slot};
         mr_err e2;
         px_batch b2;
         if (px_step(g->px, tt_now(n->clock), &sev, &b2, &e2) != MR_OK)
             MR_WARN("node", "group=%llu snapshot refused: %s", (unsigned long long)g->id,
                     mr_err_msg(&e2));
+        free(snap); /* the core copied it */
         handle_batch(n, g, &b2);
     }
     return rc;
@@ -636,23 +717,24 @@ static void on_px(nd_node *n, const net_message *m)
     }
 }
 
-static void on_propose(nd_node *n, const net_message *m)
+/* Proposes [node][seq][kind][body] to group gid; the client is answered when
+ * the proposal is applied here (sm_apply), or now with the reason it cannot be. */
+static void propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
+                       const uint8_t *body, size_t blen)
 {
-    if (m->len < 8)
-        return reply_error(n, m->reply_to, "invalid", "propose needs a group id");
-    uint64_t gid = get64(m->payload);
     nd_group *g = find_group(n, gid);
     if (!g)
         return reply_error(n, m->reply_to, "no_group", "this node holds no replica of the group");
-    size_t dlen = m->len - 8;
-    uint8_t *prop = malloc(12 + dlen);
+    uint8_t *prop = malloc(ND_PROP_HDR + blen);
     if (!prop)
         return reply_error(n, m->reply_to, "nomem", "out of memory");
     uint64_t seq = ++n->next_seq;
     put32(prop, n->self);
     put64(prop + 4, seq);
-    memcpy(prop + 12, m->payload + 8, dlen);
-    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)(12 + dlen)};
+    prop[12] = kind;
+    if (blen)
+        memcpy(prop + ND_PROP_HDR, body, blen);
+    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)(ND_PROP_HDR + blen)};
     mr_err err;
     int rc = step(n, g, &ev, &err);
     free(prop);
@@ -677,6 +759,60 @@ static void on_propose(nd_node *n, const net_message *m)
     }
     int64_t now = mr_monotonic_ns();
     n->pending[n->npending++] = (nd_pending){gid, seq, m->reply_to, now, now + ND_PROPOSE_TIMEOUT};
+}
+
+static void on_propose(nd_node *n, const net_message *m)
+{
+    if (m->len < 8)
+        return reply_error(n, m->reply_to, "invalid", "propose needs a group id");
+    propose_op(n, m, get64(m->payload), ND_OP_OPAQUE, m->payload + 8, m->len - 8);
+}
+
+/* Register operations through the log: {"group", "op": read|write|cas,
+ * "value", "expected"}. With MERIDIAN_TEST_BREAK=stale-reads (a negative
+ * control for the consistency harness) any replica answers reads from its own
+ * state at once, without the log or a lease: stale under partitions. */
+static void on_register(nd_node *n, const net_message *m)
+{
+    json_error_t je;
+    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
+    json_int_t gid = json_integer_value(json_object_get(o, "group"));
+    const char *op = json_string_value(json_object_get(o, "op"));
+    json_t *val = json_object_get(o, "value"), *exp = json_object_get(o, "expected");
+    if (!o || gid < 1 || !op) {
+        json_decref(o);
+        return reply_error(n, m->reply_to, "invalid", "want {group, op, value?, expected?}");
+    }
+    if (strcmp(op, "read") == 0) {
+        const char *brk = getenv("MERIDIAN_TEST_BREAK");
+        nd_group *g = find_group(n, (uint64_t)gid);
+        if (brk && strcmp(brk, "stale-reads") == 0 && g) {
+            reply_json(
+                n, m->reply_to,
+                json_pack("{s:b, s:I, s:o}", "ok", 1, "group", gid, "value", reg_json(&g->sm)));
+        } else {
+            propose_op(n, m, (uint64_t)gid, ND_OP_READ, NULL, 0);
+        }
+    } else if (strcmp(op, "write") == 0 && json_is_string(val)) {
+        propose_op(n, m, (uint64_t)gid, ND_OP_WRITE, (const uint8_t *)json_string_value(val),
+                   json_string_length(val));
+    } else if (strcmp(op, "cas") == 0 && json_is_string(val) && json_is_string(exp)) {
+        size_t el = json_string_length(exp), vl = json_string_length(val);
+        uint8_t *b = malloc(4 + el + vl);
+        if (b) {
+            put32(b, (uint32_t)el);
+            memcpy(b + 4, json_string_value(exp), el);
+            memcpy(b + 4 + el, json_string_value(val), vl);
+            propose_op(n, m, (uint64_t)gid, ND_OP_CAS, b, 4 + el + vl);
+            free(b);
+        } else {
+            reply_error(n, m->reply_to, "nomem", "out of memory");
+        }
+    } else {
+        reply_error(n, m->reply_to, "invalid",
+                    "op must be read, write (value) or cas (expected, value)");
+    }
+    json_decref(o);
 }
 
 static json_t *status_json(nd_node *n)
@@ -1050,6 +1186,12 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
     case ND_MSG_FAULT:
         on_fault(n, m);
         break;
+    case ND_MSG_REGISTER:
+        if (!n->initialized)
+            reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
+        else
+            on_register(n, m);
+        break;
     default:
         MR_WARN("node", "unknown message type %u from %s", m->type, m->peer);
         if (m->reply_to.req_id)
@@ -1155,8 +1297,10 @@ int nd_port(const nd_node *n)
 
 static void free_node(nd_node *n)
 {
-    for (size_t i = 0; i < n->ngroups; i++)
+    for (size_t i = 0; i < n->ngroups; i++) {
         px_node_destroy(n->groups[i].px);
+        free(n->groups[i].sm.reg);
+    }
     free(n->groups);
     for (int i = 0; i <= PX_MAX_NODE_ID; i++)
         free(n->out[i].buf);

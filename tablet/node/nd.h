@@ -34,6 +34,9 @@ enum {
     ND_MSG_PROPOSE = 16,   /* request: [u64 group][bytes] -> {ok, slot, ts} | {error, leader} */
     ND_MSG_STATUS = 18,    /* request: {} -> status JSON */
     ND_MSG_REPLY = 20,     /* every reply: JSON */
+    ND_MSG_REGISTER = 24,  /* request: {group, op: read|write|cas, value?, expected?} ->
+                            * {ok, slot, ts, value? | cas?} once applied (a linearizable
+                            * register per group, for the consistency harness) */
     ND_MSG_FAULT = 22,     /* test-only request: {clock_offset_ns?, clock_unhealthy?} -> state;
                             * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */
 };

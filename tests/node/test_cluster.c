@@ -350,6 +350,32 @@ static void cluster_body(void)
     char hash[32];
     CHECK(converged(1, acked, -1, 10000, hash));
 
+    /* The register over group 2's log: write, read, compare-and-set. */
+    static const char *const reg_ops[][2] = {
+        {"{\"group\":2,\"op\":\"write\",\"value\":\"a\"}", "ok"},
+        {"{\"group\":2,\"op\":\"read\"}", "a"},
+        {"{\"group\":2,\"op\":\"cas\",\"expected\":\"a\",\"value\":\"b\"}", "cas:1"},
+        {"{\"group\":2,\"op\":\"cas\",\"expected\":\"a\",\"value\":\"c\"}", "cas:0"},
+        {"{\"group\":2,\"op\":\"read\"}", "b"},
+    };
+    for (size_t k = 0; k < sizeof reg_ops / sizeof reg_ops[0]; k++) {
+        json_t *r =
+            raw_request(l2, ND_MSG_REGISTER, reg_ops[k][0], (uint32_t)strlen(reg_ops[k][0]));
+        const char *want = reg_ops[k][1];
+        bool good = r && json_is_true(json_object_get(r, "ok"));
+        if (good && strncmp(want, "cas:", 4) == 0)
+            good = json_is_true(json_object_get(r, "cas")) == (want[4] == '1');
+        else if (good && strcmp(want, "ok") != 0)
+            good = json_string_value(json_object_get(r, "value")) &&
+                   strcmp(json_string_value(json_object_get(r, "value")), want) == 0;
+        json_decref(r);
+        CHECKF(good, "register op %zu (%s) did not give %s", k, reg_ops[k][0], want);
+    }
+    json_t *fr2 = raw_request((l2 + 1) % NNODES, ND_MSG_REGISTER, reg_ops[1][0],
+                              (uint32_t)strlen(reg_ops[1][0]));
+    CHECK(fr2 && !json_is_true(json_object_get(fr2, "ok"))); /* a follower does not read */
+    json_decref(fr2);
+
     /* Every node is seen up. */
     json_t *st = status(0);
     size_t k;
