@@ -781,34 +781,45 @@ static int build_graph(ctx *c)
 
 /* ---- strongly connected components (Tarjan 1972, iterative) ---- */
 
-/* Fills comp[v] with a component id per node; returns the number of components or -1. */
-static int tarjan(const ctx *c, int *comp)
+/* Fills comp[v] with a component id per node, over the edges whose type meets `mask`;
+ * returns the number of components or -1. With `members` (nmem nodes, local[v] >= 0 exactly
+ * for them), only that subgraph is explored and only members' comp entries are set. */
+static int tarjan(const ctx *c, int *comp, unsigned mask, const int *members, int nmem,
+                  const int *local)
 {
     size_t n = c->nt;
     int *idx = malloc((n ? n : 1) * sizeof *idx), *low = malloc((n ? n : 1) * sizeof *low);
     int *stk = malloc((n ? n : 1) * sizeof *stk), *cs = malloc((n ? n : 1) * sizeof *cs);
     size_t *it = malloc((n ? n : 1) * sizeof *it);
-    char *on = calloc(n ? n : 1, 1);
+    char *on = malloc(n ? n : 1);
     int ncomp = -1;
     if (!idx || !low || !stk || !cs || !it || !on)
         goto out;
-    for (size_t i = 0; i < n; i++)
-        idx[i] = -1;
+    size_t nroots = members ? (size_t)nmem : n;
+    for (size_t r = 0; r < nroots; r++) {
+        int v = members ? members[r] : (int)r;
+        idx[v] = -1;
+        on[v] = 0;
+    }
     int counter = 0, sp = 0;
     ncomp = 0;
-    for (size_t root = 0; root < n; root++) {
+    for (size_t r = 0; r < nroots; r++) {
+        int root = members ? members[r] : (int)r;
         if (idx[root] >= 0)
             continue;
         int csp = 0;
-        cs[csp++] = (int)root;
+        cs[csp++] = root;
         idx[root] = low[root] = counter++;
-        stk[sp++] = (int)root;
+        stk[sp++] = root;
         on[root] = 1;
         it[root] = c->off[root];
         while (csp) {
             int v = cs[csp - 1];
             if (it[v] < c->off[v + 1]) {
-                int w = c->edges[it[v]++].to;
+                const edge *e = &c->edges[it[v]++];
+                int w = e->to;
+                if (!(e->type & mask) || (local && local[w] < 0))
+                    continue;
                 if (idx[w] < 0) {
                     idx[w] = low[w] = counter++;
                     stk[sp++] = w;
@@ -1135,10 +1146,17 @@ static void report_cycle(ctx *c, const cycle *cy, const char *name)
     free(ops);
 }
 
+/* Components this large get a cheap necessary-condition filter before each class search: a
+ * first edge can only lie on a cycle of the class if both its ends share a component of the
+ * subgraph of the class's edge types. Without it, a class absent from a big component burns
+ * the whole search budget. */
+#define FILTER_MIN 64
+
 static int search_component(ctx *c, search *s, const int *comp, int cid)
 {
     char names[C_COUNT * 3][40];
     int nnames = 0, reported = 0;
+    int *sub = s->nmem >= FILTER_MIN ? malloc(c->nt * sizeof *sub) : NULL;
     for (int x = X_NONE; x <= X_RT; x++) {
         for (int cls = 0; cls < C_COUNT; cls++) {
             unsigned first = x == X_PROC    ? E_PROC
@@ -1146,13 +1164,18 @@ static int search_component(ctx *c, search *s, const int *comp, int cid)
                              : cls == C_G0  ? E_WW
                              : cls == C_G1C ? E_WR
                                             : E_RW;
+            if (sub && tarjan(c, sub, allowed_types(cls, x), s->members, s->nmem, s->local) < 0) {
+                free(sub);
+                sub = NULL;
+            }
             size_t work = 0;
             cycle best = {0};
             for (int mi = 0; mi < s->nmem; mi++) {
                 int u = s->members[mi];
                 for (size_t e = c->off[u]; e < c->off[u + 1]; e++) {
                     const edge *ed = &c->edges[e];
-                    if (!(ed->type & first) || comp[ed->to] != cid)
+                    if (!(ed->type & first) || comp[ed->to] != cid ||
+                        (sub && sub[ed->to] != sub[u]))
                         continue;
                     cycle cy = {0};
                     int maxlen = best.n ? best.n : INT32_MAX;
@@ -1192,6 +1215,7 @@ static int search_component(ctx *c, search *s, const int *comp, int cid)
             }
         }
     }
+    free(sub);
     return reported;
 }
 
@@ -1205,7 +1229,7 @@ static int find_cycles(ctx *c)
     int rc = -1;
     if (!comp)
         return -1;
-    int ncomp = tarjan(c, comp);
+    int ncomp = tarjan(c, comp, E_DATA | E_PROC | E_RT, NULL, 0, NULL);
     if (ncomp < 0)
         goto out;
     size = calloc((size_t)ncomp + 1, sizeof *size);
