@@ -112,6 +112,7 @@ struct nd_node {
     int init_data_groups;
 
     int64_t last_ping;
+    uint64_t partitioned; /* test-only: bit i set = drop Paxos frames to and from node i */
     nd_stats stats;
     nd_http *http;
 
@@ -603,7 +604,7 @@ static void flush(nd_node *n)
         nd_outq *q = &n->out[to];
         if (!q->count && !(ping && n->peers[to].id && to != n->self))
             continue;
-        if (to == n->self) {
+        if (to == n->self || (n->partitioned & (1ull << to))) {
             q->len = q->count = 0;
             continue;
         }
@@ -686,6 +687,8 @@ static void on_px(nd_node *n, const net_message *m)
     px_node_id from = get32(m->payload);
     uint32_t count = get32(m->payload + 4);
     if (from < 1 || from > PX_MAX_NODE_ID)
+        return;
+    if (n->partitioned & (1ull << from))
         return;
     n->peers[from].last_seen = mr_monotonic_ns();
     n->stats.px_in += count;
@@ -1125,21 +1128,43 @@ static void on_fault(nd_node *n, const net_message *m)
     }
     json_t *off = json_object_get(o, "clock_offset_ns");
     json_t *unh = json_object_get(o, "clock_unhealthy");
-    if ((off && !json_is_integer(off)) || (unh && !json_is_boolean(unh))) {
+    json_t *part = json_object_get(o, "partition");
+    if ((off && !json_is_integer(off)) || (unh && !json_is_boolean(unh)) ||
+        (part && !json_is_array(part))) {
         json_decref(o);
         return reply_error(n, m->reply_to, "invalid",
-                           "clock_offset_ns must be an integer, clock_unhealthy a boolean");
+                           "clock_offset_ns must be an integer, clock_unhealthy a boolean, "
+                           "partition an array of node ids");
+    }
+    if (part) {
+        /* Cut this node off from the listed nodes (both directions, as seen from
+         * here; the harness tells both sides). An empty array heals. */
+        uint64_t mask = 0;
+        size_t k;
+        json_t *v;
+        json_array_foreach(part, k, v)
+        {
+            json_int_t id = json_integer_value(v);
+            if (id >= 1 && id <= PX_MAX_NODE_ID && id != n->self)
+                mask |= 1ull << id;
+        }
+        n->partitioned = mask;
+        MR_WARN("node", "fault hook: partitioned from mask=%#llx", (unsigned long long)mask);
     }
     if (off)
         tt_set_fault_offset(n->clock, (int64_t)json_integer_value(off));
     if (unh)
         tt_set_fault_unhealthy(n->clock, json_is_true(unh));
     json_decref(o);
+    json_t *cut = json_array();
+    for (int id = 1; id <= PX_MAX_NODE_ID; id++)
+        if (n->partitioned & (1ull << id))
+            json_array_append_new(cut, json_integer(id));
     reply_json(n, m->reply_to,
-               json_pack("{s:b, s:I, s:b, s:s}", "ok", 1, "clock_offset_ns",
+               json_pack("{s:b, s:I, s:b, s:s, s:o}", "ok", 1, "clock_offset_ns",
                          (json_int_t)tt_fault_offset(n->clock), "clock_unhealthy",
                          tt_fault_unhealthy(n->clock), "clock_status",
-                         tt_status_name(tt_status_now(n->clock))));
+                         tt_status_name(tt_status_now(n->clock)), "partition", cut));
 }
 
 static void on_message(net_transport *t, const net_message *m, void *ud)

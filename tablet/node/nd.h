@@ -37,7 +37,8 @@ enum {
     ND_MSG_REGISTER = 24,  /* request: {group, op: read|write|cas, value?, expected?} ->
                             * {ok, slot, ts, value? | cas?} once applied (a linearizable
                             * register per group, for the consistency harness) */
-    ND_MSG_FAULT = 22,     /* test-only request: {clock_offset_ns?, clock_unhealthy?} -> state;
+    ND_MSG_FAULT = 22,     /* test-only request: {clock_offset_ns?, clock_unhealthy?,
+                            * partition?: [node ids to cut off, both ways; [] heals]} -> state;
                             * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */
 };
 
