@@ -151,6 +151,9 @@ typedef struct chosen_rec {
 
 typedef struct proposal {
     bool chosen;
+    bool queued;      /* the last submission was accepted into a leader's queue */
+    int host;         /* ... of this leader */
+    px_ballot ballot; /* ... in this ballot */
     int64_t last_submit;
 } proposal;
 
@@ -788,6 +791,7 @@ static void q_free(host *hs)
 /* ---------------------------------------------------------------- executing actions */
 
 static void run_batch(world *w, int h, int g, px_batch b);
+static int step_node(world *w, int h, int g, const px_event *ev);
 
 static const char *ballot_str(px_ballot b, char *buf)
 {
@@ -795,7 +799,7 @@ static const char *ballot_str(px_ballot b, char *buf)
     return buf;
 }
 
-static void step_node(world *w, int h, int g, const px_event *ev)
+static int step_node(world *w, int h, int g, const px_event *ev)
 {
     replica *r = &w->hosts[h].r[g];
     px_batch b;
@@ -806,6 +810,7 @@ static void step_node(world *w, int h, int g, const px_event *ev)
     if (rc == MR_ENOMEM)
         violate(w, "h%d g%d: %s", h + 1, g, mr_err_msg(&err));
     run_batch(w, h, g, b);
+    return rc;
 }
 
 static void run_batch(world *w, int h, int g, px_batch b)
@@ -1006,15 +1011,38 @@ static void submit(world *w, int g, uint64_t id)
     int h = leader_of(w, g);
     proposal *p = &w->g[g].props[id];
     p->last_submit = w->now;
+    p->queued = false;
     if (h < 0)
         return;
+    px_status st;
+    px_node_status(w->hosts[h].r[g].node, &st);
     uint8_t b[PROP_BYTES];
     put_u32(b, (uint32_t)g);
     for (int i = 0; i < 8; i++)
         b[4 + i] = (uint8_t)(id >> (8 * i));
     put_u32(b + 12, prop_check(w, g, id));
     px_event ev = {.kind = PX_EV_PROPOSE, .data = b, .len = PROP_BYTES};
-    step_node(w, h, g, &ev);
+    p->queued = step_node(w, h, g, &ev) == 0;
+    p->host = h;
+    p->ballot = st.ballot;
+}
+
+/* A client resubmits when its proposal was not queued, when the leader changed (a deposed
+ * leader drops its queue), or after a long timeout (a void entry, a lost proposal). */
+static bool should_retry(world *w, int g, const proposal *p)
+{
+    if (p->chosen)
+        return false;
+    int64_t age = w->now - p->last_submit;
+    if (!p->queued)
+        return age > 100 * MS;
+    if (age > 3000 * MS)
+        return true;
+    if (age < 200 * MS || !w->hosts[p->host].up)
+        return age >= 200 * MS;
+    px_status st;
+    px_node_status(w->hosts[p->host].r[g].node, &st);
+    return st.state != PX_LEADER || px_ballot_cmp(st.ballot, p->ballot) != 0;
 }
 
 static void on_client(world *w, int g)
@@ -1036,7 +1064,7 @@ static void on_client(world *w, int g)
     }
     int retried = 0;
     for (size_t i = 0; i < gs->nprops && retried < 16; i++)
-        if (!gs->props[i].chosen && w->now - gs->props[i].last_submit > 600 * MS) {
+        if (should_retry(w, g, &gs->props[i])) {
             submit(w, g, i);
             retried++;
         }
@@ -1318,10 +1346,15 @@ static int run_seed(const sim_opts *o, uint64_t seed, bool print_trace)
     w->popts.lease_ns = 400 * MS;
     w->popts.heartbeat_ns = 80 * MS;
     w->popts.election_ns = 300 * MS;
-    w->popts.alpha = 8;
-    w->popts.max_batch = 8;
-    w->popts.snapshot_every = 40;
-    w->popts.log_keep = 16;
+    /* Protocol parameters vary per seed, to reach the edges (no pipelining, no batching,
+     * snapshots every few slots with the shortest log allowed). */
+    static const uint32_t alphas[] = {1, 2, 4, 8, 8, 16};
+    static const uint32_t batches[] = {1, 4, 8, 8};
+    static const uint64_t snaps[] = {0, 10, 40, 40};
+    w->popts.alpha = alphas[rnd() % 6];
+    w->popts.max_batch = batches[rnd() % 4];
+    w->popts.snapshot_every = snaps[rnd() % 4];
+    w->popts.log_keep = w->popts.alpha * (chance(0.5) ? 1 : 2);
     w->popts.mutant = o->mutant;
     for (int g = 0; g < w->ngroups; g++) {
         w->g[g].cfgs[0].effect_slot = 1;
@@ -1338,8 +1371,11 @@ static int run_seed(const sim_opts *o, uint64_t seed, bool print_trace)
     }
     sim_ev fe = {.t = w->now + rnd_range(100 * MS, 600 * MS), .kind = EV_FAULT};
     push_ev(w, fe);
-    trace(w, "seed %" PRIu64 ": %d replicas (+1 spare host), %d groups, TrueTime bound %.3f ms%s%s",
-          seed, w->replicas, w->ngroups, (double)w->bound / 1e6, o->mutant ? ", mutant " : "",
+    trace(w,
+          "seed %" PRIu64 ": %d replicas (+1 spare host), %d groups, TrueTime bound %.3f ms, "
+          "alpha %u, batch %u, snapshot every %" PRIu64 ", log keep %" PRIu64 "%s%s",
+          seed, w->replicas, w->ngroups, (double)w->bound / 1e6, w->popts.alpha, w->popts.max_batch,
+          w->popts.snapshot_every, w->popts.log_keep, o->mutant ? ", mutant " : "",
           o->mutant ? o->mutant_name : "");
     int result = 0;
     while (w->nheap > 0) {
