@@ -17,7 +17,7 @@ typedef struct lop {
     int kind;
     regval a, b; /* read: a = value read; write: a; cas: a -> b */
     size_t call; /* history index of the invoke */
-    size_t ret;  /* history index of the completion; SIZE_MAX for info */
+    size_t ret;  /* history index of the completion (unused for info ops) */
     int info;    /* may take effect or not */
     size_t rep;  /* index reported to users */
 } lop;
