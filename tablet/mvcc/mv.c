@@ -633,11 +633,8 @@ static int put_version(mv_store *s, const mv_write *w, int64_t ts, mv_size *size
     return 0;
 }
 
-int mv_apply(mv_store *s, uint64_t slot, int64_t commit_ts, const mv_write *w, size_t n,
-             mr_err *err)
+static int check_writes(const mv_write *w, size_t n, mr_err *err)
 {
-    if (!s)
-        return mr_errf(err, MR_EINVAL, "mvcc: apply to a NULL store");
     if (n && !w)
         return mr_errf(err, MR_EINVAL, "mvcc: apply of %zu writes from NULL", n);
     for (size_t i = 0; i < n; i++) {
@@ -653,29 +650,53 @@ int mv_apply(mv_store *s, uint64_t slot, int64_t commit_ts, const mv_write *w, s
             return mr_errf(err, MR_EINVAL, "mvcc: value of write %zu is NULL with length %zu", i,
                            w[i].len);
     }
-    /* Replay of an old slot must succeed as a no-op even if the range or horizon moved since,
-     * so the slot is checked before them. */
-    int code = check_slot(s, slot, err);
-    if (code)
-        return code;
-    if (n && commit_ts < MV_MIN_TS)
+    return 0;
+}
+
+/* Timestamp and range checks of one transaction, once the slot is known to be new. */
+static int check_txn(mv_store *s, const mv_txn *t, mr_err *err)
+{
+    if (!t->n)
+        return 0;
+    if (t->commit_ts < MV_MIN_TS)
         return mr_errf(err, MR_EINVAL, "mvcc: commit timestamp %lld is below %d",
-                       (long long)commit_ts, MV_MIN_TS);
-    if (n && commit_ts < s->horizon)
+                       (long long)t->commit_ts, MV_MIN_TS);
+    if (t->commit_ts < s->horizon)
         return mr_errf(err, MR_ESTALE,
                        "mvcc %s: commit at %lld is below the version horizon %lld (GC may have "
                        "removed versions it would need)",
-                       s->path, (long long)commit_ts, (long long)s->horizon);
-    for (size_t i = 0; i < n; i++)
-        if (!mv_in_range(s, w[i].key, w[i].key_len))
+                       s->path, (long long)t->commit_ts, (long long)s->horizon);
+    for (size_t i = 0; i < t->n; i++)
+        if (!mv_in_range(s, t->w[i].key, t->w[i].key_len))
             return mr_errf(err, MR_EINVAL, "mvcc %s: write %zu is outside the tablet's range",
                            s->path, i);
+    return 0;
+}
+
+int mv_apply_txns(mv_store *s, uint64_t slot, const mv_txn *t, size_t nt, mr_err *err)
+{
+    if (!s)
+        return mr_errf(err, MR_EINVAL, "mvcc: apply to a NULL store");
+    if (nt && !t)
+        return mr_errf(err, MR_EINVAL, "mvcc: apply of %zu transactions from NULL", nt);
+    for (size_t j = 0; j < nt; j++)
+        if (check_writes(t[j].w, t[j].n, err))
+            return nt > 1 ? mv_wrap(err, MR_EINVAL, "transaction %zu", j) : MR_EINVAL;
+    /* Replay of an old slot must succeed as a no-op even if the range or horizon moved since,
+     * so the slot is checked before them. */
+    int code = check_slot(s, slot, err);
+    for (size_t j = 0; j < nt && !code; j++)
+        if ((code = check_txn(s, &t[j], err)) != 0 && nt > 1)
+            mv_wrap(err, code, "transaction %zu", j);
+    if (code)
+        return code;
     code = mv_begin(s, err);
     if (code)
         return code;
     mv_size size = s->size;
-    for (size_t i = 0; i < n && !code; i++)
-        code = put_version(s, &w[i], commit_ts, &size, err);
+    for (size_t j = 0; j < nt && !code; j++)
+        for (size_t i = 0; i < t[j].n && !code; i++)
+            code = put_version(s, &t[j].w[i], t[j].commit_ts, &size, err);
     if (!code)
         code = mv_save_state(s, slot, s->horizon, &size, s->gc_key, s->gc_key_len, s->gc_has_ts,
                              s->gc_ts, err);
@@ -688,6 +709,13 @@ int mv_apply(mv_store *s, uint64_t slot, int64_t commit_ts, const mv_write *w, s
     s->applied = slot;
     s->size = size;
     return 0;
+}
+
+int mv_apply(mv_store *s, uint64_t slot, int64_t commit_ts, const mv_write *w, size_t n,
+             mr_err *err)
+{
+    mv_txn t = {commit_ts, w, n};
+    return mv_apply_txns(s, slot, &t, 1, err);
 }
 
 /* ---- Range ---- */

@@ -93,6 +93,19 @@ typedef struct mv_write {
 int mv_apply(mv_store *s, uint64_t slot, int64_t commit_ts, const mv_write *w, size_t n,
              mr_err *err);
 
+/* One transaction of a log entry: its writes at its own commit timestamp. Borrowed. */
+typedef struct mv_txn {
+    int64_t commit_ts;
+    const mv_write *w;
+    size_t n;
+} mv_txn;
+
+/* The same for a slot that carries several transactions (a Paxos batch of proposals, or 2PC
+ * commit records each at the coordinator's timestamp): all of them and the slot in one SQLite
+ * transaction, in order (a later write of the same key at the same timestamp wins). Every
+ * transaction is checked before anything is written; errors name the transaction. */
+int mv_apply_txns(mv_store *s, uint64_t slot, const mv_txn *t, size_t nt, mr_err *err);
+
 /* The last applied slot (0 for a new store). */
 uint64_t mv_applied_slot(const mv_store *s);
 

@@ -260,6 +260,45 @@ TEST(scans_bounds_limits_tombstones)
     mv_close(s);
 }
 
+/* One slot carrying several transactions, each at its own commit timestamp. */
+TEST(apply_several_transactions_in_one_slot)
+{
+    CHECK(fresh_dir() == 0);
+    mv_store *s;
+    mr_err e;
+    CHECK_EQ(mv_open(path_in("t.db"), NULL, &s, NULL), 0);
+    mv_write t1[] = {put("a", "a1"), put("b", "b1")};
+    mv_write t2[] = {del("a")};
+    mv_write t3[] = {put("b", "b3"), put("c", "c3")};
+    mv_txn txns[] = {{30, t1, 2}, {50, t2, 1}, {40, t3, 2}}; /* a 2PC commit may be older */
+    CHECK_EQ(mv_apply_txns(s, 1, txns, 3, &e), 0);
+    char b[16];
+    CHECK_EQ(get_str(s, "a", 30, b, sizeof b, NULL), 0);
+    CHECK_STR(b, "a1");
+    CHECK_EQ(get_str(s, "a", 50, b, sizeof b, NULL), MR_ENOTFOUND);
+    CHECK_EQ(get_str(s, "b", 39, b, sizeof b, NULL), 0);
+    CHECK_STR(b, "b1");
+    CHECK_EQ(get_str(s, "b", 40, b, sizeof b, NULL), 0);
+    CHECK_STR(b, "b3");
+    CHECK_EQ(get_str(s, "c", 35, b, sizeof b, NULL), MR_ENOTFOUND);
+    CHECK_EQ(mv_apply_txns(s, 1, txns, 3, &e), MR_EEXIST);
+    /* A bad transaction anywhere rejects the whole slot, and the message says which. */
+    mv_write bad[] = {{MV_PUT, NULL, 1, "x", 1}};
+    mv_txn mixed[] = {{60, t1, 2}, {61, t3, 2}, {62, bad, 1}};
+    CHECK_EQ(mv_apply_txns(s, 2, mixed, 3, &e), MR_EINVAL);
+    CHECKF(strstr(e.msg, "transaction 2"), "%s", e.msg);
+    CHECK_EQ(mv_gc(s, 45, 0, NULL, NULL), 0);
+    mv_txn late[] = {{60, t1, 2}, {44, t3, 2}};
+    CHECK_EQ(mv_apply_txns(s, 2, late, 2, &e), MR_ESTALE);
+    CHECKF(strstr(e.msg, "transaction 1"), "%s", e.msg);
+    CHECK_EQ(mv_applied_slot(s), 1);
+    CHECK_EQ(get_str(s, "a", 70, b, sizeof b, NULL), MR_ENOTFOUND); /* nothing of slot 2 */
+    CHECK_EQ(mv_apply_txns(s, 2, NULL, 1, &e), MR_EINVAL);
+    CHECK_EQ(mv_apply_txns(s, 2, NULL, 0, &e), 0); /* an empty slot */
+    CHECK_EQ(mv_applied_slot(s), 2);
+    mv_close(s);
+}
+
 static int stop_fn(void *arg, const mv_version *v)
 {
     (*(int *)arg)++;
@@ -1340,6 +1379,7 @@ static int run_main(int argc, char **argv)
         TEST_CASE(reads_at_timestamps),
         TEST_CASE(scans_bounds_limits_tombstones),
         TEST_CASE(scan_callback_stops),
+        TEST_CASE(apply_several_transactions_in_one_slot),
         TEST_CASE(apply_idempotent_across_reopen),
         TEST_CASE(crash_replay_after_kill),
         TEST_CASE(gc_matches_model_on_random_workload),
