@@ -35,6 +35,10 @@ static void usage(FILE *f)
             "  --total N          bank: the conserved total (default: inferred from reads)\n"
             "  --accounts A,B,..  bank: every account (default: those seen in the history)\n"
             "  --allow-negative   bank: negative balances are legal\n"
+            "  --max-cache-mb N   register: search cache per key before answering unknown\n"
+            "                     (default 512)\n"
+            "  --search-budget N  list-append: edge relaxations per cycle-class search in a\n"
+            "                     component (default 2000000)\n"
             "  --help             this text\n"
             "\n"
             "exit status: 0 valid, 1 invalid, 2 unknown, or bad arguments or history\n");
@@ -55,6 +59,8 @@ int main(int argc, char **argv)
     int json = 0;
     long long max_each = 5;
     jp_bank_opts bank = {0};
+    jp_linear_opts lin = {0};
+    jp_elle_opts elle = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_next = i + 1 < argc;
@@ -67,7 +73,8 @@ int main(int argc, char **argv)
             bank.allow_negative = 1;
         } else if (strcmp(a, "--model") == 0 || strcmp(a, "--json-out") == 0 ||
                    strcmp(a, "--edn") == 0 || strcmp(a, "--max-each") == 0 ||
-                   strcmp(a, "--total") == 0 || strcmp(a, "--accounts") == 0) {
+                   strcmp(a, "--total") == 0 || strcmp(a, "--accounts") == 0 ||
+                   strcmp(a, "--max-cache-mb") == 0 || strcmp(a, "--search-budget") == 0) {
             if (!has_next)
                 return usage_error("%s needs a value", a);
             const char *v = argv[++i];
@@ -82,6 +89,16 @@ int main(int argc, char **argv)
             else if (strcmp(a, "--max-each") == 0) {
                 if (mr_parse_int(v, 0, 1000000, &max_each) < 0)
                     return usage_error("--max-each: not a count: %s", v);
+            } else if (strcmp(a, "--max-cache-mb") == 0) {
+                long long mb;
+                if (mr_parse_int(v, 1, 1LL << 20, &mb) < 0)
+                    return usage_error("--max-cache-mb: not a size in MiB (1..1048576): %s", v);
+                lin.max_cache_bytes = (size_t)mb << 20;
+            } else if (strcmp(a, "--search-budget") == 0) {
+                long long b;
+                if (mr_parse_int(v, 1, 1LL << 40, &b) < 0)
+                    return usage_error("--search-budget: not a positive count: %s", v);
+                elle.search_budget = (size_t)b;
             } else {
                 long long t;
                 if (mr_parse_int(v, -(1LL << 62), 1LL << 62, &t) < 0)
@@ -148,9 +165,9 @@ int main(int argc, char **argv)
     }
     int rc;
     if (strcmp(model, "register") == 0)
-        rc = jp_check_register(&h, NULL, &r, &err);
+        rc = jp_check_register(&h, &lin, &r, &err);
     else if (strcmp(model, "list-append") == 0)
-        rc = jp_check_list_append(&h, NULL, &r, &err);
+        rc = jp_check_list_append(&h, &elle, &r, &err);
     else if (strcmp(model, "bank") == 0)
         rc = jp_check_bank(&h, &bank, &r, &err);
     else

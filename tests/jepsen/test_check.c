@@ -78,6 +78,10 @@ TEST(help_and_bad_arguments)
     CHECK(strstr(err, "--model needs a value"));
     CHECK_EQ(run("--model bank --total ten x"), 2);
     CHECK(strstr(err, "--total"));
+    CHECK_EQ(run("--model register --max-cache-mb 0 x"), 2);
+    CHECK(strstr(err, "--max-cache-mb"));
+    CHECK_EQ(run("--model list-append --search-budget -5 x"), 2);
+    CHECK(strstr(err, "--search-budget"));
     CHECK_EQ(run("--model set /nonexistent/h.jsonl"), 2);
     CHECK(strstr(err, "cannot open /nonexistent/h.jsonl"));
 }
@@ -123,7 +127,7 @@ TEST(valid_invalid_unknown)
                strstr(out, "ops [1, 3]: cycle: op 1 -realtime-> op 3 -rw x-> op 1"),
            "%s", out);
 
-    snprintf(args, sizeof args, "--model list-append - < %s/stale.jsonl", dir);
+    snprintf(args, sizeof args, "--model list-append --search-budget 1 - < %s/stale.jsonl", dir);
     CHECK_EQ(run(args), 1);
     CHECK(strstr(out, "history: - (6 operations)"));
 
