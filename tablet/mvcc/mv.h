@@ -20,7 +20,9 @@
  *
  * Errors: every function returns 0 or an MR_E* code with a message in `err` (which may be NULL).
  * Bad arguments give MR_EINVAL and change nothing; a full disk or quota gives MR_EFULL, a damaged
- * file MR_ECORRUPT; a failed write rolls back entirely. */
+ * file MR_ECORRUPT; a failed write rolls back entirely. Every version carries a CRC32C over its
+ * timestamp, kind, key and value (SQLite pages have none), checked whenever a version decides a
+ * read, a scan or a snapshot: a damaged version gives MR_ECORRUPT, never a wrong answer. */
 #ifndef MV_H
 #define MV_H
 
