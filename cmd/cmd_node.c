@@ -342,16 +342,22 @@ int cmd_status(int argc, char **argv)
            json_string_value(json_object_get(clk, "status")),
            mr_format_duration(json_integer_value(json_object_get(clk, "epsilon_ns")), eps,
                               sizeof eps));
-    printf("%-4s %-22s %-10s %-10s %s\n", "node", "address", "zone", "region", "up");
+    printf("%-4s %-22s %-12s %-10s %-5s %-13s %s\n", "node", "address", "zone", "region", "up",
+           "clock", "epsilon");
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(r, "nodes"), i, v)
     {
-        printf("%-4lld %-22s %-10s %-10s %s\n", json_integer_value(json_object_get(v, "id")),
+        char eps2[32];
+        printf("%-4lld %-22s %-12s %-10s %-5s %-13s %s\n",
+               json_integer_value(json_object_get(v, "id")),
                json_string_value(json_object_get(v, "addr")),
                json_string_value(json_object_get(v, "zone")),
                json_string_value(json_object_get(v, "region")),
-               json_is_true(json_object_get(v, "up")) ? "up" : "DOWN");
+               json_is_true(json_object_get(v, "up")) ? "up" : "DOWN",
+               json_string_value(json_object_get(v, "clock")),
+               mr_format_duration(json_integer_value(json_object_get(v, "epsilon_ns")), eps2,
+                                  sizeof eps2));
     }
     printf("\n%-6s %-12s %-8s %-12s %-10s %-10s %s\n", "group", "state", "leader", "lease left",
            "applied", "count", "hash");

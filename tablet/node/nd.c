@@ -30,8 +30,14 @@ typedef struct nd_peer {
     char addr[128];
     char zone[64];
     char region[64];
-    int64_t last_seen; /* monotonic ns of the last message from it */
+    int64_t last_seen;    /* monotonic ns of the last message from it */
+    uint8_t clock_status; /* its clock, as of its last frame */
+    int64_t clock_eps;
 } nd_peer;
+
+/* ND_MSG_PX frame header: u32 sender, u32 count, u8 sender's clock status,
+ * i64 its epsilon (ns); then count x (u32 length, px_msg). */
+#define ND_PX_HDR 17
 
 /* The chain state machine: count, last timestamp, running FNV-1a hash. */
 typedef struct nd_chain {
@@ -598,6 +604,8 @@ static void flush(nd_node *n)
      * say to it: that is the node-pair heartbeat behind `status` up/down. */
     int64_t now = mr_monotonic_ns();
     bool ping = n->initialized && now - n->last_ping > MR_NS_PER_S;
+    tt_status clock_status = tt_status_now(n->clock);
+    int64_t clock_eps = tt_interval_epsilon(tt_now(n->clock));
     if (ping)
         n->last_ping = now;
     for (px_node_id to = 1; to <= PX_MAX_NODE_ID; to++) {
@@ -608,14 +616,16 @@ static void flush(nd_node *n)
             q->len = q->count = 0;
             continue;
         }
-        size_t total = 8 + q->len;
+        size_t total = ND_PX_HDR + q->len;
         uint8_t *frame = malloc(total);
         if (frame) {
             put32(frame, n->self);
             put32(frame + 4, q->count);
+            frame[8] = (uint8_t)clock_status;
+            put64(frame + 9, (uint64_t)clock_eps);
             n->stats.px_out += q->count;
             if (q->len)
-                memcpy(frame + 8, q->buf, q->len);
+                memcpy(frame + ND_PX_HDR, q->buf, q->len);
             mr_err err;
             if (net_transport_send(n->tr, n->peers[to].addr, ND_MSG_PX, frame, (uint32_t)total,
                                    &err) != MR_OK)
@@ -682,7 +692,7 @@ static void on_tick(uv_timer_t *h)
 
 static void on_px(nd_node *n, const net_message *m)
 {
-    if (m->len < 8)
+    if (m->len < ND_PX_HDR)
         return;
     px_node_id from = get32(m->payload);
     uint32_t count = get32(m->payload + 4);
@@ -691,8 +701,10 @@ static void on_px(nd_node *n, const net_message *m)
     if (n->partitioned & (1ull << from))
         return;
     n->peers[from].last_seen = mr_monotonic_ns();
+    n->peers[from].clock_status = m->payload[8];
+    n->peers[from].clock_eps = (int64_t)get64(m->payload + 9);
     n->stats.px_in += count;
-    size_t off = 8;
+    size_t off = ND_PX_HDR;
     for (uint32_t i = 0; i < count; i++) {
         if (off + 4 > m->len)
             break;
@@ -828,9 +840,14 @@ static json_t *status_json(nd_node *n)
         if (!p->id)
             continue;
         bool up = id == n->self || (p->last_seen && now - p->last_seen < 3 * MR_NS_PER_S);
-        json_array_append_new(nodes,
-                              json_pack("{s:i, s:s, s:s, s:s, s:b}", "id", (int)id, "addr", p->addr,
-                                        "zone", p->zone, "region", p->region, "up", up));
+        tt_status cs = id == n->self ? tt_status_now(n->clock) : (tt_status)p->clock_status;
+        int64_t eps = id == n->self ? tt_interval_epsilon(iv) : p->clock_eps;
+        if (id != n->self && !p->last_seen)
+            cs = TT_UNKNOWN;
+        json_array_append_new(nodes, json_pack("{s:i, s:s, s:s, s:s, s:b, s:s, s:I}", "id", (int)id,
+                                               "addr", p->addr, "zone", p->zone, "region",
+                                               p->region, "up", up, "clock", tt_status_name(cs),
+                                               "epsilon_ns", (json_int_t)eps));
     }
     json_t *groups = json_array();
     for (size_t i = 0; i < n->ngroups; i++) {

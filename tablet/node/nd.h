@@ -27,7 +27,8 @@
 
 /* Message types on the transport (net_message.type). */
 enum {
-    ND_MSG_PX = 1,         /* one-way: [u32 from-node][u32 count]([u32 len][px_msg])* */
+    ND_MSG_PX = 1,         /* one-way: [u32 from][u32 count][u8 clock status][i64 epsilon]
+                            * then count x [u32 len][px_msg] */
     ND_MSG_INFO = 10,      /* request: {} -> {addr, zone, region, initialized, cluster} */
     ND_MSG_INIT = 12,      /* request from `meridian init`: {} -> {ok, cluster, nodes} */
     ND_MSG_BOOTSTRAP = 14, /* request: cluster description -> {ok} */
