@@ -85,12 +85,12 @@ static void disarm(void)
 static char g_dir[256];
 
 /* Batch b writes key (b*3+i) % 11 for i < 3 and deletes key b % 11 when b % 4 == 3. */
-static int batch(uint64_t b, mv_write *w, char keys[][16], char vals[][16])
+static int batch(uint64_t b, mv_write *w, char keys[][16], char vals[][32])
 {
     int n = 0;
     for (int i = 0; i < 3; i++, n++) {
         snprintf(keys[n], 16, "key%02d", (int)((b * 3 + (uint64_t)i) % 11));
-        snprintf(vals[n], 16, "v%llu.%d", (unsigned long long)b, i);
+        snprintf(vals[n], 32, "v%llu.%d", (unsigned long long)b, i);
         w[n] = (mv_write){MV_PUT, keys[n], strlen(keys[n]), vals[n], strlen(vals[n])};
     }
     if (b % 4 == 3) {
@@ -101,7 +101,8 @@ static int batch(uint64_t b, mv_write *w, char keys[][16], char vals[][16])
     return n;
 }
 
-/* The value of key k at ts (= batch number * 10) given which batches were applied. */
+/* The value of key k at ts (= batch number * 10) given which batches were applied, into
+ * out[32]. */
 static int model_get(const int *applied, uint64_t nb, int k, int64_t ts, char *out)
 {
     int found = 0;
@@ -109,7 +110,7 @@ static int model_get(const int *applied, uint64_t nb, int k, int64_t ts, char *o
         if (!applied[b])
             continue;
         mv_write w[4];
-        char keys[4][16], vals[4][16];
+        char keys[4][16], vals[4][32];
         int n = batch(b, w, keys, vals);
         char want[16];
         snprintf(want, sizeof want, "key%02d", k);
@@ -117,7 +118,7 @@ static int model_get(const int *applied, uint64_t nb, int k, int64_t ts, char *o
             if (strcmp(keys[i], want) == 0) {
                 found = w[i].op == MV_PUT;
                 if (found)
-                    snprintf(out, 16, "%s", vals[i]);
+                    memcpy(out, vals[i], sizeof vals[i]);
             }
     }
     return found;
@@ -129,7 +130,7 @@ static int check_store(mv_store *s, const int *applied, uint64_t nb, uint64_t la
         return -1;
     for (int k = 0; k < 11; k++)
         for (int64_t ts = 10; ts <= (int64_t)nb * 10; ts += 10) {
-            char key[16], want[16], got[64];
+            char key[16], want[32], got[64];
             snprintf(key, sizeof key, "key%02d", k);
             int exp = model_get(applied, nb, k, ts, want);
             mv_version v;
@@ -181,7 +182,7 @@ static long run_once(long at, int persistent, int *ok, long *calls_failed)
     /* The first half applied without faults, so there is something to read and collect. */
     for (uint64_t b = 1; b <= nb / 2; b++) {
         mv_write w[4];
-        char keys[4][16], vals[4][16];
+        char keys[4][16], vals[4][32];
         int n = batch(b, w, keys, vals);
         if (mv_apply(s, b, (int64_t)b * 10, w, (size_t)n, NULL))
             return -1;
@@ -191,7 +192,7 @@ static long run_once(long at, int persistent, int *ok, long *calls_failed)
     arm(at, persistent);
     for (uint64_t b = nb / 2 + 1; b <= nb; b++) {
         mv_write w[4];
-        char keys[4][16], vals[4][16];
+        char keys[4][16], vals[4][32];
         int n = batch(b, w, keys, vals);
         int rc = mv_apply(s, b, (int64_t)b * 10, w, (size_t)n, NULL);
         if (rc == 0) {
