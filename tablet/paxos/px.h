@@ -21,7 +21,7 @@
  *    while that stamp is below its lease end; stamps travel in the log, so a successor
  *    continues above them; an abdicating leader waits TT.after(s_max) before it releases
  *    its lease.
- *  - Membership: see px_config below and the comment at the top of px_node.c.
+ *  - Membership: see px_config below and the comment at the top of px_config.c.
  *
  * DURABILITY RULE (the contract every host must keep):
  *   Persist actions of a node are made durable in the order they are emitted. A SEND action
@@ -197,7 +197,7 @@ typedef struct px_event {
 typedef enum {
     PX_ACT_PERSIST = 1,      /* make `persist` durable (see the durability rule) */
     PX_ACT_SEND,             /* send `msg` to node `to` (after the persists, see above) */
-    PX_ACT_APPLY,            /* apply chosen `entry` to the state machine; in slot order */
+    PX_ACT_APPLY,            /* apply chosen `entry` (unless `voided`), in slot order */
     PX_ACT_TAKE_SNAPSHOT,    /* snapshot the app as of applied `slot`; answer PX_EV_SNAPSHOT */
     PX_ACT_INSTALL_SNAPSHOT, /* replace the app state with `snap` (as of meta.slot) */
 } px_action_kind;
@@ -208,7 +208,8 @@ typedef struct px_action {
     px_node_id to;         /* SEND */
     px_msg msg;            /* SEND */
     px_entry entry;        /* APPLY */
-    bool voided;           /* APPLY: a chosen entry to skip (stale timestamp) */
+    bool voided;           /* APPLY: chosen, but apply it as a no-op: its timestamp is not
+                            * above an earlier slot's (see pxi_commit_one in px_log.c) */
     uint64_t slot;         /* TAKE_SNAPSHOT */
     px_snapshot_meta meta; /* INSTALL_SNAPSHOT */
     const uint8_t *snap;   /* INSTALL_SNAPSHOT */

@@ -1,0 +1,149 @@
+/* Heartbeats (lease renewal) and learning: commit points, LEARN and SNAPSHOT for laggards,
+ * RELEASE of an abdicated lease. */
+#include "tablet/paxos/px_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- heartbeats and learning */
+
+void pxi_send_learn(px_node *n, px_node_id to)
+{
+    uint64_t from = n->peer_commit[to] + 1;
+    if (from > n->commit)
+        return;
+    if (from < n->log_start) {
+        if (n->snap_meta.slot == 0)
+            return;
+        px_msg *m = pxi_msg_to(n, to, PX_MSG_SNAPSHOT);
+        m->ballot = n->promised;
+        m->commit = n->commit;
+        m->meta = n->snap_meta;
+        m->snap = n->snap;
+        m->snap_len = n->snap_len;
+        return;
+    }
+    uint64_t to_slot = n->commit < from + LEARN_CHUNK - 1 ? n->commit : from + LEARN_CHUNK - 1;
+    px_entry *es = pxi_arena(n, (size_t)(to_slot - from + 1) * sizeof *es);
+    if (!es)
+        return;
+    uint32_t k = 0;
+    for (uint64_t s = from; s <= to_slot; s++) {
+        rec *r = pxi_rec_at(n, s);
+        if (r && r->present)
+            es[k++] = pxi_rec_entry(s, r);
+    }
+    px_msg *m = pxi_msg_to(n, to, PX_MSG_LEARN);
+    m->ballot = n->promised;
+    m->commit = n->commit;
+    m->entries = es;
+    m->nentries = k;
+}
+
+void pxi_heartbeat(px_node *n)
+{
+    n->last_hb = n->now.earliest;
+    uint64_t members = pxi_window_mask(n) & ~(1ull << n->o.self);
+    uint64_t seq = pxi_lease_request(n);
+    pxi_lease_recompute(n);
+    for (px_node_id id = 1; id <= PX_MAX_NODE_ID; id++) {
+        if (!(members & (1ull << id)))
+            continue;
+        if (!(n->promised_set & (1ull << id))) {
+            pxi_send_prepare(n, id); /* a new member, or one that missed phase 1 */
+        } else {
+            px_msg *m = pxi_msg_to(n, id, PX_MSG_HEARTBEAT);
+            m->ballot = n->promised;
+            m->commit = n->commit;
+            m->lease_seq = seq;
+        }
+        if (n->peer_commit[id] < n->commit)
+            pxi_send_learn(n, id);
+    }
+    /* Retransmit unacknowledged accepts (messages may be lost). */
+    size_t cnt = 0;
+    uint64_t *ss = NULL;
+    if (n->proposed_upto > n->commit) {
+        ss = pxi_arena(n, (size_t)(n->proposed_upto - n->commit) * sizeof *ss);
+        for (uint64_t s = n->commit + 1; ss && s <= n->proposed_upto; s++) {
+            rec *r = pxi_rec_at(n, s);
+            if (r && r->present && !r->chosen)
+                ss[cnt++] = s;
+        }
+    }
+    pxi_send_accepts(n, ss, cnt);
+}
+
+void pxi_on_heartbeat(px_node *n, const px_msg *m)
+{
+    int c = px_ballot_cmp(m->ballot, n->promised);
+    bool ok = c >= 0 && (c > 0 || n->state == PX_FOLLOWER);
+    if (ok && !pxi_vote_free_for(n, m->ballot))
+        ok = false;
+    if (ok) {
+        if (c > 0)
+            pxi_raise_promise(n, m->ballot);
+        pxi_grant_vote(n, m->ballot);
+        n->leader_hint = m->from;
+        pxi_reset_election(n);
+        pxi_learn_commit(n, m->ballot, m->commit);
+    } else if (px_ballot_cmp(m->ballot, n->max_seen) > 0) {
+        n->max_seen = m->ballot;
+    }
+    px_msg *r = pxi_msg_to(n, m->from, PX_MSG_HEARTBEAT_ACK);
+    r->ballot = m->ballot;
+    r->ok = ok;
+    r->promised = n->promised;
+    r->lease_seq = m->lease_seq;
+    r->commit = n->commit;
+}
+
+void pxi_on_heartbeat_ack(px_node *n, const px_msg *m)
+{
+    if (n->state != PX_LEADER || px_ballot_cmp(m->ballot, n->promised) != 0)
+        return;
+    n->peer_commit[m->from] = m->commit;
+    if (m->ok) {
+        pxi_lease_vote(n, m->from, m->lease_seq);
+        pxi_lease_recompute(n);
+    }
+    if (m->commit < n->commit)
+        pxi_send_learn(n, m->from);
+    pxi_pump(n);
+}
+
+void pxi_on_learn(px_node *n, const px_msg *m)
+{
+    if (n->state != PX_FOLLOWER) {
+        /* A leader learns only from its own quorums (see learn_commit); a higher ballot
+         * means we are deposed. */
+        if (px_ballot_cmp(m->ballot, n->promised) <= 0)
+            return;
+        pxi_step_down(n, m->ballot);
+        if (n->state != PX_FOLLOWER)
+            return;
+    }
+    if (m->type == PX_MSG_SNAPSHOT) {
+        if (m->meta.slot > n->commit)
+            pxi_install_snapshot(n, &m->meta, m->snap, m->snap_len);
+        return;
+    }
+    for (uint32_t i = 0; i < m->nentries; i++) {
+        const px_entry *e = &m->entries[i];
+        if (e->slot <= n->commit || e->slot < n->log_start || e->slot > m->commit)
+            continue;
+        rec *r = pxi_rec_at(n, e->slot);
+        if (r && r->present && r->chosen)
+            continue;
+        pxi_log_store(n, e->slot, e->ballot, e->ts, e->kind, e->data, e->len, true);
+    }
+    pxi_advance_commit(n);
+}
+
+void pxi_on_release(px_node *n, const px_msg *m)
+{
+    if (px_ballot_cmp(n->vote_ballot, m->ballot) == 0 && m->from == m->ballot.node)
+        n->vote_until = INT64_MIN;
+    if (n->leader_hint == m->from)
+        n->leader_hint = 0;
+}
