@@ -256,8 +256,10 @@ void px_options_default(px_options *o);
 
 /* Named replica states (dqlite-style explicit machine; transitions asserted in px_node.c):
  *   FOLLOWER  -> CANDIDATE (election timeout, lease vote free)
- *   CANDIDATE -> LEADER (phase 1 promises from a majority) | FOLLOWER (higher ballot)
- *   CANDIDATE -> CANDIDATE (retry with a higher ballot)
+ *   CANDIDATE -> LEADER (phase 1 promises from a majority)
+ *   CANDIDATE -> FOLLOWER (higher ballot; or timeout: it takes back its self-vote, which no
+ *                          lease counted, so dueling candidates cannot block each other)
+ *   CANDIDATE -> CANDIDATE (PX_EV_CAMPAIGN again: a higher ballot)
  *   LEADER    -> ABDICATING (PX_EV_ABDICATE) | FOLLOWER (higher ballot seen)
  *   ABDICATING -> FOLLOWER (TT.after(s_max), lease released) */
 typedef enum { PX_FOLLOWER = 0, PX_CANDIDATE, PX_LEADER, PX_ABDICATING, PX_NSTATES } px_state;

@@ -53,6 +53,8 @@ uint64_t pxi_lease_request(px_node *n)
     n->vote_ballot = n->promised;
     n->vote_until = n->now.latest + n->o.lease_ns;
     n->vote_start[n->o.self] = n->now.earliest;
+    if (n->state == PX_LEADER)
+        n->led_vote_until = n->vote_until;
     return seq;
 }
 

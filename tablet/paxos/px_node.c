@@ -159,7 +159,16 @@ void pxi_on_tick(px_node *n)
     switch (n->state) {
     case PX_FOLLOWER:
     case PX_CANDIDATE:
-        if (n->now.earliest >= n->election_deadline) {
+        if (n->state == PX_CANDIDATE && n->now.earliest >= n->election_deadline) {
+            /* The campaign failed. Step back and take back the self-vote it gave: no lease
+             * ever counted it (we never led in this ballot, and late promises for it are
+             * now ignored), so other candidates can win instead of all of them holding
+             * their own votes forever. */
+            pxi_set_state(n, PX_FOLLOWER);
+            if (n->vote_ballot.node == n->o.self)
+                n->vote_until = n->led_vote_until;
+            pxi_reset_election(n);
+        } else if (n->now.earliest >= n->election_deadline) {
             if (pxi_may_campaign(n))
                 pxi_campaign(n);
             else
@@ -188,6 +197,7 @@ void pxi_on_tick(px_node *n)
                     r->ballot = n->promised;
                 }
             n->vote_until = INT64_MIN;
+            n->led_vote_until = INT64_MIN;
             pxi_set_state(n, PX_FOLLOWER);
             n->leader_hint = 0;
             n->election_deadline = n->now.earliest + 2 * n->o.election_ns;
@@ -310,6 +320,7 @@ int px_node_create(const px_options *opts, px_node **out, mr_err *err)
     n->log_start = 1;
     n->state = PX_FOLLOWER;
     n->vote_until = INT64_MIN;
+    n->led_vote_until = INT64_MIN;
     pxi_add_config(n, 1, &opts->config);
     *out = n;
     return 0;

@@ -105,6 +105,8 @@ void pxi_maybe_lead(px_node *n)
     if (n->state != PX_CANDIDATE || !pxi_window_quorum(n, n->promised_set))
         return;
     pxi_set_state(n, PX_LEADER);
+    /* The lease now counts the self-vote given when the campaign began. */
+    n->led_vote_until = max64(n->led_vote_until, n->vote_until);
     n->leader_hint = n->o.self;
     n->last_hb = INT64_MIN; /* heartbeat (lease renewal) at once */
     pxi_lease_recompute(n);

@@ -821,6 +821,39 @@ TEST(resurrected_stale_timestamp_is_void_everywhere)
     tc_free(&c);
 }
 
+TEST(dueling_candidates_resolve)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    for (int i = 1; i <= 3; i++) {
+        px_node_destroy(c.n[i]);
+        c.n[i] = NULL;
+    }
+    c.base.election_ns = 300 * MS;
+    for (int i = 1; i <= 3; i++)
+        tc_node(&c, i);
+    c.t += c.base.lease_ns + 10 * MS;
+    /* Node 3 is gone; nodes 1 and 2 campaign at once and each votes for itself, so each
+     * refuses the other. A failed candidate must step back and release its self-vote. */
+    isolate(&c, 3, true);
+    px_event camp = {.kind = PX_EV_CAMPAIGN};
+    CHECK_EQ(tc_step(&c, 1, &camp), 0);
+    CHECK_EQ(tc_step(&c, 2, &camp), 0);
+    tc_deliver(&c);
+    CHECK(st(&c, 1).state != PX_LEADER && st(&c, 2).state != PX_LEADER);
+    int leaders = 0;
+    for (int i = 0; i < 100 && !leaders; i++) {
+        tc_tick(&c, 50 * MS);
+        leaders = (st(&c, 1).state == PX_LEADER) + (st(&c, 2).state == PX_LEADER);
+    }
+    CHECK_EQ(leaders, 1);
+    int l = st(&c, 1).state == PX_LEADER ? 1 : 2;
+    CHECK(st(&c, l).lease_valid);
+    CHECK_EQ(tc_propose(&c, l, "x"), 0);
+    CHECK_EQ(st(&c, l).commit, 1);
+    tc_free(&c);
+}
+
 TEST_MAIN(TEST_CASE(ballots_order_by_round_then_node), TEST_CASE(configs_validate_and_roundtrip),
           TEST_CASE(batches_walk_and_reject_malformed),
           TEST_CASE(codec_roundtrips_and_rejects_every_truncation),
@@ -837,4 +870,5 @@ TEST_MAIN(TEST_CASE(ballots_order_by_round_then_node), TEST_CASE(configs_validat
           TEST_CASE(membership_add_then_remove),
           TEST_CASE(malformed_input_is_rejected_without_effect),
           TEST_CASE(higher_ballot_deposes_the_leader),
-          TEST_CASE(resurrected_stale_timestamp_is_void_everywhere))
+          TEST_CASE(resurrected_stale_timestamp_is_void_everywhere),
+          TEST_CASE(dueling_candidates_resolve))
