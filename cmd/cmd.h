@@ -18,6 +18,7 @@ int cmd_start(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_propose(int argc, char **argv);
+int cmd_kv(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 
 /* Prints "meridian SUB: message" and a hint to use --help; returns CMD_EXIT_USAGE. */

@@ -184,8 +184,8 @@ int cmd_start(int argc, char **argv)
 
 /* ---- client commands: init, status ---- */
 
-static int client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o, bool *json,
-                       void (*usage)(FILE *))
+int cmd_client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o, bool *json,
+                    void (*usage)(FILE *), char ***pos, int *npos)
 {
     /* Connection chatter is for the node's log, not for a one-shot command. */
     if (!getenv("MERIDIAN_LOG"))
@@ -238,8 +238,12 @@ static int client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o,
             return cmd_usage_error(sub, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc)
+    if (optind < argc && !pos)
         return cmd_usage_error(sub, "unexpected argument '%s'", argv[optind]);
+    if (pos) {
+        *pos = argv + optind;
+        *npos = argc - optind;
+    }
     if (!o->insecure && !o->certs_dir)
         return cmd_usage_error(sub, "give --certs DIR, or --insecure");
     return CMD_EXIT_OK;
@@ -274,7 +278,7 @@ int cmd_init(int argc, char **argv)
         }
     }
     cmd_conn_opts o = {0};
-    int rc = client_opts("init", nrest, rest, &o, NULL, init_usage);
+    int rc = cmd_client_opts("init", nrest, rest, &o, NULL, init_usage, NULL, NULL);
     free(rest);
     if (rc)
         return rc < 0 ? CMD_EXIT_OK : rc;
@@ -312,7 +316,7 @@ int cmd_status(int argc, char **argv)
 {
     cmd_conn_opts o = {0};
     bool json = false;
-    int rc = client_opts("status", argc, argv, &o, &json, status_usage);
+    int rc = cmd_client_opts("status", argc, argv, &o, &json, status_usage, NULL, NULL);
     if (rc)
         return rc < 0 ? CMD_EXIT_OK : rc;
     json_t *r = NULL;
@@ -419,7 +423,7 @@ int cmd_propose(int argc, char **argv)
     }
     cmd_conn_opts o = {0};
     bool json = false;
-    int rc = client_opts("propose", nrest, rest, &o, &json, propose_usage);
+    int rc = cmd_client_opts("propose", nrest, rest, &o, &json, propose_usage, NULL, NULL);
     free(rest);
     if (rc)
         return rc < 0 ? CMD_EXIT_OK : rc;

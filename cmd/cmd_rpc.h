@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/mr_err.h"
 
@@ -21,5 +22,12 @@ typedef struct cmd_conn_opts {
  * answer (caller json_decref's it). */
 int cmd_rpc(const cmd_conn_opts *o, uint8_t type, const void *payload, uint32_t len, json_t **reply,
             mr_err *err);
+
+/* Parses the common client options (--host --certs --user --insecure
+ * --timeout, and --json when `json` is non-NULL). Positional arguments are
+ * returned through pos/npos when those are non-NULL, else refused. Returns 0,
+ * -1 after printing --help, or CMD_EXIT_USAGE. */
+int cmd_client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o, bool *json,
+                    void (*usage)(FILE *), char ***pos, int *npos);
 
 #endif

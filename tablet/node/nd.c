@@ -19,117 +19,7 @@
 #include "tablet/paxos/px.h"
 #include "truetime/tt.h"
 
-#define ND_TICK_MS         10
-#define ND_PROPOSE_TIMEOUT (10 * MR_NS_PER_S)
-#define ND_META_GROUP      1
-#define ND_DATA_GROUP      2
-#define ND_MAX_REPLICAS    5
-
-typedef struct nd_peer {
-    px_node_id id;
-    char addr[128];
-    char zone[64];
-    char region[64];
-    int64_t last_seen;    /* monotonic ns of the last message from it */
-    uint8_t clock_status; /* its clock, as of its last frame */
-    int64_t clock_eps;
-} nd_peer;
-
-/* ND_MSG_PX frame header: u32 sender, u32 count, u8 sender's clock status,
- * i64 its epsilon (ns); then count x (u32 length, px_msg). */
-#define ND_PX_HDR 17
-
-/* The chain state machine: count, last timestamp, running FNV-1a hash. */
-typedef struct nd_chain {
-    uint64_t count;
-    int64_t last_ts;
-    uint64_t hash;
-    uint64_t slot; /* last applied slot */
-    /* A register (read / write / compare-and-set through the log): the
-     * consistency harness's linearizable workload over one group. */
-    uint8_t *reg;
-    uint32_t reg_len;
-    bool reg_set;
-} nd_chain;
-
-/* The kind byte after a proposal's [u32 node][u64 seq] header. */
-enum { ND_OP_OPAQUE = 0, ND_OP_WRITE = 1, ND_OP_READ = 2, ND_OP_CAS = 3 };
-#define ND_PROP_HDR 13
-
-typedef struct nd_pending {
-    uint64_t group, seq;
-    net_reply_to reply_to;
-    int64_t start, deadline;
-} nd_pending;
-
-typedef struct nd_group {
-    uint64_t id;
-    px_config config;
-    px_node *px;
-    nd_chain sm;
-    uint64_t persist_seq; /* > 0: report PX_EV_PERSISTED after the next sync */
-    bool want_snapshot;
-    uint64_t snapshot_slot;
-    px_state last_state; /* to count lease changes */
-} nd_group;
-
-typedef struct nd_stats {
-    uint64_t proposals, proposals_failed, fsyncs, lease_acquired, lease_lost, px_in, px_out;
-    uint64_t malformed, refused;
-    nd_hist proposal_latency, fsync_latency;
-} nd_stats;
-
-/* Encoded px messages waiting for the next sync, per destination node. */
-typedef struct nd_outq {
-    uint8_t *buf;
-    size_t len, cap;
-    uint32_t count;
-} nd_outq;
-
-struct nd_node {
-    uv_loop_t *loop;
-    char *data_dir, *listen, *advertise, *zone, *region, *join, *clock_spec;
-    int64_t lease_ns;
-    tt_clock *clock;
-    ls_store *store;
-    net_tls_ctx *tls;
-    net_transport *tr;
-
-    bool initialized;
-    char cluster_id[64];
-    px_node_id self;
-    nd_peer peers[PX_MAX_NODE_ID + 1]; /* by id; id 0 unused */
-    nd_group *groups;
-    size_t ngroups;
-
-    nd_outq out[PX_MAX_NODE_ID + 1];
-    bool dirty;
-    bool fatal;
-
-    nd_pending *pending;
-    size_t npending, cap_pending;
-    uint64_t next_seq;
-
-    /* an INIT in progress */
-    net_reply_to init_reply;
-    bool init_running;
-    size_t init_waiting;
-    json_t *init_nodes;
-    int init_data_groups;
-
-    int64_t last_ping;
-    uint64_t partitioned; /* test-only: bit i set = drop Paxos frames to and from node i */
-    nd_stats stats;
-    nd_http *http;
-
-    uv_timer_t tick;
-    uv_prepare_t prep;
-    uv_check_t check;
-    int handles_open;
-    bool closing;
-    void (*on_closed)(void *);
-    void *closed_ud;
-};
+#include "tablet/node/nd_int.h"
 
 /* ---- small helpers ---- */
 
@@ -138,7 +28,7 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static void reply_json(nd_node *n, net_reply_to to, json_t *o)
+void nd_reply_json(nd_node *n, net_reply_to to, json_t *o)
 {
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -150,13 +40,13 @@ static void reply_json(nd_node *n, net_reply_to to, json_t *o)
     free(s);
 }
 
-static void reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg)
+void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg)
 {
-    reply_json(n, to, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "message", msg));
+    nd_reply_json(n, to, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "message", msg));
 }
 
 /* Groups are kept sorted by id (the cluster description lists them in order). */
-static nd_group *find_group(nd_node *n, uint64_t id)
+nd_group *nd_find_group(nd_node *n, uint64_t id)
 {
     size_t lo = 0, hi = n->ngroups;
     while (lo < hi) {
@@ -169,39 +59,6 @@ static nd_group *find_group(nd_node *n, uint64_t id)
             hi = mid;
     }
     return NULL;
-}
-
-static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    memcpy(p, &v, 4); /* little-endian hosts only; checked at start-up */
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    memcpy(p, &v, 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
 }
 
 /* ---- cluster description (DATA/cluster.json) ---- */
@@ -359,7 +216,25 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
     uint32_t off = 0, plen;
     const uint8_t *p;
     int r;
+    /* Commit records of the slot are applied together (the MVCC store records
+     * one applied slot per transaction of SQLite). */
+    enum { MAX_RECS = 256 };
+    const uint8_t *recs[MAX_RECS];
+    uint32_t lens[MAX_RECS];
+    size_t nrec = 0;
     while ((r = px_batch_next(e->data, e->len, &off, &p, &plen)) == 1) {
+        if (plen >= ND_PROP_HDR && p[12] == ND_OP_SAFE)
+            continue; /* only moves safe time */
+        if (plen >= ND_PROP_HDR && p[12] == ND_OP_TXN) {
+            if (nrec < MAX_RECS) {
+                recs[nrec] = p + ND_PROP_HDR;
+                lens[nrec++] = plen - ND_PROP_HDR;
+            } else {
+                MR_ERROR("node", "group=%llu slot=%llu: more than %d commit records in a slot",
+                         (unsigned long long)g->id, (unsigned long long)e->slot, MAX_RECS);
+            }
+            continue;
+        }
         g->sm.count++;
         g->sm.last_ts = e->ts;
         g->sm.hash = fnv1a(g->sm.hash ^ (uint64_t)e->ts, p, plen);
@@ -379,7 +254,7 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
                                         "slot", (json_int_t)e->slot, "ts", (json_int_t)e->ts);
                 if (result)
                     json_object_update(rep, result);
-                reply_json(n, n->pending[i].reply_to, rep);
+                nd_reply_json(n, n->pending[i].reply_to, rep);
                 n->pending[i] = n->pending[--n->npending];
                 break;
             }
@@ -389,6 +264,8 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
     if (r < 0)
         MR_ERROR("node", "group=%llu slot=%llu holds a malformed batch", (unsigned long long)g->id,
                  (unsigned long long)e->slot);
+    nd_txn_apply_slot(n, g, e->slot, e->ts, recs, lens, nrec);
+    nd_txn_applied(n, g);
 }
 
 /* Snapshot: count, last_ts, hash, slot (u64 each), then u8 set, u32 len, the
@@ -505,7 +382,7 @@ static void handle_batch(nd_node *n, nd_group *g, const px_batch *b)
     }
 }
 
-static int step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
+int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
 {
     px_batch b;
     int rc = px_step(g->px, tt_now(n->clock), ev, &b, err);
@@ -554,6 +431,12 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err
     int rc = px_node_create(&o, &g->px, err);
     if (rc)
         return rc;
+    rc = nd_txn_group_open(n, g, err);
+    if (rc) {
+        px_node_destroy(g->px);
+        nd_txn_group_close(n, g);
+        return rc;
+    }
     ls_px_state st;
     rc = ls_px_load(n->store, gid, &st, err);
     if (rc == MR_OK) {
@@ -562,6 +445,7 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err
     }
     if (rc) {
         px_node_destroy(g->px);
+        nd_txn_group_close(n, g);
         return rc;
     }
     n->ngroups++;
@@ -595,7 +479,7 @@ static void flush(nd_node *n)
                 continue;
             px_event ev = {.kind = PX_EV_PERSISTED, .seq = g->persist_seq};
             g->persist_seq = 0;
-            step(n, g, &ev, &err);
+            nd_step(n, g, &ev, &err);
         }
     }
     if (n->dirty || n->fatal)
@@ -660,10 +544,10 @@ static void on_tick(uv_timer_t *h)
             /* An unhealthy clock cannot vouch for timestamps: give the lease up. */
             MR_WARN("node", "group=%llu clock unhealthy: abdicating", (unsigned long long)g->id);
             px_event ab = {.kind = PX_EV_ABDICATE};
-            step(n, g, &ab, &err);
+            nd_step(n, g, &ab, &err);
         }
         px_event ev = {.kind = PX_EV_TICK};
-        step(n, g, &ev, &err);
+        nd_step(n, g, &ev, &err);
         px_node_status(g->px, &st);
         if (st.state == PX_LEADER && g->last_state != PX_LEADER) {
             n->stats.lease_acquired++;
@@ -673,14 +557,16 @@ static void on_tick(uv_timer_t *h)
             n->stats.lease_lost++;
             MR_INFO("node", "group=%llu leadership lost state=%s", (unsigned long long)g->id,
                     px_state_name(st.state));
+            nd_txn_leadership_lost(n, g);
         }
         g->last_state = st.state;
+        nd_txn_tick(n, g);
     }
     /* Proposals whose leadership went away never apply here: fail them. */
     for (size_t i = 0; i < n->npending;) {
         if (n->pending[i].deadline < now) {
             n->stats.proposals_failed++;
-            reply_error(n, n->pending[i].reply_to, "timeout", "proposal not applied in time");
+            nd_reply_error(n, n->pending[i].reply_to, "timeout", "proposal not applied in time");
             n->pending[i] = n->pending[--n->npending];
         } else {
             i++;
@@ -715,10 +601,10 @@ static void on_px(nd_node *n, const net_message *m)
         px_msg msg;
         mr_err err;
         if (px_msg_decode(m->payload + off, len, &msg, &err) == MR_OK) {
-            nd_group *g = find_group(n, msg.group);
+            nd_group *g = nd_find_group(n, msg.group);
             if (g) {
                 px_event ev = {.kind = PX_EV_RECEIVE, .msg = &msg};
-                if (step(n, g, &ev, &err) != MR_OK)
+                if (nd_step(n, g, &ev, &err) != MR_OK)
                     MR_DEBUG("node", "group=%llu rejected %s from %u: %s",
                              (unsigned long long)msg.group, px_msg_type_name(msg.type), from,
                              mr_err_msg(&err));
@@ -734,15 +620,16 @@ static void on_px(nd_node *n, const net_message *m)
 
 /* Proposes [node][seq][kind][body] to group gid; the client is answered when
  * the proposal is applied here (sm_apply), or now with the reason it cannot be. */
-static void propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
-                       const uint8_t *body, size_t blen)
+void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
+                   const uint8_t *body, size_t blen)
 {
-    nd_group *g = find_group(n, gid);
+    nd_group *g = nd_find_group(n, gid);
     if (!g)
-        return reply_error(n, m->reply_to, "no_group", "this node holds no replica of the group");
+        return nd_reply_error(n, m->reply_to, "no_group",
+                              "this node holds no replica of the group");
     uint8_t *prop = malloc(ND_PROP_HDR + blen);
     if (!prop)
-        return reply_error(n, m->reply_to, "nomem", "out of memory");
+        return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
     uint64_t seq = ++n->next_seq;
     put32(prop, n->self);
     put64(prop + 4, seq);
@@ -751,24 +638,24 @@ static void propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t k
         memcpy(prop + ND_PROP_HDR, body, blen);
     px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)(ND_PROP_HDR + blen)};
     mr_err err;
-    int rc = step(n, g, &ev, &err);
+    int rc = nd_step(n, g, &ev, &err);
     free(prop);
     if (rc != MR_OK) {
         px_status st;
         px_node_status(g->px, &st);
         const char *leader =
             st.leader && st.leader <= PX_MAX_NODE_ID ? n->peers[st.leader].addr : "";
-        reply_json(n, m->reply_to,
-                   json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "error",
-                             rc == MR_ENOTLEADER ? "not_leader" : mr_strerror(rc), "message",
-                             mr_err_msg(&err), "leader", leader));
+        nd_reply_json(n, m->reply_to,
+                      json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "error",
+                                rc == MR_ENOTLEADER ? "not_leader" : mr_strerror(rc), "message",
+                                mr_err_msg(&err), "leader", leader));
         return;
     }
     if (n->npending == n->cap_pending) {
         size_t cap = n->cap_pending ? 2 * n->cap_pending : 64;
         nd_pending *p = realloc(n->pending, cap * sizeof *p);
         if (!p)
-            return reply_error(n, m->reply_to, "nomem", "out of memory");
+            return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
         n->pending = p;
         n->cap_pending = cap;
     }
@@ -779,8 +666,8 @@ static void propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t k
 static void on_propose(nd_node *n, const net_message *m)
 {
     if (m->len < 8)
-        return reply_error(n, m->reply_to, "invalid", "propose needs a group id");
-    propose_op(n, m, get64(m->payload), ND_OP_OPAQUE, m->payload + 8, m->len - 8);
+        return nd_reply_error(n, m->reply_to, "invalid", "propose needs a group id");
+    nd_propose_op(n, m, get64(m->payload), ND_OP_OPAQUE, m->payload + 8, m->len - 8);
 }
 
 /* Register operations through the log: {"group", "op": read|write|cas,
@@ -796,21 +683,21 @@ static void on_register(nd_node *n, const net_message *m)
     json_t *val = json_object_get(o, "value"), *exp = json_object_get(o, "expected");
     if (!o || gid < 1 || !op) {
         json_decref(o);
-        return reply_error(n, m->reply_to, "invalid", "want {group, op, value?, expected?}");
+        return nd_reply_error(n, m->reply_to, "invalid", "want {group, op, value?, expected?}");
     }
     if (strcmp(op, "read") == 0) {
         const char *brk = getenv("MERIDIAN_TEST_BREAK");
-        nd_group *g = find_group(n, (uint64_t)gid);
+        nd_group *g = nd_find_group(n, (uint64_t)gid);
         if (brk && strcmp(brk, "stale-reads") == 0 && g) {
-            reply_json(
+            nd_reply_json(
                 n, m->reply_to,
                 json_pack("{s:b, s:I, s:o}", "ok", 1, "group", gid, "value", reg_json(&g->sm)));
         } else {
-            propose_op(n, m, (uint64_t)gid, ND_OP_READ, NULL, 0);
+            nd_propose_op(n, m, (uint64_t)gid, ND_OP_READ, NULL, 0);
         }
     } else if (strcmp(op, "write") == 0 && json_is_string(val)) {
-        propose_op(n, m, (uint64_t)gid, ND_OP_WRITE, (const uint8_t *)json_string_value(val),
-                   json_string_length(val));
+        nd_propose_op(n, m, (uint64_t)gid, ND_OP_WRITE, (const uint8_t *)json_string_value(val),
+                      json_string_length(val));
     } else if (strcmp(op, "cas") == 0 && json_is_string(val) && json_is_string(exp)) {
         size_t el = json_string_length(exp), vl = json_string_length(val);
         uint8_t *b = malloc(4 + el + vl);
@@ -818,14 +705,14 @@ static void on_register(nd_node *n, const net_message *m)
             put32(b, (uint32_t)el);
             memcpy(b + 4, json_string_value(exp), el);
             memcpy(b + 4 + el, json_string_value(val), vl);
-            propose_op(n, m, (uint64_t)gid, ND_OP_CAS, b, 4 + el + vl);
+            nd_propose_op(n, m, (uint64_t)gid, ND_OP_CAS, b, 4 + el + vl);
             free(b);
         } else {
-            reply_error(n, m->reply_to, "nomem", "out of memory");
+            nd_reply_error(n, m->reply_to, "nomem", "out of memory");
         }
     } else {
-        reply_error(n, m->reply_to, "invalid",
-                    "op must be read, write (value) or cas (expected, value)");
+        nd_reply_error(n, m->reply_to, "invalid",
+                       "op must be read, write (value) or cas (expected, value)");
     }
     json_decref(o);
 }
@@ -903,12 +790,13 @@ static void on_bootstrap(nd_node *n, const net_message *m)
     json_t *desc = json_loadb((const char *)m->payload, m->len, 0, &je);
     mr_err err;
     if (!desc)
-        return reply_error(n, m->reply_to, "invalid", "bootstrap description is not JSON");
+        return nd_reply_error(n, m->reply_to, "invalid", "bootstrap description is not JSON");
     int rc = bootstrap_here(n, desc, &err);
     json_decref(desc);
     if (rc)
-        return reply_error(n, m->reply_to, rc == MR_EEXIST ? "exists" : "failed", mr_err_msg(&err));
-    reply_json(n, m->reply_to, json_pack("{s:b}", "ok", 1));
+        return nd_reply_error(n, m->reply_to, rc == MR_EEXIST ? "exists" : "failed",
+                              mr_err_msg(&err));
+    nd_reply_json(n, m->reply_to, json_pack("{s:b}", "ok", 1));
 }
 
 typedef struct init_call {
@@ -1013,14 +901,14 @@ static void init_send_bootstraps(nd_node *n)
             snprintf(msg, sizeof msg, "node %s did not answer: %s",
                      json_string_value(json_object_get(e, "addr")),
                      json_string_value(json_object_get(e, "error")) ?: "no answer");
-            reply_error(n, n->init_reply, "unreachable", msg);
+            nd_reply_error(n, n->init_reply, "unreachable", msg);
             goto done;
         }
         if (json_is_true(json_object_get(e, "initialized"))) {
             char msg[512];
             snprintf(msg, sizeof msg, "node %s already belongs to a cluster: refusing to init",
                      json_string_value(json_object_get(e, "addr")));
-            reply_error(n, n->init_reply, "exists", msg);
+            nd_reply_error(n, n->init_reply, "exists", msg);
             goto done;
         }
     }
@@ -1060,13 +948,13 @@ static void init_finish(nd_node *n)
     json_array_foreach(n->init_nodes, i, e) all =
         all && json_is_true(json_object_get(e, "bootstrapped"));
     if (all)
-        reply_json(n, n->init_reply,
-                   json_pack("{s:b, s:s, s:O}", "ok", 1, "cluster", n->cluster_id, "nodes",
-                             n->init_nodes));
+        nd_reply_json(n, n->init_reply,
+                      json_pack("{s:b, s:s, s:O}", "ok", 1, "cluster", n->cluster_id, "nodes",
+                                n->init_nodes));
     else
-        reply_json(n, n->init_reply,
-                   json_pack("{s:b, s:s, s:s, s:O}", "ok", 0, "error", "partial", "message",
-                             "some nodes were not bootstrapped", "nodes", n->init_nodes));
+        nd_reply_json(n, n->init_reply,
+                      json_pack("{s:b, s:s, s:s, s:O}", "ok", 0, "error", "partial", "message",
+                                "some nodes were not bootstrapped", "nodes", n->init_nodes));
     json_decref(n->init_nodes);
     n->init_nodes = NULL;
     n->init_running = false;
@@ -1077,17 +965,17 @@ static void on_init(nd_node *n, const net_message *m)
     if (n->initialized) {
         char msg[160];
         snprintf(msg, sizeof msg, "cluster %s is already initialized", n->cluster_id);
-        return reply_error(n, m->reply_to, "exists", msg);
+        return nd_reply_error(n, m->reply_to, "exists", msg);
     }
     if (n->init_running)
-        return reply_error(n, m->reply_to, "busy", "an init is already running");
+        return nd_reply_error(n, m->reply_to, "busy", "an init is already running");
     json_error_t je;
     json_t *req = json_loadb((const char *)m->payload, m->len, 0, &je);
     json_t *dg = json_object_get(req, "data_groups");
     n->init_data_groups = dg ? (int)json_integer_value(dg) : 1;
     json_decref(req);
     if (n->init_data_groups < 1 || n->init_data_groups > 10000)
-        return reply_error(n, m->reply_to, "invalid", "data_groups must be in 1..10000");
+        return nd_reply_error(n, m->reply_to, "invalid", "data_groups must be in 1..10000");
     /* The node list: this node first, then the join list in order, without duplicates. */
     n->init_nodes = json_array();
     json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", n->advertise));
@@ -1107,7 +995,7 @@ static void on_init(nd_node *n, const net_message *m)
     if (json_array_size(n->init_nodes) > PX_MAX_NODE_ID) {
         json_decref(n->init_nodes);
         n->init_nodes = NULL;
-        return reply_error(n, m->reply_to, "invalid", "too many nodes in --join");
+        return nd_reply_error(n, m->reply_to, "invalid", "too many nodes in --join");
     }
     n->init_running = true;
     n->init_reply = m->reply_to;
@@ -1135,13 +1023,14 @@ static void on_fault(nd_node *n, const net_message *m)
 {
     const char *allow = getenv("MERIDIAN_TEST_FAULTS");
     if (!allow || strcmp(allow, "1") != 0)
-        return reply_error(n, m->reply_to, "refused",
-                           "fault injection is off (start the node with MERIDIAN_TEST_FAULTS=1)");
+        return nd_reply_error(
+            n, m->reply_to, "refused",
+            "fault injection is off (start the node with MERIDIAN_TEST_FAULTS=1)");
     json_error_t je;
     json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
     if (!json_is_object(o)) {
         json_decref(o);
-        return reply_error(n, m->reply_to, "invalid", "fault request is not a JSON object");
+        return nd_reply_error(n, m->reply_to, "invalid", "fault request is not a JSON object");
     }
     json_t *off = json_object_get(o, "clock_offset_ns");
     json_t *unh = json_object_get(o, "clock_unhealthy");
@@ -1149,9 +1038,9 @@ static void on_fault(nd_node *n, const net_message *m)
     if ((off && !json_is_integer(off)) || (unh && !json_is_boolean(unh)) ||
         (part && !json_is_array(part))) {
         json_decref(o);
-        return reply_error(n, m->reply_to, "invalid",
-                           "clock_offset_ns must be an integer, clock_unhealthy a boolean, "
-                           "partition an array of node ids");
+        return nd_reply_error(n, m->reply_to, "invalid",
+                              "clock_offset_ns must be an integer, clock_unhealthy a boolean, "
+                              "partition an array of node ids");
     }
     if (part) {
         /* Cut this node off from the listed nodes (both directions, as seen from
@@ -1177,11 +1066,11 @@ static void on_fault(nd_node *n, const net_message *m)
     for (int id = 1; id <= PX_MAX_NODE_ID; id++)
         if (n->partitioned & (1ull << id))
             json_array_append_new(cut, json_integer(id));
-    reply_json(n, m->reply_to,
-               json_pack("{s:b, s:I, s:b, s:s, s:o}", "ok", 1, "clock_offset_ns",
-                         (json_int_t)tt_fault_offset(n->clock), "clock_unhealthy",
-                         tt_fault_unhealthy(n->clock), "clock_status",
-                         tt_status_name(tt_status_now(n->clock)), "partition", cut));
+    nd_reply_json(n, m->reply_to,
+                  json_pack("{s:b, s:I, s:b, s:s, s:o}", "ok", 1, "clock_offset_ns",
+                            (json_int_t)tt_fault_offset(n->clock), "clock_unhealthy",
+                            tt_fault_unhealthy(n->clock), "clock_status",
+                            tt_status_name(tt_status_now(n->clock)), "partition", cut));
 }
 
 static void on_message(net_transport *t, const net_message *m, void *ud)
@@ -1197,7 +1086,7 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
         MR_WARN("node", "refused message type %u from non-node peer %s (%s)", m->type, m->peer,
                 m->peer_name);
         if (m->reply_to.req_id)
-            reply_error(n, m->reply_to, "forbidden", "only cluster nodes may send this");
+            nd_reply_error(n, m->reply_to, "forbidden", "only cluster nodes may send this");
         return;
     }
     switch (m->type) {
@@ -1205,10 +1094,10 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
         on_px(n, m);
         break;
     case ND_MSG_INFO:
-        reply_json(n, m->reply_to,
-                   json_pack("{s:s, s:s, s:s, s:b, s:s}", "addr", n->advertise, "zone", n->zone,
-                             "region", n->region, "initialized", n->initialized, "cluster",
-                             n->cluster_id));
+        nd_reply_json(n, m->reply_to,
+                      json_pack("{s:s, s:s, s:s, s:b, s:s}", "addr", n->advertise, "zone", n->zone,
+                                "region", n->region, "initialized", n->initialized, "cluster",
+                                n->cluster_id));
         break;
     case ND_MSG_INIT:
         on_init(n, m);
@@ -1218,26 +1107,33 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
         break;
     case ND_MSG_PROPOSE:
         if (!n->initialized)
-            reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
+            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
         else
             on_propose(n, m);
         break;
     case ND_MSG_STATUS:
-        reply_json(n, m->reply_to, status_json(n));
+        nd_reply_json(n, m->reply_to, status_json(n));
+        break;
+    case ND_MSG_TXN:
+    case ND_MSG_SNAPREAD:
+        if (!n->initialized)
+            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
+        else
+            nd_txn_on_message(n, m);
         break;
     case ND_MSG_FAULT:
         on_fault(n, m);
         break;
     case ND_MSG_REGISTER:
         if (!n->initialized)
-            reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
+            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
         else
             on_register(n, m);
         break;
     default:
         MR_WARN("node", "unknown message type %u from %s", m->type, m->peer);
         if (m->reply_to.req_id)
-            reply_error(n, m->reply_to, "invalid", "unknown message type");
+            nd_reply_error(n, m->reply_to, "invalid", "unknown message type");
     }
 }
 
@@ -1340,6 +1236,7 @@ int nd_port(const nd_node *n)
 static void free_node(nd_node *n)
 {
     for (size_t i = 0; i < n->ngroups; i++) {
+        nd_txn_group_close(n, &n->groups[i]);
         px_node_destroy(n->groups[i].px);
         free(n->groups[i].sm.reg);
     }
@@ -1395,14 +1292,14 @@ void nd_close(nd_node *n, void (*on_closed)(void *ud), void *ud)
             if (st.state == PX_LEADER) {
                 px_event ab = {.kind = PX_EV_ABDICATE};
                 mr_err err;
-                step(n, &n->groups[i], &ab, &err);
+                nd_step(n, &n->groups[i], &ab, &err);
             }
         }
         flush(n);
     }
     /* Fail proposals still waiting. */
     for (size_t i = 0; i < n->npending; i++)
-        reply_error(n, n->pending[i].reply_to, "shutdown", "node is shutting down");
+        nd_reply_error(n, n->pending[i].reply_to, "shutdown", "node is shutting down");
     n->npending = 0;
     nd_http_stop(n->http);
     n->http = NULL;

@@ -38,6 +38,10 @@ enum {
     ND_MSG_REGISTER = 24,  /* request: {group, op: read|write|cas, value?, expected?} ->
                             * {ok, slot, ts, value? | cas?} once applied (a linearizable
                             * register per group, for the consistency harness) */
+    ND_MSG_TXN = 26,       /* request: {group, txn, prio, op: read|commit|abort, key?, writes?}
+                            * at the group's leader (see tablet/node/nd_txn.c) */
+    ND_MSG_SNAPREAD = 28,  /* request: {group, key, end?, limit?, ts? | max_staleness_ns? |
+                            * exact_staleness_ns?} at any replica, lock-free */
     ND_MSG_FAULT = 22,     /* test-only request: {clock_offset_ns?, clock_unhealthy?,
                             * partition?: [node ids to cut off, both ways; [] heals]} -> state;
                             * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */

@@ -1,0 +1,345 @@
+/* `meridian kv`: the low-level key-value interface to one Paxos group's
+ * tablet (like etcdctl): read-write transactions at the group's leader,
+ * lock-free snapshot reads at any replica. Keys and values are strings. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmd_rpc.h"
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+#include "tablet/node/nd.h"
+
+static void kv_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: meridian kv get KEY            [--at TS | --max-staleness DUR | --exact-staleness "
+        "DUR]\n"
+        "       meridian kv scan START [END]   [--limit N] [--at TS | ...]\n"
+        "       meridian kv put KEY VALUE\n"
+        "       meridian kv del KEY\n"
+        "       meridian kv txn OP [OP ...]    OP: get KEY | put KEY VALUE | del KEY\n"
+        "common: [--group N] [--host HOST:PORT] [--certs DIR [--user U] | --insecure] [--json]\n\n"
+        "put, del and txn run a read-write transaction at the group's leader (the\n"
+        "node at --host, or the leader it names): reads take shared locks, writes\n"
+        "commit with exclusive locks through Paxos, and the answer comes after commit\n"
+        "wait, with the commit timestamp. Wounded (retryable) transactions are retried.\n"
+        "get and scan are lock-free snapshot reads at the replica at --host: strong by\n"
+        "default (at TT.now().latest, waiting for the replica's safe time), at a\n"
+        "timestamp (--at), exactly DUR in the past (--exact-staleness), or at the\n"
+        "replica's safe time if no older than DUR (--max-staleness, no waiting).\n"
+        "--group defaults to 2, the first data group.\n");
+}
+
+typedef struct kv_args {
+    long long group, limit;
+    const char *at;
+    int64_t max_stale, exact_stale;
+    bool have_max, have_exact;
+} kv_args;
+
+/* Pulls the kv-only options out of argv into a; the rest go to *rest. */
+static int kv_extract(int argc, char **argv, kv_args *a, char **rest, int *nrest)
+{
+    *nrest = 0;
+    rest[(*nrest)++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(s, "--group") == 0) {
+            if (!v || mr_parse_int(v, 1, INT64_MAX, &a->group) != 0)
+                return cmd_usage_error("kv", "--group needs a positive integer");
+            i++;
+        } else if (strcmp(s, "--limit") == 0) {
+            if (!v || mr_parse_int(v, 1, 1000000, &a->limit) != 0)
+                return cmd_usage_error("kv", "--limit needs an integer in 1..1000000");
+            i++;
+        } else if (strcmp(s, "--at") == 0) {
+            long long ts;
+            if (!v || mr_parse_int(v, 1, INT64_MAX, &ts) != 0)
+                return cmd_usage_error("kv", "--at needs a timestamp (ns since the epoch)");
+            a->at = v;
+            i++;
+        } else if (strcmp(s, "--max-staleness") == 0 || strcmp(s, "--exact-staleness") == 0) {
+            int64_t d;
+            if (!v || mr_parse_duration(v, &d) != 0 || d < 0)
+                return cmd_usage_error("kv", "%s needs a duration like 5s", s);
+            if (s[2] == 'm') {
+                a->max_stale = d;
+                a->have_max = true;
+            } else {
+                a->exact_stale = d;
+                a->have_exact = true;
+            }
+            i++;
+        } else {
+            rest[(*nrest)++] = argv[i];
+        }
+    }
+    if ((a->at != NULL) + a->have_max + a->have_exact > 1)
+        return cmd_usage_error("kv",
+                               "--at, --max-staleness and --exact-staleness exclude each other");
+    return 0;
+}
+
+/* One JSON request to o->host, following "not_leader" hints (up to three hops). */
+static int kv_request(cmd_conn_opts *o, uint8_t type, json_t *req, json_t **reply, mr_err *err)
+{
+    char *text = json_dumps(req, JSON_COMPACT);
+    char host[256];
+    snprintf(host, sizeof host, "%s", o->host);
+    int rc = MR_OK;
+    for (int hop = 0; hop < 4; hop++) {
+        cmd_conn_opts oo = *o;
+        oo.host = host;
+        json_t *r = NULL;
+        rc = cmd_rpc(&oo, type, text, (uint32_t)strlen(text), &r, err);
+        if (rc != MR_OK)
+            break;
+        const char *e = json_string_value(json_object_get(r, "error"));
+        const char *leader = json_string_value(json_object_get(r, "leader"));
+        if (e && strcmp(e, "not_leader") == 0 && leader && *leader && strcmp(leader, host) != 0 &&
+            hop < 3) {
+            snprintf(host, sizeof host, "%s", leader);
+            json_decref(r);
+            continue;
+        }
+        *reply = r;
+        break;
+    }
+    free(text);
+    return rc;
+}
+
+static void print_reply(json_t *r)
+{
+    char *s = json_dumps(r, JSON_COMPACT);
+    puts(s);
+    free(s);
+}
+
+static int fail_reply(json_t *r)
+{
+    fprintf(stderr, "meridian kv: %s: %s\n",
+            json_string_value(json_object_get(r, "error")) ?: "error",
+            json_string_value(json_object_get(r, "message")) ?: "");
+    return CMD_EXIT_FAIL;
+}
+
+static int do_read(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int npos, bool scan)
+{
+    if (npos < 2 || npos > (scan ? 3 : 2))
+        return cmd_usage_error("kv", scan ? "scan takes START [END]" : "get takes one KEY");
+    json_t *req = json_pack("{s:I, s:s}", "group", (json_int_t)a->group, "key", pos[1]);
+    if (scan) {
+        if (npos == 3)
+            json_object_set_new(req, "end", json_string(pos[2]));
+        json_object_set_new(req, "limit", json_integer(a->limit ? a->limit : 1000));
+    }
+    if (a->at)
+        json_object_set_new(req, "ts", json_integer(strtoll(a->at, NULL, 10)));
+    if (a->have_max)
+        json_object_set_new(req, "max_staleness_ns", json_integer(a->max_stale));
+    if (a->have_exact)
+        json_object_set_new(req, "exact_staleness_ns", json_integer(a->exact_stale));
+    json_t *r = NULL;
+    mr_err err;
+    mr_err_clear(&err);
+    /* A snapshot read is served by the replica asked: no leader hops. */
+    char *text = json_dumps(req, JSON_COMPACT);
+    int rc = cmd_rpc(o, ND_MSG_SNAPREAD, text, (uint32_t)strlen(text), &r, &err);
+    free(text);
+    json_decref(req);
+    if (rc != MR_OK)
+        return cmd_fail("kv", "%s", mr_err_msg(&err));
+    int st = CMD_EXIT_OK;
+    if (json) {
+        print_reply(r);
+        st = json_is_true(json_object_get(r, "ok")) ? CMD_EXIT_OK : CMD_EXIT_FAIL;
+    } else if (!json_is_true(json_object_get(r, "ok"))) {
+        st = fail_reply(r);
+    } else if (scan) {
+        size_t i;
+        json_t *row;
+        json_array_foreach(json_object_get(r, "rows"), i, row)
+            printf("%s\t%s\n", json_string_value(json_object_get(row, "key")),
+                   json_string_value(json_object_get(row, "value")));
+        fprintf(stderr, "(%zu rows, read at %lld)\n", json_array_size(json_object_get(r, "rows")),
+                json_integer_value(json_object_get(r, "read_ts")));
+    } else if (json_is_true(json_object_get(r, "found"))) {
+        printf("%s\n", json_string_value(json_object_get(r, "value")));
+        fprintf(stderr, "(read at %lld, written at %lld)\n",
+                json_integer_value(json_object_get(r, "read_ts")),
+                json_integer_value(json_object_get(r, "version_ts")));
+    } else {
+        fprintf(stderr, "(not found; read at %lld)\n",
+                json_integer_value(json_object_get(r, "read_ts")));
+        st = CMD_EXIT_FAIL;
+    }
+    json_decref(r);
+    return st;
+}
+
+static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int npos)
+{
+    /* Ops: "put K V", "del K", "get K" (txn), or the put/del shorthands. */
+    json_t *writes = json_array(), *reads = json_array();
+    const char *verb = pos[0];
+    const char *bad = NULL;
+    if (strcmp(verb, "put") == 0) {
+        if (npos != 3)
+            bad = "put takes KEY VALUE";
+        else
+            json_array_append_new(writes, json_pack("{s:s, s:s}", "key", pos[1], "value", pos[2]));
+    } else if (strcmp(verb, "del") == 0) {
+        if (npos != 2)
+            bad = "del takes one KEY";
+        else
+            json_array_append_new(writes, json_pack("{s:s, s:b}", "key", pos[1], "delete", 1));
+    } else {
+        for (int i = 1; i < npos && !bad;) {
+            const char *op = pos[i++];
+            if (strcmp(op, "put") == 0 && i + 1 < npos) {
+                json_array_append_new(writes,
+                                      json_pack("{s:s, s:s}", "key", pos[i], "value", pos[i + 1]));
+                i += 2;
+            } else if (strcmp(op, "del") == 0 && i < npos) {
+                json_array_append_new(writes,
+                                      json_pack("{s:s, s:b}", "key", pos[i++], "delete", 1));
+            } else if (strcmp(op, "get") == 0 && i < npos) {
+                json_array_append_new(reads, json_string(pos[i++]));
+            } else {
+                bad = "txn takes: get KEY | put KEY VALUE | del KEY, ...";
+            }
+        }
+        if (!bad && json_array_size(reads) + json_array_size(writes) == 0)
+            bad = "txn needs at least one operation";
+    }
+    if (bad) {
+        json_decref(writes);
+        json_decref(reads);
+        return cmd_usage_error("kv", "%s", bad);
+    }
+    uint64_t id;
+    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+        id = (uint64_t)mr_monotonic_ns();
+    id &= INT64_MAX;
+    int64_t prio = mr_realtime_ns(); /* age: older transactions win (wound-wait) */
+    for (int attempt = 0; attempt < 8; attempt++) {
+        json_t *results = json_object();
+        json_t *r = NULL;
+        mr_err err;
+        mr_err_clear(&err);
+        bool retry = false, failed = false;
+        size_t k;
+        json_t *key;
+        json_array_foreach(reads, k, key)
+        {
+            json_t *req =
+                json_pack("{s:I, s:I, s:I, s:s, s:O}", "group", (json_int_t)a->group, "txn",
+                          (json_int_t)id, "prio", (json_int_t)prio, "op", "read", "key", key);
+            int rc = kv_request(o, ND_MSG_TXN, req, &r, &err);
+            json_decref(req);
+            if (rc != MR_OK) {
+                json_decref(results);
+                json_decref(writes);
+                json_decref(reads);
+                return cmd_fail("kv", "%s", mr_err_msg(&err));
+            }
+            if (!json_is_true(json_object_get(r, "ok"))) {
+                retry = json_is_true(json_object_get(r, "retryable"));
+                failed = true;
+                break;
+            }
+            json_object_set(results, json_string_value(key), json_object_get(r, "value"));
+            json_decref(r);
+            r = NULL;
+        }
+        if (!failed) {
+            json_t *req = json_pack("{s:I, s:I, s:I, s:s, s:O}", "group", (json_int_t)a->group,
+                                    "txn", (json_int_t)id, "prio", (json_int_t)prio, "op", "commit",
+                                    "writes", writes);
+            int rc = kv_request(o, ND_MSG_TXN, req, &r, &err);
+            json_decref(req);
+            if (rc != MR_OK) {
+                json_decref(results);
+                json_decref(writes);
+                json_decref(reads);
+                return cmd_fail("kv", "%s (the outcome is unknown)", mr_err_msg(&err));
+            }
+            if (!json_is_true(json_object_get(r, "ok"))) {
+                retry = json_is_true(json_object_get(r, "retryable"));
+                failed = true;
+            }
+        }
+        if (failed && retry) {
+            json_decref(r);
+            json_decref(results);
+            struct timespec d = {0, (long)(10000000L << (attempt < 5 ? attempt : 5))};
+            nanosleep(&d, NULL);
+            id = (id * 6364136223846793005ull + 1442695040888963407ull) & INT64_MAX;
+            continue; /* a new transaction id; the age is kept so it eventually wins */
+        }
+        int st;
+        if (json) {
+            json_object_set(r, "reads", results);
+            print_reply(r);
+            st = failed ? CMD_EXIT_FAIL : CMD_EXIT_OK;
+        } else if (failed) {
+            st = fail_reply(r);
+        } else {
+            const char *rk;
+            json_t *rv;
+            json_object_foreach(results, rk, rv)
+                printf("%s = %s\n", rk, json_is_string(rv) ? json_string_value(rv) : "(not found)");
+            printf("committed at %lld\n", json_integer_value(json_object_get(r, "ts")));
+            st = CMD_EXIT_OK;
+        }
+        json_decref(r);
+        json_decref(results);
+        json_decref(writes);
+        json_decref(reads);
+        return st;
+    }
+    json_decref(writes);
+    json_decref(reads);
+    return cmd_fail("kv", "transaction aborted 8 times (contention); giving up");
+}
+
+int cmd_kv(int argc, char **argv)
+{
+    kv_args a = {.group = 2};
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    int nrest;
+    int rc = kv_extract(argc, argv, &a, rest, &nrest);
+    if (rc) {
+        free(rest);
+        return rc;
+    }
+    cmd_conn_opts o = {0};
+    bool json = false;
+    char **pos = NULL;
+    int npos = 0;
+    rc = cmd_client_opts("kv", nrest, rest, &o, &json, kv_usage, &pos, &npos);
+    if (rc) {
+        free(rest);
+        return rc < 0 ? CMD_EXIT_OK : rc;
+    }
+    if (npos < 1) {
+        free(rest);
+        return cmd_usage_error("kv", "give a subcommand: get, scan, put, del or txn");
+    }
+    const char *sub = pos[0];
+    if (strcmp(sub, "get") == 0 || strcmp(sub, "scan") == 0)
+        rc = do_read(&o, &a, json, pos, npos, sub[0] == 's');
+    else if (strcmp(sub, "put") == 0 || strcmp(sub, "del") == 0 || strcmp(sub, "txn") == 0)
+        rc = do_txn(&o, &a, json, pos, npos);
+    else
+        rc = cmd_usage_error("kv", "unknown subcommand '%s' (get, scan, put, del, txn)", sub);
+    free(rest);
+    return rc;
+}

@@ -1,0 +1,203 @@
+/* Internals of the node shared by its modules (nd.c: replication, cluster,
+ * status; nd_txn.c: transactions on the tablets). Not a public interface. */
+#ifndef ND_INT_H
+#define ND_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "net/transport.h"
+#include "tablet/lock/tl.h"
+#include "tablet/logstore/ls.h"
+#include "tablet/mvcc/mv.h"
+#include "tablet/node/nd.h"
+#include "tablet/node/nd_http.h"
+#include "tablet/node/nd_metrics.h"
+#include "tablet/paxos/px.h"
+#include "truetime/tt.h"
+
+#define ND_TICK_MS         10
+#define ND_PROPOSE_TIMEOUT (10 * MR_NS_PER_S)
+#define ND_META_GROUP      1
+#define ND_DATA_GROUP      2
+#define ND_MAX_REPLICAS    5
+
+typedef struct nd_peer {
+    px_node_id id;
+    char addr[128];
+    char zone[64];
+    char region[64];
+    int64_t last_seen;    /* monotonic ns of the last message from it */
+    uint8_t clock_status; /* its clock, as of its last frame */
+    int64_t clock_eps;
+} nd_peer;
+
+/* ND_MSG_PX frame header: u32 sender, u32 count, u8 sender's clock status,
+ * i64 its epsilon (ns); then count x (u32 length, px_msg). */
+#define ND_PX_HDR 17
+
+/* The chain state machine: count, last timestamp, running FNV-1a hash. */
+typedef struct nd_chain {
+    uint64_t count;
+    int64_t last_ts;
+    uint64_t hash;
+    uint64_t slot; /* last applied slot */
+    /* A register (read / write / compare-and-set through the log): the
+     * consistency harness's linearizable workload over one group. */
+    uint8_t *reg;
+    uint32_t reg_len;
+    bool reg_set;
+} nd_chain;
+
+/* The kind byte after a proposal's [u32 node][u64 seq] header. */
+enum {
+    ND_OP_OPAQUE = 0,
+    ND_OP_WRITE = 1, /* register */
+    ND_OP_READ = 2,
+    ND_OP_CAS = 3,
+    ND_OP_TXN = 4,  /* a transaction's commit record: its writes at the slot's timestamp */
+    ND_OP_SAFE = 5, /* empty: an idle leader moves safe time forward */
+};
+#define ND_PROP_HDR 13
+
+typedef struct nd_pending {
+    uint64_t group, seq;
+    net_reply_to reply_to;
+    int64_t start, deadline;
+} nd_pending;
+
+typedef struct nd_txn nd_txn;
+typedef struct nd_snapwait nd_snapwait;
+
+typedef struct nd_group {
+    uint64_t id;
+    px_config config;
+    px_node *px;
+    nd_chain sm;
+    uint64_t persist_seq; /* > 0: report PX_EV_PERSISTED after the next sync */
+    bool want_snapshot;
+    uint64_t snapshot_slot;
+    px_state last_state; /* to count lease changes */
+    /* The tablet (nd_txn.c). */
+    mv_store *mv;           /* MVCC store of this replica: DATA/g<id>.mv */
+    tl_table *locks;        /* leader only: the lock table */
+    nd_txn *txns;           /* leader: transactions known here */
+    nd_snapwait *snapwaits; /* reads waiting for safe time */
+    int64_t safe_ts;        /* t_paxos_safe: largest applied timestamp */
+    int64_t last_propose;   /* monotonic ns of the last proposal from this leader */
+} nd_group;
+
+typedef struct nd_stats {
+    uint64_t proposals, proposals_failed, fsyncs, lease_acquired, lease_lost, px_in, px_out;
+    uint64_t malformed, refused;
+    nd_hist proposal_latency, fsync_latency;
+} nd_stats;
+
+/* Encoded px messages waiting for the next sync, per destination node. */
+typedef struct nd_outq {
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t count;
+} nd_outq;
+
+struct nd_node {
+    uv_loop_t *loop;
+    char *data_dir, *listen, *advertise, *zone, *region, *join, *clock_spec;
+    int64_t lease_ns;
+    tt_clock *clock;
+    ls_store *store;
+    net_tls_ctx *tls;
+    net_transport *tr;
+
+    bool initialized;
+    char cluster_id[64];
+    px_node_id self;
+    nd_peer peers[PX_MAX_NODE_ID + 1]; /* by id; id 0 unused */
+    nd_group *groups;
+    size_t ngroups;
+
+    nd_outq out[PX_MAX_NODE_ID + 1];
+    bool dirty;
+    bool fatal;
+
+    nd_pending *pending;
+    size_t npending, cap_pending;
+    uint64_t next_seq;
+
+    /* an INIT in progress */
+    net_reply_to init_reply;
+    bool init_running;
+    size_t init_waiting;
+    json_t *init_nodes;
+    int init_data_groups;
+
+    int64_t last_ping;
+    uint64_t partitioned; /* test-only: bit i set = drop Paxos frames to and from node i */
+    nd_stats stats;
+    nd_http *http;
+
+    uv_timer_t tick;
+    uv_prepare_t prep;
+    uv_check_t check;
+    int handles_open;
+    bool closing;
+    void (*on_closed)(void *);
+    void *closed_ud;
+};
+
+static inline uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4); /* little-endian hosts only; checked at start-up */
+}
+
+static inline void put64(uint8_t *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
+
+static inline uint32_t get32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint64_t get64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+void nd_reply_json(nd_node *n, net_reply_to to, json_t *o);
+void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg);
+nd_group *nd_find_group(nd_node *n, uint64_t id);
+int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err);
+/* Proposes [node][seq][kind][body]; the client is answered when it applies. */
+void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
+                   const uint8_t *body, size_t blen);
+
+/* nd_txn.c */
+int nd_txn_group_open(nd_node *n, nd_group *g, mr_err *err);
+void nd_txn_group_close(nd_node *n, nd_group *g);
+/* A chosen DATA slot at ts with its commit records ([u64 txn][writes] each). */
+void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const uint8_t **recs,
+                       const uint32_t *lens, size_t nrec);
+/* After a batch of applies: serve reads whose safe time has come. */
+void nd_txn_applied(nd_node *n, nd_group *g);
+void nd_txn_tick(nd_node *n, nd_group *g);
+void nd_txn_leadership_lost(nd_node *n, nd_group *g);
+void nd_txn_on_message(nd_node *n, const net_message *m);
+
+#endif

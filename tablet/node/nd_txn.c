@@ -1,0 +1,758 @@
+/* Transactions on a node's tablets (Spanner §4.1-4.2, one group at a time):
+ *
+ * - Read-write transactions run at the group's leader: reads take shared
+ *   locks and see the latest committed version; writes are buffered by the
+ *   client and sent with COMMIT, which takes exclusive locks (wound-wait, see
+ *   tablet/lock/tl.h), proposes a commit record through Paxos, and — once it
+ *   is chosen at timestamp s (the slot's timestamp, assigned by the leader
+ *   inside its lease, max(TT.now().latest, last + 1)) and applied — waits
+ *   until TT.after(s) (commit wait, mostly overlapped with replication),
+ *   then releases the locks and answers s.
+ * - Reads without locks at any replica: a snapshot read at t is served once
+ *   the replica's safe time (the largest applied timestamp: every later write
+ *   gets a larger one) reaches t. Strong reads use t = TT.now().latest;
+ *   exact staleness D reads at TT.now().latest - D; bounded staleness D reads
+ *   at the replica's safe time without waiting, if that is no older than D.
+ *   An idle leader proposes an empty SAFE record every ND_SAFE_IDLE so that
+ *   followers' safe time keeps up.
+ *
+ * Requests are JSON (ND_MSG_TXN, ND_MSG_SNAPREAD); keys and values are
+ * strings for now. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+#include "tablet/node/nd_int.h"
+
+#define ND_SAFE_IDLE    (250 * MR_NS_PER_MS)
+#define ND_TXN_IDLE     (10 * MR_NS_PER_S) /* a client that vanished */
+#define ND_SNAPWAIT_MAX (2 * MR_NS_PER_S)
+
+typedef enum { TXN_IDLE = 0, TXN_READ_WAIT, TXN_LOCKING, TXN_COMMITTING, TXN_WAITING } txn_state;
+
+struct nd_txn {
+    uint64_t id;
+    int64_t prio;
+    int64_t last_active;
+    txn_state state;
+    bool wounded;
+    net_reply_to reply_to; /* the request being served, if any */
+    bool has_reply;
+    uint8_t *key; /* a parked read */
+    size_t klen;
+    uint8_t *body; /* the commit record, while its locks are taken */
+    size_t blen;
+    uint32_t locks_pending;
+    int64_t commit_ts;
+    uv_timer_t *timer; /* commit wait */
+    nd_group *g;
+    nd_node *n;
+    nd_txn *next;
+};
+
+struct nd_snapwait {
+    net_reply_to reply_to;
+    int64_t ts;
+    int64_t deadline;
+    char *key, *end;
+    long limit;
+    nd_snapwait *next;
+};
+
+/* ---- opening the tablet of a group ---- */
+
+int nd_txn_group_open(nd_node *n, nd_group *g, mr_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/g%llu.mv", n->data_dir, (unsigned long long)g->id);
+    int rc = mv_open(path, NULL, &g->mv, err);
+    if (rc)
+        return mr_err_wrap(err, "open %s", path);
+    g->locks = tl_new();
+    if (!g->locks)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    return MR_OK;
+}
+
+static void txn_free(nd_txn *t)
+{
+    free(t->key);
+    free(t->body);
+    free(t);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    nd_txn *t = h->data;
+    free(h);
+    if (t)
+        txn_free(t);
+}
+
+/* Unlinks and frees t (after its timer, if any, has closed). */
+static void txn_drop(nd_group *g, nd_txn *t)
+{
+    for (nd_txn **p = &g->txns; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
+    if (t->timer) {
+        t->timer->data = t;
+        uv_close((uv_handle_t *)t->timer, on_timer_closed);
+    } else {
+        txn_free(t);
+    }
+}
+
+static void snapwait_free(nd_snapwait *w)
+{
+    free(w->key);
+    free(w->end);
+    free(w);
+}
+
+void nd_txn_group_close(nd_node *n, nd_group *g)
+{
+    while (g->txns) {
+        nd_txn *t = g->txns;
+        g->txns = t->next;
+        if (t->timer) {
+            t->timer->data = NULL;
+            uv_close((uv_handle_t *)t->timer, on_timer_closed);
+        }
+        txn_free(t);
+    }
+    while (g->snapwaits) {
+        nd_snapwait *w = g->snapwaits;
+        g->snapwaits = w->next;
+        snapwait_free(w);
+    }
+    tl_free(g->locks);
+    g->locks = NULL;
+    mv_close(g->mv);
+    g->mv = NULL;
+}
+
+/* ---- helpers ---- */
+
+static nd_txn *txn_find(nd_group *g, uint64_t id)
+{
+    for (nd_txn *t = g->txns; t; t = t->next)
+        if (t->id == id)
+            return t;
+    return NULL;
+}
+
+static void txn_reply(nd_node *n, nd_txn *t, json_t *o)
+{
+    if (t->has_reply) {
+        nd_reply_json(n, t->reply_to, o);
+        t->has_reply = false;
+    } else {
+        json_decref(o);
+    }
+}
+
+static json_t *aborted_json(const char *why)
+{
+    return json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "aborted", "message", why,
+                     "retryable", 1);
+}
+
+/* Aborts t here: answers its request, releases its locks, forgets it. */
+static void txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *out);
+
+static void handle_out(nd_node *n, nd_group *g, tl_out *out);
+
+static json_t *read_latest(nd_group *g, const uint8_t *key, size_t klen)
+{
+    mv_version v;
+    mr_err err;
+    int rc = mv_get(g->mv, key, klen, MV_TS_MAX, &v, &err);
+    if (rc == MR_ENOTFOUND || (rc == MR_OK && v.deleted)) {
+        if (rc == MR_OK)
+            free((void *)v.value);
+        return json_pack("{s:b, s:b, s:n}", "ok", 1, "found", 0, "value");
+    }
+    if (rc != MR_OK)
+        return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", mr_strerror(rc), "message",
+                         mr_err_msg(&err));
+    json_t *o = json_pack("{s:b, s:b, s:s%, s:I}", "ok", 1, "found", 1, "value",
+                          (const char *)v.value, v.len, "version_ts", (json_int_t)v.ts);
+    free((void *)v.value);
+    return o;
+}
+
+/* Proposes t's commit record through Paxos (its locks are all held). */
+static void txn_propose(nd_node *n, nd_group *g, nd_txn *t)
+{
+    size_t len = 13 + 8 + t->blen;
+    uint8_t *prop = malloc(len);
+    if (!prop)
+        return txn_abort(n, g, t, "out of memory", NULL);
+    put32(prop, n->self);
+    put64(prop + 4, 0);
+    prop[12] = ND_OP_TXN;
+    put64(prop + 13, t->id);
+    memcpy(prop + 21, t->body, t->blen);
+    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)len};
+    mr_err err;
+    int rc = nd_step(n, g, &ev, &err);
+    free(prop);
+    if (rc != MR_OK) {
+        char why[300];
+        snprintf(why, sizeof why, "commit not proposed: %s", mr_err_msg(&err));
+        return txn_abort(n, g, t, why, NULL);
+    }
+    t->state = TXN_COMMITTING;
+    g->last_propose = mr_monotonic_ns();
+}
+
+static void txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *out)
+{
+    txn_reply(n, t, aborted_json(why));
+    tl_out local = {0};
+    tl_release(g->locks, t->id, out ? out : &local);
+    if (!out) {
+        handle_out(n, g, &local);
+        tl_out_free(&local);
+    }
+    txn_drop(g, t);
+}
+
+/* Wounds and grants reported by the lock table. */
+static void handle_out(nd_node *n, nd_group *g, tl_out *out)
+{
+    for (size_t i = 0; i < out->nwounded; i++) {
+        nd_txn *t = txn_find(g, out->wounded[i]);
+        if (t && t->state != TXN_COMMITTING && t->state != TXN_WAITING) {
+            t->wounded = true;
+            if (t->has_reply) {
+                /* A parked request learns it now; the client retries the transaction. */
+                txn_reply(n, t, aborted_json("wounded by an older transaction"));
+                t->state = TXN_IDLE;
+            }
+        }
+    }
+    out->nwounded = 0;
+    /* Grants may cascade (handling one can release more): take them in turn. */
+    while (out->ngranted) {
+        tl_grant gr = out->granted[--out->ngranted];
+        nd_txn *t = txn_find(g, gr.txn);
+        if (!t)
+            continue;
+        if (t->state == TXN_READ_WAIT) {
+            t->state = TXN_IDLE;
+            txn_reply(n, t, read_latest(g, t->key, t->klen));
+        } else if (t->state == TXN_LOCKING && t->locks_pending > 0 && --t->locks_pending == 0) {
+            txn_propose(n, g, t);
+        }
+    }
+}
+
+/* ---- the write path ---- */
+
+/* Commit record body: u32 nwrites, then per write u8 op (1 put, 2 delete),
+ * u32 key length, key, u32 value length, value. */
+static int encode_writes(json_t *writes, uint8_t **out, size_t *len, mr_err *err)
+{
+    size_t cap = 4, i;
+    json_t *w;
+    json_array_foreach(writes, i, w)
+    {
+        const char *k = json_string_value(json_object_get(w, "key"));
+        json_t *v = json_object_get(w, "value");
+        bool del = json_is_true(json_object_get(w, "delete"));
+        if (!k || !*k || (!del && !json_is_string(v)))
+            return mr_errf(err, MR_EINVAL, "write %zu needs a key and a value (or delete)", i);
+        cap +=
+            9 + json_string_length(json_object_get(w, "key")) + (del ? 0 : json_string_length(v));
+    }
+    uint8_t *b = malloc(cap), *p = b;
+    if (!b)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    put32(p, (uint32_t)json_array_size(writes));
+    p += 4;
+    json_array_foreach(writes, i, w)
+    {
+        json_t *k = json_object_get(w, "key"), *v = json_object_get(w, "value");
+        bool del = json_is_true(json_object_get(w, "delete"));
+        size_t kl = json_string_length(k), vl = del ? 0 : json_string_length(v);
+        *p++ = del ? MV_DELETE : MV_PUT;
+        put32(p, (uint32_t)kl);
+        memcpy(p + 4, json_string_value(k), kl);
+        p += 4 + kl;
+        put32(p, (uint32_t)vl);
+        if (vl)
+            memcpy(p + 4, json_string_value(v), vl);
+        p += 4 + vl;
+    }
+    *out = b;
+    *len = (size_t)(p - b);
+    return MR_OK;
+}
+
+/* Decodes a commit body into writes borrowing from `b`; *w is malloc'd. */
+static int decode_writes(const uint8_t *b, size_t len, mv_write **w, size_t *n)
+{
+    if (len < 4)
+        return -1;
+    uint32_t cnt = get32(b);
+    if (cnt > len / 9 + 1)
+        return -1;
+    mv_write *ws = calloc(cnt ? cnt : 1, sizeof *ws);
+    if (!ws)
+        return -1;
+    size_t off = 4;
+    for (uint32_t i = 0; i < cnt; i++) {
+        if (off + 5 > len)
+            goto bad;
+        ws[i].op = b[off] == MV_DELETE ? MV_DELETE : MV_PUT;
+        uint32_t kl = get32(b + off + 1);
+        off += 5;
+        if (kl > len - off || off + kl + 4 > len)
+            goto bad;
+        ws[i].key = b + off;
+        ws[i].key_len = kl;
+        off += kl;
+        uint32_t vl = get32(b + off);
+        off += 4;
+        if (vl > len - off)
+            goto bad;
+        ws[i].value = b + off;
+        ws[i].len = vl;
+        off += vl;
+    }
+    *w = ws;
+    *n = cnt;
+    return 0;
+bad:
+    free(ws);
+    return -1;
+}
+
+static void on_commit_wait(uv_timer_t *h);
+static void commit_done(nd_node *n, nd_group *g, nd_txn *t);
+
+/* After the commit record applied at ts: wait until TT.after(ts), then release. */
+static void txn_commit_wait(nd_node *n, nd_txn *t)
+{
+    int64_t wait = tt_wait_ns(n->clock, t->commit_ts);
+    if (wait <= 0)
+        return commit_done(n, t->g, t);
+    if (!t->timer) {
+        t->timer = malloc(sizeof *t->timer);
+        if (!t->timer)
+            return commit_done(n, t->g, t); /* cannot wait without a timer: spin-free fallback */
+        uv_timer_init(n->loop, t->timer);
+    }
+    t->timer->data = t;
+    t->state = TXN_WAITING;
+    uv_timer_start(t->timer, on_commit_wait, (uint64_t)((wait + MR_NS_PER_MS - 1) / MR_NS_PER_MS),
+                   0);
+}
+
+static void commit_done(nd_node *n, nd_group *g, nd_txn *t)
+{
+    n->stats.proposals++;
+    txn_reply(n, t,
+              json_pack("{s:b, s:I, s:I}", "ok", 1, "ts", (json_int_t)t->commit_ts, "group",
+                        (json_int_t)g->id));
+    tl_out out = {0};
+    tl_release(g->locks, t->id, &out);
+    txn_drop(g, t);
+    handle_out(n, g, &out);
+    tl_out_free(&out);
+}
+
+static void on_commit_wait(uv_timer_t *h)
+{
+    nd_txn *t = h->data;
+    if (!tt_after(t->n->clock, t->commit_ts)) {
+        uv_timer_start(h, on_commit_wait, 1, 0); /* the bound grew: a little more */
+        return;
+    }
+    commit_done(t->n, t->g, t);
+}
+
+/* Every replica applies a slot's commit records to its MVCC store; the
+ * leader that proposed them then runs commit wait for each. */
+void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const uint8_t **recs,
+                       const uint32_t *lens, size_t nrec)
+{
+    mv_txn *txns = calloc(nrec ? nrec : 1, sizeof *txns);
+    mv_write **ws = calloc(nrec ? nrec : 1, sizeof *ws);
+    size_t nt = 0;
+    for (size_t i = 0; i < nrec && txns && ws; i++) {
+        size_t nw;
+        if (lens[i] < 8 || decode_writes(recs[i] + 8, lens[i] - 8, &ws[nt], &nw) != 0) {
+            MR_ERROR("node", "group=%llu slot=%llu: malformed commit record skipped",
+                     (unsigned long long)g->id, (unsigned long long)slot);
+            continue;
+        }
+        txns[nt] = (mv_txn){.commit_ts = ts, .w = ws[nt], .n = nw};
+        nt++;
+    }
+    mr_err err;
+    if (txns && ws && nt) {
+        int rc = mv_apply_txns(g->mv, slot, txns, nt, &err);
+        if (rc != MR_OK && rc != MR_EEXIST)
+            MR_ERROR("node", "group=%llu slot=%llu: apply failed: %s", (unsigned long long)g->id,
+                     (unsigned long long)slot, mr_err_msg(&err));
+    }
+    for (size_t i = 0; i < nt; i++)
+        free(ws[i]);
+    free(ws);
+    free(txns);
+    if (ts > g->safe_ts)
+        g->safe_ts = ts;
+    /* Our own commits: start commit wait (mostly over already). */
+    for (size_t i = 0; i < nrec; i++) {
+        if (lens[i] < 8)
+            continue;
+        nd_txn *t = txn_find(g, get64(recs[i]));
+        if (t && t->state == TXN_COMMITTING) {
+            t->commit_ts = ts;
+            txn_commit_wait(n, t);
+        }
+    }
+}
+
+/* ---- reads at a timestamp (any replica) ---- */
+
+typedef struct scan_acc {
+    json_t *rows;
+} scan_acc;
+
+static int scan_row(void *arg, const mv_version *v)
+{
+    scan_acc *a = arg;
+    json_array_append_new(a->rows, json_pack("{s:s%, s:s%, s:I}", "key", (const char *)v->key,
+                                             v->key_len, "value", (const char *)v->value, v->len,
+                                             "version_ts", (json_int_t)v->ts));
+    return 0;
+}
+
+static json_t *read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts)
+{
+    mr_err err;
+    if (end || limit > 0) {
+        scan_acc a = {json_array()};
+        mv_scan_opts so = {.start = key,
+                           .start_len = strlen(key),
+                           .end = end,
+                           .end_len = end ? strlen(end) : 0,
+                           .ts = ts,
+                           .limit = limit > 0 ? (uint64_t)limit : 0};
+        uint64_t count = 0;
+        int rc = mv_scan(g->mv, &so, scan_row, &a, &count, &err);
+        if (rc != MR_OK) {
+            json_decref(a.rows);
+            return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", mr_strerror(rc), "message",
+                             mr_err_msg(&err));
+        }
+        return json_pack("{s:b, s:I, s:o}", "ok", 1, "read_ts", (json_int_t)ts, "rows", a.rows);
+    }
+    mv_version v;
+    int rc = mv_get(g->mv, key, strlen(key), ts, &v, &err);
+    if (rc == MR_ENOTFOUND || (rc == MR_OK && v.deleted)) {
+        if (rc == MR_OK)
+            free((void *)v.value);
+        return json_pack("{s:b, s:b, s:n, s:I}", "ok", 1, "found", 0, "value", "read_ts",
+                         (json_int_t)ts);
+    }
+    if (rc != MR_OK)
+        return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", mr_strerror(rc), "message",
+                         mr_err_msg(&err));
+    json_t *o =
+        json_pack("{s:b, s:b, s:s%, s:I, s:I}", "ok", 1, "found", 1, "value", (const char *)v.value,
+                  v.len, "version_ts", (json_int_t)v.ts, "read_ts", (json_int_t)ts);
+    free((void *)v.value);
+    return o;
+}
+
+static void serve_snapwaits(nd_node *n, nd_group *g, bool expire)
+{
+    int64_t now = mr_monotonic_ns();
+    for (nd_snapwait **p = &g->snapwaits; *p;) {
+        nd_snapwait *w = *p;
+        if (w->ts <= g->safe_ts) {
+            nd_reply_json(n, w->reply_to, read_at(g, w->key, w->end, w->limit, w->ts));
+        } else if (expire && now > w->deadline) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "replica's safe time %lld is behind the read at %lld",
+                     (long long)g->safe_ts, (long long)w->ts);
+            nd_reply_json(n, w->reply_to,
+                          json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "behind", "message",
+                                    msg, "retryable", 1));
+        } else {
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        snapwait_free(w);
+    }
+}
+
+static void on_snapread(nd_node *n, const net_message *m, json_t *o)
+{
+    json_int_t gid = json_integer_value(json_object_get(o, "group"));
+    const char *key = json_string_value(json_object_get(o, "key"));
+    const char *end = json_string_value(json_object_get(o, "end"));
+    long limit = (long)json_integer_value(json_object_get(o, "limit"));
+    nd_group *g = nd_find_group(n, (uint64_t)gid);
+    if (!g || !key)
+        return nd_reply_error(n, m->reply_to, !g ? "no_group" : "invalid",
+                              !g ? "this node holds no replica of the group" : "want a key");
+    tt_interval now = tt_now(n->clock);
+    int64_t ts;
+    json_t *at = json_object_get(o, "ts"), *bounded = json_object_get(o, "max_staleness_ns"),
+           *exact = json_object_get(o, "exact_staleness_ns");
+    if (json_is_integer(at)) {
+        ts = (int64_t)json_integer_value(at);
+    } else if (json_is_integer(exact)) {
+        ts = now.latest - (int64_t)json_integer_value(exact);
+    } else if (json_is_integer(bounded)) {
+        /* Bounded staleness: this replica's safe time, no waiting, if fresh enough. */
+        if (g->safe_ts < now.latest - (int64_t)json_integer_value(bounded)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "replica's safe time is %.3f s old",
+                     (double)(now.latest - g->safe_ts) / 1e9);
+            return nd_reply_json(n, m->reply_to,
+                                 json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "behind",
+                                           "message", msg, "retryable", 1));
+        }
+        ts = g->safe_ts;
+    } else {
+        ts = now.latest; /* strong */
+    }
+    if (ts <= g->safe_ts)
+        return nd_reply_json(n, m->reply_to, read_at(g, key, end, limit, ts));
+    nd_snapwait *w = calloc(1, sizeof *w);
+    if (!w)
+        return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+    w->reply_to = m->reply_to;
+    w->ts = ts;
+    w->deadline = mr_monotonic_ns() + ND_SNAPWAIT_MAX;
+    w->key = strdup(key);
+    w->end = end ? strdup(end) : NULL;
+    w->limit = limit;
+    w->next = g->snapwaits;
+    g->snapwaits = w;
+}
+
+/* ---- read-write transactions (leader) ---- */
+
+static void on_txn(nd_node *n, const net_message *m, json_t *o)
+{
+    json_int_t gid = json_integer_value(json_object_get(o, "group"));
+    json_t *jid = json_object_get(o, "txn"), *jprio = json_object_get(o, "prio");
+    const char *op = json_string_value(json_object_get(o, "op"));
+    nd_group *g = nd_find_group(n, (uint64_t)gid);
+    if (!g)
+        return nd_reply_error(n, m->reply_to, "no_group",
+                              "this node holds no replica of the group");
+    if (!json_is_integer(jid) || !json_is_integer(jprio) || !op)
+        return nd_reply_error(n, m->reply_to, "invalid", "want {group, txn, prio, op, ...}");
+    px_status st;
+    px_node_status(g->px, &st);
+    if (st.state != PX_LEADER || !px_node_lease_valid(g->px, tt_now(n->clock))) {
+        const char *leader =
+            st.leader && st.leader <= PX_MAX_NODE_ID ? n->peers[st.leader].addr : "";
+        return nd_reply_json(n, m->reply_to,
+                             json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "error", "not_leader",
+                                       "message", "not the leader of this group", "leader",
+                                       leader));
+    }
+    uint64_t id = (uint64_t)json_integer_value(jid);
+    int64_t prio = (int64_t)json_integer_value(jprio);
+    nd_txn *t = txn_find(g, id);
+    if (t && t->has_reply)
+        return nd_reply_error(n, m->reply_to, "busy", "the transaction has a request in flight");
+    if (strcmp(op, "abort") == 0) {
+        if (t) {
+            t->reply_to = m->reply_to;
+            t->has_reply = true;
+            if (t->state == TXN_COMMITTING || t->state == TXN_WAITING)
+                return nd_reply_error(n, m->reply_to, "committing", "too late to abort");
+            txn_reply(n, t, json_pack("{s:b}", "ok", 1));
+            txn_abort(n, g, t, "aborted by the client", NULL);
+        } else {
+            tl_out out = {0};
+            tl_release(g->locks, id, &out);
+            handle_out(n, g, &out);
+            tl_out_free(&out);
+            nd_reply_json(n, m->reply_to, json_pack("{s:b}", "ok", 1));
+        }
+        return;
+    }
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t)
+            return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+        t->id = id;
+        t->prio = prio;
+        t->g = g;
+        t->n = n;
+        t->next = g->txns;
+        g->txns = t;
+    }
+    t->last_active = mr_monotonic_ns();
+    t->reply_to = m->reply_to;
+    t->has_reply = true;
+    if (t->wounded || tl_state(g->locks, id) == TL_WOUNDED_STATE)
+        return txn_abort(n, g, t, "wounded by an older transaction", NULL);
+    if (t->state != TXN_IDLE)
+        return txn_reply(n, t,
+                         json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
+                                   "the transaction is committing"));
+    tl_out out = {0};
+    mr_err err;
+    if (strcmp(op, "read") == 0) {
+        json_t *k = json_object_get(o, "key");
+        if (!json_is_string(k) || json_string_length(k) == 0) {
+            txn_reply(n, t,
+                      json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
+                                "read needs a key"));
+            return;
+        }
+        free(t->key);
+        t->klen = json_string_length(k);
+        t->key = malloc(t->klen);
+        memcpy(t->key, json_string_value(k), t->klen);
+        tl_lock lk = {.mode = TL_SHARED, .start = t->key, .start_len = t->klen};
+        uint64_t req;
+        int r = tl_acquire(g->locks, id, prio, &lk, &req, &out, &err);
+        if (r == TL_GRANTED) {
+            txn_reply(n, t, read_latest(g, t->key, t->klen));
+        } else if (r == TL_WAIT) {
+            t->state = TXN_READ_WAIT;
+        } else if (r == TL_WOUNDED) {
+            txn_abort(n, g, t, "wounded by an older transaction", &out);
+        } else {
+            txn_reply(n, t,
+                      json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
+                                mr_err_msg(&err)));
+        }
+    } else if (strcmp(op, "commit") == 0) {
+        json_t *writes = json_object_get(o, "writes");
+        if (!json_is_array(writes) || encode_writes(writes, &t->body, &t->blen, &err) != MR_OK) {
+            txn_reply(
+                n, t,
+                json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
+                          json_is_array(writes) ? mr_err_msg(&err) : "commit needs writes: [...]"));
+        } else {
+            t->state = TXN_LOCKING;
+            t->locks_pending = 0;
+            size_t i;
+            json_t *w;
+            bool dead = false;
+            json_array_foreach(writes, i, w)
+            {
+                json_t *k = json_object_get(w, "key");
+                tl_lock lk = {.mode = TL_EXCLUSIVE,
+                              .start = (const uint8_t *)json_string_value(k),
+                              .start_len = json_string_length(k)};
+                uint64_t req;
+                int r = tl_acquire(g->locks, id, prio, &lk, &req, &out, &err);
+                if (r == TL_WAIT) {
+                    t->locks_pending++;
+                } else if (r != TL_GRANTED) {
+                    dead = true;
+                    break;
+                }
+            }
+            if (dead)
+                txn_abort(n, g, t, "wounded by an older transaction", &out);
+            else if (t->locks_pending == 0)
+                txn_propose(n, g, t);
+        }
+    } else {
+        txn_reply(n, t,
+                  json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
+                            "op must be read, commit or abort"));
+    }
+    handle_out(n, g, &out);
+    tl_out_free(&out);
+}
+
+void nd_txn_on_message(nd_node *n, const net_message *m)
+{
+    json_error_t je;
+    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        return nd_reply_error(n, m->reply_to, "invalid", "request is not a JSON object");
+    }
+    if (m->type == ND_MSG_SNAPREAD)
+        on_snapread(n, m, o);
+    else
+        on_txn(n, m, o);
+    json_decref(o);
+}
+
+/* ---- time passing ---- */
+
+void nd_txn_tick(nd_node *n, nd_group *g)
+{
+    int64_t now = mr_monotonic_ns();
+    serve_snapwaits(n, g, true);
+    px_status st;
+    px_node_status(g->px, &st);
+    if (st.state != PX_LEADER)
+        return;
+    /* Transactions whose client vanished never hold locks for ever. */
+    for (nd_txn *t = g->txns, *next; t; t = next) {
+        next = t->next;
+        if (t->state == TXN_IDLE && now - t->last_active > ND_TXN_IDLE)
+            txn_abort(n, g, t, "the client went silent", NULL);
+    }
+    /* An idle leader moves safe time forward so followers can serve fresh reads. */
+    if (now - g->last_propose > ND_SAFE_IDLE && px_node_lease_valid(g->px, tt_now(n->clock))) {
+        uint8_t prop[13] = {0};
+        put32(prop, n->self);
+        prop[12] = ND_OP_SAFE;
+        px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = sizeof prop};
+        mr_err err;
+        if (nd_step(n, g, &ev, &err) == MR_OK)
+            g->last_propose = now;
+    }
+}
+
+void nd_txn_applied(nd_node *n, nd_group *g)
+{
+    serve_snapwaits(n, g, false);
+}
+
+void nd_txn_leadership_lost(nd_node *n, nd_group *g)
+{
+    /* Locks live only at the leader. A transaction whose commit record was
+     * proposed may still commit under the next leader: its outcome is unknown
+     * here, never "aborted". */
+    for (nd_txn **p = &g->txns; *p;) {
+        nd_txn *t = *p;
+        if (t->state == TXN_WAITING) {
+            /* Chosen and applied: only commit wait remains, which needs no lease. */
+            p = &t->next;
+            continue;
+        }
+        if (t->state == TXN_COMMITTING)
+            txn_reply(n, t,
+                      json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "unknown", "message",
+                                "leadership lost while committing: the outcome is unknown",
+                                "retryable", 0));
+        else
+            txn_reply(n, t, aborted_json("leadership moved"));
+        *p = t->next;
+        if (t->timer) {
+            t->timer->data = NULL;
+            uv_close((uv_handle_t *)t->timer, on_timer_closed);
+        }
+        txn_free(t);
+    }
+    tl_free(g->locks);
+    g->locks = tl_new();
+}
