@@ -1,0 +1,372 @@
+/* The nemesis thread: seeded fault schedule, injection and healing. See hj_nemesis.h. */
+#include "jepsen/harness/hj_nemesis.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+#include "tablet/node/nd.h"
+
+static const char *const kind_names[HJ_NEM_KINDS] = {"kill", "pause", "partition", "clock"};
+
+struct hj_nemesis {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool finish, exit; /* guarded by mu */
+    hj_cluster *c;
+    hj_run *r;
+    hj_nemesis_opts o;
+    hj_rng rng;
+    net_tls_ctx *tls; /* this thread's own client context */
+    int counts[HJ_NEM_KINDS];
+    int crashes;
+    /* the fault in progress, for healing */
+    int kind; /* bit index, -1: none */
+    int nodes[HJ_MAX_NODES];
+    int nnodes;
+};
+
+const char *hj_nemesis_kind_name(int bit)
+{
+    return bit >= 0 && bit < HJ_NEM_KINDS ? kind_names[bit] : "?";
+}
+
+int hj_nemesis_parse(const char *list, unsigned *kinds, mr_err *err)
+{
+    *kinds = 0;
+    if (strcmp(list, "none") == 0 || !*list)
+        return 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        int found = -1;
+        for (int b = 0; b < HJ_NEM_KINDS; b++)
+            if (strcmp(t, kind_names[b]) == 0)
+                found = b;
+        if (found < 0) {
+            mr_errf(err, MR_EINVAL, "unknown nemesis '%s' (kill, pause, partition, clock, none)",
+                    t);
+            return -1;
+        }
+        *kinds |= 1u << found;
+    }
+    return 0;
+}
+
+/* Waits up to ns or until finish is asked; true when asked. */
+static bool wait_or_finish(hj_nemesis *n, int64_t ns)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    int64_t t = (int64_t)until.tv_sec * MR_NS_PER_S + until.tv_nsec + ns;
+    until.tv_sec = (time_t)(t / MR_NS_PER_S);
+    until.tv_nsec = (long)(t % MR_NS_PER_S);
+    pthread_mutex_lock(&n->mu);
+    while (!n->finish && !hj_interrupted) {
+        if (pthread_cond_timedwait(&n->cv, &n->mu, &until) == ETIMEDOUT)
+            break;
+    }
+    bool f = n->finish || hj_interrupted;
+    pthread_mutex_unlock(&n->mu);
+    return f;
+}
+
+/* The fault RPC to node i, retried a few times (a node may be busy restarting). */
+static int fault(hj_nemesis *n, int i, const char *json)
+{
+    mr_err err;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        json_t *r = NULL;
+        int rc = hj_rpc(n->tls, n->c->nodes[i].addr, ND_MSG_FAULT, json, 3000, &r, &err);
+        bool ok = rc == MR_OK && json_is_true(json_object_get(r, "ok"));
+        if (rc == MR_OK && !ok)
+            mr_errf(&err, MR_EPROTO, "refused: %s",
+                    json_string_value(json_object_get(r, "message")) ?: "?");
+        json_decref(r);
+        if (ok)
+            return 0;
+    }
+    MR_WARN("jepsen", "fault RPC to node %d (%s) failed: %s", i + 1, json, mr_err_msg(&err));
+    return -1;
+}
+
+static json_t *ids_json(const int *idx, int n)
+{
+    json_t *a = json_array();
+    for (int k = 0; k < n; k++)
+        json_array_append_new(a, json_integer(idx[k] + 1));
+    return a;
+}
+
+static void shuffle(hj_nemesis *n, int *a, int len)
+{
+    for (int i = len - 1; i > 0; i--) {
+        int j = (int)hj_rng_below(&n->rng, (uint64_t)i + 1);
+        int t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+/* Cuts nodes[0..split) from nodes[split..n): every node is told the other side. */
+static int apply_partition(hj_nemesis *n, const int *order, int split, int total)
+{
+    int errors = 0;
+    for (int k = 0; k < total; k++) {
+        bool left = k < split;
+        char json[256];
+        size_t off = (size_t)snprintf(json, sizeof json, "{\"partition\":[");
+        bool first = true;
+        for (int m = 0; m < total; m++)
+            if ((m < split) != left) {
+                off += (size_t)snprintf(json + off, sizeof json - off, "%s%d", first ? "" : ",",
+                                        order[m] + 1);
+                first = false;
+            }
+        snprintf(json + off, sizeof json - off, "]}");
+        errors += fault(n, order[k], json) != 0;
+    }
+    return errors;
+}
+
+static void start_fault(hj_nemesis *n, int kind)
+{
+    hj_cluster *c = n->c;
+    int order[HJ_MAX_NODES];
+    for (int i = 0; i < c->n; i++)
+        order[i] = i;
+    shuffle(n, order, c->n);
+    json_t *v = json_object();
+    n->kind = kind;
+    n->nnodes = 0;
+    switch (1u << kind) {
+    case HJ_NEM_KILL: {
+        int k = c->n >= 3 && hj_rng_below(&n->rng, 4) == 0 ? 2 : 1;
+        for (int m = 0; m < k; m++) {
+            n->nodes[n->nnodes++] = order[m];
+            hj_node_kill(c, order[m]);
+        }
+        json_object_set_new(v, "nodes", ids_json(n->nodes, n->nnodes));
+        break;
+    }
+    case HJ_NEM_PAUSE:
+        n->nodes[n->nnodes++] = order[0];
+        hj_node_pause(c, order[0], true);
+        json_object_set_new(v, "nodes", ids_json(n->nodes, 1));
+        break;
+    case HJ_NEM_PARTITION: {
+        bool halves = hj_rng_below(&n->rng, 2) == 0;
+        int split = halves ? c->n / 2 : 1;
+        if (split < 1)
+            split = 1;
+        int errors = apply_partition(n, order, split, c->n);
+        json_object_set_new(v, "mode", json_string(halves ? "random-halves" : "isolate-one"));
+        json_t *sides = json_array();
+        json_array_append_new(sides, ids_json(order, split));
+        json_array_append_new(sides, ids_json(order + split, c->n - split));
+        json_object_set_new(v, "sides", sides);
+        if (errors)
+            json_object_set_new(v, "rpc_errors", json_integer(errors));
+        break;
+    }
+    case HJ_NEM_CLOCK: {
+        int k = 1 + (int)hj_rng_below(&n->rng, (uint64_t)c->n);
+        json_t *offs = json_object();
+        for (int m = 0; m < k; m++) {
+            int64_t off = hj_rng_range(&n->rng, -c->epsilon_ns, c->epsilon_ns);
+            char json[96], id[16];
+            snprintf(json, sizeof json, "{\"clock_offset_ns\":%lld}", (long long)off);
+            snprintf(id, sizeof id, "%d", order[m] + 1);
+            if (fault(n, order[m], json) == 0)
+                json_object_set_new(offs, id, json_integer(off));
+            n->nodes[n->nnodes++] = order[m];
+        }
+        json_object_set_new(v, "offsets_ns", offs);
+        json_object_set_new(v, "epsilon_ns", json_integer(c->epsilon_ns));
+        break;
+    }
+    }
+    n->counts[kind]++;
+    char f[32];
+    snprintf(f, sizeof f, "start-%s", kind_names[kind]);
+    hj_record(n->r, JP_NEMESIS, JP_INFO, f, NULL, v);
+}
+
+static void heal_fault(hj_nemesis *n)
+{
+    if (n->kind < 0)
+        return;
+    hj_cluster *c = n->c;
+    json_t *v = json_object();
+    switch (1u << n->kind) {
+    case HJ_NEM_KILL:
+        for (int m = 0; m < n->nnodes; m++) {
+            mr_err err;
+            if (hj_node_start(c, n->nodes[m], &err) != MR_OK)
+                MR_ERROR("jepsen", "%s", mr_err_msg(&err));
+        }
+        json_object_set_new(v, "restarted", ids_json(n->nodes, n->nnodes));
+        break;
+    case HJ_NEM_PAUSE:
+        for (int m = 0; m < n->nnodes; m++)
+            hj_node_pause(c, n->nodes[m], false);
+        json_object_set_new(v, "resumed", ids_json(n->nodes, n->nnodes));
+        break;
+    case HJ_NEM_PARTITION: {
+        int errors = 0;
+        for (int i = 0; i < c->n; i++)
+            errors += fault(n, i, "{\"partition\":[]}") != 0;
+        json_object_set_new(v, "healed", json_true());
+        if (errors)
+            json_object_set_new(v, "rpc_errors", json_integer(errors));
+        break;
+    }
+    case HJ_NEM_CLOCK:
+        for (int m = 0; m < n->nnodes; m++)
+            fault(n, n->nodes[m], "{\"clock_offset_ns\":0}");
+        json_object_set_new(v, "reset", ids_json(n->nodes, n->nnodes));
+        break;
+    }
+    char f[32];
+    snprintf(f, sizeof f, "stop-%s", kind_names[n->kind]);
+    hj_record(n->r, JP_NEMESIS, JP_INFO, f, NULL, v);
+    n->kind = -1;
+}
+
+/* Nodes that exited without the nemesis killing them are a finding: record and restart. */
+static void check_crashes(hj_nemesis *n)
+{
+    for (int i = 0; i < n->c->n; i++) {
+        if (n->kind >= 0 && (1u << n->kind) == HJ_NEM_KILL) {
+            bool killed = false;
+            for (int m = 0; m < n->nnodes; m++)
+                killed |= n->nodes[m] == i;
+            if (killed)
+                continue;
+        }
+        if (!hj_node_alive(n->c, i)) {
+            n->crashes++;
+            hj_record(n->r, JP_NEMESIS, JP_INFO, "node-crashed", NULL,
+                      json_pack("{s:i, s:i}", "node", i + 1, "status", n->c->nodes[i].last_status));
+            mr_err err;
+            if (hj_node_start(n->c, i, &err) != MR_OK)
+                MR_ERROR("jepsen", "%s", mr_err_msg(&err));
+        }
+    }
+}
+
+static void heal_all(hj_nemesis *n)
+{
+    heal_fault(n);
+    check_crashes(n);
+    hj_cluster *c = n->c;
+    for (int i = 0; i < c->n; i++)
+        if (c->nodes[i].paused)
+            hj_node_pause(c, i, false);
+    if (n->o.kinds & (HJ_NEM_PARTITION | HJ_NEM_CLOCK))
+        for (int i = 0; i < c->n; i++)
+            fault(n, i, "{\"partition\":[], \"clock_offset_ns\":0}");
+    hj_record(n->r, JP_NEMESIS, JP_INFO, "heal-all", NULL, NULL);
+}
+
+static void *nemesis_main(void *arg)
+{
+    hj_nemesis *n = arg;
+    int kinds[HJ_NEM_KINDS], nk = 0;
+    for (int b = 0; b < HJ_NEM_KINDS; b++)
+        if (n->o.kinds & (1u << b))
+            kinds[nk++] = b;
+    while (nk > 0) {
+        if (wait_or_finish(n, hj_rng_range(&n->rng, n->o.rest_min_ns, n->o.rest_max_ns)))
+            break;
+        check_crashes(n);
+        start_fault(n, kinds[hj_rng_below(&n->rng, (uint64_t)nk)]);
+        bool fin = wait_or_finish(n, hj_rng_range(&n->rng, n->o.hold_min_ns, n->o.hold_max_ns));
+        heal_fault(n);
+        if (fin)
+            break;
+    }
+    if (nk == 0)
+        while (!wait_or_finish(n, MR_NS_PER_S)) {
+        }
+    pthread_mutex_lock(&n->mu);
+    bool torn_down = n->exit; /* freed without finish: the cluster is gone, heal nothing */
+    pthread_mutex_unlock(&n->mu);
+    if (!torn_down)
+        heal_all(n);
+    if (n->o.on_healed)
+        n->o.on_healed(n->o.ud);
+    pthread_mutex_lock(&n->mu);
+    while (!n->exit)
+        pthread_cond_wait(&n->cv, &n->mu);
+    pthread_mutex_unlock(&n->mu);
+    return NULL;
+}
+
+int hj_nemesis_start(hj_cluster *c, hj_run *r, const hj_nemesis_opts *o, hj_nemesis **out,
+                     mr_err *err)
+{
+    hj_nemesis *n = calloc(1, sizeof *n);
+    if (!n)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    n->c = c;
+    n->r = r;
+    n->o = *o;
+    n->rng.s = o->seed;
+    n->kind = -1;
+    int rc = net_tls_ctx_load_dir(c->certs, "client.root", &n->tls, err);
+    if (rc != MR_OK) {
+        free(n);
+        return rc;
+    }
+    pthread_mutex_init(&n->mu, NULL);
+    pthread_cond_init(&n->cv, NULL);
+    if (pthread_create(&n->th, NULL, nemesis_main, n) != 0) {
+        net_tls_ctx_free(n->tls);
+        pthread_mutex_destroy(&n->mu);
+        pthread_cond_destroy(&n->cv);
+        free(n);
+        return mr_errf(err, MR_EIO, "cannot start the nemesis thread");
+    }
+    *out = n;
+    return MR_OK;
+}
+
+void hj_nemesis_finish(hj_nemesis *n)
+{
+    pthread_mutex_lock(&n->mu);
+    n->finish = true;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
+int hj_nemesis_count(const hj_nemesis *n, int bit)
+{
+    return n->counts[bit];
+}
+
+int hj_nemesis_crashes(const hj_nemesis *n)
+{
+    return n->crashes;
+}
+
+void hj_nemesis_free(hj_nemesis *n)
+{
+    if (!n)
+        return;
+    pthread_mutex_lock(&n->mu);
+    n->finish = n->exit = true;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+    pthread_join(n->th, NULL);
+    net_tls_ctx_free(n->tls);
+    pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cv);
+    free(n);
+}

@@ -1,0 +1,63 @@
+/* The nemesis: faults injected into the cluster on a seeded random schedule, one at a time
+ * (start, hold a few seconds, heal, rest), each recorded in the history as a nemesis
+ * operation "start-<kind>" / "stop-<kind>" with what was done:
+ *
+ *   kill       kill -9 one or two nodes, restart them when healing
+ *   pause      SIGSTOP one node, SIGCONT when healing
+ *   partition  random halves or one isolated node, through the nodes' test-only fault RPC
+ *              ({"partition": [ids]} on both sides: loopback, no iptables); [] heals
+ *   clock      offset the clock reading of some nodes by up to +-epsilon (fault RPC
+ *              clock_offset_ns, within the declared bound), 0 heals
+ *
+ * It runs on its own thread (its actions block: fork/exec, waitpid, RPCs with private loops),
+ * and records through hj_record. hj_nemesis_finish heals everything and returns; the thread
+ * stays alive (nodes it restarted are tied to it by PR_SET_PDEATHSIG) until hj_nemesis_free,
+ * which must come after hj_cluster_teardown. */
+#ifndef HJ_NEMESIS_H
+#define HJ_NEMESIS_H
+
+#include <stdint.h>
+
+#include "common/mr_err.h"
+#include "jepsen/harness/hj_cluster.h"
+#include "jepsen/harness/hj_run.h"
+
+enum {
+    HJ_NEM_KILL = 1u << 0,
+    HJ_NEM_PAUSE = 1u << 1,
+    HJ_NEM_PARTITION = 1u << 2,
+    HJ_NEM_CLOCK = 1u << 3,
+    HJ_NEM_KINDS = 4,
+};
+
+/* "kill", "pause", "partition", "clock" by bit index. */
+const char *hj_nemesis_kind_name(int bit);
+/* Parses "kill,pause,partition,clock" (or "none"); 0 or -1 with the bad name in err. */
+int hj_nemesis_parse(const char *list, unsigned *kinds, mr_err *err);
+
+typedef struct hj_nemesis_opts {
+    unsigned kinds; /* HJ_NEM_* bits; 0: no faults (the thread only waits) */
+    uint64_t seed;
+    int64_t rest_min_ns, rest_max_ns; /* between faults */
+    int64_t hold_min_ns, hold_max_ns; /* how long a fault lasts */
+    /* Called from the nemesis thread once hj_nemesis_finish's healing is done. */
+    void (*on_healed)(void *ud);
+    void *ud;
+} hj_nemesis_opts;
+
+typedef struct hj_nemesis hj_nemesis;
+
+/* Starts the thread. *out is freed by hj_nemesis_free. */
+int hj_nemesis_start(hj_cluster *c, hj_run *r, const hj_nemesis_opts *o, hj_nemesis **out,
+                     mr_err *err);
+/* Asks the thread to stop injecting, heal the fault in progress and then everything (SIGCONT
+ * all, restart dead nodes, heal partitions, reset clocks); on_healed runs when done. Returns
+ * at once. */
+void hj_nemesis_finish(hj_nemesis *n);
+/* Faults started per kind (bit index), and nodes that exited on their own. */
+int hj_nemesis_count(const hj_nemesis *n, int bit);
+int hj_nemesis_crashes(const hj_nemesis *n);
+/* Lets the thread exit and joins it. Call after hj_cluster_teardown. */
+void hj_nemesis_free(hj_nemesis *n);
+
+#endif

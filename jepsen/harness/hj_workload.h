@@ -1,0 +1,55 @@
+/* A workload: concurrent logical client processes on the harness's libuv loop that issue
+ * operations against the cluster and record each as invoke -> ok / fail / info, plus the
+ * checker that judges the resulting history. The register workload is the first; bank and
+ * list-append over transactions plug in here once transactions exist.
+ *
+ * Outcome rules shared by every workload (Jepsen's): `ok` the operation happened; `fail` it
+ * certainly did not (refused before it could apply, e.g. not_leader, or a cas whose
+ * expected value did not match); `info` unknown (timeout, connection lost after sending, an
+ * error the node may have raised after proposing): the process is then retired and the
+ * logical client continues under a fresh process id (old + concurrency). */
+#ifndef HJ_WORKLOAD_H
+#define HJ_WORKLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/mr_err.h"
+#include "jepsen/harness/hj_cluster.h"
+#include "jepsen/harness/hj_run.h"
+#include "jepsen/result.h"
+
+typedef struct hj_client_env {
+    uv_loop_t *loop;
+    hj_run *run;
+    const hj_cluster *cluster;
+    int concurrency; /* logical processes */
+    double rate;     /* target ops/s over all processes */
+    int keys;        /* key k lives in data group 2 + k */
+    uint64_t seed;
+    bool reads_anywhere;    /* reads go to a random node (the stale-reads negative control) */
+    const int *leader;      /* initial leader node index per group id (0..keys+1) */
+    uint64_t op_timeout_ms; /* past it an operation is info */
+} hj_client_env;
+
+typedef struct hj_workload {
+    const char *name;
+    const char *model; /* meridian-check --model, to re-check history.jsonl by hand */
+    /* Starts the clients on env->loop; *state is freed by free_state. */
+    int (*start)(const hj_client_env *env, void **state, mr_err *err);
+    /* No new operations; once every in-flight one completed (or timed out) and every handle
+     * is closed, on_done(ud) runs on the loop. */
+    void (*stop)(void *state, void (*on_done)(void *ud), void *ud);
+    /* After on_done. */
+    void (*free_state)(void *state);
+    /* Judges the history; r is initialized here (caller frees it). */
+    int (*check)(const jp_history *h, jp_result *r, mr_err *err);
+} hj_workload;
+
+/* The workload named `name`, or NULL. */
+const hj_workload *hj_workload_find(const char *name);
+
+extern const hj_workload hj_register_workload;
+
+#endif

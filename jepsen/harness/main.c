@@ -1,0 +1,538 @@
+/* meridian-jepsen: the consistency harness's cluster runner. Starts a real Meridian cluster on
+ * loopback, drives a workload's concurrent clients against it while a nemesis injects faults,
+ * heals, records everything as a Jepsen history, checks it, and writes the run directory.
+ * Exit status: 0 valid, 1 invalid, 2 unknown or harness error (bad arguments included). */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+#include "jepsen/harness/hj_cluster.h"
+#include "jepsen/harness/hj_nemesis.h"
+#include "jepsen/harness/hj_report.h"
+#include "jepsen/harness/hj_run.h"
+#include "jepsen/harness/hj_workload.h"
+
+#ifndef HJ_SOURCE_DIR
+#define HJ_SOURCE_DIR "."
+#endif
+
+enum { EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNKNOWN = 2 };
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: meridian-jepsen --workload register --nemesis KINDS --time SECONDS\n"
+            "                       --nodes K --rate R [--seed S] [--concurrency C] [--keys G]\n"
+            "                       [--quiet SECONDS] [--out DIR] [--meridian PATH]\n"
+            "                       [--break stale-reads]\n"
+            "\n"
+            "Starts K real `meridian start` nodes on 127.0.0.1 (free ports; certificates from\n"
+            "`meridian cert`; --lease 1s; MERIDIAN_TEST_FAULTS=1), runs `meridian init\n"
+            "--data-groups G`, then C client processes issue operations at about R ops/s for\n"
+            "SECONDS while the nemesis injects faults; then every fault is healed and the\n"
+            "clients go on for a quiet period. The history is checked and written to the run\n"
+            "directory with the results, a summary, a latency plot and the node logs.\n"
+            "\n"
+            "Loopback only: network namespaces are future work, so partitions are injected by\n"
+            "the nodes' test-only fault RPC (told to both sides), not by iptables.\n"
+            "\n"
+            "  --workload W      register: a linearizable register per data group (key k is\n"
+            "                    group 2+k): read, write (unique values), cas; checked for\n"
+            "                    linearizability per key\n"
+            "  --nemesis KINDS   comma-separated: kill (kill -9 one or two nodes, restart),\n"
+            "                    pause (SIGSTOP/SIGCONT), partition (random halves or one node\n"
+            "                    isolated), clock (offset clock readings within +-epsilon); or\n"
+            "                    none. One fault at a time, seeded random order, every few s\n"
+            "  --time SECONDS    length of the faulty period (>= 1)\n"
+            "  --nodes K         nodes, 1..%d (default 5)\n"
+            "  --rate R          target operations per second over all clients (default 50)\n"
+            "  --seed S          seed of the clients' and the nemesis's choices (default: time)\n"
+            "  --concurrency C   logical client processes (default 10)\n"
+            "  --keys G          registers = data groups (default 3)\n"
+            "  --quiet SECONDS   healed period at the end, clients still running (default 5)\n"
+            "  --out DIR         run directory (default %s/jepsen/runs/<time>-<workload>)\n"
+            "  --meridian PATH   the meridian binary (default $MERIDIAN_BIN, else the one built\n"
+            "                    beside this program, else `meridian` on PATH)\n"
+            "  --break stale-reads  negative control: nodes run with\n"
+            "                    MERIDIAN_TEST_BREAK=stale-reads (any replica answers reads from\n"
+            "                    its own state) and reads go to a random node; with partition\n"
+            "                    the run must come out invalid\n"
+            "\n"
+            "Exit status: 0 valid, 1 invalid, 2 unknown or harness error.\n",
+            HJ_MAX_NODES, HJ_SOURCE_DIR);
+}
+
+static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "meridian-jepsen: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nRun 'meridian-jepsen --help' for usage.\n");
+    va_end(ap);
+    return EXIT_UNKNOWN;
+}
+
+typedef struct args {
+    const char *workload, *nemesis, *out, *meridian, *brk;
+    long long time_s, nodes, concurrency, keys, quiet_s;
+    double rate;
+    uint64_t seed;
+    bool seed_set;
+} args;
+
+static int parse_args(int argc, char **argv, args *a)
+{
+    static const struct option opts[] = {
+        {"workload", required_argument, NULL, 'w'},
+        {"nemesis", required_argument, NULL, 'n'},
+        {"time", required_argument, NULL, 't'},
+        {"nodes", required_argument, NULL, 'k'},
+        {"rate", required_argument, NULL, 'r'},
+        {"seed", required_argument, NULL, 's'},
+        {"concurrency", required_argument, NULL, 'c'},
+        {"keys", required_argument, NULL, 'g'},
+        {"quiet", required_argument, NULL, 'q'},
+        {"out", required_argument, NULL, 'o'},
+        {"meridian", required_argument, NULL, 'm'},
+        {"break", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *a = (args){.nodes = 5, .concurrency = 10, .keys = 3, .quiet_s = 5, .rate = 50, .time_s = -1};
+    opterr = 0;
+    int ch;
+    long long v;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'w':
+            a->workload = optarg;
+            break;
+        case 'n':
+            a->nemesis = optarg;
+            break;
+        case 't':
+            if (mr_parse_int(optarg, 1, 86400, &a->time_s) != 0)
+                return bad_usage("--time needs whole seconds in 1..86400, not '%s'", optarg);
+            break;
+        case 'k':
+            if (mr_parse_int(optarg, 1, HJ_MAX_NODES, &a->nodes) != 0)
+                return bad_usage("--nodes needs an integer in 1..%d, not '%s'", HJ_MAX_NODES,
+                                 optarg);
+            break;
+        case 'r': {
+            char *end;
+            errno = 0;
+            a->rate = strtod(optarg, &end);
+            if (*end || errno || !(a->rate > 0 && a->rate <= 100000))
+                return bad_usage("--rate needs a number of ops/s in (0, 100000], not '%s'", optarg);
+            break;
+        }
+        case 's':
+            if (mr_parse_int(optarg, 0, LLONG_MAX, &v) != 0)
+                return bad_usage("--seed needs a non-negative integer, not '%s'", optarg);
+            a->seed = (uint64_t)v;
+            a->seed_set = true;
+            break;
+        case 'c':
+            if (mr_parse_int(optarg, 1, 1000, &a->concurrency) != 0)
+                return bad_usage("--concurrency needs an integer in 1..1000, not '%s'", optarg);
+            break;
+        case 'g':
+            if (mr_parse_int(optarg, 1, 100, &a->keys) != 0)
+                return bad_usage("--keys needs an integer in 1..100, not '%s'", optarg);
+            break;
+        case 'q':
+            if (mr_parse_int(optarg, 0, 3600, &a->quiet_s) != 0)
+                return bad_usage("--quiet needs whole seconds in 0..3600, not '%s'", optarg);
+            break;
+        case 'o':
+            a->out = optarg;
+            break;
+        case 'm':
+            a->meridian = optarg;
+            break;
+        case 'b':
+            if (strcmp(optarg, "stale-reads") != 0)
+                return bad_usage("--break knows only stale-reads, not '%s'", optarg);
+            a->brk = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        case ':':
+            return bad_usage("option '%s' needs a value", argv[optind - 1]);
+        default:
+            return bad_usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return bad_usage("unexpected argument '%s'", argv[optind]);
+    if (!a->workload)
+        return bad_usage("--workload is required (register)");
+    if (!hj_workload_find(a->workload))
+        return bad_usage("unknown workload '%s' (register; bank and list-append need "
+                         "transactions, which do not exist yet)",
+                         a->workload);
+    if (!a->nemesis)
+        return bad_usage("--nemesis is required (kill,pause,partition,clock or none)");
+    if (a->time_s < 0)
+        return bad_usage("--time is required");
+    return 0;
+}
+
+/* $MERIDIAN_BIN, else cmd/meridian beside this program's build directory, else PATH. */
+static int find_meridian(const char *given, char *out, size_t len)
+{
+    if (given) {
+        snprintf(out, len, "%s", given);
+        return access(out, X_OK) == 0 ? 0 : -1;
+    }
+    const char *env = getenv("MERIDIAN_BIN");
+    if (env && *env) {
+        snprintf(out, len, "%s", env);
+        return access(out, X_OK) == 0 ? 0 : -1;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            if (snprintf(out, len, "%s/../../cmd/meridian", self) < (int)len &&
+                access(out, X_OK) == 0)
+                return 0;
+        }
+    }
+    const char *p = getenv("PATH");
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", p ? p : "/usr/bin:/bin");
+    for (char *save = NULL, *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+        if (snprintf(out, len, "%s/meridian", d) < (int)len && access(out, X_OK) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+static int mkdirs(const char *path)
+{
+    char buf[HJ_PATH];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* True when path does not exist or is an empty directory. */
+static bool dir_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return errno == ENOENT;
+    struct dirent *e;
+    bool empty = true;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            empty = false;
+    closedir(d);
+    return empty;
+}
+
+/* ---- the run on the loop ---- */
+
+typedef struct driver {
+    uv_loop_t *loop;
+    const hj_workload *wl;
+    hj_run *run;
+    void *wl_state;
+    hj_nemesis *nem;
+    uv_timer_t deadline, quiet, poll;
+    uv_async_t healed_async;
+    atomic_bool healed;
+    bool clients_done, stopping_clients, finishing, interrupted, closed;
+    int quiet_s;
+} driver;
+
+static void on_handle_closed(uv_handle_t *h) {}
+
+static void maybe_end(driver *d)
+{
+    if (d->clients_done && atomic_load(&d->healed) && !d->closed) {
+        d->closed = true;
+        uv_close((uv_handle_t *)&d->deadline, on_handle_closed);
+        uv_close((uv_handle_t *)&d->quiet, on_handle_closed);
+        uv_close((uv_handle_t *)&d->poll, on_handle_closed);
+        uv_close((uv_handle_t *)&d->healed_async, on_handle_closed);
+    }
+}
+
+static void on_clients_done(void *ud)
+{
+    driver *d = ud;
+    d->clients_done = true;
+    maybe_end(d);
+}
+
+static void stop_clients(driver *d)
+{
+    if (d->stopping_clients)
+        return;
+    d->stopping_clients = true;
+    printf("  %7.2f s  stopping clients\n", (double)hj_elapsed(d->run) / 1e9);
+    fflush(stdout);
+    d->wl->stop(d->wl_state, on_clients_done, d);
+}
+
+static void on_quiet_over(uv_timer_t *h)
+{
+    stop_clients(h->data);
+}
+
+static void on_healed_async(uv_async_t *h)
+{
+    driver *d = h->data;
+    if (!atomic_load(&d->healed))
+        return;
+    printf("  %7.2f s  every fault healed: %d s quiet period\n", (double)hj_elapsed(d->run) / 1e9,
+           d->quiet_s);
+    fflush(stdout);
+    if (d->interrupted)
+        stop_clients(d);
+    else if (!d->stopping_clients)
+        uv_timer_start(&d->quiet, on_quiet_over, (uint64_t)d->quiet_s * 1000, 0);
+    maybe_end(d);
+}
+
+/* Nemesis thread. */
+static void on_healed(void *ud)
+{
+    driver *d = ud;
+    atomic_store(&d->healed, true);
+    uv_async_send(&d->healed_async);
+}
+
+static void on_deadline(uv_timer_t *h)
+{
+    driver *d = h->data;
+    if (!d->finishing) {
+        d->finishing = true;
+        printf("  %7.2f s  faulty period over: healing\n", (double)hj_elapsed(d->run) / 1e9);
+        fflush(stdout);
+        hj_nemesis_finish(d->nem);
+    }
+}
+
+static void on_poll(uv_timer_t *h)
+{
+    driver *d = h->data;
+    if (hj_interrupted && !d->interrupted) {
+        d->interrupted = true;
+        fprintf(stderr, "meridian-jepsen: interrupted: healing, stopping clients, tearing down\n");
+        on_deadline(&d->deadline);
+        stop_clients(d);
+    }
+}
+
+static void on_signal(int sig)
+{
+    hj_interrupted = 1;
+}
+
+int main(int argc, char **argv)
+{
+    args a;
+    int prc = parse_args(argc, argv, &a);
+    if (prc)
+        return prc < 0 ? EXIT_VALID : prc;
+    const hj_workload *wl = hj_workload_find(a.workload);
+    unsigned kinds;
+    mr_err err;
+    mr_err_clear(&err);
+    if (hj_nemesis_parse(a.nemesis, &kinds, &err) != 0)
+        return bad_usage("%s", mr_err_msg(&err));
+    if ((kinds & HJ_NEM_PARTITION) && a.nodes < 2)
+        return bad_usage("the partition nemesis needs at least 2 nodes");
+    char bin[HJ_PATH];
+    if (find_meridian(a.meridian, bin, sizeof bin) != 0)
+        return bad_usage("no meridian binary%s%s (give --meridian PATH or set MERIDIAN_BIN)",
+                         a.meridian ? " at " : "", a.meridian ? a.meridian : "");
+    if (!a.seed_set)
+        a.seed = (uint64_t)mr_realtime_ns() % 1000000000ull;
+
+    char dir[HJ_PATH];
+    if (a.out) {
+        snprintf(dir, sizeof dir, "%s", a.out);
+    } else {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        char stamp[32];
+        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+        snprintf(dir, sizeof dir, "%s/jepsen/runs/%s-%s", HJ_SOURCE_DIR, stamp, wl->name);
+    }
+    if (!dir_empty(dir)) {
+        fprintf(stderr, "meridian-jepsen: run directory %s exists and is not empty\n", dir);
+        return EXIT_UNKNOWN;
+    }
+    if (mkdirs(dir) != 0) {
+        fprintf(stderr, "meridian-jepsen: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_UNKNOWN;
+    }
+    char cmdline[2048];
+    size_t off = 0;
+    for (int i = 0; i < argc && off < sizeof cmdline; i++)
+        off += (size_t)snprintf(cmdline + off, sizeof cmdline - off, "%s%s", i ? " " : "", argv[i]);
+    if (!a.seed_set && off < sizeof cmdline)
+        snprintf(cmdline + off, sizeof cmdline - off, " (seed %llu chosen)",
+                 (unsigned long long)a.seed);
+
+    /* The transport logs every connection at info: keep the harness's own output readable
+     * (MERIDIAN_LOG=info brings them back). */
+    if (!getenv("MERIDIAN_LOG"))
+        mr_log_set_level(MR_LOG_WARN);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    printf("meridian-jepsen: %s, %lld nodes on 127.0.0.1 (loopback only: network namespaces are "
+           "future work; partitions go through the nodes' test-only fault RPC), nemesis %s, "
+           "seed %llu\nrun directory: %s\n",
+           wl->name, a.nodes, a.nemesis, (unsigned long long)a.seed, dir);
+    fflush(stdout);
+
+    int exit_code = EXIT_UNKNOWN;
+    hj_run run;
+    hj_run_init(&run);
+    hj_cluster cluster;
+    hj_nemesis *nem = NULL;
+    int leader[128];
+    hj_cluster_opts co = {.bin = bin,
+                          .dir = dir,
+                          .nodes = (int)a.nodes,
+                          .groups = (int)a.keys,
+                          .stale_reads = a.brk != NULL};
+    if (hj_cluster_setup(&cluster, &co, leader, &err) != MR_OK) {
+        fprintf(stderr, "meridian-jepsen: cluster setup failed: %s\n", mr_err_msg(&err));
+        hj_cluster_teardown(&cluster);
+        hj_run_free(&run);
+        return EXIT_UNKNOWN;
+    }
+    printf("cluster up: %lld nodes, %lld data groups, every group has a leader\n", a.nodes, a.keys);
+    fflush(stdout);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    driver d = {.loop = &loop, .wl = wl, .run = &run, .quiet_s = (int)a.quiet_s};
+    atomic_init(&d.healed, false);
+    uv_timer_init(&loop, &d.deadline);
+    uv_timer_init(&loop, &d.quiet);
+    uv_timer_init(&loop, &d.poll);
+    uv_async_init(&loop, &d.healed_async, on_healed_async);
+    d.deadline.data = d.quiet.data = d.poll.data = d.healed_async.data = &d;
+
+    run.t0 = mr_monotonic_ns();
+    hj_client_env env = {.loop = &loop,
+                         .run = &run,
+                         .cluster = &cluster,
+                         .concurrency = (int)a.concurrency,
+                         .rate = a.rate,
+                         .keys = (int)a.keys,
+                         .seed = a.seed,
+                         .reads_anywhere = a.brk != NULL,
+                         .leader = leader,
+                         .op_timeout_ms = 5000};
+    hj_nemesis_opts no = {.kinds = kinds,
+                          .seed = a.seed ^ 0x6e656d65736973ull,
+                          .rest_min_ns = 1 * MR_NS_PER_S,
+                          .rest_max_ns = 3 * MR_NS_PER_S,
+                          .hold_min_ns = 2 * MR_NS_PER_S,
+                          .hold_max_ns = 5 * MR_NS_PER_S,
+                          .on_healed = on_healed,
+                          .ud = &d};
+    bool ran = false;
+    if (wl->start(&env, &d.wl_state, &err) != MR_OK) {
+        fprintf(stderr, "meridian-jepsen: clients: %s\n", mr_err_msg(&err));
+    } else if (hj_nemesis_start(&cluster, &run, &no, &nem, &err) != MR_OK) {
+        fprintf(stderr, "meridian-jepsen: nemesis: %s\n", mr_err_msg(&err));
+        d.nem = NULL;
+        atomic_store(&d.healed, true);
+        stop_clients(&d);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    } else {
+        d.nem = nem;
+        ran = true;
+        uv_timer_start(&d.deadline, on_deadline, (uint64_t)a.time_s * 1000, 0);
+        uv_timer_start(&d.poll, on_poll, 100, 100);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    if (!d.closed) {
+        /* The clients never started: close the driver's handles. */
+        uv_close((uv_handle_t *)&d.deadline, on_handle_closed);
+        uv_close((uv_handle_t *)&d.quiet, on_handle_closed);
+        uv_close((uv_handle_t *)&d.poll, on_handle_closed);
+        uv_close((uv_handle_t *)&d.healed_async, on_handle_closed);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&loop);
+    if (d.wl_state)
+        wl->free_state(d.wl_state);
+
+    printf("run over after %.1f s: tearing the cluster down\n", (double)hj_elapsed(&run) / 1e9);
+    fflush(stdout);
+    hj_cluster_teardown(&cluster);
+    hj_report_info info = {.dir = dir,
+                           .cmdline = cmdline,
+                           .workload = wl,
+                           .nodes = (int)a.nodes,
+                           .keys = (int)a.keys,
+                           .concurrency = (int)a.concurrency,
+                           .time_s = (int)a.time_s,
+                           .quiet_s = (int)a.quiet_s,
+                           .rate = a.rate,
+                           .seed = a.seed,
+                           .kinds = kinds,
+                           .stale_reads = a.brk != NULL,
+                           .interrupted = d.interrupted || hj_interrupted,
+                           .record_errs = run.record_errs,
+                           .cluster = &cluster};
+    if (nem) {
+        for (int b = 0; b < HJ_NEM_KINDS; b++)
+            info.fault_counts[b] = hj_nemesis_count(nem, b);
+        info.crashes = hj_nemesis_crashes(nem);
+    }
+    hj_nemesis_free(nem);
+    if (ran) {
+        jp_validity v;
+        if (hj_report_write(&info, &run.hist, &v, &err) != MR_OK)
+            fprintf(stderr, "meridian-jepsen: %s\n", mr_err_msg(&err));
+        else
+            exit_code = info.interrupted  ? EXIT_UNKNOWN
+                        : v == JP_VALID   ? EXIT_VALID
+                        : v == JP_INVALID ? EXIT_INVALID
+                                          : EXIT_UNKNOWN;
+        printf("run directory: %s\n", dir);
+    }
+    hj_run_free(&run);
+    return exit_code;
+}
