@@ -154,6 +154,7 @@ typedef struct proposal {
     bool queued;      /* the last submission was accepted into a leader's queue */
     int host;         /* ... of this leader */
     px_ballot ballot; /* ... in this ballot */
+    int tries;
     int64_t last_submit;
 } proposal;
 
@@ -1012,6 +1013,7 @@ static void submit(world *w, int g, uint64_t id)
     proposal *p = &w->g[g].props[id];
     p->last_submit = w->now;
     p->queued = false;
+    p->tries++;
     if (h < 0)
         return;
     px_status st;
@@ -1036,8 +1038,8 @@ static bool should_retry(world *w, int g, const proposal *p)
     int64_t age = w->now - p->last_submit;
     if (!p->queued)
         return age > 100 * MS;
-    if (age > 3000 * MS)
-        return true;
+    if (age > 3000 * MS * (p->tries < 4 ? p->tries : 4))
+        return true; /* backing off: a slow leader must not drown in duplicates */
     if (age < 200 * MS || !w->hosts[p->host].up)
         return age >= 200 * MS;
     px_status st;
@@ -1353,6 +1355,11 @@ static int run_seed(const sim_opts *o, uint64_t seed, bool print_trace)
     static const uint64_t snaps[] = {0, 10, 40, 40};
     w->popts.alpha = alphas[rnd() % 6];
     w->popts.max_batch = batches[rnd() % 4];
+    /* One slot in flight holding one proposal commits one proposal per round trip (~100/s
+     * here), less than the clients' rate plus retries: the backlog would outlast any fixed
+     * liveness bound. Batch when not pipelining. */
+    if (w->popts.alpha == 1 && w->popts.max_batch == 1)
+        w->popts.max_batch = 4;
     w->popts.snapshot_every = snaps[rnd() % 4];
     w->popts.log_keep = w->popts.alpha * (chance(0.5) ? 1 : 2);
     w->popts.mutant = o->mutant;
