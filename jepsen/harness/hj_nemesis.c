@@ -282,11 +282,19 @@ static void *nemesis_main(void *arg)
     for (int b = 0; b < HJ_NEM_KINDS; b++)
         if (n->o.kinds & (1u << b))
             kinds[nk++] = b;
+    /* Rounds: every enabled kind once per round, in a seeded random order, so that a short
+     * run still sees each of them. */
+    int round[HJ_NEM_KINDS], pos = nk;
     while (nk > 0) {
         if (wait_or_finish(n, hj_rng_range(&n->rng, n->o.rest_min_ns, n->o.rest_max_ns)))
             break;
         check_crashes(n);
-        start_fault(n, kinds[hj_rng_below(&n->rng, (uint64_t)nk)]);
+        if (pos == nk) {
+            memcpy(round, kinds, sizeof round);
+            shuffle(n, round, nk);
+            pos = 0;
+        }
+        start_fault(n, round[pos++]);
         bool fin = wait_or_finish(n, hj_rng_range(&n->rng, n->o.hold_min_ns, n->o.hold_max_ns));
         heal_fault(n);
         if (fin)

@@ -1,5 +1,6 @@
 /* The nemesis: faults injected into the cluster on a seeded random schedule, one at a time
- * (start, hold a few seconds, heal, rest), each recorded in the history as a nemesis
+ * (rest, start, hold a few seconds, heal), in rounds that take every enabled kind once in a
+ * random order, each recorded in the history as a nemesis
  * operation "start-<kind>" / "stop-<kind>" with what was done:
  *
  *   kill       kill -9 one or two nodes, restart them when healing

@@ -54,7 +54,8 @@ static void usage(FILE *f)
             "  --nemesis KINDS   comma-separated: kill (kill -9 one or two nodes, restart),\n"
             "                    pause (SIGSTOP/SIGCONT), partition (random halves or one node\n"
             "                    isolated), clock (offset clock readings within +-epsilon); or\n"
-            "                    none. One fault at a time, seeded random order, every few s\n"
+            "                    none. One fault at a time (1-2 s rest, 2-4 s fault), every\n"
+            "                    kind once per round, rounds in a seeded random order\n"
             "  --time SECONDS    length of the faulty period (>= 1)\n"
             "  --nodes K         nodes, 1..%d (default 5)\n"
             "  --rate R          target operations per second over all clients (default 50)\n"
@@ -465,9 +466,9 @@ int main(int argc, char **argv)
     hj_nemesis_opts no = {.kinds = kinds,
                           .seed = a.seed ^ 0x6e656d65736973ull,
                           .rest_min_ns = 1 * MR_NS_PER_S,
-                          .rest_max_ns = 3 * MR_NS_PER_S,
+                          .rest_max_ns = 2 * MR_NS_PER_S,
                           .hold_min_ns = 2 * MR_NS_PER_S,
-                          .hold_max_ns = 5 * MR_NS_PER_S,
+                          .hold_max_ns = 4 * MR_NS_PER_S,
                           .on_healed = on_healed,
                           .ud = &d};
     bool ran = false;
