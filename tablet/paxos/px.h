@@ -20,7 +20,8 @@
  *  - Timestamps: the leader stamps each new slot with max(TT.now().latest, last + 1), only
  *    while that stamp is below its lease end; stamps travel in the log, so a successor
  *    continues above them; an abdicating leader waits TT.after(s_max) before it releases
- *    its lease.
+ *    its lease. A value Paxos still chooses after newer slots (re-proposed from a minority)
+ *    with a stamp not above an earlier slot's is void: applied as a no-op everywhere.
  *  - Membership: see px_config below and the comment at the top of px_config.c.
  *
  * DURABILITY RULE (the contract every host must keep):
