@@ -260,9 +260,9 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
             r = NULL;
         }
         if (!failed) {
-            json_t *req = json_pack("{s:I, s:I, s:I, s:s, s:O}", "group", (json_int_t)a->group,
+            json_t *req = json_pack("{s:I, s:I, s:I, s:s, s:O, s:I}", "group", (json_int_t)a->group,
                                     "txn", (json_int_t)id, "prio", (json_int_t)prio, "op", "commit",
-                                    "writes", writes);
+                                    "writes", writes, "nreads", (json_int_t)json_array_size(reads));
             int rc = kv_request(o, ND_MSG_TXN, req, &r, &err);
             json_decref(req);
             if (rc != MR_OK) {

@@ -268,6 +268,37 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
     nd_txn_applied(n, g);
 }
 
+/* A chosen entry applied as a no-op everywhere (a resurrected value whose
+ * timestamp would go backwards, see px.h): its proposals did not happen, so
+ * their clients here hear so and may retry. */
+static void sm_void(nd_node *n, nd_group *g, const px_entry *e)
+{
+    g->sm.slot = e->slot;
+    if (e->kind != PX_ENTRY_DATA)
+        return;
+    uint32_t off = 0, plen;
+    const uint8_t *p;
+    while (px_batch_next(e->data, e->len, &off, &p, &plen) == 1) {
+        if (plen < ND_PROP_HDR || get32(p) != n->self)
+            continue;
+        if (p[12] == ND_OP_TXN && plen >= ND_PROP_HDR + 8) {
+            nd_txn_voided(n, g, get64(p + ND_PROP_HDR));
+            continue;
+        }
+        uint64_t seq = get64(p + 4);
+        for (size_t i = 0; i < n->npending; i++)
+            if (n->pending[i].group == g->id && n->pending[i].seq == seq) {
+                nd_reply_json(n, n->pending[i].reply_to,
+                              json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "voided",
+                                        "message", "the proposal was voided; retry", "retryable",
+                                        1));
+                n->pending[i] = n->pending[--n->npending];
+                break;
+            }
+    }
+    nd_txn_applied(n, g);
+}
+
 /* Snapshot: count, last_ts, hash, slot (u64 each), then u8 set, u32 len, the
  * register's bytes. Returns a malloc'd buffer (caller frees) and its length. */
 static uint8_t *sm_snapshot(const nd_group *g, uint32_t *len)
@@ -365,7 +396,10 @@ static void handle_batch(nd_node *n, nd_group *g, const px_batch *b)
             queue_send(n, a->to, &a->msg);
             break;
         case PX_ACT_APPLY:
-            sm_apply(n, g, &a->entry);
+            if (a->voided)
+                sm_void(n, g, &a->entry);
+            else
+                sm_apply(n, g, &a->entry);
             break;
         case PX_ACT_TAKE_SNAPSHOT:
             g->want_snapshot = true;
@@ -540,6 +574,7 @@ static void on_tick(uv_timer_t *h)
         mr_err err;
         px_status st;
         px_node_status(g->px, &st);
+        px_node_set_eligible(g->px, healthy);
         if (!healthy && st.state == PX_LEADER) {
             /* An unhealthy clock cannot vouch for timestamps: give the lease up. */
             MR_WARN("node", "group=%llu clock unhealthy: abdicating", (unsigned long long)g->id);
@@ -551,6 +586,7 @@ static void on_tick(uv_timer_t *h)
         px_node_status(g->px, &st);
         if (st.state == PX_LEADER && g->last_state != PX_LEADER) {
             n->stats.lease_acquired++;
+            g->lead_from = st.next_slot;
             MR_INFO("node", "group=%llu leadership acquired ballot=%llu.%u",
                     (unsigned long long)g->id, (unsigned long long)st.ballot.round, st.ballot.node);
         } else if (st.state != PX_LEADER && g->last_state == PX_LEADER) {

@@ -87,6 +87,7 @@ typedef struct nd_group {
     nd_snapwait *snapwaits; /* reads waiting for safe time */
     int64_t safe_ts;        /* t_paxos_safe: largest applied timestamp */
     int64_t last_propose;   /* monotonic ns of the last proposal from this leader */
+    uint64_t lead_from;     /* first slot of this leader's term: serve after applying below */
 } nd_group;
 
 typedef struct nd_stats {
@@ -194,6 +195,8 @@ void nd_txn_group_close(nd_node *n, nd_group *g);
 /* A chosen DATA slot at ts with its commit records ([u64 txn][writes] each). */
 void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const uint8_t **recs,
                        const uint32_t *lens, size_t nrec);
+/* The commit record of txn `id` was voided (applied as a no-op): abort it. */
+void nd_txn_voided(nd_node *n, nd_group *g, uint64_t id);
 /* After a batch of applies: serve reads whose safe time has come. */
 void nd_txn_applied(nd_node *n, nd_group *g);
 void nd_txn_tick(nd_node *n, nd_group *g);

@@ -45,6 +45,7 @@ struct nd_txn {
     uint8_t *body; /* the commit record, while its locks are taken */
     size_t blen;
     uint32_t locks_pending;
+    uint32_t nreads; /* reads served under locks at this leader */
     int64_t commit_ts;
     uv_timer_t *timer; /* commit wait */
     nd_group *g;
@@ -186,9 +187,14 @@ static json_t *read_latest(nd_group *g, const uint8_t *key, size_t klen)
     return o;
 }
 
-/* Proposes t's commit record through Paxos (its locks are all held). */
+/* Proposes t's commit record through Paxos (its locks are all held). From
+ * here on t can no longer be wounded: its exclusive locks must stay until the
+ * record is applied and commit wait is over (tl_prepare). */
 static void txn_propose(nd_node *n, nd_group *g, nd_txn *t)
 {
+    mr_err perr;
+    if (tl_prepare(g->locks, t->id, &perr) != MR_OK)
+        return txn_abort(n, g, t, mr_err_msg(&perr), NULL);
     size_t len = 13 + 8 + t->blen;
     uint8_t *prop = malloc(len);
     if (!prop)
@@ -567,9 +573,23 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                                        "message", "not the leader of this group", "leader",
                                        leader));
     }
+    /* A new leader first applies what its predecessors chose: until then its
+     * MVCC store may miss committed writes that no lock here protects. */
+    if (g->last_state != PX_LEADER || g->sm.slot + 1 < g->lead_from)
+        return nd_reply_json(n, m->reply_to,
+                             json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "aborted",
+                                       "message", "new leader still applying its predecessors' log",
+                                       "retryable", 1));
     uint64_t id = (uint64_t)json_integer_value(jid);
     int64_t prio = (int64_t)json_integer_value(jprio);
     nd_txn *t = txn_find(g, id);
+    /* Reads take locks at the leader that served them. A commit for a
+     * transaction that read elsewhere (a previous leader, or before this
+     * leader's term) has lost its read locks: abort it. */
+    json_int_t nreads = json_integer_value(json_object_get(o, "nreads"));
+    if (strcmp(op, "commit") == 0 && nreads > 0 && (!t || t->nreads != (uint32_t)nreads))
+        return nd_reply_json(n, m->reply_to,
+                             aborted_json("the reads' locks were lost (leadership moved)"));
     if (t && t->has_reply)
         return nd_reply_error(n, m->reply_to, "busy", "the transaction has a request in flight");
     if (strcmp(op, "abort") == 0) {
@@ -626,6 +646,7 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
         tl_lock lk = {.mode = TL_SHARED, .start = t->key, .start_len = t->klen};
         uint64_t req;
         int r = tl_acquire(g->locks, id, prio, &lk, &req, &out, &err);
+        t->nreads++;
         if (r == TL_GRANTED) {
             txn_reply(n, t, read_latest(g, t->key, t->klen));
         } else if (r == TL_WAIT) {
@@ -720,6 +741,13 @@ void nd_txn_tick(nd_node *n, nd_group *g)
         if (nd_step(n, g, &ev, &err) == MR_OK)
             g->last_propose = now;
     }
+}
+
+void nd_txn_voided(nd_node *n, nd_group *g, uint64_t id)
+{
+    nd_txn *t = txn_find(g, id);
+    if (t && t->state == TXN_COMMITTING)
+        txn_abort(n, g, t, "the commit record was voided (it would have gone back in time)", NULL);
 }
 
 void nd_txn_applied(nd_node *n, nd_group *g)

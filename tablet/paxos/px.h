@@ -309,6 +309,13 @@ void px_node_status(const px_node *n, px_status *st);
  * True iff it leads and TT.now().latest < lease_end, i.e. a quorum of votes provably holds. */
 bool px_node_lease_valid(const px_node *n, tt_interval now);
 
+/* May this replica campaign for leadership? A host whose clock cannot vouch for
+ * timestamps (TrueTime unhealthy) says no: the node then never starts an
+ * election (PX_EV_CAMPAIGN fails with MR_EUNAVAIL) until told yes again. It
+ * still votes and follows. A current leader is not deposed by this: the host
+ * sends PX_EV_ABDICATE. Default: eligible. */
+void px_node_set_eligible(px_node *n, bool eligible);
+
 /* Frees the node and everything it owns. NULL is fine. */
 void px_node_destroy(px_node *n);
 

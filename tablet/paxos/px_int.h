@@ -41,6 +41,7 @@ struct px_node {
     px_options o;
     px_state state;
     bool started;
+    bool ineligible; /* the host says it may not lead (an unhealthy clock) */
     uint64_t rng;
     tt_interval now;
 

@@ -148,6 +148,8 @@ void pxi_reset_election(px_node *n)
 
 bool pxi_may_campaign(const px_node *n)
 {
+    if (n->ineligible)
+        return false;
     if (!(pxi_window_mask(n) & (1ull << n->o.self)))
         return false;
     px_ballot me = {n->promised.round + 1, n->o.self};
@@ -638,6 +640,11 @@ void px_node_status(const px_node *n, px_status *st)
     st->last_ts = n->last_ts;
     st->s_max = n->s_max;
     st->queued = n->qlen;
+}
+
+void px_node_set_eligible(px_node *n, bool eligible)
+{
+    n->ineligible = !eligible;
 }
 
 bool px_node_lease_valid(const px_node *n, tt_interval now)

@@ -776,6 +776,27 @@ TEST(higher_ballot_deposes_the_leader)
     tc_free(&c);
 }
 
+/* A replica whose host declared it ineligible (an unhealthy clock) never
+ * campaigns, not on a timeout nor on request; the others elect a leader. */
+TEST(ineligible_replica_never_campaigns)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    px_node_set_eligible(c.n[1], false);
+    CHECK_EQ(tc_elect(&c, 1), MR_EUNAVAIL);
+    for (int k = 0; k < 200; k++) {
+        tc_tick(&c, 50 * MS); /* 10 s: many election timeouts */
+        CHECK(st(&c, 1).state == PX_FOLLOWER);
+    }
+    /* Another replica can lead, and 1 follows it. */
+    CHECK_EQ(tc_elect(&c, 2), 0);
+    CHECK_EQ(st(&c, 2).state, PX_LEADER);
+    tc_tick(&c, 250 * MS);
+    CHECK_EQ(st(&c, 1).leader, 2);
+    tc_free(&c);
+}
+
 TEST(resurrected_stale_timestamp_is_void_everywhere)
 {
     tc c;
@@ -867,7 +888,7 @@ TEST_MAIN(TEST_CASE(ballots_order_by_round_then_node), TEST_CASE(configs_validat
           TEST_CASE(lagging_replica_catches_up_from_the_log),
           TEST_CASE(replica_behind_truncation_gets_a_snapshot),
           TEST_CASE(restart_restores_durable_state_and_waits_out_votes),
-          TEST_CASE(membership_add_then_remove),
+          TEST_CASE(ineligible_replica_never_campaigns), TEST_CASE(membership_add_then_remove),
           TEST_CASE(malformed_input_is_rejected_without_effect),
           TEST_CASE(higher_ballot_deposes_the_leader),
           TEST_CASE(resurrected_stale_timestamp_is_void_everywhere),

@@ -1,0 +1,57 @@
+/* Test support: a real cluster of `meridian start` processes on loopback with
+ * mutual TLS (certificates made by `meridian cert`), and the requests tests
+ * make to it. One cluster per test process (the state is global). */
+#ifndef TEST_CLUSTER_H
+#define TEST_CLUSTER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TC_MAX_NODES 5
+
+typedef struct tcluster {
+    int n;
+    char dir[200], certs[300], join[512];
+    int ports[TC_MAX_NODES];
+    int http_port; /* node 0 serves /metrics here */
+    pid_t pids[TC_MAX_NODES];
+} tcluster;
+
+extern tcluster tc;
+
+/* A free TCP port on 127.0.0.1 (bound and released). */
+int tc_free_port(void);
+
+/* Runs `meridian FMT...` (words split on spaces); stdout into *out when non-NULL. */
+int tc_meridian(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Makes the directory, certificates and ports for n nodes. 0 or -1. */
+int tc_setup(int n, const char *prefix);
+/* Starts node i (lease 1 s, fault RPC enabled); node 0 gets --http. */
+void tc_start(int i);
+/* init through node 0 with `data_groups` data groups. 0 on success. */
+int tc_init(int data_groups);
+
+/* One request of `type` to node i with the certificate `cert` ("client.root"
+ * or "node"); the JSON reply, or NULL. */
+json_t *tc_request_as(int i, const char *cert, uint8_t type, const void *payload, uint32_t len);
+/* The same, preceded on the same connection by a one-way message (type 0: none). */
+json_t *tc_exchange(int i, const char *cert, uint8_t oneway_type, const void *oneway,
+                    uint32_t oneway_len, uint8_t type, const void *payload, uint32_t len);
+json_t *tc_request(int i, uint8_t type, const char *json);
+
+json_t *tc_status(int i);
+json_t *tc_group_of(json_t *status, int gid);
+/* The node leading gid with a valid lease (skipping node `skip`), or -1. */
+int tc_find_leader(int gid, int skip);
+int tc_wait_leader(int gid, int skip, int timeout_ms);
+
+/* kill -9 / SIGTERM-and-wait. tc_term returns true if the node exited 0. */
+void tc_kill(int i);
+bool tc_term(int i);
+/* Kills every node still running; removes the directory unless keep. */
+void tc_teardown(bool keep);
+
+#endif
