@@ -77,7 +77,7 @@ int hj_run_cmd(char *const argv[], const char *log_path, int timeout_ms)
             break;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (waited >= timeout_ms) {
+        if (waited >= timeout_ms || hj_interrupted) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             return -1;

@@ -288,6 +288,11 @@ static void *nemesis_main(void *arg)
     while (nk > 0) {
         if (wait_or_finish(n, hj_rng_range(&n->rng, n->o.rest_min_ns, n->o.rest_max_ns)))
             break;
+        pthread_mutex_lock(&n->mu);
+        bool late = n->finish; /* asked while the rest ran out: inject nothing more */
+        pthread_mutex_unlock(&n->mu);
+        if (late)
+            break;
         check_crashes(n);
         if (pos == nk) {
             memcpy(round, kinds, sizeof round);

@@ -19,7 +19,8 @@
 enum { OP_READ, OP_WRITE, OP_CAS };
 static const char *const op_f[] = {"read", "write", "cas"};
 
-#define MAX_ATTEMPTS 3 /* per operation, following not_leader hints */
+#define MAX_ATTEMPTS 5  /* per operation, following not_leader hints */
+#define RETRY_MS     50 /* before retrying where no hint says where to go */
 
 typedef struct reg_client reg_client;
 
@@ -28,6 +29,7 @@ typedef struct reg_worker {
     int64_t process;
     uv_timer_t timer;
     bool busy;
+    bool retrying; /* an attempt was refused; the timer resends */
     int op, key, attempts;
     long long value, expected;
 } reg_worker;
@@ -42,7 +44,7 @@ struct reg_client {
     long long *last; /* last value observed per key (cas expectations), 0: none */
     long long next_value;
     hj_rng rng;
-    bool stopping, tr_closed;
+    bool stopping, closing, tr_closed;
     int inflight, handles_open;
     void (*on_done)(void *ud);
     void *ud;
@@ -83,6 +85,9 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void close_all(reg_client *rc)
 {
+    if (rc->closing)
+        return;
+    rc->closing = true;
     for (int i = 0; i < rc->env.concurrency; i++)
         uv_close((uv_handle_t *)&rc->w[i].timer, on_timer_closed);
     net_transport_close(rc->tr, on_tr_closed, rc);
@@ -132,6 +137,22 @@ static json_t *cas_pair(const reg_worker *w)
     return json_pack("[I, I]", (json_int_t)w->expected, (json_int_t)w->value);
 }
 
+/* The value a failed operation records: what it tried to do. */
+static json_t *fail_value(const reg_worker *w)
+{
+    return w->op == OP_CAS ? cas_pair(w) : w->op == OP_WRITE ? json_integer(w->value) : NULL;
+}
+
+static void on_retry(uv_timer_t *h)
+{
+    reg_worker *w = h->data;
+    w->retrying = false;
+    if (w->rc->stopping)
+        complete(w, JP_FAIL, fail_value(w));
+    else
+        send_op(w);
+}
+
 static void on_reply(net_transport *t, int status, const mr_err *err, const net_message *resp,
                      void *ud)
 {
@@ -170,37 +191,37 @@ static void on_reply(net_transport *t, int status, const mr_err *err, const net_
     }
     const char *e = json_string_value(json_object_get(r, "error"));
     e = e ? e : "";
-    if (strcmp(e, "not_leader") == 0) {
-        /* Refused before proposing: certainly not applied. Follow the hint. */
+    if (strcmp(e, "not_leader") == 0 || strcmp(e, "no_group") == 0) {
+        /* Refused before proposing: certainly not applied, so the same operation may try
+         * again: at the hinted leader at once, else at another node after a short wait. */
         const char *hint = json_string_value(json_object_get(r, "leader"));
+        int prev = rc->route[w->key];
         int l = hint && *hint ? node_by_addr(rc, hint) : -1;
-        if (l < 0)
-            l = (int)hj_rng_below(&rc->rng, (uint64_t)rc->env.cluster->n);
-        rc->route[w->key] = l;
-        bool has_hint = hint && *hint;
+        bool hinted = l >= 0 && l != prev;
+        if (l < 0 && rc->env.cluster->n > 1)
+            l = (prev + 1 + (int)hj_rng_below(&rc->rng, (uint64_t)rc->env.cluster->n - 1)) %
+                rc->env.cluster->n;
+        rc->route[w->key] = l < 0 ? 0 : l;
         json_decref(r); /* hint pointed into it */
-        if (++w->attempts < MAX_ATTEMPTS && !rc->stopping && has_hint)
+        if (++w->attempts >= MAX_ATTEMPTS || rc->stopping) {
+            complete(w, JP_FAIL, fail_value(w));
+        } else if (hinted) {
             send_op(w);
-        else
-            complete(w, JP_FAIL,
-                     w->op == OP_CAS     ? cas_pair(w)
-                     : w->op == OP_WRITE ? json_integer(w->value)
-                                         : NULL);
+        } else {
+            w->retrying = true;
+            uv_timer_start(&w->timer, on_retry, RETRY_MS, 0);
+        }
         return;
     }
     /* Refusals that come before any proposal (nd.c on_register / propose_op); anything else
      * (timeout, shutdown, nomem after queuing, unknown) may have applied. */
-    bool definite = strcmp(e, "no_group") == 0 || strcmp(e, "invalid") == 0 ||
-                    strcmp(e, "uninitialized") == 0 ||
+    bool definite = strcmp(e, "invalid") == 0 || strcmp(e, "uninitialized") == 0 ||
                     strcmp(e, "no space") == 0 /* MR_EFULL: proposal queue full */;
     MR_DEBUG("jepsen", "process %lld %s key %d: error %s", (long long)w->process, op_f[w->op],
              w->key, e);
     json_decref(r);
     if (definite)
-        complete(w, JP_FAIL,
-                 w->op == OP_CAS     ? cas_pair(w)
-                 : w->op == OP_WRITE ? json_integer(w->value)
-                                     : NULL);
+        complete(w, JP_FAIL, fail_value(w));
     else
         complete(w, JP_INFO, NULL);
 }
@@ -228,10 +249,7 @@ static void send_op(reg_worker *w)
                               &err) != MR_OK) {
         /* Refused by our own transport (queue full): never sent. */
         MR_DEBUG("jepsen", "request not sent: %s", mr_err_msg(&err));
-        complete(w, JP_FAIL,
-                 w->op == OP_CAS     ? cas_pair(w)
-                 : w->op == OP_WRITE ? json_integer(w->value)
-                                     : NULL);
+        complete(w, JP_FAIL, fail_value(w));
     }
 }
 
@@ -337,8 +355,14 @@ static void reg_stop(void *state, void (*on_done)(void *ud), void *ud)
     rc->stopping = true;
     rc->on_done = on_done;
     rc->ud = ud;
-    for (int i = 0; i < rc->env.concurrency; i++)
-        uv_timer_stop(&rc->w[i].timer);
+    for (int i = 0; i < rc->env.concurrency; i++) {
+        reg_worker *w = &rc->w[i];
+        uv_timer_stop(&w->timer);
+        if (w->retrying) { /* its last attempt was refused: it did not happen */
+            w->retrying = false;
+            complete(w, JP_FAIL, fail_value(w));
+        }
+    }
     if (rc->inflight == 0)
         close_all(rc);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/mr_util.h"
@@ -291,6 +292,12 @@ int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity
             info->workload->name, info->nodes);
     fprintf(m, "command:     %s\n", info->cmdline);
     fprintf(m, "seed:        %llu\n", (unsigned long long)info->seed);
+    time_t start = (time_t)(info->start_wall_ns / MR_NS_PER_S);
+    struct tm tm;
+    char when[40] = "?";
+    if (gmtime_r(&start, &tm))
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    fprintf(m, "started:     %s (history times: harness monotonic ns since then)\n", when);
     fprintf(m,
             "schedule:    %d s with faults, then %d s quiet; %d processes at about %.0f ops/s "
             "over %d keys%s\n",

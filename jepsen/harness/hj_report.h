@@ -27,8 +27,9 @@ typedef struct hj_report_info {
     bool stale_reads;
     bool interrupted;
     int fault_counts[HJ_NEM_KINDS];
-    int crashes;     /* nodes that exited without being killed */
-    int record_errs; /* operations the history refused */
+    int crashes;           /* nodes that exited without being killed */
+    int record_errs;       /* operations the history refused */
+    int64_t start_wall_ns; /* CLOCK_REALTIME at history time 0 */
     const hj_cluster *cluster;
 } hj_report_info;
 

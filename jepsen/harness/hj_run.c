@@ -14,6 +14,7 @@ void hj_run_init(hj_run *r)
     jp_history_init(&r->hist);
     pthread_mutex_init(&r->mu, NULL);
     r->t0 = mr_monotonic_ns();
+    r->t0_wall = mr_realtime_ns();
     r->record_errs = 0;
     mr_err_clear(&r->first_err);
 }

@@ -20,6 +20,7 @@ typedef struct hj_run {
     jp_history hist; /* owned; freed by hj_run_free */
     pthread_mutex_t mu;
     int64_t t0;      /* monotonic ns at the start of the run; history times are relative */
+    int64_t t0_wall; /* the same instant, CLOCK_REALTIME ns (for the summary) */
     int record_errs; /* operations the history refused (a harness bug); 0 expected */
     mr_err first_err;
 } hj_run;

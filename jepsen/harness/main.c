@@ -453,6 +453,7 @@ int main(int argc, char **argv)
     d.deadline.data = d.quiet.data = d.poll.data = d.healed_async.data = &d;
 
     run.t0 = mr_monotonic_ns();
+    run.t0_wall = mr_realtime_ns();
     hj_client_env env = {.loop = &loop,
                          .run = &run,
                          .cluster = &cluster,
@@ -516,6 +517,7 @@ int main(int argc, char **argv)
                            .stale_reads = a.brk != NULL,
                            .interrupted = d.interrupted || hj_interrupted,
                            .record_errs = run.record_errs,
+                           .start_wall_ns = run.t0_wall,
                            .cluster = &cluster};
     if (nem) {
         for (int b = 0; b < HJ_NEM_KINDS; b++)
