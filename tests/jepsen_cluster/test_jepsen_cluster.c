@@ -160,6 +160,44 @@ static void stale_body(void)
     CHECK(count_nemesis("start-partition") >= 1);
 }
 
+/* Bad arguments: exit 2 with a message, nothing started. */
+static int usage_run(char *const extra[], char **err)
+{
+    char *argv[32] = {MERIDIAN_JEPSEN_BIN};
+    int n = 1;
+    for (int i = 0; extra[i] && n < 31; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    char *text = NULL;
+    int rc = proc_run(argv, 20000, &text, err);
+    free(text);
+    return rc;
+}
+
+TEST(usage)
+{
+    static char *const cases[][12] = {
+        {"--workload", "bank", "--nemesis", "kill", "--time", "5", NULL},
+        {"--workload", "register", "--nemesis", "kill,flood", "--time", "5", NULL},
+        {"--workload", "register", "--nemesis", "kill", NULL},
+        {"--workload", "register", "--nemesis", "kill", "--time", "0", NULL},
+        {"--workload", "register", "--nemesis", "kill", "--time", "5", "--nodes", "10", NULL},
+        {"--workload", "register", "--nemesis", "partition", "--time", "5", "--nodes", "1", NULL},
+        {"--workload", "register", "--nemesis", "kill", "--time", "5", "--rate", "x", NULL},
+        {"--workload", "register", "--nemesis", "kill", "--time", "5", "--break", "all", NULL},
+        {"--workload", "register", "--nemesis", "kill", "--time", "5", "--bogus", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *err = NULL;
+        int rc = usage_run(cases[i], &err);
+        bool said = err && strstr(err, "meridian-jepsen: ") && strstr(err, "--help");
+        free(err);
+        CHECKF(rc == 2 && said, "case %zu: exit %d (want 2 with a message)", i, rc);
+    }
+    char *const help[] = {"--help", NULL};
+    CHECK_EQ(usage_run(help, NULL), 0);
+}
+
 TEST(smoke)
 {
     smoke_body();
@@ -174,4 +212,4 @@ TEST(stale_reads)
         tmpdir_remove(dir);
 }
 
-TEST_MAIN(TEST_CASE(smoke), TEST_CASE(stale_reads))
+TEST_MAIN(TEST_CASE(usage), TEST_CASE(smoke), TEST_CASE(stale_reads))
