@@ -252,22 +252,28 @@ int cmd_client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o, bo
 static void init_usage(FILE *f)
 {
     fprintf(f, "usage: meridian init [--host HOST:PORT] [--certs DIR [--user U] | --insecure]\n"
-               "                     [--data-groups N]\n\n"
+               "                     [--data-groups N] [--replicas R]\n\n"
                "Bootstraps a new cluster once, through the node at --host (default\n"
                "127.0.0.1:7100): every node in its --join list becomes a member. Refused\n"
                "when any of them already belongs to a cluster. --data-groups N (default 1)\n"
-               "creates N data groups of three replicas spread over the nodes, besides\n"
+               "creates N data groups of R replicas (default 3) spread over the nodes, besides\n"
                "the meta group.\n");
 }
 
 int cmd_init(int argc, char **argv)
 {
     /* --data-groups is ours; the rest are the common client options. */
-    long long groups = 1;
+    long long groups = 1, replicas = 3;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int nrest = 0;
     for (int i = 0; i < argc; i++) {
-        if (i > 0 && strcmp(argv[i], "--data-groups") == 0) {
+        if (i > 0 && strcmp(argv[i], "--replicas") == 0) {
+            if (i + 1 >= argc || mr_parse_int(argv[i + 1], 1, 9, &replicas) != 0) {
+                free(rest);
+                return cmd_usage_error("init", "--replicas needs an integer in 1..9");
+            }
+            i++;
+        } else if (i > 0 && strcmp(argv[i], "--data-groups") == 0) {
             if (i + 1 >= argc || mr_parse_int(argv[i + 1], 1, 10000, &groups) != 0) {
                 free(rest);
                 return cmd_usage_error("init", "--data-groups needs an integer in 1..10000");
@@ -288,7 +294,7 @@ int cmd_init(int argc, char **argv)
     mr_err err;
     mr_err_clear(&err);
     char req[64];
-    snprintf(req, sizeof req, "{\"data_groups\": %lld}", groups);
+    snprintf(req, sizeof req, "{\"data_groups\": %lld, \"replicas\": %lld}", groups, replicas);
     if (cmd_rpc(&o, ND_MSG_INIT, req, (uint32_t)strlen(req), &reply, &err) != MR_OK)
         return cmd_fail("init", "%s", mr_err_msg(&err));
     int ok = json_is_true(json_object_get(reply, "ok"));

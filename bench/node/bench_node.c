@@ -25,12 +25,15 @@
 #include "net/transport.h"
 #include "tablet/node/nd.h"
 
-#define NNODES 3
+#define MAXNODES 5
 
 static const char *meridian;
-static char dir[128], certs[256], addrs[NNODES][64];
-static pid_t pids[NNODES];
+static char dir[128], certs[256], addrs[MAXNODES][64];
+static pid_t pids[MAXNODES];
 static bool insecure;
+static int nnodes = 3;
+
+typedef enum { W_PROPOSE, W_TXN, W_SNAPREAD } workload_kind;
 
 static int free_port(void)
 {
@@ -71,7 +74,14 @@ typedef struct load {
     int inflight, concurrency;
     size_t size;
     int64_t *lat;
+    int64_t *wait; /* txn: commit wait after apply, per commit */
+    long nwait;
     uint8_t *payload;
+    workload_kind kind;
+    const char *replica[MAXNODES]; /* snapread: group 2's replicas */
+    int nrep;
+    unsigned seed;
+    int64_t staleness_ns; /* snapread: bounded staleness instead of strong */
 } load;
 
 typedef struct req {
@@ -91,6 +101,9 @@ static void on_resp(net_transport *t, int status, const mr_err *err, const net_m
         json_error_t je;
         json_t *o = json_loadb((const char *)resp->payload, resp->len, 0, &je);
         ok = o && json_is_true(json_object_get(o, "ok"));
+        json_t *w = json_object_get(o, "commit_wait_ns");
+        if (ok && json_is_integer(w))
+            l->wait[l->nwait++] = json_integer_value(w);
         if (!ok && o && l->failed == 0)
             fprintf(stderr, "first failure: %s: %s\n",
                     json_string_value(json_object_get(o, "error")),
@@ -113,14 +126,42 @@ static void issue(load *l)
     while (l->inflight < l->concurrency && l->sent < l->total) {
         int g = 2 + (int)(l->sent % l->groups);
         uint64_t gid = (uint64_t)g;
-        memcpy(l->payload, &gid, 8);
+        const char *to = l->leader[g];
+        uint8_t type = ND_MSG_PROPOSE;
+        const void *body = l->payload;
+        uint32_t blen = (uint32_t)(8 + l->size);
+        char json[512];
+        if (l->kind == W_PROPOSE) {
+            memcpy(l->payload, &gid, 8);
+        } else if (l->kind == W_TXN) {
+            /* a blind single-key write: one lock, one commit record */
+            snprintf(json, sizeof json,
+                     "{\"group\":%d,\"txn\":%ld,\"prio\":%lld,\"op\":\"commit\",\"nreads\":0,"
+                     "\"writes\":[{\"key\":\"k%u\",\"value\":\"%.*s\"}]}",
+                     g, l->sent + 1000, (long long)mr_realtime_ns(), rand_r(&l->seed) % 100000,
+                     (int)(l->size < 200 ? l->size : 200), (const char *)l->payload + 8);
+            type = ND_MSG_TXN;
+            body = json;
+            blen = (uint32_t)strlen(json);
+        } else {
+            if (l->staleness_ns)
+                snprintf(json, sizeof json,
+                         "{\"group\":2,\"key\":\"k%u\",\"max_staleness_ns\":%lld}",
+                         rand_r(&l->seed) % 100, (long long)l->staleness_ns);
+            else
+                snprintf(json, sizeof json, "{\"group\":2,\"key\":\"k%u\"}",
+                         rand_r(&l->seed) % 100);
+            to = l->replica[l->sent % l->nrep];
+            type = ND_MSG_SNAPREAD;
+            body = json;
+            blen = (uint32_t)strlen(json);
+        }
         req *r = malloc(sizeof *r);
         r->l = l;
         r->start = mr_monotonic_ns();
         mr_err err;
-        if (net_transport_request(l->tr, l->leader[g], ND_MSG_PROPOSE, l->payload,
-                                  (uint32_t)(8 + l->size), 30000, on_resp, r, NULL,
-                                  &err) != MR_OK) {
+        if (net_transport_request(l->tr, to, type, body, blen, 30000, on_resp, r, NULL, &err) !=
+            MR_OK) {
             free(r);
             l->failed++;
             l->sent++;
@@ -138,11 +179,11 @@ static int cmp64(const void *a, const void *b)
 }
 
 /* Finds each group's leader through `meridian status --json`. */
-static int find_leaders(const char **leader, int groups)
+static int find_leaders(const char **leader, int groups, load *l)
 {
     for (int tries = 0; tries < 120; tries++) {
         int found = 0;
-        for (int i = 0; i < NNODES; i++) {
+        for (int i = 0; i < nnodes; i++) {
             char cmd[1024];
             snprintf(cmd, sizeof cmd, "%s status --host %s %s%s --json 2>/dev/null", meridian,
                      addrs[i], insecure ? "--insecure" : "--certs ", insecure ? "" : certs);
@@ -164,6 +205,16 @@ static int find_leaders(const char **leader, int groups)
                     json_integer_value(json_object_get(g, "lease_left_ns")) > 0) {
                     leader[gid] = addrs[i];
                 }
+                if (gid == 2 && l->nrep == 0) { /* group 2's replicas, for snapshot reads */
+                    size_t q;
+                    json_t *id;
+                    json_array_foreach(json_object_get(g, "replicas"), q, id)
+                    {
+                        json_int_t v = json_integer_value(id);
+                        if (v >= 1 && v <= nnodes && l->nrep < MAXNODES)
+                            l->replica[l->nrep++] = addrs[v - 1];
+                    }
+                }
             }
             json_decref(o);
         }
@@ -183,7 +234,7 @@ static void on_closed(void *ud)
 
 static void stop_nodes(void)
 {
-    for (int i = 0; i < NNODES; i++)
+    for (int i = 0; i < nnodes; i++)
         if (pids[i] > 0) {
             kill(pids[i], SIGTERM);
             waitpid(pids[i], NULL, 0);
@@ -205,7 +256,14 @@ int main(int argc, char **argv)
                                          {"groups", required_argument, NULL, 'g'},
                                          {"size", required_argument, NULL, 's'},
                                          {"insecure", no_argument, NULL, 'i'},
+                                         {"workload", required_argument, NULL, 'w'},
+                                         {"nodes", required_argument, NULL, 'N'},
+                                         {"replicas", required_argument, NULL, 'r'},
+                                         {"max-staleness", required_argument, NULL, 'S'},
                                          {NULL, 0, NULL, 0}};
+    workload_kind kind = W_PROPOSE;
+    int replicas = 3;
+    int64_t staleness = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -227,16 +285,38 @@ int main(int argc, char **argv)
         case 'i':
             insecure = true;
             break;
+        case 'w':
+            kind = strcmp(optarg, "txn") == 0        ? W_TXN
+                   : strcmp(optarg, "snapread") == 0 ? W_SNAPREAD
+                   : strcmp(optarg, "propose") == 0  ? W_PROPOSE
+                                                     : (workload_kind)-1;
+            break;
+        case 'N':
+            nnodes = atoi(optarg);
+            break;
+        case 'r':
+            replicas = atoi(optarg);
+            break;
+        case 'S':
+            if (mr_parse_duration(optarg, &staleness) != 0 || staleness <= 0) {
+                fprintf(stderr, "bench-node: --max-staleness needs a duration like 1s\n");
+                return 2;
+            }
+            break;
         default:
             fprintf(stderr, "usage: bench-node --meridian PATH [--proposals N] "
-                            "[--concurrency C] [--groups N] [--size B] [--insecure]\n");
+                            "[--concurrency C] [--groups N] [--size B] [--insecure]\n"
+                            "       [--workload propose|txn|snapread] [--nodes 1-5] "
+                            "[--replicas R]\n");
             return 2;
         }
     }
     if (!meridian || total <= 0 || concurrency <= 0 || groups < 1 || groups > 10000 ||
-        size > 1 << 20) {
-        fprintf(stderr, "bench-node: --meridian is required; counts must be positive, "
-                        "--groups in 1..10000\n");
+        size > 1 << 20 || (int)kind < 0 || nnodes < 1 || nnodes > MAXNODES || replicas < 1 ||
+        replicas > nnodes) {
+        fprintf(stderr,
+                "bench-node: --meridian is required; counts must be positive, "
+                "--groups in 1..10000, --nodes 1..5, --replicas <= --nodes, a known --workload\n");
         return 2;
     }
     mr_log_set_level(MR_LOG_ERROR);
@@ -256,12 +336,12 @@ int main(int argc, char **argv)
         }
     }
     char join[256] = "";
-    for (int i = 0; i < NNODES; i++) {
+    for (int i = 0; i < nnodes; i++) {
         snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", free_port());
         strcat(join, i ? "," : "");
         strcat(join, addrs[i]);
     }
-    for (int i = 0; i < NNODES; i++) {
+    for (int i = 0; i < nnodes; i++) {
         char data[256], zone[16];
         snprintf(data, sizeof data, "%s/n%d", dir, i);
         snprintf(zone, sizeof zone, "z%d", i);
@@ -288,12 +368,16 @@ int main(int argc, char **argv)
     usleep(500000);
     char ngroups[16];
     snprintf(ngroups, sizeof ngroups, "%d", groups);
+    char nrep[16];
+    snprintf(nrep, sizeof nrep, "%d", replicas);
     char *init[] = {(char *)meridian,
                     "init",
                     "--host",
                     addrs[0],
                     "--data-groups",
                     ngroups,
+                    "--replicas",
+                    nrep,
                     insecure ? "--insecure" : "--certs",
                     insecure ? NULL : certs,
                     NULL};
@@ -302,9 +386,15 @@ int main(int argc, char **argv)
         stop_nodes();
         return 1;
     }
-    load l = {.groups = groups, .total = total, .concurrency = concurrency, .size = size};
+    load l = {.groups = groups,
+              .total = total,
+              .concurrency = concurrency,
+              .size = size,
+              .kind = kind,
+              .seed = 42,
+              .staleness_ns = staleness};
     l.leader = calloc((size_t)groups + 2, sizeof *l.leader);
-    if (find_leaders(l.leader, groups) != 0) {
+    if (find_leaders(l.leader, groups, &l) != 0) {
         fprintf(stderr, "bench-node: no leaders\n");
         stop_nodes();
         return 1;
@@ -325,18 +415,39 @@ int main(int argc, char **argv)
         return 1;
     }
     l.lat = calloc((size_t)total, sizeof *l.lat);
+    l.wait = calloc((size_t)total + 200, sizeof *l.wait);
     l.payload = calloc(1, 8 + size);
     memset(l.payload + 8, 'x', size);
+    if (kind == W_SNAPREAD) {
+        /* Keys to read: 100 committed values, then the measured reads. */
+        load pre = l;
+        pre.kind = W_TXN;
+        pre.total = 100;
+        pre.concurrency = 1;
+        pre.groups = 1;
+        pre.lat = calloc(100, sizeof *pre.lat);
+        pre.wait = calloc(100, sizeof *pre.wait);
+        issue(&pre);
+        while (pre.done + pre.failed < pre.total && uv_run(&loop, UV_RUN_ONCE)) {
+        }
+        free(pre.lat);
+        free(pre.wait);
+        l.seed = 43;
+    }
     int64_t t0 = mr_monotonic_ns();
     issue(&l);
     while (l.done + l.failed < l.total && uv_run(&loop, UV_RUN_ONCE)) {
     }
     int64_t el = mr_monotonic_ns() - t0;
     qsort(l.lat, (size_t)l.done, sizeof *l.lat, cmp64);
-    printf("transport %-8s groups %d  concurrency %-4d size %zu B  proposals %ld (failed %ld)\n",
-           insecure ? "plain" : "TLS", groups, concurrency, size, l.done, l.failed);
+    static const char *const names[] = {"propose", "txn", "snapread"};
+    printf(
+        "%s  transport %-5s nodes %d replicas %d groups %d  concurrency %-4d size %zu B  ops %ld "
+        "(failed %ld)\n",
+        names[kind], insecure ? "plain" : "TLS", nnodes, replicas, groups, concurrency, size,
+        l.done, l.failed);
     if (l.done)
-        printf("  %.0f proposals/s   latency p50 %.3f ms   p99 %.3f ms\n",
+        printf("  %.0f ops/s   latency p50 %.3f ms   p99 %.3f ms\n",
                (double)l.done / ((double)el / 1e9), (double)l.lat[l.done / 2] / 1e6,
                (double)l.lat[l.done * 99 / 100] / 1e6);
     bool closed = false;
@@ -345,7 +456,19 @@ int main(int argc, char **argv)
     }
     uv_loop_close(&loop);
     net_tls_ctx_free(tls);
+    if (l.nwait) {
+        int64_t sum_w = 0, sum_l = 0;
+        for (long k = 0; k < l.nwait; k++)
+            sum_w += l.wait[k];
+        for (long k = 0; k < l.done; k++)
+            sum_l += l.lat[k];
+        qsort(l.wait, (size_t)l.nwait, sizeof *l.wait, cmp64);
+        printf("  commit wait after apply: p50 %.3f ms  p99 %.3f ms  (%.1f%% of mean latency)\n",
+               (double)l.wait[l.nwait / 2] / 1e6, (double)l.wait[l.nwait * 99 / 100] / 1e6,
+               100.0 * (double)sum_w / (double)(sum_l ? sum_l : 1));
+    }
     free(l.lat);
+    free(l.wait);
     free(l.leader);
     free(l.payload);
     stop_nodes();

@@ -915,7 +915,8 @@ static json_t *cluster_description(nd_node *n)
     json_array_append_new(groups, json_pack("{s:i, s:s, s:o}", "id", ND_META_GROUP, "kind", "meta",
                                             "replicas", reps));
     size_t nn = json_array_size(n->init_nodes);
-    size_t per = nn < 3 ? nn : 3;
+    size_t want = (size_t)n->init_replicas;
+    size_t per = nn < want ? nn : want;
     for (int k = 0; k < n->init_data_groups; k++) {
         json_t *r = json_array();
         for (size_t j = 0; j < per; j++)
@@ -1009,7 +1010,11 @@ static void on_init(nd_node *n, const net_message *m)
     json_t *req = json_loadb((const char *)m->payload, m->len, 0, &je);
     json_t *dg = json_object_get(req, "data_groups");
     n->init_data_groups = dg ? (int)json_integer_value(dg) : 1;
+    json_t *rf = json_object_get(req, "replicas");
+    n->init_replicas = rf ? (int)json_integer_value(rf) : 3;
     json_decref(req);
+    if (n->init_replicas < 1 || n->init_replicas > PX_MAX_NODES)
+        return nd_reply_error(n, m->reply_to, "invalid", "replicas must be in 1..9");
     if (n->init_data_groups < 1 || n->init_data_groups > 10000)
         return nd_reply_error(n, m->reply_to, "invalid", "data_groups must be in 1..10000");
     /* The node list: this node first, then the join list in order, without duplicates. */
@@ -1149,6 +1154,10 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
         break;
     case ND_MSG_STATUS:
         nd_reply_json(n, m->reply_to, status_json(n));
+        break;
+    case ND_MSG_SAFE_REQ:
+        if (n->initialized && m->peer_is_node)
+            nd_txn_on_safe_request(n, m);
         break;
     case ND_MSG_TXN:
     case ND_MSG_SNAPREAD:

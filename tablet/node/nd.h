@@ -42,6 +42,8 @@ enum {
                             * at the group's leader (see tablet/node/nd_txn.c) */
     ND_MSG_SNAPREAD = 28,  /* request: {group, key, end?, limit?, ts? | max_staleness_ns? |
                             * exact_staleness_ns?} at any replica, lock-free */
+    ND_MSG_SAFE_REQ = 30,  /* one-way, node to node: [u64 group]: a follower with a strong read
+                            * waiting asks the leader to move safe time forward now */
     ND_MSG_FAULT = 22,     /* test-only request: {clock_offset_ns?, clock_unhealthy?,
                             * partition?: [node ids to cut off, both ways; [] heals]} -> state;
                             * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */

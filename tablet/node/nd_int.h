@@ -87,6 +87,7 @@ typedef struct nd_group {
     nd_snapwait *snapwaits; /* reads waiting for safe time */
     int64_t safe_ts;        /* t_paxos_safe: largest applied timestamp */
     int64_t last_propose;   /* monotonic ns of the last proposal from this leader */
+    int64_t safe_asked;     /* follower: when it last asked the leader for safe time */
     uint64_t lead_from;     /* first slot of this leader's term: serve after applying below */
 } nd_group;
 
@@ -133,6 +134,7 @@ struct nd_node {
     size_t init_waiting;
     json_t *init_nodes;
     int init_data_groups;
+    int init_replicas;
 
     int64_t last_ping;
     uint64_t partitioned; /* test-only: bit i set = drop Paxos frames to and from node i */
@@ -202,5 +204,7 @@ void nd_txn_applied(nd_node *n, nd_group *g);
 void nd_txn_tick(nd_node *n, nd_group *g);
 void nd_txn_leadership_lost(nd_node *n, nd_group *g);
 void nd_txn_on_message(nd_node *n, const net_message *m);
+/* A follower's one-way request for a SAFE record (ND_MSG_SAFE_REQ). */
+void nd_txn_on_safe_request(nd_node *n, const net_message *m);
 
 #endif

@@ -45,7 +45,8 @@ struct nd_txn {
     uint8_t *body; /* the commit record, while its locks are taken */
     size_t blen;
     uint32_t locks_pending;
-    uint32_t nreads; /* reads served under locks at this leader */
+    uint32_t nreads;   /* reads served under locks at this leader */
+    int64_t wait_from; /* monotonic ns when commit wait began (after apply) */
     int64_t commit_ts;
     uv_timer_t *timer; /* commit wait */
     nd_group *g;
@@ -346,6 +347,7 @@ static void commit_done(nd_node *n, nd_group *g, nd_txn *t);
 /* After the commit record applied at ts: wait until TT.after(ts), then release. */
 static void txn_commit_wait(nd_node *n, nd_txn *t)
 {
+    t->wait_from = mr_monotonic_ns();
     int64_t wait = tt_wait_ns(n->clock, t->commit_ts);
     if (wait <= 0)
         return commit_done(n, t->g, t);
@@ -364,9 +366,12 @@ static void txn_commit_wait(nd_node *n, nd_txn *t)
 static void commit_done(nd_node *n, nd_group *g, nd_txn *t)
 {
     n->stats.proposals++;
+    /* commit_wait_ns: what commit wait still cost after the record applied
+     * (the rest of it overlapped replication). */
     txn_reply(n, t,
-              json_pack("{s:b, s:I, s:I}", "ok", 1, "ts", (json_int_t)t->commit_ts, "group",
-                        (json_int_t)g->id));
+              json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "ts", (json_int_t)t->commit_ts, "group",
+                        (json_int_t)g->id, "commit_wait_ns",
+                        (json_int_t)(t->wait_from ? mr_monotonic_ns() - t->wait_from : 0)));
     tl_out out = {0};
     tl_release(g->locks, t->id, &out);
     txn_drop(g, t);
@@ -503,6 +508,59 @@ static void serve_snapwaits(nd_node *n, nd_group *g, bool expire)
     }
 }
 
+/* This node leads g with a valid lease and has applied everything its
+ * predecessors chose. */
+static bool leads_with_log(nd_node *n, nd_group *g)
+{
+    px_status st;
+    px_node_status(g->px, &st);
+    return st.state == PX_LEADER && g->last_state == PX_LEADER &&
+           px_node_lease_valid(g->px, tt_now(n->clock)) && g->sm.slot + 1 >= g->lead_from;
+}
+
+static void propose_safe(nd_node *n, nd_group *g)
+{
+    uint8_t prop[13] = {0};
+    put32(prop, n->self);
+    prop[12] = ND_OP_SAFE;
+    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = sizeof prop};
+    mr_err err;
+    if (nd_step(n, g, &ev, &err) == MR_OK)
+        g->last_propose = mr_monotonic_ns();
+}
+
+/* A follower with a strong read waiting asks the leader for a fresh SAFE
+ * record (at most every ND_SAFE_ASK), instead of waiting for the idle one. */
+#define ND_SAFE_ASK (2 * MR_NS_PER_MS)
+static void ask_for_safe_time(nd_node *n, nd_group *g)
+{
+    int64_t now = mr_monotonic_ns();
+    if (now - g->safe_asked < ND_SAFE_ASK)
+        return;
+    px_status st;
+    px_node_status(g->px, &st);
+    if (!st.leader || st.leader > PX_MAX_NODE_ID || st.leader == n->self ||
+        !n->peers[st.leader].addr[0])
+        return;
+    g->safe_asked = now;
+    uint8_t msg[8];
+    put64(msg, g->id);
+    mr_err err;
+    net_transport_send(n->tr, n->peers[st.leader].addr, ND_MSG_SAFE_REQ, msg, sizeof msg, &err);
+}
+
+void nd_txn_on_safe_request(nd_node *n, const net_message *m)
+{
+    if (m->len != 8)
+        return;
+    nd_group *g = nd_find_group(n, get64(m->payload));
+    if (!g || !leads_with_log(n, g))
+        return;
+    /* One SAFE record answers every follower that asked in the meantime. */
+    if (mr_monotonic_ns() - g->last_propose > ND_SAFE_ASK / 2)
+        propose_safe(n, g);
+}
+
 static void on_snapread(nd_node *n, const net_message *m, json_t *o)
 {
     json_int_t gid = json_integer_value(json_object_get(o, "group"));
@@ -532,8 +590,14 @@ static void on_snapread(nd_node *n, const net_message *m, json_t *o)
                                            "message", msg, "retryable", 1));
         }
         ts = g->safe_ts;
+    } else if (leads_with_log(n, g)) {
+        /* Strong read at a leader that has applied its predecessors' log:
+         * LastTS (Spanner §4.2.2). Every acknowledged write is applied here and
+         * has a timestamp <= the last applied one; later writes get larger. */
+        ts = g->safe_ts;
     } else {
-        ts = now.latest; /* strong */
+        ts = now.latest;         /* strong, at a follower: wait for safe time ... */
+        ask_for_safe_time(n, g); /* ... and ask the leader not to let it wait long */
     }
     if (ts <= g->safe_ts)
         return nd_reply_json(n, m->reply_to, read_at(g, key, end, limit, ts));
@@ -732,15 +796,8 @@ void nd_txn_tick(nd_node *n, nd_group *g)
             txn_abort(n, g, t, "the client went silent", NULL);
     }
     /* An idle leader moves safe time forward so followers can serve fresh reads. */
-    if (now - g->last_propose > ND_SAFE_IDLE && px_node_lease_valid(g->px, tt_now(n->clock))) {
-        uint8_t prop[13] = {0};
-        put32(prop, n->self);
-        prop[12] = ND_OP_SAFE;
-        px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = sizeof prop};
-        mr_err err;
-        if (nd_step(n, g, &ev, &err) == MR_OK)
-            g->last_propose = now;
-    }
+    if (now - g->last_propose > ND_SAFE_IDLE && px_node_lease_valid(g->px, tt_now(n->clock)))
+        propose_safe(n, g);
 }
 
 void nd_txn_voided(nd_node *n, nd_group *g, uint64_t id)
