@@ -1376,6 +1376,7 @@ int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
     n->join = xstrdup(cfg->join);
     n->clock_spec = xstrdup(cfg->clock_spec ? cfg->clock_spec : "fixed:1ms");
     n->lease_ns = cfg->lease_ns;
+    n->retention_ns = cfg->retention_ns > 0 ? cfg->retention_ns : MV_DEFAULT_RETENTION_NS;
     int rc;
     if (mkdir(n->data_dir, 0750) != 0 && errno != EEXIST) {
         rc = mr_errf(err, MR_EIO, "create data directory %s: %s", n->data_dir, strerror(errno));

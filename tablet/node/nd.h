@@ -59,8 +59,9 @@ typedef struct nd_config {
     const char *certs_dir; /* ca.crt, node.crt, node.key; NULL with insecure */
     bool insecure;
     const char *clock_spec;
-    const char *http; /* "ip:port" for /metrics and /healthz; NULL = none */
-    int64_t lease_ns; /* 0 = 2 s */
+    const char *http;     /* "ip:port" for /metrics and /healthz; NULL = none */
+    int64_t lease_ns;     /* 0 = 2 s */
+    int64_t retention_ns; /* MVCC versions kept for reads in the past; 0 = 1 h */
 } nd_config;
 
 typedef struct nd_node nd_node;

@@ -87,8 +87,12 @@ typedef struct nd_group {
     nd_snapwait *snapwaits; /* reads waiting for safe time */
     int64_t safe_ts;        /* t_paxos_safe: largest applied timestamp */
     int64_t last_propose;   /* monotonic ns of the last proposal from this leader */
-    int64_t safe_asked;     /* follower: when it last asked the leader for safe time */
-    uint64_t lead_from;     /* first slot of this leader's term: serve after applying below */
+    bool meta_checked;      /* meta group leader: cluster records checked/written */
+    int64_t safe_asked;
+    int64_t last_gc;
+    /* monotonic ns of the last MVCC garbage collection step */ /* follower: when it last asked
+                                                                   the leader for safe time */
+    uint64_t lead_from; /* first slot of this leader's term: serve after applying below */
 } nd_group;
 
 typedef struct nd_stats {
@@ -108,6 +112,7 @@ struct nd_node {
     uv_loop_t *loop;
     char *data_dir, *listen, *advertise, *zone, *region, *join, *clock_spec;
     int64_t lease_ns;
+    int64_t retention_ns;
     tt_clock *clock;
     ls_store *store;
     net_tls_ctx *tls;

@@ -781,10 +781,106 @@ void nd_txn_on_message(nd_node *n, const net_message *m)
 
 /* ---- time passing ---- */
 
+/* The meta group records the cluster: node/<id> -> {addr, zone, region} and
+ * group/<id> -> {kind, replicas}, written once by its first leader from the
+ * bootstrap description, as an ordinary transaction through its log. */
+static void record_cluster(nd_node *n, nd_group *g)
+{
+    g->meta_checked = true;
+    mv_version v;
+    mr_err err;
+    int rc = mv_get(g->mv, "node/1", 6, MV_TS_MAX, &v, &err);
+    if (rc == MR_OK) {
+        free((void *)v.value);
+        return; /* already recorded */
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cluster.json", n->data_dir);
+    json_error_t je;
+    json_t *desc = json_load_file(path, 0, &je);
+    if (!desc)
+        return;
+    json_t *writes = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(desc, "nodes"), i, e)
+    {
+        char key[32];
+        snprintf(key, sizeof key, "node/%lld",
+                 (long long)json_integer_value(json_object_get(e, "id")));
+        char *val = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+        json_array_append_new(writes, json_pack("{s:s, s:s}", "key", key, "value", val));
+        free(val);
+    }
+    json_array_foreach(json_object_get(desc, "groups"), i, e)
+    {
+        char key[32];
+        snprintf(key, sizeof key, "group/%lld",
+                 (long long)json_integer_value(json_object_get(e, "id")));
+        char *val = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+        json_array_append_new(writes, json_pack("{s:s, s:s}", "key", key, "value", val));
+        free(val);
+    }
+    json_decref(desc);
+    nd_txn *t = calloc(1, sizeof *t);
+    if (!t || encode_writes(writes, &t->body, &t->blen, &err) != MR_OK) {
+        free(t);
+        json_decref(writes);
+        return;
+    }
+    t->id = (1ull << 62) | g->id; /* reserved: no client id has bit 62 set and this group */
+    t->prio = INT64_MIN + 1;      /* older than any client transaction */
+    t->g = g;
+    t->n = n;
+    t->next = g->txns;
+    g->txns = t;
+    t->state = TXN_LOCKING;
+    tl_out out = {0};
+    json_array_foreach(writes, i, e)
+    {
+        json_t *k = json_object_get(e, "key");
+        tl_lock lk = {.mode = TL_EXCLUSIVE,
+                      .start = (const uint8_t *)json_string_value(k),
+                      .start_len = json_string_length(k)};
+        uint64_t req;
+        if (tl_acquire(g->locks, t->id, t->prio, &lk, &req, &out, &err) == TL_WAIT)
+            t->locks_pending++;
+    }
+    json_decref(writes);
+    if (t->locks_pending == 0)
+        txn_propose(n, g, t);
+    handle_out(n, g, &out);
+    tl_out_free(&out);
+    MR_INFO("node", "meta group: recording the cluster's nodes and groups");
+}
+
+/* Old versions go once no read may need them: every replica collects, a
+ * bounded step every ND_GC_EVERY, below TT.now().earliest - retention (reads
+ * below that horizon fail with MR_ESTALE, never a wrong answer). */
+#define ND_GC_EVERY (5 * MR_NS_PER_S)
+static void gc_step(nd_node *n, nd_group *g, int64_t now)
+{
+    if (now - g->last_gc < ND_GC_EVERY)
+        return;
+    g->last_gc = now;
+    /* Never above what this replica applied: a lagging replica must still
+     * apply the entries it has not seen, whose timestamps are above it. */
+    int64_t horizon = tt_now(n->clock).earliest - n->retention_ns;
+    if (horizon > g->safe_ts)
+        horizon = g->safe_ts;
+    if (horizon <= mv_horizon(g->mv))
+        return;
+    mv_gc_result res;
+    mr_err err;
+    if (mv_gc(g->mv, horizon, 20000, &res, &err) != MR_OK)
+        MR_WARN("node", "group=%llu gc: %s", (unsigned long long)g->id, mr_err_msg(&err));
+}
+
 void nd_txn_tick(nd_node *n, nd_group *g)
 {
     int64_t now = mr_monotonic_ns();
     serve_snapwaits(n, g, true);
+    gc_step(n, g, now);
     px_status st;
     px_node_status(g->px, &st);
     if (st.state != PX_LEADER)
@@ -798,6 +894,8 @@ void nd_txn_tick(nd_node *n, nd_group *g)
     /* An idle leader moves safe time forward so followers can serve fresh reads. */
     if (now - g->last_propose > ND_SAFE_IDLE && px_node_lease_valid(g->px, tt_now(n->clock)))
         propose_safe(n, g);
+    if (g->id == ND_META_GROUP && !g->meta_checked && leads_with_log(n, g))
+        record_cluster(n, g);
 }
 
 void nd_txn_voided(nd_node *n, nd_group *g, uint64_t id)

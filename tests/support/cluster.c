@@ -95,6 +95,8 @@ void tc_start(int i)
                     tc.certs,
                     "--lease",
                     "1s",
+                    "--retention",
+                    "3s",
                     i == 0 ? "--http" : NULL,
                     http,
                     NULL};

@@ -29,7 +29,8 @@ int tc_meridian(char **out, const char *fmt, ...) __attribute__((format(printf, 
 
 /* Makes the directory, certificates and ports for n nodes. 0 or -1. */
 int tc_setup(int n, const char *prefix);
-/* Starts node i (lease 1 s, fault RPC enabled); node 0 gets --http. */
+/* Starts node i (lease 1 s, MVCC retention 3 s, fault RPC enabled); node 0
+ * gets --http. */
 void tc_start(int i);
 /* init through node 0 with `data_groups` data groups. 0 on success. */
 int tc_init(int data_groups);
