@@ -24,6 +24,7 @@
 #include "common/mr_util.h"
 #include "net/transport.h"
 #include "tablet/node/nd.h"
+#include "tests/support/proc.h"
 
 #define MAXNODES 5
 
@@ -34,19 +35,6 @@ static bool insecure;
 static int nnodes = 3;
 
 typedef enum { W_PROPOSE, W_TXN, W_SNAPREAD } workload_kind;
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
 
 static int run(char *const argv[])
 {
@@ -337,7 +325,7 @@ int main(int argc, char **argv)
     }
     char join[256] = "";
     for (int i = 0; i < nnodes; i++) {
-        snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", free_port());
+        snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", free_port(SOCK_STREAM));
         strcat(join, i ? "," : "");
         strcat(join, addrs[i]);
     }

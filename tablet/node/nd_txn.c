@@ -803,24 +803,17 @@ static void record_cluster(nd_node *n, nd_group *g)
     json_t *writes = json_array();
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(desc, "nodes"), i, e)
-    {
-        char key[32];
-        snprintf(key, sizeof key, "node/%lld",
-                 (long long)json_integer_value(json_object_get(e, "id")));
-        char *val = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-        json_array_append_new(writes, json_pack("{s:s, s:s}", "key", key, "value", val));
-        free(val);
-    }
-    json_array_foreach(json_object_get(desc, "groups"), i, e)
-    {
-        char key[32];
-        snprintf(key, sizeof key, "group/%lld",
-                 (long long)json_integer_value(json_object_get(e, "id")));
-        char *val = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-        json_array_append_new(writes, json_pack("{s:s, s:s}", "key", key, "value", val));
-        free(val);
-    }
+    static const char *const kinds[][2] = {{"nodes", "node"}, {"groups", "group"}};
+    for (int k = 0; k < 2; k++)
+        json_array_foreach(json_object_get(desc, kinds[k][0]), i, e)
+        {
+            char key[32];
+            snprintf(key, sizeof key, "%s/%lld", kinds[k][1],
+                     (long long)json_integer_value(json_object_get(e, "id")));
+            char *val = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+            json_array_append_new(writes, json_pack("{s:s, s:s}", "key", key, "value", val));
+            free(val);
+        }
     json_decref(desc);
     nd_txn *t = calloc(1, sizeof *t);
     if (!t || encode_writes(writes, &t->body, &t->blen, &err) != MR_OK) {

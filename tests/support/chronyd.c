@@ -24,21 +24,6 @@ const char *chronyd_path(void)
     return NULL;
 }
 
-static int free_udp_port(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -83,7 +68,7 @@ int chrony_pair_start(chrony_pair *p, double node_offset_s)
         fprintf(stderr, "cannot make a temporary directory\n");
         return -1;
     }
-    p->port = free_udp_port();
+    p->port = free_port(SOCK_DGRAM);
     /* chronyd creates the socket directory itself (owned by _chrony, 0750). */
     snprintf(p->upstream_sock, sizeof p->upstream_sock, "%s/sock/upstream.sock", p->dir);
     snprintf(p->node_sock, sizeof p->node_sock, "%s/sock/node.sock", p->dir);

@@ -17,19 +17,6 @@
 
 tcluster tc;
 
-int tc_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 int tc_meridian(char **out, const char *fmt, ...)
 {
     char line[1024];
@@ -61,12 +48,12 @@ int tc_setup(int n, const char *prefix)
         tc_meridian(NULL, "cert create-client --certs-dir %s --user root", tc.certs) != 0)
         return -1;
     for (int i = 0; i < n; i++) {
-        tc.ports[i] = tc_free_port();
+        tc.ports[i] = free_port(SOCK_STREAM);
         char a[32];
         snprintf(a, sizeof a, "%s127.0.0.1:%d", i ? "," : "", tc.ports[i]);
         strcat(tc.join, a);
     }
-    tc.http_port = tc_free_port();
+    tc.http_port = free_port(SOCK_STREAM);
     setenv("MERIDIAN_TEST_FAULTS", "1", 1); /* inherited by the nodes */
     return 0;
 }

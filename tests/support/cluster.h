@@ -21,9 +21,6 @@ typedef struct tcluster {
 
 extern tcluster tc;
 
-/* A free TCP port on 127.0.0.1 (bound and released). */
-int tc_free_port(void);
-
 /* Runs `meridian FMT...` (words split on spaces); stdout into *out when non-NULL. */
 int tc_meridian(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -1,7 +1,10 @@
 /* Process control for integration tests (see proc.h). */
 #include "tests/support/proc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
@@ -14,6 +17,21 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+int free_port(int socktype)
+{
+    int fd = socket(AF_INET, socktype, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
 
 void sleep_ms(int ms)
 {

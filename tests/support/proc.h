@@ -26,6 +26,10 @@ int tmpdir_make(char *buf, size_t len, const char *prefix);
 /* Removes a directory tree. */
 void tmpdir_remove(const char *path);
 
+/* A free port on 127.0.0.1 for SOCK_STREAM or SOCK_DGRAM (bound, then
+ * released: another process could take it in between), or -1. */
+int free_port(int socktype);
+
 /* Sleeps for ms milliseconds. */
 void sleep_ms(int ms);
 
