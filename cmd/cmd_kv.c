@@ -188,6 +188,7 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
 {
     /* Ops: "put K V", "del K", "get K" (txn), or the put/del shorthands. */
     json_t *writes = json_array(), *reads = json_array();
+    json_t *buffered = json_object(); /* gets answered by the transaction's own writes */
     const char *verb = pos[0];
     const char *bad = NULL;
     if (strcmp(verb, "put") == 0) {
@@ -211,7 +212,21 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
                 json_array_append_new(writes,
                                       json_pack("{s:s, s:b}", "key", pos[i++], "delete", 1));
             } else if (strcmp(op, "get") == 0 && i < npos) {
-                json_array_append_new(reads, json_string(pos[i++]));
+                /* A transaction sees its own buffered writes: the last one wins. */
+                json_t *mine = NULL;
+                size_t k;
+                json_t *w;
+                json_array_foreach(writes, k,
+                                   w) if (strcmp(json_string_value(json_object_get(w, "key")),
+                                                 pos[i]) == 0) mine = w;
+                if (mine)
+                    json_object_set(buffered, pos[i],
+                                    json_is_true(json_object_get(mine, "delete"))
+                                        ? json_null()
+                                        : json_object_get(mine, "value"));
+                else
+                    json_array_append_new(reads, json_string(pos[i]));
+                i++;
             } else {
                 bad = "txn takes: get KEY | put KEY VALUE | del KEY, ...";
             }
@@ -222,6 +237,7 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
     if (bad) {
         json_decref(writes);
         json_decref(reads);
+        json_decref(buffered);
         return cmd_usage_error("kv", "%s", bad);
     }
     uint64_t id;
@@ -231,6 +247,7 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
     int64_t prio = mr_realtime_ns(); /* age: older transactions win (wound-wait) */
     for (int attempt = 0; attempt < 8; attempt++) {
         json_t *results = json_object();
+        json_object_update(results, buffered);
         json_t *r = NULL;
         mr_err err;
         mr_err_clear(&err);
@@ -248,6 +265,7 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
                 json_decref(results);
                 json_decref(writes);
                 json_decref(reads);
+                json_decref(buffered);
                 return cmd_fail("kv", "%s", mr_err_msg(&err));
             }
             if (!json_is_true(json_object_get(r, "ok"))) {
@@ -269,6 +287,7 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
                 json_decref(results);
                 json_decref(writes);
                 json_decref(reads);
+                json_decref(buffered);
                 return cmd_fail("kv", "%s (the outcome is unknown)", mr_err_msg(&err));
             }
             if (!json_is_true(json_object_get(r, "ok"))) {
@@ -303,10 +322,12 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
         json_decref(results);
         json_decref(writes);
         json_decref(reads);
+        json_decref(buffered);
         return st;
     }
     json_decref(writes);
     json_decref(reads);
+    json_decref(buffered);
     return cmd_fail("kv", "transaction aborted 8 times (contention); giving up");
 }
 

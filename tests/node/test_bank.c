@@ -281,6 +281,40 @@ static void bank_body(void)
         }
     }
     json_decref(rows0);
+
+    /* The kv command line on the same cluster: writes through any node (it
+     * follows the leader), a transaction that reads its own buffered write,
+     * strong reads at every replica, usage errors. */
+    char *out = NULL;
+    CHECK_EQ(tc_meridian(&out, "kv put colour blue --host 127.0.0.1:%d --certs %s", tc.ports[0],
+                         tc.certs),
+             0);
+    bool committed = out && strstr(out, "committed at ");
+    free(out);
+    CHECK(committed);
+    out = NULL;
+    CHECK_EQ(tc_meridian(
+                 &out, "kv txn put shape round get shape get colour --host 127.0.0.1:%d --certs %s",
+                 tc.ports[1], tc.certs),
+             0);
+    bool own = out && strstr(out, "shape = round") && strstr(out, "colour = blue");
+    free(out);
+    CHECKF(own, "a transaction must see its own write and earlier commits");
+    for (int i = 0; i < NNODES; i++) {
+        out = NULL;
+        int rc =
+            tc_meridian(&out, "kv get shape --host 127.0.0.1:%d --certs %s", tc.ports[i], tc.certs);
+        bool seen = rc == 0 && out && strcmp(out, "round\n") == 0;
+        free(out);
+        CHECKF(seen, "node %d does not serve the committed value", i);
+    }
+    CHECK_EQ(tc_meridian(NULL, "kv get --host 127.0.0.1:%d --certs %s", tc.ports[0], tc.certs), 2);
+    CHECK_EQ(tc_meridian(NULL, "kv txn put onlykey --host 127.0.0.1:%d --certs %s", tc.ports[0],
+                         tc.certs),
+             2);
+    CHECK_EQ(tc_meridian(NULL, "kv get x --at 5 --max-staleness 1s --host 127.0.0.1:%d --certs %s",
+                         tc.ports[0], tc.certs),
+             2);
     for (int i = 0; i < NNODES; i++)
         CHECKF(tc_term(i), "node %d did not stop cleanly", i);
 }
