@@ -40,8 +40,10 @@ struct nd_txn {
     bool wounded;
     net_reply_to reply_to; /* the request being served, if any */
     bool has_reply;
-    uint8_t *key; /* a parked read */
+    uint8_t *key; /* a parked read (NUL-terminated) */
     size_t klen;
+    uint8_t *end; /* a parked scan's end (NUL-terminated), or NULL */
+    long limit;
     uint8_t *body; /* the commit record, while its locks are taken */
     size_t blen;
     uint32_t locks_pending;
@@ -81,6 +83,7 @@ int nd_txn_group_open(nd_node *n, nd_group *g, mr_err *err)
 static void txn_free(nd_txn *t)
 {
     free(t->key);
+    free(t->end);
     free(t->body);
     free(t);
 }
@@ -188,6 +191,16 @@ static json_t *read_latest(nd_group *g, const uint8_t *key, size_t klen)
     return o;
 }
 
+static json_t *read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts);
+
+/* A read or scan of a transaction, under its locks: the latest committed versions. */
+static json_t *txn_read(nd_group *g, nd_txn *t)
+{
+    if (t->end)
+        return read_at(g, (const char *)t->key, (const char *)t->end, t->limit, MV_TS_MAX);
+    return read_latest(g, t->key, t->klen);
+}
+
 /* Proposes t's commit record through Paxos (its locks are all held). From
  * here on t can no longer be wounded: its exclusive locks must stay until the
  * record is applied and commit wait is over (tl_prepare). */
@@ -253,7 +266,7 @@ static void handle_out(nd_node *n, nd_group *g, tl_out *out)
             continue;
         if (t->state == TXN_READ_WAIT) {
             t->state = TXN_IDLE;
-            txn_reply(n, t, read_latest(g, t->key, t->klen));
+            txn_reply(n, t, txn_read(g, t));
         } else if (t->state == TXN_LOCKING && t->locks_pending > 0 && --t->locks_pending == 0) {
             txn_propose(n, g, t);
         }
@@ -704,15 +717,31 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
             return;
         }
         free(t->key);
+        free(t->end);
+        t->end = NULL;
         t->klen = json_string_length(k);
-        t->key = malloc(t->klen);
-        memcpy(t->key, json_string_value(k), t->klen);
-        tl_lock lk = {.mode = TL_SHARED, .start = t->key, .start_len = t->klen};
+        t->key = malloc(t->klen + 1);
+        memcpy(t->key, json_string_value(k), t->klen + 1);
+        /* With "end": a scan of [key, end) under a shared range lock, so no
+         * other transaction can insert into the range (no phantoms). */
+        json_t *e = json_object_get(o, "end");
+        if (json_is_string(e)) {
+            t->end = (uint8_t *)strdup(json_string_value(e));
+            t->limit = (long)json_integer_value(json_object_get(o, "limit"));
+            if (t->limit <= 0)
+                t->limit = 1000;
+        }
+        tl_lock lk = {.mode = TL_SHARED,
+                      .range = t->end != NULL,
+                      .start = t->key,
+                      .start_len = t->klen,
+                      .end = t->end,
+                      .end_len = t->end ? strlen((char *)t->end) : 0};
         uint64_t req;
         int r = tl_acquire(g->locks, id, prio, &lk, &req, &out, &err);
         t->nreads++;
         if (r == TL_GRANTED) {
-            txn_reply(n, t, read_latest(g, t->key, t->klen));
+            txn_reply(n, t, txn_read(g, t));
         } else if (r == TL_WAIT) {
             t->state = TXN_READ_WAIT;
         } else if (r == TL_WOUNDED) {
