@@ -21,6 +21,7 @@
 #include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "jepsen/harness/hj_run.h"
+#include "net/oneshot.h"
 #include "net/transport.h"
 #include "tablet/node/nd.h"
 
@@ -239,70 +240,22 @@ static int make_env(hj_cluster *c)
 
 /* ---- blocking RPC ---- */
 
-typedef struct rpc_state {
-    bool done;
-    int status;
-    mr_err err;
-    json_t *reply;
-} rpc_state;
-
-static void rpc_done(net_transport *t, int status, const mr_err *err, const net_message *resp,
-                     void *ud)
-{
-    rpc_state *s = ud;
-    s->done = true;
-    s->status = status;
-    if (status == MR_OK) {
-        json_error_t je;
-        s->reply = json_loadb((const char *)resp->payload, resp->len, 0, &je);
-        if (!s->reply)
-            s->status = mr_errf(&s->err, MR_EPROTO, "reply is not JSON: %s", je.text);
-    } else if (err) {
-        s->err = *err;
-    }
-}
-
-static void rpc_closed(void *ud)
-{
-    *(bool *)ud = true;
-}
-
 int hj_rpc(net_tls_ctx *tls, const char *addr, uint8_t type, const char *json, uint64_t timeout_ms,
            json_t **reply, mr_err *err)
 {
     *reply = NULL;
-    uv_loop_t loop;
-    if (uv_loop_init(&loop) != 0)
-        return mr_errf(err, MR_EIO, "uv_loop_init failed");
-    net_transport_config tc = {.loop = &loop, .tls = tls, .open_timeout_ms = timeout_ms};
-    net_transport *t;
-    int rc = net_transport_new(&tc, &t, err);
-    if (rc != MR_OK) {
-        uv_run(&loop, UV_RUN_DEFAULT);
-        uv_loop_close(&loop);
+    uint8_t *resp;
+    uint32_t rlen;
+    int rc = net_oneshot(tls, addr, 0, NULL, 0, type, json, (uint32_t)strlen(json), timeout_ms,
+                         &resp, &rlen, err);
+    if (rc != MR_OK)
         return rc;
-    }
-    rpc_state s = {0};
-    rc = net_transport_request(t, addr, type, json, (uint32_t)strlen(json), timeout_ms, rpc_done,
-                               &s, NULL, err);
-    if (rc == MR_OK) {
-        while (!s.done && uv_run(&loop, UV_RUN_ONCE)) {
-        }
-        rc = s.status;
-        if (rc != MR_OK)
-            *err = s.err;
-    }
-    bool closed = false;
-    net_transport_close(t, rpc_closed, &closed);
-    while (!closed && uv_run(&loop, UV_RUN_ONCE)) {
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    if (rc == MR_OK)
-        *reply = s.reply;
-    else
-        json_decref(s.reply);
-    return rc;
+    json_error_t je;
+    *reply = json_loadb((const char *)resp, rlen, 0, &je);
+    free(resp);
+    if (!*reply)
+        return mr_errf(err, MR_EPROTO, "reply is not JSON: %s", je.text);
+    return MR_OK;
 }
 
 int hj_node_leads(hj_cluster *c, net_tls_ctx *tls, int i, int *leader, int ngroups, mr_err *err)

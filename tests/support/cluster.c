@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "net/transport.h"
+#include "net/oneshot.h"
 #include "tests/support/proc.h"
 
 tcluster tc;
@@ -99,27 +99,6 @@ int tc_init(int data_groups)
     return rc;
 }
 
-typedef struct raw_state {
-    bool done;
-    json_t *reply;
-} raw_state;
-
-static void raw_reply(net_transport *t, int status, const mr_err *err, const net_message *resp,
-                      void *ud)
-{
-    raw_state *s = ud;
-    s->done = true;
-    if (status == MR_OK) {
-        json_error_t je;
-        s->reply = json_loadb((const char *)resp->payload, resp->len, 0, &je);
-    }
-}
-
-static void raw_closed(void *ud)
-{
-    *(bool *)ud = true;
-}
-
 json_t *tc_request_as(int i, const char *cert, uint8_t type, const void *payload, uint32_t len)
 {
     return tc_exchange(i, cert, 0, NULL, 0, type, payload, len);
@@ -128,39 +107,21 @@ json_t *tc_request_as(int i, const char *cert, uint8_t type, const void *payload
 json_t *tc_exchange(int i, const char *cert, uint8_t oneway_type, const void *oneway,
                     uint32_t oneway_len, uint8_t type, const void *payload, uint32_t len)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
     net_tls_ctx *tls;
     mr_err err;
-    if (net_tls_ctx_load_dir(tc.certs, cert, &tls, &err) != MR_OK) {
-        uv_loop_close(&loop);
+    if (net_tls_ctx_load_dir(tc.certs, cert, &tls, &err) != MR_OK)
         return NULL;
-    }
-    net_transport_config cfg = {.loop = &loop, .tls = tls};
-    net_transport *t;
-    if (net_transport_new(&cfg, &t, &err) != MR_OK) {
-        uv_run(&loop, UV_RUN_DEFAULT);
-        uv_loop_close(&loop);
-        net_tls_ctx_free(tls);
-        return NULL;
-    }
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", tc.ports[i]);
-    raw_state s = {0};
-    if (oneway_type)
-        net_transport_send(t, addr, oneway_type, oneway, oneway_len, &err);
-    if (net_transport_request(t, addr, type, payload, len, 10000, raw_reply, &s, NULL, &err) ==
-        MR_OK)
-        while (!s.done && uv_run(&loop, UV_RUN_ONCE)) {
-        }
-    bool closed = false;
-    net_transport_close(t, raw_closed, &closed);
-    while (!closed && uv_run(&loop, UV_RUN_ONCE)) {
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    uint8_t *resp = NULL;
+    uint32_t rlen;
+    int rc = net_oneshot(tls, addr, oneway_type, oneway, oneway_len, type, payload, len, 10000,
+                         &resp, &rlen, &err);
     net_tls_ctx_free(tls);
-    return s.reply;
+    json_error_t je;
+    json_t *reply = rc == MR_OK ? json_loadb((const char *)resp, rlen, 0, &je) : NULL;
+    free(resp);
+    return reply;
 }
 
 json_t *tc_request(int i, uint8_t type, const char *json)
