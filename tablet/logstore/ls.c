@@ -13,8 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/mr_sqlite.h"
 #include "common/mr_log.h"
-#include "tablet/logstore/ls_crc.h"
+#include "common/mr_crc32c.h"
 
 /* 'MRLS' in the SQLite header, so another program's database is refused. */
 #define LS_APP_ID    0x4d524c53
@@ -120,28 +121,6 @@ struct ls_store {
 
 /* ---- Errors ---- */
 
-static int code_of(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_FULL:
-        return MR_EFULL;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        return MR_ECORRUPT;
-    case SQLITE_NOMEM:
-        return MR_ENOMEM;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return MR_EUNAVAIL;
-    case SQLITE_TOOBIG:
-    case SQLITE_RANGE:
-    case SQLITE_MISMATCH:
-        return MR_EINVAL;
-    default:
-        return MR_EIO;
-    }
-}
-
 /* Wraps SQLite's own message with what we were doing and which file. */
 static int sqlerr(ls_store *s, int rc, mr_err *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -152,7 +131,7 @@ static int sqlerr(ls_store *s, int rc, mr_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    int code = code_of(rc);
+    int code = mr_sqlite_code(rc);
     const char *hint = "";
     if (code == MR_EFULL)
         hint = "; the disk or the store's size quota is full";
@@ -192,11 +171,11 @@ static uint32_t rec_crc(char tag, const uint64_t *f, int nf, const void *a, size
     hdr[n++] = (unsigned char)tag;
     for (int i = 0; i < nf; i++, n += 8)
         put_u64(hdr + n, f[i]);
-    uint32_t c = ls_crc32c(0, hdr, (size_t)n);
+    uint32_t c = mr_crc32c(0, hdr, (size_t)n);
     if (alen)
-        c = ls_crc32c(c, a, alen);
+        c = mr_crc32c(c, a, alen);
     if (vlen)
-        c = ls_crc32c(c, v, vlen);
+        c = mr_crc32c(c, v, vlen);
     return c;
 }
 
@@ -560,7 +539,7 @@ int ls_open(const char *path, const ls_options *opt, ls_store **out, mr_err *err
         }
         if (rc != SQLITE_OK) {
             sqlerr(s, rc, err, "enter WAL mode");
-            rc = code_of(rc);
+            rc = mr_sqlite_code(rc);
             goto fail;
         }
     }
@@ -595,7 +574,7 @@ int ls_open(const char *path, const ls_options *opt, ls_store **out, mr_err *err
         rc = sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (rc != SQLITE_OK) {
             sqlerr(s, rc, err, "prepare \"%.60s\"", sql_text[i]);
-            rc = code_of(rc);
+            rc = mr_sqlite_code(rc);
             goto fail;
         }
     }

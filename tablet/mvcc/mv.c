@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mr_sqlite.h"
 #include "common/mr_log.h"
 
 /* 'MRMV' in the SQLite header, so another program's database is refused. */
@@ -80,28 +81,6 @@ static const char schema_sql[] =
 
 /* ---- Errors and small helpers ---- */
 
-static int code_of(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_FULL:
-        return MR_EFULL;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        return MR_ECORRUPT;
-    case SQLITE_NOMEM:
-        return MR_ENOMEM;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return MR_EUNAVAIL;
-    case SQLITE_TOOBIG:
-    case SQLITE_RANGE:
-    case SQLITE_MISMATCH:
-        return MR_EINVAL;
-    default:
-        return MR_EIO;
-    }
-}
-
 int mv_sqlerr(mv_store *s, int rc, mr_err *err, const char *fmt, ...)
 {
     char what[256];
@@ -109,7 +88,7 @@ int mv_sqlerr(mv_store *s, int rc, mr_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    int code = code_of(rc);
+    int code = mr_sqlite_code(rc);
     const char *hint = "";
     if (code == MR_EFULL)
         hint = "; the disk or the store's size quota is full";

@@ -1,31 +1,13 @@
-/* CRC32C (Castagnoli), table-driven: the snapshot stream's checksum and each stored version's.
- * SQLite pages carry no checksum, so a flipped bit inside a value would otherwise be served as
- * data; a version whose checksum fails is reported as MR_ECORRUPT instead. */
+/* CRC32C (Castagnoli, common/mr_crc32c.h): the snapshot stream's checksum and each stored
+ * version's. SQLite pages carry no checksum, so a flipped bit inside a value would otherwise be
+ * served as data; a version whose checksum fails is reported as MR_ECORRUPT instead. */
 #include "tablet/mvcc/mv_int.h"
 
-#include <pthread.h>
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-        crc_table[i] = c;
-    }
-}
+#include "common/mr_crc32c.h"
 
 uint32_t mv_crc32c(uint32_t crc, const void *p, size_t n)
 {
-    pthread_once(&crc_once, crc_init);
-    const unsigned char *b = p;
-    crc = ~crc;
-    while (n--)
-        crc = crc_table[(crc ^ *b++) & 0xff] ^ (crc >> 8);
-    return ~crc;
+    return mr_crc32c(crc, p, n);
 }
 
 uint32_t mv_version_crc(const void *key, size_t klen, int64_t ts, int tomb, const void *v,

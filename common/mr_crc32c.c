@@ -1,7 +1,7 @@
 /* CRC32C: slicing-by-8 tables in C, and the SSE4.2 crc32 instruction on
  * x86-64 CPUs that have it (checked once at run time). Reflected polynomial
  * 0x82F63B78, initial value and final xor ~0, as in iSCSI (RFC 3720 B.4). */
-#include "tablet/logstore/ls_crc.h"
+#include "common/mr_crc32c.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -47,7 +47,7 @@ static uint32_t sw_update(uint32_t c, const unsigned char *p, size_t n)
     return c;
 }
 
-uint32_t ls_crc32c_sw(uint32_t crc, const void *p, size_t n)
+uint32_t mr_crc32c_sw(uint32_t crc, const void *p, size_t n)
 {
     pthread_once(&table_once, table_init);
     return ~sw_update(~crc, p, n);
@@ -73,7 +73,7 @@ __attribute__((target("sse4.2"))) static uint32_t hw_update(uint32_t c, const un
 
 static int have_hw = -1;
 
-uint32_t ls_crc32c(uint32_t crc, const void *p, size_t n)
+uint32_t mr_crc32c(uint32_t crc, const void *p, size_t n)
 {
     /* A benign race: every thread computes the same answer. */
     int hw = __atomic_load_n(&have_hw, __ATOMIC_RELAXED);
@@ -84,11 +84,11 @@ uint32_t ls_crc32c(uint32_t crc, const void *p, size_t n)
     }
     if (hw)
         return ~hw_update(~crc, p, n);
-    return ls_crc32c_sw(crc, p, n);
+    return mr_crc32c_sw(crc, p, n);
 }
 #else
-uint32_t ls_crc32c(uint32_t crc, const void *p, size_t n)
+uint32_t mr_crc32c(uint32_t crc, const void *p, size_t n)
 {
-    return ls_crc32c_sw(crc, p, n);
+    return mr_crc32c_sw(crc, p, n);
 }
 #endif
