@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job of this stage: build Meridian and run a local three-zone cluster
-# on loopback with mutual TLS and a chrony-fed TrueTime clock, then replicate a
-# few values through Paxos and show the cluster. It keeps running until Ctrl-C
-# (or until --exit-after-demo), then stops every node cleanly.
+# on loopback with mutual TLS and a chrony-fed TrueTime clock, run a few
+# transactions (commit wait included) and lock-free reads at every replica, and
+# show the cluster. It keeps running until Ctrl-C (or until --exit-after-demo),
+# then stops every node cleanly.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/scripts/lib/chrony-pair.sh"
@@ -48,7 +49,7 @@ leader=""
 for _ in $(seq 60); do
     for i in 0 1 2; do
         if "$m" status --host "127.0.0.1:$((base + i))" "${c[@]}" --json 2>/dev/null |
-            grep -q '"id":1,[^}]*"state":"leader"'; then
+            grep -q '"id":2,[^}]*"state":"leader"'; then
             leader="127.0.0.1:$((base + i))"
         fi
     done
@@ -56,16 +57,21 @@ for _ in $(seq 60); do
     sleep 0.5
 done
 [ -n "$leader" ] || { echo "no leader; logs in $dir" >&2; exit 1; }
-for v in alpha beta gamma; do
-    "$m" propose --host "$leader" "${c[@]}" --group 1 "$v"
+run() { echo "\$ meridian $*"; "$m" "$@" "${c[@]}"; }
+run kv put alice 100 --host "127.0.0.1:$base"
+run kv put bob 50 --host "127.0.0.1:$base"
+run kv txn get alice get bob put alice 70 put bob 80 --host "127.0.0.1:$((base + 1))"
+for i in 0 1 2; do
+    run kv scan a z --host "127.0.0.1:$((base + i))"
 done
-sleep 0.5
+sleep 0.3
 "$m" status --host "127.0.0.1:$base" "${c[@]}"
 cat <<INFO
 
 The cluster runs in $dir (logs node*.log). Try, in another terminal:
   $m status  --host 127.0.0.1:$base --certs $certs
-  $m propose --host $leader --certs $certs --group 1 hello
+  $m kv txn get alice put alice 1 --host $leader --certs $certs
+  $m kv get alice --max-staleness 5s --host 127.0.0.1:$((base + 2)) --certs $certs
   curl -s http://127.0.0.1:$((base + 10))/metrics | grep meridian_
 INFO
 if [ "${1:-}" = "--exit-after-demo" ]; then exit 0; fi
