@@ -18,20 +18,22 @@
 
 static void start_usage(FILE *f)
 {
-    fprintf(f, "usage: meridian start --data DIR --listen HOST:PORT --zone Z [--region R]\n"
-               "                      [--advertise HOST:PORT] [--join HOST:PORT,...]\n"
-               "                      [--certs DIR | --insecure] [--clock SPEC] [--lease DUR]\n"
-               "                      [--http HOST:PORT] [--retention DUR]\n\n"
-               "Runs a node. Every node of a new cluster gets the same --join list (all\n"
-               "initial nodes); then `meridian init --host ONE` bootstraps the cluster once.\n"
-               "Restarting with the same --data recovers every replica from disk.\n\n"
-               "  --certs DIR   ca.crt, node.crt, node.key (see `meridian cert`); mutual TLS\n"
-               "  --insecure    plain TCP, no authentication (local experiments only)\n"
-               "  --clock SPEC  chrony:SOCKET, kernel or fixed:DURATION (default fixed:1ms)\n"
-               "  --lease DUR   Paxos leader lease (default 2s)\n"
-               "  --http H:P    serve /metrics (Prometheus text) and /healthz there\n"
-               "  --retention D keep old versions for reads this far in the past (default 1h)\n"
-               "SIGTERM or SIGINT stops the node cleanly (leaders hand their leases over).\n");
+    fprintf(f,
+            "usage: meridian start --data DIR --listen HOST:PORT --zone Z [--region R]\n"
+            "                      [--advertise HOST:PORT] [--join HOST:PORT,...]\n"
+            "                      [--certs DIR | --insecure] [--clock SPEC] [--lease DUR]\n"
+            "                      [--http HOST:PORT] [--retention DUR] [--clock-cap DUR]\n\n"
+            "Runs a node. Every node of a new cluster gets the same --join list (all\n"
+            "initial nodes); then `meridian init --host ONE` bootstraps the cluster once.\n"
+            "Restarting with the same --data recovers every replica from disk.\n\n"
+            "  --certs DIR   ca.crt, node.crt, node.key (see `meridian cert`); mutual TLS\n"
+            "  --insecure    plain TCP, no authentication (local experiments only)\n"
+            "  --clock SPEC  chrony:SOCKET, kernel or fixed:DURATION (default fixed:1ms)\n"
+            "  --lease DUR   Paxos leader lease (default 2s)\n"
+            "  --http H:P    serve /metrics (Prometheus text) and /healthz there\n"
+            "  --retention D keep old versions for reads this far in the past (default 1h)\n"
+            "  --clock-cap D a TrueTime bound above this makes the clock unhealthy (default 10ms)\n"
+            "SIGTERM or SIGINT stops the node cleanly (leaders hand their leases over).\n");
 }
 
 typedef struct start_ctx {
@@ -73,6 +75,7 @@ int cmd_start(int argc, char **argv)
         {"lease", required_argument, NULL, 'L'},
         {"http", required_argument, NULL, 'H'},
         {"retention", required_argument, NULL, 'R'},
+        {"clock-cap", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -119,6 +122,11 @@ int cmd_start(int argc, char **argv)
             if (mr_parse_hostport(optarg, host, sizeof host, &port) != 0)
                 return cmd_usage_error("start", "--http '%s' is not HOST:PORT", optarg);
             cfg.http = optarg;
+            break;
+        case 'C':
+            if (mr_parse_duration(optarg, &cfg.clock_cap_ns) != 0 || cfg.clock_cap_ns <= 0)
+                return cmd_usage_error("start", "--clock-cap '%s' is not a positive duration",
+                                       optarg);
             break;
         case 'R':
             if (mr_parse_duration(optarg, &cfg.retention_ns) != 0 || cfg.retention_ns < MR_NS_PER_S)

@@ -1382,7 +1382,11 @@ int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
         rc = mr_errf(err, MR_EIO, "create data directory %s: %s", n->data_dir, strerror(errno));
         goto fail;
     }
-    rc = tt_clock_open(n->clock_spec, NULL, &n->clock, err);
+    tt_config tcfg;
+    tt_config_default(&tcfg);
+    if (cfg->clock_cap_ns > 0)
+        tcfg.cap_ns = cfg->clock_cap_ns;
+    rc = tt_clock_open(n->clock_spec, &tcfg, &n->clock, err);
     if (rc)
         goto fail;
     char path[4200];

@@ -62,6 +62,7 @@ typedef struct nd_config {
     const char *http;     /* "ip:port" for /metrics and /healthz; NULL = none */
     int64_t lease_ns;     /* 0 = 2 s */
     int64_t retention_ns; /* MVCC versions kept for reads in the past; 0 = 1 h */
+    int64_t clock_cap_ns; /* bound above which the clock is unhealthy; 0 = 10 ms */
 } nd_config;
 
 typedef struct nd_node nd_node;

@@ -84,6 +84,10 @@ void tc_start(int i)
                     "1s",
                     "--retention",
                     "3s",
+                    "--clock",
+                    (char *)(tc.clock ? tc.clock : "fixed:1ms"),
+                    "--clock-cap",
+                    (char *)(tc.clock_cap ? tc.clock_cap : "10ms"),
                     i == 0 ? "--http" : NULL,
                     http,
                     NULL};

@@ -17,6 +17,8 @@ typedef struct tcluster {
     int ports[TC_MAX_NODES];
     int http_port; /* node 0 serves /metrics here */
     pid_t pids[TC_MAX_NODES];
+    const char *clock;     /* --clock for every node; NULL = the default (fixed:1ms) */
+    const char *clock_cap; /* --clock-cap; NULL = 10ms */
 } tcluster;
 
 extern tcluster tc;
