@@ -174,6 +174,7 @@ int cmd_start(int argc, char **argv)
     mr_err err;
     mr_err_clear(&err);
     if (nd_open(&loop, &cfg, &c.node, &err) != MR_OK) {
+        uv_run(&loop, UV_RUN_DEFAULT); /* a transport nd_open started closes itself */
         uv_loop_close(&loop);
         return cmd_fail("start", "%s", mr_err_msg(&err));
     }
