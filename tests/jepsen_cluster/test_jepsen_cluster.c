@@ -117,7 +117,10 @@ static void smoke_body(void)
     json_decref(r);
     CHECK(valid);
     CHECK_EQ(anomalies, 0);
-    CHECKF(checked >= 150, "only %lld operations checked", checked);
+    /* A floor that proves the run did real work, not a speed test: about 470
+     * operations on a quiet machine, 137 seen once on a machine saturated by
+     * builds and benchmarks. */
+    CHECKF(checked >= 60, "only %lld operations checked", checked);
     /* Every kind of fault happened, and each was healed. */
     CHECK(count_nemesis("start-kill") >= 1);
     CHECK(count_nemesis("start-partition") >= 1);
