@@ -654,6 +654,25 @@ static void on_px(nd_node *n, const net_message *m)
     }
 }
 
+int nd_propose_raw(nd_node *n, nd_group *g, uint64_t seq, uint8_t kind, const uint8_t *body,
+                   size_t blen, mr_err *err)
+{
+    uint8_t *prop = malloc(ND_PROP_HDR + blen);
+    if (!prop)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    put32(prop, n->self);
+    put64(prop + 4, seq);
+    prop[12] = kind;
+    if (blen)
+        memcpy(prop + ND_PROP_HDR, body, blen);
+    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)(ND_PROP_HDR + blen)};
+    int rc = nd_step(n, g, &ev, err);
+    free(prop);
+    if (rc == MR_OK)
+        g->last_propose = mr_monotonic_ns();
+    return rc;
+}
+
 /* Proposes [node][seq][kind][body] to group gid; the client is answered when
  * the proposal is applied here (sm_apply), or now with the reason it cannot be. */
 void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
@@ -663,19 +682,9 @@ void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
     if (!g)
         return nd_reply_error(n, m->reply_to, "no_group",
                               "this node holds no replica of the group");
-    uint8_t *prop = malloc(ND_PROP_HDR + blen);
-    if (!prop)
-        return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
     uint64_t seq = ++n->next_seq;
-    put32(prop, n->self);
-    put64(prop + 4, seq);
-    prop[12] = kind;
-    if (blen)
-        memcpy(prop + ND_PROP_HDR, body, blen);
-    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)(ND_PROP_HDR + blen)};
     mr_err err;
-    int rc = nd_step(n, g, &ev, &err);
-    free(prop);
+    int rc = nd_propose_raw(n, g, seq, kind, body, blen, &err);
     if (rc != MR_OK) {
         px_status st;
         px_node_status(g->px, &st);

@@ -192,6 +192,11 @@ void nd_reply_json(nd_node *n, net_reply_to to, json_t *o);
 void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg);
 nd_group *nd_find_group(nd_node *n, uint64_t id);
 int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err);
+/* Proposes [node][seq][kind][body] to g's core (the one place proposals are
+ * framed; seq 0 = nobody waits on it by sequence). Records the time for the
+ * idle safe-time cadence. */
+int nd_propose_raw(nd_node *n, nd_group *g, uint64_t seq, uint8_t kind, const uint8_t *body,
+                   size_t blen, mr_err *err);
 /* Proposes [node][seq][kind][body]; the client is answered when it applies. */
 void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
                    const uint8_t *body, size_t blen);

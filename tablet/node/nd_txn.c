@@ -161,6 +161,12 @@ static void txn_reply(nd_node *n, nd_txn *t, json_t *o)
     }
 }
 
+/* Answers t's request with an "invalid" error (a client mistake). */
+static void txn_invalid(nd_node *n, nd_txn *t, const char *msg)
+{
+    txn_reply(n, t, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message", msg));
+}
+
 static json_t *aborted_json(const char *why)
 {
     return json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "aborted", "message", why,
@@ -172,23 +178,36 @@ static void txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_ou
 
 static void handle_out(nd_node *n, nd_group *g, tl_out *out);
 
-static json_t *read_latest(nd_group *g, const uint8_t *key, size_t klen)
+/* The version of key visible at ts: {ok, found, value, version_ts} and, for
+ * snapshot reads, the read timestamp; or the store's error (e.g. a read below
+ * the version horizon). */
+static json_t *read_key(nd_group *g, const void *key, size_t klen, int64_t ts, bool with_ts)
 {
     mv_version v;
     mr_err err;
-    int rc = mv_get(g->mv, key, klen, MV_TS_MAX, &v, &err);
+    json_t *o;
+    int rc = mv_get(g->mv, key, klen, ts, &v, &err);
     if (rc == MR_ENOTFOUND || (rc == MR_OK && v.deleted)) {
         if (rc == MR_OK)
             free((void *)v.value);
-        return json_pack("{s:b, s:b, s:n}", "ok", 1, "found", 0, "value");
-    }
-    if (rc != MR_OK)
+        o = json_pack("{s:b, s:b, s:n}", "ok", 1, "found", 0, "value");
+    } else if (rc != MR_OK) {
         return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", mr_strerror(rc), "message",
                          mr_err_msg(&err));
-    json_t *o = json_pack("{s:b, s:b, s:s%, s:I}", "ok", 1, "found", 1, "value",
-                          (const char *)v.value, v.len, "version_ts", (json_int_t)v.ts);
-    free((void *)v.value);
+    } else {
+        o = json_pack("{s:b, s:b, s:s%, s:I}", "ok", 1, "found", 1, "value", (const char *)v.value,
+                      v.len, "version_ts", (json_int_t)v.ts);
+        free((void *)v.value);
+    }
+    if (with_ts)
+        json_object_set_new(o, "read_ts", json_integer(ts));
     return o;
+}
+
+/* Under a transaction's locks: the latest committed version. */
+static json_t *read_latest(nd_group *g, const uint8_t *key, size_t klen)
+{
+    return read_key(g, key, klen, MV_TS_MAX, false);
 }
 
 static json_t *read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts);
@@ -209,26 +228,13 @@ static void txn_propose(nd_node *n, nd_group *g, nd_txn *t)
     mr_err perr;
     if (tl_prepare(g->locks, t->id, &perr) != MR_OK)
         return txn_abort(n, g, t, mr_err_msg(&perr), NULL);
-    size_t len = 13 + 8 + t->blen;
-    uint8_t *prop = malloc(len);
-    if (!prop)
-        return txn_abort(n, g, t, "out of memory", NULL);
-    put32(prop, n->self);
-    put64(prop + 4, 0);
-    prop[12] = ND_OP_TXN;
-    put64(prop + 13, t->id);
-    memcpy(prop + 21, t->body, t->blen);
-    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)len};
     mr_err err;
-    int rc = nd_step(n, g, &ev, &err);
-    free(prop);
-    if (rc != MR_OK) {
+    if (nd_propose_raw(n, g, 0, ND_OP_TXN, t->body, t->blen, &err) != MR_OK) {
         char why[300];
         snprintf(why, sizeof why, "commit not proposed: %s", mr_err_msg(&err));
         return txn_abort(n, g, t, why, NULL);
     }
     t->state = TXN_COMMITTING;
-    g->last_propose = mr_monotonic_ns();
 }
 
 static void txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *out)
@@ -275,11 +281,11 @@ static void handle_out(nd_node *n, nd_group *g, tl_out *out)
 
 /* ---- the write path ---- */
 
-/* Commit record body: u32 nwrites, then per write u8 op (1 put, 2 delete),
- * u32 key length, key, u32 value length, value. */
-static int encode_writes(json_t *writes, uint8_t **out, size_t *len, mr_err *err)
+/* Commit record: u64 transaction id, u32 nwrites, then per write u8 op
+ * (1 put, 2 delete), u32 key length, key, u32 value length, value. */
+static int encode_writes(uint64_t txn, json_t *writes, uint8_t **out, size_t *len, mr_err *err)
 {
-    size_t cap = 4, i;
+    size_t cap = 12, i;
     json_t *w;
     json_array_foreach(writes, i, w)
     {
@@ -294,8 +300,9 @@ static int encode_writes(json_t *writes, uint8_t **out, size_t *len, mr_err *err
     uint8_t *b = malloc(cap), *p = b;
     if (!b)
         return mr_errf(err, MR_ENOMEM, "out of memory");
-    put32(p, (uint32_t)json_array_size(writes));
-    p += 4;
+    put64(p, txn);
+    put32(p + 8, (uint32_t)json_array_size(writes));
+    p += 12;
     json_array_foreach(writes, i, w)
     {
         json_t *k = json_object_get(w, "key"), *v = json_object_get(w, "value");
@@ -484,22 +491,7 @@ static json_t *read_at(nd_group *g, const char *key, const char *end, long limit
         }
         return json_pack("{s:b, s:I, s:o}", "ok", 1, "read_ts", (json_int_t)ts, "rows", a.rows);
     }
-    mv_version v;
-    int rc = mv_get(g->mv, key, strlen(key), ts, &v, &err);
-    if (rc == MR_ENOTFOUND || (rc == MR_OK && v.deleted)) {
-        if (rc == MR_OK)
-            free((void *)v.value);
-        return json_pack("{s:b, s:b, s:n, s:I}", "ok", 1, "found", 0, "value", "read_ts",
-                         (json_int_t)ts);
-    }
-    if (rc != MR_OK)
-        return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", mr_strerror(rc), "message",
-                         mr_err_msg(&err));
-    json_t *o =
-        json_pack("{s:b, s:b, s:s%, s:I, s:I}", "ok", 1, "found", 1, "value", (const char *)v.value,
-                  v.len, "version_ts", (json_int_t)v.ts, "read_ts", (json_int_t)ts);
-    free((void *)v.value);
-    return o;
+    return read_key(g, key, strlen(key), ts, true);
 }
 
 static void serve_snapwaits(nd_node *n, nd_group *g, bool expire)
@@ -537,13 +529,8 @@ static bool leads_with_log(nd_node *n, nd_group *g)
 
 static void propose_safe(nd_node *n, nd_group *g)
 {
-    uint8_t prop[13] = {0};
-    put32(prop, n->self);
-    prop[12] = ND_OP_SAFE;
-    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = sizeof prop};
     mr_err err;
-    if (nd_step(n, g, &ev, &err) == MR_OK)
-        g->last_propose = mr_monotonic_ns();
+    (void)nd_propose_raw(n, g, 0, ND_OP_SAFE, NULL, 0, &err); /* retried when still idle */
 }
 
 /* A follower with a strong read waiting asks the leader for a fresh SAFE
@@ -707,17 +694,13 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     if (t->wounded || tl_state(g->locks, id) == TL_WOUNDED_STATE)
         return txn_abort(n, g, t, "wounded by an older transaction", NULL);
     if (t->state != TXN_IDLE)
-        return txn_reply(n, t,
-                         json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
-                                   "the transaction is committing"));
+        return txn_invalid(n, t, "the transaction is committing");
     tl_out out = {0};
     mr_err err;
     if (strcmp(op, "read") == 0) {
         json_t *k = json_object_get(o, "key");
         if (!json_is_string(k) || json_string_length(k) == 0) {
-            txn_reply(n, t,
-                      json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
-                                "read needs a key"));
+            txn_invalid(n, t, "read needs a key");
             return;
         }
         free(t->key);
@@ -751,17 +734,14 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
         } else if (r == TL_WOUNDED) {
             txn_abort(n, g, t, "wounded by an older transaction", &out);
         } else {
-            txn_reply(n, t,
-                      json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
-                                mr_err_msg(&err)));
+            txn_invalid(n, t, mr_err_msg(&err));
         }
     } else if (strcmp(op, "commit") == 0) {
         json_t *writes = json_object_get(o, "writes");
-        if (!json_is_array(writes) || encode_writes(writes, &t->body, &t->blen, &err) != MR_OK) {
-            txn_reply(
-                n, t,
-                json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
-                          json_is_array(writes) ? mr_err_msg(&err) : "commit needs writes: [...]"));
+        if (!json_is_array(writes) ||
+            encode_writes(id, writes, &t->body, &t->blen, &err) != MR_OK) {
+            txn_invalid(n, t,
+                        json_is_array(writes) ? mr_err_msg(&err) : "commit needs writes: [...]");
         } else {
             t->state = TXN_LOCKING;
             t->locks_pending = 0;
@@ -789,9 +769,7 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                 txn_propose(n, g, t);
         }
     } else {
-        txn_reply(n, t,
-                  json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
-                            "op must be read, commit or abort"));
+        txn_invalid(n, t, "op must be read, commit or abort");
     }
     handle_out(n, g, &out);
     tl_out_free(&out);
@@ -849,13 +827,14 @@ static void record_cluster(nd_node *n, nd_group *g)
         }
     json_decref(desc);
     nd_txn *t = calloc(1, sizeof *t);
-    if (!t || encode_writes(writes, &t->body, &t->blen, &err) != MR_OK) {
+    /* reserved id: no client id has bit 62 set and this group */
+    if (!t || encode_writes((1ull << 62) | g->id, writes, &t->body, &t->blen, &err) != MR_OK) {
         free(t);
         json_decref(writes);
         return;
     }
-    t->id = (1ull << 62) | g->id; /* reserved: no client id has bit 62 set and this group */
-    t->prio = INT64_MIN + 1;      /* older than any client transaction */
+    t->id = (1ull << 62) | g->id;
+    t->prio = INT64_MIN + 1; /* older than any client transaction */
     t->g = g;
     t->n = n;
     t->next = g->txns;
