@@ -46,6 +46,20 @@ void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *m
 }
 
 /* Groups are kept sorted by id (the cluster description lists them in order). */
+bool nd_test_break(const char *name)
+{
+    const char *v = getenv("MERIDIAN_TEST_BREAK");
+    size_t len = strlen(name);
+    while (v && *v) {
+        const char *comma = strchr(v, ',');
+        size_t l = comma ? (size_t)(comma - v) : strlen(v);
+        if (l == len && memcmp(v, name, len) == 0)
+            return true;
+        v = comma ? comma + 1 : NULL;
+    }
+    return false;
+}
+
 nd_group *nd_find_group(nd_node *n, uint64_t id)
 {
     size_t lo = 0, hi = n->ngroups;
@@ -731,9 +745,8 @@ static void on_register(nd_node *n, const net_message *m)
         return nd_reply_error(n, m->reply_to, "invalid", "want {group, op, value?, expected?}");
     }
     if (strcmp(op, "read") == 0) {
-        const char *brk = getenv("MERIDIAN_TEST_BREAK");
         nd_group *g = nd_find_group(n, (uint64_t)gid);
-        if (brk && strcmp(brk, "stale-reads") == 0 && g) {
+        if (g && nd_test_break("stale-reads")) {
             nd_reply_json(
                 n, m->reply_to,
                 json_pack("{s:b, s:I, s:o}", "ok", 1, "group", gid, "value", reg_json(&g->sm)));

@@ -191,6 +191,14 @@ static inline uint64_t get64(const uint8_t *p)
 void nd_reply_json(nd_node *n, net_reply_to to, json_t *o);
 void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg);
 nd_group *nd_find_group(nd_node *n, uint64_t id);
+/* Test-only broken protocol variants (negative controls for the consistency
+ * harness): MERIDIAN_TEST_BREAK is a comma-separated list of
+ *   stale-reads     register reads answered from any replica's state at once
+ *   no-safe-wait    snapshot reads served at once, without waiting for safe time
+ *   no-read-locks   transactional reads take no shared locks
+ *   no-commit-wait  commits answered before TT.after(s)
+ * Never set outside tests. */
+bool nd_test_break(const char *name);
 int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err);
 /* Proposes [node][seq][kind][body] to g's core (the one place proposals are
  * framed; seq 0 = nobody waits on it by sequence). Records the time for the

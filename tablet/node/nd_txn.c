@@ -372,8 +372,7 @@ static void txn_commit_wait(nd_node *n, nd_txn *t)
     /* Negative control for the tests: MERIDIAN_TEST_BREAK=no-commit-wait
      * answers before TT.after(s), which a lying clock within the bound turns
      * into stale reads elsewhere. */
-    const char *brk = getenv("MERIDIAN_TEST_BREAK");
-    if (wait <= 0 || (brk && strcmp(brk, "no-commit-wait") == 0))
+    if (wait <= 0 || nd_test_break("no-commit-wait"))
         return commit_done(n, t->g, t);
     if (!t->timer) {
         t->timer = malloc(sizeof *t->timer);
@@ -603,7 +602,8 @@ static void on_snapread(nd_node *n, const net_message *m, json_t *o)
         ts = now.latest;         /* strong, at a follower: wait for safe time ... */
         ask_for_safe_time(n, g); /* ... and ask the leader not to let it wait long */
     }
-    if (ts <= g->safe_ts)
+    /* MERIDIAN_TEST_BREAK=no-safe-wait (negative control): serve at once. */
+    if (ts <= g->safe_ts || nd_test_break("no-safe-wait"))
         return nd_reply_json(n, m->reply_to, read_at(g, key, end, limit, ts));
     nd_snapwait *w = calloc(1, sizeof *w);
     if (!w)
@@ -725,7 +725,10 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                       .end = t->end,
                       .end_len = t->end ? strlen((char *)t->end) : 0};
         uint64_t req;
-        int r = tl_acquire(g->locks, id, prio, &lk, &req, &out, &err);
+        /* MERIDIAN_TEST_BREAK=no-read-locks (negative control): read unlocked. */
+        int r = nd_test_break("no-read-locks")
+                    ? TL_GRANTED
+                    : tl_acquire(g->locks, id, prio, &lk, &req, &out, &err);
         t->nreads++;
         if (r == TL_GRANTED) {
             txn_reply(n, t, txn_read(g, t));
