@@ -38,16 +38,62 @@ enum {
     ND_MSG_REGISTER = 24,  /* request: {group, op: read|write|cas, value?, expected?} ->
                             * {ok, slot, ts, value? | cas?} once applied (a linearizable
                             * register per group, for the consistency harness) */
-    ND_MSG_TXN = 26,       /* request: {group, txn, prio, op: read|commit|abort, key?, writes?}
-                            * at the group's leader (see tablet/node/nd_txn.c) */
+    ND_MSG_TXN = 26,       /* request at the group's leader, see "Transactions" below */
     ND_MSG_SNAPREAD = 28,  /* request: {group, key, end?, limit?, ts? | max_staleness_ns? |
                             * exact_staleness_ns?} at any replica, lock-free */
     ND_MSG_SAFE_REQ = 30,  /* one-way, node to node: [u64 group]: a follower with a strong read
                             * waiting asks the leader to move safe time forward now */
+    ND_MSG_RANGES = 32,    /* request at any node: {} -> the range map, see below */
+    ND_MSG_PREPARED = 34,  /* one-way, participant leader -> every replica of the coordinator
+                            * group: {txn, group: coordinator, from: participant group,
+                            * ok, ts: prepare timestamp | message} */
+    ND_MSG_DECISION = 36,  /* one-way, coordinator leader -> every replica of a participant
+                            * group: {txn, group: participant, commit: bool, ts?}; and back,
+                            * {txn, group: coordinator, from, ack: true} once logged */
+    ND_MSG_TXN_QUERY = 38, /* one-way, participant leader -> coordinator replicas: {txn, group,
+                            * from}: a prepared transaction waited too long for its decision */
     ND_MSG_FAULT = 22,     /* test-only request: {clock_offset_ns?, clock_unhealthy?,
                             * partition?: [node ids to cut off, both ways; [] heals]} -> state;
                             * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */
 };
+
+/* Transactions (ND_MSG_TXN, JSON; keys and values are UTF-8 strings for now).
+ * Every request carries {group, txn: u63 id chosen by the client, unique,
+ * prio: its start time in ns, older = smaller = wins under wound-wait}.
+ *
+ *   {op: "read", key, end?, limit?}   under shared locks at the leader, the latest
+ *        committed version: {ok, found, value, version_ts} or with end (a scan of
+ *        [key, end), a range lock): {ok, rows: [{key, value, version_ts}]}
+ *   {op: "commit", writes: [{key, value} | {key, delete: true}], nreads,
+ *        coordinator?, participants?}
+ *        nreads = reads this transaction made at this group (a commit whose read
+ *        locks were lost to a leader change is aborted).
+ *        One group: participants absent (or [group]) -> {ok, ts, group, commit_wait_ns}.
+ *        Several groups (two-phase commit, Spanner 4.2.1): the client sends this to
+ *        the leader of every group it read or wrote, each with that group's writes
+ *        (possibly none), the same `coordinator` (one of them) and the same
+ *        `participants` (every one of them, the coordinator included).
+ *        The coordinator's leader answers the outcome: {ok: true, ts} once
+ *        committed and commit wait is over, or {ok: false, error: "aborted"}.
+ *        Other participants answer {ok: true, prepared: true, ts: prepare ts}
+ *        once their PREPARE is logged, or {ok: false, error: "aborted"}; the
+ *        client needs only the coordinator's answer.
+ *   {op: "abort"}   releases what the transaction holds here: {ok}
+ *   {op: "status"}  at the coordinator group's leader: {ok, state: "committed", ts}
+ *        | {ok, state: "aborted"} | {ok, state: "pending"}; a transaction the
+ *        coordinator never heard of is aborted for good first (so a client that
+ *        got "unknown" learns the outcome).
+ * Errors: {ok: false, error, message, retryable?, leader?}; error is one of
+ *   not_leader (leader: "host:port" hint, may be ""), wrong_range (the key is
+ *   not in this group's range: refresh the range map), aborted (retryable:
+ *   wounded, leadership moved, ...), unknown (the outcome is not known here:
+ *   ask with op "status"), busy, invalid, no_group.
+ *
+ * Range map (ND_MSG_RANGES, any node): {ok, ranges: [{start, end, group,
+ * replicas: [node ids], leader: "host:port" or ""}], nodes: [{id, addr, zone,
+ * region}]}. Ranges are sorted, contiguous and cover every key: the first
+ * starts at "", end "" means +infinity. Group ND_META_GROUP (1) holds no user
+ * keys. */
 
 typedef struct nd_config {
     const char *data_dir;
