@@ -1,0 +1,134 @@
+/* libmeridian: the embeddable C client of a Meridian cluster.
+ *
+ * A connection (meridian *) knows some node addresses, learns the range map
+ * (which Paxos group holds which keys, and its leader) from any of them, and
+ * routes every request to the right group's leader or nearest replica,
+ * refreshing the map on "not leader" or "wrong range" answers by itself.
+ *
+ * Transactions:
+ *  - Read-write (meridian_begin): reads take shared locks at the leaders and
+ *    see the latest committed data; writes are buffered here (and read back by
+ *    the transaction's own reads) and sent at commit; a transaction over one
+ *    group commits there, over several groups by two-phase commit with one of
+ *    them as coordinator. Commit returns the commit timestamp. Deadlocks are
+ *    avoided by wound-wait: an older transaction wounds a younger one, whose
+ *    next call fails with MERIDIAN_ABORTED.
+ *  - Read-only (meridian_begin_ro): lock-free snapshot reads at one timestamp
+ *    (strong, exact staleness, bounded staleness or a given timestamp); never
+ *    aborted by writers.
+ *  - meridian_run retries a callback on retryable failures with jittered
+ *    backoff until a deadline: the usual way to run a read-write transaction.
+ *
+ * Keys and values are byte strings (key length 1..4096, value up to 1 MiB);
+ * for now they must be valid UTF-8 without NUL bytes (MERIDIAN_INVALID
+ * otherwise). Keys order as bytes.
+ *
+ * Threads: a connection and its transactions must be used by one thread at a
+ * time (like SQLite's multi-thread mode); separate connections are
+ * independent and may be used from different threads at once. Error messages
+ * belong to the connection (meridian_errmsg), valid until its next call.
+ *
+ * Memory: values returned are malloc'd; release them with meridian_free. */
+#ifndef MERIDIAN_H
+#define MERIDIAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MERIDIAN_VERSION "0.1.0"
+
+/* Result codes. */
+enum {
+    MERIDIAN_OK = 0,
+    MERIDIAN_ERROR = 1,       /* anything else; see meridian_errmsg */
+    MERIDIAN_NOTFOUND = 2,    /* get: no such key (not an error of the transaction) */
+    MERIDIAN_ABORTED = 3,     /* retryable: wounded, leader moved, lock lost, ... */
+    MERIDIAN_UNAVAILABLE = 4, /* no leader reachable in time; retryable */
+    MERIDIAN_UNKNOWN = 5,     /* commit: the outcome could not be learned (it may have
+                               * committed); never retried by meridian_run */
+    MERIDIAN_STALE = 6,       /* read below the garbage-collection horizon, or bounded
+                               * staleness not met by any replica */
+    MERIDIAN_INVALID = 7,     /* misuse: bad arguments, a finished transaction, ... */
+    MERIDIAN_NOMEM = 8,
+    MERIDIAN_TIMEOUT = 9, /* meridian_run's deadline passed */
+};
+
+typedef struct meridian meridian;
+typedef struct meridian_txn meridian_txn;
+
+typedef struct meridian_options {
+    const char *addrs;     /* comma-separated "host:port" of one or more nodes (required) */
+    const char *certs_dir; /* ca.crt, client.crt, client.key (from `meridian cert`) */
+    int insecure;          /* 1: plain TCP, certs_dir ignored (clusters started --insecure) */
+    int64_t timeout_ms;    /* one request's timeout; 0 = 10000 */
+} meridian_options;
+
+/* Opens a connection and fetches the range map. On failure *out is still set
+ * (unless MERIDIAN_NOMEM) so meridian_errmsg can tell why; close it. */
+int meridian_open(const meridian_options *opts, meridian **out);
+void meridian_close(meridian *db);
+
+/* The message of the connection's last failure ("" after success). */
+const char *meridian_errmsg(const meridian *db);
+/* A short fixed name for a code ("aborted", ...). */
+const char *meridian_errstr(int rc);
+
+/* ---- read-write transactions ---- */
+
+int meridian_begin(meridian *db, meridian_txn **out);
+
+/* Reads one key: MERIDIAN_OK with a malloc'd copy (*val may be NULL when
+ * *vlen is 0), or MERIDIAN_NOTFOUND. */
+int meridian_get(meridian_txn *t, const void *key, size_t klen, void **val, size_t *vlen);
+int meridian_put(meridian_txn *t, const void *key, size_t klen, const void *val, size_t vlen);
+int meridian_delete(meridian_txn *t, const void *key, size_t klen);
+
+/* Rows of [start, end) in key order (end NULL/0 = to the end of the key
+ * space), at most limit (0 = no limit); fn returns non-zero to stop early.
+ * In a read-write transaction the range is locked (no phantoms) and the
+ * transaction's own writes are merged in. */
+typedef int (*meridian_row_fn)(void *arg, const void *key, size_t klen, const void *val,
+                               size_t vlen);
+int meridian_scan(meridian_txn *t, const void *start, size_t slen, const void *end, size_t elen,
+                  size_t limit, meridian_row_fn fn, void *arg);
+
+/* Commits (ts optional: the commit timestamp, ns since the epoch) and frees t,
+ * whatever the result. A transaction without writes commits at once. */
+int meridian_commit(meridian_txn *t, int64_t *ts);
+/* Abandons t (releasing its locks) and frees it. */
+void meridian_rollback(meridian_txn *t);
+
+/* ---- read-only transactions ---- */
+
+typedef enum {
+    MERIDIAN_STRONG = 0,          /* sees every transaction committed before it began */
+    MERIDIAN_EXACT_STALENESS = 1, /* at now - ns */
+    MERIDIAN_MAX_STALENESS = 2,   /* at most ns old, from the nearest replica, no waiting */
+    MERIDIAN_AT_TIMESTAMP = 3,    /* at timestamp ns */
+} meridian_bound;
+
+int meridian_begin_ro(meridian *db, meridian_bound bound, int64_t ns, meridian_txn **out);
+/* The timestamp the read-only transaction reads at (chosen at its first read;
+ * 0 before). */
+int64_t meridian_read_ts(const meridian_txn *t);
+
+/* ---- the retrying runner ---- */
+
+/* Runs fn in a fresh read-write transaction and commits it; on
+ * MERIDIAN_ABORTED or MERIDIAN_UNAVAILABLE (from fn or the commit) rolls back
+ * and retries after a jittered, growing backoff, until deadline_ms has passed
+ * (then MERIDIAN_TIMEOUT). fn returns MERIDIAN_OK to commit, anything else to
+ * roll back and return that code (retried if it is retryable). ts optional. */
+typedef int (*meridian_txn_fn)(meridian_txn *t, void *arg);
+int meridian_run(meridian *db, int64_t deadline_ms, meridian_txn_fn fn, void *arg, int64_t *ts);
+
+void meridian_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
