@@ -23,7 +23,7 @@
 #define MAX_HOSTS   6 /* 5 replicas and a spare for membership changes */
 #define MAX_GROUPS  8
 #define TRACE_LINES 300
-#define T0          1800000000000000000LL /* simulated epoch: 2027 */
+#define T0          INT64_C(1800000000000000000) /* simulated epoch: 2027 */
 #define MS          MR_NS_PER_MS
 #define LIVE_NS     (15 * MR_NS_PER_S)
 
