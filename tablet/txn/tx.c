@@ -44,9 +44,14 @@ static int64_t replica_safe(const tx_replica_time *r)
     return tx_safe_time(r->paxos_safe, r->tm_safe);
 }
 
-bool tx_can_serve(int64_t s_read, const tx_replica_time *r)
+bool tx_read_visible(tt_interval now, int64_t t)
 {
-    return s_read <= replica_safe(r);
+    return tt_interval_after(now, t);
+}
+
+bool tx_can_serve(int64_t s_read, tt_interval now, const tx_replica_time *r)
+{
+    return s_read <= replica_safe(r) && tx_read_visible(now, s_read);
 }
 
 tx_serve tx_read_plan(const tx_read_bound *b, tt_interval now, const tx_replica_time *r,
@@ -71,9 +76,10 @@ tx_serve tx_read_plan(const tx_read_bound *b, tt_interval now, const tx_replica_
         if (b->staleness_ns < 0)
             return TX_SERVE_INVALID;
         /* The freshest timestamp this replica can serve without waiting, if fresh enough. */
-        if (safe < 1 || safe < sub_sat(now.latest, b->staleness_ns))
+        ts = min64(safe, sub_sat(now.earliest, 1));
+        if (ts < 1 || ts < sub_sat(now.latest, b->staleness_ns))
             return TX_SERVE_BEHIND;
-        *s_read = safe;
+        *s_read = ts;
         return TX_SERVE_NOW;
     case TX_READ_AT:
         if (b->ts < 1)
@@ -84,7 +90,7 @@ tx_serve tx_read_plan(const tx_read_bound *b, tt_interval now, const tx_replica_
         return TX_SERVE_INVALID;
     }
     *s_read = ts;
-    return ts <= safe ? TX_SERVE_NOW : TX_SERVE_WAIT;
+    return tx_can_serve(ts, now, r) ? TX_SERVE_NOW : TX_SERVE_WAIT;
 }
 
 int64_t tx_commit_ts(tt_interval now, int64_t last_assigned, const int64_t *prepare_ts, size_t n)

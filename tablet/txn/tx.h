@@ -33,6 +33,20 @@ int64_t tx_safe_time(int64_t paxos_safe, int64_t tm_safe);
 
 /* ---- Snapshot reads and read-only transactions (§4.1.3, §4.2.2) ---- */
 
+/* A replica returns a read at t only once TT.after(t) on its own clock, besides t <= t_safe.
+ *
+ * Why: in Spanner the leader lets no replica apply a commit record before its commit wait
+ * is over (§4.2.1), so any data a read can see is already in the past. Here every replica
+ * applies a record as soon as it learns it is chosen, while the leader may still be
+ * waiting: a strong read at a replica whose clock runs ahead (within its bound) could
+ * return a commit at s before s has passed, and a later strong read at a replica whose
+ * clock runs behind, at a TT.now().latest still below s, would miss it -- two read-only
+ * transactions out of real-time order (meridian-sim-txn found exactly this, G-single-realtime,
+ * with a fast leader and a 50 ms bound). Waiting for TT.after(t) at the reader (at most 2ε,
+ * overlapping the wait for safe time) makes everything a read returns older than true time
+ * at its return, which is the guarantee the leader's commit wait gives in Spanner. */
+bool tx_read_visible(tt_interval now, int64_t t);
+
 typedef enum {
     TX_READ_STRONG = 0,      /* s_read = TT.now().latest (or LastTS at a caught-up leader) */
     TX_READ_EXACT_STALENESS, /* s_read = TT.now().latest - staleness */
@@ -58,19 +72,23 @@ typedef struct tx_replica_time {
 } tx_replica_time;
 
 typedef enum {
-    TX_SERVE_NOW = 0, /* s_read <= t_safe: read at s_read now */
-    TX_SERVE_WAIT,    /* s_read > t_safe: wait until t_safe reaches it (or try another replica) */
+    TX_SERVE_NOW = 0, /* s_read <= t_safe and TT.after(s_read): read at s_read now */
+    TX_SERVE_WAIT,    /* wait until t_safe reaches s_read and TT.after(s_read) (or try another
+                         replica) */
     TX_SERVE_BEHIND,  /* bounded staleness: this replica's safe time is too old; go elsewhere */
     TX_SERVE_INVALID, /* a negative staleness, a timestamp below 1 */
 } tx_serve;
 
 /* Chooses the read timestamp for `b` at a replica whose TrueTime reads `now`, stores it in
- * *s_read (left 0 for BEHIND and INVALID), and says whether the replica can serve it now. */
+ * *s_read (left 0 for BEHIND and INVALID), and says whether the replica can serve it now.
+ * Bounded staleness reads at min(t_safe, TT.now().earliest - 1), the freshest timestamp
+ * servable without waiting, and is BEHIND when that is older than latest - staleness. */
 tx_serve tx_read_plan(const tx_read_bound *b, tt_interval now, const tx_replica_time *r,
                       int64_t *s_read);
 
-/* A replica waiting with a read at s_read may serve it once its safe time reaches it. */
-bool tx_can_serve(int64_t s_read, const tx_replica_time *r);
+/* A replica waiting with a read at s_read may serve it once its safe time reaches it and
+ * TT.after(s_read) on its clock. */
+bool tx_can_serve(int64_t s_read, tt_interval now, const tx_replica_time *r);
 
 /* ---- Read-write transactions (§4.1.2, §4.2.1) ---- */
 

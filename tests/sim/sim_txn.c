@@ -54,7 +54,8 @@
 typedef struct txn_opts {
     int clients;
     bool fast_host;
-    bool skip_commit_wait, no_safe_wait, no_read_locks;
+    bool skip_commit_wait, no_safe_wait, no_read_locks, no_read_wait;
+    const char *history_dir; /* where a failing seed's history goes (JSON lines) */
 } txn_opts;
 
 /* ---------------------------------------------------------------- state */
@@ -746,7 +747,8 @@ static void ro_try(world *w, txn *t)
     for (int i = 0; i < t->nops; i++) {
         int g = t->op[i].key / KEYS_PER_GROUP;
         tx_replica_time rt = replica_time(w, t->h, g);
-        if (!O(w)->no_safe_wait && !tx_can_serve(t->s_read, &rt)) {
+        if (!O(w)->no_safe_wait && !tx_can_serve(t->s_read, host_tt(w, t->h), &rt) &&
+            !(O(w)->no_read_wait && t->s_read <= tx_safe_time(rt.paxos_safe, rt.tm_safe))) {
             app_event(w, A_STEP, t->id, MS);
             return;
         }
@@ -983,6 +985,16 @@ static void txn_finish(world *w, bool healthy)
         violate(w, "not strictly serializable (%zu anomalies:%s)", r.n, names);
         printf("seed %" PRIu64 ": list-append checker over %zu operations:\n", w->seed, a->hist.n);
         jp_result_print(&r, stdout, 1);
+        if (a->o->history_dir) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/sim-txn-seed-%" PRIu64 ".jsonl", a->o->history_dir,
+                     w->seed);
+            FILE *f = fopen(path, "w");
+            if (f && jp_history_write_jsonl(&a->hist, f, &err) == 0)
+                printf("  history: %s\n", path);
+            if (f)
+                fclose(f);
+        }
     } else if (r.valid == JP_UNKNOWN) {
         tot_unknown++;
         trace(w, "checker: unknown (%s)", r.unknown_reason ? r.unknown_reason : "?");
@@ -1048,6 +1060,9 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             return 2;
         }
         topts.fast_host = !strcmp(val, "on");
+    } else if (!strcmp(a, "--history-dir")) {
+        topts.history_dir = val;
+        return 0;
     } else if (!strcmp(a, "--break")) {
         if (!strcmp(val, "skip-commit-wait"))
             topts.skip_commit_wait = true;
@@ -1055,10 +1070,12 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             topts.no_safe_wait = true;
         else if (!strcmp(val, "no-read-locks"))
             topts.no_read_locks = true;
+        else if (!strcmp(val, "no-read-wait"))
+            topts.no_read_wait = true;
         else {
             fprintf(stderr,
                     "meridian-sim-txn: --break: unknown '%s' (skip-commit-wait, no-safe-wait, "
-                    "no-read-locks)\n",
+                    "no-read-locks, no-read-wait)\n",
                     val);
             return 2;
         }
@@ -1087,7 +1104,8 @@ static void usage(FILE *f)
             "  --clients C    concurrent clients (default 6)\n"
             "  --fast-host on h1's clock pinned near the top of its bound (default off)\n"
             "  --break NAME   a broken variant that must be caught: skip-commit-wait,\n"
-            "                 no-safe-wait, no-read-locks\n"
+            "                 no-safe-wait, no-read-locks, no-read-wait\n"
+            "  --history-dir D  write each invalid seed's history to D/sim-txn-seed-S.jsonl\n"
             "Prints, last, 'seeds: N, violations: V, liveness failures: L'; exit status 1 if\n"
             "V or L is non-zero, 2 on bad arguments.\n");
 }

@@ -35,11 +35,12 @@ TEST(prepared_transaction_holds_safe_time_down)
     int64_t p[] = {T0 + 100};
     tx_replica_time r = replica(T0 + 500, tx_tm_safe(p, 1));
     CHECK_EQ(tx_safe_time(r.paxos_safe, r.tm_safe), T0 + 99);
-    CHECK(tx_can_serve(T0 + 99, &r));
-    CHECK(!tx_can_serve(T0 + 100, &r)); /* it may still commit at its prepare timestamp */
-    r.tm_safe = TX_TS_INF;              /* decided */
-    CHECK(tx_can_serve(T0 + 500, &r));
-    CHECK(!tx_can_serve(T0 + 501, &r));
+    tt_interval late = at(T0 + 10 * MS, MS); /* everything here is in the past */
+    CHECK(tx_can_serve(T0 + 99, late, &r));
+    CHECK(!tx_can_serve(T0 + 100, late, &r)); /* it may still commit at its prepare timestamp */
+    r.tm_safe = TX_TS_INF;                    /* decided */
+    CHECK(tx_can_serve(T0 + 500, late, &r));
+    CHECK(!tx_can_serve(T0 + 501, late, &r));
 }
 
 TEST(strong_read_uses_latest_and_waits_for_safe_time)
@@ -50,9 +51,28 @@ TEST(strong_read_uses_latest_and_waits_for_safe_time)
     int64_t ts;
     CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_WAIT);
     CHECK_EQ(ts, T0 + 4 * MS);
-    r.paxos_safe = T0 + 4 * MS; /* exactly at the read timestamp: servable */
-    CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_NOW);
-    CHECK_EQ(ts, T0 + 4 * MS);
+    /* Safe time reached the read timestamp, but it has not surely passed: still wait. */
+    r.paxos_safe = T0 + 4 * MS;
+    CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_WAIT);
+    CHECK(!tx_can_serve(ts, now, &r));
+    CHECK(!tx_can_serve(ts, at(T0 + 8 * MS, 4 * MS), &r)); /* earliest == ts */
+    CHECK(tx_can_serve(ts, at(T0 + 8 * MS + 1, 4 * MS), &r));
+    /* Once it has passed, safe time alone decides. */
+    r.paxos_safe = T0 + 4 * MS - 1;
+    CHECK(!tx_can_serve(ts, at(T0 + 20 * MS, 4 * MS), &r));
+}
+
+TEST(a_read_returns_only_the_past)
+{
+    CHECK(!tx_read_visible(at(T0, MS), T0 - MS)); /* earliest == t */
+    CHECK(tx_read_visible(at(T0, MS), T0 - MS - 1));
+    CHECK(!tx_read_visible(at(T0, MS), T0));
+    /* A replica whose clock runs ahead still waits out its own uncertainty. */
+    tx_replica_time r = replica(T0 + 50 * MS, TX_TS_INF);
+    tx_read_bound b = {.mode = TX_READ_STRONG};
+    int64_t ts;
+    CHECK_EQ(tx_read_plan(&b, at(T0, MS), &r, &ts), TX_SERVE_WAIT);
+    CHECK_EQ(ts, T0 + MS);
 }
 
 TEST(strong_read_at_a_caught_up_leader_uses_last_ts)
@@ -64,6 +84,10 @@ TEST(strong_read_at_a_caught_up_leader_uses_last_ts)
     int64_t ts;
     CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_NOW);
     CHECK_EQ(ts, T0 - 7 * MS);
+    /* The last commit may still be in its commit wait: LastTS not yet in the past. */
+    r.paxos_safe = T0 - 2 * MS;
+    CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_WAIT);
+    CHECK_EQ(ts, T0 - 2 * MS);
     /* With a prepared transaction, LastTS could precede its commit: back to latest. */
     int64_t p[] = {T0 - 5 * MS};
     r.tm_safe = tx_tm_safe(p, 1);
@@ -102,6 +126,12 @@ TEST(bounded_staleness_fresh_enough_or_behind)
     int64_t p[] = {T0 - 20 * MS};
     r.tm_safe = tx_tm_safe(p, 1);
     CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_BEHIND);
+    /* Safe time ahead of the clock: the freshest timestamp already in the past. */
+    r = replica(T0 + MS, TX_TS_INF);
+    b.staleness_ns = 10 * MS;
+    CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_NOW);
+    CHECK_EQ(ts, T0 - 2 * MS - 1);
+    CHECK(tx_read_visible(now, ts));
     /* Nothing applied at all: behind, whatever the bound. */
     r = replica(0, TX_TS_INF);
     b.staleness_ns = INT64_MAX;
@@ -110,13 +140,16 @@ TEST(bounded_staleness_fresh_enough_or_behind)
 
 TEST(read_at_a_timestamp)
 {
-    tt_interval now = at(T0, 2 * MS);
+    tt_interval now = at(T0 + 5 * MS, 2 * MS);
     tx_replica_time r = replica(T0, TX_TS_INF);
     tx_read_bound b = {.mode = TX_READ_AT, .ts = T0};
     int64_t ts;
     CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_NOW);
     CHECK_EQ(ts, T0);
-    b.ts = T0 + 1;
+    b.ts = T0 + 1; /* beyond safe time */
+    CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_WAIT);
+    r.paxos_safe = T0 + 10 * MS; /* within safe time, but in the future */
+    b.ts = T0 + 3 * MS;
     CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_WAIT);
     b.ts = 0;
     CHECK_EQ(tx_read_plan(&b, now, &r, &ts), TX_SERVE_INVALID);
@@ -184,6 +217,7 @@ TEST_MAIN(TEST_CASE(tm_safe_without_prepared_is_infinite),
           TEST_CASE(tm_safe_is_one_below_the_smallest_prepare),
           TEST_CASE(prepared_transaction_holds_safe_time_down),
           TEST_CASE(strong_read_uses_latest_and_waits_for_safe_time),
+          TEST_CASE(a_read_returns_only_the_past),
           TEST_CASE(strong_read_at_a_caught_up_leader_uses_last_ts), TEST_CASE(exact_staleness),
           TEST_CASE(bounded_staleness_fresh_enough_or_behind), TEST_CASE(read_at_a_timestamp),
           TEST_CASE(commit_ts_is_the_max_of_latest_last_and_prepares),
