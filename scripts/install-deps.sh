@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(gcc make cmake ninja-build pkg-config rsync
       libsqlite3-dev libuv1-dev libssl-dev libjansson-dev
-      chrony iproute2 gnuplot-nox)
+      chrony iproute2 nftables gnuplot-nox)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,11 +1,13 @@
-/* A real Meridian cluster on loopback for the harness: certificates, processes, init,
- * leaders, and blocking RPCs. See hj_cluster.h. */
+/* A real Meridian cluster for the harness: network namespaces (or loopback), certificates,
+ * processes, init, leaders, partitions and blocking RPCs. See hj_cluster.h. */
 #include "jepsen/harness/hj_cluster.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,8 @@
 
 extern char **environ;
 
+static void net_teardown(hj_cluster *c);
+
 static void nap_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -37,13 +41,24 @@ static void nap_ms(int ms)
 /* ---- processes ---- */
 
 /* fork + exec with output appended to log_path, in a new process group, killed when the
- * calling thread dies. Everything the child touches is prepared before fork (the harness
- * is multithreaded: only async-signal-safe calls between fork and exec). */
-static pid_t spawn(char *const argv[], char *const envp[], const char *log_path)
+ * calling thread dies, inside the network namespace `ns` when given (the child joins it with
+ * setns before exec). Everything the child touches is prepared before fork (the harness is
+ * multithreaded: only async-signal-safe calls between fork and exec). */
+static pid_t spawn(char *const argv[], char *const envp[], const char *log_path, const char *ns)
 {
+    int nsfd = -1;
+    if (ns && *ns) {
+        char path[64];
+        snprintf(path, sizeof path, "/run/netns/%s", ns);
+        if ((nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            return -1;
+    }
     int fd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
-    if (log_path && fd < 0)
+    if (log_path && fd < 0) {
+        if (nsfd >= 0)
+            close(nsfd);
         return -1;
+    }
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -51,6 +66,8 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *log_path)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
+        if (nsfd >= 0 && setns(nsfd, CLONE_NEWNET) != 0)
+            _exit(126);
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0)
             dup2(nul, 0);
@@ -63,12 +80,29 @@ static pid_t spawn(char *const argv[], char *const envp[], const char *log_path)
     }
     if (fd >= 0)
         close(fd);
+    if (nsfd >= 0)
+        close(nsfd);
     return pid;
 }
 
-int hj_run_cmd(char *const argv[], const char *log_path, int timeout_ms)
+/* Runs argv to completion in namespace ns (NULL: ours); an interruptible command is killed
+ * on SIGINT (teardown commands are not). */
+static int run_cmd(char *const argv[], const char *log_path, int timeout_ms, const char *ns,
+                   bool interruptible)
 {
-    pid_t pid = spawn(argv, NULL, log_path);
+    if (log_path) {
+        FILE *lf = fopen(log_path, "a");
+        if (lf) {
+            fprintf(lf, "$%s", ns && *ns ? " [netns " : "");
+            if (ns && *ns)
+                fprintf(lf, "%s]", ns);
+            for (int i = 0; argv[i]; i++)
+                fprintf(lf, " %s", argv[i]);
+            fprintf(lf, "\n");
+            fclose(lf);
+        }
+    }
+    pid_t pid = spawn(argv, NULL, log_path, ns);
     if (pid < 0)
         return -1;
     int status = 0;
@@ -78,7 +112,7 @@ int hj_run_cmd(char *const argv[], const char *log_path, int timeout_ms)
             break;
         if (r < 0 && errno != EINTR)
             return -1;
-        if (waited >= timeout_ms || hj_interrupted) {
+        if (waited >= timeout_ms || (interruptible && hj_interrupted)) {
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);
             return -1;
@@ -86,6 +120,11 @@ int hj_run_cmd(char *const argv[], const char *log_path, int timeout_ms)
         nap_ms(20);
     }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int hj_run_cmd(char *const argv[], const char *log_path, int timeout_ms)
+{
+    return run_cmd(argv, log_path, timeout_ms, NULL, true);
 }
 
 static int free_ports(int *ports, int n)
@@ -116,19 +155,18 @@ static int free_ports(int *ports, int n)
 int hj_node_start(hj_cluster *c, int i, mr_err *err)
 {
     hj_node *nd = &c->nodes[i];
-    char listen[32], zone[16];
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", nd->port);
+    char zone[16];
     snprintf(zone, sizeof zone, "zone-%d", i + 1);
-    char *argv[] = {c->bin,   "start",   "--data",      nd->data,   "--listen",
-                    listen,   "--zone",  zone,          "--region", "local",
-                    "--join", c->join,   "--certs",     c->certs,   "--lease",
-                    "1s",     "--clock", c->clock_spec, NULL};
+    char *argv[] = {c->bin,        "start",      "--data",   nd->data, "--listen", nd->addr,
+                    "--zone",      zone,         "--region", "local",  "--join",   c->join,
+                    "--certs",     c->certs,     "--lease",  "1s",     "--clock",  c->clock_spec,
+                    "--clock-cap", c->clock_cap, NULL};
     FILE *lf = fopen(nd->log, "a");
     if (lf) {
         fprintf(lf, "==== meridian-jepsen: starting node %d (start #%d)\n", i + 1, nd->starts + 1);
         fclose(lf);
     }
-    nd->pid = spawn(argv, c->envp, nd->log);
+    nd->pid = spawn(argv, c->envp, nd->log, c->netns ? nd->ns : NULL);
     if (nd->pid < 0)
         return mr_errf(err, MR_EIO, "cannot start node %d (%s): %s", i + 1, c->bin,
                        strerror(errno));
@@ -201,6 +239,7 @@ void hj_cluster_teardown(hj_cluster *c)
             MR_WARN("jepsen", "node %d did not stop on SIGTERM: SIGKILL", i + 1);
             hj_node_kill(c, i);
         }
+    net_teardown(c);
     if (c->envp) {
         for (char **e = c->envp; *e; e++)
             free(*e);
@@ -211,6 +250,197 @@ void hj_cluster_teardown(hj_cluster *c)
         net_tls_ctx_free(c->tls);
         c->tls = NULL;
     }
+}
+
+/* ---- network namespaces ---- */
+
+static bool find_tool(const char *name, char *out, size_t len)
+{
+    static const char *const dirs[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(out, len, "%s/%s", dirs[i], name);
+        if (access(out, X_OK) == 0)
+            return true;
+    }
+    out[0] = '\0';
+    return false;
+}
+
+/* `ip ARGS...` in our namespace, logged to setup.log; exit status or -1. */
+static int ip_cmd(hj_cluster *c, bool interruptible, const char *a0, const char *a1, const char *a2,
+                  const char *a3, const char *a4, const char *a5, const char *a6, const char *a7)
+{
+    char log[HJ_PATH + 16];
+    snprintf(log, sizeof log, "%s/setup.log", c->dir);
+    char *argv[] = {c->ip_bin,  (char *)a0, (char *)a1, (char *)a2, (char *)a3,
+                    (char *)a4, (char *)a5, (char *)a6, (char *)a7, NULL};
+    return run_cmd(argv, log, 20000, NULL, interruptible);
+}
+
+/* True when some interface of this namespace already has an address in 10.a.b.0/24. */
+static bool subnet_taken(int a, int b)
+{
+    struct ifaddrs *ifs, *i;
+    if (getifaddrs(&ifs) != 0)
+        return true;
+    bool taken = false;
+    for (i = ifs; i; i = i->ifa_next)
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET) {
+            uint32_t x = ntohl(((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr);
+            taken |= (x >> 8) == ((10u << 16) | ((uint32_t)a << 8) | (uint32_t)b);
+        }
+    freeifaddrs(ifs);
+    return taken;
+}
+
+/* Removes, by name, the veths, namespaces and bridge this harness made. Never interrupted. */
+static void net_teardown(hj_cluster *c)
+{
+    for (int i = 0; i < c->n; i++) {
+        hj_node *nd = &c->nodes[i];
+        char veth[24];
+        snprintf(veth, sizeof veth, "mj%dh%d", (int)getpid(), i + 1);
+        if (nd->veth_made) {
+            ip_cmd(c, false, "link", "del", veth, NULL, NULL, NULL, NULL, NULL);
+            nd->veth_made = false;
+        }
+        if (nd->ns_made) {
+            ip_cmd(c, false, "netns", "del", nd->ns, NULL, NULL, NULL, NULL, NULL);
+            nd->ns_made = false;
+        }
+    }
+    if (c->bridge_made) {
+        ip_cmd(c, false, "link", "del", c->bridge, NULL, NULL, NULL, NULL, NULL);
+        c->bridge_made = false;
+    }
+}
+
+/* Why namespaces cannot be used here, or NULL when they can (root, ip, nft, unshare -n). */
+static const char *netns_unavailable(hj_cluster *c)
+{
+    static char why[160];
+    if (geteuid() != 0)
+        return "not root";
+    if (!find_tool("ip", c->ip_bin, sizeof c->ip_bin))
+        return "no `ip` (apt-get install iproute2)";
+    if (!find_tool("nft", c->nft_bin, sizeof c->nft_bin))
+        return "no `nft` (apt-get install nftables)";
+    char unshare[64];
+    if (!find_tool("unshare", unshare, sizeof unshare))
+        return "no `unshare` (util-linux)";
+    char log[HJ_PATH + 16];
+    snprintf(log, sizeof log, "%s/setup.log", c->dir);
+    char *argv[] = {unshare, "-n", "true", NULL};
+    int rc = run_cmd(argv, log, 10000, NULL, true);
+    if (rc != 0) {
+        snprintf(why, sizeof why, "`unshare -n true` failed (status %d)", rc);
+        return why;
+    }
+    return NULL;
+}
+
+/* The bridge, then per node a namespace and a veth pair with 10.A.B.(i+1)/24 inside. */
+static int net_setup(hj_cluster *c, mr_err *err)
+{
+    int pid = (int)getpid();
+    int a = 0, b = 0;
+    for (int t = 0; t < 64 && !a; t++) {
+        int ta = 160 + (pid / 256 + t) % 64, tb = (pid + t) % 256;
+        if (!subnet_taken(ta, tb))
+            a = ta, b = tb;
+    }
+    if (!a)
+        return mr_errf(err, MR_EIO, "no free 10.x.y.0/24 subnet");
+    char net[16], host[28];
+    snprintf(net, sizeof net, "10.%d.%d", a & 255, b & 255);
+    snprintf(host, sizeof host, "%s.254/24", net);
+    snprintf(c->bridge, sizeof c->bridge, "mjb%d", pid);
+    if (ip_cmd(c, true, "link", "add", c->bridge, "type", "bridge", NULL, NULL, NULL) != 0)
+        return mr_errf(err, MR_EIO, "cannot make bridge %s", c->bridge);
+    c->bridge_made = true;
+    if (ip_cmd(c, true, "addr", "add", host, "dev", c->bridge, NULL, NULL, NULL) != 0 ||
+        ip_cmd(c, true, "link", "set", c->bridge, "up", NULL, NULL, NULL, NULL) != 0)
+        return mr_errf(err, MR_EIO, "cannot configure bridge %s", c->bridge);
+    for (int i = 0; i < c->n; i++) {
+        hj_node *nd = &c->nodes[i];
+        char hv[24], pv[24], addr[32];
+        snprintf(nd->ns, sizeof nd->ns, "mj%dn%d", pid, i + 1);
+        snprintf(hv, sizeof hv, "mj%dh%d", pid, i + 1);
+        snprintf(pv, sizeof pv, "mj%dp%d", pid, i + 1);
+        snprintf(nd->ip, sizeof nd->ip, "%s.%d", net, (i + 1) & 255);
+        snprintf(addr, sizeof addr, "%s/24", nd->ip);
+        if (ip_cmd(c, true, "netns", "add", nd->ns, NULL, NULL, NULL, NULL, NULL) != 0)
+            return mr_errf(err, MR_EIO, "cannot make network namespace %s", nd->ns);
+        nd->ns_made = true;
+        if (ip_cmd(c, true, "link", "add", hv, "type", "veth", "peer", "name", pv) != 0)
+            return mr_errf(err, MR_EIO, "cannot make veth pair %s/%s", hv, pv);
+        nd->veth_made = true;
+        if (ip_cmd(c, true, "link", "set", hv, "master", c->bridge, "up", NULL, NULL) != 0 ||
+            ip_cmd(c, true, "link", "set", pv, "netns", nd->ns, NULL, NULL, NULL) != 0 ||
+            ip_cmd(c, true, "-n", nd->ns, "addr", "add", addr, "dev", pv, NULL) != 0 ||
+            ip_cmd(c, true, "-n", nd->ns, "link", "set", pv, "up", NULL, NULL) != 0 ||
+            ip_cmd(c, true, "-n", nd->ns, "link", "set", "lo", "up", NULL, NULL) != 0)
+            return mr_errf(err, MR_EIO, "cannot configure %s in %s", pv, nd->ns);
+    }
+    return MR_OK;
+}
+
+int hj_net_cut(hj_cluster *c, int i, const int *peers, int n)
+{
+    if (!c->netns)
+        return -1;
+    char path[HJ_PATH + 32], log[HJ_PATH + 16];
+    snprintf(path, sizeof path, "%s/nft-n%d.rules", c->dir, i + 1);
+    snprintf(log, sizeof log, "%s/nft.log", c->dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    /* The namespace is ours alone: its whole ruleset is this partition. */
+    fprintf(f, "flush ruleset\n");
+    if (n > 0) {
+        char set[HJ_MAX_NODES * 20] = "";
+        size_t off = 0;
+        for (int k = 0; k < n; k++)
+            off += (size_t)snprintf(set + off, sizeof set - off, "%s%s", k ? ", " : "",
+                                    c->nodes[peers[k]].ip);
+        fprintf(f,
+                "table inet meridian_jepsen {\n"
+                "  chain input { type filter hook input priority 0; policy accept; "
+                "ip saddr { %s } drop; }\n"
+                "  chain output { type filter hook output priority 0; policy accept; "
+                "ip daddr { %s } drop; }\n"
+                "}\n",
+                set, set);
+    }
+    fclose(f);
+    char *argv[] = {c->nft_bin, "-f", path, NULL};
+    int rc = run_cmd(argv, log, 10000, c->nodes[i].ns, false);
+    if (rc != 0)
+        MR_WARN("jepsen", "nft in %s failed (status %d); see %s", c->nodes[i].ns, rc, log);
+    return rc == 0 ? 0 : -1;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb");
+    if (!in)
+        return -1;
+    FILE *out = fopen(to, "wb");
+    if (!out) {
+        fclose(in);
+        return -1;
+    }
+    char buf[4096];
+    size_t k;
+    int rc = 0;
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, k, out) != k)
+            rc = -1;
+    fclose(in);
+    if (fclose(out) != 0)
+        rc = -1;
+    chmod(to, 0600);
+    return rc;
 }
 
 /* environ without our switches, plus MERIDIAN_TEST_FAULTS=1 (and the break). */
@@ -233,8 +463,12 @@ static int make_env(hj_cluster *c)
     }
     if (!(c->envp[k++] = strdup("MERIDIAN_TEST_FAULTS=1")))
         return -1;
-    if (c->stale_reads && !(c->envp[k++] = strdup("MERIDIAN_TEST_BREAK=stale-reads")))
-        return -1;
+    if (c->breaks[0]) {
+        char b[160];
+        snprintf(b, sizeof b, "MERIDIAN_TEST_BREAK=%s", c->breaks);
+        if (!(c->envp[k++] = strdup(b)))
+            return -1;
+    }
     return 0;
 }
 
@@ -302,35 +536,81 @@ int hj_cluster_setup(hj_cluster *c, const hj_cluster_opts *o, int *leader, mr_er
     snprintf(c->bin, sizeof c->bin, "%s", o->bin);
     snprintf(c->dir, sizeof c->dir, "%s", o->dir);
     snprintf(c->certs, sizeof c->certs, "%s/certs", o->dir);
+    snprintf(c->client_certs, sizeof c->client_certs, "%s/certs/lib", o->dir);
     c->n = o->nodes;
     c->groups = o->groups;
-    c->stale_reads = o->stale_reads;
-    c->epsilon_ns = MR_NS_PER_MS;
-    snprintf(c->clock_spec, sizeof c->clock_spec, "fixed:1ms");
+    snprintf(c->breaks, sizeof c->breaks, "%s", o->breaks ? o->breaks : "");
+    snprintf(c->split_at, sizeof c->split_at, "%s", o->split_at ? o->split_at : "");
+    c->epsilon_ns = o->clock_bound_ns > 0 ? o->clock_bound_ns : MR_NS_PER_MS;
+    snprintf(c->clock_spec, sizeof c->clock_spec, "fixed:%lldus",
+             (long long)(c->epsilon_ns / 1000));
+    /* The cap must admit the declared bound (plus drift growth between samples). */
+    int64_t cap = c->epsilon_ns * 4 > 10 * MR_NS_PER_MS ? c->epsilon_ns * 4 : 10 * MR_NS_PER_MS;
+    snprintf(c->clock_cap, sizeof c->clock_cap, "%lldus", (long long)(cap / 1000));
     if (make_env(c) != 0)
         return mr_errf(err, MR_ENOMEM, "out of memory");
 
     int rc;
-    if ((rc = cert(c, "create-ca", NULL, NULL, err)) ||
-        (rc = cert(c, "create-node", "--host", "127.0.0.1,localhost", err)) ||
-        (rc = cert(c, "create-client", "--user", "root", err)))
-        return rc;
-    if ((rc = net_tls_ctx_load_dir(c->certs, "client.root", &c->tls, err)) != MR_OK)
-        return mr_err_wrap(err, "client certificate");
-
+    /* The network: namespaces when asked or possible, else loopback. */
+    if (o->net != HJ_NET_LOOPBACK) {
+        const char *why = netns_unavailable(c);
+        mr_err nerr;
+        mr_err_clear(&nerr);
+        if (!why && net_setup(c, &nerr) == MR_OK) {
+            c->netns = true;
+        } else {
+            if (!why)
+                why = mr_err_msg(&nerr);
+            net_teardown(c);
+            for (int i = 0; i < c->n; i++)
+                c->nodes[i].ns[0] = '\0';
+            if (o->net == HJ_NET_NETNS)
+                return mr_errf(err, MR_EIO, "network namespaces are not available: %s", why);
+            snprintf(c->net_notice, sizeof c->net_notice,
+                     "network namespaces not available (%s): falling back to loopback", why);
+        }
+    }
     int ports[HJ_MAX_NODES];
-    if (free_ports(ports, c->n) != 0)
+    if (!c->netns && free_ports(ports, c->n) != 0)
         return mr_errf(err, MR_EIO, "no free ports on 127.0.0.1: %s", strerror(errno));
-    size_t off = 0;
+    char hosts[HJ_MAX_NODES * 20 + 32] = "127.0.0.1,localhost";
+    size_t off = 0, aoff = 0, hoff = strlen(hosts);
     for (int i = 0; i < c->n; i++) {
         hj_node *nd = &c->nodes[i];
-        nd->port = ports[i];
-        snprintf(nd->addr, sizeof nd->addr, "127.0.0.1:%d", ports[i]);
+        if (c->netns) {
+            nd->port = 7100;
+            hoff += (size_t)snprintf(hosts + hoff, sizeof hosts - hoff, ",%s", nd->ip);
+        } else {
+            nd->port = ports[i];
+            snprintf(nd->ip, sizeof nd->ip, "127.0.0.1");
+        }
+        snprintf(nd->addr, sizeof nd->addr, "%s:%d", nd->ip, nd->port);
         snprintf(nd->data, sizeof nd->data, "%s/n%d", c->dir, i + 1);
         snprintf(nd->log, sizeof nd->log, "%s/n%d.log", c->dir, i + 1);
         off +=
             (size_t)snprintf(c->join + off, sizeof c->join - off, "%s%s", i ? "," : "", nd->addr);
+        aoff += (size_t)snprintf(c->addrs + aoff, sizeof c->addrs - aoff, "%s%s", i ? "," : "",
+                                 nd->addr);
     }
+
+    if ((rc = cert(c, "create-ca", NULL, NULL, err)) ||
+        (rc = cert(c, "create-node", "--host", hosts, err)) ||
+        (rc = cert(c, "create-client", "--user", "root", err)))
+        return rc;
+    if ((rc = net_tls_ctx_load_dir(c->certs, "client.root", &c->tls, err)) != MR_OK)
+        return mr_err_wrap(err, "client certificate");
+    /* libmeridian reads ca.crt, client.crt and client.key from one directory. */
+    char from[HJ_PATH + 64], to[HJ_PATH + 64];
+    mkdir(c->client_certs, 0700);
+    static const char *const files[][2] = {
+        {"ca.crt", "ca.crt"}, {"client.root.crt", "client.crt"}, {"client.root.key", "client.key"}};
+    for (size_t k = 0; k < 3; k++) {
+        snprintf(from, sizeof from, "%s/%s", c->certs, files[k][0]);
+        snprintf(to, sizeof to, "%s/%s", c->client_certs, files[k][1]);
+        if (copy_file(from, to) != 0)
+            return mr_errf(err, MR_EIO, "cannot copy %s to %s", from, to);
+    }
+
     for (int i = 0; i < c->n; i++)
         if ((rc = hj_node_start(c, i, err)) != MR_OK)
             return rc;
@@ -359,8 +639,10 @@ int hj_cluster_setup(hj_cluster *c, const hj_cluster_opts *o, int *leader, mr_er
     snprintf(host, sizeof host, "%s", c->nodes[0].addr);
     snprintf(groups, sizeof groups, "%d", c->groups);
     snprintf(log, sizeof log, "%s/setup.log", c->dir);
-    char *argv[] = {c->bin,   "init",          "--host", host, "--certs",
-                    c->certs, "--data-groups", groups,   NULL};
+    char *argv[] = {c->bin,          "init", "--host",     host,        "--certs", c->certs,
+                    "--data-groups", groups, "--split-at", c->split_at, NULL};
+    if (!c->split_at[0])
+        argv[8] = NULL;
     rc = hj_run_cmd(argv, log, 90000);
     if (rc != 0)
         return mr_errf(err, MR_EIO, "meridian init failed (status %d); see %s", rc, log);

@@ -1,10 +1,20 @@
-/* A real Meridian cluster for the harness: K `meridian start` processes on 127.0.0.1 (free
- * ports), certificates made by `meridian cert` in the run directory, `meridian init`, and the
- * blocking helpers the nemesis needs (kill -9 and restart, SIGSTOP/SIGCONT, the nodes'
- * test-only fault RPC).
+/* A real Meridian cluster for the harness: K `meridian start` processes, certificates made by
+ * `meridian cert` in the run directory, `meridian init`, and the blocking helpers the nemesis
+ * needs (kill -9 and restart, SIGSTOP/SIGCONT, partitions, the nodes' test-only fault RPC).
  *
- * Everything runs on loopback: network namespaces are future work, so partitions are made by
- * the nodes themselves (ND_MSG_FAULT {"partition": [ids]} told to both sides), not iptables.
+ * Two network modes:
+ *  - netns: each node in a network namespace of its own ("mj<pid>n<i>"), joined by a veth
+ *    pair ("mj<pid>h<i>" / "mj<pid>p<i>") to a bridge ("mjb<pid>") in the harness's
+ *    namespace, which holds 10.A.B.254 (clients reach the nodes over it); node i listens on
+ *    10.A.B.i:7100. Partitions are nftables rules inside the namespaces (input from and output
+ *    to the other side dropped), so Paxos traffic and every connection between the two sides
+ *    is cut; the harness's own client traffic (from 10.A.B.254) is not. Needs root, `ip` and
+ *    `nft`. Teardown removes exactly the names made here (they carry the harness's pid).
+ *  - loopback: every node on 127.0.0.1 (free ports); partitions are made by the nodes
+ *    themselves (ND_MSG_FAULT {"partition": [ids]} told to both sides). The fallback when
+ *    namespaces are not available.
+ * The nodes' clock is `fixed:BOUND` (CLOCK_REALTIME is shared by every namespace, so a clock
+ * fault is a lie in a node's own reading, through the fault RPC, in both modes).
  *
  * Processes: nodes are started with fork/exec in their own process group (a terminal's
  * Ctrl-C reaches only the harness, which tears down) and with PR_SET_PDEATHSIG=SIGKILL bound
@@ -21,12 +31,16 @@
 #include "common/mr_err.h"
 #include "net/tls.h"
 
-#define HJ_MAX_NODES 9
-#define HJ_PATH      1024
+#define HJ_MAX_NODES  9
+#define HJ_MAX_GROUPS 100 /* data groups */
+#define HJ_PATH       1024
 
 typedef struct hj_node {
     int port;
-    char addr[32];           /* "127.0.0.1:port" */
+    char ip[24];             /* "127.0.0.1" or the namespace's 10.A.B.i */
+    char addr[40];           /* "ip:port" */
+    char ns[20];             /* netns mode: the namespace's name; "" otherwise */
+    bool ns_made, veth_made; /* made by this harness (teardown removes them) */
     char data[HJ_PATH + 32]; /* data directory */
     char log[HJ_PATH + 32];  /* stdout+stderr, appended across restarts */
     pid_t pid;               /* -1 when not running */
@@ -35,29 +49,43 @@ typedef struct hj_node {
     int last_status;         /* wait status of its last exit, -1 if none */
 } hj_node;
 
+typedef enum { HJ_NET_AUTO = 0, HJ_NET_NETNS, HJ_NET_LOOPBACK } hj_net_mode;
+
 typedef struct hj_cluster_opts {
-    const char *bin;  /* the meridian binary */
-    const char *dir;  /* the run directory (exists) */
-    int nodes;        /* 1..HJ_MAX_NODES */
-    int groups;       /* data groups (keys) */
-    bool stale_reads; /* MERIDIAN_TEST_BREAK=stale-reads */
+    const char *bin;        /* the meridian binary */
+    const char *dir;        /* the run directory (exists) */
+    int nodes;              /* 1..HJ_MAX_NODES */
+    int groups;             /* data groups */
+    const char *breaks;     /* MERIDIAN_TEST_BREAK for the nodes (comma list), NULL: none */
+    hj_net_mode net;        /* auto: netns when possible, else loopback with a notice */
+    int64_t clock_bound_ns; /* the nodes' declared clock bound; 0: 1 ms */
+    const char *split_at;   /* `meridian init --split-at` (range boundaries), NULL: none */
 } hj_cluster_opts;
 
 typedef struct hj_cluster {
     char bin[HJ_PATH];
     char dir[HJ_PATH], certs[HJ_PATH + 8];
-    char join[HJ_MAX_NODES * 24];
+    char client_certs[HJ_PATH + 16]; /* ca.crt, client.crt, client.key for libmeridian */
+    char join[HJ_MAX_NODES * 48];
+    char addrs[HJ_MAX_NODES * 48]; /* every node's address, comma-separated */
     int n, groups;
-    bool stale_reads;
+    char breaks[128];
+    char split_at[256];
+    bool netns;           /* the network mode in use */
+    char net_notice[256]; /* why loopback was chosen in auto mode ("" otherwise) */
+    char bridge[20];      /* netns: "mjb<pid>" */
+    bool bridge_made;     /* made by this harness */
+    char ip_bin[64], nft_bin[64];
     int64_t epsilon_ns; /* the nodes' declared clock bound (--clock fixed:...) */
-    char clock_spec[32];
+    char clock_spec[32], clock_cap[32];
     hj_node nodes[HJ_MAX_NODES];
     char **envp;      /* environ + the test switches; owned */
     net_tls_ctx *tls; /* client.root, for the blocking RPCs of the setup thread; owned */
 } hj_cluster;
 
-/* Makes certificates, picks ports, starts every node, runs `meridian init --data-groups`,
- * and waits until every group (meta 1, data 2..groups+1) has a leader with a lease.
+/* Sets up the network (netns, or loopback), makes certificates, starts every node, runs
+ * `meridian init --data-groups [--split-at]`, and waits until every group (meta 1, data
+ * 2..groups+1) has a leader with a lease.
  * leader[g] (g in 0..groups+1, sized by the caller) gets the node index leading group g.
  * On failure the nodes already started are still to be stopped with hj_cluster_teardown. */
 int hj_cluster_setup(hj_cluster *c, const hj_cluster_opts *o, int *leader, mr_err *err);
@@ -71,8 +99,9 @@ void hj_node_pause(hj_cluster *c, int i, bool pause);
 /* Reaps node i if it exited on its own (no signal); returns true when it is running. */
 bool hj_node_alive(hj_cluster *c, int i);
 
-/* Stops every node it started: SIGCONT, SIGTERM, up to 10 s for all, then SIGKILL. Frees the
- * environment and TLS context. Safe to call twice and after a failed setup. */
+/* Stops every node it started: SIGCONT, SIGTERM, up to 10 s for all, then SIGKILL; then removes
+ * the namespaces, veth pairs and bridge it made. Frees the environment and TLS context. Safe
+ * to call twice and after a failed setup. */
 void hj_cluster_teardown(hj_cluster *c);
 
 /* One blocking request (its own loop and transport) to addr; *reply gets the JSON answer
@@ -82,6 +111,10 @@ int hj_rpc(net_tls_ctx *tls, const char *addr, uint8_t type, const char *json, u
 
 /* Node i's leader view: fills leader[g] = i for every group g it leads with a lease. */
 int hj_node_leads(hj_cluster *c, net_tls_ctx *tls, int i, int *leader, int ngroups, mr_err *err);
+
+/* Partitions: node i drops every packet from and to the nodes in peers[0..n) (netns mode,
+ * nftables in i's namespace, replacing any earlier cut; n = 0 heals). 0 or -1 (logged). */
+int hj_net_cut(hj_cluster *c, int i, const int *peers, int n);
 
 /* Runs argv to completion (at most timeout_ms, then SIGKILL), output appended to log_path.
  * Returns the exit status, or -1. */

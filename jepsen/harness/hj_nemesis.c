@@ -12,7 +12,8 @@
 #include "common/mr_util.h"
 #include "tablet/node/nd.h"
 
-static const char *const kind_names[HJ_NEM_KINDS] = {"kill", "pause", "partition", "clock"};
+static const char *const kind_names[HJ_NEM_KINDS] = {"kill", "pause", "partition", "clock",
+                                                     "fast-leader"};
 
 struct hj_nemesis {
     pthread_t th;
@@ -50,8 +51,8 @@ int hj_nemesis_parse(const char *list, unsigned *kinds, mr_err *err)
             if (strcmp(t, kind_names[b]) == 0)
                 found = b;
         if (found < 0) {
-            mr_errf(err, MR_EINVAL, "unknown nemesis '%s' (kill, pause, partition, clock, none)",
-                    t);
+            mr_errf(err, MR_EINVAL,
+                    "unknown nemesis '%s' (kill, pause, partition, clock, fast-leader, none)", t);
             return -1;
         }
         *kinds |= 1u << found;
@@ -114,12 +115,21 @@ static void shuffle(hj_nemesis *n, int *a, int len)
     }
 }
 
-/* Cuts nodes[0..split) from nodes[split..n): every node is told the other side. */
+/* Cuts nodes[0..split) from nodes[split..n): every node is told the other side (netns:
+ * every node's namespace drops the other side's packets). */
 static int apply_partition(hj_nemesis *n, const int *order, int split, int total)
 {
     int errors = 0;
     for (int k = 0; k < total; k++) {
         bool left = k < split;
+        if (n->c->netns) {
+            int other[HJ_MAX_NODES], no = 0;
+            for (int m = 0; m < total; m++)
+                if ((m < split) != left)
+                    other[no++] = order[m];
+            errors += hj_net_cut(n->c, order[k], other, no) != 0;
+            continue;
+        }
         char json[256];
         size_t off = (size_t)snprintf(json, sizeof json, "{\"partition\":[");
         bool first = true;
@@ -167,6 +177,7 @@ static void start_fault(hj_nemesis *n, int kind)
             split = 1;
         int errors = apply_partition(n, order, split, c->n);
         json_object_set_new(v, "mode", json_string(halves ? "random-halves" : "isolate-one"));
+        json_object_set_new(v, "by", json_string(c->netns ? "nftables" : "fault-rpc"));
         json_t *sides = json_array();
         json_array_append_new(sides, ids_json(order, split));
         json_array_append_new(sides, ids_json(order + split, c->n - split));
@@ -186,6 +197,36 @@ static void start_fault(hj_nemesis *n, int kind)
             if (fault(n, order[m], json) == 0)
                 json_object_set_new(offs, id, json_integer(off));
             n->nodes[n->nnodes++] = order[m];
+        }
+        json_object_set_new(v, "offsets_ns", offs);
+        json_object_set_new(v, "epsilon_ns", json_integer(c->epsilon_ns));
+        break;
+    }
+    case HJ_NEM_FAST_LEADER: {
+        int leader[HJ_MAX_GROUPS + 2];
+        int ng = c->groups + 2 < HJ_MAX_GROUPS + 2 ? c->groups + 2 : HJ_MAX_GROUPS + 2;
+        for (int g = 0; g < ng; g++)
+            leader[g] = -1;
+        for (int i = 0; i < c->n; i++) {
+            mr_err err;
+            hj_node_leads(c, n->tls, i, leader, ng, &err);
+        }
+        int64_t off = c->epsilon_ns * 95 / 100;
+        char json[96];
+        snprintf(json, sizeof json, "{\"clock_offset_ns\":%lld}", (long long)off);
+        json_t *offs = json_object();
+        for (int g = 2; g < ng; g++) {
+            int l = leader[g];
+            bool seen = false;
+            for (int m = 0; m < n->nnodes; m++)
+                seen |= n->nodes[m] == l;
+            if (l < 0 || seen)
+                continue;
+            char id[16];
+            snprintf(id, sizeof id, "%d", l + 1);
+            if (fault(n, l, json) == 0)
+                json_object_set_new(offs, id, json_integer(off));
+            n->nodes[n->nnodes++] = l;
         }
         json_object_set_new(v, "offsets_ns", offs);
         json_object_set_new(v, "epsilon_ns", json_integer(c->epsilon_ns));
@@ -221,13 +262,15 @@ static void heal_fault(hj_nemesis *n)
     case HJ_NEM_PARTITION: {
         int errors = 0;
         for (int i = 0; i < c->n; i++)
-            errors += fault(n, i, "{\"partition\":[]}") != 0;
+            errors +=
+                (c->netns ? hj_net_cut(c, i, NULL, 0) : fault(n, i, "{\"partition\":[]}")) != 0;
         json_object_set_new(v, "healed", json_true());
         if (errors)
             json_object_set_new(v, "rpc_errors", json_integer(errors));
         break;
     }
     case HJ_NEM_CLOCK:
+    case HJ_NEM_FAST_LEADER:
         for (int m = 0; m < n->nnodes; m++)
             fault(n, n->nodes[m], "{\"clock_offset_ns\":0}");
         json_object_set_new(v, "reset", ids_json(n->nodes, n->nnodes));
@@ -269,7 +312,10 @@ static void heal_all(hj_nemesis *n)
     for (int i = 0; i < c->n; i++)
         if (c->nodes[i].paused)
             hj_node_pause(c, i, false);
-    if (n->o.kinds & (HJ_NEM_PARTITION | HJ_NEM_CLOCK))
+    if (c->netns && (n->o.kinds & HJ_NEM_PARTITION))
+        for (int i = 0; i < c->n; i++)
+            hj_net_cut(c, i, NULL, 0);
+    if (n->o.kinds & (HJ_NEM_PARTITION | HJ_NEM_CLOCK | HJ_NEM_FAST_LEADER))
         for (int i = 0; i < c->n; i++)
             fault(n, i, "{\"partition\":[], \"clock_offset_ns\":0}");
     hj_record(n->r, JP_NEMESIS, JP_INFO, "heal-all", NULL, NULL);

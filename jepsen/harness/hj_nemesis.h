@@ -5,10 +5,14 @@
  *
  *   kill       kill -9 one or two nodes, restart them when healing
  *   pause      SIGSTOP one node, SIGCONT when healing
- *   partition  random halves or one isolated node, through the nodes' test-only fault RPC
- *              ({"partition": [ids]} on both sides: loopback, no iptables); [] heals
+ *   partition  random halves or one isolated node: nftables rules in the nodes' network
+ *              namespaces (netns mode), or the nodes' test-only fault RPC ({"partition":
+ *              [ids]} on both sides, loopback mode); healing removes them
  *   clock      offset the clock reading of some nodes by up to +-epsilon (fault RPC
  *              clock_offset_ns, within the declared bound), 0 heals
+ *   fast-leader  the nodes leading data groups read their clocks 95% of epsilon fast (a
+ *              lying clock the declared bound still covers: what commit wait is for), 0
+ *              heals
  *
  * It runs on its own thread (its actions block: fork/exec, waitpid, RPCs with private loops),
  * and records through hj_record. hj_nemesis_finish heals everything and returns; the thread
@@ -28,12 +32,13 @@ enum {
     HJ_NEM_PAUSE = 1u << 1,
     HJ_NEM_PARTITION = 1u << 2,
     HJ_NEM_CLOCK = 1u << 3,
-    HJ_NEM_KINDS = 4,
+    HJ_NEM_FAST_LEADER = 1u << 4,
+    HJ_NEM_KINDS = 5,
 };
 
-/* "kill", "pause", "partition", "clock" by bit index. */
+/* "kill", "pause", "partition", "clock", "fast-leader" by bit index. */
 const char *hj_nemesis_kind_name(int bit);
-/* Parses "kill,pause,partition,clock" (or "none"); 0 or -1 with the bad name in err. */
+/* Parses "kill,pause,partition,clock,fast-leader" (or "none"); 0 or -1 with the bad name in err. */
 int hj_nemesis_parse(const char *list, unsigned *kinds, mr_err *err);
 
 typedef struct hj_nemesis_opts {

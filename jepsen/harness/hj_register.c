@@ -383,7 +383,16 @@ const hj_workload hj_register_workload = {
 
 const hj_workload *hj_workload_find(const char *name)
 {
-    if (strcmp(name, hj_register_workload.name) == 0)
-        return &hj_register_workload;
+    static const hj_workload *const all[] = {
+        &hj_register_workload,
+#ifdef HJ_HAVE_LIBMERIDIAN
+        &hj_bank_workload,
+        &hj_append_workload,
+        &hj_set_workload,
+#endif
+    };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(name, all[i]->name) == 0)
+            return all[i];
     return NULL;
 }

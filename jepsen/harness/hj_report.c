@@ -11,8 +11,8 @@
 
 #include "common/mr_util.h"
 
-enum { F_READ, F_WRITE, F_CAS, F_OTHER, NF };
-static const char *const f_names[NF] = {"read", "write", "cas", "other"};
+enum { F_READ, F_WRITE, F_CAS, F_TXN, F_TRANSFER, F_ADD, F_OTHER, NF };
+static const char *const f_names[NF] = {"read", "write", "cas", "txn", "transfer", "add", "other"};
 
 static int f_index(const char *f)
 {
@@ -286,10 +286,17 @@ int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity
         jp_result_free(&r);
         return mr_errf(err, MR_ENOMEM, "out of memory");
     }
-    fprintf(m,
-            "meridian-jepsen: %s workload on %d nodes, 127.0.0.1 only (loopback: no network "
-            "namespaces yet; partitions are made by the nodes' test-only fault RPC)\n",
-            info->workload->name, info->nodes);
+    const hj_cluster *cl = info->cluster;
+    fprintf(m, "meridian-jepsen: %s workload on %d nodes, %s\n", info->workload->name, info->nodes,
+            cl && cl->netns ? "each in its own network namespace on a bridge (partitions by "
+                              "nftables)"
+                            : "on 127.0.0.1 (loopback; partitions by the nodes' test-only fault "
+                              "RPC)");
+    if (cl && cl->net_notice[0])
+        fprintf(m, "notice:      %s\n", cl->net_notice);
+    if (cl)
+        fprintf(m, "cluster:     %d data groups%s%s, clock %s, nodes %s\n", cl->groups,
+                cl->split_at[0] ? " split at " : "", cl->split_at, cl->clock_spec, cl->addrs);
     fprintf(m, "command:     %s\n", info->cmdline);
     fprintf(m, "seed:        %llu\n", (unsigned long long)info->seed);
     time_t start = (time_t)(info->start_wall_ns / MR_NS_PER_S);
@@ -300,11 +307,10 @@ int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity
     fprintf(m, "started:     %s (history times: harness monotonic ns since then)\n", when);
     fprintf(m,
             "schedule:    %d s with faults, then %d s quiet; %d processes at about %.0f ops/s "
-            "over %d keys%s\n",
-            info->time_s, info->quiet_s, info->concurrency, info->rate, info->keys,
-            info->stale_reads ? "; NEGATIVE CONTROL: nodes run with MERIDIAN_TEST_BREAK="
-                                "stale-reads, reads go to any node"
-                              : "");
+            "over %d groups\n",
+            info->time_s, info->quiet_s, info->concurrency, info->rate, info->keys);
+    if (info->breaks && *info->breaks)
+        fprintf(m, "NEGATIVE CONTROL: the nodes run with MERIDIAN_TEST_BREAK=%s\n", info->breaks);
     if (info->interrupted)
         fprintf(m, "INTERRUPTED before the end of the schedule\n");
     fprintf(m, "\noperations:  %zu invoked\n", invoked);

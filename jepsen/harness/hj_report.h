@@ -24,7 +24,7 @@ typedef struct hj_report_info {
     double rate;
     uint64_t seed;
     unsigned kinds;
-    bool stale_reads;
+    const char *breaks; /* the nodes' MERIDIAN_TEST_BREAK (negative control), NULL: none */
     bool interrupted;
     int fault_counts[HJ_NEM_KINDS];
     int crashes;           /* nodes that exited without being killed */

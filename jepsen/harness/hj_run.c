@@ -51,6 +51,14 @@ void hj_record(hj_run *r, int64_t process, jp_type type, const char *f, const js
     pthread_mutex_unlock(&r->mu);
 }
 
+void hj_split_at(int groups, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int r = 1; r < groups && off < len; r++)
+        off += (size_t)snprintf(buf + off, len - off, "%sr%02d", r > 1 ? "," : "", r);
+}
+
 uint64_t hj_rng_next(hj_rng *g)
 {
     uint64_t z = (g->s += 0x9e3779b97f4a7c15ull);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/mr_err.h"
@@ -39,6 +40,11 @@ void hj_record(hj_run *r, int64_t process, jp_type type, const char *f, const js
 
 /* Set by SIGINT/SIGTERM (the handler only sets it); every loop of the harness checks it. */
 extern volatile sig_atomic_t hj_interrupted;
+
+/* The range boundaries that give each of `groups` data groups its own key range, for
+ * `meridian init --split-at`: "r01,r02,...,r<groups-1>" (empty for one group). The
+ * transactional workloads name their keys "r<range>/..." accordingly (hj_txn_key). */
+void hj_split_at(int groups, char *buf, size_t len);
 
 /* splitmix64: a small seeded generator per component (not thread-shared). */
 typedef struct hj_rng {

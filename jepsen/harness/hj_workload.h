@@ -1,7 +1,8 @@
 /* A workload: concurrent logical client processes on the harness's libuv loop that issue
  * operations against the cluster and record each as invoke -> ok / fail / info, plus the
- * checker that judges the resulting history. The register workload is the first; bank and
- * list-append over transactions plug in here once transactions exist.
+ * checker that judges the resulting history: the register (hj_register.c, raw requests on the
+ * loop), and bank, list-append and set over libmeridian transactions (hj_txn.h: worker
+ * threads).
  *
  * Outcome rules shared by every workload (Jepsen's): `ok` the operation happened; `fail` it
  * certainly did not (refused before it could apply, e.g. not_leader, or a cas whose
@@ -26,9 +27,13 @@ typedef struct hj_client_env {
     const hj_cluster *cluster;
     int concurrency; /* logical processes */
     double rate;     /* target ops/s over all processes */
-    int keys;        /* key k lives in data group 2 + k */
+    int keys;        /* data groups: register k lives in group 2 + k; the transactional
+                        workloads spread their keys over this many ranges */
+    int objects;     /* bank accounts, list-append keys in use at once (0: default) */
     uint64_t seed;
     bool reads_anywhere;    /* reads go to a random node (the stale-reads negative control) */
+    const char *breaks;     /* the nodes' MERIDIAN_TEST_BREAK list ("" none), for workloads
+                               that shape their operations to a control */
     const int *leader;      /* initial leader node index per group id (0..keys+1) */
     uint64_t op_timeout_ms; /* past it an operation is info */
 } hj_client_env;
@@ -51,5 +56,9 @@ typedef struct hj_workload {
 const hj_workload *hj_workload_find(const char *name);
 
 extern const hj_workload hj_register_workload;
+/* hj_bank.c, hj_append.c, hj_set.c: only in builds with libmeridian (HJ_HAVE_LIBMERIDIAN). */
+extern const hj_workload hj_bank_workload;
+extern const hj_workload hj_append_workload;
+extern const hj_workload hj_set_workload;
 
 #endif

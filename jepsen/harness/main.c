@@ -1,7 +1,8 @@
-/* meridian-jepsen: the consistency harness's cluster runner. Starts a real Meridian cluster on
- * loopback, drives a workload's concurrent clients against it while a nemesis injects faults,
- * heals, records everything as a Jepsen history, checks it, and writes the run directory.
- * Exit status: 0 valid, 1 invalid, 2 unknown or harness error (bad arguments included). */
+/* meridian-jepsen: the consistency harness's cluster runner. Starts a real Meridian cluster
+ * (each node in its own network namespace, or on loopback), drives a workload's concurrent clients
+ * against it while a nemesis injects faults, heals, records everything as a Jepsen history, checks
+ * it, and writes the run directory. Exit status: 0 valid, 1 invalid, 2 unknown or harness error
+ * (bad arguments included). */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -32,47 +33,64 @@ enum { EXIT_VALID = 0, EXIT_INVALID = 1, EXIT_UNKNOWN = 2 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: meridian-jepsen --workload register --nemesis KINDS --time SECONDS\n"
-            "                       --nodes K --rate R [--seed S] [--concurrency C] [--keys G]\n"
-            "                       [--quiet SECONDS] [--out DIR] [--meridian PATH]\n"
-            "                       [--break stale-reads]\n"
-            "\n"
-            "Starts K real `meridian start` nodes on 127.0.0.1 (free ports; certificates from\n"
-            "`meridian cert`; --lease 1s; MERIDIAN_TEST_FAULTS=1), runs `meridian init\n"
-            "--data-groups G`, then C client processes issue operations at about R ops/s for\n"
-            "SECONDS while the nemesis injects faults; then every fault is healed and the\n"
-            "clients go on for a quiet period. The history is checked and written to the run\n"
-            "directory with the results, a summary, a latency plot and the node logs.\n"
-            "\n"
-            "Loopback only: network namespaces are future work, so partitions are injected by\n"
-            "the nodes' test-only fault RPC (told to both sides), not by iptables.\n"
-            "\n"
-            "  --workload W      register: a linearizable register per data group (key k is\n"
-            "                    group 2+k): read, write (unique values), cas; checked for\n"
-            "                    linearizability per key\n"
-            "  --nemesis KINDS   comma-separated: kill (kill -9 one or two nodes, restart),\n"
-            "                    pause (SIGSTOP/SIGCONT), partition (random halves or one node\n"
-            "                    isolated), clock (offset clock readings within +-epsilon); or\n"
-            "                    none. One fault at a time (1-2 s rest, 2-4 s fault), every\n"
-            "                    kind once per round, rounds in a seeded random order\n"
-            "  --time SECONDS    length of the faulty period (>= 1)\n"
-            "  --nodes K         nodes, 1..%d (default 5)\n"
-            "  --rate R          target operations per second over all clients (default 50)\n"
-            "  --seed S          seed of the clients' and the nemesis's choices (default: time)\n"
-            "  --concurrency C   logical client processes (default 10)\n"
-            "  --keys G          registers = data groups (default 3)\n"
-            "  --quiet SECONDS   healed period at the end, clients still running (default 5)\n"
-            "  --out DIR         run directory (default %s/jepsen/runs/<time>-<workload>)\n"
-            "  --meridian PATH   the meridian binary (default $MERIDIAN_BIN, else the one built\n"
-            "                    beside this program, else `meridian` on PATH)\n"
-            "  --break stale-reads  negative control: nodes run with\n"
-            "                    MERIDIAN_TEST_BREAK=stale-reads (any replica answers reads from\n"
-            "                    its own state) and reads go to a random node; with partition\n"
-            "                    the run must come out invalid\n"
-            "\n"
-            "Exit status: 0 valid, 1 invalid, 2 unknown or harness error.\n",
-            HJ_MAX_NODES, HJ_SOURCE_DIR);
+    fprintf(
+        f,
+        "usage: meridian-jepsen --workload W --nemesis KINDS --time SECONDS\n"
+        "                       [--nodes K] [--rate R] [--seed S] [--concurrency C]\n"
+        "                       [--groups G] [--objects N] [--quiet SECONDS] [--out DIR]\n"
+        "                       [--meridian PATH] [--net auto|netns|loopback]\n"
+        "                       [--clock-bound DUR] [--break NAME[,NAME...]]\n"
+        "\n"
+        "Starts K real `meridian start` nodes (certificates from `meridian cert`; --lease 1s;\n"
+        "MERIDIAN_TEST_FAULTS=1), runs `meridian init --data-groups G` (with --split-at\n"
+        "r01,r02,... for the transactional workloads), then C client processes issue\n"
+        "operations at about R ops/s for SECONDS while the nemesis injects faults; then every\n"
+        "fault is healed and the clients go on for a quiet period. The history is checked and\n"
+        "written to the run directory with the results, a summary, a latency plot and the\n"
+        "node logs.\n"
+        "\n"
+        "  --workload W      register: a linearizable register per data group (read, write,\n"
+        "                    cas over the group's log), checked for linearizability per key;\n"
+        "                    bank: transfers in read-write transactions and strong read-only\n"
+        "                    reads of every account (total conserved, no negative balance);\n"
+        "                    list-append: Elle transactions of appends and reads, checked\n"
+        "                    against strict serializability; set: adds, then final reads (lost,\n"
+        "                    unexpected). The last three use libmeridian, one connection per\n"
+        "                    client thread\n"
+        "  --nemesis KINDS   comma-separated: kill (kill -9 one or two nodes, restart),\n"
+        "                    pause (SIGSTOP/SIGCONT), partition (random halves or one node\n"
+        "                    isolated), clock (offset clock readings within +-bound),\n"
+        "                    fast-leader (data group leaders read their clocks 0.95 x bound\n"
+        "                    fast); or none. One fault at a time (1-2 s rest, 2-4 s fault),\n"
+        "                    every kind once per round, rounds in a seeded random order\n"
+        "  --time SECONDS    length of the faulty period (>= 1)\n"
+        "  --nodes K         nodes, 1..%d (default 5)\n"
+        "  --rate R          target operations per second over all clients (default 50)\n"
+        "  --seed S          seed of the clients' and the nemesis's choices (default: time)\n"
+        "  --concurrency C   client processes (default 10)\n"
+        "  --groups G        data groups (default 3); registers = groups; the transactional\n"
+        "                    workloads spread their keys over G ranges (--keys is the same)\n"
+        "  --objects N       bank accounts (default 5) / list-append keys in use at once\n"
+        "                    (default 5)\n"
+        "  --quiet SECONDS   healed period at the end, clients still running (default 5)\n"
+        "  --out DIR         run directory (default %s/jepsen/runs/<time>-<workload>)\n"
+        "  --meridian PATH   the meridian binary (default $MERIDIAN_BIN, else the one built\n"
+        "                    beside this program, else `meridian` on PATH)\n"
+        "  --net MODE        netns: every node in its own network namespace on a bridge,\n"
+        "                    partitions by nftables (needs root, ip, nft); loopback: every\n"
+        "                    node on 127.0.0.1, partitions by the nodes' fault RPC; auto\n"
+        "                    (default): netns when available, else loopback with a notice\n"
+        "  --clock-bound DUR the nodes' declared clock bound, --clock fixed:DUR (default 1ms);\n"
+        "                    the clock nemeses lie within it\n"
+        "  --break NAMES     negative controls: the nodes run with MERIDIAN_TEST_BREAK=NAMES:\n"
+        "                    stale-reads (register reads from any replica; reads go to any\n"
+        "                    node), no-read-locks (transactional reads unlocked), no-commit-wait\n"
+        "                    (commits answered before TT.after(s)), no-safe-wait (snapshot\n"
+        "                    reads without waiting for safe time). The run must come out\n"
+        "                    invalid (see jepsen/harness/README.md for the matching nemesis)\n"
+        "\n"
+        "Exit status: 0 valid, 1 invalid, 2 unknown or harness error.\n",
+        HJ_MAX_NODES, HJ_SOURCE_DIR);
 }
 
 static int bad_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -89,11 +107,47 @@ static int bad_usage(const char *fmt, ...)
 
 typedef struct args {
     const char *workload, *nemesis, *out, *meridian, *brk;
-    long long time_s, nodes, concurrency, keys, quiet_s;
+    long long time_s, nodes, concurrency, keys, quiet_s, objects;
     double rate;
     uint64_t seed;
-    bool seed_set;
+    bool seed_set, keys_set;
+    hj_net_mode net;
+    int64_t clock_bound_ns;
 } args;
+
+static const char *const break_names[] = {"stale-reads", "no-read-locks", "no-commit-wait",
+                                          "no-safe-wait"};
+
+/* Every name of a comma list is a known switch. */
+static bool breaks_known(const char *list, char *bad, size_t len)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    bool any = false;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        bool known = false;
+        for (size_t i = 0; i < sizeof break_names / sizeof break_names[0]; i++)
+            known |= strcmp(t, break_names[i]) == 0;
+        if (!known) {
+            snprintf(bad, len, "%s", t);
+            return false;
+        }
+        any = true;
+    }
+    snprintf(bad, len, "%s", list);
+    return any;
+}
+
+static bool has_break(const char *list, const char *name)
+{
+    if (!list)
+        return false;
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)); p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
 
 static int parse_args(int argc, char **argv, args *a)
 {
@@ -106,6 +160,10 @@ static int parse_args(int argc, char **argv, args *a)
         {"seed", required_argument, NULL, 's'},
         {"concurrency", required_argument, NULL, 'c'},
         {"keys", required_argument, NULL, 'g'},
+        {"groups", required_argument, NULL, 'g'},
+        {"objects", required_argument, NULL, 'O'},
+        {"net", required_argument, NULL, 'N'},
+        {"clock-bound", required_argument, NULL, 'B'},
         {"quiet", required_argument, NULL, 'q'},
         {"out", required_argument, NULL, 'o'},
         {"meridian", required_argument, NULL, 'm'},
@@ -153,8 +211,29 @@ static int parse_args(int argc, char **argv, args *a)
                 return bad_usage("--concurrency needs an integer in 1..1000, not '%s'", optarg);
             break;
         case 'g':
-            if (mr_parse_int(optarg, 1, 100, &a->keys) != 0)
-                return bad_usage("--keys needs an integer in 1..100, not '%s'", optarg);
+            if (mr_parse_int(optarg, 1, HJ_MAX_GROUPS, &a->keys) != 0)
+                return bad_usage("--groups (--keys) needs an integer in 1..%d, not '%s'",
+                                 HJ_MAX_GROUPS, optarg);
+            a->keys_set = true;
+            break;
+        case 'O':
+            if (mr_parse_int(optarg, 2, 1000, &a->objects) != 0)
+                return bad_usage("--objects needs an integer in 2..1000, not '%s'", optarg);
+            break;
+        case 'N':
+            if (strcmp(optarg, "auto") == 0)
+                a->net = HJ_NET_AUTO;
+            else if (strcmp(optarg, "netns") == 0)
+                a->net = HJ_NET_NETNS;
+            else if (strcmp(optarg, "loopback") == 0)
+                a->net = HJ_NET_LOOPBACK;
+            else
+                return bad_usage("--net takes auto, netns or loopback, not '%s'", optarg);
+            break;
+        case 'B':
+            if (mr_parse_duration(optarg, &a->clock_bound_ns) != 0 ||
+                a->clock_bound_ns < 100 * 1000 || a->clock_bound_ns > 5 * MR_NS_PER_S)
+                return bad_usage("--clock-bound needs a duration in 100us..5s, not '%s'", optarg);
             break;
         case 'q':
             if (mr_parse_int(optarg, 0, 3600, &a->quiet_s) != 0)
@@ -166,11 +245,15 @@ static int parse_args(int argc, char **argv, args *a)
         case 'm':
             a->meridian = optarg;
             break;
-        case 'b':
-            if (strcmp(optarg, "stale-reads") != 0)
-                return bad_usage("--break knows only stale-reads, not '%s'", optarg);
+        case 'b': {
+            char bad[256];
+            if (!breaks_known(optarg, bad, sizeof bad))
+                return bad_usage("--break takes stale-reads, no-read-locks, no-commit-wait, "
+                                 "no-safe-wait (comma-separated), not '%s'",
+                                 bad);
             a->brk = optarg;
             break;
+        }
         case 'h':
             usage(stdout);
             return -1;
@@ -183,11 +266,12 @@ static int parse_args(int argc, char **argv, args *a)
     if (optind < argc)
         return bad_usage("unexpected argument '%s'", argv[optind]);
     if (!a->workload)
-        return bad_usage("--workload is required (register)");
+        return bad_usage("--workload is required (register, bank, list-append, set)");
     if (!hj_workload_find(a->workload))
-        return bad_usage("unknown workload '%s' (register; bank and list-append need "
-                         "transactions, which do not exist yet)",
-                         a->workload);
+        return bad_usage("unknown workload '%s' (register, bank, list-append, set%s)", a->workload,
+                         hj_workload_find("bank") ? ""
+                                                  : "; this build has no libmeridian, so only "
+                                                    "register");
     if (!a->nemesis)
         return bad_usage("--nemesis is required (kill,pause,partition,clock or none)");
     if (a->time_s < 0)
@@ -241,6 +325,24 @@ static int mkdirs(const char *path)
             *p = '/';
         }
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Whether `meridian init` takes --split-at (range boundaries between data groups). */
+static bool init_supports_split(const char *bin, const char *dir)
+{
+    char path[HJ_PATH + 32];
+    snprintf(path, sizeof path, "%s/.init-help", dir);
+    char *argv[] = {(char *)bin, "init", "--help", NULL};
+    hj_run_cmd(argv, path, 10000);
+    FILE *f = fopen(path, "r");
+    bool yes = false;
+    char line[512];
+    while (f && fgets(line, sizeof line, f))
+        yes |= strstr(line, "--split-at") != NULL;
+    if (f)
+        fclose(f);
+    unlink(path);
+    return yes;
 }
 
 /* True when path does not exist or is an empty directory. */
@@ -416,10 +518,25 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    printf("meridian-jepsen: %s, %lld nodes on 127.0.0.1 (loopback only: network namespaces are "
-           "future work; partitions go through the nodes' test-only fault RPC), nemesis %s, "
-           "seed %llu\nrun directory: %s\n",
-           wl->name, a.nodes, a.nemesis, (unsigned long long)a.seed, dir);
+    /* Transactional workloads spread their keys over the groups' ranges: r01, r02, ... are
+     * the boundaries, when `meridian init` takes them (--split-at). */
+    bool txn = strcmp(wl->name, "register") != 0;
+    char split[256] = "";
+    bool can_split = txn && init_supports_split(bin, dir);
+    if (txn && !a.keys_set)
+        a.keys = can_split ? 3 : 1;
+    if (txn && a.keys > 1) {
+        if (can_split)
+            hj_split_at((int)a.keys, split, sizeof split);
+        else
+            printf("notice: `meridian init` has no --split-at: every key lands in the first "
+                   "data group's range\n");
+    }
+
+    printf("meridian-jepsen: %s, %lld nodes, %lld data groups, nemesis %s%s%s, seed %llu\n"
+           "run directory: %s\n",
+           wl->name, a.nodes, a.keys, a.nemesis, a.brk ? ", NEGATIVE CONTROL --break " : "",
+           a.brk ? a.brk : "", (unsigned long long)a.seed, dir);
     fflush(stdout);
 
     int exit_code = EXIT_UNKNOWN;
@@ -432,14 +549,27 @@ int main(int argc, char **argv)
                           .dir = dir,
                           .nodes = (int)a.nodes,
                           .groups = (int)a.keys,
-                          .stale_reads = a.brk != NULL};
-    if (hj_cluster_setup(&cluster, &co, leader, &err) != MR_OK) {
+                          .breaks = a.brk,
+                          .net = a.net,
+                          .clock_bound_ns = a.clock_bound_ns,
+                          .split_at = split};
+    int setup_rc = hj_cluster_setup(&cluster, &co, leader, &err);
+    if (cluster.net_notice[0])
+        printf("notice: %s\n", cluster.net_notice);
+    if (setup_rc != MR_OK) {
         fprintf(stderr, "meridian-jepsen: cluster setup failed: %s\n", mr_err_msg(&err));
         hj_cluster_teardown(&cluster);
         hj_run_free(&run);
         return EXIT_UNKNOWN;
     }
-    printf("cluster up: %lld nodes, %lld data groups, every group has a leader\n", a.nodes, a.keys);
+    if (cluster.netns)
+        printf("network: one namespace per node (mj%dn1..%lld), veth pairs on bridge %s, nodes "
+               "at %s; partitions by nftables\n",
+               (int)getpid(), a.nodes, cluster.bridge, cluster.addrs);
+    else
+        printf("network: loopback (127.0.0.1); partitions by the nodes' test-only fault RPC\n");
+    printf("cluster up: %lld nodes, %lld data groups%s%s, clock %s, every group has a leader\n",
+           a.nodes, a.keys, split[0] ? " split at " : "", split, cluster.clock_spec);
     fflush(stdout);
 
     uv_loop_t loop;
@@ -461,7 +591,9 @@ int main(int argc, char **argv)
                          .rate = a.rate,
                          .keys = (int)a.keys,
                          .seed = a.seed,
-                         .reads_anywhere = a.brk != NULL,
+                         .reads_anywhere = has_break(a.brk, "stale-reads"),
+                         .breaks = a.brk ? a.brk : "",
+                         .objects = (int)a.objects,
                          .leader = leader,
                          .op_timeout_ms = 5000};
     hj_nemesis_opts no = {.kinds = kinds,
@@ -514,7 +646,7 @@ int main(int argc, char **argv)
                            .rate = a.rate,
                            .seed = a.seed,
                            .kinds = kinds,
-                           .stale_reads = a.brk != NULL,
+                           .breaks = a.brk,
                            .interrupted = d.interrupted || hj_interrupted,
                            .record_errs = run.record_errs,
                            .start_wall_ns = run.t0_wall,

@@ -180,7 +180,7 @@ static int usage_run(char *const extra[], char **err)
 TEST(usage)
 {
     static char *const cases[][12] = {
-        {"--workload", "bank", "--nemesis", "kill", "--time", "5", NULL},
+        {"--workload", "ledger", "--nemesis", "kill", "--time", "5", NULL},
         {"--workload", "register", "--nemesis", "kill,flood", "--time", "5", NULL},
         {"--workload", "register", "--nemesis", "kill", NULL},
         {"--workload", "register", "--nemesis", "kill", "--time", "0", NULL},
@@ -189,6 +189,10 @@ TEST(usage)
         {"--workload", "register", "--nemesis", "kill", "--time", "5", "--rate", "x", NULL},
         {"--workload", "register", "--nemesis", "kill", "--time", "5", "--break", "all", NULL},
         {"--workload", "register", "--nemesis", "kill", "--time", "5", "--bogus", NULL},
+        {"--workload", "register", "--nemesis", "kill", "--time", "5", "--net", "wan", NULL},
+        {"--workload", "register", "--nemesis", "kill", "--time", "5", "--break",
+         "no-read-locks,bogus", NULL},
+        {"--workload", "register", "--nemesis", "kill", "--time", "5", "--clock-bound", "9s", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *err = NULL;
