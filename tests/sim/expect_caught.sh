@@ -1,8 +1,11 @@
 #!/bin/sh
-# Negative control: runs meridian-sim with a mutant and passes only if the mutant is caught
-# as a protocol violation (exit status 1 and "violations: V" with V >= 1), not as a crash,
-# a sanitizer abort, or a mere liveness failure.
-# usage: expect_caught.sh SIM ARGS...
+# Negative control: runs a simulator (meridian-sim or meridian-sim-txn) with a mutant or a
+# broken variant and passes only if it is caught as a violation (exit status 1 and
+# "violations: V" with V >= 1), not as a crash, a sanitizer abort, or a mere liveness
+# failure. With EXPECT set, some FAIL line must also contain it (e.g. the checker's
+# "not strictly serializable", so that a broken transaction protocol is caught by the
+# consistency checker and not by something incidental).
+# usage: [EXPECT=TEXT] expect_caught.sh SIM ARGS...
 sim=$1
 shift
 out=$("$sim" "$@")
@@ -13,6 +16,10 @@ echo "$first_fail"
 echo "$last"
 if [ "$rc" -ne 1 ]; then
     echo "expect_caught: exit status $rc, want 1" >&2
+    exit 1
+fi
+if [ -n "$EXPECT" ] && ! printf '%s\n' "$out" | grep '^FAIL seed' | grep -qF "$EXPECT"; then
+    echo "expect_caught: no failure says '$EXPECT'" >&2
     exit 1
 fi
 case "$last" in

@@ -22,11 +22,13 @@
  * leadership, the client timed out) is recorded info, never ok or fail; one that never
  * proposed is fail.
  *
- * Negative controls (--break, each must be reported invalid): skip-commit-wait acknowledges
- * a commit as soon as it is applied, before TT.after(s); with --fast-host (h1's clock pinned
- * near the top of its bound, the others' honest) the checker sees real-time anomalies.
- * no-safe-wait serves read-only transactions without waiting for safe time; no-read-locks
- * reads without shared locks.
+ * Negative controls (--break, each must be reported invalid by the checker):
+ * skip-commit-wait acknowledges a commit as soon as it is applied, before TT.after(s): with
+ * --clocks fast-host (h1's clock pinned near the top of its bound) the checker sees
+ * real-time anomalies. no-read-wait serves reads once safe time allows, without waiting for
+ * TT.after(s_read) (see tx_read_visible); no-safe-wait serves read-only transactions at
+ * once; no-read-locks reads without shared locks; info-as-fail reports unknown outcomes as
+ * failures. The lock table's own invariants (tl_check) are checked after every call.
  *
  * Built for two-phase commit to come: the commit record carries the transaction id and its
  * writes per group; prepare timestamps would enter tx_tm_safe and tx_commit_ts. */
@@ -47,14 +49,19 @@
 #define MAX_OPS        4
 #define SAFE_EVERY     (20 * MS) /* an idle leader's SAFE record period */
 #define GC_EVERY       (200 * MS)
-#define RETENTION      (300 * MS) /* short, so GC runs during the seed */
+#define RETENTION      (800 * MS) /* short, so GC runs during the seed */
 #define RW_TIMEOUT     (3000 * MS)
 #define RO_TIMEOUT     (1000 * MS)
 
+/* Clock errors: every host's wanders inside the bound (as in meridian-sim); or h1's is pinned
+ * near the top of its bound (its timestamps run ahead of everyone's clock, yet its interval
+ * still contains true time); or, besides, every other host's near the bottom. */
+enum { CLOCKS_WANDER = 0, CLOCKS_FAST_HOST, CLOCKS_SPREAD };
+
 typedef struct txn_opts {
     int clients;
-    bool fast_host;
-    bool skip_commit_wait, no_safe_wait, no_read_locks, no_read_wait;
+    int clocks; /* CLOCKS_* */
+    bool skip_commit_wait, no_safe_wait, no_read_locks, no_read_wait, info_as_fail;
     const char *history_dir; /* where a failing seed's history goes (JSON lines) */
 } txn_opts;
 
@@ -282,6 +289,8 @@ static void finish_txn(world *w, txn *t, jp_type type)
         return;
     app *a = A(w);
     t->state = T_DONE;
+    if (type == JP_INFO && a->o->info_as_fail) /* negative control: claims what it cannot know */
+        type = JP_FAIL;
     record(w, t->process, type, txn_value(t, type == JP_OK));
     if (type == JP_OK)
         t->ro ? a->ok_ro++ : a->ok_rw++;
@@ -356,6 +365,9 @@ static void lock_out(world *w, int h, int g, tl_out *out)
         }
     }
     tl_out_reset(out);
+    mr_err err = {0};
+    if (tl_check(l->tl, &err))
+        violate(w, "h%d g%d lock table: %s", h + 1, g, mr_err_msg(&err));
 }
 
 static void abort_at_leader(world *w, txn *t, jp_type outcome)
@@ -796,6 +808,21 @@ static txn *new_txn(world *w, int c)
     return t;
 }
 
+/* A random up host that is a replica of every group (the chosen configuration: a spare
+ * host's cores hear no log and could never serve), leader or follower alike; -1 if none. */
+static int ro_host(world *w)
+{
+    int cand[MAX_HOSTS], n = 0;
+    for (int h = 0; h < w->nhosts; h++) {
+        bool member = w->hosts[h].up;
+        for (int g = 0; g < w->ngroups && member; g++)
+            member = px_config_has(&w->g[g].cfgs[w->g[g].ncfgs - 1].config, (px_node_id)h + 1);
+        if (member)
+            cand[n++] = h;
+    }
+    return n ? cand[rnd() % (uint64_t)n] : -1;
+}
+
 static void client_start(world *w, int c)
 {
     app *a = A(w);
@@ -805,8 +832,8 @@ static void client_start(world *w, int c)
     int g = (int)rnd_range(0, w->ngroups - 1);
     int h;
     if (ro) {
-        h = (int)rnd_range(0, w->nhosts - 1); /* any replica: followers and the spare too */
-        if (!w->hosts[h].up) {
+        h = ro_host(w);
+        if (h < 0) {
             app_event(w, A_CLIENT, (uint64_t)c, 10 * MS);
             return;
         }
@@ -947,11 +974,13 @@ static void txn_init(world *w)
         app_event(w, A_SAFE_TICK, (uint64_t)g, SAFE_EVERY);
     for (int h = 0; h < w->nhosts; h++)
         app_event(w, A_GC_TICK, (uint64_t)h, GC_EVERY);
-    if (a->o->fast_host) {
-        /* h1 runs fast, near the top of its bound: its TT.now() still contains true time,
-         * but its timestamps run ahead of everyone else's clock. */
+    if (a->o->clocks != CLOCKS_WANDER) {
         w->hosts[0].clock_err = w->bound - w->bound / 20;
         w->hosts[0].pinned = true;
+    }
+    for (int h = 1; h < w->nhosts && a->o->clocks == CLOCKS_SPREAD; h++) {
+        w->hosts[h].clock_err = -(w->bound - w->bound / 20);
+        w->hosts[h].pinned = true;
     }
 }
 
@@ -963,6 +992,8 @@ static bool txn_done(world *w)
     return true;
 }
 
+/* Checks the history, also after a liveness failure (healthy false): what completed must
+ * still be strictly serializable. */
 static void txn_finish(world *w, bool healthy)
 {
     app *a = A(w);
@@ -1000,7 +1031,6 @@ static void txn_finish(world *w, bool healthy)
         trace(w, "checker: unknown (%s)", r.unknown_reason ? r.unknown_reason : "?");
     }
     jp_result_free(&r);
-    (void)healthy;
 }
 
 static void txn_free(world *w)
@@ -1054,12 +1084,19 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             return 2;
         }
         topts.clients = (int)v;
-    } else if (!strcmp(a, "--fast-host")) {
-        if (strcmp(val, "on") && strcmp(val, "off")) {
-            fprintf(stderr, "meridian-sim-txn: --fast-host: want on or off, got '%s'\n", val);
+    } else if (!strcmp(a, "--clocks")) {
+        if (!strcmp(val, "wander"))
+            topts.clocks = CLOCKS_WANDER;
+        else if (!strcmp(val, "fast-host"))
+            topts.clocks = CLOCKS_FAST_HOST;
+        else if (!strcmp(val, "spread"))
+            topts.clocks = CLOCKS_SPREAD;
+        else {
+            fprintf(stderr,
+                    "meridian-sim-txn: --clocks: want wander, fast-host or spread, got '%s'\n",
+                    val);
             return 2;
         }
-        topts.fast_host = !strcmp(val, "on");
     } else if (!strcmp(a, "--history-dir")) {
         topts.history_dir = val;
         return 0;
@@ -1072,10 +1109,12 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             topts.no_read_locks = true;
         else if (!strcmp(val, "no-read-wait"))
             topts.no_read_wait = true;
+        else if (!strcmp(val, "info-as-fail"))
+            topts.info_as_fail = true;
         else {
             fprintf(stderr,
                     "meridian-sim-txn: --break: unknown '%s' (skip-commit-wait, no-safe-wait, "
-                    "no-read-locks, no-read-wait)\n",
+                    "no-read-locks, no-read-wait, info-as-fail)\n",
                     val);
             return 2;
         }
@@ -1091,7 +1130,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: meridian-sim-txn --seeds N [--seed S] [--replicas 3|5] [--groups G]\n"
-            "                        [--steps K] [--bound DUR] [--clients C] [--fast-host on|off]\n"
+            "                        [--steps K] [--bound DUR] [--clients C] [--clocks MODE]\n"
             "                        [--break NAME] [--mutant NAME] [--trace]\n"
             "Runs read-write transactions (locks at the leader, commit through Paxos, commit\n"
             "wait) and read-only ones (lock-free at any replica, at TT.now().latest, after safe\n"
@@ -1102,9 +1141,11 @@ static void usage(FILE *f)
             "  4000), --bound DUR (default random per seed, 0.5-8ms), --mutant NAME, --trace:\n"
             "                 as meridian-sim\n"
             "  --clients C    concurrent clients (default 6)\n"
-            "  --fast-host on h1's clock pinned near the top of its bound (default off)\n"
+            "  --clocks MODE  wander: every host's error wanders inside the bound (default);\n"
+            "                 fast-host: h1's pinned near the top of its bound; spread: also\n"
+            "                 every other host's near the bottom\n"
             "  --break NAME   a broken variant that must be caught: skip-commit-wait,\n"
-            "                 no-safe-wait, no-read-locks, no-read-wait\n"
+            "                 no-safe-wait, no-read-locks, no-read-wait, info-as-fail\n"
             "  --history-dir D  write each invalid seed's history to D/sim-txn-seed-S.jsonl\n"
             "Prints, last, 'seeds: N, violations: V, liveness failures: L'; exit status 1 if\n"
             "V or L is non-zero, 2 on bad arguments.\n");
