@@ -268,18 +268,21 @@ int cmd_client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o, bo
 static void init_usage(FILE *f)
 {
     fprintf(f, "usage: meridian init [--host HOST:PORT] [--certs DIR [--user U] | --insecure]\n"
-               "                     [--data-groups N] [--replicas R]\n\n"
+               "                     [--data-groups N] [--replicas R] [--split-at K1,K2,...]\n\n"
                "Bootstraps a new cluster once, through the node at --host (default\n"
                "127.0.0.1:7100): every node in its --join list becomes a member. Refused\n"
                "when any of them already belongs to a cluster. --data-groups N (default 1)\n"
                "creates N data groups of R replicas (default 3) spread over the nodes, besides\n"
-               "the meta group.\n");
+               "the meta group. Data group i holds the keys from the (i-1)th split key up to\n"
+               "the ith: --split-at gives the N-1 boundaries (increasing); by default they\n"
+               "spread evenly over the first character '0'..'z'.\n");
 }
 
 int cmd_init(int argc, char **argv)
 {
     /* --data-groups is ours; the rest are the common client options. */
     long long groups = 1, replicas = 3;
+    const char *split = NULL;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int nrest = 0;
     for (int i = 0; i < argc; i++) {
@@ -289,6 +292,12 @@ int cmd_init(int argc, char **argv)
                 return cmd_usage_error("init", "--replicas needs an integer in 1..9");
             }
             i++;
+        } else if (i > 0 && strcmp(argv[i], "--split-at") == 0) {
+            if (i + 1 >= argc || !*argv[i + 1]) {
+                free(rest);
+                return cmd_usage_error("init", "--split-at needs a comma-separated key list");
+            }
+            split = argv[++i];
         } else if (i > 0 && strcmp(argv[i], "--data-groups") == 0) {
             if (i + 1 >= argc || mr_parse_int(argv[i + 1], 1, 10000, &groups) != 0) {
                 free(rest);
@@ -309,9 +318,21 @@ int cmd_init(int argc, char **argv)
     json_t *reply = NULL;
     mr_err err;
     mr_err_clear(&err);
-    char req[64];
-    snprintf(req, sizeof req, "{\"data_groups\": %lld, \"replicas\": %lld}", groups, replicas);
-    if (cmd_rpc(&o, ND_MSG_INIT, req, (uint32_t)strlen(req), &reply, &err) != MR_OK)
+    json_t *jreq = json_pack("{s:I, s:I}", "data_groups", (json_int_t)groups, "replicas",
+                             (json_int_t)replicas);
+    if (split) {
+        json_t *keys = json_array();
+        char *copy = strdup(split), *save = NULL;
+        for (char *k = strtok_r(copy, ",", &save); k; k = strtok_r(NULL, ",", &save))
+            json_array_append_new(keys, json_string(k));
+        free(copy);
+        json_object_set_new(jreq, "split_at", keys);
+    }
+    char *req = json_dumps(jreq, JSON_COMPACT);
+    json_decref(jreq);
+    int rrc = cmd_rpc(&o, ND_MSG_INIT, req, (uint32_t)strlen(req), &reply, &err);
+    free(req);
+    if (rrc != MR_OK)
         return cmd_fail("init", "%s", mr_err_msg(&err));
     int ok = json_is_true(json_object_get(reply, "ok"));
     if (ok) {

@@ -125,8 +125,8 @@ static void issue(load *l)
             /* a blind single-key write: one lock, one commit record */
             snprintf(json, sizeof json,
                      "{\"group\":%d,\"txn\":%ld,\"prio\":%lld,\"op\":\"commit\",\"nreads\":0,"
-                     "\"writes\":[{\"key\":\"k%u\",\"value\":\"%.*s\"}]}",
-                     g, l->sent + 1000, (long long)mr_realtime_ns(), rand_r(&l->seed) % 100000,
+                     "\"writes\":[{\"key\":\"g%04d/k%u\",\"value\":\"%.*s\"}]}",
+                     g, l->sent + 1000, (long long)mr_realtime_ns(), g, rand_r(&l->seed) % 100000,
                      (int)(l->size < 200 ? l->size : 200), (const char *)l->payload + 8);
             type = ND_MSG_TXN;
             body = json;
@@ -134,10 +134,10 @@ static void issue(load *l)
         } else {
             if (l->staleness_ns)
                 snprintf(json, sizeof json,
-                         "{\"group\":2,\"key\":\"k%u\",\"max_staleness_ns\":%lld}",
+                         "{\"group\":2,\"key\":\"g0002/k%u\",\"max_staleness_ns\":%lld}",
                          rand_r(&l->seed) % 100, (long long)l->staleness_ns);
             else
-                snprintf(json, sizeof json, "{\"group\":2,\"key\":\"k%u\"}",
+                snprintf(json, sizeof json, "{\"group\":2,\"key\":\"g0002/k%u\"}",
                          rand_r(&l->seed) % 100);
             to = l->replica[l->sent % l->nrep];
             type = ND_MSG_SNAPREAD;
@@ -358,18 +358,23 @@ int main(int argc, char **argv)
     snprintf(ngroups, sizeof ngroups, "%d", groups);
     char nrep[16];
     snprintf(nrep, sizeof nrep, "%d", replicas);
-    char *init[] = {(char *)meridian,
-                    "init",
-                    "--host",
-                    addrs[0],
-                    "--data-groups",
-                    ngroups,
-                    "--replicas",
-                    nrep,
-                    insecure ? "--insecure" : "--certs",
-                    insecure ? NULL : certs,
-                    NULL};
-    if (run(init) != 0) {
+    /* Data group g holds the keys "g<g>/..." (boundaries g0003, g0004, ...). */
+    char *split = calloc((size_t)groups + 1, 6);
+    for (int g = 3; split && g < 2 + groups; g++)
+        sprintf(split + strlen(split), "%sg%04d", g > 3 ? "," : "", g);
+    char *init[14] = {(char *)meridian, "init",  "--host",     addrs[0],
+                      "--data-groups",  ngroups, "--replicas", nrep};
+    int ni = 8;
+    init[ni++] = insecure ? "--insecure" : "--certs";
+    if (!insecure)
+        init[ni++] = certs;
+    if (groups > 1 && split) {
+        init[ni++] = "--split-at";
+        init[ni++] = split;
+    }
+    int init_rc = run(init);
+    free(split);
+    if (init_rc != 0) {
         fprintf(stderr, "bench-node: init failed\n");
         stop_nodes();
         return 1;

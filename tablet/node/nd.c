@@ -130,6 +130,130 @@ static int group_config_from_json(json_t *arr, px_config *c, mr_err *err)
 
 static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err *err);
 
+/* ---- the range map ---- */
+
+/* Byte order of NUL-free strings, with "" as +infinity when `inf`. */
+static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+static bool below_end(const char *key, size_t klen, const char *end)
+{
+    return !*end || key_cmp(key, klen, end, strlen(end)) < 0;
+}
+
+bool nd_in_range(const nd_group *g, const char *key, size_t klen)
+{
+    return g->range_start && key_cmp(key, klen, g->range_start, strlen(g->range_start)) >= 0 &&
+           below_end(key, klen, g->range_end);
+}
+
+uint64_t nd_group_of_key(const nd_node *n, const char *key, size_t klen)
+{
+    for (size_t i = 0; i < n->nranges; i++) {
+        const nd_range *r = &n->ranges[i];
+        if (key_cmp(key, klen, r->start, strlen(r->start)) >= 0 && below_end(key, klen, r->end))
+            return r->group;
+    }
+    return 0;
+}
+
+static void free_ranges(nd_node *n)
+{
+    for (size_t i = 0; i < n->nranges; i++) {
+        free(n->ranges[i].start);
+        free(n->ranges[i].end);
+    }
+    free(n->ranges);
+    n->ranges = NULL;
+    n->nranges = 0;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+    const nd_range *x = a, *y = b;
+    return key_cmp(x->start, strlen(x->start), y->start, strlen(y->start));
+}
+
+/* The data groups' ranges from the cluster description: sorted, contiguous,
+ * from "" to +infinity. A description from before ranges existed (no
+ * "start") gives its first data group everything. */
+static int load_ranges(nd_node *n, json_t *groups, mr_err *err)
+{
+    free_ranges(n);
+    n->ranges = calloc(json_array_size(groups) + 1, sizeof *n->ranges);
+    if (!n->ranges)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    size_t i;
+    json_t *v;
+    bool legacy = false;
+    json_array_foreach(groups, i, v)
+    {
+        const char *kind = json_string_value(json_object_get(v, "kind"));
+        if (!kind || strcmp(kind, "data") != 0)
+            continue;
+        const char *s = json_string_value(json_object_get(v, "start"));
+        const char *e = json_string_value(json_object_get(v, "end"));
+        if (!s && (legacy || n->nranges == 0)) {
+            legacy = true;
+            s = n->nranges == 0 ? "" : NULL;
+            e = "";
+        }
+        if (!s || !e)
+            continue; /* legacy: later data groups hold no keys */
+        nd_range *r = &n->ranges[n->nranges++];
+        r->group = (uint64_t)json_integer_value(json_object_get(v, "id"));
+        r->start = strdup(s);
+        r->end = strdup(e);
+        if (!r->start || !r->end ||
+            group_config_from_json(json_object_get(v, "replicas"), &r->replicas, err) != MR_OK) {
+            free_ranges(n);
+            return mr_errf(err, MR_ECORRUPT, "group entry %zu: bad range or replicas", i);
+        }
+    }
+    qsort(n->ranges, n->nranges, sizeof *n->ranges, range_cmp);
+    for (size_t k = 0; k < n->nranges; k++) {
+        const char *want = k == 0 ? "" : n->ranges[k - 1].end;
+        if (strcmp(n->ranges[k].start, want) != 0 || (k + 1 == n->nranges && *n->ranges[k].end)) {
+            free_ranges(n);
+            return mr_errf(err, MR_ECORRUPT, "the data groups' ranges do not tile the key space");
+        }
+    }
+    return MR_OK;
+}
+
+/* ND_MSG_RANGES: the range map with leader hints (known for groups hosted here). */
+static void on_ranges(nd_node *n, const net_message *m)
+{
+    json_t *ranges = json_array(), *nodes = json_array();
+    for (size_t i = 0; i < n->nranges; i++) {
+        const nd_range *r = &n->ranges[i];
+        json_t *reps = json_array();
+        for (uint32_t k = 0; k < r->replicas.n; k++)
+            json_array_append_new(reps, json_integer(r->replicas.nodes[k]));
+        const char *leader = "";
+        nd_group *g = nd_find_group(n, r->group);
+        if (g) {
+            px_status st;
+            px_node_status(g->px, &st);
+            if (st.leader && st.leader <= PX_MAX_NODE_ID)
+                leader = n->peers[st.leader].addr;
+        }
+        json_array_append_new(ranges, json_pack("{s:s, s:s, s:I, s:o, s:s}", "start", r->start,
+                                                "end", r->end, "group", (json_int_t)r->group,
+                                                "replicas", reps, "leader", leader));
+    }
+    for (int id = 1; id <= PX_MAX_NODE_ID; id++)
+        if (n->peers[id].addr[0])
+            json_array_append_new(nodes, json_pack("{s:i, s:s, s:s, s:s}", "id", id, "addr",
+                                                   n->peers[id].addr, "zone", n->peers[id].zone,
+                                                   "region", n->peers[id].region));
+    nd_reply_json(n, m->reply_to,
+                  json_pack("{s:b, s:o, s:o}", "ok", 1, "ranges", ranges, "nodes", nodes));
+}
+
 /* Applies a cluster description: nodes and groups. */
 static int load_cluster(nd_node *n, json_t *desc, mr_err *err)
 {
@@ -159,6 +283,8 @@ static int load_cluster(nd_node *n, json_t *desc, mr_err *err)
         snprintf(p->region, sizeof p->region, "%s",
                  json_string_value(json_object_get(v, "region")) ?: "");
     }
+    if (load_ranges(n, groups, err) != MR_OK)
+        return MR_ECORRUPT;
     json_array_foreach(groups, i, v)
     {
         json_int_t gid = json_integer_value(json_object_get(v, "id"));
@@ -239,10 +365,10 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
     while ((r = px_batch_next(e->data, e->len, &off, &p, &plen)) == 1) {
         if (plen >= ND_PROP_HDR && p[12] == ND_OP_SAFE)
             continue; /* only moves safe time */
-        if (plen >= ND_PROP_HDR && p[12] == ND_OP_TXN) {
+        if (plen >= ND_PROP_HDR + 8 && nd_op_is_txn(p[12])) {
             if (nrec < MAX_RECS) {
-                recs[nrec] = p + ND_PROP_HDR;
-                lens[nrec++] = plen - ND_PROP_HDR;
+                recs[nrec] = p + 12;
+                lens[nrec++] = plen - 12;
             } else {
                 MR_ERROR("node", "group=%llu slot=%llu: more than %d commit records in a slot",
                          (unsigned long long)g->id, (unsigned long long)e->slot, MAX_RECS);
@@ -295,8 +421,8 @@ static void sm_void(nd_node *n, nd_group *g, const px_entry *e)
     while (px_batch_next(e->data, e->len, &off, &p, &plen) == 1) {
         if (plen < ND_PROP_HDR || get32(p) != n->self)
             continue;
-        if (p[12] == ND_OP_TXN && plen >= ND_PROP_HDR + 8) {
-            nd_txn_voided(n, g, get64(p + ND_PROP_HDR));
+        if (nd_op_is_txn(p[12]) && plen >= ND_PROP_HDR + 8) {
+            nd_txn_voided(n, g, p[12], get64(p + ND_PROP_HDR));
             continue;
         }
         uint64_t seq = get64(p + 4);
@@ -313,14 +439,48 @@ static void sm_void(nd_node *n, nd_group *g, const px_entry *e)
     nd_txn_applied(n, g);
 }
 
+typedef struct snap_buf {
+    uint8_t *p;
+    size_t len, cap;
+} snap_buf;
+
+static int snap_sink(void *arg, const void *buf, size_t len)
+{
+    snap_buf *b = arg;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap * 2 > b->len + len ? b->cap * 2 : b->len + len;
+        if (cap > UINT32_MAX)
+            return -1; /* px snapshots are one buffer of at most 4 GiB */
+        uint8_t *np = realloc(b->p, cap);
+        if (!np)
+            return -1;
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, buf, len);
+    b->len += len;
+    return 0;
+}
+
 /* Snapshot: count, last_ts, hash, slot (u64 each), then u8 set, u32 len, the
- * register's bytes. Returns a malloc'd buffer (caller frees) and its length. */
+ * register's bytes; then the tablet: i64 safe time, u64 length, the MVCC
+ * store's snapshot (tablet/mvcc/mv_snap.c). Returns a malloc'd buffer (caller
+ * frees) and its length. */
 static uint8_t *sm_snapshot(const nd_group *g, uint32_t *len)
 {
-    *len = 32 + 5 + g->sm.reg_len;
-    uint8_t *out = malloc(*len);
-    if (!out)
+    size_t chain = 32 + 5 + g->sm.reg_len;
+    snap_buf b = {malloc(chain + 16 + 4096), chain + 16, chain + 16 + 4096};
+    mr_err err;
+    if (!b.p || mv_snapshot_write(g->mv, MV_SNAP_ALL, snap_sink, &b, &err) != MR_OK) {
+        MR_ERROR("node", "group=%llu: cannot snapshot the tablet: %s", (unsigned long long)g->id,
+                 b.p ? mr_err_msg(&err) : "out of memory");
+        free(b.p);
         return NULL;
+    }
+    uint8_t *out = b.p;
+    *len = (uint32_t)b.len;
+    put64(out + chain, (uint64_t)g->safe_ts);
+    put64(out + chain + 8, b.len - chain - 16);
     put64(out, g->sm.count);
     put64(out + 8, (uint64_t)g->sm.last_ts);
     put64(out + 16, g->sm.hash);
@@ -332,10 +492,25 @@ static uint8_t *sm_snapshot(const nd_group *g, uint32_t *len)
     return out;
 }
 
-static int sm_install(nd_group *g, const uint8_t *snap, uint32_t len)
+static int sm_install(nd_node *n, nd_group *g, const uint8_t *snap, uint32_t len)
 {
-    if (len < 37 || get32(snap + 33) != len - 37)
+    if (len < 37 || get32(snap + 33) > len - 37)
         return -1;
+    size_t chain = 37 + get32(snap + 33);
+    if (len != chain) {
+        if (len - chain < 16 || get64(snap + chain + 8) != len - chain - 16)
+            return -1;
+        mr_err err;
+        if (mv_snapshot_load(g->mv, snap + chain + 16, len - chain - 16, &err) != MR_OK) {
+            MR_ERROR("node", "group=%llu: tablet snapshot refused: %s", (unsigned long long)g->id,
+                     mr_err_msg(&err));
+            return -1;
+        }
+        int64_t safe = (int64_t)get64(snap + chain);
+        if (safe > g->safe_ts)
+            g->safe_ts = safe;
+        nd_txn_reloaded(n, g);
+    }
     g->sm.count = get64(snap);
     g->sm.last_ts = (int64_t)get64(snap + 8);
     g->sm.hash = get64(snap + 16);
@@ -345,7 +520,7 @@ static int sm_install(nd_group *g, const uint8_t *snap, uint32_t len)
     g->sm.reg_len = 0;
     g->sm.reg_set = false;
     if (snap[32])
-        reg_set(&g->sm, snap + 37, len - 37);
+        reg_set(&g->sm, snap + 37, (uint32_t)chain - 37);
     return 0;
 }
 
@@ -420,7 +595,7 @@ static void handle_batch(nd_node *n, nd_group *g, const px_batch *b)
             g->snapshot_slot = a->slot;
             break;
         case PX_ACT_INSTALL_SNAPSHOT:
-            if (sm_install(g, a->snap, a->snap_len) != 0)
+            if (sm_install(n, g, a->snap, a->snap_len) != 0)
                 MR_ERROR("node", "group=%llu snapshot of %u bytes is not a chain state",
                          (unsigned long long)g->id, a->snap_len);
             break;
@@ -466,6 +641,16 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err
     memset(g, 0, sizeof *g);
     g->id = gid;
     g->config = *config;
+    for (size_t i = 0; i < n->nranges; i++)
+        if (n->ranges[i].group == gid) {
+            g->range_start = strdup(n->ranges[i].start);
+            g->range_end = strdup(n->ranges[i].end);
+            if (!g->range_start || !g->range_end) {
+                free(g->range_start);
+                free(g->range_end);
+                return mr_errf(err, MR_ENOMEM, "out of memory");
+            }
+        }
     g->sm.hash = 1469598103934665603ull;
     px_options o;
     px_options_default(&o);
@@ -477,23 +662,24 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err
     o.snapshot_every = 1000;
     o.seed = (uint64_t)mr_monotonic_ns() ^ (gid << 32) ^ n->self;
     int rc = px_node_create(&o, &g->px, err);
-    if (rc)
-        return rc;
-    rc = nd_txn_group_open(n, g, err);
-    if (rc) {
-        px_node_destroy(g->px);
-        nd_txn_group_close(n, g);
-        return rc;
-    }
-    ls_px_state st;
-    rc = ls_px_load(n->store, gid, &st, err);
     if (rc == MR_OK) {
-        rc = px_node_restore(g->px, &st.d, err);
-        ls_px_state_free(&st);
+        rc = nd_txn_group_open(n, g, err);
+        if (rc == MR_OK) {
+            ls_px_state st;
+            rc = ls_px_load(n->store, gid, &st, err);
+            if (rc == MR_OK) {
+                rc = px_node_restore(g->px, &st.d, err);
+                ls_px_state_free(&st);
+            }
+        }
+        if (rc) {
+            px_node_destroy(g->px);
+            nd_txn_group_close(n, g);
+        }
     }
     if (rc) {
-        px_node_destroy(g->px);
-        nd_txn_group_close(n, g);
+        free(g->range_start);
+        free(g->range_end);
         return rc;
     }
     n->ngroups++;
@@ -511,6 +697,8 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err
  * then sends the queued messages: one frame per peer. */
 static void flush(nd_node *n)
 {
+    for (int round = 0; round < 8 && nd_txn_run_local(n); round++)
+        ;
     for (int round = 0; n->dirty && round < 8 && !n->fatal; round++) {
         mr_err err;
         int64_t t0 = mr_monotonic_ns();
@@ -814,6 +1002,12 @@ static json_t *status_json(nd_node *n)
                       "lease_left_ns", (json_int_t)lease_left, "commit", (json_int_t)st.commit,
                       "applied", (json_int_t)g->sm.slot, "count", (json_int_t)g->sm.count,
                       "last_ts", (json_int_t)g->sm.last_ts, "hash", hash));
+        json_t *ge = json_array_get(groups, json_array_size(groups) - 1);
+        json_object_set_new(ge, "prepared", json_integer((json_int_t)nd_txn_prepared_count(g)));
+        if (g->range_start) {
+            json_object_set_new(ge, "start", json_string(g->range_start));
+            json_object_set_new(ge, "end", json_string(g->range_end));
+        }
     }
     return json_pack("{s:b, s:s, s:i, s:s, s:s, s:s, s:{s:s, s:I}, s:o, s:o}", "initialized",
                      n->initialized, "cluster", n->cluster_id, "self", (int)n->self, "addr",
@@ -943,8 +1137,12 @@ static json_t *cluster_description(nd_node *n)
         json_t *r = json_array();
         for (size_t j = 0; j < per; j++)
             json_array_append_new(r, json_integer((json_int_t)(((size_t)k + j) % nn) + 1));
-        json_array_append_new(groups, json_pack("{s:i, s:s, s:o}", "id", ND_DATA_GROUP + k, "kind",
-                                                "data", "replicas", r));
+        const char *start = k == 0 ? "" : json_string_value(json_array_get(n->init_split, k - 1));
+        const char *end =
+            k + 1 == n->init_data_groups ? "" : json_string_value(json_array_get(n->init_split, k));
+        json_array_append_new(groups,
+                              json_pack("{s:i, s:s, s:o, s:s, s:s}", "id", ND_DATA_GROUP + k,
+                                        "kind", "data", "replicas", r, "start", start, "end", end));
     }
     return json_pack("{s:s, s:o, s:o}", "cluster", cid, "nodes", nodes, "groups", groups);
 }
@@ -1019,6 +1217,53 @@ static void init_finish(nd_node *n)
     n->init_running = false;
 }
 
+/* Default boundaries for N data groups: evenly over the digits and letters
+ * ('0'..'z'), one character each up to 75 groups, two beyond. */
+static json_t *default_split(int groups)
+{
+    json_t *a = json_array();
+    const int span = 'z' + 1 - '0';
+    for (int i = 1; i < groups; i++) {
+        char key[3] = {0};
+        if (groups <= span) {
+            key[0] = (char)('0' + i * span / groups);
+        } else {
+            long v = (long)i * span * span / groups;
+            key[0] = (char)('0' + v / span);
+            key[1] = (char)('0' + v % span);
+        }
+        json_array_append_new(a, json_string(key));
+    }
+    return a;
+}
+
+/* Checks explicit boundaries: data_groups - 1 non-empty strings without NUL,
+ * strictly increasing. NULL with a message in why if not. */
+static json_t *check_split(json_t *split, int groups, char *why, size_t whylen)
+{
+    if (!json_is_array(split) || json_array_size(split) != (size_t)groups - 1) {
+        snprintf(why, whylen, "split_at needs data_groups - 1 = %d keys", groups - 1);
+        return NULL;
+    }
+    size_t i;
+    json_t *v;
+    const char *prev = NULL;
+    json_array_foreach(split, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (!s || !*s || strlen(s) != json_string_length(v)) {
+            snprintf(why, whylen, "split key %zu must be a non-empty string without NUL", i + 1);
+            return NULL;
+        }
+        if (prev && strcmp(prev, s) >= 0) {
+            snprintf(why, whylen, "split keys must increase strictly ('%s' then '%s')", prev, s);
+            return NULL;
+        }
+        prev = s;
+    }
+    return json_incref(split);
+}
+
 static void on_init(nd_node *n, const net_message *m)
 {
     if (n->initialized) {
@@ -1034,11 +1279,25 @@ static void on_init(nd_node *n, const net_message *m)
     n->init_data_groups = dg ? (int)json_integer_value(dg) : 1;
     json_t *rf = json_object_get(req, "replicas");
     n->init_replicas = rf ? (int)json_integer_value(rf) : 3;
+    json_t *split = json_object_get(req, "split_at");
+    json_incref(split);
     json_decref(req);
-    if (n->init_replicas < 1 || n->init_replicas > PX_MAX_NODES)
+    if (n->init_replicas < 1 || n->init_replicas > PX_MAX_NODES) {
+        json_decref(split);
         return nd_reply_error(n, m->reply_to, "invalid", "replicas must be in 1..9");
-    if (n->init_data_groups < 1 || n->init_data_groups > 10000)
-        return nd_reply_error(n, m->reply_to, "invalid", "data_groups must be in 1..10000");
+    }
+    if (n->init_data_groups < 1 || n->init_data_groups > 5000) {
+        json_decref(split);
+        return nd_reply_error(n, m->reply_to, "invalid", "data_groups must be in 1..5000");
+    }
+    char why[200];
+    json_decref(n->init_split);
+    nd_txn_free_local(n);
+    n->init_split = split ? check_split(split, n->init_data_groups, why, sizeof why)
+                          : default_split(n->init_data_groups);
+    json_decref(split);
+    if (!n->init_split)
+        return nd_reply_error(n, m->reply_to, "invalid", why);
     /* The node list: this node first, then the join list in order, without duplicates. */
     n->init_nodes = json_array();
     json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", n->advertise));
@@ -1144,7 +1403,9 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
     /* Replication and cluster formation are for nodes only: a client
      * certificate (clientAuth only) may ask, propose and read status, never
      * speak Paxos or bootstrap a node. */
-    if ((m->type == ND_MSG_PX || m->type == ND_MSG_BOOTSTRAP) && !m->peer_is_node) {
+    if ((m->type == ND_MSG_PX || m->type == ND_MSG_BOOTSTRAP || m->type == ND_MSG_PREPARED ||
+         m->type == ND_MSG_DECISION || m->type == ND_MSG_TXN_QUERY || m->type == ND_MSG_SAFE_REQ) &&
+        !m->peer_is_node) {
         n->stats.refused++;
         MR_WARN("node", "refused message type %u from non-node peer %s (%s)", m->type, m->peer,
                 m->peer_name);
@@ -1177,9 +1438,21 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
     case ND_MSG_STATUS:
         nd_reply_json(n, m->reply_to, status_json(n));
         break;
+    case ND_MSG_RANGES:
+        if (!n->initialized)
+            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
+        else
+            on_ranges(n, m);
+        break;
     case ND_MSG_SAFE_REQ:
         if (n->initialized && m->peer_is_node)
             nd_txn_on_safe_request(n, m);
+        break;
+    case ND_MSG_PREPARED:
+    case ND_MSG_DECISION:
+    case ND_MSG_TXN_QUERY:
+        if (n->initialized)
+            nd_txn_on_2pc(n, m);
         break;
     case ND_MSG_TXN:
     case ND_MSG_SNAPREAD:
@@ -1306,12 +1579,16 @@ static void free_node(nd_node *n)
         nd_txn_group_close(n, &n->groups[i]);
         px_node_destroy(n->groups[i].px);
         free(n->groups[i].sm.reg);
+        free(n->groups[i].range_start);
+        free(n->groups[i].range_end);
     }
     free(n->groups);
+    free_ranges(n);
     for (int i = 0; i <= PX_MAX_NODE_ID; i++)
         free(n->out[i].buf);
     free(n->pending);
     json_decref(n->init_nodes);
+    json_decref(n->init_split);
     ls_close(n->store);
     tt_clock_close(n->clock);
     net_tls_ctx_free(n->tls);

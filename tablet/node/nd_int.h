@@ -59,7 +59,20 @@ enum {
     ND_OP_CAS = 3,
     ND_OP_TXN = 4,  /* a transaction's commit record: its writes at the slot's timestamp */
     ND_OP_SAFE = 5, /* empty: an idle leader moves safe time forward */
+    /* Two-phase commit (nd_txn.c): */
+    ND_OP_PREPARE = 6, /* participant: [u64 txn][u64 coordinator][u32 spans len][read spans]
+                        * [u32 nwrites][writes]; prepared at the slot's timestamp */
+    ND_OP_DECIDE = 7,  /* participant: [u64 txn][u8 commit][i64 ts]: apply or drop the prepared
+                        * writes */
+    ND_OP_COMMIT2 = 8, /* coordinator: [u64 txn][u32 nparts][u64 parts][u32 nwrites][writes]:
+                        * its writes and the commit decision at the slot's timestamp */
+    ND_OP_ABORT2 = 9,  /* coordinator: [u64 txn]: the decision is abort (unless already made) */
 };
+/* Records nd_txn.c applies (every kind above but OPAQUE/register ops and SAFE). */
+static inline bool nd_op_is_txn(uint8_t kind)
+{
+    return kind == ND_OP_TXN || (kind >= ND_OP_PREPARE && kind <= ND_OP_ABORT2);
+}
 #define ND_PROP_HDR 13
 
 typedef struct nd_pending {
@@ -70,6 +83,10 @@ typedef struct nd_pending {
 
 typedef struct nd_txn nd_txn;
 typedef struct nd_snapwait nd_snapwait;
+typedef struct nd_prepared nd_prepared;
+typedef struct nd_vote nd_vote;
+typedef struct nd_delivery nd_delivery;
+typedef struct nd_local nd_local;
 
 typedef struct nd_group {
     uint64_t id;
@@ -93,7 +110,21 @@ typedef struct nd_group {
     /* monotonic ns of the last MVCC garbage collection step */ /* follower: when it last asked
                                                                    the leader for safe time */
     uint64_t lead_from; /* first slot of this leader's term: serve after applying below */
+    /* Two-phase commit (nd_txn.c). */
+    nd_prepared *prepared;   /* every replica: prepared, undecided transactions (from the log) */
+    bool prepared_locked;    /* leader: their locks are taken in this term's lock table */
+    nd_vote *votes;          /* coordinator leader: votes that came before the client's commit */
+    nd_delivery *delivering; /* coordinator leader: commit decisions not yet acknowledged */
+    char *range_start;       /* the keys this group holds: [start, end), end "" = +infinity; */
+    char *range_end;         /* NULL for the meta group (no user keys) */
 } nd_group;
+
+/* One entry of the cluster's range map (every data group, hosted here or not). */
+typedef struct nd_range {
+    uint64_t group;
+    char *start, *end; /* end "" = +infinity */
+    px_config replicas;
+} nd_range;
 
 typedef struct nd_stats {
     uint64_t proposals, proposals_failed, fsyncs, lease_acquired, lease_lost, px_in, px_out;
@@ -124,6 +155,8 @@ struct nd_node {
     nd_peer peers[PX_MAX_NODE_ID + 1]; /* by id; id 0 unused */
     nd_group *groups;
     size_t ngroups;
+    nd_range *ranges; /* sorted by start */
+    size_t nranges;
 
     nd_outq out[PX_MAX_NODE_ID + 1];
     bool dirty;
@@ -140,7 +173,9 @@ struct nd_node {
     json_t *init_nodes;
     int init_data_groups;
     int init_replicas;
+    json_t *init_split; /* the data groups' boundaries: data_groups - 1 increasing keys */
 
+    nd_local *local, *local_tail; /* 2PC messages to groups hosted here, run from flush */
     int64_t last_ping;
     uint64_t partitioned; /* test-only: bit i set = drop Paxos frames to and from node i */
     nd_stats stats;
@@ -191,6 +226,10 @@ static inline uint64_t get64(const uint8_t *p)
 void nd_reply_json(nd_node *n, net_reply_to to, json_t *o);
 void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg);
 nd_group *nd_find_group(nd_node *n, uint64_t id);
+/* Is key (klen bytes) inside g's range? Always false for the meta group. */
+bool nd_in_range(const nd_group *g, const char *key, size_t klen);
+/* The group whose range holds key, or 0. */
+uint64_t nd_group_of_key(const nd_node *n, const char *key, size_t klen);
 /* Test-only broken protocol variants (negative controls for the consistency
  * harness): MERIDIAN_TEST_BREAK is a comma-separated list of
  *   stale-reads     register reads answered from any replica's state at once
@@ -212,11 +251,21 @@ void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
 /* nd_txn.c */
 int nd_txn_group_open(nd_node *n, nd_group *g, mr_err *err);
 void nd_txn_group_close(nd_node *n, nd_group *g);
-/* A chosen DATA slot at ts with its commit records ([u64 txn][writes] each). */
+/* A chosen DATA slot at ts with its transactional records (each [u8 kind][body],
+ * nd_op_is_txn(kind); every body starts with the u64 transaction id). */
 void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const uint8_t **recs,
                        const uint32_t *lens, size_t nrec);
-/* The commit record of txn `id` was voided (applied as a no-op): abort it. */
-void nd_txn_voided(nd_node *n, nd_group *g, uint64_t id);
+/* A transactional record of txn `id` was voided (applied as a no-op). */
+void nd_txn_voided(nd_node *n, nd_group *g, uint8_t kind, uint64_t id);
+/* The MVCC store was replaced by a snapshot: reload what nd_txn keeps from it. */
+void nd_txn_reloaded(nd_node *n, nd_group *g);
+/* Node-to-node two-phase commit messages (PREPARED, DECISION, TXN_QUERY). */
+void nd_txn_on_2pc(nd_node *n, const net_message *m);
+/* Delivers the queued 2PC messages addressed to this node; true if any ran. */
+bool nd_txn_run_local(nd_node *n);
+void nd_txn_free_local(nd_node *n);
+/* Prepared, undecided transactions of g (status). */
+size_t nd_txn_prepared_count(const nd_group *g);
 /* After a batch of applies: serve reads whose safe time has come. */
 void nd_txn_applied(nd_node *n, nd_group *g);
 void nd_txn_tick(nd_node *n, nd_group *g);

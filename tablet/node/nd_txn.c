@@ -24,13 +24,35 @@
 
 #include "common/mr_log.h"
 #include "common/mr_util.h"
+#include "coordinator/co.h"
 #include "tablet/node/nd_int.h"
 
 #define ND_SAFE_IDLE    (250 * MR_NS_PER_MS)
 #define ND_TXN_IDLE     (10 * MR_NS_PER_S) /* a client that vanished */
 #define ND_SNAPWAIT_MAX (2 * MR_NS_PER_S)
 
-typedef enum { TXN_IDLE = 0, TXN_READ_WAIT, TXN_LOCKING, TXN_COMMITTING, TXN_WAITING } txn_state;
+#define ND_VOTE_TIMEOUT  (5 * MR_NS_PER_S)    /* coordinator: votes must come by then */
+#define ND_QUERY_EVERY   (1 * MR_NS_PER_S)    /* participant: ask about a decision */
+#define ND_DELIVER_EVERY (500 * MR_NS_PER_MS) /* coordinator: resend an unacked commit */
+
+typedef enum {
+    TXN_IDLE = 0,
+    TXN_READ_WAIT,
+    TXN_LOCKING,    /* commit: taking exclusive locks */
+    TXN_VOTING,     /* coordinator: locks held, waiting for the participants' votes */
+    TXN_COMMITTING, /* the commit record (single group, or coordinator) is proposed */
+    TXN_WAITING,    /* applied; commit wait */
+    TXN_PREPARING,  /* participant: PREPARE proposed */
+    TXN_PREPARED,   /* participant: prepared, waiting for the decision */
+    TXN_DECIDING,   /* participant: DECIDE proposed */
+} txn_state;
+
+/* Past the point of no return here: the lock table cannot wound it. */
+static bool txn_sealed(txn_state s)
+{
+    return s == TXN_COMMITTING || s == TXN_WAITING || s == TXN_PREPARING || s == TXN_PREPARED ||
+           s == TXN_DECIDING;
+}
 
 struct nd_txn {
     uint64_t id;
@@ -51,6 +73,13 @@ struct nd_txn {
     int64_t wait_from; /* monotonic ns when commit wait began (after apply) */
     int64_t commit_ts;
     uv_timer_t *timer; /* commit wait */
+    /* Two-phase commit. */
+    uint64_t coord;    /* the coordinator group; 0 = a single-group transaction */
+    co_votes *co;      /* at the coordinator: the participants and their votes */
+    int64_t commit_at; /* monotonic ns the commit request came */
+    uint8_t *spans;    /* the read locks taken here: per span u32 klen, key, u32 elen (or
+                        * UINT32_MAX for a point read), end; carried by PREPARE */
+    size_t spans_len, spans_cap;
     nd_group *g;
     nd_node *n;
     nd_txn *next;
@@ -59,11 +88,17 @@ struct nd_txn {
 struct nd_snapwait {
     net_reply_to reply_to;
     int64_t ts;
+    int64_t need; /* served once safe_ts reaches it (see snap_ready) */
     int64_t deadline;
     char *key, *end;
     long limit;
     nd_snapwait *next;
 };
+
+static void load_prepared(nd_group *g);
+static void prepared_clear(nd_group *g);
+static void votes_clear(nd_group *g);
+static void deliveries_clear(nd_group *g);
 
 /* ---- opening the tablet of a group ---- */
 
@@ -77,11 +112,14 @@ int nd_txn_group_open(nd_node *n, nd_group *g, mr_err *err)
     g->locks = tl_new();
     if (!g->locks)
         return mr_errf(err, MR_ENOMEM, "out of memory");
+    load_prepared(g);
     return MR_OK;
 }
 
 static void txn_free(nd_txn *t)
 {
+    free(t->co);
+    free(t->spans);
     free(t->key);
     free(t->end);
     free(t->body);
@@ -135,6 +173,9 @@ void nd_txn_group_close(nd_node *n, nd_group *g)
         g->snapwaits = w->next;
         snapwait_free(w);
     }
+    prepared_clear(g);
+    votes_clear(g);
+    deliveries_clear(g);
     tl_free(g->locks);
     g->locks = NULL;
     mv_close(g->mv);
@@ -220,26 +261,104 @@ static json_t *txn_read(nd_group *g, nd_txn *t)
     return read_latest(g, t->key, t->klen);
 }
 
-/* Proposes t's commit record through Paxos (its locks are all held). From
- * here on t can no longer be wounded: its exclusive locks must stay until the
- * record is applied and commit wait is over (tl_prepare). */
-static void txn_propose(nd_node *n, nd_group *g, nd_txn *t)
+/* Two-phase commit helpers (defined below). */
+static void send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o);
+static bool px_is_leader(const nd_group *g);
+static void send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts);
+static void send_decisions(nd_node *n, nd_group *g, uint64_t txn, const co_votes *co, bool commit,
+                           int64_t ts);
+
+/* Appends [u64 txn] then parts of a prefix and the writes of t->body. */
+static uint8_t *frame_2pc(const nd_txn *t, const uint8_t *mid, size_t mlen, size_t *len)
 {
-    mr_err perr;
-    if (tl_prepare(g->locks, t->id, &perr) != MR_OK)
-        return txn_abort(n, g, t, mr_err_msg(&perr), NULL);
+    size_t wl = t->blen - 8; /* t->body: [u64 txn][u32 nwrites][writes] */
+    uint8_t *b = malloc(8 + mlen + wl);
+    if (!b)
+        return NULL;
+    put64(b, t->id);
+    if (mlen)
+        memcpy(b + 8, mid, mlen);
+    memcpy(b + 8 + mlen, t->body + 8, wl);
+    *len = 8 + mlen + wl;
+    return b;
+}
+
+/* t holds every lock it asked for. Single group: propose its commit record.
+ * Participant of a 2PC: propose PREPARE (its writes and read locks, so a new
+ * leader can take them again). Coordinator: wait for every vote, then
+ * propose COMMIT2 above every prepare timestamp. From the proposal on t can
+ * no longer be wounded (tl_prepare): its locks stay until the record applied
+ * and commit wait is over, or the decision is in. */
+static void txn_locked(nd_node *n, nd_group *g, nd_txn *t)
+{
+    if (t->co) {
+        co_verdict v = co_verdict_of(t->co);
+        if (v == CO_ABORT)
+            return txn_abort(n, g, t, "a participant could not prepare", NULL);
+        if (v == CO_WAITING) {
+            t->state = TXN_VOTING;
+            return;
+        }
+    }
     mr_err err;
-    if (nd_propose_raw(n, g, 0, ND_OP_TXN, t->body, t->blen, &err) != MR_OK) {
+    int prc = tl_prepare(g->locks, t->id, &err);
+    if (prc != MR_OK && prc != MR_ENOTFOUND) /* not found: it holds no lock here */
+        return txn_abort(n, g, t, mr_err_msg(&err), NULL);
+    uint8_t kind = ND_OP_TXN;
+    const uint8_t *body = t->body;
+    size_t blen = t->blen;
+    uint8_t *framed = NULL;
+    if (t->co) {
+        /* s > every prepare timestamp (MinNextTS), and >= TT.now().latest:
+         * the slot's own stamp. */
+        if (px_node_promise(g->px, tt_now(n->clock), t->co->max_prepare_ts, &err) != MR_OK) {
+            char why[300];
+            snprintf(why, sizeof why, "cannot commit above the prepare timestamps: %s",
+                     mr_err_msg(&err));
+            return txn_abort(n, g, t, why, NULL);
+        }
+        uint8_t mid[4 + 8 * CO_MAX_PARTS];
+        put32(mid, t->co->nparts);
+        for (uint32_t i = 0; i < t->co->nparts; i++)
+            put64(mid + 4 + 8 * i, t->co->parts[i]);
+        framed = frame_2pc(t, mid, 4 + 8 * (size_t)t->co->nparts, &blen);
+        kind = ND_OP_COMMIT2;
+    } else if (t->coord) {
+        uint8_t *mid = malloc(12 + t->spans_len);
+        if (mid) {
+            put64(mid, t->coord);
+            put32(mid + 8, (uint32_t)t->spans_len);
+            if (t->spans_len)
+                memcpy(mid + 12, t->spans, t->spans_len);
+            framed = frame_2pc(t, mid, 12 + t->spans_len, &blen);
+            free(mid);
+        }
+        kind = ND_OP_PREPARE;
+    }
+    if (kind != ND_OP_TXN) {
+        if (!framed)
+            return txn_abort(n, g, t, "out of memory", NULL);
+        body = framed;
+    }
+    int rc = nd_propose_raw(n, g, 0, kind, body, blen, &err);
+    free(framed);
+    if (rc != MR_OK) {
         char why[300];
         snprintf(why, sizeof why, "commit not proposed: %s", mr_err_msg(&err));
         return txn_abort(n, g, t, why, NULL);
     }
-    t->state = TXN_COMMITTING;
+    t->state = kind == ND_OP_PREPARE ? TXN_PREPARING : TXN_COMMITTING;
 }
 
 static void txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *out)
 {
     txn_reply(n, t, aborted_json(why));
+    /* The other side of a two-phase commit hears of it now rather than by
+     * timeout: a participant votes no, a coordinator tells everyone. */
+    if (t->co)
+        send_decisions(n, g, t->id, t->co, false, 0);
+    else if (t->coord && t->coord != g->id)
+        send_vote(n, g, t->id, t->coord, false, 0);
     tl_out local = {0};
     tl_release(g->locks, t->id, out ? out : &local);
     if (!out) {
@@ -254,13 +373,18 @@ static void handle_out(nd_node *n, nd_group *g, tl_out *out)
 {
     for (size_t i = 0; i < out->nwounded; i++) {
         nd_txn *t = txn_find(g, out->wounded[i]);
-        if (t && t->state != TXN_COMMITTING && t->state != TXN_WAITING) {
-            t->wounded = true;
-            if (t->has_reply) {
-                /* A parked request learns it now; the client retries the transaction. */
-                txn_reply(n, t, aborted_json("wounded by an older transaction"));
-                t->state = TXN_IDLE;
-            }
+        if (!t || txn_sealed(t->state))
+            continue;
+        if (t->coord && (t->state == TXN_LOCKING || t->state == TXN_VOTING)) {
+            /* A two-phase commit cannot wait for the client to hear of it. */
+            txn_abort(n, g, t, "wounded by an older transaction", out);
+            continue;
+        }
+        t->wounded = true;
+        if (t->has_reply) {
+            /* A parked request learns it now; the client retries the transaction. */
+            txn_reply(n, t, aborted_json("wounded by an older transaction"));
+            t->state = TXN_IDLE;
         }
     }
     out->nwounded = 0;
@@ -274,7 +398,7 @@ static void handle_out(nd_node *n, nd_group *g, tl_out *out)
             t->state = TXN_IDLE;
             txn_reply(n, t, txn_read(g, t));
         } else if (t->state == TXN_LOCKING && t->locks_pending > 0 && --t->locks_pending == 0) {
-            txn_propose(n, g, t);
+            txn_locked(n, g, t);
         }
     }
 }
@@ -395,6 +519,10 @@ static void commit_done(nd_node *n, nd_group *g, nd_txn *t)
               json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "ts", (json_int_t)t->commit_ts, "group",
                         (json_int_t)g->id, "commit_wait_ns",
                         (json_int_t)(t->wait_from ? mr_monotonic_ns() - t->wait_from : 0)));
+    /* The coordinator tells the participants only now, after commit wait
+     * (Spanner §4.2.1): they then apply at s and release their locks. */
+    if (t->co)
+        send_decisions(n, g, t->id, t->co, true, t->commit_ts);
     tl_out out = {0};
     tl_release(g->locks, t->id, &out);
     txn_drop(g, t);
@@ -412,47 +540,874 @@ static void on_commit_wait(uv_timer_t *h)
     commit_done(t->n, t->g, t);
 }
 
-/* Every replica applies a slot's commit records to its MVCC store; the
- * leader that proposed them then runs commit wait for each. */
+/* ---- two-phase commit state (every replica) ---- */
+
+/* A prepared, undecided transaction of this group, as its PREPARE record
+ * left it in the MVCC store. */
+struct nd_prepared {
+    uint64_t txn, coord;
+    int64_t ts;   /* the prepare timestamp */
+    uint8_t *val; /* [i64 ts][u64 coord][u32 spans len][spans][u32 nwrites][writes] */
+    size_t len;
+    int64_t last_query; /* leader: monotonic ns it last asked the coordinator */
+    nd_prepared *next;
+};
+
+/* A vote that reached the coordinator's leader before the client's commit. */
+struct nd_vote {
+    uint64_t txn, from;
+    bool ok;
+    int64_t ts, at;
+    nd_vote *next;
+};
+
+/* A commit decision the coordinator's leader is delivering. */
+struct nd_delivery {
+    uint64_t txn;
+    co_decision d;
+    uint64_t acked; /* bit i: d.parts[i] has logged it */
+    int64_t next_send;
+    int tries;
+    nd_delivery *next;
+};
+
+/* A 2PC message for a group this node hosts, delivered from the loop. */
+struct nd_local {
+    uint8_t type;
+    char *text;
+    nd_local *next;
+};
+
+/* System records in a group's MVCC store live under keys no client can
+ * write (client keys are NUL-free, these start with NUL): "\0p/<txn>" a
+ * prepared transaction, "\0d/<txn>" a coordinator's decision. */
+#define SYS_KEY_LEN 19
+static void sys_key(char *k, char kind, uint64_t txn)
+{
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)txn);
+    k[0] = 0;
+    k[1] = kind;
+    k[2] = '/';
+    memcpy(k + 3, hex, 16);
+}
+
+static nd_prepared *prepared_find(nd_group *g, uint64_t txn)
+{
+    for (nd_prepared *p = g->prepared; p; p = p->next)
+        if (p->txn == txn)
+            return p;
+    return NULL;
+}
+
+/* The writes of a prepared record (a malloc'd array borrowing from p->val). */
+static int prepared_writes(const nd_prepared *p, mv_write **w, size_t *nw)
+{
+    if (p->len < 20)
+        return -1;
+    uint32_t slen = get32(p->val + 16);
+    if (slen > p->len - 20)
+        return -1;
+    return decode_writes(p->val + 20 + slen, p->len - 20 - slen, w, nw);
+}
+
+static int prepared_add(nd_group *g, uint64_t txn, const uint8_t *val, size_t len)
+{
+    nd_prepared *p = calloc(1, sizeof *p);
+    if (!p || len < 20 || !(p->val = malloc(len))) {
+        free(p);
+        return -1;
+    }
+    memcpy(p->val, val, len);
+    p->len = len;
+    p->txn = txn;
+    p->ts = (int64_t)get64(val);
+    p->coord = get64(val + 8);
+    mv_write *w;
+    size_t nw;
+    if (prepared_writes(p, &w, &nw) != 0) {
+        free(p->val);
+        free(p);
+        return -1;
+    }
+    free(w);
+    p->next = g->prepared;
+    g->prepared = p;
+    return 0;
+}
+
+static void prepared_remove(nd_group *g, uint64_t txn)
+{
+    for (nd_prepared **pp = &g->prepared; *pp; pp = &(*pp)->next)
+        if ((*pp)->txn == txn) {
+            nd_prepared *p = *pp;
+            *pp = p->next;
+            free(p->val);
+            free(p);
+            return;
+        }
+}
+
+size_t nd_txn_prepared_count(const nd_group *g)
+{
+    size_t c = 0;
+    for (const nd_prepared *p = g->prepared; p; p = p->next)
+        c++;
+    return c;
+}
+
+static void prepared_clear(nd_group *g)
+{
+    while (g->prepared) {
+        nd_prepared *p = g->prepared;
+        g->prepared = p->next;
+        free(p->val);
+        free(p);
+    }
+}
+
+/* Safe time (Spanner §4.1.3): t_safe = min(t_paxos_safe, t_tm_safe), where
+ * t_paxos_safe is the largest applied timestamp and t_tm_safe is one below the
+ * smallest prepare timestamp of an undecided transaction: it may still commit
+ * at any s >= its prepare timestamp. */
+static int64_t tm_safe(const nd_group *g)
+{
+    int64_t t = INT64_MAX;
+    for (const nd_prepared *p = g->prepared; p; p = p->next)
+        if (p->ts - 1 < t)
+            t = p->ts - 1;
+    return t;
+}
+
+static int64_t safe_time(const nd_group *g)
+{
+    int64_t tm = tm_safe(g);
+    return g->safe_ts < tm ? g->safe_ts : tm;
+}
+
+static int load_prepared_row(void *arg, const mv_version *v)
+{
+    nd_group *g = arg;
+    if (v->key_len != SYS_KEY_LEN || v->deleted)
+        return 0;
+    char hex[17];
+    memcpy(hex, (const char *)v->key + 3, 16);
+    hex[16] = 0;
+    if (prepared_add(g, strtoull(hex, NULL, 16), v->value, v->len) != 0)
+        MR_ERROR("node", "group=%llu: malformed prepared record %s skipped",
+                 (unsigned long long)g->id, hex);
+    return 0;
+}
+
+/* Rebuilds the prepared list from the store (at open, after a snapshot). */
+static void load_prepared(nd_group *g)
+{
+    prepared_clear(g);
+    g->prepared_locked = false;
+    char start[3] = {0, 'p', '/'}, end[3] = {0, 'p', '0'};
+    mv_scan_opts so = {.start = start, .start_len = 3, .end = end, .end_len = 3, .ts = MV_TS_MAX};
+    uint64_t count;
+    mr_err err;
+    if (mv_scan(g->mv, &so, load_prepared_row, g, &count, &err) != MR_OK)
+        MR_ERROR("node", "group=%llu: cannot load prepared transactions: %s",
+                 (unsigned long long)g->id, mr_err_msg(&err));
+}
+
+/* The coordinator's decision about txn, if one is logged. */
+static bool decision_lookup(nd_group *g, uint64_t txn, co_decision *d)
+{
+    char k[SYS_KEY_LEN];
+    sys_key(k, 'd', txn);
+    mv_version v;
+    mr_err err;
+    if (mv_get(g->mv, k, SYS_KEY_LEN, MV_TS_MAX, &v, &err) != MR_OK)
+        return false;
+    bool ok = !v.deleted && co_decision_decode(v.value, v.len, d, &err) == MR_OK;
+    free((void *)v.value);
+    return ok;
+}
+
+/* ---- applying the log ---- */
+
+/* What applying one record asks of this node once the slot is stored. */
+typedef struct rec_effect {
+    uint8_t kind;
+    uint64_t txn;
+    bool skipped;   /* a record that changed nothing (a decision already made, ...) */
+    uint64_t coord; /* DECIDE: the coordinator group to acknowledge to */
+    uint8_t *prep_val;
+    size_t prep_len;
+    co_decision d; /* DECIDE: commit + ts */
+} rec_effect;
+
+typedef struct apply_acc {
+    mv_txn *txns;
+    mv_write **owned; /* arrays to free */
+    size_t nt, nowned;
+    uint8_t *keys; /* SYS_KEY_LEN per record */
+    mv_write *sys; /* one per record */
+    uint8_t **bufs;
+} apply_acc;
+
+static void acc_sys(apply_acc *a, size_t i, char kind, uint64_t txn, int64_t ts, uint8_t *val,
+                    size_t len)
+{
+    char *k = (char *)a->keys + i * SYS_KEY_LEN;
+    sys_key(k, kind, txn);
+    a->sys[i] = (mv_write){
+        .op = val ? MV_PUT : MV_DELETE, .key = k, .key_len = SYS_KEY_LEN, .value = val, .len = len};
+    a->bufs[i] = val;
+    a->txns[a->nt++] = (mv_txn){.commit_ts = ts, .w = &a->sys[i], .n = 1};
+}
+
+static bool acc_writes(apply_acc *a, const uint8_t *b, size_t len, int64_t ts)
+{
+    mv_write *w;
+    size_t nw;
+    if (decode_writes(b, len, &w, &nw) != 0)
+        return false;
+    a->owned[a->nowned++] = w;
+    a->txns[a->nt++] = (mv_txn){.commit_ts = ts, .w = w, .n = nw};
+    return true;
+}
+
+static bool decided_in(const rec_effect *fx, size_t n, uint64_t txn)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!fx[i].skipped && fx[i].txn == txn &&
+            (fx[i].kind == ND_OP_COMMIT2 || fx[i].kind == ND_OP_ABORT2))
+            return true;
+    return false;
+}
+
+/* One record into the slot's MVCC batch. Deterministic on every replica: it
+ * depends only on the store and the records before it. */
+static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, int64_t ts,
+                         const uint8_t *r, size_t len)
+{
+    const uint8_t *b = r + 1;
+    size_t bl = len - 1;
+    co_decision old;
+    fx[i].kind = r[0];
+    fx[i].txn = get64(b);
+    switch (r[0]) {
+    case ND_OP_TXN:
+        fx[i].skipped = !acc_writes(a, b + 8, bl - 8, ts);
+        break;
+    case ND_OP_PREPARE: { /* [txn][coord][u32 slen][spans][writes] -> [ts][coord]... */
+        uint8_t *val = malloc(bl);
+        if (!val || bl < 20 || prepared_find(g, fx[i].txn)) {
+            free(val);
+            fx[i].skipped = true;
+            break;
+        }
+        put64(val, (uint64_t)ts);
+        memcpy(val + 8, b + 8, bl - 8);
+        fx[i].prep_val = val;
+        fx[i].prep_len = bl;
+        acc_sys(a, i, 'p', fx[i].txn, ts, val, bl);
+        a->bufs[i] = NULL; /* owned by fx until the list takes a copy */
+        break;
+    }
+    case ND_OP_DECIDE: { /* [txn][u8 commit][i64 s] */
+        nd_prepared *p = prepared_find(g, fx[i].txn);
+        if (bl < 17 || !p) {
+            fx[i].skipped = true;
+            break;
+        }
+        fx[i].coord = p->coord;
+        fx[i].d.commit = b[8] == 1;
+        fx[i].d.ts = (int64_t)get64(b + 9);
+        if (fx[i].d.commit) {
+            mv_write *w;
+            size_t nw;
+            if (prepared_writes(p, &w, &nw) == 0) {
+                a->owned[a->nowned++] = w;
+                a->txns[a->nt++] = (mv_txn){.commit_ts = fx[i].d.ts, .w = w, .n = nw};
+            }
+        }
+        acc_sys(a, i, 'p', fx[i].txn, ts, NULL, 0);
+        break;
+    }
+    case ND_OP_COMMIT2:
+    case ND_OP_ABORT2: {
+        /* The first decision logged for a transaction wins. */
+        if (decision_lookup(g, fx[i].txn, &old) || decided_in(fx, i, fx[i].txn)) {
+            fx[i].skipped = true;
+            break;
+        }
+        co_decision d = {.commit = r[0] == ND_OP_COMMIT2, .ts = ts};
+        if (d.commit) {
+            uint32_t np = bl >= 12 ? get32(b + 8) : 0;
+            if (bl < 12 || np > CO_MAX_PARTS || bl < 12 + 8 * (size_t)np ||
+                !acc_writes(a, b + 12 + 8 * np, bl - 12 - 8 * np, ts)) {
+                fx[i].skipped = true;
+                break;
+            }
+            d.nparts = np;
+            for (uint32_t k = 0; k < np; k++)
+                d.parts[k] = get64(b + 12 + 8 * k);
+        }
+        uint8_t *val = malloc(CO_DECISION_MAX);
+        if (!val) {
+            fx[i].skipped = true;
+            break;
+        }
+        fx[i].d = d;
+        acc_sys(a, i, 'd', fx[i].txn, ts, val, co_decision_encode(&d, val));
+        break;
+    }
+    default:
+        fx[i].skipped = true;
+    }
+}
+
+static void txn_commit_wait(nd_node *n, nd_txn *t);
+static void lock_prepared(nd_node *n, nd_group *g);
+static bool leads_with_log(nd_node *n, nd_group *g);
+
+/* What the leader does once a slot's records are stored. */
+static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
+{
+    nd_txn *t = txn_find(g, fx->txn);
+    switch (fx->kind) {
+    case ND_OP_TXN:
+        if (t && t->state == TXN_COMMITTING && !fx->skipped) {
+            t->commit_ts = ts;
+            txn_commit_wait(n, t);
+        }
+        break;
+    case ND_OP_PREPARE:
+        if (t && t->state == TXN_PREPARING) {
+            t->state = TXN_PREPARED;
+            t->commit_ts = ts;
+            txn_reply(n, t,
+                      json_pack("{s:b, s:b, s:I, s:I}", "ok", 1, "prepared", 1, "ts",
+                                (json_int_t)ts, "group", (json_int_t)g->id));
+            send_vote(n, g, t->id, t->coord, true, ts);
+            nd_prepared *p = prepared_find(g, t->id);
+            if (p)
+                p->last_query = mr_monotonic_ns();
+        }
+        break;
+    case ND_OP_DECIDE:
+        if (t) {
+            tl_out out = {0};
+            tl_release(g->locks, t->id, &out);
+            txn_drop(g, t);
+            handle_out(n, g, &out);
+            tl_out_free(&out);
+        }
+        if (!fx->skipped && px_is_leader(g))
+            send_to_group(n, fx->coord, ND_MSG_DECISION,
+                          json_pack("{s:I, s:I, s:I, s:b}", "txn", (json_int_t)fx->txn, "group",
+                                    (json_int_t)fx->coord, "from", (json_int_t)g->id, "ack", 1));
+        break;
+    case ND_OP_COMMIT2:
+        if (t && t->state == TXN_COMMITTING) {
+            if (fx->skipped)
+                return txn_abort(n, g, t, "the transaction was already decided: aborted", NULL);
+            t->commit_ts = ts;
+            txn_commit_wait(n, t);
+        }
+        break;
+    case ND_OP_ABORT2:
+        if (t && !fx->skipped && !txn_sealed(t->state))
+            txn_abort(n, g, t, "aborted: the coordinator decided so", NULL);
+        break;
+    }
+}
+
+/* Every replica applies a slot's transactional records to its MVCC store in
+ * one SQLite transaction; the leader then reacts to its own (commit wait,
+ * votes, lock releases). */
 void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const uint8_t **recs,
                        const uint32_t *lens, size_t nrec)
 {
-    mv_txn *txns = calloc(nrec ? nrec : 1, sizeof *txns);
-    mv_write **ws = calloc(nrec ? nrec : 1, sizeof *ws);
-    size_t nt = 0;
-    for (size_t i = 0; i < nrec && txns && ws; i++) {
-        size_t nw;
-        if (lens[i] < 8 || decode_writes(recs[i] + 8, lens[i] - 8, &ws[nt], &nw) != 0) {
-            MR_ERROR("node", "group=%llu slot=%llu: malformed commit record skipped",
-                     (unsigned long long)g->id, (unsigned long long)slot);
+    size_t cap = nrec ? 2 * nrec : 1;
+    apply_acc a = {.txns = calloc(cap, sizeof(mv_txn)),
+                   .owned = calloc(cap, sizeof(mv_write *)),
+                   .keys = calloc(cap, SYS_KEY_LEN),
+                   .sys = calloc(cap, sizeof(mv_write)),
+                   .bufs = calloc(cap, sizeof(uint8_t *))};
+    rec_effect *fx = calloc(cap, sizeof *fx);
+    if (!a.txns || !a.owned || !a.keys || !a.sys || !a.bufs || !fx) {
+        MR_ERROR("node", "group=%llu slot=%llu: out of memory applying", (unsigned long long)g->id,
+                 (unsigned long long)slot);
+        n->fatal = true; /* a replica that skips a slot diverges: stop instead */
+        uv_stop(n->loop);
+        goto out;
+    }
+    for (size_t i = 0; i < nrec; i++) {
+        if (lens[i] < 9) {
+            fx[i].skipped = true;
             continue;
         }
-        txns[nt] = (mv_txn){.commit_ts = ts, .w = ws[nt], .n = nw};
-        nt++;
+        stage_record(g, &a, fx, i, ts, recs[i], lens[i]);
+        if (fx[i].skipped && recs[i][0] == ND_OP_TXN)
+            MR_ERROR("node", "group=%llu slot=%llu: malformed commit record skipped",
+                     (unsigned long long)g->id, (unsigned long long)slot);
     }
     mr_err err;
-    if (txns && ws && nt) {
-        int rc = mv_apply_txns(g->mv, slot, txns, nt, &err);
+    if (a.nt) {
+        int rc = mv_apply_txns(g->mv, slot, a.txns, a.nt, &err);
         if (rc != MR_OK && rc != MR_EEXIST)
             MR_ERROR("node", "group=%llu slot=%llu: apply failed: %s", (unsigned long long)g->id,
                      (unsigned long long)slot, mr_err_msg(&err));
     }
-    for (size_t i = 0; i < nt; i++)
-        free(ws[i]);
-    free(ws);
-    free(txns);
+    /* The in-memory view of the prepared transactions follows the store. */
+    for (size_t i = 0; i < nrec; i++) {
+        if (fx[i].skipped)
+            continue;
+        if (fx[i].kind == ND_OP_PREPARE)
+            prepared_add(g, fx[i].txn, fx[i].prep_val, fx[i].prep_len);
+        else if (fx[i].kind == ND_OP_DECIDE)
+            prepared_remove(g, fx[i].txn);
+    }
     if (ts > g->safe_ts)
         g->safe_ts = ts;
-    /* Our own commits: start commit wait (mostly over already). */
-    for (size_t i = 0; i < nrec; i++) {
-        if (lens[i] < 8)
+    for (size_t i = 0; i < nrec; i++)
+        if (lens[i] >= 9)
+            react(n, g, &fx[i], ts);
+    if (g->prepared && leads_with_log(n, g))
+        lock_prepared(n, g);
+out:
+    for (size_t i = 0; i < a.nowned; i++)
+        free(a.owned[i]);
+    for (size_t i = 0; a.bufs && i < nrec; i++)
+        free(a.bufs[i]);
+    for (size_t i = 0; fx && i < nrec; i++)
+        free(fx[i].prep_val);
+    free(a.txns);
+    free(a.owned);
+    free(a.keys);
+    free(a.sys);
+    free(a.bufs);
+    free(fx);
+}
+
+/* ---- two-phase commit messages ---- */
+
+static bool px_is_leader(const nd_group *g)
+{
+    px_status st;
+    px_node_status(g->px, &st);
+    return st.state == PX_LEADER;
+}
+
+/* One-way JSON message to every replica of group gid (only its leader acts);
+ * a replica on this node gets it from the loop, not from inside this call. */
+static void send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        return;
+    for (size_t i = 0; i < n->nranges; i++) {
+        if (n->ranges[i].group != gid)
             continue;
-        nd_txn *t = txn_find(g, get64(recs[i]));
-        if (t && t->state == TXN_COMMITTING) {
-            t->commit_ts = ts;
-            txn_commit_wait(n, t);
+        const px_config *c = &n->ranges[i].replicas;
+        for (uint32_t k = 0; k < c->n; k++) {
+            px_node_id id = c->nodes[k];
+            if (id == n->self) {
+                nd_local *l = malloc(sizeof *l);
+                if (!l || !(l->text = strdup(text))) {
+                    free(l);
+                    continue;
+                }
+                l->type = type;
+                l->next = NULL;
+                if (n->local_tail)
+                    n->local_tail->next = l;
+                else
+                    n->local = l;
+                n->local_tail = l;
+            } else if (id <= PX_MAX_NODE_ID && n->peers[id].addr[0]) {
+                mr_err err;
+                net_transport_send(n->tr, n->peers[id].addr, type, text, (uint32_t)strlen(text),
+                                   &err);
+            }
+        }
+        break;
+    }
+    free(text);
+}
+
+bool nd_txn_run_local(nd_node *n)
+{
+    nd_local *l = n->local;
+    if (!l)
+        return false;
+    n->local = n->local_tail = NULL;
+    while (l) {
+        nd_local *next = l->next;
+        net_message m = {.type = l->type,
+                         .len = (uint32_t)strlen(l->text),
+                         .payload = (const uint8_t *)l->text,
+                         .peer = "local",
+                         .peer_name = "",
+                         .peer_is_node = 1};
+        if (!n->closing && !n->fatal)
+            nd_txn_on_2pc(n, &m);
+        free(l->text);
+        free(l);
+        l = next;
+    }
+    return true;
+}
+
+void nd_txn_free_local(nd_node *n)
+{
+    while (n->local) {
+        nd_local *l = n->local;
+        n->local = l->next;
+        free(l->text);
+        free(l);
+    }
+    n->local_tail = NULL;
+}
+
+static void send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts)
+{
+    send_to_group(n, coord, ND_MSG_PREPARED,
+                  json_pack("{s:I, s:I, s:I, s:b, s:I}", "txn", (json_int_t)txn, "group",
+                            (json_int_t)coord, "from", (json_int_t)g->id, "ok", ok, "ts",
+                            (json_int_t)ts));
+}
+
+static json_t *decision_json(uint64_t txn, uint64_t to, uint64_t coord, bool commit, int64_t ts)
+{
+    return json_pack("{s:I, s:I, s:I, s:b, s:I}", "txn", (json_int_t)txn, "group", (json_int_t)to,
+                     "coord", (json_int_t)coord, "commit", commit, "ts", (json_int_t)ts);
+}
+
+/* The decision to every participant but the coordinator itself. A commit is
+ * resent until acknowledged (nd_txn_tick); an abort goes once: a prepared
+ * participant that misses it asks (ND_MSG_TXN_QUERY). */
+static void send_decisions(nd_node *n, nd_group *g, uint64_t txn, const co_votes *co, bool commit,
+                           int64_t ts)
+{
+    for (uint32_t i = 0; i < co->nparts; i++)
+        if (co->parts[i] != g->id)
+            send_to_group(n, co->parts[i], ND_MSG_DECISION,
+                          decision_json(txn, co->parts[i], g->id, commit, ts));
+    if (!commit)
+        return;
+    nd_delivery *d = calloc(1, sizeof *d);
+    if (!d)
+        return;
+    d->txn = txn;
+    d->d.commit = true;
+    d->d.ts = ts;
+    d->d.nparts = co->nparts;
+    memcpy(d->d.parts, co->parts, sizeof co->parts);
+    for (uint32_t i = 0; i < co->nparts; i++)
+        if (co->parts[i] == g->id)
+            d->acked |= 1ull << i;
+    d->next_send = mr_monotonic_ns() + ND_DELIVER_EVERY;
+    d->next = g->delivering;
+    g->delivering = d;
+}
+
+static void deliveries_clear(nd_group *g)
+{
+    while (g->delivering) {
+        nd_delivery *d = g->delivering;
+        g->delivering = d->next;
+        free(d);
+    }
+}
+
+static void votes_clear(nd_group *g)
+{
+    while (g->votes) {
+        nd_vote *v = g->votes;
+        g->votes = v->next;
+        free(v);
+    }
+}
+
+/* Coordinator leader: a participant acknowledged the commit decision. */
+static void on_ack(nd_group *g, uint64_t txn, uint64_t from)
+{
+    for (nd_delivery **pd = &g->delivering; *pd; pd = &(*pd)->next) {
+        nd_delivery *d = *pd;
+        if (d->txn != txn)
+            continue;
+        for (uint32_t i = 0; i < d->d.nparts; i++)
+            if (d->d.parts[i] == from)
+                d->acked |= 1ull << i;
+        if (d->acked == (1ull << d->d.nparts) - 1) {
+            *pd = d->next;
+            free(d);
+        }
+        return;
+    }
+}
+
+/* Coordinator leader: a participant's vote (or its repeated question, which
+ * carries the same vote). */
+static void on_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t from, bool ok, int64_t ts,
+                    bool query)
+{
+    co_decision d;
+    if (decision_lookup(g, txn, &d)) {
+        send_to_group(n, from, ND_MSG_DECISION, decision_json(txn, from, g->id, d.commit, d.ts));
+        return;
+    }
+    nd_txn *t = txn_find(g, txn);
+    if (t && t->co) {
+        co_verdict v = co_vote(t->co, from, ok, ts);
+        if (v == CO_ABORT && !txn_sealed(t->state))
+            txn_abort(n, g, t, "a participant could not prepare", NULL);
+        else if (v == CO_COMMIT && t->state == TXN_VOTING)
+            txn_locked(n, g, t);
+        return;
+    }
+    if (query) {
+        /* Asked again and this leader knows nothing of it: the client's commit
+         * never reached it, or a previous leader lost it. Abort for good
+         * (the first decision logged wins), then answer the next question. */
+        mr_err err;
+        uint8_t body[8];
+        put64(body, txn);
+        (void)nd_propose_raw(n, g, 0, ND_OP_ABORT2, body, sizeof body, &err);
+        return;
+    }
+    /* Before the client's commit: keep it (bounded) until the commit comes. */
+    size_t count = 0;
+    for (nd_vote *v = g->votes; v; v = v->next)
+        count++;
+    nd_vote *v = count < 4096 ? calloc(1, sizeof *v) : NULL;
+    if (!v)
+        return;
+    *v = (nd_vote){txn, from, ok, ts, mr_monotonic_ns(), g->votes};
+    g->votes = v;
+}
+
+/* Participant leader: the coordinator's decision. */
+static void on_decision(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool commit,
+                        int64_t ts)
+{
+    nd_prepared *p = prepared_find(g, txn);
+    nd_txn *t = txn_find(g, txn);
+    if (p) {
+        if (t && t->state == TXN_DECIDING)
+            return; /* logging it already */
+        uint8_t body[17];
+        put64(body, txn);
+        body[8] = commit ? 1 : 0;
+        put64(body + 9, (uint64_t)ts);
+        mr_err err;
+        if (nd_propose_raw(n, g, 0, ND_OP_DECIDE, body, sizeof body, &err) == MR_OK && t)
+            t->state = TXN_DECIDING;
+        return;
+    }
+    if (t && !commit && !txn_sealed(t->state))
+        txn_abort(n, g, t, "aborted: the coordinator decided so", NULL);
+    if (commit) /* not prepared here, so already decided and logged: say so */
+        send_to_group(n, coord, ND_MSG_DECISION,
+                      json_pack("{s:I, s:I, s:I, s:b}", "txn", (json_int_t)txn, "group",
+                                (json_int_t)coord, "from", (json_int_t)g->id, "ack", 1));
+}
+
+void nd_txn_on_2pc(nd_node *n, const net_message *m)
+{
+    json_error_t je;
+    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
+    json_t *jt = json_object_get(o, "txn"), *jg = json_object_get(o, "group");
+    nd_group *g = json_is_integer(jg) ? nd_find_group(n, (uint64_t)json_integer_value(jg)) : NULL;
+    if (!json_is_integer(jt) || !g || !leads_with_log(n, g)) {
+        json_decref(o);
+        return; /* not for a leader here (or malformed): the sender retries elsewhere */
+    }
+    lock_prepared(n, g);
+    uint64_t txn = (uint64_t)json_integer_value(jt);
+    uint64_t from = (uint64_t)json_integer_value(json_object_get(o, "from"));
+    int64_t ts = (int64_t)json_integer_value(json_object_get(o, "ts"));
+    if (m->type == ND_MSG_PREPARED)
+        on_vote(n, g, txn, from, json_is_true(json_object_get(o, "ok")), ts, false);
+    else if (m->type == ND_MSG_TXN_QUERY)
+        on_vote(n, g, txn, from, true, ts, true);
+    else if (json_is_true(json_object_get(o, "ack")))
+        on_ack(g, txn, from);
+    else
+        on_decision(n, g, txn, (uint64_t)json_integer_value(json_object_get(o, "coord")),
+                    json_is_true(json_object_get(o, "commit")), ts);
+    json_decref(o);
+}
+
+/* A new leader takes the locks of the prepared transactions it inherited
+ * (from the log: writes exclusive, reads shared) before serving anyone, and
+ * asks their coordinators for the outcome. */
+static void lock_prepared(nd_node *n, nd_group *g)
+{
+    if (!g->locks)
+        return;
+    for (nd_prepared *p = g->prepared; p; p = p->next) {
+        if (txn_find(g, p->txn))
+            continue;
+        nd_txn *t = calloc(1, sizeof *t);
+        mv_write *w = NULL;
+        size_t nw = 0;
+        if (!t || prepared_writes(p, &w, &nw) != 0) {
+            free(t);
+            continue;
+        }
+        t->id = p->txn;
+        t->prio = INT64_MIN + 2; /* prepared: older than anyone, and never wounded */
+        t->coord = p->coord;
+        t->commit_ts = p->ts;
+        t->state = TXN_PREPARED;
+        t->g = g;
+        t->n = n;
+        t->last_active = mr_monotonic_ns();
+        t->next = g->txns;
+        g->txns = t;
+        tl_out out = {0};
+        mr_err err;
+        uint64_t req;
+        for (size_t i = 0; i < nw; i++) {
+            tl_lock lk = {.mode = TL_EXCLUSIVE, .start = w[i].key, .start_len = w[i].key_len};
+            tl_acquire(g->locks, t->id, t->prio, &lk, &req, &out, &err);
+        }
+        uint32_t slen = get32(p->val + 16);
+        const uint8_t *s = p->val + 20, *end = s + slen;
+        while (end - s >= 8) {
+            uint32_t kl = get32(s);
+            if (kl > (size_t)(end - s) - 8)
+                break;
+            const uint8_t *k = s + 4;
+            uint32_t el = get32(s + 4 + kl);
+            s += 8 + kl;
+            bool point = el == UINT32_MAX;
+            if (!point && el > (size_t)(end - s))
+                break;
+            tl_lock lk = {.mode = TL_SHARED,
+                          .range = !point,
+                          .start = k,
+                          .start_len = kl,
+                          .end = point || el == 0 ? NULL : s,
+                          .end_len = point ? 0 : el};
+            tl_acquire(g->locks, t->id, t->prio, &lk, &req, &out, &err);
+            s += point ? 0 : el;
+        }
+        free(w);
+        if (tl_prepare(g->locks, t->id, &err) != MR_OK && tl_known(g->locks, t->id))
+            MR_ERROR("node", "group=%llu txn=%llu: prepared locks not all granted: %s",
+                     (unsigned long long)g->id, (unsigned long long)t->id, mr_err_msg(&err));
+        handle_out(n, g, &out);
+        tl_out_free(&out);
+        p->last_query = 0; /* ask now */
+    }
+    g->prepared_locked = true;
+}
+
+/* Records a read lock taken here, for PREPARE. */
+static void txn_note_span(nd_txn *t, const uint8_t *key, size_t klen, const uint8_t *end)
+{
+    size_t elen = end ? strlen((const char *)end) : 0;
+    size_t need = t->spans_len + 8 + klen + elen;
+    if (need > t->spans_cap) {
+        size_t cap = need * 2;
+        uint8_t *b = realloc(t->spans, cap);
+        if (!b)
+            return;
+        t->spans = b;
+        t->spans_cap = cap;
+    }
+    uint8_t *p = t->spans + t->spans_len;
+    put32(p, (uint32_t)klen);
+    memcpy(p + 4, key, klen);
+    put32(p + 4 + klen, end ? (uint32_t)elen : UINT32_MAX);
+    if (elen)
+        memcpy(p + 8 + klen, end, elen);
+    t->spans_len = need;
+}
+
+/* The coordinator's leader takes the client's commit: the participant list,
+ * and the votes that came first. */
+static int coordinate(nd_group *g, nd_txn *t, json_t *jparts, mr_err *err)
+{
+    uint64_t parts[CO_MAX_PARTS];
+    size_t np = json_array_size(jparts);
+    if (np > CO_MAX_PARTS)
+        return mr_errf(err, MR_EINVAL, "at most %d participant groups", CO_MAX_PARTS);
+    for (size_t i = 0; i < np; i++) {
+        json_t *v = json_array_get(jparts, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 1)
+            return mr_errf(err, MR_EINVAL, "participants must be group ids");
+        parts[i] = (uint64_t)json_integer_value(v);
+    }
+    free(t->co);
+    t->co = malloc(sizeof *t->co);
+    if (!t->co)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    int rc = co_init(t->co, g->id, parts, np, err);
+    if (rc != MR_OK) {
+        free(t->co);
+        t->co = NULL;
+        return rc;
+    }
+    for (nd_vote **pv = &g->votes; *pv;) {
+        nd_vote *v = *pv;
+        if (v->txn == t->id) {
+            co_vote(t->co, v->from, v->ok, v->ts);
+            *pv = v->next;
+            free(v);
+        } else {
+            pv = &v->next;
         }
     }
+    return MR_OK;
+}
+
+/* ND_MSG_TXN {op: "status"} at the coordinator group's leader. */
+static void on_status(nd_node *n, const net_message *m, nd_group *g, uint64_t txn)
+{
+    co_decision d;
+    if (decision_lookup(g, txn, &d))
+        return nd_reply_json(n, m->reply_to,
+                             d.commit ? json_pack("{s:b, s:s, s:I}", "ok", 1, "state", "committed",
+                                                  "ts", (json_int_t)d.ts)
+                                      : json_pack("{s:b, s:s}", "ok", 1, "state", "aborted"));
+    nd_txn *t = txn_find(g, txn);
+    if (!t || (!t->co && t->state == TXN_IDLE)) {
+        /* Unknown here (or never committed): make "aborted" the decision. */
+        if (t)
+            txn_abort(n, g, t, "aborted: the client asked for its status", NULL);
+        mr_err err;
+        uint8_t body[8];
+        put64(body, txn);
+        (void)nd_propose_raw(n, g, 0, ND_OP_ABORT2, body, sizeof body, &err);
+    }
+    nd_reply_json(n, m->reply_to, json_pack("{s:b, s:s}", "ok", 1, "state", "pending"));
+}
+
+/* ---- the range a group holds ---- */
+
+/* Does g hold key, or every key of the scan [key, end) ("" = to +infinity)? */
+static bool span_in_range(const nd_group *g, const char *key, size_t klen, const char *end)
+{
+    if (!nd_in_range(g, key, klen))
+        return false;
+    if (!end || !*g->range_end)
+        return true;
+    return *end && strcmp(end, g->range_end) <= 0;
+}
+
+static void reply_wrong_range(nd_node *n, net_reply_to to, const nd_group *g, const char *key)
+{
+    char msg[400];
+    if (g->range_start)
+        snprintf(msg, sizeof msg, "group %llu holds [\"%.100s\", \"%.100s\"), not \"%.100s\"",
+                 (unsigned long long)g->id, g->range_start, g->range_end, key);
+    else
+        snprintf(msg, sizeof msg, "group %llu (meta) holds no user keys",
+                 (unsigned long long)g->id);
+    nd_reply_json(n, to,
+                  json_pack("{s:b, s:s, s:s, s:I}", "ok", 0, "error", "wrong_range", "message", msg,
+                            "owner", (json_int_t)nd_group_of_key(n, key, strlen(key))));
 }
 
 /* ---- reads at a timestamp (any replica) ---- */
@@ -475,8 +1430,9 @@ static json_t *read_at(nd_group *g, const char *key, const char *end, long limit
     mr_err err;
     if (end || limit > 0) {
         scan_acc a = {json_array()};
-        mv_scan_opts so = {.start = key,
-                           .start_len = strlen(key),
+        /* Client keys start at "\x01": below live the system records. */
+        mv_scan_opts so = {.start = *key ? key : "\x01",
+                           .start_len = *key ? strlen(key) : 1,
                            .end = end,
                            .end_len = end ? strlen(end) : 0,
                            .ts = ts,
@@ -493,17 +1449,26 @@ static json_t *read_at(nd_group *g, const char *key, const char *end, long limit
     return read_key(g, key, strlen(key), ts, true);
 }
 
+/* A read at ts may be served once the replica applied every slot up to
+ * `need` (ts itself, or at a leader that promised to stamp later writes above
+ * ts: the largest stamp it had assigned) and no prepared transaction may
+ * still commit at or below ts. */
+static bool snap_ready(const nd_group *g, int64_t ts, int64_t need)
+{
+    return need <= g->safe_ts && ts <= tm_safe(g);
+}
+
 static void serve_snapwaits(nd_node *n, nd_group *g, bool expire)
 {
     int64_t now = mr_monotonic_ns();
     for (nd_snapwait **p = &g->snapwaits; *p;) {
         nd_snapwait *w = *p;
-        if (w->ts <= g->safe_ts) {
+        if (snap_ready(g, w->ts, w->need)) {
             nd_reply_json(n, w->reply_to, read_at(g, w->key, w->end, w->limit, w->ts));
         } else if (expire && now > w->deadline) {
             char msg[160];
             snprintf(msg, sizeof msg, "replica's safe time %lld is behind the read at %lld",
-                     (long long)g->safe_ts, (long long)w->ts);
+                     (long long)safe_time(g), (long long)w->ts);
             nd_reply_json(n, w->reply_to,
                           json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "behind", "message",
                                     msg, "retryable", 1));
@@ -574,6 +1539,10 @@ static void on_snapread(nd_node *n, const net_message *m, json_t *o)
     if (!g || !key)
         return nd_reply_error(n, m->reply_to, !g ? "no_group" : "invalid",
                               !g ? "this node holds no replica of the group" : "want a key");
+    /* The meta group's records are readable for inspection; data groups
+     * answer only for their range. */
+    if (g->id != ND_META_GROUP && !span_in_range(g, key, strlen(key), end))
+        return reply_wrong_range(n, m->reply_to, g, key);
     tt_interval now = tt_now(n->clock);
     int64_t ts;
     json_t *at = json_object_get(o, "ts"), *bounded = json_object_get(o, "max_staleness_ns"),
@@ -584,32 +1553,43 @@ static void on_snapread(nd_node *n, const net_message *m, json_t *o)
         ts = now.latest - (int64_t)json_integer_value(exact);
     } else if (json_is_integer(bounded)) {
         /* Bounded staleness: this replica's safe time, no waiting, if fresh enough. */
-        if (g->safe_ts < now.latest - (int64_t)json_integer_value(bounded)) {
+        int64_t safe = safe_time(g);
+        if (safe < now.latest - (int64_t)json_integer_value(bounded)) {
             char msg[160];
             snprintf(msg, sizeof msg, "replica's safe time is %.3f s old",
-                     (double)(now.latest - g->safe_ts) / 1e9);
+                     (double)(now.latest - safe) / 1e9);
             return nd_reply_json(n, m->reply_to,
                                  json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "behind",
                                            "message", msg, "retryable", 1));
         }
-        ts = g->safe_ts;
-    } else if (leads_with_log(n, g)) {
-        /* Strong read at a leader that has applied its predecessors' log:
-         * LastTS (Spanner §4.2.2). Every acknowledged write is applied here and
-         * has a timestamp <= the last applied one; later writes get larger. */
-        ts = g->safe_ts;
+        ts = safe;
     } else {
-        ts = now.latest;         /* strong, at a follower: wait for safe time ... */
-        ask_for_safe_time(n, g); /* ... and ask the leader not to let it wait long */
+        /* Strong: s_read = TT.now().latest, so the read sees everything
+         * committed before it began, and its timestamp can serve the
+         * transaction's reads at other groups too. */
+        ts = now.latest;
+    }
+    int64_t need = ts;
+    px_status st;
+    px_node_status(g->px, &st);
+    mr_err perr;
+    if (ts > g->safe_ts && leads_with_log(n, g) &&
+        px_node_promise(g->px, now, ts, &perr) == MR_OK) {
+        /* A leader promises to stamp every later write above ts (MinNextTS),
+         * so it needs only what it already assigned applied, not a new write. */
+        need = st.s_max < ts ? st.s_max : ts;
+    } else if (ts > g->safe_ts && !json_is_integer(bounded)) {
+        ask_for_safe_time(n, g); /* a follower asks the leader not to let it wait long */
     }
     /* MERIDIAN_TEST_BREAK=no-safe-wait (negative control): serve at once. */
-    if (ts <= g->safe_ts || nd_test_break("no-safe-wait"))
+    if (snap_ready(g, ts, need) || nd_test_break("no-safe-wait"))
         return nd_reply_json(n, m->reply_to, read_at(g, key, end, limit, ts));
     nd_snapwait *w = calloc(1, sizeof *w);
     if (!w)
         return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
     w->reply_to = m->reply_to;
     w->ts = ts;
+    w->need = need;
     w->deadline = mr_monotonic_ns() + ND_SNAPWAIT_MAX;
     w->key = strdup(key);
     w->end = end ? strdup(end) : NULL;
@@ -629,7 +1609,8 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     if (!g)
         return nd_reply_error(n, m->reply_to, "no_group",
                               "this node holds no replica of the group");
-    if (!json_is_integer(jid) || !json_is_integer(jprio) || !op)
+    bool status = op && strcmp(op, "status") == 0;
+    if (!json_is_integer(jid) || (!json_is_integer(jprio) && !status) || !op)
         return nd_reply_error(n, m->reply_to, "invalid", "want {group, txn, prio, op, ...}");
     px_status st;
     px_node_status(g->px, &st);
@@ -650,22 +1631,51 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                                        "retryable", 1));
     uint64_t id = (uint64_t)json_integer_value(jid);
     int64_t prio = (int64_t)json_integer_value(jprio);
+    /* Inherited prepared transactions hold their locks before anyone is served. */
+    if (!g->prepared_locked)
+        lock_prepared(n, g);
+    if (status)
+        return on_status(n, m, g, id);
     nd_txn *t = txn_find(g, id);
+    /* A commit spanning groups (two-phase commit) names its coordinator. */
+    bool commit = strcmp(op, "commit") == 0;
+    json_t *jparts = json_object_get(o, "participants");
+    json_t *jcoord = json_object_get(o, "coordinator");
+    uint64_t coord = commit && json_array_size(jparts) > 1 && json_is_integer(jcoord)
+                         ? (uint64_t)json_integer_value(jcoord)
+                         : 0;
+    if (commit && json_array_size(jparts) > 1 && !coord)
+        return nd_reply_error(n, m->reply_to, "invalid",
+                              "a commit with several participants needs a coordinator group");
     /* Reads take locks at the leader that served them. A commit for a
      * transaction that read elsewhere (a previous leader, or before this
      * leader's term) has lost its read locks: abort it. */
     json_int_t nreads = json_integer_value(json_object_get(o, "nreads"));
-    if (strcmp(op, "commit") == 0 && nreads > 0 && (!t || t->nreads != (uint32_t)nreads))
+    if (commit && nreads > 0 && (!t || t->nreads != (uint32_t)nreads)) {
+        if (coord && coord != g->id)
+            send_vote(n, g, id, coord, false, 0);
         return nd_reply_json(n, m->reply_to,
                              aborted_json("the reads' locks were lost (leadership moved)"));
+    }
     if (t && t->has_reply)
         return nd_reply_error(n, m->reply_to, "busy", "the transaction has a request in flight");
+    if (commit && coord && coord != g->id && prepared_find(g, id))
+        return nd_reply_json(n, m->reply_to,
+                             json_pack("{s:b, s:b, s:I, s:I}", "ok", 1, "prepared", 1, "ts",
+                                       (json_int_t)prepared_find(g, id)->ts, "group",
+                                       (json_int_t)g->id));
+    co_decision dec;
+    if (commit && coord == g->id && decision_lookup(g, id, &dec))
+        return nd_reply_json(n, m->reply_to,
+                             dec.commit ? json_pack("{s:b, s:I, s:I}", "ok", 1, "ts",
+                                                    (json_int_t)dec.ts, "group", (json_int_t)g->id)
+                                        : aborted_json("the transaction was aborted"));
     if (strcmp(op, "abort") == 0) {
         if (t) {
+            if (txn_sealed(t->state))
+                return nd_reply_error(n, m->reply_to, "committing", "too late to abort");
             t->reply_to = m->reply_to;
             t->has_reply = true;
-            if (t->state == TXN_COMMITTING || t->state == TXN_WAITING)
-                return nd_reply_error(n, m->reply_to, "committing", "too late to abort");
             txn_reply(n, t, json_pack("{s:b}", "ok", 1));
             txn_abort(n, g, t, "aborted by the client", NULL);
         } else {
@@ -691,6 +1701,8 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     t->last_active = mr_monotonic_ns();
     t->reply_to = m->reply_to;
     t->has_reply = true;
+    if (coord && !txn_sealed(t->state))
+        t->coord = coord;
     if (t->wounded || tl_state(g->locks, id) == TL_WOUNDED_STATE)
         return txn_abort(n, g, t, "wounded by an older transaction", NULL);
     if (t->state != TXN_IDLE)
@@ -699,9 +1711,14 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     mr_err err;
     if (strcmp(op, "read") == 0) {
         json_t *k = json_object_get(o, "key");
-        if (!json_is_string(k) || json_string_length(k) == 0) {
-            txn_invalid(n, t, "read needs a key");
+        json_t *e = json_object_get(o, "end");
+        if (!json_is_string(k) || (json_string_length(k) == 0 && !json_is_string(e))) {
+            txn_invalid(n, t, "read needs a key (a scan may start at \"\")");
             return;
+        }
+        if (!span_in_range(g, json_string_value(k), json_string_length(k), json_string_value(e))) {
+            t->has_reply = false;
+            return reply_wrong_range(n, m->reply_to, g, json_string_value(k));
         }
         free(t->key);
         free(t->end);
@@ -709,9 +1726,9 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
         t->klen = json_string_length(k);
         t->key = malloc(t->klen + 1);
         memcpy(t->key, json_string_value(k), t->klen + 1);
-        /* With "end": a scan of [key, end) under a shared range lock, so no
-         * other transaction can insert into the range (no phantoms). */
-        json_t *e = json_object_get(o, "end");
+        /* With "end": a scan of [key, end) ("" = to the end of the range)
+         * under a shared range lock, so no other transaction can insert into
+         * the range (no phantoms). */
         if (json_is_string(e)) {
             t->end = (uint8_t *)strdup(json_string_value(e));
             t->limit = (long)json_integer_value(json_object_get(o, "limit"));
@@ -722,7 +1739,7 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                       .range = t->end != NULL,
                       .start = t->key,
                       .start_len = t->klen,
-                      .end = t->end,
+                      .end = t->end && *t->end ? t->end : NULL,
                       .end_len = t->end ? strlen((char *)t->end) : 0};
         uint64_t req;
         /* MERIDIAN_TEST_BREAK=no-read-locks (negative control): read unlocked. */
@@ -730,6 +1747,8 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                     ? TL_GRANTED
                     : tl_acquire(g->locks, id, prio, &lk, &req, &out, &err);
         t->nreads++;
+        if (r == TL_GRANTED || r == TL_WAIT)
+            txn_note_span(t, t->key, t->klen, t->end);
         if (r == TL_GRANTED) {
             txn_reply(n, t, txn_read(g, t));
         } else if (r == TL_WAIT) {
@@ -741,11 +1760,26 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
         }
     } else if (strcmp(op, "commit") == 0) {
         json_t *writes = json_object_get(o, "writes");
+        size_t wi;
+        json_t *wr;
+        json_array_foreach(writes, wi, wr)
+        {
+            json_t *k = json_object_get(wr, "key");
+            if (json_is_string(k) && !nd_in_range(g, json_string_value(k), json_string_length(k))) {
+                t->has_reply = false;
+                return reply_wrong_range(n, m->reply_to, g, json_string_value(k));
+            }
+        }
+        free(t->body);
+        t->body = NULL;
         if (!json_is_array(writes) ||
             encode_writes(id, writes, &t->body, &t->blen, &err) != MR_OK) {
             txn_invalid(n, t,
                         json_is_array(writes) ? mr_err_msg(&err) : "commit needs writes: [...]");
+        } else if (coord == g->id && coordinate(g, t, jparts, &err) != MR_OK) {
+            txn_invalid(n, t, mr_err_msg(&err));
         } else {
+            t->commit_at = mr_monotonic_ns();
             t->state = TXN_LOCKING;
             t->locks_pending = 0;
             size_t i;
@@ -769,7 +1803,7 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
             if (dead)
                 txn_abort(n, g, t, "wounded by an older transaction", &out);
             else if (t->locks_pending == 0)
-                txn_propose(n, g, t);
+                txn_locked(n, g, t);
         }
     } else {
         txn_invalid(n, t, "op must be read, commit or abort");
@@ -856,7 +1890,7 @@ static void record_cluster(nd_node *n, nd_group *g)
     }
     json_decref(writes);
     if (t->locks_pending == 0)
-        txn_propose(n, g, t);
+        txn_locked(n, g, t);
     handle_out(n, g, &out);
     tl_out_free(&out);
     MR_INFO("node", "meta group: recording the cluster's nodes and groups");
@@ -874,14 +1908,60 @@ static void gc_step(nd_node *n, nd_group *g, int64_t now)
     /* Never above what this replica applied: a lagging replica must still
      * apply the entries it has not seen, whose timestamps are above it. */
     int64_t horizon = tt_now(n->clock).earliest - n->retention_ns;
-    if (horizon > g->safe_ts)
-        horizon = g->safe_ts;
+    if (horizon > safe_time(g))
+        horizon = safe_time(g); /* prepared transactions may still commit above their stamp */
     if (horizon <= mv_horizon(g->mv))
         return;
     mv_gc_result res;
     mr_err err;
     if (mv_gc(g->mv, horizon, 20000, &res, &err) != MR_OK)
         MR_WARN("node", "group=%llu gc: %s", (unsigned long long)g->id, mr_err_msg(&err));
+}
+
+/* The leader's periodic two-phase commit duties: ask about prepared
+ * transactions without a decision, resend unacknowledged commit decisions,
+ * forget early votes whose commit never came. */
+static void tick_2pc(nd_node *n, nd_group *g, int64_t now)
+{
+    if (!g->prepared_locked)
+        lock_prepared(n, g);
+    for (nd_prepared *p = g->prepared; p; p = p->next) {
+        nd_txn *t = txn_find(g, p->txn);
+        if ((t && t->state == TXN_DECIDING) || now - p->last_query < ND_QUERY_EVERY)
+            continue;
+        p->last_query = now;
+        send_to_group(n, p->coord, ND_MSG_TXN_QUERY,
+                      json_pack("{s:I, s:I, s:I, s:I}", "txn", (json_int_t)p->txn, "group",
+                                (json_int_t)p->coord, "from", (json_int_t)g->id, "ts",
+                                (json_int_t)p->ts));
+    }
+    for (nd_delivery **pd = &g->delivering; *pd;) {
+        nd_delivery *d = *pd;
+        if (now < d->next_send) {
+            pd = &d->next;
+            continue;
+        }
+        if (++d->tries > 20) { /* the participants will ask */
+            *pd = d->next;
+            free(d);
+            continue;
+        }
+        d->next_send = now + ND_DELIVER_EVERY;
+        for (uint32_t i = 0; i < d->d.nparts; i++)
+            if (!(d->acked & (1ull << i)))
+                send_to_group(n, d->d.parts[i], ND_MSG_DECISION,
+                              decision_json(d->txn, d->d.parts[i], g->id, true, d->d.ts));
+        pd = &d->next;
+    }
+    for (nd_vote **pv = &g->votes; *pv;) {
+        nd_vote *v = *pv;
+        if (now - v->at > 30 * MR_NS_PER_S) {
+            *pv = v->next;
+            free(v);
+        } else {
+            pv = &v->next;
+        }
+    }
 }
 
 void nd_txn_tick(nd_node *n, nd_group *g)
@@ -893,12 +1973,18 @@ void nd_txn_tick(nd_node *n, nd_group *g)
     px_node_status(g->px, &st);
     if (st.state != PX_LEADER)
         return;
-    /* Transactions whose client vanished never hold locks for ever. */
+    /* Transactions whose client vanished never hold locks for ever, nor does
+     * a two-phase commit whose votes do not come. */
     for (nd_txn *t = g->txns, *next; t; t = next) {
         next = t->next;
         if (t->state == TXN_IDLE && now - t->last_active > ND_TXN_IDLE)
             txn_abort(n, g, t, "the client went silent", NULL);
+        else if (t->coord && (t->state == TXN_LOCKING || t->state == TXN_VOTING) &&
+                 now - t->commit_at > ND_VOTE_TIMEOUT)
+            txn_abort(n, g, t, "two-phase commit timed out waiting for the participants", NULL);
     }
+    if (leads_with_log(n, g))
+        tick_2pc(n, g, now);
     /* An idle leader moves safe time forward so followers can serve fresh reads. */
     if (now - g->last_propose > ND_SAFE_IDLE && px_node_lease_valid(g->px, tt_now(n->clock)))
         propose_safe(n, g);
@@ -906,11 +1992,23 @@ void nd_txn_tick(nd_node *n, nd_group *g)
         record_cluster(n, g);
 }
 
-void nd_txn_voided(nd_node *n, nd_group *g, uint64_t id)
+void nd_txn_voided(nd_node *n, nd_group *g, uint8_t kind, uint64_t id)
 {
     nd_txn *t = txn_find(g, id);
-    if (t && t->state == TXN_COMMITTING)
+    if (!t)
+        return;
+    if ((kind == ND_OP_TXN || kind == ND_OP_COMMIT2) && t->state == TXN_COMMITTING)
         txn_abort(n, g, t, "the commit record was voided (it would have gone back in time)", NULL);
+    else if (kind == ND_OP_PREPARE && t->state == TXN_PREPARING)
+        txn_abort(n, g, t, "the prepare record was voided (it would have gone back in time)", NULL);
+    else if (kind == ND_OP_DECIDE && t->state == TXN_DECIDING)
+        t->state = TXN_PREPARED; /* the coordinator resends, or we ask again */
+}
+
+void nd_txn_reloaded(nd_node *n, nd_group *g)
+{
+    (void)n;
+    load_prepared(g);
 }
 
 void nd_txn_applied(nd_node *n, nd_group *g)
@@ -930,7 +2028,7 @@ void nd_txn_leadership_lost(nd_node *n, nd_group *g)
             p = &t->next;
             continue;
         }
-        if (t->state == TXN_COMMITTING)
+        if (t->state == TXN_COMMITTING || t->state == TXN_PREPARING)
             txn_reply(n, t,
                       json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "unknown", "message",
                                 "leadership lost while committing: the outcome is unknown",
@@ -946,4 +2044,7 @@ void nd_txn_leadership_lost(nd_node *n, nd_group *g)
     }
     tl_free(g->locks);
     g->locks = tl_new();
+    g->prepared_locked = false;
+    votes_clear(g);
+    deliveries_clear(g);
 }

@@ -309,6 +309,14 @@ void px_node_status(const px_node *n, px_status *st);
  * True iff it leads and TT.now().latest < lease_end, i.e. a quorum of votes provably holds. */
 bool px_node_lease_valid(const px_node *n, tt_interval now);
 
+/* MinNextTS (Spanner §4.2.1 and §4.1.3): the leader promises that every timestamp it
+ * assigns from now on exceeds ts. A host uses it to serve a read at ts once what it
+ * assigned so far has applied, and to commit above a set of prepare timestamps. ts must
+ * lie inside the valid lease (a successor's stamps then exceed it too: its lease starts
+ * after ours ends). MR_ENOTLEADER when not leading with a valid lease at `now`, MR_EINVAL
+ * when ts is not below the lease end. */
+int px_node_promise(px_node *n, tt_interval now, int64_t ts, mr_err *err);
+
 /* May this replica campaign for leadership? A host whose clock cannot vouch for
  * timestamps (TrueTime unhealthy) says no: the node then never starts an
  * election (PX_EV_CAMPAIGN fails with MR_EUNAVAIL) until told yes again. It

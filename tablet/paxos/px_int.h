@@ -81,6 +81,7 @@ struct px_node {
     uint64_t peer_commit[PX_MAX_NODE_ID + 1];
     int64_t last_hb;
     int64_t s_max;
+    int64_t min_next; /* px_node_promise: every stamp assigned from now on exceeds it */
     prop *queue;
     size_t qhead, qlen, qcap;
     bool cfg_wanted;

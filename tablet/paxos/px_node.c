@@ -647,6 +647,20 @@ void px_node_set_eligible(px_node *n, bool eligible)
     n->ineligible = !eligible;
 }
 
+int px_node_promise(px_node *n, tt_interval now, int64_t ts, mr_err *err)
+{
+    if (!px_node_lease_valid(n, now))
+        return mr_errf(err, MR_ENOTLEADER, "not the leader with a valid lease");
+    if (ts >= n->lease_end)
+        return mr_errf(err, MR_EINVAL, "timestamp %lld is past the lease end %lld", (long long)ts,
+                       (long long)n->lease_end);
+    if (ts > n->min_next)
+        n->min_next = ts;
+    if (ts > n->s_max)
+        n->s_max = ts; /* abdication waits TT.after(s_max): reads at ts are covered too */
+    return MR_OK;
+}
+
 bool px_node_lease_valid(const px_node *n, tt_interval now)
 {
     return n->state == PX_LEADER && n->lease_end > 0 && now.latest < n->lease_end;

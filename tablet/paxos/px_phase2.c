@@ -130,7 +130,7 @@ void pxi_pump(px_node *n)
         }
         if (!pxi_lease_valid(n))
             break;
-        int64_t ts = max64(n->now.latest, n->last_ts + 1);
+        int64_t ts = max64(max64(n->now.latest, n->last_ts + 1), n->min_next + 1);
         if (ts >= n->lease_end)
             break; /* the stamp must lie inside our lease; wait for renewal */
         if (n->cfg_wanted && !pxi_config_pending(n)) {

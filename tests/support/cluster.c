@@ -97,8 +97,9 @@ void tc_start(int i)
 int tc_init(int data_groups)
 {
     char *out = NULL;
-    int rc = tc_meridian(&out, "init --host 127.0.0.1:%d --certs %s --data-groups %d", tc.ports[0],
-                         tc.certs, data_groups);
+    int rc = tc_meridian(&out, "init --host 127.0.0.1:%d --certs %s --data-groups %d%s%s",
+                         tc.ports[0], tc.certs, data_groups, tc.split_at ? " --split-at " : "",
+                         tc.split_at ? tc.split_at : "");
     free(out);
     return rc;
 }

@@ -19,6 +19,7 @@ typedef struct tcluster {
     pid_t pids[TC_MAX_NODES];
     const char *clock;     /* --clock for every node; NULL = the default (fixed:1ms) */
     const char *clock_cap; /* --clock-cap; NULL = 10ms */
+    const char *split_at;  /* init --split-at (data groups' boundaries); NULL = the default */
 } tcluster;
 
 extern tcluster tc;

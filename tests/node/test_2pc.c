@@ -1,0 +1,382 @@
+/* Integration: the range map and two-phase commit across Paxos groups on a
+ * three-node TLS cluster with three data groups split at "h" and "p".
+ *
+ *   ranges         the map tiles the key space; a key sent to the wrong group
+ *                  is refused with wrong_range naming its owner
+ *   atomic_commit  one transaction writes a key in each group, coordinated by
+ *                  the middle one: every replica shows all three writes at the
+ *                  commit timestamp and none just below it; the coordinator's
+ *                  status says committed at that timestamp
+ *   vote_no        a participant that cannot prepare (its read locks are
+ *                  gone) votes no: the coordinator answers aborted, nothing is
+ *                  written, and the other participant's locks are released
+ *   prepared_holds a prepared participant holds safe time below its prepare
+ *                  timestamp: a snapshot read above it waits (not served)
+ *                  until the decision
+ *   vanished       participants prepare, the client vanishes before telling
+ *                  the coordinator, and the coordinator group's leader is
+ *                  killed: the participants ask, the new coordinator leader
+ *                  aborts for good, no replica keeps a prepared transaction,
+ *                  and the keys are writable again */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mr_util.h"
+#include "tablet/node/nd.h"
+#include "tests/support/cluster.h"
+#include "tests/support/proc.h"
+#include "tests/test.h"
+
+#define NNODES 3
+#define G_A    2 /* ["", "h") */
+#define G_B    3 /* ["h", "p") */
+#define G_C    4 /* ["p", +inf) */
+
+static bool started;
+
+static void setup(void)
+{
+    if (started)
+        return;
+    started = true;
+    CHECK_EQ(tc_setup(NNODES, "2pc"), 0);
+    tc.split_at = "h,p";
+    for (int i = 0; i < NNODES; i++)
+        tc_start(i);
+    CHECK_EQ(tc_init(3), 0);
+    for (int gid = G_A; gid <= G_C; gid++)
+        CHECK(tc_wait_leader(gid, -1, 20000) >= 0);
+}
+
+/* A request to the leader of gid (found through status, retried a while). */
+static json_t *to_leader(int gid, json_t *req)
+{
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    json_t *r = NULL;
+    for (int tries = 0; tries < 40; tries++) {
+        int l = tc_wait_leader(gid, -1, 10000);
+        if (l < 0)
+            break;
+        r = tc_request(l, ND_MSG_TXN, text);
+        const char *e = r ? json_string_value(json_object_get(r, "error")) : "none";
+        if (!e || (strcmp(e, "not_leader") != 0 && strcmp(e, "none") != 0 &&
+                   !strstr(json_string_value(json_object_get(r, "message")) ?: "", "predecessors")))
+            break;
+        json_decref(r);
+        r = NULL;
+        sleep_ms(200);
+    }
+    free(text);
+    return r;
+}
+
+static json_t *txn_req(int gid, uint64_t id, const char *op)
+{
+    return json_pack("{s:i, s:I, s:I, s:s}", "group", gid, "txn", (json_int_t)id, "prio",
+                     (json_int_t)mr_realtime_ns(), "op", op);
+}
+
+static bool ok(json_t *r)
+{
+    return r && json_is_true(json_object_get(r, "ok"));
+}
+
+static const char *err_of(json_t *r)
+{
+    return r ? json_string_value(json_object_get(r, "error")) ?: "" : "no reply";
+}
+
+/* A snapshot read of key at ts at node i (group gid): the value or NULL. */
+static char *read_at(int i, int gid, const char *key, int64_t ts)
+{
+    char req[200];
+    snprintf(req, sizeof req, "{\"group\":%d,\"key\":\"%s\",\"ts\":%lld}", gid, key, (long long)ts);
+    json_t *r = tc_request(i, ND_MSG_SNAPREAD, req);
+    char *v = NULL;
+    if (ok(r) && json_is_string(json_object_get(r, "value")))
+        v = strdup(json_string_value(json_object_get(r, "value")));
+    json_decref(r);
+    return v;
+}
+
+typedef struct commit_call {
+    int gid;
+    json_t *req;
+    json_t *reply;
+} commit_call;
+
+static void *commit_thread(void *arg)
+{
+    commit_call *c = arg;
+    c->reply = to_leader(c->gid, c->req);
+    return NULL;
+}
+
+/* Sends the commit to every participant at once (as a client does); returns
+ * the replies in calls[i].reply. */
+static void commit_all(commit_call *calls, int n)
+{
+    pthread_t th[8];
+    for (int i = 0; i < n; i++)
+        pthread_create(&th[i], NULL, commit_thread, &calls[i]);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+}
+
+static json_t *commit_req(int gid, uint64_t id, int coord, json_t *parts, json_t *writes,
+                          int nreads)
+{
+    json_t *r = txn_req(gid, id, "commit");
+    json_object_set_new(r, "coordinator", json_integer(coord));
+    json_object_set(r, "participants", parts);
+    json_object_set_new(r, "writes", writes);
+    json_object_set_new(r, "nreads", json_integer(nreads));
+    return r;
+}
+
+static int prepared_total(void)
+{
+    int total = 0;
+    for (int i = 0; i < NNODES; i++) {
+        json_t *st = tc_status(i);
+        if (!st)
+            return -1; /* a node down: unknown */
+        for (int gid = G_A; gid <= G_C; gid++)
+            total += (int)json_integer_value(json_object_get(tc_group_of(st, gid), "prepared"));
+        json_decref(st);
+    }
+    return total;
+}
+
+TEST(ranges)
+{
+    setup();
+    json_t *r = tc_request(1, ND_MSG_RANGES, "{}");
+    CHECK(ok(r));
+    json_t *ranges = json_object_get(r, "ranges");
+    CHECK_EQ(json_array_size(ranges), 3u);
+    const char *want[][2] = {{"", "h"}, {"h", "p"}, {"p", ""}};
+    for (size_t i = 0; i < 3 && i < json_array_size(ranges); i++) {
+        json_t *e = json_array_get(ranges, i);
+        CHECK_STR(json_string_value(json_object_get(e, "start")), want[i][0]);
+        CHECK_STR(json_string_value(json_object_get(e, "end")), want[i][1]);
+        CHECK_EQ(json_integer_value(json_object_get(e, "group")), (json_int_t)(G_A + i));
+        CHECK_EQ(json_array_size(json_object_get(e, "replicas")), 3u);
+    }
+    CHECK_EQ(json_array_size(json_object_get(r, "nodes")), (size_t)NNODES);
+    json_decref(r);
+
+    json_t *req = txn_req(G_A, 77, "read");
+    json_object_set_new(req, "key", json_string("zebra"));
+    r = to_leader(G_A, req);
+    CHECK_STR(err_of(r), "wrong_range");
+    CHECK_EQ(json_integer_value(json_object_get(r, "owner")), G_C);
+    json_decref(r);
+    /* writes too, and snapshot reads at any replica */
+    req = txn_req(G_B, 78, "commit");
+    json_object_set_new(req, "writes", json_pack("[{s:s, s:s}]", "key", "apple", "value", "1"));
+    r = to_leader(G_B, req);
+    CHECK_STR(err_of(r), "wrong_range");
+    json_decref(r);
+    r = tc_request(0, ND_MSG_SNAPREAD, "{\"group\":4,\"key\":\"a\",\"end\":\"z\"}");
+    CHECK_STR(err_of(r), "wrong_range");
+    json_decref(r);
+}
+
+TEST(atomic_commit)
+{
+    setup();
+    uint64_t id = 1000 + (uint64_t)(mr_realtime_ns() & 0xffff);
+    json_t *parts = json_pack("[i, i, i]", G_A, G_B, G_C);
+    commit_call calls[3] = {
+        {G_A,
+         commit_req(G_A, id, G_B, parts, json_pack("[{s:s, s:s}]", "key", "alpha", "value", "A1"),
+                    0),
+         NULL},
+        {G_B,
+         commit_req(G_B, id, G_B, parts, json_pack("[{s:s, s:s}]", "key", "juliet", "value", "B1"),
+                    0),
+         NULL},
+        {G_C,
+         commit_req(G_C, id, G_B, parts, json_pack("[{s:s, s:s}]", "key", "romeo", "value", "C1"),
+                    0),
+         NULL},
+    };
+    json_decref(parts);
+    commit_all(calls, 3);
+    CHECKF(ok(calls[1].reply), "coordinator: %s", err_of(calls[1].reply));
+    CHECK(ok(calls[0].reply) && json_is_true(json_object_get(calls[0].reply, "prepared")));
+    CHECK(ok(calls[2].reply) && json_is_true(json_object_get(calls[2].reply, "prepared")));
+    int64_t s = json_integer_value(json_object_get(calls[1].reply, "ts"));
+    int64_t heard = mr_realtime_ns();
+    CHECKF(s < heard, "commit wait: s=%lld heard at %lld", (long long)s, (long long)heard);
+    /* s exceeds both prepare timestamps */
+    CHECK(s > json_integer_value(json_object_get(calls[0].reply, "ts")));
+    CHECK(s > json_integer_value(json_object_get(calls[2].reply, "ts")));
+    for (int i = 0; i < 3; i++)
+        json_decref(calls[i].reply);
+
+    /* Every replica: all three at s, none at s - 1. */
+    const char *keys[] = {"alpha", "juliet", "romeo"}, *vals[] = {"A1", "B1", "C1"};
+    for (int node = 0; node < NNODES; node++)
+        for (int k = 0; k < 3; k++) {
+            char *v = read_at(node, G_A + k, keys[k], s);
+            CHECKF(v && strcmp(v, vals[k]) == 0, "node %d %s at s: %s", node, keys[k],
+                   v ? v : "(none)");
+            free(v);
+            v = read_at(node, G_A + k, keys[k], s - 1);
+            CHECKF(v == NULL, "node %d %s visible before s", node, keys[k]);
+            free(v);
+        }
+    json_t *st = to_leader(
+        G_B, json_pack("{s:i, s:I, s:s}", "group", G_B, "txn", (json_int_t)id, "op", "status"));
+    CHECK_STR(json_string_value(json_object_get(st, "state")), "committed");
+    CHECK_EQ(json_integer_value(json_object_get(st, "ts")), s);
+    json_decref(st);
+    /* Decisions reach every participant: nothing stays prepared. */
+    int prepared = -1;
+    for (int tries = 0; tries < 50 && prepared != 0; tries++, sleep_ms(100))
+        prepared = prepared_total();
+    CHECK_EQ(prepared, 0);
+}
+
+TEST(vote_no)
+{
+    setup();
+    uint64_t id = 2000 + (uint64_t)(mr_realtime_ns() & 0xffff);
+    json_t *parts = json_pack("[i, i]", G_A, G_C);
+    /* G_C claims a read it never made here: it cannot prepare and votes no. */
+    commit_call calls[2] = {
+        {G_A,
+         commit_req(G_A, id, G_A, parts, json_pack("[{s:s, s:s}]", "key", "bravo", "value", "X"),
+                    0),
+         NULL},
+        {G_C,
+         commit_req(G_C, id, G_A, parts, json_pack("[{s:s, s:s}]", "key", "sierra", "value", "X"),
+                    1),
+         NULL},
+    };
+    json_decref(parts);
+    commit_all(calls, 2);
+    CHECK_STR(err_of(calls[0].reply), "aborted");
+    CHECK_STR(err_of(calls[1].reply), "aborted");
+    json_decref(calls[0].reply);
+    json_decref(calls[1].reply);
+    char *v = read_at(0, G_A, "bravo", mr_realtime_ns() + 5 * MR_NS_PER_MS);
+    CHECK(v == NULL);
+    free(v);
+    /* The coordinator's lock on "bravo" is gone: a new writer gets it at once. */
+    json_t *w = txn_req(G_A, id + 1, "commit");
+    json_object_set_new(w, "writes", json_pack("[{s:s, s:s}]", "key", "bravo", "value", "Y"));
+    json_t *r = to_leader(G_A, w);
+    CHECKF(ok(r), "write after the abort: %s", err_of(r));
+    json_decref(r);
+}
+
+TEST(prepared_holds_safe_time)
+{
+    setup();
+    uint64_t id = 3000 + (uint64_t)(mr_realtime_ns() & 0xffff);
+    json_t *parts = json_pack("[i, i]", G_A, G_C);
+    /* Only the participant hears of the commit: it prepares and waits. */
+    json_t *r =
+        to_leader(G_C, commit_req(G_C, id, G_A, parts,
+                                  json_pack("[{s:s, s:s}]", "key", "tango", "value", "T"), 0));
+    json_decref(parts);
+    CHECKF(ok(r) && json_is_true(json_object_get(r, "prepared")), "prepare: %s", err_of(r));
+    int64_t p = json_integer_value(json_object_get(r, "ts"));
+    json_decref(r);
+    /* A read above the prepare timestamp is not served while it is undecided
+     * (the replica answers "behind" after waiting); below it, at once. */
+    char req[200];
+    snprintf(req, sizeof req, "{\"group\":%d,\"key\":\"tango\",\"ts\":%lld}", G_C,
+             (long long)(p + 1000));
+    int64_t t0 = mr_monotonic_ns();
+    r = tc_request(2, ND_MSG_SNAPREAD, req);
+    int64_t waited = mr_monotonic_ns() - t0;
+    CHECKF(waited > 500 * MR_NS_PER_MS,
+           "read above a prepared transaction answered after %lld ms: %s",
+           (long long)(waited / 1000000), ok(r) ? "served" : err_of(r));
+    if (ok(r)) /* served only after the decision (an abort): never the prepared value */
+        CHECK(!json_is_string(json_object_get(r, "value")));
+    json_decref(r);
+    snprintf(req, sizeof req, "{\"group\":%d,\"key\":\"tango\",\"ts\":%lld}", G_C,
+             (long long)(p - 1));
+    r = tc_request(2, ND_MSG_SNAPREAD, req);
+    CHECKF(ok(r), "read below the prepare timestamp: %s", err_of(r));
+    json_decref(r);
+    /* The coordinator never got the commit: the participant's questions make
+     * it abort, and the prepared transaction goes. */
+    int prepared = -1;
+    for (int tries = 0; tries < 100 && prepared != 0; tries++, sleep_ms(100))
+        prepared = prepared_total();
+    CHECK_EQ(prepared, 0);
+    json_t *st = to_leader(
+        G_A, json_pack("{s:i, s:I, s:s}", "group", G_A, "txn", (json_int_t)id, "op", "status"));
+    CHECK_STR(json_string_value(json_object_get(st, "state")), "aborted");
+    json_decref(st);
+}
+
+TEST(vanished_client_and_coordinator_crash)
+{
+    setup();
+    uint64_t id = 4000 + (uint64_t)(mr_realtime_ns() & 0xffff);
+    json_t *parts = json_pack("[i, i, i]", G_A, G_B, G_C);
+    commit_call calls[2] = {
+        {G_A,
+         commit_req(G_A, id, G_B, parts, json_pack("[{s:s, s:s}]", "key", "delta", "value", "D"),
+                    0),
+         NULL},
+        {G_C,
+         commit_req(G_C, id, G_B, parts, json_pack("[{s:s, s:s}]", "key", "victor", "value", "V"),
+                    0),
+         NULL},
+    };
+    json_decref(parts);
+    commit_all(calls, 2);
+    CHECK(ok(calls[0].reply) && ok(calls[1].reply));
+    json_decref(calls[0].reply);
+    json_decref(calls[1].reply);
+    int coord = tc_find_leader(G_B, -1);
+    CHECK(coord >= 0);
+    tc_kill(coord);
+    int prepared = -1;
+    for (int tries = 0; tries < 150 && prepared != 0; tries++, sleep_ms(100)) {
+        prepared = 0;
+        for (int i = 0; i < NNODES; i++) {
+            if (i == coord)
+                continue;
+            json_t *st = tc_status(i);
+            for (int gid = G_A; gid <= G_C && st; gid++)
+                prepared +=
+                    (int)json_integer_value(json_object_get(tc_group_of(st, gid), "prepared"));
+            if (!st)
+                prepared = -1;
+            json_decref(st);
+        }
+    }
+    CHECK_EQ(prepared, 0);
+    /* The keys are free again. */
+    json_t *w = txn_req(G_C, id + 1, "commit");
+    json_object_set_new(w, "writes", json_pack("[{s:s, s:s}]", "key", "victor", "value", "W"));
+    json_t *r = to_leader(G_C, w);
+    CHECKF(ok(r), "write after recovery: %s", err_of(r));
+    json_decref(r);
+    char *v = read_at((coord + 1) % NNODES, G_A, "delta", mr_realtime_ns() + 5 * MR_NS_PER_MS);
+    CHECK(v == NULL); /* aborted: never applied */
+    free(v);
+    tc_start(coord);
+}
+
+static const test_case cases[] = {TEST_CASE(ranges), TEST_CASE(atomic_commit), TEST_CASE(vote_no),
+                                  TEST_CASE(prepared_holds_safe_time),
+                                  TEST_CASE(vanished_client_and_coordinator_crash)};
+
+int main(int argc, char **argv)
+{
+    int rc = test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
+    tc_teardown(rc != 0);
+    return rc;
+}
