@@ -87,6 +87,7 @@ typedef struct nd_prepared nd_prepared;
 typedef struct nd_vote nd_vote;
 typedef struct nd_delivery nd_delivery;
 typedef struct nd_local nd_local;
+typedef struct nd_read_timer nd_read_timer;
 
 typedef struct nd_group {
     uint64_t id;
@@ -111,12 +112,13 @@ typedef struct nd_group {
                                                                    the leader for safe time */
     uint64_t lead_from; /* first slot of this leader's term: serve after applying below */
     /* Two-phase commit (nd_txn.c). */
-    nd_prepared *prepared;   /* every replica: prepared, undecided transactions (from the log) */
-    bool prepared_locked;    /* leader: their locks are taken in this term's lock table */
-    nd_vote *votes;          /* coordinator leader: votes that came before the client's commit */
-    nd_delivery *delivering; /* coordinator leader: commit decisions not yet acknowledged */
-    char *range_start;       /* the keys this group holds: [start, end), end "" = +infinity; */
-    char *range_end;         /* NULL for the meta group (no user keys) */
+    nd_prepared *prepared;     /* every replica: prepared, undecided transactions (from the log) */
+    bool prepared_locked;      /* leader: their locks are taken in this term's lock table */
+    nd_vote *votes;            /* coordinator leader: votes that came before the client's commit */
+    nd_delivery *delivering;   /* coordinator leader: commit decisions not yet acknowledged */
+    nd_read_timer *read_timer; /* reads waiting for TT.after(s_read) */
+    char *range_start;         /* the keys this group holds: [start, end), end "" = +infinity; */
+    char *range_end;           /* NULL for the meta group (no user keys) */
 } nd_group;
 
 /* One entry of the cluster's range map (every data group, hosted here or not). */

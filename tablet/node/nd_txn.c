@@ -25,6 +25,7 @@
 #include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "coordinator/co.h"
+#include "tablet/txn/tx.h"
 #include "tablet/node/nd_int.h"
 
 #define ND_SAFE_IDLE    (250 * MR_NS_PER_MS)
@@ -94,6 +95,17 @@ struct nd_snapwait {
     long limit;
     nd_snapwait *next;
 };
+
+struct nd_read_timer {
+    uv_timer_t h; /* first: the handle's address is the struct's */
+    nd_node *n;
+    uint64_t gid;
+};
+
+static void on_read_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
 
 static void load_prepared(nd_group *g);
 static void prepared_clear(nd_group *g);
@@ -176,6 +188,10 @@ void nd_txn_group_close(nd_node *n, nd_group *g)
     prepared_clear(g);
     votes_clear(g);
     deliveries_clear(g);
+    if (g->read_timer) {
+        uv_close((uv_handle_t *)&g->read_timer->h, on_read_timer_closed);
+        g->read_timer = NULL;
+    }
     tl_free(g->locks);
     g->locks = NULL;
     mv_close(g->mv);
@@ -672,7 +688,7 @@ static void prepared_clear(nd_group *g)
  * at any s >= its prepare timestamp. */
 static int64_t tm_safe(const nd_group *g)
 {
-    int64_t t = INT64_MAX;
+    int64_t t = TX_TS_INF;
     for (const nd_prepared *p = g->prepared; p; p = p->next)
         if (p->ts - 1 < t)
             t = p->ts - 1;
@@ -681,8 +697,7 @@ static int64_t tm_safe(const nd_group *g)
 
 static int64_t safe_time(const nd_group *g)
 {
-    int64_t tm = tm_safe(g);
-    return g->safe_ts < tm ? g->safe_ts : tm;
+    return tx_safe_time(g->safe_ts, tm_safe(g));
 }
 
 static int load_prepared_row(void *arg, const mv_version *v)
@@ -1453,9 +1468,36 @@ static json_t *read_at(nd_group *g, const char *key, const char *end, long limit
  * `need` (ts itself, or at a leader that promised to stamp later writes above
  * ts: the largest stamp it had assigned) and no prepared transaction may
  * still commit at or below ts. */
-static bool snap_ready(const nd_group *g, int64_t ts, int64_t need)
+static bool snap_ready(nd_node *n, const nd_group *g, int64_t ts, int64_t need)
 {
-    return need <= g->safe_ts && ts <= tm_safe(g);
+    return need <= g->safe_ts && ts <= tm_safe(g) && tx_read_visible(tt_now(n->clock), ts);
+}
+
+static void on_read_timer(uv_timer_t *h);
+static void serve_snapwaits(nd_node *n, nd_group *g, bool expire);
+
+/* Reads whose data is here but whose timestamp has not certainly passed
+ * (tx_read_visible) wait on a timer, at most about 2 epsilon. */
+static void arm_read_timer(nd_node *n, nd_group *g)
+{
+    int64_t wait = INT64_MAX;
+    for (nd_snapwait *w = g->snapwaits; w; w = w->next) {
+        int64_t d = tt_wait_ns(n->clock, w->ts);
+        if (d > 0 && d < wait)
+            wait = d;
+    }
+    if (wait == INT64_MAX || wait > ND_SNAPWAIT_MAX)
+        return; /* nothing waits on time alone; apply and the tick serve the rest */
+    if (!g->read_timer) {
+        g->read_timer = calloc(1, sizeof *g->read_timer);
+        if (!g->read_timer)
+            return;
+        uv_timer_init(n->loop, &g->read_timer->h);
+        g->read_timer->n = n;
+        g->read_timer->gid = g->id;
+    }
+    uv_timer_start(&g->read_timer->h, on_read_timer,
+                   (uint64_t)((wait + MR_NS_PER_MS - 1) / MR_NS_PER_MS), 0);
 }
 
 static void serve_snapwaits(nd_node *n, nd_group *g, bool expire)
@@ -1463,7 +1505,7 @@ static void serve_snapwaits(nd_node *n, nd_group *g, bool expire)
     int64_t now = mr_monotonic_ns();
     for (nd_snapwait **p = &g->snapwaits; *p;) {
         nd_snapwait *w = *p;
-        if (snap_ready(g, w->ts, w->need)) {
+        if (snap_ready(n, g, w->ts, w->need)) {
             nd_reply_json(n, w->reply_to, read_at(g, w->key, w->end, w->limit, w->ts));
         } else if (expire && now > w->deadline) {
             char msg[160];
@@ -1479,6 +1521,16 @@ static void serve_snapwaits(nd_node *n, nd_group *g, bool expire)
         *p = w->next;
         snapwait_free(w);
     }
+}
+
+static void on_read_timer(uv_timer_t *h)
+{
+    nd_read_timer *rt = (nd_read_timer *)h;
+    nd_group *g = nd_find_group(rt->n, rt->gid);
+    if (!g)
+        return;
+    serve_snapwaits(rt->n, g, false);
+    arm_read_timer(rt->n, g);
 }
 
 /* This node leads g with a valid lease and has applied everything its
@@ -1582,7 +1634,7 @@ static void on_snapread(nd_node *n, const net_message *m, json_t *o)
         ask_for_safe_time(n, g); /* a follower asks the leader not to let it wait long */
     }
     /* MERIDIAN_TEST_BREAK=no-safe-wait (negative control): serve at once. */
-    if (snap_ready(g, ts, need) || nd_test_break("no-safe-wait"))
+    if (snap_ready(n, g, ts, need) || nd_test_break("no-safe-wait"))
         return nd_reply_json(n, m->reply_to, read_at(g, key, end, limit, ts));
     nd_snapwait *w = calloc(1, sizeof *w);
     if (!w)
@@ -1596,6 +1648,7 @@ static void on_snapread(nd_node *n, const net_message *m, json_t *o)
     w->limit = limit;
     w->next = g->snapwaits;
     g->snapwaits = w;
+    arm_read_timer(n, g);
 }
 
 /* ---- read-write transactions (leader) ---- */
@@ -1907,9 +1960,7 @@ static void gc_step(nd_node *n, nd_group *g, int64_t now)
     g->last_gc = now;
     /* Never above what this replica applied: a lagging replica must still
      * apply the entries it has not seen, whose timestamps are above it. */
-    int64_t horizon = tt_now(n->clock).earliest - n->retention_ns;
-    if (horizon > safe_time(g))
-        horizon = safe_time(g); /* prepared transactions may still commit above their stamp */
+    int64_t horizon = tx_gc_horizon(tt_now(n->clock), n->retention_ns, safe_time(g));
     if (horizon <= mv_horizon(g->mv))
         return;
     mv_gc_result res;
