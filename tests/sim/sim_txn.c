@@ -68,13 +68,25 @@ typedef struct txn_opts {
 /* ---------------------------------------------------------------- state */
 
 typedef enum {
+    T_NEW,        /* not yet invoked */
     T_ACTIVE,     /* running micro-ops at the leader */
     T_LOCKWAIT,   /* waiting for a lock (req) */
     T_COMMITTING, /* commit record proposed */
     T_WAITING,    /* applied at the leader at commit_ts; commit wait */
-    T_RO_WAIT,    /* read-only: waiting for safe time */
+    T_RO_WAIT,    /* read-only: waiting for safe time and TT.after(s_read) */
     T_DONE,
+    T_NSTATES
 } txn_state;
+
+/* The allowed transitions, checked on every one (a bit per target state). */
+static const unsigned txn_next[T_NSTATES] = {
+    [T_NEW] = 1u << T_ACTIVE | 1u << T_RO_WAIT,
+    [T_ACTIVE] = 1u << T_LOCKWAIT | 1u << T_COMMITTING | 1u << T_DONE,
+    [T_LOCKWAIT] = 1u << T_ACTIVE | 1u << T_DONE,
+    [T_COMMITTING] = 1u << T_WAITING | 1u << T_DONE,
+    [T_WAITING] = 1u << T_DONE,
+    [T_RO_WAIT] = 1u << T_DONE,
+};
 
 typedef struct micro_op {
     bool append;
@@ -112,7 +124,9 @@ typedef struct lead {
     bool active;
     uint64_t epoch;
     px_ballot ballot;
-    uint64_t lead_from; /* first slot of this leadership */
+    uint64_t marker;     /* proposal id of its own first SAFE record (0: none yet) */
+    int64_t marker_at;   /* when it was proposed */
+    bool marker_applied; /* ... and applied here: the predecessors' log is all in */
     tl_table *tl;
     int64_t last_propose;
     int64_t lease_end; /* the furthest lease end this leadership had after any step */
@@ -142,7 +156,7 @@ typedef struct app {
     long ok_rw, ok_ro, fail, info, wounds, safe_records, stale;
 } app;
 
-enum { A_STEP = 1, A_RESUME, A_COMMIT_WAIT, A_TIMEOUT, A_CLIENT, A_SAFE_TICK, A_GC_TICK };
+enum { A_STEP = 1, A_RESUME, A_COMMIT_WAIT, A_TIMEOUT, A_CLIENT, A_SAFE_TICK, A_MARKER, A_GC_TICK };
 
 static long tot_ok_rw, tot_ok_ro, tot_fail, tot_info, tot_wounds, tot_stale, tot_anomalies,
     tot_unknown;
@@ -257,6 +271,13 @@ static bool rd_uint(const uint8_t **p, const uint8_t *end, int bytes, uint64_t *
     return true;
 }
 
+static void txn_to(world *w, txn *t, txn_state next)
+{
+    if (!(txn_next[t->state] & 1u << next))
+        violate(w, "txn %" PRIu64 ": state %d -> %d is not a transition", t->id, t->state, next);
+    t->state = next;
+}
+
 /* ---------------------------------------------------------------- history */
 
 static json_t *txn_value(const txn *t, bool with_reads)
@@ -288,7 +309,7 @@ static void finish_txn(world *w, txn *t, jp_type type)
     if (t->state == T_DONE)
         return;
     app *a = A(w);
-    t->state = T_DONE;
+    txn_to(w, t, T_DONE);
     if (type == JP_INFO && a->o->info_as_fail) /* negative control: claims what it cannot know */
         type = JP_FAIL;
     record(w, t->process, type, txn_value(t, type == JP_OK));
@@ -317,8 +338,7 @@ static lead *lead_of(world *w, int h, int g)
 static void lead_drop(world *w, int h, int g, bool crashed);
 
 /* May the leader table of (h, g) serve transactions now? It leads in the table's ballot
- * with a valid lease and has applied every slot below its first one: its predecessors'
- * writes are protected by no lock here. */
+ * with a valid lease and its first own record is applied (see leader_records). */
 static bool lead_ready(world *w, int h, int g)
 {
     lead *l = lead_of(w, h, g);
@@ -328,7 +348,7 @@ static bool lead_ready(world *w, int h, int g)
     px_status st;
     px_node_status(r->node, &st);
     return st.state == PX_LEADER && px_ballot_cmp(st.ballot, l->ballot) == 0 &&
-           px_node_lease_valid(r->node, host_tt(w, h)) && r->app.applied + 1 >= l->lead_from;
+           px_node_lease_valid(r->node, host_tt(w, h)) && l->marker_applied;
 }
 
 static txn *txn_by_id(world *w, uint64_t id)
@@ -359,7 +379,7 @@ static void lock_out(world *w, int h, int g, tl_out *out)
     for (size_t i = 0; i < out->ngranted; i++) {
         txn *t = txn_by_id(w, out->granted[i].txn);
         if (txn_here(t, l, h) && t->state == T_LOCKWAIT) {
-            t->state = T_ACTIVE;
+            txn_to(w, t, T_ACTIVE);
             t->held[t->wait_key] = t->wait_mode;
             app_event(w, A_RESUME, t->id, 0);
         }
@@ -419,7 +439,8 @@ static void txn_stepped(world *w, int h, int g)
         l->active = true;
         l->epoch = ++A(w)->next_epoch;
         l->ballot = st.ballot;
-        l->lead_from = st.next_slot;
+        l->marker = 0;
+        l->marker_applied = false;
         l->last_propose = w->now;
         l->lease_end = st.lease_end;
         l->tl = tl_new();
@@ -427,7 +448,8 @@ static void txn_stepped(world *w, int h, int g)
             fprintf(stderr, "sim: out of memory\n");
             exit(3);
         }
-        trace(w, "h%d g%d leader table, first slot %" PRIu64, h + 1, g, l->lead_from);
+        trace(w, "h%d g%d leader table", h + 1, g);
+        app_event(w, A_MARKER, (uint64_t)g, 0); /* its first own record, at once */
     }
 }
 
@@ -471,7 +493,7 @@ static void committed_here(world *w, int h, int g, uint64_t id, int64_t s)
                 ")",
                 h + 1, g, id, s - T0, l->lease_end - T0);
     t->commit_ts = s;
-    t->state = T_WAITING;
+    txn_to(w, t, T_WAITING);
     app_event(w, A_COMMIT_WAIT, id, 0);
 }
 
@@ -490,6 +512,11 @@ static void txn_apply(world *w, int h, int g, const px_entry *e, bool voided)
     const uint8_t *p;
     while (px_batch_next(e->data, e->len, &off, &p, &plen) == 1) {
         const uint8_t *q = p + PROP_BYTES, *end = p + plen;
+        lead *l = lead_of(w, h, g);
+        if (q < end && *q == 'S' && l->active && l->marker == sim_proposal_id(p)) {
+            l->marker_applied = true;
+            trace(w, "h%d g%d leader's first record applied at slot %" PRIu64, h + 1, g, e->slot);
+        }
         if (nt == 64) {
             violate(w, "g%d slot %" PRIu64 ": more than 64 records in a slot", g, e->slot);
             break;
@@ -623,7 +650,7 @@ static bool lock_key(world *w, txn *t, int i, tl_mode mode)
         return false;
     }
     if (rc == TL_WAIT) {
-        t->state = T_LOCKWAIT;
+        txn_to(w, t, T_LOCKWAIT);
         t->wait_key = i;
         t->wait_mode = (int)mode;
         return false;
@@ -664,7 +691,7 @@ static void propose_commit(world *w, txn *t)
     uint64_t pid = sim_new_proposal(w, t->g, b.b, b.n);
     /* COMMITTING first: should the step end this leadership, the record may still be
      * chosen, and lead_drop must call the outcome unknown. */
-    t->state = T_COMMITTING;
+    txn_to(w, t, T_COMMITTING);
     l->last_propose = w->now;
     int rc = sim_submit_at(w, t->g, pid, t->h, b.b, b.n);
     free(b.b);
@@ -756,6 +783,13 @@ static void ro_try(world *w, txn *t)
 {
     if (t->state != T_RO_WAIT)
         return;
+    if (!t->s_read) {
+        /* The request arrived: s_read = TT.now().latest of the serving host (§4.2.2). */
+        tx_read_bound b = {.mode = TX_READ_STRONG};
+        tx_replica_time rt = replica_time(w, t->h, t->g);
+        tx_read_plan(&b, host_tt(w, t->h), &rt, &t->s_read);
+        trace(w, "txn %" PRIu64 " s_read %" PRId64, t->id, t->s_read - T0);
+    }
     for (int i = 0; i < t->nops; i++) {
         int g = t->op[i].key / KEYS_PER_GROUP;
         tx_replica_time rt = replica_time(w, t->h, g);
@@ -862,19 +896,15 @@ static void client_start(world *w, int c)
     a->clients[c].cur = t;
     record(w, t->process, JP_INVOKE, txn_value(t, false));
     if (ro) {
-        /* s_read = TT.now().latest of the serving host (§4.2.2). */
-        tx_read_bound b = {.mode = TX_READ_STRONG};
-        tx_replica_time rt = replica_time(w, h, g);
-        tx_read_plan(&b, host_tt(w, h), &rt, &t->s_read);
-        t->state = T_RO_WAIT;
-        trace(w, "txn %" PRIu64 " ro at h%d, s_read %" PRId64, t->id, h + 1, t->s_read - T0);
+        txn_to(w, t, T_RO_WAIT);
+        trace(w, "txn %" PRIu64 " ro at h%d", t->id, h + 1);
         app_event(w, A_STEP, t->id, net_delay());
         app_event(w, A_TIMEOUT, t->id, RO_TIMEOUT);
     } else {
         lead *l = lead_of(w, h, g);
         t->epoch = l->epoch;
         t->prio = host_tt(w, h).latest; /* wound-wait age: the start timestamp */
-        t->state = T_ACTIVE;
+        txn_to(w, t, T_ACTIVE);
         trace(w, "txn %" PRIu64 " rw at h%d g%d, %d ops", t->id, h + 1, g, t->nops);
         app_event(w, A_STEP, t->id, net_delay());
         app_event(w, A_TIMEOUT, t->id, RW_TIMEOUT);
@@ -895,17 +925,35 @@ static void on_timeout(world *w, txn *t)
 
 /* An idle leader's SAFE record keeps followers' safe time moving (Spanner's leaders do so
  * every 8 s; the node every 250 ms). */
-static void safe_tick(world *w, int g)
+static void propose_safe(world *w, int h, int g)
+{
+    uint8_t s = 'S';
+    uint64_t pid = sim_new_proposal(w, g, &s, 1);
+    lead_of(w, h, g)->last_propose = w->now;
+    A(w)->safe_records++;
+    if (!lead_of(w, h, g)->marker_applied) {
+        lead_of(w, h, g)->marker = pid;
+        lead_of(w, h, g)->marker_at = w->now;
+    }
+    sim_submit_at(w, g, pid, h, &s, 1);
+}
+
+/* A new leader serves transactions only once a record of its own, proposed in its ballot,
+ * is applied: every slot below is then decided and applied (its predecessors' writes are
+ * protected by no lock here), and a predecessor's value Paxos may still choose above it
+ * carries an older timestamp, so the core voids it. (The slot the core will fill next when
+ * it wins is not enough: a promise arriving after the election can report a predecessor's
+ * value for a slot above it, which the leader then proposes in its ballot.) */
+static void leader_records(world *w, int g)
 {
     int h = leader_of(w, g);
-    if (h >= 0 && lead_ready(w, h, g) && w->now - lead_of(w, h, g)->last_propose >= SAFE_EVERY) {
-        uint8_t s = 'S';
-        uint64_t pid = sim_new_proposal(w, g, &s, 1);
-        lead_of(w, h, g)->last_propose = w->now;
-        sim_submit_at(w, g, pid, h, &s, 1);
-        A(w)->safe_records++;
-    }
-    app_event(w, A_SAFE_TICK, (uint64_t)g, SAFE_EVERY / 2);
+    lead *l = h >= 0 ? lead_of(w, h, g) : NULL;
+    replica *r = h >= 0 ? &w->hosts[h].r[g] : NULL;
+    if (l && l->active && !l->marker_applied && px_node_lease_valid(r->node, host_tt(w, h)) &&
+        (!l->marker || w->now - l->marker_at >= 10 * SAFE_EVERY))
+        propose_safe(w, h, g);
+    else if (l && lead_ready(w, h, g) && w->now - l->last_propose >= SAFE_EVERY)
+        propose_safe(w, h, g);
 }
 
 /* Every replica collects versions below min(TT.now().earliest - retention, t_safe). */
@@ -946,7 +994,11 @@ static void txn_event(world *w, const sim_ev *ev)
         client_start(w, (int)ev->app_id);
         break;
     case A_SAFE_TICK:
-        safe_tick(w, (int)ev->app_id);
+        leader_records(w, (int)ev->app_id);
+        app_event(w, A_SAFE_TICK, ev->app_id, SAFE_EVERY / 2);
+        break;
+    case A_MARKER:
+        leader_records(w, (int)ev->app_id);
         break;
     case A_GC_TICK:
         gc_tick(w, (int)ev->app_id);

@@ -249,6 +249,14 @@ int leader_of(world *w, int g);
  * workload's payload (its hash is checked too). */
 #define PROP_BYTES 16
 uint64_t sim_new_proposal(world *w, int g, const uint8_t *payload, size_t len);
+/* The id in a proposal's header (at least PROP_BYTES bytes). */
+static inline uint64_t sim_proposal_id(const uint8_t *p)
+{
+    uint64_t id = 0;
+    for (int i = 7; i >= 0; i--)
+        id = id << 8 | p[4 + i];
+    return id;
+}
 /* Proposes `id` at host h; returns px_step's code (0: queued). */
 int sim_submit_at(world *w, int g, uint64_t id, int h, const uint8_t *payload, size_t len);
 
