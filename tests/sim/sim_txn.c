@@ -28,7 +28,9 @@
  * real-time anomalies. no-read-wait serves reads once safe time allows, without waiting for
  * TT.after(s_read) (see tx_read_visible); no-safe-wait serves read-only transactions at
  * once; no-read-locks reads without shared locks; info-as-fail reports unknown outcomes as
- * failures. The lock table's own invariants (tl_check) are checked after every call.
+ * failures; early-leader lets a new leader serve from the slot its core was to fill next
+ * when it won (see leader_records). The lock table's own invariants (tl_check) are checked after
+ * every call.
  *
  * Built for two-phase commit to come: the commit record carries the transaction id and its
  * writes per group; prepare timestamps would enter tx_tm_safe and tx_commit_ts. */
@@ -62,6 +64,7 @@ typedef struct txn_opts {
     int clients;
     int clocks; /* CLOCKS_* */
     bool skip_commit_wait, no_safe_wait, no_read_locks, no_read_wait, info_as_fail;
+    bool early_leader;
     const char *history_dir; /* where a failing seed's history goes (JSON lines) */
 } txn_opts;
 
@@ -124,9 +127,10 @@ typedef struct lead {
     bool active;
     uint64_t epoch;
     px_ballot ballot;
-    uint64_t marker;     /* proposal id of its own first SAFE record (0: none yet) */
-    int64_t marker_at;   /* when it was proposed */
-    bool marker_applied; /* ... and applied here: the predecessors' log is all in */
+    uint64_t marker;      /* proposal id of its own first SAFE record (0: none yet) */
+    int64_t marker_at;    /* when it was proposed */
+    bool marker_applied;  /* ... and applied here: the predecessors' log is all in */
+    uint64_t next_at_win; /* the slot the core was to fill next when it won (early-leader) */
     tl_table *tl;
     int64_t last_propose;
     int64_t lease_end; /* the furthest lease end this leadership had after any step */
@@ -348,7 +352,8 @@ static bool lead_ready(world *w, int h, int g)
     px_status st;
     px_node_status(r->node, &st);
     return st.state == PX_LEADER && px_ballot_cmp(st.ballot, l->ballot) == 0 &&
-           px_node_lease_valid(r->node, host_tt(w, h)) && l->marker_applied;
+           px_node_lease_valid(r->node, host_tt(w, h)) &&
+           (O(w)->early_leader ? r->app.applied + 1 >= l->next_at_win : l->marker_applied);
 }
 
 static txn *txn_by_id(world *w, uint64_t id)
@@ -441,6 +446,7 @@ static void txn_stepped(world *w, int h, int g)
         l->ballot = st.ballot;
         l->marker = 0;
         l->marker_applied = false;
+        l->next_at_win = st.next_slot;
         l->last_propose = w->now;
         l->lease_end = st.lease_end;
         l->tl = tl_new();
@@ -1163,10 +1169,12 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             topts.no_read_wait = true;
         else if (!strcmp(val, "info-as-fail"))
             topts.info_as_fail = true;
+        else if (!strcmp(val, "early-leader"))
+            topts.early_leader = true;
         else {
             fprintf(stderr,
                     "meridian-sim-txn: --break: unknown '%s' (skip-commit-wait, no-safe-wait, "
-                    "no-read-locks, no-read-wait, info-as-fail)\n",
+                    "no-read-locks, no-read-wait, info-as-fail, early-leader)\n",
                     val);
             return 2;
         }
@@ -1197,7 +1205,8 @@ static void usage(FILE *f)
             "                 fast-host: h1's pinned near the top of its bound; spread: also\n"
             "                 every other host's near the bottom\n"
             "  --break NAME   a broken variant that must be caught: skip-commit-wait,\n"
-            "                 no-safe-wait, no-read-locks, no-read-wait, info-as-fail\n"
+            "                 no-safe-wait, no-read-locks, no-read-wait, info-as-fail,\n"
+            "                 early-leader (rare: about 1 seed in 1000)\n"
             "  --history-dir D  write each invalid seed's history to D/sim-txn-seed-S.jsonl\n"
             "Prints, last, 'seeds: N, violations: V, liveness failures: L'; exit status 1 if\n"
             "V or L is non-zero, 2 on bad arguments.\n");
