@@ -313,6 +313,15 @@ static void net_teardown(hj_cluster *c)
         ip_cmd(c, false, "link", "del", c->bridge, NULL, NULL, NULL, NULL, NULL);
         c->bridge_made = false;
     }
+    if (c->reaper_pid > 0) {
+        /* Everything is gone: the reaper may go without doing anything. */
+        ssize_t w = write(c->reaper_fd, "x", 1);
+        (void)w;
+        close(c->reaper_fd);
+        waitpid(c->reaper_pid, NULL, 0);
+        c->reaper_pid = 0;
+        c->reaper_fd = -1;
+    }
 }
 
 /* Why namespaces cannot be used here, or NULL when they can (root, ip, nft, unshare -n). */
@@ -339,10 +348,79 @@ static const char *netns_unavailable(hj_cluster *c)
     return NULL;
 }
 
+/* The reaper: a child in its own process group that waits on a pipe. The harness writes one
+ * byte once its teardown removed everything; if the pipe closes without it (the harness
+ * crashed, was killed, or aborted under a sanitizer), the reaper removes the veths,
+ * namespaces and bridge by their names (they carry the harness's pid), so nothing is left
+ * behind even then. Forked while the harness has one thread. */
+static void reaper_main(const hj_cluster *c, int pid, int fd)
+{
+    setpgid(0, 0);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    char b;
+    ssize_t r;
+    while ((r = read(fd, &b, 1)) < 0 && errno == EINTR) {
+    }
+    if (r == 1)
+        _exit(0); /* torn down properly */
+    char names[3 * HJ_MAX_NODES + 1][24];
+    const char *kinds[3 * HJ_MAX_NODES + 1];
+    int k = 0;
+    for (int i = 0; i < c->n; i++) {
+        snprintf(names[k], sizeof names[k], "mj%dh%d", pid, i + 1);
+        kinds[k++] = "link";
+        snprintf(names[k], sizeof names[k], "mj%dn%d", pid, i + 1);
+        kinds[k++] = "netns";
+    }
+    snprintf(names[k], sizeof names[k], "mjb%d", pid);
+    kinds[k++] = "link";
+    for (int j = 0; j < k; j++) {
+        pid_t ch = fork();
+        if (ch == 0) {
+            int nul = open("/dev/null", O_RDWR);
+            if (nul >= 0) {
+                dup2(nul, 1);
+                dup2(nul, 2);
+            }
+            char *argv[] = {(char *)c->ip_bin, (char *)kinds[j], "del", names[j], NULL};
+            execve(argv[0], argv, environ);
+            _exit(127);
+        }
+        if (ch > 0)
+            waitpid(ch, NULL, 0);
+    }
+    _exit(0);
+}
+
+static int start_reaper(hj_cluster *c)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -1;
+    int pid = (int)getpid();
+    pid_t ch = fork();
+    if (ch < 0) {
+        close(p[0]);
+        close(p[1]);
+        return -1;
+    }
+    if (ch == 0) {
+        close(p[1]);
+        reaper_main(c, pid, p[0]);
+    }
+    close(p[0]);
+    c->reaper_fd = p[1];
+    c->reaper_pid = ch;
+    return 0;
+}
+
 /* The bridge, then per node a namespace and a veth pair with 10.A.B.(i+1)/24 inside. */
 static int net_setup(hj_cluster *c, mr_err *err)
 {
     int pid = (int)getpid();
+    if (start_reaper(c) != 0)
+        return mr_errf(err, MR_EIO, "cannot start the namespace reaper: %s", strerror(errno));
     int a = 0, b = 0;
     for (int t = 0; t < 64 && !a; t++) {
         int ta = 160 + (pid / 256 + t) % 64, tb = (pid + t) % 256;

@@ -75,6 +75,8 @@ typedef struct hj_cluster {
     char net_notice[256]; /* why loopback was chosen in auto mode ("" otherwise) */
     char bridge[20];      /* netns: "mjb<pid>" */
     bool bridge_made;     /* made by this harness */
+    pid_t reaper_pid;     /* netns: the child that cleans up if the harness dies; 0 none */
+    int reaper_fd;        /* its pipe (write end) */
     char ip_bin[64], nft_bin[64];
     int64_t epsilon_ns; /* the nodes' declared clock bound (--clock fixed:...) */
     char clock_spec[32], clock_cap[32];

@@ -10,8 +10,8 @@
  *              [ids]} on both sides, loopback mode); healing removes them
  *   clock      offset the clock reading of some nodes by up to +-epsilon (fault RPC
  *              clock_offset_ns, within the declared bound), 0 heals
- *   fast-leader  the nodes leading data groups read their clocks 95% of epsilon fast (a
- *              lying clock the declared bound still covers: what commit wait is for), 0
+ *   fast-leader  the leader of one random data group reads its clock 95% of epsilon fast
+ *              (a lying clock the declared bound still covers: what commit wait is for), 0
  *              heals
  *
  * It runs on its own thread (its actions block: fork/exec, waitpid, RPCs with private loops),

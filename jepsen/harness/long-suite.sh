@@ -1,39 +1,78 @@
 #!/usr/bin/env bash
-# The long suite of meridian-jepsen: every nemesis alone, all of them together, and the
-# stale-reads negative control, minutes each, on 5 nodes. Prints one line per run (verdict,
-# operations checked, faults injected) and leaves the run directories in jepsen/runs/.
+# The long suite of meridian-jepsen: every workload (register, bank, list-append, set) under
+# every nemesis alone and all of them together, then the negative controls, minutes each, on
+# 5 nodes. Prints one line per run (verdict, operations checked, faults injected), writes the
+# same lines to jepsen/runs/<stamp>-long.txt, and leaves the run directories in jepsen/runs/.
 #
-#   jepsen/harness/long-suite.sh BUILD_DIR [SECONDS] [SEED]
+#   jepsen/harness/long-suite.sh BUILD_DIR [SECONDS] [SEED] [WORKLOADS] [NEMESES]
 #
-# BUILD_DIR holds jepsen/harness/meridian-jepsen and cmd/meridian (any build type).
+# BUILD_DIR holds jepsen/harness/meridian-jepsen and cmd/meridian (any build type; the
+# transactional workloads need a build with libmeridian). WORKLOADS and NEMESES are
+# comma-separated subsets (default: all; "controls" in WORKLOADS runs only the controls).
+# Extra harness options (e.g. --net loopback, --groups 1) go in MERIDIAN_JEPSEN_ARGS.
+# Exit status: 0 when every run gave the expected verdict.
 set -uo pipefail
-build=${1:?usage: long-suite.sh BUILD_DIR [SECONDS] [SEED]}
+build=${1:?usage: long-suite.sh BUILD_DIR [SECONDS] [SEED] [WORKLOADS] [NEMESES]}
 secs=${2:-120}
 seed=${3:-1}
+workloads=${4:-register,bank,list-append,set,controls}
+nemeses=${5:-kill,pause,partition,clock,all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 hj="$build/jepsen/harness/meridian-jepsen"
-run() { # name expected-exit args...
-    local name=$1 want=$2
-    shift 2
+table="$root/jepsen/runs/$stamp-long.txt"
+read -r -a extra <<<"${MERIDIAN_JEPSEN_ARGS:-}"
+run() { # name expected-exit workload args...
+    local name=$1 want=$2 wl=$3
+    shift 3
     local out="$root/jepsen/runs/$stamp-long-$name"
-    "$hj" --workload register --time "$secs" --nodes 5 --rate 50 --seed "$seed" \
-        --meridian "$build/cmd/meridian" --out "$out" "$@" >"$out.log" 2>&1
+    local t0=$SECONDS
+    "$hj" --workload "$wl" --time "$secs" --nodes 5 --rate 50 --seed "$seed" \
+        --meridian "$build/cmd/meridian" --out "$out" "${extra[@]}" "$@" >"$out.log" 2>&1
     local rc=$?
-    local ops faults verdict
+    local ops oks faults verdict anomalies net
     ops=$(grep -m1 '^ops checked:' "$out/summary.txt" 2>/dev/null | awk '{print $3}')
+    oks=$(awk '/^operations:/{f=1;next} f&&/^  [a-z]/&&$1!="f"{o+=$2;x+=$3;i+=$4} /^$/{if(f)exit}
+               END{if(f)printf "%d/%d/%d",o,x,i}' "$out/summary.txt" 2>/dev/null)
     faults=$(grep -m1 '^faults:' "$out/summary.txt" 2>/dev/null | sed 's/^faults: *//')
     verdict=$(grep '^verdict:' "$out/summary.txt" 2>/dev/null | tail -1 | awk '{print $2}')
-    printf '%-22s exit %d (want %d) %-8s ops %-6s faults: %s\n' "$name" "$rc" "$want" \
-        "${verdict:-?}" "${ops:-?}" "${faults:-?}"
+    anomalies=$(grep -m1 '^anomalies:' -A12 "$out/summary.txt" 2>/dev/null |
+        grep -E '^  [A-Za-z][A-Za-z0-9-]*: [0-9]+$' | tr -d ' ' | paste -sd, -)
+    net=$(grep -q 'network namespace' "$out/summary.txt" 2>/dev/null && echo netns || echo loopback)
+    printf '%-34s exit %d (want %d) %-8s ops %-6s ok/fail/info %-14s %3ds %s faults: %s%s\n' \
+        "$name" "$rc" "$want" "${verdict:-?}" "${ops:-?}" "${oks:-?}" $((SECONDS - t0)) "$net" \
+        "${faults:-?}" "${anomalies:+ anomalies: $anomalies}" | tee -a "$table"
     [ "$rc" -eq "$want" ]
 }
+has() { [[ ",$1," == *",$2,"* ]]; }
 mkdir -p "$root/jepsen/runs"
+echo "# long-suite.sh $build $secs $seed $workloads $nemeses ${MERIDIAN_JEPSEN_ARGS:-}" \
+    "(commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null), $(date -u +%FT%TZ))" |
+    tee "$table"
 status=0
-run kill 0 --nemesis kill || status=1
-run pause 0 --nemesis pause || status=1
-run partition 0 --nemesis partition || status=1
-run clock 0 --nemesis clock || status=1
-run all 0 --nemesis kill,pause,partition,clock || status=1
-run stale-reads-control 1 --nemesis partition --break stale-reads || status=1
+for wl in register bank list-append set; do
+    has "$workloads" "$wl" || continue
+    for nem in kill pause partition clock all; do
+        has "$nemeses" "$nem" || continue
+        kinds=$nem
+        [ "$nem" = all ] && kinds=kill,pause,partition,clock
+        run "$wl-$nem" 0 "$wl" --nemesis "$kinds" || status=1
+    done
+done
+if has "$workloads" controls; then
+    # Each must come out invalid (exit 1); see jepsen/harness/README.md.
+    run register-stale-reads-control 1 register --nemesis partition --break stale-reads ||
+        status=1
+    run bank-no-read-locks-control 1 bank --nemesis none --break no-read-locks || status=1
+    run list-append-no-read-locks-control 1 list-append --nemesis none --break no-read-locks ||
+        status=1
+    # A lying clock within a wide bound: valid with commit wait, invalid without it.
+    run list-append-fast-leader-200ms 0 list-append --nemesis fast-leader --clock-bound 200ms ||
+        status=1
+    run list-append-no-commit-wait-control 1 list-append --nemesis fast-leader \
+        --clock-bound 200ms --break no-commit-wait || status=1
+    run list-append-no-safe-wait-control 1 list-append --nemesis none --break no-safe-wait ||
+        status=1
+fi
+echo "table: $table"
 exit $status
