@@ -121,6 +121,7 @@ typedef struct txn {
     int wait_key, wait_mode;      /* the lock request being waited for */
     uint64_t gen;                 /* the serving host's incarnation */
     int64_t prio, commit_ts, s_read;
+    tx_read_bound bound; /* read-only: strong (in the history), or stale (checked apart) */
 } txn;
 
 typedef struct lead {
@@ -146,8 +147,21 @@ typedef struct client {
     txn *cur; /* outstanding transaction, NULL when idle */
 } client;
 
+/* The committed versions of one key, in apply order, for checking snapshot reads. */
+typedef struct version {
+    int64_t ts;
+    keylist list;
+} version;
+
+typedef struct oracle_key {
+    version *v;
+    size_t n;
+} oracle_key;
+
 typedef struct app {
     const txn_opts *o;
+    oracle_key *oracle;               /* per key */
+    uint64_t oracle_upto[MAX_GROUPS]; /* slots recorded into it */
     jp_history hist;
     txn **txns;
     size_t ntxns, cap;
@@ -157,11 +171,12 @@ typedef struct app {
     uint64_t next_epoch;
     lead lead[MAX_HOSTS][MAX_GROUPS];
     rep rep[MAX_HOSTS][MAX_GROUPS];
-    long ok_rw, ok_ro, fail, info, wounds, safe_records, stale;
+    long ok_rw, ok_ro, fail, info, wounds, safe_records, stale, stale_reads, behind;
 } app;
 
 enum { A_STEP = 1, A_RESUME, A_COMMIT_WAIT, A_TIMEOUT, A_CLIENT, A_SAFE_TICK, A_MARKER, A_GC_TICK };
 
+static long tot_stale_reads, tot_behind;
 static long tot_ok_rw, tot_ok_ro, tot_fail, tot_info, tot_wounds, tot_stale, tot_anomalies,
     tot_unknown;
 
@@ -316,7 +331,8 @@ static void finish_txn(world *w, txn *t, jp_type type)
     txn_to(w, t, T_DONE);
     if (type == JP_INFO && a->o->info_as_fail) /* negative control: claims what it cannot know */
         type = JP_FAIL;
-    record(w, t->process, type, txn_value(t, type == JP_OK));
+    if (t->bound.mode == TX_READ_STRONG)
+        record(w, t->process, type, txn_value(t, type == JP_OK));
     if (type == JP_OK)
         t->ro ? a->ok_ro++ : a->ok_rw++;
     else if (type == JP_FAIL)
@@ -503,9 +519,55 @@ static void committed_here(world *w, int h, int g, uint64_t id, int64_t s)
     app_event(w, A_COMMIT_WAIT, id, 0);
 }
 
+/* The first replica to apply a slot records its writes as the committed versions (every
+ * replica applies the same log: the world checks agreement). */
+static void oracle_add(world *w, const mv_write *wr, int64_t ts)
+{
+    int gi, ki;
+    char k[32];
+    size_t n = wr->key_len < sizeof k ? wr->key_len : sizeof k - 1;
+    memcpy(k, wr->key, n);
+    k[n] = 0;
+    if (sscanf(k, "g%d.k%d", &gi, &ki) != 2 || gi < 0 || gi >= w->ngroups || ki < 0 ||
+        ki >= KEYS_PER_GROUP) {
+        violate(w, "commit record writes an unknown key '%s'", k);
+        return;
+    }
+    oracle_key *o = &A(w)->oracle[gi * KEYS_PER_GROUP + ki];
+    o->v = xrealloc(o->v, (o->n + 1) * sizeof *o->v);
+    o->v[o->n].ts = ts;
+    list_decode(wr->value, wr->len, &o->v[o->n].list);
+    o->n++;
+}
+
+/* The committed list of `key` as of `ts`: the last version applied with a timestamp <= ts
+ * (within a slot, a later write at the same timestamp wins). */
+static const keylist *oracle_at(world *w, int key, int64_t ts)
+{
+    static const keylist empty = {0};
+    const oracle_key *o = &A(w)->oracle[key];
+    const keylist *best = &empty;
+    int64_t best_ts = INT64_MIN;
+    for (size_t i = 0; i < o->n; i++)
+        if (o->v[i].ts <= ts && o->v[i].ts >= best_ts) {
+            best = &o->v[i].list;
+            best_ts = o->v[i].ts;
+        }
+    return best;
+}
+
 static void txn_apply(world *w, int h, int g, const px_entry *e, bool voided)
 {
     rep *r = &A(w)->rep[h][g];
+    app *a = A(w);
+    if (e->slot > a->oracle_upto[g] + 1) {
+        violate(w, "h%d g%d applies slot %" PRIu64 " before anyone applied %" PRIu64, h + 1, g,
+                e->slot, a->oracle_upto[g] + 1);
+        return;
+    }
+    bool first = e->slot == a->oracle_upto[g] + 1;
+    if (first)
+        a->oracle_upto[g] = e->slot;
     if (voided || e->kind != PX_ENTRY_DATA || !r->mv)
         return;
     /* Decode every commit record of the slot: all apply in one store transaction at the
@@ -561,8 +623,11 @@ static void txn_apply(world *w, int h, int g, const px_entry *e, bool voided)
             violate(w, "h%d g%d slot %" PRIu64 " mvcc apply: %s", h + 1, g, e->slot,
                     mr_err_msg(&err));
     }
-    for (size_t i = 0; i < nt; i++)
+    for (size_t i = 0; i < nt; i++) {
+        for (size_t j = 0; first && j < txs[i].n; j++)
+            oracle_add(w, &ws[i][j], e->ts);
         free(ws[i]);
+    }
     if (e->ts > r->paxos_safe)
         r->paxos_safe = e->ts;
     for (size_t i = 0; i < nt && !w->violation[0]; i++)
@@ -785,16 +850,34 @@ static tx_replica_time replica_time(world *w, int h, int g)
                              .tm_safe = tx_tm_safe(NULL, 0)};
 }
 
+static const char *const mode_name[] = {
+    [TX_READ_STRONG] = "strong",
+    [TX_READ_EXACT_STALENESS] = "exact staleness",
+    [TX_READ_BOUNDED] = "bounded staleness",
+    [TX_READ_AT] = "at a timestamp",
+};
+
 static void ro_try(world *w, txn *t)
 {
     if (t->state != T_RO_WAIT)
         return;
     if (!t->s_read) {
-        /* The request arrived: s_read = TT.now().latest of the serving host (§4.2.2). */
-        tx_read_bound b = {.mode = TX_READ_STRONG};
-        tx_replica_time rt = replica_time(w, t->h, t->g);
-        tx_read_plan(&b, host_tt(w, t->h), &rt, &t->s_read);
-        trace(w, "txn %" PRIu64 " s_read %" PRId64, t->id, t->s_read - T0);
+        /* The request arrived: the read timestamp by mode at the serving host (strong:
+         * TT.now().latest, §4.2.2), against the lowest safe time of the groups it reads. */
+        tx_replica_time rt = {.paxos_safe = INT64_MAX, .tm_safe = tx_tm_safe(NULL, 0)};
+        for (int i = 0; i < t->nops; i++) {
+            tx_replica_time gi = replica_time(w, t->h, t->op[i].key / KEYS_PER_GROUP);
+            if (gi.paxos_safe < rt.paxos_safe)
+                rt.paxos_safe = gi.paxos_safe;
+        }
+        tx_serve sv = tx_read_plan(&t->bound, host_tt(w, t->h), &rt, &t->s_read);
+        trace(w, "txn %" PRIu64 " %s read, s_read %" PRId64 "%s", t->id, mode_name[t->bound.mode],
+              t->s_read - T0, sv == TX_SERVE_BEHIND ? ": behind" : "");
+        if (sv == TX_SERVE_BEHIND || sv == TX_SERVE_INVALID) {
+            A(w)->behind++;
+            finish_txn(w, t, JP_FAIL);
+            return;
+        }
     }
     for (int i = 0; i < t->nops; i++) {
         int g = t->op[i].key / KEYS_PER_GROUP;
@@ -827,7 +910,19 @@ static void ro_try(world *w, txn *t)
                     t->s_read - T0, mr_err_msg(&err));
             return;
         }
+        /* Any mode: a snapshot read returns exactly what was committed at s_read. */
+        const keylist *want = oracle_at(w, t->op[i].key, t->s_read);
+        if (want->n != t->read[i].n ||
+            (want->n && memcmp(want->v, t->read[i].v, want->n * sizeof *want->v))) {
+            violate(w,
+                    "snapshot read (%s) of %s at %" PRId64 " at h%d returned %zu values, "
+                    "committed then: %zu",
+                    mode_name[t->bound.mode], k, t->s_read - T0, t->h + 1, t->read[i].n, want->n);
+            return;
+        }
     }
+    if (t->bound.mode != TX_READ_STRONG)
+        A(w)->stale_reads++;
     finish_txn(w, t, JP_OK);
 }
 
@@ -899,8 +994,20 @@ static void client_start(world *w, int c)
         if (t->op[i].append)
             t->op[i].v = ++a->next_value;
     }
+    if (ro) {
+        /* Strong reads go into the history; stale ones (not strictly serializable by
+         * design) are checked against the committed versions only. */
+        int64_t r = rnd_range(0, 9);
+        if (r == 8)
+            t->bound =
+                (tx_read_bound){.mode = TX_READ_BOUNDED, .staleness_ns = rnd_range(0, 300 * MS)};
+        else if (r == 9)
+            t->bound = (tx_read_bound){.mode = TX_READ_EXACT_STALENESS,
+                                       .staleness_ns = rnd_range(0, 100 * MS)};
+    }
     a->clients[c].cur = t;
-    record(w, t->process, JP_INVOKE, txn_value(t, false));
+    if (t->bound.mode == TX_READ_STRONG)
+        record(w, t->process, JP_INVOKE, txn_value(t, false));
     if (ro) {
         txn_to(w, t, T_RO_WAIT);
         trace(w, "txn %" PRIu64 " ro at h%d", t->id, h + 1);
@@ -1023,6 +1130,7 @@ static void txn_init(world *w)
     w->app_state = a;
     a->o = g_opts;
     jp_history_init(&a->hist);
+    a->oracle = xcalloc((size_t)w->ngroups * KEYS_PER_GROUP, sizeof *a->oracle);
     a->nclients = a->o->clients;
     a->clients = xcalloc((size_t)a->nclients, sizeof *a->clients);
     for (int c = 0; c < a->nclients; c++) {
@@ -1101,6 +1209,8 @@ static void txn_free(world *w)
     tot_info += a->info;
     tot_wounds += a->wounds;
     tot_stale += a->stale;
+    tot_stale_reads += a->stale_reads;
+    tot_behind += a->behind;
     for (size_t i = 0; i < a->ntxns; i++) {
         txn *t = a->txns[i];
         for (int k = 0; k < MAX_OPS; k++)
@@ -1110,6 +1220,12 @@ static void txn_free(world *w)
         free(t);
     }
     free(a->txns);
+    for (int k = 0; k < w->ngroups * KEYS_PER_GROUP; k++) {
+        for (size_t i = 0; i < a->oracle[k].n; i++)
+            free(a->oracle[k].v[i].list.v);
+        free(a->oracle[k].v);
+    }
+    free(a->oracle);
     for (int h = 0; h < MAX_HOSTS; h++)
         for (int g = 0; g < MAX_GROUPS; g++) {
             tl_free(a->lead[h][g].tl);
@@ -1123,11 +1239,11 @@ static void txn_free(world *w)
 
 static void txn_report(void)
 {
-    printf("transactions: %ld read-write ok, %ld read-only ok, %ld failed, %ld indeterminate, "
-           "%ld wounds, %ld reads below the GC horizon; checker: %ld seeds with anomalies, %ld "
-           "unknown\n",
-           tot_ok_rw, tot_ok_ro, tot_fail, tot_info, tot_wounds, tot_stale, tot_anomalies,
-           tot_unknown);
+    printf("transactions: %ld read-write ok, %ld read-only ok (%ld of them stale reads), %ld "
+           "failed, %ld indeterminate, %ld wounds, %ld reads below the GC horizon, %ld bounded "
+           "reads behind; checker: %ld seeds with anomalies, %ld unknown\n",
+           tot_ok_rw, tot_ok_ro, tot_stale_reads, tot_fail, tot_info, tot_wounds, tot_stale,
+           tot_behind, tot_anomalies, tot_unknown);
 }
 
 /* ---------------------------------------------------------------- command line */
