@@ -1315,7 +1315,7 @@ static void usage(FILE *f)
             "for K steps, then heals; checks the Paxos invariants after every step and the\n"
             "history for strict serializability with the Elle list-append checker.\n"
             "  --seeds N, --seed S, --replicas R, --groups G (default 2), --steps K (default\n"
-            "  4000), --bound DUR (default random per seed, 0.5-8ms), --mutant NAME, --trace:\n"
+            "  20000), --bound DUR (default random per seed, 0.5-8ms), --mutant NAME, --trace:\n"
             "                 as meridian-sim\n"
             "  --clients C    concurrent clients (default 6)\n"
             "  --clocks MODE  wander: every host's error wanders inside the bound (default);\n"
@@ -1347,7 +1347,8 @@ int main(int argc, char **argv)
         .report = txn_report,
     };
     mr_log_set_level(MR_LOG_WARN); /* one "created store" line per replica start is noise */
-    sim_opts o = {.seeds = 0, .seed = 1, .replicas = 3, .groups = 2, .steps = 4000};
+    /* Transactions take many events each: 20000 fault-phase events are about 4 s. */
+    sim_opts o = {.seeds = 0, .seed = 1, .replicas = 3, .groups = 2, .steps = 20000};
     g_opts = &topts;
     return sim_main(argc, argv, &txn_app, &o, txn_arg, usage);
 }
