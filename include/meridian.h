@@ -41,6 +41,13 @@ extern "C" {
 
 #define MERIDIAN_VERSION "0.1.0"
 
+/* The library exports only the functions declared here. */
+#if defined(MERIDIAN_BUILDING) && defined(__GNUC__)
+#define MERIDIAN_API __attribute__((visibility("default")))
+#else
+#define MERIDIAN_API
+#endif
+
 /* Result codes. */
 enum {
     MERIDIAN_OK = 0,
@@ -62,30 +69,33 @@ typedef struct meridian_txn meridian_txn;
 
 typedef struct meridian_options {
     const char *addrs;     /* comma-separated "host:port" of one or more nodes (required) */
-    const char *certs_dir; /* ca.crt, client.crt, client.key (from `meridian cert`) */
+    const char *certs_dir; /* ca.crt and client.root.crt/.key (`meridian cert
+                            * create-client --user root`), else client.crt/.key */
     int insecure;          /* 1: plain TCP, certs_dir ignored (clusters started --insecure) */
     int64_t timeout_ms;    /* one request's timeout; 0 = 10000 */
 } meridian_options;
 
 /* Opens a connection and fetches the range map. On failure *out is still set
  * (unless MERIDIAN_NOMEM) so meridian_errmsg can tell why; close it. */
-int meridian_open(const meridian_options *opts, meridian **out);
-void meridian_close(meridian *db);
+MERIDIAN_API int meridian_open(const meridian_options *opts, meridian **out);
+MERIDIAN_API void meridian_close(meridian *db);
 
 /* The message of the connection's last failure ("" after success). */
-const char *meridian_errmsg(const meridian *db);
+MERIDIAN_API const char *meridian_errmsg(const meridian *db);
 /* A short fixed name for a code ("aborted", ...). */
-const char *meridian_errstr(int rc);
+MERIDIAN_API const char *meridian_errstr(int rc);
 
 /* ---- read-write transactions ---- */
 
-int meridian_begin(meridian *db, meridian_txn **out);
+MERIDIAN_API int meridian_begin(meridian *db, meridian_txn **out);
 
 /* Reads one key: MERIDIAN_OK with a malloc'd copy (*val may be NULL when
  * *vlen is 0), or MERIDIAN_NOTFOUND. */
-int meridian_get(meridian_txn *t, const void *key, size_t klen, void **val, size_t *vlen);
-int meridian_put(meridian_txn *t, const void *key, size_t klen, const void *val, size_t vlen);
-int meridian_delete(meridian_txn *t, const void *key, size_t klen);
+MERIDIAN_API int meridian_get(meridian_txn *t, const void *key, size_t klen, void **val,
+                              size_t *vlen);
+MERIDIAN_API int meridian_put(meridian_txn *t, const void *key, size_t klen, const void *val,
+                              size_t vlen);
+MERIDIAN_API int meridian_delete(meridian_txn *t, const void *key, size_t klen);
 
 /* Rows of [start, end) in key order (end NULL/0 = to the end of the key
  * space), at most limit (0 = no limit); fn returns non-zero to stop early.
@@ -93,14 +103,18 @@ int meridian_delete(meridian_txn *t, const void *key, size_t klen);
  * transaction's own writes are merged in. */
 typedef int (*meridian_row_fn)(void *arg, const void *key, size_t klen, const void *val,
                                size_t vlen);
-int meridian_scan(meridian_txn *t, const void *start, size_t slen, const void *end, size_t elen,
-                  size_t limit, meridian_row_fn fn, void *arg);
+MERIDIAN_API int meridian_scan(meridian_txn *t, const void *start, size_t slen, const void *end,
+                               size_t elen, size_t limit, meridian_row_fn fn, void *arg);
 
 /* Commits (ts optional: the commit timestamp, ns since the epoch) and frees t,
- * whatever the result. A transaction without writes commits at once. */
-int meridian_commit(meridian_txn *t, int64_t *ts);
+ * whatever the result. A transaction that neither read nor wrote commits at
+ * once (*ts = 0); one that only read still validates its read locks at the
+ * leaders. A read-only transaction's *ts is its read timestamp. Any failure
+ * of an earlier call fails the commit with that code (and releases the
+ * locks). */
+MERIDIAN_API int meridian_commit(meridian_txn *t, int64_t *ts);
 /* Abandons t (releasing its locks) and frees it. */
-void meridian_rollback(meridian_txn *t);
+MERIDIAN_API void meridian_rollback(meridian_txn *t);
 
 /* ---- read-only transactions ---- */
 
@@ -111,22 +125,27 @@ typedef enum {
     MERIDIAN_AT_TIMESTAMP = 3,    /* at timestamp ns */
 } meridian_bound;
 
-int meridian_begin_ro(meridian *db, meridian_bound bound, int64_t ns, meridian_txn **out);
+MERIDIAN_API int meridian_begin_ro(meridian *db, meridian_bound bound, int64_t ns,
+                                   meridian_txn **out);
 /* The timestamp the read-only transaction reads at (chosen at its first read;
  * 0 before). */
-int64_t meridian_read_ts(const meridian_txn *t);
+MERIDIAN_API int64_t meridian_read_ts(const meridian_txn *t);
 
 /* ---- the retrying runner ---- */
 
 /* Runs fn in a fresh read-write transaction and commits it; on
  * MERIDIAN_ABORTED or MERIDIAN_UNAVAILABLE (from fn or the commit) rolls back
  * and retries after a jittered, growing backoff, until deadline_ms has passed
- * (then MERIDIAN_TIMEOUT). fn returns MERIDIAN_OK to commit, anything else to
- * roll back and return that code (retried if it is retryable). ts optional. */
+ * (then MERIDIAN_TIMEOUT; 0 = 30 s). fn returns MERIDIAN_OK to commit, anything
+ * else to roll back and return that code (retried if it is retryable). fn
+ * must not commit or roll back t itself (refused with MERIDIAN_INVALID).
+ * Every retry keeps the first attempt's age, so it wins under wound-wait
+ * eventually. ts optional. */
 typedef int (*meridian_txn_fn)(meridian_txn *t, void *arg);
-int meridian_run(meridian *db, int64_t deadline_ms, meridian_txn_fn fn, void *arg, int64_t *ts);
+MERIDIAN_API int meridian_run(meridian *db, int64_t deadline_ms, meridian_txn_fn fn, void *arg,
+                              int64_t *ts);
 
-void meridian_free(void *p);
+MERIDIAN_API void meridian_free(void *p);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,222 @@
+/* libmeridian internals: the range map and routing (mer_route.c, pure), the
+ * write buffer (mer_wbuf.c, pure), error mapping and backoff (mer_err.c,
+ * mer_run.c, pure), and the connection's request engine (mer_conn.c: a
+ * private libuv loop, a dial-only transport, batches of routed requests). */
+#ifndef MER_INT_H
+#define MER_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/mr_err.h"
+#include "meridian.h"
+#include "net/tls.h"
+#include "net/transport.h"
+
+#define MER_KEY_MAX   4096
+#define MER_VALUE_MAX (1024 * 1024)
+/* The first data group: what a cluster without a range map (before
+ * ND_MSG_RANGES) serves every key from. */
+#define MER_DEFAULT_GROUP 2
+/* Rows asked for per scan request (the node's default page, too). */
+#define MER_SCAN_PAGE 1000
+
+/* ---- the range map (pure) ---- */
+
+typedef struct mer_node {
+    uint32_t id;
+    char *addr; /* "host:port" */
+    char *zone;
+    int64_t down_until; /* monotonic ns: skipped by routing until then (unreachable) */
+} mer_node;
+
+typedef struct mer_group {
+    uint64_t id;
+    uint32_t *replicas; /* node ids */
+    size_t nreplicas;
+    char *leader; /* "host:port" hint, "" when unknown */
+} mer_group;
+
+typedef struct mer_range {
+    char *start;  /* inclusive; "" = the first key */
+    char *end;    /* exclusive; "" = +infinity */
+    size_t group; /* index into mer_rmap.groups */
+} mer_range;
+
+typedef struct mer_rmap {
+    mer_range *ranges; /* sorted, contiguous, covering every key */
+    size_t nranges;
+    mer_group *groups;
+    size_t ngroups;
+    mer_node *nodes;
+    size_t nnodes;
+    bool fallback; /* the cluster had no range map: one range, group 2, the seed nodes */
+} mer_rmap;
+
+/* Builds a map from an ND_MSG_RANGES reply (checked: sorted, contiguous, from
+ * "" to +infinity, known nodes). On success *m owns everything (mer_rmap_free). */
+int mer_rmap_from_json(mer_rmap *m, const json_t *reply, mr_err *err);
+/* The map of a cluster that cannot tell its ranges: every key in group 2,
+ * replicated on the comma-separated seed addresses. */
+int mer_rmap_fallback(mer_rmap *m, const char *addrs, mr_err *err);
+void mer_rmap_free(mer_rmap *m);
+/* Moves src into dst (freeing dst's old contents), keeping the down marks of
+ * nodes with the same address. */
+void mer_rmap_replace(mer_rmap *dst, mer_rmap *src);
+
+/* The range holding key (never NULL for a valid map). */
+const mer_range *mer_rmap_find(const mer_rmap *m, const char *key);
+/* The group with id gid, or NULL. */
+mer_group *mer_rmap_group(const mer_rmap *m, uint64_t gid);
+/* The node with this address; with add, a new node (id 0) is made for an
+ * address the map did not know (a leader hint). NULL if none / no memory. */
+mer_node *mer_rmap_node_at(mer_rmap *m, const char *addr, bool add);
+void mer_rmap_set_leader(mer_rmap *m, uint64_t gid, const char *addr);
+void mer_rmap_mark_down(mer_rmap *m, const char *addr, int64_t until);
+
+/* Where to send a request for group gid, best first: with leader_first the
+ * leader hint, then the other replicas; else the replicas starting at a
+ * rotation `rot` (spreading snapshot reads). Nodes marked down at `now` go
+ * last. Returns how many addresses were written to out (borrowed from m). */
+size_t mer_rmap_candidates(const mer_rmap *m, uint64_t gid, bool leader_first, unsigned rot,
+                           int64_t now, const char **out, size_t cap);
+
+/* ---- the write buffer (pure): a sorted array of the transaction's writes ---- */
+
+typedef struct mer_write {
+    char *key;
+    char *val; /* NULL for a delete */
+    size_t vlen;
+} mer_write;
+
+typedef struct mer_wbuf {
+    mer_write *w;
+    size_t n, cap;
+} mer_wbuf;
+
+/* Records a put (val) or a delete (val NULL), replacing an earlier write of
+ * key. Copies both. MR_OK or MR_ENOMEM. */
+int mer_wbuf_set(mer_wbuf *b, const char *key, const char *val, size_t vlen);
+const mer_write *mer_wbuf_get(const mer_wbuf *b, const char *key);
+/* The index of the first write whose key is >= key (b->n if none). */
+size_t mer_wbuf_lower_bound(const mer_wbuf *b, const char *key);
+void mer_wbuf_free(mer_wbuf *b);
+
+/* ---- errors (pure) ---- */
+
+/* The MERIDIAN_* code for a node's error string ("aborted", "not_leader", ...). */
+int mer_code_of_error(const char *error);
+/* The MERIDIAN_* code for an internal MR_* code. */
+int mer_code_of_mr(int mr);
+/* Sets the connection's message (printf-style) and returns code. */
+int mer_fail(meridian *db, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void mer_clear(meridian *db);
+
+/* Checks a key (1..4096 bytes, UTF-8, no NUL) or a value (0..1 MiB, UTF-8,
+ * no NUL). MERIDIAN_OK, or MERIDIAN_INVALID with the reason in why. */
+int mer_check_bytes(const void *p, size_t len, bool is_key, char *why, size_t whylen);
+
+/* ---- backoff (pure) ---- */
+
+/* The delay before retry number `attempt` (0-based): exponential from base_ms
+ * up to cap_ms, "equal jitter" (half fixed, half random from r). */
+int64_t mer_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint64_t r);
+uint64_t mer_rand(meridian *db);
+
+/* ---- the request engine (mer_conn.c) ---- */
+
+/* How a call may be retried inside one API call. */
+enum {
+    MER_CALL_LEADER = 1u << 0,  /* goes to the group's leader (follows not_leader hints) */
+    MER_CALL_RESEND = 1u << 1,  /* safe to send again after a timeout or a lost connection */
+    MER_CALL_BEHIND = 1u << 2,  /* "behind" answers move on to another replica */
+    MER_CALL_ANYNODE = 1u << 3, /* any node (the range map), no group */
+};
+
+typedef struct mer_call {
+    /* in: */
+    uint8_t type;
+    uint64_t group; /* filled into the request as "group" */
+    unsigned flags;
+    unsigned rot;        /* where in the replica list to start (spreads snapshot reads) */
+    unsigned max_rounds; /* rounds over the replicas for behind/no_group; 0 = until timeout */
+    json_t *req;         /* owned by the caller; "group" is set by the engine */
+    /* out: */
+    int rc;         /* MR_OK (reply set) or the transport's error of the last attempt */
+    json_t *reply;  /* the final answer (ok or an error the caller must judge); caller frees */
+    char addr[128]; /* who gave it */
+    char why[MR_ERRMSG_MAX];
+    /* engine state: */
+    meridian *db;
+    int state;
+    unsigned attempts, hops;
+    size_t cand, ncand; /* the candidate tried (index into the routing order), of how many */
+    int64_t retry_at;   /* monotonic ns */
+    char next[128];     /* a leader hint to try next, "" = none */
+} mer_call;
+
+/* Sends every call (in parallel) and runs the loop until each has a final
+ * answer or gave up within the connection's timeout. Handles not_leader,
+ * behind, busy-before-sending and unreachable nodes per the flags. */
+void mer_calls_run(meridian *db, mer_call *calls, size_t n);
+void mer_call_reset(mer_call *c);
+
+/* Asks any node for the range map and installs it (or the fallback map when
+ * the cluster cannot tell). MERIDIAN_* code. */
+int mer_refresh_map(meridian *db);
+
+/* ---- the handles ---- */
+
+struct meridian {
+    uv_loop_t loop;
+    net_transport *tr;
+    net_tls_ctx *tls;
+    uv_timer_t wake; /* ends a loop run when a delayed retry is due */
+    bool loop_ready;
+    char *addrs;
+    int64_t timeout_ms;
+    int64_t last_io; /* monotonic ns of the last loop run: idle connections are recycled */
+    mer_rmap map;
+    uint64_t rng;
+    unsigned open_txns;
+    char errmsg[MR_ERRMSG_MAX + 256];
+};
+
+typedef struct mer_tgroup {
+    uint64_t gid;
+    uint32_t nreads; /* reads answered ok by this group's leader */
+    bool wrote;
+} mer_tgroup;
+
+typedef enum { MER_TXN_ACTIVE = 0, MER_TXN_FAILED, MER_TXN_DONE } mer_txn_state;
+
+struct meridian_txn {
+    meridian *db;
+    uint32_t magic;
+    bool ro;
+    bool in_run; /* created by meridian_run: it commits or rolls back, not the callback */
+    mer_txn_state state;
+    int failed_code; /* why it failed (returned by later calls) */
+    uint64_t id;
+    int64_t prio;
+    meridian_bound bound;
+    int64_t bound_ns;
+    int64_t read_ts;
+    mer_wbuf wb;
+    mer_tgroup *groups;
+    size_t ngroups, capgroups;
+};
+
+#define MER_TXN_MAGIC 0x4d545852u
+
+/* A fresh read-write transaction with a given priority (meridian_run keeps
+ * the first attempt's across retries). */
+int mer_begin_prio(meridian *db, int64_t prio, meridian_txn **out);
+/* Commit and rollback without the in_run guard. */
+int mer_commit(meridian_txn *t, int64_t *ts);
+void mer_rollback(meridian_txn *t);
+
+#endif

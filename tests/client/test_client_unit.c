@@ -1,0 +1,404 @@
+/* libmeridian's pure parts: the range map and routing order, the write
+ * buffer, backoff, error mapping, argument checks, and misuse of the API
+ * without a cluster (NULL arguments, finished or failed transactions). */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "client/mer_int.h"
+#include "common/mr_util.h"
+#include "tests/support/proc.h"
+#include "tests/test.h"
+
+static json_t *map_json(void)
+{
+    /* Three data groups split at "g" and "p"; group 3 with leader hint. */
+    return json_loads(
+        "{\"ok\":true,\"nodes\":["
+        "{\"id\":1,\"addr\":\"10.0.0.1:1\",\"zone\":\"a\"},"
+        "{\"id\":2,\"addr\":\"10.0.0.2:1\",\"zone\":\"b\"},"
+        "{\"id\":3,\"addr\":\"10.0.0.3:1\",\"zone\":\"c\"}],"
+        "\"ranges\":["
+        "{\"start\":\"\",\"end\":\"g\",\"group\":2,\"replicas\":[1,2,3],\"leader\":\"\"},"
+        "{\"start\":\"g\",\"end\":\"p\",\"group\":3,\"replicas\":[2,3],\"leader\":\"10.0.0.3:1\"},"
+        "{\"start\":\"p\",\"end\":\"\",\"group\":4,\"replicas\":[1,3],\"leader\":\"\"}]}",
+        0, NULL);
+}
+
+static uint64_t gid_of(const mer_rmap *m, const char *key)
+{
+    return m->groups[mer_rmap_find(m, key)->group].id;
+}
+
+TEST(route_lookup)
+{
+    json_t *j = map_json();
+    mer_rmap m;
+    mr_err err;
+    CHECK_EQ(mer_rmap_from_json(&m, j, &err), MR_OK);
+    json_decref(j);
+    CHECK_EQ(m.nranges, 3);
+    CHECK_EQ(gid_of(&m, "\x01"), 2);
+    CHECK_EQ(gid_of(&m, "a"), 2);
+    CHECK_EQ(gid_of(&m, "fzzz"), 2);
+    CHECK_EQ(gid_of(&m, "g"), 3); /* start is inclusive */
+    CHECK_EQ(gid_of(&m, "oz"), 3);
+    CHECK_EQ(gid_of(&m, "p"), 4); /* end is exclusive */
+    CHECK_EQ(gid_of(&m, "\xf4\x8f\xbf\xbf"), 4);
+    CHECK(!m.fallback);
+    CHECK_STR(mer_rmap_group(&m, 3)->leader, "10.0.0.3:1");
+    CHECK(mer_rmap_group(&m, 9) == NULL);
+    mer_rmap_free(&m);
+}
+
+TEST(route_rejects_bad_maps)
+{
+    const char *bad[] = {
+        /* a gap between ranges */
+        "{\"nodes\":[{\"id\":1,\"addr\":\"a:1\"}],\"ranges\":["
+        "{\"start\":\"\",\"end\":\"g\",\"group\":2,\"replicas\":[1]},"
+        "{\"start\":\"h\",\"end\":\"\",\"group\":3,\"replicas\":[1]}]}",
+        /* not ending at +infinity */
+        "{\"nodes\":[{\"id\":1,\"addr\":\"a:1\"}],\"ranges\":["
+        "{\"start\":\"\",\"end\":\"g\",\"group\":2,\"replicas\":[1]}]}",
+        /* an unknown replica */
+        "{\"nodes\":[{\"id\":1,\"addr\":\"a:1\"}],\"ranges\":["
+        "{\"start\":\"\",\"end\":\"\",\"group\":2,\"replicas\":[7]}]}",
+        /* not starting at "" */
+        "{\"nodes\":[{\"id\":1,\"addr\":\"a:1\"}],\"ranges\":["
+        "{\"start\":\"b\",\"end\":\"\",\"group\":2,\"replicas\":[1]}]}",
+        /* no nodes */
+        "{\"nodes\":[],\"ranges\":[{\"start\":\"\",\"end\":\"\",\"group\":2,\"replicas\":[1]}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *j = json_loads(bad[i], 0, NULL);
+        CHECK(j);
+        mer_rmap m;
+        mr_err err;
+        int rc = mer_rmap_from_json(&m, j, &err);
+        json_decref(j);
+        CHECKF(rc == MR_EPROTO, "map %zu accepted (rc %d)", i, rc);
+    }
+}
+
+TEST(route_candidates_order)
+{
+    json_t *j = map_json();
+    mer_rmap m;
+    mr_err err;
+    CHECK_EQ(mer_rmap_from_json(&m, j, &err), MR_OK);
+    json_decref(j);
+    const char *c[8];
+    /* Leader hint first, then the other replicas. */
+    CHECK_EQ(mer_rmap_candidates(&m, 3, true, 0, 0, c, 8), 2);
+    CHECK_STR(c[0], "10.0.0.3:1");
+    CHECK_STR(c[1], "10.0.0.2:1");
+    /* Without a hint, the rotation picks where to start. */
+    CHECK_EQ(mer_rmap_candidates(&m, 2, true, 1, 0, c, 8), 3);
+    CHECK_STR(c[0], "10.0.0.2:1");
+    CHECK_STR(c[2], "10.0.0.1:1");
+    /* A node marked down goes last until its mark expires. */
+    mer_rmap_mark_down(&m, "10.0.0.3:1", 1000);
+    CHECK_EQ(mer_rmap_candidates(&m, 3, true, 0, 500, c, 8), 2);
+    CHECK_STR(c[0], "10.0.0.2:1");
+    CHECK_STR(c[1], "10.0.0.3:1");
+    CHECK_EQ(mer_rmap_candidates(&m, 3, true, 0, 1500, c, 8), 2);
+    CHECK_STR(c[0], "10.0.0.3:1");
+    /* A leader hint outside the map becomes a node of its own. */
+    mer_rmap_set_leader(&m, 4, "10.0.0.9:1");
+    CHECK_EQ(mer_rmap_candidates(&m, 4, true, 0, 0, c, 8), 3);
+    CHECK_STR(c[0], "10.0.0.9:1");
+    CHECK(mer_rmap_node_at(&m, "10.0.0.9:1", false) != NULL);
+    /* Snapshot reads (not leader first) ignore the hint's position. */
+    CHECK_EQ(mer_rmap_candidates(&m, 3, false, 0, 2000, c, 8), 2);
+    CHECK_STR(c[0], "10.0.0.2:1");
+    CHECK_EQ(mer_rmap_candidates(&m, 99, true, 0, 0, c, 8), 0);
+    /* A refreshed map keeps the down marks of known addresses. */
+    mer_rmap_mark_down(&m, "10.0.0.1:1", 5000);
+    json_t *j2 = map_json();
+    mer_rmap m2;
+    CHECK_EQ(mer_rmap_from_json(&m2, j2, &err), MR_OK);
+    json_decref(j2);
+    mer_rmap_replace(&m, &m2);
+    CHECK_EQ(mer_rmap_node_at(&m, "10.0.0.1:1", false)->down_until, 5000);
+    mer_rmap_free(&m);
+}
+
+TEST(route_fallback)
+{
+    mer_rmap m;
+    mr_err err;
+    CHECK_EQ(mer_rmap_fallback(&m, "127.0.0.1:5,127.0.0.1:6, 127.0.0.1:5", &err), MR_OK);
+    CHECK(m.fallback);
+    CHECK_EQ(m.nnodes, 2); /* duplicates dropped */
+    CHECK_EQ(gid_of(&m, "anything"), MER_DEFAULT_GROUP);
+    const char *c[4];
+    CHECK_EQ(mer_rmap_candidates(&m, MER_DEFAULT_GROUP, true, 0, 0, c, 4), 2);
+    mer_rmap_free(&m);
+    CHECK_EQ(mer_rmap_fallback(&m, " , ", &err), MR_EINVAL);
+}
+
+TEST(wbuf_sorted_last_write_wins)
+{
+    mer_wbuf b = {0};
+    CHECK_EQ(mer_wbuf_set(&b, "m", "1", 1), MR_OK);
+    CHECK_EQ(mer_wbuf_set(&b, "a", "2", 1), MR_OK);
+    CHECK_EQ(mer_wbuf_set(&b, "z", NULL, 0), MR_OK);
+    CHECK_EQ(mer_wbuf_set(&b, "m", "three", 5), MR_OK);
+    CHECK_EQ(b.n, 3);
+    CHECK_STR(b.w[0].key, "a");
+    CHECK_STR(b.w[1].key, "m");
+    CHECK_STR(b.w[2].key, "z");
+    CHECK_STR(mer_wbuf_get(&b, "m")->val, "three");
+    CHECK_EQ(mer_wbuf_get(&b, "m")->vlen, 5);
+    CHECK(mer_wbuf_get(&b, "z")->val == NULL); /* a delete */
+    CHECK(mer_wbuf_get(&b, "q") == NULL);
+    CHECK_EQ(mer_wbuf_lower_bound(&b, "b"), 1);
+    CHECK_EQ(mer_wbuf_lower_bound(&b, "zz"), 3);
+    CHECK_EQ(mer_wbuf_set(&b, "z", "back", 4), MR_OK); /* a put after a delete */
+    CHECK_STR(mer_wbuf_get(&b, "z")->val, "back");
+    for (int i = 0; i < 100; i++) { /* growth */
+        char k[8];
+        snprintf(k, sizeof k, "k%03d", 99 - i);
+        CHECK_EQ(mer_wbuf_set(&b, k, "v", 1), MR_OK);
+    }
+    CHECK_EQ(b.n, 103);
+    for (size_t i = 1; i < b.n; i++)
+        CHECK(strcmp(b.w[i - 1].key, b.w[i].key) < 0);
+    mer_wbuf_free(&b);
+}
+
+TEST(backoff_grows_with_jitter_and_cap)
+{
+    for (unsigned a = 0; a < 20; a++) {
+        int64_t full = 10;
+        for (unsigned i = 0; i < a && full < 1000; i++)
+            full *= 2;
+        if (full > 1000)
+            full = 1000;
+        for (uint64_t r = 0; r < 50; r++) {
+            int64_t d = mer_backoff_ms(a, 10, 1000, r * 7919);
+            CHECKF(d >= full / 2 && d <= full, "attempt %u: %lld outside [%lld, %lld]", a,
+                   (long long)d, (long long)full / 2, (long long)full);
+        }
+    }
+    /* Different random inputs spread the delay. */
+    int64_t lo = INT64_MAX, hi = 0;
+    for (uint64_t r = 0; r < 100; r++) {
+        int64_t d = mer_backoff_ms(5, 10, 1000, r * 2654435761u);
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    CHECK(hi - lo >= 100);
+    CHECK_EQ(mer_backoff_ms(0, 0, 1000, 0), 1);
+}
+
+TEST(error_mapping)
+{
+    CHECK_EQ(mer_code_of_error("aborted"), MERIDIAN_ABORTED);
+    CHECK_EQ(mer_code_of_error("busy"), MERIDIAN_ABORTED);
+    CHECK_EQ(mer_code_of_error("wrong_range"), MERIDIAN_ABORTED);
+    CHECK_EQ(mer_code_of_error("unknown"), MERIDIAN_UNKNOWN);
+    CHECK_EQ(mer_code_of_error("not_leader"), MERIDIAN_UNAVAILABLE);
+    CHECK_EQ(mer_code_of_error("no_group"), MERIDIAN_UNAVAILABLE);
+    CHECK_EQ(mer_code_of_error("behind"), MERIDIAN_UNAVAILABLE);
+    CHECK_EQ(mer_code_of_error("below the version horizon"), MERIDIAN_STALE);
+    CHECK_EQ(mer_code_of_error("invalid"), MERIDIAN_INVALID);
+    CHECK_EQ(mer_code_of_error("something new"), MERIDIAN_ERROR);
+    CHECK_EQ(mer_code_of_error(NULL), MERIDIAN_ERROR);
+    CHECK_EQ(mer_code_of_mr(MR_ETIMEDOUT), MERIDIAN_UNAVAILABLE);
+    CHECK_EQ(mer_code_of_mr(MR_EUNAVAIL), MERIDIAN_UNAVAILABLE);
+    CHECK_EQ(mer_code_of_mr(MR_ENOMEM), MERIDIAN_NOMEM);
+    CHECK_EQ(mer_code_of_mr(MR_EPROTO), MERIDIAN_ERROR);
+    CHECK_STR(meridian_errstr(MERIDIAN_ABORTED), "aborted");
+    CHECK_STR(meridian_errstr(MERIDIAN_UNKNOWN), "outcome unknown");
+    CHECK_STR(meridian_errstr(12345), "unknown code");
+    for (int c = MERIDIAN_OK; c <= MERIDIAN_TIMEOUT; c++)
+        CHECK(strcmp(meridian_errstr(c), "unknown code") != 0);
+}
+
+TEST(argument_checks)
+{
+    char why[96];
+    CHECK_EQ(mer_check_bytes("k", 1, true, why, sizeof why), MERIDIAN_OK);
+    CHECK_EQ(mer_check_bytes("", 0, true, why, sizeof why), MERIDIAN_INVALID);
+    CHECK_STR(why, "key empty");
+    CHECK_EQ(mer_check_bytes("", 0, false, why, sizeof why), MERIDIAN_OK); /* empty value */
+    CHECK_EQ(mer_check_bytes(NULL, 3, false, why, sizeof why), MERIDIAN_INVALID);
+    CHECK_EQ(mer_check_bytes("a\0b", 3, true, why, sizeof why), MERIDIAN_INVALID);
+    CHECK(strstr(why, "NUL") != NULL);
+    CHECK_EQ(mer_check_bytes("caf\xc3\xa9", 5, true, why, sizeof why), MERIDIAN_OK);
+    CHECK_EQ(mer_check_bytes("\xf0\x9f\x98\x80", 4, true, why, sizeof why), MERIDIAN_OK);
+    CHECK_EQ(mer_check_bytes("\xc3", 1, true, why, sizeof why), MERIDIAN_INVALID); /* cut */
+    CHECK_EQ(mer_check_bytes("\xc0\x80", 2, true, why, sizeof why),
+             MERIDIAN_INVALID); /* overlong */
+    CHECK_EQ(mer_check_bytes("\xed\xa0\x80", 3, true, why, sizeof why),
+             MERIDIAN_INVALID); /* surrogate */
+    CHECK_EQ(mer_check_bytes("\xf4\x90\x80\x80", 4, true, why, sizeof why),
+             MERIDIAN_INVALID); /* above U+10FFFF */
+    char *big = malloc(MER_VALUE_MAX + 1);
+    CHECK(big);
+    memset(big, 'x', MER_VALUE_MAX + 1);
+    int key_ok = mer_check_bytes(big, MER_KEY_MAX, true, why, sizeof why);
+    int key_long = mer_check_bytes(big, MER_KEY_MAX + 1, true, why, sizeof why);
+    int val_ok = mer_check_bytes(big, MER_VALUE_MAX, false, why, sizeof why);
+    int val_long = mer_check_bytes(big, MER_VALUE_MAX + 1, false, why, sizeof why);
+    free(big);
+    CHECK_EQ(key_ok, MERIDIAN_OK);
+    CHECK_EQ(key_long, MERIDIAN_INVALID);
+    CHECK_EQ(val_ok, MERIDIAN_OK);
+    CHECK_EQ(val_long, MERIDIAN_INVALID);
+}
+
+/* A "cluster" that never answers: the address of a closed port. */
+static int dead_port(void)
+{
+    return free_port(SOCK_STREAM);
+}
+
+TEST(api_misuse_without_cluster)
+{
+    /* NULL everywhere: codes, no crash. */
+    CHECK_EQ(meridian_open(NULL, NULL), MERIDIAN_INVALID);
+    meridian_close(NULL);
+    CHECK_STR(meridian_errmsg(NULL), "no connection");
+    CHECK_EQ(meridian_begin(NULL, NULL), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_get(NULL, "k", 1, NULL, NULL), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_put(NULL, "k", 1, "v", 1), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_delete(NULL, "k", 1), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_scan(NULL, NULL, 0, NULL, 0, 0, NULL, NULL), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_commit(NULL, NULL), MERIDIAN_INVALID);
+    meridian_rollback(NULL);
+    CHECK_EQ(meridian_read_ts(NULL), 0);
+    CHECK_EQ(meridian_run(NULL, 0, NULL, NULL, NULL), MERIDIAN_INVALID);
+    meridian_free(NULL);
+
+    /* Bad options still give a handle that says why. */
+    meridian *db = NULL;
+    meridian_options o = {.addrs = "", .insecure = 1};
+    CHECK_EQ(meridian_open(&o, &db), MERIDIAN_INVALID);
+    CHECK(db && strstr(meridian_errmsg(db), "addrs"));
+    meridian_close(db);
+    o = (meridian_options){.addrs = "127.0.0.1:1"};
+    CHECK_EQ(meridian_open(&o, &db), MERIDIAN_INVALID);
+    CHECK(db && strstr(meridian_errmsg(db), "certs_dir"));
+    meridian_close(db);
+    o = (meridian_options){.addrs = "127.0.0.1:1", .certs_dir = "/nonexistent"};
+    CHECK_EQ(meridian_open(&o, &db), MERIDIAN_INVALID);
+    CHECK(db && strstr(meridian_errmsg(db), "/nonexistent"));
+    meridian_close(db);
+
+    /* Nobody listening: UNAVAILABLE within the timeout, with the reason. */
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", dead_port());
+    o = (meridian_options){.addrs = addr, .insecure = 1, .timeout_ms = 300};
+    int64_t t0 = mr_monotonic_ns();
+    CHECK_EQ(meridian_open(&o, &db), MERIDIAN_UNAVAILABLE);
+    int64_t took = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    CHECKF(took < 3000, "open took %lld ms", (long long)took);
+    CHECK(strstr(meridian_errmsg(db), "range map"));
+
+    /* Transactions on that handle: argument checks come before any I/O. */
+    meridian_txn *t = NULL;
+    CHECK_EQ(meridian_begin(db, NULL), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_begin_ro(db, (meridian_bound)9, 0, &t), MERIDIAN_INVALID);
+    CHECK(t == NULL);
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_AT_TIMESTAMP, 0, &t), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_AT_TIMESTAMP, 42, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_read_ts(t), 42);
+    CHECK_EQ(meridian_put(t, "k", 1, "v", 1), MERIDIAN_INVALID); /* read-only */
+    CHECK(strstr(meridian_errmsg(db), "read-only"));
+    int64_t ts = -1;
+    CHECK_EQ(meridian_commit(t, &ts), MERIDIAN_OK);
+    CHECK_EQ(ts, 42);
+
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    void *v;
+    size_t vl;
+    CHECK_EQ(meridian_get(t, "k", 1, NULL, &vl), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_get(t, "", 0, &v, &vl), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_put(t, "k\xff", 2, "v", 1), MERIDIAN_INVALID);
+    CHECK(strstr(meridian_errmsg(db), "UTF-8"));
+    CHECK_EQ(meridian_put(t, "k", 1, NULL, 5), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_scan(t, "a", 1, "b", 1, 0, NULL, NULL), MERIDIAN_INVALID);
+    /* Reads of own writes need no cluster. */
+    CHECK_EQ(meridian_put(t, "k", 1, "val", 3), MERIDIAN_OK);
+    CHECK_EQ(meridian_get(t, "k", 1, &v, &vl), MERIDIAN_OK);
+    CHECK(vl == 3 && memcmp(v, "val", 3) == 0);
+    meridian_free(v);
+    CHECK_EQ(meridian_put(t, "e", 1, "", 0), MERIDIAN_OK); /* an empty value */
+    CHECK_EQ(meridian_get(t, "e", 1, &v, &vl), MERIDIAN_OK);
+    CHECK(vl == 0 && v == NULL);
+    CHECK_EQ(meridian_delete(t, "k", 1), MERIDIAN_OK);
+    CHECK_EQ(meridian_get(t, "k", 1, &v, &vl), MERIDIAN_NOTFOUND);
+    /* A read the cluster must answer fails, and the transaction with it. */
+    CHECK_EQ(meridian_get(t, "other", 5, &v, &vl), MERIDIAN_UNAVAILABLE);
+    CHECK_EQ(meridian_put(t, "x", 1, "1", 1), MERIDIAN_UNAVAILABLE);
+    CHECK(strstr(meridian_errmsg(db), "failed earlier"));
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_UNAVAILABLE);
+    meridian_close(db);
+}
+
+typedef struct run_probe {
+    int calls;
+    int ret;
+    bool misuse;
+} run_probe;
+
+static int probe_fn(meridian_txn *t, void *arg)
+{
+    run_probe *p = arg;
+    p->calls++;
+    if (p->misuse) {
+        int64_t ts;
+        /* meridian_run owns its transaction: these are refused, not obeyed. */
+        if (meridian_commit(t, &ts) != MERIDIAN_INVALID)
+            return MERIDIAN_ERROR;
+        meridian_rollback(t);
+        if (meridian_put(t, "still", 5, "usable", 6) != MERIDIAN_OK)
+            return MERIDIAN_ERROR;
+    }
+    return p->ret;
+}
+
+TEST(run_retries_only_retryable)
+{
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", dead_port());
+    meridian_options o = {.addrs = addr, .insecure = 1, .timeout_ms = 200};
+    meridian *db;
+    CHECK_EQ(meridian_open(&o, &db), MERIDIAN_UNAVAILABLE);
+    /* Aborted again and again: retried with backoff until the deadline. */
+    run_probe p = {.ret = MERIDIAN_ABORTED};
+    int64_t t0 = mr_monotonic_ns();
+    CHECK_EQ(meridian_run(db, 300, probe_fn, &p, NULL), MERIDIAN_TIMEOUT);
+    int64_t took = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    CHECKF(p.calls >= 4, "only %d attempts", p.calls);
+    CHECKF(took >= 150 && took < 1500, "took %lld ms", (long long)took);
+    CHECK(strstr(meridian_errmsg(db), "aborted"));
+    /* Never retried: an unknown outcome, a user's own code, not found. */
+    int once[] = {MERIDIAN_UNKNOWN, MERIDIAN_NOTFOUND, MERIDIAN_ERROR, 77};
+    for (size_t i = 0; i < sizeof once / sizeof once[0]; i++) {
+        p = (run_probe){.ret = once[i]};
+        CHECK_EQ(meridian_run(db, 5000, probe_fn, &p, NULL), once[i]);
+        CHECK_EQ(p.calls, 1);
+    }
+    /* A callback that commits or rolls back itself is refused (no double free). */
+    p = (run_probe){.ret = MERIDIAN_NOTFOUND, .misuse = true};
+    CHECK_EQ(meridian_run(db, 5000, probe_fn, &p, NULL), MERIDIAN_NOTFOUND);
+    /* Nothing read or written: commits without the cluster. */
+    p = (run_probe){.ret = MERIDIAN_OK};
+    int64_t ts = -1;
+    CHECK_EQ(meridian_run(db, 5000, probe_fn, &p, &ts), MERIDIAN_OK);
+    CHECK_EQ(ts, 0);
+    /* Writes need the cluster: unavailable is retryable, so it times out. */
+    CHECK_EQ(meridian_run(db, -1, probe_fn, &p, NULL), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_run(db, 100, NULL, &p, NULL), MERIDIAN_INVALID);
+    meridian_close(db);
+}
+
+TEST_MAIN(TEST_CASE(route_lookup), TEST_CASE(route_rejects_bad_maps),
+          TEST_CASE(route_candidates_order), TEST_CASE(route_fallback),
+          TEST_CASE(wbuf_sorted_last_write_wins), TEST_CASE(backoff_grows_with_jitter_and_cap),
+          TEST_CASE(error_mapping), TEST_CASE(argument_checks),
+          TEST_CASE(api_misuse_without_cluster), TEST_CASE(run_retries_only_retryable))
