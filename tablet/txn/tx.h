@@ -50,7 +50,7 @@ bool tx_read_visible(tt_interval now, int64_t t);
 typedef enum {
     TX_READ_STRONG = 0,      /* s_read = TT.now().latest (or LastTS at a caught-up leader) */
     TX_READ_EXACT_STALENESS, /* s_read = TT.now().latest - staleness */
-    TX_READ_BOUNDED,         /* the replica's safe time, if no older than latest - staleness */
+    TX_READ_BOUNDED,         /* the freshest servable now, if no older than latest - staleness */
     TX_READ_AT,              /* s_read = ts */
 } tx_read_mode;
 
@@ -64,10 +64,12 @@ typedef struct tx_read_bound {
 typedef struct tx_replica_time {
     int64_t paxos_safe; /* largest applied Paxos timestamp (0: nothing applied) */
     int64_t tm_safe;    /* tx_tm_safe() of its prepared transactions; TX_TS_INF when none */
-    /* It leads the group with a valid lease and has applied every slot below its first one.
-     * Then a strong read with no prepared transaction may use LastTS, the last applied
-     * timestamp, instead of TT.now().latest (§4.2.2): every acknowledged write is applied
-     * there, and nothing later can get a smaller timestamp. */
+    /* It leads the group with a valid lease and has applied a record it proposed in its own
+     * ballot (so every predecessor's write that can still count is applied: the slot the
+     * core was to fill next when it won is not enough, see tests/sim/sim_txn.c
+     * leader_records). Then a strong read with no prepared transaction may use LastTS, the
+     * last applied timestamp, instead of TT.now().latest (§4.2.2): every acknowledged write
+     * is applied there, and nothing later can get a smaller timestamp. */
     bool leader_caught_up;
 } tx_replica_time;
 
