@@ -545,13 +545,38 @@ static void send_aborts(meridian_txn *t)
     free(calls);
 }
 
-/* Asks the coordinator group how transaction t ended, a few times. */
+typedef enum { STATUS_COMMITTED, STATUS_ABORTED, STATUS_PENDING, STATUS_UNSUPPORTED } txn_status;
+
+/* What a status answer says (nothing of the reply is used after this). */
+static txn_status status_of(const mer_call *c, int64_t *at)
+{
+    if (c->rc != MR_OK)
+        return STATUS_PENDING; /* no answer: ask again */
+    const char *state = json_string_value(json_object_get(c->reply, "state"));
+    if (json_is_true(json_object_get(c->reply, "ok")) && state) {
+        *at = (int64_t)json_integer_value(json_object_get(c->reply, "ts"));
+        if (strcmp(state, "committed") == 0)
+            return STATUS_COMMITTED;
+        if (strcmp(state, "aborted") == 0)
+            return STATUS_ABORTED;
+        return STATUS_PENDING;
+    }
+    /* A node that does not know op "status" cannot tell, however often asked. */
+    const char *e = json_string_value(json_object_get(c->reply, "error"));
+    return mer_code_of_error(e) == MERIDIAN_INVALID ? STATUS_UNSUPPORTED : STATUS_PENDING;
+}
+
+/* Asks the coordinator group how transaction t ended (nd.h: op "status"; a
+ * transaction it never heard of is aborted for good first), until it knows
+ * or the connection's timeout (at least 2 s) has passed. */
 static int resolve_status(meridian_txn *t, uint64_t coord, int64_t *ts, const char *why)
 {
     meridian *db = t->db;
     char last[MR_ERRMSG_MAX];
     snprintf(last, sizeof last, "%s", why);
-    for (unsigned attempt = 0; attempt < 5; attempt++) {
+    int64_t budget = db->timeout_ms > 2000 ? db->timeout_ms : 2000;
+    int64_t until = mr_monotonic_ns() + budget * MR_NS_PER_MS;
+    for (unsigned attempt = 0; attempt < 3 || mr_monotonic_ns() < until; attempt++) {
         if (attempt) {
             int64_t ms = mer_backoff_ms(attempt - 1, 50, 1000, mer_rand(db));
             struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
@@ -564,24 +589,20 @@ static int resolve_status(meridian_txn *t, uint64_t coord, int64_t *ts, const ch
                                        (json_int_t)t->prio, "op", "status")};
         mer_calls_run(db, &c, 1);
         json_decref(c.req);
-        const char *state = json_string_value(json_object_get(c.reply, "state"));
-        bool ok = c.rc == MR_OK && json_is_true(json_object_get(c.reply, "ok")) && state;
-        bool unsupported =
-            c.rc == MR_OK && !ok &&
-            mer_code_of_error(json_string_value(json_object_get(c.reply, "error"))) ==
-                MERIDIAN_INVALID;
-        if (!ok)
-            snprintf(last, sizeof last, "%s", c.why);
-        int64_t at = (int64_t)json_integer_value(json_object_get(c.reply, "ts"));
+        int64_t at = 0;
+        txn_status st = status_of(&c, &at);
+        if (st != STATUS_COMMITTED && st != STATUS_ABORTED)
+            snprintf(last, sizeof last, "%s", c.rc == MR_OK && !c.why[0] ? "pending" : c.why);
         json_decref(c.reply);
-        if (ok && strcmp(state, "committed") == 0) {
+        if (st == STATUS_COMMITTED) {
             if (ts)
                 *ts = at;
+            mer_clear(db);
             return MERIDIAN_OK;
         }
-        if (ok && strcmp(state, "aborted") == 0)
+        if (st == STATUS_ABORTED)
             return mer_fail(db, MERIDIAN_ABORTED, "aborted (learned from the coordinator group)");
-        if (unsupported)
+        if (st == STATUS_UNSUPPORTED)
             break;
     }
     return mer_fail(db, MERIDIAN_UNKNOWN, "commit outcome unknown: %s", last);

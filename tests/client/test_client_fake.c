@@ -1,0 +1,562 @@
+/* libmeridian against scripted fake nodes: a thread runs a real transport
+ * (plain TCP on loopback) answering each request from a test's script, and
+ * records what it was sent. So the protocol paths a healthy three-node
+ * cluster rarely takes are exercised on purpose: two-phase commit's request
+ * shapes, an unknown or lost commit answer resolved with op "status",
+ * not_leader hints, wrong_range refreshing the map, scans across groups at
+ * one read timestamp. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "client/mer_int.h"
+#include "common/mr_util.h"
+#include "tablet/node/nd.h"
+#include "tests/test.h"
+
+/* ---- the fake node ---- */
+
+typedef struct fake_node fake_node;
+/* Returns the reply (the fake takes it), or NULL to never answer. */
+typedef json_t *(*fake_fn)(fake_node *f, uint8_t type, const json_t *req);
+
+struct fake_node {
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_async_t stop;
+    net_transport *tr;
+    char addr[32];
+    fake_fn fn;
+    void *ud;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool ready;
+    json_t *log; /* [{type, req}] in arrival order */
+};
+
+static void fake_on_message(net_transport *t, const net_message *m, void *ud)
+{
+    fake_node *f = ud;
+    json_t *req = json_loadb((const char *)m->payload, m->len, 0, NULL);
+    pthread_mutex_lock(&f->mu);
+    json_array_append_new(f->log, json_pack("{s:i, s:O}", "type", m->type, "req", req));
+    json_t *reply = f->fn(f, m->type, req);
+    pthread_mutex_unlock(&f->mu);
+    if (reply && m->reply_to.req_id) {
+        char *text = json_dumps(reply, JSON_COMPACT);
+        mr_err err;
+        net_transport_reply(t, m->reply_to, ND_MSG_REPLY, text, (uint32_t)strlen(text), &err);
+        free(text);
+    }
+    json_decref(reply);
+    json_decref(req);
+}
+
+static void fake_closed(void *ud)
+{
+    (void)ud;
+}
+
+static void fake_on_stop(uv_async_t *a)
+{
+    fake_node *f = a->data;
+    net_transport_close(f->tr, fake_closed, NULL);
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *fake_main(void *arg)
+{
+    fake_node *f = arg;
+    uv_loop_init(&f->loop);
+    uv_async_init(&f->loop, &f->stop, fake_on_stop);
+    f->stop.data = f;
+    net_transport_config cfg = {
+        .loop = &f->loop, .listen = "127.0.0.1:0", .on_message = fake_on_message, .ud = f};
+    mr_err err;
+    int rc = net_transport_new(&cfg, &f->tr, &err);
+    pthread_mutex_lock(&f->mu);
+    if (rc == MR_OK)
+        snprintf(f->addr, sizeof f->addr, "127.0.0.1:%d", net_transport_port(f->tr));
+    f->ready = true;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&f->loop);
+    return NULL;
+}
+
+static void fake_start(fake_node *f, fake_fn fn, void *ud)
+{
+    memset(f, 0, sizeof *f);
+    f->fn = fn;
+    f->ud = ud;
+    f->log = json_array();
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    pthread_create(&f->thread, NULL, fake_main, f);
+    pthread_mutex_lock(&f->mu);
+    while (!f->ready)
+        pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+}
+
+static void fake_stop(fake_node *f)
+{
+    uv_async_send(&f->stop);
+    pthread_join(f->thread, NULL);
+    json_decref(f->log);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+}
+
+/* The requests of one type (and op, when given) the fake received: a new
+ * reference to an array of request objects. */
+static json_t *fake_sent(fake_node *f, uint8_t type, const char *op)
+{
+    json_t *out = json_array();
+    pthread_mutex_lock(&f->mu);
+    size_t i;
+    json_t *e;
+    json_array_foreach(f->log, i, e)
+    {
+        json_t *req = json_object_get(e, "req");
+        const char *o = json_string_value(json_object_get(req, "op"));
+        if (json_integer_value(json_object_get(e, "type")) == type &&
+            (!op || (o && strcmp(o, op) == 0)))
+            json_array_append(out, req);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return out;
+}
+
+static const char *op_of(const json_t *req)
+{
+    return json_string_value(json_object_get(req, "op")) ?: "";
+}
+
+static json_int_t group_of(const json_t *req)
+{
+    return json_integer_value(json_object_get(req, "group"));
+}
+
+/* A map of groups 2 ["", "m") and 3 ["m", +inf), both led by f. */
+static json_t *two_group_map(fake_node *f)
+{
+    return json_pack("{s:b, s:[{s:s, s:s, s:i, s:[i], s:s}, {s:s, s:s, s:i, s:[i], s:s}],"
+                     " s:[{s:i, s:s, s:s}]}",
+                     "ok", 1, "ranges", "start", "", "end", "m", "group", 2, "replicas", 1,
+                     "leader", f->addr, "start", "m", "end", "", "group", 3, "replicas", 1,
+                     "leader", f->addr, "nodes", "id", 1, "addr", f->addr, "zone", "a");
+}
+
+static json_t *ok_read(const char *value)
+{
+    return value ? json_pack("{s:b, s:b, s:s, s:i}", "ok", 1, "found", 1, "value", value,
+                             "version_ts", 1)
+                 : json_pack("{s:b, s:b, s:n}", "ok", 1, "found", 0, "value");
+}
+
+static meridian *open_at(const char *addr, int64_t timeout_ms)
+{
+    meridian_options o = {.addrs = addr, .insecure = 1, .timeout_ms = timeout_ms};
+    meridian *db = NULL;
+    if (meridian_open(&o, &db) != MERIDIAN_OK) {
+        fprintf(stderr, "  open: %s\n", meridian_errmsg(db));
+        meridian_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* ---- two-phase commit ---- */
+
+typedef struct commit_script {
+    const char *coord_answer; /* "ok", "unknown", "silent", "aborted" */
+    const char *status[4];    /* answers to successive status queries */
+    int nstatus;
+} commit_script;
+
+static json_t *commit_fn(fake_node *f, uint8_t type, const json_t *req)
+{
+    commit_script *s = f->ud;
+    if (type == ND_MSG_RANGES)
+        return two_group_map(f);
+    const char *op = op_of(req);
+    if (!strcmp(op, "read"))
+        return ok_read("10");
+    if (!strcmp(op, "abort"))
+        return json_pack("{s:b}", "ok", 1);
+    if (!strcmp(op, "status")) {
+        const char *st = s->nstatus < 4 && s->status[s->nstatus] ? s->status[s->nstatus] : "";
+        s->nstatus++;
+        if (!strcmp(st, "unsupported"))
+            return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message",
+                             "op must be read, commit or abort");
+        if (!strcmp(st, "committed"))
+            return json_pack("{s:b, s:s, s:i}", "ok", 1, "state", "committed", "ts", 888);
+        return json_pack("{s:b, s:s}", "ok", 1, "state", st);
+    }
+    if (!strcmp(op, "commit")) {
+        bool coord = json_integer_value(json_object_get(req, "coordinator")) == group_of(req);
+        if (!coord)
+            return json_pack("{s:b, s:b, s:i}", "ok", 1, "prepared", 1, "ts", 700);
+        if (!strcmp(s->coord_answer, "ok"))
+            return json_pack("{s:b, s:i}", "ok", 1, "ts", 777);
+        if (!strcmp(s->coord_answer, "silent"))
+            return NULL;
+        return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", s->coord_answer, "message",
+                         "scripted");
+    }
+    return json_pack("{s:b, s:s}", "ok", 0, "error", "invalid");
+}
+
+/* Reads "a" (group 2), writes "b" (group 2) and "x" (group 3). */
+static int two_group_txn(meridian_txn *t, void *arg)
+{
+    (void)arg;
+    void *v;
+    size_t n;
+    int rc = meridian_get(t, "a", 1, &v, &n);
+    meridian_free(v);
+    if (rc == MERIDIAN_OK)
+        rc = meridian_put(t, "b", 1, "1", 1);
+    if (rc == MERIDIAN_OK)
+        rc = meridian_put(t, "x", 1, "2", 1);
+    return rc;
+}
+
+static int run_calls;
+static int counting_txn(meridian_txn *t, void *arg)
+{
+    run_calls++;
+    return two_group_txn(t, arg);
+}
+
+TEST(two_phase_commit_requests)
+{
+    commit_script s = {.coord_answer = "ok"};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    CHECK_EQ(two_group_txn(t, NULL), MERIDIAN_OK);
+    int64_t ts = 0;
+    CHECK_EQ(meridian_commit(t, &ts), MERIDIAN_OK);
+    CHECK_EQ(ts, 777); /* the coordinator's answer is the outcome */
+    json_t *commits = fake_sent(&f, ND_MSG_TXN, "commit");
+    CHECK_EQ(json_array_size(commits), 2);
+    json_t *txn0 = json_object_get(json_array_get(commits, 0), "txn");
+    size_t i;
+    json_t *c;
+    bool shapes = true;
+    json_t *parts = json_pack("[i, i]", 2, 3);
+    json_array_foreach(commits, i, c)
+    {
+        json_int_t g = group_of(c);
+        json_t *w = json_object_get(c, "writes");
+        shapes &= json_integer_value(json_object_get(c, "coordinator")) == 2;
+        shapes &= json_equal(json_object_get(c, "participants"), parts);
+        shapes &= json_equal(json_object_get(c, "txn"), txn0);
+        shapes &= json_array_size(w) == 1;
+        const char *key = json_string_value(json_object_get(json_array_get(w, 0), "key"));
+        /* Each group gets its own writes and its own count of reads. */
+        shapes &= g == 2
+                      ? !strcmp(key, "b") && json_integer_value(json_object_get(c, "nreads")) == 1
+                      : !strcmp(key, "x") && json_integer_value(json_object_get(c, "nreads")) == 0;
+    }
+    json_decref(commits);
+    json_decref(parts);
+    CHECKF(shapes, "two-phase commit requests have the wrong shape");
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+TEST(unknown_outcome_resolved_by_status)
+{
+    /* "unknown", then the status query says pending, then committed. */
+    commit_script s = {.coord_answer = "unknown", .status = {"pending", "committed"}};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    int64_t ts = 0;
+    CHECK_EQ(meridian_run(db, 10000, two_group_txn, NULL, &ts), MERIDIAN_OK);
+    CHECK_EQ(ts, 888);
+    json_t *st = fake_sent(&f, ND_MSG_TXN, "status");
+    CHECK_EQ(json_array_size(st), 2);
+    CHECK_EQ(group_of(json_array_get(st, 0)), 2); /* asked at the coordinator group */
+    json_decref(st);
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+TEST(lost_commit_answer_learns_abort)
+{
+    /* The coordinator never answers; status says aborted: retryable. */
+    commit_script s = {.coord_answer = "silent", .status = {"aborted"}};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 400);
+    CHECK(db);
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    CHECK_EQ(two_group_txn(t, NULL), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_ABORTED);
+    CHECK(strstr(meridian_errmsg(db), "coordinator"));
+    json_t *aborts = fake_sent(&f, ND_MSG_TXN, "abort");
+    CHECK_EQ(json_array_size(aborts), 2); /* every group touched releases its locks */
+    json_decref(aborts);
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+TEST(unknown_outcome_never_retried)
+{
+    /* No answer and no status op: unknown, and meridian_run must not retry. */
+    commit_script s = {.coord_answer = "silent", .status = {"unsupported"}};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 400);
+    CHECK(db);
+    run_calls = 0;
+    CHECK_EQ(meridian_run(db, 10000, counting_txn, NULL, NULL), MERIDIAN_UNKNOWN);
+    CHECK_EQ(run_calls, 1);
+    CHECK(strstr(meridian_errmsg(db), "unknown"));
+    CHECK_EQ(s.nstatus, 1); /* "unsupported" is not asked again */
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+TEST(coordinator_abort_is_retried)
+{
+    commit_script s = {.coord_answer = "aborted"};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    run_calls = 0;
+    CHECK_EQ(meridian_run(db, 300, counting_txn, NULL, NULL), MERIDIAN_TIMEOUT);
+    CHECKF(run_calls >= 3, "%d attempts", run_calls);
+    /* One age for every attempt (wound-wait); a fresh id each time. */
+    json_t *commits = fake_sent(&f, ND_MSG_TXN, "commit");
+    json_t *first = json_array_get(commits, 0),
+           *last = json_array_get(commits, json_array_size(commits) - 1);
+    bool same_prio = json_equal(json_object_get(first, "prio"), json_object_get(last, "prio"));
+    bool new_id = !json_equal(json_object_get(first, "txn"), json_object_get(last, "txn"));
+    json_decref(commits);
+    CHECK(same_prio);
+    CHECK(new_id);
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+/* ---- routing ---- */
+
+typedef struct route_script {
+    fake_node *leader; /* the real leader (for hints) */
+    bool split;        /* wrong_range script: the map has been split */
+    int64_t read_ts;
+} route_script;
+
+/* A follower: the map names it leader, it says who leads. */
+static json_t *follower_fn(fake_node *f, uint8_t type, const json_t *req)
+{
+    route_script *s = f->ud;
+    if (type == ND_MSG_RANGES)
+        return json_pack("{s:b, s:[{s:s, s:s, s:i, s:[i, i], s:s}], s:[{s:i, s:s}, {s:i, s:s}]}",
+                         "ok", 1, "ranges", "start", "", "end", "", "group", 2, "replicas", 1, 2,
+                         "leader", f->addr, "nodes", "id", 1, "addr", f->addr, "id", 2, "addr",
+                         s->leader->addr);
+    return json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "error", "not_leader", "message", "no",
+                     "leader", s->leader->addr);
+}
+
+static json_t *leader_fn(fake_node *f, uint8_t type, const json_t *req)
+{
+    if (!strcmp(op_of(req), "read"))
+        return ok_read("here");
+    return json_pack("{s:b, s:i}", "ok", 1, "ts", 5);
+}
+
+TEST(not_leader_hint_followed_and_remembered)
+{
+    fake_node leader, follower;
+    route_script s = {.leader = &leader};
+    fake_start(&leader, leader_fn, &s);
+    fake_start(&follower, follower_fn, &s);
+    meridian *db = open_at(follower.addr, 2000);
+    CHECK(db);
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    void *v;
+    size_t n;
+    CHECK_EQ(meridian_get(t, "k", 1, &v, &n), MERIDIAN_OK);
+    CHECK(n == 4 && !memcmp(v, "here", 4));
+    meridian_free(v);
+    CHECK_EQ(meridian_get(t, "l", 1, &v, &n), MERIDIAN_OK);
+    meridian_free(v);
+    CHECK_EQ(meridian_put(t, "k", 1, "x", 1), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    json_t *at_follower = fake_sent(&follower, ND_MSG_TXN, NULL);
+    json_t *at_leader = fake_sent(&leader, ND_MSG_TXN, NULL);
+    size_t nf = json_array_size(at_follower), nl = json_array_size(at_leader);
+    json_decref(at_follower);
+    json_decref(at_leader);
+    CHECKF(nf == 1, "the follower was asked %zu times", nf); /* only once: the hint stays */
+    CHECK_EQ(nl, 3);
+    meridian_close(db);
+    fake_stop(&follower);
+    fake_stop(&leader);
+}
+
+/* One node; group 2 holds everything until `split`, then ["", "m") only. */
+static json_t *split_fn(fake_node *f, uint8_t type, const json_t *req)
+{
+    route_script *s = f->ud;
+    if (type == ND_MSG_RANGES) {
+        if (s->split)
+            return two_group_map(f);
+        return json_pack("{s:b, s:[{s:s, s:s, s:i, s:[i], s:s}], s:[{s:i, s:s}]}", "ok", 1,
+                         "ranges", "start", "", "end", "", "group", 2, "replicas", 1, "leader",
+                         f->addr, "nodes", "id", 1, "addr", f->addr);
+    }
+    const char *key = json_string_value(json_object_get(req, "key"));
+    if (group_of(req) == 2 && key && strcmp(key, "m") >= 0) {
+        s->split = true; /* the split happened behind the client's back */
+        return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "wrong_range", "message",
+                         "not in this group's range");
+    }
+    return group_of(req) == 3 ? ok_read("three") : ok_read("two");
+}
+
+TEST(wrong_range_refreshes_the_map)
+{
+    route_script s = {0};
+    fake_node f;
+    fake_start(&f, split_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    void *v;
+    size_t n;
+    CHECK_EQ(meridian_get(t, "z", 1, &v, &n), MERIDIAN_OK);
+    CHECK(n == 5 && !memcmp(v, "three", 5));
+    meridian_free(v);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    json_t *maps = fake_sent(&f, ND_MSG_RANGES, NULL);
+    CHECK_EQ(json_array_size(maps), 2); /* at open, and after wrong_range */
+    json_decref(maps);
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+/* Two groups of rows: [a, b] in group 2, [m, n] in group 3. */
+static json_t *scan_fn(fake_node *f, uint8_t type, const json_t *req)
+{
+    route_script *s = f->ud;
+    if (type == ND_MSG_RANGES)
+        return two_group_map(f);
+    json_t *rows = group_of(req) == 2 ? json_pack("[{s:s, s:s}, {s:s, s:s}]", "key", "a", "value",
+                                                  "1", "key", "b", "value", "2")
+                                      : json_pack("[{s:s, s:s}, {s:s, s:s}]", "key", "m", "value",
+                                                  "3", "key", "n", "value", "4");
+    json_t *ts = json_object_get(req, "ts");
+    return json_pack("{s:b, s:I, s:o}", "ok", 1, "read_ts",
+                     (json_int_t)(ts ? json_integer_value(ts) : s->read_ts), "rows", rows);
+}
+
+typedef struct keys {
+    char got[64];
+} keys;
+
+static int key_cat(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+    keys *ks = arg;
+    strncat(ks->got, k, kl);
+    strncat(ks->got, v, vl);
+    return 0;
+}
+
+TEST(scan_across_groups_at_one_timestamp)
+{
+    route_script s = {.read_ts = 5000};
+    fake_node f;
+    fake_start(&f, scan_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    keys ks = {{0}};
+    CHECK_EQ(meridian_scan(t, NULL, 0, NULL, 0, 0, key_cat, &ks), MERIDIAN_OK);
+    CHECK_STR(ks.got, "a1b2m3n4");
+    CHECK_EQ(meridian_read_ts(t), 5000);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    json_t *reads = fake_sent(&f, ND_MSG_SNAPREAD, NULL);
+    CHECK_EQ(json_array_size(reads), 2);
+    json_t *r0 = json_array_get(reads, 0), *r1 = json_array_get(reads, 1);
+    /* The first read picks the timestamp; the other group's read carries it;
+     * each group is asked only for its part of the range. */
+    bool ok = !json_object_get(r0, "ts") && group_of(r0) == 2 &&
+              !strcmp(json_string_value(json_object_get(r0, "end")) ?: "", "m") &&
+              json_integer_value(json_object_get(r1, "ts")) == 5000 && group_of(r1) == 3 &&
+              !strcmp(json_string_value(json_object_get(r1, "key")) ?: "", "m") &&
+              !json_object_get(r1, "end");
+    json_decref(reads);
+    CHECKF(ok, "scan requests have the wrong shape");
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+TEST(rollback_releases_every_group)
+{
+    commit_script s = {.coord_answer = "ok"};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    void *v;
+    size_t n;
+    CHECK_EQ(meridian_get(t, "a", 1, &v, &n), MERIDIAN_OK);
+    meridian_free(v);
+    CHECK_EQ(meridian_get(t, "z", 1, &v, &n), MERIDIAN_OK);
+    meridian_free(v);
+    meridian_rollback(t);
+    json_t *aborts = fake_sent(&f, ND_MSG_TXN, "abort");
+    bool both = json_array_size(aborts) == 2 &&
+                group_of(json_array_get(aborts, 0)) + group_of(json_array_get(aborts, 1)) == 5;
+    json_decref(aborts);
+    CHECK(both);
+    /* A transaction that only read, over two groups, still commits at both
+     * (its read locks must have held): empty writes, its count of reads. */
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_get(t, "a", 1, &v, &n), MERIDIAN_OK);
+    meridian_free(v);
+    CHECK_EQ(meridian_get(t, "z", 1, &v, &n), MERIDIAN_OK);
+    meridian_free(v);
+    int64_t ts;
+    CHECK_EQ(meridian_commit(t, &ts), MERIDIAN_OK);
+    json_t *commits = fake_sent(&f, ND_MSG_TXN, "commit");
+    size_t nc = json_array_size(commits);
+    bool reads_only = nc == 2;
+    for (size_t i = 0; i < nc; i++) {
+        json_t *c = json_array_get(commits, i);
+        reads_only &= json_array_size(json_object_get(c, "writes")) == 0 &&
+                      json_integer_value(json_object_get(c, "nreads")) == 1;
+    }
+    json_decref(commits);
+    CHECK(reads_only);
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(unknown_outcome_resolved_by_status),
+          TEST_CASE(lost_commit_answer_learns_abort), TEST_CASE(unknown_outcome_never_retried),
+          TEST_CASE(coordinator_abort_is_retried),
+          TEST_CASE(not_leader_hint_followed_and_remembered),
+          TEST_CASE(wrong_range_refreshes_the_map), TEST_CASE(scan_across_groups_at_one_timestamp),
+          TEST_CASE(rollback_releases_every_group))
