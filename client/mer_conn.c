@@ -3,6 +3,7 @@
  * sends batches of routed requests in parallel and runs the loop until every
  * one has its final answer. Routing decisions (which replica next, how long
  * to wait) live in judge(); the range map itself is pure (mer_route.c). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,15 +407,21 @@ static int load_tls(meridian *db, const char *dir)
     return MERIDIAN_OK;
 }
 
+/* A library keeps quiet: the transport's notes on connections come to
+ * stderr only when asked for (MERIDIAN_LOG=info or debug). */
+static void quiet_logs(void)
+{
+    if (!getenv("MERIDIAN_LOG"))
+        mr_log_set_level(MR_LOG_WARN);
+}
+
 int meridian_open(const meridian_options *opts, meridian **out)
 {
     if (!out)
         return MERIDIAN_INVALID;
     *out = NULL;
-    /* A library keeps quiet: the transport's notes on connections come to
-     * stderr only when asked for (MERIDIAN_LOG=info or debug). */
-    if (!getenv("MERIDIAN_LOG"))
-        mr_log_set_level(MR_LOG_WARN);
+    static pthread_once_t quiet = PTHREAD_ONCE_INIT;
+    pthread_once(&quiet, quiet_logs);
     meridian *db = calloc(1, sizeof *db);
     if (!db)
         return MERIDIAN_NOMEM;

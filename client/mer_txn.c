@@ -32,6 +32,9 @@
 #define MER_KEY_BOTTOM "\x01"
 /* Attempts of one read or commit when the range map turns out stale. */
 #define MER_REROUTES 4
+/* read_once for a scan page: the map was stale and is refreshed; split the
+ * rest of the scan over the new ranges (internal, never returned to users). */
+#define MER_REROUTE (-1)
 
 /* ---- the handle ---- */
 
@@ -279,9 +282,11 @@ static int read_once(meridian_txn *t, const char *key, const char *end, size_t l
             code = t->bound == MERIDIAN_MAX_STALENESS ? MERIDIAN_STALE : MERIDIAN_UNAVAILABLE;
         mer_fail(db, code, "read of group %llu: %s", (unsigned long long)gid, c.why);
         json_decref(c.reply);
-        if (stale_map && attempt + 1 < MER_REROUTES && !gid_hint) {
+        if (stale_map && attempt + 1 < MER_REROUTES) {
             if ((rc = mer_refresh_map(db)) != MERIDIAN_OK)
                 return txn_fail(t, rc);
+            if (gid_hint) /* a scan: its caller splits the range anew */
+                return MER_REROUTE;
             continue;
         }
         return txn_fail(t, code);
@@ -421,8 +426,9 @@ static void merge_page(scan_state *s, json_t *rows, size_t *wi, const char *hi, 
     }
 }
 
-/* Scans [cur, chunk_end) at group gid, page by page. chunk_end "" = +inf. */
-static int scan_chunk(scan_state *s, uint64_t gid, char *cur, const char *chunk_end)
+/* Scans [cur, chunk_end) at group gid, page by page. chunk_end "" = +inf.
+ * On MER_REROUTE, *resume (malloc'd) is where the scan must go on. */
+static int scan_chunk(scan_state *s, uint64_t gid, char *cur, const char *chunk_end, char **resume)
 {
     meridian_txn *t = s->t;
     size_t wi = mer_wbuf_lower_bound(&t->wb, cur);
@@ -438,6 +444,10 @@ static int scan_chunk(scan_state *s, uint64_t gid, char *cur, const char *chunk_
         const char *end = *chunk_end ? chunk_end : t->ro ? NULL : MER_KEY_TOP;
         json_t *reply = NULL;
         rc = read_once(t, pos, end, page, gid, &reply);
+        if (rc == MER_REROUTE) {
+            *resume = pos;
+            return rc;
+        }
         if (rc != MERIDIAN_OK)
             break;
         json_t *rows = json_object_get(reply, "rows");
@@ -497,6 +507,7 @@ int meridian_scan(meridian_txn *t, const void *start, size_t slen, const void *e
     scan_state s = {.t = t, .limit = limit, .fn = fn, .arg = arg};
     /* Range by range, in key order: [cur, min(range end, to)) at the range's group. */
     char *cur = from;
+    int reroutes = 0;
     while (rc == MERIDIAN_OK && !s.stop && (!to || strcmp(cur, to) < 0)) {
         const mer_range *r = mer_rmap_find(&t->db->map, cur);
         uint64_t gid = t->db->map.groups[r->group].id;
@@ -506,8 +517,15 @@ int meridian_scan(meridian_txn *t, const void *start, size_t slen, const void *e
             rc = mer_fail(t->db, MERIDIAN_NOMEM, "out of memory");
             break;
         }
-        rc = scan_chunk(&s, gid, cur, chunk_end);
+        char *resume = NULL;
+        rc = scan_chunk(&s, gid, cur, chunk_end, &resume);
         free(cur);
+        if (rc == MER_REROUTE) { /* the map changed under the scan: go on from there */
+            free(chunk_end);
+            cur = resume;
+            rc = ++reroutes < MER_REROUTES ? MERIDIAN_OK : txn_fail(t, MERIDIAN_UNAVAILABLE);
+            continue;
+        }
         cur = chunk_end;
         if (!*cur)
             break; /* that was the last range */

@@ -457,8 +457,16 @@ TEST(wrong_range_refreshes_the_map)
 static json_t *scan_fn(fake_node *f, uint8_t type, const json_t *req)
 {
     route_script *s = f->ud;
+    if (type == ND_MSG_RANGES && !s->split)
+        return json_pack("{s:b, s:[{s:s, s:s, s:i, s:[i], s:s}], s:[{s:i, s:s}]}", "ok", 1,
+                         "ranges", "start", "", "end", "", "group", 2, "replicas", 1, "leader",
+                         f->addr, "nodes", "id", 1, "addr", f->addr);
     if (type == ND_MSG_RANGES)
         return two_group_map(f);
+    if (!s->split) { /* split behind the client's back: the whole range is not ours */
+        s->split = true;
+        return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "wrong_range", "message", "split");
+    }
     json_t *rows = group_of(req) == 2 ? json_pack("[{s:s, s:s}, {s:s, s:s}]", "key", "a", "value",
                                                   "1", "key", "b", "value", "2")
                                       : json_pack("[{s:s, s:s}, {s:s, s:s}]", "key", "m", "value",
@@ -482,7 +490,7 @@ static int key_cat(void *arg, const void *k, size_t kl, const void *v, size_t vl
 
 TEST(scan_across_groups_at_one_timestamp)
 {
-    route_script s = {.read_ts = 5000};
+    route_script s = {.read_ts = 5000, .split = true};
     fake_node f;
     fake_start(&f, scan_fn, &s);
     meridian *db = open_at(f.addr, 2000);
@@ -506,6 +514,27 @@ TEST(scan_across_groups_at_one_timestamp)
               !json_object_get(r1, "end");
     json_decref(reads);
     CHECKF(ok, "scan requests have the wrong shape");
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+TEST(scan_rerouted_after_a_split)
+{
+    route_script s = {.read_ts = 6000};
+    fake_node f;
+    fake_start(&f, scan_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_put(t, "c", 1, "5", 1), MERIDIAN_OK);
+    keys ks = {{0}};
+    CHECK_EQ(meridian_scan(t, "a", 1, NULL, 0, 0, key_cat, &ks), MERIDIAN_OK);
+    CHECK_STR(ks.got, "a1b2c5m3n4"); /* nothing lost or repeated, own write merged */
+    meridian_rollback(t);
+    json_t *maps = fake_sent(&f, ND_MSG_RANGES, NULL);
+    CHECK_EQ(json_array_size(maps), 2);
+    json_decref(maps);
     meridian_close(db);
     fake_stop(&f);
 }
@@ -559,4 +588,4 @@ TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(unknown_outcome_resolv
           TEST_CASE(coordinator_abort_is_retried),
           TEST_CASE(not_leader_hint_followed_and_remembered),
           TEST_CASE(wrong_range_refreshes_the_map), TEST_CASE(scan_across_groups_at_one_timestamp),
-          TEST_CASE(rollback_releases_every_group))
+          TEST_CASE(scan_rerouted_after_a_split), TEST_CASE(rollback_releases_every_group))
