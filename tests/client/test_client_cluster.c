@@ -571,6 +571,43 @@ TEST(bank_example)
     CHECK(conserved);
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Figures, not a benchmark (sanitized build, shared machine): one-key
+ * read-modify-write transactions and strong one-key reads through the
+ * library. Asserts only that they work and are not absurdly slow. */
+TEST(latency_figures)
+{
+    CHECK(ensure_cluster());
+    meridian *db = connect_all();
+    CHECK(db);
+    enum { N = 100 };
+    int64_t rw[N], ro[N];
+    for (int i = 0; i < N; i++) {
+        int64_t t0 = mr_monotonic_ns();
+        int rc = meridian_run(db, 10000, incr, NULL, NULL);
+        rw[i] = mr_monotonic_ns() - t0;
+        CHECK_EQ(rc, MERIDIAN_OK);
+        t0 = mr_monotonic_ns();
+        char *v = ro_get(db, MERIDIAN_STRONG, 0, "failover/n", &rc, NULL);
+        ro[i] = mr_monotonic_ns() - t0;
+        free(v);
+        CHECK_EQ(rc, MERIDIAN_OK);
+    }
+    qsort(rw, N, sizeof rw[0], cmp_i64);
+    qsort(ro, N, sizeof ro[0], cmp_i64);
+    printf("  read-modify-write txn: p50 %.2f ms, p99 %.2f ms; strong read: p50 %.2f ms, p99 "
+           "%.2f ms\n",
+           (double)rw[N / 2] / 1e6, (double)rw[N * 99 / 100] / 1e6, (double)ro[N / 2] / 1e6,
+           (double)ro[N * 99 / 100] / 1e6);
+    CHECK(rw[N / 2] < MR_NS_PER_S);
+    meridian_close(db);
+}
+
 TEST(teardown)
 {
     stop_cluster();
@@ -579,4 +616,5 @@ TEST(teardown)
 TEST_MAIN(TEST_CASE(crud), TEST_CASE(read_your_writes), TEST_CASE(scan_pages),
           TEST_CASE(read_only_modes), TEST_CASE(wound_wait_aborts_younger),
           TEST_CASE(run_retries_wounded), TEST_CASE(bank_example),
-          TEST_CASE(leader_killed_under_load), TEST_CASE(below_the_horizon), TEST_CASE(teardown))
+          TEST_CASE(leader_killed_under_load), TEST_CASE(below_the_horizon),
+          TEST_CASE(latency_figures), TEST_CASE(teardown))
