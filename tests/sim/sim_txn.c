@@ -1195,7 +1195,8 @@ static void txn_finish(world *w, bool healthy)
         }
     } else if (r.valid == JP_UNKNOWN) {
         tot_unknown++;
-        trace(w, "checker: unknown (%s)", r.unknown_reason ? r.unknown_reason : "?");
+        printf("seed %" PRIu64 ": checker verdict unknown: %s\n", w->seed,
+               r.unknown_reason ? r.unknown_reason : "?");
     }
     jp_result_free(&r);
 }
