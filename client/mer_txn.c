@@ -23,10 +23,6 @@
 #include "common/mr_util.h"
 #include "tablet/node/nd.h"
 
-/* The largest code point: the end of a locked scan that runs to +infinity
- * (a transactional read needs an end; keys are UTF-8, so this bounds every
- * key that does not itself start with U+10FFFF). */
-#define MER_KEY_TOP "\xf4\x8f\xbf\xbf"
 /* Scans start here when asked from the first key: no key is empty or starts
  * with NUL, so nothing sorts before it. */
 #define MER_KEY_BOTTOM "\x01"
@@ -440,8 +436,9 @@ static int scan_chunk(scan_state *s, uint64_t gid, char *cur, const char *chunk_
         size_t page = MER_SCAN_PAGE;
         if (s->limit && s->limit - s->emitted < page)
             page = s->limit - s->emitted;
-        /* A locked scan needs an end; a snapshot scan without one runs on. */
-        const char *end = *chunk_end ? chunk_end : t->ro ? NULL : MER_KEY_TOP;
+        /* To +infinity: a locked scan says end "" (to the end of the range),
+         * a snapshot scan gives no end (with a limit it runs on). */
+        const char *end = *chunk_end ? chunk_end : t->ro ? NULL : "";
         json_t *reply = NULL;
         rc = read_once(t, pos, end, page, gid, &reply);
         if (rc == MER_REROUTE) {

@@ -18,7 +18,7 @@
 
 typedef struct bank_opts {
     const char *addrs, *certs, *prefix;
-    int insecure, accounts, transfers, threads;
+    int insecure, accounts, transfers, threads, spread;
     long long initial;
     unsigned seed;
 } bank_opts;
@@ -41,8 +41,10 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bank --addrs HOST:PORT[,...] (--certs DIR | --insecure)\n"
                "            [--accounts N] [--initial N] [--transfers N] [--threads N]\n"
-               "            [--prefix P] [--seed N]\n"
-               "Opens N accounts of --initial each (keys P/acctNNNN), runs --transfers\n"
+               "            [--prefix P] [--seed N] [--spread]\n"
+               "Opens N accounts of --initial each (keys P/acctNNNN; with --spread\n"
+               "L-P/acctNNNN, L a letter a..z by account, so the accounts span the key\n"
+               "space and transfers become two-phase commits), runs --transfers\n"
                "random transfers per thread (each thread its own connection, each\n"
                "transfer a read-write transaction through meridian_run), then sums every\n"
                "account in a strong read-only transaction. Exits 0 when the total is\n"
@@ -60,6 +62,9 @@ static int parse_args(int argc, char **argv, bank_opts *o)
             exit(0);
         } else if (!strcmp(a, "--insecure")) {
             o->insecure = 1;
+            continue;
+        } else if (!strcmp(a, "--spread")) {
+            o->spread = 1;
             continue;
         } else if (!v) {
             fprintf(stderr, "bank: %s needs a value (or is unknown)\n", a);
@@ -112,7 +117,10 @@ static int open_conn(const bank_opts *o, meridian **db)
 
 static void account_key(const bank_opts *o, int i, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/acct%04d", o->prefix, i);
+    if (o->spread)
+        snprintf(buf, len, "%c-%s/acct%04d", 'a' + i * 26 / o->accounts, o->prefix, i);
+    else
+        snprintf(buf, len, "%s/acct%04d", o->prefix, i);
 }
 
 static int open_accounts(meridian_txn *t, void *arg)
@@ -202,6 +210,7 @@ static void *work(void *arg)
 
 typedef struct audit {
     const bank_opts *o;
+    char mark[128]; /* what every account key contains */
     long long total;
     int rows, negative;
 } audit;
@@ -209,6 +218,12 @@ typedef struct audit {
 static int audit_row(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
     audit *a = arg;
+    size_t ml = strlen(a->mark);
+    bool mine = false;
+    for (size_t i = 0; !mine && i + ml <= klen; i++)
+        mine = memcmp((const char *)key + i, a->mark, ml) == 0;
+    if (!mine)
+        return 0;
     char buf[32];
     snprintf(buf, sizeof buf, "%.*s", (int)(vlen < 31 ? vlen : 31), (const char *)val);
     long long v = strtoll(buf, NULL, 10);
@@ -218,7 +233,8 @@ static int audit_row(void *arg, const void *key, size_t klen, const void *val, s
     return 0;
 }
 
-/* Sums every account at one timestamp (a strong read-only transaction). */
+/* Sums every account at one timestamp (a strong read-only transaction; with
+ * --spread a scan of the whole key space, across every group). */
 static int check_total(meridian *db, const bank_opts *o, audit *a, int64_t *at)
 {
     char start[128], end[128];
@@ -229,7 +245,11 @@ static int check_total(meridian *db, const bank_opts *o, audit *a, int64_t *at)
     if (rc != MERIDIAN_OK)
         return rc;
     *a = (audit){.o = o};
-    rc = meridian_scan(t, start, strlen(start), end, strlen(end), 0, audit_row, a);
+    snprintf(a->mark, sizeof a->mark, "%s%s/acct", o->spread ? "-" : "", o->prefix);
+    if (o->spread)
+        rc = meridian_scan(t, NULL, 0, NULL, 0, 0, audit_row, a);
+    else
+        rc = meridian_scan(t, start, strlen(start), end, strlen(end), 0, audit_row, a);
     *at = meridian_read_ts(t);
     int crc = meridian_commit(t, NULL);
     return rc != MERIDIAN_OK ? rc : crc;

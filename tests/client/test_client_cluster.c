@@ -1,11 +1,14 @@
 /* Integration: libmeridian against a real three-node cluster (separate
- * processes, mutual TLS, client certificate): get/put/delete/scan,
- * read-your-writes, scans across pages, the read-only modes, wound-wait
- * surfacing as MERIDIAN_ABORTED, meridian_run retrying it, the leader killed
- * under a stream of transactions, and the bank example run as a process. */
+ * processes, mutual TLS, client certificate) with three data groups split at
+ * "h" and "q": get/put/delete/scan, read-your-writes, scans across pages and
+ * groups, the read-only modes, transactions over several groups (two-phase
+ * commit), wound-wait surfacing as MERIDIAN_ABORTED, meridian_run retrying
+ * it, a leader killed under a stream of transactions, and the bank example
+ * run as a process, also while the coordinator group's leader is killed. */
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/mr_util.h"
@@ -38,8 +41,15 @@ static bool ensure_cluster(void)
     cluster_up = true;
     atexit(stop_cluster);
     sleep_ms(500);
-    if (tc_init(1) != 0 || tc_wait_leader(2, -1, 30000) < 0)
+    char *out = NULL;
+    int rc = tc_meridian(&out, "init --host 127.0.0.1:%d --certs %s --data-groups 3 --split-at h,q",
+                         tc.ports[0], tc.certs);
+    free(out);
+    if (rc != 0)
         return false;
+    for (int g = 2; g <= 4; g++)
+        if (tc_wait_leader(g, -1, 30000) < 0)
+            return false;
     /* Only one seed on purpose: the rest is learned (range map, leader hints). */
     snprintf(addrs, sizeof addrs, "127.0.0.1:%d", tc.ports[1]);
     return true;
@@ -608,6 +618,183 @@ TEST(latency_figures)
     meridian_close(db);
 }
 
+/* Reads a, k and z (one key per group), moves one unit from the first to
+ * the others. */
+static const char *mg_keys[3] = {"a-mg", "k-mg", "z-mg"};
+
+static int mg_init(meridian_txn *t, void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 3; i++) {
+        int rc = meridian_put(t, mg_keys[i], 4, "10", 2);
+        if (rc != MERIDIAN_OK)
+            return rc;
+    }
+    return MERIDIAN_OK;
+}
+
+static int mg_move(meridian_txn *t, void *arg)
+{
+    long *sum = arg;
+    long v[3];
+    *sum = 0;
+    for (int i = 0; i < 3; i++) {
+        int rc;
+        char *s = get_str(t, mg_keys[i], &rc);
+        if (!s)
+            return rc;
+        v[i] = atol(s);
+        *sum += v[i];
+        free(s);
+    }
+    v[0] -= 2;
+    v[1] += 1;
+    v[2] += 1;
+    for (int i = 0; i < 3; i++) {
+        char s[32];
+        snprintf(s, sizeof s, "%ld", v[i]);
+        int rc = meridian_put(t, mg_keys[i], 4, s, strlen(s));
+        if (rc != MERIDIAN_OK)
+            return rc;
+    }
+    return MERIDIAN_OK;
+}
+
+typedef struct mg_sum {
+    long sum;
+    int n;
+} mg_sum;
+
+static int mg_row(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+    mg_sum *m = arg;
+    if (kl == 4 && !memcmp((const char *)k + 1, "-mg", 3)) {
+        char s[32];
+        snprintf(s, sizeof s, "%.*s", (int)vl, (const char *)v);
+        m->sum += atol(s);
+        m->n++;
+    }
+    return 0;
+}
+
+TEST(multi_group_transactions)
+{
+    CHECK(ensure_cluster());
+    meridian *db = connect_db();
+    CHECK(db);
+    int64_t ts0 = 0;
+    CHECK_EQ(meridian_run(db, 20000, mg_init, NULL, &ts0), MERIDIAN_OK);
+    CHECKF(ts0 > 0 && ts0 < mr_realtime_ns(), "two-phase commit ts %lld", (long long)ts0);
+    long sum = 0;
+    int64_t ts1 = 0;
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ(meridian_run(db, 20000, mg_move, &sum, &ts1), MERIDIAN_OK);
+    CHECK_EQ(sum, 30);
+    CHECK(ts1 > ts0);
+    /* One strong snapshot over the three groups: the last transfer whole. */
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    mg_sum m = {0};
+    CHECK_EQ(meridian_scan(t, NULL, 0, NULL, 0, 0, mg_row, &m), MERIDIAN_OK);
+    int64_t at = meridian_read_ts(t);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    CHECK_EQ(m.n, 3);
+    CHECK_EQ(m.sum, 30);
+    CHECK(at >= ts1);
+    int rc;
+    char *a = ro_get(db, MERIDIAN_STRONG, 0, "a-mg", &rc, NULL);
+    CHECK_STR(a, "0"); /* 10 - 5 x 2 */
+    free(a);
+    /* The snapshot just before the last transfer: a whole earlier state. */
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_AT_TIMESTAMP, ts1 - 1, &t), MERIDIAN_OK);
+    m = (mg_sum){0};
+    CHECK_EQ(meridian_scan(t, NULL, 0, NULL, 0, 0, mg_row, &m), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    CHECK_EQ(m.sum, 30);
+    char *z = ro_get(db, MERIDIAN_AT_TIMESTAMP, ts1 - 1, "z-mg", &rc, NULL);
+    CHECK_STR(z, "14");
+    free(z);
+    /* Wound-wait across groups: an older writer of z wounds a younger
+     * reader of a and z; the younger cannot commit its two-group write. */
+    meridian_txn *old, *young;
+    CHECK_EQ(meridian_begin(db, &old), MERIDIAN_OK);
+    sleep_ms(2);
+    CHECK_EQ(meridian_begin(db, &young), MERIDIAN_OK);
+    char *s1 = get_str(young, "a-mg", &rc);
+    char *s2 = get_str(young, "z-mg", &rc);
+    free(s1);
+    free(s2);
+    CHECK_EQ(rc, MERIDIAN_OK);
+    CHECK_EQ(meridian_put(old, "z-mg", 4, "15", 2), MERIDIAN_OK);
+    CHECK_EQ(meridian_put(old, "k-mg", 4, "14", 2), MERIDIAN_OK);
+    CHECK_EQ(meridian_put(old, "a-mg", 4, "1", 1), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(old, NULL), MERIDIAN_OK);
+    CHECK_EQ(meridian_put(young, "a-mg", 4, "999", 3), MERIDIAN_OK);
+    CHECK_EQ(meridian_put(young, "z-mg", 4, "999", 3), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(young, NULL), MERIDIAN_ABORTED);
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    m = (mg_sum){0};
+    CHECK_EQ(meridian_scan(t, NULL, 0, NULL, 0, 0, mg_row, &m), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    CHECK_EQ(m.sum, 30);
+    meridian_close(db);
+}
+
+/* The issue's test: multi-group bank transfers conserve the total while the
+ * coordinator group's leader is killed mid-commit; the library retries (or
+ * resolves the outcome) and the example completes. */
+TEST(bank_with_coordinator_killed)
+{
+    CHECK(ensure_cluster());
+    char all[512], log[400];
+    snprintf(all, sizeof all, "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", tc.ports[0], tc.ports[1],
+             tc.ports[2]);
+    snprintf(log, sizeof log, "%s/bank-kill.log", tc.dir);
+    char *argv[] = {MERIDIAN_BANK_BIN,
+                    "--addrs",
+                    all,
+                    "--certs",
+                    tc.certs,
+                    "--accounts",
+                    "8",
+                    "--transfers",
+                    "60",
+                    "--threads",
+                    "3",
+                    "--spread",
+                    "--prefix",
+                    "kill",
+                    NULL};
+    pid_t pid = proc_spawn(argv, log);
+    CHECK(pid > 0);
+    sleep_ms(1500);
+    int victim = tc_find_leader(2, -1); /* the coordinator of most transfers */
+    if (victim >= 0)
+        tc_kill(victim);
+    sleep_ms(3000);
+    if (victim >= 0)
+        tc_start(victim);
+    int st = -1;
+    for (int i = 0; i < 1800; i++) {
+        int ws;
+        if (waitpid(pid, &ws, WNOHANG) == pid) {
+            st = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+            break;
+        }
+        sleep_ms(100);
+    }
+    if (st == -1)
+        proc_stop(pid, SIGKILL, 1000);
+    char *out = NULL, *cat[] = {"cat", log, NULL};
+    proc_run(cat, 5000, &out, NULL);
+    printf("%s", out ? out : "");
+    bool conserved = out && strstr(out, "ok: total conserved");
+    free(out);
+    CHECK(victim >= 0);
+    CHECK_EQ(st, 0);
+    CHECK(conserved);
+}
+
 TEST(teardown)
 {
     stop_cluster();
@@ -615,6 +802,7 @@ TEST(teardown)
 
 TEST_MAIN(TEST_CASE(crud), TEST_CASE(read_your_writes), TEST_CASE(scan_pages),
           TEST_CASE(read_only_modes), TEST_CASE(wound_wait_aborts_younger),
-          TEST_CASE(run_retries_wounded), TEST_CASE(bank_example),
+          TEST_CASE(run_retries_wounded), TEST_CASE(multi_group_transactions),
+          TEST_CASE(bank_example), TEST_CASE(bank_with_coordinator_killed),
           TEST_CASE(leader_killed_under_load), TEST_CASE(below_the_horizon),
           TEST_CASE(latency_figures), TEST_CASE(teardown))
