@@ -189,6 +189,10 @@ static void issue(meridian *db, mer_call *c, int64_t now, int64_t deadline)
                                           (uint64_t)left, on_response, c, NULL, &err)
                   : mr_errf(&err, MR_ENOMEM, "out of memory");
     free(text);
+    MR_DEBUG("client", "request group=%llu addr=%s op=%s txn=%lld rc=%d",
+             (unsigned long long)c->group, c->addr,
+             json_string_value(json_object_get(c->req, "op")) ?: "-",
+             (long long)json_integer_value(json_object_get(c->req, "txn")), rc);
     if (rc == MR_OK) {
         c->state = CALL_INFLIGHT;
     } else {
@@ -227,8 +231,11 @@ static bool is_error(const json_t *reply, const char *e)
 
 static void judge(meridian *db, mer_call *c, int64_t now)
 {
-    MR_DEBUG("client", "answer group=%llu addr=%s rc=%d error=%s", (unsigned long long)c->group,
-             c->addr, c->rc, json_string_value(json_object_get(c->reply, "error")) ?: "-");
+    MR_DEBUG("client", "answer group=%llu addr=%s op=%s txn=%lld rc=%d error=%s",
+             (unsigned long long)c->group, c->addr,
+             json_string_value(json_object_get(c->req, "op")) ?: "-",
+             (long long)json_integer_value(json_object_get(c->req, "txn")), c->rc,
+             json_string_value(json_object_get(c->reply, "error")) ?: "-");
     if (c->rc != MR_OK) {
         if (c->rc == MR_ETIMEDOUT || c->rc == MR_EUNAVAIL)
             mer_rmap_mark_down(&db->map, c->addr, now + MER_DOWN_NS);
@@ -370,15 +377,6 @@ int mer_refresh_map(meridian *db)
             mer_rmap_replace(&db->map, &m);
         else
             rc = mer_fail(db, MERIDIAN_ERROR, "%s: %s", c.addr, mr_err_msg(&err));
-    } else if (is_error(c.reply, "invalid")) {
-        /* A cluster from before ND_MSG_RANGES: every key in group 2. Keep the
-         * leader hints learned so far when that is already the map. */
-        if (!db->map.fallback || db->map.nranges == 0) {
-            if (mer_rmap_fallback(&m, db->addrs, &err) == MR_OK)
-                mer_rmap_replace(&db->map, &m);
-            else
-                rc = mer_fail(db, mer_code_of_mr(err.code), "%s", mr_err_msg(&err));
-        }
     } else {
         rc = mer_fail(db, mer_code_of_error(json_string_value(json_object_get(c.reply, "error"))),
                       "range map: %s", c.why);
@@ -454,10 +452,8 @@ int meridian_open(const meridian_options *opts, meridian **out)
     }
     mr_err err;
     mr_err_clear(&err);
-    mer_rmap seeds;
-    if (mer_rmap_fallback(&seeds, db->addrs, &err) != MR_OK)
+    if (mer_seeds_check(db->addrs, &err) != MR_OK)
         return mer_fail(db, MERIDIAN_INVALID, "options: addrs: %s", mr_err_msg(&err));
-    mer_rmap_free(&seeds);
     int rc = mer_refresh_map(db);
     if (rc == MERIDIAN_OK)
         mer_clear(db);

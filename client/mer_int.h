@@ -18,9 +18,6 @@
 
 #define MER_KEY_MAX   4096
 #define MER_VALUE_MAX (1024 * 1024)
-/* The first data group: what a cluster without a range map (before
- * ND_MSG_RANGES) serves every key from. */
-#define MER_DEFAULT_GROUP 2
 /* Rows asked for per scan request (the node's default page, too). */
 #define MER_SCAN_PAGE 1000
 
@@ -53,15 +50,13 @@ typedef struct mer_rmap {
     size_t ngroups;
     mer_node *nodes;
     size_t nnodes;
-    bool fallback; /* the cluster had no range map: one range, group 2, the seed nodes */
 } mer_rmap;
 
 /* Builds a map from an ND_MSG_RANGES reply (checked: sorted, contiguous, from
  * "" to +infinity, known nodes). On success *m owns everything (mer_rmap_free). */
 int mer_rmap_from_json(mer_rmap *m, const json_t *reply, mr_err *err);
-/* The map of a cluster that cannot tell its ranges: every key in group 2,
- * replicated on the comma-separated seed addresses. */
-int mer_rmap_fallback(mer_rmap *m, const char *addrs, mr_err *err);
+/* Checks a comma-separated list of "host:port" seed addresses. */
+int mer_seeds_check(const char *addrs, mr_err *err);
 void mer_rmap_free(mer_rmap *m);
 /* Moves src into dst (freeing dst's old contents), keeping the down marks of
  * nodes with the same address. */
@@ -164,8 +159,7 @@ typedef struct mer_call {
 void mer_calls_run(meridian *db, mer_call *calls, size_t n);
 void mer_call_reset(mer_call *c);
 
-/* Asks any node for the range map and installs it (or the fallback map when
- * the cluster cannot tell). MERIDIAN_* code. */
+/* Asks any node for the range map and installs it. MERIDIAN_* code. */
 int mer_refresh_map(meridian *db);
 
 /* ---- the handles ---- */

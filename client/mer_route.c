@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "client/mer_int.h"
+#include "common/mr_util.h"
 
 static char *dup_or_empty(const char *s)
 {
@@ -196,33 +197,23 @@ int mer_rmap_from_json(mer_rmap *m, const json_t *reply, mr_err *err)
     return rc;
 }
 
-int mer_rmap_fallback(mer_rmap *m, const char *addrs, mr_err *err)
+int mer_seeds_check(const char *addrs, mr_err *err)
 {
-    memset(m, 0, sizeof *m);
-    m->fallback = true;
-    mer_group *g = add_group(m, MER_DEFAULT_GROUP);
     char *list = strdup(addrs ? addrs : "");
-    if (!g || !list || add_range(m, "", "", 0) != MR_OK) {
-        free(list);
-        mer_rmap_free(m);
+    if (!list)
         return mr_errf(err, MR_ENOMEM, "out of memory");
-    }
-    uint32_t id = 0;
-    for (char *save = NULL, *a = strtok_r(list, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
-        if (mer_rmap_node_at(m, a, false))
-            continue;
-        if (!add_node(m, ++id, a, "") || add_replica(&m->groups[0], id) != MR_OK) {
-            free(list);
-            mer_rmap_free(m);
-            return mr_errf(err, MR_ENOMEM, "out of memory");
-        }
+    int n = 0, rc = MR_OK;
+    for (char *save = NULL, *a = strtok_r(list, ", ", &save); a && rc == MR_OK;
+         a = strtok_r(NULL, ", ", &save), n++) {
+        char host[256];
+        int port;
+        if (mr_parse_hostport(a, host, sizeof host, &port) != 0)
+            rc = mr_errf(err, MR_EINVAL, "\"%s\" is not host:port", a);
     }
     free(list);
-    if (id == 0) {
-        mer_rmap_free(m);
-        return mr_errf(err, MR_EINVAL, "no node addresses");
-    }
-    return MR_OK;
+    if (rc == MR_OK && n == 0)
+        rc = mr_errf(err, MR_EINVAL, "no node addresses");
+    return rc;
 }
 
 const mer_range *mer_rmap_find(const mer_rmap *m, const char *key)
@@ -267,13 +258,7 @@ void mer_rmap_set_leader(mer_rmap *m, uint64_t gid, const char *addr)
     g->leader = copy;
     if (!*addr)
         return;
-    mer_node *n = mer_rmap_node_at(m, addr, true); /* so it can be marked down */
-    /* Without a real map, every node learned of is a replica of the one
-     * group: the seeds may die, the nodes they named remain. */
-    if (n && m->fallback && n->id == 0) {
-        n->id = (uint32_t)m->nnodes + 1000;
-        (void)add_replica(&m->groups[0], n->id);
-    }
+    mer_rmap_node_at(m, addr, true); /* so it can be marked down */
 }
 
 void mer_rmap_mark_down(mer_rmap *m, const char *addr, int64_t until)

@@ -45,7 +45,6 @@ TEST(route_lookup)
     CHECK_EQ(gid_of(&m, "oz"), 3);
     CHECK_EQ(gid_of(&m, "p"), 4); /* end is exclusive */
     CHECK_EQ(gid_of(&m, "\xf4\x8f\xbf\xbf"), 4);
-    CHECK(!m.fallback);
     CHECK_STR(mer_rmap_group(&m, 3)->leader, "10.0.0.3:1");
     CHECK(mer_rmap_group(&m, 9) == NULL);
     mer_rmap_free(&m);
@@ -124,18 +123,15 @@ TEST(route_candidates_order)
     mer_rmap_free(&m);
 }
 
-TEST(route_fallback)
+TEST(seed_addresses)
 {
-    mer_rmap m;
     mr_err err;
-    CHECK_EQ(mer_rmap_fallback(&m, "127.0.0.1:5,127.0.0.1:6, 127.0.0.1:5", &err), MR_OK);
-    CHECK(m.fallback);
-    CHECK_EQ(m.nnodes, 2); /* duplicates dropped */
-    CHECK_EQ(gid_of(&m, "anything"), MER_DEFAULT_GROUP);
-    const char *c[4];
-    CHECK_EQ(mer_rmap_candidates(&m, MER_DEFAULT_GROUP, true, 0, 0, c, 4), 2);
-    mer_rmap_free(&m);
-    CHECK_EQ(mer_rmap_fallback(&m, " , ", &err), MR_EINVAL);
+    CHECK_EQ(mer_seeds_check("127.0.0.1:5,127.0.0.1:6, localhost:7", &err), MR_OK);
+    CHECK_EQ(mer_seeds_check(" , ", &err), MR_EINVAL);
+    CHECK_EQ(mer_seeds_check("127.0.0.1", &err), MR_EINVAL);
+    CHECK(strstr(err.msg, "127.0.0.1"));
+    CHECK_EQ(mer_seeds_check("a:1,b:notaport", &err), MR_EINVAL);
+    CHECK_EQ(mer_seeds_check(NULL, &err), MR_EINVAL);
 }
 
 TEST(wbuf_sorted_last_write_wins)
@@ -283,6 +279,10 @@ TEST(api_misuse_without_cluster)
     CHECK_EQ(meridian_open(&o, &db), MERIDIAN_INVALID);
     CHECK(db && strstr(meridian_errmsg(db), "certs_dir"));
     meridian_close(db);
+    o = (meridian_options){.addrs = "127.0.0.1", .insecure = 1};
+    CHECK_EQ(meridian_open(&o, &db), MERIDIAN_INVALID);
+    CHECK(db && strstr(meridian_errmsg(db), "host:port"));
+    meridian_close(db);
     o = (meridian_options){.addrs = "127.0.0.1:1", .certs_dir = "/nonexistent"};
     CHECK_EQ(meridian_open(&o, &db), MERIDIAN_INVALID);
     CHECK(db && strstr(meridian_errmsg(db), "/nonexistent"));
@@ -398,7 +398,7 @@ TEST(run_retries_only_retryable)
 }
 
 TEST_MAIN(TEST_CASE(route_lookup), TEST_CASE(route_rejects_bad_maps),
-          TEST_CASE(route_candidates_order), TEST_CASE(route_fallback),
+          TEST_CASE(route_candidates_order), TEST_CASE(seed_addresses),
           TEST_CASE(wbuf_sorted_last_write_wins), TEST_CASE(backoff_grows_with_jitter_and_cap),
           TEST_CASE(error_mapping), TEST_CASE(argument_checks),
           TEST_CASE(api_misuse_without_cluster), TEST_CASE(run_retries_only_retryable))
