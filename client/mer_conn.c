@@ -284,6 +284,14 @@ static void judge(meridian *db, mer_call *c, int64_t now)
         c->retry_at = now + 20 * MR_NS_PER_MS;
         return;
     }
+    /* An abort (or status) behind a read the leader still holds parked (its
+     * client gave up waiting): ask again once that read is through, or the
+     * locks would stay until the node expires the transaction. */
+    if (is_error(c->reply, "busy") && (c->flags & MER_CALL_RESEND)) {
+        c->state = CALL_IDLE;
+        c->retry_at = now + mer_backoff_ms(c->attempts, 20, 500, mer_rand(db)) * MR_NS_PER_MS;
+        return;
+    }
     bool behind = is_error(c->reply, "behind") && (c->flags & MER_CALL_BEHIND);
     bool elsewhere = is_error(c->reply, "no_group") || is_error(c->reply, "uninitialized") ||
                      is_error(c->reply, "shutdown");
