@@ -34,7 +34,7 @@ static pid_t pids[MAXNODES];
 static bool insecure;
 static int nnodes = 3;
 
-typedef enum { W_PROPOSE, W_TXN, W_SNAPREAD } workload_kind;
+typedef enum { W_PROPOSE, W_TXN, W_SNAPREAD, W_2PC } workload_kind;
 
 static int run(char *const argv[])
 {
@@ -70,11 +70,13 @@ typedef struct load {
     int nrep;
     unsigned seed;
     int64_t staleness_ns; /* snapread: bounded staleness instead of strong */
+    int participants;     /* 2pc: groups per transaction */
 } load;
 
 typedef struct req {
     load *l;
     int64_t start;
+    bool counts; /* 2pc: only the coordinator's answer is the transaction's */
 } req;
 
 static void issue(load *l);
@@ -84,6 +86,10 @@ static void on_resp(net_transport *t, int status, const mr_err *err, const net_m
 {
     req *r = ud;
     load *l = r->l;
+    if (!r->counts) {
+        free(r);
+        return;
+    }
     bool ok = false;
     if (status == MR_OK) {
         json_error_t je;
@@ -109,9 +115,65 @@ static void on_resp(net_transport *t, int status, const mr_err *err, const net_m
     issue(l);
 }
 
+/* One transaction writing a key in each of `participants` groups (from a
+ * rotating first one, its coordinator), the commit sent to every
+ * participant's leader at once as a client does. One participant: a plain
+ * single-group commit. 0 or -1. */
+static int issue_2pc(load *l, req *coord_req)
+{
+    int first = (int)(l->sent % l->groups);
+    json_t *parts = json_array();
+    for (int k = 0; k < l->participants; k++)
+        json_array_append_new(parts, json_integer(2 + (first + k) % l->groups));
+    int64_t prio = mr_realtime_ns();
+    int rc = 0;
+    for (int k = 0; k < l->participants && rc == 0; k++) {
+        int g = 2 + (first + k) % l->groups;
+        char key[32];
+        snprintf(key, sizeof key, "g%04d/k%u", g, rand_r(&l->seed) % 100000);
+        json_t *o =
+            json_pack("{s:i, s:I, s:I, s:s, s:i, s:[{s:s, s:s%}]}", "group", g, "txn",
+                      (json_int_t)(l->sent + 1000), "prio", (json_int_t)prio, "op", "commit",
+                      "nreads", 0, "writes", "key", key, "value", (const char *)l->payload + 8,
+                      (size_t)(l->size < 200 ? l->size : 200));
+        if (l->participants > 1) {
+            json_object_set_new(o, "coordinator", json_integer(2 + first));
+            json_object_set(o, "participants", parts);
+        }
+        char *text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        req *r = k == 0 ? coord_req : calloc(1, sizeof *r);
+        r->l = l;
+        r->start = coord_req->start;
+        r->counts = k == 0;
+        mr_err err;
+        if (net_transport_request(l->tr, l->leader[g], ND_MSG_TXN, text, (uint32_t)strlen(text),
+                                  30000, on_resp, r, NULL, &err) != MR_OK) {
+            if (k > 0)
+                free(r);
+            rc = -1;
+        }
+        free(text);
+    }
+    json_decref(parts);
+    return rc;
+}
+
 static void issue(load *l)
 {
     while (l->inflight < l->concurrency && l->sent < l->total) {
+        if (l->kind == W_2PC) {
+            req *r = calloc(1, sizeof *r);
+            r->start = mr_monotonic_ns();
+            if (issue_2pc(l, r) != 0) {
+                l->failed++; /* the coordinator request (if sent) answers too late to count */
+                l->sent++;
+                return;
+            }
+            l->sent++;
+            l->inflight++;
+            continue;
+        }
         int g = 2 + (int)(l->sent % l->groups);
         uint64_t gid = (uint64_t)g;
         const char *to = l->leader[g];
@@ -144,9 +206,10 @@ static void issue(load *l)
             body = json;
             blen = (uint32_t)strlen(json);
         }
-        req *r = malloc(sizeof *r);
+        req *r = calloc(1, sizeof *r);
         r->l = l;
         r->start = mr_monotonic_ns();
+        r->counts = true;
         mr_err err;
         if (net_transport_request(l->tr, to, type, body, blen, 30000, on_resp, r, NULL, &err) !=
             MR_OK) {
@@ -248,10 +311,12 @@ int main(int argc, char **argv)
                                          {"nodes", required_argument, NULL, 'N'},
                                          {"replicas", required_argument, NULL, 'r'},
                                          {"max-staleness", required_argument, NULL, 'S'},
+                                         {"participants", required_argument, NULL, 'P'},
                                          {NULL, 0, NULL, 0}};
     workload_kind kind = W_PROPOSE;
     int replicas = 3;
     int64_t staleness = 0;
+    int participants = 2;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -277,10 +342,14 @@ int main(int argc, char **argv)
             kind = strcmp(optarg, "txn") == 0        ? W_TXN
                    : strcmp(optarg, "snapread") == 0 ? W_SNAPREAD
                    : strcmp(optarg, "propose") == 0  ? W_PROPOSE
+                   : strcmp(optarg, "2pc") == 0      ? W_2PC
                                                      : (workload_kind)-1;
             break;
         case 'N':
             nnodes = atoi(optarg);
+            break;
+        case 'P':
+            participants = atoi(optarg);
             break;
         case 'r':
             replicas = atoi(optarg);
@@ -294,14 +363,15 @@ int main(int argc, char **argv)
         default:
             fprintf(stderr, "usage: bench-node --meridian PATH [--proposals N] "
                             "[--concurrency C] [--groups N] [--size B] [--insecure]\n"
-                            "       [--workload propose|txn|snapread] [--nodes 1-5] "
-                            "[--replicas R]\n");
+                            "       [--workload propose|txn|snapread|2pc] [--nodes 1-5] "
+                            "[--replicas R] [--participants P (2pc; <= --groups)]\n");
             return 2;
         }
     }
     if (!meridian || total <= 0 || concurrency <= 0 || groups < 1 || groups > 10000 ||
         size > 1 << 20 || (int)kind < 0 || nnodes < 1 || nnodes > MAXNODES || replicas < 1 ||
-        replicas > nnodes) {
+        replicas > nnodes || participants < 1 || participants > 32 ||
+        (kind == W_2PC && participants > groups)) {
         fprintf(stderr,
                 "bench-node: --meridian is required; counts must be positive, "
                 "--groups in 1..10000, --nodes 1..5, --replicas <= --nodes, a known --workload\n");
@@ -385,7 +455,8 @@ int main(int argc, char **argv)
               .size = size,
               .kind = kind,
               .seed = 42,
-              .staleness_ns = staleness};
+              .staleness_ns = staleness,
+              .participants = participants};
     l.leader = calloc((size_t)groups + 2, sizeof *l.leader);
     if (find_leaders(l.leader, groups, &l) != 0) {
         fprintf(stderr, "bench-node: no leaders\n");
@@ -433,12 +504,14 @@ int main(int argc, char **argv)
     }
     int64_t el = mr_monotonic_ns() - t0;
     qsort(l.lat, (size_t)l.done, sizeof *l.lat, cmp64);
-    static const char *const names[] = {"propose", "txn", "snapread"};
+    static const char *const names[] = {"propose", "txn", "snapread", "2pc"};
     printf(
         "%s  transport %-5s nodes %d replicas %d groups %d  concurrency %-4d size %zu B  ops %ld "
         "(failed %ld)\n",
         names[kind], insecure ? "plain" : "TLS", nnodes, replicas, groups, concurrency, size,
         l.done, l.failed);
+    if (kind == W_2PC)
+        printf("  participants %d\n", participants);
     if (l.done)
         printf("  %.0f ops/s   latency p50 %.3f ms   p99 %.3f ms\n",
                (double)l.done / ((double)el / 1e9), (double)l.lat[l.done / 2] / 1e6,

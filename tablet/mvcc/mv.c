@@ -829,7 +829,7 @@ int mv_verify(mv_store *s, mr_err *err)
         return code;
     if (rc != SQLITE_DONE)
         return mv_sqlerr(s, rc, err, "verify: reading versions");
-    mv_size z;
+    mv_size z = {0};
     code = mv_recount(s, &z, err);
     if (code)
         return code;

@@ -363,9 +363,15 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
     uint32_t lens[MAX_RECS];
     size_t nrec = 0;
     while ((r = px_batch_next(e->data, e->len, &off, &p, &plen)) == 1) {
-        if (plen >= ND_PROP_HDR && p[12] == ND_OP_SAFE)
-            continue; /* only moves safe time */
+        if (plen >= ND_PROP_HDR && p[12] == ND_OP_SAFE) {
+            if (get32(p) == n->self && g->lead_seq && get64(p + 4) == g->lead_seq)
+                g->lead_ready = true; /* this term's own record: predecessors are settled */
+            continue;                 /* otherwise only moves safe time */
+        }
         if (plen >= ND_PROP_HDR + 8 && nd_op_is_txn(p[12])) {
+            g->last_data_slot = e->slot;
+            if (get32(p) == n->self && g->data_inflight)
+                g->data_inflight--;
             if (nrec < MAX_RECS) {
                 recs[nrec] = p + 12;
                 lens[nrec++] = plen - 12;
@@ -422,6 +428,8 @@ static void sm_void(nd_node *n, nd_group *g, const px_entry *e)
         if (plen < ND_PROP_HDR || get32(p) != n->self)
             continue;
         if (nd_op_is_txn(p[12]) && plen >= ND_PROP_HDR + 8) {
+            if (g->data_inflight)
+                g->data_inflight--;
             nd_txn_voided(n, g, p[12], get64(p + ND_PROP_HDR));
             continue;
         }
@@ -788,11 +796,14 @@ static void on_tick(uv_timer_t *h)
         px_node_status(g->px, &st);
         if (st.state == PX_LEADER && g->last_state != PX_LEADER) {
             n->stats.lease_acquired++;
-            g->lead_from = st.next_slot;
+            g->data_inflight = 0;
+            g->lead_ready = false;
+            g->lead_asked = 0; /* nd_txn_tick proposes the term's first SAFE record */
             MR_INFO("node", "group=%llu leadership acquired ballot=%llu.%u",
                     (unsigned long long)g->id, (unsigned long long)st.ballot.round, st.ballot.node);
         } else if (st.state != PX_LEADER && g->last_state == PX_LEADER) {
             n->stats.lease_lost++;
+            g->data_inflight = 0;
             MR_INFO("node", "group=%llu leadership lost state=%s", (unsigned long long)g->id,
                     px_state_name(st.state));
             nd_txn_leadership_lost(n, g);
@@ -868,10 +879,14 @@ int nd_propose_raw(nd_node *n, nd_group *g, uint64_t seq, uint8_t kind, const ui
     if (blen)
         memcpy(prop + ND_PROP_HDR, body, blen);
     px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)(ND_PROP_HDR + blen)};
+    if (nd_op_is_txn(kind))
+        g->data_inflight++;
     int rc = nd_step(n, g, &ev, err);
     free(prop);
     if (rc == MR_OK)
         g->last_propose = mr_monotonic_ns();
+    else if (nd_op_is_txn(kind) && g->data_inflight)
+        g->data_inflight--;
     return rc;
 }
 
@@ -1404,7 +1419,8 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
      * certificate (clientAuth only) may ask, propose and read status, never
      * speak Paxos or bootstrap a node. */
     if ((m->type == ND_MSG_PX || m->type == ND_MSG_BOOTSTRAP || m->type == ND_MSG_PREPARED ||
-         m->type == ND_MSG_DECISION || m->type == ND_MSG_TXN_QUERY || m->type == ND_MSG_SAFE_REQ) &&
+         m->type == ND_MSG_DECISION || m->type == ND_MSG_TXN_QUERY || m->type == ND_MSG_SAFE_REQ ||
+         m->type == ND_MSG_SAFE_GRANT) &&
         !m->peer_is_node) {
         n->stats.refused++;
         MR_WARN("node", "refused message type %u from non-node peer %s (%s)", m->type, m->peer,
@@ -1447,6 +1463,10 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
     case ND_MSG_SAFE_REQ:
         if (n->initialized && m->peer_is_node)
             nd_txn_on_safe_request(n, m);
+        break;
+    case ND_MSG_SAFE_GRANT:
+        if (n->initialized && m->peer_is_node)
+            nd_txn_on_safe_grant(n, m);
         break;
     case ND_MSG_PREPARED:
     case ND_MSG_DECISION:

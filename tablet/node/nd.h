@@ -27,34 +27,36 @@
 
 /* Message types on the transport (net_message.type). */
 enum {
-    ND_MSG_PX = 1,         /* one-way: [u32 from][u32 count][u8 clock status][i64 epsilon]
-                            * then count x [u32 len][px_msg] */
-    ND_MSG_INFO = 10,      /* request: {} -> {addr, zone, region, initialized, cluster} */
-    ND_MSG_INIT = 12,      /* request from `meridian init`: {} -> {ok, cluster, nodes} */
-    ND_MSG_BOOTSTRAP = 14, /* request: cluster description -> {ok} */
-    ND_MSG_PROPOSE = 16,   /* request: [u64 group][bytes] -> {ok, slot, ts} | {error, leader} */
-    ND_MSG_STATUS = 18,    /* request: {} -> status JSON */
-    ND_MSG_REPLY = 20,     /* every reply: JSON */
-    ND_MSG_REGISTER = 24,  /* request: {group, op: read|write|cas, value?, expected?} ->
-                            * {ok, slot, ts, value? | cas?} once applied (a linearizable
-                            * register per group, for the consistency harness) */
-    ND_MSG_TXN = 26,       /* request at the group's leader, see "Transactions" below */
-    ND_MSG_SNAPREAD = 28,  /* request: {group, key, end?, limit?, ts? | max_staleness_ns? |
-                            * exact_staleness_ns?} at any replica, lock-free */
-    ND_MSG_SAFE_REQ = 30,  /* one-way, node to node: [u64 group]: a follower with a strong read
-                            * waiting asks the leader to move safe time forward now */
-    ND_MSG_RANGES = 32,    /* request at any node: {} -> the range map, see below */
-    ND_MSG_PREPARED = 34,  /* one-way, participant leader -> every replica of the coordinator
-                            * group: {txn, group: coordinator, from: participant group,
-                            * ok, ts: prepare timestamp | message} */
-    ND_MSG_DECISION = 36,  /* one-way, coordinator leader -> every replica of a participant
-                            * group: {txn, group: participant, commit: bool, ts?}; and back,
-                            * {txn, group: coordinator, from, ack: true} once logged */
-    ND_MSG_TXN_QUERY = 38, /* one-way, participant leader -> coordinator replicas: {txn, group,
-                            * from}: a prepared transaction waited too long for its decision */
-    ND_MSG_FAULT = 22,     /* test-only request: {clock_offset_ns?, clock_unhealthy?,
-                            * partition?: [node ids to cut off, both ways; [] heals]} -> state;
-                            * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */
+    ND_MSG_PX = 1,          /* one-way: [u32 from][u32 count][u8 clock status][i64 epsilon]
+                             * then count x [u32 len][px_msg] */
+    ND_MSG_INFO = 10,       /* request: {} -> {addr, zone, region, initialized, cluster} */
+    ND_MSG_INIT = 12,       /* request from `meridian init`: {} -> {ok, cluster, nodes} */
+    ND_MSG_BOOTSTRAP = 14,  /* request: cluster description -> {ok} */
+    ND_MSG_PROPOSE = 16,    /* request: [u64 group][bytes] -> {ok, slot, ts} | {error, leader} */
+    ND_MSG_STATUS = 18,     /* request: {} -> status JSON */
+    ND_MSG_REPLY = 20,      /* every reply: JSON */
+    ND_MSG_REGISTER = 24,   /* request: {group, op: read|write|cas, value?, expected?} ->
+                             * {ok, slot, ts, value? | cas?} once applied (a linearizable
+                             * register per group, for the consistency harness) */
+    ND_MSG_TXN = 26,        /* request at the group's leader, see "Transactions" below */
+    ND_MSG_SNAPREAD = 28,   /* request: {group, key, end?, limit?, ts? | max_staleness_ns? |
+                             * exact_staleness_ns?} at any replica, lock-free */
+    ND_MSG_SAFE_GRANT = 40, /* one-way, leader to follower: [u64 group][i64 ts][u64 slot]: no
+                             * write will be stamped at or below ts after slot */
+    ND_MSG_SAFE_REQ = 30,   /* one-way, node to node: [u64 group][u32 node]: a follower with a
+                             * strong read waiting asks the leader for a SAFE_GRANT */
+    ND_MSG_RANGES = 32,     /* request at any node: {} -> the range map, see below */
+    ND_MSG_PREPARED = 34,   /* one-way, participant leader -> every replica of the coordinator
+                             * group: {txn, group: coordinator, from: participant group,
+                             * ok, ts: prepare timestamp | message} */
+    ND_MSG_DECISION = 36,   /* one-way, coordinator leader -> every replica of a participant
+                             * group: {txn, group: participant, commit: bool, ts?}; and back,
+                             * {txn, group: coordinator, from, ack: true} once logged */
+    ND_MSG_TXN_QUERY = 38,  /* one-way, participant leader -> coordinator replicas: {txn, group,
+                             * from}: a prepared transaction waited too long for its decision */
+    ND_MSG_FAULT = 22,      /* test-only request: {clock_offset_ns?, clock_unhealthy?,
+                             * partition?: [node ids to cut off, both ways; [] heals]} -> state;
+                             * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */
 };
 
 /* Transactions (ND_MSG_TXN, JSON; keys and values are UTF-8 strings for now).

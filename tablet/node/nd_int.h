@@ -99,18 +99,28 @@ typedef struct nd_group {
     uint64_t snapshot_slot;
     px_state last_state; /* to count lease changes */
     /* The tablet (nd_txn.c). */
-    mv_store *mv;           /* MVCC store of this replica: DATA/g<id>.mv */
-    tl_table *locks;        /* leader only: the lock table */
-    nd_txn *txns;           /* leader: transactions known here */
-    nd_snapwait *snapwaits; /* reads waiting for safe time */
-    int64_t safe_ts;        /* t_paxos_safe: largest applied timestamp */
-    int64_t last_propose;   /* monotonic ns of the last proposal from this leader */
-    bool meta_checked;      /* meta group leader: cluster records checked/written */
+    mv_store *mv;            /* MVCC store of this replica: DATA/g<id>.mv */
+    tl_table *locks;         /* leader only: the lock table */
+    nd_txn *txns;            /* leader: transactions known here */
+    nd_snapwait *snapwaits;  /* reads waiting for safe time */
+    int64_t safe_ts;         /* largest applied timestamp */
+    uint64_t last_data_slot; /* the last applied slot holding transactional records */
+    uint32_t data_inflight;  /* leader: its transactional proposals not yet applied */
+    int64_t grant_ts;        /* follower: the leader promised no write at or below it ... */
+    uint64_t grant_slot;     /* ... after this slot (ND_MSG_SAFE_GRANT) */
+    int64_t last_propose;    /* monotonic ns of the last proposal from this leader */
+    bool meta_checked;       /* meta group leader: cluster records checked/written */
     int64_t safe_asked;
     int64_t last_gc;
     /* monotonic ns of the last MVCC garbage collection step */ /* follower: when it last asked
                                                                    the leader for safe time */
-    uint64_t lead_from; /* first slot of this leader's term: serve after applying below */
+    /* A new leader serves only once a SAFE record it proposed in this term has
+     * been applied: every value a predecessor may still get chosen (phase-1
+     * recovery can grow as late promises arrive) is then applied or, stamped
+     * below it, voided. lead_seq names that record (its proposal sequence). */
+    uint64_t lead_seq;
+    bool lead_ready;
+    int64_t lead_asked; /* monotonic ns of the last such proposal */
     /* Two-phase commit (nd_txn.c). */
     nd_prepared *prepared;     /* every replica: prepared, undecided transactions (from the log) */
     bool prepared_locked;      /* leader: their locks are taken in this term's lock table */
@@ -275,5 +285,7 @@ void nd_txn_leadership_lost(nd_node *n, nd_group *g);
 void nd_txn_on_message(nd_node *n, const net_message *m);
 /* A follower's one-way request for a SAFE record (ND_MSG_SAFE_REQ). */
 void nd_txn_on_safe_request(nd_node *n, const net_message *m);
+/* The leader's answer: a timestamp promise (ND_MSG_SAFE_GRANT). */
+void nd_txn_on_safe_grant(nd_node *n, const net_message *m);
 
 #endif

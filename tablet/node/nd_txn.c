@@ -89,7 +89,9 @@ struct nd_txn {
 struct nd_snapwait {
     net_reply_to reply_to;
     int64_t ts;
-    int64_t need; /* served once safe_ts reaches it (see snap_ready) */
+    int64_t need;   /* served once safe_ts reaches it (see snap_ready) */
+    json_t *result; /* the answer, held until TT.after(vis) */
+    int64_t vis;
     int64_t deadline;
     char *key, *end;
     long limit;
@@ -164,6 +166,7 @@ static void txn_drop(nd_group *g, nd_txn *t)
 
 static void snapwait_free(nd_snapwait *w)
 {
+    json_decref(w->result);
     free(w->key);
     free(w->end);
     free(w);
@@ -238,12 +241,15 @@ static void handle_out(nd_node *n, nd_group *g, tl_out *out);
 /* The version of key visible at ts: {ok, found, value, version_ts} and, for
  * snapshot reads, the read timestamp; or the store's error (e.g. a read below
  * the version horizon). */
-static json_t *read_key(nd_group *g, const void *key, size_t klen, int64_t ts, bool with_ts)
+static json_t *read_key(nd_group *g, const void *key, size_t klen, int64_t ts, bool with_ts,
+                        int64_t *vis)
 {
     mv_version v;
     mr_err err;
     json_t *o;
     int rc = mv_get(g->mv, key, klen, ts, &v, &err);
+    if (vis)
+        *vis = rc == MR_OK ? v.ts : 0; /* a tombstone's timestamp counts too */
     if (rc == MR_ENOTFOUND || (rc == MR_OK && v.deleted)) {
         if (rc == MR_OK)
             free((void *)v.value);
@@ -264,16 +270,17 @@ static json_t *read_key(nd_group *g, const void *key, size_t klen, int64_t ts, b
 /* Under a transaction's locks: the latest committed version. */
 static json_t *read_latest(nd_group *g, const uint8_t *key, size_t klen)
 {
-    return read_key(g, key, klen, MV_TS_MAX, false);
+    return read_key(g, key, klen, MV_TS_MAX, false, NULL);
 }
 
-static json_t *read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts);
+static json_t *read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts,
+                       int64_t *vis);
 
 /* A read or scan of a transaction, under its locks: the latest committed versions. */
 static json_t *txn_read(nd_group *g, nd_txn *t)
 {
     if (t->end)
-        return read_at(g, (const char *)t->key, (const char *)t->end, t->limit, MV_TS_MAX);
+        return read_at(g, (const char *)t->key, (const char *)t->end, t->limit, MV_TS_MAX, NULL);
     return read_latest(g, t->key, t->klen);
 }
 
@@ -695,9 +702,16 @@ static int64_t tm_safe(const nd_group *g)
     return t;
 }
 
+/* t_paxos_safe: the largest applied timestamp, or the leader's promise once
+ * this replica applied every slot the leader had assigned when it made it. */
+static int64_t paxos_safe(const nd_group *g)
+{
+    return g->grant_ts > g->safe_ts && g->sm.slot >= g->grant_slot ? g->grant_ts : g->safe_ts;
+}
+
 static int64_t safe_time(const nd_group *g)
 {
-    return tx_safe_time(g->safe_ts, tm_safe(g));
+    return tx_safe_time(paxos_safe(g), tm_safe(g));
 }
 
 static int load_prepared_row(void *arg, const mv_version *v)
@@ -1440,8 +1454,14 @@ static int scan_row(void *arg, const mv_version *v)
     return 0;
 }
 
-static json_t *read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts)
+/* *vis (optional): the newest timestamp the answer depends on. A point read
+ * depends on its version (or tombstone); a scan, whose skipped tombstones are
+ * not reported, on the read timestamp itself. */
+static json_t *read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts,
+                       int64_t *vis)
 {
+    if (vis)
+        *vis = ts;
     mr_err err;
     if (end || limit > 0) {
         scan_acc a = {json_array()};
@@ -1461,28 +1481,28 @@ static json_t *read_at(nd_group *g, const char *key, const char *end, long limit
         }
         return json_pack("{s:b, s:I, s:o}", "ok", 1, "read_ts", (json_int_t)ts, "rows", a.rows);
     }
-    return read_key(g, key, strlen(key), ts, true);
+    return read_key(g, key, strlen(key), ts, true, vis);
 }
 
 /* A read at ts may be served once the replica applied every slot up to
  * `need` (ts itself, or at a leader that promised to stamp later writes above
  * ts: the largest stamp it had assigned) and no prepared transaction may
  * still commit at or below ts. */
-static bool snap_ready(nd_node *n, const nd_group *g, int64_t ts, int64_t need)
+static bool snap_ready(const nd_group *g, int64_t ts, int64_t need)
 {
-    return need <= g->safe_ts && ts <= tm_safe(g) && tx_read_visible(tt_now(n->clock), ts);
+    return need <= paxos_safe(g) && ts <= tm_safe(g);
 }
 
 static void on_read_timer(uv_timer_t *h);
 static void serve_snapwaits(nd_node *n, nd_group *g, bool expire);
 
-/* Reads whose data is here but whose timestamp has not certainly passed
- * (tx_read_visible) wait on a timer, at most about 2 epsilon. */
+/* Answers whose newest timestamp has not certainly passed (tx_read_visible)
+ * wait on a timer, at most about 2 epsilon. */
 static void arm_read_timer(nd_node *n, nd_group *g)
 {
     int64_t wait = INT64_MAX;
     for (nd_snapwait *w = g->snapwaits; w; w = w->next) {
-        int64_t d = tt_wait_ns(n->clock, w->ts);
+        int64_t d = w->result ? tt_wait_ns(n->clock, w->vis) : 0;
         if (d > 0 && d < wait)
             wait = d;
     }
@@ -1505,9 +1525,12 @@ static void serve_snapwaits(nd_node *n, nd_group *g, bool expire)
     int64_t now = mr_monotonic_ns();
     for (nd_snapwait **p = &g->snapwaits; *p;) {
         nd_snapwait *w = *p;
-        if (snap_ready(n, g, w->ts, w->need)) {
-            nd_reply_json(n, w->reply_to, read_at(g, w->key, w->end, w->limit, w->ts));
-        } else if (expire && now > w->deadline) {
+        if (!w->result && snap_ready(g, w->ts, w->need))
+            w->result = read_at(g, w->key, w->end, w->limit, w->ts, &w->vis);
+        if (w->result && tx_read_visible(tt_now(n->clock), w->vis)) {
+            nd_reply_json(n, w->reply_to, w->result);
+            w->result = NULL;
+        } else if (!w->result && expire && now > w->deadline) {
             char msg[160];
             snprintf(msg, sizeof msg, "replica's safe time %lld is behind the read at %lld",
                      (long long)safe_time(g), (long long)w->ts);
@@ -1540,7 +1563,7 @@ static bool leads_with_log(nd_node *n, nd_group *g)
     px_status st;
     px_node_status(g->px, &st);
     return st.state == PX_LEADER && g->last_state == PX_LEADER &&
-           px_node_lease_valid(g->px, tt_now(n->clock)) && g->sm.slot + 1 >= g->lead_from;
+           px_node_lease_valid(g->px, tt_now(n->clock)) && g->lead_ready;
 }
 
 static void propose_safe(nd_node *n, nd_group *g)
@@ -1552,10 +1575,10 @@ static void propose_safe(nd_node *n, nd_group *g)
 /* A follower with a strong read waiting asks the leader for a fresh SAFE
  * record (at most every ND_SAFE_ASK), instead of waiting for the idle one. */
 #define ND_SAFE_ASK (2 * MR_NS_PER_MS)
-static void ask_for_safe_time(nd_node *n, nd_group *g)
+static void ask_for_safe_time(nd_node *n, nd_group *g, bool answered)
 {
     int64_t now = mr_monotonic_ns();
-    if (now - g->safe_asked < ND_SAFE_ASK)
+    if (!answered && now - g->safe_asked < ND_SAFE_ASK)
         return;
     px_status st;
     px_node_status(g->px, &st);
@@ -1563,22 +1586,72 @@ static void ask_for_safe_time(nd_node *n, nd_group *g)
         !n->peers[st.leader].addr[0])
         return;
     g->safe_asked = now;
-    uint8_t msg[8];
+    uint8_t msg[12];
     put64(msg, g->id);
+    put32(msg + 8, n->self);
     mr_err err;
     net_transport_send(n->tr, n->peers[st.leader].addr, ND_MSG_SAFE_REQ, msg, sizeof msg, &err);
 }
 
+/* A follower's request: [u64 group][u32 its node id]. The leader answers with
+ * a promise instead of a write (MinNextTS, Spanner §4.2.1): every slot it
+ * assigns from now on is stamped above TT.now().latest, so a follower that has
+ * applied through the last slot assigned so far may serve reads up to that
+ * timestamp (ND_MSG_SAFE_GRANT: [u64 group][i64 ts][u64 slot]). */
 void nd_txn_on_safe_request(nd_node *n, const net_message *m)
 {
-    if (m->len != 8)
+    if (m->len != 8 && m->len != 12)
         return;
     nd_group *g = nd_find_group(n, get64(m->payload));
     if (!g || !leads_with_log(n, g))
         return;
+    px_node_id to = m->len == 12 ? get32(m->payload + 8) : 0;
+    tt_interval now = tt_now(n->clock);
+    px_status st;
+    px_node_status(g->px, &st);
+    mr_err err;
+    if (to >= 1 && to <= PX_MAX_NODE_ID && n->peers[to].addr[0] &&
+        px_node_promise(g->px, now, now.latest, &err) == MR_OK) {
+        uint8_t msg[24];
+        put64(msg, g->id);
+        put64(msg + 8, (uint64_t)now.latest);
+        /* The follower must have applied every slot that may hold data below
+         * the promise: up to the last one with transactional records when
+         * none is in flight (SAFE and register slots do not count), else
+         * everything assigned. */
+        uint64_t slot = st.next_slot ? st.next_slot - 1 : 0;
+        if (g->data_inflight == 0 && g->last_data_slot < slot)
+            slot = g->last_data_slot;
+        put64(msg + 16, slot);
+        net_transport_send(n->tr, n->peers[to].addr, ND_MSG_SAFE_GRANT, msg, sizeof msg, &err);
+        return;
+    }
     /* One SAFE record answers every follower that asked in the meantime. */
     if (mr_monotonic_ns() - g->last_propose > ND_SAFE_ASK / 2)
         propose_safe(n, g);
+}
+
+void nd_txn_on_safe_grant(nd_node *n, const net_message *m)
+{
+    if (m->len != 24)
+        return;
+    nd_group *g = nd_find_group(n, get64(m->payload));
+    if (!g)
+        return;
+    int64_t ts = (int64_t)get64(m->payload + 8);
+    uint64_t slot = get64(m->payload + 16);
+    if (ts <= g->grant_ts)
+        return;
+    g->grant_ts = ts;
+    g->grant_slot = slot;
+    serve_snapwaits(n, g, false);
+    /* Reads that came after the question need a later promise: ask again at
+     * once (one question in flight at a time, so no flood). */
+    for (nd_snapwait *w = g->snapwaits; w; w = w->next)
+        if (w->ts > ts) {
+            ask_for_safe_time(n, g, true);
+            break;
+        }
 }
 
 static void on_snapread(nd_node *n, const net_message *m, json_t *o)
@@ -1625,23 +1698,33 @@ static void on_snapread(nd_node *n, const net_message *m, json_t *o)
     px_status st;
     px_node_status(g->px, &st);
     mr_err perr;
-    if (ts > g->safe_ts && leads_with_log(n, g) &&
+    if (ts > paxos_safe(g) && leads_with_log(n, g) &&
         px_node_promise(g->px, now, ts, &perr) == MR_OK) {
         /* A leader promises to stamp every later write above ts (MinNextTS),
-         * so it needs only what it already assigned applied, not a new write. */
-        need = st.s_max < ts ? st.s_max : ts;
-    } else if (ts > g->safe_ts && !json_is_integer(bounded)) {
-        ask_for_safe_time(n, g); /* a follower asks the leader not to let it wait long */
+         * so it needs only what it already assigned (st.last_ts: the log, not
+         * its promises) applied, not a new write. */
+        need = st.last_ts < ts ? st.last_ts : ts;
+    } else if (ts > paxos_safe(g) && !json_is_integer(bounded)) {
+        ask_for_safe_time(n, g, false); /* a follower asks the leader not to make it wait */
     }
     /* MERIDIAN_TEST_BREAK=no-safe-wait (negative control): serve at once. */
-    if (snap_ready(n, g, ts, need) || nd_test_break("no-safe-wait"))
-        return nd_reply_json(n, m->reply_to, read_at(g, key, end, limit, ts));
+    json_t *result = NULL;
+    int64_t vis = 0;
+    if (snap_ready(g, ts, need) || nd_test_break("no-safe-wait")) {
+        result = read_at(g, key, end, limit, ts, &vis);
+        if (tx_read_visible(now, vis) || nd_test_break("no-safe-wait"))
+            return nd_reply_json(n, m->reply_to, result);
+    }
     nd_snapwait *w = calloc(1, sizeof *w);
-    if (!w)
+    if (!w) {
+        json_decref(result);
         return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+    }
     w->reply_to = m->reply_to;
     w->ts = ts;
     w->need = need;
+    w->result = result;
+    w->vis = vis;
     w->deadline = mr_monotonic_ns() + ND_SNAPWAIT_MAX;
     w->key = strdup(key);
     w->end = end ? strdup(end) : NULL;
@@ -1677,7 +1760,7 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     }
     /* A new leader first applies what its predecessors chose: until then its
      * MVCC store may miss committed writes that no lock here protects. */
-    if (g->last_state != PX_LEADER || g->sm.slot + 1 < g->lead_from)
+    if (g->last_state != PX_LEADER || !g->lead_ready)
         return nd_reply_json(n, m->reply_to,
                              json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "aborted",
                                        "message", "new leader still applying its predecessors' log",
@@ -2019,6 +2102,8 @@ void nd_txn_tick(nd_node *n, nd_group *g)
 {
     int64_t now = mr_monotonic_ns();
     serve_snapwaits(n, g, true);
+    if (g->snapwaits)
+        ask_for_safe_time(n, g, false); /* in case a question or its answer was lost */
     gc_step(n, g, now);
     px_status st;
     px_node_status(g->px, &st);
@@ -2036,6 +2121,15 @@ void nd_txn_tick(nd_node *n, nd_group *g)
     }
     if (leads_with_log(n, g))
         tick_2pc(n, g, now);
+    /* A new leader settles its predecessors' log with a record of its own
+     * (see nd_group.lead_ready), retried if it was lost or voided. */
+    if (!g->lead_ready && now - g->lead_asked > 100 * MR_NS_PER_MS &&
+        px_node_lease_valid(g->px, tt_now(n->clock))) {
+        mr_err err;
+        g->lead_asked = now;
+        g->lead_seq = ++n->next_seq;
+        (void)nd_propose_raw(n, g, g->lead_seq, ND_OP_SAFE, NULL, 0, &err);
+    }
     /* An idle leader moves safe time forward so followers can serve fresh reads. */
     if (now - g->last_propose > ND_SAFE_IDLE && px_node_lease_valid(g->px, tt_now(n->clock)))
         propose_safe(n, g);

@@ -240,6 +240,12 @@ void pxi_on_accepted(px_node *n, const px_msg *m)
         r->acks |= 1ull << m->from;
         pxi_check_chosen(n, s);
     }
+    uint64_t before = n->commit;
     pxi_advance_commit(n);
     pxi_pump(n);
+    /* Followers learn the commit point from the next accept or heartbeat. When
+     * nothing more is in flight to carry it, tell them now: their applied state
+     * (and the reads it serves) would otherwise lag a heartbeat behind. */
+    if (n->commit > before && n->proposed_upto == n->commit)
+        pxi_heartbeat(n);
 }
