@@ -172,9 +172,12 @@ static void append_step(void *wl, hj_txn_worker *w)
             outcome = JP_OK;
             break;
         }
-        /* A failure before commit left nothing behind; an aborted commit neither. */
+        hj_txn_log(w, committing ? "txn commit" : "txn", rc, db);
+        /* A failure before commit left nothing behind: try again. The commit's answer is
+         * final (an operation is never committed twice: a commit reported aborted that did
+         * commit shows as G1a, not as a duplicate). */
         outcome = committing ? hj_txn_commit_outcome(rc) : JP_FAIL;
-        if (outcome == JP_INFO || !hj_txn_retryable(rc) || hj_txn_stopping(w))
+        if (committing || !hj_txn_retryable(rc) || hj_txn_stopping(w))
             break;
     }
     hj_txn_complete(w, outcome, "txn", mops_json(m, n, outcome == JP_OK));

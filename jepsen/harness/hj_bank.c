@@ -128,17 +128,17 @@ static void do_transfer(bank *b, hj_txn_worker *w)
             }
         }
         if (rc != MERIDIAN_OK) {
+            hj_txn_log(w, "transfer read", rc, db);
             meridian_rollback(t); /* before commit: nothing committed */
             if (hj_txn_retryable(rc) && !hj_txn_stopping(w))
                 continue;
             break;
         }
+        /* The commit's answer is final: an operation is never committed twice. */
         rc = meridian_commit(t, NULL);
-        jp_type o = hj_txn_commit_outcome(rc);
-        if (o == JP_FAIL && hj_txn_retryable(rc) && !hj_txn_stopping(w) &&
-            attempt + 1 < BANK_ATTEMPTS)
-            continue; /* aborted: certainly not committed; try again */
-        hj_txn_complete(w, o, "transfer", v);
+        if (rc != MERIDIAN_OK)
+            hj_txn_log(w, "transfer commit", rc, db);
+        hj_txn_complete(w, hj_txn_commit_outcome(rc), "transfer", v);
         return;
     }
     hj_txn_complete(w, JP_FAIL, "transfer", v);
@@ -166,6 +166,7 @@ static void do_read(bank *b, hj_txn_worker *w)
     }
     meridian_rollback(t);
     if (rc != MERIDIAN_OK) {
+        hj_txn_log(w, "read", rc, db);
         json_decref(bal);
         hj_txn_complete(w, JP_FAIL, "read", NULL);
     } else {

@@ -45,6 +45,8 @@ static void do_add(set_wl *s, hj_txn_worker *w)
     /* meridian_run retries aborted and unavailable attempts itself; what it gives up on
      * (timeout, unknown, error) may have committed, except plain misuse. */
     jp_type o = rc == MERIDIAN_OK ? JP_OK : rc == MERIDIAN_INVALID ? JP_FAIL : JP_INFO;
+    if (rc != MERIDIAN_OK)
+        hj_txn_log(w, "add", rc, db);
     hj_txn_complete(w, o, "add", json_integer(a.v));
 }
 
@@ -88,6 +90,7 @@ static bool do_read(set_wl *s, hj_txn_worker *w)
     }
     meridian_rollback(t);
     if (rc != MERIDIAN_OK) {
+        hj_txn_log(w, "read", rc, db);
         json_decref(acc.vals);
         hj_txn_complete(w, JP_FAIL, "read", NULL);
         return false;

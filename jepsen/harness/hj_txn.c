@@ -12,6 +12,8 @@
 
 struct hj_txn_pool {
     hj_client_env env;
+    FILE *log; /* clients.log; NULL if it cannot be written */
+    pthread_mutex_t log_mu;
     hj_txn_workload tw;
     hj_txn_worker *w;
     int nstarted;
@@ -85,6 +87,18 @@ void hj_txn_complete(hj_txn_worker *w, jp_type type, const char *f, json_t *valu
             w->db = NULL;
         }
     }
+}
+
+void hj_txn_log(hj_txn_worker *w, const char *what, int rc, meridian *db)
+{
+    hj_txn_pool *p = w->pool;
+    if (!p->log)
+        return;
+    pthread_mutex_lock(&p->log_mu);
+    fprintf(p->log, "%9.3f process %lld %s: %s: %s\n", (double)hj_elapsed(p->env.run) / 1e9,
+            (long long)w->process, what, meridian_errstr(rc), db ? meridian_errmsg(db) : "");
+    fflush(p->log);
+    pthread_mutex_unlock(&p->log_mu);
 }
 
 jp_type hj_txn_commit_outcome(int rc)
@@ -192,11 +206,15 @@ int hj_txn_pool_start(const hj_client_env *env, const hj_txn_workload *tw, hj_tx
         return mr_errf(err, MR_ENOMEM, "out of memory");
     p->env = *env;
     p->tw = *tw;
+    pthread_mutex_init(&p->log_mu, NULL);
+    char path[HJ_PATH + 32];
+    snprintf(path, sizeof path, "%s/clients.log", env->cluster->dir);
+    p->log = fopen(path, "a");
     atomic_init(&p->stopping, false);
     atomic_init(&p->running, 0);
     p->w = calloc((size_t)env->concurrency, sizeof *p->w);
     if (!p->w) {
-        free(p);
+        hj_txn_pool_free(p);
         return mr_errf(err, MR_ENOMEM, "out of memory");
     }
     if (tw->setup) {
@@ -207,8 +225,7 @@ int hj_txn_pool_start(const hj_client_env *env, const hj_txn_workload *tw, hj_tx
             meridian_close(db);
         }
         if (rc != MR_OK) {
-            free(p->w);
-            free(p);
+            hj_txn_pool_free(p);
             return mr_err_wrap(err, "workload setup");
         }
     }
@@ -259,6 +276,9 @@ void hj_txn_pool_free(hj_txn_pool *p)
     for (int i = 0; i < p->nstarted; i++)
         if (p->w[i].db)
             meridian_close(p->w[i].db);
+    if (p->log)
+        fclose(p->log);
+    pthread_mutex_destroy(&p->log_mu);
     free(p->w);
     free(p);
 }

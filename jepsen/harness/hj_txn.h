@@ -13,12 +13,13 @@
  * Outcomes (Jepsen's rules):
  *   ok    the commit (or the read-only transaction) succeeded;
  *   fail  certainly not committed: a failure before commit (the transaction is rolled back:
- *         nothing was sent for commit), a commit answered MERIDIAN_ABORTED or
- *         MERIDIAN_INVALID, or the workload's own refusal (a transfer that would overdraw);
- *         read-only operations that fail are fail too (they change nothing);
- *   info  a commit answered MERIDIAN_UNKNOWN, MERIDIAN_UNAVAILABLE, MERIDIAN_TIMEOUT,
- *         MERIDIAN_ERROR or MERIDIAN_NOMEM: it may have committed. The worker's process is
- *         retired (id += concurrency) and its connection reopened. */
+ *         nothing was sent for commit; the workloads try such an operation again a few
+ *         times), a commit answered MERIDIAN_ABORTED or MERIDIAN_INVALID (never retried: an
+ *         operation is committed at most once), or the workload's own refusal (a transfer that
+ * would overdraw); read-only operations that fail are fail too (they change nothing); info  a
+ * commit answered MERIDIAN_UNKNOWN, MERIDIAN_UNAVAILABLE, MERIDIAN_TIMEOUT, MERIDIAN_ERROR or
+ * MERIDIAN_NOMEM: it may have committed. The worker's process is retired (id += concurrency) and
+ * its connection reopened. */
 #ifndef HJ_TXN_H
 #define HJ_TXN_H
 
@@ -77,6 +78,10 @@ meridian *hj_txn_db(hj_txn_worker *w);
  * stolen. */
 void hj_txn_invoke(hj_txn_worker *w, const char *f, json_t *value);
 void hj_txn_complete(hj_txn_worker *w, jp_type type, const char *f, json_t *value);
+
+/* Appends "time process what: code: libmeridian's message" to the run directory's
+ * clients.log (the history keeps outcomes only; this keeps why). */
+void hj_txn_log(hj_txn_worker *w, const char *what, int rc, meridian *db);
 
 /* The outcome of a commit's result code (see above). */
 jp_type hj_txn_commit_outcome(int rc);
