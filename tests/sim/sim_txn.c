@@ -84,8 +84,9 @@ typedef struct txn_opts {
     int clients;
     int clocks;   /* CLOCKS_* */
     double cross; /* share of read-write transactions over several groups */
+    double aim;   /* chance of an aimed crash between PREPARE and COMMIT, per prepare */
     bool skip_commit_wait, no_safe_wait, no_read_locks, no_read_wait, info_as_fail;
-    bool early_leader, no_promise, forget_prepared, no_tm_safe;
+    bool early_leader, no_promise, forget_prepared, no_relock, no_tm_safe;
     const char *history_dir; /* where a failing seed's history goes (JSON lines) */
 } txn_opts;
 
@@ -136,7 +137,7 @@ typedef struct part {
     int lock_step;
     bool lockwait;
     int wait_key, wait_mode;
-    co_votes co; /* coordinator */
+    co_votes co;         /* coordinator */
     uint32_t early_mask; /* coordinator: votes before the commit (bit per group) */
     bool early_ok[MAX_GROUPS];
     int64_t early_ts[MAX_GROUPS];
@@ -145,6 +146,7 @@ typedef struct part {
     int tries;
     bool delivering;
     int64_t applied_ts; /* the first replica to apply this group's log applied the writes at */
+    bool forgotten;     /* --break forget-prepared: the group dropped its prepared state */
 } part;
 
 typedef struct micro_op {
@@ -175,7 +177,7 @@ typedef struct txn {
     bool written[NKEYS];   /* cur[k] carries own appends */
     int nparts;
     part part[MAX_GROUPS];
-    int waiting_g; /* micro-op lock wait: the group */
+    int waiting_g;   /* micro-op lock wait: the group */
     uint8_t decided; /* the coordinator group's log: 0 nothing, 1 commit, 2 abort */
     int64_t dec_s;
     int64_t prio, commit_ts, s_read;
@@ -199,7 +201,7 @@ typedef struct lead {
 typedef struct prep {
     uint64_t txn;
     int coord;
-    int64_t ts; /* the prepare timestamp */
+    int64_t ts;    /* the prepare timestamp */
     uint8_t rkeys; /* read keys (bit per key of the group) */
     uint8_t *w;    /* its writes as in the record: u32 n, then n (key, value) */
     size_t wlen;
@@ -265,8 +267,7 @@ typedef struct app {
     lead lead[MAX_HOSTS][MAX_GROUPS];
     rep rep[MAX_HOSTS][MAX_GROUPS];
     long ok_rw, ok_ro, fail, info, wounds, safe_records, stale, stale_reads, behind;
-    long ok_2pc, commits_2pc, aborts_2pc, prepares, crashes_aimed, queries, abort_logged,
-        relocks;
+    long ok_2pc, commits_2pc, aborts_2pc, prepares, crashes_aimed, queries, abort_logged, relocks;
 } app;
 
 enum {
@@ -278,8 +279,8 @@ enum {
     A_SAFE_TICK,
     A_MARKER,
     A_GC_TICK,
-    A_COMMIT_AT,  /* app_id: txn << 4 | group: the client's commit reaches that group */
-    A_PART_LOCK,  /* app_id: txn << 4 | group: an exclusive lock was granted there */
+    A_COMMIT_AT, /* app_id: txn << 4 | group: the client's commit reaches that group */
+    A_PART_LOCK, /* app_id: txn << 4 | group: an exclusive lock was granted there */
     A_VOTE_TIMEOUT,
     A_COORD_WAIT, /* coordinator commit wait */
     A_MSG,        /* app_id: index into msgs */
@@ -755,6 +756,22 @@ static void relock_prepared(world *w, int h, int g)
         txn *t = txn_by_id(w, pr->txn);
         if (!t || part_here(w, t, g, h))
             continue;
+        if (O(w)->forget_prepared) {
+            /* Negative control: the prepared state does not survive the leader change (as if
+             * it lived in the old leader's memory only): every replica drops it. */
+            trace(w, "h%d g%d forgets prepared txn %" PRIu64, h + 1, g, t->id);
+            t->part[g].forgotten = true;
+            for (int x = 0; x < w->nhosts; x++) {
+                rep *rx = &A(w)->rep[x][g];
+                prep *px = prep_find(rx, t->id);
+                if (px) {
+                    free(px->w);
+                    *px = rx->prep[--rx->nprep];
+                }
+            }
+            i--;
+            continue;
+        }
         part *p = &t->part[g];
         memset(p->held, 0, sizeof p->held);
         p->lockwait = false;
@@ -763,7 +780,7 @@ static void relock_prepared(world *w, int h, int g)
         p->st = P_PREPARED;
         p->last_query = w->now - QUERY_EVERY; /* ask now */
         A(w)->relocks++;
-        if (O(w)->forget_prepared) /* negative control: the locks are not taken again */
+        if (O(w)->no_relock) /* negative control: the locks are not taken again */
             continue;
         const uint8_t *q = pr->w, *end = pr->w + pr->wlen;
         mv_write *ws;
@@ -789,15 +806,14 @@ static void relock_prepared(world *w, int h, int g)
                           .start_len = strlen(name)};
             int rc = tl_acquire(l->tl, t->id, INT64_MIN + 2, &lk, &req, &out, &err);
             if (rc != TL_GRANTED)
-                violate(w, "h%d g%d: prepared txn %" PRIu64 " not granted %s again (%d)", h + 1,
-                        g, t->id, name, rc);
+                violate(w, "h%d g%d: prepared txn %" PRIu64 " not granted %s again (%d)", h + 1, g,
+                        t->id, name, rc);
             p->held[k] = lk.mode;
         }
         free(ws);
         int prc = tl_prepare(l->tl, t->id, &err);
         if (prc && prc != MR_ENOTFOUND)
-            violate(w, "h%d g%d: prepared txn %" PRIu64 ": %s", h + 1, g, t->id,
-                    mr_err_msg(&err));
+            violate(w, "h%d g%d: prepared txn %" PRIu64 ": %s", h + 1, g, t->id, mr_err_msg(&err));
         lock_out(w, h, g, &out);
         tl_out_free(&out);
         trace(w, "h%d g%d re-took the locks of prepared txn %" PRIu64, h + 1, g, t->id);
@@ -836,9 +852,9 @@ static void send_decisions(world *w, txn *t, bool commit, int64_t s)
     part *p = &t->part[t->g];
     for (int g = 0; g < w->ngroups; g++)
         if (g != t->g && t->part[g].st != P_NONE && !(p->acked & 1ull << g))
-            send_group(w, p->h, g,
-                       (msg){.type = M_DECISION, .txn = t->id, .from_g = t->g, .ok = commit,
-                             .ts = s});
+            send_group(
+                w, p->h, g,
+                (msg){.type = M_DECISION, .txn = t->id, .from_g = t->g, .ok = commit, .ts = s});
 }
 
 static int propose(world *w, int h, int g, wbuf *b)
@@ -900,9 +916,11 @@ static void coord_commit(world *w, txn *t)
     trace(w, "txn %" PRIu64 " COMMIT2 proposed at h%d g%d above %" PRId64, t->id, h + 1, g,
           p->co.max_prepare_ts - T0);
     /* Aimed fault: the coordinator's leader dies between the votes and the decision. */
-    if (!w->healed && chance(0.04)) {
+    if (!w->healed && chance(O(w)->aim * 2 / 3)) {
         A(w)->crashes_aimed++;
-        sim_ev ev = {.t = w->now + rnd_range(0, 2 * MS), .kind = EV_CRASH, .host = h,
+        sim_ev ev = {.t = w->now + rnd_range(0, 2 * MS),
+                     .kind = EV_CRASH,
+                     .host = h,
                      .gen = w->hosts[h].gen};
         push_ev(w, ev);
     }
@@ -926,9 +944,9 @@ static void on_vote(world *w, const msg *m)
     txn *t = txn_by_id(w, m->txn);
     decision *d = dec_find(r, m->txn);
     if (d) {
-        send_group(w, h, m->from_g,
-                   (msg){.type = M_DECISION, .txn = m->txn, .from_g = g, .ok = d->commit,
-                         .ts = d->s});
+        send_group(
+            w, h, m->from_g,
+            (msg){.type = M_DECISION, .txn = m->txn, .from_g = g, .ok = d->commit, .ts = d->s});
         return;
     }
     part *p = t && t->g == g ? part_here(w, t, g, h) : NULL;
@@ -1032,9 +1050,9 @@ static void tick_2pc(world *w, int g)
             continue;
         p->last_query = w->now;
         A(w)->queries++;
-        send_group(w, h, r->prep[i].coord,
-                   (msg){.type = M_QUERY, .txn = t->id, .from_g = g, .ok = true,
-                         .ts = r->prep[i].ts});
+        send_group(
+            w, h, r->prep[i].coord,
+            (msg){.type = M_QUERY, .txn = t->id, .from_g = g, .ok = true, .ts = r->prep[i].ts});
     }
     for (size_t i = 0; i < A(w)->ntxns; i++) {
         txn *t = A(w)->txns[i];
@@ -1159,18 +1177,20 @@ static void react(world *w, int h, int g, const effect *fx, int64_t ts)
             p->st = P_PREPARED;
             p->last_query = w->now;
             A(w)->prepares++;
-            trace(w, "txn %" PRIu64 " prepared at h%d g%d at %" PRId64 ", votes", t->id, h + 1,
-                  g, ts - T0);
+            trace(w, "txn %" PRIu64 " prepared at h%d g%d at %" PRId64 ", votes", t->id, h + 1, g,
+                  ts - T0);
             send_group(w, h, t->g,
                        (msg){.type = M_VOTE, .txn = t->id, .from_g = g, .ok = true, .ts = ts});
             /* Aimed fault: a participant's leader, or the coordinator's, dies between
              * PREPARE and COMMIT. */
-            if (!w->healed && chance(0.06)) {
+            if (!w->healed && chance(O(w)->aim)) {
                 int ch = chance(0.5) ? h : leader_of(w, t->g);
                 if (ch >= 0) {
                     A(w)->crashes_aimed++;
-                    sim_ev ev = {.t = w->now + rnd_range(0, 3 * MS), .kind = EV_CRASH,
-                                 .host = ch, .gen = w->hosts[ch].gen};
+                    sim_ev ev = {.t = w->now + rnd_range(0, 3 * MS),
+                                 .kind = EV_CRASH,
+                                 .host = ch,
+                                 .gen = w->hosts[ch].gen};
                     push_ev(w, ev);
                 }
             }
@@ -1292,7 +1312,7 @@ static void txn_apply(world *w, int h, int g, const px_entry *e, bool voided)
             ws[nt] = NULL;
             if (!ok)
                 break;
-            if (prep_find(r, id)) {
+            if (prep_find(r, id) || (t && t->part[g].forgotten)) {
                 f->skipped = true;
                 break;
             }
@@ -1448,6 +1468,11 @@ static void txn_install(world *w, int h, int g, const px_snapshot_meta *m, const
              rd_uint(&q, end, 1, &rk) && rd_uint(&q, end, 4, &wl) && end - q >= (ptrdiff_t)wl;
         if (!ok)
             break;
+        txn *t = txn_by_id(w, v);
+        if (t && t->part[g].forgotten) { /* --break forget-prepared */
+            q += wl;
+            continue;
+        }
         r->prep = xrealloc(r->prep, (r->nprep + 1) * sizeof *r->prep);
         r->prep[r->nprep++] = (prep){.txn = v,
                                      .coord = (int)c,
@@ -1964,8 +1989,8 @@ static void client_start(world *w, int c)
     t->nops = (int)rnd_range(ng, MAX_OPS);
     bool appends = false;
     for (int i = 0; i < t->nops; i++) {
-        int kg = ro ? (int)rnd_range(0, w->ngroups - 1)
-                    : groups[i < ng ? i : (int)rnd_range(0, ng - 1)];
+        int kg =
+            ro ? (int)rnd_range(0, w->ngroups - 1) : groups[i < ng ? i : (int)rnd_range(0, ng - 1)];
         t->op[i].key = kg * KEYS_PER_GROUP + (int)rnd_range(0, KEYS_PER_GROUP - 1);
         t->op[i].append = !ro && (chance(0.5) || (i == t->nops - 1 && !appends));
         appends |= t->op[i].append;
@@ -2200,11 +2225,11 @@ static void check_atomicity(world *w, bool healthy)
                 if (t->part[g].st == P_NONE)
                     continue;
                 int64_t got = t->part[g].applied_ts;
-                if (t->decided == 1 && healthy && got != t->dec_s)
+                if (t->decided == 1 && healthy && !got)
                     violate(w,
                             "atomicity: txn %" PRIu64 " committed at %" PRId64
-                            " but g%d applied it %s%" PRId64,
-                            t->id, t->dec_s - T0, g, got ? "at " : "never", got ? got - T0 : 0);
+                            " but g%d never applied it",
+                            t->id, t->dec_s - T0, g);
                 else if (t->decided == 1 && got && got != t->dec_s)
                     violate(w,
                             "atomicity: txn %" PRIu64 " committed at %" PRId64
@@ -2255,18 +2280,17 @@ static void check_atomicity(world *w, bool healthy)
                         bool applied = t->part[g].applied_ts != 0;
                         want += applied;
                         if (in != applied) {
-                            violate(w,
-                                    "h%d g%d store: %s %s value %" PRId64 " of txn %" PRIu64
-                                    " (%s)",
-                                    h + 1, g, name, in ? "holds" : "lacks", t->op[o].v, t->id,
-                                    applied ? "applied" : "not applied");
+                            violate(
+                                w, "h%d g%d store: %s %s value %" PRId64 " of txn %" PRIu64 " (%s)",
+                                h + 1, g, name, in ? "holds" : "lacks", t->op[o].v, t->id,
+                                applied ? "applied" : "not applied");
                             break;
                         }
                         if (!applied)
                             continue;
                         mv_version at = {0};
-                        int rc = mv_get(r->mv, name, strlen(name), t->part[g].applied_ts, &at,
-                                        &err);
+                        int rc =
+                            mv_get(r->mv, name, strlen(name), t->part[g].applied_ts, &at, &err);
                         if (rc == 0) {
                             keylist al = {0};
                             list_decode(at.value, at.len, &al);
@@ -2279,14 +2303,14 @@ static void check_atomicity(world *w, bool healthy)
                             free(al.v);
                             free(at.value);
                         } else if (rc != MR_ESTALE) {
-                            violate(w, "h%d g%d store: %s at %" PRId64 ": nothing", h + 1, g,
-                                    name, t->part[g].applied_ts - T0);
+                            violate(w, "h%d g%d store: %s at %" PRId64 ": nothing", h + 1, g, name,
+                                    t->part[g].applied_ts - T0);
                         }
                     }
                 }
                 if (!w->violation[0] && want != l.n)
-                    violate(w, "h%d g%d store: %s holds %zu values, %zu committed", h + 1, g,
-                            name, l.n, want);
+                    violate(w, "h%d g%d store: %s holds %zu values, %zu committed", h + 1, g, name,
+                            l.n, want);
                 free(l.v);
             }
         }
@@ -2427,13 +2451,13 @@ static void txn_report(void)
     printf("two-phase commit: %ld acknowledged ok, %ld COMMIT2 applied at a coordinator leader, "
            "%ld coordinator aborts, %ld prepares, %ld ABORT2 for unknown transactions, %ld "
            "re-locked by a new leader, %ld participant questions, %ld aimed crashes\n",
-           tot_ok_2pc, tot_commits_2pc, tot_aborts_2pc, tot_prepares, tot_abort_logged,
-           tot_relocks, tot_queries, tot_crashes_aimed);
+           tot_ok_2pc, tot_commits_2pc, tot_aborts_2pc, tot_prepares, tot_abort_logged, tot_relocks,
+           tot_queries, tot_crashes_aimed);
 }
 
 /* ---------------------------------------------------------------- command line */
 
-static txn_opts topts = {.clients = 6, .cross = 0.5};
+static txn_opts topts = {.clients = 6, .cross = 0.5, .aim = 0.06};
 
 static int txn_arg(sim_opts *o, const char *a, const char *val)
 {
@@ -2463,6 +2487,12 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             return 2;
         }
         topts.cross = (double)v / 100;
+    } else if (!strcmp(a, "--aim")) {
+        if (mr_parse_int(val, 0, 100, &v)) {
+            fprintf(stderr, "meridian-sim-txn: --aim: want 0..100 (percent), got '%s'\n", val);
+            return 2;
+        }
+        topts.aim = (double)v / 100;
     } else if (!strcmp(a, "--history-dir")) {
         topts.history_dir = val;
         return 0;
@@ -2483,13 +2513,15 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             topts.no_promise = true;
         else if (!strcmp(val, "forget-prepared"))
             topts.forget_prepared = true;
+        else if (!strcmp(val, "no-relock"))
+            topts.no_relock = true;
         else if (!strcmp(val, "no-tm-safe"))
             topts.no_tm_safe = true;
         else {
             fprintf(stderr,
                     "meridian-sim-txn: --break: unknown '%s' (skip-commit-wait, no-safe-wait, "
                     "no-read-locks, no-read-wait, info-as-fail, early-leader, no-promise, "
-                    "forget-prepared, no-tm-safe)\n",
+                    "forget-prepared, no-relock, no-tm-safe)\n",
                     val);
             return 2;
         }
@@ -2503,32 +2535,35 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: meridian-sim-txn --seeds N [--seed S] [--replicas 3|5] [--groups G]\n"
-            "                        [--steps K] [--bound DUR] [--clients C] [--clocks MODE]\n"
-            "                        [--cross PCT] [--break NAME] [--mutant NAME] [--trace]\n"
-            "Runs read-write transactions (locks at the leaders, commit through Paxos, two-phase\n"
-            "commit across groups, commit wait) and read-only ones (lock-free at any replica, at\n"
-            "TT.now().latest, after safe time) over G groups of the real Paxos core, MVCC store\n"
-            "and lock table, with faults for K steps, then heals; checks the Paxos invariants\n"
-            "after every step, the history for strict serializability with the Elle list-append\n"
-            "checker, snapshot reads, the atomicity of two-phase commits, and that no prepared\n"
-            "transaction outlives the heal.\n"
-            "  --seeds N, --seed S, --replicas R, --groups G (default 2), --steps K (default\n"
-            "  20000), --bound DUR (default random per seed, 0.5-8ms), --mutant NAME, --trace:\n"
-            "                 as meridian-sim\n"
-            "  --clients C    concurrent clients (default 6)\n"
-            "  --clocks MODE  wander: every host's error wanders inside the bound (default);\n"
-            "                 fast-host: h1's pinned near the top of its bound; spread: also\n"
-            "                 every other host's near the bottom\n"
-            "  --cross PCT    read-write transactions over several groups, percent (default 50)\n"
-            "  --break NAME   a broken variant that must be caught: skip-commit-wait,\n"
-            "                 no-safe-wait, no-read-locks, no-read-wait, info-as-fail,\n"
-            "                 early-leader (rare: seed 647 of 3000), no-promise,\n"
-            "                 forget-prepared, no-tm-safe\n"
-            "  --history-dir D  write each invalid seed's history to D/sim-txn-seed-S.jsonl\n"
-            "Prints, last, 'seeds: N, violations: V, liveness failures: L'; exit status 1 if\n"
-            "V or L is non-zero, 2 on bad arguments.\n");
+    fprintf(
+        f, "usage: meridian-sim-txn --seeds N [--seed S] [--replicas 3|5] [--groups G]\n"
+           "                        [--steps K] [--bound DUR] [--clients C] [--clocks MODE]\n"
+           "                        [--cross PCT] [--aim PCT] [--break NAME] [--mutant NAME]\n"
+           "                        [--trace]\n"
+           "Runs read-write transactions (locks at the leaders, commit through Paxos, two-phase\n"
+           "commit across groups, commit wait) and read-only ones (lock-free at any replica, at\n"
+           "TT.now().latest, after safe time) over G groups of the real Paxos core, MVCC store\n"
+           "and lock table, with faults for K steps, then heals; checks the Paxos invariants\n"
+           "after every step, the history for strict serializability with the Elle list-append\n"
+           "checker, snapshot reads, the atomicity of two-phase commits, and that no prepared\n"
+           "transaction outlives the heal.\n"
+           "  --seeds N, --seed S, --replicas R, --groups G (default 2), --steps K (default\n"
+           "  20000), --bound DUR (default random per seed, 0.5-8ms), --mutant NAME, --trace:\n"
+           "                 as meridian-sim\n"
+           "  --clients C    concurrent clients (default 6)\n"
+           "  --clocks MODE  wander: every host's error wanders inside the bound (default);\n"
+           "                 fast-host: h1's pinned near the top of its bound; spread: also\n"
+           "                 every other host's near the bottom\n"
+           "  --cross PCT    read-write transactions over several groups, percent (default 50)\n"
+           "  --aim PCT      chance of crashing a participant's or the coordinator's leader right\n"
+           "                 after a PREPARE is applied, percent (default 6; during faults only)\n"
+           "  --break NAME   a broken variant that must be caught: skip-commit-wait,\n"
+           "                 no-safe-wait, no-read-locks, no-read-wait, info-as-fail,\n"
+           "                 early-leader (rare: seed 647 of 3000), no-promise,\n"
+           "                 forget-prepared, no-relock (rare), no-tm-safe\n"
+           "  --history-dir D  write each invalid seed's history to D/sim-txn-seed-S.jsonl\n"
+           "Prints, last, 'seeds: N, violations: V, liveness failures: L'; exit status 1 if\n"
+           "V or L is non-zero, 2 on bad arguments.\n");
 }
 
 int main(int argc, char **argv)
