@@ -85,6 +85,7 @@ typedef struct txn_opts {
     int clocks;   /* CLOCKS_* */
     double cross; /* share of read-write transactions over several groups */
     double aim;   /* chance of an aimed crash between PREPARE and COMMIT, per prepare */
+    int stale;    /* percent of read-only transactions that are stale reads */
     bool skip_commit_wait, no_safe_wait, no_read_locks, no_read_wait, info_as_fail;
     bool early_leader, no_promise, forget_prepared, no_relock, no_tm_safe;
     const char *history_dir; /* where a failing seed's history goes (JSON lines) */
@@ -267,6 +268,7 @@ typedef struct app {
     lead lead[MAX_HOSTS][MAX_GROUPS];
     rep rep[MAX_HOSTS][MAX_GROUPS];
     long ok_rw, ok_ro, fail, info, wounds, safe_records, stale, stale_reads, behind;
+    long below_prepare;
     long ok_2pc, commits_2pc, aborts_2pc, prepares, crashes_aimed, queries, abort_logged, relocks;
 } app;
 
@@ -291,7 +293,7 @@ static long tot_stale_reads, tot_behind;
 static long tot_ok_rw, tot_ok_ro, tot_fail, tot_info, tot_wounds, tot_stale, tot_anomalies,
     tot_unknown;
 static long tot_ok_2pc, tot_commits_2pc, tot_aborts_2pc, tot_prepares, tot_crashes_aimed,
-    tot_queries, tot_abort_logged, tot_relocks;
+    tot_queries, tot_abort_logged, tot_relocks, tot_below_prepare;
 
 static app *A(world *w)
 {
@@ -1216,6 +1218,11 @@ static void react(world *w, int h, int g, const effect *fx, int64_t ts)
         t->commit_ts = ts;
         p->st = P_WAITING;
         A(w)->commits_2pc++;
+        if (ts <= p->co.max_prepare_ts) { /* only under --break no-promise */
+            A(w)->below_prepare++;
+            trace(w, "txn %" PRIu64 " commits at %" PRId64 ", not above a prepare at %" PRId64,
+                  t->id, ts - T0, p->co.max_prepare_ts - T0);
+        }
         app_event(w, A_COORD_WAIT, t->id, 0);
         break;
     case 'A':
@@ -1697,6 +1704,9 @@ static bool join_group(world *w, txn *t, int g)
     int h = leader_of(w, g);
     if (!lead_ready(w, h, g))
         return false;
+    relock_prepared(w, h, g); /* before serving anyone (its lease may just have come) */
+    if (w->violation[0])
+        return false;
     p->st = P_OPEN;
     p->h = h;
     p->epoch = lead_of(w, h, g)->epoch;
@@ -2002,11 +2012,11 @@ static void client_start(world *w, int c)
     if (ro) {
         /* Strong reads go into the history; stale ones (not strictly serializable by
          * design) are checked against the committed versions only. */
-        int64_t r = rnd_range(0, 9);
-        if (r == 8)
+        int64_t r = rnd_range(0, 99), st = a->o->stale;
+        if (r < st / 2)
             t->bound =
                 (tx_read_bound){.mode = TX_READ_BOUNDED, .staleness_ns = rnd_range(0, 300 * MS)};
-        else if (r == 9)
+        else if (r < st)
             t->bound = (tx_read_bound){.mode = TX_READ_EXACT_STALENESS,
                                        .staleness_ns = rnd_range(0, 100 * MS)};
     }
@@ -2413,6 +2423,7 @@ static void txn_free(world *w)
     tot_queries += a->queries;
     tot_abort_logged += a->abort_logged;
     tot_relocks += a->relocks;
+    tot_below_prepare += a->below_prepare;
     for (size_t i = 0; i < a->ntxns; i++) {
         txn *t = a->txns[i];
         for (int k = 0; k < MAX_OPS; k++)
@@ -2450,14 +2461,15 @@ static void txn_report(void)
            tot_behind, tot_anomalies, tot_unknown);
     printf("two-phase commit: %ld acknowledged ok, %ld COMMIT2 applied at a coordinator leader, "
            "%ld coordinator aborts, %ld prepares, %ld ABORT2 for unknown transactions, %ld "
-           "re-locked by a new leader, %ld participant questions, %ld aimed crashes\n",
+           "re-locked by a new leader, %ld participant questions, %ld aimed crashes, %ld "
+           "commits not above a prepare timestamp\n",
            tot_ok_2pc, tot_commits_2pc, tot_aborts_2pc, tot_prepares, tot_abort_logged, tot_relocks,
-           tot_queries, tot_crashes_aimed);
+           tot_queries, tot_crashes_aimed, tot_below_prepare);
 }
 
 /* ---------------------------------------------------------------- command line */
 
-static txn_opts topts = {.clients = 6, .cross = 0.5, .aim = 0.06};
+static txn_opts topts = {.clients = 6, .cross = 0.5, .aim = 0.06, .stale = 20};
 
 static int txn_arg(sim_opts *o, const char *a, const char *val)
 {
@@ -2487,6 +2499,12 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             return 2;
         }
         topts.cross = (double)v / 100;
+    } else if (!strcmp(a, "--stale")) {
+        if (mr_parse_int(val, 0, 100, &v)) {
+            fprintf(stderr, "meridian-sim-txn: --stale: want 0..100 (percent), got '%s'\n", val);
+            return 2;
+        }
+        topts.stale = (int)v;
     } else if (!strcmp(a, "--aim")) {
         if (mr_parse_int(val, 0, 100, &v)) {
             fprintf(stderr, "meridian-sim-txn: --aim: want 0..100 (percent), got '%s'\n", val);
