@@ -2203,6 +2203,12 @@ static bool txn_done(world *w)
         if (A(w)->clients[c].cur)
             return false;
     for (int g = 0; g < w->ngroups; g++) {
+        /* A ready leader (so it applied its predecessors' log) that applied all that was
+         * chosen, ... */
+        int l = leader_of(w, g);
+        if (!lead_ready(w, l, g) || w->hosts[l].r[g].app.applied < A(w)->oracle_upto[g])
+            return false;
+        /* ... and no member replica holds a prepared transaction. */
         const px_config *c = &w->g[g].cfgs[w->g[g].ncfgs - 1].config;
         for (int h = 0; h < w->nhosts; h++)
             if (w->hosts[h].up && px_config_has(c, (px_node_id)h + 1) && A(w)->rep[h][g].nprep)
