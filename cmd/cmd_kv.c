@@ -32,7 +32,10 @@ static void kv_usage(FILE *f)
         "default (at TT.now().latest, waiting for the replica's safe time), at a\n"
         "timestamp (--at), exactly DUR in the past (--exact-staleness), or at the\n"
         "replica's safe time if no older than DUR (--max-staleness, no waiting).\n"
-        "--group defaults to 2, the first data group.\n");
+        "Without --group the command goes to the data group whose range holds its\n"
+        "keys (from the cluster's range map); a kv command runs in one group, so keys\n"
+        "of several groups need --group per group, or libmeridian for a transaction\n"
+        "across groups (see examples/bank.c).\n");
 }
 
 typedef struct kv_args {
@@ -331,9 +334,74 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
     return cmd_fail("kv", "transaction aborted 8 times (contention); giving up");
 }
 
+/* The data group holding every key of the command, from the range map at
+ * --host: CMD_EXIT_OK with a->group set, or a failure explained. */
+static int kv_route(cmd_conn_opts *o, kv_args *a, char **pos, int npos)
+{
+    const char *keys[256];
+    int nk = 0;
+    bool txn = strcmp(pos[0], "txn") == 0;
+    for (int i = 1; i < npos && nk < 256; i++) {
+        if (!txn) {
+            if (i == 1 || (pos[0][0] == 's' && i == 2))
+                keys[nk++] = pos[i];
+            continue;
+        }
+        if (strcmp(pos[i], "get") == 0 || strcmp(pos[i], "del") == 0 ||
+            strcmp(pos[i], "put") == 0) {
+            if (i + 1 < npos)
+                keys[nk++] = pos[i + 1];
+            i += strcmp(pos[i], "put") == 0 ? 2 : 1;
+        }
+    }
+    if (nk == 0)
+        return CMD_EXIT_OK; /* the usage error comes later, with its message */
+    json_t *r = NULL;
+    mr_err err;
+    if (cmd_rpc(o, ND_MSG_RANGES, "{}", 2, &r, &err) != MR_OK)
+        return cmd_fail("kv", "reading the range map: %s", mr_err_msg(&err));
+    if (!json_is_true(json_object_get(r, "ok"))) {
+        int rc = fail_reply(r);
+        json_decref(r);
+        return rc;
+    }
+    long long first = 0;
+    bool scan_end = pos[0][0] == 's' && nk == 2;
+    for (int k = 0; k < nk; k++) {
+        size_t i;
+        json_t *e;
+        long long owner = 0;
+        json_array_foreach(json_object_get(r, "ranges"), i, e)
+        {
+            const char *s = json_string_value(json_object_get(e, "start")) ?: "";
+            const char *en = json_string_value(json_object_get(e, "end")) ?: "";
+            /* a scan's end is exclusive: it belongs with the range it closes */
+            bool last = k == 1 && scan_end;
+            if ((last ? strcmp(keys[k], s) > 0 : strcmp(keys[k], s) >= 0) &&
+                (!*en || (last ? strcmp(keys[k], en) <= 0 : strcmp(keys[k], en) < 0)))
+                owner = json_integer_value(json_object_get(e, "group"));
+        }
+        if (k == 0)
+            first = owner;
+        else if (owner != first) {
+            json_decref(r);
+            return cmd_fail("kv",
+                            "'%s' is in data group %lld but '%s' in group %lld: a kv command runs "
+                            "in one group (give --group, or use libmeridian for a transaction "
+                            "across groups)",
+                            keys[0], first, keys[k], owner);
+        }
+    }
+    json_decref(r);
+    if (!first)
+        return cmd_fail("kv", "no data group holds '%s'", keys[0]);
+    a->group = first;
+    return CMD_EXIT_OK;
+}
+
 int cmd_kv(int argc, char **argv)
 {
-    kv_args a = {.group = 2};
+    kv_args a = {0};
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     int nrest;
     int rc = kv_extract(argc, argv, &a, rest, &nrest);
@@ -355,6 +423,10 @@ int cmd_kv(int argc, char **argv)
         return cmd_usage_error("kv", "give a subcommand: get, scan, put, del or txn");
     }
     const char *sub = pos[0];
+    if (!a.group && (rc = kv_route(&o, &a, pos, npos)) != CMD_EXIT_OK) {
+        free(rest);
+        return rc;
+    }
     if (strcmp(sub, "get") == 0 || strcmp(sub, "scan") == 0)
         rc = do_read(&o, &a, json, pos, npos, sub[0] == 's');
     else if (strcmp(sub, "put") == 0 || strcmp(sub, "del") == 0 || strcmp(sub, "txn") == 0)

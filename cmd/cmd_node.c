@@ -406,20 +406,26 @@ int cmd_status(int argc, char **argv)
                mr_format_duration(json_integer_value(json_object_get(v, "epsilon_ns")), eps2,
                                   sizeof eps2));
     }
-    printf("\n%-6s %-12s %-8s %-12s %-10s %-10s %s\n", "group", "state", "leader", "lease left",
-           "applied", "count", "hash");
+    printf("\n%-6s %-12s %-8s %-12s %-10s %-9s %s\n", "group", "state", "leader", "lease left",
+           "applied", "prepared", "range");
     json_array_foreach(json_object_get(r, "groups"), i, v)
     {
-        char lease[32];
-        printf("%-6lld %-12s %-8lld %-12s %-10lld %-10lld %s\n",
+        char lease[32], range[300];
+        const char *start = json_string_value(json_object_get(v, "start"));
+        const char *end = json_string_value(json_object_get(v, "end"));
+        if (start)
+            snprintf(range, sizeof range, "[\"%.120s\", %s%.120s%s)", start, *end ? "\"" : "",
+                     *end ? end : "+inf", *end ? "\"" : "");
+        else
+            snprintf(range, sizeof range, "meta");
+        printf("%-6lld %-12s %-8lld %-12s %-10lld %-9lld %s\n",
                json_integer_value(json_object_get(v, "id")),
                json_string_value(json_object_get(v, "state")),
                json_integer_value(json_object_get(v, "leader")),
                mr_format_duration(json_integer_value(json_object_get(v, "lease_left_ns")), lease,
                                   sizeof lease),
                json_integer_value(json_object_get(v, "applied")),
-               json_integer_value(json_object_get(v, "count")),
-               json_string_value(json_object_get(v, "hash")));
+               json_integer_value(json_object_get(v, "prepared")), range);
     }
     json_decref(r);
     return CMD_EXIT_OK;

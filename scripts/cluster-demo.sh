@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job of this stage: build Meridian and run a local three-zone cluster
-# on loopback with mutual TLS and a chrony-fed TrueTime clock, run a few
-# transactions (commit wait included) and lock-free reads at every replica, and
-# show the cluster. It keeps running until Ctrl-C (or until --exit-after-demo),
+# on loopback with mutual TLS and a chrony-fed TrueTime clock and three data
+# groups (key ranges split at "h" and "p"), run a few transactions (commit wait
+# included), lock-free reads at every replica, and the libmeridian bank example
+# whose transfers are two-phase commits across groups, and show the cluster. It keeps running until Ctrl-C (or until --exit-after-demo),
 # then stops every node cleanly.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,8 +11,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 build=${MERIDIAN_BUILD_DIR:-$root/build}
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)" --target meridian >/dev/null
+cmake --build "$build" -j"$(nproc)" --target meridian meridian-bank >/dev/null
 m="$build/cmd/meridian"
+bank="$build/examples/meridian-bank"
 
 dir=$(mktemp -d /tmp/meridian-demo.XXXXXX)
 pids=()
@@ -43,7 +45,7 @@ for i in 0 1 2; do
 done
 sleep 1
 c=(--certs "$certs")
-"$m" init --host "127.0.0.1:$base" "${c[@]}"
+"$m" init --host "127.0.0.1:$base" "${c[@]}" --data-groups 3 --split-at h,p
 echo "waiting for leaders..."
 leader=""
 for _ in $(seq 60); do
@@ -61,9 +63,12 @@ run() { echo "\$ meridian $*"; "$m" "$@" "${c[@]}"; }
 run kv put alice 100 --host "127.0.0.1:$base"
 run kv put bob 50 --host "127.0.0.1:$base"
 run kv txn get alice get bob put alice 70 put bob 80 --host "127.0.0.1:$((base + 1))"
+run kv put zoe 10 --host "127.0.0.1:$base"
 for i in 0 1 2; do
-    run kv scan a z --host "127.0.0.1:$((base + i))"
+    run kv scan a h --host "127.0.0.1:$((base + i))"
 done
+echo "\$ meridian-bank --spread (accounts a-... to z-..., over all three groups)"
+"$bank" --addrs "$join" --certs "$certs" --accounts 12 --transfers 40 --threads 2 --spread
 sleep 0.3
 "$m" status --host "127.0.0.1:$base" "${c[@]}"
 cat <<INFO

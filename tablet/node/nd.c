@@ -613,11 +613,53 @@ static void handle_batch(nd_node *n, nd_group *g, const px_batch *b)
     }
 }
 
+struct nd_deferred {
+    uint8_t *prop;
+    uint32_t len;
+    nd_deferred *next;
+};
+
+/* Proposals made while the group's action batch is being handled (an apply
+ * that releases locks lets the next transaction propose): the batch lives in
+ * the core until the next call into it, so they wait until it is done. */
+static void run_deferred(nd_node *n, nd_group *g)
+{
+    while (g->deferred && !n->fatal && !g->in_batch) {
+        nd_deferred *d = g->deferred;
+        g->deferred = d->next;
+        if (!g->deferred)
+            g->deferred_tail = NULL;
+        px_event ev = {.kind = PX_EV_PROPOSE, .data = d->prop, .len = d->len};
+        mr_err err;
+        if (nd_step(n, g, &ev, &err) != MR_OK && d->len >= ND_PROP_HDR + 8 &&
+            nd_op_is_txn(d->prop[12])) {
+            if (g->data_inflight)
+                g->data_inflight--;
+            nd_txn_voided(n, g, d->prop[12], get64(d->prop + ND_PROP_HDR));
+        }
+        free(d->prop);
+        free(d);
+    }
+}
+
+static void free_deferred(nd_group *g)
+{
+    while (g->deferred) {
+        nd_deferred *d = g->deferred;
+        g->deferred = d->next;
+        free(d->prop);
+        free(d);
+    }
+    g->deferred_tail = NULL;
+}
+
 int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
 {
     px_batch b;
     int rc = px_step(g->px, tt_now(n->clock), ev, &b, err);
+    g->in_batch++;
     handle_batch(n, g, &b);
+    g->in_batch--;
     /* The batch is only valid until the next call into this core. */
     while (g->want_snapshot && !n->fatal) {
         g->want_snapshot = false;
@@ -632,8 +674,11 @@ int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
             MR_WARN("node", "group=%llu snapshot refused: %s", (unsigned long long)g->id,
                     mr_err_msg(&e2));
         free(snap); /* the core copied it */
+        g->in_batch++;
         handle_batch(n, g, &b2);
+        g->in_batch--;
     }
+    run_deferred(n, g);
     return rc;
 }
 
@@ -878,9 +923,26 @@ int nd_propose_raw(nd_node *n, nd_group *g, uint64_t seq, uint8_t kind, const ui
     prop[12] = kind;
     if (blen)
         memcpy(prop + ND_PROP_HDR, body, blen);
-    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)(ND_PROP_HDR + blen)};
     if (nd_op_is_txn(kind))
         g->data_inflight++;
+    if (g->in_batch) { /* see run_deferred */
+        nd_deferred *d = malloc(sizeof *d);
+        if (!d) {
+            free(prop);
+            if (nd_op_is_txn(kind))
+                g->data_inflight--;
+            return mr_errf(err, MR_ENOMEM, "out of memory");
+        }
+        *d = (nd_deferred){prop, (uint32_t)(ND_PROP_HDR + blen), NULL};
+        if (g->deferred_tail)
+            g->deferred_tail->next = d;
+        else
+            g->deferred = d;
+        g->deferred_tail = d;
+        g->last_propose = mr_monotonic_ns();
+        return MR_OK;
+    }
+    px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)(ND_PROP_HDR + blen)};
     int rc = nd_step(n, g, &ev, err);
     free(prop);
     if (rc == MR_OK)
@@ -1599,6 +1661,7 @@ static void free_node(nd_node *n)
         nd_txn_group_close(n, &n->groups[i]);
         px_node_destroy(n->groups[i].px);
         free(n->groups[i].sm.reg);
+        free_deferred(&n->groups[i]);
         free(n->groups[i].range_start);
         free(n->groups[i].range_end);
     }

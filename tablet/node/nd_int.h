@@ -88,13 +88,16 @@ typedef struct nd_vote nd_vote;
 typedef struct nd_delivery nd_delivery;
 typedef struct nd_local nd_local;
 typedef struct nd_read_timer nd_read_timer;
+typedef struct nd_deferred nd_deferred;
 
 typedef struct nd_group {
     uint64_t id;
     px_config config;
     px_node *px;
     nd_chain sm;
-    uint64_t persist_seq; /* > 0: report PX_EV_PERSISTED after the next sync */
+    uint64_t persist_seq;                  /* > 0: report PX_EV_PERSISTED after the next sync */
+    int in_batch;                          /* handling an action batch of this core (nd_step) */
+    nd_deferred *deferred, *deferred_tail; /* proposals made meanwhile */
     bool want_snapshot;
     uint64_t snapshot_slot;
     px_state last_state; /* to count lease changes */

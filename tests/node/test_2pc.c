@@ -183,6 +183,25 @@ TEST(ranges)
     r = tc_request(0, ND_MSG_SNAPREAD, "{\"group\":4,\"key\":\"a\",\"end\":\"z\"}");
     CHECK_STR(err_of(r), "wrong_range");
     json_decref(r);
+
+    /* meridian kv routes by the map without --group, and refuses a
+     * transaction whose keys live in two groups (that needs libmeridian). */
+    CHECK_EQ(
+        tc_meridian(NULL, "kv put zulu 26 --host 127.0.0.1:%d --certs %s", tc.ports[0], tc.certs),
+        0);
+    char *out = NULL;
+    CHECK_EQ(tc_meridian(&out, "kv get zulu --host 127.0.0.1:%d --certs %s --json", tc.ports[1],
+                         tc.certs),
+             0);
+    CHECKF(out && strstr(out, "\"value\":\"26\""), "kv get zulu: %s", out ? out : "");
+    free(out);
+    r = tc_request(2, ND_MSG_SNAPREAD, "{\"group\":4,\"key\":\"zulu\"}");
+    CHECKF(ok(r) && strcmp(json_string_value(json_object_get(r, "value")) ?: "", "26") == 0,
+           "zulu is not in group 4: %s", err_of(r));
+    json_decref(r);
+    CHECK_EQ(tc_meridian(NULL, "kv txn put apple 1 put zulu 2 --host 127.0.0.1:%d --certs %s",
+                         tc.ports[0], tc.certs),
+             1);
 }
 
 TEST(atomic_commit)
