@@ -316,7 +316,6 @@ void mer_calls_run(meridian *db, mer_call *calls, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         mer_call_reset(&calls[i]);
-        calls[i].db = db;
     }
     if (transport_freshen(db) != MR_OK) {
         for (size_t i = 0; i < n; i++) {

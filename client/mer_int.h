@@ -145,7 +145,6 @@ typedef struct mer_call {
     char addr[128]; /* who gave it */
     char why[MR_ERRMSG_MAX];
     /* engine state: */
-    meridian *db;
     int state;
     unsigned attempts, hops;
     size_t cand, ncand; /* the candidate tried (index into the routing order), of how many */

@@ -581,6 +581,9 @@ TEST(bank_example)
     CHECK(conserved);
 }
 
+static int mg_init(meridian_txn *t, void *arg);
+static int mg_move(meridian_txn *t, void *arg);
+
 static int cmp_i64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -608,6 +611,21 @@ TEST(latency_figures)
         free(v);
         CHECK_EQ(rc, MERIDIAN_OK);
     }
+    /* Three groups: two-phase commit (reads at three leaders, then the
+     * commit to all three at once). */
+    enum { M = 50 };
+    int64_t mg[M];
+    CHECK_EQ(meridian_run(db, 10000, mg_init, NULL, NULL), MERIDIAN_OK);
+    for (int i = 0; i < M; i++) {
+        long sum;
+        int64_t t0 = mr_monotonic_ns();
+        int rc = meridian_run(db, 10000, mg_move, &sum, NULL);
+        mg[i] = mr_monotonic_ns() - t0;
+        CHECK_EQ(rc, MERIDIAN_OK);
+    }
+    qsort(mg, M, sizeof mg[0], cmp_i64);
+    printf("  three-group read-modify-write txn (2PC): p50 %.2f ms, p99 %.2f ms\n",
+           (double)mg[M / 2] / 1e6, (double)mg[M * 99 / 100] / 1e6);
     qsort(rw, N, sizeof rw[0], cmp_i64);
     qsort(ro, N, sizeof ro[0], cmp_i64);
     printf("  read-modify-write txn: p50 %.2f ms, p99 %.2f ms; strong read: p50 %.2f ms, p99 "
