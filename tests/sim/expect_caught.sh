@@ -4,7 +4,8 @@
 # "violations: V" with V >= 1), not as a crash, a sanitizer abort, or a mere liveness
 # failure. With EXPECT set, some FAIL line must also contain it (e.g. the checker's
 # "not strictly serializable", so that a broken transaction protocol is caught by the
-# consistency checker and not by something incidental).
+# consistency checker and not by something incidental); it is an extended regular
+# expression, so "a|b" accepts either.
 # usage: [EXPECT=TEXT] expect_caught.sh SIM ARGS...
 sim=$1
 shift
@@ -18,7 +19,7 @@ if [ "$rc" -ne 1 ]; then
     echo "expect_caught: exit status $rc, want 1" >&2
     exit 1
 fi
-if [ -n "$EXPECT" ] && ! printf '%s\n' "$out" | grep '^FAIL seed' | grep -qF "$EXPECT"; then
+if [ -n "$EXPECT" ] && ! printf '%s\n' "$out" | grep '^FAIL seed' | grep -qE "$EXPECT"; then
     echo "expect_caught: no failure says '$EXPECT'" >&2
     exit 1
 fi

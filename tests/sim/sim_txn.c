@@ -745,6 +745,24 @@ static void rep_clear_2pc(rep *r)
     r->nprep = r->ndec = 0;
 }
 
+/* The lock a prepared transaction needs on key i of group g: 2 exclusive (it writes it), 1
+ * shared (it read it), 0 none. */
+static int prep_mode(const prep *pr, int g, int i)
+{
+    char name[32];
+    key_name(g * KEYS_PER_GROUP + i, name, sizeof name);
+    const uint8_t *q = pr->w;
+    mv_write *ws;
+    size_t nw;
+    int mode = pr->rkeys & 1u << i ? 1 : 0;
+    if (get_writes(&q, pr->w + pr->wlen, &ws, &nw))
+        for (size_t j = 0; j < nw; j++)
+            if (ws[j].key_len == strlen(name) && !memcmp(ws[j].key, name, ws[j].key_len))
+                mode = 2;
+    free(ws);
+    return mode;
+}
+
 /* A new leader takes the locks of every prepared transaction of its replica (writes
  * exclusive, reads shared) before serving anyone, and asks their coordinators soon. */
 static void relock_prepared(world *w, int h, int g)
@@ -825,8 +843,8 @@ static void relock_prepared(world *w, int h, int g)
 /* ---------------------------------------------------------------- messages between leaders */
 
 /* To every host (each holds a replica of group to_g; the one leading it acts, whatever
- * configuration change is under way), over the faulty network; a replica on the sender's
- * host gets it at once. */
+ * configuration change is under way), over the faulty network (partitions, loss,
+ * duplication, delays); a replica on the sender's host gets it at once. */
 static void send_group(world *w, int from_h, int to_g, msg m)
 {
     app *a = A(w);
@@ -845,7 +863,10 @@ static void send_group(world *w, int from_h, int to_g, msg m)
         m.to_h = h;
         m.to_gen = w->hosts[h].gen;
         a->msgs[a->nmsgs] = m;
-        app_event(w, A_MSG, a->nmsgs++, h == from_h ? 0 : net_delay());
+        app_event(w, A_MSG, a->nmsgs, h == from_h ? 0 : net_delay());
+        if (h != from_h && chance(w->dup)) /* duplicated, maybe reordered */
+            app_event(w, A_MSG, a->nmsgs, net_delay());
+        a->nmsgs++;
     }
 }
 
@@ -858,6 +879,8 @@ static void send_decisions(world *w, txn *t, bool commit, int64_t s)
                 w, p->h, g,
                 (msg){.type = M_DECISION, .txn = t->id, .from_g = t->g, .ok = commit, .ts = s});
 }
+
+static tx_replica_time replica_time(world *w, int h, int g);
 
 static int propose(world *w, int h, int g, wbuf *b)
 {
@@ -872,13 +895,11 @@ static int propose(world *w, int h, int g, wbuf *b)
  * COMMIT2 was proposed, and a later leader knows nothing of it), the participants at once. */
 static void coord_abort(world *w, txn *t)
 {
-    part *p = &t->part[t->g];
     trace(w, "txn %" PRIu64 " coordinator aborts", t->id);
     A(w)->aborts_2pc++;
     send_decisions(w, t, false, 0);
     part_release(w, t, t->g);
     finish_txn(w, t, JP_FAIL);
-    (void)p;
 }
 
 /* All votes are in and the coordinator holds its locks: COMMIT2 above every prepare
@@ -1263,6 +1284,11 @@ static void txn_apply(world *w, int h, int g, const px_entry *e, bool voided)
         a->oracle_upto[g] = e->slot;
     if (e->kind != PX_ENTRY_DATA || !r->mv)
         return;
+    /* The safe time this replica declared before the slot: it may have served reads up to
+     * it, so no write may land at or below it (a two-phase commit's s is above every
+     * prepare timestamp, hence above t_tm_safe). */
+    tx_replica_time before = replica_time(w, h, g);
+    int64_t safe_before = tx_safe_time(before.paxos_safe, before.tm_safe);
     /* Decode every record of the slot: all writes go in one store transaction, each at its
      * own timestamp (the slot's, or a decided two-phase commit's s). */
     enum { MAXR = 64 };
@@ -1393,6 +1419,14 @@ static void txn_apply(world *w, int h, int g, const px_entry *e, bool voided)
         if (!stage) {
             free(ws[nt]);
             continue;
+        }
+        if (wts <= safe_before) {
+            free(ws[nt]);
+            violate(w,
+                    "safe time: h%d g%d applies the writes of txn %" PRIu64 " ('%c') at %" PRId64
+                    ", not above the safe time %" PRId64 " it declared",
+                    h + 1, g, id, kind, wts - T0, safe_before - T0);
+            break;
         }
         txs[nt] = (mv_txn){.commit_ts = wts, .w = ws[nt], .n = nw};
         nt++;
@@ -1564,6 +1598,17 @@ static bool lock_key(world *w, txn *t, int k, tl_mode mode)
         return false;
     }
     p->held[i] = (int)mode;
+    /* Mutual exclusion with the prepared transactions of the leader's replica. */
+    rep *r = &A(w)->rep[p->h][g];
+    for (size_t j = 0; j < r->nprep; j++) {
+        int pm = r->prep[j].txn == t->id ? 0 : prep_mode(&r->prep[j], g, i);
+        if (pm == 2 || (pm == 1 && mode == TL_EXCLUSIVE))
+            violate(w,
+                    "lock: h%d g%d granted txn %" PRIu64
+                    " %s lock on %s, which prepared txn %" PRIu64 " holds",
+                    p->h + 1, g, t->id, mode == TL_EXCLUSIVE ? "an exclusive" : "a shared", name,
+                    r->prep[j].txn);
+    }
     return true;
 }
 
