@@ -45,48 +45,48 @@ typedef struct kv_args {
     bool have_max, have_exact;
 } kv_args;
 
-/* Pulls the kv-only options out of argv into a; the rest go to *rest. */
-static int kv_extract(int argc, char **argv, kv_args *a, char **rest, int *nrest)
+/* The kv-only options (cmd_client_opts parses them with the common ones). */
+static int kv_set_group(void *arg, const char *v)
 {
-    *nrest = 0;
-    rest[(*nrest)++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(s, "--group") == 0) {
-            if (!v || mr_parse_int(v, 1, INT64_MAX, &a->group) != 0)
-                return cmd_usage_error("kv", "--group needs a positive integer");
-            i++;
-        } else if (strcmp(s, "--limit") == 0) {
-            if (!v || mr_parse_int(v, 1, 1000000, &a->limit) != 0)
-                return cmd_usage_error("kv", "--limit needs an integer in 1..1000000");
-            i++;
-        } else if (strcmp(s, "--at") == 0) {
-            long long ts;
-            if (!v || mr_parse_int(v, 1, INT64_MAX, &ts) != 0)
-                return cmd_usage_error("kv", "--at needs a timestamp (ns since the epoch)");
-            a->at = v;
-            i++;
-        } else if (strcmp(s, "--max-staleness") == 0 || strcmp(s, "--exact-staleness") == 0) {
-            int64_t d;
-            if (!v || mr_parse_duration(v, &d) != 0 || d < 0)
-                return cmd_usage_error("kv", "%s needs a duration like 5s", s);
-            if (s[2] == 'm') {
-                a->max_stale = d;
-                a->have_max = true;
-            } else {
-                a->exact_stale = d;
-                a->have_exact = true;
-            }
-            i++;
-        } else {
-            rest[(*nrest)++] = argv[i];
-        }
-    }
-    if ((a->at != NULL) + a->have_max + a->have_exact > 1)
-        return cmd_usage_error("kv",
-                               "--at, --max-staleness and --exact-staleness exclude each other");
-    return 0;
+    if (mr_parse_int(v, 1, INT64_MAX, &((kv_args *)arg)->group) != 0)
+        return cmd_usage_error("kv", "--group needs a positive integer");
+    return CMD_EXIT_OK;
+}
+
+static int kv_set_limit(void *arg, const char *v)
+{
+    if (mr_parse_int(v, 1, 1000000, &((kv_args *)arg)->limit) != 0)
+        return cmd_usage_error("kv", "--limit needs an integer in 1..1000000");
+    return CMD_EXIT_OK;
+}
+
+static int kv_set_at(void *arg, const char *v)
+{
+    long long ts;
+    if (mr_parse_int(v, 1, INT64_MAX, &ts) != 0)
+        return cmd_usage_error("kv", "--at needs a timestamp (ns since the epoch)");
+    ((kv_args *)arg)->at = v;
+    return CMD_EXIT_OK;
+}
+
+static int kv_staleness(const char *opt, const char *v, int64_t *out, bool *have)
+{
+    if (mr_parse_duration(v, out) != 0 || *out < 0)
+        return cmd_usage_error("kv", "%s needs a duration like 5s", opt);
+    *have = true;
+    return CMD_EXIT_OK;
+}
+
+static int kv_set_max(void *arg, const char *v)
+{
+    kv_args *a = arg;
+    return kv_staleness("--max-staleness", v, &a->max_stale, &a->have_max);
+}
+
+static int kv_set_exact(void *arg, const char *v)
+{
+    kv_args *a = arg;
+    return kv_staleness("--exact-staleness", v, &a->exact_stale, &a->have_exact);
 }
 
 /* One JSON request to o->host, following "not_leader" hints (up to three hops). */
@@ -402,37 +402,29 @@ static int kv_route(cmd_conn_opts *o, kv_args *a, char **pos, int npos)
 int cmd_kv(int argc, char **argv)
 {
     kv_args a = {0};
-    char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    int nrest;
-    int rc = kv_extract(argc, argv, &a, rest, &nrest);
-    if (rc) {
-        free(rest);
-        return rc;
-    }
+    static const cmd_extra_opt extra[] = {
+        {"group", kv_set_group},       {"limit", kv_set_limit},           {"at", kv_set_at},
+        {"max-staleness", kv_set_max}, {"exact-staleness", kv_set_exact}, {NULL, NULL}};
     cmd_conn_opts o = {0};
     bool json = false;
     char **pos = NULL;
     int npos = 0;
-    rc = cmd_client_opts("kv", nrest, rest, &o, &json, kv_usage, &pos, &npos);
-    if (rc) {
-        free(rest);
+    int rc = cmd_client_opts("kv", argc, argv, &o, &json, kv_usage, &pos, &npos, extra, &a);
+    if (rc)
         return rc < 0 ? CMD_EXIT_OK : rc;
-    }
-    if (npos < 1) {
-        free(rest);
+    if ((a.at != NULL) + a.have_max + a.have_exact > 1)
+        return cmd_usage_error("kv",
+                               "--at, --max-staleness and --exact-staleness exclude each other");
+    if (npos < 1)
         return cmd_usage_error("kv", "give a subcommand: get, scan, put, del or txn");
-    }
     const char *sub = pos[0];
-    if (!a.group && (rc = kv_route(&o, &a, pos, npos)) != CMD_EXIT_OK) {
-        free(rest);
+    if (!a.group && (rc = kv_route(&o, &a, pos, npos)) != CMD_EXIT_OK)
         return rc;
-    }
     if (strcmp(sub, "get") == 0 || strcmp(sub, "scan") == 0)
         rc = do_read(&o, &a, json, pos, npos, sub[0] == 's');
     else if (strcmp(sub, "put") == 0 || strcmp(sub, "del") == 0 || strcmp(sub, "txn") == 0)
         rc = do_txn(&o, &a, json, pos, npos);
     else
         rc = cmd_usage_error("kv", "unknown subcommand '%s' (get, scan, put, del, txn)", sub);
-    free(rest);
     return rc;
 }

@@ -200,18 +200,28 @@ int cmd_start(int argc, char **argv)
 
 /* ---- client commands: init, status ---- */
 
+#define CMD_MAX_EXTRA 8
+
 int cmd_client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o, bool *json,
-                    void (*usage)(FILE *), char ***pos, int *npos)
+                    void (*usage)(FILE *), char ***pos, int *npos, const cmd_extra_opt *extra,
+                    void *arg)
 {
     /* Connection chatter is for the node's log, not for a one-shot command. */
     if (!getenv("MERIDIAN_LOG"))
         mr_log_set_level(MR_LOG_WARN);
-    static const struct option opts[] = {
+    static const struct option common[] = {
         {"host", required_argument, NULL, 'H'}, {"certs", required_argument, NULL, 'c'},
         {"user", required_argument, NULL, 'u'}, {"insecure", no_argument, NULL, 'i'},
         {"json", no_argument, NULL, 'j'},       {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
     };
+    enum { NCOMMON = sizeof common / sizeof common[0] };
+    struct option opts[NCOMMON + CMD_MAX_EXTRA + 1];
+    memcpy(opts, common, sizeof common);
+    int nopts = NCOMMON;
+    for (int k = 0; extra && extra[k].name && k < CMD_MAX_EXTRA; k++)
+        opts[nopts++] = (struct option){extra[k].name, required_argument, NULL, 1000 + k};
+    opts[nopts] = (struct option){NULL, 0, NULL, 0};
     optind = 1;
     opterr = 0;
     int ch;
@@ -249,8 +259,16 @@ int cmd_client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o, bo
             usage(stdout);
             return -1;
         case ':':
+            if (optopt >= 1000)
+                return cmd_usage_error(sub, "--%s needs a value", extra[optopt - 1000].name);
             return cmd_usage_error(sub, "option '%s' needs a value", argv[optind - 1]);
         default:
+            if (ch >= 1000 && ch < 1000 + CMD_MAX_EXTRA) {
+                int rc = extra[ch - 1000].set(arg, optarg);
+                if (rc != CMD_EXIT_OK)
+                    return rc;
+                break;
+            }
             return cmd_usage_error(sub, "unknown option '%s'", argv[optind - 1]);
         }
     }
@@ -278,39 +296,44 @@ static void init_usage(FILE *f)
                "spread evenly over the first character '0'..'z'.\n");
 }
 
+typedef struct init_args {
+    long long groups, replicas;
+    const char *split;
+} init_args;
+
+static int init_set_groups(void *arg, const char *v)
+{
+    if (mr_parse_int(v, 1, 5000, &((init_args *)arg)->groups) != 0)
+        return cmd_usage_error("init", "--data-groups needs an integer in 1..5000");
+    return CMD_EXIT_OK;
+}
+
+static int init_set_replicas(void *arg, const char *v)
+{
+    if (mr_parse_int(v, 1, 9, &((init_args *)arg)->replicas) != 0)
+        return cmd_usage_error("init", "--replicas needs an integer in 1..9");
+    return CMD_EXIT_OK;
+}
+
+static int init_set_split(void *arg, const char *v)
+{
+    if (!*v)
+        return cmd_usage_error("init", "--split-at needs a comma-separated key list");
+    ((init_args *)arg)->split = v;
+    return CMD_EXIT_OK;
+}
+
 int cmd_init(int argc, char **argv)
 {
-    /* --data-groups is ours; the rest are the common client options. */
-    long long groups = 1, replicas = 3;
-    const char *split = NULL;
-    char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    int nrest = 0;
-    for (int i = 0; i < argc; i++) {
-        if (i > 0 && strcmp(argv[i], "--replicas") == 0) {
-            if (i + 1 >= argc || mr_parse_int(argv[i + 1], 1, 9, &replicas) != 0) {
-                free(rest);
-                return cmd_usage_error("init", "--replicas needs an integer in 1..9");
-            }
-            i++;
-        } else if (i > 0 && strcmp(argv[i], "--split-at") == 0) {
-            if (i + 1 >= argc || !*argv[i + 1]) {
-                free(rest);
-                return cmd_usage_error("init", "--split-at needs a comma-separated key list");
-            }
-            split = argv[++i];
-        } else if (i > 0 && strcmp(argv[i], "--data-groups") == 0) {
-            if (i + 1 >= argc || mr_parse_int(argv[i + 1], 1, 10000, &groups) != 0) {
-                free(rest);
-                return cmd_usage_error("init", "--data-groups needs an integer in 1..10000");
-            }
-            i++;
-        } else {
-            rest[nrest++] = argv[i];
-        }
-    }
+    init_args ia = {.groups = 1, .replicas = 3};
+    static const cmd_extra_opt extra[] = {{"data-groups", init_set_groups},
+                                          {"replicas", init_set_replicas},
+                                          {"split-at", init_set_split},
+                                          {NULL, NULL}};
     cmd_conn_opts o = {0};
-    int rc = cmd_client_opts("init", nrest, rest, &o, NULL, init_usage, NULL, NULL);
-    free(rest);
+    int rc = cmd_client_opts("init", argc, argv, &o, NULL, init_usage, NULL, NULL, extra, &ia);
+    long long groups = ia.groups, replicas = ia.replicas;
+    const char *split = ia.split;
     if (rc)
         return rc < 0 ? CMD_EXIT_OK : rc;
     if (!o.timeout_ms)
@@ -359,7 +382,7 @@ int cmd_status(int argc, char **argv)
 {
     cmd_conn_opts o = {0};
     bool json = false;
-    int rc = cmd_client_opts("status", argc, argv, &o, &json, status_usage, NULL, NULL);
+    int rc = cmd_client_opts("status", argc, argv, &o, &json, status_usage, NULL, NULL, NULL, NULL);
     if (rc)
         return rc < 0 ? CMD_EXIT_OK : rc;
     json_t *r = NULL;
@@ -443,41 +466,29 @@ static void propose_usage(FILE *f)
                "replication layer; transactions arrive with `meridian kv`.\n");
 }
 
+static int propose_set_group(void *arg, const char *v)
+{
+    if (mr_parse_int(v, 1, INT64_MAX, (long long *)arg) != 0)
+        return cmd_usage_error("propose", "--group needs a positive integer");
+    return CMD_EXIT_OK;
+}
+
 int cmd_propose(int argc, char **argv)
 {
-    /* --group is ours; the rest are the common client options. */
     long long group = 2;
-    char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    int nrest = 0;
-    const char *value = NULL;
-    rest[nrest++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--group") == 0) {
-            if (i + 1 >= argc || mr_parse_int(argv[i + 1], 1, INT64_MAX, &group) != 0) {
-                free(rest);
-                return cmd_usage_error("propose", "--group needs a positive integer");
-            }
-            i++;
-        } else if (strcmp(a, "--host") == 0 || strcmp(a, "--certs") == 0 ||
-                   strcmp(a, "--user") == 0 || strcmp(a, "--timeout") == 0) {
-            rest[nrest++] = argv[i];
-            if (i + 1 < argc)
-                rest[nrest++] = argv[++i];
-        } else if (a[0] == '-' || value) {
-            rest[nrest++] = argv[i];
-        } else {
-            value = a;
-        }
-    }
+    static const cmd_extra_opt extra[] = {{"group", propose_set_group}, {NULL, NULL}};
     cmd_conn_opts o = {0};
     bool json = false;
-    int rc = cmd_client_opts("propose", nrest, rest, &o, &json, propose_usage, NULL, NULL);
-    free(rest);
+    char **pos = NULL;
+    int npos = 0;
+    int rc = cmd_client_opts("propose", argc, argv, &o, &json, propose_usage, &pos, &npos, extra,
+                             &group);
     if (rc)
         return rc < 0 ? CMD_EXIT_OK : rc;
-    if (!value)
-        return cmd_usage_error("propose", "give a VALUE to propose");
+    if (npos != 1)
+        return cmd_usage_error("propose",
+                               npos ? "give one VALUE to propose" : "give a VALUE to propose");
+    const char *value = pos[0];
     size_t vlen = strlen(value);
     uint8_t *payload = malloc(8 + vlen);
     uint64_t g = (uint64_t)group;

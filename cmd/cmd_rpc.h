@@ -23,11 +23,21 @@ typedef struct cmd_conn_opts {
 int cmd_rpc(const cmd_conn_opts *o, uint8_t type, const void *payload, uint32_t len, json_t **reply,
             mr_err *err);
 
+/* A command's own option, parsed with the common ones: "--name VALUE". `set`
+ * checks and stores the value and returns CMD_EXIT_OK, or the exit status of a
+ * usage error it reported (cmd_usage_error). */
+typedef struct cmd_extra_opt {
+    const char *name; /* without the dashes */
+    int (*set)(void *arg, const char *value);
+} cmd_extra_opt;
+
 /* Parses the common client options (--host --certs --user --insecure
- * --timeout, and --json when `json` is non-NULL). Positional arguments are
- * returned through pos/npos when those are non-NULL, else refused. Returns 0,
- * -1 after printing --help, or CMD_EXIT_USAGE. */
+ * --timeout, and --json when `json` is non-NULL) and the command's own
+ * (`extra`, NULL-name terminated, may be NULL; `arg` goes to their setters).
+ * Positional arguments are returned through pos/npos when those are non-NULL,
+ * else refused. Returns 0, -1 after printing --help, or CMD_EXIT_USAGE. */
 int cmd_client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o, bool *json,
-                    void (*usage)(FILE *), char ***pos, int *npos);
+                    void (*usage)(FILE *), char ***pos, int *npos, const cmd_extra_opt *extra,
+                    void *arg);
 
 #endif
