@@ -603,9 +603,17 @@ static void handle_batch(nd_node *n, nd_group *g, const px_batch *b)
             g->snapshot_slot = a->slot;
             break;
         case PX_ACT_INSTALL_SNAPSHOT:
-            if (sm_install(n, g, a->snap, a->snap_len) != 0)
-                MR_ERROR("node", "group=%llu snapshot of %u bytes is not a chain state",
-                         (unsigned long long)g->id, a->snap_len);
+            MR_INFO("node", "group=%llu installing a snapshot of %u bytes",
+                    (unsigned long long)g->id, a->snap_len);
+            if (sm_install(n, g, a->snap, a->snap_len) != 0) {
+                /* Going on would leave this replica's tablet behind its log:
+                 * stop; a restart asks for the snapshot again. */
+                mr_err e;
+                mr_errf(&e, MR_ECORRUPT,
+                        "group %llu: a snapshot of %u bytes could not be installed",
+                        (unsigned long long)g->id, a->snap_len);
+                fatal(n, "installing a snapshot", &e);
+            }
             break;
         case PX_ACT_PERSIST:
             break;
@@ -668,6 +676,8 @@ int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
         if (!snap)
             break;
         px_event sev = {.kind = PX_EV_SNAPSHOT, .data = snap, .len = slen, .slot = g->sm.slot};
+        MR_DEBUG("node", "group=%llu snapshot at slot %llu: %u bytes", (unsigned long long)g->id,
+                 (unsigned long long)g->sm.slot, slen);
         mr_err e2;
         px_batch b2;
         if (px_step(g->px, tt_now(n->clock), &sev, &b2, &e2) != MR_OK)
@@ -713,6 +723,12 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err
     if (n->lease_ns)
         o.lease_ns = n->lease_ns;
     o.snapshot_every = 1000;
+    /* Test-only: compact the log sooner, so catch-up by snapshot is exercised. */
+    const char *every = getenv("MERIDIAN_TEST_SNAPSHOT_EVERY");
+    if (every && atoi(every) > 0) {
+        o.snapshot_every = (uint64_t)atoi(every);
+        o.log_keep = o.alpha; /* the least the core accepts */
+    }
     o.seed = (uint64_t)mr_monotonic_ns() ^ (gid << 32) ^ n->self;
     int rc = px_node_create(&o, &g->px, err);
     if (rc == MR_OK) {
