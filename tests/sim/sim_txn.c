@@ -585,8 +585,8 @@ static void part_release(world *w, txn *t, int g)
 static void client_abort(world *w, txn *t, jp_type outcome)
 {
     finish_txn(w, t, outcome);
-    for (int g = 0; g < w->ngroups; g++)
-        if (t->part[g].st != P_NONE)
+    for (int g = 0; g < w->ngroups; g++) /* a group its commit reached decides for itself */
+        if (t->part[g].st == P_OPEN || (!two_phase(t) && t->part[g].st != P_NONE))
             part_release(w, t, g);
 }
 
@@ -609,7 +609,7 @@ static void wounded(world *w, txn *t, int g)
 {
     part *p = &t->part[g];
     trace(w, "txn %" PRIu64 " wounded at g%d", t->id, g);
-    if (p->st == P_OPEN && t->state == T_COMMITTING)
+    if (p->st == P_OPEN && (t->state == T_COMMITTING || t->state == T_DONE))
         part_release(w, t, g); /* its commit, when it comes, finds nothing here: no */
     else if (p->st == P_OPEN)
         client_abort(w, t, JP_FAIL);
