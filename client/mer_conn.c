@@ -42,6 +42,7 @@ void mer_call_reset(mer_call *c)
     c->rc = MR_OK;
     c->addr[0] = c->why[0] = c->next[0] = '\0';
     c->state = CALL_IDLE;
+    c->probing = false;
     c->attempts = c->hops = 0;
     c->cand = 0;
     c->retry_at = 0;
@@ -75,6 +76,7 @@ static int transport_open(meridian *db, mr_err *err)
         .backoff_max_ms = 500, /* a restarted node is found again quickly */
         .seed = mer_rand(db),
     };
+    db->tr_gen++;
     return net_transport_new(&cfg, &db->tr, err);
 }
 
@@ -174,24 +176,31 @@ static void issue(meridian *db, mer_call *c, int64_t now, int64_t deadline)
     }
     if (!(c->flags & MER_CALL_ANYNODE))
         json_object_set_new(c->req, "group", json_integer((json_int_t)c->group));
-    char *text = json_dumps(c->req, JSON_COMPACT);
+    /* A request that must not be sent twice never waits in the transport's
+     * queue for a node that may be gone (a dial refused leaves it queued
+     * until its timeout): a node not heard from on this transport is probed
+     * first with a harmless request; only its answer lets the real one go. */
+    const mer_node *node = mer_rmap_node_at(&db->map, c->addr, false);
+    c->probing = !(c->flags & MER_CALL_RESEND) && (!node || node->proven != db->tr_gen);
+    char *text = c->probing ? strdup("{}") : json_dumps(c->req, JSON_COMPACT);
+    uint8_t type = c->probing ? ND_MSG_RANGES : c->type;
     /* Requests safe to resend get a slice of the budget, so one dead node
      * does not eat all of it; the others wait as long as the call may. */
     int64_t left = (deadline - now) / MR_NS_PER_MS;
     int64_t slice = db->timeout_ms / 4 > 250 ? db->timeout_ms / 4 : 250;
-    if ((c->flags & MER_CALL_RESEND) && slice < left)
+    if ((c->flags & MER_CALL_RESEND || c->probing) && slice < left)
         left = slice;
     if (left < 1)
         left = 1;
     mr_err err;
     mr_err_clear(&err);
-    int rc = text ? net_transport_request(db->tr, c->addr, c->type, text, (uint32_t)strlen(text),
+    int rc = text ? net_transport_request(db->tr, c->addr, type, text, (uint32_t)strlen(text),
                                           (uint64_t)left, on_response, c, NULL, &err)
                   : mr_errf(&err, MR_ENOMEM, "out of memory");
     free(text);
     MR_DEBUG("client", "request group=%llu addr=%s op=%s txn=%lld rc=%d",
              (unsigned long long)c->group, c->addr,
-             json_string_value(json_object_get(c->req, "op")) ?: "-",
+             c->probing ? "probe" : json_string_value(json_object_get(c->req, "op")) ?: "-",
              (long long)json_integer_value(json_object_get(c->req, "txn")), rc);
     if (rc == MR_OK) {
         c->state = CALL_INFLIGHT;
@@ -229,8 +238,35 @@ static bool is_error(const json_t *reply, const char *e)
     return got && strcmp(got, e) == 0;
 }
 
+/* A probe's answer (any answer) proves the node reachable: the real request
+ * goes to it next; no answer sends the real request elsewhere, unsent. */
+static void judge_probe(meridian *db, mer_call *c, int64_t now)
+{
+    c->probing = false;
+    json_decref(c->reply);
+    c->reply = NULL;
+    if (c->rc == MR_OK) {
+        mer_node *node = mer_rmap_node_at(&db->map, c->addr, true);
+        if (node)
+            node->proven = db->tr_gen;
+        snprintf(c->next, sizeof c->next, "%s", c->addr);
+        c->state = CALL_IDLE;
+        c->retry_at = now;
+        c->attempts--; /* the probe was no attempt of the request */
+        return;
+    }
+    mer_rmap_mark_down(&db->map, c->addr, now + MER_DOWN_NS);
+    mer_group *g = mer_rmap_group(&db->map, c->group);
+    if (g && strcmp(g->leader, c->addr) == 0)
+        mer_rmap_set_leader(&db->map, c->group, "");
+    c->rc = MR_OK;
+    advance(db, c, now);
+}
+
 static void judge(meridian *db, mer_call *c, int64_t now)
 {
+    if (c->probing)
+        return judge_probe(db, c, now);
     MR_DEBUG("client", "answer group=%llu addr=%s op=%s txn=%lld rc=%d error=%s",
              (unsigned long long)c->group, c->addr,
              json_string_value(json_object_get(c->req, "op")) ?: "-",
@@ -248,6 +284,9 @@ static void judge(meridian *db, mer_call *c, int64_t now)
             finish(c);
         return;
     }
+    mer_node *answered = mer_rmap_node_at(&db->map, c->addr, true);
+    if (answered)
+        answered->proven = db->tr_gen;
     if (json_is_true(json_object_get(c->reply, "ok"))) {
         /* Whoever answers a leader's request is the leader. */
         if (c->flags & MER_CALL_LEADER)

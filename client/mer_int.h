@@ -28,6 +28,7 @@ typedef struct mer_node {
     char *addr; /* "host:port" */
     char *zone;
     int64_t down_until; /* monotonic ns: skipped by routing until then (unreachable) */
+    uint64_t proven;    /* the transport generation on which it last answered */
 } mer_node;
 
 typedef struct mer_group {
@@ -74,8 +75,9 @@ void mer_rmap_mark_down(mer_rmap *m, const char *addr, int64_t until);
 
 /* Where to send a request for group gid, best first: with leader_first the
  * leader hint, then the other replicas; else the replicas starting at a
- * rotation `rot` (spreading snapshot reads). Nodes marked down at `now` go
- * last. Returns how many addresses were written to out (borrowed from m). */
+ * rotation `rot` (spreading snapshot reads). Nodes marked down at `now` are
+ * left out, unless all are. Returns how many addresses were written to out
+ * (borrowed from m). */
 size_t mer_rmap_candidates(const mer_rmap *m, uint64_t gid, bool leader_first, unsigned rot,
                            int64_t now, const char **out, size_t cap);
 
@@ -146,6 +148,7 @@ typedef struct mer_call {
     char why[MR_ERRMSG_MAX];
     /* engine state: */
     int state;
+    bool probing; /* the attempt in flight is a probe of c->addr (see issue()) */
     unsigned attempts, hops;
     size_t cand, ncand; /* the candidate tried (index into the routing order), of how many */
     int64_t retry_at;   /* monotonic ns */
@@ -175,6 +178,7 @@ struct meridian {
     mer_rmap map;
     uint64_t rng;
     unsigned open_txns;
+    uint64_t tr_gen; /* counts transports opened (node.proven refers to it) */
     char errmsg[MR_ERRMSG_MAX + 256];
 };
 

@@ -37,8 +37,10 @@ void mer_rmap_replace(mer_rmap *dst, mer_rmap *src)
 {
     for (size_t i = 0; i < src->nnodes; i++) {
         mer_node *old = mer_rmap_node_at(dst, src->nodes[i].addr, false);
-        if (old)
+        if (old) {
             src->nodes[i].down_until = old->down_until;
+            src->nodes[i].proven = old->proven;
+        }
     }
     mer_rmap_free(dst);
     *dst = *src;
@@ -264,8 +266,10 @@ void mer_rmap_set_leader(mer_rmap *m, uint64_t gid, const char *addr)
 void mer_rmap_mark_down(mer_rmap *m, const char *addr, int64_t until)
 {
     mer_node *n = mer_rmap_node_at(m, addr, true);
-    if (n)
+    if (n) {
         n->down_until = until;
+        n->proven = 0; /* its connection is suspect: probe it before trusting it again */
+    }
 }
 
 static bool is_down(const mer_rmap *m, const char *addr, int64_t now)
@@ -301,9 +305,10 @@ size_t mer_rmap_candidates(const mer_rmap *m, uint64_t gid, bool leader_first, u
         if (node)
             n = push_unique(all, n, 64, node->addr);
     }
-    /* Reachable ones first, in order; those marked down after them. */
+    /* Only the nodes not marked down, in order; those marked down only when
+     * every one is (then someone must be tried). */
     size_t k = 0;
-    for (int pass = 0; pass < 2; pass++)
+    for (int pass = 0; pass < 2 && k == 0; pass++)
         for (size_t i = 0; i < n && k < cap; i++)
             if (is_down(m, all[i], now) == (pass == 1))
                 out[k++] = all[i];

@@ -328,6 +328,7 @@ int meridian_get(meridian_txn *t, const void *key, size_t klen, void **val, size
     if (rc != MERIDIAN_OK)
         return rc;
     json_t *v = json_object_get(reply, "value");
+    mer_clear(t->db); /* whatever was retried on the way, this read worked */
     if (!json_is_true(json_object_get(reply, "found")) || !json_is_string(v))
         rc = mer_fail(t->db, MERIDIAN_NOTFOUND, "not found");
     else
@@ -748,6 +749,7 @@ int mer_commit(meridian_txn *t, int64_t *ts)
     int rc = txn_usable(t);
     if (rc == MERIDIAN_INVALID && (!txn_ok(t) || t->state == MER_TXN_DONE))
         return rc; /* not ours to free */
+    meridian *db = t->db;
     if (rc != MERIDIAN_OK) {
         send_aborts(t);
     } else if (t->ro) {
@@ -765,6 +767,8 @@ int mer_commit(meridian_txn *t, int64_t *ts)
     }
     t->state = MER_TXN_DONE;
     txn_free(t);
+    if (rc == MERIDIAN_OK)
+        mer_clear(db);
     return rc;
 }
 

@@ -96,20 +96,25 @@ TEST(route_candidates_order)
     CHECK_EQ(mer_rmap_candidates(&m, 2, true, 1, 0, c, 8), 3);
     CHECK_STR(c[0], "10.0.0.2:1");
     CHECK_STR(c[2], "10.0.0.1:1");
-    /* A node marked down goes last until its mark expires. */
+    /* A node marked down is left out until its mark expires... */
     mer_rmap_mark_down(&m, "10.0.0.3:1", 1000);
-    CHECK_EQ(mer_rmap_candidates(&m, 3, true, 0, 500, c, 8), 2);
+    CHECK_EQ(mer_rmap_candidates(&m, 3, true, 0, 500, c, 8), 1);
     CHECK_STR(c[0], "10.0.0.2:1");
-    CHECK_STR(c[1], "10.0.0.3:1");
     CHECK_EQ(mer_rmap_candidates(&m, 3, true, 0, 1500, c, 8), 2);
     CHECK_STR(c[0], "10.0.0.3:1");
+    /* ... unless every replica is down: then all of them, in order. */
+    mer_rmap_mark_down(&m, "10.0.0.2:1", 2000);
+    mer_rmap_mark_down(&m, "10.0.0.3:1", 2000);
+    CHECK_EQ(mer_rmap_candidates(&m, 3, true, 0, 1800, c, 8), 2);
+    CHECK_STR(c[0], "10.0.0.3:1");
+    CHECK(mer_rmap_node_at(&m, "10.0.0.3:1", false)->proven == 0); /* to be probed again */
     /* A leader hint outside the map becomes a node of its own. */
     mer_rmap_set_leader(&m, 4, "10.0.0.9:1");
-    CHECK_EQ(mer_rmap_candidates(&m, 4, true, 0, 0, c, 8), 3);
+    CHECK_EQ(mer_rmap_candidates(&m, 4, true, 0, 2500, c, 8), 3);
     CHECK_STR(c[0], "10.0.0.9:1");
     CHECK(mer_rmap_node_at(&m, "10.0.0.9:1", false) != NULL);
     /* Snapshot reads (not leader first) ignore the hint's position. */
-    CHECK_EQ(mer_rmap_candidates(&m, 3, false, 0, 2000, c, 8), 2);
+    CHECK_EQ(mer_rmap_candidates(&m, 3, false, 0, 2500, c, 8), 2);
     CHECK_STR(c[0], "10.0.0.2:1");
     CHECK_EQ(mer_rmap_candidates(&m, 99, true, 0, 0, c, 8), 0);
     /* A refreshed map keeps the down marks of known addresses. */
