@@ -1354,6 +1354,21 @@ static void txn_note_span(nd_txn *t, const uint8_t *key, size_t klen, const uint
     t->spans_len = need;
 }
 
+/* The coordinator refuses a commit before it took the participant list: it
+ * tells every participant now, so a prepared one does not hold its locks until
+ * it asks. */
+static void refuse_2pc(nd_node *n, nd_group *g, uint64_t txn, json_t *jparts)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(jparts, i, v)
+    {
+        uint64_t to = (uint64_t)json_integer_value(v);
+        if (to && to != g->id)
+            send_to_group(n, to, ND_MSG_DECISION, decision_json(txn, to, g->id, false, 0));
+    }
+}
+
 /* The coordinator's leader takes the client's commit: the participant list,
  * and the votes that came first. */
 static int coordinate(nd_group *g, nd_txn *t, json_t *jparts, mr_err *err)
@@ -1790,6 +1805,8 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     if (commit && nreads > 0 && (!t || t->nreads != (uint32_t)nreads)) {
         if (coord && coord != g->id)
             send_vote(n, g, id, coord, false, 0);
+        else if (coord == g->id)
+            refuse_2pc(n, g, id, jparts);
         return nd_reply_json(n, m->reply_to,
                              aborted_json("the reads' locks were lost (leadership moved)"));
     }
@@ -1839,8 +1856,11 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     t->has_reply = true;
     if (coord && !txn_sealed(t->state))
         t->coord = coord;
-    if (t->wounded || tl_state(g->locks, id) == TL_WOUNDED_STATE)
+    if (t->wounded || tl_state(g->locks, id) == TL_WOUNDED_STATE) {
+        if (coord == g->id)
+            refuse_2pc(n, g, id, jparts);
         return txn_abort(n, g, t, "wounded by an older transaction", NULL);
+    }
     if (t->state != TXN_IDLE)
         return txn_invalid(n, t, "the transaction is committing");
     tl_out out = {0};

@@ -15,6 +15,13 @@ void pxi_send_learn(px_node *n, px_node_id to)
     if (from < n->log_start) {
         if (n->snap_meta.slot == 0)
             return;
+        /* A snapshot may be large: once per heartbeat period per peer, not on
+         * every commit while the peer's acknowledgement is on its way. */
+        if (n->snap_sent_slot[to] == n->snap_meta.slot &&
+            n->now.earliest - n->snap_sent_at[to] < n->o.heartbeat_ns)
+            return;
+        n->snap_sent_slot[to] = n->snap_meta.slot;
+        n->snap_sent_at[to] = n->now.earliest;
         px_msg *m = pxi_msg_to(n, to, PX_MSG_SNAPSHOT);
         m->ballot = n->promised;
         m->commit = n->commit;
