@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The long suite of meridian-jepsen: every workload (register, bank, list-append, set) under
 # every nemesis alone and all of them together, then the negative controls, minutes each, on
-# 5 nodes. Prints one line per run (verdict, operations checked, faults injected), writes the
+# 5 nodes. Prints one line per run (verdict, operations checked, outcomes, node crashes, faults
+# injected, the anomalies found), writes the
 # same lines to jepsen/runs/<stamp>-long.txt, and leaves the run directories in jepsen/runs/.
 #
 #   jepsen/harness/long-suite.sh BUILD_DIR [SECONDS] [SEED] [WORKLOADS] [NEMESES]
@@ -9,7 +10,8 @@
 # BUILD_DIR holds jepsen/harness/meridian-jepsen and cmd/meridian (any build type; the
 # transactional workloads need a build with libmeridian). WORKLOADS and NEMESES are
 # comma-separated subsets (default: all; "controls" in WORKLOADS runs only the controls).
-# Extra harness options (e.g. --net loopback, --groups 1) go in MERIDIAN_JEPSEN_ARGS.
+# Extra harness options (e.g. --net loopback, --groups 1) go in MERIDIAN_JEPSEN_ARGS; CONTROLS
+# (comma-separated run names) picks some of the controls.
 # Exit status: 0 when every run gave the expected verdict.
 set -uo pipefail
 build=${1:?usage: long-suite.sh BUILD_DIR [SECONDS] [SEED] [WORKLOADS] [NEMESES]}
@@ -30,7 +32,7 @@ run() { # name expected-exit workload args...
     "$hj" --workload "$wl" --time "$secs" --nodes 5 --rate 50 --seed "$seed" \
         --meridian "$build/cmd/meridian" --out "$out" "${extra[@]}" "$@" >"$out.log" 2>&1
     local rc=$?
-    local ops oks faults verdict anomalies net
+    local ops oks faults verdict anomalies net crashes
     ops=$(grep -m1 '^ops checked:' "$out/summary.txt" 2>/dev/null | awk '{print $3}')
     oks=$(awk '/^operations:/{f=1;next} f&&/^  [a-z]/&&$1!="f"{o+=$2;x+=$3;i+=$4} /^$/{if(f)exit}
                END{if(f)printf "%d/%d/%d",o,x,i}' "$out/summary.txt" 2>/dev/null)
@@ -39,9 +41,10 @@ run() { # name expected-exit workload args...
     anomalies=$(grep -m1 '^anomalies:' -A12 "$out/summary.txt" 2>/dev/null |
         grep -E '^  [A-Za-z][A-Za-z0-9-]*: [0-9]+$' | tr -d ' ' | paste -sd, -)
     net=$(grep -q 'network namespace' "$out/summary.txt" 2>/dev/null && echo netns || echo loopback)
-    printf '%-34s exit %d (want %d) %-8s ops %-6s ok/fail/info %-14s %3ds %s faults: %s%s\n' \
+    crashes=$(grep -m1 '^crashes:' "$out/summary.txt" 2>/dev/null | awk '{print $2}')
+    printf '%-34s exit %d (want %d) %-8s ops %-6s ok/fail/info %-14s %3ds %s crashes %s faults: %s%s\n' \
         "$name" "$rc" "$want" "${verdict:-?}" "${ops:-?}" "${oks:-?}" $((SECONDS - t0)) "$net" \
-        "${faults:-?}" "${anomalies:+ anomalies: $anomalies}" | tee -a "$table"
+        "${crashes:-?}" "${faults:-?}" "${anomalies:+ anomalies: $anomalies}" | tee -a "$table"
     [ "$rc" -eq "$want" ]
 }
 has() { [[ ",$1," == *",$2,"* ]]; }
@@ -60,18 +63,20 @@ for wl in register bank list-append set; do
     done
 done
 if has "$workloads" controls; then
+    # ctl NAME ...: run NAME unless CONTROLS names others.
+    ctl() { [ -z "${CONTROLS:-}" ] || has "$CONTROLS" "$1" || return 0; run "$@"; }
     # Each must come out invalid (exit 1); see jepsen/harness/README.md.
-    run register-stale-reads-control 1 register --nemesis partition --break stale-reads ||
+    ctl register-stale-reads-control 1 register --nemesis partition --break stale-reads ||
         status=1
-    run bank-no-read-locks-control 1 bank --nemesis none --break no-read-locks || status=1
-    run list-append-no-read-locks-control 1 list-append --nemesis none --break no-read-locks ||
+    ctl bank-no-read-locks-control 1 bank --nemesis none --break no-read-locks || status=1
+    ctl list-append-no-read-locks-control 1 list-append --nemesis none --break no-read-locks ||
         status=1
     # A lying clock within a wide bound: valid with commit wait, invalid without it.
-    run list-append-fast-leader-200ms 0 list-append --nemesis fast-leader --clock-bound 200ms ||
+    ctl list-append-fast-leader-200ms 0 list-append --nemesis fast-leader --clock-bound 200ms ||
         status=1
-    run list-append-no-commit-wait-control 1 list-append --nemesis fast-leader \
+    ctl list-append-no-commit-wait-control 1 list-append --nemesis fast-leader \
         --clock-bound 200ms --break no-commit-wait || status=1
-    run list-append-no-safe-wait-control 1 list-append --nemesis none --break no-safe-wait ||
+    ctl list-append-no-safe-wait-control 1 list-append --nemesis none --break no-safe-wait ||
         status=1
 fi
 echo "table: $table"
