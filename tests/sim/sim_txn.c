@@ -41,13 +41,16 @@
  * timestamp, when served and again at the end; atomicity (every participant of a committed
  * two-phase commit applied its writes at the coordinator's s, none of an aborted one did,
  * clients' ok and fail agree, and every caught-up replica's store holds exactly the
- * committed appends); after the heal no replica may keep a prepared transaction.
+ * committed appends); after the heal no replica may keep a prepared transaction. As it
+ * runs: no replica applies a write at or below the safe time it declared, and no leader
+ * grants a lock over a prepared transaction's.
  *
  * Negative controls (--break, each must be caught): skip-commit-wait, no-read-wait,
  * no-safe-wait, no-read-locks, info-as-fail, early-leader (see README.md); for two-phase
  * commit: no-promise (the coordinator commits at its slot's stamp, not above the prepare
- * timestamps), forget-prepared (a new participant leader does not re-take the locks of
- * prepared transactions), no-tm-safe (prepared transactions do not hold safe time). */
+ * timestamps), forget-prepared (a participant group drops its prepared transactions on a
+ * leader change), no-relock (a new participant leader does not re-take their locks),
+ * no-tm-safe (prepared transactions do not hold safe time). */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
