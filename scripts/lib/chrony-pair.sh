@@ -14,21 +14,21 @@ port $port
 bindaddress 127.0.0.1
 allow 127.0.0.1
 cmdport 0
-bindcmdaddress $dir/sock/upstream.sock
+bindcmdaddress $dir/sock-upstream/upstream.sock
 pidfile $dir/upstream.pid
 CONF
     cat >"$dir/node.conf" <<CONF
 server 127.0.0.1 port $port iburst minpoll -4 maxpoll -4
 port 0
 cmdport 0
-bindcmdaddress $dir/sock/node.sock
+bindcmdaddress $dir/sock-node/node.sock
 pidfile $dir/node.pid
 CONF
     "$chronyd" -x -d -f "$dir/upstream.conf" >"$dir/upstream.log" 2>&1 &
     CHRONY_PIDS=$!
     "$chronyd" -x -d -f "$dir/node.conf" >"$dir/node.log" 2>&1 &
     CHRONY_PIDS="$CHRONY_PIDS $!"
-    CHRONY_SOCK=$dir/sock/node.sock
+    CHRONY_SOCK=$dir/sock-node/node.sock
     for _ in $(seq 50); do [ -S "$CHRONY_SOCK" ] && break; sleep 0.1; done
     [ -S "$CHRONY_SOCK" ] || { echo "chronyd did not start; see $dir/*.log" >&2; return 1; }
     sleep 1 # first samples

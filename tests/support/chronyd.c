@@ -69,9 +69,11 @@ int chrony_pair_start(chrony_pair *p, double node_offset_s)
         return -1;
     }
     p->port = free_port(SOCK_DGRAM);
-    /* chronyd creates the socket directory itself (owned by _chrony, 0750). */
-    snprintf(p->upstream_sock, sizeof p->upstream_sock, "%s/sock/upstream.sock", p->dir);
-    snprintf(p->node_sock, sizeof p->node_sock, "%s/sock/node.sock", p->dir);
+    /* Each chronyd creates its socket directory itself (owned by _chrony,
+     * 0750): one directory each, or the second to start finds the first's
+     * directory under another owner and disables its command socket. */
+    snprintf(p->upstream_sock, sizeof p->upstream_sock, "%s/sock-upstream/upstream.sock", p->dir);
+    snprintf(p->node_sock, sizeof p->node_sock, "%s/sock-node/node.sock", p->dir);
     char conf[2048];
     snprintf(conf, sizeof conf,
              "local stratum 8\nport %d\nbindaddress 127.0.0.1\nallow 127.0.0.1\ncmdport 0\n"

@@ -227,8 +227,10 @@ TEST(bound_over_cap_is_unhealthy)
     cfg.cap_ns = 2 * MR_NS_PER_MS;
     CHECK_EQ(tt_clock_open_manual("fixed:1ms", &cfg, &c, &e), MR_OK);
     CHECK_EQ(tt_status_now(c), TT_SYNCHRONIZED);
-    /* Pretend the sample is 10 s old: 1 ms + 10 s * 200 ppm = 3 ms > cap. */
-    tt_clock_publish_raw(c, MR_NS_PER_MS, mr_monotonic_ns() - 10 * MR_NS_PER_S, TT_SYNCHRONIZED,
+    /* Pretend the sample is 11 s old: 1 ms + 11 s * 200 ppm = 3.2 ms > cap.
+     * (At exactly 10 s the check sat on its edge, 3 ms, and a reader whose
+     * coarse clock had not ticked yet could land a nanosecond below it.) */
+    tt_clock_publish_raw(c, MR_NS_PER_MS, mr_monotonic_ns() - 11 * MR_NS_PER_S, TT_SYNCHRONIZED,
                          mr_monotonic_ns() + MR_NS_PER_S);
     CHECK_EQ(tt_status_now(c), TT_UNHEALTHY);
     tt_interval iv = tt_now(c);
@@ -513,6 +515,7 @@ TEST_MAIN(TEST_CASE(float_known_encodings), TEST_CASE(float_round_trip), TEST_CA
           TEST_CASE(reply_decode), TEST_CASE(reply_malformed), TEST_CASE(bound_arithmetic),
           TEST_CASE(after_before_edges), TEST_CASE(fixed_clock_contains_system_time),
           TEST_CASE(bad_specs_rejected), TEST_CASE(bound_over_cap_is_unhealthy),
-          TEST_CASE(fault_offset_lies_without_widening), TEST_CASE(fault_unhealthy_hook), TEST_CASE(commit_wait),
-          TEST_CASE(seqlock_readers_race_writer), TEST_CASE(chrony_client_verdicts),
-          TEST_CASE(chrony_missing_socket), TEST_CASE(kernel_source_samples))
+          TEST_CASE(fault_offset_lies_without_widening), TEST_CASE(fault_unhealthy_hook),
+          TEST_CASE(commit_wait), TEST_CASE(seqlock_readers_race_writer),
+          TEST_CASE(chrony_client_verdicts), TEST_CASE(chrony_missing_socket),
+          TEST_CASE(kernel_source_samples))
