@@ -1714,6 +1714,13 @@ static void commit_at(world *w, txn *t, int g)
         if (g == t->g) {
             finish_txn(w, t, JP_FAIL); /* no COMMIT2 can ever be logged for it */
             part_release(w, t, g);
+            /* The leader that refuses it tells every participant at once (as the node does
+             * since 0622b62), so a prepared one need not wait to ask. */
+            int h = leader_of(w, g);
+            for (int k = 0; k < w->ngroups && lead_ready(w, h, g); k++)
+                if (k != g && t->part[k].st != P_NONE)
+                    send_group(w, h, k,
+                               (msg){.type = M_DECISION, .txn = t->id, .from_g = g, .ok = false});
         } else {
             part_release(w, t, g);
             int h = leader_of(w, g);
