@@ -804,7 +804,7 @@ static bool decided_in(const rec_effect *fx, size_t n, uint64_t txn)
 {
     for (size_t i = 0; i < n; i++)
         if (!fx[i].skipped && fx[i].txn == txn &&
-            (fx[i].kind == ND_OP_COMMIT2 || fx[i].kind == ND_OP_ABORT2))
+            (fx[i].kind == ND_OP_TXN || fx[i].kind == ND_OP_COMMIT2 || fx[i].kind == ND_OP_ABORT2))
             return true;
     return false;
 }
@@ -820,9 +820,21 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
     fx[i].kind = r[0];
     fx[i].txn = get64(b);
     switch (r[0]) {
-    case ND_OP_TXN:
-        fx[i].skipped = !acc_writes(a, b + 8, bl - 8, ts);
+    case ND_OP_TXN: {
+        /* A single-group commit is its own decision, logged like a
+         * coordinator's so that {op: status} answers it truly; an ABORT2
+         * logged first (a status question about it) wins. */
+        uint8_t *val = malloc(CO_DECISION_MAX);
+        if (!val || decision_lookup(g, fx[i].txn, &old) || decided_in(fx, i, fx[i].txn) ||
+            !acc_writes(a, b + 8, bl - 8, ts)) {
+            free(val);
+            fx[i].skipped = true;
+            break;
+        }
+        co_decision d = {.commit = true, .ts = ts};
+        acc_sys(a, i, 'd', fx[i].txn, ts, val, co_decision_encode(&d, val));
         break;
+    }
     case ND_OP_PREPARE: { /* [txn][coord][u32 slen][spans][writes] -> [ts][coord]... */
         uint8_t *val = malloc(bl);
         if (!val || bl < 20 || prepared_find(g, fx[i].txn)) {
@@ -901,7 +913,9 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
     nd_txn *t = txn_find(g, fx->txn);
     switch (fx->kind) {
     case ND_OP_TXN:
-        if (t && t->state == TXN_COMMITTING && !fx->skipped) {
+        if (t && t->state == TXN_COMMITTING) {
+            if (fx->skipped)
+                return txn_abort(n, g, t, "the transaction was already decided: aborted", NULL);
             t->commit_ts = ts;
             txn_commit_wait(n, t);
         }

@@ -395,9 +395,55 @@ TEST(vanished_client_and_coordinator_crash)
     tc_start(coord);
 }
 
-static const test_case cases[] = {TEST_CASE(ranges), TEST_CASE(atomic_commit), TEST_CASE(vote_no),
+/* {op: status} tells the truth about single-group commits too: committed at
+ * its timestamp; and a transaction asked about before its commit arrived is
+ * aborted for good (its later commit is refused). */
+TEST(status_of_single_group_commits)
+{
+    setup();
+    uint64_t id = 5000000 + (uint64_t)(mr_realtime_ns() & 0xffff);
+    json_t *w = txn_req(G_A, id, "commit");
+    json_object_set_new(w, "writes", json_pack("[{s:s, s:s}]", "key", "echo", "value", "E"));
+    json_t *r = to_leader(G_A, w);
+    CHECKF(ok(r), "commit: %s", err_of(r));
+    int64_t s = json_integer_value(json_object_get(r, "ts"));
+    json_decref(r);
+    int64_t sts = 0;
+    char *state = status_of(G_A, id, &sts);
+    CHECK_STR(state, "committed");
+    free(state);
+    CHECK_EQ(sts, s);
+
+    uint64_t late = id + 1;
+    state = status_of(G_A, late, NULL);
+    free(state);
+    for (int tries = 0; tries < 50; tries++) { /* pending until its ABORT2 applies */
+        state = status_of(G_A, late, NULL);
+        bool done = strcmp(state, "aborted") == 0;
+        free(state);
+        if (done)
+            break;
+        sleep_ms(100);
+    }
+    state = status_of(G_A, late, NULL);
+    CHECK_STR(state, "aborted");
+    free(state);
+    w = txn_req(G_A, late, "commit");
+    json_object_set_new(w, "writes", json_pack("[{s:s, s:s}]", "key", "echo", "value", "LATE"));
+    r = to_leader(G_A, w);
+    CHECK(!ok(r));
+    json_decref(r);
+    char *v = read_at(0, G_A, "echo", mr_realtime_ns() + 5 * MR_NS_PER_MS);
+    CHECKF(v && strcmp(v, "E") == 0, "echo = %s", v ? v : "(none)");
+    free(v);
+}
+
+static const test_case cases[] = {TEST_CASE(ranges),
+                                  TEST_CASE(atomic_commit),
+                                  TEST_CASE(vote_no),
                                   TEST_CASE(prepared_holds_safe_time),
-                                  TEST_CASE(vanished_client_and_coordinator_crash)};
+                                  TEST_CASE(vanished_client_and_coordinator_crash),
+                                  TEST_CASE(status_of_single_group_commits)};
 
 int main(int argc, char **argv)
 {
