@@ -133,6 +133,8 @@ static int fail_reply(json_t *r)
     return CMD_EXIT_FAIL;
 }
 
+static json_t *kv_resolve(cmd_conn_opts *o, long long group, uint64_t id);
+
 static int do_read(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int npos, bool scan)
 {
     if (npos < 2 || npos > (scan ? 3 : 2))
@@ -286,12 +288,20 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
                                     "writes", writes, "nreads", (json_int_t)json_array_size(reads));
             int rc = kv_request(o, ND_MSG_TXN, req, &r, &err);
             json_decref(req);
-            if (rc != MR_OK) {
+            const char *e = rc == MR_OK ? json_string_value(json_object_get(r, "error")) : NULL;
+            if (rc != MR_OK || (e && strcmp(e, "unknown") == 0)) {
+                /* The answer was lost: the group's log knows how it ended. */
+                json_decref(r);
+                r = kv_resolve(o, a->group, id);
+            }
+            if (!r) {
                 json_decref(results);
                 json_decref(writes);
                 json_decref(reads);
                 json_decref(buffered);
-                return cmd_fail("kv", "%s (the outcome is unknown)", mr_err_msg(&err));
+                return cmd_fail("kv", "%s (the outcome is unknown)",
+                                rc != MR_OK ? mr_err_msg(&err)
+                                            : "no answer to the status question");
             }
             if (!json_is_true(json_object_get(r, "ok"))) {
                 retry = json_is_true(json_object_get(r, "retryable"));
@@ -332,6 +342,34 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
     json_decref(reads);
     json_decref(buffered);
     return cmd_fail("kv", "transaction aborted 8 times (contention); giving up");
+}
+
+/* Asks the group how transaction id ended ({op: status}, a few seconds at
+ * most): a commit reply ({ok, ts}), an abort ({ok: false, retryable}), or
+ * NULL when it cannot tell. */
+static json_t *kv_resolve(cmd_conn_opts *o, long long group, uint64_t id)
+{
+    for (int tries = 0; tries < 30; tries++) {
+        json_t *req = json_pack("{s:I, s:I, s:s}", "group", (json_int_t)group, "txn",
+                                (json_int_t)id, "op", "status");
+        json_t *r = NULL;
+        mr_err err;
+        int rc = kv_request(o, ND_MSG_TXN, req, &r, &err);
+        json_decref(req);
+        const char *state = rc == MR_OK ? json_string_value(json_object_get(r, "state")) : NULL;
+        json_t *out = NULL;
+        if (state && strcmp(state, "committed") == 0)
+            out = json_pack("{s:b, s:O}", "ok", 1, "ts", json_object_get(r, "ts"));
+        else if (state && strcmp(state, "aborted") == 0)
+            out = json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "aborted", "message",
+                            "the transaction did not commit", "retryable", 1);
+        json_decref(r);
+        if (out)
+            return out;
+        struct timespec d = {0, 200 * 1000000L};
+        nanosleep(&d, NULL);
+    }
+    return NULL;
 }
 
 /* The data group holding every key of the command, from the range map at
