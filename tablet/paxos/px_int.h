@@ -148,6 +148,7 @@ bool pxi_window_quorum(const px_node *n, uint64_t set);
 /* leases (Spanner §4.1.1) */
 void pxi_lease_recompute(px_node *n);
 bool pxi_lease_valid(const px_node *n);
+void pxi_abandon_campaign(px_node *n);
 void pxi_lease_vote(px_node *n, px_node_id from, uint64_t seq);
 uint64_t pxi_lease_request(px_node *n);
 bool pxi_vote_free_for(const px_node *n, px_ballot b);

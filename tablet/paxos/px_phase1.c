@@ -163,8 +163,11 @@ void pxi_step_down(px_node *n, px_ballot seen)
 {
     if (px_ballot_cmp(seen, n->max_seen) > 0)
         n->max_seen = seen;
-    if (n->state != PX_FOLLOWER && px_ballot_cmp(seen, n->promised) > 0)
+    if (n->state != PX_FOLLOWER && px_ballot_cmp(seen, n->promised) > 0) {
+        if (n->state == PX_CANDIDATE)
+            pxi_abandon_campaign(n); /* a leader keeps its voters' lease votes: they vouch */
         pxi_set_state(n, PX_FOLLOWER);
+    }
 }
 
 /* Adopts a higher ballot seen in an accept, heartbeat or learn: a promise never to accept

@@ -1503,7 +1503,7 @@ static void txn_install(world *w, int h, int g, const px_snapshot_meta *m, const
 {
     rep *r = &A(w)->rep[h][g];
     const uint8_t *q = b, *end = b + len;
-    uint64_t safe, n, v, c, ts, rk, wl;
+    uint64_t safe = 0, n = 0, v = 0, c = 0, ts = 0, rk = 0, wl = 0;
     mr_err err = {0};
     bool ok = rd_uint(&q, end, 8, &safe) && rd_uint(&q, end, 4, &n);
     rep_clear_2pc(r);
