@@ -52,6 +52,7 @@ struct px_node {
     px_ballot vote_ballot;  /* lease vote: who holds it ... */
     int64_t vote_until;     /* ... until TT.after(vote_until) on our clock */
     int64_t led_vote_until; /* our own vote as far as a lease of ours counted it */
+    int64_t vote_floor;     /* the vote's earlier ballots of the same node hold until then */
     int64_t grace_until;    /* after a restart: no vote for a new node before TT.after(this) */
     int64_t election_deadline;
 

@@ -149,8 +149,14 @@ void pxi_on_learn(px_node *n, const px_msg *m)
 
 void pxi_on_release(px_node *n, const px_msg *m)
 {
-    if (px_ballot_cmp(n->vote_ballot, m->ballot) == 0 && m->from == m->ballot.node)
-        n->vote_until = INT64_MIN;
+    if (px_ballot_cmp(n->vote_ballot, m->ballot) == 0 && m->from == m->ballot.node) {
+        /* ok: a failed campaign gives back only this ballot's vote (an earlier
+         * lease of the same node keeps its backing); otherwise an abdicated
+         * leader releases everything. */
+        n->vote_until = m->ok ? n->vote_floor : INT64_MIN;
+        if (!m->ok)
+            n->vote_floor = INT64_MIN;
+    }
     if (n->leader_hint == m->from)
         n->leader_hint = 0;
 }

