@@ -487,6 +487,7 @@ int meridian_open(const meridian_options *opts, meridian **out)
     if (opts->timeout_ms < 0)
         return mer_fail(db, MERIDIAN_INVALID, "options: timeout_ms is negative");
     db->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 10000;
+    db->strong_any = opts->strong_any_replica != 0;
     if (!(db->addrs = strdup(opts->addrs)))
         return mer_fail(db, MERIDIAN_NOMEM, "out of memory");
     if (!opts->insecure) {

@@ -174,6 +174,7 @@ struct meridian {
     bool loop_ready;
     char *addrs;
     int64_t timeout_ms;
+    bool strong_any; /* meridian_options.strong_any_replica */
     int64_t last_io; /* monotonic ns of the last loop run: idle connections are recycled */
     mer_rmap map;
     uint64_t rng;

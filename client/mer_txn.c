@@ -225,10 +225,11 @@ static void read_route(meridian_txn *t, mer_call *c, uint64_t gid)
     }
     c->type = ND_MSG_SNAPREAD;
     c->flags = MER_CALL_RESEND | MER_CALL_BEHIND;
-    /* Strong reads go to leaders (their safe time is current); the rest to
-     * any replica, spreading the load. Bounded staleness asks each replica
-     * once and never waits. */
-    if (t->bound == MERIDIAN_STRONG)
+    /* Strong reads go to leaders (their safe time is current) unless the
+     * connection spreads them (strong_any_replica: a follower waits for its
+     * safe time); the rest to any replica, spreading the load. Bounded
+     * staleness asks each replica once and never waits. */
+    if (t->bound == MERIDIAN_STRONG && !t->db->strong_any)
         c->flags |= MER_CALL_LEADER;
     if (t->bound == MERIDIAN_MAX_STALENESS && !t->read_ts)
         c->max_rounds = 1;

@@ -68,11 +68,14 @@ typedef struct meridian meridian;
 typedef struct meridian_txn meridian_txn;
 
 typedef struct meridian_options {
-    const char *addrs;     /* comma-separated "host:port" of one or more nodes (required) */
-    const char *certs_dir; /* ca.crt and client.root.crt/.key (`meridian cert
-                            * create-client --user root`), else client.crt/.key */
-    int insecure;          /* 1: plain TCP, certs_dir ignored (clusters started --insecure) */
-    int64_t timeout_ms;    /* one request's timeout; 0 = 10000 */
+    const char *addrs;      /* comma-separated "host:port" of one or more nodes (required) */
+    const char *certs_dir;  /* ca.crt and client.root.crt/.key (`meridian cert
+                             * create-client --user root`), else client.crt/.key */
+    int insecure;           /* 1: plain TCP, certs_dir ignored (clusters started --insecure) */
+    int64_t timeout_ms;     /* one request's timeout; 0 = 10000 */
+    int strong_any_replica; /* 1: strong read-only transactions read at any replica (each
+                             * waits until its safe time passes the read timestamp), which
+                             * spreads the load; 0: at the groups' leaders (the default) */
 } meridian_options;
 
 /* Opens a connection and fetches the range map. On failure *out is still set

@@ -49,9 +49,10 @@ static int bank_setup(void *wl, meridian *db, mr_err *err)
     if (rc != MERIDIAN_OK && rc != MERIDIAN_UNKNOWN)
         return mr_errf(err, MR_EUNAVAIL, "opening balances: %s: %s", meridian_errstr(rc),
                        meridian_errmsg(db));
-    /* Confirm (also after an unknown outcome). */
+    /* Confirm (also after an unknown outcome), at the leaders under locks: a
+     * follower-side negative control (no-safe-wait) must not spoil the setup. */
     meridian_txn *t;
-    if ((rc = meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t)) != MERIDIAN_OK)
+    if ((rc = meridian_begin(db, &t)) != MERIDIAN_OK)
         return mr_errf(err, MR_EUNAVAIL, "reading the opening balances: %s: %s",
                        meridian_errstr(rc), meridian_errmsg(db));
     for (int i = 0; i < b->accounts && rc == MERIDIAN_OK; i++) {

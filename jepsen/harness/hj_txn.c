@@ -44,9 +44,14 @@ static void nap_ms(int64_t ms)
 
 int hj_txn_open(const hj_client_env *env, meridian **db, mr_err *err)
 {
+    /* The no-safe-wait control breaks what followers do: strong reads must
+     * reach them to show it. */
     meridian_options o = {.addrs = env->cluster->addrs,
                           .certs_dir = env->cluster->client_certs,
-                          .timeout_ms = (int64_t)env->op_timeout_ms};
+                          .timeout_ms = (int64_t)env->op_timeout_ms,
+                          .strong_any_replica =
+                              env->reads_anywhere ||
+                              (env->breaks && strstr(env->breaks, "no-safe-wait"))};
     *db = NULL;
     int rc = meridian_open(&o, db);
     if (rc != MERIDIAN_OK) {

@@ -387,6 +387,37 @@ TEST(read_only_modes)
     meridian_close(db);
 }
 
+/* strong_any_replica: strong reads at followers wait for their safe time, so
+ * each sees the commit acknowledged just before it, on every replica in turn. */
+TEST(strong_reads_at_any_replica)
+{
+    CHECK(ensure_cluster());
+    meridian *w = connect_db();
+    char all[256];
+    snprintf(all, sizeof all, "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", tc.ports[0], tc.ports[1],
+             tc.ports[2]);
+    meridian_options o = {
+        .addrs = all, .certs_dir = tc.certs, .timeout_ms = 5000, .strong_any_replica = 1};
+    meridian *r = NULL;
+    CHECK_EQ(meridian_open(&o, &r), MERIDIAN_OK);
+    CHECK(w);
+    for (int i = 0; i < 30; i++) {
+        char val[16];
+        snprintf(val, sizeof val, "v%d", i);
+        int64_t ts = 0;
+        CHECK_EQ(put1(w, "any/k", val, &ts), MERIDIAN_OK);
+        int rc;
+        int64_t at = 0;
+        char *v = ro_get(r, MERIDIAN_STRONG, 0, "any/k", &rc, &at);
+        CHECKF(rc == MERIDIAN_OK && v && strcmp(v, val) == 0 && at >= ts,
+               "read %d: %s at %lld after a commit at %lld", i, v ? v : "(none)", (long long)at,
+               (long long)ts);
+        free(v);
+    }
+    meridian_close(r);
+    meridian_close(w);
+}
+
 /* Versions older than the retention (3 s here) are collected, every 5 s: a
  * read there is refused as stale, never answered wrong. */
 TEST(below_the_horizon)
@@ -844,8 +875,8 @@ TEST(teardown)
 }
 
 TEST_MAIN(TEST_CASE(crud), TEST_CASE(read_your_writes), TEST_CASE(scan_pages),
-          TEST_CASE(read_only_modes), TEST_CASE(wound_wait_aborts_younger),
-          TEST_CASE(run_retries_wounded), TEST_CASE(multi_group_transactions),
-          TEST_CASE(bank_example), TEST_CASE(bank_with_coordinator_killed),
-          TEST_CASE(leader_killed_under_load), TEST_CASE(below_the_horizon),
-          TEST_CASE(latency_figures), TEST_CASE(teardown))
+          TEST_CASE(read_only_modes), TEST_CASE(strong_reads_at_any_replica),
+          TEST_CASE(wound_wait_aborts_younger), TEST_CASE(run_retries_wounded),
+          TEST_CASE(multi_group_transactions), TEST_CASE(bank_example),
+          TEST_CASE(bank_with_coordinator_killed), TEST_CASE(leader_killed_under_load),
+          TEST_CASE(below_the_horizon), TEST_CASE(latency_figures), TEST_CASE(teardown))

@@ -16,6 +16,8 @@
  *                MERIDIAN_TEST_BREAK=no-read-locks (transactional reads take no shared
  *                locks), bank under ordinary concurrency, no faults: transfers lose updates,
  *                so the run must come out invalid with wrong-total anomalies.
+ *   no_safe_wait  MERIDIAN_TEST_BREAK=no-safe-wait, strong reads at any replica, bank under
+ *                partitions: invalid with wrong totals.
  *   no_commit_wait  MERIDIAN_TEST_BREAK=no-commit-wait with the fast-leader nemesis in a
  *                200 ms bound over three groups: list-append must come out invalid with a
  *                real-time cycle.
@@ -335,5 +337,20 @@ TEST(no_commit_wait)
         tmpdir_remove(dir);
 }
 
+/* Safe time is what lets a follower serve a strong read: with
+ * MERIDIAN_TEST_BREAK=no-safe-wait a replica answers at TT.now().latest from
+ * whatever it has applied. Strong read-only transactions go to any replica
+ * here (the harness sets strong_any_replica for this control), partitions cut
+ * followers off, and a whole-table read across three groups at one timestamp
+ * then mixes states: wrong totals (5 of 5 seeds tried, 9-80 per 15 s run). */
+TEST(no_safe_wait)
+{
+    run_spec s = {"bank", "partition", "15", "3", "40", "8", JC_TXN_GROUPS, "no-safe-wait", NULL};
+    invalid_run(&s, "meridian-jepsen-nosafe", "wrong-total", 1);
+    if (!test_failed_flag && !getenv("MERIDIAN_KEEP_TMP"))
+        tmpdir_remove(dir);
+}
+
 TEST_MAIN(TEST_CASE(usage), TEST_CASE(smoke), TEST_CASE(stale_reads), TEST_CASE(bank),
-          TEST_CASE(list_append), TEST_CASE(no_read_locks), TEST_CASE(no_commit_wait))
+          TEST_CASE(list_append), TEST_CASE(no_read_locks), TEST_CASE(no_commit_wait),
+          TEST_CASE(no_safe_wait))
