@@ -115,34 +115,66 @@ static void shuffle(hj_nemesis *n, int *a, int len)
     }
 }
 
-/* Cuts nodes[0..split) from nodes[split..n): every node is told the other side (netns:
- * every node's namespace drops the other side's packets). */
-static int apply_partition(hj_nemesis *n, const int *order, int split, int total)
+/* Cuts each node k from the nodes cut[k][0..ncut[k]) (netns: k's namespace drops their
+ * packets; else the fault RPC tells k to drop their Paxos frames). */
+static int apply_cuts(hj_nemesis *n, int cut[][HJ_MAX_NODES], const int *ncut, int total)
 {
     int errors = 0;
     for (int k = 0; k < total; k++) {
-        bool left = k < split;
         if (n->c->netns) {
-            int other[HJ_MAX_NODES], no = 0;
-            for (int m = 0; m < total; m++)
-                if ((m < split) != left)
-                    other[no++] = order[m];
-            errors += hj_net_cut(n->c, order[k], other, no) != 0;
+            errors += hj_net_cut(n->c, k, cut[k], ncut[k]) != 0;
             continue;
         }
         char json[256];
         size_t off = (size_t)snprintf(json, sizeof json, "{\"partition\":[");
-        bool first = true;
-        for (int m = 0; m < total; m++)
-            if ((m < split) != left) {
-                off += (size_t)snprintf(json + off, sizeof json - off, "%s%d", first ? "" : ",",
-                                        order[m] + 1);
-                first = false;
-            }
+        for (int m = 0; m < ncut[k]; m++)
+            off += (size_t)snprintf(json + off, sizeof json - off, "%s%d", m ? "," : "",
+                                    cut[k][m] + 1);
         snprintf(json + off, sizeof json - off, "]}");
-        errors += fault(n, order[k], json) != 0;
+        errors += fault(n, k, json) != 0;
     }
     return errors;
+}
+
+/* Cuts nodes order[0..split) from order[split..total). */
+static int apply_partition(hj_nemesis *n, const int *order, int split, int total)
+{
+    int cut[HJ_MAX_NODES][HJ_MAX_NODES], ncut[HJ_MAX_NODES] = {0};
+    for (int k = 0; k < total; k++)
+        for (int m = 0; m < total; m++)
+            if ((k < split) != (m < split))
+                cut[order[k]][ncut[order[k]]++] = order[m];
+    return apply_cuts(n, cut, ncut, total);
+}
+
+/* Majorities ring: the nodes in a random ring, each reaching only itself and its two
+ * neighbours, so every node sees a majority (of 4 or more) but no two see the same one. */
+static int apply_ring(hj_nemesis *n, const int *order, int total)
+{
+    int cut[HJ_MAX_NODES][HJ_MAX_NODES], ncut[HJ_MAX_NODES] = {0};
+    for (int k = 0; k < total; k++)
+        for (int m = 0; m < total; m++) {
+            int d = k > m ? k - m : m - k;
+            if (d > 1 && d < total - 1)
+                cut[order[k]][ncut[order[k]]++] = order[m];
+        }
+    return apply_cuts(n, cut, ncut, total);
+}
+
+/* The node leading a random data group, or -1. */
+static int some_leader(hj_nemesis *n, int *group)
+{
+    hj_cluster *c = n->c;
+    int leader[HJ_MAX_GROUPS + 2];
+    int ng = c->groups + 2 < HJ_MAX_GROUPS + 2 ? c->groups + 2 : HJ_MAX_GROUPS + 2;
+    for (int g = 0; g < ng; g++)
+        leader[g] = -1;
+    for (int i = 0; i < c->n; i++) {
+        mr_err err;
+        hj_node_leads(c, n->tls, i, leader, ng, &err);
+    }
+    *group = 2 + (int)hj_rng_below(&n->rng, (uint64_t)(ng - 2));
+    return leader[*group];
 }
 
 static void start_fault(hj_nemesis *n, int kind)
@@ -171,17 +203,35 @@ static void start_fault(hj_nemesis *n, int kind)
         json_object_set_new(v, "nodes", ids_json(n->nodes, 1));
         break;
     case HJ_NEM_PARTITION: {
-        bool halves = hj_rng_below(&n->rng, 2) == 0;
-        int split = halves ? c->n / 2 : 1;
+        /* random halves, one random node alone, a data group's leader alone, or (4 nodes
+         * or more) a majorities ring */
+        int mode = (int)hj_rng_below(&n->rng, c->n >= 4 ? 4 : 3);
+        static const char *const modes[] = {"random-halves", "isolate-one", "isolate-leader",
+                                            "majorities-ring"};
+        int errors, split = mode == 0 ? c->n / 2 : 1;
         if (split < 1)
             split = 1;
-        int errors = apply_partition(n, order, split, c->n);
-        json_object_set_new(v, "mode", json_string(halves ? "random-halves" : "isolate-one"));
+        if (mode == 2) {
+            int g, l = some_leader(n, &g);
+            for (int i = 0; l >= 0 && i < c->n; i++)
+                if (order[i] == l) { /* the leader first: it is the side cut off */
+                    order[i] = order[0];
+                    order[0] = l;
+                }
+            json_object_set_new(v, "group", json_integer(g));
+        }
+        if (mode == 3) {
+            errors = apply_ring(n, order, c->n);
+            json_object_set_new(v, "ring", ids_json(order, c->n));
+        } else {
+            errors = apply_partition(n, order, split, c->n);
+            json_t *sides = json_array();
+            json_array_append_new(sides, ids_json(order, split));
+            json_array_append_new(sides, ids_json(order + split, c->n - split));
+            json_object_set_new(v, "sides", sides);
+        }
+        json_object_set_new(v, "mode", json_string(modes[mode]));
         json_object_set_new(v, "by", json_string(c->netns ? "nftables" : "fault-rpc"));
-        json_t *sides = json_array();
-        json_array_append_new(sides, ids_json(order, split));
-        json_array_append_new(sides, ids_json(order + split, c->n - split));
-        json_object_set_new(v, "sides", sides);
         if (errors)
             json_object_set_new(v, "rpc_errors", json_integer(errors));
         break;
@@ -206,16 +256,7 @@ static void start_fault(hj_nemesis *n, int kind)
         /* The leader of one random data group: the other groups' leaders, where they live on
          * other nodes, stay honest, so a read-only transaction may take its timestamp from an
          * honest leader and then read the fast one's group. */
-        int leader[HJ_MAX_GROUPS + 2];
-        int ng = c->groups + 2 < HJ_MAX_GROUPS + 2 ? c->groups + 2 : HJ_MAX_GROUPS + 2;
-        for (int g = 0; g < ng; g++)
-            leader[g] = -1;
-        for (int i = 0; i < c->n; i++) {
-            mr_err err;
-            hj_node_leads(c, n->tls, i, leader, ng, &err);
-        }
-        int g = 2 + (int)hj_rng_below(&n->rng, (uint64_t)(ng - 2));
-        int l = leader[g];
+        int g, l = some_leader(n, &g);
         int64_t off = c->epsilon_ns * 95 / 100;
         json_t *offs = json_object();
         if (l >= 0) {
