@@ -140,6 +140,13 @@ static void txn_free(nd_txn *t)
     free(t);
 }
 
+/* A participant's acknowledgement that it logged the decision. */
+static json_t *ack_json(uint64_t txn, uint64_t coord, uint64_t from)
+{
+    return json_pack("{s:I, s:I, s:I, s:b}", "txn", (json_int_t)txn, "group", (json_int_t)coord,
+                     "from", (json_int_t)from, "ack", 1);
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     nd_txn *t = h->data;
@@ -162,6 +169,19 @@ static void txn_drop(nd_group *g, nd_txn *t)
     } else {
         txn_free(t);
     }
+}
+
+static void handle_out(nd_node *n, nd_group *g, tl_out *out);
+
+/* t is over here (committed, or its decision applied): its locks go, and
+ * whoever waited for them is granted. */
+static void txn_finish(nd_node *n, nd_group *g, nd_txn *t)
+{
+    tl_out out = {0};
+    tl_release(g->locks, t->id, &out);
+    txn_drop(g, t);
+    handle_out(n, g, &out);
+    tl_out_free(&out);
 }
 
 static void snapwait_free(nd_snapwait *w)
@@ -546,11 +566,7 @@ static void commit_done(nd_node *n, nd_group *g, nd_txn *t)
      * (Spanner §4.2.1): they then apply at s and release their locks. */
     if (t->co)
         send_decisions(n, g, t->id, t->co, true, t->commit_ts);
-    tl_out out = {0};
-    tl_release(g->locks, t->id, &out);
-    txn_drop(g, t);
-    handle_out(n, g, &out);
-    tl_out_free(&out);
+    txn_finish(n, g, t);
 }
 
 static void on_commit_wait(uv_timer_t *h)
@@ -913,6 +929,7 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
     nd_txn *t = txn_find(g, fx->txn);
     switch (fx->kind) {
     case ND_OP_TXN:
+    case ND_OP_COMMIT2: /* a decision record: commit wait, or abort if one came first */
         if (t && t->state == TXN_COMMITTING) {
             if (fx->skipped)
                 return txn_abort(n, g, t, "the transaction was already decided: aborted", NULL);
@@ -934,25 +951,10 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
         }
         break;
     case ND_OP_DECIDE:
-        if (t) {
-            tl_out out = {0};
-            tl_release(g->locks, t->id, &out);
-            txn_drop(g, t);
-            handle_out(n, g, &out);
-            tl_out_free(&out);
-        }
+        if (t)
+            txn_finish(n, g, t);
         if (!fx->skipped && px_is_leader(g))
-            send_to_group(n, fx->coord, ND_MSG_DECISION,
-                          json_pack("{s:I, s:I, s:I, s:b}", "txn", (json_int_t)fx->txn, "group",
-                                    (json_int_t)fx->coord, "from", (json_int_t)g->id, "ack", 1));
-        break;
-    case ND_OP_COMMIT2:
-        if (t && t->state == TXN_COMMITTING) {
-            if (fx->skipped)
-                return txn_abort(n, g, t, "the transaction was already decided: aborted", NULL);
-            t->commit_ts = ts;
-            txn_commit_wait(n, t);
-        }
+            send_to_group(n, fx->coord, ND_MSG_DECISION, ack_json(fx->txn, fx->coord, g->id));
         break;
     case ND_OP_ABORT2:
         if (t && !fx->skipped && !txn_sealed(t->state))
@@ -1249,9 +1251,7 @@ static void on_decision(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, b
     if (t && !commit && !txn_sealed(t->state))
         txn_abort(n, g, t, "aborted: the coordinator decided so", NULL);
     if (commit) /* not prepared here, so already decided and logged: say so */
-        send_to_group(n, coord, ND_MSG_DECISION,
-                      json_pack("{s:I, s:I, s:I, s:b}", "txn", (json_int_t)txn, "group",
-                                (json_int_t)coord, "from", (json_int_t)g->id, "ack", 1));
+        send_to_group(n, coord, ND_MSG_DECISION, ack_json(txn, coord, g->id));
 }
 
 void nd_txn_on_2pc(nd_node *n, const net_message *m)
