@@ -448,6 +448,32 @@ static void handle_out(nd_node *n, nd_group *g, tl_out *out)
 
 /* ---- the write path ---- */
 
+/* Commit: t asks for an exclusive lock on every key it writes ({key, ...}
+ * objects) and is LOCKING until locks_pending reaches 0. False if it was
+ * wounded or refused on the way (abort it). */
+static bool lock_writes(nd_group *g, nd_txn *t, json_t *writes, tl_out *out)
+{
+    t->state = TXN_LOCKING;
+    t->locks_pending = 0;
+    size_t i;
+    json_t *w;
+    json_array_foreach(writes, i, w)
+    {
+        json_t *k = json_object_get(w, "key");
+        tl_lock lk = {.mode = TL_EXCLUSIVE,
+                      .start = (const uint8_t *)json_string_value(k),
+                      .start_len = json_string_length(k)};
+        uint64_t req;
+        mr_err err;
+        int r = tl_acquire(g->locks, t->id, t->prio, &lk, &req, out, &err);
+        if (r == TL_WAIT)
+            t->locks_pending++;
+        else if (r != TL_GRANTED)
+            return false;
+    }
+    return true;
+}
+
 /* Commit record: u64 transaction id, u32 nwrites, then per write u8 op
  * (1 put, 2 delete), u32 key length, key, u32 value length, value. */
 static int encode_writes(uint64_t txn, json_t *writes, uint8_t **out, size_t *len, mr_err *err)
@@ -1172,6 +1198,16 @@ static void votes_clear(nd_group *g)
     }
 }
 
+/* Coordinator leader: logs "aborted" as txn's decision (a no-op if one is
+ * logged already: the first decision wins). */
+static void propose_abort2(nd_node *n, nd_group *g, uint64_t txn)
+{
+    mr_err err;
+    uint8_t body[8];
+    put64(body, txn);
+    (void)nd_propose_raw(n, g, 0, ND_OP_ABORT2, body, sizeof body, &err); /* asked again later */
+}
+
 /* Coordinator leader: a participant acknowledged the commit decision. */
 static void on_ack(nd_group *g, uint64_t txn, uint64_t from)
 {
@@ -1213,10 +1249,7 @@ static void on_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t from, bool o
         /* Asked again and this leader knows nothing of it: the client's commit
          * never reached it, or a previous leader lost it. Abort for good
          * (the first decision logged wins), then answer the next question. */
-        mr_err err;
-        uint8_t body[8];
-        put64(body, txn);
-        (void)nd_propose_raw(n, g, 0, ND_OP_ABORT2, body, sizeof body, &err);
+        propose_abort2(n, g, txn);
         return;
     }
     /* Before the client's commit: keep it (bounded) until the commit comes. */
@@ -1434,10 +1467,7 @@ static void on_status(nd_node *n, const net_message *m, nd_group *g, uint64_t tx
         /* Unknown here (or never committed): make "aborted" the decision. */
         if (t)
             txn_abort(n, g, t, "aborted: the client asked for its status", NULL);
-        mr_err err;
-        uint8_t body[8];
-        put64(body, txn);
-        (void)nd_propose_raw(n, g, 0, ND_OP_ABORT2, body, sizeof body, &err);
+        propose_abort2(n, g, txn);
     }
     nd_reply_json(n, m->reply_to, json_pack("{s:b, s:s}", "ok", 1, "state", "pending"));
 }
@@ -1950,27 +1980,7 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
             txn_invalid(n, t, mr_err_msg(&err));
         } else {
             t->commit_at = mr_monotonic_ns();
-            t->state = TXN_LOCKING;
-            t->locks_pending = 0;
-            size_t i;
-            json_t *w;
-            bool dead = false;
-            json_array_foreach(writes, i, w)
-            {
-                json_t *k = json_object_get(w, "key");
-                tl_lock lk = {.mode = TL_EXCLUSIVE,
-                              .start = (const uint8_t *)json_string_value(k),
-                              .start_len = json_string_length(k)};
-                uint64_t req;
-                int r = tl_acquire(g->locks, id, prio, &lk, &req, &out, &err);
-                if (r == TL_WAIT) {
-                    t->locks_pending++;
-                } else if (r != TL_GRANTED) {
-                    dead = true;
-                    break;
-                }
-            }
-            if (dead)
+            if (!lock_writes(g, t, writes, &out))
                 txn_abort(n, g, t, "wounded by an older transaction", &out);
             else if (t->locks_pending == 0)
                 txn_locked(n, g, t);
@@ -2046,18 +2056,8 @@ static void record_cluster(nd_node *n, nd_group *g)
     t->n = n;
     t->next = g->txns;
     g->txns = t;
-    t->state = TXN_LOCKING;
     tl_out out = {0};
-    json_array_foreach(writes, i, e)
-    {
-        json_t *k = json_object_get(e, "key");
-        tl_lock lk = {.mode = TL_EXCLUSIVE,
-                      .start = (const uint8_t *)json_string_value(k),
-                      .start_len = json_string_length(k)};
-        uint64_t req;
-        if (tl_acquire(g->locks, t->id, t->prio, &lk, &req, &out, &err) == TL_WAIT)
-            t->locks_pending++;
-    }
+    lock_writes(g, t, writes, &out); /* the oldest transaction there is: never wounded */
     json_decref(writes);
     if (t->locks_pending == 0)
         txn_locked(n, g, t);
