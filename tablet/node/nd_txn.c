@@ -1401,6 +1401,25 @@ static void txn_note_span(nd_txn *t, const uint8_t *key, size_t klen, const uint
     t->spans_len = need;
 }
 
+/* A participant prepares only for a coordinator that exists and lists it: a
+ * prepared transaction asks its coordinator until it learns the outcome, so a
+ * bad one would hold its locks for ever. */
+static bool coordinator_known(const nd_node *n, uint64_t coord, uint64_t self, json_t *jparts)
+{
+    bool listed_coord = false, listed_self = false;
+    size_t i;
+    json_t *v;
+    json_array_foreach(jparts, i, v)
+    {
+        listed_coord |= json_is_integer(v) && (uint64_t)json_integer_value(v) == coord;
+        listed_self |= json_is_integer(v) && (uint64_t)json_integer_value(v) == self;
+    }
+    bool data_group = false;
+    for (size_t k = 0; k < n->nranges; k++)
+        data_group |= n->ranges[k].group == coord;
+    return coord && listed_coord && listed_self && data_group;
+}
+
 /* The coordinator refuses a commit before it took the participant list: it
  * tells every participant now, so a prepared one does not hold its locks until
  * it asks. */
@@ -1839,9 +1858,10 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     uint64_t coord = commit && json_array_size(jparts) > 1 && json_is_integer(jcoord)
                          ? (uint64_t)json_integer_value(jcoord)
                          : 0;
-    if (commit && json_array_size(jparts) > 1 && !coord)
+    if (commit && json_array_size(jparts) > 1 && !coordinator_known(n, coord, g->id, jparts))
         return nd_reply_error(n, m->reply_to, "invalid",
-                              "a commit with several participants needs a coordinator group");
+                              "a commit with several participants needs a coordinator: a data "
+                              "group among them, this one included");
     /* Reads take locks at the leader that served them. A commit for a
      * transaction that read elsewhere (a previous leader, or before this
      * leader's term) has lost its read locks: abort it. */

@@ -238,6 +238,22 @@ TEST(ranges)
     CHECK_EQ(tc_meridian(NULL, "kv txn put apple 1 put zulu 2 --host 127.0.0.1:%d --certs %s",
                          tc.ports[0], tc.certs),
              1);
+
+    /* A two-phase commit naming a coordinator that does not exist, or a
+     * participant list without the group itself, is refused before anything
+     * is locked (a prepared transaction would otherwise wait for ever). */
+    json_t *bad_coord = json_pack("[i, i]", G_A, 99);
+    r = to_leader(G_A, commit_req(G_A, 79, 99, bad_coord,
+                                  json_pack("[{s:s, s:s}]", "key", "bad", "value", "x"), 0));
+    CHECK_STR(err_of(r), "invalid");
+    json_decref(r);
+    json_decref(bad_coord);
+    json_t *without_self = json_pack("[i, i]", G_B, G_C);
+    r = to_leader(G_A, commit_req(G_A, 80, G_B, without_self,
+                                  json_pack("[{s:s, s:s}]", "key", "bad", "value", "x"), 0));
+    CHECK_STR(err_of(r), "invalid");
+    json_decref(r);
+    json_decref(without_self);
 }
 
 TEST(atomic_commit)
