@@ -21,6 +21,11 @@ static const char *const op_f[] = {"read", "write", "cas"};
 
 #define MAX_ATTEMPTS 5  /* per operation, following not_leader hints */
 #define RETRY_MS     50 /* before retrying where no hint says where to go */
+/* A register operation is one Paxos round: a healthy group answers in milliseconds, and a
+ * new leader is in place about a lease (1 s) after the old one went quiet. Past this the
+ * operation is info and the key's route moves on, so that clients find the majority
+ * side of a partition while it lasts instead of waiting on a cut-off leader. */
+#define OP_TIMEOUT_MS 2000
 
 typedef struct reg_client reg_client;
 
@@ -31,6 +36,7 @@ typedef struct reg_worker {
     bool busy;
     bool retrying; /* an attempt was refused; the timer resends */
     int op, key, attempts;
+    int target; /* node index of the attempt in flight */
     long long value, expected;
 } reg_worker;
 
@@ -162,6 +168,12 @@ static void on_reply(net_transport *t, int status, const mr_err *err, const net_
         /* Timed out or lost after sending: it may still apply. */
         MR_DEBUG("jepsen", "process %lld %s key %d: %s", (long long)w->process, op_f[w->op], w->key,
                  err ? mr_err_msg(err) : "?");
+        /* The routed node did not answer: try another one next (unless another worker
+         * already moved the route on). */
+        int n = rc->env.cluster->n;
+        if (n > 1 && rc->route[w->key] == w->target)
+            rc->route[w->key] =
+                (w->target + 1 + (int)hj_rng_below(&rc->rng, (uint64_t)n - 1)) % n;
         complete(w, JP_INFO, NULL);
         return;
     }
@@ -232,6 +244,7 @@ static void send_op(reg_worker *w)
     int target = rc->route[w->key];
     if (w->op == OP_READ && rc->env.reads_anywhere)
         target = (int)hj_rng_below(&rc->rng, (uint64_t)rc->env.cluster->n);
+    w->target = target;
     char json[160];
     int group = 2 + w->key;
     if (w->op == OP_READ)
@@ -245,7 +258,10 @@ static void send_op(reg_worker *w)
                  w->expected, w->value);
     mr_err err;
     if (net_transport_request(rc->tr, rc->env.cluster->nodes[target].addr, ND_MSG_REGISTER, json,
-                              (uint32_t)strlen(json), rc->env.op_timeout_ms, on_reply, w, NULL,
+                              (uint32_t)strlen(json),
+                              rc->env.op_timeout_ms < OP_TIMEOUT_MS ? rc->env.op_timeout_ms
+                                                                    : OP_TIMEOUT_MS,
+                              on_reply, w, NULL,
                               &err) != MR_OK) {
         /* Refused by our own transport (queue full): never sent. */
         MR_DEBUG("jepsen", "request not sent: %s", mr_err_msg(&err));
