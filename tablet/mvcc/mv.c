@@ -712,7 +712,13 @@ int mv_set_range(mv_store *s, uint64_t slot, const void *start, size_t start_len
     int code = check_slot(s, slot, err);
     if (code)
         return code;
-    code = mv_begin(s, err);
+    return mv_range_txn(s, slot, start, start_len, end, end_len, err);
+}
+
+int mv_range_txn(mv_store *s, uint64_t slot, const void *start, size_t start_len, const void *end,
+                 size_t end_len, mr_err *err)
+{
+    int code = mv_begin(s, err);
     if (code)
         return code;
     sqlite3_stmt *st;

@@ -121,6 +121,20 @@ uint64_t mv_applied_slot(const mv_store *s);
 int mv_set_range(mv_store *s, uint64_t slot, const void *start, size_t start_len, const void *end,
                  size_t end_len, mr_err *err);
 
+/* A tablet split, at the end of the log entry in `slot` (which may be the slot just applied:
+ * the split takes effect after the entry's writes). First writes a new store file at
+ * `child_path` holding every version at and above `key` (with this store's horizon; range
+ * [key, this store's end); applied slot 0, since the child starts a log of its own),
+ * durably, replacing whatever was there; then narrows this store to [start, key), deleting
+ * those versions, and makes that durable too (mv_sync), so a child that starts taking writes
+ * never sees its parent forget the cut. `key` must lie strictly inside the range (MR_EINVAL).
+ * Idempotent: when the range already ends at `key` (a replayed split), nothing is done and
+ * MR_EEXIST is returned; a slot below the applied one gives MR_EEXIST too. A crash between
+ * the two steps leaves the parent whole, and the split is simply done again. The copy is built
+ * in memory: splits keep tablets small. */
+int mv_split(mv_store *s, uint64_t slot, const char *child_path, const void *key, size_t key_len,
+             mr_err *err);
+
 /* The current range. *start and *end are malloc'd copies owned by the caller (free); either may
  * be NULL when its length is 0. */
 int mv_get_range(mv_store *s, void **start, size_t *start_len, void **end, size_t *end_len,

@@ -96,6 +96,11 @@ int mv_recount(mv_store *s, mv_size *out, mr_err *err);
 /* Sets the in-memory GC cursor (copies key). 0 or MR_ENOMEM. */
 int mv_set_gc_cursor(mv_store *s, const void *key, size_t len, int has_ts, int64_t ts);
 
+/* In one transaction: deletes the versions outside [start, end), saves that range and records
+ * `slot` as the applied slot (no slot check: mv_set_range and mv_split do theirs). */
+int mv_range_txn(mv_store *s, uint64_t slot, const void *start, size_t start_len, const void *end,
+                 size_t end_len, mr_err *err);
+
 /* Replaces the in-memory range (copies). 0 or MR_ENOMEM. */
 int mv_set_range_mem(mv_store *s, const void *start, size_t start_len, const void *end,
                      size_t end_len);

@@ -9,8 +9,12 @@
  * and the split key is b. */
 #include "tablet/mvcc/mv_int.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* What walk_fn returns to end the walk early: above every MR_E* code, so never mistaken for an
  * error of the scan itself. */
@@ -138,5 +142,134 @@ int mv_split_key(mv_store *s, const mv_split_opts *o, void **key, size_t *key_le
     mv_buf_free(&sp.dir_right.key);
     mv_buf_free(&sp.inner_left.key);
     mv_buf_free(&sp.inner_right.key);
+    return code;
+}
+
+/* ---- Splitting a store in two ---- */
+
+typedef struct grow_buf {
+    unsigned char *p;
+    size_t len, cap;
+} grow_buf;
+
+static int grow_sink(void *arg, const void *buf, size_t len)
+{
+    grow_buf *b = arg;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + len)
+            cap *= 2;
+        unsigned char *np = realloc(b->p, cap);
+        if (!np)
+            return MR_ENOMEM;
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, buf, len);
+    b->len += len;
+    return 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Writes the child's file: this store's snapshot loaded into a fresh store at a temporary
+ * path, cut to [key, end) with applied slot 0, checkpointed, closed, renamed into place. */
+static int write_child(mv_store *s, const char *path, const void *key, size_t key_len,
+                       mr_err *err)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (!tmp)
+        return mr_errf(err, MR_ENOMEM, "mvcc: out of memory");
+    static const char *const sfx[] = {"", "-wal", "-shm"};
+    grow_buf b = {0};
+    mv_store *c = NULL;
+    int code = mv_snapshot_write(s, MV_SNAP_ALL, grow_sink, &b, err);
+    if (code == MR_ENOMEM)
+        mr_errf(err, MR_ENOMEM, "mvcc: out of memory copying the tablet");
+    for (int i = 0; !code && i < 3; i++) {
+        snprintf(tmp, plen + 16, "%s.split%s", path, sfx[i]);
+        if (unlink(tmp) != 0 && errno != ENOENT)
+            code = mr_errf(err, MR_EIO, "mvcc: remove %s: %s", tmp, strerror(errno));
+    }
+    snprintf(tmp, plen + 16, "%s.split", path);
+    if (!code)
+        code = mv_open(tmp, NULL, &c, err);
+    if (!code)
+        code = mv_snapshot_load(c, b.p, b.len, err);
+    free(b.p);
+    if (!code)
+        code = mv_range_txn(c, 0, key, key_len, s->r_end, s->r_end_len, err);
+    if (!code)
+        code = mv_sync(c, err);
+    mv_close(c);
+    /* A WAL left beside the new file, or beside an old one at `path`, would be replayed into it
+     * on the next open. */
+    for (int i = 1; !code && i < 3; i++) {
+        char *w = malloc(plen + 8);
+        if (!w) {
+            code = mr_errf(err, MR_ENOMEM, "mvcc: out of memory");
+            break;
+        }
+        snprintf(w, plen + 8, "%s%s", path, sfx[i]);
+        if (unlink(w) != 0 && errno != ENOENT)
+            code = mr_errf(err, MR_EIO, "mvcc: remove %s: %s", w, strerror(errno));
+        free(w);
+    }
+    if (!code && rename(tmp, path) != 0)
+        code = mr_errf(err, MR_EIO, "mvcc: rename %s: %s", tmp, strerror(errno));
+    if (!code && fsync_dir_of(path) != 0)
+        code = mr_errf(err, MR_EIO, "mvcc: fsync the directory of %s: %s", path, strerror(errno));
+    if (code)
+        unlink(tmp);
+    free(tmp);
+    return code;
+}
+
+int mv_split(mv_store *s, uint64_t slot, const char *child_path, const void *key, size_t key_len,
+             mr_err *err)
+{
+    if (!s || !child_path)
+        return mr_errf(err, MR_EINVAL, "mvcc: split needs a store and a child path");
+    if (mv_check_key(key, key_len, "split key", err))
+        return MR_EINVAL;
+    if (slot == 0 || slot > (uint64_t)INT64_MAX)
+        return mr_errf(err, MR_EINVAL, "mvcc: slot %llu is out of range [1, 2^63-1]",
+                       (unsigned long long)slot);
+    if (s->r_end_len && mv_keycmp(s->r_end, s->r_end_len, key, key_len) == 0)
+        return mr_errf(err, MR_EEXIST, "mvcc %s: already split at this key", s->path);
+    if (slot < s->applied)
+        return mr_errf(err, MR_EEXIST, "mvcc %s: slot %llu already applied (applied through %llu)",
+                       s->path, (unsigned long long)slot, (unsigned long long)s->applied);
+    if ((s->r_start_len && mv_keycmp(key, key_len, s->r_start, s->r_start_len) <= 0) ||
+        !mv_in_range(s, key, key_len))
+        return mr_errf(err, MR_EINVAL, "mvcc: the split key is not strictly inside the range");
+    int code = write_child(s, child_path, key, key_len, err);
+    if (code)
+        return mv_wrap(err, code, "writing the split-off tablet %s", child_path);
+    /* The range is freed and replaced by mv_range_txn: keep our own copy of the start. */
+    unsigned char *start = NULL;
+    size_t start_len = s->r_start_len;
+    if (start_len && !(start = malloc(start_len)))
+        return mr_errf(err, MR_ENOMEM, "mvcc: out of memory");
+    if (start_len)
+        memcpy(start, s->r_start, start_len);
+    code = mv_range_txn(s, slot, start, start_len, key, key_len, err);
+    free(start);
+    if (!code)
+        code = mv_sync(s, err);
     return code;
 }

@@ -1218,6 +1218,73 @@ TEST(range_set_and_enforced)
     mv_close(s);
 }
 
+/* A split: the child file gets every version at and above the key (old ones too, with the
+ * parent's horizon) and starts at slot 0; the parent keeps the rest; replaying it does
+ * nothing; bad keys change nothing. */
+TEST(split_in_two)
+{
+    CHECK(fresh_dir() == 0);
+    mv_store *s, *c;
+    mr_err e;
+    CHECK_EQ(mv_open(path_in("sp.db"), NULL, &s, NULL), 0);
+    mv_write w1[] = {put("a", "1"), put("f", "2"), put("m", "3"), put("z", "4")};
+    CHECK_EQ(mv_apply(s, 1, 10, w1, 4, NULL), 0);
+    mv_write w2[] = {put("m", "5"), del("z")};
+    CHECK_EQ(mv_apply(s, 2, 20, w2, 2, NULL), 0);
+    CHECK_EQ(mv_gc(s, 5, 0, NULL, NULL), 0);
+    CHECK_EQ(mv_set_range(s, 3, "a", 1, NULL, 0, NULL), 0);
+    CHECK_EQ(mv_split(s, 3, path_in("child.db"), "a", 1, &e), MR_EINVAL); /* the start */
+    CHECK_EQ(mv_split(s, 3, path_in("child.db"), "", 0, &e), MR_EINVAL);
+    CHECK_EQ(mv_split(s, 2, path_in("child.db"), "g", 1, &e), MR_EEXIST); /* behind */
+    CHECK_EQ(mv_applied_slot(s), 3);
+    /* A stale WAL beside the child's path must not leak into the new file. */
+    FILE *junk = fopen(path_in("child.db-wal"), "w");
+    CHECK(junk != NULL);
+    if (junk) {
+        fputs("not a wal", junk);
+        fclose(junk);
+    }
+    CHECK_EQ(mv_split(s, 3, path_in("child.db"), "g", 1, &e), 0);
+    CHECK_EQ(mv_split(s, 3, path_in("child.db"), "g", 1, &e), MR_EEXIST); /* replayed */
+    CHECK_EQ(mv_split(s, 4, path_in("child.db"), "z", 1, &e), MR_EINVAL); /* outside now */
+    char out[256], b[8];
+    CHECK_EQ(scan_str(s, NULL, NULL, 30, 0, 0, out, sizeof out), 0);
+    CHECK_STR(out, "a=1,f=2");
+    CHECK_EQ(get_str(s, "m", 30, b, sizeof b, NULL), MR_EINVAL);
+    CHECK_EQ(mv_applied_slot(s), 3);
+    CHECK_EQ(mv_open(path_in("child.db"), NULL, &c, NULL), 0);
+    CHECK_EQ(mv_applied_slot(c), 0);
+    CHECK_EQ(mv_horizon(c), 5);
+    CHECK_EQ(scan_str(c, NULL, NULL, 30, 0, 0, out, sizeof out), 0);
+    CHECK_STR(out, "m=5");
+    CHECK_EQ(scan_str(c, NULL, NULL, 15, 0, 0, out, sizeof out), 0);
+    CHECK_STR(out, "m=3,z=4"); /* history below the split came along */
+    CHECK_EQ(get_str(c, "f", 30, b, sizeof b, NULL), MR_EINVAL);
+    CHECK_EQ(get_str(c, "m", 1, b, sizeof b, NULL), MR_ESTALE);
+    /* The child takes its own log from slot 1. */
+    mv_write w3 = put("q", "6");
+    CHECK_EQ(mv_apply(c, 1, 40, &w3, 1, NULL), 0);
+    CHECK_EQ(mv_verify(c, NULL), 0);
+    CHECK_EQ(mv_verify(s, NULL), 0);
+    void *st, *en;
+    size_t sl, el;
+    CHECK_EQ(mv_get_range(c, &st, &sl, &en, &el, NULL), 0);
+    CHECK(sl == 1 && el == 0 && *(char *)st == 'g');
+    free(st);
+    free(en);
+    mv_close(c);
+    mv_close(s);
+    /* Both survive a reopen. */
+    CHECK_EQ(mv_open(path_in("sp.db"), NULL, &s, NULL), 0);
+    CHECK_EQ(scan_str(s, NULL, NULL, 30, 0, 0, out, sizeof out), 0);
+    CHECK_STR(out, "a=1,f=2");
+    mv_close(s);
+    CHECK_EQ(mv_open(path_in("child.db"), NULL, &c, NULL), 0);
+    CHECK_EQ(scan_str(c, NULL, NULL, 50, 0, 0, out, sizeof out), 0);
+    CHECK_STR(out, "m=5,q=6");
+    mv_close(c);
+}
+
 /* ---- malformed input ---- */
 
 TEST(malformed_input_rejected)
@@ -1470,7 +1537,7 @@ static int run_main(int argc, char **argv)
         TEST_CASE(split_key_single_directory),
         TEST_CASE(snapshot_round_trip),
         TEST_CASE(snapshot_corrupt_input_rejected),
-        TEST_CASE(range_set_and_enforced),
+        TEST_CASE(range_set_and_enforced), TEST_CASE(split_in_two),
         TEST_CASE(malformed_input_rejected),
         TEST_CASE(full_disk_gives_efull_and_rolls_back),
         TEST_CASE(damaged_file_gives_ecorrupt),
