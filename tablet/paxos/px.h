@@ -249,6 +249,8 @@ typedef struct px_options {
     uint64_t snapshot_every; /* ask for a snapshot every N applied slots; 0 = never */
     uint64_t log_keep;       /* entries kept behind a snapshot for catch-up (default 2*alpha) */
     uint64_t seed;           /* randomness (election jitter); deterministic per seed */
+    int64_t ts_floor;        /* every timestamp this replica assigns exceeds it (a group split
+                              * off another starts above the split's timestamp); default 0 */
     px_mutant mutant;
 } px_options;
 

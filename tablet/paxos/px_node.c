@@ -350,6 +350,7 @@ int px_node_create(const px_options *opts, px_node **out, mr_err *err)
     n->vote_until = INT64_MIN;
     n->vote_floor = INT64_MIN;
     n->led_vote_until = INT64_MIN;
+    n->min_next = opts->ts_floor;
     pxi_add_config(n, 1, &opts->config);
     *out = n;
     return 0;

@@ -495,6 +495,36 @@ TEST(timestamps_increase_and_successor_continues_above)
     tc_free(&c);
 }
 
+/* A group split off another starts its timestamps above the split's (ts_floor), whichever
+ * replica leads it, even when its clock reads below. */
+TEST(timestamps_start_above_the_floor)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    int64_t floor = c.t + c.base.lease_ns + 300 * MS; /* ahead of the clock, inside a lease */
+    for (int i = 1; i <= 3; i++) {
+        px_node_destroy(c.n[i]);
+        c.base.ts_floor = floor;
+        tc_node(&c, i);
+    }
+    c.t += c.base.lease_ns + 10 * MS;
+    CHECK_EQ(tc_elect(&c, 1), 0);
+    CHECK_EQ(tc_propose(&c, 1, "v"), 0);
+    CHECK_EQ(tc_propose(&c, 1, "w"), 0);
+    CHECK(c.ats[1][1] > floor);
+    CHECK_EQ(c.ats[1][2], c.ats[1][1] + 1);
+    isolate(&c, 1, true);
+    tc_tick(&c, c.base.lease_ns + 10 * MS);
+    CHECK_EQ(tc_elect(&c, 3), 0);
+    CHECK_EQ(st(&c, 3).state, PX_LEADER);
+    CHECK_EQ(tc_propose(&c, 3, "x"), 0);
+    tc_tick(&c, 250 * MS);
+    CHECK_EQ(c.applied[3], 3);
+    CHECK(c.ats[3][3] > c.ats[1][2]);
+    CHECK_EQ(c.bad_rc, 0);
+    tc_free(&c);
+}
+
 TEST(abdication_waits_until_after_s_max)
 {
     tc c;
@@ -883,6 +913,7 @@ TEST_MAIN(TEST_CASE(ballots_order_by_round_then_node), TEST_CASE(configs_validat
           TEST_CASE(lease_counts_from_request_send_and_expires_without_acks),
           TEST_CASE(replica_refuses_new_leader_until_vote_expires),
           TEST_CASE(timestamps_increase_and_successor_continues_above),
+          TEST_CASE(timestamps_start_above_the_floor),
           TEST_CASE(abdication_waits_until_after_s_max),
           TEST_CASE(new_leader_reproposes_a_value_accepted_by_a_minority),
           TEST_CASE(lagging_replica_catches_up_from_the_log),
