@@ -52,7 +52,7 @@ static const char *const sql_text[ST_COUNT] = {
     [ST_GC_SCAN] = "SELECT key, ts, val IS NULL, length(val) FROM mv_version WHERE key >= ?1 "
                    "ORDER BY key, ts DESC",
     [ST_DELETE] = "DELETE FROM mv_version WHERE key = ?1 AND ts = ?2",
-    [ST_DEL_BELOW] = "DELETE FROM mv_version WHERE key < ?1",
+    [ST_DEL_BELOW] = "DELETE FROM mv_version WHERE key < ?1 AND key >= x'01'", /* not system keys */
     [ST_DEL_FROM] = "DELETE FROM mv_version WHERE key >= ?1",
     [ST_DEL_ALL] = "DELETE FROM mv_version",
     [ST_RECOUNT] = "SELECT count(*), ifnull(sum(val IS NULL), 0), ifnull(sum(length(key) + "
@@ -141,6 +141,8 @@ int mv_check_key(const void *key, size_t len, const char *what, mr_err *err)
 
 int mv_in_range(const mv_store *s, const void *key, size_t len)
 {
+    if (len && *(const unsigned char *)key == 0)
+        return 1; /* a system key */
     if (s->r_start_len && mv_keycmp(key, len, s->r_start, s->r_start_len) < 0)
         return 0;
     if (s->r_end_len && mv_keycmp(key, len, s->r_end, s->r_end_len) >= 0)

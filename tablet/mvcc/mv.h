@@ -113,6 +113,10 @@ uint64_t mv_applied_slot(const mv_store *s);
 
 /* ---- Tablet range ---- */
 
+/* System keys: keys whose first byte is 0x00 belong to the tablet itself (its host keeps
+ * transaction records there), not to its key range: they are always in range, range cuts keep
+ * them, splits do not copy them, and split keys are chosen among the other keys. */
+
 /* The tablet's key range [start, end); start_len 0 = from the first key, end_len 0 = unbounded.
  * A new store covers everything. Applied like a log entry (a split is a Paxos-logged event):
  * idempotent by slot (MR_EEXIST as mv_apply), and in the same transaction it deletes every

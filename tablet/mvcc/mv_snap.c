@@ -343,7 +343,8 @@ static int load_records(mv_store *s, reader *r, loaded *L, mr_err *err)
         if (c > 0 || (c == 0 && prev_ts <= (int64_t)ts))
             return mr_errf(err, MR_ECORRUPT, "mvcc: snapshot record %llu is out of order",
                            (unsigned long long)count);
-        if ((L->start.len && mv_keycmp(L->key.p, L->key.len, L->start.p, L->start.len) < 0) ||
+        int sys = L->key.len && L->key.p[0] == 0; /* system keys are always in range */
+        if ((!sys && L->start.len && mv_keycmp(L->key.p, L->key.len, L->start.p, L->start.len) < 0) ||
             (L->end.len && mv_keycmp(L->key.p, L->key.len, L->end.p, L->end.len) >= 0))
             return mr_errf(err, MR_ECORRUPT, "mvcc: snapshot record %llu is outside its range",
                            (unsigned long long)count);

@@ -103,6 +103,10 @@ int mv_split_key(mv_store *s, const mv_split_opts *o, void **key, size_t *key_le
     *key_len = 0;
     split sp = {.o = o};
     mv_scan_opts so = {.ts = o->ts};
+    if (!s->r_start_len) { /* system keys are not the range's data */
+        so.start = "\x01";
+        so.start_len = 1;
+    }
     int code = mv_scan(s, &so, sum_fn, &sp.total, NULL, err);
     if (code)
         return mv_wrap(err, code, "split: sizing");
@@ -211,6 +215,12 @@ static int write_child(mv_store *s, const char *path, const void *key, size_t ke
     if (!code)
         code = mv_snapshot_load(c, b.p, b.len, err);
     free(b.p);
+    /* The parent's system keys (its transactions' records) stay with the parent. */
+    if (!code) {
+        int rc = sqlite3_exec(c->db, "DELETE FROM mv_version WHERE key < x'01'", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            code = mv_sqlerr(c, rc, err, "dropping the parent's system keys");
+    }
     if (!code)
         code = mv_range_txn(c, 0, key, key_len, s->r_end, s->r_end_len, err);
     if (!code)

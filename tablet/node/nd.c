@@ -65,9 +65,9 @@ nd_group *nd_find_group(nd_node *n, uint64_t id)
     size_t lo = 0, hi = n->ngroups;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (n->groups[mid].id == id)
-            return &n->groups[mid];
-        if (n->groups[mid].id < id)
+        if (n->groups[mid]->id == id)
+            return n->groups[mid];
+        if (n->groups[mid]->id < id)
             lo = mid + 1;
         else
             hi = mid;
@@ -694,14 +694,17 @@ int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
 
 static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err *err)
 {
-    if (n->ngroups && n->groups[n->ngroups - 1].id >= gid)
+    if (n->ngroups && n->groups[n->ngroups - 1]->id >= gid)
         return mr_errf(err, MR_ECORRUPT, "groups must be listed in increasing id order");
-    nd_group *ng = realloc(n->groups, (n->ngroups + 1) * sizeof *ng);
+    /* Groups are reached by pointer from transactions and timers: each lives
+     * at a fixed address; the array of pointers may move. */
+    nd_group **ng = realloc(n->groups, (n->ngroups + 1) * sizeof *ng);
     if (!ng)
         return mr_errf(err, MR_ENOMEM, "out of memory");
     n->groups = ng;
-    nd_group *g = &n->groups[n->ngroups];
-    memset(g, 0, sizeof *g);
+    nd_group *g = calloc(1, sizeof *g);
+    if (!g)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
     g->id = gid;
     g->config = *config;
     for (size_t i = 0; i < n->nranges; i++)
@@ -711,6 +714,7 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err
             if (!g->range_start || !g->range_end) {
                 free(g->range_start);
                 free(g->range_end);
+                free(g);
                 return mr_errf(err, MR_ENOMEM, "out of memory");
             }
         }
@@ -749,9 +753,10 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err
     if (rc) {
         free(g->range_start);
         free(g->range_end);
+        free(g);
         return rc;
     }
-    n->ngroups++;
+    n->groups[n->ngroups++] = g;
     px_batch b;
     rc = px_node_start(g->px, tt_now(n->clock), &b, err);
     if (rc)
@@ -779,7 +784,7 @@ static void flush(nd_node *n)
         n->stats.fsyncs++;
         n->dirty = false;
         for (size_t i = 0; i < n->ngroups; i++) {
-            nd_group *g = &n->groups[i];
+            nd_group *g = n->groups[i];
             if (!g->persist_seq)
                 continue;
             px_event ev = {.kind = PX_EV_PERSISTED, .seq = g->persist_seq};
@@ -841,7 +846,7 @@ static void on_tick(uv_timer_t *h)
     bool healthy = tt_healthy(n->clock);
     int64_t now = mr_monotonic_ns();
     for (size_t i = 0; i < n->ngroups; i++) {
-        nd_group *g = &n->groups[i];
+        nd_group *g = n->groups[i];
         mr_err err;
         px_status st;
         px_node_status(g->px, &st);
@@ -1077,7 +1082,7 @@ static json_t *status_json(nd_node *n)
     }
     json_t *groups = json_array();
     for (size_t i = 0; i < n->ngroups; i++) {
-        nd_group *g = &n->groups[i];
+        nd_group *g = n->groups[i];
         px_status st;
         px_node_status(g->px, &st);
         json_t *reps = json_array();
@@ -1651,16 +1656,16 @@ static int http_handler(void *ud, const char *path, nd_text *t, const char **cty
                       "# TYPE meridian_group_leader gauge\n");
     for (size_t i = 0; i < n->ngroups; i++) {
         px_status st;
-        px_node_status(n->groups[i].px, &st);
+        px_node_status(n->groups[i]->px, &st);
         nd_text_printf(t, "meridian_group_leader{group=\"%llu\"} %d\n",
-                       (unsigned long long)n->groups[i].id, st.state == PX_LEADER);
+                       (unsigned long long)n->groups[i]->id, st.state == PX_LEADER);
     }
     nd_text_printf(t, "# HELP meridian_group_applied_slot Last slot applied by the replica.\n"
                       "# TYPE meridian_group_applied_slot gauge\n");
     for (size_t i = 0; i < n->ngroups; i++)
         nd_text_printf(t, "meridian_group_applied_slot{group=\"%llu\"} %llu\n",
-                       (unsigned long long)n->groups[i].id,
-                       (unsigned long long)n->groups[i].sm.slot);
+                       (unsigned long long)n->groups[i]->id,
+                       (unsigned long long)n->groups[i]->sm.slot);
     return 200;
 }
 
@@ -1674,12 +1679,13 @@ int nd_port(const nd_node *n)
 static void free_node(nd_node *n)
 {
     for (size_t i = 0; i < n->ngroups; i++) {
-        nd_txn_group_close(n, &n->groups[i]);
-        px_node_destroy(n->groups[i].px);
-        free(n->groups[i].sm.reg);
-        free_deferred(&n->groups[i]);
-        free(n->groups[i].range_start);
-        free(n->groups[i].range_end);
+        nd_txn_group_close(n, n->groups[i]);
+        px_node_destroy(n->groups[i]->px);
+        free(n->groups[i]->sm.reg);
+        free_deferred(n->groups[i]);
+        free(n->groups[i]->range_start);
+        free(n->groups[i]->range_end);
+        free(n->groups[i]);
     }
     free(n->groups);
     free_ranges(n);
@@ -1731,11 +1737,11 @@ void nd_close(nd_node *n, void (*on_closed)(void *ud), void *ud)
         /* Hand leases over where possible: abdicate, and send the releases out. */
         for (size_t i = 0; i < n->ngroups; i++) {
             px_status st;
-            px_node_status(n->groups[i].px, &st);
+            px_node_status(n->groups[i]->px, &st);
             if (st.state == PX_LEADER) {
                 px_event ab = {.kind = PX_EV_ABDICATE};
                 mr_err err;
-                nd_step(n, &n->groups[i], &ab, &err);
+                nd_step(n, n->groups[i], &ab, &err);
             }
         }
         flush(n);

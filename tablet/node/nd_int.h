@@ -168,7 +168,7 @@ struct nd_node {
     char cluster_id[64];
     px_node_id self;
     nd_peer peers[PX_MAX_NODE_ID + 1]; /* by id; id 0 unused */
-    nd_group *groups;
+    nd_group **groups; /* by increasing id; each group at a fixed address */
     size_t ngroups;
     nd_range *ranges; /* sorted by start */
     size_t nranges;

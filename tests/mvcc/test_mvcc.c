@@ -1227,12 +1227,16 @@ TEST(split_in_two)
     mv_store *s, *c;
     mr_err e;
     CHECK_EQ(mv_open(path_in("sp.db"), NULL, &s, NULL), 0);
-    mv_write w1[] = {put("a", "1"), put("f", "2"), put("m", "3"), put("z", "4")};
-    CHECK_EQ(mv_apply(s, 1, 10, w1, 4, NULL), 0);
+    mv_write w1[] = {put("a", "1"), put("f", "2"), put("m", "3"), put("z", "4"),
+                     {MV_PUT, "\0sys", 4, "r", 1}}; /* a system key: the parent's own */
+    CHECK_EQ(mv_apply(s, 1, 10, w1, 5, NULL), 0);
     mv_write w2[] = {put("m", "5"), del("z")};
     CHECK_EQ(mv_apply(s, 2, 20, w2, 2, NULL), 0);
     CHECK_EQ(mv_gc(s, 5, 0, NULL, NULL), 0);
     CHECK_EQ(mv_set_range(s, 3, "a", 1, NULL, 0, NULL), 0);
+    mv_version v;
+    CHECK_EQ(mv_get(s, "\0sys", 4, 30, &v, NULL), 0); /* kept by the cut */
+    free(v.value);
     CHECK_EQ(mv_split(s, 3, path_in("child.db"), "a", 1, &e), MR_EINVAL); /* the start */
     CHECK_EQ(mv_split(s, 3, path_in("child.db"), "", 0, &e), MR_EINVAL);
     CHECK_EQ(mv_split(s, 2, path_in("child.db"), "g", 1, &e), MR_EEXIST); /* behind */
@@ -1244,7 +1248,10 @@ TEST(split_in_two)
         fputs("not a wal", junk);
         fclose(junk);
     }
-    CHECK_EQ(mv_split(s, 3, path_in("child.db"), "g", 1, &e), 0);
+    int src = mv_split(s, 3, path_in("child.db"), "g", 1, &e);
+    if (src)
+        fprintf(stderr, "split: %s\n", mr_err_msg(&e));
+    CHECK_EQ(src, 0);
     CHECK_EQ(mv_split(s, 3, path_in("child.db"), "g", 1, &e), MR_EEXIST); /* replayed */
     CHECK_EQ(mv_split(s, 4, path_in("child.db"), "z", 1, &e), MR_EINVAL); /* outside now */
     char out[256], b[8];
@@ -1261,6 +1268,9 @@ TEST(split_in_two)
     CHECK_STR(out, "m=3,z=4"); /* history below the split came along */
     CHECK_EQ(get_str(c, "f", 30, b, sizeof b, NULL), MR_EINVAL);
     CHECK_EQ(get_str(c, "m", 1, b, sizeof b, NULL), MR_ESTALE);
+    CHECK_EQ(mv_get(c, "\0sys", 4, 30, &v, NULL), MR_ENOTFOUND); /* not copied */
+    CHECK_EQ(mv_get(s, "\0sys", 4, 30, &v, NULL), 0);
+    free(v.value);
     /* The child takes its own log from slot 1. */
     mv_write w3 = put("q", "6");
     CHECK_EQ(mv_apply(c, 1, 40, &w3, 1, NULL), 0);
