@@ -22,7 +22,8 @@ static void start_usage(FILE *f)
             "usage: meridian start --data DIR --listen HOST:PORT --zone Z [--region R]\n"
             "                      [--advertise HOST:PORT] [--join HOST:PORT,...]\n"
             "                      [--certs DIR | --insecure] [--clock SPEC] [--lease DUR]\n"
-            "                      [--http HOST:PORT] [--retention DUR] [--clock-cap DUR]\n\n"
+            "                      [--http HOST:PORT] [--retention DUR] [--clock-cap DUR]\n"
+            "                      [--split-size BYTES]\n\n"
             "Runs a node. Every node of a new cluster gets the same --join list (all\n"
             "initial nodes); then `meridian init --host ONE` bootstraps the cluster once.\n"
             "Restarting with the same --data recovers every replica from disk.\n\n"
@@ -33,6 +34,8 @@ static void start_usage(FILE *f)
             "  --http H:P    serve /metrics (Prometheus text) and /healthz there\n"
             "  --retention D keep old versions for reads this far in the past (default 1h)\n"
             "  --clock-cap D a TrueTime bound above this makes the clock unhealthy (default 10ms)\n"
+            "  --split-size B a tablet (data group) this big splits in two, between directories\n"
+            "                (default 64MiB; B, KiB, MiB, GiB; at least 4KiB)\n"
             "SIGTERM or SIGINT stops the node cleanly (leaders hand their leases over).\n");
 }
 
@@ -76,6 +79,7 @@ int cmd_start(int argc, char **argv)
         {"http", required_argument, NULL, 'H'},
         {"retention", required_argument, NULL, 'R'},
         {"clock-cap", required_argument, NULL, 'C'},
+        {"split-size", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -126,6 +130,11 @@ int cmd_start(int argc, char **argv)
         case 'C':
             if (mr_parse_duration(optarg, &cfg.clock_cap_ns) != 0 || cfg.clock_cap_ns <= 0)
                 return cmd_usage_error("start", "--clock-cap '%s' is not a positive duration",
+                                       optarg);
+            break;
+        case 'S':
+            if (mr_parse_size(optarg, &cfg.split_bytes) != 0 || cfg.split_bytes < 4096)
+                return cmd_usage_error("start", "--split-size '%s' is not a size of at least 4KiB",
                                        optarg);
             break;
         case 'R':

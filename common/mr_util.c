@@ -42,6 +42,30 @@ int mr_parse_duration(const char *s, int64_t *ns)
     return -1;
 }
 
+int mr_parse_size(const char *s, int64_t *bytes)
+{
+    static const struct {
+        const char *suffix;
+        int shift;
+    } su[] = {{"", 0},   {"B", 0},   {"K", 10},  {"KiB", 10}, {"M", 20},
+              {"MiB", 20}, {"G", 30}, {"GiB", 30}};
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    for (size_t i = 0; i < sizeof su / sizeof su[0]; i++)
+        if (strcmp(end, su[i].suffix) == 0) {
+            if (v > ((unsigned long long)INT64_MAX >> su[i].shift))
+                return -1;
+            *bytes = (int64_t)(v << su[i].shift);
+            return 0;
+        }
+    return -1;
+}
+
 const char *mr_format_duration(int64_t ns, char *buf, int len)
 {
     double a = fabs((double)ns);

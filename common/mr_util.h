@@ -13,6 +13,10 @@
  * or -1 on malformed input or overflow. */
 int mr_parse_duration(const char *s, int64_t *ns);
 
+/* Parses a byte size: a non-negative integer with an optional unit, B, KiB, MiB, GiB (or
+ * K, M, G, the same powers of 1024), e.g. "64MiB", "512K", "4096". 0 or -1. */
+int mr_parse_size(const char *s, int64_t *bytes);
+
 /* Formats ns as a short human duration ("1.250ms", "3.000s", "-12us") into buf. */
 const char *mr_format_duration(int64_t ns, char *buf, int len);
 

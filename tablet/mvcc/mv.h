@@ -221,6 +221,10 @@ typedef struct mv_size {
 /* Counters maintained by every write, so this costs nothing. */
 void mv_size_estimate(const mv_store *s, mv_size *out);
 
+/* The same without the system keys (the range's own data, what a split divides): the
+ * estimate less a count over the system keys, which walks them (one indexed range). */
+int mv_size_data(mv_store *s, mv_size *out, mr_err *err);
+
 /* The length of the directory prefix of `key` (0 < result <= key_len), e.g. the encoded table
  * id and root-row primary key. Keys sharing it form one directory. */
 typedef size_t (*mv_prefix_len_fn)(void *arg, const void *key, size_t key_len);

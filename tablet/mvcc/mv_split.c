@@ -149,6 +149,31 @@ int mv_split_key(mv_store *s, const mv_split_opts *o, void **key, size_t *key_le
     return code;
 }
 
+int mv_size_data(mv_store *s, mv_size *out, mr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT count(*), ifnull(sum(val IS NULL), 0), ifnull(sum(length(key)"
+                                " + ifnull(length(val), 0)), 0) FROM mv_version WHERE key < x'01'",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return mv_sqlerr(s, rc, err, "counting the system keys");
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return mv_sqlerr(s, rc, err, "counting the system keys");
+    }
+    uint64_t n = (uint64_t)sqlite3_column_int64(st, 0);
+    uint64_t tombs = (uint64_t)sqlite3_column_int64(st, 1);
+    uint64_t bytes = (uint64_t)sqlite3_column_int64(st, 2) + n * MV_VERSION_OVERHEAD;
+    sqlite3_finalize(st);
+    *out = s->size;
+    out->versions -= n < out->versions ? n : out->versions;
+    out->tombstones -= tombs < out->tombstones ? tombs : out->tombstones;
+    out->bytes -= bytes < out->bytes ? bytes : out->bytes;
+    return 0;
+}
+
 /* ---- Splitting a store in two ---- */
 
 typedef struct grow_buf {

@@ -128,7 +128,9 @@ static int group_config_from_json(json_t *arr, px_config *c, mr_err *err)
     return px_config_validate(c, err);
 }
 
-static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err *err);
+static int start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t floor,
+                       mr_err *err);
+static void fatal(nd_node *n, const char *what, const mr_err *err);
 
 /* ---- the range map ---- */
 
@@ -158,6 +160,16 @@ uint64_t nd_group_of_key(const nd_node *n, const char *key, size_t klen)
             return r->group;
     }
     return 0;
+}
+
+const px_config *nd_group_replicas(const nd_node *n, uint64_t gid)
+{
+    if (gid == ND_META_GROUP)
+        return n->meta_replicas.n ? &n->meta_replicas : NULL;
+    for (size_t i = 0; i < n->nranges; i++)
+        if (n->ranges[i].group == gid)
+            return &n->ranges[i].replicas;
+    return NULL;
 }
 
 static void free_ranges(nd_node *n)
@@ -205,6 +217,7 @@ static int load_ranges(nd_node *n, json_t *groups, mr_err *err)
             continue; /* legacy: later data groups hold no keys */
         nd_range *r = &n->ranges[n->nranges++];
         r->group = (uint64_t)json_integer_value(json_object_get(v, "id"));
+        r->floor_ts = (int64_t)json_integer_value(json_object_get(v, "floor_ts"));
         r->start = strdup(s);
         r->end = strdup(e);
         if (!r->start || !r->end ||
@@ -291,13 +304,99 @@ static int load_cluster(nd_node *n, json_t *desc, mr_err *err)
         px_config c;
         if (gid < 1 || group_config_from_json(json_object_get(v, "replicas"), &c, err) != MR_OK)
             return mr_err_wrap(err, "group entry %zu", i);
-        if (!px_config_has(&c, n->self))
-            continue;
-        if (start_group(n, (uint64_t)gid, &c, err) != MR_OK)
+        const char *kind = json_string_value(json_object_get(v, "kind"));
+        if (kind && strcmp(kind, "meta") == 0)
+            n->meta_replicas = c;
+        if (!px_config_has(&c, n->self) || nd_find_group(n, (uint64_t)gid))
+            continue; /* (a split replayed while starting its parent may have started it) */
+        int64_t floor = (int64_t)json_integer_value(json_object_get(v, "floor_ts"));
+        if (start_group(n, (uint64_t)gid, &c, floor, err) != MR_OK)
             return mr_err_wrap(err, "group %lld", (long long)gid);
     }
     n->initialized = true;
     return MR_OK;
+}
+
+/* ---- splits in the cluster description ---- */
+
+/* Records a split of `parent` at `key` into DATA/cluster.json (the parent's
+ * entry ends at key; a new entry for `child` holds [key, the parent's old end)
+ * on the parent's replicas, above `floor`), then reloads the range map. Done
+ * by every replica of the parent when it applies the split, and by the other
+ * nodes when told. Idempotent: a description that already has the child is
+ * left alone. */
+int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64_t child,
+                            int64_t floor, mr_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cluster.json", n->data_dir);
+    json_error_t je;
+    json_t *desc = json_load_file(path, 0, &je);
+    json_t *groups = json_object_get(desc, "groups");
+    if (!json_is_array(groups)) {
+        json_decref(desc);
+        return mr_errf(err, MR_ECORRUPT, "%s: %s", path, desc ? "no groups" : je.text);
+    }
+    size_t i;
+    json_t *v, *pe = NULL;
+    json_array_foreach(groups, i, v)
+    {
+        uint64_t id = (uint64_t)json_integer_value(json_object_get(v, "id"));
+        if (id == child) {
+            json_decref(desc);
+            return MR_OK; /* recorded already */
+        }
+        if (id == parent)
+            pe = v;
+    }
+    const char *end = json_string_value(json_object_get(pe, "end"));
+    const char *start = json_string_value(json_object_get(pe, "start"));
+    if (!pe || !end || !start || strcmp(key, start) <= 0 || (*end && strcmp(key, end) >= 0)) {
+        json_decref(desc);
+        return mr_errf(err, MR_EINVAL, "split of group %llu at '%s' does not fit its range",
+                       (unsigned long long)parent, key);
+    }
+    json_t *ce = json_pack("{s:I, s:s, s:O, s:s, s:s, s:I, s:I}", "id", (json_int_t)child, "kind",
+                           "data", "replicas", json_object_get(pe, "replicas"), "start", key,
+                           "end", end, "parent", (json_int_t)parent, "floor_ts",
+                           (json_int_t)floor);
+    json_object_set_new(pe, "end", json_string(key));
+    json_array_append_new(groups, ce);
+    char *text = json_dumps(desc, JSON_INDENT(2));
+    int rc = text ? write_file_atomic(path, text, err) : mr_errf(err, MR_ENOMEM, "out of memory");
+    free(text);
+    if (rc == MR_OK)
+        rc = load_ranges(n, groups, err);
+    json_decref(desc);
+    if (rc != MR_OK)
+        return rc;
+    nd_group *g = nd_find_group(n, parent);
+    char *ne = strdup(key);
+    if (g && ne) {
+        free(g->range_end);
+        g->range_end = ne;
+    } else {
+        free(ne);
+    }
+    MR_INFO("node", "group=%llu split at '%s': group %llu holds the keys from there",
+            (unsigned long long)parent, key, (unsigned long long)child);
+    return MR_OK;
+}
+
+/* Starts the replicas the range map gives this node but it does not run yet
+ * (groups split off a parent here): from the loop, never inside an apply. */
+static void start_new_groups(nd_node *n)
+{
+    for (size_t i = 0; i < n->nranges; i++) {
+        const nd_range *r = &n->ranges[i];
+        if (!px_config_has(&r->replicas, n->self) || nd_find_group(n, r->group))
+            continue;
+        mr_err err;
+        if (start_group(n, r->group, &r->replicas, r->floor_ts, &err) != MR_OK) {
+            fatal(n, "starting a split-off group", &err);
+            return;
+        }
+    }
 }
 
 /* ---- the state machine ---- */
@@ -362,7 +461,16 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
     const uint8_t *recs[MAX_RECS];
     uint32_t lens[MAX_RECS];
     size_t nrec = 0;
+    const uint8_t *split = NULL; /* a SPLIT record: takes effect at the end of the slot */
+    uint32_t split_len = 0;
     while ((r = px_batch_next(e->data, e->len, &off, &p, &plen)) == 1) {
+        if (plen >= ND_PROP_HDR && p[12] == ND_OP_SPLIT) {
+            if (!split) {
+                split = p;
+                split_len = plen;
+            }
+            continue;
+        }
         if (plen >= ND_PROP_HDR && p[12] == ND_OP_SAFE) {
             if (get32(p) == n->self && g->lead_seq && get64(p + 4) == g->lead_seq)
                 g->lead_ready = true; /* this term's own record: predecessors are settled */
@@ -411,6 +519,8 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
         MR_ERROR("node", "group=%llu slot=%llu holds a malformed batch", (unsigned long long)g->id,
                  (unsigned long long)e->slot);
     nd_txn_apply_slot(n, g, e->slot, e->ts, recs, lens, nrec);
+    if (split)
+        nd_split_apply(n, g, e->slot, e->ts, split, split_len);
     nd_txn_applied(n, g);
 }
 
@@ -427,6 +537,10 @@ static void sm_void(nd_node *n, nd_group *g, const px_entry *e)
     while (px_batch_next(e->data, e->len, &off, &p, &plen) == 1) {
         if (plen < ND_PROP_HDR || get32(p) != n->self)
             continue;
+        if (p[12] == ND_OP_SPLIT) {
+            nd_split_voided(n, g);
+            continue;
+        }
         if (nd_op_is_txn(p[12]) && plen >= ND_PROP_HDR + 8) {
             if (g->data_inflight)
                 g->data_inflight--;
@@ -692,7 +806,10 @@ int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
     return rc;
 }
 
-static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err *err)
+/* Starts this node's replica of group gid. floor: the group was split off
+ * another at that timestamp, and every timestamp it assigns exceeds it. */
+static int start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t floor,
+                       mr_err *err)
 {
     if (n->ngroups && n->groups[n->ngroups - 1]->id >= gid)
         return mr_errf(err, MR_ECORRUPT, "groups must be listed in increasing id order");
@@ -719,6 +836,9 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err
             }
         }
     g->sm.hash = 1469598103934665603ull;
+    /* A split-off group's store is complete through its floor, and every
+     * write it will take is stamped above: reads at or below are safe. */
+    g->safe_ts = floor;
     px_options o;
     px_options_default(&o);
     o.group = gid;
@@ -734,6 +854,7 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, mr_err
         o.log_keep = o.alpha; /* the least the core accepts */
     }
     o.seed = (uint64_t)mr_monotonic_ns() ^ (gid << 32) ^ n->self;
+    o.ts_floor = floor;
     int rc = px_node_create(&o, &g->px, err);
     if (rc == MR_OK) {
         rc = nd_txn_group_open(n, g, err);
@@ -845,6 +966,8 @@ static void on_tick(uv_timer_t *h)
     nd_node *n = h->data;
     bool healthy = tt_healthy(n->clock);
     int64_t now = mr_monotonic_ns();
+    if (n->initialized)
+        start_new_groups(n);
     for (size_t i = 0; i < n->ngroups; i++) {
         nd_group *g = n->groups[i];
         mr_err err;
@@ -873,9 +996,11 @@ static void on_tick(uv_timer_t *h)
             MR_INFO("node", "group=%llu leadership lost state=%s", (unsigned long long)g->id,
                     px_state_name(st.state));
             nd_txn_leadership_lost(n, g);
+            nd_split_reset(g);
         }
         g->last_state = st.state;
         nd_txn_tick(n, g);
+        nd_split_tick(n, g);
     }
     /* Proposals whose leadership went away never apply here: fail them. */
     for (size_t i = 0; i < n->npending;) {
@@ -1105,6 +1230,10 @@ static json_t *status_json(nd_node *n)
         if (g->range_start) {
             json_object_set_new(ge, "start", json_string(g->range_start));
             json_object_set_new(ge, "end", json_string(g->range_end));
+            mv_size sz;
+            mv_size_estimate(g->mv, &sz);
+            json_object_set_new(ge, "bytes", json_integer((json_int_t)sz.bytes));
+            json_object_set_new(ge, "versions", json_integer((json_int_t)sz.versions));
         }
     }
     return json_pack("{s:b, s:s, s:i, s:s, s:s, s:s, s:{s:s, s:I}, s:o, s:o}", "initialized",
@@ -1503,7 +1632,7 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
      * speak Paxos or bootstrap a node. */
     if ((m->type == ND_MSG_PX || m->type == ND_MSG_BOOTSTRAP || m->type == ND_MSG_PREPARED ||
          m->type == ND_MSG_DECISION || m->type == ND_MSG_TXN_QUERY || m->type == ND_MSG_SAFE_REQ ||
-         m->type == ND_MSG_SAFE_GRANT) &&
+         m->type == ND_MSG_SAFE_GRANT || m->type == ND_MSG_SPLIT) &&
         !m->peer_is_node) {
         n->stats.refused++;
         MR_WARN("node", "refused message type %u from non-node peer %s (%s)", m->type, m->peer,
@@ -1550,6 +1679,10 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
     case ND_MSG_SAFE_GRANT:
         if (n->initialized && m->peer_is_node)
             nd_txn_on_safe_grant(n, m);
+        break;
+    case ND_MSG_SPLIT:
+        if (n->initialized)
+            nd_split_on_message(n, m);
         break;
     case ND_MSG_PREPARED:
     case ND_MSG_DECISION:
@@ -1685,6 +1818,7 @@ static void free_node(nd_node *n)
         free_deferred(n->groups[i]);
         free(n->groups[i]->range_start);
         free(n->groups[i]->range_end);
+        free(n->groups[i]->split_key);
         free(n->groups[i]);
     }
     free(n->groups);
@@ -1781,6 +1915,7 @@ int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
     n->clock_spec = xstrdup(cfg->clock_spec ? cfg->clock_spec : "fixed:1ms");
     n->lease_ns = cfg->lease_ns;
     n->retention_ns = cfg->retention_ns > 0 ? cfg->retention_ns : MV_DEFAULT_RETENTION_NS;
+    n->split_bytes = cfg->split_bytes > 0 ? cfg->split_bytes : ND_DEFAULT_SPLIT_BYTES;
     int rc;
     if (mkdir(n->data_dir, 0750) != 0 && errno != EEXIST) {
         rc = mr_errf(err, MR_EIO, "create data directory %s: %s", n->data_dir, strerror(errno));

@@ -54,6 +54,11 @@ enum {
                              * {txn, group: coordinator, from, ack: true} once logged */
     ND_MSG_TXN_QUERY = 38,  /* one-way, participant leader -> coordinator replicas: {txn, group,
                              * from}: a prepared transaction waited too long for its decision */
+    ND_MSG_SPLIT = 42,      /* one-way, node to node, tablet splits (nd_split.c): {op: "alloc",
+                             * group, start, end, key} parent leader -> meta group replicas;
+                             * {op: "allocated", group, start, end, key, child} back to the
+                             * parent's replicas; {op: "notice", group, key, child, floor_ts}
+                             * parent leader -> nodes without a replica of it */
     ND_MSG_FAULT = 22,      /* test-only request: {clock_offset_ns?, clock_unhealthy?,
                              * partition?: [node ids to cut off, both ways; [] heals]} -> state;
                              * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */
@@ -111,6 +116,7 @@ typedef struct nd_config {
     int64_t lease_ns;     /* 0 = 2 s */
     int64_t retention_ns; /* MVCC versions kept for reads in the past; 0 = 1 h */
     int64_t clock_cap_ns; /* bound above which the clock is unhealthy; 0 = 10 ms */
+    int64_t split_bytes;  /* a tablet past this many bytes splits; 0 = 64 MiB */
 } nd_config;
 
 typedef struct nd_node nd_node;

@@ -67,6 +67,8 @@ enum {
     ND_OP_COMMIT2 = 8, /* coordinator: [u64 txn][u32 nparts][u64 parts][u32 nwrites][writes]:
                         * its writes and the commit decision at the slot's timestamp */
     ND_OP_ABORT2 = 9,  /* coordinator: [u64 txn]: the decision is abort (unless already made) */
+    ND_OP_SPLIT = 10,  /* [u64 child group][u32 key length][key]: at the end of this slot the
+                        * keys from key on move to the child group (nd_split.c) */
 };
 /* Records nd_txn.c applies (every kind above but OPAQUE/register ops and SAFE). */
 static inline bool nd_op_is_txn(uint8_t kind)
@@ -132,13 +134,31 @@ typedef struct nd_group {
     nd_read_timer *read_timer; /* reads waiting for TT.after(s_read) */
     char *range_start;         /* the keys this group holds: [start, end), end "" = +infinity; */
     char *range_end;           /* NULL for the meta group (no user keys) */
+    /* Splitting (nd_split.c), leader only. */
+    int split_state;        /* ND_SPLIT_* */
+    char *split_key;        /* where the tablet splits (NUL-terminated) */
+    uint64_t split_child;   /* the new group, numbered by the meta group */
+    int64_t split_since;    /* monotonic ns the state began */
+    int64_t split_sent;     /* monotonic ns of the last request to the meta group */
+    int64_t split_next;     /* monotonic ns of the next size check */
+    uint64_t alloc_txn;     /* meta group leader: its numbering transaction in flight */
 } nd_group;
+
+enum {
+    ND_SPLIT_IDLE = 0,
+    ND_SPLIT_ALLOC,    /* asked the meta group for the child's id */
+    ND_SPLIT_BARRIER,  /* no new transactions; waiting for the running ones to end */
+    ND_SPLIT_PROPOSED, /* the SPLIT record is proposed */
+};
+
+#define ND_DEFAULT_SPLIT_BYTES (64LL * 1024 * 1024)
 
 /* One entry of the cluster's range map (every data group, hosted here or not). */
 typedef struct nd_range {
     uint64_t group;
     char *start, *end; /* end "" = +infinity */
     px_config replicas;
+    int64_t floor_ts; /* split off another group at this timestamp (0: not) */
 } nd_range;
 
 typedef struct nd_stats {
@@ -159,6 +179,8 @@ struct nd_node {
     char *data_dir, *listen, *advertise, *zone, *region, *join, *clock_spec;
     int64_t lease_ns;
     int64_t retention_ns;
+    int64_t split_bytes;
+    px_config meta_replicas;
     tt_clock *clock;
     ls_store *store;
     net_tls_ctx *tls;
@@ -263,7 +285,36 @@ int nd_propose_raw(nd_node *n, nd_group *g, uint64_t seq, uint8_t kind, const ui
 void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
                    const uint8_t *body, size_t blen);
 
+/* Records a split in DATA/cluster.json and the range map (nd.c). */
+int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64_t child,
+                            int64_t floor, mr_err *err);
+/* The replicas of group gid (data or meta), or NULL. */
+const px_config *nd_group_replicas(const nd_node *n, uint64_t gid);
+
+/* nd_split.c */
+void nd_split_tick(nd_node *n, nd_group *g);
+/* A SPLIT record (the whole proposal) applied at the end of slot at ts. */
+void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const uint8_t *p,
+                    uint32_t len);
+/* This node's SPLIT proposal was voided. */
+void nd_split_voided(nd_node *n, nd_group *g);
+void nd_split_on_message(nd_node *n, const net_message *m);
+/* Leadership ended: forget a split in progress (the next leader starts over). */
+void nd_split_reset(nd_group *g);
+
 /* nd_txn.c */
+/* Leads with a valid lease, and has applied its predecessors' log. */
+bool nd_txn_leads(nd_node *n, nd_group *g);
+/* Transactions the leader knows (open, committing, prepared). */
+size_t nd_txn_count(const nd_group *g);
+bool nd_txn_known(nd_group *g, uint64_t id);
+/* Aborts every transaction not yet past its point of no return (retryable). */
+void nd_txn_abort_open(nd_node *n, nd_group *g, const char *why);
+/* Commits `writes` ([{key, value}]) at the leader of g as the internal
+ * transaction `id` (the oldest there is: never wounded). Takes a reference. */
+int nd_txn_system_write(nd_node *n, nd_group *g, uint64_t id, json_t *writes);
+/* One-way JSON message to every replica of group gid (only its leader acts). */
+void nd_send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o);
 int nd_txn_group_open(nd_node *n, nd_group *g, mr_err *err);
 void nd_txn_group_close(nd_node *n, nd_group *g);
 /* A chosen DATA slot at ts with its transactional records (each [u8 kind][body],

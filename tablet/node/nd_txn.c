@@ -305,7 +305,6 @@ static json_t *txn_read(nd_group *g, nd_txn *t)
 }
 
 /* Two-phase commit helpers (defined below). */
-static void send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o);
 static bool px_is_leader(const nd_group *g);
 static void send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts);
 static void send_decisions(nd_node *n, nd_group *g, uint64_t txn, const co_votes *co, bool commit,
@@ -831,12 +830,27 @@ static void acc_sys(apply_acc *a, size_t i, char kind, uint64_t txn, int64_t ts,
     a->txns[a->nt++] = (mv_txn){.commit_ts = ts, .w = &a->sys[i], .n = 1};
 }
 
-static bool acc_writes(apply_acc *a, const uint8_t *b, size_t len, int64_t ts)
+/* Does every write fall in g's range? A record proposed before a split but
+ * chosen after it may not: it is then skipped (aborted) on every replica,
+ * never applied in part. The meta group has no range: its keys are its own. */
+static bool writes_fit(const nd_group *g, const mv_write *w, size_t nw)
+{
+    for (size_t i = 0; g->range_start && i < nw; i++)
+        if (!nd_in_range(g, w[i].key, w[i].key_len))
+            return false;
+    return true;
+}
+
+static bool acc_writes(const nd_group *g, apply_acc *a, const uint8_t *b, size_t len, int64_t ts)
 {
     mv_write *w;
     size_t nw;
     if (decode_writes(b, len, &w, &nw) != 0)
         return false;
+    if (!writes_fit(g, w, nw)) {
+        free(w);
+        return false;
+    }
     a->owned[a->nowned++] = w;
     a->txns[a->nt++] = (mv_txn){.commit_ts = ts, .w = w, .n = nw};
     return true;
@@ -849,6 +863,19 @@ static bool decided_in(const rec_effect *fx, size_t n, uint64_t txn)
             (fx[i].kind == ND_OP_TXN || fx[i].kind == ND_OP_COMMIT2 || fx[i].kind == ND_OP_ABORT2))
             return true;
     return false;
+}
+
+/* The writes of a PREPARE body ([txn][coord][u32 slen][spans][writes]) fit. */
+static bool prepare_fits(const nd_group *g, const uint8_t *b, size_t bl)
+{
+    uint32_t slen = get32(b + 16);
+    mv_write *w;
+    size_t nw;
+    if (slen > bl - 20 || decode_writes(b + 20 + slen, bl - 20 - slen, &w, &nw) != 0)
+        return false;
+    bool fit = writes_fit(g, w, nw);
+    free(w);
+    return fit;
 }
 
 /* One record into the slot's MVCC batch. Deterministic on every replica: it
@@ -868,7 +895,7 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
          * logged first (a status question about it) wins. */
         uint8_t *val = malloc(CO_DECISION_MAX);
         if (!val || decision_lookup(g, fx[i].txn, &old) || decided_in(fx, i, fx[i].txn) ||
-            !acc_writes(a, b + 8, bl - 8, ts)) {
+            !acc_writes(g, a, b + 8, bl - 8, ts)) {
             free(val);
             fx[i].skipped = true;
             break;
@@ -879,7 +906,7 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
     }
     case ND_OP_PREPARE: { /* [txn][coord][u32 slen][spans][writes] -> [ts][coord]... */
         uint8_t *val = malloc(bl);
-        if (!val || bl < 20 || prepared_find(g, fx[i].txn)) {
+        if (!val || bl < 20 || prepared_find(g, fx[i].txn) || !prepare_fits(g, b, bl)) {
             free(val);
             fx[i].skipped = true;
             break;
@@ -923,7 +950,7 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
         if (d.commit) {
             uint32_t np = bl >= 12 ? get32(b + 8) : 0;
             if (bl < 12 || np > CO_MAX_PARTS || bl < 12 + 8 * (size_t)np ||
-                !acc_writes(a, b + 12 + 8 * np, bl - 12 - 8 * np, ts)) {
+                !acc_writes(g, a, b + 12 + 8 * np, bl - 12 - 8 * np, ts)) {
                 fx[i].skipped = true;
                 break;
             }
@@ -958,12 +985,17 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
     case ND_OP_COMMIT2: /* a decision record: commit wait, or abort if one came first */
         if (t && t->state == TXN_COMMITTING) {
             if (fx->skipped)
-                return txn_abort(n, g, t, "the transaction was already decided: aborted", NULL);
+                return txn_abort(n, g, t,
+                                 "aborted: the transaction was already decided, or a split "
+                                 "moved its keys",
+                                 NULL);
             t->commit_ts = ts;
             txn_commit_wait(n, t);
         }
         break;
     case ND_OP_PREPARE:
+        if (t && t->state == TXN_PREPARING && fx->skipped && !prepared_find(g, t->id))
+            return txn_abort(n, g, t, "the tablet split: its keys moved; retry", NULL);
         if (t && t->state == TXN_PREPARING) {
             t->state = TXN_PREPARED;
             t->commit_ts = ts;
@@ -980,7 +1012,7 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
         if (t)
             txn_finish(n, g, t);
         if (!fx->skipped && px_is_leader(g))
-            send_to_group(n, fx->coord, ND_MSG_DECISION, ack_json(fx->txn, fx->coord, g->id));
+            nd_send_to_group(n, fx->coord, ND_MSG_DECISION, ack_json(fx->txn, fx->coord, g->id));
         break;
     case ND_OP_ABORT2:
         if (t && !fx->skipped && !txn_sealed(t->state))
@@ -1016,7 +1048,9 @@ void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const
         }
         stage_record(g, &a, fx, i, ts, recs[i], lens[i]);
         if (fx[i].skipped && recs[i][0] == ND_OP_TXN)
-            MR_ERROR("node", "group=%llu slot=%llu: malformed commit record skipped",
+            MR_DEBUG("node",
+                     "group=%llu slot=%llu: commit record skipped (decided before, keys "
+                     "outside the range, or malformed)",
                      (unsigned long long)g->id, (unsigned long long)slot);
     }
     mr_err err;
@@ -1068,16 +1102,14 @@ static bool px_is_leader(const nd_group *g)
 
 /* One-way JSON message to every replica of group gid (only its leader acts);
  * a replica on this node gets it from the loop, not from inside this call. */
-static void send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o)
+void nd_send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o)
 {
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!text)
         return;
-    for (size_t i = 0; i < n->nranges; i++) {
-        if (n->ranges[i].group != gid)
-            continue;
-        const px_config *c = &n->ranges[i].replicas;
+    const px_config *c = nd_group_replicas(n, gid);
+    if (c) {
         for (uint32_t k = 0; k < c->n; k++) {
             px_node_id id = c->nodes[k];
             if (id == n->self) {
@@ -1099,7 +1131,6 @@ static void send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o)
                                    &err);
             }
         }
-        break;
     }
     free(text);
 }
@@ -1118,7 +1149,11 @@ bool nd_txn_run_local(nd_node *n)
                          .peer = "local",
                          .peer_name = "",
                          .peer_is_node = 1};
-        if (!n->closing && !n->fatal)
+        if (n->closing || n->fatal)
+            ;
+        else if (m.type == ND_MSG_SPLIT)
+            nd_split_on_message(n, &m);
+        else
             nd_txn_on_2pc(n, &m);
         free(l->text);
         free(l);
@@ -1140,7 +1175,7 @@ void nd_txn_free_local(nd_node *n)
 
 static void send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts)
 {
-    send_to_group(n, coord, ND_MSG_PREPARED,
+    nd_send_to_group(n, coord, ND_MSG_PREPARED,
                   json_pack("{s:I, s:I, s:I, s:b, s:I}", "txn", (json_int_t)txn, "group",
                             (json_int_t)coord, "from", (json_int_t)g->id, "ok", ok, "ts",
                             (json_int_t)ts));
@@ -1160,7 +1195,7 @@ static void send_decisions(nd_node *n, nd_group *g, uint64_t txn, const co_votes
 {
     for (uint32_t i = 0; i < co->nparts; i++)
         if (co->parts[i] != g->id)
-            send_to_group(n, co->parts[i], ND_MSG_DECISION,
+            nd_send_to_group(n, co->parts[i], ND_MSG_DECISION,
                           decision_json(txn, co->parts[i], g->id, commit, ts));
     if (!commit)
         return;
@@ -1233,7 +1268,7 @@ static void on_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t from, bool o
 {
     co_decision d;
     if (decision_lookup(g, txn, &d)) {
-        send_to_group(n, from, ND_MSG_DECISION, decision_json(txn, from, g->id, d.commit, d.ts));
+        nd_send_to_group(n, from, ND_MSG_DECISION, decision_json(txn, from, g->id, d.commit, d.ts));
         return;
     }
     nd_txn *t = txn_find(g, txn);
@@ -1284,7 +1319,7 @@ static void on_decision(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, b
     if (t && !commit && !txn_sealed(t->state))
         txn_abort(n, g, t, "aborted: the coordinator decided so", NULL);
     if (commit) /* not prepared here, so already decided and logged: say so */
-        send_to_group(n, coord, ND_MSG_DECISION, ack_json(txn, coord, g->id));
+        nd_send_to_group(n, coord, ND_MSG_DECISION, ack_json(txn, coord, g->id));
 }
 
 void nd_txn_on_2pc(nd_node *n, const net_message *m)
@@ -1431,7 +1466,7 @@ static void refuse_2pc(nd_node *n, nd_group *g, uint64_t txn, json_t *jparts)
     {
         uint64_t to = (uint64_t)json_integer_value(v);
         if (to && to != g->id)
-            send_to_group(n, to, ND_MSG_DECISION, decision_json(txn, to, g->id, false, 0));
+            nd_send_to_group(n, to, ND_MSG_DECISION, decision_json(txn, to, g->id, false, 0));
     }
 }
 
@@ -1887,6 +1922,15 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                              dec.commit ? json_pack("{s:b, s:I, s:I}", "ok", 1, "ts",
                                                     (json_int_t)dec.ts, "group", (json_int_t)g->id)
                                         : aborted_json("the transaction was aborted"));
+    /* A tablet about to split takes no new transactions (nd_split.c): the
+     * running ones end first, so none holds locks across the split. */
+    if (!t && g->split_state >= ND_SPLIT_BARRIER && strcmp(op, "abort") != 0) {
+        if (commit && coord && coord != g->id)
+            send_vote(n, g, id, coord, false, 0);
+        else if (commit && coord == g->id)
+            refuse_2pc(n, g, id, jparts);
+        return nd_reply_json(n, m->reply_to, aborted_json("the tablet is splitting; retry"));
+    }
     if (strcmp(op, "abort") == 0) {
         if (t) {
             if (txn_sealed(t->state))
@@ -2063,14 +2107,21 @@ static void record_cluster(nd_node *n, nd_group *g)
             free(val);
         }
     json_decref(desc);
-    nd_txn *t = calloc(1, sizeof *t);
     /* reserved id: no client id has bit 62 set and this group */
-    if (!t || encode_writes((1ull << 62) | g->id, writes, &t->body, &t->blen, &err) != MR_OK) {
+    if (nd_txn_system_write(n, g, (1ull << 62) | g->id, writes) == MR_OK)
+        MR_INFO("node", "meta group: recording the cluster's nodes and groups");
+    json_decref(writes);
+}
+
+int nd_txn_system_write(nd_node *n, nd_group *g, uint64_t id, json_t *writes)
+{
+    mr_err err;
+    nd_txn *t = calloc(1, sizeof *t);
+    if (!t || encode_writes(id, writes, &t->body, &t->blen, &err) != MR_OK) {
         free(t);
-        json_decref(writes);
-        return;
+        return MR_EINVAL;
     }
-    t->id = (1ull << 62) | g->id;
+    t->id = id;
     t->prio = INT64_MIN + 1; /* older than any client transaction */
     t->g = g;
     t->n = n;
@@ -2078,12 +2129,42 @@ static void record_cluster(nd_node *n, nd_group *g)
     g->txns = t;
     tl_out out = {0};
     lock_writes(g, t, writes, &out); /* the oldest transaction there is: never wounded */
-    json_decref(writes);
     if (t->locks_pending == 0)
         txn_locked(n, g, t);
     handle_out(n, g, &out);
     tl_out_free(&out);
-    MR_INFO("node", "meta group: recording the cluster's nodes and groups");
+    return MR_OK;
+}
+
+bool nd_txn_leads(nd_node *n, nd_group *g)
+{
+    return leads_with_log(n, g);
+}
+
+size_t nd_txn_count(const nd_group *g)
+{
+    size_t k = 0;
+    for (const nd_txn *t = g->txns; t; t = t->next)
+        k++;
+    return k;
+}
+
+bool nd_txn_known(nd_group *g, uint64_t id)
+{
+    return txn_find(g, id) != NULL;
+}
+
+void nd_txn_abort_open(nd_node *n, nd_group *g, const char *why)
+{
+    /* From the top each time: an abort's lock releases may end others. */
+    for (;;) {
+        nd_txn *t = g->txns;
+        while (t && (txn_sealed(t->state) || t->prio == INT64_MIN + 1))
+            t = t->next;
+        if (!t)
+            return;
+        txn_abort(n, g, t, why, NULL);
+    }
 }
 
 /* Old versions go once no read may need them: every replica collects, a
@@ -2118,7 +2199,7 @@ static void tick_2pc(nd_node *n, nd_group *g, int64_t now)
         if ((t && t->state == TXN_DECIDING) || now - p->last_query < ND_QUERY_EVERY)
             continue;
         p->last_query = now;
-        send_to_group(n, p->coord, ND_MSG_TXN_QUERY,
+        nd_send_to_group(n, p->coord, ND_MSG_TXN_QUERY,
                       json_pack("{s:I, s:I, s:I, s:I}", "txn", (json_int_t)p->txn, "group",
                                 (json_int_t)p->coord, "from", (json_int_t)g->id, "ts",
                                 (json_int_t)p->ts));
@@ -2137,7 +2218,7 @@ static void tick_2pc(nd_node *n, nd_group *g, int64_t now)
         d->next_send = now + ND_DELIVER_EVERY;
         for (uint32_t i = 0; i < d->d.nparts; i++)
             if (!(d->acked & (1ull << i)))
-                send_to_group(n, d->d.parts[i], ND_MSG_DECISION,
+                nd_send_to_group(n, d->d.parts[i], ND_MSG_DECISION,
                               decision_json(d->txn, d->d.parts[i], g->id, true, d->d.ts));
         pd = &d->next;
     }

@@ -39,6 +39,20 @@ TEST(durations_parse)
     CHECK(mr_parse_duration("99999999999h", &ns) != 0);
 }
 
+TEST(sizes_parse)
+{
+    int64_t b = -1;
+    CHECK(mr_parse_size("4096", &b) == 0 && b == 4096);
+    CHECK(mr_parse_size("64MiB", &b) == 0 && b == 64LL << 20);
+    CHECK(mr_parse_size("512K", &b) == 0 && b == 512LL << 10);
+    CHECK(mr_parse_size("2GiB", &b) == 0 && b == 2LL << 30);
+    CHECK(mr_parse_size("0B", &b) == 0 && b == 0);
+    static const char *const bad[] = {"", "-1", "1.5M", "12 MiB", "1TB", "MiB",
+                                      "99999999999999999999", "9000000000G", " 1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECKF(mr_parse_size(bad[i], &b) == -1, "'%s' accepted", bad[i]);
+}
+
 TEST(format_duration)
 {
     char b[32];
@@ -68,5 +82,6 @@ TEST(ints_and_hostports)
     CHECK(mr_parse_hostport("[::1]80", h, sizeof h, &port) != 0);
 }
 
-TEST_MAIN(TEST_CASE(err_wrap_grows_message), TEST_CASE(durations_parse), TEST_CASE(format_duration),
+TEST_MAIN(TEST_CASE(err_wrap_grows_message), TEST_CASE(durations_parse), TEST_CASE(sizes_parse),
+          TEST_CASE(format_duration),
           TEST_CASE(ints_and_hostports))

@@ -1233,6 +1233,11 @@ TEST(split_in_two)
     mv_write w2[] = {put("m", "5"), del("z")};
     CHECK_EQ(mv_apply(s, 2, 20, w2, 2, NULL), 0);
     CHECK_EQ(mv_gc(s, 5, 0, NULL, NULL), 0);
+    mv_size all, data;
+    mv_size_estimate(s, &all);
+    CHECK_EQ(mv_size_data(s, &data, NULL), 0);
+    CHECK_EQ(all.versions - data.versions, 1);
+    CHECK_EQ(all.bytes - data.bytes, 4 + 1 + MV_VERSION_OVERHEAD); /* "\0sys" = "r" */
     CHECK_EQ(mv_set_range(s, 3, "a", 1, NULL, 0, NULL), 0);
     mv_version v;
     CHECK_EQ(mv_get(s, "\0sys", 4, 30, &v, NULL), 0); /* kept by the cut */

@@ -88,9 +88,22 @@ void tc_start(int i)
                     (char *)(tc.clock ? tc.clock : "fixed:1ms"),
                     "--clock-cap",
                     (char *)(tc.clock_cap ? tc.clock_cap : "10ms"),
-                    i == 0 ? "--http" : NULL,
-                    http,
+                    NULL,
+                    NULL,
+                    NULL,
+                    NULL,
                     NULL};
+    size_t k = 0;
+    while (argv[k])
+        k++;
+    if (i == 0) {
+        argv[k++] = "--http";
+        argv[k++] = http;
+    }
+    if (tc.split_size) {
+        argv[k++] = "--split-size";
+        argv[k++] = (char *)tc.split_size;
+    }
     tc.pids[i] = proc_spawn(argv, log);
 }
 

@@ -1,0 +1,447 @@
+/* Tablet splits (design.md: tablets split by size, never inside a directory
+ * unless the directory alone is too big; the split is a Paxos-logged event
+ * and the meta group learns the new range).
+ *
+ * 1. The leader of a data group checks its tablet's size every second
+ *    (mv_size_estimate, free). Past the node's split size it picks a split
+ *    key (mv_split_key: the directory boundary nearest the middle of the live
+ *    data; a directory is cut only when it alone is over the split size) and
+ *    asks the meta group to number the new group (ND_MSG_SPLIT "alloc"). The
+ *    meta group's leader gives it the next id above every group it records,
+ *    and records the new map entries (group/<child>, group/<parent> with its
+ *    new end, and split/<parent>/[start, end] for a repeated ask) in one
+ *    transaction through its log; until that commits it answers nothing, and
+ *    afterwards a repeated ask gets the recorded answer, so an id is given
+ *    once however often the question comes (or a new parent leader asks it).
+ * 2. The parent leader stops taking new transactions (retryable aborts),
+ *    waits for the running ones to end (aborting those still open after
+ *    ND_SPLIT_DRAIN) and for no prepared transaction, then proposes SPLIT
+ *    [child][key].
+ * 3. Every replica applies SPLIT at the end of its slot. With a transaction
+ *    prepared there the record is void on every replica (the leader tries
+ *    again later). Otherwise mv_split writes the child's store (the versions
+ *    from the key on, history included) and cuts its own; cluster.json and
+ *    the range map learn the child: the parent's replicas, [key, old end),
+ *    timestamps above the split's (px ts_floor). The child group starts on
+ *    the next tick and elects a leader like any group. Records chosen after
+ *    the split whose writes left the range are skipped on every replica
+ *    (their transactions abort, retryable).
+ * Clients learn of it from wrong_range answers naming the new owner, then the
+ * range map; nodes without a replica of the parent get a one-way notice.
+ *
+ * Directories: until SQL's key encoding exists, the directory of a key is its
+ * first two '/'-separated parts ("users/42" for "users/42/orders/7"); a key
+ * without '/' is a directory of its own. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+#include "tablet/node/nd_int.h"
+
+#define ND_SPLIT_CHECK  (1 * MR_NS_PER_S)      /* size checks */
+#define ND_SPLIT_RESEND (300 * MR_NS_PER_MS)   /* asks to the meta group */
+#define ND_SPLIT_DRAIN  (1 * MR_NS_PER_S)      /* running transactions get this long */
+#define ND_SPLIT_GIVEUP (10 * MR_NS_PER_S)     /* a step that long: start over later */
+#define ND_SPLIT_RETRY  (5 * MR_NS_PER_S)      /* after giving up, or with no split key */
+
+static size_t dir_prefix(void *arg, const void *key, size_t len)
+{
+    (void)arg;
+    const char *k = key;
+    const char *a = memchr(k, '/', len);
+    if (!a)
+        return len;
+    const char *b = memchr(a + 1, '/', len - (size_t)(a + 1 - k));
+    return b ? (size_t)(b - k) : len;
+}
+
+void nd_split_reset(nd_group *g)
+{
+    free(g->split_key);
+    g->split_key = NULL;
+    g->split_child = 0;
+    g->split_state = ND_SPLIT_IDLE;
+}
+
+static void give_up(nd_group *g, int64_t now, const char *why)
+{
+    MR_WARN("node", "group=%llu split: %s; trying again later", (unsigned long long)g->id, why);
+    nd_split_reset(g);
+    g->split_next = now + ND_SPLIT_RETRY;
+}
+
+/* key is strictly inside g's range, so both sides keep a part of it. */
+static bool splits_range(const nd_group *g, const char *key)
+{
+    return g->range_start && strcmp(key, g->range_start) > 0 &&
+           nd_in_range(g, key, strlen(key));
+}
+
+/* Chooses the split key; false when the tablet has no place to split. */
+static bool choose_key(nd_node *n, nd_group *g)
+{
+    mv_split_opts o = {.ts = g->safe_ts > mv_horizon(g->mv) ? g->safe_ts : mv_horizon(g->mv),
+                       .prefix = dir_prefix,
+                       .max_dir_bytes = (uint64_t)n->split_bytes};
+    void *k = NULL;
+    size_t klen = 0;
+    mr_err err;
+    int rc = mv_split_key(g->mv, &o, &k, &klen, &err);
+    if (rc != MR_OK) {
+        if (rc != MR_ENOTFOUND)
+            MR_WARN("node", "group=%llu split key: %s", (unsigned long long)g->id,
+                    mr_err_msg(&err));
+        return false;
+    }
+    char *key = memchr(k, 0, klen) ? NULL : strndup(k, klen);
+    free(k);
+    if (!key || !splits_range(g, key)) {
+        free(key);
+        return false;
+    }
+    g->split_key = key;
+    return true;
+}
+
+static void ask_meta(nd_node *n, nd_group *g, int64_t now)
+{
+    g->split_sent = now;
+    nd_send_to_group(n, ND_META_GROUP, ND_MSG_SPLIT,
+                     json_pack("{s:s, s:I, s:s, s:s, s:s}", "op", "alloc", "group",
+                               (json_int_t)g->id, "start", g->range_start, "end", g->range_end,
+                               "key", g->split_key));
+}
+
+static void propose_split(nd_node *n, nd_group *g, int64_t now)
+{
+    size_t klen = strlen(g->split_key);
+    uint8_t *b = malloc(12 + klen);
+    if (!b)
+        return;
+    put64(b, g->split_child);
+    put32(b + 8, (uint32_t)klen);
+    memcpy(b + 12, g->split_key, klen);
+    mr_err err;
+    if (nd_propose_raw(n, g, 0, ND_OP_SPLIT, b, 12 + klen, &err) == MR_OK) {
+        g->split_state = ND_SPLIT_PROPOSED;
+        g->split_since = now;
+        MR_INFO("node", "group=%llu proposing a split at '%s' into group %llu",
+                (unsigned long long)g->id, g->split_key, (unsigned long long)g->split_child);
+    }
+    free(b);
+}
+
+void nd_split_tick(nd_node *n, nd_group *g)
+{
+    if (!g->range_start || !nd_txn_leads(n, g))
+        return; /* the meta group holds no user keys; only a ready leader splits */
+    int64_t now = mr_monotonic_ns();
+    switch (g->split_state) {
+    case ND_SPLIT_IDLE: {
+        if (now < g->split_next)
+            return;
+        g->split_next = now + ND_SPLIT_CHECK;
+        mv_size sz;
+        mv_size_estimate(g->mv, &sz);
+        if ((int64_t)sz.bytes < n->split_bytes || g->prepared)
+            return;
+        /* The transactions' own records (system keys) stay with the parent:
+         * only the range's data counts. */
+        mr_err err;
+        if (mv_size_data(g->mv, &sz, &err) != MR_OK) {
+            MR_WARN("node", "group=%llu size: %s", (unsigned long long)g->id, mr_err_msg(&err));
+            return;
+        }
+        if ((int64_t)sz.bytes < n->split_bytes) {
+            g->split_next = now + ND_SPLIT_RETRY;
+            return;
+        }
+        if (!choose_key(n, g)) {
+            g->split_next = now + ND_SPLIT_RETRY;
+            MR_INFO("node", "group=%llu holds %llu bytes but no key splits it (one directory)",
+                    (unsigned long long)g->id, (unsigned long long)sz.bytes);
+            return;
+        }
+        MR_INFO("node", "group=%llu holds %llu bytes (split size %lld): splitting at '%s'",
+                (unsigned long long)g->id, (unsigned long long)sz.bytes,
+                (long long)n->split_bytes, g->split_key);
+        g->split_state = ND_SPLIT_ALLOC;
+        g->split_since = now;
+        ask_meta(n, g, now);
+        return;
+    }
+    case ND_SPLIT_ALLOC:
+        if (now - g->split_since > ND_SPLIT_GIVEUP)
+            return give_up(g, now, "the meta group did not number the new group");
+        if (now - g->split_sent >= ND_SPLIT_RESEND)
+            ask_meta(n, g, now);
+        return;
+    case ND_SPLIT_BARRIER:
+        if (now - g->split_since > ND_SPLIT_GIVEUP)
+            return give_up(g, now, "transactions did not drain");
+        if (!g->prepared && nd_txn_count(g) == 0 && g->data_inflight == 0)
+            return propose_split(n, g, now);
+        if (now - g->split_since > ND_SPLIT_DRAIN)
+            nd_txn_abort_open(n, g, "the tablet is splitting; retry");
+        return;
+    case ND_SPLIT_PROPOSED:
+        if (now - g->split_since > ND_SPLIT_GIVEUP)
+            return give_up(g, now, "the split record was not applied");
+        return;
+    }
+}
+
+void nd_split_voided(nd_node *n, nd_group *g)
+{
+    (void)n;
+    if (g->split_state == ND_SPLIT_PROPOSED)
+        give_up(g, mr_monotonic_ns(), "the split record was voided");
+}
+
+/* Tells the nodes without a replica of g about its split (one-way, best
+ * effort: they only serve the range map). */
+static void notify_others(nd_node *n, nd_group *g, const char *key, uint64_t child, int64_t ts)
+{
+    json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:I}", "op", "notice", "group", (json_int_t)g->id,
+                          "key", key, "child", (json_int_t)child, "floor_ts", (json_int_t)ts);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    for (px_node_id id = 1; text && id <= PX_MAX_NODE_ID; id++) {
+        if (!n->peers[id].addr[0] || px_config_has(&g->config, id))
+            continue;
+        mr_err err;
+        net_transport_send(n->tr, n->peers[id].addr, ND_MSG_SPLIT, text, (uint32_t)strlen(text),
+                           &err);
+    }
+    free(text);
+}
+
+static void stop_node(nd_node *n, nd_group *g, const char *what, const mr_err *err)
+{
+    /* A replica that cannot follow its log must not go on diverging. */
+    MR_ERROR("node", "group=%llu fatal: %s: %s; stopping", (unsigned long long)g->id, what,
+             mr_err_msg(err));
+    n->fatal = true;
+    uv_stop(n->loop);
+}
+
+void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const uint8_t *p,
+                    uint32_t len)
+{
+    bool mine = get32(p) == n->self;
+    const uint8_t *b = p + ND_PROP_HDR;
+    uint32_t bl = len - ND_PROP_HDR;
+    if (!g->range_start)
+        return;
+    if (bl < 12 || get32(b + 8) != bl - 12 || get32(b + 8) == 0 || memchr(b + 12, 0, bl - 12)) {
+        MR_ERROR("node", "group=%llu slot=%llu: malformed split record skipped",
+                 (unsigned long long)g->id, (unsigned long long)slot);
+        return;
+    }
+    uint64_t child = get64(b);
+    char *key = strndup((const char *)b + 12, bl - 12);
+    if (!key) {
+        mr_err e;
+        mr_errf(&e, MR_ENOMEM, "out of memory");
+        return stop_node(n, g, "applying a split", &e);
+    }
+    mr_err err;
+    if (strcmp(g->range_end, key) == 0) {
+        /* Replayed after a restart: the store is cut; make sure the map is too. */
+        if (nd_cluster_record_split(n, g->id, key, child, ts, &err) != MR_OK)
+            stop_node(n, g, "recording a split", &err);
+        free(key);
+        return;
+    }
+    const char *why = !splits_range(g, key) ? "its key is outside the range"
+                      : g->prepared         ? "a transaction is prepared here"
+                      : child <= g->id      ? "the new group's id is not above the parent's"
+                                            : NULL;
+    if (why) {
+        MR_INFO("node", "group=%llu slot=%llu: split at '%s' void: %s", (unsigned long long)g->id,
+                (unsigned long long)slot, key, why);
+        if (mine && g->split_state == ND_SPLIT_PROPOSED)
+            give_up(g, mr_monotonic_ns(), why);
+        free(key);
+        return;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/g%llu.mv", n->data_dir, (unsigned long long)child);
+    int rc = mv_split(g->mv, slot, path, key, strlen(key), &err);
+    if (rc != MR_OK && rc != MR_EEXIST) {
+        free(key);
+        return stop_node(n, g, "splitting the tablet", &err);
+    }
+    if (nd_cluster_record_split(n, g->id, key, child, ts, &err) != MR_OK) {
+        free(key);
+        return stop_node(n, g, "recording a split", &err);
+    }
+    px_status st;
+    px_node_status(g->px, &st);
+    if (st.state == PX_LEADER) {
+        /* None should be left (the barrier); a read-only lock on a moved key
+         * would no longer protect anything. */
+        nd_txn_abort_open(n, g, "the tablet split; retry");
+        notify_others(n, g, key, child, ts);
+    }
+    nd_split_reset(g);
+    g->split_next = mr_monotonic_ns() + ND_SPLIT_CHECK;
+    free(key);
+}
+
+/* ---- messages ---- */
+
+/* Scan callback: the largest id among the meta group's group/<id> records. */
+static int max_group_id(void *arg, const mv_version *v)
+{
+    uint64_t *max = arg;
+    char buf[32];
+    size_t l = v->key_len - 6;
+    if (v->key_len <= 6 || l >= sizeof buf)
+        return 0;
+    memcpy(buf, (const char *)v->key + 6, l);
+    buf[l] = '\0';
+    char *end;
+    unsigned long long id = strtoull(buf, &end, 10);
+    if (*end == '\0' && id > *max)
+        *max = id;
+    return 0;
+}
+
+/* The meta group's leader numbers a new group for a split, once. */
+static void on_alloc(nd_node *n, json_t *o)
+{
+    nd_group *mg = nd_find_group(n, ND_META_GROUP);
+    json_int_t parent = json_integer_value(json_object_get(o, "group"));
+    const char *start = json_string_value(json_object_get(o, "start"));
+    const char *end = json_string_value(json_object_get(o, "end"));
+    const char *key = json_string_value(json_object_get(o, "key"));
+    if (!mg || !nd_txn_leads(n, mg) || parent <= ND_META_GROUP || !start || !end || !key)
+        return;
+    json_t *span = json_pack("[s, s]", start, end);
+    char *sj = span ? json_dumps(span, JSON_COMPACT) : NULL;
+    json_decref(span);
+    char akey[8400];
+    snprintf(akey, sizeof akey, "split/%lld/%s", (long long)parent, sj ? sj : "");
+    free(sj);
+    mv_version v;
+    mr_err err;
+    if (mv_get(mg->mv, akey, strlen(akey), MV_TS_MAX, &v, &err) == MR_OK) {
+        /* Numbered before: the same answer. */
+        json_error_t je;
+        json_t *rec = json_loadb(v.value, v.len, 0, &je);
+        free(v.value);
+        json_t *ans = json_pack("{s:s, s:I, s:s, s:s, s:O, s:O}", "op", "allocated", "group",
+                                parent, "start", start, "end", end, "key",
+                                json_object_get(rec, "key"), "child",
+                                json_object_get(rec, "child"));
+        json_decref(rec);
+        if (ans)
+            nd_send_to_group(n, (uint64_t)parent, ND_MSG_SPLIT, ans);
+        return;
+    }
+    if (mg->alloc_txn && nd_txn_known(mg, mg->alloc_txn))
+        return; /* one numbering at a time: the parent asks again */
+    /* The parent's record must show the range it splits. */
+    char pkey[64];
+    snprintf(pkey, sizeof pkey, "group/%lld", (long long)parent);
+    if (mv_get(mg->mv, pkey, strlen(pkey), MV_TS_MAX, &v, &err) != MR_OK)
+        return;
+    json_error_t je;
+    json_t *prec = json_loadb(v.value, v.len, 0, &je);
+    free(v.value);
+    const char *ps = json_string_value(json_object_get(prec, "start"));
+    const char *pe = json_string_value(json_object_get(prec, "end"));
+    if (!prec || !ps || !pe || strcmp(ps, start) != 0 || strcmp(pe, end) != 0 ||
+        strcmp(key, start) <= 0 || (*end && strcmp(key, end) >= 0)) {
+        MR_WARN("node", "meta group: split of group %lld at '%s' does not match its record",
+                (long long)parent, key);
+        json_decref(prec);
+        return;
+    }
+    /* The next id above every group recorded. */
+    uint64_t max = 0;
+    mv_scan_opts so = {.start = "group/", .start_len = 6, .end = "group0", .end_len = 6,
+                       .ts = MV_TS_MAX};
+    if (mv_scan(mg->mv, &so, max_group_id, &max, NULL, &err) != MR_OK || max < (uint64_t)parent) {
+        json_decref(prec);
+        return;
+    }
+    uint64_t child = max + 1;
+    json_t *crec = json_pack("{s:I, s:s, s:O, s:s, s:s, s:I}", "id", (json_int_t)child, "kind",
+                             "data", "replicas", json_object_get(prec, "replicas"), "start", key,
+                             "end", end, "parent", parent);
+    json_object_set_new(prec, "end", json_string(key));
+    json_t *arec = json_pack("{s:I, s:s}", "child", (json_int_t)child, "key", key);
+    char *cv = crec ? json_dumps(crec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *pv = json_dumps(prec, JSON_COMPACT | JSON_SORT_KEYS);
+    char *av = arec ? json_dumps(arec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char ckey[64];
+    snprintf(ckey, sizeof ckey, "group/%llu", (unsigned long long)child);
+    json_t *writes = cv && pv && av ? json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "key",
+                                                akey, "value", av, "key", ckey, "value", cv,
+                                                "key", pkey, "value", pv)
+                                    : NULL;
+    uint64_t id = (1ull << 62) | (child << 1); /* reserved: see record_cluster in nd_txn.c */
+    if (writes && nd_txn_system_write(n, mg, id, writes) == MR_OK) {
+        mg->alloc_txn = id;
+        MR_INFO("node", "meta group: group %llu splits at '%s': the keys from there go to new "
+                "group %llu", (unsigned long long)parent, key, (unsigned long long)child);
+    }
+    json_decref(writes);
+    free(cv);
+    free(pv);
+    free(av);
+    json_decref(crec);
+    json_decref(arec);
+    json_decref(prec);
+}
+
+void nd_split_on_message(nd_node *n, const net_message *m)
+{
+    json_error_t je;
+    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
+    const char *op = json_string_value(json_object_get(o, "op"));
+    if (!op) {
+        n->stats.malformed++;
+        json_decref(o);
+        return;
+    }
+    if (strcmp(op, "alloc") == 0) {
+        on_alloc(n, o);
+    } else if (strcmp(op, "allocated") == 0) {
+        nd_group *g = nd_find_group(n, (uint64_t)json_integer_value(json_object_get(o, "group")));
+        const char *start = json_string_value(json_object_get(o, "start"));
+        const char *end = json_string_value(json_object_get(o, "end"));
+        const char *key = json_string_value(json_object_get(o, "key"));
+        json_int_t child = json_integer_value(json_object_get(o, "child"));
+        if (g && g->split_state == ND_SPLIT_ALLOC && nd_txn_leads(n, g) && start && end && key &&
+            strcmp(start, g->range_start) == 0 && strcmp(end, g->range_end) == 0 &&
+            splits_range(g, key) && child > (json_int_t)g->id) {
+            char *k = strdup(key);
+            if (k) {
+                free(g->split_key);
+                g->split_key = k;
+                g->split_child = (uint64_t)child;
+                g->split_state = ND_SPLIT_BARRIER;
+                g->split_since = mr_monotonic_ns();
+            }
+        }
+    } else if (strcmp(op, "notice") == 0) {
+        uint64_t parent = (uint64_t)json_integer_value(json_object_get(o, "group"));
+        const char *key = json_string_value(json_object_get(o, "key"));
+        json_int_t child = json_integer_value(json_object_get(o, "child"));
+        mr_err err;
+        if (key && child > 0 && !nd_find_group(n, parent) &&
+            nd_cluster_record_split(n, parent, key, (uint64_t)child,
+                                    json_integer_value(json_object_get(o, "floor_ts")),
+                                    &err) != MR_OK)
+            MR_WARN("node", "split notice for group %llu: %s", (unsigned long long)parent,
+                    mr_err_msg(&err));
+    } else {
+        n->stats.malformed++;
+    }
+    json_decref(o);
+}

@@ -1,0 +1,406 @@
+/* Integration: tablet splits on a three-node TLS cluster started with one data
+ * group and --split-size 16KiB, written through libmeridian (which follows
+ * wrong_range answers to the new owners).
+ *
+ *   splits   about 40 KB written into 24 directories ("t/dNN", keys
+ *            "t/dNN/rMMM"): the data group splits (a Paxos-logged SPLIT, its
+ *            new groups numbered by the meta group); then every node serves
+ *            the same range map, tiling the key space, with every boundary a
+ *            directory ("t/dNN", never inside one); every key reads back its
+ *            value, strongly and at a timestamp from before the last split;
+ *            every replica of a group holds the same versions; the meta
+ *            group records each new group's range; transactions across the
+ *            new groups commit; no group is over the split size by much
+ *   restart  kill -9 of every node, then restart: the same map, the same
+ *            data, and writes to every group go on */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mr_util.h"
+#include "meridian.h"
+#include "tablet/node/nd.h"
+#include "tests/support/cluster.h"
+#include "tests/support/proc.h"
+#include "tests/test.h"
+
+#define NNODES   3
+#define NDIRS    24
+#define NROWS    16
+#define VAL_LEN  80
+#define SPLIT_SZ (16 * 1024)
+
+static bool started;
+static char addrs[256];
+static int64_t last_ts; /* commit timestamp of the last load write */
+
+static void key_of(char *k, size_t cap, int d, int r)
+{
+    snprintf(k, cap, "t/d%02d/r%03d", d, r);
+}
+
+static void value_of(char *v, int d, int r, int gen)
+{
+    memset(v, 'a' + (d + r + gen) % 26, VAL_LEN);
+    snprintf(v, 16, "%d.%d.%d:", gen, d, r);
+    v[strlen(v)] = '-';
+    v[VAL_LEN] = '\0';
+}
+
+static meridian *connect_db(void)
+{
+    meridian_options o = {.addrs = addrs, .certs_dir = tc.certs, .timeout_ms = 5000};
+    meridian *db = NULL;
+    int rc = meridian_open(&o, &db);
+    if (rc != MERIDIAN_OK) {
+        fprintf(stderr, "  open: %s: %s\n", meridian_errstr(rc), meridian_errmsg(db));
+        meridian_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+typedef struct put_arg {
+    const char *key, *val;
+    const char *key2, *val2;
+} put_arg;
+
+static int put_fn(meridian_txn *t, void *arg)
+{
+    put_arg *a = arg;
+    int rc = meridian_put(t, a->key, strlen(a->key), a->val, strlen(a->val));
+    if (rc == MERIDIAN_OK && a->key2)
+        rc = meridian_put(t, a->key2, strlen(a->key2), a->val2, strlen(a->val2));
+    return rc;
+}
+
+/* The range map from node i: {ranges: [...]}, or NULL. */
+static json_t *ranges_of(int i)
+{
+    return tc_request(i, ND_MSG_RANGES, "{}");
+}
+
+static size_t data_groups(json_t *r)
+{
+    return json_array_size(json_object_get(r, "ranges"));
+}
+
+/* The map's groups and boundaries as text (leaders left out). */
+static char *map_text(int i)
+{
+    json_t *r = ranges_of(i);
+    json_t *rs = json_object_get(r, "ranges");
+    char *s = NULL;
+    if (rs) {
+        size_t k;
+        json_t *v;
+        json_array_foreach(rs, k, v) json_object_del(v, "leader");
+        s = json_dumps(rs, JSON_COMPACT | JSON_SORT_KEYS);
+    }
+    json_decref(r);
+    return s;
+}
+
+/* Waits until every node serves the same map, with at least `want` groups,
+ * unchanged for 3 s (splits may follow each other while tablets are big). */
+static bool wait_stable(size_t want, int timeout_ms)
+{
+    int64_t end = mr_monotonic_ns() + (int64_t)timeout_ms * MR_NS_PER_MS;
+    char *last = NULL;
+    int64_t since = 0;
+    while (mr_monotonic_ns() < end) {
+        char *m0 = map_text(0);
+        bool same = m0 != NULL;
+        for (int i = 1; i < NNODES && same; i++) {
+            char *mi = map_text(i);
+            same = mi && strcmp(mi, m0) == 0;
+            free(mi);
+        }
+        json_error_t je;
+        json_t *parsed = m0 ? json_loads(m0, 0, &je) : NULL;
+        same = same && json_array_size(parsed) >= want;
+        json_decref(parsed);
+        if (!same || !last || strcmp(last, m0) != 0) {
+            free(last);
+            last = same ? m0 : NULL;
+            if (!same)
+                free(m0);
+            since = mr_monotonic_ns();
+        } else {
+            free(m0);
+            if (mr_monotonic_ns() - since > 3 * MR_NS_PER_S) {
+                free(last);
+                return true;
+            }
+        }
+        sleep_ms(200);
+    }
+    free(last);
+    return false;
+}
+
+static void setup(void)
+{
+    if (started)
+        return;
+    started = true;
+    CHECK_EQ(tc_setup(NNODES, "split"), 0);
+    tc.split_size = "16KiB";
+    for (int i = 0; i < NNODES; i++)
+        tc_start(i);
+    CHECK_EQ(tc_init(1), 0);
+    CHECK(tc_wait_leader(2, -1, 20000) >= 0);
+    snprintf(addrs, sizeof addrs, "127.0.0.1:%d", tc.ports[0]);
+}
+
+/* Every key, read in one strong read-only transaction (at ts when ts > 0),
+ * holds generation gen's value. */
+typedef struct scan_acc {
+    int rows, bad;
+    int gen;
+} scan_acc;
+
+static int check_row(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    scan_acc *a = arg;
+    int d, r;
+    char k[64], want[VAL_LEN + 1];
+    snprintf(k, sizeof k, "%.*s", (int)klen, (const char *)key);
+    if (sscanf(k, "t/d%d/r%d", &d, &r) != 2) {
+        a->bad++;
+        return 0;
+    }
+    value_of(want, d, r, a->gen);
+    if (vlen != VAL_LEN || memcmp(val, want, VAL_LEN) != 0)
+        a->bad++;
+    a->rows++;
+    return 0;
+}
+
+static void check_all(meridian *db, meridian_bound bound, int64_t ts, int gen)
+{
+    meridian_txn *t = NULL;
+    CHECK_EQ(meridian_begin_ro(db, bound, ts, &t), MERIDIAN_OK);
+    scan_acc a = {.gen = gen};
+    int rc = meridian_scan(t, "t/", 2, "t0", 2, 0, check_row, &a);
+    if (rc != MERIDIAN_OK)
+        fprintf(stderr, "  scan: %s: %s\n", meridian_errstr(rc), meridian_errmsg(db));
+    CHECK_EQ(rc, MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    CHECK_EQ(a.rows, NDIRS * NROWS);
+    CHECK_EQ(a.bad, 0);
+}
+
+static void load(meridian *db, int gen)
+{
+    char k[64], v[VAL_LEN + 1];
+    for (int d = 0; d < NDIRS; d++)
+        for (int r = 0; r < NROWS; r++) {
+            key_of(k, sizeof k, d, r);
+            value_of(v, d, r, gen);
+            put_arg a = {k, v, NULL, NULL};
+            int rc = meridian_run(db, 60000, put_fn, &a, &last_ts);
+            if (rc != MERIDIAN_OK)
+                fprintf(stderr, "  put %s: %s: %s\n", k, meridian_errstr(rc),
+                        meridian_errmsg(db));
+            CHECK_EQ(rc, MERIDIAN_OK);
+        }
+}
+
+/* The map is the same on every node, tiles the key space and cuts only
+ * between directories. *out: node 0's map (the caller frees it). */
+static void check_map(json_t **out)
+{
+    json_t *m0 = *out = ranges_of(0);
+    CHECK(m0 != NULL);
+    json_t *rs = json_object_get(m0, "ranges");
+    for (int i = 1; i < NNODES; i++) {
+        json_t *mi = ranges_of(i);
+        CHECK(mi != NULL);
+        json_t *ri = json_object_get(mi, "ranges");
+        CHECK_EQ(json_array_size(ri), json_array_size(rs));
+        for (size_t k = 0; k < json_array_size(rs) && k < json_array_size(ri); k++) {
+            json_t *a = json_array_get(rs, k), *b = json_array_get(ri, k);
+            CHECK_STR(json_string_value(json_object_get(a, "start")),
+                      json_string_value(json_object_get(b, "start")));
+            CHECK_EQ(json_integer_value(json_object_get(a, "group")),
+                     json_integer_value(json_object_get(b, "group")));
+        }
+        json_decref(mi);
+    }
+    const char *prev_end = "";
+    for (size_t k = 0; k < json_array_size(rs); k++) {
+        json_t *a = json_array_get(rs, k);
+        const char *s = json_string_value(json_object_get(a, "start"));
+        const char *e = json_string_value(json_object_get(a, "end"));
+        CHECK(s && e);
+        if (!s || !e)
+            break;
+        CHECK_STR(s, prev_end);
+        prev_end = e;
+        int d = -1, len = 0;
+        /* A boundary is a directory: "t/dNN", nothing after it. */
+        if (*s)
+            CHECKF(sscanf(s, "t/d%2d%n", &d, &len) == 1 && len == (int)strlen(s),
+                   "boundary '%s' is not a directory", s);
+    }
+    CHECK_STR(prev_end, "");
+}
+
+/* Every replica of every data group holds the same versions. */
+static void check_replicas(json_t *map)
+{
+    json_t *rs = json_object_get(map, "ranges");
+    for (size_t k = 0; k < json_array_size(rs); k++) {
+        int gid = (int)json_integer_value(json_object_get(json_array_get(rs, k), "group"));
+        json_int_t versions = -1, bytes = -1;
+        for (int tries = 0; tries < 50; tries++) {
+            bool same = true;
+            versions = bytes = -1;
+            for (int i = 0; i < NNODES && same; i++) {
+                json_t *st = tc_status(i);
+                json_t *g = tc_group_of(st, gid);
+                json_int_t v = json_integer_value(json_object_get(g, "versions"));
+                json_int_t b = json_integer_value(json_object_get(g, "bytes"));
+                same = g && (versions < 0 || (v == versions && b == bytes));
+                versions = v;
+                bytes = b;
+                json_decref(st);
+            }
+            if (same)
+                break;
+            versions = -1;
+            sleep_ms(100);
+        }
+        CHECKF(versions > 0, "group %d: replicas differ (or hold nothing)", gid);
+        /* Split near the middle: no tablet is far past the split size. */
+        CHECKF(bytes < SPLIT_SZ * 3 / 2, "group %d holds %lld bytes", gid, (long long)bytes);
+    }
+}
+
+/* The meta group records every data group's range as the map has it. */
+static void check_meta(json_t *map)
+{
+    json_t *rs = json_object_get(map, "ranges");
+    for (size_t k = 0; k < json_array_size(rs); k++) {
+        json_t *a = json_array_get(rs, k);
+        json_int_t gid = json_integer_value(json_object_get(a, "group"));
+        char req[96];
+        snprintf(req, sizeof req, "{\"group\":1,\"key\":\"group/%lld\"}", (long long)gid);
+        json_t *r = NULL;
+        for (int tries = 0; tries < 30; tries++) {
+            r = tc_request(0, ND_MSG_SNAPREAD, req);
+            if (r && json_is_true(json_object_get(r, "found")))
+                break;
+            json_decref(r);
+            r = NULL;
+            sleep_ms(100);
+        }
+        CHECKF(r != NULL, "the meta group has no record of group %lld", (long long)gid);
+        json_error_t je;
+        json_t *rec = r ? json_loads(json_string_value(json_object_get(r, "value")) ?: "", 0, &je)
+                        : NULL;
+        CHECK(rec != NULL);
+        CHECK_STR(json_string_value(json_object_get(rec, "start")),
+                  json_string_value(json_object_get(a, "start")));
+        CHECK_STR(json_string_value(json_object_get(rec, "end")),
+                  json_string_value(json_object_get(a, "end")));
+        json_decref(rec);
+        json_decref(r);
+    }
+}
+
+TEST(splits)
+{
+    setup();
+    meridian *db = connect_db();
+    CHECK(db != NULL);
+    if (!db)
+        return;
+    load(db, 1);
+    CHECK(wait_stable(3, 60000));
+    json_t *map = NULL;
+    check_map(&map);
+    if (test_failed_flag) {
+        json_decref(map);
+        meridian_close(db);
+        return;
+    }
+    size_t ngroups = data_groups(map);
+    fprintf(stderr, "  %zu data groups after the load\n", ngroups);
+    CHECK(ngroups >= 3);
+    for (size_t k = 0; k < ngroups; k++) {
+        int gid = (int)json_integer_value(json_object_get(json_array_get(json_object_get(map,
+                                                                                         "ranges"),
+                                                                         k),
+                                                          "group"));
+        CHECKF(tc_wait_leader(gid, -1, 20000) >= 0, "group %d has no leader", gid);
+    }
+    check_all(db, MERIDIAN_STRONG, 0, 1);
+    /* At a past timestamp (within the 3 s retention the tests run with). */
+    int64_t ts = 0;
+    meridian_txn *t = NULL;
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    void *val = NULL;
+    size_t vlen = 0;
+    CHECK_EQ(meridian_get(t, "t/d00/r000", 10, &val, &vlen), MERIDIAN_OK);
+    meridian_free(val);
+    CHECK_EQ(meridian_commit(t, &ts), MERIDIAN_OK);
+    check_all(db, MERIDIAN_AT_TIMESTAMP, ts, 1);
+    check_replicas(map);
+    check_meta(map);
+    /* One transaction over the first and the last directory (different groups). */
+    char k1[64], k2[64], v1[VAL_LEN + 1], v2[VAL_LEN + 1];
+    key_of(k1, sizeof k1, 0, 0);
+    key_of(k2, sizeof k2, NDIRS - 1, NROWS - 1);
+    value_of(v1, 0, 0, 2);
+    value_of(v2, NDIRS - 1, NROWS - 1, 2);
+    put_arg a = {k1, v1, k2, v2};
+    CHECK_EQ(meridian_run(db, 30000, put_fn, &a, NULL), MERIDIAN_OK);
+    value_of(v1, 0, 0, 1); /* back, so check_all's generation holds */
+    value_of(v2, NDIRS - 1, NROWS - 1, 1);
+    CHECK_EQ(meridian_run(db, 30000, put_fn, &a, NULL), MERIDIAN_OK);
+    json_decref(map);
+    meridian_close(db);
+}
+
+TEST(restart)
+{
+    setup();
+    json_t *before = NULL, *after = NULL;
+    check_map(&before);
+    if (test_failed_flag) {
+        json_decref(before);
+        return;
+    }
+    for (int i = 0; i < NNODES; i++)
+        tc_kill(i);
+    for (int i = 0; i < NNODES; i++)
+        tc_start(i);
+    json_t *rs = json_object_get(before, "ranges");
+    for (size_t k = 0; k < json_array_size(rs); k++) {
+        int gid = (int)json_integer_value(json_object_get(json_array_get(rs, k), "group"));
+        CHECKF(tc_wait_leader(gid, -1, 30000) >= 0, "group %d has no leader after restart", gid);
+    }
+    CHECK(wait_stable(data_groups(before), 60000));
+    check_map(&after);
+    CHECK_EQ(data_groups(after), data_groups(before));
+    meridian *db = connect_db();
+    CHECK(db != NULL);
+    if (db) {
+        check_all(db, MERIDIAN_STRONG, 0, 1);
+        load(db, 3); /* every group takes writes again */
+        check_all(db, MERIDIAN_STRONG, 0, 3);
+        meridian_close(db);
+    }
+    json_decref(before);
+    json_decref(after);
+}
+
+int main(int argc, char **argv)
+{
+    static const test_case cases[] = {TEST_CASE(splits), TEST_CASE(restart)};
+    int rc = test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
+    tc_teardown(rc != 0 || getenv("MERIDIAN_KEEP_TMP"));
+    return rc;
+}
