@@ -19,6 +19,7 @@ int cmd_init(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_propose(int argc, char **argv);
 int cmd_kv(int argc, char **argv);
+int cmd_split(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
 
 /* Prints "meridian SUB: message" and a hint to use --help; returns CMD_EXIT_USAGE. */

@@ -21,6 +21,7 @@ static const cmd_def commands[] = {
     {"init", "bootstrap a new cluster once", cmd_init},
     {"status", "show nodes, clock and Paxos groups as a node sees them", cmd_status},
     {"kv", "key-value transactions and snapshot reads on one group's tablet", cmd_kv},
+    {"split", "split the tablet holding a key at that key", cmd_split},
     {"propose", "propose a raw value to a Paxos group (debugging)", cmd_propose},
     {"clock", "show the TrueTime interval and the clock source behind it", cmd_clock},
     {"cert", "create the cluster CA, node and client certificates", cmd_cert},

@@ -1684,6 +1684,12 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
         if (n->initialized)
             nd_split_on_message(n, m);
         break;
+    case ND_MSG_SPLIT_AT:
+        if (!n->initialized)
+            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
+        else
+            nd_split_on_request(n, m);
+        break;
     case ND_MSG_PREPARED:
     case ND_MSG_DECISION:
     case ND_MSG_TXN_QUERY:

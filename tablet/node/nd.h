@@ -59,6 +59,11 @@ enum {
                              * {op: "allocated", group, start, end, key, child} back to the
                              * parent's replicas; {op: "notice", group, key, child, floor_ts}
                              * parent leader -> nodes without a replica of it */
+    ND_MSG_SPLIT_AT = 44,   /* request, any node: {key} -> {ok, group, key} once the leader of
+                             * the group holding key has begun splitting it there (the new
+                             * range shows in ND_MSG_RANGES when done); or {error: not_leader,
+                             * leader}, busy (a split in progress), invalid (key already a
+                             * boundary, or not a key) */
     ND_MSG_FAULT = 22,      /* test-only request: {clock_offset_ns?, clock_unhealthy?,
                              * partition?: [node ids to cut off, both ways; [] heals]} -> state;
                              * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */

@@ -141,6 +141,7 @@ typedef struct nd_group {
     int64_t split_since;    /* monotonic ns the state began */
     int64_t split_sent;     /* monotonic ns of the last request to the meta group */
     int64_t split_next;     /* monotonic ns of the next size check */
+    uint64_t split_sys_bytes; /* the system keys' bytes when last counted */
     uint64_t alloc_txn;     /* meta group leader: its numbering transaction in flight */
 } nd_group;
 
@@ -299,6 +300,8 @@ void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const ui
 /* This node's SPLIT proposal was voided. */
 void nd_split_voided(nd_node *n, nd_group *g);
 void nd_split_on_message(nd_node *n, const net_message *m);
+/* ND_MSG_SPLIT_AT: split where asked. */
+void nd_split_on_request(nd_node *n, const net_message *m);
 /* Leadership ended: forget a split in progress (the next leader starts over). */
 void nd_split_reset(nd_group *g);
 

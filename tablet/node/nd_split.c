@@ -143,21 +143,23 @@ void nd_split_tick(nd_node *n, nd_group *g)
         if (now < g->split_next)
             return;
         g->split_next = now + ND_SPLIT_CHECK;
-        mv_size sz;
-        mv_size_estimate(g->mv, &sz);
-        if ((int64_t)sz.bytes < n->split_bytes || g->prepared)
-            return;
         /* The transactions' own records (system keys) stay with the parent:
-         * only the range's data counts. */
+         * only the range's data counts. Counting them walks them, so they are
+         * counted again only when the free estimate less their last count
+         * (which only grows) says the data may be over. */
+        mv_size sz, data;
+        mv_size_estimate(g->mv, &sz);
+        if ((int64_t)(sz.bytes - g->split_sys_bytes) < n->split_bytes || g->prepared)
+            return;
         mr_err err;
-        if (mv_size_data(g->mv, &sz, &err) != MR_OK) {
+        if (mv_size_data(g->mv, &data, &err) != MR_OK) {
             MR_WARN("node", "group=%llu size: %s", (unsigned long long)g->id, mr_err_msg(&err));
             return;
         }
-        if ((int64_t)sz.bytes < n->split_bytes) {
-            g->split_next = now + ND_SPLIT_RETRY;
+        g->split_sys_bytes = sz.bytes - data.bytes;
+        if ((int64_t)data.bytes < n->split_bytes)
             return;
-        }
+        sz = data;
         if (!choose_key(n, g)) {
             g->split_next = now + ND_SPLIT_RETRY;
             MR_INFO("node", "group=%llu holds %llu bytes but no key splits it (one directory)",
@@ -397,6 +399,47 @@ static void on_alloc(nd_node *n, json_t *o)
     json_decref(crec);
     json_decref(arec);
     json_decref(prec);
+}
+
+void nd_split_on_request(nd_node *n, const net_message *m)
+{
+    json_error_t je;
+    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
+    const char *key = json_string_value(json_object_get(o, "key"));
+    if (!key || !*key) {
+        json_decref(o);
+        return nd_reply_error(n, m->reply_to, "invalid", "want {key}: a non-empty key");
+    }
+    uint64_t gid = nd_group_of_key(n, key, strlen(key));
+    nd_group *g = gid ? nd_find_group(n, gid) : NULL;
+    px_status st;
+    if (g)
+        px_node_status(g->px, &st);
+    if (!g || !nd_txn_leads(n, g)) {
+        const char *leader =
+            g && st.leader && st.leader <= PX_MAX_NODE_ID ? n->peers[st.leader].addr : "";
+        nd_reply_json(n, m->reply_to,
+                      json_pack("{s:b, s:s, s:s, s:I, s:s}", "ok", 0, "error", "not_leader",
+                                "message", "not the ready leader of the key's group", "group",
+                                (json_int_t)gid, "leader", leader));
+    } else if (!splits_range(g, key)) {
+        nd_reply_error(n, m->reply_to, "invalid", "the key is already a range boundary");
+    } else if (g->split_state != ND_SPLIT_IDLE) {
+        nd_reply_json(n, m->reply_to,
+                      json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "busy", "message",
+                                "the group is splitting already; try again", "retryable", 1));
+    } else if (!(g->split_key = strdup(key))) {
+        nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+    } else {
+        int64_t now = mr_monotonic_ns();
+        MR_INFO("node", "group=%llu splitting at '%s' as asked", (unsigned long long)g->id, key);
+        g->split_state = ND_SPLIT_ALLOC;
+        g->split_since = now;
+        ask_meta(n, g, now);
+        nd_reply_json(n, m->reply_to, json_pack("{s:b, s:I, s:s}", "ok", 1, "group",
+                                                (json_int_t)g->id, "key", key));
+    }
+    json_decref(o);
 }
 
 void nd_split_on_message(nd_node *n, const net_message *m)
