@@ -12,8 +12,8 @@
 #include "common/mr_util.h"
 #include "tablet/node/nd.h"
 
-static const char *const kind_names[HJ_NEM_KINDS] = {"kill", "pause", "partition", "clock",
-                                                     "fast-leader"};
+static const char *const kind_names[HJ_NEM_KINDS] = {"kill",  "pause",       "partition",
+                                                     "clock", "fast-leader", "split"};
 
 struct hj_nemesis {
     pthread_t th;
@@ -52,7 +52,9 @@ int hj_nemesis_parse(const char *list, unsigned *kinds, mr_err *err)
                 found = b;
         if (found < 0) {
             mr_errf(err, MR_EINVAL,
-                    "unknown nemesis '%s' (kill, pause, partition, clock, fast-leader, none)", t);
+                    "unknown nemesis '%s' (kill, pause, partition, clock, fast-leader, split, "
+                    "none)",
+                    t);
             return -1;
         }
         *kinds |= 1u << found;
@@ -177,6 +179,60 @@ static int some_leader(hj_nemesis *n, int *group)
     return leader[*group];
 }
 
+/* Splits the tablet holding a random workload key at that key: each node is asked
+ * (ND_MSG_SPLIT_AT) until the leader of the key's group takes it. */
+static void split_tablet(hj_nemesis *n, json_t *v)
+{
+    hj_cluster *c = n->c;
+    int ids = n->o.split_ids > 1 ? n->o.split_ids : 2;
+    long long id = 1 + (long long)hj_rng_below(&n->rng, (uint64_t)ids - 1);
+    int groups = c->groups > 0 ? c->groups : 1;
+    char key[96], json[160];
+    snprintf(key, sizeof key, "r%02d/%s/%lld", (int)(id % groups), n->o.split_kind ?: "k", id);
+    snprintf(json, sizeof json, "{\"key\":\"%s\"}", key);
+    json_object_set_new(v, "key", json_string(key));
+    const char *outcome = "no leader took it";
+    for (int attempt = 0; attempt < 3 * c->n; attempt++) {
+        int i = attempt % c->n;
+        json_t *r = NULL;
+        mr_err err;
+        if (hj_rpc(n->tls, c->nodes[i].addr, ND_MSG_SPLIT_AT, json, 3000, &r, &err) != MR_OK)
+            continue;
+        const char *e = json_string_value(json_object_get(r, "error"));
+        if (json_is_true(json_object_get(r, "ok"))) {
+            json_object_set(v, "group", json_object_get(r, "group"));
+            outcome = "splitting";
+        } else if (e && strcmp(e, "invalid") == 0) {
+            outcome = "already a boundary";
+        } else if (e && strcmp(e, "busy") == 0) {
+            outcome = "busy";
+        }
+        bool done = !e || strcmp(e, "not_leader") != 0;
+        json_decref(r);
+        if (done)
+            break;
+        if (i == c->n - 1)
+            wait_or_finish(n, 300 * MR_NS_PER_MS); /* no leader yet: a moment */
+    }
+    json_object_set_new(v, "outcome", json_string(outcome));
+}
+
+/* How many data groups the range map at any node has (-1: no answer). */
+static int count_groups(hj_nemesis *n)
+{
+    for (int i = 0; i < n->c->n; i++) {
+        json_t *r = NULL;
+        mr_err err;
+        if (hj_rpc(n->tls, n->c->nodes[i].addr, ND_MSG_RANGES, "{}", 3000, &r, &err) != MR_OK)
+            continue;
+        int k = (int)json_array_size(json_object_get(r, "ranges"));
+        json_decref(r);
+        if (k > 0)
+            return k;
+    }
+    return -1;
+}
+
 static void start_fault(hj_nemesis *n, int kind)
 {
     hj_cluster *c = n->c;
@@ -272,6 +328,9 @@ static void start_fault(hj_nemesis *n, int kind)
         json_object_set_new(v, "epsilon_ns", json_integer(c->epsilon_ns));
         break;
     }
+    case HJ_NEM_SPLIT:
+        split_tablet(n, v);
+        break;
     }
     n->counts[kind]++;
     char f[32];
@@ -314,6 +373,9 @@ static void heal_fault(hj_nemesis *n)
         for (int m = 0; m < n->nnodes; m++)
             fault(n, n->nodes[m], "{\"clock_offset_ns\":0}");
         json_object_set_new(v, "reset", ids_json(n->nodes, n->nnodes));
+        break;
+    case HJ_NEM_SPLIT:
+        json_object_set_new(v, "data_groups", json_integer(count_groups(n)));
         break;
     }
     char f[32];

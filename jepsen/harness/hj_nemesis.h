@@ -13,6 +13,9 @@
  *   fast-leader  the leader of one random data group reads its clock 95% of epsilon fast
  *              (a lying clock the declared bound still covers: what commit wait is for), 0
  *              heals
+ *   split      split the tablet holding one of the workload's keys at that key
+ *              (ND_MSG_SPLIT_AT, to each node until the group's leader takes it); a split
+ *              is for good, so healing only records how many groups there are
  *
  * It runs on its own thread (its actions block: fork/exec, waitpid, RPCs with private loops),
  * and records through hj_record. hj_nemesis_finish heals everything and returns; the thread
@@ -33,10 +36,11 @@ enum {
     HJ_NEM_PARTITION = 1u << 2,
     HJ_NEM_CLOCK = 1u << 3,
     HJ_NEM_FAST_LEADER = 1u << 4,
-    HJ_NEM_KINDS = 5,
+    HJ_NEM_SPLIT = 1u << 5,
+    HJ_NEM_KINDS = 6,
 };
 
-/* "kill", "pause", "partition", "clock", "fast-leader" by bit index. */
+/* "kill", "pause", "partition", "clock", "fast-leader", "split" by bit index. */
 const char *hj_nemesis_kind_name(int bit);
 /* Parses "kill,pause,partition,clock,fast-leader" (or "none"); 0 or -1 with the bad name in err. */
 int hj_nemesis_parse(const char *list, unsigned *kinds, mr_err *err);
@@ -46,6 +50,10 @@ typedef struct hj_nemesis_opts {
     uint64_t seed;
     int64_t rest_min_ns, rest_max_ns; /* between faults */
     int64_t hold_min_ns, hold_max_ns; /* how long a fault lasts */
+    /* split: keys are the workload's, "rNN/<split_kind>/<id>" (hj_txn_key) with id below
+     * split_ids */
+    const char *split_kind;
+    int split_ids;
     /* Called from the nemesis thread once hj_nemesis_finish's healing is done. */
     void (*on_healed)(void *ud);
     void *ud;

@@ -62,7 +62,9 @@ static void usage(FILE *f)
         "                    or a group's leader isolated, or a majorities ring with 4+\n"
         "                    nodes), clock (offset clock readings within +-bound),\n"
         "                    fast-leader (data group leaders read their clocks 0.95 x bound\n"
-        "                    fast); or none. One fault at a time (1-2 s rest, 2-4 s fault),\n"
+        "                    fast), split (split the tablet holding a workload key there;\n"
+        "                    transactional workloads); or none. One fault at a time (1-2 s\n"
+        "                    rest, 2-4 s fault),\n"
         "                    every kind once per round, rounds in a seeded random order\n"
         "  --time SECONDS    length of the faulty period (>= 1)\n"
         "  --nodes K         nodes, 1..%d (default 5)\n"
@@ -475,6 +477,9 @@ int main(int argc, char **argv)
         return bad_usage("%s", mr_err_msg(&err));
     if ((kinds & HJ_NEM_PARTITION) && a.nodes < 2)
         return bad_usage("the partition nemesis needs at least 2 nodes");
+    if ((kinds & HJ_NEM_SPLIT) && wl && strcmp(wl->name, "register") == 0)
+        return bad_usage("the split nemesis splits at keys: use a transactional workload "
+                         "(bank, list-append, set), not register");
     char bin[HJ_PATH];
     if (find_meridian(a.meridian, bin, sizeof bin) != 0)
         return bad_usage("no meridian binary%s%s (give --meridian PATH or set MERIDIAN_BIN)",
@@ -605,6 +610,18 @@ int main(int argc, char **argv)
                           .hold_max_ns = 4 * MR_NS_PER_S,
                           .on_healed = on_healed,
                           .ud = &d};
+    /* The split nemesis cuts between the workload's own keys (hj_txn_key). */
+    int objects = a.objects > 0 ? (int)a.objects : 5; /* the workloads' default */
+    if (strcmp(wl->name, "bank") == 0) {
+        no.split_kind = "bank";
+        no.split_ids = objects;
+    } else if (strcmp(wl->name, "list-append") == 0) {
+        no.split_kind = "la";
+        no.split_ids = 4 * objects;
+    } else {
+        no.split_kind = "set";
+        no.split_ids = 100;
+    }
     bool ran = false;
     if (wl->start(&env, &d.wl_state, &err) != MR_OK) {
         fprintf(stderr, "meridian-jepsen: clients: %s\n", mr_err_msg(&err));

@@ -9,9 +9,10 @@
  *                under partitions: the run must come out invalid (exit 1) with a
  *                nonlinearizable anomaly naming the operations.
  *   bank         transfers and strong read-only reads over libmeridian under kill,
- *                partition and pause: valid (total conserved, no negative balance).
- *   list_append  Elle list-append transactions over libmeridian under kill, partition and
- *                pause: valid against strict serializability.
+ *                partition, pause and tablet splits: valid (total conserved, no negative
+ *                balance).
+ *   list_append  Elle list-append transactions over libmeridian under kill, partition,
+ *                pause and tablet splits: valid against strict serializability.
  *   no_read_locks  the transactional negative control: nodes started with
  *                MERIDIAN_TEST_BREAK=no-read-locks (transactional reads take no shared
  *                locks), bank under ordinary concurrency, no faults: transfers lose updates,
@@ -249,6 +250,7 @@ TEST(usage)
     static char *const cases[][12] = {
         {"--workload", "ledger", "--nemesis", "kill", "--time", "5", NULL},
         {"--workload", "register", "--nemesis", "kill,flood", "--time", "5", NULL},
+        {"--workload", "register", "--nemesis", "split", "--time", "5", NULL},
         {"--workload", "register", "--nemesis", "kill", NULL},
         {"--workload", "register", "--nemesis", "kill", "--time", "0", NULL},
         {"--workload", "register", "--nemesis", "kill", "--time", "5", "--nodes", "10", NULL},
@@ -296,17 +298,20 @@ TEST(stale_reads)
  * held across two-phase commit while a leader is paused or cut off). */
 TEST(bank)
 {
-    run_spec s = {"bank", "kill,partition,pause", "30", "7", "30", "6", JC_TXN_GROUPS, NULL, NULL};
+    run_spec s = {"bank", "kill,partition,pause,split", "30", "7", "30", "6", JC_TXN_GROUPS,
+                  NULL,   NULL};
     valid_run(&s, "meridian-jepsen-bank", 120);
+    CHECK(count_nemesis("start-split") >= 1);
     if (!test_failed_flag && !getenv("MERIDIAN_KEEP_TMP"))
         tmpdir_remove(dir);
 }
 
 TEST(list_append)
 {
-    run_spec s = {"list-append", "kill,partition,pause", "30", "8", "30",
-                  "6",           JC_TXN_GROUPS,          NULL, NULL};
+    run_spec s = {"list-append", "kill,partition,pause,split", "30", "8", "30",
+                  "6",           JC_TXN_GROUPS,                NULL, NULL};
     valid_run(&s, "meridian-jepsen-append", 40);
+    CHECK(count_nemesis("start-split") >= 1);
     if (!test_failed_flag && !getenv("MERIDIAN_KEEP_TMP"))
         tmpdir_remove(dir);
 }
