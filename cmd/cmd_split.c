@@ -86,55 +86,16 @@ int cmd_split(int argc, char **argv)
     }
     json_int_t gid = json_integer_value(json_object_get(range, "group"));
     bool already = strcmp(json_string_value(json_object_get(range, "start")), key) == 0;
-    /* Ask the group's leader (the map's hint, else --host, then the hints it gives). */
+    /* Ask the group's leader (the map's hint, else --host, then the hints it
+     * gives) until the map at --host shows the range; ask again now and then,
+     * since a leader that loses its lease drops the split it began. */
     char target[160];
     const char *hint = json_string_value(json_object_get(range, "leader"));
     snprintf(target, sizeof target, "%s", hint && *hint ? hint : o.host);
     json_decref(range);
-    while (!already) {
-        cmd_conn_opts to = o;
-        to.host = target;
-        char *body = NULL;
-        json_t *req = json_pack("{s:s}", "key", key);
-        body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-        json_decref(req);
-        json_t *r = NULL;
-        rc = body ? cmd_rpc(&to, ND_MSG_SPLIT_AT, body, (uint32_t)strlen(body), &r, &err)
-                  : mr_errf(&err, MR_ENOMEM, "out of memory");
-        free(body);
-        const char *e = r ? json_string_value(json_object_get(r, "error")) : NULL;
-        if (rc == MR_OK && json_is_true(json_object_get(r, "ok"))) {
-            json_decref(r);
-            break;
-        }
-        if (mr_monotonic_ns() > deadline) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "%s",
-                     rc != MR_OK ? mr_err_msg(&err)
-                                 : json_string_value(json_object_get(r, "message")) ?: "refused");
-            json_decref(r);
-            return cmd_fail("split", "group %lld did not start the split: %s", (long long)gid,
-                            msg);
-        }
-        if (e && strcmp(e, "invalid") == 0) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "%s", json_string_value(json_object_get(r, "message")) ?: "");
-            json_decref(r);
-            return cmd_fail("split", "%s", msg);
-        }
-        const char *l = e && strcmp(e, "not_leader") == 0
-                            ? json_string_value(json_object_get(r, "leader"))
-                            : NULL;
-        if (l && *l)
-            snprintf(target, sizeof target, "%s", l);
-        else
-            snprintf(target, sizeof target, "%s", o.host);
-        json_decref(r);
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    /* Wait for the map at --host to show the new range. */
     json_t *upper = NULL;
+    int64_t asked = 0;
+    char last[300] = "no answer yet";
     for (;;) {
         json_decref(upper);
         upper = range_of(&o, key, &err);
@@ -142,8 +103,37 @@ int cmd_split(int argc, char **argv)
             break;
         if (mr_monotonic_ns() > deadline) {
             json_decref(upper);
-            return cmd_fail("split", "the split at '%s' did not show in the range map in time "
-                            "(it may still complete: see meridian status)", key);
+            return cmd_fail("split", "the split of group %lld at '%s' did not show in the range "
+                            "map in time (last answer: %s)", (long long)gid, key, last);
+        }
+        if (!asked || mr_monotonic_ns() - asked > 3 * MR_NS_PER_S) {
+            cmd_conn_opts to = o;
+            to.host = target;
+            json_t *req = json_pack("{s:s}", "key", key);
+            char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+            json_decref(req);
+            json_t *r = NULL;
+            rc = body ? cmd_rpc(&to, ND_MSG_SPLIT_AT, body, (uint32_t)strlen(body), &r, &err)
+                      : mr_errf(&err, MR_ENOMEM, "out of memory");
+            free(body);
+            const char *e = r ? json_string_value(json_object_get(r, "error")) : NULL;
+            snprintf(last, sizeof last, "%s",
+                     rc != MR_OK ? mr_err_msg(&err)
+                     : e         ? json_string_value(json_object_get(r, "message")) ?: e
+                                 : "splitting");
+            if (rc == MR_OK && (!e || strcmp(e, "busy") == 0 || strcmp(e, "boundary") == 0)) {
+                asked = mr_monotonic_ns(); /* begun (or done): watch the map */
+            } else if (e && strcmp(e, "invalid") == 0) {
+                json_decref(r);
+                json_decref(upper);
+                return cmd_fail("split", "%s", last);
+            } else {
+                const char *l = e && strcmp(e, "not_leader") == 0
+                                    ? json_string_value(json_object_get(r, "leader"))
+                                    : NULL;
+                snprintf(target, sizeof target, "%s", l && *l ? l : o.host);
+            }
+            json_decref(r);
         }
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);

@@ -202,7 +202,7 @@ static void split_tablet(hj_nemesis *n, json_t *v)
         if (json_is_true(json_object_get(r, "ok"))) {
             json_object_set(v, "group", json_object_get(r, "group"));
             outcome = "splitting";
-        } else if (e && strcmp(e, "invalid") == 0) {
+        } else if (e && strcmp(e, "boundary") == 0) {
             outcome = "already a boundary";
         } else if (e && strcmp(e, "busy") == 0) {
             outcome = "busy";

@@ -218,6 +218,8 @@ static int load_ranges(nd_node *n, json_t *groups, mr_err *err)
         nd_range *r = &n->ranges[n->nranges++];
         r->group = (uint64_t)json_integer_value(json_object_get(v, "id"));
         r->floor_ts = (int64_t)json_integer_value(json_object_get(v, "floor_ts"));
+        r->parent = (uint64_t)json_integer_value(json_object_get(v, "parent"));
+        r->absent = json_is_true(json_object_get(v, "absent_here"));
         r->start = strdup(s);
         r->end = strdup(e);
         if (!r->start || !r->end ||
@@ -307,7 +309,8 @@ static int load_cluster(nd_node *n, json_t *desc, mr_err *err)
         const char *kind = json_string_value(json_object_get(v, "kind"));
         if (kind && strcmp(kind, "meta") == 0)
             n->meta_replicas = c;
-        if (!px_config_has(&c, n->self) || nd_find_group(n, (uint64_t)gid))
+        if (!px_config_has(&c, n->self) || nd_find_group(n, (uint64_t)gid) ||
+            json_is_true(json_object_get(v, "absent_here")))
             continue; /* (a split replayed while starting its parent may have started it) */
         int64_t floor = (int64_t)json_integer_value(json_object_get(v, "floor_ts"));
         if (start_group(n, (uint64_t)gid, &c, floor, err) != MR_OK)
@@ -324,9 +327,10 @@ static int load_cluster(nd_node *n, json_t *desc, mr_err *err)
  * on the parent's replicas, above `floor`), then reloads the range map. Done
  * by every replica of the parent when it applies the split, and by the other
  * nodes when told. Idempotent: a description that already has the child is
- * left alone. */
+ * left alone. absent: this node is one of the child's replicas but has no copy
+ * of its data (it missed the split): it does not start it. */
 int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64_t child,
-                            int64_t floor, mr_err *err)
+                            int64_t floor, bool absent, mr_err *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/cluster.json", n->data_dir);
@@ -360,6 +364,8 @@ int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64
                            "data", "replicas", json_object_get(pe, "replicas"), "start", key,
                            "end", end, "parent", (json_int_t)parent, "floor_ts",
                            (json_int_t)floor);
+    if (absent)
+        json_object_set_new(ce, "absent_here", json_true());
     json_object_set_new(pe, "end", json_string(key));
     json_array_append_new(groups, ce);
     char *text = json_dumps(desc, JSON_INDENT(2));
@@ -389,7 +395,7 @@ static void start_new_groups(nd_node *n)
 {
     for (size_t i = 0; i < n->nranges; i++) {
         const nd_range *r = &n->ranges[i];
-        if (!px_config_has(&r->replicas, n->self) || nd_find_group(n, r->group))
+        if (!px_config_has(&r->replicas, n->self) || r->absent || nd_find_group(n, r->group))
             continue;
         mr_err err;
         if (start_group(n, r->group, &r->replicas, r->floor_ts, &err) != MR_OK) {
@@ -584,11 +590,83 @@ static int snap_sink(void *arg, const void *buf, size_t len)
     return 0;
 }
 
+/* The groups split off g, in the order of their splits (their ids grow), for
+ * its snapshots: u32 count, then per child u64 id, i64 floor, u32 key length,
+ * the key where it starts. */
+static int children_sink(nd_node *n, const nd_group *g, snap_buf *b)
+{
+    uint32_t count = 0;
+    for (size_t i = 0; i < n->nranges; i++)
+        count += n->ranges[i].parent == g->id;
+    uint8_t hdr[20];
+    put32(hdr, count);
+    if (snap_sink(b, hdr, 4) != 0)
+        return -1;
+    uint64_t last = 0;
+    for (uint32_t k = 0; k < count; k++) {
+        const nd_range *next = NULL;
+        for (size_t i = 0; i < n->nranges; i++) {
+            const nd_range *r = &n->ranges[i];
+            if (r->parent == g->id && r->group > last && (!next || r->group < next->group))
+                next = r;
+        }
+        if (!next)
+            return -1;
+        last = next->group;
+        put64(hdr, next->group);
+        put64(hdr + 8, (uint64_t)next->floor_ts);
+        put32(hdr + 16, (uint32_t)strlen(next->start));
+        if (snap_sink(b, hdr, 20) != 0 || snap_sink(b, next->start, strlen(next->start)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A replica that caught up on g by snapshot past splits it never applied
+ * learns of them here: the map (so that its range checks and answers are
+ * right) records the children, absent here (it has no copy of their data;
+ * the other replicas serve them). */
+static int learn_children(nd_node *n, nd_group *g, const uint8_t *p, size_t len)
+{
+    if (len < 4)
+        return -1;
+    uint32_t count = get32(p);
+    size_t off = 4;
+    for (uint32_t k = 0; k < count; k++) {
+        if (len - off < 20 || get32(p + off + 16) > len - off - 20)
+            return -1;
+        uint64_t child = get64(p + off);
+        int64_t floor = (int64_t)get64(p + off + 8);
+        uint32_t klen = get32(p + off + 16);
+        char *key = strndup((const char *)p + off + 20, klen);
+        off += 20 + klen;
+        if (!key)
+            return -1;
+        bool known = false;
+        for (size_t i = 0; i < n->nranges; i++)
+            known |= n->ranges[i].group == child;
+        mr_err err;
+        if (!known) {
+            MR_WARN("node",
+                    "group=%llu: caught up past its split at '%s' (group %llu): this node "
+                    "has no copy of the new group's data and does not serve it",
+                    (unsigned long long)g->id, key, (unsigned long long)child);
+            if (nd_cluster_record_split(n, g->id, key, child, floor, true, &err) != MR_OK) {
+                MR_ERROR("node", "group=%llu: %s", (unsigned long long)g->id, mr_err_msg(&err));
+                free(key);
+                return -1;
+            }
+        }
+        free(key);
+    }
+    return off == len ? 0 : -1;
+}
+
 /* Snapshot: count, last_ts, hash, slot (u64 each), then u8 set, u32 len, the
  * register's bytes; then the tablet: i64 safe time, u64 length, the MVCC
- * store's snapshot (tablet/mvcc/mv_snap.c). Returns a malloc'd buffer (caller
- * frees) and its length. */
-static uint8_t *sm_snapshot(const nd_group *g, uint32_t *len)
+ * store's snapshot (tablet/mvcc/mv_snap.c); then the groups split off it
+ * (children_sink). Returns a malloc'd buffer (caller frees) and its length. */
+static uint8_t *sm_snapshot(nd_node *n, const nd_group *g, uint32_t *len)
 {
     size_t chain = 32 + 5 + g->sm.reg_len;
     snap_buf b = {malloc(chain + 16 + 4096), chain + 16, chain + 16 + 4096};
@@ -599,10 +677,17 @@ static uint8_t *sm_snapshot(const nd_group *g, uint32_t *len)
         free(b.p);
         return NULL;
     }
+    size_t tablet_end = b.len;
+    if (children_sink(n, g, &b) != 0) {
+        MR_ERROR("node", "group=%llu: cannot snapshot the tablet: out of memory",
+                 (unsigned long long)g->id);
+        free(b.p);
+        return NULL;
+    }
     uint8_t *out = b.p;
     *len = (uint32_t)b.len;
     put64(out + chain, (uint64_t)g->safe_ts);
-    put64(out + chain + 8, b.len - chain - 16);
+    put64(out + chain + 8, tablet_end - chain - 16);
     put64(out, g->sm.count);
     put64(out + 8, (uint64_t)g->sm.last_ts);
     put64(out + 16, g->sm.hash);
@@ -620,10 +705,11 @@ static int sm_install(nd_node *n, nd_group *g, const uint8_t *snap, uint32_t len
         return -1;
     size_t chain = 37 + get32(snap + 33);
     if (len != chain) {
-        if (len - chain < 16 || get64(snap + chain + 8) != len - chain - 16)
+        if (len - chain < 16 || get64(snap + chain + 8) > len - chain - 16)
             return -1;
+        size_t tlen = get64(snap + chain + 8), rest = len - chain - 16 - tlen;
         mr_err err;
-        if (mv_snapshot_load(g->mv, snap + chain + 16, len - chain - 16, &err) != MR_OK) {
+        if (mv_snapshot_load(g->mv, snap + chain + 16, tlen, &err) != MR_OK) {
             MR_ERROR("node", "group=%llu: tablet snapshot refused: %s", (unsigned long long)g->id,
                      mr_err_msg(&err));
             return -1;
@@ -632,6 +718,8 @@ static int sm_install(nd_node *n, nd_group *g, const uint8_t *snap, uint32_t len
         if (safe > g->safe_ts)
             g->safe_ts = safe;
         nd_txn_reloaded(n, g);
+        if (rest && learn_children(n, g, snap + chain + 16 + tlen, rest) != 0)
+            return -1;
     }
     g->sm.count = get64(snap);
     g->sm.last_ts = (int64_t)get64(snap + 8);
@@ -786,7 +874,7 @@ int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
     while (g->want_snapshot && !n->fatal) {
         g->want_snapshot = false;
         uint32_t slen;
-        uint8_t *snap = sm_snapshot(g, &slen);
+        uint8_t *snap = sm_snapshot(n, g, &slen);
         if (!snap)
             break;
         px_event sev = {.kind = PX_EV_SNAPSHOT, .data = snap, .len = slen, .slot = g->sm.slot};
@@ -811,8 +899,8 @@ int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
 static int start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t floor,
                        mr_err *err)
 {
-    if (n->ngroups && n->groups[n->ngroups - 1]->id >= gid)
-        return mr_errf(err, MR_ECORRUPT, "groups must be listed in increasing id order");
+    if (nd_find_group(n, gid))
+        return mr_errf(err, MR_ECORRUPT, "group %llu is listed twice", (unsigned long long)gid);
     /* Groups are reached by pointer from transactions and timers: each lives
      * at a fixed address; the array of pointers may move. */
     nd_group **ng = realloc(n->groups, (n->ngroups + 1) * sizeof *ng);
@@ -877,7 +965,13 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, int64_
         free(g);
         return rc;
     }
-    n->groups[n->ngroups++] = g;
+    /* Kept sorted by id (nd_find_group): split-off groups may start out of order. */
+    size_t at = n->ngroups;
+    while (at > 0 && n->groups[at - 1]->id > gid)
+        at--;
+    memmove(n->groups + at + 1, n->groups + at, (n->ngroups - at) * sizeof *n->groups);
+    n->groups[at] = g;
+    n->ngroups++;
     px_batch b;
     rc = px_node_start(g->px, tt_now(n->clock), &b, err);
     if (rc)

@@ -61,9 +61,10 @@ enum {
                              * parent leader -> nodes without a replica of it */
     ND_MSG_SPLIT_AT = 44,   /* request, any node: {key} -> {ok, group, key} once the leader of
                              * the group holding key has begun splitting it there (the new
-                             * range shows in ND_MSG_RANGES when done); or {error: not_leader,
-                             * leader}, busy (a split in progress), invalid (key already a
-                             * boundary, or not a key) */
+                             * range shows in ND_MSG_RANGES when done; a leader that loses its
+                             * lease drops it: ask again); or {error: not_leader, leader},
+                             * busy (a split in progress), boundary (the key already starts
+                             * a range), invalid (not a key) */
     ND_MSG_FAULT = 22,      /* test-only request: {clock_offset_ns?, clock_unhealthy?,
                              * partition?: [node ids to cut off, both ways; [] heals]} -> state;
                              * refused unless the node runs with MERIDIAN_TEST_FAULTS=1 */

@@ -160,6 +160,9 @@ typedef struct nd_range {
     char *start, *end; /* end "" = +infinity */
     px_config replicas;
     int64_t floor_ts; /* split off another group at this timestamp (0: not) */
+    uint64_t parent;  /* the group it was split off (0: none) */
+    bool absent;      /* a replica here, but this node missed the split (it caught up on
+                       * the parent by snapshot): no copy of its data, so not started */
 } nd_range;
 
 typedef struct nd_stats {
@@ -288,7 +291,7 @@ void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
 
 /* Records a split in DATA/cluster.json and the range map (nd.c). */
 int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64_t child,
-                            int64_t floor, mr_err *err);
+                            int64_t floor, bool absent, mr_err *err);
 /* The replicas of group gid (data or meta), or NULL. */
 const px_config *nd_group_replicas(const nd_node *n, uint64_t gid);
 

@@ -202,8 +202,10 @@ void nd_split_voided(nd_node *n, nd_group *g)
         give_up(g, mr_monotonic_ns(), "the split record was voided");
 }
 
-/* Tells the nodes without a replica of g about its split (one-way, best
- * effort: they only serve the range map). */
+/* Tells the other nodes about g's split (one-way, best effort): those
+ * without a replica of g learn the map from it (replicas of g learn through
+ * the log; a node that missed earlier splits of the child's ancestors does
+ * not host them and learns here too). */
 static void notify_others(nd_node *n, nd_group *g, const char *key, uint64_t child, int64_t ts)
 {
     json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:I}", "op", "notice", "group", (json_int_t)g->id,
@@ -211,7 +213,7 @@ static void notify_others(nd_node *n, nd_group *g, const char *key, uint64_t chi
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     for (px_node_id id = 1; text && id <= PX_MAX_NODE_ID; id++) {
-        if (!n->peers[id].addr[0] || px_config_has(&g->config, id))
+        if (!n->peers[id].addr[0] || id == n->self)
             continue;
         mr_err err;
         net_transport_send(n->tr, n->peers[id].addr, ND_MSG_SPLIT, text, (uint32_t)strlen(text),
@@ -252,7 +254,7 @@ void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const ui
     mr_err err;
     if (strcmp(g->range_end, key) == 0) {
         /* Replayed after a restart: the store is cut; make sure the map is too. */
-        if (nd_cluster_record_split(n, g->id, key, child, ts, &err) != MR_OK)
+        if (nd_cluster_record_split(n, g->id, key, child, ts, false, &err) != MR_OK)
             stop_node(n, g, "recording a split", &err);
         free(key);
         return;
@@ -276,7 +278,7 @@ void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const ui
         free(key);
         return stop_node(n, g, "splitting the tablet", &err);
     }
-    if (nd_cluster_record_split(n, g->id, key, child, ts, &err) != MR_OK) {
+    if (nd_cluster_record_split(n, g->id, key, child, ts, false, &err) != MR_OK) {
         free(key);
         return stop_node(n, g, "recording a split", &err);
     }
@@ -423,7 +425,7 @@ void nd_split_on_request(nd_node *n, const net_message *m)
                                 "message", "not the ready leader of the key's group", "group",
                                 (json_int_t)gid, "leader", leader));
     } else if (!splits_range(g, key)) {
-        nd_reply_error(n, m->reply_to, "invalid", "the key is already a range boundary");
+        nd_reply_error(n, m->reply_to, "boundary", "the key already starts a range");
     } else if (g->split_state != ND_SPLIT_IDLE) {
         nd_reply_json(n, m->reply_to,
                       json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "busy", "message",
@@ -479,7 +481,7 @@ void nd_split_on_message(nd_node *n, const net_message *m)
         mr_err err;
         if (key && child > 0 && !nd_find_group(n, parent) &&
             nd_cluster_record_split(n, parent, key, (uint64_t)child,
-                                    json_integer_value(json_object_get(o, "floor_ts")),
+                                    json_integer_value(json_object_get(o, "floor_ts")), false,
                                     &err) != MR_OK)
             MR_WARN("node", "split notice for group %llu: %s", (unsigned long long)parent,
                     mr_err_msg(&err));
