@@ -153,6 +153,14 @@ static void scans(mv_store *s, int64_t ts, long nscans, uint64_t limit, const ch
            (double)rows / dt, nscans, rows, dt, cpu_s() - c0);
 }
 
+/* The benchmark's keys are "t" + 4-byte directory + "/" + 8-byte row. */
+static size_t dir_prefix(void *arg, const void *key, size_t len)
+{
+    (void)arg;
+    (void)key;
+    return len < 5 ? len : 5;
+}
+
 typedef struct membuf {
     unsigned char *p;
     size_t len, cap;
@@ -174,10 +182,10 @@ static int mem_sink(void *arg, const void *buf, size_t len)
 
 static void remove_dir(void)
 {
-    const char *names[] = {"a1.db", "a16.db", "a256.db", "copy.db", "seq.db"};
+    const char *names[] = {"a1.db", "a16.db", "a256.db", "copy.db", "seq.db", "child.db"};
     const char *sfx[] = {"", "-wal", "-shm", "-journal"};
     char path[600];
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         for (int j = 0; j < 4; j++) {
             snprintf(path, sizeof path, "%s/%s%s", dir, names[i], sfx[j]);
             unlink(path);
@@ -306,6 +314,38 @@ int main(int argc, char **argv)
                "steps of 10000 rows", (double)tot.deleted / dt, (double)tot.examined / dt,
                (unsigned long long)tot.deleted, steps, dt);
         point_reads(s, MV_TS_MAX, 200000, "latest, after GC");
+    }
+
+    /* A tablet split: the key (directories are the first 5 bytes, "t" + 4), then the
+     * split itself (the upper half written to a new store and synced, the lower half
+     * cut and synced). */
+    {
+        mv_size before;
+        mv_size_estimate(s, &before);
+        mv_split_opts so = {.ts = MV_TS_MAX, .prefix = dir_prefix, .max_dir_bytes = 0};
+        void *key = NULL;
+        size_t klen = 0;
+        mr_err e;
+        double t0 = now_s(), c0 = cpu_s();
+        if (mv_split_key(s, &so, &key, &klen, &e))
+            die("split key", &e);
+        double dt = now_s() - t0;
+        printf("split  %-28s %9.2f s          (%llu versions, %.1f MB, cpu %.2f s)\n", "choose key",
+               dt, (unsigned long long)before.versions, (double)before.bytes / 1e6,
+               cpu_s() - c0);
+        char child[600];
+        snprintf(child, sizeof child, "%s/child.db", dir);
+        t0 = now_s();
+        c0 = cpu_s();
+        if (mv_split(s, slot + 1, child, key, klen, &e))
+            die("split", &e);
+        dt = now_s() - t0;
+        mv_size after;
+        mv_size_estimate(s, &after);
+        printf("split  %-28s %9.2f s          (%.1f MB moved, %.1f MB/s, cpu %.2f s)\n",
+               "split in two", dt, (double)(before.bytes - after.bytes) / 1e6,
+               (double)(before.bytes - after.bytes) / 1e6 / dt, cpu_s() - c0);
+        free(key);
     }
     mv_close(s);
     remove_dir();

@@ -18,7 +18,7 @@ build=${1:?usage: long-suite.sh BUILD_DIR [SECONDS] [SEED] [WORKLOADS] [NEMESES]
 secs=${2:-120}
 seed=${3:-1}
 workloads=${4:-register,bank,list-append,set,controls}
-nemeses=${5:-kill,pause,partition,clock,all}
+nemeses=${5:-kill,pause,partition,clock,split,all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 hj="$build/jepsen/harness/meridian-jepsen"
@@ -55,10 +55,12 @@ echo "# long-suite.sh $build $secs $seed $workloads $nemeses ${MERIDIAN_JEPSEN_A
 status=0
 for wl in register bank list-append set; do
     has "$workloads" "$wl" || continue
-    for nem in kill pause partition clock all; do
+    for nem in kill pause partition clock split all; do
         has "$nemeses" "$nem" || continue
+        [ "$wl" = register ] && [ "$nem" = split ] && continue # splits cut at keys
         kinds=$nem
         [ "$nem" = all ] && kinds=kill,pause,partition,clock
+        [ "$nem" = all ] && [ "$wl" != register ] && kinds=$kinds,split
         run "$wl-$nem" 0 "$wl" --nemesis "$kinds" || status=1
     done
 done
