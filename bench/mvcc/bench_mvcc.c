@@ -161,25 +161,6 @@ static size_t dir_prefix(void *arg, const void *key, size_t len)
     return len < 5 ? len : 5;
 }
 
-typedef struct membuf {
-    unsigned char *p;
-    size_t len, cap;
-} membuf;
-
-static int mem_sink(void *arg, const void *buf, size_t len)
-{
-    membuf *m = arg;
-    if (m->len + len > m->cap) {
-        m->cap = (m->len + len) * 2;
-        m->p = realloc(m->p, m->cap);
-        if (!m->p)
-            return MR_ENOMEM;
-    }
-    memcpy(m->p + m->len, buf, len);
-    m->len += len;
-    return 0;
-}
-
 static void remove_dir(void)
 {
     const char *names[] = {"a1.db", "a16.db", "a256.db", "copy.db", "seq.db", "child.db"};
@@ -276,10 +257,13 @@ int main(int argc, char **argv)
 
     /* Snapshot of every version, loaded into a fresh store. */
     {
-        membuf m = {0};
+        struct {
+            void *p;
+            size_t len;
+        } m = {0};
         mr_err e;
         double t0 = now_s();
-        if (mv_snapshot_write(s, MV_SNAP_ALL, mem_sink, &m, &e))
+        if (mv_snapshot_mem(s, MV_SNAP_ALL, &m.p, &m.len, &e))
             die("snapshot", &e);
         double dt = now_s() - t0;
         printf("snap   %-28s %9.1f MB/s      (%.1f MB, %.2f s)\n", "write (all versions)",

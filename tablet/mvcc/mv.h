@@ -264,6 +264,9 @@ typedef int (*mv_sink_fn)(void *arg, const void *buf, size_t len);
  * or after from_ts can need, and the snapshot's horizon is from_ts. */
 int mv_snapshot_write(mv_store *s, int64_t from_ts, mv_sink_fn sink, void *arg, mr_err *err);
 
+/* The same into one malloc'd buffer (*out, owned by the caller; *len bytes). */
+int mv_snapshot_mem(mv_store *s, int64_t from_ts, void **out, size_t *len, mr_err *err);
+
 /* Supplies up to `cap` bytes into buf; returns the count (0 = end of input) or -1 on error. */
 typedef long (*mv_source_fn)(void *arg, void *buf, size_t cap);
 

@@ -467,6 +467,44 @@ static long mem_read(void *arg, void *buf, size_t cap)
     return (long)k;
 }
 
+typedef struct grow_buf {
+    unsigned char *p;
+    size_t len, cap;
+} grow_buf;
+
+static int grow_sink(void *arg, const void *buf, size_t len)
+{
+    grow_buf *b = arg;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + len)
+            cap *= 2;
+        unsigned char *np = realloc(b->p, cap);
+        if (!np)
+            return MR_ENOMEM;
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, buf, len);
+    b->len += len;
+    return 0;
+}
+
+int mv_snapshot_mem(mv_store *s, int64_t from_ts, void **out, size_t *len, mr_err *err)
+{
+    grow_buf b = {0};
+    int code = mv_snapshot_write(s, from_ts, grow_sink, &b, err);
+    if (code) {
+        free(b.p);
+        if (code == MR_ENOMEM)
+            mr_errf(err, MR_ENOMEM, "mvcc: out of memory for a snapshot");
+        return code;
+    }
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}
+
 int mv_snapshot_load(mv_store *s, const void *buf, size_t len, mr_err *err)
 {
     if (!buf && len)

@@ -176,29 +176,6 @@ int mv_size_data(mv_store *s, mv_size *out, mr_err *err)
 
 /* ---- Splitting a store in two ---- */
 
-typedef struct grow_buf {
-    unsigned char *p;
-    size_t len, cap;
-} grow_buf;
-
-static int grow_sink(void *arg, const void *buf, size_t len)
-{
-    grow_buf *b = arg;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + len)
-            cap *= 2;
-        unsigned char *np = realloc(b->p, cap);
-        if (!np)
-            return MR_ENOMEM;
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, buf, len);
-    b->len += len;
-    return 0;
-}
-
 static int fsync_dir_of(const char *path)
 {
     char dir[4200];
@@ -224,11 +201,10 @@ static int write_child(mv_store *s, const char *path, const void *key, size_t ke
     if (!tmp)
         return mr_errf(err, MR_ENOMEM, "mvcc: out of memory");
     static const char *const sfx[] = {"", "-wal", "-shm"};
-    grow_buf b = {0};
+    void *snap = NULL;
+    size_t snap_len = 0;
     mv_store *c = NULL;
-    int code = mv_snapshot_write(s, MV_SNAP_ALL, grow_sink, &b, err);
-    if (code == MR_ENOMEM)
-        mr_errf(err, MR_ENOMEM, "mvcc: out of memory copying the tablet");
+    int code = mv_snapshot_mem(s, MV_SNAP_ALL, &snap, &snap_len, err);
     for (int i = 0; !code && i < 3; i++) {
         snprintf(tmp, plen + 16, "%s.split%s", path, sfx[i]);
         if (unlink(tmp) != 0 && errno != ENOENT)
@@ -238,8 +214,8 @@ static int write_child(mv_store *s, const char *path, const void *key, size_t ke
     if (!code)
         code = mv_open(tmp, NULL, &c, err);
     if (!code)
-        code = mv_snapshot_load(c, b.p, b.len, err);
-    free(b.p);
+        code = mv_snapshot_load(c, snap, snap_len, err);
+    free(snap);
     /* The parent's system keys (its transactions' records) stay with the parent. */
     if (!code) {
         int rc = sqlite3_exec(c->db, "DELETE FROM mv_version WHERE key < x'01'", NULL, NULL, NULL);

@@ -1716,23 +1716,55 @@ static void on_fault(nd_node *n, const net_message *m)
                             tt_status_name(tt_status_now(n->clock)), "partition", cut));
 }
 
+/* Message types only cluster nodes may send: replication, cluster formation,
+ * two-phase commit and split traffic. A client certificate (clientAuth only)
+ * may ask, propose and read status, never speak these. */
+static bool node_only(uint8_t type)
+{
+    return type == ND_MSG_PX || type == ND_MSG_BOOTSTRAP || type == ND_MSG_PREPARED ||
+           type == ND_MSG_DECISION || type == ND_MSG_TXN_QUERY || type == ND_MSG_SAFE_REQ ||
+           type == ND_MSG_SAFE_GRANT || type == ND_MSG_SPLIT;
+}
+
+/* Message types that mean nothing before `meridian init`: requests are told
+ * so, one-way messages dropped. */
+static bool needs_cluster(uint8_t type)
+{
+    switch (type) {
+    case ND_MSG_PROPOSE:
+    case ND_MSG_RANGES:
+    case ND_MSG_SPLIT_AT:
+    case ND_MSG_TXN:
+    case ND_MSG_SNAPREAD:
+    case ND_MSG_REGISTER:
+    case ND_MSG_SAFE_REQ:
+    case ND_MSG_SAFE_GRANT:
+    case ND_MSG_SPLIT:
+    case ND_MSG_PREPARED:
+    case ND_MSG_DECISION:
+    case ND_MSG_TXN_QUERY:
+        return true;
+    default:
+        return false;
+    }
+}
+
 static void on_message(net_transport *t, const net_message *m, void *ud)
 {
     nd_node *n = ud;
     if (n->closing || n->fatal)
         return;
-    /* Replication and cluster formation are for nodes only: a client
-     * certificate (clientAuth only) may ask, propose and read status, never
-     * speak Paxos or bootstrap a node. */
-    if ((m->type == ND_MSG_PX || m->type == ND_MSG_BOOTSTRAP || m->type == ND_MSG_PREPARED ||
-         m->type == ND_MSG_DECISION || m->type == ND_MSG_TXN_QUERY || m->type == ND_MSG_SAFE_REQ ||
-         m->type == ND_MSG_SAFE_GRANT || m->type == ND_MSG_SPLIT) &&
-        !m->peer_is_node) {
+    if (node_only(m->type) && !m->peer_is_node) {
         n->stats.refused++;
         MR_WARN("node", "refused message type %u from non-node peer %s (%s)", m->type, m->peer,
                 m->peer_name);
         if (m->reply_to.req_id)
             nd_reply_error(n, m->reply_to, "forbidden", "only cluster nodes may send this");
+        return;
+    }
+    if (needs_cluster(m->type) && !n->initialized) {
+        if (m->reply_to.req_id)
+            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
         return;
     }
     switch (m->type) {
@@ -1752,59 +1784,40 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
         on_bootstrap(n, m);
         break;
     case ND_MSG_PROPOSE:
-        if (!n->initialized)
-            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
-        else
-            on_propose(n, m);
+        on_propose(n, m);
         break;
     case ND_MSG_STATUS:
         nd_reply_json(n, m->reply_to, status_json(n));
         break;
     case ND_MSG_RANGES:
-        if (!n->initialized)
-            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
-        else
-            on_ranges(n, m);
+        on_ranges(n, m);
         break;
     case ND_MSG_SAFE_REQ:
-        if (n->initialized && m->peer_is_node)
-            nd_txn_on_safe_request(n, m);
+        nd_txn_on_safe_request(n, m);
         break;
     case ND_MSG_SAFE_GRANT:
-        if (n->initialized && m->peer_is_node)
-            nd_txn_on_safe_grant(n, m);
+        nd_txn_on_safe_grant(n, m);
         break;
     case ND_MSG_SPLIT:
-        if (n->initialized)
-            nd_split_on_message(n, m);
+        nd_split_on_message(n, m);
         break;
     case ND_MSG_SPLIT_AT:
-        if (!n->initialized)
-            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
-        else
-            nd_split_on_request(n, m);
+        nd_split_on_request(n, m);
         break;
     case ND_MSG_PREPARED:
     case ND_MSG_DECISION:
     case ND_MSG_TXN_QUERY:
-        if (n->initialized)
-            nd_txn_on_2pc(n, m);
+        nd_txn_on_2pc(n, m);
         break;
     case ND_MSG_TXN:
     case ND_MSG_SNAPREAD:
-        if (!n->initialized)
-            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
-        else
-            nd_txn_on_message(n, m);
+        nd_txn_on_message(n, m);
         break;
     case ND_MSG_FAULT:
         on_fault(n, m);
         break;
     case ND_MSG_REGISTER:
-        if (!n->initialized)
-            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
-        else
-            on_register(n, m);
+        on_register(n, m);
         break;
     default:
         MR_WARN("node", "unknown message type %u from %s", m->type, m->peer);
