@@ -39,12 +39,17 @@ static int set_wait(void *arg, const char *v)
 }
 
 /* The range of the map at o->host that holds key (a new reference), or NULL
- * with err set. */
-static json_t *range_of(const cmd_conn_opts *o, const char *key, mr_err *err)
+ * with err set. The nodes' addresses go to *nodes when it is non-NULL (a new
+ * reference). */
+static json_t *range_of(const cmd_conn_opts *o, const char *key, json_t **nodes, mr_err *err)
 {
     json_t *r = NULL;
     if (cmd_rpc(o, ND_MSG_RANGES, "{}", 2, &r, err) != MR_OK)
         return NULL;
+    if (nodes) {
+        json_decref(*nodes);
+        *nodes = json_incref(json_object_get(r, "nodes"));
+    }
     json_t *found = NULL;
     size_t i;
     json_t *v;
@@ -80,8 +85,10 @@ int cmd_split(int argc, char **argv)
     int64_t deadline = mr_monotonic_ns() + a.wait_ns;
     mr_err err;
     mr_err_clear(&err);
-    json_t *range = range_of(&o, key, &err);
+    json_t *nodes = NULL;
+    json_t *range = range_of(&o, key, &nodes, &err);
     if (!range) {
+        json_decref(nodes);
         return cmd_fail("split", "%s", mr_err_msg(&err));
     }
     json_int_t gid = json_integer_value(json_object_get(range, "group"));
@@ -95,14 +102,16 @@ int cmd_split(int argc, char **argv)
     json_decref(range);
     json_t *upper = NULL;
     int64_t asked = 0;
+    size_t rotor = 0;
     char last[300] = "no answer yet";
     for (;;) {
         json_decref(upper);
-        upper = range_of(&o, key, &err);
+        upper = range_of(&o, key, NULL, &err);
         if (upper && strcmp(json_string_value(json_object_get(upper, "start")), key) == 0)
             break;
         if (mr_monotonic_ns() > deadline) {
             json_decref(upper);
+            json_decref(nodes);
             return cmd_fail("split", "the split of group %lld at '%s' did not show in the range "
                             "map in time (last answer: %s)", (long long)gid, key, last);
         }
@@ -126,12 +135,21 @@ int cmd_split(int argc, char **argv)
             } else if (e && strcmp(e, "invalid") == 0) {
                 json_decref(r);
                 json_decref(upper);
+                json_decref(nodes);
                 return cmd_fail("split", "%s", last);
             } else {
                 const char *l = e && strcmp(e, "not_leader") == 0
                                     ? json_string_value(json_object_get(r, "leader"))
                                     : NULL;
-                snprintf(target, sizeof target, "%s", l && *l ? l : o.host);
+                if (l && *l && strcmp(l, target) != 0) {
+                    snprintf(target, sizeof target, "%s", l);
+                } else { /* no hint: the next node of the map, in turn */
+                    size_t nn = json_array_size(nodes);
+                    const char *next = nn ? json_string_value(json_object_get(
+                                                json_array_get(nodes, rotor++ % nn), "addr"))
+                                          : NULL;
+                    snprintf(target, sizeof target, "%s", next ? next : o.host);
+                }
             }
             json_decref(r);
         }
@@ -155,5 +173,6 @@ int cmd_split(int argc, char **argv)
                end && *end ? end : "+inf");
     }
     json_decref(upper);
+    json_decref(nodes);
     return CMD_EXIT_OK;
 }

@@ -418,8 +418,10 @@ void nd_split_on_request(nd_node *n, const net_message *m)
     if (g)
         px_node_status(g->px, &st);
     if (!g || !nd_txn_leads(n, g)) {
-        const char *leader =
-            g && st.leader && st.leader <= PX_MAX_NODE_ID ? n->peers[st.leader].addr : "";
+        /* (itself is no hint: a leader whose lease lapsed, or not ready yet) */
+        const char *leader = g && st.leader && st.leader != n->self && st.leader <= PX_MAX_NODE_ID
+                                 ? n->peers[st.leader].addr
+                                 : "";
         nd_reply_json(n, m->reply_to,
                       json_pack("{s:b, s:s, s:s, s:I, s:s}", "ok", 0, "error", "not_leader",
                                 "message", "not the ready leader of the key's group", "group",
