@@ -35,7 +35,7 @@ static void start_usage(FILE *f)
             "  --retention D keep old versions for reads this far in the past (default 1h)\n"
             "  --clock-cap D a TrueTime bound above this makes the clock unhealthy (default 10ms)\n"
             "  --split-size B a tablet (data group) this big splits in two, between directories\n"
-            "                (default 64MiB; B, KiB, MiB, GiB; at least 4KiB)\n"
+            "                (default 32MiB; B, KiB, MiB, GiB; at least 4KiB)\n"
             "SIGTERM or SIGINT stops the node cleanly (leaders hand their leases over).\n");
 }
 

@@ -263,7 +263,7 @@ int main(int argc, char **argv)
         } m = {0};
         mr_err e;
         double t0 = now_s();
-        if (mv_snapshot_mem(s, MV_SNAP_ALL, &m.p, &m.len, &e))
+        if (mv_snapshot_mem(s, MV_SNAP_ALL, NULL, 0, &m.p, &m.len, &e))
             die("snapshot", &e);
         double dt = now_s() - t0;
         printf("snap   %-28s %9.1f MB/s      (%.1f MB, %.2f s)\n", "write (all versions)",

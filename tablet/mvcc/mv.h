@@ -264,8 +264,15 @@ typedef int (*mv_sink_fn)(void *arg, const void *buf, size_t len);
  * or after from_ts can need, and the snapshot's horizon is from_ts. */
 int mv_snapshot_write(mv_store *s, int64_t from_ts, mv_sink_fn sink, void *arg, mr_err *err);
 
-/* The same into one malloc'd buffer (*out, owned by the caller; *len bytes). */
-int mv_snapshot_mem(mv_store *s, int64_t from_ts, void **out, size_t *len, mr_err *err);
+/* Every version at and above `lo` (system keys left out), as a store whose range is [lo,
+ * this store's end): what a split moves (mv_split). */
+int mv_snapshot_from_key(mv_store *s, const void *lo, size_t lo_len, mv_sink_fn sink, void *arg,
+                         mr_err *err);
+
+/* Either of them into one malloc'd buffer (*out, owned by the caller; *len bytes): from a
+ * key when lo_len > 0, else as mv_snapshot_write at from_ts. */
+int mv_snapshot_mem(mv_store *s, int64_t from_ts, const void *lo, size_t lo_len, void **out,
+                    size_t *len, mr_err *err);
 
 /* Supplies up to `cap` bytes into buf; returns the count (0 = end of input) or -1 on error. */
 typedef long (*mv_source_fn)(void *arg, void *buf, size_t cap);

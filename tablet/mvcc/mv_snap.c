@@ -84,7 +84,26 @@ static int w_bytes(writer *w, const void *p, size_t n)
     return r ? r : w_put(w, p, n);
 }
 
+/* The snapshot; with lo (lo_len > 0), only of the versions at and above lo, as a store whose
+ * range starts there (a split's upper part). */
+static int snap_write(mv_store *s, int64_t from_ts, const void *lo, size_t lo_len, mv_sink_fn sink,
+                      void *arg, mr_err *err);
+
 int mv_snapshot_write(mv_store *s, int64_t from_ts, mv_sink_fn sink, void *arg, mr_err *err)
+{
+    return snap_write(s, from_ts, NULL, 0, sink, arg, err);
+}
+
+int mv_snapshot_from_key(mv_store *s, const void *lo, size_t lo_len, mv_sink_fn sink, void *arg,
+                         mr_err *err)
+{
+    if (mv_check_key(lo, lo_len, "snapshot start", err))
+        return MR_EINVAL;
+    return snap_write(s, MV_SNAP_ALL, lo, lo_len, sink, arg, err);
+}
+
+static int snap_write(mv_store *s, int64_t from_ts, const void *lo, size_t lo_len, mv_sink_fn sink,
+                      void *arg, mr_err *err)
 {
     if (!s || !sink)
         return mr_errf(err, MR_EINVAL, "mvcc: snapshot needs a store and a sink");
@@ -107,7 +126,7 @@ int mv_snapshot_write(mv_store *s, int64_t from_ts, mv_sink_fn sink, void *arg, 
     if (!r)
         r = w_u64(w, (uint64_t)horizon);
     if (!r)
-        r = w_bytes(w, s->r_start, s->r_start_len);
+        r = lo_len ? w_bytes(w, lo, lo_len) : w_bytes(w, s->r_start, s->r_start_len);
     if (!r)
         r = w_bytes(w, s->r_end, s->r_end_len);
     /* The store is used by one thread and held exclusively, so one statement's walk is a
@@ -121,6 +140,8 @@ int mv_snapshot_write(mv_store *s, int64_t from_ts, mv_sink_fn sink, void *arg, 
         size_t klen = (size_t)sqlite3_column_bytes(st, 0);
         int64_t ts = sqlite3_column_int64(st, 1);
         int tomb = sqlite3_column_type(st, 2) == SQLITE_NULL;
+        if (lo_len && mv_keycmp(k, klen, lo, lo_len) < 0)
+            continue; /* below the part wanted (system keys included) */
         /* A damaged version must not spread to the replica catching up from this one. */
         int bad =
             mv_check_crc(s, k, klen, ts, tomb, sqlite3_column_blob(st, 2),
@@ -490,10 +511,12 @@ static int grow_sink(void *arg, const void *buf, size_t len)
     return 0;
 }
 
-int mv_snapshot_mem(mv_store *s, int64_t from_ts, void **out, size_t *len, mr_err *err)
+int mv_snapshot_mem(mv_store *s, int64_t from_ts, const void *lo, size_t lo_len, void **out,
+                    size_t *len, mr_err *err)
 {
     grow_buf b = {0};
-    int code = mv_snapshot_write(s, from_ts, grow_sink, &b, err);
+    int code = lo_len ? mv_snapshot_from_key(s, lo, lo_len, grow_sink, &b, err)
+                      : mv_snapshot_write(s, from_ts, grow_sink, &b, err);
     if (code) {
         free(b.p);
         if (code == MR_ENOMEM)

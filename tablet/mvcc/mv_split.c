@@ -204,7 +204,7 @@ static int write_child(mv_store *s, const char *path, const void *key, size_t ke
     void *snap = NULL;
     size_t snap_len = 0;
     mv_store *c = NULL;
-    int code = mv_snapshot_mem(s, MV_SNAP_ALL, &snap, &snap_len, err);
+    int code = mv_snapshot_mem(s, MV_SNAP_ALL, key, key_len, &snap, &snap_len, err);
     for (int i = 0; !code && i < 3; i++) {
         snprintf(tmp, plen + 16, "%s.split%s", path, sfx[i]);
         if (unlink(tmp) != 0 && errno != ENOENT)
@@ -216,12 +216,8 @@ static int write_child(mv_store *s, const char *path, const void *key, size_t ke
     if (!code)
         code = mv_snapshot_load(c, snap, snap_len, err);
     free(snap);
-    /* The parent's system keys (its transactions' records) stay with the parent. */
-    if (!code) {
-        int rc = sqlite3_exec(c->db, "DELETE FROM mv_version WHERE key < x'01'", NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-            code = mv_sqlerr(c, rc, err, "dropping the parent's system keys");
-    }
+    /* The snapshot holds [key, end) only (the parent's system keys, its
+     * transactions' records, stay with it); the child starts its own log. */
     if (!code)
         code = mv_range_txn(c, 0, key, key_len, s->r_end, s->r_end_len, err);
     if (!code)

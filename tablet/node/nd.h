@@ -122,7 +122,7 @@ typedef struct nd_config {
     int64_t lease_ns;     /* 0 = 2 s */
     int64_t retention_ns; /* MVCC versions kept for reads in the past; 0 = 1 h */
     int64_t clock_cap_ns; /* bound above which the clock is unhealthy; 0 = 10 ms */
-    int64_t split_bytes;  /* a tablet past this many bytes splits; 0 = 64 MiB */
+    int64_t split_bytes;  /* a tablet past this many bytes splits; 0 = 32 MiB */
 } nd_config;
 
 typedef struct nd_node nd_node;

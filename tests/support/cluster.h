@@ -20,7 +20,7 @@ typedef struct tcluster {
     const char *clock;     /* --clock for every node; NULL = the default (fixed:1ms) */
     const char *clock_cap; /* --clock-cap; NULL = 10ms */
     const char *split_at;  /* init --split-at (data groups' boundaries); NULL = the default */
-    const char *split_size; /* start --split-size; NULL = the default (64MiB) */
+    const char *split_size; /* start --split-size; NULL = the default (32MiB) */
 } tcluster;
 
 extern tcluster tc;
