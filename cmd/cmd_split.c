@@ -21,9 +21,9 @@ static void split_usage(FILE *f)
             "on move to a new group on the same replicas, numbered by the meta group,\n"
             "through the group's Paxos log, as when a tablet grows past --split-size.\n"
             "Transactions running on the tablet are drained first (new ones are told to\n"
-            "retry). Waits until the range map at --host shows the new range (--wait,\n"
-            "default 30s) and prints both halves. A KEY already starting a range is not\n"
-            "an error: nothing changes.\n");
+            "retry). Waits until the range map at --host shows the new range and its\n"
+            "group has a leader (--wait, default 30s), and prints it. A KEY already\n"
+            "starting a range is not an error: nothing changes.\n");
 }
 
 typedef struct split_args {
@@ -107,7 +107,11 @@ int cmd_split(int argc, char **argv)
     for (;;) {
         json_decref(upper);
         upper = range_of(&o, key, NULL, &err);
-        if (upper && strcmp(json_string_value(json_object_get(upper, "start")), key) == 0)
+        const char *ul = json_string_value(json_object_get(upper, "leader"));
+        /* Done when the range shows, and its group has a leader (it elects one
+         * first: until then it serves nothing) or the wait is up. */
+        if (upper && strcmp(json_string_value(json_object_get(upper, "start")), key) == 0 &&
+            ((ul && *ul) || mr_monotonic_ns() > deadline))
             break;
         if (mr_monotonic_ns() > deadline) {
             json_decref(upper);

@@ -2,8 +2,9 @@
 # The main job of this stage: build Meridian and run a local three-zone cluster
 # on loopback with mutual TLS and a chrony-fed TrueTime clock and three data
 # groups (key ranges split at "h" and "p"), run a few transactions (commit wait
-# included), lock-free reads at every replica, and the libmeridian bank example
-# whose transfers are two-phase commits across groups, and show the cluster. It keeps running until Ctrl-C (or until --exit-after-demo),
+# included), lock-free reads at every replica, the libmeridian bank example
+# whose transfers are two-phase commits across groups, and a tablet split, and
+# show the cluster. It keeps running until Ctrl-C (or until --exit-after-demo),
 # then stops every node cleanly.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -69,6 +70,10 @@ for i in 0 1 2; do
 done
 echo "\$ meridian-bank --spread (accounts a-... to z-..., over all three groups)"
 "$bank" --addrs "$join" --certs "$certs" --accounts 12 --transfers 40 --threads 2 --spread
+# A tablet split by hand (they also split by themselves past --split-size): the keys from
+# "b" on leave the first group for a new one, through its Paxos log.
+run split b --host "127.0.0.1:$base"
+run kv get bob --host "127.0.0.1:$((base + 2))"
 sleep 0.3
 "$m" status --host "127.0.0.1:$base" "${c[@]}"
 cat <<INFO
