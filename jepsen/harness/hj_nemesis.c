@@ -163,11 +163,10 @@ static int apply_ring(hj_nemesis *n, const int *order, int total)
     return apply_cuts(n, cut, ncut, total);
 }
 
-/* The node leading a random data group, or -1. */
-static int some_leader(hj_nemesis *n, int *group)
+/* Every group's leader (node index, -1: none known); the number of groups. */
+static int leaders(hj_nemesis *n, int *leader)
 {
     hj_cluster *c = n->c;
-    int leader[HJ_MAX_GROUPS + 2];
     int ng = c->groups + 2 < HJ_MAX_GROUPS + 2 ? c->groups + 2 : HJ_MAX_GROUPS + 2;
     for (int g = 0; g < ng; g++)
         leader[g] = -1;
@@ -175,8 +174,59 @@ static int some_leader(hj_nemesis *n, int *group)
         mr_err err;
         hj_node_leads(c, n->tls, i, leader, ng, &err);
     }
+    return ng;
+}
+
+/* The node leading a random data group, or -1. */
+static int some_leader(hj_nemesis *n, int *group)
+{
+    int leader[HJ_MAX_GROUPS + 2];
+    int ng = leaders(n, leader);
     *group = 2 + (int)hj_rng_below(&n->rng, (uint64_t)(ng - 2));
     return leader[*group];
+}
+
+/* The fast-leader fault needs honest leaders beside the fast one: when one node
+ * leads every data group (a chance of one in nine with three nodes and three
+ * groups), its clock is declared unhealthy for a moment (fault RPC), which
+ * makes it hand its leases over, until the groups are led from two nodes or
+ * more. Returns the node that was moved away from, or -1. */
+static int spread_leaders(hj_nemesis *n)
+{
+    hj_cluster *c = n->c;
+    int leader[HJ_MAX_GROUPS + 2];
+    int moved = -1;
+    for (int attempt = 0; attempt < 4 && c->n > 1 && c->groups > 1; attempt++) {
+        int ng = leaders(n, leader);
+        int first = leader[2];
+        bool one = first >= 0;
+        for (int g = 3; g < ng; g++)
+            one &= leader[g] == first;
+        if (!one)
+            break;
+        moved = first;
+        fault(n, first, "{\"clock_unhealthy\":true}");
+        for (int waited = 0; waited < 30; waited++) { /* until it gave up its leases */
+            wait_or_finish(n, 200 * MR_NS_PER_MS);
+            leaders(n, leader);
+            bool gone = true;
+            for (int g = 2; g < ng; g++)
+                gone &= leader[g] != first;
+            if (gone)
+                break;
+        }
+        fault(n, first, "{\"clock_unhealthy\":false}");
+        for (int waited = 0; waited < 30; waited++) { /* until every group leads again */
+            wait_or_finish(n, 200 * MR_NS_PER_MS);
+            leaders(n, leader);
+            bool all = true;
+            for (int g = 2; g < ng; g++)
+                all &= leader[g] >= 0;
+            if (all)
+                break;
+        }
+    }
+    return moved;
 }
 
 /* Splits the tablet holding a random workload key at that key: each node is asked
@@ -312,6 +362,9 @@ static void start_fault(hj_nemesis *n, int kind)
         /* The leader of one random data group: the other groups' leaders, where they live on
          * other nodes, stay honest, so a read-only transaction may take its timestamp from an
          * honest leader and then read the fast one's group. */
+        int spread = spread_leaders(n);
+        if (spread >= 0)
+            json_object_set_new(v, "moved_leases_from", json_integer(spread + 1));
         int g, l = some_leader(n, &g);
         int64_t off = c->epsilon_ns * 95 / 100;
         json_t *offs = json_object();

@@ -397,11 +397,17 @@ static void start_new_groups(nd_node *n)
         const nd_range *r = &n->ranges[i];
         if (!px_config_has(&r->replicas, n->self) || r->absent || nd_find_group(n, r->group))
             continue;
+        /* Starting replays the group's log, which may split it and reload the
+         * map under us: copy what is needed, then look from the top again. */
+        px_config replicas = r->replicas;
+        uint64_t gid = r->group;
+        int64_t floor = r->floor_ts;
         mr_err err;
-        if (start_group(n, r->group, &r->replicas, r->floor_ts, &err) != MR_OK) {
+        if (start_group(n, gid, &replicas, floor, &err) != MR_OK) {
             fatal(n, "starting a split-off group", &err);
             return;
         }
+        i = (size_t)-1;
     }
 }
 
