@@ -89,35 +89,6 @@ static int kv_set_exact(void *arg, const char *v)
     return kv_staleness("--exact-staleness", v, &a->exact_stale, &a->have_exact);
 }
 
-/* One JSON request to o->host, following "not_leader" hints (up to three hops). */
-static int kv_request(cmd_conn_opts *o, uint8_t type, json_t *req, json_t **reply, mr_err *err)
-{
-    char *text = json_dumps(req, JSON_COMPACT);
-    char host[256];
-    snprintf(host, sizeof host, "%s", o->host);
-    int rc = MR_OK;
-    for (int hop = 0; hop < 4; hop++) {
-        cmd_conn_opts oo = *o;
-        oo.host = host;
-        json_t *r = NULL;
-        rc = cmd_rpc(&oo, type, text, (uint32_t)strlen(text), &r, err);
-        if (rc != MR_OK)
-            break;
-        const char *e = json_string_value(json_object_get(r, "error"));
-        const char *leader = json_string_value(json_object_get(r, "leader"));
-        if (e && strcmp(e, "not_leader") == 0 && leader && *leader && strcmp(leader, host) != 0 &&
-            hop < 3) {
-            snprintf(host, sizeof host, "%s", leader);
-            json_decref(r);
-            continue;
-        }
-        *reply = r;
-        break;
-    }
-    free(text);
-    return rc;
-}
-
 static void print_reply(json_t *r)
 {
     char *s = json_dumps(r, JSON_COMPACT);
@@ -264,7 +235,7 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
             json_t *req =
                 json_pack("{s:I, s:I, s:I, s:s, s:O}", "group", (json_int_t)a->group, "txn",
                           (json_int_t)id, "prio", (json_int_t)prio, "op", "read", "key", key);
-            int rc = kv_request(o, ND_MSG_TXN, req, &r, &err);
+            int rc = cmd_rpc_leader(o, ND_MSG_TXN, req, &r, &err);
             json_decref(req);
             if (rc != MR_OK) {
                 json_decref(results);
@@ -286,7 +257,7 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
             json_t *req = json_pack("{s:I, s:I, s:I, s:s, s:O, s:I}", "group", (json_int_t)a->group,
                                     "txn", (json_int_t)id, "prio", (json_int_t)prio, "op", "commit",
                                     "writes", writes, "nreads", (json_int_t)json_array_size(reads));
-            int rc = kv_request(o, ND_MSG_TXN, req, &r, &err);
+            int rc = cmd_rpc_leader(o, ND_MSG_TXN, req, &r, &err);
             json_decref(req);
             const char *e = rc == MR_OK ? json_string_value(json_object_get(r, "error")) : NULL;
             if (rc != MR_OK || (e && strcmp(e, "unknown") == 0)) {
@@ -354,7 +325,7 @@ static json_t *kv_resolve(cmd_conn_opts *o, long long group, uint64_t id)
                                 (json_int_t)id, "op", "status");
         json_t *r = NULL;
         mr_err err;
-        int rc = kv_request(o, ND_MSG_TXN, req, &r, &err);
+        int rc = cmd_rpc_leader(o, ND_MSG_TXN, req, &r, &err);
         json_decref(req);
         const char *state = rc == MR_OK ? json_string_value(json_object_get(r, "state")) : NULL;
         json_t *out = NULL;

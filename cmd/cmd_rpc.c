@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "net/oneshot.h"
 
@@ -31,4 +32,34 @@ int cmd_rpc(const cmd_conn_opts *o, uint8_t type, const void *payload, uint32_t 
     if (!*reply)
         return mr_errf(err, MR_EPROTO, "%s: unparsable reply: %s", o->host, je.text);
     return MR_OK;
+}
+
+int cmd_rpc_leader(const cmd_conn_opts *o, uint8_t type, json_t *req, json_t **reply, mr_err *err)
+{
+    char *text = json_dumps(req, JSON_COMPACT);
+    if (!text)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    char host[256];
+    snprintf(host, sizeof host, "%s", o->host);
+    int rc = MR_OK;
+    for (int hop = 0; hop < 4; hop++) {
+        cmd_conn_opts oo = *o;
+        oo.host = host;
+        json_t *r = NULL;
+        rc = cmd_rpc(&oo, type, text, (uint32_t)strlen(text), &r, err);
+        if (rc != MR_OK)
+            break;
+        const char *e = json_string_value(json_object_get(r, "error"));
+        const char *leader = json_string_value(json_object_get(r, "leader"));
+        if (e && strcmp(e, "not_leader") == 0 && leader && *leader && strcmp(leader, host) != 0 &&
+            hop < 3) {
+            snprintf(host, sizeof host, "%s", leader);
+            json_decref(r);
+            continue;
+        }
+        *reply = r;
+        break;
+    }
+    free(text);
+    return rc;
 }

@@ -23,6 +23,11 @@ typedef struct cmd_conn_opts {
 int cmd_rpc(const cmd_conn_opts *o, uint8_t type, const void *payload, uint32_t len, json_t **reply,
             mr_err *err);
 
+/* One JSON request (req is not consumed) to o->host, following "not_leader"
+ * hints to the named leader (up to three hops); *reply is the last answer,
+ * which may still be not_leader when no other node was named. */
+int cmd_rpc_leader(const cmd_conn_opts *o, uint8_t type, json_t *req, json_t **reply, mr_err *err);
+
 /* A command's own option, parsed with the common ones: "--name VALUE". `set`
  * checks and stores the value and returns CMD_EXIT_OK, or the exit status of a
  * usage error it reported (cmd_usage_error). */

@@ -14,16 +14,15 @@
 
 static void split_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: meridian split KEY [--wait DUR] [--host HOST:PORT]\n"
-            "                      [--certs DIR [--user U] | --insecure] [--json]\n\n"
-            "Splits the tablet (data group) holding KEY in two at KEY: the keys from KEY\n"
-            "on move to a new group on the same replicas, numbered by the meta group,\n"
-            "through the group's Paxos log, as when a tablet grows past --split-size.\n"
-            "Transactions running on the tablet are drained first (new ones are told to\n"
-            "retry). Waits until the range map at --host shows the new range and its\n"
-            "group has a leader (--wait, default 30s), and prints it. A KEY already\n"
-            "starting a range is not an error: nothing changes.\n");
+    fprintf(f, "usage: meridian split KEY [--wait DUR] [--host HOST:PORT]\n"
+               "                      [--certs DIR [--user U] | --insecure] [--json]\n\n"
+               "Splits the tablet (data group) holding KEY in two at KEY: the keys from KEY\n"
+               "on move to a new group on the same replicas, numbered by the meta group,\n"
+               "through the group's Paxos log, as when a tablet grows past --split-size.\n"
+               "Transactions running on the tablet are drained first (new ones are told to\n"
+               "retry). Waits until the range map at --host shows the new range and its\n"
+               "group has a leader (--wait, default 30s), and prints it. A KEY already\n"
+               "starting a range is not an error: nothing changes.\n");
 }
 
 typedef struct split_args {
@@ -116,19 +115,19 @@ int cmd_split(int argc, char **argv)
         if (mr_monotonic_ns() > deadline) {
             json_decref(upper);
             json_decref(nodes);
-            return cmd_fail("split", "the split of group %lld at '%s' did not show in the range "
-                            "map in time (last answer: %s)", (long long)gid, key, last);
+            return cmd_fail("split",
+                            "the split of group %lld at '%s' did not show in the range "
+                            "map in time (last answer: %s)",
+                            (long long)gid, key, last);
         }
         if (!asked || mr_monotonic_ns() - asked > 3 * MR_NS_PER_S) {
             cmd_conn_opts to = o;
             to.host = target;
             json_t *req = json_pack("{s:s}", "key", key);
-            char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-            json_decref(req);
             json_t *r = NULL;
-            rc = body ? cmd_rpc(&to, ND_MSG_SPLIT_AT, body, (uint32_t)strlen(body), &r, &err)
-                      : mr_errf(&err, MR_ENOMEM, "out of memory");
-            free(body);
+            rc = req ? cmd_rpc_leader(&to, ND_MSG_SPLIT_AT, req, &r, &err)
+                     : mr_errf(&err, MR_ENOMEM, "out of memory");
+            json_decref(req);
             const char *e = r ? json_string_value(json_object_get(r, "error")) : NULL;
             snprintf(last, sizeof last, "%s",
                      rc != MR_OK ? mr_err_msg(&err)
@@ -141,19 +140,12 @@ int cmd_split(int argc, char **argv)
                 json_decref(upper);
                 json_decref(nodes);
                 return cmd_fail("split", "%s", last);
-            } else {
-                const char *l = e && strcmp(e, "not_leader") == 0
-                                    ? json_string_value(json_object_get(r, "leader"))
-                                    : NULL;
-                if (l && *l && strcmp(l, target) != 0) {
-                    snprintf(target, sizeof target, "%s", l);
-                } else { /* no hint: the next node of the map, in turn */
-                    size_t nn = json_array_size(nodes);
-                    const char *next = nn ? json_string_value(json_object_get(
-                                                json_array_get(nodes, rotor++ % nn), "addr"))
-                                          : NULL;
-                    snprintf(target, sizeof target, "%s", next ? next : o.host);
-                }
+            } else { /* hints ran out (or no answer): the map's next node, in turn */
+                size_t nn = json_array_size(nodes);
+                const char *next = nn ? json_string_value(json_object_get(
+                                            json_array_get(nodes, rotor++ % nn), "addr"))
+                                      : NULL;
+                snprintf(target, sizeof target, "%s", next ? next : o.host);
             }
             json_decref(r);
         }
@@ -161,8 +153,8 @@ int cmd_split(int argc, char **argv)
         nanosleep(&ts, NULL);
     }
     if (json) {
-        json_t *out = json_pack("{s:b, s:s, s:I, s:O}", "ok", 1, "key", key, "group", gid, "new",
-                                upper);
+        json_t *out =
+            json_pack("{s:b, s:s, s:I, s:O}", "ok", 1, "key", key, "group", gid, "new", upper);
         char *s = out ? json_dumps(out, JSON_COMPACT) : NULL;
         if (s)
             puts(s);

@@ -187,6 +187,16 @@ int mv_buf_set(mv_buf *b, const void *p, size_t n)
     return 0;
 }
 
+int mv_buf_append(mv_buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, b->len + n))
+        return MR_ENOMEM;
+    if (n)
+        memcpy(b->p + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
 int mv_buf_succ(mv_buf *b, const void *p, size_t n)
 {
     if (b->p == p) { /* growing may move the source: grow in place first */

@@ -122,6 +122,8 @@ typedef struct mv_buf {
     size_t len, cap;
 } mv_buf;
 int mv_buf_set(mv_buf *b, const void *p, size_t n);
+/* b = b || p. 0 or MR_ENOMEM. */
+int mv_buf_append(mv_buf *b, const void *p, size_t n);
 /* b = p || 0x00: the smallest key greater than p. 0 or MR_ENOMEM. */
 int mv_buf_succ(mv_buf *b, const void *p, size_t n);
 void mv_buf_free(mv_buf *b);

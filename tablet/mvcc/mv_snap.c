@@ -365,7 +365,8 @@ static int load_records(mv_store *s, reader *r, loaded *L, mr_err *err)
             return mr_errf(err, MR_ECORRUPT, "mvcc: snapshot record %llu is out of order",
                            (unsigned long long)count);
         int sys = L->key.len && L->key.p[0] == 0; /* system keys are always in range */
-        if ((!sys && L->start.len && mv_keycmp(L->key.p, L->key.len, L->start.p, L->start.len) < 0) ||
+        if ((!sys && L->start.len &&
+             mv_keycmp(L->key.p, L->key.len, L->start.p, L->start.len) < 0) ||
             (L->end.len && mv_keycmp(L->key.p, L->key.len, L->end.p, L->end.len) >= 0))
             return mr_errf(err, MR_ECORRUPT, "mvcc: snapshot record %llu is outside its range",
                            (unsigned long long)count);
@@ -488,33 +489,15 @@ static long mem_read(void *arg, void *buf, size_t cap)
     return (long)k;
 }
 
-typedef struct grow_buf {
-    unsigned char *p;
-    size_t len, cap;
-} grow_buf;
-
 static int grow_sink(void *arg, const void *buf, size_t len)
 {
-    grow_buf *b = arg;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + len)
-            cap *= 2;
-        unsigned char *np = realloc(b->p, cap);
-        if (!np)
-            return MR_ENOMEM;
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, buf, len);
-    b->len += len;
-    return 0;
+    return mv_buf_append(arg, buf, len);
 }
 
 int mv_snapshot_mem(mv_store *s, int64_t from_ts, const void *lo, size_t lo_len, void **out,
                     size_t *len, mr_err *err)
 {
-    grow_buf b = {0};
+    mv_buf b = {0};
     int code = lo_len ? mv_snapshot_from_key(s, lo, lo_len, grow_sink, &b, err)
                       : mv_snapshot_write(s, from_ts, grow_sink, &b, err);
     if (code) {

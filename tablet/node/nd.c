@@ -130,7 +130,6 @@ static int group_config_from_json(json_t *arr, px_config *c, mr_err *err)
 
 static int start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t floor,
                        mr_err *err);
-static void fatal(nd_node *n, const char *what, const mr_err *err);
 
 /* ---- the range map ---- */
 
@@ -150,6 +149,11 @@ bool nd_in_range(const nd_group *g, const char *key, size_t klen)
 {
     return g->range_start && key_cmp(key, klen, g->range_start, strlen(g->range_start)) >= 0 &&
            below_end(key, klen, g->range_end);
+}
+
+bool nd_key_splits(const char *start, const char *end, const char *key)
+{
+    return strcmp(key, start) > 0 && below_end(key, strlen(key), end);
 }
 
 uint64_t nd_group_of_key(const nd_node *n, const char *key, size_t klen)
@@ -355,15 +359,14 @@ int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64
     }
     const char *end = json_string_value(json_object_get(pe, "end"));
     const char *start = json_string_value(json_object_get(pe, "start"));
-    if (!pe || !end || !start || strcmp(key, start) <= 0 || (*end && strcmp(key, end) >= 0)) {
+    if (!pe || !end || !start || !nd_key_splits(start, end, key)) {
         json_decref(desc);
         return mr_errf(err, MR_EINVAL, "split of group %llu at '%s' does not fit its range",
                        (unsigned long long)parent, key);
     }
     json_t *ce = json_pack("{s:I, s:s, s:O, s:s, s:s, s:I, s:I}", "id", (json_int_t)child, "kind",
-                           "data", "replicas", json_object_get(pe, "replicas"), "start", key,
-                           "end", end, "parent", (json_int_t)parent, "floor_ts",
-                           (json_int_t)floor);
+                           "data", "replicas", json_object_get(pe, "replicas"), "start", key, "end",
+                           end, "parent", (json_int_t)parent, "floor_ts", (json_int_t)floor);
     if (absent)
         json_object_set_new(ce, "absent_here", json_true());
     json_object_set_new(pe, "end", json_string(key));
@@ -404,7 +407,7 @@ static void start_new_groups(nd_node *n)
         int64_t floor = r->floor_ts;
         mr_err err;
         if (start_group(n, gid, &replicas, floor, &err) != MR_OK) {
-            fatal(n, "starting a split-off group", &err);
+            nd_fatal(n, "starting a split-off group", &err);
             return;
         }
         i = (size_t)-1;
@@ -742,7 +745,7 @@ static int sm_install(nd_node *n, nd_group *g, const uint8_t *snap, uint32_t len
 
 /* ---- driving the core ---- */
 
-static void fatal(nd_node *n, const char *what, const mr_err *err)
+void nd_fatal(nd_node *n, const char *what, const mr_err *err)
 {
     /* A persist that cannot be stored breaks the order the core relies on: the
      * safe reaction is to stop this process, losing only what was not durable. */
@@ -788,7 +791,7 @@ static void handle_batch(nd_node *n, nd_group *g, const px_batch *b)
     mr_err err;
     if (b->persist_seq) {
         if (ls_px_stage(n->store, g->id, b->actions, b->n, &err) != MR_OK) {
-            fatal(n, "staging Paxos state", &err);
+            nd_fatal(n, "staging Paxos state", &err);
             return;
         }
         n->dirty = true;
@@ -820,7 +823,7 @@ static void handle_batch(nd_node *n, nd_group *g, const px_batch *b)
                 mr_errf(&e, MR_ECORRUPT,
                         "group %llu: a snapshot of %u bytes could not be installed",
                         (unsigned long long)g->id, a->snap_len);
-                fatal(n, "installing a snapshot", &e);
+                nd_fatal(n, "installing a snapshot", &e);
             }
             break;
         case PX_ACT_PERSIST:
@@ -998,7 +1001,7 @@ static void flush(nd_node *n)
         mr_err err;
         int64_t t0 = mr_monotonic_ns();
         if (ls_sync(n->store, &err) != MR_OK) {
-            fatal(n, "syncing the Paxos log", &err);
+            nd_fatal(n, "syncing the Paxos log", &err);
             return;
         }
         nd_hist_observe(&n->stats.fsync_latency, mr_monotonic_ns() - t0);

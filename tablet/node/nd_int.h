@@ -135,14 +135,14 @@ typedef struct nd_group {
     char *range_start;         /* the keys this group holds: [start, end), end "" = +infinity; */
     char *range_end;           /* NULL for the meta group (no user keys) */
     /* Splitting (nd_split.c), leader only. */
-    int split_state;        /* ND_SPLIT_* */
-    char *split_key;        /* where the tablet splits (NUL-terminated) */
-    uint64_t split_child;   /* the new group, numbered by the meta group */
-    int64_t split_since;    /* monotonic ns the state began */
-    int64_t split_sent;     /* monotonic ns of the last request to the meta group */
-    int64_t split_next;     /* monotonic ns of the next size check */
+    int split_state;          /* ND_SPLIT_* */
+    char *split_key;          /* where the tablet splits (NUL-terminated) */
+    uint64_t split_child;     /* the new group, numbered by the meta group */
+    int64_t split_since;      /* monotonic ns the state began */
+    int64_t split_sent;       /* monotonic ns of the last request to the meta group */
+    int64_t split_next;       /* monotonic ns of the next size check */
     uint64_t split_sys_bytes; /* the system keys' bytes when last counted */
-    uint64_t alloc_txn;     /* meta group leader: its numbering transaction in flight */
+    uint64_t alloc_txn;       /* meta group leader: its numbering transaction in flight */
 } nd_group;
 
 enum {
@@ -196,7 +196,7 @@ struct nd_node {
     char cluster_id[64];
     px_node_id self;
     nd_peer peers[PX_MAX_NODE_ID + 1]; /* by id; id 0 unused */
-    nd_group **groups; /* by increasing id; each group at a fixed address */
+    nd_group **groups;                 /* by increasing id; each group at a fixed address */
     size_t ngroups;
     nd_range *ranges; /* sorted by start */
     size_t nranges;
@@ -271,6 +271,12 @@ void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *m
 nd_group *nd_find_group(nd_node *n, uint64_t id);
 /* Is key (klen bytes) inside g's range? Always false for the meta group. */
 bool nd_in_range(const nd_group *g, const char *key, size_t klen);
+/* Is key strictly inside [start, end) (end "" = +infinity), so that a split
+ * there leaves keys on both sides? */
+bool nd_key_splits(const char *start, const char *end, const char *key);
+/* A replica that cannot go on (a persist failed, its log cannot be followed):
+ * logs why and stops the node, losing only what was not durable. */
+void nd_fatal(nd_node *n, const char *what, const mr_err *err);
 /* The group whose range holds key, or 0. */
 uint64_t nd_group_of_key(const nd_node *n, const char *key, size_t klen);
 /* Test-only broken protocol variants (negative controls for the consistency
@@ -313,8 +319,7 @@ void nd_split_reset(nd_group *g);
 /* nd_txn.c */
 /* Leads with a valid lease, and has applied its predecessors' log. */
 bool nd_txn_leads(nd_node *n, nd_group *g);
-/* Transactions the leader knows (open, committing, prepared). */
-size_t nd_txn_count(const nd_group *g);
+/* Does the leader know transaction id (open, committing, prepared)? */
 bool nd_txn_known(nd_group *g, uint64_t id);
 /* Aborts every transaction not yet past its point of no return (retryable). */
 void nd_txn_abort_open(nd_node *n, nd_group *g, const char *why);

@@ -40,11 +40,11 @@
 #include "common/mr_util.h"
 #include "tablet/node/nd_int.h"
 
-#define ND_SPLIT_CHECK  (1 * MR_NS_PER_S)      /* size checks */
-#define ND_SPLIT_RESEND (300 * MR_NS_PER_MS)   /* asks to the meta group */
-#define ND_SPLIT_DRAIN  (1 * MR_NS_PER_S)      /* running transactions get this long */
-#define ND_SPLIT_GIVEUP (10 * MR_NS_PER_S)     /* a step that long: start over later */
-#define ND_SPLIT_RETRY  (5 * MR_NS_PER_S)      /* after giving up, or with no split key */
+#define ND_SPLIT_CHECK  (1 * MR_NS_PER_S)    /* size checks */
+#define ND_SPLIT_RESEND (300 * MR_NS_PER_MS) /* asks to the meta group */
+#define ND_SPLIT_DRAIN  (1 * MR_NS_PER_S)    /* running transactions get this long */
+#define ND_SPLIT_GIVEUP (10 * MR_NS_PER_S)   /* a step that long: start over later */
+#define ND_SPLIT_RETRY  (5 * MR_NS_PER_S)    /* after giving up, or with no split key */
 
 static size_t dir_prefix(void *arg, const void *key, size_t len)
 {
@@ -75,8 +75,7 @@ static void give_up(nd_group *g, int64_t now, const char *why)
 /* key is strictly inside g's range, so both sides keep a part of it. */
 static bool splits_range(const nd_group *g, const char *key)
 {
-    return g->range_start && strcmp(key, g->range_start) > 0 &&
-           nd_in_range(g, key, strlen(key));
+    return g->range_start && nd_key_splits(g->range_start, g->range_end, key);
 }
 
 /* Chooses the split key; false when the tablet has no place to split. */
@@ -112,6 +111,14 @@ static void ask_meta(nd_node *n, nd_group *g, int64_t now)
                      json_pack("{s:s, s:I, s:s, s:s, s:s}", "op", "alloc", "group",
                                (json_int_t)g->id, "start", g->range_start, "end", g->range_end,
                                "key", g->split_key));
+}
+
+/* A split at g->split_key begins: the meta group is asked to number it. */
+static void begin(nd_node *n, nd_group *g, int64_t now)
+{
+    g->split_state = ND_SPLIT_ALLOC;
+    g->split_since = now;
+    ask_meta(n, g, now);
 }
 
 static void propose_split(nd_node *n, nd_group *g, int64_t now)
@@ -159,20 +166,16 @@ void nd_split_tick(nd_node *n, nd_group *g)
         g->split_sys_bytes = sz.bytes - data.bytes;
         if ((int64_t)data.bytes < n->split_bytes)
             return;
-        sz = data;
         if (!choose_key(n, g)) {
             g->split_next = now + ND_SPLIT_RETRY;
             MR_INFO("node", "group=%llu holds %llu bytes but no key splits it (one directory)",
-                    (unsigned long long)g->id, (unsigned long long)sz.bytes);
+                    (unsigned long long)g->id, (unsigned long long)data.bytes);
             return;
         }
         MR_INFO("node", "group=%llu holds %llu bytes (split size %lld): splitting at '%s'",
-                (unsigned long long)g->id, (unsigned long long)sz.bytes,
+                (unsigned long long)g->id, (unsigned long long)data.bytes,
                 (long long)n->split_bytes, g->split_key);
-        g->split_state = ND_SPLIT_ALLOC;
-        g->split_since = now;
-        ask_meta(n, g, now);
-        return;
+        return begin(n, g, now);
     }
     case ND_SPLIT_ALLOC:
         if (now - g->split_since > ND_SPLIT_GIVEUP)
@@ -183,7 +186,7 @@ void nd_split_tick(nd_node *n, nd_group *g)
     case ND_SPLIT_BARRIER:
         if (now - g->split_since > ND_SPLIT_GIVEUP)
             return give_up(g, now, "transactions did not drain");
-        if (!g->prepared && nd_txn_count(g) == 0 && g->data_inflight == 0)
+        if (!g->prepared && !g->txns && g->data_inflight == 0)
             return propose_split(n, g, now);
         if (now - g->split_since > ND_SPLIT_DRAIN)
             nd_txn_abort_open(n, g, "the tablet is splitting; retry");
@@ -222,13 +225,12 @@ static void notify_others(nd_node *n, nd_group *g, const char *key, uint64_t chi
     free(text);
 }
 
+/* A replica that cannot follow its log must not go on diverging. */
 static void stop_node(nd_node *n, nd_group *g, const char *what, const mr_err *err)
 {
-    /* A replica that cannot follow its log must not go on diverging. */
-    MR_ERROR("node", "group=%llu fatal: %s: %s; stopping", (unsigned long long)g->id, what,
-             mr_err_msg(err));
-    n->fatal = true;
-    uv_stop(n->loop);
+    char w[160];
+    snprintf(w, sizeof w, "group %llu: %s", (unsigned long long)g->id, what);
+    nd_fatal(n, w, err);
 }
 
 void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const uint8_t *p,
@@ -337,10 +339,9 @@ static void on_alloc(nd_node *n, json_t *o)
         json_error_t je;
         json_t *rec = json_loadb(v.value, v.len, 0, &je);
         free(v.value);
-        json_t *ans = json_pack("{s:s, s:I, s:s, s:s, s:O, s:O}", "op", "allocated", "group",
-                                parent, "start", start, "end", end, "key",
-                                json_object_get(rec, "key"), "child",
-                                json_object_get(rec, "child"));
+        json_t *ans = json_pack(
+            "{s:s, s:I, s:s, s:s, s:O, s:O}", "op", "allocated", "group", parent, "start", start,
+            "end", end, "key", json_object_get(rec, "key"), "child", json_object_get(rec, "child"));
         json_decref(rec);
         if (ans)
             nd_send_to_group(n, (uint64_t)parent, ND_MSG_SPLIT, ans);
@@ -359,7 +360,7 @@ static void on_alloc(nd_node *n, json_t *o)
     const char *ps = json_string_value(json_object_get(prec, "start"));
     const char *pe = json_string_value(json_object_get(prec, "end"));
     if (!prec || !ps || !pe || strcmp(ps, start) != 0 || strcmp(pe, end) != 0 ||
-        strcmp(key, start) <= 0 || (*end && strcmp(key, end) >= 0)) {
+        !nd_key_splits(start, end, key)) {
         MR_WARN("node", "meta group: split of group %lld at '%s' does not match its record",
                 (long long)parent, key);
         json_decref(prec);
@@ -367,8 +368,8 @@ static void on_alloc(nd_node *n, json_t *o)
     }
     /* The next id above every group recorded. */
     uint64_t max = 0;
-    mv_scan_opts so = {.start = "group/", .start_len = 6, .end = "group0", .end_len = 6,
-                       .ts = MV_TS_MAX};
+    mv_scan_opts so = {
+        .start = "group/", .start_len = 6, .end = "group0", .end_len = 6, .ts = MV_TS_MAX};
     if (mv_scan(mg->mv, &so, max_group_id, &max, NULL, &err) != MR_OK || max < (uint64_t)parent) {
         json_decref(prec);
         return;
@@ -384,15 +385,17 @@ static void on_alloc(nd_node *n, json_t *o)
     char *av = arec ? json_dumps(arec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     char ckey[64];
     snprintf(ckey, sizeof ckey, "group/%llu", (unsigned long long)child);
-    json_t *writes = cv && pv && av ? json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "key",
-                                                akey, "value", av, "key", ckey, "value", cv,
-                                                "key", pkey, "value", pv)
-                                    : NULL;
+    json_t *writes = cv && pv && av
+                         ? json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "key", akey, "value",
+                                     av, "key", ckey, "value", cv, "key", pkey, "value", pv)
+                         : NULL;
     uint64_t id = (1ull << 62) | (child << 1); /* reserved: see record_cluster in nd_txn.c */
     if (writes && nd_txn_system_write(n, mg, id, writes) == MR_OK) {
         mg->alloc_txn = id;
-        MR_INFO("node", "meta group: group %llu splits at '%s': the keys from there go to new "
-                "group %llu", (unsigned long long)parent, key, (unsigned long long)child);
+        MR_INFO("node",
+                "meta group: group %llu splits at '%s': the keys from there go to new "
+                "group %llu",
+                (unsigned long long)parent, key, (unsigned long long)child);
     }
     json_decref(writes);
     free(cv);
@@ -435,13 +438,11 @@ void nd_split_on_request(nd_node *n, const net_message *m)
     } else if (!(g->split_key = strdup(key))) {
         nd_reply_error(n, m->reply_to, "nomem", "out of memory");
     } else {
-        int64_t now = mr_monotonic_ns();
         MR_INFO("node", "group=%llu splitting at '%s' as asked", (unsigned long long)g->id, key);
-        g->split_state = ND_SPLIT_ALLOC;
-        g->split_since = now;
-        ask_meta(n, g, now);
-        nd_reply_json(n, m->reply_to, json_pack("{s:b, s:I, s:s}", "ok", 1, "group",
-                                                (json_int_t)g->id, "key", key));
+        begin(n, g, mr_monotonic_ns());
+        nd_reply_json(
+            n, m->reply_to,
+            json_pack("{s:b, s:I, s:s}", "ok", 1, "group", (json_int_t)g->id, "key", key));
     }
     json_decref(o);
 }

@@ -1035,10 +1035,11 @@ void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const
                    .bufs = calloc(cap, sizeof(uint8_t *))};
     rec_effect *fx = calloc(cap, sizeof *fx);
     if (!a.txns || !a.owned || !a.keys || !a.sys || !a.bufs || !fx) {
-        MR_ERROR("node", "group=%llu slot=%llu: out of memory applying", (unsigned long long)g->id,
-                 (unsigned long long)slot);
-        n->fatal = true; /* a replica that skips a slot diverges: stop instead */
-        uv_stop(n->loop);
+        /* a replica that skips a slot diverges: stop instead */
+        mr_err e;
+        mr_errf(&e, MR_ENOMEM, "group %llu slot %llu: out of memory", (unsigned long long)g->id,
+                (unsigned long long)slot);
+        nd_fatal(n, "applying a slot", &e);
         goto out;
     }
     for (size_t i = 0; i < nrec; i++) {
@@ -1176,9 +1177,9 @@ void nd_txn_free_local(nd_node *n)
 static void send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts)
 {
     nd_send_to_group(n, coord, ND_MSG_PREPARED,
-                  json_pack("{s:I, s:I, s:I, s:b, s:I}", "txn", (json_int_t)txn, "group",
-                            (json_int_t)coord, "from", (json_int_t)g->id, "ok", ok, "ts",
-                            (json_int_t)ts));
+                     json_pack("{s:I, s:I, s:I, s:b, s:I}", "txn", (json_int_t)txn, "group",
+                               (json_int_t)coord, "from", (json_int_t)g->id, "ok", ok, "ts",
+                               (json_int_t)ts));
 }
 
 static json_t *decision_json(uint64_t txn, uint64_t to, uint64_t coord, bool commit, int64_t ts)
@@ -1196,7 +1197,7 @@ static void send_decisions(nd_node *n, nd_group *g, uint64_t txn, const co_votes
     for (uint32_t i = 0; i < co->nparts; i++)
         if (co->parts[i] != g->id)
             nd_send_to_group(n, co->parts[i], ND_MSG_DECISION,
-                          decision_json(txn, co->parts[i], g->id, commit, ts));
+                             decision_json(txn, co->parts[i], g->id, commit, ts));
     if (!commit)
         return;
     nd_delivery *d = calloc(1, sizeof *d);
@@ -2141,14 +2142,6 @@ bool nd_txn_leads(nd_node *n, nd_group *g)
     return leads_with_log(n, g);
 }
 
-size_t nd_txn_count(const nd_group *g)
-{
-    size_t k = 0;
-    for (const nd_txn *t = g->txns; t; t = t->next)
-        k++;
-    return k;
-}
-
 bool nd_txn_known(nd_group *g, uint64_t id)
 {
     return txn_find(g, id) != NULL;
@@ -2200,9 +2193,9 @@ static void tick_2pc(nd_node *n, nd_group *g, int64_t now)
             continue;
         p->last_query = now;
         nd_send_to_group(n, p->coord, ND_MSG_TXN_QUERY,
-                      json_pack("{s:I, s:I, s:I, s:I}", "txn", (json_int_t)p->txn, "group",
-                                (json_int_t)p->coord, "from", (json_int_t)g->id, "ts",
-                                (json_int_t)p->ts));
+                         json_pack("{s:I, s:I, s:I, s:I}", "txn", (json_int_t)p->txn, "group",
+                                   (json_int_t)p->coord, "from", (json_int_t)g->id, "ts",
+                                   (json_int_t)p->ts));
     }
     for (nd_delivery **pd = &g->delivering; *pd;) {
         nd_delivery *d = *pd;
@@ -2219,7 +2212,7 @@ static void tick_2pc(nd_node *n, nd_group *g, int64_t now)
         for (uint32_t i = 0; i < d->d.nparts; i++)
             if (!(d->acked & (1ull << i)))
                 nd_send_to_group(n, d->d.parts[i], ND_MSG_DECISION,
-                              decision_json(d->txn, d->d.parts[i], g->id, true, d->d.ts));
+                                 decision_json(d->txn, d->d.parts[i], g->id, true, d->d.ts));
         pd = &d->next;
     }
     for (nd_vote **pv = &g->votes; *pv;) {

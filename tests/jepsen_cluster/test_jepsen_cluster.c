@@ -48,12 +48,10 @@ typedef struct run_spec {
     const char *clock_bound; /* --clock-bound, or NULL */
 } run_spec;
 
-/* Runs the harness; returns its exit status, stdout in *text (caller frees). The run
- * directory is DIR/run, or DIR/run-seed<S> for a control's second run. */
+/* Runs the harness with its run directory at `out`; returns its exit status, stdout in
+ * *text (caller frees). */
 static int harness(char **text, const run_spec *r)
 {
-    if (!*out || strncmp(out, dir, strlen(dir)) != 0)
-        snprintf(out, sizeof out, "%s/run", dir);
     const char *net = getenv("MERIDIAN_JEPSEN_NET");
     char *argv[40] = {MERIDIAN_JEPSEN_BIN,
                       "--workload",
@@ -139,7 +137,7 @@ static void valid_run(const run_spec *spec, const char *prefix, long long floor)
 {
     CHECK(proc_meridian_bin() != NULL);
     CHECK(tmpdir_make(dir, sizeof dir, prefix) == 0);
-    out[0] = '\0';
+    snprintf(out, sizeof out, "%s/run", dir);
     char *text = NULL;
     int rc = harness(&text, spec);
     if (text)
@@ -187,7 +185,7 @@ static void invalid_run(const run_spec *spec, const char *prefix, const char *na
 {
     CHECK(proc_meridian_bin() != NULL);
     CHECK(tmpdir_make(dir, sizeof dir, prefix) == 0);
-    out[0] = '\0';
+    snprintf(out, sizeof out, "%s/run", dir);
     char *text = NULL;
     int rc = harness(&text, spec);
     if (text)
