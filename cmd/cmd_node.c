@@ -412,6 +412,15 @@ int cmd_status(int argc, char **argv)
         json_decref(r);
         return CMD_EXIT_OK;
     }
+    json_t *sw = json_object_get(r, "test_switches");
+    if (json_array_size(sw) > 0) {
+        fputs("WARNING: this node runs with test switches on (unsafe, for tests only):", stdout);
+        size_t k;
+        json_t *name;
+        json_array_foreach(sw, k, name)
+            printf(" %s", json_string_value(name) ? json_string_value(name) : "?");
+        fputs("\n\n", stdout);
+    }
     json_t *clk = json_object_get(r, "clock");
     char eps[32];
     printf("cluster %s, node %lld at %s, clock %s (epsilon %s)\n\n",

@@ -5,7 +5,10 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 build=${MERIDIAN_BUILD_DIR:-$root/build-asan}
-cmake -S "$root" -B "$build" -G Ninja -DMERIDIAN_SANITIZE=ON -DMERIDIAN_STRICT=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+launcher=()
+if command -v ccache >/dev/null; then launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache); fi
+cmake -S "$root" -B "$build" -G Ninja -DMERIDIAN_SANITIZE=ON -DMERIDIAN_STRICT=ON \
+    -DMERIDIAN_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}"
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 MERIDIAN_LOG=${MERIDIAN_LOG:-warn} ctest --output-on-failure -j2 "$@"

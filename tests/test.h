@@ -17,8 +17,13 @@ typedef struct {
 extern int test_failed_flag;
 void test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Marks the current test skipped (the environment cannot run it), with why. */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Runs every case (or only those named on the command line); returns the exit status. */
+/* Runs every case, or only those named on the command line, or all but those
+ * named with a leading '-'. Exit status: 1 if one failed (or none ran), 77 if
+ * every case that ran was skipped (ctest shows the program as skipped: see
+ * TEST_SKIP_RETURN_CODE in cmake/MeridianTest.cmake), else 0. */
 int test_run(int argc, char **argv, const test_case *cases, int n);
 
 #define TEST(name) static void name(void)
@@ -32,6 +37,13 @@ int test_run(int argc, char **argv, const test_case *cases, int n);
         static const test_case cases[] = {__VA_ARGS__};                                            \
         return test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));                 \
     }
+
+/* Ends the current test as skipped. */
+#define SKIP(...)                                                                                  \
+    do {                                                                                           \
+        test_skip(__VA_ARGS__);                                                                    \
+        return;                                                                                    \
+    } while (0)
 
 #define CHECK(c)                                                                                   \
     do {                                                                                           \

@@ -145,7 +145,7 @@ static int run_txn(append *ap, meridian *db, mop *m, int n, bool read_only, bool
 static void append_step(void *wl, hj_txn_worker *w)
 {
     append *ap = wl;
-    mop m[APPEND_MAX_OPS];
+    mop m[APPEND_MAX_OPS] = {0};
     int n = 1 + (int)hj_rng_below(&w->rng, APPEND_MAX_OPS);
     bool read_only = true;
     pthread_mutex_lock(&ap->mu);

@@ -155,7 +155,7 @@ static int free_ports(int *ports, int n)
 int hj_node_start(hj_cluster *c, int i, mr_err *err)
 {
     hj_node *nd = &c->nodes[i];
-    char zone[16];
+    char zone[24];
     snprintf(zone, sizeof zone, "zone-%d", i + 1);
     char *argv[] = {c->bin,        "start",      "--data",   nd->data, "--listen", nd->addr,
                     "--zone",      zone,         "--region", "local",  "--join",   c->join,

@@ -46,20 +46,6 @@ void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *m
 }
 
 /* Groups are kept sorted by id (the cluster description lists them in order). */
-bool nd_test_break(const char *name)
-{
-    const char *v = getenv("MERIDIAN_TEST_BREAK");
-    size_t len = strlen(name);
-    while (v && *v) {
-        const char *comma = strchr(v, ',');
-        size_t l = comma ? (size_t)(comma - v) : strlen(v);
-        if (l == len && memcmp(v, name, len) == 0)
-            return true;
-        v = comma ? comma + 1 : NULL;
-    }
-    return false;
-}
-
 nd_group *nd_find_group(nd_node *n, uint64_t id)
 {
     size_t lo = 0, hi = n->ngroups;
@@ -945,9 +931,8 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, int64_
         o.lease_ns = n->lease_ns;
     o.snapshot_every = 1000;
     /* Test-only: compact the log sooner, so catch-up by snapshot is exercised. */
-    const char *every = getenv("MERIDIAN_TEST_SNAPSHOT_EVERY");
-    if (every && atoi(every) > 0) {
-        o.snapshot_every = (uint64_t)atoi(every);
+    if (n->test.snapshot_every) {
+        o.snapshot_every = n->test.snapshot_every;
         o.log_keep = o.alpha; /* the least the core accepts */
     }
     o.seed = (uint64_t)mr_monotonic_ns() ^ (gid << 32) ^ n->self;
@@ -1260,7 +1245,7 @@ static void on_register(nd_node *n, const net_message *m)
     }
     if (strcmp(op, "read") == 0) {
         nd_group *g = nd_find_group(n, (uint64_t)gid);
-        if (g && nd_test_break("stale-reads")) {
+        if (g && nd_test_break(n, ND_BREAK_STALE_READS)) {
             nd_reply_json(
                 n, m->reply_to,
                 json_pack("{s:b, s:I, s:o}", "ok", 1, "group", gid, "value", reg_json(&g->sm)));
@@ -1339,11 +1324,12 @@ static json_t *status_json(nd_node *n)
             json_object_set_new(ge, "versions", json_integer((json_int_t)sz.versions));
         }
     }
-    return json_pack("{s:b, s:s, s:i, s:s, s:s, s:s, s:{s:s, s:I}, s:o, s:o}", "initialized",
+    return json_pack("{s:b, s:s, s:i, s:s, s:s, s:s, s:{s:s, s:I}, s:o, s:o, s:o}", "initialized",
                      n->initialized, "cluster", n->cluster_id, "self", (int)n->self, "addr",
                      n->advertise, "zone", n->zone, "region", n->region, "clock", "status",
                      tt_status_name(tt_status_now(n->clock)), "epsilon_ns",
-                     (json_int_t)tt_interval_epsilon(iv), "nodes", nodes, "groups", groups);
+                     (json_int_t)tt_interval_epsilon(iv), "nodes", nodes, "groups", groups,
+                     "test_switches", nd_test_switches_json(&n->test));
 }
 
 /* -- bootstrap -- */
@@ -1673,8 +1659,7 @@ static void on_init(nd_node *n, const net_message *m)
  * clock offset and a declared-unhealthy clock. Off unless the operator opts in. */
 static void on_fault(nd_node *n, const net_message *m)
 {
-    const char *allow = getenv("MERIDIAN_TEST_FAULTS");
-    if (!allow || strcmp(allow, "1") != 0)
+    if (!n->test.faults)
         return nd_reply_error(
             n, m->reply_to, "refused",
             "fault injection is off (start the node with MERIDIAN_TEST_FAULTS=1)");
@@ -1921,6 +1906,13 @@ static int http_handler(void *ud, const char *path, nd_text *t, const char **cty
         nd_text_printf(t, "meridian_group_applied_slot{group=\"%llu\"} %llu\n",
                        (unsigned long long)n->groups[i]->id,
                        (unsigned long long)n->groups[i]->sm.slot);
+    const char *sw[16];
+    size_t nsw = nd_test_switches_names(&n->test, sw, 16);
+    nd_text_printf(t, "# HELP meridian_test_switch 1 for each test switch this node honours "
+                      "(unsafe: tests only).\n"
+                      "# TYPE meridian_test_switch gauge\n");
+    for (size_t i = 0; i < nsw && i < 16; i++)
+        nd_text_printf(t, "meridian_test_switch{name=\"%s\"} 1\n", sw[i]);
     return 200;
 }
 
@@ -2024,9 +2016,19 @@ int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
         return mr_errf(err, MR_EINVAL, "--data, --listen and --zone are required");
     if (!cfg->insecure && !cfg->certs_dir)
         return mr_errf(err, MR_EINVAL, "give --certs DIR, or --insecure for local experiments");
+    nd_test_switches test;
+    int rc = nd_test_switches_load(&test, err);
+    if (rc)
+        return rc;
     nd_node *n = calloc(1, sizeof *n);
     if (!n)
         return mr_errf(err, MR_ENOMEM, "out of memory");
+    n->test = test;
+    const char *sw[16];
+    size_t nsw = nd_test_switches_names(&test, sw, 16);
+    for (size_t i = 0; i < nsw && i < 16; i++)
+        MR_WARN("node", "TEST SWITCH ON: %s (unsafe; for tests only, shown in status and /metrics)",
+                sw[i]);
     n->loop = loop;
     n->data_dir = xstrdup(cfg->data_dir);
     n->listen = xstrdup(cfg->listen);
@@ -2038,7 +2040,6 @@ int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
     n->lease_ns = cfg->lease_ns;
     n->retention_ns = cfg->retention_ns > 0 ? cfg->retention_ns : MV_DEFAULT_RETENTION_NS;
     n->split_bytes = cfg->split_bytes > 0 ? cfg->split_bytes : ND_DEFAULT_SPLIT_BYTES;
-    int rc;
     if (mkdir(n->data_dir, 0750) != 0 && errno != EEXIST) {
         rc = mr_errf(err, MR_EIO, "create data directory %s: %s", n->data_dir, strerror(errno));
         goto fail;

@@ -14,6 +14,7 @@
 #include "tablet/mvcc/mv.h"
 #include "tablet/node/nd.h"
 #include "tablet/node/nd_http.h"
+#include "tablet/node/nd_test.h"
 #include "tablet/node/nd_metrics.h"
 #include "tablet/paxos/px.h"
 #include "truetime/tt.h"
@@ -222,6 +223,7 @@ struct nd_node {
     int64_t last_ping;
     uint64_t partitioned; /* test-only: bit i set = drop Paxos frames to and from node i */
     nd_stats stats;
+    nd_test_switches test; /* read once at open (nd_test.h) */
     nd_http *http;
 
     uv_timer_t tick;
@@ -279,14 +281,11 @@ bool nd_key_splits(const char *start, const char *end, const char *key);
 void nd_fatal(nd_node *n, const char *what, const mr_err *err);
 /* The group whose range holds key, or 0. */
 uint64_t nd_group_of_key(const nd_node *n, const char *key, size_t klen);
-/* Test-only broken protocol variants (negative controls for the consistency
- * harness): MERIDIAN_TEST_BREAK is a comma-separated list of
- *   stale-reads     register reads answered from any replica's state at once
- *   no-safe-wait    snapshot reads served at once, without waiting for safe time
- *   no-read-locks   transactional reads take no shared locks
- *   no-commit-wait  commits answered before TT.after(s)
- * Never set outside tests. */
-bool nd_test_break(const char *name);
+/* Is the broken protocol variant b switched on for this node (nd_test.h)? */
+static inline bool nd_test_break(const nd_node *n, nd_break b)
+{
+    return (n->test.breaks & b) != 0;
+}
 int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err);
 /* Proposes [node][seq][kind][body] to g's core (the one place proposals are
  * framed; seq 0 = nobody waits on it by sequence). Records the time for the

@@ -564,7 +564,7 @@ static void txn_commit_wait(nd_node *n, nd_txn *t)
     /* Negative control for the tests: MERIDIAN_TEST_BREAK=no-commit-wait
      * answers before TT.after(s), which a lying clock within the bound turns
      * into stale reads elsewhere. */
-    if (wait <= 0 || nd_test_break("no-commit-wait"))
+    if (wait <= 0 || nd_test_break(n, ND_BREAK_NO_COMMIT_WAIT))
         return commit_done(n, t->g, t);
     if (!t->timer) {
         t->timer = malloc(sizeof *t->timer);
@@ -1824,9 +1824,9 @@ static void on_snapread(nd_node *n, const net_message *m, json_t *o)
     /* MERIDIAN_TEST_BREAK=no-safe-wait (negative control): serve at once. */
     json_t *result = NULL;
     int64_t vis = 0;
-    if (snap_ready(g, ts, need) || nd_test_break("no-safe-wait")) {
+    if (snap_ready(g, ts, need) || nd_test_break(n, ND_BREAK_NO_SAFE_WAIT)) {
         result = read_at(g, key, end, limit, ts, &vis);
-        if (tx_read_visible(now, vis) || nd_test_break("no-safe-wait"))
+        if (tx_read_visible(now, vis) || nd_test_break(n, ND_BREAK_NO_SAFE_WAIT))
             return nd_reply_json(n, m->reply_to, result);
     }
     nd_snapwait *w = calloc(1, sizeof *w);
@@ -2008,7 +2008,7 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                       .end_len = t->end ? strlen((char *)t->end) : 0};
         uint64_t req;
         /* MERIDIAN_TEST_BREAK=no-read-locks (negative control): read unlocked. */
-        int r = nd_test_break("no-read-locks")
+        int r = nd_test_break(n, ND_BREAK_NO_READ_LOCKS)
                     ? TL_GRANTED
                     : tl_acquire(g->locks, id, prio, &lk, &req, &out, &err);
         t->nreads++;

@@ -166,11 +166,6 @@ bool pxi_may_campaign(const px_node *n)
  * PX_CANDIDATE, while n->promised is still the campaign's ballot. */
 void pxi_abandon_campaign(px_node *n)
 {
-    if (getenv("NOABANDON")) {
-        if (n->vote_ballot.node == n->o.self)
-            n->vote_until = n->led_vote_until;
-        return;
-    }
     uint64_t m = pxi_window_mask(n) & ~(1ull << n->o.self);
     for (px_node_id id = 1; id <= PX_MAX_NODE_ID; id++)
         if (m & (1ull << id)) {

@@ -178,8 +178,20 @@ static void cluster_body(void)
     int up = 0;
     json_array_foreach(json_object_get(st, "nodes"), k, nd) up +=
         json_is_true(json_object_get(nd, "up"));
+    /* The nodes run with MERIDIAN_TEST_FAULTS=1 (tests/support/cluster.c): a
+     * test switch, which status names. */
+    json_t *sw = json_object_get(st, "test_switches");
+    bool faults_shown = json_array_size(sw) == 1 && json_string_value(json_array_get(sw, 0)) &&
+                        strcmp(json_string_value(json_array_get(sw, 0)), "faults") == 0;
     json_decref(st);
     CHECK_EQ(up, 3);
+    CHECKF(faults_shown, "status does not name the faults test switch");
+    char *sout = NULL;
+    CHECK_EQ(tc_meridian(&sout, "status --host 127.0.0.1:%d --certs %s", tc.ports[0], tc.certs), 0);
+    bool warned = sout && strstr(sout, "WARNING: this node runs with test switches on") &&
+                  strstr(sout, " faults");
+    free(sout);
+    CHECKF(warned, "meridian status does not warn of the test switch");
 
     /* Metrics and health over HTTP from node 0. */
     static char body[65536];
@@ -190,6 +202,7 @@ static void cluster_body(void)
     CHECK(strstr(body, "meridian_group_leader{group=\"1\"}") != NULL);
     CHECK(strstr(body, "meridian_clock_synchronized 1") != NULL);
     CHECK(strstr(body, "meridian_fsyncs_total 0\n") == NULL);
+    CHECK(strstr(body, "meridian_test_switch{name=\"faults\"} 1") != NULL);
     CHECK_EQ(http_get("/nope", body, sizeof body), 404);
 
     /* A Paxos frame from a client certificate is refused; garbage in one from a

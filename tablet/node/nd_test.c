@@ -1,0 +1,93 @@
+/* Test switches, read once when a node opens (nd_test.h). */
+#include "tablet/node/nd_test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    nd_break bit;
+} breaks[] = {
+    {"stale-reads", ND_BREAK_STALE_READS},
+    {"no-safe-wait", ND_BREAK_NO_SAFE_WAIT},
+    {"no-read-locks", ND_BREAK_NO_READ_LOCKS},
+    {"no-commit-wait", ND_BREAK_NO_COMMIT_WAIT},
+};
+#define NBREAKS (sizeof breaks / sizeof breaks[0])
+
+static int parse_breaks(const char *v, unsigned *out, mr_err *err)
+{
+    *out = 0;
+    while (v && *v) {
+        const char *comma = strchr(v, ',');
+        size_t len = comma ? (size_t)(comma - v) : strlen(v), k;
+        for (k = 0; k < NBREAKS; k++)
+            if (strlen(breaks[k].name) == len && memcmp(breaks[k].name, v, len) == 0)
+                break;
+        if (len && k == NBREAKS)
+            return mr_errf(err, MR_EINVAL,
+                           "MERIDIAN_TEST_BREAK: unknown switch '%.*s' (stale-reads, "
+                           "no-safe-wait, no-read-locks, no-commit-wait)",
+                           (int)(len > 64 ? 64 : len), v);
+        if (len)
+            *out |= breaks[k].bit;
+        v = comma ? comma + 1 : NULL;
+    }
+    return MR_OK;
+}
+
+int nd_test_switches_load(nd_test_switches *s, mr_err *err)
+{
+    memset(s, 0, sizeof *s);
+    int rc = parse_breaks(getenv("MERIDIAN_TEST_BREAK"), &s->breaks, err);
+    if (rc)
+        return rc;
+    const char *faults = getenv("MERIDIAN_TEST_FAULTS");
+    s->faults = faults && strcmp(faults, "1") == 0;
+    const char *every = getenv("MERIDIAN_TEST_SNAPSHOT_EVERY");
+    if (every && *every) {
+        char *end;
+        unsigned long long v = strtoull(every, &end, 10);
+        if (*end || v == 0 || v > 1000000)
+            return mr_errf(err, MR_EINVAL,
+                           "MERIDIAN_TEST_SNAPSHOT_EVERY='%.32s' is not a slot count (1-1000000)",
+                           every);
+        s->snapshot_every = v;
+    }
+    const char *off = getenv("MERIDIAN_CLOCK_OFFSET");
+    s->clock_offset = off && *off;
+    const char *unh = getenv("MERIDIAN_CLOCK_UNHEALTHY");
+    s->clock_unhealthy = unh && *unh && strcmp(unh, "0") != 0;
+    return MR_OK;
+}
+
+size_t nd_test_switches_names(const nd_test_switches *s, const char **names, size_t cap)
+{
+    size_t n = 0;
+#define ADD(cond, name)                                                                            \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            if (n < cap)                                                                           \
+                names[n] = (name);                                                                 \
+            n++;                                                                                   \
+        }                                                                                          \
+    } while (0)
+    for (size_t k = 0; k < NBREAKS; k++)
+        ADD(s->breaks & breaks[k].bit, breaks[k].name);
+    ADD(s->faults, "faults");
+    ADD(s->snapshot_every, "snapshot-every");
+    ADD(s->clock_offset, "clock-offset");
+    ADD(s->clock_unhealthy, "clock-unhealthy");
+#undef ADD
+    return n;
+}
+
+json_t *nd_test_switches_json(const nd_test_switches *s)
+{
+    const char *names[16];
+    size_t n = nd_test_switches_names(s, names, 16);
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n && i < 16; i++)
+        json_array_append_new(a, json_string(names[i]));
+    return a;
+}
