@@ -2344,8 +2344,9 @@ static int forget_row(void *arg, const mv_version *v)
 }
 
 /* Coordinator leader, every ND_FORGET_EVERY: looks at the next decision rows (a cursor over the
- * txn ids, so a pass over them all takes at most 64 steps), and proposes FORGET for those past
- * the retention that nobody can ask about any more. */
+ * txn ids, so a pass over them all takes at most 16 steps, 4 s: a decision goes at most that
+ * long after its retention), and proposes FORGET for those past the retention that nobody can
+ * ask about any more. */
 static void forget_step(nd_node *n, nd_group *g, int64_t now)
 {
     if (now - g->last_forget < ND_FORGET_EVERY || g->split_state != ND_SPLIT_IDLE)
@@ -2353,7 +2354,7 @@ static void forget_step(nd_node *n, nd_group *g, int64_t now)
     g->last_forget = now;
     if (!g->decisions && !g->nforget_ready)
         return;
-    uint64_t budget = g->decisions / 64 > ND_FORGET_SCAN ? g->decisions / 64 : ND_FORGET_SCAN;
+    uint64_t budget = g->decisions / 16 > ND_FORGET_SCAN ? g->decisions / 16 : ND_FORGET_SCAN;
     forget_scan f = {.n = n,
                      .g = g,
                      .cutoff = tt_now(n->clock).earliest - n->decision_retention_ns,
