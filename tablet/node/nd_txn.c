@@ -817,6 +817,19 @@ static bool decision_forgotten(nd_group *g, uint64_t txn)
     return rc == MR_ENOTFOUND && v.deleted;
 }
 
+/* Was a decision about txn ever logged here (kept, or collected since)? One read. */
+static bool decision_made(nd_group *g, uint64_t txn)
+{
+    char k[SYS_KEY_LEN];
+    sys_key(k, 'd', txn);
+    mv_version v;
+    mr_err err;
+    int rc = mv_get(g->mv, k, SYS_KEY_LEN, MV_TS_MAX, &v, &err);
+    if (rc == MR_OK)
+        free((void *)v.value);
+    return rc == MR_OK || (rc == MR_ENOTFOUND && v.deleted);
+}
+
 /* ---- applying the log ---- */
 
 /* What applying one record asks of this node once the slot is stored. */
@@ -910,7 +923,6 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
 {
     const uint8_t *b = r + 1;
     size_t bl = len - 1;
-    co_decision old;
     fx[i].kind = r[0];
     fx[i].txn = get64(b);
     switch (r[0]) {
@@ -919,8 +931,8 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
          * coordinator's so that {op: status} answers it truly; an ABORT2
          * logged first (a status question about it) wins. */
         uint8_t *val = malloc(CO_DECISION_MAX);
-        if (!val || decision_lookup(g, fx[i].txn, &old) || decision_forgotten(g, fx[i].txn) ||
-            decided_in(fx, i, fx[i].txn) || !acc_writes(g, a, b + 8, bl - 8, ts)) {
+        if (!val || decision_made(g, fx[i].txn) || decided_in(fx, i, fx[i].txn) ||
+            !acc_writes(g, a, b + 8, bl - 8, ts)) {
             free(val);
             fx[i].skipped = true;
             break;
@@ -967,8 +979,7 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
     case ND_OP_COMMIT2:
     case ND_OP_ABORT2: {
         /* The first decision logged for a transaction wins, also once collected. */
-        if (decision_lookup(g, fx[i].txn, &old) || decision_forgotten(g, fx[i].txn) ||
-            decided_in(fx, i, fx[i].txn)) {
+        if (decision_made(g, fx[i].txn) || decided_in(fx, i, fx[i].txn)) {
             fx[i].skipped = true;
             break;
         }
