@@ -562,7 +562,13 @@ static void send_aborts(meridian_txn *t)
     free(calls);
 }
 
-typedef enum { STATUS_COMMITTED, STATUS_ABORTED, STATUS_PENDING, STATUS_UNSUPPORTED } txn_status;
+typedef enum {
+    STATUS_COMMITTED,
+    STATUS_ABORTED,
+    STATUS_PENDING,
+    STATUS_UNSUPPORTED,
+    STATUS_FORGOTTEN
+} txn_status;
 
 /* What a status answer says (nothing of the reply is used after this). */
 static txn_status status_of(const mer_call *c, int64_t *at)
@@ -578,8 +584,11 @@ static txn_status status_of(const mer_call *c, int64_t *at)
             return STATUS_ABORTED;
         return STATUS_PENDING;
     }
-    /* A node that does not know op "status" cannot tell, however often asked. */
+    /* A node that does not know op "status" cannot tell, however often asked; nor can one
+     * that collected the decision (past its --decision-retention). */
     const char *e = json_string_value(json_object_get(c->reply, "error"));
+    if (e && strcmp(e, "forgotten") == 0)
+        return STATUS_FORGOTTEN;
     return mer_code_of_error(e) == MERIDIAN_INVALID ? STATUS_UNSUPPORTED : STATUS_PENDING;
 }
 
@@ -619,7 +628,7 @@ static int resolve_status(meridian_txn *t, uint64_t coord, int64_t *ts, const ch
         }
         if (st == STATUS_ABORTED)
             return mer_fail(db, MERIDIAN_ABORTED, "aborted (learned from the coordinator group)");
-        if (st == STATUS_UNSUPPORTED)
+        if (st == STATUS_UNSUPPORTED || st == STATUS_FORGOTTEN)
             break;
     }
     return mer_fail(db, MERIDIAN_UNKNOWN, "commit outcome unknown: %s", last);

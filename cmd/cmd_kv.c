@@ -104,7 +104,7 @@ static int fail_reply(json_t *r)
     return CMD_EXIT_FAIL;
 }
 
-static json_t *kv_resolve(cmd_conn_opts *o, long long group, uint64_t id);
+static json_t *kv_resolve(cmd_conn_opts *o, long long group, uint64_t id, int64_t prio);
 
 static int do_read(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int npos, bool scan)
 {
@@ -263,7 +263,7 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
             if (rc != MR_OK || (e && strcmp(e, "unknown") == 0)) {
                 /* The answer was lost: the group's log knows how it ended. */
                 json_decref(r);
-                r = kv_resolve(o, a->group, id);
+                r = kv_resolve(o, a->group, id, prio);
             }
             if (!r) {
                 json_decref(results);
@@ -316,19 +316,25 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
 }
 
 /* Asks the group how transaction id ended ({op: status}, a few seconds at
- * most): a commit reply ({ok, ts}), an abort ({ok: false, retryable}), or
- * NULL when it cannot tell. */
-static json_t *kv_resolve(cmd_conn_opts *o, long long group, uint64_t id)
+ * most; prio, its start time, tells the node it is recent enough to abort if
+ * unknown): a commit reply ({ok, ts}), an abort ({ok: false, retryable}), or
+ * NULL when it cannot tell ("forgotten" ends the questions at once). */
+static json_t *kv_resolve(cmd_conn_opts *o, long long group, uint64_t id, int64_t prio)
 {
     for (int tries = 0; tries < 30; tries++) {
-        json_t *req = json_pack("{s:I, s:I, s:s}", "group", (json_int_t)group, "txn",
-                                (json_int_t)id, "op", "status");
+        json_t *req = json_pack("{s:I, s:I, s:I, s:s}", "group", (json_int_t)group, "txn",
+                                (json_int_t)id, "prio", (json_int_t)prio, "op", "status");
         json_t *r = NULL;
         mr_err err;
         int rc = cmd_rpc_leader(o, ND_MSG_TXN, req, &r, &err);
         json_decref(req);
         const char *state = rc == MR_OK ? json_string_value(json_object_get(r, "state")) : NULL;
         json_t *out = NULL;
+        const char *e = rc == MR_OK ? json_string_value(json_object_get(r, "error")) : NULL;
+        if (e && strcmp(e, "forgotten") == 0) {
+            json_decref(r);
+            return NULL;
+        }
         if (state && strcmp(state, "committed") == 0)
             out = json_pack("{s:b, s:O}", "ok", 1, "ts", json_object_get(r, "ts"));
         else if (state && strcmp(state, "aborted") == 0)

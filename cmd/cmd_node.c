@@ -23,7 +23,7 @@ static void start_usage(FILE *f)
             "                      [--advertise HOST:PORT] [--join HOST:PORT,...]\n"
             "                      [--certs DIR | --insecure] [--clock SPEC] [--lease DUR]\n"
             "                      [--http HOST:PORT] [--retention DUR] [--clock-cap DUR]\n"
-            "                      [--split-size BYTES]\n\n"
+            "                      [--split-size BYTES] [--decision-retention DUR]\n\n"
             "Runs a node. Every node of a new cluster gets the same --join list (all\n"
             "initial nodes); then `meridian init --host ONE` bootstraps the cluster once.\n"
             "Restarting with the same --data recovers every replica from disk.\n\n"
@@ -36,6 +36,11 @@ static void start_usage(FILE *f)
             "  --clock-cap D a TrueTime bound above this makes the clock unhealthy (default 10ms)\n"
             "  --split-size B a tablet (data group) this big splits in two, between directories\n"
             "                (default 32MiB; B, KiB, MiB, GiB; at least 4KiB)\n"
+            "  --decision-retention D  keep each transaction's outcome this long for status\n"
+            "                questions (and until every participant acknowledged it), then\n"
+            "                collect it (default 10m, at least 1s); later questions, and\n"
+            "                questions about transactions started over D/2 ago, get\n"
+            "                \"forgotten\"\n"
             "SIGTERM or SIGINT stops the node cleanly (leaders hand their leases over).\n");
 }
 
@@ -80,6 +85,7 @@ int cmd_start(int argc, char **argv)
         {"retention", required_argument, NULL, 'R'},
         {"clock-cap", required_argument, NULL, 'C'},
         {"split-size", required_argument, NULL, 'S'},
+        {"decision-retention", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -141,6 +147,12 @@ int cmd_start(int argc, char **argv)
             if (mr_parse_duration(optarg, &cfg.retention_ns) != 0 || cfg.retention_ns < MR_NS_PER_S)
                 return cmd_usage_error("start", "--retention '%s' is not a duration of at least 1s",
                                        optarg);
+            break;
+        case 'D':
+            if (mr_parse_duration(optarg, &cfg.decision_retention_ns) != 0 ||
+                cfg.decision_retention_ns < MR_NS_PER_S)
+                return cmd_usage_error(
+                    "start", "--decision-retention '%s' is not a duration of at least 1s", optarg);
             break;
         case 'L':
             if (mr_parse_duration(optarg, &cfg.lease_ns) != 0 || cfg.lease_ns < 100 * MR_NS_PER_MS)

@@ -6,7 +6,14 @@
  * Usage: bench-node --meridian PATH [--proposals N] [--concurrency C] [--insecure]
  *                   [--groups N] [--size BYTES]
  * --groups N creates N data groups (three replicas each, spread over the nodes)
- * and sends the proposals round-robin to their leaders. */
+ * and sends the proposals round-robin to their leaders.
+ *
+ * Store growth (txn and 2pc workloads): --keys K writes among K keys per group
+ * (default 100000), --retention and --decision-retention go to every node, and
+ * --sample N prints node 1's view of the data groups' stores every N
+ * transactions (decision rows, system-key versions, all versions, SQLite pages
+ * in use and in the file; the loop stops while it asks), then again after
+ * --settle SECONDS without load. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -33,6 +40,7 @@ static char dir[128], certs[256], addrs[MAXNODES][64];
 static pid_t pids[MAXNODES];
 static bool insecure;
 static int nnodes = 3;
+static unsigned nkeys = 100000;
 
 typedef enum { W_PROPOSE, W_TXN, W_SNAPREAD, W_2PC } workload_kind;
 
@@ -130,7 +138,7 @@ static int issue_2pc(load *l, req *coord_req)
     for (int k = 0; k < l->participants && rc == 0; k++) {
         int g = 2 + (first + k) % l->groups;
         char key[32];
-        snprintf(key, sizeof key, "g%04d/k%u", g, rand_r(&l->seed) % 100000);
+        snprintf(key, sizeof key, "g%04d/k%u", g, rand_r(&l->seed) % nkeys);
         json_t *o =
             json_pack("{s:i, s:I, s:I, s:s, s:i, s:[{s:s, s:s%}]}", "group", g, "txn",
                       (json_int_t)(l->sent + 1000), "prio", (json_int_t)prio, "op", "commit",
@@ -188,7 +196,7 @@ static void issue(load *l)
             snprintf(json, sizeof json,
                      "{\"group\":%d,\"txn\":%ld,\"prio\":%lld,\"op\":\"commit\",\"nreads\":0,"
                      "\"writes\":[{\"key\":\"g%04d/k%u\",\"value\":\"%.*s\"}]}",
-                     g, l->sent + 1000, (long long)mr_realtime_ns(), g, rand_r(&l->seed) % 100000,
+                     g, l->sent + 1000, (long long)mr_realtime_ns(), g, rand_r(&l->seed) % nkeys,
                      (int)(l->size < 200 ? l->size : 200), (const char *)l->payload + 8);
             type = ND_MSG_TXN;
             body = json;
@@ -278,6 +286,43 @@ static int find_leaders(const char **leader, int groups, load *l)
     return -1;
 }
 
+/* Node 1's view of the data groups' stores, summed, as one line. */
+static void print_sample(long commits, int groups, double elapsed_s)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s status --host %s %s%s --json 2>/dev/null", meridian, addrs[0],
+             insecure ? "--insecure" : "--certs ", insecure ? "" : certs);
+    FILE *f = popen(cmd, "r");
+    static char buf[1 << 22];
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        pclose(f);
+    buf[n] = '\0';
+    json_error_t je;
+    json_t *o = json_loads(buf, 0, &je);
+    long long sum[7] = {0};
+    static const char *const fields[] = {"decisions", "system_versions", "versions", "bytes",
+                                         "pages",     "free_pages",      "page_size"};
+    size_t k;
+    json_t *g;
+    json_array_foreach(json_object_get(o, "groups"), k, g)
+    {
+        int gid = (int)json_integer_value(json_object_get(g, "id"));
+        if (gid < 2 || gid > groups + 1)
+            continue;
+        for (int i = 0; i < 6; i++)
+            sum[i] += json_integer_value(json_object_get(g, fields[i]));
+        sum[6] = json_integer_value(json_object_get(g, "page_size"));
+    }
+    json_decref(o);
+    printf("  %8ld commits %7.1f s  decision rows %7lld  system versions %7lld  versions %8lld  "
+           "in use %6.2f MiB (%lld pages)  file %6.2f MiB\n",
+           commits, elapsed_s, sum[0], sum[1], sum[2],
+           (double)((sum[4] - sum[5]) * sum[6]) / (1 << 20), sum[4] - sum[5],
+           (double)(sum[4] * sum[6]) / (1 << 20));
+    fflush(stdout);
+}
+
 static void on_closed(void *ud)
 {
     *(bool *)ud = true;
@@ -312,7 +357,15 @@ int main(int argc, char **argv)
                                          {"replicas", required_argument, NULL, 'r'},
                                          {"max-staleness", required_argument, NULL, 'S'},
                                          {"participants", required_argument, NULL, 'P'},
+                                         {"keys", required_argument, NULL, 'K'},
+                                         {"retention", required_argument, NULL, 'R'},
+                                         {"decision-retention", required_argument, NULL, 'D'},
+                                         {"sample", required_argument, NULL, 'E'},
+                                         {"settle", required_argument, NULL, 'T'},
                                          {NULL, 0, NULL, 0}};
+    const char *retention = NULL, *decision_retention = NULL;
+    long sample = 0;
+    int settle = 0;
     workload_kind kind = W_PROPOSE;
     int replicas = 3;
     int64_t staleness = 0;
@@ -354,6 +407,21 @@ int main(int argc, char **argv)
         case 'r':
             replicas = atoi(optarg);
             break;
+        case 'K':
+            nkeys = (unsigned)atol(optarg);
+            break;
+        case 'R':
+            retention = optarg;
+            break;
+        case 'D':
+            decision_retention = optarg;
+            break;
+        case 'E':
+            sample = atol(optarg);
+            break;
+        case 'T':
+            settle = atoi(optarg);
+            break;
         case 'S':
             if (mr_parse_duration(optarg, &staleness) != 0 || staleness <= 0) {
                 fprintf(stderr, "bench-node: --max-staleness needs a duration like 1s\n");
@@ -364,13 +432,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: bench-node --meridian PATH [--proposals N] "
                             "[--concurrency C] [--groups N] [--size B] [--insecure]\n"
                             "       [--workload propose|txn|snapread|2pc] [--nodes 1-5] "
-                            "[--replicas R] [--participants P (2pc; <= --groups)]\n");
+                            "[--replicas R] [--participants P (2pc; <= --groups)]\n"
+                            "       [--keys K] [--retention D] [--decision-retention D] "
+                            "[--sample N] [--settle S]\n");
             return 2;
         }
     }
     if (!meridian || total <= 0 || concurrency <= 0 || groups < 1 || groups > 10000 ||
         size > 1 << 20 || (int)kind < 0 || nnodes < 1 || nnodes > MAXNODES || replicas < 1 ||
-        replicas > nnodes || participants < 1 || participants > 32 ||
+        replicas > nnodes || participants < 1 || participants > 32 || nkeys < 1 ||
         (kind == W_2PC && participants > groups)) {
         fprintf(stderr,
                 "bench-node: --meridian is required; counts must be positive, "
@@ -415,7 +485,20 @@ int main(int argc, char **argv)
                       join,
                       insecure ? "--insecure" : "--certs",
                       insecure ? NULL : certs,
+                      NULL,
+                      NULL,
+                      NULL,
+                      NULL,
                       NULL};
+        int ac = insecure ? 11 : 12;
+        if (retention) {
+            av[ac++] = "--retention";
+            av[ac++] = (char *)retention;
+        }
+        if (decision_retention) {
+            av[ac++] = "--decision-retention";
+            av[ac++] = (char *)decision_retention;
+        }
         pids[i] = fork();
         if (pids[i] == 0) {
             setenv("MERIDIAN_LOG", "error", 1);
@@ -499,8 +582,15 @@ int main(int argc, char **argv)
         l.seed = 43;
     }
     int64_t t0 = mr_monotonic_ns();
+    long next_sample = sample;
+    if (sample)
+        print_sample(0, groups, 0);
     issue(&l);
     while (l.done + l.failed < l.total && uv_run(&loop, UV_RUN_ONCE)) {
+        if (sample && l.done + l.failed >= next_sample) {
+            print_sample(l.done, groups, (double)(mr_monotonic_ns() - t0) / 1e9);
+            next_sample += sample;
+        }
     }
     int64_t el = mr_monotonic_ns() - t0;
     qsort(l.lat, (size_t)l.done, sizeof *l.lat, cmp64);
@@ -532,6 +622,10 @@ int main(int argc, char **argv)
         printf("  commit wait after apply: p50 %.3f ms  p99 %.3f ms  (%.1f%% of mean latency)\n",
                (double)l.wait[l.nwait / 2] / 1e6, (double)l.wait[l.nwait * 99 / 100] / 1e6,
                100.0 * (double)sum_w / (double)(sum_l ? sum_l : 1));
+    }
+    for (int waited = 0; sample && waited < settle; waited += 5) {
+        sleep(5);
+        print_sample(l.done, groups, (double)(mr_monotonic_ns() - t0) / 1e9);
     }
     free(l.lat);
     free(l.wait);

@@ -161,12 +161,23 @@ int hj_node_start(hj_cluster *c, int i, mr_err *err)
                     "--zone",      zone,         "--region", "local",  "--join",   c->join,
                     "--certs",     c->certs,     "--lease",  "1s",     "--clock",  c->clock_spec,
                     "--clock-cap", c->clock_cap, NULL};
+    char *args[sizeof argv / sizeof *argv + 4];
+    size_t k = 0;
+    for (; argv[k]; k++)
+        args[k] = argv[k];
+    if (c->retention[0]) {
+        args[k++] = "--retention";
+        args[k++] = c->retention;
+        args[k++] = "--decision-retention";
+        args[k++] = c->retention;
+    }
+    args[k] = NULL;
     FILE *lf = fopen(nd->log, "a");
     if (lf) {
         fprintf(lf, "==== meridian-jepsen: starting node %d (start #%d)\n", i + 1, nd->starts + 1);
         fclose(lf);
     }
-    nd->pid = spawn(argv, c->envp, nd->log, c->netns ? nd->ns : NULL);
+    nd->pid = spawn(args, c->envp, nd->log, c->netns ? nd->ns : NULL);
     if (nd->pid < 0)
         return mr_errf(err, MR_EIO, "cannot start node %d (%s): %s", i + 1, c->bin,
                        strerror(errno));
@@ -625,6 +636,9 @@ int hj_cluster_setup(hj_cluster *c, const hj_cluster_opts *o, int *leader, mr_er
     /* The cap must admit the declared bound (plus drift growth between samples). */
     int64_t cap = c->epsilon_ns * 4 > 10 * MR_NS_PER_MS ? c->epsilon_ns * 4 : 10 * MR_NS_PER_MS;
     snprintf(c->clock_cap, sizeof c->clock_cap, "%lldus", (long long)(cap / 1000));
+    if (o->retention_ns > 0)
+        snprintf(c->retention, sizeof c->retention, "%lldms",
+                 (long long)(o->retention_ns / MR_NS_PER_MS));
     if (make_env(c) != 0)
         return mr_errf(err, MR_ENOMEM, "out of memory");
 

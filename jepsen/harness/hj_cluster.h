@@ -60,6 +60,8 @@ typedef struct hj_cluster_opts {
     hj_net_mode net;        /* auto: netns when possible, else loopback with a notice */
     int64_t clock_bound_ns; /* the nodes' declared clock bound; 0: 1 ms */
     const char *split_at;   /* `meridian init --split-at` (range boundaries), NULL: none */
+    /* The nodes' --decision-retention and --retention (store growth checks), 0: defaults. */
+    int64_t retention_ns;
 } hj_cluster_opts;
 
 typedef struct hj_cluster {
@@ -80,6 +82,7 @@ typedef struct hj_cluster {
     char ip_bin[64], nft_bin[64];
     int64_t epsilon_ns; /* the nodes' declared clock bound (--clock fixed:...) */
     char clock_spec[32], clock_cap[32];
+    char retention[32]; /* --retention and --decision-retention for the nodes, "": defaults */
     hj_node nodes[HJ_MAX_NODES];
     char **envp;      /* environ + the test switches; owned */
     net_tls_ctx *tls; /* client.root, for the blocking RPCs of the setup thread; owned */

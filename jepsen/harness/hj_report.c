@@ -213,6 +213,33 @@ static void plot(const hj_report_info *info, const jp_history *h, char *status, 
         snprintf(status, slen, "latency.png failed: gnuplot exited %d (see gnuplot.log)", rc);
 }
 
+/* The store check's lines of the summary (long-suite.sh reads the "store:" ones). */
+static void print_store(FILE *m, json_t *st)
+{
+    json_t *end = json_object_get(st, "at_end"), *last = json_object_get(st, "settled");
+    fprintf(m,
+            "store:       at the end of the load: at most %lld decision rows and %lld system "
+            "versions per data-group replica; %.2f MiB of pages in use, files %.2f MiB (all "
+            "stores of all nodes)\n",
+            (long long)json_integer_value(json_object_get(end, "max_decisions")),
+            (long long)json_integer_value(json_object_get(end, "max_system_versions")),
+            (double)json_integer_value(json_object_get(end, "used_bytes")) / (1 << 20),
+            (double)json_integer_value(json_object_get(end, "file_bytes")) / (1 << 20));
+    if (json_is_true(json_object_get(st, "bounded")))
+        fprintf(m,
+                "store:       bounded: every replica back to 0 decision rows and 0 system "
+                "versions %.0f s after the load (%.2f MiB in use)\n",
+                json_real_value(json_object_get(st, "waited_s")),
+                (double)json_integer_value(json_object_get(last, "used_bytes")) / (1 << 20));
+    else
+        fprintf(m,
+                "store:       NOT BOUNDED: %.0f s after the load a replica still keeps %lld "
+                "decision rows, %lld system versions (results.json \"store\")\n",
+                json_real_value(json_object_get(st, "waited_s")),
+                (long long)json_integer_value(json_object_get(last, "max_decisions")),
+                (long long)json_integer_value(json_object_get(last, "max_system_versions")));
+}
+
 int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity *verdict,
                     mr_err *err)
 {
@@ -260,6 +287,8 @@ int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity
                                                     : json_string("unknown"),
                             "checker", res ? res : json_null(), "keys", per_key(h, &r),
                             "anomaly_ops", anomaly_ops(h, &r));
+    if (out && info->store)
+        json_object_set(out, "store", info->store);
     snprintf(path, sizeof path, "%s/results.json", info->dir);
     if (!out || json_dump_file(out, path, JSON_INDENT(2)) != 0)
         rc = mr_errf(err, MR_EIO, "cannot write %s", path);
@@ -342,6 +371,8 @@ int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity
         }
         fprintf(m, " logs n<i>.log\n");
     }
+    if (info->store)
+        print_store(m, info->store);
     fprintf(m, "\nchecker (%s, %.2f s):\n", info->workload->model, check_s);
     jp_result_print(&r, m, 5);
     fprintf(m, "\n%s\n", plot_status);

@@ -6,6 +6,7 @@
 #ifndef HJ_REPORT_H
 #define HJ_REPORT_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,6 +32,7 @@ typedef struct hj_report_info {
     int record_errs;       /* operations the history refused */
     int64_t start_wall_ns; /* CLOCK_REALTIME at history time 0 */
     const hj_cluster *cluster;
+    json_t *store; /* --store-check: hj_store_check's result (borrowed), NULL: not checked */
 } hj_report_info;
 
 /* Writes every output and prints the summary to stdout. *verdict gets the checker's

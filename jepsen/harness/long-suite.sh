@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The long suite of meridian-jepsen: every workload (register, bank, list-append, set) under
-# every nemesis alone and all of them together, then the negative controls, minutes each, on
-# 5 nodes. Prints one line per run (verdict, operations checked, outcomes, node crashes, faults
+# every nemesis alone and all of them together, then the store-growth rows (set and bank with
+# --store-check 10s: every replica's decision rows and system-key versions must come back to
+# none once the load stops), then the negative controls, minutes each, on 5 nodes. Prints one line per run (verdict, operations checked, outcomes, node crashes, faults
 # injected, the anomalies found), writes the
 # same lines to jepsen/runs/<stamp>-long.txt, and leaves the run directories in jepsen/runs/.
 #
@@ -9,7 +10,8 @@
 #
 # BUILD_DIR holds jepsen/harness/meridian-jepsen and cmd/meridian (any build type; the
 # transactional workloads need a build with libmeridian). WORKLOADS and NEMESES are
-# comma-separated subsets (default: all; "controls" in WORKLOADS runs only the controls).
+# comma-separated subsets (default: all; "controls" in WORKLOADS runs only the controls,
+# "store" only the store-growth rows).
 # Extra harness options (e.g. --net loopback, --groups 1) go in MERIDIAN_JEPSEN_ARGS; CONTROLS
 # (comma-separated run names) picks some of the controls.
 # Exit status: 0 when every run gave the expected verdict.
@@ -17,7 +19,7 @@ set -uo pipefail
 build=${1:?usage: long-suite.sh BUILD_DIR [SECONDS] [SEED] [WORKLOADS] [NEMESES]}
 secs=${2:-120}
 seed=${3:-1}
-workloads=${4:-register,bank,list-append,set,controls}
+workloads=${4:-register,bank,list-append,set,store,controls}
 nemeses=${5:-kill,pause,partition,clock,split,all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -41,10 +43,15 @@ run() { # name expected-exit workload args...
     anomalies=$(grep -m1 '^anomalies:' -A12 "$out/summary.txt" 2>/dev/null |
         grep -E '^  [A-Za-z][A-Za-z0-9-]*: [0-9]+$' | tr -d ' ' | paste -sd, -)
     net=$(grep -q 'network namespace' "$out/summary.txt" 2>/dev/null && echo netns || echo loopback)
+    local store
+    store=$(grep -m1 '^store: *bounded' "$out/summary.txt" 2>/dev/null | sed 's/^store: *bounded:.*versions \([0-9]*\) s after.*/ store: bounded, back to empty in \1 s/')
+    grep -q '^store: *NOT BOUNDED' "$out/summary.txt" 2>/dev/null && store=" store: NOT BOUNDED"
+    [ -n "$store" ] && store="$store (at the end of the load: $(grep -m1 '^store: *at the end' "$out/summary.txt" |
+        sed 's/.*at most \([0-9]*\) decision rows and \([0-9]*\) system.*/\1 decision rows, \2 system versions per replica/'))"
     crashes=$(grep -m1 '^crashes:' "$out/summary.txt" 2>/dev/null | awk '{print $2}')
-    printf '%-34s exit %d (want %d) %-8s ops %-6s ok/fail/info %-14s %3ds %s crashes %s faults: %s%s\n' \
+    printf '%-34s exit %d (want %d) %-8s ops %-6s ok/fail/info %-14s %3ds %s crashes %s faults: %s%s%s\n' \
         "$name" "$rc" "$want" "${verdict:-?}" "${ops:-?}" "${oks:-?}" $((SECONDS - t0)) "$net" \
-        "${crashes:-?}" "${faults:-?}" "${anomalies:+ anomalies: $anomalies}" | tee -a "$table"
+        "${crashes:-?}" "${faults:-?}" "${anomalies:+ anomalies: $anomalies}" "$store" | tee -a "$table"
     [ "$rc" -eq "$want" ]
 }
 has() { [[ ",$1," == *",$2,"* ]]; }
@@ -64,6 +71,14 @@ for wl in register bank list-append set; do
         run "$wl-$nem" 0 "$wl" --nemesis "$kinds" || status=1
     done
 done
+if has "$workloads" store; then
+    # Nothing grows for ever: the nodes keep decisions and old versions for 10 s; after the
+    # load every replica must come back to no decision row and no system-key version (the
+    # harness waits up to 60 s and fails the run otherwise). set: single-group commits; bank:
+    # two-phase commits over three groups, whose decisions wait for every participant.
+    run set-store-growth 0 set --nemesis kill,partition --store-check 10s || status=1
+    run bank-store-growth 0 bank --nemesis kill,partition,split --store-check 10s || status=1
+fi
 if has "$workloads" controls; then
     # ctl NAME ...: run NAME unless CONTROLS names others.
     ctl() { [ -z "${CONTROLS:-}" ] || has "$CONTROLS" "$1" || return 0; run "$@"; }

@@ -23,6 +23,7 @@
 #include "jepsen/harness/hj_nemesis.h"
 #include "jepsen/harness/hj_report.h"
 #include "jepsen/harness/hj_run.h"
+#include "jepsen/harness/hj_store.h"
 #include "jepsen/harness/hj_workload.h"
 
 #ifndef HJ_SOURCE_DIR
@@ -40,6 +41,7 @@ static void usage(FILE *f)
         "                       [--groups G] [--objects N] [--quiet SECONDS] [--out DIR]\n"
         "                       [--meridian PATH] [--net auto|netns|loopback]\n"
         "                       [--clock-bound DUR] [--break NAME[,NAME...]]\n"
+        "                       [--store-check DUR]\n"
         "\n"
         "Starts K real `meridian start` nodes (certificates from `meridian cert`; --lease 1s;\n"
         "MERIDIAN_TEST_FAULTS=1), runs `meridian init --data-groups G` (with --split-at\n"
@@ -91,6 +93,10 @@ static void usage(FILE *f)
         "                    (commits answered before TT.after(s)), no-safe-wait (snapshot\n"
         "                    reads without waiting for safe time). The run must come out\n"
         "                    invalid (see jepsen/harness/README.md for the matching nemesis)\n"
+        "  --store-check DUR the nodes keep decisions and old versions for DUR (their\n"
+        "                    --decision-retention and --retention); once the clients stop,\n"
+        "                    every replica must come back to no decision row and no system-key\n"
+        "                    version within 3 x DUR + 30 s, else the run fails (exit 1)\n"
         "\n"
         "Exit status: 0 valid, 1 invalid, 2 unknown or harness error.\n",
         HJ_MAX_NODES, HJ_SOURCE_DIR);
@@ -116,6 +122,7 @@ typedef struct args {
     bool seed_set, keys_set;
     hj_net_mode net;
     int64_t clock_bound_ns;
+    int64_t store_check_ns; /* --store-check, 0: off */
 } args;
 
 static const char *const break_names[] = {"stale-reads", "no-read-locks", "no-commit-wait",
@@ -171,6 +178,7 @@ static int parse_args(int argc, char **argv, args *a)
         {"out", required_argument, NULL, 'o'},
         {"meridian", required_argument, NULL, 'm'},
         {"break", required_argument, NULL, 'b'},
+        {"store-check", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -237,6 +245,11 @@ static int parse_args(int argc, char **argv, args *a)
             if (mr_parse_duration(optarg, &a->clock_bound_ns) != 0 ||
                 a->clock_bound_ns < 100 * 1000 || a->clock_bound_ns > 5 * MR_NS_PER_S)
                 return bad_usage("--clock-bound needs a duration in 100us..5s, not '%s'", optarg);
+            break;
+        case 'S':
+            if (mr_parse_duration(optarg, &a->store_check_ns) != 0 ||
+                a->store_check_ns < MR_NS_PER_S || a->store_check_ns > 3600 * MR_NS_PER_S)
+                return bad_usage("--store-check needs a duration in 1s..1h, not '%s'", optarg);
             break;
         case 'q':
             if (mr_parse_int(optarg, 0, 3600, &a->quiet_s) != 0)
@@ -558,7 +571,8 @@ int main(int argc, char **argv)
                           .breaks = a.brk,
                           .net = a.net,
                           .clock_bound_ns = a.clock_bound_ns,
-                          .split_at = split};
+                          .split_at = split,
+                          .retention_ns = a.store_check_ns};
     int setup_rc = hj_cluster_setup(&cluster, &co, leader, &err);
     if (cluster.net_notice[0])
         printf("notice: %s\n", cluster.net_notice);
@@ -650,6 +664,16 @@ int main(int argc, char **argv)
     if (d.wl_state)
         wl->free_state(d.wl_state);
 
+    json_t *store = NULL;
+    bool store_bounded = true;
+    if (ran && a.store_check_ns && !d.interrupted && !hj_interrupted) {
+        int wait_s = (int)(3 * a.store_check_ns / MR_NS_PER_S) + 30;
+        printf("run over after %.1f s: measuring the stores, then waiting up to %d s for them "
+               "to come back\n",
+               (double)hj_elapsed(&run) / 1e9, wait_s);
+        fflush(stdout);
+        store = hj_store_check(&cluster, wait_s, &store_bounded);
+    }
     printf("run over after %.1f s: tearing the cluster down\n", (double)hj_elapsed(&run) / 1e9);
     fflush(stdout);
     hj_cluster_teardown(&cluster);
@@ -668,7 +692,8 @@ int main(int argc, char **argv)
                            .interrupted = d.interrupted || hj_interrupted,
                            .record_errs = run.record_errs,
                            .start_wall_ns = run.t0_wall,
-                           .cluster = &cluster};
+                           .cluster = &cluster,
+                           .store = store};
     if (nem) {
         for (int b = 0; b < HJ_NEM_KINDS; b++)
             info.fault_counts[b] = hj_nemesis_count(nem, b);
@@ -684,8 +709,11 @@ int main(int argc, char **argv)
                         : v == JP_VALID   ? EXIT_VALID
                         : v == JP_INVALID ? EXIT_INVALID
                                           : EXIT_UNKNOWN;
+        if (exit_code == EXIT_VALID && !store_bounded)
+            exit_code = EXIT_INVALID; /* the stores grew: "store: NOT BOUNDED" in the summary */
         printf("run directory: %s\n", dir);
     }
+    json_decref(store);
     hj_run_free(&run);
     return exit_code;
 }

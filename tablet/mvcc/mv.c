@@ -546,6 +546,19 @@ int64_t mv_horizon(const mv_store *s)
     return s ? s->horizon : 0;
 }
 
+int mv_pages(mv_store *s, mv_page_stats *out, mr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return mr_errf(err, MR_EINVAL, "mvcc: pages of a NULL store");
+    int code = pragma_int(s, "PRAGMA page_count", &out->pages, err);
+    if (!code)
+        code = pragma_int(s, "PRAGMA freelist_count", &out->free_pages, err);
+    if (!code)
+        code = pragma_int(s, "PRAGMA page_size", &out->page_size, err);
+    return code;
+}
+
 void mv_size_estimate(const mv_store *s, mv_size *out)
 {
     if (!out)

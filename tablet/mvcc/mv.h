@@ -221,6 +221,14 @@ typedef struct mv_size {
 /* Counters maintained by every write, so this costs nothing. */
 void mv_size_estimate(const mv_store *s, mv_size *out);
 
+/* The file's pages as SQLite sees them (WAL included): freed pages stay in the file on its
+ * free list and are reused by later writes, so pages - free_pages is the space in use. */
+typedef struct mv_page_stats {
+    int64_t pages, free_pages, page_size;
+} mv_page_stats;
+
+int mv_pages(mv_store *s, mv_page_stats *out, mr_err *err);
+
 /* The same without the system keys (the range's own data, what a split divides): the
  * estimate less a count over the system keys, which walks them (one indexed range). */
 int mv_size_data(mv_store *s, mv_size *out, mr_err *err);

@@ -1315,6 +1315,7 @@ static json_t *status_json(nd_node *n)
                       "last_ts", (json_int_t)g->sm.last_ts, "hash", hash));
         json_t *ge = json_array_get(groups, json_array_size(groups) - 1);
         json_object_set_new(ge, "prepared", json_integer((json_int_t)nd_txn_prepared_count(g)));
+        nd_txn_store_json(g, ge);
         if (g->range_start) {
             json_object_set_new(ge, "start", json_string(g->range_start));
             json_object_set_new(ge, "end", json_string(g->range_end));
@@ -1900,6 +1901,7 @@ static int http_handler(void *ud, const char *path, nd_text *t, const char **cty
         nd_text_printf(t, "meridian_group_leader{group=\"%llu\"} %d\n",
                        (unsigned long long)n->groups[i]->id, st.state == PX_LEADER);
     }
+    nd_txn_store_metrics(n, t);
     nd_text_printf(t, "# HELP meridian_group_applied_slot Last slot applied by the replica.\n"
                       "# TYPE meridian_group_applied_slot gauge\n");
     for (size_t i = 0; i < n->ngroups; i++)
@@ -2040,6 +2042,12 @@ int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
     n->lease_ns = cfg->lease_ns;
     n->retention_ns = cfg->retention_ns > 0 ? cfg->retention_ns : MV_DEFAULT_RETENTION_NS;
     n->split_bytes = cfg->split_bytes > 0 ? cfg->split_bytes : ND_DEFAULT_SPLIT_BYTES;
+<<<<<<< HEAD
+=======
+    n->decision_retention_ns =
+        cfg->decision_retention_ns > 0 ? cfg->decision_retention_ns : ND_DEFAULT_DECISION_RETENTION;
+    int rc;
+>>>>>>> wp-gc
     if (mkdir(n->data_dir, 0750) != 0 && errno != EEXIST) {
         rc = mr_errf(err, MR_EIO, "create data directory %s: %s", n->data_dir, strerror(errno));
         goto fail;

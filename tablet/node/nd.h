@@ -95,7 +95,11 @@ enum {
  *   {op: "status"}  at the coordinator group's leader: {ok, state: "committed", ts}
  *        | {ok, state: "aborted"} | {ok, state: "pending"}; a transaction the
  *        coordinator never heard of is aborted for good first (so a client that
- *        got "unknown" learns the outcome).
+ *        got "unknown" learns the outcome). Decisions are kept for the node's
+ *        --decision-retention R (default 10 min) and then collected: a question
+ *        about a collected decision, or about an unknown transaction whose prio
+ *        (its start time) is older than R/2 or missing, gets {ok: false, error:
+ *        "forgotten"} (final: the outcome can no longer be told), never a guess.
  * Errors: {ok: false, error, message, retryable?, leader?}; error is one of
  *   not_leader (leader: "host:port" hint, may be ""), wrong_range (the key is
  *   not in this group's range: refresh the range map), aborted (retryable:
@@ -123,6 +127,10 @@ typedef struct nd_config {
     int64_t retention_ns; /* MVCC versions kept for reads in the past; 0 = 1 h */
     int64_t clock_cap_ns; /* bound above which the clock is unhealthy; 0 = 10 ms */
     int64_t split_bytes;  /* a tablet past this many bytes splits; 0 = 32 MiB */
+    /* Transaction decisions are kept this long after they were made (and, for a two-phase
+     * commit, until every participant acknowledged), then collected; 0 = 10 min. See
+     * ND_DEFAULT_DECISION_RETENTION in nd_int.h for what a status question gets afterwards. */
+    int64_t decision_retention_ns;
 } nd_config;
 
 typedef struct nd_node nd_node;

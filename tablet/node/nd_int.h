@@ -70,13 +70,20 @@ enum {
     ND_OP_ABORT2 = 9,  /* coordinator: [u64 txn]: the decision is abort (unless already made) */
     ND_OP_SPLIT = 10,  /* [u64 child group][u32 key length][key]: at the end of this slot the
                         * keys from key on move to the child group (nd_split.c) */
+    ND_OP_FORGET = 11, /* coordinator: [u64 0][i64 cutoff][u32 n][n x u64 txn]: the decisions
+                        * of these transactions made at or before cutoff are collected */
 };
-/* Records nd_txn.c applies (every kind above but OPAQUE/register ops and SAFE). */
+/* Records nd_txn.c applies (every kind above but OPAQUE/register ops, SAFE and SPLIT). */
 static inline bool nd_op_is_txn(uint8_t kind)
 {
-    return kind == ND_OP_TXN || (kind >= ND_OP_PREPARE && kind <= ND_OP_ABORT2);
+    return kind == ND_OP_TXN || (kind >= ND_OP_PREPARE && kind <= ND_OP_ABORT2) ||
+           kind == ND_OP_FORGET;
 }
 #define ND_PROP_HDR 13
+
+/* How long a decision row is kept (--decision-retention); see nd_txn.c, "collecting
+ * decisions". */
+#define ND_DEFAULT_DECISION_RETENTION (600LL * MR_NS_PER_S)
 
 typedef struct nd_pending {
     uint64_t group, seq;
@@ -135,6 +142,16 @@ typedef struct nd_group {
     nd_read_timer *read_timer; /* reads waiting for TT.after(s_read) */
     char *range_start;         /* the keys this group holds: [start, end), end "" = +infinity; */
     char *range_end;           /* NULL for the meta group (no user keys) */
+    /* Collecting decisions (nd_txn.c). */
+    uint64_t decisions;     /* every replica: decision rows in the store (live ones) */
+    uint64_t forgotten;     /* every replica: decision rows collected since it started */
+    uint64_t forget_cursor; /* coordinator leader: the next txn id its collection looks at */
+    int64_t last_forget;    /* coordinator leader: monotonic ns of its last collection step */
+    /* Coordinator leader: decisions every participant acknowledged again after the
+     * retention (collected by the next step). */
+    uint64_t *forget_ready;
+    size_t nforget_ready, cap_forget_ready;
+    bool gc_busy; /* the last MVCC GC step stopped inside a pass: go on soon */
     /* Splitting (nd_split.c), leader only. */
     int split_state;          /* ND_SPLIT_* */
     char *split_key;          /* where the tablet splits (NUL-terminated) */
@@ -186,6 +203,7 @@ struct nd_node {
     char *data_dir, *listen, *advertise, *zone, *region, *join, *clock_spec;
     int64_t lease_ns;
     int64_t retention_ns;
+    int64_t decision_retention_ns;
     int64_t split_bytes;
     px_config meta_replicas;
     tt_clock *clock;
@@ -344,6 +362,12 @@ bool nd_txn_run_local(nd_node *n);
 void nd_txn_free_local(nd_node *n);
 /* Prepared, undecided transactions of g (status). */
 size_t nd_txn_prepared_count(const nd_group *g);
+/* The store's transaction records for status: decisions (live decision rows), forgotten
+ * (collected here since start), system_versions and system_bytes (every version of a system
+ * key, tombstones included), pages and free_pages (the SQLite file). */
+void nd_txn_store_json(nd_group *g, json_t *ge);
+/* The same as gauges per group for /metrics. */
+void nd_txn_store_metrics(nd_node *n, nd_text *t);
 /* After a batch of applies: serve reads whose safe time has come. */
 void nd_txn_applied(nd_node *n, nd_group *g);
 void nd_txn_tick(nd_node *n, nd_group *g);

@@ -22,6 +22,10 @@
  *   no_commit_wait  MERIDIAN_TEST_BREAK=no-commit-wait with the fast-leader nemesis in a
  *                200 ms bound over three groups: list-append must come out invalid with a
  *                real-time cycle.
+ *   store_growth bank under kill, partition, pause and splits with --store-check 5s (the
+ *                nodes collect decisions and old versions after 5 s): valid, and once the
+ *                load stops every replica comes back to no decision row and no system-key
+ *                version (results.json "store").
  *
  * The network is the harness's default (--net auto: a namespace per node when run as root
  * with ip and nft, else loopback); MERIDIAN_JEPSEN_NET=loopback|netns forces one. The
@@ -47,6 +51,8 @@ typedef struct run_spec {
     const char *brk;         /* --break, or NULL */
     const char *clock_bound; /* --clock-bound, or NULL */
 } run_spec;
+
+static const char *store_check; /* --store-check for the next run, or NULL */
 
 /* Runs the harness with its run directory at `out`; returns its exit status, stdout in
  * *text (caller frees). */
@@ -84,6 +90,10 @@ static int harness(char **text, const run_spec *r)
     if (r->clock_bound) {
         argv[n++] = "--clock-bound";
         argv[n++] = (char *)r->clock_bound;
+    }
+    if (store_check) {
+        argv[n++] = "--store-check";
+        argv[n++] = (char *)store_check;
     }
     if (net && *net) {
         argv[n++] = "--net";
@@ -334,6 +344,26 @@ TEST(list_append)
         tmpdir_remove(dir);
 }
 
+/* Nothing grows for ever: decisions (one per commit) and old versions are collected, under
+ * faults and splits too; the harness fails the run (exit 1) if a store does not come back. */
+TEST(store_growth)
+{
+    run_spec s = {"bank", "kill,partition,pause,split", "20", "9", "30", "6", JC_TXN_GROUPS,
+                  NULL,   NULL};
+    store_check = "5s";
+    valid_run(&s, "meridian-jepsen-store", 60);
+    store_check = NULL;
+    json_t *r = results();
+    json_t *st = json_object_get(r, "store");
+    bool bounded = json_is_true(json_object_get(st, "bounded"));
+    bool sampled = json_is_integer(json_object_get(json_object_get(st, "at_end"), "used_bytes"));
+    json_decref(r);
+    CHECK(sampled);
+    CHECK(bounded);
+    if (!test_failed_flag && !getenv("MERIDIAN_KEEP_TMP"))
+        tmpdir_remove(dir);
+}
+
 /* Without read locks two transfers read the same balance and both write: lost updates, which
  * strong snapshot reads show as a wrong total (hundreds in 10 s at this rate). */
 TEST(no_read_locks)
@@ -381,4 +411,4 @@ TEST(no_safe_wait)
 
 TEST_MAIN(TEST_CASE(usage), TEST_CASE(smoke), TEST_CASE(stale_reads), TEST_CASE(bank),
           TEST_CASE(list_append), TEST_CASE(no_read_locks), TEST_CASE(no_commit_wait),
-          TEST_CASE(no_safe_wait))
+          TEST_CASE(no_safe_wait), TEST_CASE(store_growth))

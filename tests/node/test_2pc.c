@@ -147,8 +147,8 @@ static commit_call put_call(int gid, uint64_t id, int coord, json_t *parts, cons
 /* The coordinator group's answer to {op: status}: "committed", "aborted", ... */
 static char *status_of(int coord, uint64_t id, int64_t *ts)
 {
-    json_t *st = to_leader(
-        coord, json_pack("{s:i, s:I, s:s}", "group", coord, "txn", (json_int_t)id, "op", "status"));
+    /* prio: the question is about a transaction started just now (nd.h). */
+    json_t *st = to_leader(coord, txn_req(coord, id, "status"));
     const char *state = json_string_value(json_object_get(st, "state"));
     char *out = strdup(state ? state : err_of(st));
     if (ts)

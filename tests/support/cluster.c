@@ -92,6 +92,8 @@ void tc_start(int i)
                     NULL,
                     NULL,
                     NULL,
+                    NULL,
+                    NULL,
                     NULL};
     size_t k = 0;
     while (argv[k])
@@ -103,6 +105,10 @@ void tc_start(int i)
     if (tc.split_size) {
         argv[k++] = "--split-size";
         argv[k++] = (char *)tc.split_size;
+    }
+    if (tc.decision_retention) {
+        argv[k++] = "--decision-retention";
+        argv[k++] = (char *)tc.decision_retention;
     }
     tc.pids[i] = proc_spawn(argv, log);
 }

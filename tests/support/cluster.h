@@ -21,6 +21,8 @@ typedef struct tcluster {
     const char *clock_cap; /* --clock-cap; NULL = 10ms */
     const char *split_at;  /* init --split-at (data groups' boundaries); NULL = the default */
     const char *split_size; /* start --split-size; NULL = the default (32MiB) */
+    /* start --decision-retention; NULL = the default */
+    const char *decision_retention;
 } tcluster;
 
 extern tcluster tc;
