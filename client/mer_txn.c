@@ -451,23 +451,30 @@ static int scan_chunk(scan_state *s, uint64_t gid, char *cur, const char *chunk_
             break;
         json_t *rows = json_object_get(reply, "rows");
         size_t n = json_array_size(rows);
-        bool last = n < page;
+        /* A page ends at the node's row or byte budget: it says `more` and
+         * the key to resume from. */
+        const char *from = json_string_value(json_object_get(reply, "resume"));
+        bool last = json_object_get(reply, "more") ? !json_is_true(json_object_get(reply, "more"))
+                                                   : n < page;
+        if (n == 0)
+            last = true;
         const char *hi =
             last ? chunk_end
                  : json_string_value(json_object_get(json_array_get(rows, n - 1), "key"));
         merge_page(s, rows, &wi, hi ? hi : "", !last);
         if (!last && !s->stop) {
-            /* The next page starts just after the last key: key + "\x01" is
-             * the smallest key above it (keys hold no NUL). */
-            size_t hl = strlen(hi);
+            /* The next page starts at the resume key, else just after the
+             * last key: key + "\x01" is the smallest key above it (keys hold
+             * no NUL). */
+            size_t hl = strlen(from ? from : hi);
             char *next = malloc(hl + 2);
             if (!next) {
                 json_decref(reply);
                 rc = mer_fail(t->db, MERIDIAN_NOMEM, "out of memory");
                 break;
             }
-            memcpy(next, hi, hl);
-            memcpy(next + hl, MER_KEY_BOTTOM, 2);
+            memcpy(next, from ? from : hi, hl);
+            memcpy(next + hl, from ? "" : MER_KEY_BOTTOM, from ? 1 : 2);
             free(pos);
             pos = next;
         }

@@ -28,15 +28,44 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+uint32_t nd_reply_max(void)
+{
+    static uint32_t max;
+    if (!max) {
+        /* Test-only: a smaller cap, so tests reach it without 16 MiB of data. */
+        const char *t = getenv("MERIDIAN_TEST_REPLY_MAX");
+        long v = t ? atol(t) : 0;
+        max = v >= 256 && v < (long)NET_FRAME_DEFAULT_MAX ? (uint32_t)v : NET_FRAME_DEFAULT_MAX;
+    }
+    return max;
+}
+
 void nd_reply_json(nd_node *n, net_reply_to to, json_t *o)
 {
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!s)
-        return;
+    size_t len = s ? strlen(s) : 0;
+    if (!s || len > nd_reply_max()) {
+        /* The client hears why instead of waiting out its timeout. */
+        char msg[160];
+        if (s)
+            snprintf(msg, sizeof msg, "the reply takes %zu bytes, over the %u-byte frame limit",
+                     len, nd_reply_max());
+        else
+            snprintf(msg, sizeof msg, "the reply could not be encoded (out of memory)");
+        MR_WARN("node", "reply refused: %s", msg);
+        free(s);
+        json_t *e = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", len ? "too_large" : "nomem",
+                              "message", msg);
+        s = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        json_decref(e);
+        if (!s)
+            return;
+        len = strlen(s);
+    }
     mr_err err;
-    if (net_transport_reply(n->tr, to, ND_MSG_REPLY, s, (uint32_t)strlen(s), &err) != MR_OK)
-        MR_DEBUG("node", "reply dropped: %s", mr_err_msg(&err));
+    if (net_transport_reply(n->tr, to, ND_MSG_REPLY, s, (uint32_t)len, &err) != MR_OK)
+        MR_WARN("node", "reply dropped: %s", mr_err_msg(&err));
     free(s);
 }
 
@@ -754,6 +783,21 @@ void nd_fatal(nd_node *n, const char *what, const mr_err *err)
     uv_stop(n->loop);
 }
 
+size_t nd_bundle_cut(const uint8_t *buf, size_t len, size_t off, size_t max_payload,
+                     uint32_t *count)
+{
+    size_t end = off;
+    *count = 0;
+    while (len - end >= 4) {
+        size_t z = 4 + (size_t)get32(buf + end);
+        if (z > len - end || (*count && ND_PX_HDR + (end - off) + z > max_payload))
+            break;
+        end += z;
+        (*count)++;
+    }
+    return end;
+}
+
 static void queue_send(nd_node *n, px_node_id to, const px_msg *m)
 {
     if (to < 1 || to > PX_MAX_NODE_ID || !n->peers[to].addr[0])
@@ -763,6 +807,13 @@ static void queue_send(nd_node *n, px_node_id to, const px_msg *m)
     mr_err err;
     if (px_msg_encode(m, &buf, &len, &err) != MR_OK) {
         MR_ERROR("node", "cannot encode %s: %s", px_msg_type_name(m->type), mr_err_msg(&err));
+        return;
+    }
+    if (ND_PX_HDR + 4 + len > ND_PX_FRAME_MAX) {
+        /* The core caps its messages well below this (px_options.max_msg_bytes). */
+        MR_ERROR("node", "%s of %zu bytes to node %u does not fit a frame: dropped",
+                 px_msg_type_name(m->type), len, to);
+        free(buf);
         return;
     }
     nd_outq *q = &n->out[to];
@@ -1034,22 +1085,29 @@ static void flush(nd_node *n)
             q->len = q->count = 0;
             continue;
         }
-        size_t total = ND_PX_HDR + q->len;
-        uint8_t *frame = malloc(total);
-        if (frame) {
-            put32(frame, n->self);
-            put32(frame + 4, q->count);
-            frame[8] = (uint8_t)clock_status;
-            put64(frame + 9, (uint64_t)clock_eps);
-            n->stats.px_out += q->count;
-            if (q->len)
-                memcpy(frame + ND_PX_HDR, q->buf, q->len);
-            mr_err err;
-            if (net_transport_send(n->tr, n->peers[to].addr, ND_MSG_PX, frame, (uint32_t)total,
-                                   &err) != MR_OK)
-                MR_DEBUG("node", "to node %u: %s", to, mr_err_msg(&err));
-            free(frame);
-        }
+        /* Every group's messages to this peer, in as few frames as fit the limit. */
+        size_t off = 0;
+        do {
+            uint32_t count;
+            size_t end = nd_bundle_cut(q->buf, q->len, off, ND_PX_FRAME_MAX, &count);
+            size_t total = ND_PX_HDR + (end - off);
+            uint8_t *frame = malloc(total);
+            if (frame) {
+                put32(frame, n->self);
+                put32(frame + 4, count);
+                frame[8] = (uint8_t)clock_status;
+                put64(frame + 9, (uint64_t)clock_eps);
+                n->stats.px_out += count;
+                if (end > off)
+                    memcpy(frame + ND_PX_HDR, q->buf + off, end - off);
+                mr_err err;
+                if (net_transport_send(n->tr, n->peers[to].addr, ND_MSG_PX, frame, (uint32_t)total,
+                                       &err) != MR_OK)
+                    MR_DEBUG("node", "to node %u: %s", to, mr_err_msg(&err));
+                free(frame);
+            }
+            off = end;
+        } while (off < q->len);
         q->len = q->count = 0;
     }
 }
