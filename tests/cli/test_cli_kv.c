@@ -114,6 +114,38 @@ static void body(void)
     free(out);
     free(err);
 
+    /* More rows than one page may hold at the default row limit (10000),
+     * loaded in transactions of 1000 keys: every one comes back, once. */
+    enum { MANY = 10050, PER_TXN = 1000 };
+    static char keys[PER_TXN][16];
+    static char *argv[3 * PER_TXN + 10];
+    for (int b = 0; b * PER_TXN < MANY; b++) {
+        int n = 0;
+        argv[n++] = (char *)proc_meridian_bin();
+        argv[n++] = "kv";
+        argv[n++] = "txn";
+        for (int i = 0; i < PER_TXN && b * PER_TXN + i < MANY; i++) {
+            snprintf(keys[i], sizeof keys[i], "m%05d", b * PER_TXN + i);
+            argv[n++] = "put";
+            argv[n++] = keys[i];
+            argv[n++] = "v";
+        }
+        argv[n++] = "--host";
+        argv[n++] = host;
+        argv[n++] = "--certs";
+        argv[n++] = tc.certs;
+        argv[n] = NULL;
+        CHECK_EQ(proc_run(argv, 30000, NULL, NULL), 0);
+    }
+    CHECK_EQ(kv(&out, &err, "scan", "m", "n", NULL, NULL, NULL, NULL), 0);
+    lines = 0;
+    for (const char *p = out; p && *p; p++)
+        lines += *p == '\n';
+    CHECK_EQ(lines, MANY);
+    CHECKF(has(out, "m00000\tv\n") && has(out, "m10049\tv\n"), "first or last row missing");
+    free(out);
+    free(err);
+
     /* A value whose reply cannot fit: an error, not a timeout. */
     static char value[5001];
     memset(value, 'x', 5000);
