@@ -21,6 +21,7 @@
 
 #include "client/mer_int.h"
 #include "common/mr_util.h"
+#include "net/frame.h"
 #include "tablet/node/nd.h"
 
 /* Scans start here when asked from the first key: no key is empty or starts
@@ -642,9 +643,12 @@ static json_t *commit_request(meridian_txn *t, const mer_tgroup *tg, uint64_t co
         const mer_write *w = &t->wb.w[i];
         if (m->groups[mer_rmap_find(m, w->key)->group].id != tg->gid)
             continue;
-        json_array_append_new(
-            writes, w->val ? json_pack("{s:s, s:s%}", "key", w->key, "value", w->val, w->vlen)
-                           : json_pack("{s:s, s:b}", "key", w->key, "delete", 1));
+        if (json_array_append_new(
+                writes, w->val ? json_pack("{s:s, s:s%}", "key", w->key, "value", w->val, w->vlen)
+                               : json_pack("{s:s, s:b}", "key", w->key, "delete", 1)) != 0) {
+            json_decref(writes); /* never a commit missing a write */
+            return NULL;
+        }
     }
     json_t *req = json_pack("{s:I, s:I, s:s, s:o, s:I}", "txn", (json_int_t)t->id, "prio",
                             (json_int_t)t->prio, "op", "commit", "writes", writes, "nreads",
@@ -708,8 +712,23 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
         calls[i] =
             (mer_call){.type = ND_MSG_TXN, .group = t->groups[i].gid, .flags = MER_CALL_LEADER};
         calls[i].req = commit_request(t, &t->groups[i], coord, parts, n);
-        if (!calls[i].req)
+        if (!calls[i].req) {
             rc = mer_fail(db, MERIDIAN_NOMEM, "out of memory");
+        } else if (rc == MERIDIAN_OK) {
+            /* A request over the frame limit could not be sent: refuse it
+             * here, as nothing committed (the node refuses, too_large, a
+             * commit record over its log's entry size). */
+            char *text = json_dumps(calls[i].req, JSON_COMPACT);
+            size_t len = text ? strlen(text) : 0;
+            free(text);
+            if (!text)
+                rc = mer_fail(db, MERIDIAN_NOMEM, "out of memory");
+            else if (len > NET_FRAME_DEFAULT_MAX)
+                rc = mer_fail(db, MERIDIAN_INVALID,
+                              "the transaction's writes at group %llu take %zu bytes, over the "
+                              "%u-byte request limit",
+                              (unsigned long long)t->groups[i].gid, len, NET_FRAME_DEFAULT_MAX);
+        }
         if (t->groups[i].gid == coord)
             ci = i;
     }

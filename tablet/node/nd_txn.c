@@ -387,6 +387,9 @@ static void txn_locked(nd_node *n, nd_group *g, nd_txn *t)
     if (rc != MR_OK) {
         char why[300];
         snprintf(why, sizeof why, "commit not proposed: %s", mr_err_msg(&err));
+        if (rc == MR_EINVAL) /* over the log's entry size: retrying cannot help */
+            txn_reply(n, t,
+                      json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "too_large", "message", why));
         return txn_abort(n, g, t, why, NULL);
     }
     t->state = kind == ND_OP_PREPARE ? TXN_PREPARING : TXN_COMMITTING;
