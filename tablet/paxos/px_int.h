@@ -89,7 +89,8 @@ struct px_node {
     int64_t s_max;
     int64_t min_next; /* px_node_promise: every stamp assigned from now on exceeds it */
     uint64_t snap_sent_slot[PX_MAX_NODE_ID + 1]; /* the snapshot last sent to each peer ... */
-    int64_t snap_sent_at[PX_MAX_NODE_ID + 1];    /* ... and when (TT earliest) */
+    uint32_t snap_next[PX_MAX_NODE_ID + 1];      /* ... its next chunk ... */
+    int64_t snap_sent_at[PX_MAX_NODE_ID + 1];    /* ... and when its last went (TT earliest) */
     prop *queue;
     size_t qhead, qlen, qcap;
     bool cfg_wanted;

@@ -15,19 +15,21 @@ void pxi_send_learn(px_node *n, px_node_id to)
     if (from < n->log_start) {
         if (n->snap_meta.slot == 0)
             return;
-        /* A snapshot travels in chunks that each fit one message, all of them at once
-         * (the peer reassembles them in order). It may be large: sent again only after
-         * a heartbeat period per chunk, not on every commit while the peer's
-         * acknowledgement is on its way. */
+        /* A snapshot travels in chunks that each fit one message, PXI_STEP_MSGS of them
+         * per step (each heartbeat and acknowledgement moves it on: paced by the peer,
+         * bounded in the transport's queue), in order (the peer reassembles them). After
+         * the last one, it starts over only a heartbeat period later, not on every commit
+         * while the peer installs it; a peer that lost a chunk fills the gap then. */
         uint32_t chunk = n->o.max_msg_bytes - PX_MSG_FIXED_BYTES;
         uint32_t nchunks = n->snap_len ? (n->snap_len - 1) / chunk + 1 : 1;
-        if (n->snap_sent_slot[to] == n->snap_meta.slot &&
-            n->now.earliest - n->snap_sent_at[to] < n->o.heartbeat_ns * (int64_t)nchunks)
-            return;
-        n->snap_sent_slot[to] = n->snap_meta.slot;
-        n->snap_sent_at[to] = n->now.earliest;
-        for (uint32_t c = 0; c < nchunks; c++) {
-            uint32_t off = c * chunk;
+        if (n->snap_sent_slot[to] != n->snap_meta.slot ||
+            (n->snap_next[to] >= nchunks &&
+             n->now.earliest - n->snap_sent_at[to] >= n->o.heartbeat_ns)) {
+            n->snap_sent_slot[to] = n->snap_meta.slot;
+            n->snap_next[to] = 0;
+        }
+        for (int k = 0; k < PXI_STEP_MSGS && n->snap_next[to] < nchunks; k++) {
+            uint32_t off = n->snap_next[to]++ * chunk;
             px_msg *m = pxi_msg_to(n, to, PX_MSG_SNAPSHOT);
             m->ballot = n->promised;
             m->commit = n->commit;
@@ -36,6 +38,8 @@ void pxi_send_learn(px_node *n, px_node_id to)
             m->snap_len = n->snap_len - off < chunk ? n->snap_len - off : chunk;
             m->snap_off = off;
             m->snap_total = n->snap_len;
+            if (n->snap_next[to] == nchunks)
+                n->snap_sent_at[to] = n->now.earliest;
         }
         return;
     }
