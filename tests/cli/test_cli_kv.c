@@ -1,8 +1,10 @@
 /* `meridian kv` against a one-node cluster: arguments the nodes cannot store are
  * refused before anything is sent (exit 2, nothing stored, no crash), scans
  * page through replies, and a reply too large for a frame is an error the
- * user sees. The node runs with MERIDIAN_TEST_REPLY_MAX=4096, so a page holds
- * about 2 KB of rows and a 5000-byte value cannot be answered. */
+ * user sees. The node runs with MERIDIAN_TEST_REPLY_MAX=65536, so a page holds
+ * about 32 KB of rows and a 70000-byte value cannot be answered. (Every page of
+ * a scan reads at its first page's timestamp, which must stay inside the test
+ * nodes' 3 s retention: pages are not made any smaller.) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +45,7 @@ static bool has(const char *s, const char *sub)
 
 static void body(void)
 {
-    setenv("MERIDIAN_TEST_REPLY_MAX", "4096", 1); /* inherited by the node */
+    setenv("MERIDIAN_TEST_REPLY_MAX", "65536", 1); /* inherited by the node */
     CHECK(tc_setup(1, "meridian-cli-kv") == 0);
     snprintf(host, sizeof host, "127.0.0.1:%d", tc.ports[0]);
     tc_start(0);
@@ -69,10 +71,10 @@ static void body(void)
     CHECK_EQ(kv(NULL, NULL, "get", "carol", NULL, NULL, NULL, NULL, NULL), 1); /* not found */
     CHECK_EQ(kv(NULL, NULL, "get", "good1", NULL, NULL, NULL, NULL, NULL), 1);
 
-    /* Item 7: 60 rows of about 150 bytes, over 9 KB: no single reply could
-     * carry them (4096 bytes here); the scan pages through all of them. */
-    for (int b = 0; b < 6; b++) {
-        char k[10][16], v[10][120];
+    /* Item 7: 100 rows of about 1 KB, 100 KB: no single reply could
+     * carry them (65536 bytes here); the scan pages through all of them. */
+    for (int b = 0; b < 10; b++) {
+        static char k[10][16], v[10][1024];
         char *argv[40];
         int n = 0;
         argv[n++] = (char *)proc_meridian_bin();
@@ -80,8 +82,8 @@ static void body(void)
         argv[n++] = "txn";
         for (int i = 0; i < 10; i++) {
             snprintf(k[i], sizeof k[i], "row%03d", b * 10 + i);
-            memset(v[i], 'a' + i, 100);
-            v[i][100] = '\0';
+            memset(v[i], 'a' + i, 1000);
+            v[i][1000] = '\0';
             argv[n++] = "put";
             argv[n++] = k[i];
             argv[n++] = v[i];
@@ -97,7 +99,7 @@ static void body(void)
     json_t *r = out ? json_loads(out, 0, NULL) : NULL;
     free(out);
     json_t *rows = json_object_get(r, "rows");
-    CHECK_EQ(json_array_size(rows), 60);
+    CHECK_EQ(json_array_size(rows), 100);
     for (size_t i = 0; i < json_array_size(rows); i++) {
         char want[32];
         snprintf(want, sizeof want, "row%03zu", i);
@@ -137,7 +139,8 @@ static void body(void)
         argv[n] = NULL;
         CHECK_EQ(proc_run(argv, 30000, NULL, NULL), 0);
     }
-    CHECK_EQ(kv(&out, &err, "scan", "m", "n", NULL, NULL, NULL, NULL), 0);
+    int rc = kv(&out, &err, "scan", "m", "n", NULL, NULL, NULL, NULL);
+    CHECKF(rc == 0, "exit %d: %s", rc, err ? err : "");
     lines = 0;
     for (const char *p = out; p && *p; p++)
         lines += *p == '\n';
@@ -147,8 +150,8 @@ static void body(void)
     free(err);
 
     /* A value whose reply cannot fit: an error, not a timeout. */
-    static char value[5001];
-    memset(value, 'x', 5000);
+    static char value[70001];
+    memset(value, 'x', 70000);
     CHECK_EQ(kv(NULL, NULL, "put", "huge", value, NULL, NULL, NULL, NULL), 0);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
