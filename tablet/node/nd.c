@@ -1090,6 +1090,8 @@ static void flush(nd_node *n)
         do {
             uint32_t count;
             size_t end = nd_bundle_cut(q->buf, q->len, off, ND_PX_FRAME_MAX, &count);
+            if (end == off && q->len)
+                break; /* cannot happen: queue_send frames every item */
             size_t total = ND_PX_HDR + (end - off);
             uint8_t *frame = malloc(total);
             if (frame) {

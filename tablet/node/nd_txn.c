@@ -1584,7 +1584,7 @@ static int scan_row(void *arg, const mv_version *v)
     size_t z = 48 + json_str_bound(v->key, v->key_len) + json_str_bound(v->value, v->len);
     if (a->n && (a->n >= a->limit || a->bytes + z > a->budget)) {
         a->resume = json_stringn((const char *)v->key, v->key_len);
-        return SCAN_PAGE_FULL;
+        return a->resume ? SCAN_PAGE_FULL : MR_ENOMEM; /* never a silently short scan */
     }
     json_t *row = json_pack("{s:s%, s:s%, s:I}", "key", (const char *)v->key, v->key_len, "value",
                             (const char *)v->value, v->len, "version_ts", (json_int_t)v->ts);

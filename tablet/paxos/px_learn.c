@@ -151,8 +151,13 @@ void pxi_on_heartbeat_ack(px_node *n, const px_msg *m)
  * a lost chunk fills the gap. Installed once complete, if still ahead of the commit point. */
 static void pxi_on_snapshot_chunk(px_node *n, const px_msg *m)
 {
-    if (m->meta.slot <= n->commit)
+    if (m->meta.slot <= n->commit) {
+        if (n->rx_snap && n->rx_meta.slot <= n->commit) {
+            free(n->rx_snap); /* caught up meanwhile */
+            n->rx_snap = NULL;
+        }
         return;
+    }
     bool same = n->rx_snap && n->rx_from == m->from && n->rx_meta.slot == m->meta.slot &&
                 n->rx_total == m->snap_total;
     if (!same) {
