@@ -736,9 +736,12 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
         mer_calls_run(db, calls, n);
     mer_call *c = &calls[ci];
     bool stale_map = false;
+    mer_call *too_large = NULL; /* a participant's writes over the log's entry size */
     for (size_t i = 0; rc == MERIDIAN_OK && i < n; i++) {
         const char *e = json_string_value(json_object_get(calls[i].reply, "error"));
         stale_map |= e && (!strcmp(e, "wrong_range") || !strcmp(e, "no_group"));
+        if (e && !strcmp(e, "too_large"))
+            too_large = &calls[i];
     }
     if (rc != MERIDIAN_OK) {
         /* nothing was sent */
@@ -753,6 +756,8 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
         rc = mer_code_of_error(e);
         if (rc == MERIDIAN_UNKNOWN)
             rc = resolve_status(t, coord, ts, c->why);
+        else if (too_large) /* it voted no: aborted for good, a retry fails alike */
+            rc = mer_fail(db, MERIDIAN_ERROR, "commit: %s", too_large->why);
         else if (stale_map || rc == MERIDIAN_UNAVAILABLE)
             rc = mer_fail(db, MERIDIAN_ABORTED, "commit refused: %s", c->why);
         else

@@ -118,7 +118,10 @@ MERIDIAN_API int meridian_scan(meridian_txn *t, const void *start, size_t slen, 
  * once (*ts = 0); one that only read still validates its read locks at the
  * leaders. A read-only transaction's *ts is its read timestamp. Any failure
  * of an earlier call fails the commit with that code (and releases the
- * locks). */
+ * locks). Writes too large to send to a group (one request is at most 16 MiB
+ * of JSON) fail with MERIDIAN_INVALID before anything is sent; writes over a
+ * group's log entry size (about 6 MiB) with MERIDIAN_ERROR ("too_large");
+ * neither commits, and neither is worth retrying. */
 MERIDIAN_API int meridian_commit(meridian_txn *t, int64_t *ts);
 /* Abandons t (releasing its locks) and frees it. */
 MERIDIAN_API void meridian_rollback(meridian_txn *t);

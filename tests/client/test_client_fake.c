@@ -176,7 +176,8 @@ typedef struct commit_script {
     const char *coord_answer; /* "ok", "unknown", "silent", "aborted" */
     const char *status[4];    /* answers to successive status queries */
     int nstatus;
-    int busy_aborts; /* aborts answered "busy" before one succeeds */
+    int busy_aborts;     /* aborts answered "busy" before one succeeds */
+    bool part_too_large; /* the participant's writes are over its log's entry size */
 } commit_script;
 
 static json_t *commit_fn(fake_node *f, uint8_t type, const json_t *req)
@@ -206,6 +207,9 @@ static json_t *commit_fn(fake_node *f, uint8_t type, const json_t *req)
     }
     if (!strcmp(op, "commit")) {
         bool coord = json_integer_value(json_object_get(req, "coordinator")) == group_of(req);
+        if (!coord && s->part_too_large)
+            return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "too_large", "message",
+                             "commit not proposed: proposal of 9000000 bytes");
         if (!coord)
             return json_pack("{s:b, s:b, s:i}", "ok", 1, "prepared", 1, "ts", 700);
         if (!strcmp(s->coord_answer, "ok"))
@@ -356,6 +360,24 @@ TEST(coordinator_abort_is_retried)
     json_decref(commits);
     CHECK(same_prio);
     CHECK(new_id);
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+/* A participant whose writes cannot be logged votes no: the coordinator's
+ * abort is final, and the caller hears why instead of retrying. */
+TEST(too_large_participant_is_not_retried)
+{
+    commit_script s = {.coord_answer = "aborted", .part_too_large = true};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    run_calls = 0;
+    CHECK_EQ(meridian_run(db, 2000, counting_txn, NULL, NULL), MERIDIAN_ERROR);
+    CHECK_EQ(run_calls, 1);
+    CHECKF(strstr(meridian_errmsg(db), "9000000 bytes") != NULL, "message: %s",
+           meridian_errmsg(db));
     meridian_close(db);
     fake_stop(&f);
 }
@@ -724,4 +746,5 @@ TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(unknown_outcome_resolv
           TEST_CASE(not_leader_hint_followed_and_remembered),
           TEST_CASE(dead_leader_probed_not_waited_for), TEST_CASE(wrong_range_refreshes_the_map),
           TEST_CASE(scan_across_groups_at_one_timestamp), TEST_CASE(scan_rerouted_after_a_split),
-          TEST_CASE(scans_follow_pages_to_the_end), TEST_CASE(rollback_releases_every_group))
+          TEST_CASE(scans_follow_pages_to_the_end), TEST_CASE(too_large_participant_is_not_retried),
+          TEST_CASE(rollback_releases_every_group))
