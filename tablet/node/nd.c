@@ -1001,6 +1001,11 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, int64_
         o.snapshot_every = (uint64_t)atoi(every);
         o.log_keep = o.alpha; /* the least the core accepts */
     }
+    /* Test-only: small Paxos messages, so snapshots travel in many chunks and
+     * catch-up in many LEARNs without megabytes of data. */
+    const char *msg_max = getenv("MERIDIAN_TEST_PX_MSG_MAX");
+    if (msg_max && atol(msg_max) >= 4096 && atol(msg_max) < (long)PX_MSG_DEFAULT_MAX_BYTES)
+        o.max_msg_bytes = (uint32_t)atol(msg_max);
     o.seed = (uint64_t)mr_monotonic_ns() ^ (gid << 32) ^ n->self;
     o.ts_floor = floor;
     int rc = px_node_create(&o, &g->px, err);
