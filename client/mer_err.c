@@ -81,7 +81,8 @@ int mer_code_of_error(const char *error)
         {"behind", MERIDIAN_UNAVAILABLE},
         {"below the version horizon", MERIDIAN_STALE},
         {"invalid", MERIDIAN_INVALID},
-        {"nomem", MERIDIAN_ERROR}, /* the node's memory, not ours */
+        {"too_large", MERIDIAN_ERROR}, /* an answer or commit record over the size limits */
+        {"nomem", MERIDIAN_ERROR},     /* the node's memory, not ours */
     };
     for (size_t i = 0; error && i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].error, error) == 0)

@@ -21,6 +21,7 @@
 
 #include "client/mer_int.h"
 #include "common/mr_util.h"
+#include "net/frame.h"
 #include "tablet/node/nd.h"
 
 /* Scans start here when asked from the first key: no key is empty or starts
@@ -451,23 +452,30 @@ static int scan_chunk(scan_state *s, uint64_t gid, char *cur, const char *chunk_
             break;
         json_t *rows = json_object_get(reply, "rows");
         size_t n = json_array_size(rows);
-        bool last = n < page;
+        /* A page ends at the node's row or byte budget: it says `more` and
+         * the key to resume from. */
+        const char *from = json_string_value(json_object_get(reply, "resume"));
+        bool last = json_object_get(reply, "more") ? !json_is_true(json_object_get(reply, "more"))
+                                                   : n < page;
+        if (n == 0)
+            last = true;
         const char *hi =
             last ? chunk_end
                  : json_string_value(json_object_get(json_array_get(rows, n - 1), "key"));
         merge_page(s, rows, &wi, hi ? hi : "", !last);
         if (!last && !s->stop) {
-            /* The next page starts just after the last key: key + "\x01" is
-             * the smallest key above it (keys hold no NUL). */
-            size_t hl = strlen(hi);
+            /* The next page starts at the resume key, else just after the
+             * last key: key + "\x01" is the smallest key above it (keys hold
+             * no NUL). */
+            size_t hl = strlen(from ? from : hi);
             char *next = malloc(hl + 2);
             if (!next) {
                 json_decref(reply);
                 rc = mer_fail(t->db, MERIDIAN_NOMEM, "out of memory");
                 break;
             }
-            memcpy(next, hi, hl);
-            memcpy(next + hl, MER_KEY_BOTTOM, 2);
+            memcpy(next, from ? from : hi, hl);
+            memcpy(next + hl, from ? "" : MER_KEY_BOTTOM, from ? 1 : 2);
             free(pos);
             pos = next;
         }
@@ -644,9 +652,12 @@ static json_t *commit_request(meridian_txn *t, const mer_tgroup *tg, uint64_t co
         const mer_write *w = &t->wb.w[i];
         if (m->groups[mer_rmap_find(m, w->key)->group].id != tg->gid)
             continue;
-        json_array_append_new(
-            writes, w->val ? json_pack("{s:s, s:s%}", "key", w->key, "value", w->val, w->vlen)
-                           : json_pack("{s:s, s:b}", "key", w->key, "delete", 1));
+        if (json_array_append_new(
+                writes, w->val ? json_pack("{s:s, s:s%}", "key", w->key, "value", w->val, w->vlen)
+                               : json_pack("{s:s, s:b}", "key", w->key, "delete", 1)) != 0) {
+            json_decref(writes); /* never a commit missing a write */
+            return NULL;
+        }
     }
     json_t *req = json_pack("{s:I, s:I, s:s, s:o, s:I}", "txn", (json_int_t)t->id, "prio",
                             (json_int_t)t->prio, "op", "commit", "writes", writes, "nreads",
@@ -710,8 +721,23 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
         calls[i] =
             (mer_call){.type = ND_MSG_TXN, .group = t->groups[i].gid, .flags = MER_CALL_LEADER};
         calls[i].req = commit_request(t, &t->groups[i], coord, parts, n);
-        if (!calls[i].req)
+        if (!calls[i].req) {
             rc = mer_fail(db, MERIDIAN_NOMEM, "out of memory");
+        } else if (rc == MERIDIAN_OK) {
+            /* A request over the frame limit could not be sent: refuse it
+             * here, as nothing committed (the node refuses, too_large, a
+             * commit record over its log's entry size). */
+            char *text = json_dumps(calls[i].req, JSON_COMPACT);
+            size_t len = text ? strlen(text) : 0;
+            free(text);
+            if (!text)
+                rc = mer_fail(db, MERIDIAN_NOMEM, "out of memory");
+            else if (len > NET_FRAME_DEFAULT_MAX)
+                rc = mer_fail(db, MERIDIAN_INVALID,
+                              "the transaction's writes at group %llu take %zu bytes, over the "
+                              "%u-byte request limit",
+                              (unsigned long long)t->groups[i].gid, len, NET_FRAME_DEFAULT_MAX);
+        }
         if (t->groups[i].gid == coord)
             ci = i;
     }
@@ -719,9 +745,12 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
         mer_calls_run(db, calls, n);
     mer_call *c = &calls[ci];
     bool stale_map = false;
+    mer_call *too_large = NULL; /* a participant's writes over the log's entry size */
     for (size_t i = 0; rc == MERIDIAN_OK && i < n; i++) {
         const char *e = json_string_value(json_object_get(calls[i].reply, "error"));
         stale_map |= e && (!strcmp(e, "wrong_range") || !strcmp(e, "no_group"));
+        if (e && !strcmp(e, "too_large"))
+            too_large = &calls[i];
     }
     if (rc != MERIDIAN_OK) {
         /* nothing was sent */
@@ -736,6 +765,8 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
         rc = mer_code_of_error(e);
         if (rc == MERIDIAN_UNKNOWN)
             rc = resolve_status(t, coord, ts, c->why);
+        else if (too_large) /* it voted no: aborted for good, a retry fails alike */
+            rc = mer_fail(db, MERIDIAN_ERROR, "commit: %s", too_large->why);
         else if (stale_map || rc == MERIDIAN_UNAVAILABLE)
             rc = mer_fail(db, MERIDIAN_ABORTED, "commit refused: %s", c->why);
         else

@@ -19,7 +19,8 @@ static void kv_usage(FILE *f)
         f,
         "usage: meridian kv get KEY            [--at TS | --max-staleness DUR | --exact-staleness "
         "DUR]\n"
-        "       meridian kv scan START [END]   [--limit N] [--at TS | ...]\n"
+        "       meridian kv scan START [END]   [--limit N] [--at TS | ...]   (every row unless\n"
+        "                                      --limit: page by page, at one timestamp)\n"
         "       meridian kv put KEY VALUE\n"
         "       meridian kv del KEY\n"
         "       meridian kv txn OP [OP ...]    OP: get KEY | put KEY VALUE | del KEY\n"
@@ -106,57 +107,204 @@ static int fail_reply(json_t *r)
 
 static json_t *kv_resolve(cmd_conn_opts *o, long long group, uint64_t id, int64_t prio);
 
+/* What the nodes (and libmeridian, client/mer_int.h) take: keys of 1..4096
+ * bytes, values up to 1 MiB, both valid UTF-8 without NUL. */
+#define KV_KEY_MAX   4096
+#define KV_VALUE_MAX (1024 * 1024)
+
+/* The length of the UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t k = c < 0x80             ? 1
+               : (c & 0xe0) == 0xc0 ? 2
+               : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4
+                                    : 0;
+    if (!k || k > n || (k == 2 && c < 0xc2) || (k == 4 && c > 0xf4))
+        return 0;
+    for (size_t i = 1; i < k; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if ((k == 3 && c == 0xe0 && s[1] < 0xa0) || (k == 3 && c == 0xed && s[1] >= 0xa0) ||
+        (k == 4 && c == 0xf0 && s[1] < 0x90) || (k == 4 && c == 0xf4 && s[1] >= 0x90))
+        return 0; /* overlong, surrogate, above U+10FFFF */
+    return k;
+}
+
+/* Refuses (usage error, exit 2) an argument the nodes could not store: a
+ * key (what: "key", empty allowed for scan bounds with may_be_empty) or a
+ * value, that is not UTF-8 or is empty or too long. (argv strings hold no
+ * NUL: a NUL ends the argument.) */
+static int kv_check_arg(const char *what, const char *s, bool is_key, bool may_be_empty)
+{
+    size_t len = strlen(s);
+    if (is_key && !len && !may_be_empty)
+        return cmd_usage_error("kv", "%s: a key cannot be empty", what);
+    if (len > (is_key ? KV_KEY_MAX : KV_VALUE_MAX))
+        return cmd_usage_error("kv", "%s of %zu bytes: at most %d", what, len,
+                               is_key ? KV_KEY_MAX : KV_VALUE_MAX);
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_len((const unsigned char *)s + i, len - i);
+        if (!k)
+            return cmd_usage_error("kv",
+                                   "%s: byte %zu is not valid UTF-8 (keys and values are "
+                                   "UTF-8 strings)",
+                                   what, i);
+        i += k;
+    }
+    return CMD_EXIT_OK;
+}
+
+/* Checks every key and value of the command's operands (pos[0] the verb). */
+static int kv_check_args(char **pos, int npos)
+{
+    const char *verb = pos[0];
+    bool scan = strcmp(verb, "scan") == 0, txn = strcmp(verb, "txn") == 0;
+    for (int i = 1; i < npos; i++) {
+        int rc;
+        if (!txn) {
+            bool value = strcmp(verb, "put") == 0 && i == 2;
+            rc = kv_check_arg(value ? "value" : i == 2 ? "end key" : "key", pos[i], !value, scan);
+        } else if (strcmp(pos[i], "put") == 0 && i + 2 < npos) {
+            if ((rc = kv_check_arg("key", pos[i + 1], true, false)) == CMD_EXIT_OK)
+                rc = kv_check_arg("value", pos[i + 2], false, false);
+            i += 2;
+        } else if ((strcmp(pos[i], "get") == 0 || strcmp(pos[i], "del") == 0) && i + 1 < npos) {
+            rc = kv_check_arg("key", pos[++i], true, false);
+        } else {
+            continue; /* do_txn explains the misuse */
+        }
+        if (rc != CMD_EXIT_OK)
+            return rc;
+    }
+    return CMD_EXIT_OK;
+}
+
+/* One snapshot read request (a point read, or one page of a scan from key). */
+static json_t *read_request(const kv_args *a, const char *key, const char *end, bool scan,
+                            long long limit, int64_t ts)
+{
+    json_t *req = json_pack("{s:I, s:s}", "group", (json_int_t)a->group, "key", key);
+    if (!req)
+        return NULL;
+    int bad = 0;
+    if (scan && end)
+        bad |= json_object_set_new(req, "end", json_string(end));
+    if (scan)
+        bad |= json_object_set_new(req, "limit", json_integer(limit));
+    if (ts)
+        bad |= json_object_set_new(req, "ts", json_integer(ts));
+    else if (a->at)
+        bad |= json_object_set_new(req, "ts", json_integer(strtoll(a->at, NULL, 10)));
+    else if (a->have_max)
+        bad |= json_object_set_new(req, "max_staleness_ns", json_integer(a->max_stale));
+    else if (a->have_exact)
+        bad |= json_object_set_new(req, "exact_staleness_ns", json_integer(a->exact_stale));
+    if (bad) {
+        json_decref(req);
+        return NULL;
+    }
+    return req;
+}
+
 static int do_read(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int npos, bool scan)
 {
     if (npos < 2 || npos > (scan ? 3 : 2))
         return cmd_usage_error("kv", scan ? "scan takes START [END]" : "get takes one KEY");
-    json_t *req = json_pack("{s:I, s:s}", "group", (json_int_t)a->group, "key", pos[1]);
-    if (scan) {
-        if (npos == 3)
-            json_object_set_new(req, "end", json_string(pos[2]));
-        json_object_set_new(req, "limit", json_integer(a->limit ? a->limit : 1000));
-    }
-    if (a->at)
-        json_object_set_new(req, "ts", json_integer(strtoll(a->at, NULL, 10)));
-    if (a->have_max)
-        json_object_set_new(req, "max_staleness_ns", json_integer(a->max_stale));
-    if (a->have_exact)
-        json_object_set_new(req, "exact_staleness_ns", json_integer(a->exact_stale));
-    json_t *r = NULL;
-    mr_err err;
-    mr_err_clear(&err);
-    /* A snapshot read is served by the replica asked: no leader hops. */
-    char *text = json_dumps(req, JSON_COMPACT);
-    int rc = cmd_rpc(o, ND_MSG_SNAPREAD, text, (uint32_t)strlen(text), &r, &err);
-    free(text);
-    json_decref(req);
-    if (rc != MR_OK)
-        return cmd_fail("kv", "%s", mr_err_msg(&err));
+    /* A scan goes page by page (the node answers at most ND_SCAN_ROWS rows
+     * or about ND_SCAN_BYTES per reply, with `more` and the `resume` key),
+     * every page at the first one's timestamp: one consistent snapshot. */
+    const char *end = npos == 3 ? pos[2] : NULL;
+    char *key = strdup(pos[1]);
+    json_t *all = json ? json_array() : NULL; /* --json: every row, printed once */
+    long long total = 0, want = a->limit;     /* 0: every row */
+    int64_t ts = 0;
     int st = CMD_EXIT_OK;
-    if (json) {
-        print_reply(r);
-        st = json_is_true(json_object_get(r, "ok")) ? CMD_EXIT_OK : CMD_EXIT_FAIL;
-    } else if (!json_is_true(json_object_get(r, "ok"))) {
-        st = fail_reply(r);
-    } else if (scan) {
+    json_t *r = NULL;
+    if (!key || (json && !all)) {
+        free(key);
+        json_decref(all);
+        return cmd_fail("kv", "out of memory");
+    }
+    for (;;) {
+        long long page = want && want - total < ND_SCAN_ROWS ? want - total : ND_SCAN_ROWS;
+        json_t *req = read_request(a, key, end, scan, page, ts);
+        char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+        json_decref(req);
+        if (!text) {
+            st = cmd_fail("kv", "out of memory");
+            break;
+        }
+        mr_err err;
+        mr_err_clear(&err);
+        /* A snapshot read is served by the replica asked: no leader hops. */
+        int rc = cmd_rpc(o, ND_MSG_SNAPREAD, text, (uint32_t)strlen(text), &r, &err);
+        free(text);
+        if (rc != MR_OK) {
+            st = cmd_fail("kv", "%s", mr_err_msg(&err));
+            break;
+        }
+        if (!json_is_true(json_object_get(r, "ok"))) {
+            if (json)
+                print_reply(r);
+            st = json ? CMD_EXIT_FAIL : fail_reply(r);
+            break;
+        }
+        if (!scan) {
+            if (json) {
+                print_reply(r);
+            } else if (json_is_true(json_object_get(r, "found"))) {
+                printf("%s\n", json_string_value(json_object_get(r, "value")));
+                fprintf(stderr, "(read at %lld, written at %lld)\n",
+                        json_integer_value(json_object_get(r, "read_ts")),
+                        json_integer_value(json_object_get(r, "version_ts")));
+            } else {
+                fprintf(stderr, "(not found; read at %lld)\n",
+                        json_integer_value(json_object_get(r, "read_ts")));
+                st = CMD_EXIT_FAIL;
+            }
+            break;
+        }
+        ts = json_integer_value(json_object_get(r, "read_ts"));
         size_t i;
         json_t *row;
         json_array_foreach(json_object_get(r, "rows"), i, row)
-            printf("%s\t%s\n", json_string_value(json_object_get(row, "key")),
-                   json_string_value(json_object_get(row, "value")));
-        fprintf(stderr, "(%zu rows, read at %lld)\n", json_array_size(json_object_get(r, "rows")),
-                json_integer_value(json_object_get(r, "read_ts")));
-    } else if (json_is_true(json_object_get(r, "found"))) {
-        printf("%s\n", json_string_value(json_object_get(r, "value")));
-        fprintf(stderr, "(read at %lld, written at %lld)\n",
-                json_integer_value(json_object_get(r, "read_ts")),
-                json_integer_value(json_object_get(r, "version_ts")));
-    } else {
-        fprintf(stderr, "(not found; read at %lld)\n",
-                json_integer_value(json_object_get(r, "read_ts")));
-        st = CMD_EXIT_FAIL;
+        {
+            if (json)
+                json_array_append(all, row);
+            else
+                printf("%s\t%s\n", json_string_value(json_object_get(row, "key")),
+                       json_string_value(json_object_get(row, "value")));
+            total++;
+        }
+        const char *resume = json_string_value(json_object_get(r, "resume"));
+        if (!json_is_true(json_object_get(r, "more")) || !resume || (want && total >= want))
+            break;
+        free(key);
+        if (!(key = strdup(resume))) {
+            st = cmd_fail("kv", "out of memory");
+            break;
+        }
+        json_decref(r);
+        r = NULL;
     }
+    if (scan && st == CMD_EXIT_OK) {
+        if (json) {
+            json_t *out =
+                json_pack("{s:b, s:I, s:O}", "ok", 1, "read_ts", (json_int_t)ts, "rows", all);
+            if (out)
+                print_reply(out);
+            else
+                st = cmd_fail("kv", "out of memory");
+            json_decref(out);
+        } else {
+            fprintf(stderr, "(%lld rows, read at %lld)\n", total, (long long)ts);
+        }
+    }
+    json_decref(all);
     json_decref(r);
+    free(key);
     return st;
 }
 
@@ -167,26 +315,31 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
     json_t *buffered = json_object(); /* gets answered by the transaction's own writes */
     const char *verb = pos[0];
     const char *bad = NULL;
+    /* Every argument was checked (kv_check_args): a failure to build the
+     * request here is memory, and nothing is sent without every operation. */
+    bool oom = !writes || !reads || !buffered;
     if (strcmp(verb, "put") == 0) {
         if (npos != 3)
             bad = "put takes KEY VALUE";
         else
-            json_array_append_new(writes, json_pack("{s:s, s:s}", "key", pos[1], "value", pos[2]));
+            oom |= json_array_append_new(
+                       writes, json_pack("{s:s, s:s}", "key", pos[1], "value", pos[2])) != 0;
     } else if (strcmp(verb, "del") == 0) {
         if (npos != 2)
             bad = "del takes one KEY";
         else
-            json_array_append_new(writes, json_pack("{s:s, s:b}", "key", pos[1], "delete", 1));
+            oom |= json_array_append_new(writes,
+                                         json_pack("{s:s, s:b}", "key", pos[1], "delete", 1)) != 0;
     } else {
         for (int i = 1; i < npos && !bad;) {
             const char *op = pos[i++];
             if (strcmp(op, "put") == 0 && i + 1 < npos) {
-                json_array_append_new(writes,
-                                      json_pack("{s:s, s:s}", "key", pos[i], "value", pos[i + 1]));
+                oom |= json_array_append_new(writes, json_pack("{s:s, s:s}", "key", pos[i], "value",
+                                                               pos[i + 1])) != 0;
                 i += 2;
             } else if (strcmp(op, "del") == 0 && i < npos) {
-                json_array_append_new(writes,
-                                      json_pack("{s:s, s:b}", "key", pos[i++], "delete", 1));
+                oom |= json_array_append_new(
+                           writes, json_pack("{s:s, s:b}", "key", pos[i++], "delete", 1)) != 0;
             } else if (strcmp(op, "get") == 0 && i < npos) {
                 /* A transaction sees its own buffered writes: the last one wins. */
                 json_t *mine = NULL;
@@ -196,12 +349,12 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
                                    w) if (strcmp(json_string_value(json_object_get(w, "key")),
                                                  pos[i]) == 0) mine = w;
                 if (mine)
-                    json_object_set(buffered, pos[i],
-                                    json_is_true(json_object_get(mine, "delete"))
-                                        ? json_null()
-                                        : json_object_get(mine, "value"));
+                    oom |= json_object_set(buffered, pos[i],
+                                           json_is_true(json_object_get(mine, "delete"))
+                                               ? json_null()
+                                               : json_object_get(mine, "value")) != 0;
                 else
-                    json_array_append_new(reads, json_string(pos[i]));
+                    oom |= json_array_append_new(reads, json_string(pos[i])) != 0;
                 i++;
             } else {
                 bad = "txn takes: get KEY | put KEY VALUE | del KEY, ...";
@@ -210,11 +363,11 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
         if (!bad && json_array_size(reads) + json_array_size(writes) == 0)
             bad = "txn needs at least one operation";
     }
-    if (bad) {
+    if (bad || oom) {
         json_decref(writes);
         json_decref(reads);
         json_decref(buffered);
-        return cmd_usage_error("kv", "%s", bad);
+        return bad ? cmd_usage_error("kv", "%s", bad) : cmd_fail("kv", "out of memory");
     }
     uint64_t id;
     if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
@@ -235,7 +388,8 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
             json_t *req =
                 json_pack("{s:I, s:I, s:I, s:s, s:O}", "group", (json_int_t)a->group, "txn",
                           (json_int_t)id, "prio", (json_int_t)prio, "op", "read", "key", key);
-            int rc = cmd_rpc_leader(o, ND_MSG_TXN, req, &r, &err);
+            int rc = req ? cmd_rpc_leader(o, ND_MSG_TXN, req, &r, &err)
+                         : mr_errf(&err, MR_ENOMEM, "out of memory");
             json_decref(req);
             if (rc != MR_OK) {
                 json_decref(results);
@@ -249,7 +403,8 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
                 failed = true;
                 break;
             }
-            json_object_set(results, json_string_value(key), json_object_get(r, "value"));
+            json_t *v = json_object_get(r, "value");
+            json_object_set(results, json_string_value(key), v ? v : json_null());
             json_decref(r);
             r = NULL;
         }
@@ -257,6 +412,13 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
             json_t *req = json_pack("{s:I, s:I, s:I, s:s, s:O, s:I}", "group", (json_int_t)a->group,
                                     "txn", (json_int_t)id, "prio", (json_int_t)prio, "op", "commit",
                                     "writes", writes, "nreads", (json_int_t)json_array_size(reads));
+            if (!req) {
+                json_decref(results);
+                json_decref(writes);
+                json_decref(reads);
+                json_decref(buffered);
+                return cmd_fail("kv", "out of memory (nothing was sent)");
+            }
             int rc = cmd_rpc_leader(o, ND_MSG_TXN, req, &r, &err);
             json_decref(req);
             const char *e = rc == MR_OK ? json_string_value(json_object_get(r, "error")) : NULL;
@@ -326,7 +488,7 @@ static json_t *kv_resolve(cmd_conn_opts *o, long long group, uint64_t id, int64_
                                 (json_int_t)id, "prio", (json_int_t)prio, "op", "status");
         json_t *r = NULL;
         mr_err err;
-        int rc = cmd_rpc_leader(o, ND_MSG_TXN, req, &r, &err);
+        int rc = req ? cmd_rpc_leader(o, ND_MSG_TXN, req, &r, &err) : MR_ENOMEM;
         json_decref(req);
         const char *state = rc == MR_OK ? json_string_value(json_object_get(r, "state")) : NULL;
         json_t *out = NULL;
@@ -433,6 +595,8 @@ int cmd_kv(int argc, char **argv)
     if (npos < 1)
         return cmd_usage_error("kv", "give a subcommand: get, scan, put, del or txn");
     const char *sub = pos[0];
+    if ((rc = kv_check_args(pos, npos)) != CMD_EXIT_OK)
+        return rc;
     if (!a.group && (rc = kv_route(&o, &a, pos, npos)) != CMD_EXIT_OK)
         return rc;
     if (strcmp(sub, "get") == 0 || strcmp(sub, "scan") == 0)

@@ -103,7 +103,11 @@ MERIDIAN_API int meridian_delete(meridian_txn *t, const void *key, size_t klen);
 /* Rows of [start, end) in key order (end NULL/0 = to the end of the key
  * space), at most limit (0 = no limit); fn returns non-zero to stop early.
  * In a read-write transaction the range is locked (no phantoms) and the
- * transaction's own writes are merged in. */
+ * transaction's own writes are merged in. Nodes answer a scan in pages (at
+ * most 10000 rows or about 4 MiB each) and the scan follows them to the end
+ * transparently: a read-only transaction reads every page at its one
+ * timestamp; a read-write one locks the whole rest of [start, end) in the
+ * group with its first page there, so later pages see no phantoms either. */
 typedef int (*meridian_row_fn)(void *arg, const void *key, size_t klen, const void *val,
                                size_t vlen);
 MERIDIAN_API int meridian_scan(meridian_txn *t, const void *start, size_t slen, const void *end,
@@ -114,7 +118,10 @@ MERIDIAN_API int meridian_scan(meridian_txn *t, const void *start, size_t slen, 
  * once (*ts = 0); one that only read still validates its read locks at the
  * leaders. A read-only transaction's *ts is its read timestamp. Any failure
  * of an earlier call fails the commit with that code (and releases the
- * locks). */
+ * locks). Writes too large to send to a group (one request is at most 16 MiB
+ * of JSON) fail with MERIDIAN_INVALID before anything is sent; writes over a
+ * group's log entry size (about 6 MiB) with MERIDIAN_ERROR ("too_large");
+ * neither commits, and neither is worth retrying. */
 MERIDIAN_API int meridian_commit(meridian_txn *t, int64_t *ts);
 /* Abandons t (releasing its locks) and frees it. */
 MERIDIAN_API void meridian_rollback(meridian_txn *t);

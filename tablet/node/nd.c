@@ -28,15 +28,41 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* Process-wide: read_at sizes scan pages from it without a node at hand. A
+ * test switch (MERIDIAN_TEST_REPLY_MAX) lowers it when a node opens. */
+static uint32_t reply_max = NET_FRAME_DEFAULT_MAX;
+
+uint32_t nd_reply_max(void)
+{
+    return reply_max;
+}
+
 void nd_reply_json(nd_node *n, net_reply_to to, json_t *o)
 {
-    char *s = json_dumps(o, JSON_COMPACT);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!s)
-        return;
+    size_t len = s ? strlen(s) : 0;
+    if (!s || len > nd_reply_max()) {
+        /* The client hears why instead of waiting out its timeout. */
+        char msg[160];
+        if (s)
+            snprintf(msg, sizeof msg, "the reply takes %zu bytes, over the %u-byte frame limit",
+                     len, nd_reply_max());
+        else
+            snprintf(msg, sizeof msg, "the reply could not be encoded (out of memory)");
+        MR_WARN("node", "reply refused: %s", msg);
+        free(s);
+        json_t *e = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", len ? "too_large" : "nomem",
+                              "message", msg);
+        s = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        json_decref(e);
+        if (!s)
+            return;
+        len = strlen(s);
+    }
     mr_err err;
-    if (net_transport_reply(n->tr, to, ND_MSG_REPLY, s, (uint32_t)strlen(s), &err) != MR_OK)
-        MR_DEBUG("node", "reply dropped: %s", mr_err_msg(&err));
+    if (net_transport_reply(n->tr, to, ND_MSG_REPLY, s, (uint32_t)len, &err) != MR_OK)
+        MR_WARN("node", "reply dropped: %s", mr_err_msg(&err));
     free(s);
 }
 
@@ -740,6 +766,21 @@ void nd_fatal(nd_node *n, const char *what, const mr_err *err)
     uv_stop(n->loop);
 }
 
+size_t nd_bundle_cut(const uint8_t *buf, size_t len, size_t off, size_t max_payload,
+                     uint32_t *count)
+{
+    size_t end = off;
+    *count = 0;
+    while (len - end >= 4) {
+        size_t z = 4 + (size_t)get32(buf + end);
+        if (z > len - end || (*count && ND_PX_HDR + (end - off) + z > max_payload))
+            break;
+        end += z;
+        (*count)++;
+    }
+    return end;
+}
+
 static void queue_send(nd_node *n, px_node_id to, const px_msg *m)
 {
     if (to < 1 || to > PX_MAX_NODE_ID || !n->peers[to].addr[0])
@@ -749,6 +790,13 @@ static void queue_send(nd_node *n, px_node_id to, const px_msg *m)
     mr_err err;
     if (px_msg_encode(m, &buf, &len, &err) != MR_OK) {
         MR_ERROR("node", "cannot encode %s: %s", px_msg_type_name(m->type), mr_err_msg(&err));
+        return;
+    }
+    if (ND_PX_HDR + 4 + len > ND_PX_FRAME_MAX) {
+        /* The core caps its messages well below this (px_options.max_msg_bytes). */
+        MR_ERROR("node", "%s of %zu bytes to node %u does not fit a frame: dropped",
+                 px_msg_type_name(m->type), len, to);
+        free(buf);
         return;
     }
     nd_outq *q = &n->out[to];
@@ -935,6 +983,10 @@ static int start_group(nd_node *n, uint64_t gid, const px_config *config, int64_
         o.snapshot_every = n->test.snapshot_every;
         o.log_keep = o.alpha; /* the least the core accepts */
     }
+    /* Test-only: small Paxos messages, so snapshots travel in many chunks and
+     * catch-up in many LEARNs without megabytes of data. */
+    if (n->test.px_msg_max)
+        o.max_msg_bytes = n->test.px_msg_max;
     o.seed = (uint64_t)mr_monotonic_ns() ^ (gid << 32) ^ n->self;
     o.ts_floor = floor;
     int rc = px_node_create(&o, &g->px, err);
@@ -1019,22 +1071,31 @@ static void flush(nd_node *n)
             q->len = q->count = 0;
             continue;
         }
-        size_t total = ND_PX_HDR + q->len;
-        uint8_t *frame = malloc(total);
-        if (frame) {
-            put32(frame, n->self);
-            put32(frame + 4, q->count);
-            frame[8] = (uint8_t)clock_status;
-            put64(frame + 9, (uint64_t)clock_eps);
-            n->stats.px_out += q->count;
-            if (q->len)
-                memcpy(frame + ND_PX_HDR, q->buf, q->len);
-            mr_err err;
-            if (net_transport_send(n->tr, n->peers[to].addr, ND_MSG_PX, frame, (uint32_t)total,
-                                   &err) != MR_OK)
-                MR_DEBUG("node", "to node %u: %s", to, mr_err_msg(&err));
-            free(frame);
-        }
+        /* Every group's messages to this peer, in as few frames as fit the limit. */
+        size_t off = 0;
+        do {
+            uint32_t count;
+            size_t end = nd_bundle_cut(q->buf, q->len, off, ND_PX_FRAME_MAX, &count);
+            if (end == off && q->len)
+                break; /* cannot happen: queue_send frames every item */
+            size_t total = ND_PX_HDR + (end - off);
+            uint8_t *frame = malloc(total);
+            if (frame) {
+                put32(frame, n->self);
+                put32(frame + 4, count);
+                frame[8] = (uint8_t)clock_status;
+                put64(frame + 9, (uint64_t)clock_eps);
+                n->stats.px_out += count;
+                if (end > off)
+                    memcpy(frame + ND_PX_HDR, q->buf + off, end - off);
+                mr_err err;
+                if (net_transport_send(n->tr, n->peers[to].addr, ND_MSG_PX, frame, (uint32_t)total,
+                                       &err) != MR_OK)
+                    MR_DEBUG("node", "to node %u: %s", to, mr_err_msg(&err));
+                free(frame);
+            }
+            off = end;
+        } while (off < q->len);
         q->len = q->count = 0;
     }
 }
@@ -2026,6 +2087,8 @@ int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
     if (!n)
         return mr_errf(err, MR_ENOMEM, "out of memory");
     n->test = test;
+    if (test.reply_max)
+        reply_max = test.reply_max;
     const char *sw[16];
     size_t nsw = nd_test_switches_names(&test, sw, 16);
     for (size_t i = 0; i < nsw && i < 16; i++)
@@ -2042,12 +2105,8 @@ int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
     n->lease_ns = cfg->lease_ns;
     n->retention_ns = cfg->retention_ns > 0 ? cfg->retention_ns : MV_DEFAULT_RETENTION_NS;
     n->split_bytes = cfg->split_bytes > 0 ? cfg->split_bytes : ND_DEFAULT_SPLIT_BYTES;
-<<<<<<< HEAD
-=======
     n->decision_retention_ns =
         cfg->decision_retention_ns > 0 ? cfg->decision_retention_ns : ND_DEFAULT_DECISION_RETENTION;
-    int rc;
->>>>>>> wp-gc
     if (mkdir(n->data_dir, 0750) != 0 && errno != EEXIST) {
         rc = mr_errf(err, MR_EIO, "create data directory %s: %s", n->data_dir, strerror(errno));
         goto fail;

@@ -76,7 +76,8 @@ enum {
  *
  *   {op: "read", key, end?, limit?}   under shared locks at the leader, the latest
  *        committed version: {ok, found, value, version_ts} or with end (a scan of
- *        [key, end), a range lock): {ok, rows: [{key, value, version_ts}]}
+ *        [key, end), a range lock on all of it): {ok, rows: [{key, value, version_ts}],
+ *        more, resume?}, one page (see "Scans" below)
  *   {op: "commit", writes: [{key, value} | {key, delete: true}], nreads,
  *        coordinator?, participants?}
  *        nreads = reads this transaction made at this group (a commit whose read
@@ -106,11 +107,22 @@ enum {
  *   wounded, leadership moved, ...), unknown (the outcome is not known here:
  *   ask with op "status"), busy, invalid, no_group.
  *
+ * Scans (op read with end, and ND_MSG_SNAPREAD with end or limit) answer one page:
+ * at most `limit` rows (default and cap ND_SCAN_ROWS) and about ND_SCAN_BYTES of
+ * JSON (at least one row); more: true then says rows remain from `resume` (the
+ * first key left out): ask again with key = resume (a snapshot read at the first
+ * page's read_ts, so every page reads one snapshot; a transaction's range lock
+ * already covers the rest). Any reply that would exceed the 16 MiB frame limit is
+ * {ok: false, error: "too_large", message} instead.
+ *
  * Range map (ND_MSG_RANGES, any node): {ok, ranges: [{start, end, group,
  * replicas: [node ids], leader: "host:port" or ""}], nodes: [{id, addr, zone,
  * region}]}. Ranges are sorted, contiguous and cover every key: the first
  * starts at "", end "" means +infinity. Group ND_META_GROUP (1) holds no user
  * keys. */
+
+#define ND_SCAN_ROWS  10000
+#define ND_SCAN_BYTES (4u << 20)
 
 typedef struct nd_config {
     const char *data_dir;

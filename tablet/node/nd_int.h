@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "net/frame.h"
 #include "net/transport.h"
 #include "tablet/lock/tl.h"
 #include "tablet/logstore/ls.h"
@@ -38,6 +39,14 @@ typedef struct nd_peer {
 /* ND_MSG_PX frame header: u32 sender, u32 count, u8 sender's clock status,
  * i64 its epsilon (ns); then count x (u32 length, px_msg). */
 #define ND_PX_HDR 17
+/* A peer's messages of one loop iteration go out in frames of at most this many bytes (the
+ * transport's limit); each Paxos message is far smaller (px_options.max_msg_bytes). */
+#define ND_PX_FRAME_MAX NET_FRAME_DEFAULT_MAX
+/* Where the next ND_MSG_PX frame of a queue of [u32 len][px_msg] items (buf, len bytes) ends
+ * when it starts at off: as many whole items as fit max_payload with the header, at least
+ * one. *count gets their number. */
+size_t nd_bundle_cut(const uint8_t *buf, size_t len, size_t off, size_t max_payload,
+                     uint32_t *count);
 
 /* The chain state machine: count, last timestamp, running FNV-1a hash. */
 typedef struct nd_chain {
@@ -286,7 +295,12 @@ static inline uint64_t get64(const uint8_t *p)
     return v;
 }
 
+/* Sends o (consumed) as the reply; a reply over nd_reply_max() bytes becomes
+ * {ok: false, error: "too_large", message}, never a silent drop. */
 void nd_reply_json(nd_node *n, net_reply_to to, json_t *o);
+/* The largest reply: the frame limit (the test switch MERIDIAN_TEST_REPLY_MAX lowers it). */
+uint32_t nd_reply_max(void);
+
 void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg);
 nd_group *nd_find_group(nd_node *n, uint64_t id);
 /* Is key (klen bytes) inside g's range? Always false for the meta group. */

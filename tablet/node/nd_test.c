@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/frame.h"
+#include "tablet/paxos/px.h"
+#include "tablet/paxos/px_msg.h"
+
 static const struct {
     const char *name;
     nd_break bit;
@@ -36,6 +40,22 @@ static int parse_breaks(const char *v, unsigned *out, mr_err *err)
     return MR_OK;
 }
 
+/* An optional byte count from the environment in [min, max). */
+static int env_bytes(const char *name, uint64_t min, uint64_t max, uint64_t *out, mr_err *err)
+{
+    const char *v = getenv(name);
+    *out = 0;
+    if (!v || !*v)
+        return MR_OK;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*end || x < min || x >= max)
+        return mr_errf(err, MR_EINVAL, "%s='%.32s' is not a count in [%llu, %llu)", name, v,
+                       (unsigned long long)min, (unsigned long long)max);
+    *out = x;
+    return MR_OK;
+}
+
 int nd_test_switches_load(nd_test_switches *s, mr_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -44,16 +64,14 @@ int nd_test_switches_load(nd_test_switches *s, mr_err *err)
         return rc;
     const char *faults = getenv("MERIDIAN_TEST_FAULTS");
     s->faults = faults && strcmp(faults, "1") == 0;
-    const char *every = getenv("MERIDIAN_TEST_SNAPSHOT_EVERY");
-    if (every && *every) {
-        char *end;
-        unsigned long long v = strtoull(every, &end, 10);
-        if (*end || v == 0 || v > 1000000)
-            return mr_errf(err, MR_EINVAL,
-                           "MERIDIAN_TEST_SNAPSHOT_EVERY='%.32s' is not a slot count (1-1000000)",
-                           every);
-        s->snapshot_every = v;
-    }
+    uint64_t v;
+    if ((rc = env_bytes("MERIDIAN_TEST_SNAPSHOT_EVERY", 1, 1000001, &s->snapshot_every, err)) ||
+        (rc = env_bytes("MERIDIAN_TEST_REPLY_MAX", 256, NET_FRAME_DEFAULT_MAX, &v, err)))
+        return rc;
+    s->reply_max = (uint32_t)v;
+    if ((rc = env_bytes("MERIDIAN_TEST_PX_MSG_MAX", 4096, PX_MSG_DEFAULT_MAX_BYTES, &v, err)))
+        return rc;
+    s->px_msg_max = (uint32_t)v;
     const char *off = getenv("MERIDIAN_CLOCK_OFFSET");
     s->clock_offset = off && *off;
     const char *unh = getenv("MERIDIAN_CLOCK_UNHEALTHY");
@@ -76,6 +94,8 @@ size_t nd_test_switches_names(const nd_test_switches *s, const char **names, siz
         ADD(s->breaks & breaks[k].bit, breaks[k].name);
     ADD(s->faults, "faults");
     ADD(s->snapshot_every, "snapshot-every");
+    ADD(s->reply_max, "reply-max");
+    ADD(s->px_msg_max, "px-msg-max");
     ADD(s->clock_offset, "clock-offset");
     ADD(s->clock_unhealthy, "clock-unhealthy");
 #undef ADD

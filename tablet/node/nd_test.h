@@ -12,6 +12,10 @@
  *     no-commit-wait  commits answered before TT.after(s)
  *   MERIDIAN_TEST_FAULTS=1       the fault RPC (ND_MSG_FAULT) is served
  *   MERIDIAN_TEST_SNAPSHOT_EVERY=N  Paxos snapshots every N slots (logs compact sooner)
+ *   MERIDIAN_TEST_REPLY_MAX=BYTES   replies capped lower than the frame limit (256 or more),
+ *                                   so tests page scans and refuse replies with little data
+ *   MERIDIAN_TEST_PX_MSG_MAX=BYTES  Paxos messages capped lower (4096 or more), so snapshots
+ *                                   travel in many chunks and catch-up in many LEARNs
  *   MERIDIAN_CLOCK_OFFSET=DUR    (read by truetime) the clock lies by DUR
  *   MERIDIAN_CLOCK_UNHEALTHY=1   (read by truetime) the clock says it is unhealthy */
 #ifndef ND_TEST_H
@@ -34,6 +38,8 @@ typedef struct nd_test_switches {
     unsigned breaks;         /* nd_break bits */
     bool faults;             /* MERIDIAN_TEST_FAULTS=1 */
     uint64_t snapshot_every; /* 0 = not set */
+    uint32_t reply_max;      /* 0 = not set */
+    uint32_t px_msg_max;     /* 0 = not set */
     bool clock_offset;       /* MERIDIAN_CLOCK_OFFSET set */
     bool clock_unhealthy;    /* MERIDIAN_CLOCK_UNHEALTHY set */
 } nd_test_switches;

@@ -392,6 +392,9 @@ static void txn_locked(nd_node *n, nd_group *g, nd_txn *t)
     if (rc != MR_OK) {
         char why[300];
         snprintf(why, sizeof why, "commit not proposed: %s", mr_err_msg(&err));
+        if (rc == MR_EINVAL) /* over the log's entry size: retrying cannot help */
+            txn_reply(n, t,
+                      json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "too_large", "message", why));
         return txn_abort(n, g, t, why, NULL);
     }
     t->state = kind == ND_OP_PREPARE ? TXN_PREPARING : TXN_COMMITTING;
@@ -1625,45 +1628,81 @@ static void reply_wrong_range(nd_node *n, net_reply_to to, const nd_group *g, co
 
 /* ---- reads at a timestamp (any replica) ---- */
 
+/* A scan's reply is one page: at most `limit` rows and `budget` bytes (at least one row);
+ * the first key left out is where the client resumes. */
 typedef struct scan_acc {
     json_t *rows;
+    size_t n, limit, bytes, budget;
+    json_t *resume;
 } scan_acc;
+
+#define SCAN_PAGE_FULL 0x5ca7 /* scan_row's stop value (not an MR_E* code) */
+
+/* An upper bound on a string's bytes in the reply: JSON escapes control characters, quotes
+ * and backslashes, at most 6 bytes each. */
+static size_t json_str_bound(const uint8_t *p, size_t len)
+{
+    size_t z = 2;
+    for (size_t i = 0; i < len; i++)
+        z += p[i] < 0x20 || p[i] == '"' || p[i] == '\\' ? 6 : 1;
+    return z;
+}
 
 static int scan_row(void *arg, const mv_version *v)
 {
     scan_acc *a = arg;
-    json_array_append_new(a->rows, json_pack("{s:s%, s:s%, s:I}", "key", (const char *)v->key,
-                                             v->key_len, "value", (const char *)v->value, v->len,
-                                             "version_ts", (json_int_t)v->ts));
+    size_t z = 48 + json_str_bound(v->key, v->key_len) + json_str_bound(v->value, v->len);
+    if (a->n && (a->n >= a->limit || a->bytes + z > a->budget)) {
+        a->resume = json_stringn((const char *)v->key, v->key_len);
+        return a->resume ? SCAN_PAGE_FULL : MR_ENOMEM; /* never a silently short scan */
+    }
+    json_t *row = json_pack("{s:s%, s:s%, s:I}", "key", (const char *)v->key, v->key_len, "value",
+                            (const char *)v->value, v->len, "version_ts", (json_int_t)v->ts);
+    if (!row || json_array_append_new(a->rows, row) != 0)
+        return MR_ENOMEM;
+    a->n++;
+    a->bytes += z;
     return 0;
 }
 
 /* *vis (optional): the newest timestamp the answer depends on. A point read
  * depends on its version (or tombstone); a scan, whose skipped tombstones are
- * not reported, on the read timestamp itself. */
+ * not reported, on the read timestamp itself. A scan answers one page (see
+ * scan_acc): {rows, more, resume?}. */
 static json_t *read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts,
                        int64_t *vis)
 {
     if (vis)
         *vis = ts;
     mr_err err;
+    mr_err_clear(&err);
     if (end || limit > 0) {
-        scan_acc a = {json_array()};
+        size_t budget = nd_reply_max() / 2 < ND_SCAN_BYTES ? nd_reply_max() / 2 : ND_SCAN_BYTES;
+        scan_acc a = {.rows = json_array(),
+                      .limit = limit > 0 && limit < ND_SCAN_ROWS ? (size_t)limit : ND_SCAN_ROWS,
+                      .budget = budget};
         /* Client keys start at "\x01": below live the system records. */
         mv_scan_opts so = {.start = *key ? key : "\x01",
                            .start_len = *key ? strlen(key) : 1,
                            .end = end,
                            .end_len = end ? strlen(end) : 0,
-                           .ts = ts,
-                           .limit = limit > 0 ? (uint64_t)limit : 0};
+                           .ts = ts};
         uint64_t count = 0;
-        int rc = mv_scan(g->mv, &so, scan_row, &a, &count, &err);
-        if (rc != MR_OK) {
+        int rc = a.rows ? mv_scan(g->mv, &so, scan_row, &a, &count, &err) : MR_ENOMEM;
+        if (rc != MR_OK && rc != SCAN_PAGE_FULL) {
             json_decref(a.rows);
+            json_decref(a.resume);
             return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", mr_strerror(rc), "message",
-                             mr_err_msg(&err));
+                             rc == MR_ENOMEM && !*mr_err_msg(&err) ? "out of memory"
+                                                                   : mr_err_msg(&err));
         }
-        return json_pack("{s:b, s:I, s:o}", "ok", 1, "read_ts", (json_int_t)ts, "rows", a.rows);
+        json_t *o = json_pack("{s:b, s:I, s:o, s:b}", "ok", 1, "read_ts", (json_int_t)ts, "rows",
+                              a.rows, "more", a.resume != NULL);
+        if (o && a.resume)
+            json_object_set_new(o, "resume", a.resume);
+        else
+            json_decref(a.resume);
+        return o;
     }
     return read_key(g, key, strlen(key), ts, true, vis);
 }

@@ -245,6 +245,11 @@ typedef struct px_options {
     int64_t election_ns;     /* base election timeout, randomized up to 2x (default lease) */
     uint32_t alpha;          /* pipeline window and config delay (default 16) */
     uint32_t max_batch;      /* proposals per slot; 1 disables batching (default 64) */
+    uint32_t max_msg_bytes;  /* cap on one encoded message, so every message fits the host's
+                              * frames: the leader keeps its slots in flight within half of it
+                              * (so a PROMISE fits), ACCEPT retransmits, LEARN catch-up and
+                              * SNAPSHOTs (in chunks) are cut to it; a proposal may take up to
+                              * px_node_max_proposal (default and 0: PX_MSG_DEFAULT_MAX_BYTES) */
     uint32_t max_queue;      /* pending proposals before MR_EFULL (default 4096) */
     uint64_t snapshot_every; /* ask for a snapshot every N applied slots; 0 = never */
     uint64_t log_keep;       /* entries kept behind a snapshot for catch-up (default 2*alpha) */
@@ -325,6 +330,9 @@ int px_node_promise(px_node *n, tt_interval now, int64_t ts, mr_err *err);
  * still votes and follows. A current leader is not deposed by this: the host
  * sends PX_EV_ABDICATE. Default: eligible. */
 void px_node_set_eligible(px_node *n, bool eligible);
+
+/* The largest proposal PX_EV_PROPOSE accepts (a slot holding it alone fits one message). */
+uint32_t px_node_max_proposal(const px_node *n);
 
 /* Frees the node and everything it owns. NULL is fine. */
 void px_node_destroy(px_node *n);

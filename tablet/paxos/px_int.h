@@ -66,6 +66,11 @@ struct px_node {
     px_snapshot_meta snap_meta;
     uint8_t *snap;
     uint32_t snap_len;
+    /* follower: a snapshot arriving in chunks (px_learn.c), from rx_from */
+    uint8_t *rx_snap;
+    uint32_t rx_have, rx_total;
+    px_node_id rx_from;
+    px_snapshot_meta rx_meta;
     px_config_at cfgs[MAX_CFGS];
     uint32_t ncfgs;
 
@@ -84,7 +89,8 @@ struct px_node {
     int64_t s_max;
     int64_t min_next; /* px_node_promise: every stamp assigned from now on exceeds it */
     uint64_t snap_sent_slot[PX_MAX_NODE_ID + 1]; /* the snapshot last sent to each peer ... */
-    int64_t snap_sent_at[PX_MAX_NODE_ID + 1];    /* ... and when (TT earliest) */
+    uint32_t snap_next[PX_MAX_NODE_ID + 1];      /* ... its next chunk ... */
+    int64_t snap_sent_at[PX_MAX_NODE_ID + 1];    /* ... and when its last went (TT earliest) */
     prop *queue;
     size_t qhead, qlen, qcap;
     bool cfg_wanted;
@@ -114,6 +120,22 @@ static inline int64_t min64(int64_t a, int64_t b)
 {
     return a < b ? a : b;
 }
+
+/* Message size caps (px_options.max_msg_bytes). The leader keeps the bytes of its slots in
+ * flight (proposed, not yet chosen) within half a message, and one slot within that: a
+ * follower knows the commit point up to one window behind, so what a PROMISE reports (every
+ * accepted entry above the candidate's commit point) fits one message, and an election never
+ * fails for the size of a promise. PXI_STEP_MSGS: the most messages an ACCEPT retransmit or a
+ * LEARN catch-up queues for one peer in one step (the rest follows on later heartbeats). */
+static inline uint32_t pxi_window_bytes(const px_node *n)
+{
+    return n->o.max_msg_bytes / 2 - PX_MSG_FIXED_BYTES;
+}
+static inline uint32_t pxi_max_entry(const px_node *n)
+{
+    return pxi_window_bytes(n) - PX_MSG_ENTRY_BYTES - 8;
+}
+#define PXI_STEP_MSGS 2
 
 /* memory and actions */
 void pxi_grave_push(px_node *n, void *p);
@@ -183,7 +205,7 @@ bool pxi_self_counts(const px_node *n, const rec *r);
 void pxi_check_chosen(px_node *n, uint64_t slot);
 void pxi_propose_slot(px_node *n, uint64_t s, int64_t ts, uint8_t kind, const uint8_t *data,
                       uint32_t len);
-void pxi_send_accepts(px_node *n, const uint64_t *slots, size_t ns);
+void pxi_send_accepts(px_node *n, const uint64_t *slots, size_t ns, size_t budget);
 const report *pxi_best_report(const px_node *n, uint64_t s);
 bool pxi_config_pending(const px_node *n);
 void pxi_pump(px_node *n);

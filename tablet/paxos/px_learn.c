@@ -15,36 +15,62 @@ void pxi_send_learn(px_node *n, px_node_id to)
     if (from < n->log_start) {
         if (n->snap_meta.slot == 0)
             return;
-        /* A snapshot may be large: once per heartbeat period per peer, not on
-         * every commit while the peer's acknowledgement is on its way. */
-        if (n->snap_sent_slot[to] == n->snap_meta.slot &&
-            n->now.earliest - n->snap_sent_at[to] < n->o.heartbeat_ns)
-            return;
-        n->snap_sent_slot[to] = n->snap_meta.slot;
-        n->snap_sent_at[to] = n->now.earliest;
-        px_msg *m = pxi_msg_to(n, to, PX_MSG_SNAPSHOT);
-        m->ballot = n->promised;
-        m->commit = n->commit;
-        m->meta = n->snap_meta;
-        m->snap = n->snap;
-        m->snap_len = n->snap_len;
+        /* A snapshot travels in chunks that each fit one message, PXI_STEP_MSGS of them
+         * per step (each heartbeat and acknowledgement moves it on: paced by the peer,
+         * bounded in the transport's queue), in order (the peer reassembles them). After
+         * the last one, it starts over only a heartbeat period later, not on every commit
+         * while the peer installs it; a peer that lost a chunk fills the gap then. */
+        uint32_t chunk = n->o.max_msg_bytes - PX_MSG_FIXED_BYTES;
+        uint32_t nchunks = n->snap_len ? (n->snap_len - 1) / chunk + 1 : 1;
+        if (n->snap_sent_slot[to] != n->snap_meta.slot ||
+            (n->snap_next[to] >= nchunks &&
+             n->now.earliest - n->snap_sent_at[to] >= n->o.heartbeat_ns)) {
+            n->snap_sent_slot[to] = n->snap_meta.slot;
+            n->snap_next[to] = 0;
+        }
+        for (int k = 0; k < PXI_STEP_MSGS && n->snap_next[to] < nchunks; k++) {
+            uint32_t off = n->snap_next[to]++ * chunk;
+            px_msg *m = pxi_msg_to(n, to, PX_MSG_SNAPSHOT);
+            m->ballot = n->promised;
+            m->commit = n->commit;
+            m->meta = n->snap_meta;
+            m->snap = n->snap_len ? n->snap + off : n->snap;
+            m->snap_len = n->snap_len - off < chunk ? n->snap_len - off : chunk;
+            m->snap_off = off;
+            m->snap_total = n->snap_len;
+            if (n->snap_next[to] == nchunks)
+                n->snap_sent_at[to] = n->now.earliest;
+        }
         return;
     }
+    /* Up to LEARN_CHUNK slots, in messages under max_msg_bytes, PXI_STEP_MSGS of them at
+     * most: the peer's next acknowledgement asks for the rest. */
     uint64_t to_slot = n->commit < from + LEARN_CHUNK - 1 ? n->commit : from + LEARN_CHUNK - 1;
-    px_entry *es = pxi_arena(n, (size_t)(to_slot - from + 1) * sizeof *es);
-    if (!es)
-        return;
-    uint32_t k = 0;
-    for (uint64_t s = from; s <= to_slot; s++) {
-        rec *r = pxi_rec_at(n, s);
-        if (r && r->present)
+    uint64_t s = from;
+    for (int msgs = 0; s <= to_slot && msgs < PXI_STEP_MSGS; msgs++) {
+        px_entry *es = pxi_arena(n, (size_t)(to_slot - s + 1) * sizeof *es);
+        if (!es)
+            return;
+        uint32_t k = 0;
+        size_t bytes = PX_MSG_FIXED_BYTES;
+        for (; s <= to_slot; s++) {
+            rec *r = pxi_rec_at(n, s);
+            if (!(r && r->present))
+                continue;
+            size_t z = PX_MSG_ENTRY_BYTES + r->len;
+            if (k && bytes + z > n->o.max_msg_bytes)
+                break;
             es[k++] = pxi_rec_entry(s, r);
+            bytes += z;
+        }
+        px_msg *m = pxi_msg_to(n, to, PX_MSG_LEARN);
+        m->ballot = n->promised;
+        /* The commit point this message vouches for: a follower takes an entry as chosen
+         * only up to it, and the slots after the last entry come in the next message. */
+        m->commit = s > to_slot ? n->commit : s - 1;
+        m->entries = es;
+        m->nentries = k;
     }
-    px_msg *m = pxi_msg_to(n, to, PX_MSG_LEARN);
-    m->ballot = n->promised;
-    m->commit = n->commit;
-    m->entries = es;
-    m->nentries = k;
 }
 
 void pxi_heartbeat(px_node *n)
@@ -78,7 +104,7 @@ void pxi_heartbeat(px_node *n)
                 ss[cnt++] = s;
         }
     }
-    pxi_send_accepts(n, ss, cnt);
+    pxi_send_accepts(n, ss, cnt, PXI_STEP_MSGS * (size_t)n->o.max_msg_bytes);
 }
 
 void pxi_on_heartbeat(px_node *n, const px_msg *m)
@@ -119,6 +145,45 @@ void pxi_on_heartbeat_ack(px_node *n, const px_msg *m)
     pxi_pump(n);
 }
 
+/* Reassembles a snapshot sent in chunks: in order, from one sender; a chunk that does not
+ * continue the snapshot being assembled is ignored, except a first chunk of a different
+ * snapshot, which starts over. A chunk already held (a resend) is skipped, so a resend after
+ * a lost chunk fills the gap. Installed once complete, if still ahead of the commit point. */
+static void pxi_on_snapshot_chunk(px_node *n, const px_msg *m)
+{
+    if (m->meta.slot <= n->commit) {
+        if (n->rx_snap && n->rx_meta.slot <= n->commit) {
+            free(n->rx_snap); /* caught up meanwhile */
+            n->rx_snap = NULL;
+        }
+        return;
+    }
+    bool same = n->rx_snap && n->rx_from == m->from && n->rx_meta.slot == m->meta.slot &&
+                n->rx_total == m->snap_total;
+    if (!same) {
+        if (m->snap_off != 0)
+            return;
+        free(n->rx_snap);
+        n->rx_snap = malloc(m->snap_total ? m->snap_total : 1);
+        if (!n->rx_snap)
+            return;
+        n->rx_from = m->from;
+        n->rx_meta = m->meta;
+        n->rx_total = m->snap_total;
+        n->rx_have = 0;
+    }
+    if (m->snap_off != n->rx_have)
+        return;
+    if (m->snap_len)
+        memcpy(n->rx_snap + n->rx_have, m->snap, m->snap_len);
+    n->rx_have += m->snap_len;
+    if (n->rx_have < n->rx_total)
+        return;
+    pxi_install_snapshot(n, &n->rx_meta, n->rx_snap, n->rx_total);
+    free(n->rx_snap);
+    n->rx_snap = NULL;
+}
+
 void pxi_on_learn(px_node *n, const px_msg *m)
 {
     if (n->state != PX_FOLLOWER) {
@@ -131,8 +196,7 @@ void pxi_on_learn(px_node *n, const px_msg *m)
             return;
     }
     if (m->type == PX_MSG_SNAPSHOT) {
-        if (m->meta.slot > n->commit)
-            pxi_install_snapshot(n, &m->meta, m->snap, m->snap_len);
+        pxi_on_snapshot_chunk(n, m);
         return;
     }
     for (uint32_t i = 0; i < m->nentries; i++) {

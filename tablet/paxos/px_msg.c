@@ -207,7 +207,18 @@ static px_ballot r_ballot(rbuf *r)
     return b;
 }
 
-#define PX_WIRE_VERSION 1
+/* 2: SNAPSHOT chunks (snap_off, snap_total after the snapshot bytes). */
+#define PX_WIRE_VERSION 2
+
+size_t px_msg_wire_size(const px_msg *m)
+{
+    size_t z = 75 + 4 + (size_t)m->nslots * 8 + 20 + 4 + m->snap_len + 8;
+    for (uint32_t i = 0; i < m->nentries; i++)
+        z += PX_MSG_ENTRY_BYTES + m->entries[i].len;
+    for (uint32_t i = 0; i < m->meta.nconfigs && i < PX_SNAP_CONFIGS; i++)
+        z += 12 + 4 + 4 * (size_t)m->meta.configs[i].config.n;
+    return z;
+}
 
 int px_msg_encode(const px_msg *m, uint8_t **buf, size_t *len, mr_err *err)
 {
@@ -258,6 +269,8 @@ int px_msg_encode(const px_msg *m, uint8_t **buf, size_t *len, mr_err *err)
     }
     w_u32(&w, m->snap_len);
     w_bytes(&w, m->snap, m->snap_len);
+    w_u32(&w, m->snap_off);
+    w_u32(&w, m->snap_total);
     if (w.oom) {
         free(w.p);
         return mr_errf(err, MR_ENOMEM, "encode: out of memory");
@@ -363,6 +376,8 @@ int px_msg_decode(const uint8_t *buf, size_t len, px_msg *m, mr_err *err)
     }
     uint32_t sl = r_u32(&r);
     const uint8_t *sd = r.bad ? NULL : r_take(&r, sl);
+    m->snap_off = r_u32(&r);
+    m->snap_total = r_u32(&r);
     if (r.bad || !sd) {
         free(blk);
         return mr_errf(err, MR_ECORRUPT, "decode: %s truncated (%zu bytes)",

@@ -28,6 +28,16 @@ const char *px_msg_type_name(int type);
 #define PX_MSG_MAX_ENTRY_BYTES (16u << 20)
 #define PX_MSG_MAX_SNAP_BYTES  (256u << 20)
 
+/* Wire sizes (px_msg_encode): everything but entries, slots and snapshot bytes takes at most
+ * PX_MSG_FIXED_BYTES; each entry adds PX_MSG_ENTRY_BYTES plus its data, each slot 8. */
+#define PX_MSG_FIXED_BYTES 512
+#define PX_MSG_ENTRY_BYTES 33
+/* The default cap on one encoded message (px_options.max_msg_bytes). The node bundles a
+ * peer's messages into frames of at most 16 MiB (the transport's limit), so every message
+ * must fit one frame with room to spare; the core sizes batches, ACCEPT retransmits, LEARN
+ * catch-up and SNAPSHOT chunks to this cap. */
+#define PX_MSG_DEFAULT_MAX_BYTES (12u << 20)
+
 typedef struct px_msg {
     uint8_t type; /* px_msg_type */
     uint64_t group;
@@ -44,8 +54,12 @@ typedef struct px_msg {
     uint32_t nslots;
     const uint64_t *slots; /* ACCEPTED */
     px_snapshot_meta meta; /* SNAPSHOT, PROMISE (meta.slot > 0 when attached) */
-    const uint8_t *snap;
+    const uint8_t *snap;   /* SNAPSHOT: bytes [snap_off, snap_off + snap_len) of a snapshot of
+                            * snap_total bytes (a large one travels in chunks, in order);
+                            * PROMISE: the whole snapshot (snap_off 0, snap_total = snap_len) */
     uint32_t snap_len;
+    uint32_t snap_off;
+    uint32_t snap_total;
     void *owned_; /* decoder's allocation (px_msg_free); NULL otherwise */
 } px_msg;
 
@@ -56,6 +70,9 @@ int px_msg_encode(const px_msg *m, uint8_t **buf, size_t *len, mr_err *err);
  * with px_msg_free. Returns 0, or MR_ECORRUPT (truncated, trailing bytes, bad type,
  * counts over the limits) with err set and nothing to free. */
 int px_msg_decode(const uint8_t *buf, size_t len, px_msg *m, mr_err *err);
+
+/* The exact size px_msg_encode gives m. */
+size_t px_msg_wire_size(const px_msg *m);
 
 /* Frees what px_msg_decode allocated; safe on a zeroed message. */
 void px_msg_free(px_msg *m);

@@ -294,12 +294,21 @@ int pxi_validate_msg(const px_node *n, const px_msg *m, mr_err *err)
             return mr_err_wrap(err, "snapshot config"), MR_EINVAL;
     if ((m->type == PX_MSG_SNAPSHOT) && (m->meta.slot == 0 || m->meta.nconfigs == 0))
         return mr_errf(err, MR_EINVAL, "SNAPSHOT without slot or configuration");
+    if (m->type == PX_MSG_SNAPSHOT ? (uint64_t)m->snap_off + m->snap_len > m->snap_total
+                                   : m->snap_off != 0 || m->snap_total != m->snap_len)
+        return mr_errf(err, MR_EINVAL, "%s: snapshot bytes %u+%u of %u", px_msg_type_name(m->type),
+                       m->snap_off, m->snap_len, m->snap_total);
     if (m->type == PX_MSG_PROMISE && m->meta.slot > 0 && m->meta.nconfigs == 0)
         return mr_errf(err, MR_EINVAL, "PROMISE snapshot without configuration");
     return 0;
 }
 
 /* ---------------------------------------------------------------- entry points */
+
+uint32_t px_node_max_proposal(const px_node *n)
+{
+    return pxi_max_entry(n) - 4; /* a batch of one: [u32 length][proposal] */
+}
 
 void px_options_default(px_options *o)
 {
@@ -312,6 +321,7 @@ void px_options_default(px_options *o)
     z.election_ns = z.lease_ns;
     z.alpha = 16;
     z.max_batch = 64;
+    z.max_msg_bytes = PX_MSG_DEFAULT_MAX_BYTES;
     z.max_queue = 4096;
     z.snapshot_every = 0;
     z.log_keep = 32;
@@ -332,6 +342,10 @@ int px_node_create(const px_options *opts, px_node **out, mr_err *err)
     if (opts->alpha < 1 || opts->alpha > 4096 || opts->max_batch < 1 || opts->max_queue < 1)
         return mr_errf(err, MR_EINVAL, "alpha %u, max_batch %u, max_queue %u out of range",
                        opts->alpha, opts->max_batch, opts->max_queue);
+    if (opts->max_msg_bytes &&
+        (opts->max_msg_bytes < 4096 || opts->max_msg_bytes > PX_MSG_MAX_ENTRY_BYTES))
+        return mr_errf(err, MR_EINVAL, "max_msg_bytes %u out of range 4096..%u",
+                       opts->max_msg_bytes, PX_MSG_MAX_ENTRY_BYTES);
     if (opts->log_keep < opts->alpha)
         return mr_errf(err, MR_EINVAL, "log_keep %llu below alpha %u",
                        (unsigned long long)opts->log_keep, opts->alpha);
@@ -339,6 +353,8 @@ int px_node_create(const px_options *opts, px_node **out, mr_err *err)
     if (!n)
         return mr_errf(err, MR_ENOMEM, "px_node");
     n->o = *opts;
+    if (!n->o.max_msg_bytes)
+        n->o.max_msg_bytes = PX_MSG_DEFAULT_MAX_BYTES;
     n->rng = opts->seed * 0x9E3779B97F4A7C15ull + opts->self + 1;
     n->log_start = 1;
     n->state = PX_FOLLOWER;
@@ -526,8 +542,9 @@ int px_step(px_node *n, tt_interval now, const px_event *ev, px_batch *out, mr_e
         break;
     }
     case PX_EV_PROPOSE:
-        if (ev->len > PX_MSG_MAX_ENTRY_BYTES / 2 || (ev->len && !ev->data)) {
-            rc = mr_errf(err, MR_EINVAL, "proposal of %u bytes", ev->len);
+        if (ev->len > px_node_max_proposal(n) || (ev->len && !ev->data)) {
+            rc = mr_errf(err, MR_EINVAL, "proposal of %u bytes (at most %u)", ev->len,
+                         px_node_max_proposal(n));
             break;
         }
         if (n->state != PX_LEADER) {
@@ -702,6 +719,7 @@ void px_node_destroy(px_node *n)
     pxi_queue_clear(n);
     free(n->queue);
     free(n->snap);
+    free(n->rx_snap);
     free(n->acts);
     free(n->grave);
     free(n->accept_slots);

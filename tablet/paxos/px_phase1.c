@@ -186,15 +186,20 @@ void pxi_on_prepare(px_node *n, const px_msg *m)
     if (grant && c > 0 && !pxi_vote_free_for(n, m->ballot))
         grant = false;
     uint64_t from = m->slot > n->log_start ? m->slot : n->log_start;
-    size_t cnt = 0;
+    size_t cnt = 0, bytes = PX_MSG_FIXED_BYTES;
     for (uint64_t s = from; grant && s <= pxi_log_last(n); s++) {
         rec *x = pxi_rec_at(n, s);
-        if (x && x->present)
+        if (x && x->present) {
             cnt++;
+            bytes += PX_MSG_ENTRY_BYTES + 8 + x->len;
+        }
     }
-    /* A partial report would be unsafe (P2c needs every accepted value): a candidate that
-     * far behind must catch up first, so refuse. */
-    if (cnt > PX_MSG_MAX_ENTRIES)
+    bool with_snap = m->slot < n->log_start && n->snap_meta.slot > 0;
+    if (with_snap)
+        bytes += n->snap_len;
+    /* A partial report would be unsafe (P2c needs every accepted value), and a promise must
+     * fit one message: a candidate that far behind must catch up first, so refuse. */
+    if (cnt > PX_MSG_MAX_ENTRIES || bytes > n->o.max_msg_bytes)
         grant = false;
     if (px_ballot_cmp(m->ballot, n->max_seen) > 0)
         n->max_seen = m->ballot;
@@ -236,10 +241,11 @@ void pxi_on_prepare(px_node *n, const px_msg *m)
     r->log_start = n->log_start;
     if (!grant)
         return;
-    if (m->slot < n->log_start && n->snap_meta.slot > 0) {
+    if (with_snap) {
         r->meta = n->snap_meta;
         r->snap = n->snap;
         r->snap_len = n->snap_len;
+        r->snap_total = n->snap_len;
     }
     r->entries = es;
     r->nentries = (uint32_t)k;

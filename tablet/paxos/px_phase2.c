@@ -45,8 +45,10 @@ void pxi_propose_slot(px_node *n, uint64_t s, int64_t ts, uint8_t kind, const ui
     n->accept_slots[n->naccept++] = s;
 }
 
-/* Sends ACCEPTs for `slots` to every member of their configurations that has not acked. */
-void pxi_send_accepts(px_node *n, const uint64_t *slots, size_t ns)
+/* Sends ACCEPTs for `slots` to every member of their configurations that has not acked: per
+ * member as many messages as it takes to keep each under max_msg_bytes, and no more than
+ * `budget` bytes in all (0 = no limit: new slots always go out). */
+void pxi_send_accepts(px_node *n, const uint64_t *slots, size_t ns, size_t budget)
 {
     if (!ns)
         return;
@@ -57,23 +59,33 @@ void pxi_send_accepts(px_node *n, const uint64_t *slots, size_t ns)
     for (px_node_id id = 1; id <= PX_MAX_NODE_ID; id++) {
         if (!(dests & (1ull << id)))
             continue;
-        px_entry *es = pxi_arena(n, ns * sizeof *es);
-        if (!es)
-            return;
-        uint32_t k = 0;
-        for (size_t i = 0; i < ns && k < PX_MSG_MAX_ENTRIES; i++) {
-            rec *r = pxi_rec_at(n, slots[i]);
-            if (r && r->present && !(r->acks & (1ull << id)) &&
-                px_config_has(pxi_cfg_at(n, slots[i]), id))
+        size_t i = 0, sent = 0;
+        while (i < ns && (!budget || sent < budget)) {
+            px_entry *es = pxi_arena(n, (ns - i) * sizeof *es);
+            if (!es)
+                return;
+            uint32_t k = 0;
+            size_t bytes = PX_MSG_FIXED_BYTES;
+            for (; i < ns && k < PX_MSG_MAX_ENTRIES; i++) {
+                rec *r = pxi_rec_at(n, slots[i]);
+                if (!(r && r->present && !(r->acks & (1ull << id)) &&
+                      px_config_has(pxi_cfg_at(n, slots[i]), id)))
+                    continue;
+                size_t z = PX_MSG_ENTRY_BYTES + r->len;
+                if (k && bytes + z > n->o.max_msg_bytes)
+                    break; /* the next message takes it */
                 es[k++] = pxi_rec_entry(slots[i], r);
+                bytes += z;
+            }
+            if (!k)
+                break;
+            px_msg *m = pxi_msg_to(n, id, PX_MSG_ACCEPT);
+            m->ballot = n->promised;
+            m->commit = n->commit;
+            m->entries = es;
+            m->nentries = k;
+            sent += bytes;
         }
-        if (!k)
-            continue;
-        px_msg *m = pxi_msg_to(n, id, PX_MSG_ACCEPT);
-        m->ballot = n->promised;
-        m->commit = n->commit;
-        m->entries = es;
-        m->nentries = k;
     }
 }
 
@@ -111,6 +123,12 @@ void pxi_pump(px_node *n)
     if (n->state != PX_LEADER)
         return;
     n->naccept = 0;
+    size_t inflight = 0; /* bytes of the slots proposed and not yet chosen */
+    for (uint64_t s = n->commit + 1; s <= n->proposed_upto; s++) {
+        rec *r = pxi_rec_at(n, s);
+        if (r && r->present && !r->chosen)
+            inflight += PX_MSG_ENTRY_BYTES + 8 + r->len;
+    }
     while (n->proposed_upto < n->commit + n->o.alpha) {
         uint64_t s = n->proposed_upto + 1;
         const px_config *c = pxi_cfg_at(n, s);
@@ -140,10 +158,22 @@ void pxi_pump(px_node *n)
             n->cfg_wanted = false;
             n->cfg_slot = s;
         } else if (n->qlen) {
-            size_t k = n->qlen < n->o.max_batch ? n->qlen : n->o.max_batch;
-            size_t total = 0;
-            for (size_t i = 0; i < k; i++)
-                total += 4 + n->queue[(n->qhead + i) % n->qcap].len;
+            /* Up to max_batch proposals, only as many bytes as the window has room for
+             * (PX_EV_PROPOSE refused any proposal that cannot fit an empty one). */
+            size_t room = inflight < pxi_window_bytes(n) ? pxi_window_bytes(n) - inflight : 0;
+            if (room > pxi_max_entry(n))
+                room = pxi_max_entry(n);
+            size_t k = 0, total = 0;
+            while (k < n->qlen && k < n->o.max_batch) {
+                size_t z = 4 + n->queue[(n->qhead + k) % n->qcap].len;
+                if (total + z > room)
+                    break;
+                total += z;
+                k++;
+            }
+            if (!k)
+                break; /* the window is full: wait for chosen slots */
+            inflight += PX_MSG_ENTRY_BYTES + 8 + total;
             uint8_t *buf = pxi_arena(n, total);
             if (!buf)
                 break;
@@ -167,7 +197,7 @@ void pxi_pump(px_node *n)
     }
     for (size_t i = 0; i < n->naccept; i++)
         pxi_check_chosen(n, n->accept_slots[i]);
-    pxi_send_accepts(n, n->accept_slots, n->naccept);
+    pxi_send_accepts(n, n->accept_slots, n->naccept, 0);
     n->naccept = 0;
     pxi_advance_commit(n);
 }

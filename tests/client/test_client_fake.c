@@ -176,7 +176,8 @@ typedef struct commit_script {
     const char *coord_answer; /* "ok", "unknown", "silent", "aborted" */
     const char *status[4];    /* answers to successive status queries */
     int nstatus;
-    int busy_aborts; /* aborts answered "busy" before one succeeds */
+    int busy_aborts;     /* aborts answered "busy" before one succeeds */
+    bool part_too_large; /* the participant's writes are over its log's entry size */
 } commit_script;
 
 static json_t *commit_fn(fake_node *f, uint8_t type, const json_t *req)
@@ -206,6 +207,9 @@ static json_t *commit_fn(fake_node *f, uint8_t type, const json_t *req)
     }
     if (!strcmp(op, "commit")) {
         bool coord = json_integer_value(json_object_get(req, "coordinator")) == group_of(req);
+        if (!coord && s->part_too_large)
+            return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "too_large", "message",
+                             "commit not proposed: proposal of 9000000 bytes");
         if (!coord)
             return json_pack("{s:b, s:b, s:i}", "ok", 1, "prepared", 1, "ts", 700);
         if (!strcmp(s->coord_answer, "ok"))
@@ -356,6 +360,24 @@ TEST(coordinator_abort_is_retried)
     json_decref(commits);
     CHECK(same_prio);
     CHECK(new_id);
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+/* A participant whose writes cannot be logged votes no: the coordinator's
+ * abort is final, and the caller hears why instead of retrying. */
+TEST(too_large_participant_is_not_retried)
+{
+    commit_script s = {.coord_answer = "aborted", .part_too_large = true};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    run_calls = 0;
+    CHECK_EQ(meridian_run(db, 2000, counting_txn, NULL, NULL), MERIDIAN_ERROR);
+    CHECK_EQ(run_calls, 1);
+    CHECKF(strstr(meridian_errmsg(db), "9000000 bytes") != NULL, "message: %s",
+           meridian_errmsg(db));
     meridian_close(db);
     fake_stop(&f);
 }
@@ -593,6 +615,82 @@ TEST(scan_rerouted_after_a_split)
     fake_stop(&f);
 }
 
+/* One group; the node answers scans in pages of two rows (as its byte budget
+ * would), with more and the key to resume from. */
+static json_t *paged_fn(fake_node *f, uint8_t type, const json_t *req)
+{
+    (void)f;
+    if (type == ND_MSG_RANGES)
+        return json_pack("{s:b, s:[{s:s, s:s, s:i, s:[i], s:s}], s:[{s:i, s:s}]}", "ok", 1,
+                         "ranges", "start", "", "end", "", "group", 2, "replicas", 1, "leader",
+                         f->addr, "nodes", "id", 1, "addr", f->addr);
+    static const char *const ks[] = {"a", "b", "d", "e", "f", "g", "h"};
+    const char *from = json_string_value(json_object_get(req, "key")) ?: "";
+    const char *end = json_string_value(json_object_get(req, "end"));
+    if (!strcmp(from, "big"))
+        return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "too_large", "message",
+                         "the reply takes 20000000 bytes, over the 16777216-byte frame limit");
+    json_t *rows = json_array();
+    json_t *o =
+        json_pack("{s:b, s:i, s:o, s:b}", "ok", 1, "read_ts", 4000, "rows", rows, "more", 0);
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        if (strcmp(ks[i], from) < 0 || (end && *end && strcmp(ks[i], end) >= 0))
+            continue;
+        if (json_array_size(rows) == 2) {
+            json_object_set_new(o, "more", json_true());
+            json_object_set_new(o, "resume", json_string(ks[i]));
+            break;
+        }
+        json_array_append_new(rows, json_pack("{s:s, s:s}", "key", ks[i], "value", "."));
+    }
+    return o;
+}
+
+TEST(scans_follow_pages_to_the_end)
+{
+    fake_node f;
+    fake_start(&f, paged_fn, NULL);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    meridian_txn *t;
+    /* Read-only: every page, at the first page's timestamp. */
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    keys ks = {{0}};
+    CHECK_EQ(meridian_scan(t, NULL, 0, NULL, 0, 0, key_cat, &ks), MERIDIAN_OK);
+    CHECK_STR(ks.got, "a.b.d.e.f.g.h.");
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    json_t *reads = fake_sent(&f, ND_MSG_SNAPREAD, NULL);
+    CHECK_EQ(json_array_size(reads), 4);
+    json_t *r3 = json_array_get(reads, 3);
+    CHECK_EQ(json_integer_value(json_object_get(r3, "ts")), 4000);
+    CHECK_STR(json_string_value(json_object_get(r3, "key")) ?: "", "h");
+    json_decref(reads);
+    /* Read-write, with its own write merged: each page asks for the rest of
+     * the range (so the range lock taken by the first covers them all). */
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_put(t, "c", 1, "+", 1), MERIDIAN_OK);
+    memset(&ks, 0, sizeof ks);
+    CHECK_EQ(meridian_scan(t, "b", 1, "g", 1, 0, key_cat, &ks), MERIDIAN_OK);
+    CHECK_STR(ks.got, "b.c+d.e.f.");
+    json_t *locked = fake_sent(&f, ND_MSG_TXN, NULL);
+    bool ok = json_array_size(locked) == 2; /* [b, g): b d | e f */
+    for (size_t i = 0; i < json_array_size(locked); i++)
+        ok &= !strcmp(json_string_value(json_object_get(json_array_get(locked, i), "end")) ?: "",
+                      "g");
+    json_decref(locked);
+    CHECKF(ok, "locking scan pages have the wrong shape");
+    /* With a limit, the scan stops there. */
+    memset(&ks, 0, sizeof ks);
+    CHECK_EQ(meridian_scan(t, "a", 1, NULL, 0, 3, key_cat, &ks), MERIDIAN_OK);
+    CHECK_STR(ks.got, "a.b.c+");
+    /* A reply too large for a frame is an error with the node's reason. */
+    CHECK_EQ(meridian_scan(t, "big", 3, NULL, 0, 0, key_cat, &ks), MERIDIAN_ERROR);
+    CHECKF(strstr(meridian_errmsg(db), "frame limit") != NULL, "message: %s", meridian_errmsg(db));
+    meridian_rollback(t);
+    meridian_close(db);
+    fake_stop(&f);
+}
+
 TEST(rollback_releases_every_group)
 {
     commit_script s = {.coord_answer = "ok"};
@@ -648,4 +746,5 @@ TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(unknown_outcome_resolv
           TEST_CASE(not_leader_hint_followed_and_remembered),
           TEST_CASE(dead_leader_probed_not_waited_for), TEST_CASE(wrong_range_refreshes_the_map),
           TEST_CASE(scan_across_groups_at_one_timestamp), TEST_CASE(scan_rerouted_after_a_split),
+          TEST_CASE(scans_follow_pages_to_the_end), TEST_CASE(too_large_participant_is_not_retried),
           TEST_CASE(rollback_releases_every_group))

@@ -57,10 +57,14 @@ static json_t *scan_at(int i, int64_t ts)
     return rows;
 }
 
-static void catchup_body(void)
+static void catchup_body(const char *px_msg_max)
 {
     CHECK_EQ(tc_setup(NNODES, "catchup"), 0);
     setenv("MERIDIAN_TEST_SNAPSHOT_EVERY", "10", 1);
+    if (px_msg_max)
+        setenv("MERIDIAN_TEST_PX_MSG_MAX", px_msg_max, 1);
+    else
+        unsetenv("MERIDIAN_TEST_PX_MSG_MAX");
     for (int i = 0; i < NNODES; i++)
         tc_start(i);
     CHECK_EQ(tc_init(1), 0);
@@ -106,8 +110,16 @@ static void catchup_body(void)
 
 TEST(snapshot_catchup_carries_the_tablet)
 {
-    catchup_body();
+    catchup_body(NULL);
     tc_teardown(test_failed_flag);
 }
 
-TEST_MAIN(TEST_CASE(snapshot_catchup_carries_the_tablet))
+/* The same with 4 KiB Paxos messages: the snapshot comes in chunks and the log
+ * in many LEARNs, through the real transport and bundles. */
+TEST(catchup_in_small_messages)
+{
+    catchup_body("4096");
+    tc_teardown(test_failed_flag);
+}
+
+TEST_MAIN(TEST_CASE(snapshot_catchup_carries_the_tablet), TEST_CASE(catchup_in_small_messages))

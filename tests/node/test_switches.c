@@ -12,6 +12,8 @@ static void clear_env(void)
     unsetenv("MERIDIAN_TEST_SNAPSHOT_EVERY");
     unsetenv("MERIDIAN_CLOCK_OFFSET");
     unsetenv("MERIDIAN_CLOCK_UNHEALTHY");
+    unsetenv("MERIDIAN_TEST_REPLY_MAX");
+    unsetenv("MERIDIAN_TEST_PX_MSG_MAX");
 }
 
 TEST(none_by_default)
@@ -64,6 +66,22 @@ TEST(unknown_or_malformed_switches_refuse)
     clear_env();
     setenv("MERIDIAN_TEST_SNAPSHOT_EVERY", "ten", 1);
     CHECK_EQ(nd_test_switches_load(&s, &err), MR_EINVAL);
+    clear_env();
+    setenv("MERIDIAN_TEST_REPLY_MAX", "100", 1); /* under 256 bytes */
+    CHECK_EQ(nd_test_switches_load(&s, &err), MR_EINVAL);
+    clear_env();
+    setenv("MERIDIAN_TEST_PX_MSG_MAX", "99999999999", 1); /* over the default */
+    CHECK_EQ(nd_test_switches_load(&s, &err), MR_EINVAL);
+    clear_env();
+    setenv("MERIDIAN_TEST_REPLY_MAX", "65536", 1);
+    setenv("MERIDIAN_TEST_PX_MSG_MAX", "4096", 1);
+    CHECK_EQ(nd_test_switches_load(&s, &err), MR_OK);
+    CHECK_EQ(s.reply_max, 65536);
+    CHECK_EQ(s.px_msg_max, 4096);
+    const char *names[16];
+    CHECK_EQ(nd_test_switches_names(&s, names, 16), 2);
+    CHECK_STR(names[0], "reply-max");
+    CHECK_STR(names[1], "px-msg-max");
     clear_env();
     setenv("MERIDIAN_TEST_FAULTS", "yes", 1); /* only "1" turns faults on */
     CHECK_EQ(nd_test_switches_load(&s, &err), MR_OK);

@@ -46,7 +46,19 @@ typedef struct tc {
     tdur d[TN + 1];
     px_options base;
     int bad_rc;
+    uint32_t snap_bytes;                /* > 0: the application's snapshots take this many */
+    size_t max_len[TN + 1][PX_MSG_MAX]; /* the largest encoded message sent, by type */
+    int drop_snap_chunk;                /* > 0: the Nth SNAPSHOT message sent is lost */
+    int snap_chunks;                    /* SNAPSHOT messages sent */
+    uint32_t inst_len[TN + 1];          /* the last installed snapshot's length ... */
+    bool inst_bad[TN + 1];              /* ... and whether its bytes were not the sender's */
 } tc;
+
+/* The application snapshot of a test with snap_bytes: the slot, then a pattern. */
+static uint8_t snap_byte(uint64_t slot, uint32_t i)
+{
+    return (uint8_t)(i * 7 + slot);
+}
 
 static tt_interval tt(const tc *c)
 {
@@ -55,6 +67,13 @@ static tt_interval tt(const tc *c)
 }
 
 static void run_batch(tc *c, int id, px_batch b);
+
+static uint64_t get64le(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
 
 static int tc_step(tc *c, int id, const px_event *ev)
 {
@@ -85,8 +104,13 @@ static void run_batch(tc *c, int id, px_batch b)
         switch (a->kind) {
         case PX_ACT_SEND: {
             c->sends[id][a->msg.type]++;
+            size_t wire = px_msg_wire_size(&a->msg);
+            if (wire > c->max_len[id][a->msg.type])
+                c->max_len[id][a->msg.type] = wire;
             if (c->cut[id][a->to] || a->to > TN || !c->n[a->to])
                 break;
+            if (a->msg.type == PX_MSG_SNAPSHOT && ++c->snap_chunks == c->drop_snap_chunk)
+                break; /* lost on the way */
             if (c->nq == c->qcap) {
                 c->qcap = c->qcap ? 2 * c->qcap : 64;
                 c->q = realloc(c->q, c->qcap * sizeof *c->q);
@@ -96,6 +120,8 @@ static void run_batch(tc *c, int id, px_batch b)
             m->to = (int)a->to;
             if (px_msg_encode(&a->msg, &m->buf, &m->len, NULL))
                 c->nq--;
+            else if (m->len != wire)
+                c->bad_rc = -3;
             break;
         }
         case PX_ACT_PERSIST: {
@@ -134,6 +160,11 @@ static void run_batch(tc *c, int id, px_batch b)
         case PX_ACT_INSTALL_SNAPSHOT:
             c->installs[id]++;
             c->applied[id] = a->meta.slot;
+            c->inst_len[id] = a->snap_len;
+            c->inst_bad[id] = false;
+            for (uint32_t k = 8; c->snap_bytes && k < a->snap_len; k++)
+                if (a->snap[k] != snap_byte(get64le(a->snap), k))
+                    c->inst_bad[id] = true;
             break;
         }
     }
@@ -142,10 +173,14 @@ static void run_batch(tc *c, int id, px_batch b)
         tc_step(c, id, &ev);
     }
     if (snap_slot) {
-        uint8_t s[16] = {0};
+        uint32_t len = c->snap_bytes ? c->snap_bytes : 16;
+        uint8_t *s = calloc(1, len);
+        for (uint32_t k = 8; c->snap_bytes && k < len; k++)
+            s[k] = snap_byte(snap_slot, k);
         memcpy(s, &snap_slot, 8);
-        px_event ev = {.kind = PX_EV_SNAPSHOT, .slot = snap_slot, .data = s, .len = 16};
+        px_event ev = {.kind = PX_EV_SNAPSHOT, .slot = snap_slot, .data = s, .len = len};
         tc_step(c, id, &ev);
+        free(s);
     }
 }
 
@@ -346,12 +381,15 @@ TEST(codec_roundtrips_and_rejects_every_truncation)
     m.meta.configs[0].config = (px_config){.n = 3, .nodes = {1, 2, 3}};
     m.snap = (const uint8_t *)"SNAP";
     m.snap_len = 4;
+    m.snap_total = 4;
     uint8_t *buf;
     size_t len;
     mr_err e = {0};
     CHECK_EQ(px_msg_encode(&m, &buf, &len, &e), 0);
+    CHECK_EQ(len, px_msg_wire_size(&m));
     px_msg d;
     CHECK_EQ(px_msg_decode(buf, len, &d, &e), 0);
+    CHECK(d.snap_total == 4 && d.snap_off == 0);
     CHECK(d.type == PX_MSG_PROMISE && d.group == 9 && d.from == 2 && d.ok);
     CHECK(d.lease_seq == 77 && d.nentries == 2 && d.entries[0].len == 3);
     CHECK(memcmp(d.entries[0].data, "abc", 3) == 0 && d.entries[0].ts == 12345);
@@ -905,8 +943,158 @@ TEST(dueling_candidates_resolve)
     tc_free(&c);
 }
 
-TEST_MAIN(TEST_CASE(ballots_order_by_round_then_node), TEST_CASE(configs_validate_and_roundtrip),
-          TEST_CASE(batches_walk_and_reject_malformed),
+/* ---------------------------------------------------------------- message size caps */
+
+#define CAP 16384 /* max_msg_bytes of the cap tests */
+
+static void big_value(char *v, size_t len, char fill)
+{
+    memset(v, fill, len);
+    v[len] = '\0';
+}
+
+static bool all_under_cap(const tc *c)
+{
+    for (int i = 1; i <= TN; i++)
+        for (int t = 0; t < PX_MSG_MAX; t++)
+            if (c->max_len[i][t] > CAP)
+                return false;
+    return true;
+}
+
+TEST(proposals_over_the_cap_are_refused)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    for (int i = 1; i <= 3; i++) {
+        px_node_destroy(c.n[i]);
+        c.n[i] = NULL;
+    }
+    c.base.max_msg_bytes = CAP;
+    for (int i = 1; i <= 3; i++)
+        tc_node(&c, i);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    uint32_t max = px_node_max_proposal(c.n[1]);
+    CHECK(max < CAP / 2 && max > CAP / 4);
+    static char v[CAP];
+    big_value(v, max + 1, 'a');
+    CHECK_EQ(tc_propose(&c, 1, v), MR_EINVAL);
+    big_value(v, max, 'a');
+    CHECK_EQ(tc_propose(&c, 1, v), 0);
+    tc_tick(&c, 10 * MS);
+    CHECK_EQ(c.applied[2], 1);
+    CHECK(all_under_cap(&c));
+    CHECK_EQ(c.bad_rc, 0);
+    tc_free(&c);
+}
+
+/* Large entries: slots batch only what fits; a laggard's catch-up comes in several LEARN
+ * messages, each under the cap; a leader without a quorum keeps half a message in flight
+ * and retransmits within the cap. */
+TEST(catchup_and_retransmits_of_large_entries_stay_under_the_cap)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    for (int i = 1; i <= 3; i++) {
+        px_node_destroy(c.n[i]);
+        c.n[i] = NULL;
+    }
+    c.base.max_msg_bytes = CAP;
+    c.base.alpha = 16;
+    c.base.log_keep = 64;
+    for (int i = 1; i <= 3; i++)
+        tc_node(&c, i);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    isolate(&c, 3, true);
+    static char v[3000 + 1];
+    for (int i = 0; i < 24; i++) {
+        big_value(v, 3000, (char)('a' + i % 26));
+        px_event ev = {.kind = PX_EV_PROPOSE, .data = (const uint8_t *)v, .len = 3000};
+        CHECK_EQ(tc_step(&c, 1, &ev), 0); /* queued together: batched by bytes */
+    }
+    for (int i = 0; i < 10; i++)
+        tc_tick(&c, 10 * MS);
+    CHECK(st(&c, 1).commit >= 12); /* at most two 3000-byte proposals per slot */
+    uint64_t commit = st(&c, 1).commit;
+    CHECK_EQ(c.applied[3], 0);
+    int learns = c.sends[1][PX_MSG_LEARN];
+    isolate(&c, 3, false);
+    for (int i = 0; i < 12 && c.applied[3] < commit; i++)
+        tc_tick(&c, 250 * MS);
+    CHECK_EQ(c.applied[3], commit);
+    CHECK_EQ(c.installs[3], 0);
+    CHECK(c.sends[1][PX_MSG_LEARN] - learns >= 3); /* ~24 slots of 6 KB in 16 KB messages */
+    CHECK(c.max_len[1][PX_MSG_LEARN] > CAP / 2);
+    /* No quorum: the leader proposes no more than its window and retransmits it. */
+    isolate(&c, 2, true);
+    isolate(&c, 3, true);
+    for (int i = 0; i < 8; i++) {
+        big_value(v, 3000, 'z');
+        px_event ev = {.kind = PX_EV_PROPOSE, .data = (const uint8_t *)v, .len = 3000};
+        tc_step(&c, 1, &ev);
+    }
+    int accepts = c.sends[1][PX_MSG_ACCEPT];
+    tc_tick(&c, 250 * MS);
+    CHECK(c.sends[1][PX_MSG_ACCEPT] > accepts); /* retransmitted */
+    CHECK(st(&c, 1).queued > 0);                /* the window is full: the rest waits */
+    isolate(&c, 2, false);
+    isolate(&c, 3, false);
+    for (int i = 0; i < 12 && st(&c, 1).queued; i++)
+        tc_tick(&c, 250 * MS);
+    CHECK_EQ(st(&c, 1).queued, 0);
+    CHECK(all_under_cap(&c));
+    CHECK_EQ(c.bad_rc, 0);
+    tc_free(&c);
+}
+
+/* A snapshot larger than a message travels in chunks under the cap; a lost chunk is filled
+ * by the resend. */
+TEST(snapshot_travels_in_chunks)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    for (int i = 1; i <= 3; i++) {
+        px_node_destroy(c.n[i]);
+        c.n[i] = NULL;
+    }
+    c.base.max_msg_bytes = CAP;
+    c.base.snapshot_every = 5;
+    c.snap_bytes = 3 * CAP + 100; /* four chunks */
+    c.drop_snap_chunk = 2;
+    for (int i = 1; i <= 3; i++)
+        tc_node(&c, i);
+    c.t += c.base.lease_ns + 10 * MS;
+    tc_elect(&c, 1);
+    isolate(&c, 3, true);
+    for (int i = 0; i < 30; i++) {
+        CHECK_EQ(tc_propose(&c, 1, "x"), 0);
+        tc_tick(&c, 10 * MS);
+    }
+    CHECK(st(&c, 1).log_start > 1);
+    isolate(&c, 3, false);
+    for (int i = 0; i < 8 && !c.snap_chunks; i++)
+        tc_tick(&c, 250 * MS);
+    CHECK_EQ(c.snap_chunks, 4);
+    CHECK_EQ(c.installs[3], 0); /* chunk 2 was lost */
+    for (int i = 0; i < 12 && !c.installs[3]; i++)
+        tc_tick(&c, 250 * MS);
+    CHECK_EQ(c.installs[3], 1);
+    CHECK_EQ(c.inst_len[3], c.snap_bytes);
+    CHECK(!c.inst_bad[3]);
+    tc_tick(&c, 250 * MS);
+    CHECK_EQ(st(&c, 3).commit, 30);
+    CHECK(c.max_len[1][PX_MSG_SNAPSHOT] <= CAP && c.max_len[1][PX_MSG_SNAPSHOT] > CAP / 2);
+    CHECK(all_under_cap(&c));
+    CHECK_EQ(c.bad_rc, 0);
+    tc_free(&c);
+}
+
+TEST_MAIN(TEST_CASE(proposals_over_the_cap_are_refused),
+          TEST_CASE(catchup_and_retransmits_of_large_entries_stay_under_the_cap),
+          TEST_CASE(snapshot_travels_in_chunks), TEST_CASE(ballots_order_by_round_then_node),
+          TEST_CASE(configs_validate_and_roundtrip), TEST_CASE(batches_walk_and_reject_malformed),
           TEST_CASE(codec_roundtrips_and_rejects_every_truncation),
           TEST_CASE(phase1_then_phase2_chooses_on_every_replica),
           TEST_CASE(batching_puts_queued_proposals_in_one_slot),

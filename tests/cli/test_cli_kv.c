@@ -1,0 +1,172 @@
+/* `meridian kv` against a one-node cluster: arguments the nodes cannot store are
+ * refused before anything is sent (exit 2, nothing stored, no crash), scans
+ * page through replies, and a reply too large for a frame is an error the
+ * user sees. The node runs with MERIDIAN_TEST_REPLY_MAX=65536, so a page holds
+ * about 32 KB of rows and a 70000-byte value cannot be answered. (Every page of
+ * a scan reads at its first page's timestamp, which must stay inside the test
+ * nodes' 3 s retention: pages are not made any smaller.) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tests/support/cluster.h"
+#include "tests/support/proc.h"
+#include "tests/test.h"
+
+#define GROUP 2
+
+static char host[64];
+
+/* meridian kv ARGS... --host node0 --certs DIR; stdout and stderr into out and err when non-NULL.
+ */
+static int kv(char **out, char **err, const char *a1, const char *a2, const char *a3,
+              const char *a4, const char *a5, const char *a6, const char *a7)
+{
+    char *argv[20];
+    int n = 0;
+    argv[n++] = (char *)proc_meridian_bin();
+    argv[n++] = "kv";
+    const char *as[] = {a1, a2, a3, a4, a5, a6, a7};
+    for (int i = 0; i < 7 && as[i]; i++)
+        argv[n++] = (char *)as[i];
+    argv[n++] = "--host";
+    argv[n++] = host;
+    argv[n++] = "--certs";
+    argv[n++] = tc.certs;
+    argv[n] = NULL;
+    return proc_run(argv, 30000, out, err);
+}
+
+static bool has(const char *s, const char *sub)
+{
+    return s && strstr(s, sub);
+}
+
+static void body(void)
+{
+    setenv("MERIDIAN_TEST_REPLY_MAX", "65536", 1); /* inherited by the node */
+    CHECK(tc_setup(1, "meridian-cli-kv") == 0);
+    snprintf(host, sizeof host, "127.0.0.1:%d", tc.ports[0]);
+    tc_start(0);
+    CHECK_EQ(tc_init(1), 0);
+    CHECK(tc_wait_leader(GROUP, -1, 30000) >= 0);
+    char *out = NULL, *err = NULL;
+
+    /* Item 2: a key that is not UTF-8 is refused, for put, get and inside a
+     * transaction (which then sends nothing: carol is not stored). */
+    CHECK_EQ(kv(NULL, &err, "put", "b\xff", "v1", NULL, NULL, NULL, NULL), 2);
+    CHECKF(has(err, "UTF-8"), "stderr: %s", err ? err : "");
+    free(err);
+    CHECK_EQ(kv(NULL, NULL, "get", "b\xff", NULL, NULL, NULL, NULL, NULL), 2);
+    CHECK_EQ(kv(NULL, NULL, "txn", "put", "carol", "1", "put", "c\xff", "2"), 2);
+    CHECK_EQ(kv(NULL, NULL, "put", "val", "bad\xc3(", NULL, NULL, NULL, NULL), 2);
+    CHECK_EQ(kv(NULL, NULL, "put", "", "v", NULL, NULL, NULL, NULL), 2);
+    /* Item 1: a 9000-byte key is refused, with the rest of its transaction. */
+    static char big[9001];
+    memset(big, 'k', 9000);
+    CHECK_EQ(kv(NULL, &err, "txn", "put", "good1", "v", "put", big, "big"), 2);
+    CHECKF(has(err, "9000 bytes"), "stderr: %s", err ? err : "");
+    free(err);
+    CHECK_EQ(kv(NULL, NULL, "get", "carol", NULL, NULL, NULL, NULL, NULL), 1); /* not found */
+    CHECK_EQ(kv(NULL, NULL, "get", "good1", NULL, NULL, NULL, NULL, NULL), 1);
+
+    /* Item 7: 100 rows of about 1 KB, 100 KB: no single reply could
+     * carry them (65536 bytes here); the scan pages through all of them. */
+    for (int b = 0; b < 10; b++) {
+        static char k[10][16], v[10][1024];
+        char *argv[40];
+        int n = 0;
+        argv[n++] = (char *)proc_meridian_bin();
+        argv[n++] = "kv";
+        argv[n++] = "txn";
+        for (int i = 0; i < 10; i++) {
+            snprintf(k[i], sizeof k[i], "row%03d", b * 10 + i);
+            memset(v[i], 'a' + i, 1000);
+            v[i][1000] = '\0';
+            argv[n++] = "put";
+            argv[n++] = k[i];
+            argv[n++] = v[i];
+        }
+        argv[n++] = "--host";
+        argv[n++] = host;
+        argv[n++] = "--certs";
+        argv[n++] = tc.certs;
+        argv[n] = NULL;
+        CHECK_EQ(proc_run(argv, 30000, NULL, NULL), 0);
+    }
+    CHECK_EQ(kv(&out, NULL, "scan", "row", "rox", "--json", NULL, NULL, NULL), 0);
+    json_t *r = out ? json_loads(out, 0, NULL) : NULL;
+    free(out);
+    json_t *rows = json_object_get(r, "rows");
+    CHECK_EQ(json_array_size(rows), 100);
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        char want[32];
+        snprintf(want, sizeof want, "row%03zu", i);
+        const char *got = json_string_value(json_object_get(json_array_get(rows, i), "key"));
+        CHECKF(got && strcmp(got, want) == 0, "row %zu: %s", i, got ? got : "(none)");
+    }
+    json_decref(r);
+    CHECK_EQ(kv(&out, &err, "scan", "", "--limit", "25", NULL, NULL, NULL), 0);
+    int lines = 0;
+    for (const char *p = out; p && *p; p++)
+        lines += *p == '\n';
+    CHECK_EQ(lines, 25);
+    CHECKF(has(err, "(25 rows"), "stderr: %s", err ? err : "");
+    free(out);
+    free(err);
+
+    /* More rows than one page may hold at the default row limit (10000),
+     * loaded in transactions of 1000 keys: every one comes back, once. */
+    enum { MANY = 10050, PER_TXN = 1000 };
+    static char keys[PER_TXN][16];
+    static char *argv[3 * PER_TXN + 10];
+    for (int b = 0; b * PER_TXN < MANY; b++) {
+        int n = 0;
+        argv[n++] = (char *)proc_meridian_bin();
+        argv[n++] = "kv";
+        argv[n++] = "txn";
+        for (int i = 0; i < PER_TXN && b * PER_TXN + i < MANY; i++) {
+            snprintf(keys[i], sizeof keys[i], "m%05d", b * PER_TXN + i);
+            argv[n++] = "put";
+            argv[n++] = keys[i];
+            argv[n++] = "v";
+        }
+        argv[n++] = "--host";
+        argv[n++] = host;
+        argv[n++] = "--certs";
+        argv[n++] = tc.certs;
+        argv[n] = NULL;
+        CHECK_EQ(proc_run(argv, 30000, NULL, NULL), 0);
+    }
+    int rc = kv(&out, &err, "scan", "m", "n", NULL, NULL, NULL, NULL);
+    CHECKF(rc == 0, "exit %d: %s", rc, err ? err : "");
+    lines = 0;
+    for (const char *p = out; p && *p; p++)
+        lines += *p == '\n';
+    CHECK_EQ(lines, MANY);
+    CHECKF(has(out, "m00000\tv\n") && has(out, "m10049\tv\n"), "first or last row missing");
+    free(out);
+    free(err);
+
+    /* A value whose reply cannot fit: an error, not a timeout. */
+    static char value[70001];
+    memset(value, 'x', 70000);
+    CHECK_EQ(kv(NULL, NULL, "put", "huge", value, NULL, NULL, NULL, NULL), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK_EQ(kv(NULL, &err, "get", "huge", NULL, NULL, NULL, NULL, NULL), 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECKF(has(err, "too_large"), "stderr: %s", err ? err : "");
+    CHECK(t1.tv_sec - t0.tv_sec < 5);
+    free(err);
+    CHECKF(tc_term(0), "the node did not stop cleanly");
+}
+
+TEST(kv_refuses_unsendable_arguments_and_pages_scans)
+{
+    body();
+    tc_teardown(test_failed_flag);
+}
+
+TEST_MAIN(TEST_CASE(kv_refuses_unsendable_arguments_and_pages_scans))
