@@ -20,6 +20,7 @@
 #include "truetime/tt.h"
 
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_validate.h"
 
 /* ---- small helpers ---- */
 
@@ -464,6 +465,8 @@ static json_t *reg_apply(nd_chain *sm, const uint8_t *p, uint32_t plen)
 
 static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
 {
+    if (n->fatal)
+        return; /* stopping (an apply failed): apply and acknowledge nothing more */
     g->sm.slot = e->slot;
     if (e->kind != PX_ENTRY_DATA)
         return;
@@ -1238,9 +1241,11 @@ void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
 
 static void on_propose(nd_node *n, const net_message *m)
 {
-    if (m->len < 8)
-        return nd_reply_error(n, m->reply_to, "invalid", "propose needs a group id");
-    nd_propose_op(n, m, get64(m->payload), ND_OP_OPAQUE, m->payload + 8, m->len - 8);
+    uint64_t gid;
+    mr_err err;
+    if (nd_valid_propose(m->payload, m->len, &gid, &err) != MR_OK)
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
+    nd_propose_op(n, m, gid, ND_OP_OPAQUE, m->payload + 8, m->len - 8);
 }
 
 /* Register operations through the log: {"group", "op": read|write|cas,
@@ -1251,13 +1256,15 @@ static void on_register(nd_node *n, const net_message *m)
 {
     json_error_t je;
     json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
-    json_int_t gid = json_integer_value(json_object_get(o, "group"));
-    const char *op = json_string_value(json_object_get(o, "op"));
-    json_t *val = json_object_get(o, "value"), *exp = json_object_get(o, "expected");
-    if (!o || gid < 1 || !op) {
+    nd_reg_req rq;
+    mr_err err;
+    if (nd_valid_register(o, &rq, &err) != MR_OK) {
         json_decref(o);
-        return nd_reply_error(n, m->reply_to, "invalid", "want {group, op, value?, expected?}");
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
     }
+    json_int_t gid = (json_int_t)rq.group;
+    const char *op = rq.op;
+    json_t *val = rq.value, *exp = rq.expected;
     if (strcmp(op, "read") == 0) {
         nd_group *g = nd_find_group(n, (uint64_t)gid);
         if (g && nd_test_break("stale-reads")) {
