@@ -150,12 +150,14 @@ TEST(oversized_key)
     pthread_create(&tg, NULL, commit_thread, &good);
     pthread_join(tb, NULL);
     pthread_join(tg, NULL);
-    CHECKF(invalid(bad.reply), "a 9000-byte key: %s %s", err_of(bad.reply), msg_of(bad.reply));
-    CHECKF(strstr(msg_of(bad.reply), "9000 bytes"), "%s", msg_of(bad.reply));
-    CHECKF(ok(good.reply), "the good commit: %s %s", err_of(good.reply), msg_of(good.reply));
+    bool refused = invalid(bad.reply) && strstr(msg_of(bad.reply), "9000 bytes");
+    printf("  the commit with a 9000-byte key: %s %s\n", ok(bad.reply) ? "ok" : err_of(bad.reply),
+           msg_of(bad.reply));
+    bool good_ok = ok(good.reply);
     int64_t ts = json_integer_value(json_object_get(good.reply, "ts"));
     json_decref(bad.reply);
     json_decref(good.reply);
+    CHECKF(good_ok, "the good commit was not acknowledged");
     /* Acknowledged means stored, on every replica; the refused transaction left nothing. */
     for (int i = 0; i < NNODES; i++) {
         char *v = value_at(i, "other", ts);
@@ -165,6 +167,7 @@ TEST(oversized_key)
         v = value_at(i, "good1", ts);
         CHECKF(!v, "node %d has a write of the refused transaction", i);
     }
+    CHECKF(refused, "the commit with a 9000-byte key was not refused as invalid");
     /* Other keys no replica could store, each refused on its own. */
     json_t *r = to_leader(GROUP, commit_of(json_pack("[{s:s, s:s}]", "key", "", "value", "v")));
     CHECKF(invalid(r), "an empty key: %s", err_of(r));
@@ -200,8 +203,16 @@ TEST(reserved_ids)
     snprintf(req, sizeof req, "{\"group\":%d,\"txn\":%llu,\"op\":\"status\"}", META,
              (unsigned long long)split_id);
     json_t *r = to_leader_text(META, ND_MSG_TXN, req, NULL);
-    CHECKF(invalid(r), "status of the split's transaction id: %s", err_of(r));
+    bool refused = invalid(r);
+    printf("  status of the split's id: %s %s\n", ok(r) ? "ok" : err_of(r), msg_of(r));
     json_decref(r);
+    /* The split that takes that id completes. */
+    char *out = NULL;
+    int rc = tc_meridian(&out, "split m --wait 25s --host 127.0.0.1:%d --certs %s", tc.ports[0],
+                         tc.certs);
+    CHECKF(rc == 0, "split: exit %d: %s", rc, out ? out : "");
+    free(out);
+    CHECKF(refused, "status of the split's transaction id was not refused");
     snprintf(req, sizeof req, "{\"group\":%d,\"txn\":%llu,\"op\":\"status\"}", META,
              (unsigned long long)(ND_TXN_SYSTEM | META));
     r = to_leader_text(META, ND_MSG_TXN, req, NULL);
@@ -221,12 +232,6 @@ TEST(reserved_ids)
     r = to_leader_text(GROUP, ND_MSG_TXN, req, NULL);
     CHECKF(invalid(r), "a negative id: %s", err_of(r));
     json_decref(r);
-    /* The split that takes that id completes. */
-    char *out = NULL;
-    int rc = tc_meridian(&out, "split m --wait 25s --host 127.0.0.1:%d --certs %s", tc.ports[0],
-                         tc.certs);
-    CHECKF(rc == 0, "split: exit %d: %s", rc, out ? out : "");
-    free(out);
 }
 
 /* A commit at the group's leader: its commit_wait_ns, or -1. */
@@ -248,18 +253,19 @@ TEST(future_reads)
     int64_t w0 = commit_wait_of("alice");
     CHECK(w0 >= 0);
     for (int round = 0; round < 3; round++) {
-        /* 1.9 s ahead: refused (before, the leader promised it and the next commit waited
-         * 1.8 s). */
+        /* 1.9 s ahead: refused (before, a leader whose lease reached that far promised it, and
+         * the next commit waited 1.8 s; these leases last 1 s, so the 0.6 s reads below show
+         * that). */
         char req[200];
         snprintf(req, sizeof req, "{\"group\":%d,\"key\":\"alice\",\"ts\":%lld}", GROUP,
                  (long long)(mr_realtime_ns() + 1900 * MR_NS_PER_MS));
         json_t *r = tc_request(leader, ND_MSG_SNAPREAD, req);
-        CHECKF(invalid(r), "a read 1.9 s ahead: %s %s", err_of(r), msg_of(r));
+        bool refused = invalid(r);
         json_decref(r);
         int64_t w = commit_wait_of("alice");
-        printf("  round %d: commit wait after a read 1.9 s ahead: %.1f ms\n", round,
-               (double)w / 1e6);
-        CHECKF(w >= 0 && w < 500 * MR_NS_PER_MS, "commit wait %lld ns", (long long)w);
+        printf("  round %d: commit wait after a read 1.9 s ahead (%s): %.1f ms\n", round,
+               refused ? "refused" : "answered", (double)w / 1e6);
+        CHECKF(w >= 0 && w < 200 * MR_NS_PER_MS, "commit wait %lld ns", (long long)w);
         /* 0.6 s ahead, at the leader and at a follower: answered once that time has come. */
         for (int at = 0; at < 2; at++) {
             int node = at == 0 ? leader : (leader + 1) % NNODES;
@@ -269,17 +275,23 @@ TEST(future_reads)
             int64_t t0 = mr_monotonic_ns();
             r = tc_request(node, ND_MSG_SNAPREAD, req);
             int64_t took = mr_monotonic_ns() - t0;
+            /* (the node's TT.now().latest reached ts: its clock's bound is 1 ms) */
+            bool early = mr_realtime_ns() < ts - 20 * MR_NS_PER_MS;
             bool found = ok(r) && json_is_string(json_object_get(r, "value"));
-            CHECKF(found, "a read 0.6 s ahead at node %d: %s %s", node, err_of(r), msg_of(r));
+            char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
             json_decref(r);
-            CHECKF(mr_realtime_ns() > ts, "answered before its time (after %lld ms)",
-                   (long long)(took / MR_NS_PER_MS));
             w = commit_wait_of("alice");
             printf("  round %d: a read 0.6 s ahead at node %d took %lld ms; the next commit "
                    "waited %.1f ms\n",
                    round, node, (long long)(took / MR_NS_PER_MS), (double)w / 1e6);
-            CHECKF(w >= 0 && w < 500 * MR_NS_PER_MS, "commit wait %lld ns", (long long)w);
+            CHECKF(found, "a read 0.6 s ahead at node %d: %s", node, text ? text : "no reply");
+            free(text);
+            /* (commit wait is about 2 epsilon = 2 ms here unless a promise pushed it) */
+            CHECKF(w >= 0 && w < 200 * MR_NS_PER_MS, "commit wait %lld ns", (long long)w);
+            CHECKF(!early, "answered before its time (after %lld ms)",
+                   (long long)(took / MR_NS_PER_MS));
         }
+        CHECKF(refused, "a read 1.9 s ahead was not refused");
     }
 }
 
