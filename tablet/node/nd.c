@@ -1576,31 +1576,6 @@ static json_t *default_split(int groups)
 
 /* Checks explicit boundaries: data_groups - 1 non-empty strings without NUL,
  * strictly increasing. NULL with a message in why if not. */
-static json_t *check_split(json_t *split, int groups, char *why, size_t whylen)
-{
-    if (!json_is_array(split) || json_array_size(split) != (size_t)groups - 1) {
-        snprintf(why, whylen, "split_at needs data_groups - 1 = %d keys", groups - 1);
-        return NULL;
-    }
-    size_t i;
-    json_t *v;
-    const char *prev = NULL;
-    json_array_foreach(split, i, v)
-    {
-        const char *s = json_string_value(v);
-        if (!s || !*s || strlen(s) != json_string_length(v)) {
-            snprintf(why, whylen, "split key %zu must be a non-empty string without NUL", i + 1);
-            return NULL;
-        }
-        if (prev && strcmp(prev, s) >= 0) {
-            snprintf(why, whylen, "split keys must increase strictly ('%s' then '%s')", prev, s);
-            return NULL;
-        }
-        prev = s;
-    }
-    return json_incref(split);
-}
-
 static void on_init(nd_node *n, const net_message *m)
 {
     if (n->initialized) {
@@ -1612,29 +1587,20 @@ static void on_init(nd_node *n, const net_message *m)
         return nd_reply_error(n, m->reply_to, "busy", "an init is already running");
     json_error_t je;
     json_t *req = json_loadb((const char *)m->payload, m->len, 0, &je);
-    json_t *dg = json_object_get(req, "data_groups");
-    n->init_data_groups = dg ? (int)json_integer_value(dg) : 1;
-    json_t *rf = json_object_get(req, "replicas");
-    n->init_replicas = rf ? (int)json_integer_value(rf) : 3;
-    json_t *split = json_object_get(req, "split_at");
-    json_incref(split);
-    json_decref(req);
-    if (n->init_replicas < 1 || n->init_replicas > PX_MAX_NODES) {
-        json_decref(split);
-        return nd_reply_error(n, m->reply_to, "invalid", "replicas must be in 1..9");
+    nd_init_req rq;
+    mr_err err;
+    if (nd_valid_init(req, 5000, PX_MAX_NODES, &rq, &err) != MR_OK) {
+        json_decref(req);
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
     }
-    if (n->init_data_groups < 1 || n->init_data_groups > 5000) {
-        json_decref(split);
-        return nd_reply_error(n, m->reply_to, "invalid", "data_groups must be in 1..5000");
-    }
-    char why[200];
+    n->init_data_groups = rq.data_groups;
+    n->init_replicas = rq.replicas;
     json_decref(n->init_split);
     nd_txn_free_local(n);
-    n->init_split = split ? check_split(split, n->init_data_groups, why, sizeof why)
-                          : default_split(n->init_data_groups);
-    json_decref(split);
+    n->init_split = rq.split_at ? json_incref(rq.split_at) : default_split(n->init_data_groups);
+    json_decref(req);
     if (!n->init_split)
-        return nd_reply_error(n, m->reply_to, "invalid", why);
+        return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
     /* The node list: this node first, then the join list in order, without duplicates. */
     n->init_nodes = json_array();
     json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", n->advertise));
@@ -1664,9 +1630,12 @@ static void on_init(nd_node *n, const net_message *m)
     json_array_foreach(n->init_nodes, i, e)
     {
         init_call *c = malloc(sizeof *c);
-        *c = (init_call){n, i};
-        mr_err err;
-        if (net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")), ND_MSG_INFO,
+        if (c)
+            *c = (init_call){n, i};
+        else
+            mr_errf(&err, MR_ENOMEM, "out of memory");
+        if (!c ||
+            net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")), ND_MSG_INFO,
                                   "{}", 2, 5000, on_info_reply, c, NULL, &err) != MR_OK) {
             free(c);
             json_object_set_new(e, "error", json_string(mr_err_msg(&err)));

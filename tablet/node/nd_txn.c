@@ -487,8 +487,15 @@ static int encode_writes(uint64_t txn, json_t *writes, uint8_t **out, size_t *le
         bool del = json_is_true(json_object_get(w, "delete"));
         if (!k || !*k || (!del && !json_is_string(v)))
             return mr_errf(err, MR_EINVAL, "write %zu needs a key and a value (or delete)", i);
-        cap +=
-            9 + json_string_length(json_object_get(w, "key")) + (del ? 0 : json_string_length(v));
+        size_t kl = json_string_length(json_object_get(w, "key"));
+        size_t vl = del ? 0 : json_string_length(v);
+        /* (client writes passed nd_valid_txn; the node's own must fit the store too) */
+        if (kl > MV_MAX_KEY || vl > MV_MAX_VALUE)
+            return mr_errf(err, MR_EINVAL,
+                           "write %zu: a key of %zu or a value of %zu bytes is "
+                           "over the store's limits",
+                           i, kl, vl);
+        cap += 9 + kl + vl;
     }
     uint8_t *b = malloc(cap), *p = b;
     if (!b)
@@ -1093,6 +1100,11 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
         }
         break;
     case ND_OP_DECIDE:
+        if (t && fx->skipped && prepared_find(g, fx->txn)) { /* still prepared: keep its locks */
+            if (t->state == TXN_DECIDING)
+                t->state = TXN_PREPARED;
+            break;
+        }
         if (t)
             txn_finish(n, g, t);
         if (!fx->skipped && px_is_leader(g))

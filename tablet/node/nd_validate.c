@@ -390,3 +390,42 @@ int nd_valid_split_at(json_t *o, const char **key, mr_err *err)
         rc = nd_valid_key(*key, len, err);
     return rc ? mr_err_wrap(err, "want {key}: a non-empty key") : MR_OK;
 }
+
+int nd_valid_init(json_t *o, int max_groups, int max_replicas, nd_init_req *r, mr_err *err)
+{
+    memset(r, 0, sizeof *r);
+    if (!json_is_object(o))
+        return mr_errf(err, MR_EINVAL, "request is not a JSON object");
+    int64_t groups, replicas;
+    int rc = int_field(o, "data_groups", false, 1, max_groups, 1, &groups, err);
+    if (!rc)
+        rc = int_field(o, "replicas", false, 1, max_replicas, 3, &replicas, err);
+    if (rc)
+        return rc;
+    r->data_groups = (int)groups;
+    r->replicas = (int)replicas;
+    json_t *split = json_object_get(o, "split_at");
+    if (!split)
+        return MR_OK;
+    if (!json_is_array(split) || json_array_size(split) != (size_t)groups - 1)
+        return mr_errf(err, MR_EINVAL, "split_at needs data_groups - 1 = %d keys", (int)groups - 1);
+    size_t i;
+    json_t *v;
+    const char *prev = NULL;
+    json_array_foreach(split, i, v)
+    {
+        if (!json_is_string(v))
+            return mr_errf(err, MR_EINVAL, "split key %zu must be a string", i + 1);
+        const char *k = json_string_value(v);
+        if (nd_valid_key(k, json_string_length(v), err) != MR_OK)
+            return mr_err_wrap(err, "split key %zu", i + 1);
+        if (prev && strcmp(prev, k) >= 0)
+            return mr_errf(err, MR_EINVAL,
+                           "split keys must increase strictly ('%.100s' then "
+                           "'%.100s')",
+                           prev, k);
+        prev = k;
+    }
+    r->split_at = split;
+    return MR_OK;
+}

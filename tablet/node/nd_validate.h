@@ -81,6 +81,16 @@ int nd_valid_register(json_t *o, nd_reg_req *out, mr_err *err);
 /* ND_MSG_PROPOSE: [u64 group][bytes]: a group id >= 1 and at most MV_MAX_VALUE bytes. */
 int nd_valid_propose(const uint8_t *p, size_t len, uint64_t *group, mr_err *err);
 
+/* ND_MSG_INIT: {data_groups?: 1..max_groups (default 1), replicas?: 1..max_replicas (default
+ * 3), split_at?: data_groups - 1 client keys, strictly increasing}. split_at borrows from o
+ * (NULL when absent). */
+typedef struct nd_init_req {
+    int data_groups, replicas;
+    json_t *split_at;
+} nd_init_req;
+
+int nd_valid_init(json_t *o, int max_groups, int max_replicas, nd_init_req *out, mr_err *err);
+
 /* ND_MSG_SPLIT_AT: {key}, a client key. *key borrows from o. */
 int nd_valid_split_at(json_t *o, const char **key, mr_err *err);
 

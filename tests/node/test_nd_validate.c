@@ -285,6 +285,39 @@ TEST(register_propose_and_split_requests)
     json_decref(o);
 }
 
+TEST(init_requests)
+{
+    nd_init_req r;
+    json_t *o = parse("{}");
+    CHECK_EQ(nd_valid_init(o, 5000, 9, &r, NULL), MR_OK);
+    json_decref(o);
+    CHECK_EQ(r.data_groups, 1);
+    CHECK_EQ(r.replicas, 3);
+    CHECK(!r.split_at);
+    o = parse("{\"data_groups\":3,\"replicas\":5,\"split_at\":[\"h\",\"p\"]}");
+    CHECK_EQ(nd_valid_init(o, 5000, 9, &r, NULL), MR_OK);
+    bool split = json_array_size(r.split_at) == 2;
+    json_decref(o);
+    CHECK(split);
+    CHECK_EQ(r.data_groups, 3);
+    const char *bad[] = {"{\"data_groups\":4294967297}",
+                         "{\"data_groups\":0}",
+                         "{\"replicas\":10}",
+                         "{\"replicas\":\"3\"}",
+                         "{\"data_groups\":2.0}",
+                         "{\"data_groups\":3,\"split_at\":[\"p\",\"h\"]}",
+                         "{\"data_groups\":2,\"split_at\":[\"\"]}",
+                         "{\"data_groups\":2,\"split_at\":[5]}",
+                         "{\"data_groups\":2,\"split_at\":[\"a\",\"b\"]}",
+                         "[]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = parse(bad[i]);
+        int rc = nd_valid_init(o, 5000, 9, &r, NULL);
+        json_decref(o);
+        CHECKF(rc == MR_EINVAL, "accepted: %s", bad[i]);
+    }
+}
+
 TEST_MAIN(TEST_CASE(keys_are_nonempty_nul_free_utf8_within_the_limit),
           TEST_CASE(transaction_ids_stay_out_of_the_clusters_own),
           TEST_CASE(priorities_are_start_times_near_the_nodes_clock),
@@ -292,4 +325,4 @@ TEST_MAIN(TEST_CASE(keys_are_nonempty_nul_free_utf8_within_the_limit),
           TEST_CASE(a_commit_with_an_oversized_key_is_refused_with_its_size),
           TEST_CASE(snapshot_reads_have_one_mode_in_range),
           TEST_CASE(read_timestamps_may_run_ahead_a_little_only),
-          TEST_CASE(register_propose_and_split_requests))
+          TEST_CASE(register_propose_and_split_requests), TEST_CASE(init_requests))
