@@ -537,6 +537,8 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
         MR_ERROR("node", "group=%llu slot=%llu holds a malformed batch", (unsigned long long)g->id,
                  (unsigned long long)e->slot);
     nd_txn_apply_slot(n, g, e->slot, e->ts, recs, lens, nrec);
+    if (n->fatal)
+        return; /* the slot did not apply: serve no read that would depend on it */
     if (split)
         nd_split_apply(n, g, e->slot, e->ts, split, split_len);
     nd_txn_applied(n, g);

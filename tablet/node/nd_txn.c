@@ -1762,6 +1762,8 @@ static void arm_read_timer(nd_node *n, nd_group *g)
 
 static void serve_snapwaits(nd_node *n, nd_group *g, bool expire)
 {
+    if (n->fatal)
+        return; /* a slot failed to apply (g->sm.slot is past it): serve nothing more */
     int64_t now = mr_monotonic_ns();
     for (nd_snapwait **p = &g->snapwaits; *p;) {
         nd_snapwait *w = *p;
