@@ -108,8 +108,9 @@ enum {
  *   txn    an integer in [1, ND_TXN_CLIENT_MAX], for every op: ids with bit 62 set are the
  *          cluster's own (ND_TXN_SYSTEM | group id: the meta group's cluster records;
  *          ND_TXN_SYSTEM | child << 1: its split numberings), and a client may not touch them.
- *   prio   every op but status: a start time in ns since the epoch within ND_PRIO_WINDOW of the
- *          node's clock (the node's own transactions are older than any client's).
+ *   prio   read and commit: a start time in ns since the epoch within ND_PRIO_WINDOW of the
+ *          node's clock (the node's own transactions are older than any client's); abort: an
+ *          integer; status: none needed.
  *   keys   1..MV_MAX_KEY bytes of UTF-8 without NUL (keys that start with NUL are the
  *          tablet's system records); a scan may start at "" and its end, "" or a key above
  *          its start. values: at most MV_MAX_VALUE bytes.

@@ -255,10 +255,10 @@ int nd_valid_txn(json_t *o, int64_t now_ns, nd_txn_req *r, mr_err *err)
                        "the cluster's own)",
                        (unsigned long long)ND_TXN_CLIENT_MAX);
     r->txn = (uint64_t)json_integer_value(id);
-    /* The age matters wherever the transaction may take locks; a status question takes none. */
-    if (r->op == ND_TXN_STATUS)
-        rc = int_field(o, "prio", false, INT64_MIN, INT64_MAX, 0, &r->prio, err);
-    else if ((rc = int_field(o, "prio", true, INT64_MIN, INT64_MAX, 0, &r->prio, err)) == 0)
+    /* The age matters where the transaction takes locks (read, commit); an abort releases
+     * them and a status question takes none, so there it only has to be an integer. */
+    rc = int_field(o, "prio", r->op != ND_TXN_STATUS, INT64_MIN, INT64_MAX, 0, &r->prio, err);
+    if (!rc && (r->op == ND_TXN_READ || r->op == ND_TXN_COMMIT))
         rc = nd_valid_prio(r->prio, now_ns, err);
     if (rc)
         return rc;

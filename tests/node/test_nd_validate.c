@@ -101,6 +101,13 @@ TEST(priorities_are_start_times_near_the_nodes_clock)
     snprintf(req, sizeof req, "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"abort\"}",
              (long long)NOW);
     CHECK_EQ(txn(req, NULL, NULL, 0), MR_OK);
+    snprintf(req, sizeof req, "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"abort\"}",
+             (long long)INT64_MIN); /* an abort takes no lock: any age releases */
+    CHECK_EQ(txn(req, NULL, NULL, 0), MR_OK);
+    snprintf(req, sizeof req,
+             "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[]}",
+             (long long)(NOW + ND_PRIO_WINDOW + 1));
+    CHECK_EQ(txn(req, NULL, NULL, 0), MR_EINVAL);
     CHECK_EQ(txn("{\"group\":2,\"txn\":9,\"op\":\"abort\"}", NULL, NULL, 0), MR_EINVAL);
     CHECK_EQ(txn("{\"group\":2,\"txn\":9,\"prio\":\"1\",\"op\":\"abort\"}", NULL, NULL, 0),
              MR_EINVAL);
