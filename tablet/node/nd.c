@@ -1576,8 +1576,6 @@ static json_t *default_split(int groups)
     return a;
 }
 
-/* Checks explicit boundaries: data_groups - 1 non-empty strings without NUL,
- * strictly increasing. NULL with a message in why if not. */
 static void on_init(nd_node *n, const net_message *m)
 {
     if (n->initialized) {
