@@ -78,7 +78,7 @@ static uint64_t random_id(meridian *db)
     uint64_t id = 0;
     if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
         id = mer_rand(db);
-    id &= INT64_MAX;
+    id &= ND_TXN_CLIENT_MAX; /* ids above are the cluster's own (nd.h) */
     return id ? id : 1;
 }
 

@@ -372,7 +372,7 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
     uint64_t id;
     if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
         id = (uint64_t)mr_monotonic_ns();
-    id &= INT64_MAX;
+    id &= ND_TXN_CLIENT_MAX;         /* ids above are the cluster's own (nd.h) */
     int64_t prio = mr_realtime_ns(); /* age: older transactions win (wound-wait) */
     for (int attempt = 0; attempt < 8; attempt++) {
         json_t *results = json_object();
@@ -446,7 +446,7 @@ static int do_txn(cmd_conn_opts *o, const kv_args *a, bool json, char **pos, int
             json_decref(results);
             struct timespec d = {0, (long)(10000000L << (attempt < 5 ? attempt : 5))};
             nanosleep(&d, NULL);
-            id = (id * 6364136223846793005ull + 1442695040888963407ull) & INT64_MAX;
+            id = (id * 6364136223846793005ull + 1442695040888963407ull) & ND_TXN_CLIENT_MAX;
             continue; /* a new transaction id; the age is kept so it eventually wins */
         }
         int st;

@@ -657,23 +657,34 @@ static int check_writes(const mv_write *w, size_t n, mr_err *err)
     return 0;
 }
 
-/* Timestamp and range checks of one transaction, once the slot is known to be new. */
-static int check_txn(mv_store *s, const mv_txn *t, mr_err *err)
+int mv_check_txn(const mv_store *s, const mv_txn *t, mr_err *err)
 {
-    if (!t->n)
-        return 0;
+    if (!s || !t)
+        return mr_errf(err, MR_EINVAL, "mvcc: check of a NULL store or transaction");
+    int code = check_writes(t->w, t->n, err);
+    if (code || !t->n)
+        return code;
     if (t->commit_ts < MV_MIN_TS)
         return mr_errf(err, MR_EINVAL, "mvcc: commit timestamp %lld is below %d",
                        (long long)t->commit_ts, MV_MIN_TS);
+    for (size_t i = 0; i < t->n; i++)
+        if (!mv_in_range(s, t->w[i].key, t->w[i].key_len))
+            return mr_errf(err, MR_EINVAL, "mvcc %s: write %zu is outside the tablet's range",
+                           s->path, i);
+    return 0;
+}
+
+/* The input checks, then the horizon, once the slot is known to be new. */
+static int check_txn(mv_store *s, const mv_txn *t, mr_err *err)
+{
+    int code = mv_check_txn(s, t, err);
+    if (code || !t->n)
+        return code;
     if (t->commit_ts < s->horizon)
         return mr_errf(err, MR_ESTALE,
                        "mvcc %s: commit at %lld is below the version horizon %lld (GC may have "
                        "removed versions it would need)",
                        s->path, (long long)t->commit_ts, (long long)s->horizon);
-    for (size_t i = 0; i < t->n; i++)
-        if (!mv_in_range(s, t->w[i].key, t->w[i].key_len))
-            return mr_errf(err, MR_EINVAL, "mvcc %s: write %zu is outside the tablet's range",
-                           s->path, i);
     return 0;
 }
 

@@ -108,6 +108,15 @@ typedef struct mv_txn {
  * transaction is checked before anything is written; errors name the transaction. */
 int mv_apply_txns(mv_store *s, uint64_t slot, const mv_txn *t, size_t nt, mr_err *err);
 
+/* The checks mv_apply_txns makes of one transaction's input: keys, ops, value sizes, the commit
+ * timestamp's floor and the tablet's range. They depend on nothing but the transaction and the
+ * range (which moves only through the log), so every replica reaches the same verdict: a caller
+ * that must not lose a whole slot to one bad transaction checks each with this first and leaves
+ * out the ones that fail, on every replica alike. Not checked: the GC horizon, which is this
+ * replica's own (MR_ESTALE from mv_apply_txns means the caller let GC pass a timestamp it still
+ * had to apply). 0 or MR_EINVAL. */
+int mv_check_txn(const mv_store *s, const mv_txn *t, mr_err *err);
+
 /* The last applied slot (0 for a new store). */
 uint64_t mv_applied_slot(const mv_store *s);
 

@@ -20,6 +20,7 @@
 #include "truetime/tt.h"
 
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_validate.h"
 
 /* ---- small helpers ---- */
 
@@ -476,6 +477,8 @@ static json_t *reg_apply(nd_chain *sm, const uint8_t *p, uint32_t plen)
 
 static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
 {
+    if (n->fatal)
+        return; /* stopping (an apply failed): apply and acknowledge nothing more */
     g->sm.slot = e->slot;
     if (e->kind != PX_ENTRY_DATA)
         return;
@@ -546,6 +549,8 @@ static void sm_apply(nd_node *n, nd_group *g, const px_entry *e)
         MR_ERROR("node", "group=%llu slot=%llu holds a malformed batch", (unsigned long long)g->id,
                  (unsigned long long)e->slot);
     nd_txn_apply_slot(n, g, e->slot, e->ts, recs, lens, nrec);
+    if (n->fatal)
+        return; /* the slot did not apply: serve no read that would depend on it */
     if (split)
         nd_split_apply(n, g, e->slot, e->ts, split, split_len);
     nd_txn_applied(n, g);
@@ -1284,9 +1289,11 @@ void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
 
 static void on_propose(nd_node *n, const net_message *m)
 {
-    if (m->len < 8)
-        return nd_reply_error(n, m->reply_to, "invalid", "propose needs a group id");
-    nd_propose_op(n, m, get64(m->payload), ND_OP_OPAQUE, m->payload + 8, m->len - 8);
+    uint64_t gid;
+    mr_err err;
+    if (nd_valid_propose(m->payload, m->len, &gid, &err) != MR_OK)
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
+    nd_propose_op(n, m, gid, ND_OP_OPAQUE, m->payload + 8, m->len - 8);
 }
 
 /* Register operations through the log: {"group", "op": read|write|cas,
@@ -1297,13 +1304,15 @@ static void on_register(nd_node *n, const net_message *m)
 {
     json_error_t je;
     json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
-    json_int_t gid = json_integer_value(json_object_get(o, "group"));
-    const char *op = json_string_value(json_object_get(o, "op"));
-    json_t *val = json_object_get(o, "value"), *exp = json_object_get(o, "expected");
-    if (!o || gid < 1 || !op) {
+    nd_reg_req rq;
+    mr_err err;
+    if (nd_valid_register(o, &rq, &err) != MR_OK) {
         json_decref(o);
-        return nd_reply_error(n, m->reply_to, "invalid", "want {group, op, value?, expected?}");
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
     }
+    json_int_t gid = (json_int_t)rq.group;
+    const char *op = rq.op;
+    json_t *val = rq.value, *exp = rq.expected;
     if (strcmp(op, "read") == 0) {
         nd_group *g = nd_find_group(n, (uint64_t)gid);
         if (g && nd_test_break(n, ND_BREAK_STALE_READS)) {
@@ -1615,33 +1624,6 @@ static json_t *default_split(int groups)
     return a;
 }
 
-/* Checks explicit boundaries: data_groups - 1 non-empty strings without NUL,
- * strictly increasing. NULL with a message in why if not. */
-static json_t *check_split(json_t *split, int groups, char *why, size_t whylen)
-{
-    if (!json_is_array(split) || json_array_size(split) != (size_t)groups - 1) {
-        snprintf(why, whylen, "split_at needs data_groups - 1 = %d keys", groups - 1);
-        return NULL;
-    }
-    size_t i;
-    json_t *v;
-    const char *prev = NULL;
-    json_array_foreach(split, i, v)
-    {
-        const char *s = json_string_value(v);
-        if (!s || !*s || strlen(s) != json_string_length(v)) {
-            snprintf(why, whylen, "split key %zu must be a non-empty string without NUL", i + 1);
-            return NULL;
-        }
-        if (prev && strcmp(prev, s) >= 0) {
-            snprintf(why, whylen, "split keys must increase strictly ('%s' then '%s')", prev, s);
-            return NULL;
-        }
-        prev = s;
-    }
-    return json_incref(split);
-}
-
 static void on_init(nd_node *n, const net_message *m)
 {
     if (n->initialized) {
@@ -1653,29 +1635,20 @@ static void on_init(nd_node *n, const net_message *m)
         return nd_reply_error(n, m->reply_to, "busy", "an init is already running");
     json_error_t je;
     json_t *req = json_loadb((const char *)m->payload, m->len, 0, &je);
-    json_t *dg = json_object_get(req, "data_groups");
-    n->init_data_groups = dg ? (int)json_integer_value(dg) : 1;
-    json_t *rf = json_object_get(req, "replicas");
-    n->init_replicas = rf ? (int)json_integer_value(rf) : 3;
-    json_t *split = json_object_get(req, "split_at");
-    json_incref(split);
-    json_decref(req);
-    if (n->init_replicas < 1 || n->init_replicas > PX_MAX_NODES) {
-        json_decref(split);
-        return nd_reply_error(n, m->reply_to, "invalid", "replicas must be in 1..9");
+    nd_init_req rq;
+    mr_err err;
+    if (nd_valid_init(req, 5000, PX_MAX_NODES, &rq, &err) != MR_OK) {
+        json_decref(req);
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
     }
-    if (n->init_data_groups < 1 || n->init_data_groups > 5000) {
-        json_decref(split);
-        return nd_reply_error(n, m->reply_to, "invalid", "data_groups must be in 1..5000");
-    }
-    char why[200];
+    n->init_data_groups = rq.data_groups;
+    n->init_replicas = rq.replicas;
     json_decref(n->init_split);
     nd_txn_free_local(n);
-    n->init_split = split ? check_split(split, n->init_data_groups, why, sizeof why)
-                          : default_split(n->init_data_groups);
-    json_decref(split);
+    n->init_split = rq.split_at ? json_incref(rq.split_at) : default_split(n->init_data_groups);
+    json_decref(req);
     if (!n->init_split)
-        return nd_reply_error(n, m->reply_to, "invalid", why);
+        return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
     /* The node list: this node first, then the join list in order, without duplicates. */
     n->init_nodes = json_array();
     json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", n->advertise));
@@ -1705,9 +1678,12 @@ static void on_init(nd_node *n, const net_message *m)
     json_array_foreach(n->init_nodes, i, e)
     {
         init_call *c = malloc(sizeof *c);
-        *c = (init_call){n, i};
-        mr_err err;
-        if (net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")), ND_MSG_INFO,
+        if (c)
+            *c = (init_call){n, i};
+        else
+            mr_errf(&err, MR_ENOMEM, "out of memory");
+        if (!c ||
+            net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")), ND_MSG_INFO,
                                   "{}", 2, 5000, on_info_reply, c, NULL, &err) != MR_OK) {
             free(c);
             json_object_set_new(e, "error", json_string(mr_err_msg(&err)));

@@ -115,6 +115,24 @@ enum {
  * already covers the rest). Any reply that would exceed the 16 MiB frame limit is
  * {ok: false, error: "too_large", message} instead.
  *
+ * What a node accepts (nd_validate.h; anything else is answered {ok: false, error: "invalid",
+ * message}, before it touches a lock or the log). JSON fields have exact types: a field that
+ * is present with another type, or an integer out of its range, is invalid.
+ *   txn    an integer in [1, ND_TXN_CLIENT_MAX], for every op: ids with bit 62 set are the
+ *          cluster's own (ND_TXN_SYSTEM | group id: the meta group's cluster records;
+ *          ND_TXN_SYSTEM | child << 1: its split numberings), and a client may not touch them.
+ *   prio   read and commit: a start time in ns since the epoch within ND_PRIO_WINDOW of the
+ *          node's clock (the node's own transactions are older than any client's); abort: an
+ *          integer; status: none needed.
+ *   keys   1..MV_MAX_KEY bytes of UTF-8 without NUL (keys that start with NUL are the
+ *          tablet's system records); a scan may start at "" and its end, "" or a key above
+ *          its start. values: at most MV_MAX_VALUE bytes.
+ *   limit  1..ND_ROW_LIMIT_MAX rows; a scan without one returns at most ND_ROW_LIMIT_DEFAULT.
+ * Snapshot reads (ND_MSG_SNAPREAD) take at most one of ts (>= 0), exact_staleness_ns and
+ * max_staleness_ns (0..ND_STALENESS_MAX). A read at a ts ahead of the node's TT.now().latest
+ * waits until that time has come (a leader promises no timestamp beyond its clock), and is
+ * refused when more than ND_READ_AHEAD_MAX ahead.
+ *
  * Range map (ND_MSG_RANGES, any node): {ok, ranges: [{start, end, group,
  * replicas: [node ids], leader: "host:port" or ""}], nodes: [{id, addr, zone,
  * region}]}. Ranges are sorted, contiguous and cover every key: the first
@@ -123,6 +141,13 @@ enum {
 
 #define ND_SCAN_ROWS  10000
 #define ND_SCAN_BYTES (4u << 20)
+#define ND_TXN_SYSTEM        (1ull << 62)
+#define ND_TXN_CLIENT_MAX    (ND_TXN_SYSTEM - 1)
+#define ND_PRIO_WINDOW       (3600LL * 1000000000LL)             /* 1 h */
+#define ND_READ_AHEAD_MAX    (1000LL * 1000000LL)                /* 1 s */
+#define ND_STALENESS_MAX     (10LL * 366 * 86400 * 1000000000LL) /* ten years */
+#define ND_ROW_LIMIT_DEFAULT 1000
+#define ND_ROW_LIMIT_MAX     100000
 
 typedef struct nd_config {
     const char *data_dir;

@@ -39,6 +39,7 @@
 #include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_validate.h"
 
 #define ND_SPLIT_CHECK  (1 * MR_NS_PER_S)    /* size checks */
 #define ND_SPLIT_RESEND (300 * MR_NS_PER_MS) /* asks to the meta group */
@@ -389,7 +390,7 @@ static void on_alloc(nd_node *n, json_t *o)
                          ? json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "key", akey, "value",
                                      av, "key", ckey, "value", cv, "key", pkey, "value", pv)
                          : NULL;
-    uint64_t id = (1ull << 62) | (child << 1); /* reserved: see record_cluster in nd_txn.c */
+    uint64_t id = ND_TXN_SYSTEM | (child << 1); /* the cluster's own (nd_validate.h) */
     if (writes && nd_txn_system_write(n, mg, id, writes) == MR_OK) {
         mg->alloc_txn = id;
         MR_INFO("node",
@@ -410,10 +411,11 @@ void nd_split_on_request(nd_node *n, const net_message *m)
 {
     json_error_t je;
     json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
-    const char *key = json_string_value(json_object_get(o, "key"));
-    if (!key || !*key) {
+    const char *key;
+    mr_err err;
+    if (nd_valid_split_at(o, &key, &err) != MR_OK) {
         json_decref(o);
-        return nd_reply_error(n, m->reply_to, "invalid", "want {key}: a non-empty key");
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
     }
     uint64_t gid = nd_group_of_key(n, key, strlen(key));
     nd_group *g = gid ? nd_find_group(n, gid) : NULL;

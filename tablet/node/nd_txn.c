@@ -27,6 +27,7 @@
 #include "coordinator/co.h"
 #include "tablet/txn/tx.h"
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_validate.h"
 
 #define ND_SAFE_IDLE    (250 * MR_NS_PER_MS)
 #define ND_TXN_IDLE     (10 * MR_NS_PER_S) /* a client that vanished */
@@ -90,6 +91,7 @@ struct nd_snapwait {
     net_reply_to reply_to;
     int64_t ts;
     int64_t need;   /* served once safe_ts reaches it (see snap_ready) */
+    bool ahead;     /* ts is still ahead of TT.now().latest: need is not known yet */
     json_t *result; /* the answer, held until TT.after(vis) */
     int64_t vis;
     int64_t deadline;
@@ -109,7 +111,7 @@ static void on_read_timer_closed(uv_handle_t *h)
     free(h);
 }
 
-static void load_prepared(nd_group *g);
+static int load_prepared(nd_group *g, mr_err *err);
 static void count_decisions(nd_group *g);
 static void prepared_clear(nd_group *g);
 static void votes_clear(nd_group *g);
@@ -127,7 +129,9 @@ int nd_txn_group_open(nd_node *n, nd_group *g, mr_err *err)
     g->locks = tl_new();
     if (!g->locks)
         return mr_errf(err, MR_ENOMEM, "out of memory");
-    load_prepared(g);
+    rc = load_prepared(g, err);
+    if (rc)
+        return rc;
     count_decisions(g);
     return MR_OK;
 }
@@ -494,8 +498,15 @@ static int encode_writes(uint64_t txn, json_t *writes, uint8_t **out, size_t *le
         bool del = json_is_true(json_object_get(w, "delete"));
         if (!k || !*k || (!del && !json_is_string(v)))
             return mr_errf(err, MR_EINVAL, "write %zu needs a key and a value (or delete)", i);
-        cap +=
-            9 + json_string_length(json_object_get(w, "key")) + (del ? 0 : json_string_length(v));
+        size_t kl = json_string_length(json_object_get(w, "key"));
+        size_t vl = del ? 0 : json_string_length(v);
+        /* (client writes passed nd_valid_txn; the node's own must fit the store too) */
+        if (kl > MV_MAX_KEY || vl > MV_MAX_VALUE)
+            return mr_errf(err, MR_EINVAL,
+                           "write %zu: a key of %zu or a value of %zu bytes is "
+                           "over the store's limits",
+                           i, kl, vl);
+        cap += 9 + kl + vl;
     }
     uint8_t *b = malloc(cap), *p = b;
     if (!b)
@@ -522,17 +533,18 @@ static int encode_writes(uint64_t txn, json_t *writes, uint8_t **out, size_t *le
     return MR_OK;
 }
 
-/* Decodes a commit body into writes borrowing from `b`; *w is malloc'd. */
+/* Decodes a commit body into writes borrowing from `b`; *w is malloc'd. MR_EINVAL for a
+ * malformed body, MR_ENOMEM. */
 static int decode_writes(const uint8_t *b, size_t len, mv_write **w, size_t *n)
 {
     if (len < 4)
-        return -1;
+        return MR_EINVAL;
     uint32_t cnt = get32(b);
     if (cnt > len / 9 + 1)
-        return -1;
+        return MR_EINVAL;
     mv_write *ws = calloc(cnt ? cnt : 1, sizeof *ws);
     if (!ws)
-        return -1;
+        return MR_ENOMEM;
     size_t off = 4;
     for (uint32_t i = 0; i < cnt; i++) {
         if (off + 5 > len)
@@ -555,10 +567,10 @@ static int decode_writes(const uint8_t *b, size_t len, mv_write **w, size_t *n)
     }
     *w = ws;
     *n = cnt;
-    return 0;
+    return MR_OK;
 bad:
     free(ws);
-    return -1;
+    return MR_EINVAL;
 }
 
 static void on_commit_wait(uv_timer_t *h);
@@ -574,14 +586,14 @@ static void txn_commit_wait(nd_node *n, nd_txn *t)
      * into stale reads elsewhere. */
     if (wait <= 0 || nd_test_break(n, ND_BREAK_NO_COMMIT_WAIT))
         return commit_done(n, t->g, t);
+    t->state = TXN_WAITING;
     if (!t->timer) {
         t->timer = malloc(sizeof *t->timer);
         if (!t->timer)
-            return commit_done(n, t->g, t); /* cannot wait without a timer: spin-free fallback */
+            return; /* no timer: the tick ends the wait (commit_wait_ticks) */
         uv_timer_init(n->loop, t->timer);
     }
     t->timer->data = t;
-    t->state = TXN_WAITING;
     uv_timer_start(t->timer, on_commit_wait, (uint64_t)((wait + MR_NS_PER_MS - 1) / MR_NS_PER_MS),
                    0);
 }
@@ -600,6 +612,19 @@ static void commit_done(nd_node *n, nd_group *g, nd_txn *t)
     if (t->co)
         send_decisions(n, g, t->id, t->co, true, t->commit_ts);
     txn_finish(n, g, t);
+}
+
+/* Commit waits that could not get a timer end on the tick, never early. */
+static void commit_wait_ticks(nd_node *n, nd_group *g)
+{
+    for (;;) { /* from the top each time: finishing one may end others */
+        nd_txn *t = g->txns;
+        while (t && !(t->state == TXN_WAITING && !t->timer && tt_after(n->clock, t->commit_ts)))
+            t = t->next;
+        if (!t)
+            return;
+        commit_done(n, g, t);
+    }
 }
 
 static void on_commit_wait(uv_timer_t *h)
@@ -673,23 +698,27 @@ static nd_prepared *prepared_find(nd_group *g, uint64_t txn)
     return NULL;
 }
 
-/* The writes of a prepared record (a malloc'd array borrowing from p->val). */
+/* The writes of a prepared record (a malloc'd array borrowing from p->val). MR_EINVAL for a
+ * malformed record, MR_ENOMEM. */
 static int prepared_writes(const nd_prepared *p, mv_write **w, size_t *nw)
 {
     if (p->len < 20)
-        return -1;
+        return MR_EINVAL;
     uint32_t slen = get32(p->val + 16);
     if (slen > p->len - 20)
-        return -1;
+        return MR_EINVAL;
     return decode_writes(p->val + 20 + slen, p->len - 20 - slen, w, nw);
 }
 
+/* MR_EINVAL for a malformed record, MR_ENOMEM. */
 static int prepared_add(nd_group *g, uint64_t txn, const uint8_t *val, size_t len)
 {
+    if (len < 20)
+        return MR_EINVAL;
     nd_prepared *p = calloc(1, sizeof *p);
-    if (!p || len < 20 || !(p->val = malloc(len))) {
+    if (!p || !(p->val = malloc(len))) {
         free(p);
-        return -1;
+        return MR_ENOMEM;
     }
     memcpy(p->val, val, len);
     p->len = len;
@@ -698,15 +727,16 @@ static int prepared_add(nd_group *g, uint64_t txn, const uint8_t *val, size_t le
     p->coord = get64(val + 8);
     mv_write *w;
     size_t nw;
-    if (prepared_writes(p, &w, &nw) != 0) {
+    int rc = prepared_writes(p, &w, &nw);
+    if (rc != MR_OK) {
         free(p->val);
         free(p);
-        return -1;
+        return rc;
     }
     free(w);
     p->next = g->prepared;
     g->prepared = p;
-    return 0;
+    return MR_OK;
 }
 
 static void prepared_remove(nd_group *g, uint64_t txn)
@@ -772,24 +802,30 @@ static int load_prepared_row(void *arg, const mv_version *v)
     char hex[17];
     memcpy(hex, (const char *)v->key + 3, 16);
     hex[16] = 0;
-    if (prepared_add(g, strtoull(hex, NULL, 16), v->value, v->len) != 0)
+    int rc = prepared_add(g, strtoull(hex, NULL, 16), v->value, v->len);
+    if (rc == MR_EINVAL)
         MR_ERROR("node", "group=%llu: malformed prepared record %s skipped",
                  (unsigned long long)g->id, hex);
-    return 0;
+    return rc == MR_ENOMEM ? MR_ENOMEM : 0;
 }
 
-/* Rebuilds the prepared list from the store (at open, after a snapshot). */
-static void load_prepared(nd_group *g)
+/* Rebuilds the prepared list from the store (at open, after a snapshot). A replica that
+ * missed one would serve reads its prepare timestamp still holds back: an error here must
+ * stop the replica. */
+static int load_prepared(nd_group *g, mr_err *err)
 {
     prepared_clear(g);
     g->prepared_locked = false;
     char start[3] = {0, 'p', '/'}, end[3] = {0, 'p', '0'};
     mv_scan_opts so = {.start = start, .start_len = 3, .end = end, .end_len = 3, .ts = MV_TS_MAX};
     uint64_t count;
-    mr_err err;
-    if (mv_scan(g->mv, &so, load_prepared_row, g, &count, &err) != MR_OK)
-        MR_ERROR("node", "group=%llu: cannot load prepared transactions: %s",
-                 (unsigned long long)g->id, mr_err_msg(&err));
+    int rc = mv_scan(g->mv, &so, load_prepared_row, g, &count, err);
+    if (rc == MR_ENOMEM)
+        mr_errf(err, MR_ENOMEM, "out of memory");
+    if (rc != MR_OK)
+        return mr_err_wrap(err, "group %llu: loading prepared transactions",
+                           (unsigned long long)g->id);
+    return MR_OK;
 }
 
 /* The coordinator's decision about txn, if one is logged. */
@@ -879,19 +915,39 @@ static bool writes_fit(const nd_group *g, const mv_write *w, size_t nw)
     return true;
 }
 
-static bool acc_writes(const nd_group *g, apply_acc *a, const uint8_t *b, size_t len, int64_t ts)
+/* Can every replica store txn's writes at ts? The same verdict everywhere: it depends only
+ * on the record, the range and the store's own input checks (mv_check_txn), so a record that
+ * fails is skipped on every replica and never takes the rest of its slot down. */
+static int writes_storable(const nd_group *g, uint64_t txn, const mv_write *w, size_t nw,
+                           int64_t ts)
+{
+    if (!writes_fit(g, w, nw))
+        return MR_EINVAL;
+    mv_txn t = {.commit_ts = ts, .w = w, .n = nw};
+    mr_err err;
+    if (mv_check_txn(g->mv, &t, &err) != MR_OK) {
+        MR_WARN("node", "group=%llu txn=%llu: its writes cannot be stored, skipped: %s",
+                (unsigned long long)g->id, (unsigned long long)txn, mr_err_msg(&err));
+        return MR_EINVAL;
+    }
+    return MR_OK;
+}
+
+/* A record's writes into the slot's batch at ts. MR_EINVAL: they cannot be stored (skip the
+ * record, on every replica alike); MR_ENOMEM. */
+static int acc_writes(const nd_group *g, apply_acc *a, uint64_t txn, const uint8_t *b, size_t len,
+                      int64_t ts)
 {
     mv_write *w;
     size_t nw;
-    if (decode_writes(b, len, &w, &nw) != 0)
-        return false;
-    if (!writes_fit(g, w, nw)) {
+    int rc = decode_writes(b, len, &w, &nw);
+    if (rc == MR_OK && (rc = writes_storable(g, txn, w, nw, ts)) != MR_OK)
         free(w);
-        return false;
-    }
+    if (rc != MR_OK)
+        return rc;
     a->owned[a->nowned++] = w;
     a->txns[a->nt++] = (mv_txn){.commit_ts = ts, .w = w, .n = nw};
-    return true;
+    return MR_OK;
 }
 
 static bool decided_in(const rec_effect *fx, size_t n, uint64_t txn)
@@ -903,29 +959,37 @@ static bool decided_in(const rec_effect *fx, size_t n, uint64_t txn)
     return false;
 }
 
-/* The writes of a PREPARE body ([txn][coord][u32 slen][spans][writes]) fit. */
-static bool prepare_fits(const nd_group *g, const uint8_t *b, size_t bl)
+/* The writes of a PREPARE body ([txn][coord][u32 slen][spans][writes]) can be stored at ts
+ * (they will be at the commit timestamp, above it, in the same range: a split waits until
+ * nothing is prepared). MR_EINVAL, MR_ENOMEM as acc_writes. */
+static int prepare_fits(const nd_group *g, uint64_t txn, const uint8_t *b, size_t bl, int64_t ts)
 {
     uint32_t slen = get32(b + 16);
+    if (slen > bl - 20)
+        return MR_EINVAL;
     mv_write *w;
     size_t nw;
-    if (slen > bl - 20 || decode_writes(b + 20 + slen, bl - 20 - slen, &w, &nw) != 0)
-        return false;
-    bool fit = writes_fit(g, w, nw);
-    free(w);
-    return fit;
+    int rc = decode_writes(b + 20 + slen, bl - 20 - slen, &w, &nw);
+    if (rc == MR_OK) {
+        rc = writes_storable(g, txn, w, nw, ts);
+        free(w);
+    }
+    return rc;
 }
 
 static bool stage_forget(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, int64_t ts,
                          const uint8_t *b, size_t bl);
 
 /* One record into the slot's MVCC batch. Deterministic on every replica: it
- * depends only on the store and the records before it. */
-static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, int64_t ts,
-                         const uint8_t *r, size_t len)
+ * depends only on the store and the records before it; a record that cannot be
+ * applied is skipped (fx->skipped) everywhere alike. MR_OK, or MR_ENOMEM: then
+ * this replica cannot go on (skipping here alone would make it diverge). */
+static int stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, int64_t ts,
+                        const uint8_t *r, size_t len)
 {
     const uint8_t *b = r + 1;
     size_t bl = len - 1;
+    int rc;
     fx[i].kind = r[0];
     fx[i].txn = get64(b);
     switch (r[0]) {
@@ -933,10 +997,17 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
         /* A single-group commit is its own decision, logged like a
          * coordinator's so that {op: status} answers it truly; an ABORT2
          * logged first (a status question about it) wins. */
+        if (decision_made(g, fx[i].txn) || decided_in(fx, i, fx[i].txn)) {
+            fx[i].skipped = true;
+            break;
+        }
         uint8_t *val = malloc(CO_DECISION_MAX);
-        if (!val || decision_made(g, fx[i].txn) || decided_in(fx, i, fx[i].txn) ||
-            !acc_writes(g, a, b + 8, bl - 8, ts)) {
+        if (!val)
+            return MR_ENOMEM;
+        if ((rc = acc_writes(g, a, fx[i].txn, b + 8, bl - 8, ts)) != MR_OK) {
             free(val);
+            if (rc == MR_ENOMEM)
+                return rc;
             fx[i].skipped = true;
             break;
         }
@@ -945,12 +1016,19 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
         break;
     }
     case ND_OP_PREPARE: { /* [txn][coord][u32 slen][spans][writes] -> [ts][coord]... */
-        uint8_t *val = malloc(bl);
-        if (!val || bl < 20 || prepared_find(g, fx[i].txn) || !prepare_fits(g, b, bl)) {
-            free(val);
+        if (bl < 20 || prepared_find(g, fx[i].txn)) {
             fx[i].skipped = true;
             break;
         }
+        if ((rc = prepare_fits(g, fx[i].txn, b, bl, ts)) != MR_OK) {
+            if (rc == MR_ENOMEM)
+                return rc;
+            fx[i].skipped = true;
+            break;
+        }
+        uint8_t *val = malloc(bl);
+        if (!val)
+            return MR_ENOMEM;
         put64(val, (uint64_t)ts);
         memcpy(val + 8, b + 8, bl - 8);
         fx[i].prep_val = val;
@@ -969,12 +1047,23 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
         fx[i].d.commit = b[8] == 1;
         fx[i].d.ts = (int64_t)get64(b + 9);
         if (fx[i].d.commit) {
-            mv_write *w;
-            size_t nw;
-            if (prepared_writes(p, &w, &nw) == 0) {
-                a->owned[a->nowned++] = w;
-                a->txns[a->nt++] = (mv_txn){.commit_ts = fx[i].d.ts, .w = w, .n = nw};
+            mv_write *w = NULL;
+            size_t nw = 0;
+            if ((rc = prepared_writes(p, &w, &nw)) == MR_OK &&
+                (rc = writes_storable(g, fx[i].txn, w, nw, fx[i].d.ts)) != MR_OK)
+                free(w);
+            if (rc == MR_ENOMEM)
+                return rc;
+            if (rc != MR_OK) {
+                /* PREPARE checked these writes: the record must have been damaged. Keep it
+                 * prepared rather than decide it without its writes. */
+                MR_ERROR("node", "group=%llu txn=%llu: prepared writes cannot be applied",
+                         (unsigned long long)g->id, (unsigned long long)fx[i].txn);
+                fx[i].skipped = true;
+                break;
             }
+            a->owned[a->nowned++] = w;
+            a->txns[a->nt++] = (mv_txn){.commit_ts = fx[i].d.ts, .w = w, .n = nw};
         }
         acc_sys(a, i, 'p', fx[i].txn, ts, NULL, 0);
         break;
@@ -989,8 +1078,14 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
         co_decision d = {.commit = r[0] == ND_OP_COMMIT2, .ts = ts};
         if (d.commit) {
             uint32_t np = bl >= 12 ? get32(b + 8) : 0;
-            if (bl < 12 || np > CO_MAX_PARTS || bl < 12 + 8 * (size_t)np ||
-                !acc_writes(g, a, b + 12 + 8 * np, bl - 12 - 8 * np, ts)) {
+            if (bl < 12 || np > CO_MAX_PARTS || bl < 12 + 8 * (size_t)np) {
+                fx[i].skipped = true;
+                break;
+            }
+            if ((rc = acc_writes(g, a, fx[i].txn, b + 12 + 8 * np, bl - 12 - 8 * np, ts)) !=
+                MR_OK) {
+                if (rc == MR_ENOMEM)
+                    return rc;
                 fx[i].skipped = true;
                 break;
             }
@@ -999,10 +1094,8 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
                 d.parts[k] = get64(b + 12 + 8 * k);
         }
         uint8_t *val = malloc(CO_DECISION_MAX);
-        if (!val) {
-            fx[i].skipped = true;
-            break;
-        }
+        if (!val)
+            return MR_ENOMEM;
         fx[i].d = d;
         acc_sys(a, i, 'd', fx[i].txn, ts, val, co_decision_encode(&d, val));
         break;
@@ -1013,6 +1106,7 @@ static void stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, in
     default:
         fx[i].skipped = true;
     }
+    return MR_OK;
 }
 
 static void txn_commit_wait(nd_node *n, nd_txn *t);
@@ -1029,8 +1123,8 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
         if (t && t->state == TXN_COMMITTING) {
             if (fx->skipped)
                 return txn_abort(n, g, t,
-                                 "aborted: the transaction was already decided, or a split "
-                                 "moved its keys",
+                                 "aborted: the transaction was already decided, a split "
+                                 "moved its keys, or its writes cannot be stored",
                                  NULL);
             t->commit_ts = ts;
             txn_commit_wait(n, t);
@@ -1052,6 +1146,11 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
         }
         break;
     case ND_OP_DECIDE:
+        if (t && fx->skipped && prepared_find(g, fx->txn)) { /* still prepared: keep its locks */
+            if (t->state == TXN_DECIDING)
+                t->state = TXN_PREPARED;
+            break;
+        }
         if (t)
             txn_finish(n, g, t);
         if (!fx->skipped && px_is_leader(g))
@@ -1072,6 +1171,8 @@ static void decisions_applied(nd_group *g, const rec_effect *fx, size_t nrec);
 void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const uint8_t **recs,
                        const uint32_t *lens, size_t nrec)
 {
+    if (n->fatal)
+        return; /* stopping: nothing more is applied, nor acknowledged */
     size_t cap = nrec ? 2 * nrec : 1;
     apply_acc a = {.txns = calloc(cap, sizeof(mv_txn)),
                    .owned = calloc(cap, sizeof(mv_write *)),
@@ -1087,25 +1188,36 @@ void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const
         nd_fatal(n, "applying a slot", &e);
         goto out;
     }
+    mr_err err;
     for (size_t i = 0; i < nrec; i++) {
         if (lens[i] < 9) {
             fx[i].skipped = true;
             continue;
         }
-        stage_record(g, &a, fx, i, ts, recs[i], lens[i]);
+        if (stage_record(g, &a, fx, i, ts, recs[i], lens[i]) != MR_OK) {
+            mr_errf(&err, MR_ENOMEM, "group %llu slot %llu: out of memory",
+                    (unsigned long long)g->id, (unsigned long long)slot);
+            nd_fatal(n, "applying a slot", &err);
+            goto out;
+        }
         if (fx[i].skipped && recs[i][0] == ND_OP_TXN)
             MR_DEBUG("node",
                      "group=%llu slot=%llu: commit record skipped (decided before, keys "
                      "outside the range, or malformed)",
                      (unsigned long long)g->id, (unsigned long long)slot);
     }
-    mr_err err;
     int arc = MR_OK;
     if (a.nt) {
         arc = mv_apply_txns(g->mv, slot, a.txns, a.nt, &err);
-        if (arc != MR_OK && arc != MR_EEXIST)
-            MR_ERROR("node", "group=%llu slot=%llu: apply failed: %s", (unsigned long long)g->id,
-                     (unsigned long long)slot, mr_err_msg(&err));
+        if (arc != MR_OK && arc != MR_EEXIST) {
+            /* Every transaction passed the store's input checks (stage_record), so the
+             * store failed (I/O, corruption, a full disk): nothing of the slot may be
+             * acknowledged, nor the replica go on past it. */
+            mr_err_wrap(&err, "group %llu slot %llu", (unsigned long long)g->id,
+                        (unsigned long long)slot);
+            nd_fatal(n, "applying a slot", &err);
+            goto out;
+        }
     }
     if (arc == MR_OK) /* not a replay: the decision rows changed as staged */
         decisions_applied(g, fx, nrec);
@@ -1113,10 +1225,17 @@ void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const
     for (size_t i = 0; i < nrec; i++) {
         if (fx[i].skipped)
             continue;
-        if (fx[i].kind == ND_OP_PREPARE)
-            prepared_add(g, fx[i].txn, fx[i].prep_val, fx[i].prep_len);
-        else if (fx[i].kind == ND_OP_DECIDE)
+        if (fx[i].kind == ND_OP_PREPARE &&
+            prepared_add(g, fx[i].txn, fx[i].prep_val, fx[i].prep_len) != MR_OK) {
+            /* (stage_record checked the record: only memory can fail) A replica missing a
+             * prepared transaction would serve reads its prepare timestamp holds back. */
+            mr_errf(&err, MR_ENOMEM, "group %llu slot %llu: out of memory",
+                    (unsigned long long)g->id, (unsigned long long)slot);
+            nd_fatal(n, "applying a slot", &err);
+            goto out;
+        } else if (fx[i].kind == ND_OP_DECIDE) {
             prepared_remove(g, fx[i].txn);
+        }
     }
     if (ts > g->safe_ts)
         g->safe_ts = ts;
@@ -1425,9 +1544,15 @@ static void lock_prepared(nd_node *n, nd_group *g)
         nd_txn *t = calloc(1, sizeof *t);
         mv_write *w = NULL;
         size_t nw = 0;
-        if (!t || prepared_writes(p, &w, &nw) != 0) {
+        int rc = t ? prepared_writes(p, &w, &nw) : MR_ENOMEM;
+        if (rc != MR_OK) {
             free(t);
-            continue;
+            if (rc == MR_EINVAL)
+                continue; /* (checked when it was applied: cannot happen) */
+            /* Serving without its locks would let others overwrite what it may commit. */
+            mr_err err;
+            mr_errf(&err, MR_ENOMEM, "group %llu: out of memory", (unsigned long long)g->id);
+            return nd_fatal(n, "taking a prepared transaction's locks", &err);
         }
         t->id = p->txn;
         t->prio = INT64_MIN + 2; /* prepared: older than anyone, and never wounded */
@@ -1478,8 +1603,8 @@ static void lock_prepared(nd_node *n, nd_group *g)
     g->prepared_locked = true;
 }
 
-/* Records a read lock taken here, for PREPARE. */
-static void txn_note_span(nd_txn *t, const uint8_t *key, size_t klen, const uint8_t *end)
+/* Records a read lock taken here, for PREPARE. False without memory. */
+static bool txn_note_span(nd_txn *t, const uint8_t *key, size_t klen, const uint8_t *end)
 {
     size_t elen = end ? strlen((const char *)end) : 0;
     size_t need = t->spans_len + 8 + klen + elen;
@@ -1487,7 +1612,7 @@ static void txn_note_span(nd_txn *t, const uint8_t *key, size_t klen, const uint
         size_t cap = need * 2;
         uint8_t *b = realloc(t->spans, cap);
         if (!b)
-            return;
+            return false;
         t->spans = b;
         t->spans_cap = cap;
     }
@@ -1498,6 +1623,7 @@ static void txn_note_span(nd_txn *t, const uint8_t *key, size_t klen, const uint
     if (elen)
         memcpy(p + 8 + klen, end, elen);
     t->spans_len = need;
+    return true;
 }
 
 /* A participant prepares only for a coordinator that exists and lists it: a
@@ -1571,11 +1697,11 @@ static int coordinate(nd_group *g, nd_txn *t, json_t *jparts, mr_err *err)
     return MR_OK;
 }
 
-static bool status_forgotten(nd_node *n, nd_group *g, uint64_t txn, json_t *jprio);
+static bool status_forgotten(nd_node *n, nd_group *g, uint64_t txn, int64_t prio);
 
-/* ND_MSG_TXN {op: "status"} at the coordinator group's leader. jprio: the
- * transaction's start time as the client gave it (may be NULL). */
-static void on_status(nd_node *n, const net_message *m, nd_group *g, uint64_t txn, json_t *jprio)
+/* ND_MSG_TXN {op: "status"} at the coordinator group's leader. prio: the
+ * transaction's start time as the client gave it (0 when it gave none). */
+static void on_status(nd_node *n, const net_message *m, nd_group *g, uint64_t txn, int64_t prio)
 {
     co_decision d;
     if (decision_lookup(g, txn, &d))
@@ -1584,7 +1710,7 @@ static void on_status(nd_node *n, const net_message *m, nd_group *g, uint64_t tx
                                                   "ts", (json_int_t)d.ts)
                                       : json_pack("{s:b, s:s}", "ok", 1, "state", "aborted"));
     nd_txn *t = txn_find(g, txn);
-    if (!t && status_forgotten(n, g, txn, jprio))
+    if (!t && status_forgotten(n, g, txn, prio))
         return nd_reply_json(
             n, m->reply_to,
             json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "forgotten", "message",
@@ -1718,6 +1844,7 @@ static bool snap_ready(const nd_group *g, int64_t ts, int64_t need)
 
 static void on_read_timer(uv_timer_t *h);
 static void serve_snapwaits(nd_node *n, nd_group *g, bool expire);
+static int64_t read_need(nd_node *n, nd_group *g, tt_interval now, int64_t ts, bool bounded);
 
 /* Answers whose newest timestamp has not certainly passed (tx_read_visible)
  * wait on a timer, at most about 2 epsilon. */
@@ -1725,7 +1852,9 @@ static void arm_read_timer(nd_node *n, nd_group *g)
 {
     int64_t wait = INT64_MAX;
     for (nd_snapwait *w = g->snapwaits; w; w = w->next) {
-        int64_t d = w->result ? tt_wait_ns(n->clock, w->vis) : 0;
+        int64_t d = w->result  ? tt_wait_ns(n->clock, w->vis)
+                    : w->ahead ? w->ts - tt_now(n->clock).latest
+                               : 0;
         if (d > 0 && d < wait)
             wait = d;
     }
@@ -1745,12 +1874,19 @@ static void arm_read_timer(nd_node *n, nd_group *g)
 
 static void serve_snapwaits(nd_node *n, nd_group *g, bool expire)
 {
+    if (n->fatal)
+        return; /* a slot failed to apply (g->sm.slot is past it): serve nothing more */
     int64_t now = mr_monotonic_ns();
     for (nd_snapwait **p = &g->snapwaits; *p;) {
         nd_snapwait *w = *p;
-        if (!w->result && snap_ready(g, w->ts, w->need))
+        tt_interval tnow = tt_now(n->clock);
+        if (w->ahead && w->ts <= tnow.latest) {
+            w->ahead = false;
+            w->need = read_need(n, g, tnow, w->ts, false);
+        }
+        if (!w->ahead && !w->result && snap_ready(g, w->ts, w->need))
             w->result = read_at(g, w->key, w->end, w->limit, w->ts, &w->vis);
-        if (w->result && tx_read_visible(tt_now(n->clock), w->vis)) {
+        if (w->result && tx_read_visible(tnow, w->vis)) {
             nd_reply_json(n, w->reply_to, w->result);
             w->result = NULL;
         } else if (!w->result && expire && now > w->deadline) {
@@ -1871,38 +2007,59 @@ void nd_txn_on_safe_grant(nd_node *n, const net_message *m)
     /* Reads that came after the question need a later promise: ask again at
      * once (one question in flight at a time, so no flood). */
     for (nd_snapwait *w = g->snapwaits; w; w = w->next)
-        if (w->ts > ts) {
+        if (w->ts > ts && !w->ahead) {
             ask_for_safe_time(n, g, true);
             break;
         }
 }
 
+/* What a snapshot read at ts must wait for besides time (see snap_ready): a leader
+ * promises to stamp every later write above ts (MinNextTS), so it needs only what it already
+ * assigned (st.last_ts: the log, not its promises) applied, not a new write. It promises
+ * nothing beyond TT.now().latest (a read further ahead waits until then): a promise pushes
+ * every later commit's timestamp, and so its commit wait, up to it. A follower asks the leader
+ * not to make it wait. */
+static int64_t read_need(nd_node *n, nd_group *g, tt_interval now, int64_t ts, bool bounded)
+{
+    px_status st;
+    px_node_status(g->px, &st);
+    mr_err perr;
+    if (ts > paxos_safe(g) && ts <= now.latest && leads_with_log(n, g) &&
+        px_node_promise(g->px, now, ts, &perr) == MR_OK)
+        return st.last_ts < ts ? st.last_ts : ts;
+    if (ts > paxos_safe(g) && !bounded)
+        ask_for_safe_time(n, g, false);
+    return ts;
+}
+
 static void on_snapread(nd_node *n, const net_message *m, json_t *o)
 {
-    json_int_t gid = json_integer_value(json_object_get(o, "group"));
-    const char *key = json_string_value(json_object_get(o, "key"));
-    const char *end = json_string_value(json_object_get(o, "end"));
-    long limit = (long)json_integer_value(json_object_get(o, "limit"));
-    nd_group *g = nd_find_group(n, (uint64_t)gid);
-    if (!g || !key)
-        return nd_reply_error(n, m->reply_to, !g ? "no_group" : "invalid",
-                              !g ? "this node holds no replica of the group" : "want a key");
+    nd_snap_req rq;
+    mr_err verr;
+    if (nd_valid_snapread(o, &rq, &verr) != MR_OK)
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&verr));
+    const char *key = rq.key, *end = rq.end;
+    long limit = (long)rq.limit;
+    nd_group *g = nd_find_group(n, rq.group);
+    if (!g)
+        return nd_reply_error(n, m->reply_to, "no_group",
+                              "this node holds no replica of the group");
     /* The meta group's records are readable for inspection; data groups
      * answer only for their range. */
     if (g->id != ND_META_GROUP && !span_in_range(g, key, strlen(key), end))
         return reply_wrong_range(n, m->reply_to, g, key);
     tt_interval now = tt_now(n->clock);
     int64_t ts;
-    json_t *at = json_object_get(o, "ts"), *bounded = json_object_get(o, "max_staleness_ns"),
-           *exact = json_object_get(o, "exact_staleness_ns");
-    if (json_is_integer(at)) {
-        ts = (int64_t)json_integer_value(at);
-    } else if (json_is_integer(exact)) {
-        ts = now.latest - (int64_t)json_integer_value(exact);
-    } else if (json_is_integer(bounded)) {
+    if (rq.mode == ND_READ_AT) {
+        if (nd_valid_read_ts(rq.ts, now.latest, &verr) != MR_OK)
+            return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&verr));
+        ts = rq.ts;
+    } else if (rq.mode == ND_READ_EXACT) {
+        ts = now.latest - rq.staleness;
+    } else if (rq.mode == ND_READ_BOUNDED) {
         /* Bounded staleness: this replica's safe time, no waiting, if fresh enough. */
         int64_t safe = safe_time(g);
-        if (safe < now.latest - (int64_t)json_integer_value(bounded)) {
+        if (safe < now.latest - rq.staleness) {
             char msg[160];
             snprintf(msg, sizeof msg, "replica's safe time is %.3f s old",
                      (double)(now.latest - safe) / 1e9);
@@ -1917,40 +2074,32 @@ static void on_snapread(nd_node *n, const net_message *m, json_t *o)
          * transaction's reads at other groups too. */
         ts = now.latest;
     }
-    int64_t need = ts;
-    px_status st;
-    px_node_status(g->px, &st);
-    mr_err perr;
-    if (ts > paxos_safe(g) && leads_with_log(n, g) &&
-        px_node_promise(g->px, now, ts, &perr) == MR_OK) {
-        /* A leader promises to stamp every later write above ts (MinNextTS),
-         * so it needs only what it already assigned (st.last_ts: the log, not
-         * its promises) applied, not a new write. */
-        need = st.last_ts < ts ? st.last_ts : ts;
-    } else if (ts > paxos_safe(g) && !json_is_integer(bounded)) {
-        ask_for_safe_time(n, g, false); /* a follower asks the leader not to make it wait */
-    }
+    /* A read ahead of this node's clock (a timestamp from another node's, or a client's)
+     * waits until TT.now().latest reaches it; only then may a leader promise it. */
+    bool ahead = ts > now.latest;
+    int64_t need = ahead ? ts : read_need(n, g, now, ts, rq.mode == ND_READ_BOUNDED);
     /* MERIDIAN_TEST_BREAK=no-safe-wait (negative control): serve at once. */
     json_t *result = NULL;
     int64_t vis = 0;
-    if (snap_ready(g, ts, need) || nd_test_break(n, ND_BREAK_NO_SAFE_WAIT)) {
+    if ((!ahead && snap_ready(g, ts, need)) || nd_test_break(n, ND_BREAK_NO_SAFE_WAIT)) {
         result = read_at(g, key, end, limit, ts, &vis);
         if (tx_read_visible(now, vis) || nd_test_break(n, ND_BREAK_NO_SAFE_WAIT))
             return nd_reply_json(n, m->reply_to, result);
     }
     nd_snapwait *w = calloc(1, sizeof *w);
-    if (!w) {
+    if (!w || !(w->key = strdup(key)) || (end && !(w->end = strdup(end)))) {
+        if (w)
+            snapwait_free(w);
         json_decref(result);
         return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
     }
     w->reply_to = m->reply_to;
     w->ts = ts;
     w->need = need;
+    w->ahead = ahead;
     w->result = result;
     w->vis = vis;
-    w->deadline = mr_monotonic_ns() + ND_SNAPWAIT_MAX;
-    w->key = strdup(key);
-    w->end = end ? strdup(end) : NULL;
+    w->deadline = mr_monotonic_ns() + (ahead ? ts - now.latest : 0) + ND_SNAPWAIT_MAX;
     w->limit = limit;
     w->next = g->snapwaits;
     g->snapwaits = w;
@@ -1961,16 +2110,16 @@ static void on_snapread(nd_node *n, const net_message *m, json_t *o)
 
 static void on_txn(nd_node *n, const net_message *m, json_t *o)
 {
-    json_int_t gid = json_integer_value(json_object_get(o, "group"));
-    json_t *jid = json_object_get(o, "txn"), *jprio = json_object_get(o, "prio");
-    const char *op = json_string_value(json_object_get(o, "op"));
-    nd_group *g = nd_find_group(n, (uint64_t)gid);
+    /* Every field checked before anything here acts on it (nd_validate.h): ids outside the
+     * cluster's own, ages within the client window, keys and values every replica can store. */
+    nd_txn_req rq;
+    mr_err err;
+    if (nd_valid_txn(o, mr_realtime_ns(), &rq, &err) != MR_OK)
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
+    nd_group *g = nd_find_group(n, rq.group);
     if (!g)
         return nd_reply_error(n, m->reply_to, "no_group",
                               "this node holds no replica of the group");
-    bool status = op && strcmp(op, "status") == 0;
-    if (!json_is_integer(jid) || (!json_is_integer(jprio) && !status) || !op)
-        return nd_reply_error(n, m->reply_to, "invalid", "want {group, txn, prio, op, ...}");
     px_status st;
     px_node_status(g->px, &st);
     if (st.state != PX_LEADER || !px_node_lease_valid(g->px, tt_now(n->clock))) {
@@ -1988,21 +2137,20 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                              json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "aborted",
                                        "message", "new leader still applying its predecessors' log",
                                        "retryable", 1));
-    uint64_t id = (uint64_t)json_integer_value(jid);
-    int64_t prio = (int64_t)json_integer_value(jprio);
+    uint64_t id = rq.txn;
+    int64_t prio = rq.prio;
     /* Inherited prepared transactions hold their locks before anyone is served. */
     if (!g->prepared_locked)
         lock_prepared(n, g);
-    if (status)
-        return on_status(n, m, g, id, jprio);
+    if (n->fatal)
+        return;
+    if (rq.op == ND_TXN_STATUS)
+        return on_status(n, m, g, id, rq.prio);
     nd_txn *t = txn_find(g, id);
     /* A commit spanning groups (two-phase commit) names its coordinator. */
-    bool commit = strcmp(op, "commit") == 0;
-    json_t *jparts = json_object_get(o, "participants");
-    json_t *jcoord = json_object_get(o, "coordinator");
-    uint64_t coord = commit && json_array_size(jparts) > 1 && json_is_integer(jcoord)
-                         ? (uint64_t)json_integer_value(jcoord)
-                         : 0;
+    bool commit = rq.op == ND_TXN_COMMIT;
+    json_t *jparts = rq.participants;
+    uint64_t coord = commit && json_array_size(jparts) > 1 ? rq.coordinator : 0;
     if (commit && json_array_size(jparts) > 1 && !coordinator_known(n, coord, g->id, jparts))
         return nd_reply_error(n, m->reply_to, "invalid",
                               "a commit with several participants needs a coordinator: a data "
@@ -2010,8 +2158,7 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     /* Reads take locks at the leader that served them. A commit for a
      * transaction that read elsewhere (a previous leader, or before this
      * leader's term) has lost its read locks: abort it. */
-    json_int_t nreads = json_integer_value(json_object_get(o, "nreads"));
-    if (commit && nreads > 0 && (!t || t->nreads != (uint32_t)nreads)) {
+    if (commit && rq.nreads > 0 && (!t || t->nreads != rq.nreads)) {
         if (coord && coord != g->id)
             send_vote(n, g, id, coord, false, 0);
         else if (coord == g->id)
@@ -2034,14 +2181,14 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                                         : aborted_json("the transaction was aborted"));
     /* A tablet about to split takes no new transactions (nd_split.c): the
      * running ones end first, so none holds locks across the split. */
-    if (!t && g->split_state >= ND_SPLIT_BARRIER && strcmp(op, "abort") != 0) {
+    if (!t && g->split_state >= ND_SPLIT_BARRIER && rq.op != ND_TXN_ABORT) {
         if (commit && coord && coord != g->id)
             send_vote(n, g, id, coord, false, 0);
         else if (commit && coord == g->id)
             refuse_2pc(n, g, id, jparts);
         return nd_reply_json(n, m->reply_to, aborted_json("the tablet is splitting; retry"));
     }
-    if (strcmp(op, "abort") == 0) {
+    if (rq.op == ND_TXN_ABORT) {
         if (t) {
             if (txn_sealed(t->state))
                 return nd_reply_error(n, m->reply_to, "committing", "too late to abort");
@@ -2082,33 +2229,30 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     if (t->state != TXN_IDLE)
         return txn_invalid(n, t, "the transaction is committing");
     tl_out out = {0};
-    mr_err err;
-    if (strcmp(op, "read") == 0) {
-        json_t *k = json_object_get(o, "key");
-        json_t *e = json_object_get(o, "end");
-        if (!json_is_string(k) || (json_string_length(k) == 0 && !json_is_string(e))) {
-            txn_invalid(n, t, "read needs a key (a scan may start at \"\")");
-            return;
-        }
-        if (!span_in_range(g, json_string_value(k), json_string_length(k), json_string_value(e))) {
+    if (rq.op == ND_TXN_READ) {
+        if (!span_in_range(g, rq.key, rq.klen, rq.end)) {
             t->has_reply = false;
-            return reply_wrong_range(n, m->reply_to, g, json_string_value(k));
+            return reply_wrong_range(n, m->reply_to, g, rq.key);
         }
         free(t->key);
         free(t->end);
-        t->end = NULL;
-        t->klen = json_string_length(k);
+        t->klen = rq.klen;
         t->key = malloc(t->klen + 1);
-        memcpy(t->key, json_string_value(k), t->klen + 1);
         /* With "end": a scan of [key, end) ("" = to the end of the range)
          * under a shared range lock, so no other transaction can insert into
          * the range (no phantoms). */
-        if (json_is_string(e)) {
-            t->end = (uint8_t *)strdup(json_string_value(e));
-            t->limit = (long)json_integer_value(json_object_get(o, "limit"));
-            if (t->limit <= 0)
-                t->limit = 1000;
+        t->end = rq.end ? (uint8_t *)strdup(rq.end) : NULL;
+        t->limit = (long)rq.limit;
+        if (!t->key || (rq.end && !t->end)) {
+            free(t->key);
+            free(t->end);
+            t->key = t->end = NULL;
+            t->klen = 0;
+            return txn_reply(n, t,
+                             json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "nomem", "message",
+                                       "out of memory"));
         }
+        memcpy(t->key, rq.key, t->klen + 1);
         tl_lock lk = {.mode = TL_SHARED,
                       .range = t->end != NULL,
                       .start = t->key,
@@ -2121,9 +2265,10 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
                     ? TL_GRANTED
                     : tl_acquire(g->locks, id, prio, &lk, &req, &out, &err);
         t->nreads++;
-        if (r == TL_GRANTED || r == TL_WAIT)
-            txn_note_span(t, t->key, t->klen, t->end);
-        if (r == TL_GRANTED) {
+        /* A read lock PREPARE does not carry would not be taken again by a new leader. */
+        if ((r == TL_GRANTED || r == TL_WAIT) && !txn_note_span(t, t->key, t->klen, t->end)) {
+            txn_abort(n, g, t, "out of memory", &out);
+        } else if (r == TL_GRANTED) {
             txn_reply(n, t, txn_read(g, t));
         } else if (r == TL_WAIT) {
             t->state = TXN_READ_WAIT;
@@ -2132,24 +2277,22 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
         } else {
             txn_invalid(n, t, mr_err_msg(&err));
         }
-    } else if (strcmp(op, "commit") == 0) {
-        json_t *writes = json_object_get(o, "writes");
+    } else {
+        json_t *writes = rq.writes;
         size_t wi;
         json_t *wr;
         json_array_foreach(writes, wi, wr)
         {
             json_t *k = json_object_get(wr, "key");
-            if (json_is_string(k) && !nd_in_range(g, json_string_value(k), json_string_length(k))) {
+            if (!nd_in_range(g, json_string_value(k), json_string_length(k))) {
                 t->has_reply = false;
                 return reply_wrong_range(n, m->reply_to, g, json_string_value(k));
             }
         }
         free(t->body);
         t->body = NULL;
-        if (!json_is_array(writes) ||
-            encode_writes(id, writes, &t->body, &t->blen, &err) != MR_OK) {
-            txn_invalid(n, t,
-                        json_is_array(writes) ? mr_err_msg(&err) : "commit needs writes: [...]");
+        if (encode_writes(id, writes, &t->body, &t->blen, &err) != MR_OK) {
+            txn_invalid(n, t, mr_err_msg(&err));
         } else if (coord == g->id && coordinate(g, t, jparts, &err) != MR_OK) {
             txn_invalid(n, t, mr_err_msg(&err));
         } else {
@@ -2159,8 +2302,6 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
             else if (t->locks_pending == 0)
                 txn_locked(n, g, t);
         }
-    } else {
-        txn_invalid(n, t, "op must be read, commit or abort");
     }
     handle_out(n, g, &out);
     tl_out_free(&out);
@@ -2323,13 +2464,12 @@ static void forget_ready_add(nd_group *g, uint64_t txn)
 
 /* A status question about a transaction this leader does not know: was its decision (if any)
  * possibly collected? See the top of this section. */
-static bool status_forgotten(nd_node *n, nd_group *g, uint64_t txn, json_t *jprio)
+static bool status_forgotten(nd_node *n, nd_group *g, uint64_t txn, int64_t prio)
 {
     if (decision_forgotten(g, txn))
         return true;
-    if (!json_is_integer(jprio))
+    if (prio == 0)
         return true; /* no start time: it cannot be told from a collected one */
-    int64_t prio = (int64_t)json_integer_value(jprio);
     return prio < tt_now(n->clock).earliest - n->decision_retention_ns / 2;
 }
 
@@ -2535,14 +2675,16 @@ static void record_cluster(nd_node *n, nd_group *g)
             free(val);
         }
     json_decref(desc);
-    /* reserved id: no client id has bit 62 set and this group */
-    if (nd_txn_system_write(n, g, (1ull << 62) | g->id, writes) == MR_OK)
+    /* a system id: no client's has bit 62 set (nd_validate.h) */
+    if (nd_txn_system_write(n, g, ND_TXN_SYSTEM | g->id, writes) == MR_OK)
         MR_INFO("node", "meta group: recording the cluster's nodes and groups");
     json_decref(writes);
 }
 
 int nd_txn_system_write(nd_node *n, nd_group *g, uint64_t id, json_t *writes)
 {
+    if (!(id & ND_TXN_SYSTEM))
+        return MR_EINVAL; /* a client's id */
     mr_err err;
     nd_txn *t = calloc(1, sizeof *t);
     if (!t || encode_writes(id, writes, &t->body, &t->blen, &err) != MR_OK) {
@@ -2669,6 +2811,7 @@ void nd_txn_tick(nd_node *n, nd_group *g)
     serve_snapwaits(n, g, true);
     if (g->snapwaits)
         ask_for_safe_time(n, g, false); /* in case a question or its answer was lost */
+    commit_wait_ticks(n, g);
     gc_step(n, g, now);
     px_status st;
     px_node_status(g->px, &st);
@@ -2719,8 +2862,9 @@ void nd_txn_voided(nd_node *n, nd_group *g, uint8_t kind, uint64_t id)
 
 void nd_txn_reloaded(nd_node *n, nd_group *g)
 {
-    (void)n;
-    load_prepared(g);
+    mr_err err;
+    if (load_prepared(g, &err) != MR_OK)
+        nd_fatal(n, "reloading a tablet", &err);
     count_decisions(g);
 }
 

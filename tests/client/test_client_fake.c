@@ -285,6 +285,45 @@ TEST(two_phase_commit_requests)
     fake_stop(&f);
 }
 
+/* Every transaction id libmeridian draws is a client's (below 2^62: the ids above are the
+ * cluster's own, which nodes refuse), and its age is the start time. */
+TEST(transaction_ids_and_ages_are_a_clients)
+{
+    commit_script s = {.coord_answer = "ok"};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    int64_t t0 = mr_realtime_ns();
+    for (int k = 0; k < 64; k++) {
+        meridian_txn *t;
+        CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+        void *v = NULL;
+        size_t vl = 0;
+        CHECK_EQ(meridian_get(t, "a", 1, &v, &vl), MERIDIAN_OK);
+        free(v);
+        meridian_rollback(t);
+    }
+    int64_t t1 = mr_realtime_ns();
+    json_t *reads = fake_sent(&f, ND_MSG_TXN, "read");
+    CHECK_EQ(json_array_size(reads), 64);
+    size_t i;
+    json_t *r;
+    bool ids = true, ages = true;
+    json_array_foreach(reads, i, r)
+    {
+        json_int_t id = json_integer_value(json_object_get(r, "txn"));
+        json_int_t prio = json_integer_value(json_object_get(r, "prio"));
+        ids &= id >= 1 && (uint64_t)id <= ND_TXN_CLIENT_MAX;
+        ages &= prio >= t0 && prio <= t1;
+    }
+    json_decref(reads);
+    CHECKF(ids, "a transaction id outside [1, ND_TXN_CLIENT_MAX]");
+    CHECKF(ages, "a priority that is not the start time");
+    meridian_close(db);
+    fake_stop(&f);
+}
+
 TEST(unknown_outcome_resolved_by_status)
 {
     /* "unknown", then the status query says pending, then committed. */
@@ -740,9 +779,9 @@ TEST(rollback_releases_every_group)
     fake_stop(&f);
 }
 
-TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(unknown_outcome_resolved_by_status),
-          TEST_CASE(lost_commit_answer_learns_abort), TEST_CASE(unknown_outcome_never_retried),
-          TEST_CASE(coordinator_abort_is_retried),
+TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(transaction_ids_and_ages_are_a_clients),
+          TEST_CASE(unknown_outcome_resolved_by_status), TEST_CASE(lost_commit_answer_learns_abort),
+          TEST_CASE(unknown_outcome_never_retried), TEST_CASE(coordinator_abort_is_retried),
           TEST_CASE(not_leader_hint_followed_and_remembered),
           TEST_CASE(dead_leader_probed_not_waited_for), TEST_CASE(wrong_range_refreshes_the_map),
           TEST_CASE(scan_across_groups_at_one_timestamp), TEST_CASE(scan_rerouted_after_a_split),

@@ -181,7 +181,7 @@ static void bank_body(void)
         snprintf(v, sizeof v, "%d", INITIAL);
         json_array_append_new(writes, json_pack("{s:s, s:s}", "key", k, "value", v));
     }
-    json_t *c = txn_op(1, 1, "commit", json_pack("{s:o}", "writes", writes));
+    json_t *c = txn_op(1, mr_realtime_ns(), "commit", json_pack("{s:o}", "writes", writes));
     CHECK(c && json_is_true(json_object_get(c, "ok")));
     json_decref(c);
 
@@ -292,7 +292,7 @@ static void bank_body(void)
     json_decref(scan);
     CHECK(scanned);
     json_t *ins = txn_op(
-        9002, 2, "commit",
+        9002, young - MR_NS_PER_S, "commit", /* older: started a second before */
         json_pack("{s:i, s:[{s:s, s:s}]}", "nreads", 0, "writes", "key", "acct9", "value", "0"));
     bool inserted = ins && json_is_true(json_object_get(ins, "ok"));
     json_decref(ins);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "common/mr_util.h"
 #include "tablet/node/nd.h"
 #include "tests/support/cluster.h"
 #include "tests/support/proc.h"
@@ -50,9 +51,9 @@ static int stale_reads(bool break_commit_wait)
     for (int k = 0; k < ROUNDS; k++) {
         char req[256];
         snprintf(req, sizeof req,
-                 "{\"group\":%d,\"txn\":%d,\"prio\":%d,\"op\":\"commit\",\"nreads\":0,"
+                 "{\"group\":%d,\"txn\":%d,\"prio\":%lld,\"op\":\"commit\",\"nreads\":0,"
                  "\"writes\":[{\"key\":\"k%d\",\"value\":\"v%d\"}]}",
-                 GROUP, 100 + k, 100 + k, k, k);
+                 GROUP, 100 + k, (long long)mr_realtime_ns(), k, k);
         json_t *c = tc_request(leader, ND_MSG_TXN, req);
         bool ok = c && json_is_true(json_object_get(c, "ok"));
         json_decref(c);

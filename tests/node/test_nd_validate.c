@@ -1,0 +1,335 @@
+/* Unit: the checks every client request passes before a node acts on it (nd_validate.h). */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tablet/mvcc/mv.h"
+#include "tablet/node/nd_validate.h"
+#include "tests/test.h"
+
+#define NOW 1800000000000000000LL /* a clock reading, ns since the epoch */
+
+static json_t *parse(const char *text)
+{
+    json_error_t je;
+    return json_loads(text, 0, &je);
+}
+
+/* The verdict on an ND_MSG_TXN request; *msg (optional) gets the message. */
+static int txn(const char *text, nd_txn_req *r, char *msg, size_t cap)
+{
+    json_t *o = parse(text);
+    nd_txn_req tmp;
+    mr_err err;
+    mr_err_clear(&err);
+    int rc = nd_valid_txn(o, NOW, r ? r : &tmp, &err);
+    if (msg)
+        snprintf(msg, cap, "%s", mr_err_msg(&err));
+    json_decref(o);
+    return rc;
+}
+
+static int snap(const char *text, nd_snap_req *r)
+{
+    json_t *o = parse(text);
+    nd_snap_req tmp;
+    int rc = nd_valid_snapread(o, r ? r : &tmp, NULL);
+    json_decref(o);
+    return rc;
+}
+
+TEST(keys_are_nonempty_nul_free_utf8_within_the_limit)
+{
+    CHECK_EQ(nd_valid_key("a", 1, NULL), MR_OK);
+    CHECK_EQ(nd_valid_key("", 0, NULL), MR_EINVAL);
+    CHECK_EQ(nd_valid_key(NULL, 3, NULL), MR_EINVAL);
+    CHECK_EQ(nd_valid_key("\0p/1", 4, NULL), MR_EINVAL); /* a system key */
+    CHECK_EQ(nd_valid_key("a\0b", 3, NULL), MR_EINVAL);
+    CHECK_EQ(nd_valid_key("caf\xc3\xa9", 5, NULL), MR_OK);
+    CHECK_EQ(nd_valid_key("\xff", 1, NULL), MR_EINVAL);
+    CHECK_EQ(nd_valid_key("\xc0\xaf", 2, NULL), MR_EINVAL);         /* overlong '/' */
+    CHECK_EQ(nd_valid_key("\xed\xa0\x80", 3, NULL), MR_EINVAL);     /* a surrogate */
+    CHECK_EQ(nd_valid_key("\xf4\x90\x80\x80", 4, NULL), MR_EINVAL); /* above U+10FFFF */
+    CHECK_EQ(nd_valid_key("\xe2\x82", 2, NULL), MR_EINVAL);         /* truncated */
+    CHECK_EQ(nd_valid_key("\xf0\x9f\x98\x80", 4, NULL), MR_OK);
+    char *big = malloc(MV_MAX_KEY + 1);
+    CHECK(big);
+    memset(big, 'k', MV_MAX_KEY + 1);
+    mr_err err;
+    CHECK_EQ(nd_valid_key(big, MV_MAX_KEY, NULL), MR_OK);
+    int rc = nd_valid_key(big, MV_MAX_KEY + 1, &err);
+    free(big);
+    CHECK_EQ(rc, MR_EINVAL);
+    CHECKF(strstr(err.msg, "8193 bytes"), "%s", err.msg);
+    CHECK_EQ(nd_valid_value(MV_MAX_VALUE, NULL), MR_OK);
+    CHECK_EQ(nd_valid_value((size_t)MV_MAX_VALUE + 1, NULL), MR_EINVAL);
+}
+
+TEST(transaction_ids_stay_out_of_the_clusters_own)
+{
+    CHECK(nd_txn_id_client(1));
+    CHECK(nd_txn_id_client(ND_TXN_CLIENT_MAX));
+    CHECK(!nd_txn_id_client(0));
+    CHECK(!nd_txn_id_client(ND_TXN_SYSTEM | 1));        /* the meta group's cluster records */
+    CHECK(!nd_txn_id_client(ND_TXN_SYSTEM | (5 << 1))); /* a split's numbering */
+    CHECK(!nd_txn_id_client(UINT64_MAX));
+    char msg[600];
+    CHECK_EQ(
+        txn("{\"group\":1,\"txn\":4611686018427387905,\"op\":\"status\"}", NULL, msg, sizeof msg),
+        MR_EINVAL);
+    CHECKF(strstr(msg, "\"txn\""), "%s", msg);
+    CHECK_EQ(txn("{\"group\":2,\"txn\":-5,\"op\":\"status\"}", NULL, NULL, 0), MR_EINVAL);
+    CHECK_EQ(txn("{\"group\":2,\"txn\":0,\"op\":\"status\"}", NULL, NULL, 0), MR_EINVAL);
+    CHECK_EQ(txn("{\"group\":2,\"txn\":7.0,\"op\":\"status\"}", NULL, NULL, 0), MR_EINVAL);
+    CHECK_EQ(txn("{\"group\":2,\"txn\":7,\"op\":\"status\"}", NULL, NULL, 0), MR_OK);
+}
+
+TEST(priorities_are_start_times_near_the_nodes_clock)
+{
+    CHECK_EQ(nd_valid_prio(NOW, NOW, NULL), MR_OK);
+    CHECK_EQ(nd_valid_prio(NOW - ND_PRIO_WINDOW, NOW, NULL), MR_OK);
+    CHECK_EQ(nd_valid_prio(NOW + ND_PRIO_WINDOW, NOW, NULL), MR_OK);
+    CHECK_EQ(nd_valid_prio(NOW - ND_PRIO_WINDOW - 1, NOW, NULL), MR_EINVAL);
+    CHECK_EQ(nd_valid_prio(INT64_MIN, NOW, NULL), MR_EINVAL);
+    CHECK_EQ(nd_valid_prio(INT64_MIN + 1, NOW, NULL), MR_EINVAL); /* the node's own */
+    CHECK_EQ(nd_valid_prio(0, NOW, NULL), MR_EINVAL);
+    CHECK_EQ(nd_valid_prio(INT64_MAX, NOW, NULL), MR_EINVAL);
+    char req[300];
+    snprintf(req, sizeof req, "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":\"k\"}",
+             (long long)INT64_MIN);
+    CHECK_EQ(txn(req, NULL, NULL, 0), MR_EINVAL);
+    snprintf(req, sizeof req, "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"abort\"}",
+             (long long)NOW);
+    CHECK_EQ(txn(req, NULL, NULL, 0), MR_OK);
+    snprintf(req, sizeof req, "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"abort\"}",
+             (long long)INT64_MIN); /* an abort takes no lock: any age releases */
+    CHECK_EQ(txn(req, NULL, NULL, 0), MR_OK);
+    snprintf(req, sizeof req,
+             "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[]}",
+             (long long)(NOW + ND_PRIO_WINDOW + 1));
+    CHECK_EQ(txn(req, NULL, NULL, 0), MR_EINVAL);
+    CHECK_EQ(txn("{\"group\":2,\"txn\":9,\"op\":\"abort\"}", NULL, NULL, 0), MR_EINVAL);
+    CHECK_EQ(txn("{\"group\":2,\"txn\":9,\"prio\":\"1\",\"op\":\"abort\"}", NULL, NULL, 0),
+             MR_EINVAL);
+}
+
+TEST(transaction_requests_have_exact_types)
+{
+    char req[400];
+#define REQ(fmt, ...) (snprintf(req, sizeof req, fmt, __VA_ARGS__), req)
+    nd_txn_req r;
+    CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":\"k\"}",
+                     (long long)NOW),
+                 &r, NULL, 0),
+             MR_OK);
+    CHECK_EQ(r.op, ND_TXN_READ);
+    CHECK(r.end == NULL);
+    CHECK_EQ(r.group, 2);
+    /* A scan: "" starts at the range's start; default and bounded limits. */
+    CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":\"\","
+                     "\"end\":\"\"}",
+                     (long long)NOW),
+                 &r, NULL, 0),
+             MR_OK);
+    CHECK_EQ(r.limit, ND_ROW_LIMIT_DEFAULT);
+    const char *bad[] = {
+        "{\"group\":\"2\",\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":\"k\"}",
+        "{\"group\":0,\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":\"k\"}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"write\",\"key\":\"k\"}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":\"\"}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":5}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":\"b\",\"end\":\"a\"}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":\"a\",\"end\":\"b\","
+        "\"limit\":0}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":\"a\",\"end\":\"b\","
+        "\"limit\":-1}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"read\",\"key\":\"a\",\"end\":\"b\","
+        "\"limit\":1.5}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\"}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":{}}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[\"k\"]}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[{\"key\":\"k\"}]}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[{\"key\":\"k\","
+        "\"value\":1}]}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[{\"key\":\"k\","
+        "\"delete\":1}]}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[{\"key\":\"k\","
+        "\"delete\":true,\"value\":\"v\"}]}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[],\"nreads\":-1}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[],\"nreads\":"
+        "4294967296}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[],\"coordinator\":"
+        "\"2\"}",
+        "{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[],\"participants\":"
+        "[2,\"3\"]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = txn(REQ(bad[i], (long long)NOW), NULL, NULL, 0);
+        CHECKF(rc == MR_EINVAL, "accepted: %s", req);
+    }
+    json_t *o = parse(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[{"
+                          "\"key\":\"k\",\"value\":\"v\"},{\"key\":\"j\",\"delete\":true},{"
+                          "\"key\":\"i\",\"value\":\"\",\"delete\":false}],\"nreads\":2,"
+                          "\"coordinator\":2,\"participants\":[2,3]}",
+                          (long long)NOW));
+    int rc = nd_valid_txn(o, NOW, &r, NULL);
+    size_t nparts = json_array_size(r.participants), nwrites = json_array_size(r.writes);
+    json_decref(o); /* r borrowed from it */
+    CHECK_EQ(rc, MR_OK);
+    CHECK_EQ(r.nreads, 2);
+    CHECK_EQ(r.coordinator, 2);
+    CHECK_EQ(nparts, 2);
+    CHECK_EQ(nwrites, 3);
+#undef REQ
+}
+
+TEST(a_commit_with_an_oversized_key_is_refused_with_its_size)
+{
+    size_t kl = 9000;
+    char *key = malloc(kl + 1);
+    CHECK(key);
+    memset(key, 'x', kl);
+    key[kl] = 0;
+    json_t *o = json_pack("{s:i, s:i, s:I, s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "group", 2, "txn", 9,
+                          "prio", (json_int_t)NOW, "op", "commit", "writes", "key", "good1",
+                          "value", "v", "key", key, "value", "big");
+    free(key);
+    nd_txn_req r;
+    mr_err err;
+    int rc = nd_valid_txn(o, NOW, &r, &err);
+    json_decref(o);
+    CHECK_EQ(rc, MR_EINVAL);
+    CHECKF(strstr(err.msg, "write 1") && strstr(err.msg, "9000 bytes"), "%s", err.msg);
+}
+
+TEST(snapshot_reads_have_one_mode_in_range)
+{
+    nd_snap_req r;
+    CHECK_EQ(snap("{\"group\":2,\"key\":\"k\"}", &r), MR_OK);
+    CHECK_EQ(r.mode, ND_READ_STRONG);
+    CHECK_EQ(r.limit, 0); /* a point read */
+    CHECK_EQ(snap("{\"group\":2,\"key\":\"a\",\"end\":\"z\"}", &r), MR_OK);
+    CHECK_EQ(r.limit, ND_ROW_LIMIT_DEFAULT); /* a scan gets a default limit */
+    CHECK_EQ(snap("{\"group\":2,\"key\":\"\",\"limit\":10}", &r), MR_OK);
+    CHECK_EQ(r.limit, 10);
+    CHECK_EQ(snap("{\"group\":2,\"key\":\"k\",\"ts\":12}", &r), MR_OK);
+    CHECK_EQ(r.mode, ND_READ_AT);
+    CHECK_EQ(r.ts, 12);
+    CHECK_EQ(snap("{\"group\":2,\"key\":\"k\",\"exact_staleness_ns\":5}", &r), MR_OK);
+    CHECK_EQ(r.mode, ND_READ_EXACT);
+    CHECK_EQ(r.staleness, 5);
+    CHECK_EQ(snap("{\"group\":2,\"key\":\"k\",\"max_staleness_ns\":0}", &r), MR_OK);
+    CHECK_EQ(r.mode, ND_READ_BOUNDED);
+    const char *bad[] = {
+        "{\"group\":2,\"key\":\"k\",\"ts\":1.5}", /* silently strong, before */
+        "{\"group\":2,\"key\":\"k\",\"ts\":\"5\"}",
+        "{\"group\":2,\"key\":\"k\",\"ts\":-1}",
+        "{\"group\":2,\"key\":\"k\",\"exact_staleness_ns\":-9223372036854775808}",
+        "{\"group\":2,\"key\":\"k\",\"max_staleness_ns\":-9223372036854775808}",
+        "{\"group\":2,\"key\":\"k\",\"max_staleness_ns\":9223372036854775807}",
+        "{\"group\":2,\"key\":\"k\",\"exact_staleness_ns\":1e3}",
+        "{\"group\":2,\"key\":\"k\",\"ts\":5,\"max_staleness_ns\":5}",
+        "{\"group\":2,\"key\":\"\"}",
+        "{\"group\":2}",
+        "{\"key\":\"k\"}",
+        "{\"group\":2,\"key\":\"k\",\"end\":\"a\"}",
+        "{\"group\":2,\"key\":\"a\",\"end\":\"z\",\"limit\":1000000}",
+        "{\"group\":2,\"key\":\"a\",\"end\":7}",
+        "[1]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECKF(snap(bad[i], NULL) == MR_EINVAL, "accepted: %s", bad[i]);
+}
+
+TEST(read_timestamps_may_run_ahead_a_little_only)
+{
+    mr_err err;
+    CHECK_EQ(nd_valid_read_ts(NOW, NOW, NULL), MR_OK);
+    CHECK_EQ(nd_valid_read_ts(0, NOW, NULL), MR_OK);
+    CHECK_EQ(nd_valid_read_ts(NOW + ND_READ_AHEAD_MAX, NOW, NULL), MR_OK);
+    CHECK_EQ(nd_valid_read_ts(NOW + ND_READ_AHEAD_MAX + 1, NOW, &err), MR_EINVAL);
+    CHECKF(strstr(err.msg, "ahead"), "%s", err.msg);
+    CHECK_EQ(nd_valid_read_ts(INT64_MAX, NOW, NULL), MR_EINVAL);
+    CHECK_EQ(nd_valid_read_ts(-1, NOW, NULL), MR_EINVAL);
+}
+
+TEST(register_propose_and_split_requests)
+{
+    nd_reg_req rr;
+    json_t *o = parse("{\"group\":2,\"op\":\"cas\",\"expected\":\"a\",\"value\":\"b\"}");
+    CHECK_EQ(nd_valid_register(o, &rr, NULL), MR_OK);
+    CHECK(rr.value && rr.expected);
+    json_decref(o);
+    const char *bad[] = {"{\"group\":2,\"op\":\"cas\",\"value\":\"b\"}",
+                         "{\"group\":2,\"op\":\"write\",\"value\":3}",
+                         "{\"group\":-1,\"op\":\"read\"}",
+                         "{\"group\":2,\"op\":\"delete\"}",
+                         "{\"group\":2.0,\"op\":\"read\"}",
+                         "null"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = parse(bad[i]);
+        int rc = nd_valid_register(o, &rr, NULL);
+        json_decref(o);
+        CHECKF(rc == MR_EINVAL, "accepted: %s", bad[i]);
+    }
+    uint8_t prop[16] = {2};
+    uint64_t g = 0;
+    CHECK_EQ(nd_valid_propose(prop, sizeof prop, &g, NULL), MR_OK);
+    CHECK_EQ(g, 2);
+    CHECK_EQ(nd_valid_propose(prop, 7, &g, NULL), MR_EINVAL);
+    memset(prop, 0, 8);
+    CHECK_EQ(nd_valid_propose(prop, sizeof prop, &g, NULL), MR_EINVAL);
+    const char *key;
+    o = parse("{\"key\":\"m\"}");
+    CHECK_EQ(nd_valid_split_at(o, &key, NULL), MR_OK);
+    CHECK(strcmp(key, "m") == 0);
+    json_decref(o);
+    o = parse("{\"key\":\"\"}");
+    CHECK_EQ(nd_valid_split_at(o, &key, NULL), MR_EINVAL);
+    json_decref(o);
+    o = parse("{\"key\":[]}");
+    CHECK_EQ(nd_valid_split_at(o, &key, NULL), MR_EINVAL);
+    json_decref(o);
+}
+
+TEST(init_requests)
+{
+    nd_init_req r;
+    json_t *o = parse("{}");
+    CHECK_EQ(nd_valid_init(o, 5000, 9, &r, NULL), MR_OK);
+    json_decref(o);
+    CHECK_EQ(r.data_groups, 1);
+    CHECK_EQ(r.replicas, 3);
+    CHECK(!r.split_at);
+    o = parse("{\"data_groups\":3,\"replicas\":5,\"split_at\":[\"h\",\"p\"]}");
+    CHECK_EQ(nd_valid_init(o, 5000, 9, &r, NULL), MR_OK);
+    bool split = json_array_size(r.split_at) == 2;
+    json_decref(o);
+    CHECK(split);
+    CHECK_EQ(r.data_groups, 3);
+    const char *bad[] = {"{\"data_groups\":4294967297}",
+                         "{\"data_groups\":0}",
+                         "{\"replicas\":10}",
+                         "{\"replicas\":\"3\"}",
+                         "{\"data_groups\":2.0}",
+                         "{\"data_groups\":3,\"split_at\":[\"p\",\"h\"]}",
+                         "{\"data_groups\":2,\"split_at\":[\"\"]}",
+                         "{\"data_groups\":2,\"split_at\":[5]}",
+                         "{\"data_groups\":2,\"split_at\":[\"a\",\"b\"]}",
+                         "[]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = parse(bad[i]);
+        int rc = nd_valid_init(o, 5000, 9, &r, NULL);
+        json_decref(o);
+        CHECKF(rc == MR_EINVAL, "accepted: %s", bad[i]);
+    }
+}
+
+TEST_MAIN(TEST_CASE(keys_are_nonempty_nul_free_utf8_within_the_limit),
+          TEST_CASE(transaction_ids_stay_out_of_the_clusters_own),
+          TEST_CASE(priorities_are_start_times_near_the_nodes_clock),
+          TEST_CASE(transaction_requests_have_exact_types),
+          TEST_CASE(a_commit_with_an_oversized_key_is_refused_with_its_size),
+          TEST_CASE(snapshot_reads_have_one_mode_in_range),
+          TEST_CASE(read_timestamps_may_run_ahead_a_little_only),
+          TEST_CASE(register_propose_and_split_requests), TEST_CASE(init_requests))
