@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PKGS=(gcc make cmake ninja-build pkg-config rsync
-      libsqlite3-dev libuv1-dev libssl-dev libjansson-dev
+      libsqlite3-dev libuv1-dev libssl-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler
       chrony iproute2 nftables gnuplot-nox)
 
 missing=()
