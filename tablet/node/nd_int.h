@@ -1,5 +1,5 @@
-/* Internals of the node shared by its modules (nd.c: replication, cluster,
- * status; nd_txn.c: transactions on the tablets). Not a public interface. */
+/* Internals of the node shared by its modules (one job per file: see docs/architecture.md,
+ * "Nodes"). Not a public interface. */
 #ifndef ND_INT_H
 #define ND_INT_H
 
@@ -333,6 +333,73 @@ int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64
                             int64_t floor, bool absent, mr_err *err);
 /* The replicas of group gid (data or meta), or NULL. */
 const px_config *nd_group_replicas(const nd_node *n, uint64_t gid);
+
+/* nd_dispatch.c */
+/* The transport's message callback: checks who may send the type, routes it. */
+void nd_dispatch(net_transport *t, const net_message *m, void *ud);
+/* Lowers nd_reply_max (the test switch MERIDIAN_TEST_REPLY_MAX, read at open). */
+void nd_reply_set_max(uint32_t max);
+
+/* nd_loop.c */
+/* Queues m for node `to` until the next flush (dropped if it cannot be queued). */
+void nd_queue_send(nd_node *n, px_node_id to, const px_msg *m);
+/* Makes staged persists durable (one fsync for every group), tells each core,
+ * then sends the queued messages: one frame per peer. */
+void nd_flush(nd_node *n);
+/* Starts the tick, and the flushes before and after each poll for I/O. */
+void nd_loop_start(nd_node *n, uv_loop_t *loop);
+
+/* nd_replica.c */
+/* Starts this node's replica of group gid. floor: the group was split off
+ * another at that timestamp, and every timestamp it assigns exceeds it. */
+int nd_start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t floor, mr_err *err);
+/* Starts the replicas the range map gives this node but it does not run yet
+ * (groups split off a parent here): from the loop, never inside an apply. */
+void nd_start_new_groups(nd_node *n);
+/* Frees the proposals g deferred while handling a batch. */
+void nd_free_deferred(nd_group *g);
+/* ND_MSG_PX: a peer's bundle of Paxos messages, stepped into their cores. */
+void nd_on_px(nd_node *n, const net_message *m);
+
+/* nd_chain.c */
+/* Applies one chosen entry of g (chain, register, or tablet records). */
+void nd_chain_apply(nd_node *n, nd_group *g, const px_entry *e);
+/* An entry of g was voided (applied as a no-op). */
+void nd_chain_void(nd_node *n, nd_group *g, const px_entry *e);
+/* g's state machine as one snapshot buffer (the caller frees it), or NULL. */
+uint8_t *nd_chain_snapshot(nd_node *n, const nd_group *g, uint32_t *len);
+/* Replaces g's state machine with a snapshot. */
+int nd_chain_install(nd_node *n, nd_group *g, const uint8_t *snap, uint32_t len);
+/* ND_MSG_PROPOSE: an opaque proposal. */
+void nd_chain_on_propose(nd_node *n, const net_message *m);
+/* ND_MSG_REGISTER: a register operation through the log. */
+void nd_chain_on_register(nd_node *n, const net_message *m);
+
+/* nd_range.c */
+/* A group's replicas from a JSON array of node ids. */
+int nd_config_from_json(json_t *arr, px_config *c, mr_err *err);
+/* (Re)loads the range map from the cluster description's groups. */
+int nd_range_load(nd_node *n, json_t *groups, mr_err *err);
+void nd_range_free(nd_node *n);
+/* ND_MSG_RANGES: the range map for clients. */
+void nd_range_on_request(nd_node *n, const net_message *m);
+
+/* nd_cluster.c */
+/* Loads the cluster description (DATA/cluster.json) and starts the replicas. */
+int nd_cluster_load(nd_node *n, json_t *desc, mr_err *err);
+/* ND_MSG_INIT: bootstrap the cluster of the --join list (meridian init). */
+void nd_cluster_on_init(nd_node *n, const net_message *m);
+/* ND_MSG_BOOTSTRAP: become a member of the cluster described. */
+void nd_cluster_on_bootstrap(nd_node *n, const net_message *m);
+
+/* nd_status.c */
+json_t *nd_status_json(nd_node *n);
+/* The HTTP handler: /metrics and /healthz. */
+int nd_status_http(void *ud, const char *path, nd_text *t, const char **ctype);
+
+/* nd_fault.c */
+/* ND_MSG_FAULT: test-only clock and partition faults. */
+void nd_fault_on_request(nd_node *n, const net_message *m);
 
 /* nd_split.c */
 void nd_split_tick(nd_node *n, nd_group *g);

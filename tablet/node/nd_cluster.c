@@ -1,0 +1,463 @@
+/* Cluster formation: DATA/cluster.json, meridian init (INFO, BOOTSTRAP) and recorded splits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+#include "net/transport.h"
+#include "tablet/logstore/ls_paxos.h"
+#include "tablet/node/nd_http.h"
+#include "tablet/node/nd_metrics.h"
+#include "tablet/paxos/px.h"
+#include "truetime/tt.h"
+
+#include "tablet/node/nd_int.h"
+#include "tablet/node/nd_validate.h"
+
+static int write_file_atomic(const char *path, const char *text, mr_err *err)
+{
+    char tmp[4200];
+    if (strlen(path) > sizeof tmp - 8)
+        return mr_errf(err, MR_EINVAL, "path too long: %s", path);
+    memcpy(tmp, path, strlen(path));
+    memcpy(tmp + strlen(path), ".tmp", 5);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return mr_errf(err, MR_EIO, "create %s: %s", tmp, strerror(errno));
+    size_t len = strlen(text);
+    ssize_t w = write(fd, text, len);
+    if (w != (ssize_t)len || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return mr_errf(err, e == ENOSPC ? MR_EFULL : MR_EIO, "write %s: %s", tmp, strerror(e));
+    }
+    close(fd);
+    if (rename(tmp, path) != 0)
+        return mr_errf(err, MR_EIO, "rename %s: %s", tmp, strerror(errno));
+    /* The rename is durable only once the directory is. */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return MR_OK;
+}
+
+/* Applies a cluster description: nodes and groups. */
+int nd_cluster_load(nd_node *n, json_t *desc, mr_err *err)
+{
+    const char *cid = json_string_value(json_object_get(desc, "cluster"));
+    json_t *self = json_object_get(desc, "self");
+    json_t *nodes = json_object_get(desc, "nodes");
+    json_t *groups = json_object_get(desc, "groups");
+    if (!cid || !json_is_integer(self) || !json_is_array(nodes) || !json_is_array(groups))
+        return mr_errf(err, MR_ECORRUPT, "cluster description lacks cluster/self/nodes/groups");
+    snprintf(n->cluster_id, sizeof n->cluster_id, "%s", cid);
+    n->self = (px_node_id)json_integer_value(self);
+    if (n->self < 1 || n->self > PX_MAX_NODE_ID)
+        return mr_errf(err, MR_ECORRUPT, "node id %u out of range", n->self);
+    size_t i;
+    json_t *v;
+    json_array_foreach(nodes, i, v)
+    {
+        json_int_t id = json_integer_value(json_object_get(v, "id"));
+        const char *addr = json_string_value(json_object_get(v, "addr"));
+        if (id < 1 || id > PX_MAX_NODE_ID || !addr)
+            return mr_errf(err, MR_ECORRUPT, "node entry %zu malformed", i);
+        nd_peer *p = &n->peers[id];
+        p->id = (px_node_id)id;
+        snprintf(p->addr, sizeof p->addr, "%s", addr);
+        snprintf(p->zone, sizeof p->zone, "%s",
+                 json_string_value(json_object_get(v, "zone")) ?: "");
+        snprintf(p->region, sizeof p->region, "%s",
+                 json_string_value(json_object_get(v, "region")) ?: "");
+    }
+    if (nd_range_load(n, groups, err) != MR_OK)
+        return MR_ECORRUPT;
+    json_array_foreach(groups, i, v)
+    {
+        json_int_t gid = json_integer_value(json_object_get(v, "id"));
+        px_config c;
+        if (gid < 1 || nd_config_from_json(json_object_get(v, "replicas"), &c, err) != MR_OK)
+            return mr_err_wrap(err, "group entry %zu", i);
+        const char *kind = json_string_value(json_object_get(v, "kind"));
+        if (kind && strcmp(kind, "meta") == 0)
+            n->meta_replicas = c;
+        if (!px_config_has(&c, n->self) || nd_find_group(n, (uint64_t)gid) ||
+            json_is_true(json_object_get(v, "absent_here")))
+            continue; /* (a split replayed while starting its parent may have started it) */
+        int64_t floor = (int64_t)json_integer_value(json_object_get(v, "floor_ts"));
+        if (nd_start_group(n, (uint64_t)gid, &c, floor, err) != MR_OK)
+            return mr_err_wrap(err, "group %lld", (long long)gid);
+    }
+    n->initialized = true;
+    return MR_OK;
+}
+
+/* Records a split of `parent` at `key` into DATA/cluster.json (the parent's
+ * entry ends at key; a new entry for `child` holds [key, the parent's old end)
+ * on the parent's replicas, above `floor`), then reloads the range map. Done
+ * by every replica of the parent when it applies the split, and by the other
+ * nodes when told. Idempotent: a description that already has the child is
+ * left alone. absent: this node is one of the child's replicas but has no copy
+ * of its data (it missed the split): it does not start it. */
+int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64_t child,
+                            int64_t floor, bool absent, mr_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cluster.json", n->data_dir);
+    json_error_t je;
+    json_t *desc = json_load_file(path, 0, &je);
+    json_t *groups = json_object_get(desc, "groups");
+    if (!json_is_array(groups)) {
+        json_decref(desc);
+        return mr_errf(err, MR_ECORRUPT, "%s: %s", path, desc ? "no groups" : je.text);
+    }
+    size_t i;
+    json_t *v, *pe = NULL;
+    json_array_foreach(groups, i, v)
+    {
+        uint64_t id = (uint64_t)json_integer_value(json_object_get(v, "id"));
+        if (id == child) {
+            json_decref(desc);
+            return MR_OK; /* recorded already */
+        }
+        if (id == parent)
+            pe = v;
+    }
+    const char *end = json_string_value(json_object_get(pe, "end"));
+    const char *start = json_string_value(json_object_get(pe, "start"));
+    if (!pe || !end || !start || !nd_key_splits(start, end, key)) {
+        json_decref(desc);
+        return mr_errf(err, MR_EINVAL, "split of group %llu at '%s' does not fit its range",
+                       (unsigned long long)parent, key);
+    }
+    json_t *ce = json_pack("{s:I, s:s, s:O, s:s, s:s, s:I, s:I}", "id", (json_int_t)child, "kind",
+                           "data", "replicas", json_object_get(pe, "replicas"), "start", key, "end",
+                           end, "parent", (json_int_t)parent, "floor_ts", (json_int_t)floor);
+    if (absent)
+        json_object_set_new(ce, "absent_here", json_true());
+    json_object_set_new(pe, "end", json_string(key));
+    json_array_append_new(groups, ce);
+    char *text = json_dumps(desc, JSON_INDENT(2));
+    int rc = text ? write_file_atomic(path, text, err) : mr_errf(err, MR_ENOMEM, "out of memory");
+    free(text);
+    if (rc == MR_OK)
+        rc = nd_range_load(n, groups, err);
+    json_decref(desc);
+    if (rc != MR_OK)
+        return rc;
+    nd_group *g = nd_find_group(n, parent);
+    char *ne = strdup(key);
+    if (g && ne) {
+        free(g->range_end);
+        g->range_end = ne;
+    } else {
+        free(ne);
+    }
+    MR_INFO("node", "group=%llu split at '%s': group %llu holds the keys from there",
+            (unsigned long long)parent, key, (unsigned long long)child);
+    return MR_OK;
+}
+
+/* -- bootstrap -- */
+
+static int bootstrap_here(nd_node *n, json_t *desc, mr_err *err)
+{
+    if (n->initialized)
+        return mr_errf(err, MR_EEXIST, "node is already part of cluster %s", n->cluster_id);
+    char *text = json_dumps(desc, JSON_INDENT(2));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cluster.json", n->data_dir);
+    int rc = text ? write_file_atomic(path, text, err) : mr_errf(err, MR_ENOMEM, "out of memory");
+    free(text);
+    if (rc)
+        return rc;
+    rc = nd_cluster_load(n, desc, err);
+    if (rc == MR_OK)
+        MR_INFO("node", "bootstrapped cluster=%s self=%u groups=%zu", n->cluster_id, n->self,
+                n->ngroups);
+    return rc;
+}
+
+void nd_cluster_on_bootstrap(nd_node *n, const net_message *m)
+{
+    json_error_t je;
+    json_t *desc = json_loadb((const char *)m->payload, m->len, 0, &je);
+    mr_err err;
+    if (!desc)
+        return nd_reply_error(n, m->reply_to, "invalid", "bootstrap description is not JSON");
+    int rc = bootstrap_here(n, desc, &err);
+    json_decref(desc);
+    if (rc)
+        return nd_reply_error(n, m->reply_to, rc == MR_EEXIST ? "exists" : "failed",
+                              mr_err_msg(&err));
+    nd_reply_json(n, m->reply_to, json_pack("{s:b}", "ok", 1));
+}
+
+typedef struct init_call {
+    nd_node *n;
+    size_t index;
+} init_call;
+
+static void init_finish(nd_node *n);
+
+static void init_send_bootstraps(nd_node *n);
+
+static void on_info_reply(net_transport *t, int status, const mr_err *err, const net_message *resp,
+                          void *ud)
+{
+    init_call *c = ud;
+    nd_node *n = c->n;
+    json_t *entry = json_array_get(n->init_nodes, c->index);
+    free(c);
+    if (status == MR_OK && resp) {
+        json_error_t je;
+        json_t *o = json_loadb((const char *)resp->payload, resp->len, 0, &je);
+        if (o) {
+            json_object_set(entry, "zone", json_object_get(o, "zone"));
+            json_object_set(entry, "region", json_object_get(o, "region"));
+            json_object_set(entry, "initialized", json_object_get(o, "initialized"));
+            json_object_set_new(entry, "answered", json_true());
+            json_decref(o);
+        }
+    } else {
+        json_object_set_new(entry, "error", json_string(err ? mr_err_msg(err) : "no answer"));
+    }
+    if (--n->init_waiting == 0)
+        init_send_bootstraps(n);
+}
+
+static void on_bootstrap_reply(net_transport *t, int status, const mr_err *err,
+                               const net_message *resp, void *ud)
+{
+    init_call *c = ud;
+    nd_node *n = c->n;
+    json_t *entry = json_array_get(n->init_nodes, c->index);
+    free(c);
+    bool ok = false;
+    if (status == MR_OK && resp) {
+        json_error_t je;
+        json_t *o = json_loadb((const char *)resp->payload, resp->len, 0, &je);
+        ok = o && json_is_true(json_object_get(o, "ok"));
+        if (!ok && o)
+            json_object_set(entry, "error", json_object_get(o, "message"));
+        json_decref(o);
+    } else {
+        json_object_set_new(entry, "error", json_string(err ? mr_err_msg(err) : "no answer"));
+    }
+    json_object_set_new(entry, "bootstrapped", json_boolean(ok));
+    if (--n->init_waiting == 0)
+        init_finish(n);
+}
+
+static json_t *cluster_description(nd_node *n)
+{
+    /* Node ids follow the order of the join list. The meta group lives on the
+     * first ND_MAX_REPLICAS nodes; data group k (k = 0, 1, ...) on three nodes
+     * starting at node k mod N, so replicas spread over the cluster. */
+    char cid[64];
+    snprintf(cid, sizeof cid, "%016llx%08x", (unsigned long long)mr_realtime_ns(),
+             (unsigned)getpid());
+    json_t *nodes = json_array(), *reps = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(n->init_nodes, i, e)
+    {
+        json_array_append_new(nodes, json_pack("{s:i, s:O, s:O, s:O}", "id", (int)i + 1, "addr",
+                                               json_object_get(e, "addr"), "zone",
+                                               json_object_get(e, "zone"), "region",
+                                               json_object_get(e, "region")));
+        if (i < ND_MAX_REPLICAS)
+            json_array_append_new(reps, json_integer((json_int_t)i + 1));
+    }
+    json_t *groups = json_array();
+    json_array_append_new(groups, json_pack("{s:i, s:s, s:o}", "id", ND_META_GROUP, "kind", "meta",
+                                            "replicas", reps));
+    size_t nn = json_array_size(n->init_nodes);
+    size_t want = (size_t)n->init_replicas;
+    size_t per = nn < want ? nn : want;
+    for (int k = 0; k < n->init_data_groups; k++) {
+        json_t *r = json_array();
+        for (size_t j = 0; j < per; j++)
+            json_array_append_new(r, json_integer((json_int_t)(((size_t)k + j) % nn) + 1));
+        const char *start = k == 0 ? "" : json_string_value(json_array_get(n->init_split, k - 1));
+        const char *end =
+            k + 1 == n->init_data_groups ? "" : json_string_value(json_array_get(n->init_split, k));
+        json_array_append_new(groups,
+                              json_pack("{s:i, s:s, s:o, s:s, s:s}", "id", ND_DATA_GROUP + k,
+                                        "kind", "data", "replicas", r, "start", start, "end", end));
+    }
+    return json_pack("{s:s, s:o, s:o}", "cluster", cid, "nodes", nodes, "groups", groups);
+}
+
+static void init_send_bootstraps(nd_node *n)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(n->init_nodes, i, e)
+    {
+        if (!json_is_true(json_object_get(e, "answered"))) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "node %s did not answer: %s",
+                     json_string_value(json_object_get(e, "addr")),
+                     json_string_value(json_object_get(e, "error")) ?: "no answer");
+            nd_reply_error(n, n->init_reply, "unreachable", msg);
+            goto done;
+        }
+        if (json_is_true(json_object_get(e, "initialized"))) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "node %s already belongs to a cluster: refusing to init",
+                     json_string_value(json_object_get(e, "addr")));
+            nd_reply_error(n, n->init_reply, "exists", msg);
+            goto done;
+        }
+    }
+    json_t *desc = cluster_description(n);
+    n->init_waiting = json_array_size(n->init_nodes);
+    json_array_foreach(n->init_nodes, i, e)
+    {
+        json_object_set_new(desc, "self", json_integer((json_int_t)i + 1));
+        char *text = json_dumps(desc, JSON_COMPACT);
+        init_call *c = malloc(sizeof *c);
+        *c = (init_call){n, i};
+        mr_err err;
+        if (net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")),
+                                  ND_MSG_BOOTSTRAP, text, (uint32_t)strlen(text), 10000,
+                                  on_bootstrap_reply, c, NULL, &err) != MR_OK) {
+            free(c);
+            json_object_set_new(e, "error", json_string(mr_err_msg(&err)));
+            n->init_waiting--;
+        }
+        free(text);
+    }
+    json_decref(desc);
+    if (n->init_waiting == 0)
+        init_finish(n);
+    return;
+done:
+    json_decref(n->init_nodes);
+    n->init_nodes = NULL;
+    n->init_running = false;
+}
+
+static void init_finish(nd_node *n)
+{
+    size_t i;
+    json_t *e;
+    bool all = true;
+    json_array_foreach(n->init_nodes, i, e) all =
+        all && json_is_true(json_object_get(e, "bootstrapped"));
+    if (all)
+        nd_reply_json(n, n->init_reply,
+                      json_pack("{s:b, s:s, s:O}", "ok", 1, "cluster", n->cluster_id, "nodes",
+                                n->init_nodes));
+    else
+        nd_reply_json(n, n->init_reply,
+                      json_pack("{s:b, s:s, s:s, s:O}", "ok", 0, "error", "partial", "message",
+                                "some nodes were not bootstrapped", "nodes", n->init_nodes));
+    json_decref(n->init_nodes);
+    n->init_nodes = NULL;
+    n->init_running = false;
+}
+
+/* Default boundaries for N data groups: evenly over the digits and letters
+ * ('0'..'z'), one character each up to 75 groups, two beyond. */
+static json_t *default_split(int groups)
+{
+    json_t *a = json_array();
+    const int span = 'z' + 1 - '0';
+    for (int i = 1; i < groups; i++) {
+        char key[3] = {0};
+        if (groups <= span) {
+            key[0] = (char)('0' + i * span / groups);
+        } else {
+            long v = (long)i * span * span / groups;
+            key[0] = (char)('0' + v / span);
+            key[1] = (char)('0' + v % span);
+        }
+        json_array_append_new(a, json_string(key));
+    }
+    return a;
+}
+
+void nd_cluster_on_init(nd_node *n, const net_message *m)
+{
+    if (n->initialized) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "cluster %s is already initialized", n->cluster_id);
+        return nd_reply_error(n, m->reply_to, "exists", msg);
+    }
+    if (n->init_running)
+        return nd_reply_error(n, m->reply_to, "busy", "an init is already running");
+    json_error_t je;
+    json_t *req = json_loadb((const char *)m->payload, m->len, 0, &je);
+    nd_init_req rq;
+    mr_err err;
+    if (nd_valid_init(req, 5000, PX_MAX_NODES, &rq, &err) != MR_OK) {
+        json_decref(req);
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
+    }
+    n->init_data_groups = rq.data_groups;
+    n->init_replicas = rq.replicas;
+    json_decref(n->init_split);
+    nd_txn_free_local(n);
+    n->init_split = rq.split_at ? json_incref(rq.split_at) : default_split(n->init_data_groups);
+    json_decref(req);
+    if (!n->init_split)
+        return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+    /* The node list: this node first, then the join list in order, without duplicates. */
+    n->init_nodes = json_array();
+    json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", n->advertise));
+    if (n->join) {
+        char *list = strdup(n->join), *save = NULL;
+        for (char *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+            bool dup = false;
+            size_t i;
+            json_t *e;
+            json_array_foreach(n->init_nodes, i, e) dup =
+                dup || strcmp(json_string_value(json_object_get(e, "addr")), a) == 0;
+            if (!dup)
+                json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", a));
+        }
+        free(list);
+    }
+    if (json_array_size(n->init_nodes) > PX_MAX_NODE_ID) {
+        json_decref(n->init_nodes);
+        n->init_nodes = NULL;
+        return nd_reply_error(n, m->reply_to, "invalid", "too many nodes in --join");
+    }
+    n->init_running = true;
+    n->init_reply = m->reply_to;
+    n->init_waiting = json_array_size(n->init_nodes);
+    size_t i;
+    json_t *e;
+    json_array_foreach(n->init_nodes, i, e)
+    {
+        init_call *c = malloc(sizeof *c);
+        if (c)
+            *c = (init_call){n, i};
+        else
+            mr_errf(&err, MR_ENOMEM, "out of memory");
+        if (!c ||
+            net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")), ND_MSG_INFO,
+                                  "{}", 2, 5000, on_info_reply, c, NULL, &err) != MR_OK) {
+            free(c);
+            json_object_set_new(e, "error", json_string(mr_err_msg(&err)));
+            if (--n->init_waiting == 0)
+                init_send_bootstraps(n);
+        }
+    }
+}
