@@ -97,6 +97,7 @@ typedef struct txn_opts {
     int stale;    /* percent of read-only transactions that are stale reads */
     bool skip_commit_wait, no_safe_wait, no_read_locks, no_read_wait, info_as_fail;
     bool early_leader, no_promise, forget_prepared, no_relock, no_tm_safe, no_ts_floor;
+    bool promise_reads; /* a ready leader serves reads by promising (the node's strong reads) */
     const char *history_dir; /* where a failing seed's history goes (JSON lines) */
 } txn_opts;
 
@@ -301,6 +302,7 @@ enum {
 static long tot_stale_reads, tot_behind;
 /* --clocks beyond: seeds whose only anomalies need real-time order, and how many of each. */
 static long tot_rt_seeds;
+static long tot_promise_reads; /* --promise-reads: group reads ready only by the promise */
 static struct {
     char name[40];
     long n;
@@ -1979,6 +1981,21 @@ static void ro_try(world *w, txn *t)
     for (int i = 0; i < t->nops; i++) {
         int g = t->op[i].key / KEYS_PER_GROUP;
         tx_replica_time rt = replica_time(w, t->h, g);
+        /* --promise-reads, as the node's on_snapread: a ready leader promises to stamp every
+         * later write above s_read (px_node_promise), so it needs only what it already
+         * assigned applied. */
+        px_status st;
+        if (O(w)->promise_reads && t->s_read > rt.paxos_safe && lead_ready(w, t->h, g)) {
+            px_node_status(w->hosts[t->h].r[g].node, &st);
+            mr_err perr;
+            if (px_node_promise(w->hosts[t->h].r[g].node, host_tt(w, t->h), t->s_read, &perr) ==
+                    0 &&
+                rt.paxos_safe >= (st.last_ts < t->s_read ? st.last_ts : t->s_read)) {
+                if (rt.paxos_safe < t->s_read)
+                    tot_promise_reads++;
+                rt.paxos_safe = t->s_read;
+            }
+        }
         if (!O(w)->no_safe_wait && !tx_can_serve(t->s_read, host_tt(w, t->h), &rt) &&
             !(O(w)->no_read_wait && t->s_read <= tx_safe_time(rt.paxos_safe, rt.tm_safe))) {
             app_event(w, A_STEP, t->id, MS);
@@ -2572,6 +2589,9 @@ static void txn_free(world *w)
 
 static void txn_report(void)
 {
+    if (g_opts->promise_reads)
+        printf("promise reads: %ld group reads ready only by a leader's promise\n",
+               tot_promise_reads);
     if (g_opts->clocks == CLOCKS_BEYOND) {
         printf("clocks beyond the bound: %ld seeds with real-time anomalies only (allowed):",
                tot_rt_seeds);
@@ -2639,6 +2659,12 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             return 2;
         }
         topts.aim = (double)v / 100;
+    } else if (!strcmp(a, "--promise-reads")) {
+        if (strcmp(val, "0") && strcmp(val, "1")) {
+            fprintf(stderr, "meridian-sim-txn: --promise-reads: want 0 or 1, got '%s'\n", val);
+            return 2;
+        }
+        topts.promise_reads = val[0] == '1';
     } else if (!strcmp(a, "--history-dir")) {
         topts.history_dir = val;
         return 0;
@@ -2712,6 +2738,9 @@ static void usage(FILE *f)
            "                 early-leader (rare: seed 647 of 3000), no-promise,\n"
            "                 forget-prepared, no-relock (rare), no-tm-safe, no-ts-floor\n"
            "                 (a group's stamps may fall below a 2PC's s it applied)\n"
+           "  --promise-reads 1  a ready leader serves a read-only transaction's reads by\n"
+           "                 promising to stamp later writes above s_read (px_node_promise),\n"
+           "                 needing only what it assigned applied, as the node's strong reads\n"
            "  --history-dir D  write each invalid seed's history to D/sim-txn-seed-S.jsonl\n"
            "Prints, last, 'seeds: N, violations: V, liveness failures: L'; exit status 1 if\n"
            "V or L is non-zero, 2 on bad arguments.\n");
