@@ -12,6 +12,18 @@ void jp_result_init(jp_result *r, const char *checker)
     snprintf(r->checker, sizeof r->checker, "%s", checker ? checker : "");
 }
 
+bool jp_anomaly_is_realtime(const char *name)
+{
+    static const char *const tails[] = {"-realtime", "-process"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < 2; i++) {
+        size_t k = strlen(tails[i]);
+        if (n > k && strcmp(name + n - k, tails[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 void jp_result_free(jp_result *r)
 {
     if (!r)

@@ -5,6 +5,7 @@
 #define JP_RESULT_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -45,6 +46,11 @@ void jp_result_note(jp_result *r, const char *fmt, ...) __attribute__((format(pr
 
 /* Number of anomalies named `name` (exact match). */
 size_t jp_result_count(const jp_result *r, const char *name);
+
+/* Does an anomaly of this name need real-time order, i.e. is it a cycle named "-realtime" or
+ * "-process" (process order is real-time order within one client)? Serializability without
+ * real time forbids every other anomaly; only these depend on the clocks keeping their bound. */
+bool jp_anomaly_is_realtime(const char *name);
 
 /* "valid", "invalid" or "unknown". */
 const char *jp_validity_name(jp_validity v);

@@ -12,8 +12,8 @@
 #include "common/mr_util.h"
 #include "tablet/node/nd.h"
 
-static const char *const kind_names[HJ_NEM_KINDS] = {"kill",  "pause",       "partition",
-                                                     "clock", "fast-leader", "split"};
+static const char *const kind_names[HJ_NEM_KINDS] = {"kill",        "pause", "partition",   "clock",
+                                                     "fast-leader", "split", "lying-leader"};
 
 struct hj_nemesis {
     pthread_t th;
@@ -53,7 +53,7 @@ int hj_nemesis_parse(const char *list, unsigned *kinds, mr_err *err)
         if (found < 0) {
             mr_errf(err, MR_EINVAL,
                     "unknown nemesis '%s' (kill, pause, partition, clock, fast-leader, split, "
-                    "none)",
+                    "lying-leader, none)",
                     t);
             return -1;
         }
@@ -184,6 +184,16 @@ static int some_leader(hj_nemesis *n, int *group)
     int ng = leaders(n, leader);
     *group = 2 + (int)hj_rng_below(&n->rng, (uint64_t)(ng - 2));
     return leader[*group];
+}
+
+/* The leader of the first data group, or -1: libmeridian makes the lowest group a
+ * transaction writes its coordinator, so a lying clock there stamps the most commits. */
+static int first_leader(hj_nemesis *n, int *group)
+{
+    int leader[HJ_MAX_GROUPS + 2];
+    leaders(n, leader);
+    *group = 2;
+    return leader[2];
 }
 
 /* The fast-leader fault needs honest leaders beside the fast one: when one node
@@ -358,15 +368,17 @@ static void start_fault(hj_nemesis *n, int kind)
         json_object_set_new(v, "epsilon_ns", json_integer(c->epsilon_ns));
         break;
     }
-    case HJ_NEM_FAST_LEADER: {
+    case HJ_NEM_FAST_LEADER:
+    case HJ_NEM_LYING_LEADER: {
         /* The leader of one random data group: the other groups' leaders, where they live on
          * other nodes, stay honest, so a read-only transaction may take its timestamp from an
          * honest leader and then read the fast one's group. */
         int spread = spread_leaders(n);
         if (spread >= 0)
             json_object_set_new(v, "moved_leases_from", json_integer(spread + 1));
-        int g, l = some_leader(n, &g);
-        int64_t off = c->epsilon_ns * 95 / 100;
+        int g, l = (1u << kind) == HJ_NEM_FAST_LEADER ? some_leader(n, &g) : first_leader(n, &g);
+        int64_t off =
+            (1u << kind) == HJ_NEM_FAST_LEADER ? c->epsilon_ns * 95 / 100 : c->epsilon_ns * 16;
         json_t *offs = json_object();
         if (l >= 0) {
             char json[96], id[16];
@@ -423,6 +435,7 @@ static void heal_fault(hj_nemesis *n)
     }
     case HJ_NEM_CLOCK:
     case HJ_NEM_FAST_LEADER:
+    case HJ_NEM_LYING_LEADER:
         for (int m = 0; m < n->nnodes; m++)
             fault(n, n->nodes[m], "{\"clock_offset_ns\":0}");
         json_object_set_new(v, "reset", ids_json(n->nodes, n->nnodes));
@@ -470,7 +483,7 @@ static void heal_all(hj_nemesis *n)
     if (c->netns && (n->o.kinds & HJ_NEM_PARTITION))
         for (int i = 0; i < c->n; i++)
             hj_net_cut(c, i, NULL, 0);
-    if (n->o.kinds & (HJ_NEM_PARTITION | HJ_NEM_CLOCK | HJ_NEM_FAST_LEADER))
+    if (n->o.kinds & (HJ_NEM_PARTITION | HJ_NEM_CLOCK | HJ_NEM_FAST_LEADER | HJ_NEM_LYING_LEADER))
         for (int i = 0; i < c->n; i++)
             fault(n, i, "{\"partition\":[], \"clock_offset_ns\":0}");
     hj_record(n->r, JP_NEMESIS, JP_INFO, "heal-all", NULL, NULL);

@@ -13,6 +13,13 @@
  *   fast-leader  the leader of one random data group reads its clock 95% of epsilon fast
  *              (a lying clock the declared bound still covers: what commit wait is for), 0
  *              heals
+ *   lying-leader  the leader of the first data group (libmeridian's coordinator for every
+ *              transaction that writes it) reads its clock 16 x epsilon fast: a clock beyond
+ *              its declared bound, which may cost real-time order but never serializability
+ *              (leases move off it first if it leads every data group). A group that
+ *              applied the liar's timestamps stamps above them, inside its lease: with 18 x
+ *              epsilon below 3/4 of the lease (1 s here: epsilon up to 40 ms) nobody waits
+ *              for that; 0 heals
  *   split      split the tablet holding one of the workload's keys at that key
  *              (ND_MSG_SPLIT_AT, to each node until the group's leader takes it); a split
  *              is for good, so healing only records how many groups there are
@@ -37,10 +44,12 @@ enum {
     HJ_NEM_CLOCK = 1u << 3,
     HJ_NEM_FAST_LEADER = 1u << 4,
     HJ_NEM_SPLIT = 1u << 5,
-    HJ_NEM_KINDS = 6,
+    HJ_NEM_LYING_LEADER = 1u << 6,
+    HJ_NEM_KINDS = 7,
 };
 
-/* "kill", "pause", "partition", "clock", "fast-leader", "split" by bit index. */
+/* "kill", "pause", "partition", "clock", "fast-leader", "split", "lying-leader" by bit
+ * index. */
 const char *hj_nemesis_kind_name(int bit);
 /* Parses "kill,pause,partition,clock,fast-leader" (or "none"); 0 or -1 with the bad name in err. */
 int hj_nemesis_parse(const char *list, unsigned *kinds, mr_err *err);

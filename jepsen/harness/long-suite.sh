@@ -93,6 +93,9 @@ if has "$workloads" controls; then
         status=1
     ctl list-append-no-commit-wait-control 1 list-append --nemesis fast-leader \
         --clock-bound 200ms --break no-commit-wait || status=1
+    # A clock beyond its bound: invalid, with real-time anomalies only (see results.json).
+    ctl list-append-lying-leader-control 1 list-append --nemesis lying-leader \
+        --clock-bound 30ms || status=1
     # Strong reads then go to any replica (the harness sets strong_any_replica).
     ctl bank-no-safe-wait-control 1 bank --nemesis partition --break no-safe-wait || status=1
 fi

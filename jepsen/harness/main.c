@@ -64,7 +64,9 @@ static void usage(FILE *f)
         "                    or a group's leader isolated, or a majorities ring with 4+\n"
         "                    nodes), clock (offset clock readings within +-bound),\n"
         "                    fast-leader (data group leaders read their clocks 0.95 x bound\n"
-        "                    fast), split (split the tablet holding a workload key there;\n"
+        "                    fast), lying-leader (16 x bound fast: beyond the bound; only\n"
+        "                    real-time order may suffer), split (split the tablet holding a "
+        "workload key there;\n"
         "                    transactional workloads); or none. One fault at a time (1-2 s\n"
         "                    rest, 2-4 s fault),\n"
         "                    every kind once per round, rounds in a seeded random order\n"
@@ -86,13 +88,15 @@ static void usage(FILE *f)
         "                    node on 127.0.0.1, partitions by the nodes' fault RPC; auto\n"
         "                    (default): netns when available, else loopback with a notice\n"
         "  --clock-bound DUR the nodes' declared clock bound, --clock fixed:DUR (default 1ms);\n"
-        "                    the clock nemeses lie within it\n"
+        "                    the clock nemeses lie within it (lying-leader beyond it)\n"
         "  --break NAMES     negative controls: the nodes run with MERIDIAN_TEST_BREAK=NAMES:\n"
         "                    stale-reads (register reads from any replica; reads go to any\n"
         "                    node), no-read-locks (transactional reads unlocked), no-commit-wait\n"
         "                    (commits answered before TT.after(s)), no-safe-wait (snapshot\n"
-        "                    reads without waiting for safe time). The run must come out\n"
-        "                    invalid (see jepsen/harness/README.md for the matching nemesis)\n"
+        "                    reads without waiting for safe time), no-ts-floor (a group's\n"
+        "                    timestamps need not exceed the commit timestamps it applied).\n"
+        "                    The run must come out invalid (see jepsen/harness/README.md for\n"
+        "                    the matching nemesis)\n"
         "  --store-check DUR the nodes keep decisions and old versions for DUR (their\n"
         "                    --decision-retention and --retention); once the clients stop,\n"
         "                    every replica must come back to no decision row and no system-key\n"
@@ -126,7 +130,7 @@ typedef struct args {
 } args;
 
 static const char *const break_names[] = {"stale-reads", "no-read-locks", "no-commit-wait",
-                                          "no-safe-wait"};
+                                          "no-safe-wait", "no-ts-floor"};
 
 /* Every name of a comma list is a known switch. */
 static bool breaks_known(const char *list, char *bad, size_t len)
@@ -265,7 +269,7 @@ static int parse_args(int argc, char **argv, args *a)
             char bad[256];
             if (!breaks_known(optarg, bad, sizeof bad))
                 return bad_usage("--break takes stale-reads, no-read-locks, no-commit-wait, "
-                                 "no-safe-wait (comma-separated), not '%s'",
+                                 "no-safe-wait, no-ts-floor (comma-separated), not '%s'",
                                  bad);
             a->brk = optarg;
             break;

@@ -559,6 +559,23 @@ int mv_pages(mv_store *s, mv_page_stats *out, mr_err *err)
     return code;
 }
 
+int mv_max_ts(mv_store *s, int64_t *out, mr_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT ifnull(max(ts), 0) FROM mv_version", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return mv_sqlerr(s, rc, err, "reading the largest timestamp");
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return mv_sqlerr(s, rc, err, "reading the largest timestamp");
+    }
+    int64_t ts = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    *out = ts > s->horizon ? ts : s->horizon;
+    return 0;
+}
+
 void mv_size_estimate(const mv_store *s, mv_size *out)
 {
     if (!out)

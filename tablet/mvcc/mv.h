@@ -216,6 +216,12 @@ int mv_gc(mv_store *s, int64_t horizon, uint64_t max_rows, mv_gc_result *res, mr
 /* The current horizon (0 when never collected). */
 int64_t mv_horizon(const mv_store *s);
 
+/* The largest commit timestamp the store holds, or its horizon if that is larger (0 for an
+ * empty store): a restarted or reloaded replica raises its group's timestamp floor to it
+ * (px_node_raise_ts_floor), since a participant's writes carry the coordinator's timestamp,
+ * not their slot's. Walks every version (no index on ts): for start-up and snapshot loads. */
+int mv_max_ts(mv_store *s, int64_t *out, mr_err *err);
+
 /* ---- Size and split ---- */
 
 typedef struct mv_size {

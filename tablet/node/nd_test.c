@@ -16,6 +16,7 @@ static const struct {
     {"no-safe-wait", ND_BREAK_NO_SAFE_WAIT},
     {"no-read-locks", ND_BREAK_NO_READ_LOCKS},
     {"no-commit-wait", ND_BREAK_NO_COMMIT_WAIT},
+    {"no-ts-floor", ND_BREAK_NO_TS_FLOOR},
 };
 #define NBREAKS (sizeof breaks / sizeof breaks[0])
 
@@ -31,7 +32,7 @@ static int parse_breaks(const char *v, unsigned *out, mr_err *err)
         if (len && k == NBREAKS)
             return mr_errf(err, MR_EINVAL,
                            "MERIDIAN_TEST_BREAK: unknown switch '%.*s' (stale-reads, "
-                           "no-safe-wait, no-read-locks, no-commit-wait)",
+                           "no-safe-wait, no-read-locks, no-commit-wait, no-ts-floor)",
                            (int)(len > 64 ? 64 : len), v);
         if (len)
             *out |= breaks[k].bit;

@@ -10,6 +10,7 @@
  *     no-safe-wait    snapshot reads served at once, without waiting for safe time
  *     no-read-locks   transactional reads take no shared locks
  *     no-commit-wait  commits answered before TT.after(s)
+ *     no-ts-floor     a group's timestamps need not exceed the commit timestamps it applied
  *   MERIDIAN_TEST_FAULTS=1       the fault RPC (ND_MSG_FAULT) is served
  *   MERIDIAN_TEST_SNAPSHOT_EVERY=N  Paxos snapshots every N slots (logs compact sooner)
  *   MERIDIAN_TEST_REPLY_MAX=BYTES   replies capped lower than the frame limit (256 or more),
@@ -32,6 +33,7 @@ typedef enum {
     ND_BREAK_NO_SAFE_WAIT = 1u << 1,
     ND_BREAK_NO_READ_LOCKS = 1u << 2,
     ND_BREAK_NO_COMMIT_WAIT = 1u << 3,
+    ND_BREAK_NO_TS_FLOOR = 1u << 4,
 } nd_break;
 
 typedef struct nd_test_switches {

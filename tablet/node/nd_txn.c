@@ -119,6 +119,20 @@ static void deliveries_clear(nd_group *g);
 
 /* ---- opening the tablet of a group ---- */
 
+/* A replica's later timestamps exceed every commit timestamp its store holds
+ * (see nd_txn_apply_slot): after a restart the replay skips the DECIDE records
+ * the store already applied, and a snapshot brings writes at timestamps above
+ * its slots', so both raise the floor from the store. */
+static int raise_floor_from_store(nd_group *g, mr_err *err)
+{
+    int64_t top;
+    int rc = mv_max_ts(g->mv, &top, err);
+    if (rc)
+        return mr_err_wrap(err, "group %llu", (unsigned long long)g->id);
+    px_node_raise_ts_floor(g->px, top);
+    return MR_OK;
+}
+
 int nd_txn_group_open(nd_node *n, nd_group *g, mr_err *err)
 {
     char path[4200];
@@ -133,7 +147,7 @@ int nd_txn_group_open(nd_node *n, nd_group *g, mr_err *err)
     if (rc)
         return rc;
     count_decisions(g);
-    return MR_OK;
+    return raise_floor_from_store(g, err);
 }
 
 static void txn_free(nd_txn *t)
@@ -1237,6 +1251,19 @@ void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const
             prepared_remove(g, fx[i].txn);
         }
     }
+    /* Spanner keeps each group's Paxos write timestamps monotonic (§4.1.2): a
+     * DECIDE applies its writes at the coordinator's s, above this slot's stamp,
+     * so every later stamp of this group must exceed s -- on every replica, so
+     * that a successor does too. Otherwise a participant whose clock is behind
+     * the coordinator's would stamp its next write of a key below s (a version
+     * order against the lock order), and only commit wait would hide it.
+     * Raised before react releases the locks. */
+    int64_t top = ts;
+    for (size_t i = 0; i < a.nt; i++)
+        if (a.txns[i].commit_ts > top)
+            top = a.txns[i].commit_ts;
+    if (top > ts && !nd_test_break(n, ND_BREAK_NO_TS_FLOOR))
+        px_node_raise_ts_floor(g->px, top);
     if (ts > g->safe_ts)
         g->safe_ts = ts;
     for (size_t i = 0; i < nrec; i++)
@@ -2866,6 +2893,8 @@ void nd_txn_reloaded(nd_node *n, nd_group *g)
     if (load_prepared(g, &err) != MR_OK)
         nd_fatal(n, "reloading a tablet", &err);
     count_decisions(g);
+    if (raise_floor_from_store(g, &err) != MR_OK)
+        nd_fatal(n, "loading a snapshot", &err);
 }
 
 void nd_txn_applied(nd_node *n, nd_group *g)

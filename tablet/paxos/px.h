@@ -324,6 +324,19 @@ bool px_node_lease_valid(const px_node *n, tt_interval now);
  * when ts is not below the lease end. */
 int px_node_promise(px_node *n, tt_interval now, int64_t ts, mr_err *err);
 
+/* Raises the timestamp floor: every timestamp this replica assigns from now on, as leader now
+ * or after any later election, exceeds ts. Spanner keeps each group's Paxos write timestamps
+ * monotonic (§4.1.2), so a host that applies a write at a timestamp other than its slot's --
+ * a two-phase commit participant applying the coordinator's s (§4.2.1) -- raises the floor to
+ * it, on every replica (a successor then stamps above it too) and again from its store after a
+ * restart or a snapshot install. Without it a participant whose clock is behind the
+ * coordinator's could stamp a later write below s, and only commit wait would hide that.
+ * Unlike px_node_promise it needs neither leadership nor a lease: a floor past the lease end
+ * holds new slots back until the lease reaches it (a clock beyond its bound costs liveness,
+ * never order). Lower values are ignored. It touches no action: the batch from the last call
+ * stays valid, so a host may call it while performing that batch's APPLY actions. */
+void px_node_raise_ts_floor(px_node *n, int64_t ts);
+
 /* May this replica campaign for leadership? A host whose clock cannot vouch for
  * timestamps (TrueTime unhealthy) says no: the node then never starts an
  * election (PX_EV_CAMPAIGN fails with MR_EUNAVAIL) until told yes again. It

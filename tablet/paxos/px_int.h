@@ -87,7 +87,8 @@ struct px_node {
     uint64_t peer_commit[PX_MAX_NODE_ID + 1];
     int64_t last_hb;
     int64_t s_max;
-    int64_t min_next; /* px_node_promise: every stamp assigned from now on exceeds it */
+    int64_t min_next; /* every stamp assigned from now on exceeds it: ts_floor, raised by
+                       * px_node_promise and px_node_raise_ts_floor */
     uint64_t snap_sent_slot[PX_MAX_NODE_ID + 1]; /* the snapshot last sent to each peer ... */
     uint32_t snap_next[PX_MAX_NODE_ID + 1];      /* ... its next chunk ... */
     int64_t snap_sent_at[PX_MAX_NODE_ID + 1];    /* ... and when its last went (TT earliest) */

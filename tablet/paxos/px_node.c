@@ -701,6 +701,12 @@ int px_node_promise(px_node *n, tt_interval now, int64_t ts, mr_err *err)
     return MR_OK;
 }
 
+void px_node_raise_ts_floor(px_node *n, int64_t ts)
+{
+    if (ts > n->min_next)
+        n->min_next = ts;
+}
+
 bool px_node_lease_valid(const px_node *n, tt_interval now)
 {
     return n->state == PX_LEADER && n->lease_end > 0 && now.latest < n->lease_end;

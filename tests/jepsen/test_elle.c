@@ -938,6 +938,20 @@ TEST(performance_sanity)
     reset();
 }
 
+/* Which anomaly names only real-time order (or a client's own order) makes cycles of. */
+TEST(realtime_kinds)
+{
+    CHECK(jp_anomaly_is_realtime("G-single-realtime"));
+    CHECK(jp_anomaly_is_realtime("G-nonadjacent-process"));
+    CHECK(jp_anomaly_is_realtime("G0-realtime"));
+    CHECK(!jp_anomaly_is_realtime("G-single"));
+    CHECK(!jp_anomaly_is_realtime("G1c"));
+    CHECK(!jp_anomaly_is_realtime("G2-item"));
+    CHECK(!jp_anomaly_is_realtime("incompatible-order"));
+    CHECK(!jp_anomaly_is_realtime("-realtime"));
+    CHECK(!jp_anomaly_is_realtime(""));
+}
+
 TEST(cleanup)
 {
     reset();
@@ -957,4 +971,4 @@ TEST_MAIN(TEST_CASE(valid_serial), TEST_CASE(valid_concurrent_info_fail), TEST_C
           TEST_CASE(garbage_read), TEST_CASE(nothing_ok_is_unknown), TEST_CASE(malformed_values),
           TEST_CASE(random_valid_and_mutations), TEST_CASE(stale_mutation_named),
           TEST_CASE(search_budget_still_names_a_cycle), TEST_CASE(performance_sanity),
-          TEST_CASE(cleanup))
+          TEST_CASE(realtime_kinds), TEST_CASE(cleanup))

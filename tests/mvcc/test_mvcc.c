@@ -321,7 +321,12 @@ TEST(apply_several_transactions_in_one_slot)
     mv_write t2[] = {del("a")};
     mv_write t3[] = {put("b", "b3"), put("c", "c3")};
     mv_txn txns[] = {{30, t1, 2}, {50, t2, 1}, {40, t3, 2}}; /* a 2PC commit may be older */
+    int64_t max_ts = -1;
+    CHECK_EQ(mv_max_ts(s, &max_ts, &e), 0);
+    CHECK_EQ(max_ts, 0);
     CHECK_EQ(mv_apply_txns(s, 1, txns, 3, &e), 0);
+    CHECK_EQ(mv_max_ts(s, &max_ts, &e), 0);
+    CHECK_EQ(max_ts, 50); /* a tombstone's timestamp counts too */
     char b[16];
     CHECK_EQ(get_str(s, "a", 30, b, sizeof b, NULL), 0);
     CHECK_STR(b, "a1");
@@ -338,6 +343,8 @@ TEST(apply_several_transactions_in_one_slot)
     CHECK_EQ(mv_apply_txns(s, 2, mixed, 3, &e), MR_EINVAL);
     CHECKF(strstr(e.msg, "transaction 2"), "%s", e.msg);
     CHECK_EQ(mv_gc(s, 45, 0, NULL, NULL), 0);
+    CHECK_EQ(mv_max_ts(s, &max_ts, &e), 0);
+    CHECK_EQ(max_ts, 50);
     mv_txn late[] = {{60, t1, 2}, {44, t3, 2}};
     CHECK_EQ(mv_apply_txns(s, 2, late, 2, &e), MR_ESTALE);
     CHECKF(strstr(e.msg, "transaction 1"), "%s", e.msg);

@@ -563,6 +563,47 @@ TEST(timestamps_start_above_the_floor)
     tc_free(&c);
 }
 
+/* A host that applies a write at a timestamp not its slot's (a two-phase commit participant
+ * applying the coordinator's s) raises the floor on every replica: the leader's next stamps
+ * exceed it, lower raises change nothing, a successor stamps above it too, and a floor past
+ * the lease end holds new slots back, without an error, until the lease reaches it. */
+TEST(raised_floor_bounds_every_later_stamp)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    c.t += c.base.lease_ns + 10 * MS;
+    CHECK_EQ(tc_elect(&c, 1), 0);
+    CHECK_EQ(tc_propose(&c, 1, "v"), 0);
+    int64_t s = c.t + 300 * MS; /* a fast coordinator's s: ahead of this clock, inside the lease */
+    for (int i = 1; i <= 3; i++) {
+        px_node_raise_ts_floor(c.n[i], s);
+        px_node_raise_ts_floor(c.n[i], s - 200 * MS);
+    }
+    CHECK_EQ(tc_propose(&c, 1, "w"), 0);
+    CHECK_EQ(c.applied[1], 2);
+    CHECK(c.ats[1][2] > s);
+    CHECK(c.ats[1][1] < s);
+    /* The followers applied a write at s2, far past any lease here; then the leader goes. */
+    int64_t s2 = c.t + 4 * c.base.lease_ns;
+    px_node_raise_ts_floor(c.n[2], s2);
+    px_node_raise_ts_floor(c.n[3], s2);
+    isolate(&c, 1, true);
+    tc_tick(&c, c.base.lease_ns + 10 * MS);
+    CHECK_EQ(tc_elect(&c, 3), 0);
+    CHECK_EQ(st(&c, 3).state, PX_LEADER);
+    CHECK_EQ(tc_propose(&c, 3, "x"), 0);
+    tc_tick(&c, 100 * MS);
+    CHECK_EQ(c.applied[3], 2); /* held back: s2 lies past the lease end */
+    CHECK_EQ(st(&c, 3).queued, 1);
+    for (int i = 0; i < 40 && c.applied[3] < 3; i++)
+        tc_tick(&c, 100 * MS);
+    CHECK_EQ(c.applied[3], 3);
+    CHECK(c.ats[3][3] > s2);
+    CHECK(c.t + c.base.lease_ns > s2); /* it went once the lease covered the floor */
+    CHECK_EQ(c.bad_rc, 0);
+    tc_free(&c);
+}
+
 TEST(abdication_waits_until_after_s_max)
 {
     tc c;
@@ -1102,6 +1143,7 @@ TEST_MAIN(TEST_CASE(proposals_over_the_cap_are_refused),
           TEST_CASE(replica_refuses_new_leader_until_vote_expires),
           TEST_CASE(timestamps_increase_and_successor_continues_above),
           TEST_CASE(timestamps_start_above_the_floor),
+          TEST_CASE(raised_floor_bounds_every_later_stamp),
           TEST_CASE(abdication_waits_until_after_s_max),
           TEST_CASE(new_leader_reproposes_a_value_accepted_by_a_minority),
           TEST_CASE(lagging_replica_catches_up_from_the_log),

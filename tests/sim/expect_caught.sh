@@ -5,8 +5,9 @@
 # failure. With EXPECT set, some FAIL line must also contain it (e.g. the checker's
 # "not strictly serializable", so that a broken transaction protocol is caught by the
 # consistency checker and not by something incidental); it is an extended regular
-# expression, so "a|b" accepts either.
-# usage: [EXPECT=TEXT] expect_caught.sh SIM ARGS...
+# expression, so "a|b" accepts either. With FORBID set, no FAIL line may match it (e.g.
+# "nor serializable": a control that may cost real-time order only).
+# usage: [EXPECT=TEXT] [FORBID=TEXT] expect_caught.sh SIM ARGS...
 sim=$1
 shift
 out=$("$sim" "$@")
@@ -21,6 +22,11 @@ if [ "$rc" -ne 1 ]; then
 fi
 if [ -n "$EXPECT" ] && ! printf '%s\n' "$out" | grep '^FAIL seed' | grep -qE "$EXPECT"; then
     echo "expect_caught: no failure says '$EXPECT'" >&2
+    exit 1
+fi
+if [ -n "$FORBID" ] && printf '%s\n' "$out" | grep '^FAIL seed' | grep -qE "$FORBID"; then
+    printf '%s\n' "$out" | grep '^FAIL seed' | grep -E "$FORBID" | head -n 3
+    echo "expect_caught: a failure says '$FORBID'" >&2
     exit 1
 fi
 case "$last" in

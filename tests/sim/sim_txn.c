@@ -45,12 +45,16 @@
  * runs: no replica applies a write at or below the safe time it declared, and no leader
  * grants a lock over a prepared transaction's.
  *
+ * With --clocks beyond (clocks lying beyond the bound) only real-time order may suffer:
+ * real-time cycles are tallied, anything else is a violation.
+ *
  * Negative controls (--break, each must be caught): skip-commit-wait, no-read-wait,
  * no-safe-wait, no-read-locks, info-as-fail, early-leader (see README.md); for two-phase
  * commit: no-promise (the coordinator commits at its slot's stamp, not above the prepare
  * timestamps), forget-prepared (a participant group drops its prepared transactions on a
  * leader change), no-relock (a new participant leader does not re-take their locks),
- * no-tm-safe (prepared transactions do not hold safe time). */
+ * no-tm-safe (prepared transactions do not hold safe time), no-ts-floor (a group's stamps
+ * need not exceed the commit timestamps it applied). */
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -80,8 +84,10 @@
 
 /* Clock errors: every host's wanders inside the bound (as in meridian-sim); or h1's is pinned
  * near the top of its bound (its timestamps run ahead of everyone's clock, yet its interval
- * still contains true time); or, besides, every other host's near the bottom. */
-enum { CLOCKS_WANDER = 0, CLOCKS_FAST_HOST, CLOCKS_SPREAD };
+ * still contains true time); or, besides, every other host's near the bottom; or (beyond) h1's
+ * pinned 3 bounds fast and h2's 2 bounds slow: clocks that lie, which only real-time order
+ * may suffer from (serializability must hold under any clock). */
+enum { CLOCKS_WANDER = 0, CLOCKS_FAST_HOST, CLOCKS_SPREAD, CLOCKS_BEYOND };
 
 typedef struct txn_opts {
     int clients;
@@ -90,7 +96,8 @@ typedef struct txn_opts {
     double aim;   /* chance of an aimed crash between PREPARE and COMMIT, per prepare */
     int stale;    /* percent of read-only transactions that are stale reads */
     bool skip_commit_wait, no_safe_wait, no_read_locks, no_read_wait, info_as_fail;
-    bool early_leader, no_promise, forget_prepared, no_relock, no_tm_safe;
+    bool early_leader, no_promise, forget_prepared, no_relock, no_tm_safe, no_ts_floor;
+    bool promise_reads; /* a ready leader serves reads by promising (the node's strong reads) */
     const char *history_dir; /* where a failing seed's history goes (JSON lines) */
 } txn_opts;
 
@@ -293,6 +300,27 @@ enum {
 };
 
 static long tot_stale_reads, tot_behind;
+/* --clocks beyond: seeds whose only anomalies need real-time order, and how many of each. */
+static long tot_rt_seeds;
+static long tot_promise_reads; /* --promise-reads: group reads ready only by the promise */
+static struct {
+    char name[40];
+    long n;
+} rt_kinds[16];
+static int n_rt_kinds;
+
+static void rt_kind_add(const char *name)
+{
+    int i = 0;
+    while (i < n_rt_kinds && strcmp(rt_kinds[i].name, name))
+        i++;
+    if (i == n_rt_kinds) {
+        if (n_rt_kinds == 16)
+            return;
+        snprintf(rt_kinds[n_rt_kinds++].name, sizeof rt_kinds[0].name, "%s", name);
+    }
+    rt_kinds[i].n++;
+}
 static long tot_ok_rw, tot_ok_ro, tot_fail, tot_info, tot_wounds, tot_stale, tot_anomalies,
     tot_unknown;
 static long tot_ok_2pc, tot_commits_2pc, tot_aborts_2pc, tot_prepares, tot_crashes_aimed,
@@ -1455,6 +1483,15 @@ static void txn_apply(world *w, int h, int g, const px_entry *e, bool voided)
         free(dead[i]);
     if (voided)
         return;
+    /* Every later stamp of this group exceeds every commit timestamp applied here (a DECIDE
+     * applies at the coordinator's s, above its slot's stamp), on every replica, before the
+     * locks go: as nd_txn_apply_slot. */
+    int64_t top = e->ts;
+    for (size_t i = 0; i < nt; i++)
+        if (txs[i].commit_ts > top)
+            top = txs[i].commit_ts;
+    if (top > e->ts && !O(w)->no_ts_floor)
+        px_node_raise_ts_floor(w->hosts[h].r[g].node, top);
     if (e->ts > r->paxos_safe)
         r->paxos_safe = e->ts;
     for (size_t i = 0; i < nfx && !w->violation[0]; i++)
@@ -1539,6 +1576,13 @@ static void txn_install(world *w, int h, int g, const px_snapshot_meta *m, const
         return;
     }
     r->paxos_safe = (int64_t)safe > m->last_ts ? (int64_t)safe : m->last_ts;
+    int64_t top;
+    if (mv_max_ts(r->mv, &top, &err)) {
+        violate(w, "h%d g%d mvcc max timestamp: %s", h + 1, g, mr_err_msg(&err));
+        return;
+    }
+    if (!O(w)->no_ts_floor) /* writes at a coordinator's s lie above the snapshot's slots */
+        px_node_raise_ts_floor(w->hosts[h].r[g].node, top);
 }
 
 /* ---------------------------------------------------------------- read-write transactions */
@@ -1937,6 +1981,21 @@ static void ro_try(world *w, txn *t)
     for (int i = 0; i < t->nops; i++) {
         int g = t->op[i].key / KEYS_PER_GROUP;
         tx_replica_time rt = replica_time(w, t->h, g);
+        /* --promise-reads, as the node's on_snapread: a ready leader promises to stamp every
+         * later write above s_read (px_node_promise), so it needs only what it already
+         * assigned applied. */
+        px_status st;
+        if (O(w)->promise_reads && t->s_read > rt.paxos_safe && lead_ready(w, t->h, g)) {
+            px_node_status(w->hosts[t->h].r[g].node, &st);
+            mr_err perr;
+            if (px_node_promise(w->hosts[t->h].r[g].node, host_tt(w, t->h), t->s_read, &perr) ==
+                    0 &&
+                rt.paxos_safe >= (st.last_ts < t->s_read ? st.last_ts : t->s_read)) {
+                if (rt.paxos_safe < t->s_read)
+                    tot_promise_reads++;
+                rt.paxos_safe = t->s_read;
+            }
+        }
         if (!O(w)->no_safe_wait && !tx_can_serve(t->s_read, host_tt(w, t->h), &rt) &&
             !(O(w)->no_read_wait && t->s_read <= tx_safe_time(rt.paxos_safe, rt.tm_safe))) {
             app_event(w, A_STEP, t->id, MS);
@@ -2240,7 +2299,12 @@ static void txn_init(world *w)
     }
     for (int h = 0; h < w->nhosts; h++)
         app_event(w, A_GC_TICK, (uint64_t)h, GC_EVERY);
-    if (a->o->clocks != CLOCKS_WANDER) {
+    if (a->o->clocks == CLOCKS_BEYOND) {
+        w->hosts[0].clock_err = 3 * w->bound;
+        w->hosts[1].clock_err = -2 * w->bound;
+        w->hosts[0].pinned = w->hosts[1].pinned = true;
+        w->clocks_lie = true;
+    } else if (a->o->clocks != CLOCKS_WANDER) {
         w->hosts[0].clock_err = w->bound - w->bound / 20;
         w->hosts[0].pinned = true;
     }
@@ -2427,7 +2491,16 @@ static void txn_finish(world *w, bool healthy)
         violate(w, "checker: %s", mr_err_msg(&err));
         return;
     }
-    if (r.valid == JP_INVALID) {
+    /* Clocks beyond the bound may cost real-time order, never serializability: real-time
+     * cycles are tallied, every other anomaly is a violation. */
+    bool rt_only = r.valid == JP_INVALID;
+    for (size_t i = 0; rt_only && i < r.n; i++)
+        rt_only = jp_anomaly_is_realtime(r.anomalies[i].name);
+    if (rt_only && a->o->clocks == CLOCKS_BEYOND) {
+        tot_rt_seeds++;
+        for (size_t i = 0; i < r.n; i++)
+            rt_kind_add(r.anomalies[i].name);
+    } else if (r.valid == JP_INVALID) {
         tot_anomalies++;
         char names[400] = "";
         for (size_t i = 0; i < r.n && strlen(names) < 300; i++)
@@ -2435,7 +2508,8 @@ static void txn_finish(world *w, bool healthy)
                 strcat(names, " ");
                 strcat(names, r.anomalies[i].name);
             }
-        violate(w, "not strictly serializable (%zu anomalies:%s)", r.n, names);
+        violate(w, "not strictly serializable (%zu anomalies:%s), %s", r.n, names,
+                rt_only ? "only in real-time order" : "nor serializable");
         printf("seed %" PRIu64 ": list-append checker over %zu operations:\n", w->seed, a->hist.n);
         jp_result_print(&r, stdout, 1);
         if (a->o->history_dir) {
@@ -2515,6 +2589,16 @@ static void txn_free(world *w)
 
 static void txn_report(void)
 {
+    if (g_opts->promise_reads)
+        printf("promise reads: %ld group reads ready only by a leader's promise\n",
+               tot_promise_reads);
+    if (g_opts->clocks == CLOCKS_BEYOND) {
+        printf("clocks beyond the bound: %ld seeds with real-time anomalies only (allowed):",
+               tot_rt_seeds);
+        for (int i = 0; i < n_rt_kinds; i++)
+            printf(" %s %ld", rt_kinds[i].name, rt_kinds[i].n);
+        printf("\n");
+    }
     printf("transactions: %ld read-write ok, %ld read-only ok (%ld of them stale reads), %ld "
            "failed, %ld indeterminate, %ld wounds, %ld reads below the GC horizon, %ld bounded "
            "reads behind; checker: %ld seeds with anomalies, %ld unknown\n",
@@ -2548,9 +2632,12 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             topts.clocks = CLOCKS_FAST_HOST;
         else if (!strcmp(val, "spread"))
             topts.clocks = CLOCKS_SPREAD;
+        else if (!strcmp(val, "beyond"))
+            topts.clocks = CLOCKS_BEYOND;
         else {
             fprintf(stderr,
-                    "meridian-sim-txn: --clocks: want wander, fast-host or spread, got '%s'\n",
+                    "meridian-sim-txn: --clocks: want wander, fast-host, spread or beyond, got "
+                    "'%s'\n",
                     val);
             return 2;
         }
@@ -2572,6 +2659,12 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             return 2;
         }
         topts.aim = (double)v / 100;
+    } else if (!strcmp(a, "--promise-reads")) {
+        if (strcmp(val, "0") && strcmp(val, "1")) {
+            fprintf(stderr, "meridian-sim-txn: --promise-reads: want 0 or 1, got '%s'\n", val);
+            return 2;
+        }
+        topts.promise_reads = val[0] == '1';
     } else if (!strcmp(a, "--history-dir")) {
         topts.history_dir = val;
         return 0;
@@ -2596,11 +2689,13 @@ static int txn_arg(sim_opts *o, const char *a, const char *val)
             topts.no_relock = true;
         else if (!strcmp(val, "no-tm-safe"))
             topts.no_tm_safe = true;
+        else if (!strcmp(val, "no-ts-floor"))
+            topts.no_ts_floor = true;
         else {
             fprintf(stderr,
                     "meridian-sim-txn: --break: unknown '%s' (skip-commit-wait, no-safe-wait, "
                     "no-read-locks, no-read-wait, info-as-fail, early-leader, no-promise, "
-                    "forget-prepared, no-relock, no-tm-safe)\n",
+                    "forget-prepared, no-relock, no-tm-safe, no-ts-floor)\n",
                     val);
             return 2;
         }
@@ -2632,14 +2727,20 @@ static void usage(FILE *f)
            "  --clients C    concurrent clients (default 6)\n"
            "  --clocks MODE  wander: every host's error wanders inside the bound (default);\n"
            "                 fast-host: h1's pinned near the top of its bound; spread: also\n"
-           "                 every other host's near the bottom\n"
+           "                 every other host's near the bottom; beyond: h1's 3 bounds fast\n"
+           "                 and h2's 2 bounds slow (lying clocks: real-time anomalies are\n"
+           "                 tallied, any other is a violation)\n"
            "  --cross PCT    read-write transactions over several groups, percent (default 50)\n"
            "  --aim PCT      chance of crashing a participant's or the coordinator's leader right\n"
            "                 after a PREPARE is applied, percent (default 6; during faults only)\n"
            "  --break NAME   a broken variant that must be caught: skip-commit-wait,\n"
            "                 no-safe-wait, no-read-locks, no-read-wait, info-as-fail,\n"
            "                 early-leader (rare: seed 647 of 3000), no-promise,\n"
-           "                 forget-prepared, no-relock (rare), no-tm-safe\n"
+           "                 forget-prepared, no-relock (rare), no-tm-safe, no-ts-floor\n"
+           "                 (a group's stamps may fall below a 2PC's s it applied)\n"
+           "  --promise-reads 1  a ready leader serves a read-only transaction's reads by\n"
+           "                 promising to stamp later writes above s_read (px_node_promise),\n"
+           "                 needing only what it assigned applied, as the node's strong reads\n"
            "  --history-dir D  write each invalid seed's history to D/sim-txn-seed-S.jsonl\n"
            "Prints, last, 'seeds: N, violations: V, liveness failures: L'; exit status 1 if\n"
            "V or L is non-zero, 2 on bad arguments.\n");

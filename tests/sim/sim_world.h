@@ -125,7 +125,8 @@ typedef struct host {
     bool slow_disk;
     bool disk_scheduled;
     bool crash_armed; /* crash soon after the next phase-1 promise this host sends */
-    bool pinned;      /* clock_err stays put (a workload's choice), instead of wandering */
+    bool pinned;      /* clock_err stays put (a workload's choice), instead of wandering; it
+                       * may then lie beyond the bound (see world.clocks_lie) */
     witem *q;
     size_t nq, qcap;
     replica r[MAX_GROUPS];
@@ -183,6 +184,10 @@ struct world {
     long stat_chosen, stat_voided, stat_leases, stat_crashes, stat_configs;
     group_state g[MAX_GROUPS];
     int64_t bound; /* declared TrueTime bound (half-width) */
+    /* A workload pinned some clock beyond the bound: leases are then judged in true time
+     * from each host's own reading, and timestamps are no longer compared with true time
+     * (a lying clock stamps ahead of it, and so may every group that applies its s). */
+    bool clocks_lie;
     double loss, dup;
     bool blocked[MAX_HOSTS][MAX_HOSTS]; /* blocked[a][b]: a cannot reach b */
     bool healed;
