@@ -3,7 +3,7 @@
  * prepare timestamps, and the verdict; and the codec of the decision record a
  * coordinator group keeps in its Paxos-replicated state.
  *
- * The node (tablet/node/nd_txn.c) drives it: the coordinator group's leader
+ * The node (tablet/node/nd_2pc.c) drives it: the coordinator group's leader
  * receives the client's commit with the participant list, takes its own
  * exclusive locks, collects a PREPARED vote (ok + prepare timestamp) from
  * every other participant's leader, and once all said yes commits at

@@ -225,7 +225,7 @@ static void on_reply(net_transport *t, int status, const mr_err *err, const net_
         }
         return;
     }
-    /* Refusals that come before any proposal (nd.c on_register / propose_op); anything else
+    /* Refusals that come before any proposal (nd_chain_on_register / nd_propose_op); anything else
      * (timeout, shutdown, nomem after queuing, unknown) may have applied. */
     bool definite = strcmp(e, "invalid") == 0 || strcmp(e, "uninitialized") == 0 ||
                     strcmp(e, "no space") == 0 /* MR_EFULL: proposal queue full */;

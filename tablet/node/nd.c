@@ -41,7 +41,7 @@ static void free_node(nd_node *n)
         nd_free_deferred(n->groups[i]);
         free(n->groups[i]->range_start);
         free(n->groups[i]->range_end);
-        free(n->groups[i]->split_key);
+        free(n->groups[i]->split.key);
         free(n->groups[i]);
     }
     free(n->groups);

@@ -93,14 +93,14 @@ void nd_chain_apply(nd_node *n, nd_group *g, const px_entry *e)
             continue;
         }
         if (plen >= ND_PROP_HDR && p[12] == ND_OP_SAFE) {
-            if (get32(p) == n->self && g->lead_seq && get64(p + 4) == g->lead_seq)
-                g->lead_ready = true; /* this term's own record: predecessors are settled */
+            if (get32(p) == n->self && g->lead.seq && get64(p + 4) == g->lead.seq)
+                g->lead.ready = true; /* this term's own record: predecessors are settled */
             continue;                 /* otherwise only moves safe time */
         }
         if (plen >= ND_PROP_HDR + 8 && nd_op_is_txn(p[12])) {
-            g->last_data_slot = e->slot;
-            if (get32(p) == n->self && g->data_inflight)
-                g->data_inflight--;
+            g->read.last_data_slot = e->slot;
+            if (get32(p) == n->self && g->lead.inflight)
+                g->lead.inflight--;
             if (nrec < MAX_RECS) {
                 recs[nrec] = p + 12;
                 lens[nrec++] = plen - 12;
@@ -165,8 +165,8 @@ void nd_chain_void(nd_node *n, nd_group *g, const px_entry *e)
             continue;
         }
         if (nd_op_is_txn(p[12]) && plen >= ND_PROP_HDR + 8) {
-            if (g->data_inflight)
-                g->data_inflight--;
+            if (g->lead.inflight)
+                g->lead.inflight--;
             nd_txn_voided(n, g, p[12], get64(p + ND_PROP_HDR));
             continue;
         }
@@ -303,7 +303,7 @@ uint8_t *nd_chain_snapshot(nd_node *n, const nd_group *g, uint32_t *len)
     }
     uint8_t *out = b.p;
     *len = (uint32_t)b.len;
-    put64(out + chain, (uint64_t)g->safe_ts);
+    put64(out + chain, (uint64_t)g->read.safe_ts);
     put64(out + chain + 8, tablet_end - chain - 16);
     put64(out, g->sm.count);
     put64(out + 8, (uint64_t)g->sm.last_ts);
@@ -332,8 +332,8 @@ int nd_chain_install(nd_node *n, nd_group *g, const uint8_t *snap, uint32_t len)
             return -1;
         }
         int64_t safe = (int64_t)get64(snap + chain);
-        if (safe > g->safe_ts)
-            g->safe_ts = safe;
+        if (safe > g->read.safe_ts)
+            g->read.safe_ts = safe;
         nd_txn_reloaded(n, g);
         if (rest && learn_children(n, g, snap + chain + 16 + tlen, rest) != 0)
             return -1;

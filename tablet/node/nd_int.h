@@ -69,7 +69,7 @@ enum {
     ND_OP_CAS = 3,
     ND_OP_TXN = 4,  /* a transaction's commit record: its writes at the slot's timestamp */
     ND_OP_SAFE = 5, /* empty: an idle leader moves safe time forward */
-    /* Two-phase commit (nd_txn.c): */
+    /* Two-phase commit (nd_txn_apply.c, nd_2pc.c): */
     ND_OP_PREPARE = 6, /* participant: [u64 txn][u64 coordinator][u32 spans len][read spans]
                         * [u32 nwrites][writes]; prepared at the slot's timestamp */
     ND_OP_DECIDE = 7,  /* participant: [u64 txn][u8 commit][i64 ts]: apply or drop the prepared
@@ -82,7 +82,7 @@ enum {
     ND_OP_FORGET = 11, /* coordinator: [u64 0][i64 cutoff][u32 n][n x u64 txn]: the decisions
                         * of these transactions made at or before cutoff are collected */
 };
-/* Records nd_txn.c applies (every kind above but OPAQUE/register ops, SAFE and SPLIT). */
+/* Records nd_txn_apply.c applies (every kind above but OPAQUE/register ops, SAFE and SPLIT). */
 static inline bool nd_op_is_txn(uint8_t kind)
 {
     return kind == ND_OP_TXN || (kind >= ND_OP_PREPARE && kind <= ND_OP_ABORT2) ||
@@ -90,7 +90,7 @@ static inline bool nd_op_is_txn(uint8_t kind)
 }
 #define ND_PROP_HDR 13
 
-/* How long a decision row is kept (--decision-retention); see nd_txn.c, "collecting
+/* How long a decision row is kept (--decision-retention); see nd_gc.c, "collecting
  * decisions". */
 #define ND_DEFAULT_DECISION_RETENTION (600LL * MR_NS_PER_S)
 
@@ -109,49 +109,56 @@ typedef struct nd_local nd_local;
 typedef struct nd_read_timer nd_read_timer;
 typedef struct nd_deferred nd_deferred;
 
-typedef struct nd_group {
-    uint64_t id;
-    px_config config;
-    px_node *px;
-    nd_chain sm;
+/* A replica's state, grouped by the module that owns it (see docs/architecture.md, "Nodes"):
+ * identity and the tablet at the top, then one sub-struct per subsystem. */
+
+/* Replication (nd_replica.c, nd_loop.c): driving the core. */
+typedef struct nd_group_rep {
     uint64_t persist_seq;                  /* > 0: report PX_EV_PERSISTED after the next sync */
     int in_batch;                          /* handling an action batch of this core (nd_step) */
     nd_deferred *deferred, *deferred_tail; /* proposals made meanwhile */
     bool want_snapshot;
     uint64_t snapshot_slot;
     px_state last_state; /* to count lease changes */
-    /* The tablet (nd_txn.c). */
-    mv_store *mv;            /* MVCC store of this replica: DATA/g<id>.mv */
-    tl_table *locks;         /* leader only: the lock table */
-    nd_txn *txns;            /* leader: transactions known here */
-    nd_snapwait *snapwaits;  /* reads waiting for safe time */
-    int64_t safe_ts;         /* largest applied timestamp */
-    uint64_t last_data_slot; /* the last applied slot holding transactional records */
-    uint32_t data_inflight;  /* leader: its transactional proposals not yet applied */
-    int64_t grant_ts;        /* follower: the leader promised no write at or below it ... */
-    uint64_t grant_slot;     /* ... after this slot (ND_MSG_SAFE_GRANT) */
-    int64_t last_propose;    /* monotonic ns of the last proposal from this leader */
-    bool meta_checked;       /* meta group leader: cluster records checked/written */
-    int64_t safe_asked;
-    int64_t last_gc;
-    /* monotonic ns of the last MVCC garbage collection step */ /* follower: when it last asked
-                                                                   the leader for safe time */
+} nd_group_rep;
+
+/* Leadership of this term (nd_loop.c, nd_chain.c, nd_txn.c, nd_read.c). */
+typedef struct nd_group_lead {
+    uint32_t inflight;    /* leader: its transactional proposals not yet applied */
+    int64_t last_propose; /* monotonic ns of the last proposal from this leader */
+    bool meta_checked;    /* meta group leader: cluster records checked/written */
     /* A new leader serves only once a SAFE record it proposed in this term has
      * been applied: every value a predecessor may still get chosen (phase-1
      * recovery can grow as late promises arrive) is then applied or, stamped
-     * below it, voided. lead_seq names that record (its proposal sequence). */
-    uint64_t lead_seq;
-    bool lead_ready;
-    int64_t lead_asked; /* monotonic ns of the last such proposal */
-    /* Two-phase commit (nd_txn.c). */
-    nd_prepared *prepared;     /* every replica: prepared, undecided transactions (from the log) */
-    bool prepared_locked;      /* leader: their locks are taken in this term's lock table */
-    nd_vote *votes;            /* coordinator leader: votes that came before the client's commit */
-    nd_delivery *delivering;   /* coordinator leader: commit decisions not yet acknowledged */
-    nd_read_timer *read_timer; /* reads waiting for TT.after(s_read) */
-    char *range_start;         /* the keys this group holds: [start, end), end "" = +infinity; */
-    char *range_end;           /* NULL for the meta group (no user keys) */
-    /* Collecting decisions (nd_txn.c). */
+     * below it, voided. seq names that record (its proposal sequence). */
+    uint64_t seq;
+    bool ready;
+    int64_t asked; /* monotonic ns of the last such proposal */
+} nd_group_lead;
+
+/* Transactions and two-phase commit (nd_txn.c, nd_txn_apply.c, nd_2pc.c). */
+typedef struct nd_group_txn {
+    tl_table *locks;         /* leader only: the lock table */
+    nd_txn *txns;            /* leader: transactions known here */
+    nd_prepared *prepared;   /* every replica: prepared, undecided transactions (from the log) */
+    bool prepared_locked;    /* leader: their locks are taken in this term's lock table */
+    nd_vote *votes;          /* coordinator leader: votes that came before the client's commit */
+    nd_delivery *delivering; /* coordinator leader: commit decisions not yet acknowledged */
+} nd_group_txn;
+
+/* Snapshot reads and safe time (nd_read.c). */
+typedef struct nd_group_read {
+    nd_snapwait *snapwaits;  /* reads waiting for safe time */
+    int64_t safe_ts;         /* largest applied timestamp */
+    uint64_t last_data_slot; /* the last applied slot holding transactional records */
+    int64_t grant_ts;        /* follower: the leader promised no write at or below it ... */
+    uint64_t grant_slot;     /* ... after this slot (ND_MSG_SAFE_GRANT) */
+    int64_t safe_asked;      /* follower: when it last asked the leader for safe time */
+    nd_read_timer *timer;    /* reads waiting for TT.after(s_read) */
+} nd_group_read;
+
+/* Collecting (nd_gc.c): decision rows through the log, and MVCC versions. */
+typedef struct nd_group_gc {
     uint64_t decisions;     /* every replica: decision rows in the store (live ones) */
     uint64_t forgotten;     /* every replica: decision rows collected since it started */
     uint64_t forget_cursor; /* coordinator leader: the next txn id its collection looks at */
@@ -160,16 +167,36 @@ typedef struct nd_group {
      * retention (collected by the next step). */
     uint64_t *forget_ready;
     size_t nforget_ready, cap_forget_ready;
-    bool gc_busy; /* the last MVCC GC step stopped inside a pass: go on soon */
-    /* Splitting (nd_split.c), leader only. */
-    int split_state;          /* ND_SPLIT_* */
-    char *split_key;          /* where the tablet splits (NUL-terminated) */
-    uint64_t split_child;     /* the new group, numbered by the meta group */
-    int64_t split_since;      /* monotonic ns the state began */
-    int64_t split_sent;       /* monotonic ns of the last request to the meta group */
-    int64_t split_next;       /* monotonic ns of the next size check */
-    uint64_t split_sys_bytes; /* the system keys' bytes when last counted */
-    uint64_t alloc_txn;       /* meta group leader: its numbering transaction in flight */
+    int64_t last_mvcc; /* monotonic ns of the last MVCC garbage collection step */
+    bool mvcc_busy;    /* the last MVCC GC step stopped inside a pass: go on soon */
+} nd_group_gc;
+
+/* Splitting (nd_split.c), leader only. */
+typedef struct nd_group_split {
+    int state;          /* ND_SPLIT_* */
+    char *key;          /* where the tablet splits (NUL-terminated) */
+    uint64_t child;     /* the new group, numbered by the meta group */
+    int64_t since;      /* monotonic ns the state began */
+    int64_t sent;       /* monotonic ns of the last request to the meta group */
+    int64_t next;       /* monotonic ns of the next size check */
+    uint64_t sys_bytes; /* the system keys' bytes when last counted */
+    uint64_t alloc_txn; /* meta group leader: its numbering transaction in flight */
+} nd_group_split;
+
+typedef struct nd_group {
+    uint64_t id;
+    px_config config;
+    px_node *px;
+    nd_chain sm;
+    mv_store *mv;      /* the tablet: MVCC store of this replica, DATA/g<id>.mv */
+    char *range_start; /* the keys this group holds: [start, end), end "" = +infinity; */
+    char *range_end;   /* NULL for the meta group (no user keys) */
+    nd_group_rep rep;
+    nd_group_lead lead;
+    nd_group_txn txn;
+    nd_group_read read;
+    nd_group_gc gc;
+    nd_group_split split;
 } nd_group;
 
 enum {
@@ -328,7 +355,7 @@ int nd_propose_raw(nd_node *n, nd_group *g, uint64_t seq, uint8_t kind, const ui
 void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
                    const uint8_t *body, size_t blen);
 
-/* Records a split in DATA/cluster.json and the range map (nd.c). */
+/* Records a split in DATA/cluster.json and the range map (nd_cluster.c). */
 int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64_t child,
                             int64_t floor, bool absent, mr_err *err);
 /* The replicas of group gid (data or meta), or NULL. */
@@ -414,7 +441,8 @@ void nd_split_on_request(nd_node *n, const net_message *m);
 /* Leadership ended: forget a split in progress (the next leader starts over). */
 void nd_split_reset(nd_group *g);
 
-/* nd_txn.c */
+/* The transaction modules (nd_txn.c, nd_txn_apply.c, nd_2pc.c, nd_read.c, nd_gc.c; their
+ * shared internals are in nd_txn_int.h). */
 /* Leads with a valid lease, and has applied its predecessors' log. */
 bool nd_txn_leads(nd_node *n, nd_group *g);
 /* Does the leader know transaction id (open, committing, prepared)? */

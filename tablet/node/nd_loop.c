@@ -98,10 +98,10 @@ void nd_flush(nd_node *n)
         n->dirty = false;
         for (size_t i = 0; i < n->ngroups; i++) {
             nd_group *g = n->groups[i];
-            if (!g->persist_seq)
+            if (!g->rep.persist_seq)
                 continue;
-            px_event ev = {.kind = PX_EV_PERSISTED, .seq = g->persist_seq};
-            g->persist_seq = 0;
+            px_event ev = {.kind = PX_EV_PERSISTED, .seq = g->rep.persist_seq};
+            g->rep.persist_seq = 0;
             nd_step(n, g, &ev, &err);
         }
     }
@@ -184,22 +184,22 @@ static void on_tick(uv_timer_t *h)
         px_event ev = {.kind = PX_EV_TICK};
         nd_step(n, g, &ev, &err);
         px_node_status(g->px, &st);
-        if (st.state == PX_LEADER && g->last_state != PX_LEADER) {
+        if (st.state == PX_LEADER && g->rep.last_state != PX_LEADER) {
             n->stats.lease_acquired++;
-            g->data_inflight = 0;
-            g->lead_ready = false;
-            g->lead_asked = 0; /* nd_txn_tick proposes the term's first SAFE record */
+            g->lead.inflight = 0;
+            g->lead.ready = false;
+            g->lead.asked = 0; /* nd_txn_tick proposes the term's first SAFE record */
             MR_INFO("node", "group=%llu leadership acquired ballot=%llu.%u",
                     (unsigned long long)g->id, (unsigned long long)st.ballot.round, st.ballot.node);
-        } else if (st.state != PX_LEADER && g->last_state == PX_LEADER) {
+        } else if (st.state != PX_LEADER && g->rep.last_state == PX_LEADER) {
             n->stats.lease_lost++;
-            g->data_inflight = 0;
+            g->lead.inflight = 0;
             MR_INFO("node", "group=%llu leadership lost state=%s", (unsigned long long)g->id,
                     px_state_name(st.state));
             nd_txn_leadership_lost(n, g);
             nd_split_reset(g);
         }
-        g->last_state = st.state;
+        g->rep.last_state = st.state;
         nd_txn_tick(n, g);
         nd_split_tick(n, g);
     }

@@ -70,7 +70,7 @@ static void handle_batch(nd_node *n, nd_group *g, const px_batch *b)
             return;
         }
         n->dirty = true;
-        g->persist_seq = b->persist_seq;
+        g->rep.persist_seq = b->persist_seq;
     }
     for (size_t i = 0; i < b->n; i++) {
         const px_action *a = &b->actions[i];
@@ -85,8 +85,8 @@ static void handle_batch(nd_node *n, nd_group *g, const px_batch *b)
                 nd_chain_apply(n, g, &a->entry);
             break;
         case PX_ACT_TAKE_SNAPSHOT:
-            g->want_snapshot = true;
-            g->snapshot_slot = a->slot;
+            g->rep.want_snapshot = true;
+            g->rep.snapshot_slot = a->slot;
             break;
         case PX_ACT_INSTALL_SNAPSHOT:
             MR_INFO("node", "group=%llu installing a snapshot of %u bytes",
@@ -118,17 +118,17 @@ struct nd_deferred {
  * the core until the next call into it, so they wait until it is done. */
 static void run_deferred(nd_node *n, nd_group *g)
 {
-    while (g->deferred && !n->fatal && !g->in_batch) {
-        nd_deferred *d = g->deferred;
-        g->deferred = d->next;
-        if (!g->deferred)
-            g->deferred_tail = NULL;
+    while (g->rep.deferred && !n->fatal && !g->rep.in_batch) {
+        nd_deferred *d = g->rep.deferred;
+        g->rep.deferred = d->next;
+        if (!g->rep.deferred)
+            g->rep.deferred_tail = NULL;
         px_event ev = {.kind = PX_EV_PROPOSE, .data = d->prop, .len = d->len};
         mr_err err;
         if (nd_step(n, g, &ev, &err) != MR_OK && d->len >= ND_PROP_HDR + 8 &&
             nd_op_is_txn(d->prop[12])) {
-            if (g->data_inflight)
-                g->data_inflight--;
+            if (g->lead.inflight)
+                g->lead.inflight--;
             nd_txn_voided(n, g, d->prop[12], get64(d->prop + ND_PROP_HDR));
         }
         free(d->prop);
@@ -138,25 +138,25 @@ static void run_deferred(nd_node *n, nd_group *g)
 
 void nd_free_deferred(nd_group *g)
 {
-    while (g->deferred) {
-        nd_deferred *d = g->deferred;
-        g->deferred = d->next;
+    while (g->rep.deferred) {
+        nd_deferred *d = g->rep.deferred;
+        g->rep.deferred = d->next;
         free(d->prop);
         free(d);
     }
-    g->deferred_tail = NULL;
+    g->rep.deferred_tail = NULL;
 }
 
 int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
 {
     px_batch b;
     int rc = px_step(g->px, tt_now(n->clock), ev, &b, err);
-    g->in_batch++;
+    g->rep.in_batch++;
     handle_batch(n, g, &b);
-    g->in_batch--;
+    g->rep.in_batch--;
     /* The batch is only valid until the next call into this core. */
-    while (g->want_snapshot && !n->fatal) {
-        g->want_snapshot = false;
+    while (g->rep.want_snapshot && !n->fatal) {
+        g->rep.want_snapshot = false;
         uint32_t slen;
         uint8_t *snap = nd_chain_snapshot(n, g, &slen);
         if (!snap)
@@ -170,9 +170,9 @@ int nd_step(nd_node *n, nd_group *g, const px_event *ev, mr_err *err)
             MR_WARN("node", "group=%llu snapshot refused: %s", (unsigned long long)g->id,
                     mr_err_msg(&e2));
         free(snap); /* the core copied it */
-        g->in_batch++;
+        g->rep.in_batch++;
         handle_batch(n, g, &b2);
-        g->in_batch--;
+        g->rep.in_batch--;
     }
     run_deferred(n, g);
     return rc;
@@ -209,7 +209,7 @@ int nd_start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t fl
     g->sm.hash = 1469598103934665603ull;
     /* A split-off group's store is complete through its floor, and every
      * write it will take is stamped above: reads at or below are safe. */
-    g->safe_ts = floor;
+    g->read.safe_ts = floor;
     px_options o;
     px_options_default(&o);
     o.group = gid;
@@ -322,31 +322,31 @@ int nd_propose_raw(nd_node *n, nd_group *g, uint64_t seq, uint8_t kind, const ui
     if (blen)
         memcpy(prop + ND_PROP_HDR, body, blen);
     if (nd_op_is_txn(kind))
-        g->data_inflight++;
-    if (g->in_batch) { /* see run_deferred */
+        g->lead.inflight++;
+    if (g->rep.in_batch) { /* see run_deferred */
         nd_deferred *d = malloc(sizeof *d);
         if (!d) {
             free(prop);
             if (nd_op_is_txn(kind))
-                g->data_inflight--;
+                g->lead.inflight--;
             return mr_errf(err, MR_ENOMEM, "out of memory");
         }
         *d = (nd_deferred){prop, (uint32_t)(ND_PROP_HDR + blen), NULL};
-        if (g->deferred_tail)
-            g->deferred_tail->next = d;
+        if (g->rep.deferred_tail)
+            g->rep.deferred_tail->next = d;
         else
-            g->deferred = d;
-        g->deferred_tail = d;
-        g->last_propose = mr_monotonic_ns();
+            g->rep.deferred = d;
+        g->rep.deferred_tail = d;
+        g->lead.last_propose = mr_monotonic_ns();
         return MR_OK;
     }
     px_event ev = {.kind = PX_EV_PROPOSE, .data = prop, .len = (uint32_t)(ND_PROP_HDR + blen)};
     int rc = nd_step(n, g, &ev, err);
     free(prop);
     if (rc == MR_OK)
-        g->last_propose = mr_monotonic_ns();
-    else if (nd_op_is_txn(kind) && g->data_inflight)
-        g->data_inflight--;
+        g->lead.last_propose = mr_monotonic_ns();
+    else if (nd_op_is_txn(kind) && g->lead.inflight)
+        g->lead.inflight--;
     return rc;
 }
 

@@ -60,17 +60,17 @@ static size_t dir_prefix(void *arg, const void *key, size_t len)
 
 void nd_split_reset(nd_group *g)
 {
-    free(g->split_key);
-    g->split_key = NULL;
-    g->split_child = 0;
-    g->split_state = ND_SPLIT_IDLE;
+    free(g->split.key);
+    g->split.key = NULL;
+    g->split.child = 0;
+    g->split.state = ND_SPLIT_IDLE;
 }
 
 static void give_up(nd_group *g, int64_t now, const char *why)
 {
     MR_WARN("node", "group=%llu split: %s; trying again later", (unsigned long long)g->id, why);
     nd_split_reset(g);
-    g->split_next = now + ND_SPLIT_RETRY;
+    g->split.next = now + ND_SPLIT_RETRY;
 }
 
 /* key is strictly inside g's range, so both sides keep a part of it. */
@@ -82,7 +82,8 @@ static bool splits_range(const nd_group *g, const char *key)
 /* Chooses the split key; false when the tablet has no place to split. */
 static bool choose_key(nd_node *n, nd_group *g)
 {
-    mv_split_opts o = {.ts = g->safe_ts > mv_horizon(g->mv) ? g->safe_ts : mv_horizon(g->mv),
+    mv_split_opts o = {.ts = g->read.safe_ts > mv_horizon(g->mv) ? g->read.safe_ts
+                                                                 : mv_horizon(g->mv),
                        .prefix = dir_prefix,
                        .max_dir_bytes = (uint64_t)n->split_bytes};
     void *k = NULL;
@@ -101,42 +102,42 @@ static bool choose_key(nd_node *n, nd_group *g)
         free(key);
         return false;
     }
-    g->split_key = key;
+    g->split.key = key;
     return true;
 }
 
 static void ask_meta(nd_node *n, nd_group *g, int64_t now)
 {
-    g->split_sent = now;
+    g->split.sent = now;
     nd_send_to_group(n, ND_META_GROUP, ND_MSG_SPLIT,
                      json_pack("{s:s, s:I, s:s, s:s, s:s}", "op", "alloc", "group",
                                (json_int_t)g->id, "start", g->range_start, "end", g->range_end,
-                               "key", g->split_key));
+                               "key", g->split.key));
 }
 
-/* A split at g->split_key begins: the meta group is asked to number it. */
+/* A split at g->split.key begins: the meta group is asked to number it. */
 static void begin(nd_node *n, nd_group *g, int64_t now)
 {
-    g->split_state = ND_SPLIT_ALLOC;
-    g->split_since = now;
+    g->split.state = ND_SPLIT_ALLOC;
+    g->split.since = now;
     ask_meta(n, g, now);
 }
 
 static void propose_split(nd_node *n, nd_group *g, int64_t now)
 {
-    size_t klen = strlen(g->split_key);
+    size_t klen = strlen(g->split.key);
     uint8_t *b = malloc(12 + klen);
     if (!b)
         return;
-    put64(b, g->split_child);
+    put64(b, g->split.child);
     put32(b + 8, (uint32_t)klen);
-    memcpy(b + 12, g->split_key, klen);
+    memcpy(b + 12, g->split.key, klen);
     mr_err err;
     if (nd_propose_raw(n, g, 0, ND_OP_SPLIT, b, 12 + klen, &err) == MR_OK) {
-        g->split_state = ND_SPLIT_PROPOSED;
-        g->split_since = now;
+        g->split.state = ND_SPLIT_PROPOSED;
+        g->split.since = now;
         MR_INFO("node", "group=%llu proposing a split at '%s' into group %llu",
-                (unsigned long long)g->id, g->split_key, (unsigned long long)g->split_child);
+                (unsigned long long)g->id, g->split.key, (unsigned long long)g->split.child);
     }
     free(b);
 }
@@ -146,54 +147,54 @@ void nd_split_tick(nd_node *n, nd_group *g)
     if (!g->range_start || !nd_txn_leads(n, g))
         return; /* the meta group holds no user keys; only a ready leader splits */
     int64_t now = mr_monotonic_ns();
-    switch (g->split_state) {
+    switch (g->split.state) {
     case ND_SPLIT_IDLE: {
-        if (now < g->split_next)
+        if (now < g->split.next)
             return;
-        g->split_next = now + ND_SPLIT_CHECK;
+        g->split.next = now + ND_SPLIT_CHECK;
         /* The transactions' own records (system keys) stay with the parent:
          * only the range's data counts. Counting them walks them, so they are
          * counted again only when the free estimate less their last count
          * (which only grows) says the data may be over. */
         mv_size sz, data;
         mv_size_estimate(g->mv, &sz);
-        if ((int64_t)(sz.bytes - g->split_sys_bytes) < n->split_bytes || g->prepared)
+        if ((int64_t)(sz.bytes - g->split.sys_bytes) < n->split_bytes || g->txn.prepared)
             return;
         mr_err err;
         if (mv_size_data(g->mv, &data, &err) != MR_OK) {
             MR_WARN("node", "group=%llu size: %s", (unsigned long long)g->id, mr_err_msg(&err));
             return;
         }
-        g->split_sys_bytes = sz.bytes - data.bytes;
+        g->split.sys_bytes = sz.bytes - data.bytes;
         if ((int64_t)data.bytes < n->split_bytes)
             return;
         if (!choose_key(n, g)) {
-            g->split_next = now + ND_SPLIT_RETRY;
+            g->split.next = now + ND_SPLIT_RETRY;
             MR_INFO("node", "group=%llu holds %llu bytes but no key splits it (one directory)",
                     (unsigned long long)g->id, (unsigned long long)data.bytes);
             return;
         }
         MR_INFO("node", "group=%llu holds %llu bytes (split size %lld): splitting at '%s'",
                 (unsigned long long)g->id, (unsigned long long)data.bytes,
-                (long long)n->split_bytes, g->split_key);
+                (long long)n->split_bytes, g->split.key);
         return begin(n, g, now);
     }
     case ND_SPLIT_ALLOC:
-        if (now - g->split_since > ND_SPLIT_GIVEUP)
+        if (now - g->split.since > ND_SPLIT_GIVEUP)
             return give_up(g, now, "the meta group did not number the new group");
-        if (now - g->split_sent >= ND_SPLIT_RESEND)
+        if (now - g->split.sent >= ND_SPLIT_RESEND)
             ask_meta(n, g, now);
         return;
     case ND_SPLIT_BARRIER:
-        if (now - g->split_since > ND_SPLIT_GIVEUP)
+        if (now - g->split.since > ND_SPLIT_GIVEUP)
             return give_up(g, now, "transactions did not drain");
-        if (!g->prepared && !g->txns && g->data_inflight == 0)
+        if (!g->txn.prepared && !g->txn.txns && g->lead.inflight == 0)
             return propose_split(n, g, now);
-        if (now - g->split_since > ND_SPLIT_DRAIN)
+        if (now - g->split.since > ND_SPLIT_DRAIN)
             nd_txn_abort_open(n, g, "the tablet is splitting; retry");
         return;
     case ND_SPLIT_PROPOSED:
-        if (now - g->split_since > ND_SPLIT_GIVEUP)
+        if (now - g->split.since > ND_SPLIT_GIVEUP)
             return give_up(g, now, "the split record was not applied");
         return;
     }
@@ -202,7 +203,7 @@ void nd_split_tick(nd_node *n, nd_group *g)
 void nd_split_voided(nd_node *n, nd_group *g)
 {
     (void)n;
-    if (g->split_state == ND_SPLIT_PROPOSED)
+    if (g->split.state == ND_SPLIT_PROPOSED)
         give_up(g, mr_monotonic_ns(), "the split record was voided");
 }
 
@@ -263,13 +264,13 @@ void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const ui
         return;
     }
     const char *why = !splits_range(g, key) ? "its key is outside the range"
-                      : g->prepared         ? "a transaction is prepared here"
+                      : g->txn.prepared     ? "a transaction is prepared here"
                       : child <= g->id      ? "the new group's id is not above the parent's"
                                             : NULL;
     if (why) {
         MR_INFO("node", "group=%llu slot=%llu: split at '%s' void: %s", (unsigned long long)g->id,
                 (unsigned long long)slot, key, why);
-        if (mine && g->split_state == ND_SPLIT_PROPOSED)
+        if (mine && g->split.state == ND_SPLIT_PROPOSED)
             give_up(g, mr_monotonic_ns(), why);
         free(key);
         return;
@@ -294,7 +295,7 @@ void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const ui
         notify_others(n, g, key, child, ts);
     }
     nd_split_reset(g);
-    g->split_next = mr_monotonic_ns() + ND_SPLIT_CHECK;
+    g->split.next = mr_monotonic_ns() + ND_SPLIT_CHECK;
     free(key);
 }
 
@@ -348,7 +349,7 @@ static void on_alloc(nd_node *n, json_t *o)
             nd_send_to_group(n, (uint64_t)parent, ND_MSG_SPLIT, ans);
         return;
     }
-    if (mg->alloc_txn && nd_txn_known(mg, mg->alloc_txn))
+    if (mg->split.alloc_txn && nd_txn_known(mg, mg->split.alloc_txn))
         return; /* one numbering at a time: the parent asks again */
     /* The parent's record must show the range it splits. */
     char pkey[64];
@@ -392,7 +393,7 @@ static void on_alloc(nd_node *n, json_t *o)
                          : NULL;
     uint64_t id = ND_TXN_SYSTEM | (child << 1); /* the cluster's own (nd_validate.h) */
     if (writes && nd_txn_system_write(n, mg, id, writes) == MR_OK) {
-        mg->alloc_txn = id;
+        mg->split.alloc_txn = id;
         MR_INFO("node",
                 "meta group: group %llu splits at '%s': the keys from there go to new "
                 "group %llu",
@@ -433,11 +434,11 @@ void nd_split_on_request(nd_node *n, const net_message *m)
                                 (json_int_t)gid, "leader", leader));
     } else if (!splits_range(g, key)) {
         nd_reply_error(n, m->reply_to, "boundary", "the key already starts a range");
-    } else if (g->split_state != ND_SPLIT_IDLE) {
+    } else if (g->split.state != ND_SPLIT_IDLE) {
         nd_reply_json(n, m->reply_to,
                       json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "busy", "message",
                                 "the group is splitting already; try again", "retryable", 1));
-    } else if (!(g->split_key = strdup(key))) {
+    } else if (!(g->split.key = strdup(key))) {
         nd_reply_error(n, m->reply_to, "nomem", "out of memory");
     } else {
         MR_INFO("node", "group=%llu splitting at '%s' as asked", (unsigned long long)g->id, key);
@@ -467,16 +468,16 @@ void nd_split_on_message(nd_node *n, const net_message *m)
         const char *end = json_string_value(json_object_get(o, "end"));
         const char *key = json_string_value(json_object_get(o, "key"));
         json_int_t child = json_integer_value(json_object_get(o, "child"));
-        if (g && g->split_state == ND_SPLIT_ALLOC && nd_txn_leads(n, g) && start && end && key &&
+        if (g && g->split.state == ND_SPLIT_ALLOC && nd_txn_leads(n, g) && start && end && key &&
             strcmp(start, g->range_start) == 0 && strcmp(end, g->range_end) == 0 &&
             splits_range(g, key) && child > (json_int_t)g->id) {
             char *k = strdup(key);
             if (k) {
-                free(g->split_key);
-                g->split_key = k;
-                g->split_child = (uint64_t)child;
-                g->split_state = ND_SPLIT_BARRIER;
-                g->split_since = mr_monotonic_ns();
+                free(g->split.key);
+                g->split.key = k;
+                g->split.child = (uint64_t)child;
+                g->split.state = ND_SPLIT_BARRIER;
+                g->split.since = mr_monotonic_ns();
             }
         }
     } else if (strcmp(op, "notice") == 0) {

@@ -2,8 +2,8 @@
  * pure functions: no I/O, no clock reads, no allocation. The caller passes the TrueTime
  * interval it read (TT.now()) and the replica's timestamps; the functions say which
  * timestamp to use and whether a replica may act now. Shared by the simulator
- * (tests/sim/sim_txn.c) and the node (tablet/node/nd_txn.c), so both obey one statement of
- * the rules, and each rule is unit-tested at its edges (tests/txn/test_tx.c).
+ * (tests/sim/sim_txn.c) and the node (tablet/node/nd_txn*.c, nd_read.c), so both obey one
+ * statement of the rules, and each rule is unit-tested at its edges (tests/txn/test_tx.c).
  *
  * Timestamps are int64 nanoseconds since the epoch, like tt_interval. TX_TS_INF stands for
  * "no bound" (a replica with no prepared transaction has t_tm_safe = +inf). Every function

@@ -15,7 +15,7 @@
  *    the transaction prepared, and proposes one commit record ('C') with the new lists; its
  *    timestamp is its slot's; once applied at the leader, commit wait runs until TT.after(s),
  *    then the locks go and the client hears ok. Several groups: two-phase commit as the node
- *    runs it (tablet/node/nd_txn.c): the client sends the commit to every participant's
+ *    runs it (tablet/node/nd_2pc.c): the client sends the commit to every participant's
  *    leader; each participant takes its exclusive locks, logs PREPARE ('P': its writes and
  *    read keys) at its prepare timestamp and votes to the coordinator group (one of the
  *    participants); the coordinator's leader takes its locks, counts the votes

@@ -1,0 +1,422 @@
+/* Snapshot reads at a timestamp on any replica, and safe time. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/mr_log.h"
+#include "common/mr_util.h"
+#include "coordinator/co.h"
+#include "tablet/node/nd_int.h"
+#include "tablet/node/nd_txn_int.h"
+#include "tablet/node/nd_validate.h"
+#include "tablet/txn/tx.h"
+
+static void on_read_timer(uv_timer_t *h);
+static int64_t read_need(nd_node *n, nd_group *g, tt_interval now, int64_t ts, bool bounded);
+
+void nd_on_read_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+void nd_snapwait_free(nd_snapwait *w)
+{
+    json_decref(w->result);
+    free(w->key);
+    free(w->end);
+    free(w);
+}
+
+/* Safe time (Spanner §4.1.3): t_safe = min(t_paxos_safe, t_tm_safe), where
+ * t_paxos_safe is the largest applied timestamp and t_tm_safe is one below the
+ * smallest prepare timestamp of an undecided transaction: it may still commit
+ * at any s >= its prepare timestamp. */
+static int64_t tm_safe(const nd_group *g)
+{
+    int64_t t = TX_TS_INF;
+    for (const nd_prepared *p = g->txn.prepared; p; p = p->next)
+        if (p->ts - 1 < t)
+            t = p->ts - 1;
+    return t;
+}
+
+/* t_paxos_safe: the largest applied timestamp, or the leader's promise once
+ * this replica applied every slot the leader had assigned when it made it. */
+static int64_t paxos_safe(const nd_group *g)
+{
+    return g->read.grant_ts > g->read.safe_ts && g->sm.slot >= g->read.grant_slot ? g->read.grant_ts
+                                                                                  : g->read.safe_ts;
+}
+
+int64_t nd_safe_time(const nd_group *g)
+{
+    return tx_safe_time(paxos_safe(g), tm_safe(g));
+}
+
+/* Does g hold key, or every key of the scan [key, end) ("" = to +infinity)? */
+bool nd_span_in_range(const nd_group *g, const char *key, size_t klen, const char *end)
+{
+    if (!nd_in_range(g, key, klen))
+        return false;
+    if (!end || !*g->range_end)
+        return true;
+    return *end && strcmp(end, g->range_end) <= 0;
+}
+
+void nd_reply_wrong_range(nd_node *n, net_reply_to to, const nd_group *g, const char *key)
+{
+    char msg[400];
+    if (g->range_start)
+        snprintf(msg, sizeof msg, "group %llu holds [\"%.100s\", \"%.100s\"), not \"%.100s\"",
+                 (unsigned long long)g->id, g->range_start, g->range_end, key);
+    else
+        snprintf(msg, sizeof msg, "group %llu (meta) holds no user keys",
+                 (unsigned long long)g->id);
+    nd_reply_json(n, to,
+                  json_pack("{s:b, s:s, s:s, s:I}", "ok", 0, "error", "wrong_range", "message", msg,
+                            "owner", (json_int_t)nd_group_of_key(n, key, strlen(key))));
+}
+
+/* A scan's reply is one page: at most `limit` rows and `budget` bytes (at least one row);
+ * the first key left out is where the client resumes. */
+typedef struct scan_acc {
+    json_t *rows;
+    size_t n, limit, bytes, budget;
+    json_t *resume;
+} scan_acc;
+
+#define SCAN_PAGE_FULL 0x5ca7 /* scan_row's stop value (not an MR_E* code) */
+
+/* An upper bound on a string's bytes in the reply: JSON escapes control characters, quotes
+ * and backslashes, at most 6 bytes each. */
+static size_t json_str_bound(const uint8_t *p, size_t len)
+{
+    size_t z = 2;
+    for (size_t i = 0; i < len; i++)
+        z += p[i] < 0x20 || p[i] == '"' || p[i] == '\\' ? 6 : 1;
+    return z;
+}
+
+static int scan_row(void *arg, const mv_version *v)
+{
+    scan_acc *a = arg;
+    size_t z = 48 + json_str_bound(v->key, v->key_len) + json_str_bound(v->value, v->len);
+    if (a->n && (a->n >= a->limit || a->bytes + z > a->budget)) {
+        a->resume = json_stringn((const char *)v->key, v->key_len);
+        return a->resume ? SCAN_PAGE_FULL : MR_ENOMEM; /* never a silently short scan */
+    }
+    json_t *row = json_pack("{s:s%, s:s%, s:I}", "key", (const char *)v->key, v->key_len, "value",
+                            (const char *)v->value, v->len, "version_ts", (json_int_t)v->ts);
+    if (!row || json_array_append_new(a->rows, row) != 0)
+        return MR_ENOMEM;
+    a->n++;
+    a->bytes += z;
+    return 0;
+}
+
+/* *vis (optional): the newest timestamp the answer depends on. A point read
+ * depends on its version (or tombstone); a scan, whose skipped tombstones are
+ * not reported, on the read timestamp itself. A scan answers one page (see
+ * scan_acc): {rows, more, resume?}. */
+json_t *nd_read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts,
+                   int64_t *vis)
+{
+    if (vis)
+        *vis = ts;
+    mr_err err;
+    mr_err_clear(&err);
+    if (end || limit > 0) {
+        size_t budget = nd_reply_max() / 2 < ND_SCAN_BYTES ? nd_reply_max() / 2 : ND_SCAN_BYTES;
+        scan_acc a = {.rows = json_array(),
+                      .limit = limit > 0 && limit < ND_SCAN_ROWS ? (size_t)limit : ND_SCAN_ROWS,
+                      .budget = budget};
+        /* Client keys start at "\x01": below live the system records. */
+        mv_scan_opts so = {.start = *key ? key : "\x01",
+                           .start_len = *key ? strlen(key) : 1,
+                           .end = end,
+                           .end_len = end ? strlen(end) : 0,
+                           .ts = ts};
+        uint64_t count = 0;
+        int rc = a.rows ? mv_scan(g->mv, &so, scan_row, &a, &count, &err) : MR_ENOMEM;
+        if (rc != MR_OK && rc != SCAN_PAGE_FULL) {
+            json_decref(a.rows);
+            json_decref(a.resume);
+            return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", mr_strerror(rc), "message",
+                             rc == MR_ENOMEM && !*mr_err_msg(&err) ? "out of memory"
+                                                                   : mr_err_msg(&err));
+        }
+        json_t *o = json_pack("{s:b, s:I, s:o, s:b}", "ok", 1, "read_ts", (json_int_t)ts, "rows",
+                              a.rows, "more", a.resume != NULL);
+        if (o && a.resume)
+            json_object_set_new(o, "resume", a.resume);
+        else
+            json_decref(a.resume);
+        return o;
+    }
+    return nd_read_key(g, key, strlen(key), ts, true, vis);
+}
+
+/* A read at ts may be served once the replica applied every slot up to
+ * `need` (ts itself, or at a leader that promised to stamp later writes above
+ * ts: the largest stamp it had assigned) and no prepared transaction may
+ * still commit at or below ts. */
+static bool snap_ready(const nd_group *g, int64_t ts, int64_t need)
+{
+    return need <= paxos_safe(g) && ts <= tm_safe(g);
+}
+
+/* Answers whose newest timestamp has not certainly passed (tx_read_visible)
+ * wait on a timer, at most about 2 epsilon. */
+static void arm_read_timer(nd_node *n, nd_group *g)
+{
+    int64_t wait = INT64_MAX;
+    for (nd_snapwait *w = g->read.snapwaits; w; w = w->next) {
+        int64_t d = w->result  ? tt_wait_ns(n->clock, w->vis)
+                    : w->ahead ? w->ts - tt_now(n->clock).latest
+                               : 0;
+        if (d > 0 && d < wait)
+            wait = d;
+    }
+    if (wait == INT64_MAX || wait > ND_SNAPWAIT_MAX)
+        return; /* nothing waits on time alone; apply and the tick serve the rest */
+    if (!g->read.timer) {
+        g->read.timer = calloc(1, sizeof *g->read.timer);
+        if (!g->read.timer)
+            return;
+        uv_timer_init(n->loop, &g->read.timer->h);
+        g->read.timer->n = n;
+        g->read.timer->gid = g->id;
+    }
+    uv_timer_start(&g->read.timer->h, on_read_timer,
+                   (uint64_t)((wait + MR_NS_PER_MS - 1) / MR_NS_PER_MS), 0);
+}
+
+void nd_serve_snapwaits(nd_node *n, nd_group *g, bool expire)
+{
+    if (n->fatal)
+        return; /* a slot failed to apply (g->sm.slot is past it): serve nothing more */
+    int64_t now = mr_monotonic_ns();
+    for (nd_snapwait **p = &g->read.snapwaits; *p;) {
+        nd_snapwait *w = *p;
+        tt_interval tnow = tt_now(n->clock);
+        if (w->ahead && w->ts <= tnow.latest) {
+            w->ahead = false;
+            w->need = read_need(n, g, tnow, w->ts, false);
+        }
+        if (!w->ahead && !w->result && snap_ready(g, w->ts, w->need))
+            w->result = nd_read_at(g, w->key, w->end, w->limit, w->ts, &w->vis);
+        if (w->result && tx_read_visible(tnow, w->vis)) {
+            nd_reply_json(n, w->reply_to, w->result);
+            w->result = NULL;
+        } else if (!w->result && expire && now > w->deadline) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "replica's safe time %lld is behind the read at %lld",
+                     (long long)nd_safe_time(g), (long long)w->ts);
+            nd_reply_json(n, w->reply_to,
+                          json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "behind", "message",
+                                    msg, "retryable", 1));
+        } else {
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        nd_snapwait_free(w);
+    }
+}
+
+static void on_read_timer(uv_timer_t *h)
+{
+    nd_read_timer *rt = (nd_read_timer *)h;
+    nd_group *g = nd_find_group(rt->n, rt->gid);
+    if (!g)
+        return;
+    nd_serve_snapwaits(rt->n, g, false);
+    arm_read_timer(rt->n, g);
+}
+
+void nd_propose_safe(nd_node *n, nd_group *g)
+{
+    mr_err err;
+    (void)nd_propose_raw(n, g, 0, ND_OP_SAFE, NULL, 0, &err); /* retried when still idle */
+}
+
+/* A follower with a strong read waiting asks the leader for a fresh SAFE
+ * record (at most every ND_SAFE_ASK), instead of waiting for the idle one. */
+#define ND_SAFE_ASK (2 * MR_NS_PER_MS)
+
+void nd_ask_for_safe_time(nd_node *n, nd_group *g, bool answered)
+{
+    int64_t now = mr_monotonic_ns();
+    if (!answered && now - g->read.safe_asked < ND_SAFE_ASK)
+        return;
+    px_status st;
+    px_node_status(g->px, &st);
+    if (!st.leader || st.leader > PX_MAX_NODE_ID || st.leader == n->self ||
+        !n->peers[st.leader].addr[0])
+        return;
+    g->read.safe_asked = now;
+    uint8_t msg[12];
+    put64(msg, g->id);
+    put32(msg + 8, n->self);
+    mr_err err;
+    net_transport_send(n->tr, n->peers[st.leader].addr, ND_MSG_SAFE_REQ, msg, sizeof msg, &err);
+}
+
+/* A follower's request: [u64 group][u32 its node id]. The leader answers with
+ * a promise instead of a write (MinNextTS, Spanner §4.2.1): every slot it
+ * assigns from now on is stamped above TT.now().latest, so a follower that has
+ * applied through the last slot assigned so far may serve reads up to that
+ * timestamp (ND_MSG_SAFE_GRANT: [u64 group][i64 ts][u64 slot]). */
+void nd_txn_on_safe_request(nd_node *n, const net_message *m)
+{
+    if (m->len != 8 && m->len != 12)
+        return;
+    nd_group *g = nd_find_group(n, get64(m->payload));
+    if (!g || !nd_leads_with_log(n, g))
+        return;
+    px_node_id to = m->len == 12 ? get32(m->payload + 8) : 0;
+    tt_interval now = tt_now(n->clock);
+    px_status st;
+    px_node_status(g->px, &st);
+    mr_err err;
+    if (to >= 1 && to <= PX_MAX_NODE_ID && n->peers[to].addr[0] &&
+        px_node_promise(g->px, now, now.latest, &err) == MR_OK) {
+        uint8_t msg[24];
+        put64(msg, g->id);
+        put64(msg + 8, (uint64_t)now.latest);
+        /* The follower must have applied every slot that may hold data below
+         * the promise: up to the last one with transactional records when
+         * none is in flight (SAFE and register slots do not count), else
+         * everything assigned. */
+        uint64_t slot = st.next_slot ? st.next_slot - 1 : 0;
+        if (g->lead.inflight == 0 && g->read.last_data_slot < slot)
+            slot = g->read.last_data_slot;
+        put64(msg + 16, slot);
+        net_transport_send(n->tr, n->peers[to].addr, ND_MSG_SAFE_GRANT, msg, sizeof msg, &err);
+        return;
+    }
+    /* One SAFE record answers every follower that asked in the meantime. */
+    if (mr_monotonic_ns() - g->lead.last_propose > ND_SAFE_ASK / 2)
+        nd_propose_safe(n, g);
+}
+
+void nd_txn_on_safe_grant(nd_node *n, const net_message *m)
+{
+    if (m->len != 24)
+        return;
+    nd_group *g = nd_find_group(n, get64(m->payload));
+    if (!g)
+        return;
+    int64_t ts = (int64_t)get64(m->payload + 8);
+    uint64_t slot = get64(m->payload + 16);
+    if (ts <= g->read.grant_ts)
+        return;
+    g->read.grant_ts = ts;
+    g->read.grant_slot = slot;
+    nd_serve_snapwaits(n, g, false);
+    /* Reads that came after the question need a later promise: ask again at
+     * once (one question in flight at a time, so no flood). */
+    for (nd_snapwait *w = g->read.snapwaits; w; w = w->next)
+        if (w->ts > ts && !w->ahead) {
+            nd_ask_for_safe_time(n, g, true);
+            break;
+        }
+}
+
+/* What a snapshot read at ts must wait for besides time (see snap_ready): a leader
+ * promises to stamp every later write above ts (MinNextTS), so it needs only what it already
+ * assigned (st.last_ts: the log, not its promises) applied, not a new write. It promises
+ * nothing beyond TT.now().latest (a read further ahead waits until then): a promise pushes
+ * every later commit's timestamp, and so its commit wait, up to it. A follower asks the leader
+ * not to make it wait. */
+static int64_t read_need(nd_node *n, nd_group *g, tt_interval now, int64_t ts, bool bounded)
+{
+    px_status st;
+    px_node_status(g->px, &st);
+    mr_err perr;
+    if (ts > paxos_safe(g) && ts <= now.latest && nd_leads_with_log(n, g) &&
+        px_node_promise(g->px, now, ts, &perr) == MR_OK)
+        return st.last_ts < ts ? st.last_ts : ts;
+    if (ts > paxos_safe(g) && !bounded)
+        nd_ask_for_safe_time(n, g, false);
+    return ts;
+}
+
+void nd_on_snapread(nd_node *n, const net_message *m, json_t *o)
+{
+    nd_snap_req rq;
+    mr_err verr;
+    if (nd_valid_snapread(o, &rq, &verr) != MR_OK)
+        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&verr));
+    const char *key = rq.key, *end = rq.end;
+    long limit = (long)rq.limit;
+    nd_group *g = nd_find_group(n, rq.group);
+    if (!g)
+        return nd_reply_error(n, m->reply_to, "no_group",
+                              "this node holds no replica of the group");
+    /* The meta group's records are readable for inspection; data groups
+     * answer only for their range. */
+    if (g->id != ND_META_GROUP && !nd_span_in_range(g, key, strlen(key), end))
+        return nd_reply_wrong_range(n, m->reply_to, g, key);
+    tt_interval now = tt_now(n->clock);
+    int64_t ts;
+    if (rq.mode == ND_READ_AT) {
+        if (nd_valid_read_ts(rq.ts, now.latest, &verr) != MR_OK)
+            return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&verr));
+        ts = rq.ts;
+    } else if (rq.mode == ND_READ_EXACT) {
+        ts = now.latest - rq.staleness;
+    } else if (rq.mode == ND_READ_BOUNDED) {
+        /* Bounded staleness: this replica's safe time, no waiting, if fresh enough. */
+        int64_t safe = nd_safe_time(g);
+        if (safe < now.latest - rq.staleness) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "replica's safe time is %.3f s old",
+                     (double)(now.latest - safe) / 1e9);
+            return nd_reply_json(n, m->reply_to,
+                                 json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "behind",
+                                           "message", msg, "retryable", 1));
+        }
+        ts = safe;
+    } else {
+        /* Strong: s_read = TT.now().latest, so the read sees everything
+         * committed before it began, and its timestamp can serve the
+         * transaction's reads at other groups too. */
+        ts = now.latest;
+    }
+    /* A read ahead of this node's clock (a timestamp from another node's, or a client's)
+     * waits until TT.now().latest reaches it; only then may a leader promise it. */
+    bool ahead = ts > now.latest;
+    int64_t need = ahead ? ts : read_need(n, g, now, ts, rq.mode == ND_READ_BOUNDED);
+    /* MERIDIAN_TEST_BREAK=no-safe-wait (negative control): serve at once. */
+    json_t *result = NULL;
+    int64_t vis = 0;
+    if ((!ahead && snap_ready(g, ts, need)) || nd_test_break(n, ND_BREAK_NO_SAFE_WAIT)) {
+        result = nd_read_at(g, key, end, limit, ts, &vis);
+        if (tx_read_visible(now, vis) || nd_test_break(n, ND_BREAK_NO_SAFE_WAIT))
+            return nd_reply_json(n, m->reply_to, result);
+    }
+    nd_snapwait *w = calloc(1, sizeof *w);
+    if (!w || !(w->key = strdup(key)) || (end && !(w->end = strdup(end)))) {
+        if (w)
+            nd_snapwait_free(w);
+        json_decref(result);
+        return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+    }
+    w->reply_to = m->reply_to;
+    w->ts = ts;
+    w->need = need;
+    w->ahead = ahead;
+    w->result = result;
+    w->vis = vis;
+    w->deadline = mr_monotonic_ns() + (ahead ? ts - now.latest : 0) + ND_SNAPWAIT_MAX;
+    w->limit = limit;
+    w->next = g->read.snapwaits;
+    g->read.snapwaits = w;
+    arm_read_timer(n, g);
+}
+
+void nd_txn_applied(nd_node *n, nd_group *g)
+{
+    nd_serve_snapwaits(n, g, false);
+}
