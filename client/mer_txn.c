@@ -143,6 +143,11 @@ int64_t meridian_read_ts(const meridian_txn *t)
     return txn_ok(t) ? t->read_ts : 0;
 }
 
+uint64_t meridian_txn_id(const meridian_txn *t)
+{
+    return txn_ok(t) && t->state != MER_TXN_DONE ? t->id : 0;
+}
+
 /* The transaction's record of a group (created when add). */
 static mer_tgroup *tgroup(meridian_txn *t, uint64_t gid, bool add)
 {
