@@ -157,18 +157,19 @@ static int do_get(meridian *db, const kv_args *a, bool json, const char *key)
         return kv_failed(db, rc, json);
     void *v = NULL;
     size_t vlen = 0;
-    rc = meridian_get(t, key, strlen(key), &v, &vlen);
+    int64_t written = 0;
+    rc = meridian_get_version(t, key, strlen(key), &v, &vlen, &written);
     long long ts = meridian_read_ts(t);
     meridian_rollback(t); /* read-only: nothing to release */
     int st = CMD_EXIT_OK;
     if (rc == MERIDIAN_OK) {
         if (json)
-            st = print_json(json_pack("{s:b, s:b, s:s, s:s%, s:I}", "ok", 1, "found", 1, "key", key,
-                                      "value", v ? (const char *)v : "", vlen, "read_ts",
-                                      (json_int_t)ts));
+            st = print_json(json_pack("{s:b, s:b, s:s, s:s%, s:I, s:I}", "ok", 1, "found", 1, "key",
+                                      key, "value", v ? (const char *)v : "", vlen, "read_ts",
+                                      (json_int_t)ts, "version_ts", (json_int_t)written));
         else {
             printf("%.*s\n", (int)vlen, v ? (const char *)v : "");
-            fprintf(stderr, "(read at %lld)\n", ts);
+            fprintf(stderr, "(read at %lld, written at %lld)\n", ts, (long long)written);
         }
     } else if (rc == MERIDIAN_NOTFOUND) {
         if (json) {

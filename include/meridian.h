@@ -112,6 +112,11 @@ MERIDIAN_API int meridian_begin(meridian *db, meridian_txn **out);
  * *vlen is 0), or MERIDIAN_NOTFOUND. */
 MERIDIAN_API int meridian_get(meridian_txn *t, const void *key, size_t klen, void **val,
                               size_t *vlen);
+/* meridian_get that also tells (version_ts optional) the commit timestamp of
+ * the version read: 0 when it is the transaction's own buffered write, or
+ * when not found. */
+MERIDIAN_API int meridian_get_version(meridian_txn *t, const void *key, size_t klen, void **val,
+                                      size_t *vlen, int64_t *version_ts);
 MERIDIAN_API int meridian_put(meridian_txn *t, const void *key, size_t klen, const void *val,
                               size_t vlen);
 MERIDIAN_API int meridian_delete(meridian_txn *t, const void *key, size_t klen);

@@ -142,7 +142,17 @@ static void txn_across_groups_and_reads_at(void)
      * both writes, one at ts - 1 neither. */
     CHECK(scan_is(ts, "w1\tA\ny1\tB\n"));
     CHECK(scan_is(ts - 1, ""));
-    CHECK(value_is("y1", 0, "B"));
+    const char *get[] = {"kv", "get", "y1", NULL};
+    char written[64];
+    snprintf(written, sizeof written, "written at %lld)", ts);
+    out = err = NULL;
+    rc = run_at(&out, &err, host, get);
+    bool latest = rc == 0 && out && strcmp(out, "B\n") == 0 && has(err, written);
+    if (!latest)
+        fprintf(stderr, "  kv get y1: exit %d: %s %s\n", rc, out ? out : "", err ? err : "");
+    free(out);
+    free(err);
+    CHECK(latest);
 
     /* One read-write transaction over both groups, reading and deleting,
      * --json, through a host list whose first node is down. */

@@ -759,7 +759,9 @@ TEST(rollback_releases_every_group)
     /* A transaction that only read, over two groups, still commits at both
      * (its read locks must have held): empty writes, its count of reads. */
     CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
-    CHECK_EQ(meridian_get(t, "a", 1, &v, &n), MERIDIAN_OK);
+    int64_t version = -1;
+    CHECK_EQ(meridian_get_version(t, "a", 1, &v, &n, &version), MERIDIAN_OK);
+    CHECK_EQ(version, 1); /* the reply's version_ts */
     meridian_free(v);
     CHECK_EQ(meridian_get(t, "z", 1, &v, &n), MERIDIAN_OK);
     meridian_free(v);

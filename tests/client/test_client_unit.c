@@ -367,6 +367,10 @@ TEST(api_misuse_without_cluster)
     CHECK_EQ(meridian_get(t, "k", 1, &v, &vl), MERIDIAN_OK);
     CHECK(vl == 3 && memcmp(v, "val", 3) == 0);
     meridian_free(v);
+    int64_t version = -1;
+    CHECK_EQ(meridian_get_version(t, "k", 1, &v, &vl, &version), MERIDIAN_OK);
+    CHECK_EQ(version, 0); /* its own write: not committed anywhere yet */
+    meridian_free(v);
     CHECK_EQ(meridian_put(t, "e", 1, "", 0), MERIDIAN_OK); /* an empty value */
     CHECK_EQ(meridian_get(t, "e", 1, &v, &vl), MERIDIAN_OK);
     CHECK(vl == 0 && v == NULL);
