@@ -420,11 +420,11 @@ int cmd_kv(int argc, char **argv)
                            .timeout_ms = (int64_t)o.timeout_ms};
     meridian *db = NULL;
     rc = meridian_open(&mo, &db);
-    if (rc != MERIDIAN_OK) {
-        fprintf(stderr, "meridian kv: %s\n", db ? meridian_errmsg(db) : meridian_errstr(rc));
+    if (rc != MERIDIAN_OK) { /* db, when set, says why */
+        rc = kv_failed(db, rc, json);
         meridian_close(db);
         free(ops);
-        return CMD_EXIT_FAIL;
+        return rc;
     }
     if (get)
         rc = do_get(db, &a, json, pos[1]);
