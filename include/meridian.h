@@ -147,7 +147,7 @@ MERIDIAN_API int meridian_commit(meridian_txn *t, int64_t *ts);
 /* Abandons t (releasing its locks) and frees it. */
 MERIDIAN_API void meridian_rollback(meridian_txn *t);
 
-/* The transaction's id (63 bits, never 0), as the nodes know it (their logs,
+/* The transaction's id (1..2^62-1), as the nodes know it (their logs,
  * `op status`): what a user needs to look up a transaction whose commit
  * returned MERIDIAN_UNKNOWN. 0 for an invalid or finished handle (read it
  * before meridian_commit; inside meridian_run, in the callback: each attempt
