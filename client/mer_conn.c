@@ -435,15 +435,22 @@ int mer_refresh_map(meridian *db)
 
 /* ---- open and close ---- */
 
-static int load_tls(meridian *db, const char *dir)
+static int load_tls(meridian *db, const char *dir, const char *user)
 {
-    /* `meridian cert create-client --user root` makes client.root.*; a plain
-     * client.crt/client.key pair is accepted too. */
-    char path[4096];
+    /* `meridian cert create-client --user U` makes client.U.*; without a
+     * user, client.root.* or else a plain client.crt/client.key pair. */
+    char path[4096], named[256];
     const char *name = "client.root";
-    snprintf(path, sizeof path, "%s/client.root.crt", dir);
-    if (access(path, R_OK) != 0)
-        name = "client";
+    if (user && *user) {
+        if (strchr(user, '/'))
+            return mer_fail(db, MERIDIAN_INVALID, "options: user '%s' contains '/'", user);
+        snprintf(named, sizeof named, "client.%s", user);
+        name = named;
+    } else {
+        snprintf(path, sizeof path, "%s/client.root.crt", dir);
+        if (access(path, R_OK) != 0)
+            name = "client";
+    }
     mr_err err;
     mr_err_clear(&err);
     if (net_tls_ctx_load_dir(dir, name, &db->tls, &err) != MR_OK)
@@ -493,7 +500,7 @@ int meridian_open(const meridian_options *opts, meridian **out)
     if (!opts->insecure) {
         if (!opts->certs_dir || !*opts->certs_dir)
             return mer_fail(db, MERIDIAN_INVALID, "options: give certs_dir, or set insecure");
-        int rc = load_tls(db, opts->certs_dir);
+        int rc = load_tls(db, opts->certs_dir, opts->user);
         if (rc != MERIDIAN_OK)
             return rc;
     }

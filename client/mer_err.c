@@ -151,13 +151,16 @@ static size_t utf8_seq(const unsigned char *p, size_t left)
 int mer_check_bytes(const void *p, size_t len, bool is_key, char *why, size_t whylen)
 {
     const char *what = is_key ? "key" : "value";
-    const char *bad = NULL;
-    if (is_key && (len == 0 || len > MER_KEY_MAX))
-        bad = len ? "longer than 4096 bytes" : "empty";
-    else if (!is_key && len > MER_VALUE_MAX)
-        bad = "longer than 1 MiB";
-    else if (len && !p)
-        bad = "NULL";
+    if (is_key && len == 0) {
+        snprintf(why, whylen, "key empty");
+        return MERIDIAN_INVALID;
+    }
+    if (len > (is_key ? (size_t)MER_KEY_MAX : (size_t)MER_VALUE_MAX)) {
+        snprintf(why, whylen, "%s of %zu bytes, over the %s limit", what, len,
+                 is_key ? "4096-byte" : "1 MiB");
+        return MERIDIAN_INVALID;
+    }
+    const char *bad = len && !p ? "NULL" : NULL;
     if (bad) {
         snprintf(why, whylen, "%s %s", what, bad);
         return MERIDIAN_INVALID;
@@ -173,4 +176,22 @@ int mer_check_bytes(const void *p, size_t len, bool is_key, char *why, size_t wh
         i += n;
     }
     return MERIDIAN_OK;
+}
+
+int meridian_check_key(const void *key, size_t klen, char *why, size_t whylen)
+{
+    char buf[96];
+    int rc = mer_check_bytes(key, klen, true, buf, sizeof buf);
+    if (why && whylen)
+        snprintf(why, whylen, "%s", rc == MERIDIAN_OK ? "" : buf);
+    return rc;
+}
+
+int meridian_check_value(const void *val, size_t vlen, char *why, size_t whylen)
+{
+    char buf[96];
+    int rc = mer_check_bytes(val, vlen, false, buf, sizeof buf);
+    if (why && whylen)
+        snprintf(why, whylen, "%s", rc == MERIDIAN_OK ? "" : buf);
+    return rc;
 }

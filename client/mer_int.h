@@ -16,8 +16,8 @@
 #include "net/tls.h"
 #include "net/transport.h"
 
-#define MER_KEY_MAX   4096
-#define MER_VALUE_MAX (1024 * 1024)
+#define MER_KEY_MAX   MERIDIAN_KEY_MAX
+#define MER_VALUE_MAX MERIDIAN_VALUE_MAX
 /* Rows asked for per scan request (the node's default page, too). */
 #define MER_SCAN_PAGE 1000
 

@@ -143,6 +143,11 @@ int64_t meridian_read_ts(const meridian_txn *t)
     return txn_ok(t) ? t->read_ts : 0;
 }
 
+uint64_t meridian_txn_id(const meridian_txn *t)
+{
+    return txn_ok(t) && t->state != MER_TXN_DONE ? t->id : 0;
+}
+
 /* The transaction's record of a group (created when add). */
 static mer_tgroup *tgroup(meridian_txn *t, uint64_t gid, bool add)
 {
@@ -308,6 +313,14 @@ static int copy_out(meridian *db, const char *s, size_t len, void **val, size_t 
 
 int meridian_get(meridian_txn *t, const void *key, size_t klen, void **val, size_t *vlen)
 {
+    return meridian_get_version(t, key, klen, val, vlen, NULL);
+}
+
+int meridian_get_version(meridian_txn *t, const void *key, size_t klen, void **val, size_t *vlen,
+                         int64_t *version_ts)
+{
+    if (version_ts)
+        *version_ts = 0;
     int rc = txn_usable(t);
     if (rc != MERIDIAN_OK)
         return rc;
@@ -331,10 +344,13 @@ int meridian_get(meridian_txn *t, const void *key, size_t klen, void **val, size
         return rc;
     json_t *v = json_object_get(reply, "value");
     mer_clear(t->db); /* whatever was retried on the way, this read worked */
-    if (!json_is_true(json_object_get(reply, "found")) || !json_is_string(v))
+    if (!json_is_true(json_object_get(reply, "found")) || !json_is_string(v)) {
         rc = mer_fail(t->db, MERIDIAN_NOTFOUND, "not found");
-    else
+    } else {
         rc = copy_out(t->db, json_string_value(v), json_string_length(v), val, vlen);
+        if (rc == MERIDIAN_OK && version_ts)
+            *version_ts = (int64_t)json_integer_value(json_object_get(reply, "version_ts"));
+    }
     json_decref(reply);
     return rc;
 }

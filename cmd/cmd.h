@@ -2,10 +2,12 @@
 #ifndef MR_CMD_H
 #define MR_CMD_H
 
-/* Exit statuses: 0 success, 1 failure at run time, 2 usage error. */
-#define CMD_EXIT_OK    0
-#define CMD_EXIT_FAIL  1
-#define CMD_EXIT_USAGE 2
+/* Exit statuses: 0 success, 1 failure at run time, 2 usage error, 3 a
+ * transaction whose outcome is unknown (it may have committed). */
+#define CMD_EXIT_OK      0
+#define CMD_EXIT_FAIL    1
+#define CMD_EXIT_USAGE   2
+#define CMD_EXIT_UNKNOWN 3
 
 typedef struct cmd_def {
     const char *name;

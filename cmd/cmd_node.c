@@ -253,7 +253,18 @@ int cmd_client_opts(const char *sub, int argc, char **argv, cmd_conn_opts *o, bo
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (ch) {
         case 'H':
-            if (mr_parse_hostport(optarg, host, sizeof host, &port) != 0)
+            for (const char *h = optarg;; h++) {
+                size_t len = strcspn(h, ",");
+                char one[256];
+                snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : 0), h);
+                if (mr_parse_hostport(one, host, sizeof host, &port) != 0)
+                    return cmd_usage_error(sub, "--host '%s' is not HOST:PORT%s", optarg,
+                                           o->host_list ? "[,HOST:PORT...]" : "");
+                h += len;
+                if (!*h || !o->host_list)
+                    break;
+            }
+            if (!o->host_list && strchr(optarg, ','))
                 return cmd_usage_error(sub, "--host '%s' is not HOST:PORT", optarg);
             o->host = optarg;
             break;

@@ -11,11 +11,12 @@
 #include "common/mr_err.h"
 
 typedef struct cmd_conn_opts {
-    const char *host;      /* "host:port" */
+    const char *host;      /* "host:port" (with host_list: "host:port[,host:port...]") */
     const char *certs_dir; /* ca.crt + client.<user>.crt/.key */
     const char *user;      /* default "root" */
     bool insecure;
     uint64_t timeout_ms;
+    bool host_list; /* set by the caller: --host may list several nodes (libmeridian) */
 } cmd_conn_opts;
 
 /* Sends `payload` as a request of `type`; on success *reply is the parsed JSON

@@ -19,9 +19,10 @@
  *  - meridian_run retries a callback on retryable failures with jittered
  *    backoff until a deadline: the usual way to run a read-write transaction.
  *
- * Keys and values are byte strings (key length 1..4096, value up to 1 MiB);
- * for now they must be valid UTF-8 without NUL bytes (MERIDIAN_INVALID
- * otherwise). Keys order as bytes.
+ * Keys and values are byte strings (key length 1..MERIDIAN_KEY_MAX, value up
+ * to MERIDIAN_VALUE_MAX); for now they must be valid UTF-8 without NUL bytes
+ * (MERIDIAN_INVALID otherwise; meridian_check_key/_value tell beforehand).
+ * Keys order as bytes.
  *
  * Threads: a connection and its transactions must be used by one thread at a
  * time (like SQLite's multi-thread mode); separate connections are
@@ -64,6 +65,10 @@ enum {
     MERIDIAN_TIMEOUT = 9, /* meridian_run's deadline passed */
 };
 
+/* The limits every key and value is checked against before anything is sent. */
+#define MERIDIAN_KEY_MAX   4096
+#define MERIDIAN_VALUE_MAX (1024 * 1024)
+
 typedef struct meridian meridian;
 typedef struct meridian_txn meridian_txn;
 
@@ -76,6 +81,8 @@ typedef struct meridian_options {
     int strong_any_replica; /* 1: strong read-only transactions read at any replica (each
                              * waits until its safe time passes the read timestamp), which
                              * spreads the load; 0: at the groups' leaders (the default) */
+    const char *user;       /* with certs_dir: use client.<user>.crt/.key (`meridian cert
+                             * create-client --user <user>`); NULL: root, else client */
 } meridian_options;
 
 /* Opens a connection and fetches the range map. On failure *out is still set
@@ -88,6 +95,15 @@ MERIDIAN_API const char *meridian_errmsg(const meridian *db);
 /* A short fixed name for a code ("aborted", ...). */
 MERIDIAN_API const char *meridian_errstr(int rc);
 
+/* Checks a key (1..MERIDIAN_KEY_MAX bytes) or a value (0..MERIDIAN_VALUE_MAX
+ * bytes), both valid UTF-8 without NUL: the very check meridian_get, _put,
+ * _delete and _scan make before sending anything. MERIDIAN_OK, or
+ * MERIDIAN_INVALID with the reason ("key of 9000 bytes, over the 4096-byte
+ * limit", "value byte 3: not valid UTF-8", ...) written to why (whylen bytes,
+ * NUL-terminated; why may be NULL). Needs no connection; thread-safe. */
+MERIDIAN_API int meridian_check_key(const void *key, size_t klen, char *why, size_t whylen);
+MERIDIAN_API int meridian_check_value(const void *val, size_t vlen, char *why, size_t whylen);
+
 /* ---- read-write transactions ---- */
 
 MERIDIAN_API int meridian_begin(meridian *db, meridian_txn **out);
@@ -96,6 +112,11 @@ MERIDIAN_API int meridian_begin(meridian *db, meridian_txn **out);
  * *vlen is 0), or MERIDIAN_NOTFOUND. */
 MERIDIAN_API int meridian_get(meridian_txn *t, const void *key, size_t klen, void **val,
                               size_t *vlen);
+/* meridian_get that also tells (version_ts optional) the commit timestamp of
+ * the version read: 0 when it is the transaction's own buffered write, or
+ * when not found. */
+MERIDIAN_API int meridian_get_version(meridian_txn *t, const void *key, size_t klen, void **val,
+                                      size_t *vlen, int64_t *version_ts);
 MERIDIAN_API int meridian_put(meridian_txn *t, const void *key, size_t klen, const void *val,
                               size_t vlen);
 MERIDIAN_API int meridian_delete(meridian_txn *t, const void *key, size_t klen);
@@ -125,6 +146,13 @@ MERIDIAN_API int meridian_scan(meridian_txn *t, const void *start, size_t slen, 
 MERIDIAN_API int meridian_commit(meridian_txn *t, int64_t *ts);
 /* Abandons t (releasing its locks) and frees it. */
 MERIDIAN_API void meridian_rollback(meridian_txn *t);
+
+/* The transaction's id (1..2^62-1), as the nodes know it (their logs,
+ * `op status`): what a user needs to look up a transaction whose commit
+ * returned MERIDIAN_UNKNOWN. 0 for an invalid or finished handle (read it
+ * before meridian_commit; inside meridian_run, in the callback: each attempt
+ * is a new transaction with a new id). */
+MERIDIAN_API uint64_t meridian_txn_id(const meridian_txn *t);
 
 /* ---- read-only transactions ---- */
 

@@ -65,6 +65,8 @@ run kv put alice 100 --host "127.0.0.1:$base"
 run kv put bob 50 --host "127.0.0.1:$base"
 run kv txn get alice get bob put alice 70 put bob 80 --host "127.0.0.1:$((base + 1))"
 run kv put zoe 10 --host "127.0.0.1:$base"
+# One transaction over two groups (alice in ["", "h"), zoe in ["p", +inf)): two-phase commit.
+run kv txn get zoe put alice 60 put zoe 20 --host "$join"
 for i in 0 1 2; do
     run kv scan a h --host "127.0.0.1:$((base + i))"
 done
@@ -80,7 +82,7 @@ cat <<INFO
 
 The cluster runs in $dir (logs node*.log). Try, in another terminal:
   $m status  --host 127.0.0.1:$base --certs $certs
-  $m kv txn get alice put alice 1 --host $leader --certs $certs
+  $m kv txn get alice put alice 1 put zoe 2 --host $join --certs $certs
   $m kv get alice --max-staleness 5s --host 127.0.0.1:$((base + 2)) --certs $certs
   curl -s http://127.0.0.1:$((base + 10))/metrics | grep meridian_
 INFO

@@ -146,6 +146,48 @@ TEST(clock_kernel)
     json_decref(o);
 }
 
+/* meridian kv refuses what libmeridian would refuse before connecting (no
+ * cluster here: exit 2 proves nothing was tried), takes a host list (other
+ * commands one host), and fails (exit 1) when no node answers. */
+TEST(kv_refuses_before_connecting)
+{
+    char *out = NULL, *err = NULL;
+    const char *bad[][4] = {
+        {"get", "b\xff", NULL, "UTF-8"},           {"put", "", "v", "empty"},
+        {"txn", "put", "k", "txn takes"},          {"scan", "a", "b\xc3(", "scan end"},
+        {"frob", "k", NULL, "unknown subcommand"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int st = RUN("kv", "--insecure", bad[i][0], bad[i][1], bad[i][2]);
+        bool good = st == 2 && err && strstr(err, bad[i][3]);
+        if (!good)
+            fprintf(stderr, "  case %zu: exit %d, stderr: %s\n", i, st, err);
+        CLEAN();
+        CHECK(good);
+    }
+    int st = RUN("kv", "get", "k", "--host=127.0.0.1:1,nohost", "--insecure");
+    bool good = st == 2 && err && strstr(err, "HOST:PORT[,HOST:PORT...]");
+    CLEAN();
+    CHECK(good);
+    st = RUN("status", "--host=127.0.0.1:1,127.0.0.1:2", "--insecure", NULL, NULL);
+    good = st == 2 && err && strstr(err, "is not HOST:PORT");
+    CLEAN();
+    CHECK(good);
+    char hosts[80];
+    snprintf(hosts, sizeof hosts, "--host=127.0.0.1:%d,127.0.0.1:%d", free_port(SOCK_STREAM),
+             free_port(SOCK_STREAM));
+    char *argv[] = {(char *)proc_meridian_bin(), "kv", "get", "k", hosts, "--insecure",
+                    "--timeout=500ms",           NULL};
+    int64_t t0 = mr_monotonic_ns();
+    st = proc_run(argv, 10000, &out, &err);
+    CHECK(mr_monotonic_ns() - t0 < 5 * MR_NS_PER_S);
+    good = st == 1 && err && strstr(err, "meridian kv: unavailable");
+    if (!good)
+        fprintf(stderr, "  no node: exit %d, stderr: %s\n", st, err);
+    CLEAN();
+    CHECK(good);
+}
+
 /* A node refuses a damaged data directory with a clear error and exit 1
  * (under ASan also leak-free: a leak would change the exit status). */
 TEST(start_refuses_damaged_data)
@@ -208,4 +250,4 @@ TEST(start_refuses_damaged_data)
 TEST_MAIN(TEST_CASE(top_level_help_and_errors), TEST_CASE(clock_usage_errors),
           TEST_CASE(clock_fixed_json), TEST_CASE(clock_fault_offset_lies),
           TEST_CASE(clock_unreachable_chrony), TEST_CASE(clock_kernel),
-          TEST_CASE(start_refuses_damaged_data))
+          TEST_CASE(start_refuses_damaged_data), TEST_CASE(kv_refuses_before_connecting))

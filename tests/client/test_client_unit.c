@@ -251,6 +251,35 @@ TEST(argument_checks)
     CHECK_EQ(val_long, MERIDIAN_INVALID);
 }
 
+/* The public checks are the internal ones, with the public limits: what
+ * `meridian kv` refuses before connecting is what the library refuses. */
+TEST(public_argument_checks)
+{
+    CHECK_EQ(MER_KEY_MAX, MERIDIAN_KEY_MAX);
+    CHECK_EQ(MER_VALUE_MAX, MERIDIAN_VALUE_MAX);
+    char why[128] = "stale";
+    CHECK_EQ(meridian_check_key("k", 1, why, sizeof why), MERIDIAN_OK);
+    CHECK_STR(why, "");
+    CHECK_EQ(meridian_check_key("", 0, why, sizeof why), MERIDIAN_INVALID);
+    CHECK_STR(why, "key empty");
+    CHECK_EQ(meridian_check_key("b\xff", 2, why, sizeof why), MERIDIAN_INVALID);
+    CHECK_STR(why, "key byte 1: not valid UTF-8");
+    CHECK_EQ(meridian_check_value("", 0, NULL, 0), MERIDIAN_OK);
+    CHECK_EQ(meridian_check_value("a\0b", 3, why, sizeof why), MERIDIAN_INVALID);
+    CHECK_STR(why, "value byte 1: a NUL byte");
+    char *big = malloc(MERIDIAN_VALUE_MAX + 1);
+    CHECK(big);
+    memset(big, 'k', MERIDIAN_VALUE_MAX + 1);
+    CHECK_EQ(meridian_check_key(big, MERIDIAN_KEY_MAX, why, sizeof why), MERIDIAN_OK);
+    CHECK_EQ(meridian_check_key(big, 9000, why, sizeof why), MERIDIAN_INVALID);
+    CHECK_STR(why, "key of 9000 bytes, over the 4096-byte limit");
+    CHECK_EQ(meridian_check_value(big, MERIDIAN_VALUE_MAX, why, sizeof why), MERIDIAN_OK);
+    int rc = meridian_check_value(big, MERIDIAN_VALUE_MAX + 1, why, 12); /* cut, terminated */
+    free(big);
+    CHECK_EQ(rc, MERIDIAN_INVALID);
+    CHECK_STR(why, "value of 10");
+}
+
 /* A "cluster" that never answers: the address of a closed port. */
 static int dead_port(void)
 {
@@ -292,6 +321,10 @@ TEST(api_misuse_without_cluster)
     CHECK_EQ(meridian_open(&o, &db), MERIDIAN_INVALID);
     CHECK(db && strstr(meridian_errmsg(db), "/nonexistent"));
     meridian_close(db);
+    o = (meridian_options){.addrs = "127.0.0.1:1", .certs_dir = "/tmp", .user = "../x"};
+    CHECK_EQ(meridian_open(&o, &db), MERIDIAN_INVALID);
+    CHECK(db && strstr(meridian_errmsg(db), "user"));
+    meridian_close(db);
 
     /* Nobody listening: UNAVAILABLE within the timeout, with the reason. */
     char addr[32];
@@ -317,7 +350,10 @@ TEST(api_misuse_without_cluster)
     CHECK_EQ(meridian_commit(t, &ts), MERIDIAN_OK);
     CHECK_EQ(ts, 42);
 
+    CHECK_EQ(meridian_txn_id(NULL), 0u);
     CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    uint64_t id = meridian_txn_id(t);
+    CHECK(id != 0 && id <= (uint64_t)INT64_MAX); /* what the nodes' logs show */
     void *v;
     size_t vl;
     CHECK_EQ(meridian_get(t, "k", 1, NULL, &vl), MERIDIAN_INVALID);
@@ -331,6 +367,10 @@ TEST(api_misuse_without_cluster)
     CHECK_EQ(meridian_get(t, "k", 1, &v, &vl), MERIDIAN_OK);
     CHECK(vl == 3 && memcmp(v, "val", 3) == 0);
     meridian_free(v);
+    int64_t version = -1;
+    CHECK_EQ(meridian_get_version(t, "k", 1, &v, &vl, &version), MERIDIAN_OK);
+    CHECK_EQ(version, 0); /* its own write: not committed anywhere yet */
+    meridian_free(v);
     CHECK_EQ(meridian_put(t, "e", 1, "", 0), MERIDIAN_OK); /* an empty value */
     CHECK_EQ(meridian_get(t, "e", 1, &v, &vl), MERIDIAN_OK);
     CHECK(vl == 0 && v == NULL);
@@ -340,6 +380,7 @@ TEST(api_misuse_without_cluster)
     CHECK_EQ(meridian_get(t, "other", 5, &v, &vl), MERIDIAN_UNAVAILABLE);
     CHECK_EQ(meridian_put(t, "x", 1, "1", 1), MERIDIAN_UNAVAILABLE);
     CHECK(strstr(meridian_errmsg(db), "failed earlier"));
+    CHECK_EQ(meridian_txn_id(t), id); /* a failed transaction keeps its name */
     CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_UNAVAILABLE);
     meridian_close(db);
 }
@@ -405,5 +446,5 @@ TEST(run_retries_only_retryable)
 TEST_MAIN(TEST_CASE(route_lookup), TEST_CASE(route_rejects_bad_maps),
           TEST_CASE(route_candidates_order), TEST_CASE(seed_addresses),
           TEST_CASE(wbuf_sorted_last_write_wins), TEST_CASE(backoff_grows_with_jitter_and_cap),
-          TEST_CASE(error_mapping), TEST_CASE(argument_checks),
+          TEST_CASE(error_mapping), TEST_CASE(argument_checks), TEST_CASE(public_argument_checks),
           TEST_CASE(api_misuse_without_cluster), TEST_CASE(run_retries_only_retryable))

@@ -220,8 +220,8 @@ TEST(ranges)
     CHECK_STR(err_of(r), "wrong_range");
     json_decref(r);
 
-    /* meridian kv routes by the map without --group, and refuses a
-     * transaction whose keys live in two groups (that needs libmeridian). */
+    /* meridian kv (a libmeridian client) routes by the map, and runs a
+     * transaction whose keys live in two groups by two-phase commit. */
     CHECK_EQ(
         tc_meridian(NULL, "kv put zulu 26 --host 127.0.0.1:%d --certs %s", tc.ports[0], tc.certs),
         0);
@@ -237,7 +237,12 @@ TEST(ranges)
     json_decref(r);
     CHECK_EQ(tc_meridian(NULL, "kv txn put apple 1 put zulu 2 --host 127.0.0.1:%d --certs %s",
                          tc.ports[0], tc.certs),
-             1);
+             0);
+    out = NULL;
+    CHECK_EQ(tc_meridian(&out, "kv get zulu --host 127.0.0.1:%d --certs %s", tc.ports[2], tc.certs),
+             0);
+    CHECKF(out && strcmp(out, "2\n") == 0, "kv get zulu after the txn: %s", out ? out : "");
+    free(out);
 
     /* A two-phase commit naming a coordinator that does not exist, or a
      * participant list without the group itself, is refused before anything
