@@ -13,7 +13,7 @@
 #include "client/mer_int.h"
 #include "common/mr_util.h"
 #include "tablet/node/nd.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 /* ---- the fake node ---- */
