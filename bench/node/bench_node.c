@@ -14,49 +14,35 @@
  * transactions (decision rows, system-key versions, all versions, SQLite pages
  * in use and in the file; the loop stops while it asks), then again after
  * --settle SECONDS without load. */
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "net/transport.h"
 #include "tablet/node/nd.h"
-#include "tests/support/proc.h"
+#include "launch/cluster.h"
 
 #define MAXNODES 5
 
-static const char *meridian;
-static char dir[128], certs[256], addrs[MAXNODES][64];
-static pid_t pids[MAXNODES];
-static bool insecure;
+static lc_cluster cl; /* the nodes, started by the launcher */
+static const char *addrs[MAXNODES];
 static int nnodes = 3;
 static unsigned nkeys = 100000;
 
 typedef enum { W_PROPOSE, W_TXN, W_SNAPREAD, W_2PC } workload_kind;
 
-static int run(char *const argv[])
+/* Node i's `status` (caller json_decrefs), or NULL. */
+static json_t *node_status(int i)
 {
-    pid_t p = fork();
-    if (p == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    int st;
-    waitpid(p, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    json_t *o = NULL;
+    mr_err err;
+    lc_rpc(cl.tls, addrs[i], ND_MSG_STATUS, "{}", 5000, &o, &err);
+    return o;
 }
 
 /* ---- the load client ---- */
@@ -237,23 +223,13 @@ static int cmp64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Finds each group's leader through `meridian status --json`. */
+/* Finds each group's leader through `status`. */
 static int find_leaders(const char **leader, int groups, load *l)
 {
     for (int tries = 0; tries < 120; tries++) {
         int found = 0;
         for (int i = 0; i < nnodes; i++) {
-            char cmd[1024];
-            snprintf(cmd, sizeof cmd, "%s status --host %s %s%s --json 2>/dev/null", meridian,
-                     addrs[i], insecure ? "--insecure" : "--certs ", insecure ? "" : certs);
-            FILE *f = popen(cmd, "r");
-            static char buf[1 << 22];
-            size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-            if (f)
-                pclose(f);
-            buf[n] = '\0';
-            json_error_t je;
-            json_t *o = json_loads(buf, 0, &je);
+            json_t *o = node_status(i);
             size_t k;
             json_t *g;
             json_array_foreach(json_object_get(o, "groups"), k, g)
@@ -289,17 +265,7 @@ static int find_leaders(const char **leader, int groups, load *l)
 /* Node 1's view of the data groups' stores, summed, as one line. */
 static void print_sample(long commits, int groups, double elapsed_s)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s status --host %s %s%s --json 2>/dev/null", meridian, addrs[0],
-             insecure ? "--insecure" : "--certs ", insecure ? "" : certs);
-    FILE *f = popen(cmd, "r");
-    static char buf[1 << 22];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        pclose(f);
-    buf[n] = '\0';
-    json_error_t je;
-    json_t *o = json_loads(buf, 0, &je);
+    json_t *o = node_status(0);
     long long sum[7] = {0};
     static const char *const fields[] = {"decisions", "system_versions", "versions", "bytes",
                                          "pages",     "free_pages",      "page_size"};
@@ -330,15 +296,7 @@ static void on_closed(void *ud)
 
 static void stop_nodes(void)
 {
-    for (int i = 0; i < nnodes; i++)
-        if (pids[i] > 0) {
-            kill(pids[i], SIGTERM);
-            waitpid(pids[i], NULL, 0);
-        }
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    lc_destroy(&cl, false);
 }
 
 int main(int argc, char **argv)
@@ -370,6 +328,8 @@ int main(int argc, char **argv)
     int replicas = 3;
     int64_t staleness = 0;
     int participants = 2;
+    const char *meridian = NULL;
+    bool insecure = false;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -448,87 +408,31 @@ int main(int argc, char **argv)
         return 2;
     }
     mr_log_set_level(MR_LOG_ERROR);
-    snprintf(dir, sizeof dir, "/tmp/meridian-bench.XXXXXX");
-    if (!mkdtemp(dir))
+    static const char *const env[] = {"MERIDIAN_LOG=error", NULL};
+    lc_opts o = {.bin = meridian,
+                 .prefix = "meridian-bench",
+                 .nodes = nnodes,
+                 .insecure = insecure,
+                 .retention = retention,
+                 .decision_retention = decision_retention,
+                 .env = env};
+    mr_err err;
+    if (lc_setup(&cl, &o, &err) != MR_OK || lc_start_all(&cl, &err) != MR_OK ||
+        lc_wait_up(&cl, 30000, &err) != MR_OK) {
+        fprintf(stderr, "bench-node: %s\n", mr_err_msg(&err));
+        stop_nodes();
         return 1;
-    snprintf(certs, sizeof certs, "%s/certs", dir);
-    if (!insecure) {
-        char *a[] = {(char *)meridian, "cert", "create-ca", "--certs-dir", certs, NULL};
-        char *b[] = {(char *)meridian, "cert",      "create-node", "--certs-dir", certs,
-                     "--host",         "127.0.0.1", NULL};
-        char *c[] = {(char *)meridian, "cert", "create-client", "--certs-dir", certs, "--user",
-                     "root",           NULL};
-        if (run(a) || run(b) || run(c)) {
-            fprintf(stderr, "bench-node: cannot create certificates\n");
-            return 1;
-        }
     }
-    char join[256] = "";
-    for (int i = 0; i < nnodes; i++) {
-        snprintf(addrs[i], sizeof addrs[i], "127.0.0.1:%d", free_port(SOCK_STREAM));
-        strcat(join, i ? "," : "");
-        strcat(join, addrs[i]);
-    }
-    for (int i = 0; i < nnodes; i++) {
-        char data[256], zone[16];
-        snprintf(data, sizeof data, "%s/n%d", dir, i);
-        snprintf(zone, sizeof zone, "z%d", i);
-        char *av[] = {(char *)meridian,
-                      "start",
-                      "--data",
-                      data,
-                      "--listen",
-                      addrs[i],
-                      "--zone",
-                      zone,
-                      "--join",
-                      join,
-                      insecure ? "--insecure" : "--certs",
-                      insecure ? NULL : certs,
-                      NULL,
-                      NULL,
-                      NULL,
-                      NULL,
-                      NULL};
-        int ac = insecure ? 11 : 12;
-        if (retention) {
-            av[ac++] = "--retention";
-            av[ac++] = (char *)retention;
-        }
-        if (decision_retention) {
-            av[ac++] = "--decision-retention";
-            av[ac++] = (char *)decision_retention;
-        }
-        pids[i] = fork();
-        if (pids[i] == 0) {
-            setenv("MERIDIAN_LOG", "error", 1);
-            execv(meridian, av);
-            _exit(127);
-        }
-    }
-    usleep(500000);
-    char ngroups[16];
-    snprintf(ngroups, sizeof ngroups, "%d", groups);
-    char nrep[16];
-    snprintf(nrep, sizeof nrep, "%d", replicas);
+    for (int i = 0; i < nnodes; i++)
+        addrs[i] = cl.nodes[i].addr;
     /* Data group g holds the keys "g<g>/..." (boundaries g0003, g0004, ...). */
     char *split = calloc((size_t)groups + 1, 6);
     for (int g = 3; split && g < 2 + groups; g++)
         sprintf(split + strlen(split), "%sg%04d", g > 3 ? "," : "", g);
-    char *init[14] = {(char *)meridian, "init",  "--host",     addrs[0],
-                      "--data-groups",  ngroups, "--replicas", nrep};
-    int ni = 8;
-    init[ni++] = insecure ? "--insecure" : "--certs";
-    if (!insecure)
-        init[ni++] = certs;
-    if (groups > 1 && split) {
-        init[ni++] = "--split-at";
-        init[ni++] = split;
-    }
-    int init_rc = run(init);
+    int init_rc = lc_init(&cl, groups, replicas, groups > 1 ? split : NULL, &err);
     free(split);
-    if (init_rc != 0) {
-        fprintf(stderr, "bench-node: init failed\n");
+    if (init_rc != MR_OK) {
+        fprintf(stderr, "bench-node: %s\n", mr_err_msg(&err));
         stop_nodes();
         return 1;
     }
@@ -548,14 +452,7 @@ int main(int argc, char **argv)
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
-    net_tls_ctx *tls = NULL;
-    mr_err err;
-    if (!insecure && net_tls_ctx_load_dir(certs, "client.root", &tls, &err) != MR_OK) {
-        fprintf(stderr, "bench-node: %s\n", mr_err_msg(&err));
-        stop_nodes();
-        return 1;
-    }
-    net_transport_config tc = {.loop = &loop, .tls = tls};
+    net_transport_config tc = {.loop = &loop, .tls = cl.tls};
     if (net_transport_new(&tc, &l.tr, &err) != MR_OK) {
         fprintf(stderr, "bench-node: %s\n", mr_err_msg(&err));
         stop_nodes();
@@ -611,7 +508,6 @@ int main(int argc, char **argv)
     while (!closed && uv_run(&loop, UV_RUN_ONCE)) {
     }
     uv_loop_close(&loop);
-    net_tls_ctx_free(tls);
     if (l.nwait) {
         int64_t sum_w = 0, sum_l = 0;
         for (long k = 0; k < l.nwait; k++)

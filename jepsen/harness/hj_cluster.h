@@ -1,6 +1,7 @@
-/* A real Meridian cluster for the harness: K `meridian start` processes, certificates made by
- * `meridian cert` in the run directory, `meridian init`, and the blocking helpers the nemesis
- * needs (kill -9 and restart, SIGSTOP/SIGCONT, partitions, the nodes' test-only fault RPC).
+/* A real Meridian cluster for the harness: the cluster launcher (launch/cluster.h) starts K
+ * `meridian start` processes with certificates in the run directory and runs `meridian init`;
+ * this module adds the network namespaces and the blocking helpers the nemesis needs (kill -9
+ * and restart, SIGSTOP/SIGCONT, partitions, the nodes' test-only fault RPC).
  *
  * Two network modes:
  *  - netns: each node in a network namespace of its own ("mj<pid>n<i>"), joined by a veth
@@ -16,7 +17,7 @@
  * The nodes' clock is `fixed:BOUND` (CLOCK_REALTIME is shared by every namespace, so a clock
  * fault is a lie in a node's own reading, through the fault RPC, in both modes).
  *
- * Processes: nodes are started with fork/exec in their own process group (a terminal's
+ * Processes: nodes are started by the launcher in their own process group (a terminal's
  * Ctrl-C reaches only the harness, which tears down) and with PR_SET_PDEATHSIG=SIGKILL bound
  * to the thread that started them, so they die with the harness even if it crashes. Only the
  * PIDs started here are ever signalled. */
@@ -29,25 +30,15 @@
 #include <sys/types.h>
 
 #include "common/mr_err.h"
+#include "launch/cluster.h"
 #include "net/tls.h"
 
-#define HJ_MAX_NODES  9
+#define HJ_MAX_NODES  LC_MAX_NODES
 #define HJ_MAX_GROUPS 100 /* data groups */
-#define HJ_PATH       1024
+#define HJ_PATH       LC_PATH
 
-typedef struct hj_node {
-    int port;
-    char ip[24];             /* "127.0.0.1" or the namespace's 10.A.B.i */
-    char addr[40];           /* "ip:port" */
-    char ns[20];             /* netns mode: the namespace's name; "" otherwise */
-    bool ns_made, veth_made; /* made by this harness (teardown removes them) */
-    char data[HJ_PATH + 32]; /* data directory */
-    char log[HJ_PATH + 32];  /* stdout+stderr, appended across restarts */
-    pid_t pid;               /* -1 when not running */
-    bool paused;             /* SIGSTOPped by the nemesis */
-    int starts;              /* how many times started */
-    int last_status;         /* wait status of its last exit, -1 if none */
-} hj_node;
+/* A node: ip is the namespace's 10.A.B.i in netns mode, ns its namespace ("" otherwise). */
+typedef lc_node hj_node;
 
 typedef enum { HJ_NET_AUTO = 0, HJ_NET_NETNS, HJ_NET_LOOPBACK } hj_net_mode;
 
@@ -65,11 +56,12 @@ typedef struct hj_cluster_opts {
 } hj_cluster_opts;
 
 typedef struct hj_cluster {
-    char bin[HJ_PATH];
-    char dir[HJ_PATH], certs[HJ_PATH + 8];
-    char client_certs[HJ_PATH + 16]; /* ca.crt, client.crt, client.key for libmeridian */
-    char join[HJ_MAX_NODES * 48];
-    char addrs[HJ_MAX_NODES * 48]; /* every node's address, comma-separated */
+    lc_cluster lc; /* the launcher: processes, certificates, init */
+    char dir[HJ_PATH];
+    const char *certs;        /* lc's */
+    const char *client_certs; /* ca.crt, client.crt, client.key for libmeridian (lc's) */
+    const char *addrs;        /* every node's address, comma-separated (lc's) */
+    hj_node *nodes;           /* lc's */
     int n, groups;
     char breaks[128];
     char split_at[256];
@@ -77,15 +69,17 @@ typedef struct hj_cluster {
     char net_notice[256]; /* why loopback was chosen in auto mode ("" otherwise) */
     char bridge[20];      /* netns: "mjb<pid>" */
     bool bridge_made;     /* made by this harness */
+    char ns[HJ_MAX_NODES][20], ip[HJ_MAX_NODES][24];     /* netns: each node's, before launch */
+    bool ns_made[HJ_MAX_NODES], veth_made[HJ_MAX_NODES]; /* made here (teardown removes them) */
     pid_t reaper_pid;     /* netns: the child that cleans up if the harness dies; 0 none */
     int reaper_fd;        /* its pipe (write end) */
     char ip_bin[64], nft_bin[64];
     int64_t epsilon_ns; /* the nodes' declared clock bound (--clock fixed:...) */
     char clock_spec[32], clock_cap[32];
     char retention[32]; /* --retention and --decision-retention for the nodes, "": defaults */
-    hj_node nodes[HJ_MAX_NODES];
-    char **envp;      /* environ + the test switches; owned */
-    net_tls_ctx *tls; /* client.root, for the blocking RPCs of the setup thread; owned */
+    char break_env[160];
+    const char *env[4]; /* the nodes' environment changes (launcher option) */
+    net_tls_ctx *tls;   /* client.root, for the blocking RPCs of the setup thread (lc's) */
 } hj_cluster;
 
 /* Sets up the network (netns, or loopback), makes certificates, starts every node, runs
@@ -105,8 +99,8 @@ void hj_node_pause(hj_cluster *c, int i, bool pause);
 bool hj_node_alive(hj_cluster *c, int i);
 
 /* Stops every node it started: SIGCONT, SIGTERM, up to 10 s for all, then SIGKILL; then removes
- * the namespaces, veth pairs and bridge it made. Frees the environment and TLS context. Safe
- * to call twice and after a failed setup. */
+ * the namespaces, veth pairs and bridge it made. Frees the TLS context. Safe to call twice and
+ * after a failed setup. */
 void hj_cluster_teardown(hj_cluster *c);
 
 /* One blocking request (its own loop and transport) to addr; *reply gets the JSON answer

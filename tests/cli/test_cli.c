@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 
 #include "common/mr_util.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 static int run(char **out, char **err, const char *a1, const char *a2, const char *a3,

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "tests/support/cluster.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 #define GROUP 2

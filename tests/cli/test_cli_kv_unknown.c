@@ -9,7 +9,7 @@
 
 #include "tablet/node/nd.h"
 #include "tests/support/fake_node.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 typedef struct script {

@@ -14,7 +14,7 @@
 #include "common/mr_util.h"
 #include "meridian.h"
 #include "tests/support/cluster.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 #define NNODES 3

@@ -13,8 +13,8 @@
 #include "client/mer_int.h"
 #include "common/mr_util.h"
 #include "tablet/node/nd.h"
+#include "launch/proc.h"
 #include "tests/support/fake_node.h"
-#include "tests/support/proc.h"
 #include "tests/test.h"
 
 static const char *op_of(const json_t *req)

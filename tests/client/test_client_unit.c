@@ -7,7 +7,7 @@
 
 #include "client/mer_int.h"
 #include "common/mr_util.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 static json_t *map_json(void)

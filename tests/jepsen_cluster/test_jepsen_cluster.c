@@ -40,7 +40,7 @@
 #include <string.h>
 
 #include "jepsen/result.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 #ifndef MERIDIAN_JEPSEN_BIN

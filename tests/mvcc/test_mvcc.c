@@ -11,7 +11,7 @@
 
 #include "tablet/mvcc/mv.h"
 #include "tablet/mvcc/mv_int.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 /* ---- helpers ---- */

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "tablet/mvcc/mv.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 /* ---- a failing allocator under SQLite ---- */

@@ -18,7 +18,7 @@
 #include "net/transport.h"
 #include "tablet/node/nd.h"
 #include "tests/support/cluster.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 #define NNODES 3

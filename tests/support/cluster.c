@@ -1,19 +1,13 @@
 /* A real cluster for integration tests (see cluster.h). */
 #include "tests/support/cluster.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "launch/proc.h"
 #include "net/oneshot.h"
-#include "tests/support/proc.h"
 
 tcluster tc;
 
@@ -34,93 +28,76 @@ int tc_meridian(char **out, const char *fmt, ...)
     return proc_run(argv, 30000, out, NULL);
 }
 
+/* The tests' choices: lease 1 s, MVCC retention 3 s, a fixed clock, the fault RPC. */
+static const char *const tc_env[] = {"MERIDIAN_TEST_FAULTS=1", NULL};
+
+static int copy_str(char *to, size_t size, const char *from)
+{
+    size_t len = strlen(from);
+    if (len >= size)
+        return -1;
+    memcpy(to, from, len + 1);
+    return 0;
+}
+
 int tc_setup(int n, const char *prefix)
 {
     memset(&tc, 0, sizeof tc);
-    if (n < 1 || n > TC_MAX_NODES || !proc_meridian_bin() ||
-        tmpdir_make(tc.dir, sizeof tc.dir, prefix) != 0)
+    if (n < 1 || n > TC_MAX_NODES)
         return -1;
+    lc_opts o = {.prefix = prefix,
+                 .nodes = n,
+                 .http = true,
+                 .region = "local",
+                 .lease = "1s",
+                 .retention = "3s",
+                 .env = tc_env};
+    mr_err err;
+    if (lc_setup(&tc.lc, &o, &err) != MR_OK) {
+        fprintf(stderr, "tc_setup: %s\n", mr_err_msg(&err));
+        return -1;
+    }
     tc.n = n;
-    snprintf(tc.certs, sizeof tc.certs, "%s/certs", tc.dir);
-    if (tc_meridian(NULL, "cert create-ca --certs-dir %s", tc.certs) != 0 ||
-        tc_meridian(NULL, "cert create-node --certs-dir %s --host 127.0.0.1,localhost", tc.certs) !=
-            0 ||
-        tc_meridian(NULL, "cert create-client --certs-dir %s --user root", tc.certs) != 0)
+    if (copy_str(tc.dir, sizeof tc.dir, tc.lc.dir) != 0 ||
+        copy_str(tc.certs, sizeof tc.certs, tc.lc.certs) != 0 ||
+        copy_str(tc.join, sizeof tc.join, tc.lc.join) != 0)
         return -1;
     for (int i = 0; i < n; i++) {
-        tc.ports[i] = free_port(SOCK_STREAM);
-        char a[32];
-        snprintf(a, sizeof a, "%s127.0.0.1:%d", i ? "," : "", tc.ports[i]);
-        strcat(tc.join, a);
+        tc.ports[i] = tc.lc.nodes[i].port;
+        tc.pids[i] = -1;
     }
-    tc.http_port = free_port(SOCK_STREAM);
-    setenv("MERIDIAN_TEST_FAULTS", "1", 1); /* inherited by the nodes */
+    tc.http_port = tc.lc.http_port;
     return 0;
+}
+
+/* A test may reap a node itself and mark it -1 in tc.pids. */
+static void sync_pid(int i)
+{
+    if (tc.pids[i] <= 0)
+        tc.lc.nodes[i].pid = -1;
 }
 
 void tc_start(int i)
 {
-    char data[300], listen[64], zone[16], log[320], http[64];
-    snprintf(data, sizeof data, "%s/n%d", tc.dir, i);
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", tc.ports[i]);
-    snprintf(zone, sizeof zone, "zone%c", 'a' + i);
-    snprintf(log, sizeof log, "%s/n%d.log", tc.dir, i);
-    snprintf(http, sizeof http, "127.0.0.1:%d", tc.http_port);
-    char *argv[] = {(char *)proc_meridian_bin(),
-                    "start",
-                    "--data",
-                    data,
-                    "--listen",
-                    listen,
-                    "--zone",
-                    zone,
-                    "--region",
-                    "local",
-                    "--join",
-                    tc.join,
-                    "--certs",
-                    tc.certs,
-                    "--lease",
-                    "1s",
-                    "--retention",
-                    "3s",
-                    "--clock",
-                    (char *)(tc.clock ? tc.clock : "fixed:1ms"),
-                    "--clock-cap",
-                    (char *)(tc.clock_cap ? tc.clock_cap : "10ms"),
-                    NULL,
-                    NULL,
-                    NULL,
-                    NULL,
-                    NULL,
-                    NULL,
-                    NULL};
-    size_t k = 0;
-    while (argv[k])
-        k++;
-    if (i == 0) {
-        argv[k++] = "--http";
-        argv[k++] = http;
-    }
-    if (tc.split_size) {
-        argv[k++] = "--split-size";
-        argv[k++] = (char *)tc.split_size;
-    }
-    if (tc.decision_retention) {
-        argv[k++] = "--decision-retention";
-        argv[k++] = (char *)tc.decision_retention;
-    }
-    tc.pids[i] = proc_spawn(argv, log);
+    tc.lc.o.clock = tc.clock ? tc.clock : "fixed:1ms";
+    tc.lc.o.clock_cap = tc.clock_cap ? tc.clock_cap : "10ms";
+    tc.lc.o.split_size = tc.split_size;
+    tc.lc.o.decision_retention = tc.decision_retention;
+    mr_err err;
+    if (lc_node_start(&tc.lc, i, &err) != MR_OK)
+        fprintf(stderr, "tc_start: %s\n", mr_err_msg(&err));
+    tc.pids[i] = tc.lc.nodes[i].pid;
 }
 
 int tc_init(int data_groups)
 {
-    char *out = NULL;
-    int rc = tc_meridian(&out, "init --host 127.0.0.1:%d --certs %s --data-groups %d%s%s",
-                         tc.ports[0], tc.certs, data_groups, tc.split_at ? " --split-at " : "",
-                         tc.split_at ? tc.split_at : "");
-    free(out);
-    return rc;
+    mr_err err;
+    int rc = lc_wait_up(&tc.lc, 30000, &err);
+    if (rc == MR_OK)
+        rc = lc_init(&tc.lc, data_groups, 0, tc.split_at, &err);
+    if (rc != MR_OK)
+        fprintf(stderr, "tc_init: %s\n", mr_err_msg(&err));
+    return rc == MR_OK ? 0 : -1;
 }
 
 json_t *tc_request_as(int i, const char *cert, uint8_t type, const void *payload, uint32_t len)
@@ -178,18 +155,19 @@ json_t *tc_group_of(json_t *st, int gid)
 
 int tc_find_leader(int gid, int skip)
 {
-    for (int i = 0; i < tc.n; i++) {
+    int *leader = calloc((size_t)gid + 1, sizeof *leader);
+    int found = -1;
+    for (int i = 0; leader && found < 0 && i < tc.n; i++) {
+        sync_pid(i);
         if (i == skip || tc.pids[i] <= 0)
             continue;
-        json_t *st = tc_status(i);
-        json_t *g = tc_group_of(st, gid);
-        bool leads = g && strcmp(json_string_value(json_object_get(g, "state")), "leader") == 0 &&
-                     json_integer_value(json_object_get(g, "lease_left_ns")) > 0;
-        json_decref(st);
-        if (leads)
-            return i;
+        leader[gid] = -1;
+        mr_err err;
+        if (lc_node_leads(&tc.lc, NULL, i, leader, gid + 1, &err) == MR_OK && leader[gid] == i)
+            found = i;
     }
-    return -1;
+    free(leader);
+    return found;
 }
 
 int tc_wait_leader(int gid, int skip, int timeout_ms)
@@ -205,34 +183,22 @@ int tc_wait_leader(int gid, int skip, int timeout_ms)
 
 void tc_kill(int i)
 {
-    if (tc.pids[i] > 0)
-        proc_stop(tc.pids[i], SIGKILL, 1000);
+    sync_pid(i);
+    lc_node_kill(&tc.lc, i);
     tc.pids[i] = -1;
 }
 
 bool tc_term(int i)
 {
-    if (tc.pids[i] <= 0)
-        return false;
-    kill(tc.pids[i], SIGTERM);
-    int status = -1;
-    bool exited = false;
-    for (int w = 0; w < 100 && !exited; w++) {
-        if (waitpid(tc.pids[i], &status, WNOHANG) == tc.pids[i])
-            exited = true;
-        else
-            sleep_ms(100);
-    }
-    if (!exited)
-        proc_stop(tc.pids[i], SIGKILL, 1000);
+    sync_pid(i);
+    bool ok = lc_node_term(&tc.lc, i, 10000);
     tc.pids[i] = -1;
-    return exited && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    return ok;
 }
 
 void tc_teardown(bool keep)
 {
     for (int i = 0; i < tc.n; i++)
         tc_kill(i);
-    if (!keep && !getenv("MERIDIAN_KEEP_TMP"))
-        tmpdir_remove(tc.dir);
+    lc_destroy(&tc.lc, keep);
 }

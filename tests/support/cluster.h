@@ -1,6 +1,6 @@
 /* Test support: a real cluster of `meridian start` processes on loopback with
- * mutual TLS (certificates made by `meridian cert`), and the requests tests
- * make to it. One cluster per test process (the state is global). */
+ * mutual TLS, started by the cluster launcher (launch/cluster.h), and the
+ * requests tests make to it. One cluster per test process (the state is global). */
 #ifndef TEST_CLUSTER_H
 #define TEST_CLUSTER_H
 
@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "launch/cluster.h"
+
 #define TC_MAX_NODES 5
 
 typedef struct tcluster {
@@ -16,13 +18,14 @@ typedef struct tcluster {
     char dir[200], certs[300], join[512];
     int ports[TC_MAX_NODES];
     int http_port; /* node 0 serves /metrics here */
-    pid_t pids[TC_MAX_NODES];
+    pid_t pids[TC_MAX_NODES]; /* a test may set -1 for a node it reaped itself */
     const char *clock;     /* --clock for every node; NULL = the default (fixed:1ms) */
     const char *clock_cap; /* --clock-cap; NULL = 10ms */
     const char *split_at;  /* init --split-at (data groups' boundaries); NULL = the default */
     const char *split_size; /* start --split-size; NULL = the default (32MiB) */
     /* start --decision-retention; NULL = the default */
     const char *decision_retention;
+    lc_cluster lc; /* the launcher's state; the fields above mirror it */
 } tcluster;
 
 extern tcluster tc;
@@ -30,12 +33,14 @@ extern tcluster tc;
 /* Runs `meridian FMT...` (words split on spaces); stdout into *out when non-NULL. */
 int tc_meridian(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Makes the directory, certificates and ports for n nodes. 0 or -1. */
+/* Makes the directory, certificates and ports for n nodes; the nodes get
+ * MERIDIAN_TEST_FAULTS=1 and the rest of our environment as it is at each start. 0 or -1. */
 int tc_setup(int n, const char *prefix);
 /* Starts node i (lease 1 s, MVCC retention 3 s, fault RPC enabled); node 0
  * gets --http. */
 void tc_start(int i);
-/* init through node 0 with `data_groups` data groups. 0 on success. */
+/* Waits for every node to answer, then init through node 0 with `data_groups`
+ * data groups. 0 on success. */
 int tc_init(int data_groups);
 
 /* One request of `type` to node i with the certificate `cert` ("client.root"

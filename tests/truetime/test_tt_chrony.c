@@ -4,8 +4,8 @@
 #include <stdlib.h>
 
 #include "common/mr_util.h"
-#include "tests/support/chronyd.h"
-#include "tests/support/proc.h"
+#include "launch/chronyd.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 
 /* Runs `meridian clock --clock chrony:SOCK --json` and parses its one line. */

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/mr_util.h"
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "tests/test.h"
 #include "truetime/tt.h"
 #include "truetime/tt_candm.h"

@@ -1,5 +1,5 @@
-/* A private chronyd pair for tests (see chronyd.h). */
-#include "tests/support/chronyd.h"
+/* A private chronyd pair for tests and clusters (see chronyd.h). */
+#include "launch/chronyd.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 #include "truetime/tt.h"
 
 const char *chronyd_path(void)

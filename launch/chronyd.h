@@ -1,9 +1,9 @@
-/* Test support: a private pair of real chronyd daemons on loopback, never
+/* A private pair of real chronyd daemons on loopback, never
  * touching the system clock (-x): an upstream serving its local clock
  * (`local stratum 8`) and a node that synchronizes to it once per 1/16 s.
  * Sockets, pid files and logs live in a fresh temporary directory. */
-#ifndef TEST_CHRONYD_H
-#define TEST_CHRONYD_H
+#ifndef LAUNCH_CHRONYD_H
+#define LAUNCH_CHRONYD_H
 
 #include <stdbool.h>
 #include <sys/types.h>

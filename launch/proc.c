@@ -1,5 +1,5 @@
 /* Process control for integration tests (see proc.h). */
-#include "tests/support/proc.h"
+#include "launch/proc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,11 +8,13 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -33,6 +35,33 @@ int free_port(int socktype)
     return port;
 }
 
+int free_ports(int *ports, int n)
+{
+    int fds[64];
+    int rc = 0, opened = 0;
+    if (n > 64)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fds[i] < 0) {
+            rc = -1;
+            break;
+        }
+        opened++;
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof a;
+        if (bind(fds[i], (struct sockaddr *)&a, sizeof a) != 0 ||
+            getsockname(fds[i], (struct sockaddr *)&a, &len) != 0) {
+            rc = -1;
+            break;
+        }
+        ports[i] = ntohs(a.sin_port);
+    }
+    for (int i = 0; i < opened; i++)
+        close(fds[i]);
+    return rc;
+}
+
 void sleep_ms(int ms)
 {
     struct timespec d = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
@@ -40,24 +69,88 @@ void sleep_ms(int ms)
     }
 }
 
-pid_t proc_spawn(char *const argv[], const char *log_path)
+pid_t proc_spawn_in(char *const argv[], char *const envp[], const char *log_path, const char *ns)
 {
-    pid_t pid = fork();
-    if (pid < 0)
+    int nsfd = -1;
+    if (ns && *ns) {
+        char path[64];
+        snprintf(path, sizeof path, "/run/netns/%s", ns);
+        if ((nsfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+            return -1;
+    }
+    int fd = log_path ? open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644) : -1;
+    if (log_path && fd < 0) {
+        if (nsfd >= 0)
+            close(nsfd);
         return -1;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
     if (pid == 0) {
-        if (log_path) {
-            int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
-            if (fd >= 0) {
-                dup2(fd, 1);
-                dup2(fd, 2);
-                close(fd);
-            }
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (nsfd >= 0 && setns(nsfd, CLONE_NEWNET) != 0)
+            _exit(126);
+        int nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0)
+            dup2(nul, 0);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
         }
-        execvp(argv[0], argv);
+        if (envp)
+            execvpe(argv[0], argv, envp);
+        else
+            execvp(argv[0], argv);
         _exit(127);
     }
+    if (fd >= 0)
+        close(fd);
+    if (nsfd >= 0)
+        close(nsfd);
     return pid;
+}
+
+pid_t proc_spawn(char *const argv[], const char *log_path)
+{
+    return proc_spawn_in(argv, NULL, log_path, NULL);
+}
+
+int proc_run_logged(char *const argv[], const char *log_path, int timeout_ms, const char *ns,
+                    const volatile sig_atomic_t *stop)
+{
+    if (log_path) {
+        FILE *lf = fopen(log_path, "a");
+        if (lf) {
+            fprintf(lf, "$%s", ns && *ns ? " [netns " : "");
+            if (ns && *ns)
+                fprintf(lf, "%s]", ns);
+            for (int i = 0; argv[i]; i++)
+                fprintf(lf, " %s", argv[i]);
+            fprintf(lf, "\n");
+            fclose(lf);
+        }
+    }
+    pid_t pid = proc_spawn_in(argv, NULL, log_path, ns);
+    if (pid < 0)
+        return -1;
+    int status = 0;
+    for (int waited = 0;; waited += 20) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (waited >= timeout_ms || (stop && *stop)) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        sleep_ms(20);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static int64_t now_ms(void)
