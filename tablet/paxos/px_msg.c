@@ -193,8 +193,8 @@ static px_ballot r_ballot(rbuf *r)
     return b;
 }
 
-/* 2: SNAPSHOT chunks (snap_off, snap_total after the snapshot bytes). */
-#define PX_WIRE_VERSION 2
+/* 2: SNAPSHOT chunks (snap_off, snap_total after the snapshot bytes). 3: big-endian integers. */
+#define PX_WIRE_VERSION 3
 
 size_t px_msg_wire_size(const px_msg *m)
 {
