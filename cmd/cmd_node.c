@@ -10,6 +10,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/cmd_rpc.h"
+#include "common/mr_codec.h"
 #include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "tablet/node/nd.h"
@@ -532,8 +533,7 @@ int cmd_propose(int argc, char **argv)
     const char *value = pos[0];
     size_t vlen = strlen(value);
     uint8_t *payload = malloc(8 + vlen);
-    uint64_t g = (uint64_t)group;
-    memcpy(payload, &g, 8);
+    mr_put_u64(payload, (uint64_t)group);
     memcpy(payload + 8, value, vlen);
     json_t *r = NULL;
     mr_err err;

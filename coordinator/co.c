@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "common/mr_codec.h"
+
 int co_init(co_votes *v, uint64_t self, const uint64_t *parts, size_t nparts, mr_err *err)
 {
     memset(v, 0, sizeof *v);
@@ -54,28 +56,14 @@ co_verdict co_vote(co_votes *v, uint64_t from, bool ok, int64_t prepare_ts)
     return co_verdict_of(v);
 }
 
-static void put_le(uint8_t *p, uint64_t x, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(x >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t x = 0;
-    for (int i = 0; i < n; i++)
-        x |= (uint64_t)p[i] << (8 * i);
-    return x;
-}
-
 size_t co_decision_encode(const co_decision *d, uint8_t *buf)
 {
     uint32_t n = d->nparts > CO_MAX_PARTS ? CO_MAX_PARTS : d->nparts;
     buf[0] = d->commit ? 1 : 0;
-    put_le(buf + 1, (uint64_t)d->ts, 8);
-    put_le(buf + 9, n, 4);
+    mr_put_u64(buf + 1, (uint64_t)d->ts);
+    mr_put_u32(buf + 9, n);
     for (uint32_t i = 0; i < n; i++)
-        put_le(buf + 13 + 8 * i, d->parts[i], 8);
+        mr_put_u64(buf + 13 + 8 * i, d->parts[i]);
     return 13 + 8 * (size_t)n;
 }
 
@@ -84,14 +72,14 @@ int co_decision_decode(const uint8_t *buf, size_t len, co_decision *d, mr_err *e
     memset(d, 0, sizeof *d);
     if (len < 13 || buf[0] > 1)
         return mr_errf(err, MR_ECORRUPT, "decision record: bad header (%zu bytes)", len);
-    uint64_t n = get_le(buf + 9, 4);
+    uint64_t n = mr_get_u32(buf + 9);
     if (n > CO_MAX_PARTS || len != 13 + 8 * n)
         return mr_errf(err, MR_ECORRUPT, "decision record: %llu participants in %zu bytes",
                        (unsigned long long)n, len);
     d->commit = buf[0] == 1;
-    d->ts = (int64_t)get_le(buf + 1, 8);
+    d->ts = (int64_t)mr_get_u64(buf + 1);
     d->nparts = (uint32_t)n;
     for (uint64_t i = 0; i < n; i++)
-        d->parts[i] = get_le(buf + 13 + 8 * i, 8);
+        d->parts[i] = mr_get_u64(buf + 13 + 8 * i);
     return MR_OK;
 }

@@ -42,7 +42,8 @@ co_verdict co_vote(co_votes *v, uint64_t from, bool ok, int64_t prepare_ts);
 
 co_verdict co_verdict_of(const co_votes *v);
 
-/* The decision record: u8 commit, i64 ts, u32 nparts, nparts x u64. */
+/* The decision record (big-endian, common/mr_codec.h): u8 commit, i64 ts, u32 nparts,
+ * nparts x u64. */
 typedef struct co_decision {
     bool commit;
     int64_t ts;

@@ -73,21 +73,21 @@ void net_wbuf_u16(net_wbuf *w, uint16_t v)
 {
     uint8_t *p = net_wbuf_reserve(w, 2);
     if (p)
-        net_put_u16(p, v);
+        mr_put_u16(p, v);
 }
 
 void net_wbuf_u32(net_wbuf *w, uint32_t v)
 {
     uint8_t *p = net_wbuf_reserve(w, 4);
     if (p)
-        net_put_u32(p, v);
+        mr_put_u32(p, v);
 }
 
 void net_wbuf_u64(net_wbuf *w, uint64_t v)
 {
     uint8_t *p = net_wbuf_reserve(w, 8);
     if (p)
-        net_put_u64(p, v);
+        mr_put_u64(p, v);
 }
 
 void net_wbuf_uvarint(net_wbuf *w, uint64_t v)
@@ -167,19 +167,19 @@ uint8_t net_rbuf_u8(net_rbuf *r)
 uint16_t net_rbuf_u16(net_rbuf *r)
 {
     const uint8_t *p = take(r, 2, "truncated u16");
-    return p ? net_get_u16(p) : 0;
+    return p ? mr_get_u16(p) : 0;
 }
 
 uint32_t net_rbuf_u32(net_rbuf *r)
 {
     const uint8_t *p = take(r, 4, "truncated u32");
-    return p ? net_get_u32(p) : 0;
+    return p ? mr_get_u32(p) : 0;
 }
 
 uint64_t net_rbuf_u64(net_rbuf *r)
 {
     const uint8_t *p = take(r, 8, "truncated u64");
-    return p ? net_get_u64(p) : 0;
+    return p ? mr_get_u64(p) : 0;
 }
 
 uint64_t net_rbuf_uvarint(net_rbuf *r)

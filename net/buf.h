@@ -1,13 +1,15 @@
 /* Bounds-checked byte codec: a growable writer and a sticky-failing reader for
  * big-endian integers, LEB128 varints and length-prefixed byte strings. Every
  * message that crosses the network is built and parsed with these, so a
- * hostile length or count can never read or allocate past what was received. */
+ * hostile length or count can never read or allocate past what was received.
+ * Fixed-width integers use the one codec of common/mr_codec.h (mr_put_u32, ...). */
 #ifndef NET_BUF_H
 #define NET_BUF_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/mr_codec.h"
 #include "common/mr_err.h"
 
 /* ---- Writer ---- */
@@ -44,37 +46,6 @@ void net_wbuf_raw(net_wbuf *w, const void *p, size_t n);
 /* uvarint length, then the bytes. */
 void net_wbuf_bytes(net_wbuf *w, const void *p, size_t n);
 void net_wbuf_str(net_wbuf *w, const char *s);
-
-/* Fixed-width big-endian helpers for headers. */
-static inline void net_put_u16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-static inline void net_put_u32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-static inline void net_put_u64(uint8_t *p, uint64_t v)
-{
-    net_put_u32(p, (uint32_t)(v >> 32));
-    net_put_u32(p + 4, (uint32_t)v);
-}
-static inline uint16_t net_get_u16(const uint8_t *p)
-{
-    return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-static inline uint32_t net_get_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static inline uint64_t net_get_u64(const uint8_t *p)
-{
-    return (uint64_t)net_get_u32(p) << 32 | net_get_u32(p + 4);
-}
 
 /* ---- Reader ---- */
 

@@ -6,12 +6,12 @@
 
 void net_frame_put_header(uint8_t out[NET_FRAME_HDR], const net_frame *f)
 {
-    net_put_u16(out, NET_FRAME_MAGIC);
+    mr_put_u16(out, NET_FRAME_MAGIC);
     out[2] = NET_FRAME_VERSION;
     out[3] = f->type;
-    net_put_u16(out + 4, f->flags);
-    net_put_u64(out + 6, f->req_id);
-    net_put_u32(out + 14, f->len);
+    mr_put_u16(out + 4, f->flags);
+    mr_put_u64(out + 6, f->req_id);
+    mr_put_u32(out + 14, f->len);
 }
 
 void net_frame_encode(net_wbuf *w, const net_frame *f)
@@ -41,24 +41,24 @@ void net_frame_decoder_free(net_frame_decoder *d)
 int net_frame_parse_header(const uint8_t *h, size_t have, uint32_t max_payload, net_frame *f,
                            mr_err *err)
 {
-    if (have >= 2 && net_get_u16(h) != NET_FRAME_MAGIC)
-        return mr_errf(err, MR_EPROTO, "bad frame magic 0x%04x (want 0x%04x)", net_get_u16(h),
+    if (have >= 2 && mr_get_u16(h) != NET_FRAME_MAGIC)
+        return mr_errf(err, MR_EPROTO, "bad frame magic 0x%04x (want 0x%04x)", mr_get_u16(h),
                        NET_FRAME_MAGIC);
     if (have >= 3 && h[2] != NET_FRAME_VERSION)
         return mr_errf(err, MR_EPROTO, "unsupported protocol version %u (want %u)", h[2],
                        NET_FRAME_VERSION);
     if (have >= 4 && h[3] == 0)
         return mr_errf(err, MR_EPROTO, "frame with message type 0");
-    if (have >= 6 && (net_get_u16(h + 4) & ~NET_FRAME_FLAGS_KNOWN))
-        return mr_errf(err, MR_EPROTO, "frame with unknown flags 0x%04x", net_get_u16(h + 4));
-    if (have >= NET_FRAME_HDR && net_get_u32(h + 14) > max_payload)
+    if (have >= 6 && (mr_get_u16(h + 4) & ~NET_FRAME_FLAGS_KNOWN))
+        return mr_errf(err, MR_EPROTO, "frame with unknown flags 0x%04x", mr_get_u16(h + 4));
+    if (have >= NET_FRAME_HDR && mr_get_u32(h + 14) > max_payload)
         return mr_errf(err, MR_EPROTO, "frame of %u bytes exceeds the maximum of %u",
-                       net_get_u32(h + 14), max_payload);
+                       mr_get_u32(h + 14), max_payload);
     if (have >= NET_FRAME_HDR && f) {
         f->type = h[3];
-        f->flags = net_get_u16(h + 4);
-        f->req_id = net_get_u64(h + 6);
-        f->len = net_get_u32(h + 14);
+        f->flags = mr_get_u16(h + 4);
+        f->req_id = mr_get_u64(h + 6);
+        f->len = mr_get_u32(h + 14);
         f->payload = NULL;
     }
     return MR_OK;

@@ -2,7 +2,8 @@
  *
  *   offset size field
  *   0      2    magic 0x4D52 ("MR")  rejects strangers (HTTP, TLS to a plain port) at once
- *   2      1    protocol version (NET_FRAME_VERSION)
+ *   2      1    protocol version (NET_FRAME_VERSION; 2 since every payload integer is
+ *                big-endian: version 1's Paxos and node payloads were little-endian)
  *   3      1    message type, 1..255 (0 is never valid)
  *   4      2    flags: bit 0 = response, bit 1 = control (the transport's own
  *                messages, e.g. HELLO); every other bit must be zero
@@ -23,7 +24,7 @@
 #include "net/buf.h"
 
 #define NET_FRAME_MAGIC       0x4D52u
-#define NET_FRAME_VERSION     1
+#define NET_FRAME_VERSION     2
 #define NET_FRAME_HDR         18
 #define NET_FRAME_RESPONSE    0x0001u
 #define NET_FRAME_CONTROL     0x0002u

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/mr_codec.h"
+
 #define FLOAT_EXP_BITS  7
 #define FLOAT_COEF_BITS 25
 
@@ -54,38 +56,14 @@ uint32_t tt_candm_float_encode(double x)
     return (ue << FLOAT_COEF_BITS) | uc;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 void tt_candm_tracking_request(uint8_t buf[TT_CANDM_TRACKING_LEN], uint32_t sequence)
 {
     memset(buf, 0, TT_CANDM_TRACKING_LEN);
     buf[0] = TT_CANDM_VERSION;
     buf[1] = TT_CANDM_PKT_REQUEST;
-    put16(buf + 4, TT_CANDM_REQ_TRACKING);
-    put16(buf + 6, 0); /* attempt */
-    put32(buf + 8, sequence);
+    mr_put_u16(buf + 4, TT_CANDM_REQ_TRACKING);
+    mr_put_u16(buf + 6, 0); /* attempt */
+    mr_put_u32(buf + 8, sequence);
 }
 
 /* Offsets inside the reply (header 28 bytes, then RPY_Tracking). */
@@ -129,23 +107,24 @@ int tt_candm_tracking_decode(const uint8_t *buf, size_t len, uint32_t sequence, 
     if (buf[1] != TT_CANDM_PKT_REPLY)
         return mr_errf(err, MR_EPROTO, "chronyd sent packet type %u, want a reply (%u)", buf[1],
                        TT_CANDM_PKT_REPLY);
-    if (get32(buf + 16) != sequence)
-        return mr_errf(err, MR_EPROTO, "chronyd reply for sequence %u, want %u", get32(buf + 16),
-                       sequence);
-    uint16_t status = get16(buf + 8);
+    if (mr_get_u32(buf + 16) != sequence)
+        return mr_errf(err, MR_EPROTO, "chronyd reply for sequence %u, want %u",
+                       mr_get_u32(buf + 16), sequence);
+    uint16_t status = mr_get_u16(buf + 8);
     if (status != TT_CANDM_STT_SUCCESS)
         return mr_errf(err, MR_EPROTO, "chronyd refused the tracking request: status %u (%s)",
                        status, status_text(status));
-    if (get16(buf + 4) != TT_CANDM_REQ_TRACKING || get16(buf + 6) != TT_CANDM_RPY_TRACKING)
+    if (mr_get_u16(buf + 4) != TT_CANDM_REQ_TRACKING ||
+        mr_get_u16(buf + 6) != TT_CANDM_RPY_TRACKING)
         return mr_errf(err, MR_EPROTO, "chronyd answered command %u with reply %u, want %u/%u",
-                       get16(buf + 4), get16(buf + 6), TT_CANDM_REQ_TRACKING,
+                       mr_get_u16(buf + 4), mr_get_u16(buf + 6), TT_CANDM_REQ_TRACKING,
                        TT_CANDM_RPY_TRACKING);
     if (len < TT_CANDM_TRACKING_LEN)
         return mr_errf(err, MR_EPROTO, "chronyd tracking reply truncated: %zu of %d bytes", len,
                        TT_CANDM_TRACKING_LEN);
 
-    out->ref_id = get32(buf + O_REFID);
-    uint16_t family = get16(buf + O_FAMILY);
+    out->ref_id = mr_get_u32(buf + O_REFID);
+    uint16_t family = mr_get_u16(buf + O_FAMILY);
     if (family == 1) {
         inet_ntop(AF_INET, buf + O_ADDR, out->ref_name, sizeof out->ref_name);
     } else if (family == 2) {
@@ -165,10 +144,10 @@ int tt_candm_tracking_decode(const uint8_t *buf, size_t len, uint32_t sequence, 
         else
             snprintf(out->ref_name, sizeof out->ref_name, "%08X", out->ref_id);
     }
-    out->stratum = get16(buf + O_STRATUM);
-    out->leap_status = get16(buf + O_LEAP);
-    uint32_t hi = get32(buf + O_REFTIME), lo = get32(buf + O_REFTIME + 4);
-    uint32_t nsec = get32(buf + O_REFTIME + 8);
+    out->stratum = mr_get_u16(buf + O_STRATUM);
+    out->leap_status = mr_get_u16(buf + O_LEAP);
+    uint32_t hi = mr_get_u32(buf + O_REFTIME), lo = mr_get_u32(buf + O_REFTIME + 4);
+    uint32_t nsec = mr_get_u32(buf + O_REFTIME + 8);
     if (nsec >= 1000000000u)
         return mr_errf(err, MR_EPROTO, "chronyd reference time has %u nanoseconds", nsec);
     /* chrony sends 0x7fffffff in the high word when it has no high bits. */
@@ -180,7 +159,7 @@ int tt_candm_tracking_decode(const uint8_t *buf, size_t len, uint32_t sequence, 
                          &out->freq_ppm,     &out->resid_freq_ppm,    &out->skew_ppm,
                          &out->root_delay_s, &out->root_dispersion_s, &out->update_interval_s};
     for (int i = 0; i < 9; i++)
-        *fields[i] = tt_candm_float_decode(get32(buf + O_FLOATS + 4 * i));
+        *fields[i] = tt_candm_float_decode(mr_get_u32(buf + O_FLOATS + 4 * i));
     return MR_OK;
 }
 
@@ -190,22 +169,22 @@ void tt_candm_tracking_encode(uint8_t buf[TT_CANDM_TRACKING_LEN], uint32_t seque
     memset(buf, 0, TT_CANDM_TRACKING_LEN);
     buf[0] = TT_CANDM_VERSION;
     buf[1] = TT_CANDM_PKT_REPLY;
-    put16(buf + 4, TT_CANDM_REQ_TRACKING);
-    put16(buf + 6, TT_CANDM_RPY_TRACKING);
-    put16(buf + 8, status);
-    put32(buf + 16, sequence);
-    put32(buf + O_REFID, t->ref_id);
+    mr_put_u16(buf + 4, TT_CANDM_REQ_TRACKING);
+    mr_put_u16(buf + 6, TT_CANDM_RPY_TRACKING);
+    mr_put_u16(buf + 8, status);
+    mr_put_u32(buf + 16, sequence);
+    mr_put_u32(buf + O_REFID, t->ref_id);
     memcpy(buf + O_ADDR, t->addr, 16);
-    put16(buf + O_FAMILY, t->family);
-    put16(buf + O_STRATUM, t->stratum);
-    put16(buf + O_LEAP, t->leap_status);
+    mr_put_u16(buf + O_FAMILY, t->family);
+    mr_put_u16(buf + O_STRATUM, t->stratum);
+    mr_put_u16(buf + O_LEAP, t->leap_status);
     int64_t sec = t->ref_time_ns / 1000000000;
-    put32(buf + O_REFTIME, (uint32_t)((uint64_t)sec >> 32));
-    put32(buf + O_REFTIME + 4, (uint32_t)sec);
-    put32(buf + O_REFTIME + 8, (uint32_t)(t->ref_time_ns % 1000000000));
+    mr_put_u32(buf + O_REFTIME, (uint32_t)((uint64_t)sec >> 32));
+    mr_put_u32(buf + O_REFTIME + 4, (uint32_t)sec);
+    mr_put_u32(buf + O_REFTIME + 8, (uint32_t)(t->ref_time_ns % 1000000000));
     const double v[9] = {t->correction, t->last_offset,     t->rms_offset,
                          t->freq_ppm,   t->resid_freq_ppm,  t->skew_ppm,
                          t->root_delay, t->root_dispersion, t->update_interval};
     for (int i = 0; i < 9; i++)
-        put32(buf + O_FLOATS + 4 * i, tt_candm_float_encode(v[i]));
+        mr_put_u32(buf + O_FLOATS + 4 * i, tt_candm_float_encode(v[i]));
 }

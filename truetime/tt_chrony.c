@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/mr_codec.h"
 #include "common/mr_util.h"
 #include "truetime/tt_candm.h"
 #include "truetime/tt_sources.h"
@@ -138,8 +139,7 @@ int tt_chrony_tracking(tt_chrony *c, int64_t timeout_ns, tt_sample *out, mr_err 
         }
         /* A late reply to an earlier request carries an older sequence: skip it. */
         if (len >= TT_CANDM_RPY_HDR_LEN && buf[0] == TT_CANDM_VERSION &&
-            (((uint32_t)buf[16] << 24) | ((uint32_t)buf[17] << 16) | ((uint32_t)buf[18] << 8) |
-             buf[19]) != seq)
+            mr_get_u32(buf + 16) != seq)
             continue;
         rc = tt_candm_tracking_decode(buf, (size_t)len, seq, out, err);
         if (rc)

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/mr_codec.h"
 #include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "net/transport.h"
@@ -176,7 +177,7 @@ static void issue(load *l)
         uint32_t blen = (uint32_t)(8 + l->size);
         char json[512];
         if (l->kind == W_PROPOSE) {
-            memcpy(l->payload, &gid, 8);
+            mr_put_u64(l->payload, gid);
         } else if (l->kind == W_TXN) {
             /* a blind single-key write: one lock, one commit record */
             snprintf(json, sizeof json,

@@ -15,11 +15,14 @@
 
 #include "common/mr_sqlite.h"
 #include "common/mr_log.h"
+#include "common/mr_codec.h"
 #include "common/mr_crc32c.h"
 
 /* 'MRLS' in the SQLite header, so another program's database is refused. */
-#define LS_APP_ID    0x4d524c53
-#define LS_FORMAT    1
+#define LS_APP_ID 0x4d524c53
+/* PRAGMA user_version. 2: every integer big-endian (the record CRCs' headers, the snapshot
+ * metadata, the node's records inside entries); a store of another version is refused. */
+#define LS_FORMAT    2
 #define LS_WAL_LIMIT (64LL * 1024 * 1024)
 
 enum {
@@ -157,12 +160,6 @@ static int corrupt(ls_store *s, mr_err *err, const char *fmt, ...)
 /* ---- Checksums: each record's CRC covers its key, every field and the value,
  * so a flipped byte anywhere or a row moved to another slot is caught. ---- */
 
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
 static uint32_t rec_crc(char tag, const uint64_t *f, int nf, const void *a, size_t alen,
                         const void *v, size_t vlen)
 {
@@ -170,7 +167,7 @@ static uint32_t rec_crc(char tag, const uint64_t *f, int nf, const void *a, size
     int n = 0;
     hdr[n++] = (unsigned char)tag;
     for (int i = 0; i < nf; i++, n += 8)
-        put_u64(hdr + n, f[i]);
+        mr_put_u64(hdr + n, f[i]);
     uint32_t c = mr_crc32c(0, hdr, (size_t)n);
     if (alen)
         c = mr_crc32c(c, a, alen);

@@ -4,33 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define META_VERSION 1
+#include "common/mr_codec.h"
+
+/* 2: big-endian integers (1 was little-endian). */
+#define META_VERSION 2
 
 static unsigned char *put64(unsigned char *p, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        *p++ = (unsigned char)(v >> (8 * i));
-    return p;
+    mr_put_u64(p, v);
+    return p + 8;
 }
 
 static unsigned char *put32(unsigned char *p, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        *p++ = (unsigned char)(v >> (8 * i));
-    return p;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    mr_put_u32(p, v);
+    return p + 4;
 }
 
 size_t ls_px_meta_encode(const px_snapshot_meta *m, unsigned char *buf)
@@ -56,11 +44,15 @@ int ls_px_meta_decode(const void *buf, size_t len, px_snapshot_meta *m, mr_err *
 {
     const unsigned char *p = buf, *end = p + len;
     memset(m, 0, sizeof *m);
-    if (len < 21 || p[0] != META_VERSION)
+    if (len >= 1 && p[0] != META_VERSION)
+        return mr_errf(err, MR_ECORRUPT,
+                       "snapshot metadata: format version %u, this build reads version %d", p[0],
+                       META_VERSION);
+    if (len < 21)
         return mr_errf(err, MR_ECORRUPT, "snapshot metadata: bad header (%zu bytes)", len);
-    m->slot = get64(p + 1);
-    m->last_ts = (int64_t)get64(p + 9);
-    m->nconfigs = get32(p + 17);
+    m->slot = mr_get_u64(p + 1);
+    m->last_ts = (int64_t)mr_get_u64(p + 9);
+    m->nconfigs = mr_get_u32(p + 17);
     p += 21;
     if (m->nconfigs > PX_SNAP_CONFIGS)
         return mr_errf(err, MR_ECORRUPT, "snapshot metadata: %u configurations (max %d)",
@@ -68,14 +60,14 @@ int ls_px_meta_decode(const void *buf, size_t len, px_snapshot_meta *m, mr_err *
     for (uint32_t i = 0; i < m->nconfigs; i++) {
         if (end - p < 12)
             return mr_errf(err, MR_ECORRUPT, "snapshot metadata: truncated configuration");
-        m->configs[i].effect_slot = get64(p);
-        uint32_t n = get32(p + 8);
+        m->configs[i].effect_slot = mr_get_u64(p);
+        uint32_t n = mr_get_u32(p + 8);
         p += 12;
         if (n > PX_MAX_NODES || (size_t)(end - p) < 4 * (size_t)n)
             return mr_errf(err, MR_ECORRUPT, "snapshot metadata: bad configuration size %u", n);
         m->configs[i].config.n = n;
         for (uint32_t k = 0; k < n; k++, p += 4)
-            m->configs[i].config.nodes[k] = get32(p);
+            m->configs[i].config.nodes[k] = mr_get_u32(p);
     }
     if (p != end)
         return mr_errf(err, MR_ECORRUPT, "snapshot metadata: %zu trailing bytes",

@@ -44,7 +44,7 @@ int ls_px_load(ls_store *s, uint64_t group, ls_px_state *out, mr_err *err);
 void ls_px_state_free(ls_px_state *st);
 
 /* The snapshot metadata codec used in the store (exposed for tests):
- * version byte 1, then little-endian slot u64, last_ts i64, nconfigs u32,
+ * version byte 2, then big-endian slot u64, last_ts i64, nconfigs u32,
  * and per config effect_slot u64, n u32, n node ids u32. */
 #define LS_PX_META_MAX (1 + 8 + 8 + 4 + PX_SNAP_CONFIGS * (8 + 4 + 4 * PX_MAX_NODES))
 size_t ls_px_meta_encode(const px_snapshot_meta *m, unsigned char *buf /* LS_PX_META_MAX */);

@@ -27,7 +27,11 @@
 
 /* 'MRMV' in the SQLite header, so another program's database is refused. */
 #define MV_APP_ID 0x4d524d56
-#define MV_FORMAT 1
+/* mv_meta.format. 2: every integer big-endian (the version CRCs' headers, the node's records
+ * stored as system keys); a store of another format is refused. */
+#define MV_FORMAT    2
+#define MV_STR(x)    #x
+#define MV_STR_OF(x) MV_STR(x)
 
 static const char *const sql_text[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -77,7 +81,7 @@ static const char schema_sql[] =
     " tombs INTEGER NOT NULL, bytes INTEGER NOT NULL, r_start BLOB, r_end BLOB,"
     " gc_key BLOB, gc_ts INTEGER);"
     "INSERT INTO mv_meta(id, format, applied, horizon, versions, tombs, bytes)"
-    " VALUES(0, 1, 0, 0, 0, 0, 0);";
+    " VALUES(0, " MV_STR_OF(MV_FORMAT) ", 0, 0, 0, 0, 0);";
 
 /* ---- Errors and small helpers ---- */
 
@@ -384,8 +388,9 @@ static int load_state(mv_store *s, mr_err *err)
             b = sqlite3_column_int64(st, 5);
     int code = 0;
     if (format != MV_FORMAT)
-        code = mr_errf(err, MR_ECORRUPT, "mvcc %s: format %lld, expected %d", s->path,
-                       (long long)format, MV_FORMAT);
+        code =
+            mr_errf(err, MR_ECORRUPT, "mvcc %s: format version %lld, this build reads version %d",
+                    s->path, (long long)format, MV_FORMAT);
     else if (applied < 0 || horizon < 0 || v < 0 || t < 0 || b < 0 || t > v)
         code = mr_errf(err, MR_ECORRUPT, "mvcc %s: the state row holds impossible values", s->path);
     if (!code) {

@@ -3,6 +3,7 @@
  * served as data; a version whose checksum fails is reported as MR_ECORRUPT instead. */
 #include "tablet/mvcc/mv_int.h"
 
+#include "common/mr_codec.h"
 #include "common/mr_crc32c.h"
 
 uint32_t mv_crc32c(uint32_t crc, const void *p, size_t n)
@@ -16,8 +17,7 @@ uint32_t mv_version_crc(const void *key, size_t klen, int64_t ts, int tomb, cons
     /* The timestamp and the kind are covered too, so a version cannot move in time or turn
      * from a value into a tombstone unnoticed. */
     unsigned char hdr[9];
-    for (int i = 0; i < 8; i++)
-        hdr[i] = (unsigned char)((uint64_t)ts >> (8 * i));
+    mr_put_u64(hdr, (uint64_t)ts);
     hdr[8] = (unsigned char)(tomb ? 'D' : 'P');
     uint32_t c = mv_crc32c(0, hdr, sizeof hdr);
     if (klen)

@@ -1,8 +1,8 @@
 /* Snapshots for Paxos catch-up (PX_ACT_TAKE_SNAPSHOT / PX_ACT_INSTALL_SNAPSHOT): a compact,
  * self-describing stream of the store, checked end to end by a CRC32C and loaded atomically.
  *
- * Format (integers little-endian):
- *   "MRMVSNAP"  u32 format (1)  u64 applied slot  i64 horizon
+ * Format (integers big-endian, common/mr_codec.h):
+ *   "MRMVSNAP"  u32 format (2)  u64 applied slot  i64 horizon
  *   u32 start_len, start bytes  u32 end_len, end bytes           (the tablet range; 0 = open)
  *   records, in primary-key order (key ascending, ts descending, no duplicates):
  *     'P' u32 key_len, key, i64 ts, u32 len, value               (a value)
@@ -15,8 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SNAP_MAGIC  "MRMVSNAP"
-#define SNAP_FORMAT 1
+#include "common/mr_codec.h"
+
+#define SNAP_MAGIC "MRMVSNAP"
+/* 2: big-endian integers. 1 was little-endian, so its format field reads 0x01000000 now. */
+#define SNAP_FORMAT 2
 #define SNAP_BUF    (64 * 1024)
 
 /* ---- Writing ---- */
@@ -65,16 +68,14 @@ static int w_u8(writer *w, unsigned v)
 static int w_u32(writer *w, uint32_t v)
 {
     unsigned char b[4];
-    for (int i = 0; i < 4; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
+    mr_put_u32(b, v);
     return w_put(w, b, 4);
 }
 
 static int w_u64(writer *w, uint64_t v)
 {
     unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
+    mr_put_u64(b, v);
     return w_put(w, b, 8);
 }
 
@@ -266,9 +267,7 @@ static int r_u32(reader *r, uint32_t *v)
     unsigned char b[4];
     if (r_get(r, b, 4))
         return -1;
-    *v = 0;
-    for (int i = 0; i < 4; i++)
-        *v |= (uint32_t)b[i] << (8 * i);
+    *v = mr_get_u32(b);
     return 0;
 }
 
@@ -277,9 +276,7 @@ static int r_u64(reader *r, uint64_t *v)
     unsigned char b[8];
     if (r_get(r, b, 8))
         return -1;
-    *v = 0;
-    for (int i = 0; i < 8; i++)
-        *v |= (uint64_t)b[i] << (8 * i);
+    *v = mr_get_u64(b);
     return 0;
 }
 
@@ -323,8 +320,13 @@ static int load_records(mv_store *s, reader *r, loaded *L, mr_err *err)
     uint64_t u = 0;
     if (r_get(r, magic, 8) || memcmp(magic, SNAP_MAGIC, 8) != 0)
         return mr_errf(err, MR_ECORRUPT, "mvcc: not a snapshot (bad magic)");
-    if (r_u32(r, &format) || format != SNAP_FORMAT)
-        return mr_errf(err, MR_ECORRUPT, "mvcc: snapshot format %u, expected %d", format,
+    if (r_u32(r, &format))
+        return mr_errf(err, MR_ECORRUPT, "mvcc: snapshot truncated in its format version");
+    if (format == 0x01000000u)
+        format = 1; /* version 1 wrote it little-endian */
+    if (format != SNAP_FORMAT)
+        return mr_errf(err, MR_ECORRUPT,
+                       "mvcc: snapshot format version %u, this build reads version %d", format,
                        SNAP_FORMAT);
     if (r_u64(r, &L->applied) || L->applied > (uint64_t)INT64_MAX || r_u64(r, &u) ||
         u > (uint64_t)INT64_MAX)

@@ -193,9 +193,6 @@ static int open_cluster(nd_node *n, mr_err *err)
 
 int nd_open(uv_loop_t *loop, const nd_config *cfg, nd_node **out, mr_err *err)
 {
-    const uint32_t probe = 1;
-    if (*(const uint8_t *)&probe != 1)
-        return mr_errf(err, MR_EINVAL, "big-endian hosts are not supported yet");
     if (!cfg->data_dir || !cfg->listen || !cfg->zone)
         return mr_errf(err, MR_EINVAL, "--data, --listen and --zone are required");
     if (!cfg->insecure && !cfg->certs_dir)

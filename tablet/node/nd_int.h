@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/mr_codec.h"
 #include "net/frame.h"
 #include "net/transport.h"
 #include "tablet/lock/tl.h"
@@ -298,28 +299,26 @@ static inline uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t len)
     return h;
 }
 
+/* Short names for the common codec (common/mr_codec.h, big-endian), used throughout the node's
+ * records and messages. */
 static inline void put32(uint8_t *p, uint32_t v)
 {
-    memcpy(p, &v, 4); /* little-endian hosts only; checked at start-up */
+    mr_put_u32(p, v);
 }
 
 static inline void put64(uint8_t *p, uint64_t v)
 {
-    memcpy(p, &v, 8);
+    mr_put_u64(p, v);
 }
 
 static inline uint32_t get32(const uint8_t *p)
 {
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
+    return mr_get_u32(p);
 }
 
 static inline uint64_t get64(const uint8_t *p)
 {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
+    return mr_get_u64(p);
 }
 
 /* Sends o (consumed) as the reply; a reply over nd_reply_max() bytes becomes

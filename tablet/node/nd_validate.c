@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "common/mr_codec.h"
 #include "coordinator/co.h"
 #include "tablet/mvcc/mv.h"
 
@@ -369,8 +370,7 @@ int nd_valid_propose(const uint8_t *p, size_t len, uint64_t *group, mr_err *err)
 {
     if (len < 8)
         return mr_errf(err, MR_EINVAL, "propose needs a group id");
-    uint64_t g;
-    memcpy(&g, p, 8);
+    uint64_t g = mr_get_u64(p);
     if (g < 1 || g > INT64_MAX)
         return mr_errf(err, MR_EINVAL, "group id %llu is out of range", (unsigned long long)g);
     if (len - 8 > MV_MAX_VALUE)

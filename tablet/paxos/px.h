@@ -99,13 +99,13 @@ typedef struct px_entry {
     const uint8_t *data; /* len bytes; owned by whoever produced the struct (see header) */
 } px_entry;
 
-/* Batch payload of a DATA entry: a sequence of [u32 little-endian length][bytes].
+/* Batch payload of a DATA entry: a sequence of [u32 big-endian length][bytes].
  * px_batch_next walks it: start with *off = 0; returns 1 and sets *p and *plen for the next
  * proposal, 0 at the end, -1 if malformed. */
 int px_batch_next(const uint8_t *data, uint32_t len, uint32_t *off, const uint8_t **p,
                   uint32_t *plen);
 
-/* A config entry's payload: u32 n, then n u32 node ids, little-endian. */
+/* A config entry's payload: u32 n, then n u32 node ids, big-endian. */
 #define PX_CONFIG_WIRE_MAX (4 + 4 * PX_MAX_NODES)
 uint32_t px_config_encode(const px_config *c, uint8_t *buf /* PX_CONFIG_WIRE_MAX */);
 int px_config_decode(const uint8_t *buf, uint32_t len, px_config *c, mr_err *err);

@@ -1,10 +1,12 @@
 /* Wire codec for Paxos messages, plus the small value helpers of px.h (ballots, configs,
- * batches). Little-endian, fixed-width fields; every count and length is bounds-checked
- * so a malformed or truncated message is rejected, never half-read. */
+ * batches). Big-endian (common/mr_codec.h), fixed-width fields; every count and length is
+ * bounds-checked so a malformed or truncated message is rejected, never half-read. */
 #include "tablet/paxos/px.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/mr_codec.h"
 
 int px_ballot_cmp(px_ballot a, px_ballot b)
 {
@@ -39,23 +41,12 @@ int px_config_validate(const px_config *c, mr_err *err)
     return 0;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 uint32_t px_config_encode(const px_config *c, uint8_t *buf)
 {
     uint32_t n = c->n > PX_MAX_NODES ? PX_MAX_NODES : c->n;
-    put32(buf, n);
+    mr_put_u32(buf, n);
     for (uint32_t i = 0; i < n; i++)
-        put32(buf + 4 + 4 * i, c->nodes[i]);
+        mr_put_u32(buf + 4 + 4 * i, c->nodes[i]);
     return 4 + 4 * n;
 }
 
@@ -63,13 +54,13 @@ int px_config_decode(const uint8_t *buf, uint32_t len, px_config *c, mr_err *err
 {
     if (len < 4)
         return mr_errf(err, MR_ECORRUPT, "config entry of %u bytes", len);
-    uint32_t n = get32(buf);
+    uint32_t n = mr_get_u32(buf);
     if (n < 1 || n > PX_MAX_NODES || len != 4 + 4 * n)
         return mr_errf(err, MR_ECORRUPT, "config entry: %u members in %u bytes", n, len);
     memset(c, 0, sizeof *c);
     c->n = n;
     for (uint32_t i = 0; i < n; i++)
-        c->nodes[i] = get32(buf + 4 + 4 * i);
+        c->nodes[i] = mr_get_u32(buf + 4 + 4 * i);
     if (px_config_validate(c, err))
         return mr_err_wrap(err, "config entry"), MR_ECORRUPT;
     return 0;
@@ -82,7 +73,7 @@ int px_batch_next(const uint8_t *data, uint32_t len, uint32_t *off, const uint8_
         return 0;
     if (*off > len || len - *off < 4)
         return -1;
-    uint32_t l = get32(data + *off);
+    uint32_t l = mr_get_u32(data + *off);
     if (l > len - *off - 4)
         return -1;
     *p = data + *off + 4;
@@ -137,15 +128,14 @@ static void w_bytes(wbuf *w, const void *src, size_t n)
 static void w_u64(wbuf *w, uint64_t v)
 {
     uint8_t b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
+    mr_put_u64(b, v);
     w_bytes(w, b, 8);
 }
 
 static void w_u32(wbuf *w, uint32_t v)
 {
     uint8_t b[4];
-    put32(b, v);
+    mr_put_u32(b, v);
     w_bytes(w, b, 4);
 }
 
@@ -180,17 +170,13 @@ static const uint8_t *r_take(rbuf *r, size_t n)
 static uint64_t r_u64(rbuf *r)
 {
     const uint8_t *p = r_take(r, 8);
-    uint64_t v = 0;
-    if (p)
-        for (int i = 7; i >= 0; i--)
-            v = v << 8 | p[i];
-    return v;
+    return p ? mr_get_u64(p) : 0;
 }
 
 static uint32_t r_u32(rbuf *r)
 {
     const uint8_t *p = r_take(r, 4);
-    return p ? get32(p) : 0;
+    return p ? mr_get_u32(p) : 0;
 }
 
 static uint8_t r_u8(rbuf *r)
@@ -207,8 +193,8 @@ static px_ballot r_ballot(rbuf *r)
     return b;
 }
 
-/* 2: SNAPSHOT chunks (snap_off, snap_total after the snapshot bytes). */
-#define PX_WIRE_VERSION 2
+/* 2: SNAPSHOT chunks (snap_off, snap_total after the snapshot bytes). 3: big-endian integers. */
+#define PX_WIRE_VERSION 3
 
 size_t px_msg_wire_size(const px_msg *m)
 {

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mr_codec.h"
+
 /* ---------------------------------------------------------------- phase 2 */
 
 bool pxi_self_counts(const px_node *n, const rec *r)
@@ -180,8 +182,7 @@ void pxi_pump(px_node *n)
             size_t off = 0;
             for (size_t i = 0; i < k; i++) {
                 prop *p = &n->queue[(n->qhead + i) % n->qcap];
-                for (int j = 0; j < 4; j++)
-                    buf[off + j] = (uint8_t)(p->len >> (8 * j));
+                mr_put_u32(buf + off, p->len);
                 memcpy(buf + off + 4, p->data, p->len);
                 off += 4 + p->len;
                 free(p->data);

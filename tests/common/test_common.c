@@ -1,4 +1,5 @@
-/* Unit tests of common/: errors, durations, numbers, host:port. */
+/* Unit tests of common/: errors, durations, numbers, host:port, the integer codec. */
+#include "common/mr_codec.h"
 #include "common/mr_err.h"
 #include "common/mr_util.h"
 #include "tests/test.h"
@@ -82,6 +83,46 @@ TEST(ints_and_hostports)
     CHECK(mr_parse_hostport("[::1]80", h, sizeof h, &port) != 0);
 }
 
+/* The wire and disk byte order is big-endian, whatever the host's. */
+TEST(codec_byte_order_is_big_endian)
+{
+    uint8_t b[8];
+    mr_put_u64(b, 0x0102030405060708ull);
+    for (int i = 0; i < 8; i++)
+        CHECKF(b[i] == i + 1, "byte %d is %#x", i, b[i]);
+    mr_put_u32(b, 0x0a0b0c0du);
+    CHECK(b[0] == 0x0a && b[1] == 0x0b && b[2] == 0x0c && b[3] == 0x0d);
+    mr_put_u16(b, 0x1234);
+    CHECK(b[0] == 0x12 && b[1] == 0x34);
+    static const uint8_t in[8] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
+    CHECK_EQ(mr_get_u64(in), 0x0102030405060708ull);
+    CHECK_EQ(mr_get_u32(in + 4), 0x05060708u);
+    CHECK_EQ(mr_get_u16(in + 6), 0x0708);
+}
+
+TEST(codec_round_trips)
+{
+    static const uint64_t v64[] = {
+        0, 1, 0xff, 0x100, 0x7fffffffffffffffull, 0x8000000000000000ull, UINT64_MAX, 0xdeadbeefull};
+    uint8_t b[9];
+    for (size_t i = 0; i < sizeof v64 / sizeof v64[0]; i++) {
+        b[8] = 0xa5; /* never written past the width */
+        mr_put_u64(b, v64[i]);
+        CHECK_EQ(mr_get_u64(b), v64[i]);
+        CHECK_EQ(b[8], 0xa5);
+        mr_put_u32(b, (uint32_t)v64[i]);
+        CHECK_EQ(mr_get_u32(b), (uint32_t)v64[i]);
+        mr_put_u16(b, (uint16_t)v64[i]);
+        CHECK_EQ(mr_get_u16(b), (uint16_t)v64[i]);
+    }
+    /* A negative int64 survives its round trip through u64. */
+    mr_put_u64(b, (uint64_t)INT64_MIN);
+    CHECK_EQ((int64_t)mr_get_u64(b), INT64_MIN);
+    mr_put_u64(b, (uint64_t)(int64_t)-2);
+    CHECK(b[0] == 0xff && b[7] == 0xfe);
+    CHECK_EQ((int64_t)mr_get_u64(b), -2);
+}
+
 TEST_MAIN(TEST_CASE(err_wrap_grows_message), TEST_CASE(durations_parse), TEST_CASE(sizes_parse),
-          TEST_CASE(format_duration),
-          TEST_CASE(ints_and_hostports))
+          TEST_CASE(format_duration), TEST_CASE(ints_and_hostports),
+          TEST_CASE(codec_byte_order_is_big_endian), TEST_CASE(codec_round_trips))

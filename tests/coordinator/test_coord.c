@@ -64,6 +64,9 @@ TEST(decision_record_round_trip_and_corruption)
     CHECK_EQ(back.ts, d.ts);
     CHECK_EQ(back.nparts, 3u);
     CHECK_EQ(back.parts[1], 9u);
+    /* Integers big-endian (common/mr_codec.h): nparts, then the first participant. */
+    static const uint8_t want[12] = {0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 2};
+    CHECK(memcmp(buf + 9, want, sizeof want) == 0);
     CHECK_EQ(co_decision_decode(buf, len - 1, &back, &e), MR_ECORRUPT);
     buf[0] = 7;
     CHECK_EQ(co_decision_decode(buf, len, &back, &e), MR_ECORRUPT);

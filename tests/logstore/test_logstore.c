@@ -827,6 +827,17 @@ TEST(open_rejects_foreign_files)
     CHECK_EQ(ls_open(db, NULL, &s, &err), MR_EINVAL);
     CHECK(strstr(err.msg, "not a Meridian log store") != NULL);
     unlink(db);
+    /* A store of another format version (1: little-endian integers) is refused, with the
+     * file and both versions named, before anything in it is read. */
+    CHECK(fill_for_corruption() == 0);
+    CHECK(raw_sql("PRAGMA user_version = 1;") == 0);
+    CHECK_EQ(ls_open(db, NULL, &s, &err), MR_EINVAL);
+    CHECKF(strstr(err.msg, db) && strstr(err.msg, "format version 1, this build reads version 2"),
+           "%s", err.msg);
+    CHECK(raw_sql("PRAGMA user_version = 3;") == 0);
+    CHECK_EQ(ls_open(db, NULL, &s, &err), MR_EINVAL);
+    CHECKF(strstr(err.msg, "format version 3, this build reads version 2"), "%s", err.msg);
+    unlink(db);
     /* A directory. */
     CHECK(ls_open(dir, NULL, &s, &err) != 0);
     /* Two handles on one store: the second is refused while the first lives. */

@@ -74,6 +74,14 @@ TEST(meta_codec_roundtrip)
     memcpy(longer, buf, n);
     longer[n] = 0;
     CHECK_EQ(ls_px_meta_decode(longer, n + 1, &back, &err), MR_ECORRUPT);
+    /* Version 2, integers big-endian. */
+    CHECK_EQ(buf[0], 2);
+    static const unsigned char slot77[8] = {0, 0, 0, 0, 0, 0, 0, 77};
+    CHECK(memcmp(buf + 1, slot77, 8) == 0);
+    /* Another version (1 was little-endian) is refused by name, never misread. */
+    buf[0] = 1;
+    CHECK_EQ(ls_px_meta_decode(buf, n, &back, &err), MR_ECORRUPT);
+    CHECKF(strstr(err.msg, "format version 1, this build reads version 2"), "%s", err.msg);
     buf[0] = 9;
     CHECK_EQ(ls_px_meta_decode(buf, n, &back, &err), MR_ECORRUPT);
 }

@@ -276,9 +276,14 @@ TEST(frame_rejects_malformed)
     CHECK(strstr(err.msg, "bad frame magic"));
 
     memcpy(bad, h, sizeof h);
-    bad[2] = 2; /* a future version */
+    bad[2] = NET_FRAME_VERSION + 1; /* a future version */
     CHECK_EQ(feed_all(bad, sizeof bad, 0, &c, &err), MR_EPROTO);
-    CHECK(strstr(err.msg, "unsupported protocol version 2"));
+    CHECK(strstr(err.msg, "unsupported protocol version 3"));
+
+    memcpy(bad, h, sizeof h);
+    bad[2] = 1; /* the little-endian payloads of version 1 */
+    CHECK_EQ(feed_all(bad, sizeof bad, 0, &c, &err), MR_EPROTO);
+    CHECK(strstr(err.msg, "unsupported protocol version 1 (want 2)"));
 
     memcpy(bad, h, sizeof h);
     bad[3] = 0; /* type 0 */
@@ -291,10 +296,10 @@ TEST(frame_rejects_malformed)
     CHECK(strstr(err.msg, "unknown flags"));
 
     memcpy(bad, h, sizeof h);
-    net_put_u32(bad + 14, 4097); /* over a 4 KiB maximum, refused before any payload */
+    mr_put_u32(bad + 14, 4097); /* over a 4 KiB maximum, refused before any payload */
     CHECK_EQ(feed_all(bad, NET_FRAME_HDR, 4096, &c, &err), MR_EPROTO);
     CHECK(strstr(err.msg, "exceeds the maximum of 4096"));
-    net_put_u32(bad + 14, UINT32_MAX);
+    mr_put_u32(bad + 14, UINT32_MAX);
     CHECK_EQ(feed_all(bad, NET_FRAME_HDR, 0, &c, &err), MR_EPROTO);
 
     /* Truncated: no frame and no error yet, the rest may still come. */

@@ -28,8 +28,9 @@
  * huge length), then a request of an unknown type; returns its reply. */
 static json_t *send_garbage(int i, const char *cert)
 {
-    uint8_t px[64] = {2,    0,    0,    0,    3, 0, 0, 0, 5,    0,    0,    0,    0xde,
-                      0xad, 0xbe, 0xef, 0x01, 1, 0, 0, 0, 0x07, 0xff, 0xff, 0xff, 0x7f};
+    /* from 2, 3 messages, clock status 5 and error, then one of 1 byte and one too long. */
+    uint8_t px[64] = {0,    0,    0,    2,    0, 0, 0, 3, 5,    0,    0,    0,    0xde,
+                      0xad, 0xbe, 0xef, 0x01, 0, 0, 0, 1, 0x07, 0x7f, 0xff, 0xff, 0xff};
     return tc_exchange(i, cert, ND_MSG_PX, px, sizeof px, 99, "x", 1);
 }
 

@@ -272,7 +272,7 @@ TEST(register_propose_and_split_requests)
         json_decref(o);
         CHECKF(rc == MR_EINVAL, "accepted: %s", bad[i]);
     }
-    uint8_t prop[16] = {2};
+    uint8_t prop[16] = {0, 0, 0, 0, 0, 0, 0, 2}; /* group 2, big-endian */
     uint64_t g = 0;
     CHECK_EQ(nd_valid_propose(prop, sizeof prop, &g, NULL), MR_OK);
     CHECK_EQ(g, 2);

@@ -324,6 +324,8 @@ TEST(configs_validate_and_roundtrip)
     px_config d;
     CHECK_EQ(px_config_decode(buf, len, &d, &e), 0);
     CHECK(d.n == 3 && d.nodes[2] == 3);
+    static const uint8_t wire[16] = {0, 0, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3};
+    CHECK(len == sizeof wire && memcmp(buf, wire, sizeof wire) == 0); /* big-endian */
     CHECK(px_config_decode(buf, len - 1, &d, &e) == MR_ECORRUPT);
     px_config dupl = {.n = 2, .nodes = {4, 4}};
     CHECK_EQ(px_config_validate(&dupl, &e), MR_EINVAL);
@@ -335,7 +337,7 @@ TEST(configs_validate_and_roundtrip)
 
 TEST(batches_walk_and_reject_malformed)
 {
-    uint8_t b[] = {2, 0, 0, 0, 'h', 'i', 1, 0, 0, 0, '!'};
+    uint8_t b[] = {0, 0, 0, 2, 'h', 'i', 0, 0, 0, 1, '!'}; /* big-endian lengths */
     uint32_t off = 0, l;
     const uint8_t *p;
     CHECK_EQ(px_batch_next(b, sizeof b, &off, &p, &l), 1);
