@@ -52,6 +52,8 @@ static bool valid_utf8(const uint8_t *p, size_t n)
 
 static json_t *bytes_json(const ProtobufCBinaryData *b)
 {
+    if (!b->len) /* protobuf-c decodes empty bytes as data NULL, which json_stringn refuses */
+        return json_string("");
     if (valid_utf8(b->data, b->len))
         return json_stringn((const char *)b->data, b->len);
     static const char hexd[] = "0123456789abcdef";

@@ -25,13 +25,20 @@
 
 #include "common/mr_err.h"
 
-/* Message types on the transport (net_message.type). */
+/* Message types on the transport (net_message.type): the schema's MsgType
+ * (proto/meridian.proto; nd_peer.c checks every value at compile time).
+ * Node-to-node messages are the schema's, encoded by protobuf-c (nd_peer.h):
+ * PX, BOOTSTRAP, SAFE_REQ, SAFE_GRANT, PREPARED, DECISION, TXN_QUERY, SPLIT;
+ * the fields named below are those messages' fields. Client-facing requests
+ * and every reply are still JSON, as described here; they move to the schema
+ * next (issue 17). */
 enum {
-    ND_MSG_PX = 1,          /* one-way: [u32 from][u32 count][u8 clock status][i64 epsilon]
-                             * then count x [u32 len][px_msg] */
+    ND_MSG_PX = 1,          /* one-way, node to node: PxBundle {from, clock_status, epsilon_ns,
+                             * msgs: px_msg encodings} */
     ND_MSG_INFO = 10,       /* request: {} -> {addr, zone, region, initialized, cluster} */
     ND_MSG_INIT = 12,       /* request from `meridian init`: {} -> {ok, cluster, nodes} */
-    ND_MSG_BOOTSTRAP = 14,  /* request: cluster description -> {ok} */
+    ND_MSG_BOOTSTRAP = 14,  /* request, node to node: ClusterDescription {cluster, nodes, groups,
+                             * self} -> {ok} (JSON) */
     ND_MSG_PROPOSE = 16,    /* request: [u64 group][bytes] -> {ok, slot, ts} | {error, leader} */
     ND_MSG_STATUS = 18,     /* request: {} -> status JSON */
     ND_MSG_REPLY = 20,      /* every reply: JSON */
@@ -41,23 +48,25 @@ enum {
     ND_MSG_TXN = 26,        /* request at the group's leader, see "Transactions" below */
     ND_MSG_SNAPREAD = 28,   /* request: {group, key, end?, limit?, ts? | max_staleness_ns? |
                              * exact_staleness_ns?} at any replica, lock-free */
-    ND_MSG_SAFE_GRANT = 40, /* one-way, leader to follower: [u64 group][i64 ts][u64 slot]: no
+    ND_MSG_SAFE_GRANT = 40, /* one-way, leader to follower: SafeGrant {group, ts, slot}: no
                              * write will be stamped at or below ts after slot */
-    ND_MSG_SAFE_REQ = 30,   /* one-way, node to node: [u64 group][u32 node]: a follower with a
-                             * strong read waiting asks the leader for a SAFE_GRANT */
+    ND_MSG_SAFE_REQ = 30,   /* one-way, node to node: SafeRequest {group, node}: a follower
+                             * with a strong read waiting asks the leader for a SAFE_GRANT */
     ND_MSG_RANGES = 32,     /* request at any node: {} -> the range map, see below */
     ND_MSG_PREPARED = 34,   /* one-way, participant leader -> every replica of the coordinator
-                             * group: {txn, group: coordinator, from: participant group,
+                             * group: TwoPhase {txn, group: coordinator, from: participant group,
                              * ok, ts: prepare timestamp | message} */
     ND_MSG_DECISION = 36,   /* one-way, coordinator leader -> every replica of a participant
-                             * group: {txn, group: participant, commit: bool, ts?}; and back,
+                             * group: TwoPhase {txn, group: participant, coord, commit, ts};
+                             * and back,
                              * {txn, group: coordinator, from, ack: true} once logged */
-    ND_MSG_TXN_QUERY = 38,  /* one-way, participant leader -> coordinator replicas: {txn, group,
-                             * from}: a prepared transaction waited too long for its decision */
-    ND_MSG_SPLIT = 42,      /* one-way, node to node, tablet splits (nd_split.c): {op: "alloc",
+    ND_MSG_TXN_QUERY = 38,  /* one-way, participant leader -> coordinator replicas: TwoPhase
+                             * {txn, group, from, ts}: a prepared transaction waited too long
+                             * for its decision */
+    ND_MSG_SPLIT = 42,      /* one-way, node to node, tablet splits (nd_split.c): Split {op: alloc,
                              * group, start, end, key} parent leader -> meta group replicas;
-                             * {op: "allocated", group, start, end, key, child} back to the
-                             * parent's replicas; {op: "notice", group, key, child, floor_ts}
+                             * {op: allocated, group, start, end, key, child} back to the
+                             * parent's replicas; {op: notice, group, key, child, floor_ts}
                              * parent leader -> nodes without a replica of it */
     ND_MSG_SPLIT_AT = 44,   /* request, any node: {key} -> {ok, group, key} once the leader of
                              * the group holding key has begun splitting it there (the new
@@ -139,8 +148,8 @@ enum {
  * starts at "", end "" means +infinity. Group ND_META_GROUP (1) holds no user
  * keys. */
 
-#define ND_SCAN_ROWS  10000
-#define ND_SCAN_BYTES (4u << 20)
+#define ND_SCAN_ROWS         10000
+#define ND_SCAN_BYTES        (4u << 20)
 #define ND_TXN_SYSTEM        (1ull << 62)
 #define ND_TXN_CLIENT_MAX    (ND_TXN_SYSTEM - 1)
 #define ND_PRIO_WINDOW       (3600LL * 1000000000LL)             /* 1 h */

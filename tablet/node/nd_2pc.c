@@ -7,6 +7,7 @@
 #include "common/mr_util.h"
 #include "coordinator/co.h"
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_peer.h"
 #include "tablet/node/nd_txn_int.h"
 #include "tablet/node/nd_validate.h"
 #include "tablet/txn/tx.h"
@@ -18,24 +19,33 @@ bool nd_px_is_leader(const nd_group *g)
     return st.state == PX_LEADER;
 }
 
-/* One-way JSON message to every replica of group gid (only its leader acts);
- * a replica on this node gets it from the loop, not from inside this call. */
+/* One-way message to every replica of group gid (only its leader acts), given
+ * as the JSON form of its schema message (nd_peer.h) and sent encoded; a
+ * replica on this node gets it from the loop, not from inside this call. */
 void nd_send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o)
 {
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    uint8_t *buf;
+    size_t len;
+    mr_err err;
+    int rc = nd_peer_encode_json(type, o, &buf, &len, &err);
     json_decref(o);
-    if (!text)
+    if (rc != MR_OK) {
+        MR_ERROR("node", "cannot encode message type %u for group %llu: %s", type,
+                 (unsigned long long)gid, mr_err_msg(&err));
         return;
+    }
     const px_config *c = nd_group_replicas(n, gid);
     if (c) {
         for (uint32_t k = 0; k < c->n; k++) {
             px_node_id id = c->nodes[k];
             if (id == n->self) {
                 nd_local *l = malloc(sizeof *l);
-                if (!l || !(l->text = strdup(text))) {
+                if (!l || !(l->buf = malloc(len ? len : 1))) {
                     free(l);
                     continue;
                 }
+                memcpy(l->buf, buf, len);
+                l->len = len;
                 l->type = type;
                 l->next = NULL;
                 if (n->local_tail)
@@ -44,13 +54,11 @@ void nd_send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o)
                     n->local = l;
                 n->local_tail = l;
             } else if (id <= PX_MAX_NODE_ID && n->peers[id].addr[0]) {
-                mr_err err;
-                net_transport_send(n->tr, n->peers[id].addr, type, text, (uint32_t)strlen(text),
-                                   &err);
+                net_transport_send(n->tr, n->peers[id].addr, type, buf, (uint32_t)len, &err);
             }
         }
     }
-    free(text);
+    free(buf);
 }
 
 bool nd_txn_run_local(nd_node *n)
@@ -62,8 +70,8 @@ bool nd_txn_run_local(nd_node *n)
     while (l) {
         nd_local *next = l->next;
         net_message m = {.type = l->type,
-                         .len = (uint32_t)strlen(l->text),
-                         .payload = (const uint8_t *)l->text,
+                         .len = (uint32_t)l->len,
+                         .payload = l->buf,
                          .peer = "local",
                          .peer_name = "",
                          .peer_is_node = 1};
@@ -73,7 +81,7 @@ bool nd_txn_run_local(nd_node *n)
             nd_split_on_message(n, &m);
         else
             nd_txn_on_2pc(n, &m);
-        free(l->text);
+        free(l->buf);
         free(l);
         l = next;
     }
@@ -85,7 +93,7 @@ void nd_txn_free_local(nd_node *n)
     while (n->local) {
         nd_local *l = n->local;
         n->local = l->next;
-        free(l->text);
+        free(l->buf);
         free(l);
     }
     n->local_tail = NULL;
@@ -254,28 +262,33 @@ static void on_decision(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, b
 
 void nd_txn_on_2pc(nd_node *n, const net_message *m)
 {
-    json_error_t je;
-    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
-    json_t *jt = json_object_get(o, "txn"), *jg = json_object_get(o, "group");
-    nd_group *g = json_is_integer(jg) ? nd_find_group(n, (uint64_t)json_integer_value(jg)) : NULL;
-    if (!json_is_integer(jt) || !g || !nd_leads_with_log(n, g)) {
-        json_decref(o);
-        return; /* not for a leader here (or malformed): the sender retries elsewhere */
+    pr_arena a;
+    pr_arena_init(&a);
+    mr_err err;
+    const Meridian__TwoPhase *o =
+        (const Meridian__TwoPhase *)nd_peer_decode(m->type, &a, m->payload, m->len, &err);
+    if (!o) {
+        n->stats.malformed++;
+        MR_WARN("node", "malformed 2PC message type %u from %s: %s", m->type, m->peer,
+                mr_err_msg(&err));
+        pr_arena_free(&a);
+        return;
+    }
+    nd_group *g = nd_find_group(n, o->group);
+    if (!g || !nd_leads_with_log(n, g)) {
+        pr_arena_free(&a);
+        return; /* not for a leader here: the sender retries elsewhere */
     }
     nd_lock_prepared(n, g);
-    uint64_t txn = (uint64_t)json_integer_value(jt);
-    uint64_t from = (uint64_t)json_integer_value(json_object_get(o, "from"));
-    int64_t ts = (int64_t)json_integer_value(json_object_get(o, "ts"));
     if (m->type == ND_MSG_PREPARED)
-        on_vote(n, g, txn, from, json_is_true(json_object_get(o, "ok")), ts, false);
+        on_vote(n, g, o->txn, o->from, o->ok, o->ts, false);
     else if (m->type == ND_MSG_TXN_QUERY)
-        on_vote(n, g, txn, from, true, ts, true);
-    else if (json_is_true(json_object_get(o, "ack")))
-        on_ack(g, txn, from);
+        on_vote(n, g, o->txn, o->from, true, o->ts, true);
+    else if (o->ack)
+        on_ack(g, o->txn, o->from);
     else
-        on_decision(n, g, txn, (uint64_t)json_integer_value(json_object_get(o, "coord")),
-                    json_is_true(json_object_get(o, "commit")), ts);
-    json_decref(o);
+        on_decision(n, g, o->txn, o->coord, o->commit, o->ts);
+    pr_arena_free(&a);
 }
 
 /* A new leader takes the locks of the prepared transactions it inherited

@@ -18,6 +18,7 @@
 #include "truetime/tt.h"
 
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_peer.h"
 #include "tablet/node/nd_validate.h"
 
 static int write_file_atomic(const char *path, const char *text, mr_err *err)
@@ -194,11 +195,19 @@ static int bootstrap_here(nd_node *n, json_t *desc, mr_err *err)
 
 void nd_cluster_on_bootstrap(nd_node *n, const net_message *m)
 {
-    json_error_t je;
-    json_t *desc = json_loadb((const char *)m->payload, m->len, 0, &je);
+    /* A ClusterDescription on the wire; kept as its JSON form (pr_to_json) in
+     * DATA/cluster.json, which nd_cluster_load reads. */
+    pr_arena a;
+    pr_arena_init(&a);
     mr_err err;
-    if (!desc)
-        return nd_reply_error(n, m->reply_to, "invalid", "bootstrap description is not JSON");
+    const ProtobufCMessage *pm = nd_peer_decode(ND_MSG_BOOTSTRAP, &a, m->payload, m->len, &err);
+    json_t *desc = pm ? pr_to_json(pm) : NULL;
+    pr_arena_free(&a);
+    if (!desc) {
+        n->stats.malformed++;
+        return nd_reply_error(n, m->reply_to, "invalid",
+                              pm ? "out of memory" : "bootstrap is not a ClusterDescription");
+    }
     int rc = bootstrap_here(n, desc, &err);
     json_decref(desc);
     if (rc)
@@ -330,18 +339,23 @@ static void init_send_bootstraps(nd_node *n)
     json_array_foreach(n->init_nodes, i, e)
     {
         json_object_set_new(desc, "self", json_integer((json_int_t)i + 1));
-        char *text = json_dumps(desc, JSON_COMPACT);
+        uint8_t *buf = NULL;
+        size_t len = 0;
         init_call *c = malloc(sizeof *c);
-        *c = (init_call){n, i};
         mr_err err;
-        if (net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")),
-                                  ND_MSG_BOOTSTRAP, text, (uint32_t)strlen(text), 10000,
-                                  on_bootstrap_reply, c, NULL, &err) != MR_OK) {
+        if (c)
+            *c = (init_call){n, i};
+        else
+            mr_errf(&err, MR_ENOMEM, "out of memory");
+        if (!c || nd_peer_encode_json(ND_MSG_BOOTSTRAP, desc, &buf, &len, &err) != MR_OK ||
+            net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")),
+                                  ND_MSG_BOOTSTRAP, buf, (uint32_t)len, 10000, on_bootstrap_reply,
+                                  c, NULL, &err) != MR_OK) {
             free(c);
             json_object_set_new(e, "error", json_string(mr_err_msg(&err)));
             n->init_waiting--;
         }
-        free(text);
+        free(buf);
     }
     json_decref(desc);
     if (n->init_waiting == 0)

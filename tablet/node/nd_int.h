@@ -37,15 +37,15 @@ typedef struct nd_peer {
     int64_t clock_eps;
 } nd_peer;
 
-/* ND_MSG_PX frame header: u32 sender, u32 count, u8 sender's clock status,
- * i64 its epsilon (ns); then count x (u32 length, px_msg). */
-#define ND_PX_HDR 17
+/* An ND_MSG_PX frame is a PxBundle (proto/meridian.proto); this bounds its bytes besides the
+ * msgs: from, clock_status and epsilon_ns at their widest varints (nd_peer.h). */
+#define ND_PX_HDR 23
 /* A peer's messages of one loop iteration go out in frames of at most this many bytes (the
  * transport's limit); each Paxos message is far smaller (px_options.max_msg_bytes). */
 #define ND_PX_FRAME_MAX NET_FRAME_DEFAULT_MAX
 /* Where the next ND_MSG_PX frame of a queue of [u32 len][px_msg] items (buf, len bytes) ends
- * when it starts at off: as many whole items as fit max_payload with the header, at least
- * one. *count gets their number. */
+ * when it starts at off: as many whole items as fit max_payload once encoded as a PxBundle
+ * (ND_PX_HDR and nd_px_item_bytes each), at least one. *count gets their number. */
 size_t nd_bundle_cut(const uint8_t *buf, size_t len, size_t off, size_t max_payload,
                      uint32_t *count);
 

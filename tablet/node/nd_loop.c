@@ -18,6 +18,7 @@
 #include "truetime/tt.h"
 
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_peer.h"
 #include "tablet/node/nd_validate.h"
 
 void nd_fatal(nd_node *n, const char *what, const mr_err *err)
@@ -32,16 +33,51 @@ void nd_fatal(nd_node *n, const char *what, const mr_err *err)
 size_t nd_bundle_cut(const uint8_t *buf, size_t len, size_t off, size_t max_payload,
                      uint32_t *count)
 {
-    size_t end = off;
+    size_t end = off, bytes = ND_PX_HDR;
     *count = 0;
     while (len - end >= 4) {
-        size_t z = 4 + (size_t)get32(buf + end);
-        if (z > len - end || (*count && ND_PX_HDR + (end - off) + z > max_payload))
+        size_t item = get32(buf + end), z = 4 + item;
+        if (z > len - end || (*count && bytes + nd_px_item_bytes(item) > max_payload))
             break;
+        bytes += nd_px_item_bytes(item);
         end += z;
         (*count)++;
     }
     return end;
+}
+
+/* Sends the items of q->buf[off, end) (count of them) to node `to` as one PxBundle. */
+static void send_bundle(nd_node *n, px_node_id to, const nd_outq *q, size_t off, size_t end,
+                        uint32_t count, tt_status clock_status, int64_t clock_eps)
+{
+    ProtobufCBinaryData *msgs = count ? malloc(count * sizeof *msgs) : NULL;
+    if (count && !msgs)
+        return; /* dropped: Paxos tolerates message loss */
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t z = get32(q->buf + off);
+        msgs[i] = (ProtobufCBinaryData){z, q->buf + off + 4};
+        off += 4 + (size_t)z;
+    }
+    Meridian__PxBundle b;
+    meridian__px_bundle__init(&b);
+    b.from = n->self;
+    b.clock_status = (uint32_t)clock_status;
+    b.epsilon_ns = clock_eps;
+    b.n_msgs = count;
+    b.msgs = msgs;
+    uint8_t *frame;
+    size_t total;
+    mr_err err;
+    if (nd_peer_encode(&b.base, &frame, &total, &err) == MR_OK) {
+        n->stats.px_out += count;
+        if (net_transport_send(n->tr, n->peers[to].addr, ND_MSG_PX, frame, (uint32_t)total, &err) !=
+            MR_OK)
+            MR_DEBUG("node", "to node %u: %s", to, mr_err_msg(&err));
+        free(frame);
+    } else {
+        MR_ERROR("node", "bundle of %u Paxos messages to node %u: %s", count, to, mr_err_msg(&err));
+    }
+    free(msgs);
 }
 
 void nd_queue_send(nd_node *n, px_node_id to, const px_msg *m)
@@ -55,7 +91,7 @@ void nd_queue_send(nd_node *n, px_node_id to, const px_msg *m)
         MR_ERROR("node", "cannot encode %s: %s", px_msg_type_name(m->type), mr_err_msg(&err));
         return;
     }
-    if (ND_PX_HDR + 4 + len > ND_PX_FRAME_MAX) {
+    if (ND_PX_HDR + nd_px_item_bytes(len) > ND_PX_FRAME_MAX) {
         /* The core caps its messages well below this (px_options.max_msg_bytes). */
         MR_ERROR("node", "%s of %zu bytes to node %u does not fit a frame: dropped",
                  px_msg_type_name(m->type), len, to);
@@ -130,22 +166,7 @@ void nd_flush(nd_node *n)
             size_t end = nd_bundle_cut(q->buf, q->len, off, ND_PX_FRAME_MAX, &count);
             if (end == off && q->len)
                 break; /* cannot happen: nd_queue_send frames every item */
-            size_t total = ND_PX_HDR + (end - off);
-            uint8_t *frame = malloc(total);
-            if (frame) {
-                put32(frame, n->self);
-                put32(frame + 4, count);
-                frame[8] = (uint8_t)clock_status;
-                put64(frame + 9, (uint64_t)clock_eps);
-                n->stats.px_out += count;
-                if (end > off)
-                    memcpy(frame + ND_PX_HDR, q->buf + off, end - off);
-                mr_err err;
-                if (net_transport_send(n->tr, n->peers[to].addr, ND_MSG_PX, frame, (uint32_t)total,
-                                       &err) != MR_OK)
-                    MR_DEBUG("node", "to node %u: %s", to, mr_err_msg(&err));
-                free(frame);
-            }
+            send_bundle(n, to, q, off, end, count, clock_status, clock_eps);
             off = end;
         } while (off < q->len);
         q->len = q->count = 0;

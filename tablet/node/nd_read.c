@@ -7,6 +7,7 @@
 #include "common/mr_util.h"
 #include "coordinator/co.h"
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_peer.h"
 #include "tablet/node/nd_txn_int.h"
 #include "tablet/node/nd_validate.h"
 #include "tablet/txn/tx.h"
@@ -255,35 +256,49 @@ void nd_ask_for_safe_time(nd_node *n, nd_group *g, bool answered)
         !n->peers[st.leader].addr[0])
         return;
     g->read.safe_asked = now;
-    uint8_t msg[12];
-    put64(msg, g->id);
-    put32(msg + 8, n->self);
+    Meridian__SafeRequest r;
+    meridian__safe_request__init(&r);
+    r.group = g->id;
+    r.node = n->self;
+    uint8_t *buf;
+    size_t len;
     mr_err err;
-    net_transport_send(n->tr, n->peers[st.leader].addr, ND_MSG_SAFE_REQ, msg, sizeof msg, &err);
+    if (nd_peer_encode(&r.base, &buf, &len, &err) != MR_OK)
+        return; /* out of memory: asked again with the next read */
+    net_transport_send(n->tr, n->peers[st.leader].addr, ND_MSG_SAFE_REQ, buf, (uint32_t)len, &err);
+    free(buf);
 }
 
-/* A follower's request: [u64 group][u32 its node id]. The leader answers with
- * a promise instead of a write (MinNextTS, Spanner §4.2.1): every slot it
- * assigns from now on is stamped above TT.now().latest, so a follower that has
- * applied through the last slot assigned so far may serve reads up to that
- * timestamp (ND_MSG_SAFE_GRANT: [u64 group][i64 ts][u64 slot]). */
+/* A follower's request (SafeRequest: the group, its node id). The leader
+ * answers with a promise instead of a write (MinNextTS, Spanner §4.2.1): every
+ * slot it assigns from now on is stamped above TT.now().latest, so a follower
+ * that has applied through the last slot assigned so far may serve reads up to
+ * that timestamp (ND_MSG_SAFE_GRANT: SafeGrant, the group, ts and slot). */
 void nd_txn_on_safe_request(nd_node *n, const net_message *m)
 {
-    if (m->len != 8 && m->len != 12)
-        return;
-    nd_group *g = nd_find_group(n, get64(m->payload));
+    pr_arena a;
+    pr_arena_init(&a);
+    mr_err err;
+    const Meridian__SafeRequest *r = (const Meridian__SafeRequest *)nd_peer_decode(
+        ND_MSG_SAFE_REQ, &a, m->payload, m->len, &err);
+    nd_group *g = r ? nd_find_group(n, r->group) : NULL;
+    px_node_id to = r ? r->node : 0;
+    if (!r) {
+        n->stats.malformed++;
+        MR_WARN("node", "malformed safe-time request from %s: %s", m->peer, mr_err_msg(&err));
+    }
+    pr_arena_free(&a);
     if (!g || !nd_leads_with_log(n, g))
         return;
-    px_node_id to = m->len == 12 ? get32(m->payload + 8) : 0;
     tt_interval now = tt_now(n->clock);
     px_status st;
     px_node_status(g->px, &st);
-    mr_err err;
     if (to >= 1 && to <= PX_MAX_NODE_ID && n->peers[to].addr[0] &&
         px_node_promise(g->px, now, now.latest, &err) == MR_OK) {
-        uint8_t msg[24];
-        put64(msg, g->id);
-        put64(msg + 8, (uint64_t)now.latest);
+        Meridian__SafeGrant gr;
+        meridian__safe_grant__init(&gr);
+        gr.group = g->id;
+        gr.ts = now.latest;
         /* The follower must have applied every slot that may hold data below
          * the promise: up to the last one with transactional records when
          * none is in flight (SAFE and register slots do not count), else
@@ -291,8 +306,14 @@ void nd_txn_on_safe_request(nd_node *n, const net_message *m)
         uint64_t slot = st.next_slot ? st.next_slot - 1 : 0;
         if (g->lead.inflight == 0 && g->read.last_data_slot < slot)
             slot = g->read.last_data_slot;
-        put64(msg + 16, slot);
-        net_transport_send(n->tr, n->peers[to].addr, ND_MSG_SAFE_GRANT, msg, sizeof msg, &err);
+        gr.slot = slot;
+        uint8_t *buf;
+        size_t len;
+        if (nd_peer_encode(&gr.base, &buf, &len, &err) == MR_OK) {
+            net_transport_send(n->tr, n->peers[to].addr, ND_MSG_SAFE_GRANT, buf, (uint32_t)len,
+                               &err);
+            free(buf);
+        }
         return;
     }
     /* One SAFE record answers every follower that asked in the meantime. */
@@ -302,14 +323,22 @@ void nd_txn_on_safe_request(nd_node *n, const net_message *m)
 
 void nd_txn_on_safe_grant(nd_node *n, const net_message *m)
 {
-    if (m->len != 24)
+    pr_arena a;
+    pr_arena_init(&a);
+    mr_err err;
+    const Meridian__SafeGrant *gr = (const Meridian__SafeGrant *)nd_peer_decode(
+        ND_MSG_SAFE_GRANT, &a, m->payload, m->len, &err);
+    if (!gr) {
+        n->stats.malformed++;
+        MR_WARN("node", "malformed safe-time grant from %s: %s", m->peer, mr_err_msg(&err));
+        pr_arena_free(&a);
         return;
-    nd_group *g = nd_find_group(n, get64(m->payload));
-    if (!g)
-        return;
-    int64_t ts = (int64_t)get64(m->payload + 8);
-    uint64_t slot = get64(m->payload + 16);
-    if (ts <= g->read.grant_ts)
+    }
+    nd_group *g = nd_find_group(n, gr->group);
+    int64_t ts = gr->ts;
+    uint64_t slot = gr->slot;
+    pr_arena_free(&a);
+    if (!g || ts <= g->read.grant_ts)
         return;
     g->read.grant_ts = ts;
     g->read.grant_slot = slot;

@@ -18,6 +18,7 @@
 #include "truetime/tt.h"
 
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_peer.h"
 #include "tablet/node/nd_validate.h"
 
 /* Groups are kept sorted by id (the cluster description lists them in order). */
@@ -270,29 +271,29 @@ int nd_start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t fl
 
 void nd_on_px(nd_node *n, const net_message *m)
 {
-    if (m->len < ND_PX_HDR)
+    pr_arena a;
+    pr_arena_init(&a);
+    mr_err err;
+    const Meridian__PxBundle *b =
+        (const Meridian__PxBundle *)nd_peer_decode(ND_MSG_PX, &a, m->payload, m->len, &err);
+    if (!b) {
+        n->stats.malformed++;
+        MR_WARN("node", "malformed Paxos bundle from %s: %s", m->peer, mr_err_msg(&err));
+        pr_arena_free(&a);
         return;
-    px_node_id from = get32(m->payload);
-    uint32_t count = get32(m->payload + 4);
-    if (from < 1 || from > PX_MAX_NODE_ID)
+    }
+    px_node_id from = b->from;
+    if (n->partitioned & (1ull << from)) {
+        pr_arena_free(&a);
         return;
-    if (n->partitioned & (1ull << from))
-        return;
+    }
     n->peers[from].last_seen = mr_monotonic_ns();
-    n->peers[from].clock_status = m->payload[8];
-    n->peers[from].clock_eps = (int64_t)get64(m->payload + 9);
-    n->stats.px_in += count;
-    size_t off = ND_PX_HDR;
-    for (uint32_t i = 0; i < count; i++) {
-        if (off + 4 > m->len)
-            break;
-        uint32_t len = get32(m->payload + off);
-        off += 4;
-        if (len > m->len - off)
-            break;
+    n->peers[from].clock_status = (uint8_t)b->clock_status;
+    n->peers[from].clock_eps = b->epsilon_ns;
+    n->stats.px_in += b->n_msgs;
+    for (size_t i = 0; i < b->n_msgs; i++) {
         px_msg msg;
-        mr_err err;
-        if (px_msg_decode(m->payload + off, len, &msg, &err) == MR_OK) {
+        if (px_msg_decode(b->msgs[i].data, b->msgs[i].len, &msg, &err) == MR_OK) {
             nd_group *g = nd_find_group(n, msg.group);
             if (g) {
                 px_event ev = {.kind = PX_EV_RECEIVE, .msg = &msg};
@@ -306,8 +307,8 @@ void nd_on_px(nd_node *n, const net_message *m)
             n->stats.malformed++;
             MR_WARN("node", "malformed Paxos message from node %u: %s", from, mr_err_msg(&err));
         }
-        off += len;
     }
+    pr_arena_free(&a);
 }
 
 int nd_propose_raw(nd_node *n, nd_group *g, uint64_t seq, uint8_t kind, const uint8_t *body,

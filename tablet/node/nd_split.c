@@ -39,6 +39,7 @@
 #include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_peer.h"
 #include "tablet/node/nd_validate.h"
 
 #define ND_SPLIT_CHECK  (1 * MR_NS_PER_S)    /* size checks */
@@ -215,16 +216,22 @@ static void notify_others(nd_node *n, nd_group *g, const char *key, uint64_t chi
 {
     json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:I}", "op", "notice", "group", (json_int_t)g->id,
                           "key", key, "child", (json_int_t)child, "floor_ts", (json_int_t)ts);
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    uint8_t *buf;
+    size_t len;
+    mr_err err;
+    int rc = nd_peer_encode_json(ND_MSG_SPLIT, o, &buf, &len, &err);
     json_decref(o);
-    for (px_node_id id = 1; text && id <= PX_MAX_NODE_ID; id++) {
+    if (rc != MR_OK) {
+        MR_WARN("node", "split notice for group %llu: %s", (unsigned long long)g->id,
+                mr_err_msg(&err));
+        return;
+    }
+    for (px_node_id id = 1; id <= PX_MAX_NODE_ID; id++) {
         if (!n->peers[id].addr[0] || id == n->self)
             continue;
-        mr_err err;
-        net_transport_send(n->tr, n->peers[id].addr, ND_MSG_SPLIT, text, (uint32_t)strlen(text),
-                           &err);
+        net_transport_send(n->tr, n->peers[id].addr, ND_MSG_SPLIT, buf, (uint32_t)len, &err);
     }
-    free(text);
+    free(buf);
 }
 
 /* A replica that cannot follow its log must not go on diverging. */
@@ -452,11 +459,20 @@ void nd_split_on_request(nd_node *n, const net_message *m)
 
 void nd_split_on_message(nd_node *n, const net_message *m)
 {
-    json_error_t je;
-    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
+    /* A Split message, decoded and checked (nd_peer.h), then read in its JSON
+     * form (pr_to_json: field names as in the schema, op as "alloc",
+     * "allocated" or "notice"), which the split code below is written against. */
+    pr_arena a;
+    pr_arena_init(&a);
+    mr_err perr;
+    const ProtobufCMessage *pm = nd_peer_decode(ND_MSG_SPLIT, &a, m->payload, m->len, &perr);
+    json_t *o = pm ? pr_to_json(pm) : NULL;
+    pr_arena_free(&a);
     const char *op = json_string_value(json_object_get(o, "op"));
     if (!op) {
         n->stats.malformed++;
+        MR_WARN("node", "malformed split message from %s: %s", m->peer,
+                pm ? "out of memory" : mr_err_msg(&perr));
         json_decref(o);
         return;
     }

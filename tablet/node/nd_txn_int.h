@@ -116,7 +116,8 @@ struct nd_delivery {
 /* A 2PC message for a group this node hosts, delivered from the loop. */
 struct nd_local {
     uint8_t type;
-    char *text;
+    uint8_t *buf; /* the encoded message (nd_peer.h) */
+    size_t len;
     nd_local *next;
 };
 
