@@ -149,31 +149,35 @@ bool nd_decision_lookup(nd_group *g, uint64_t txn, co_decision *d)
     return ok;
 }
 
-/* Was a decision about txn made and collected since (its row is a tombstone until MVCC GC
- * removes it)? No second decision is ever logged for such a transaction. */
-bool nd_decision_forgotten(nd_group *g, uint64_t txn)
+/* What the store holds of txn's decision row: none, a kept row, or a tombstone (a decision
+ * made and collected since, until MVCC GC removes it). One read. */
+typedef enum { DECISION_NONE, DECISION_KEPT, DECISION_COLLECTED } decision_row;
+
+static decision_row decision_row_state(nd_group *g, uint64_t txn)
 {
     char k[SYS_KEY_LEN];
     nd_sys_key(k, 'd', txn);
     mv_version v;
     mr_err err;
     int rc = mv_get(g->mv, k, SYS_KEY_LEN, MV_TS_MAX, &v, &err);
-    if (rc == MR_OK)
+    if (rc == MR_OK) {
         free((void *)v.value);
-    return rc == MR_ENOTFOUND && v.deleted;
+        return DECISION_KEPT;
+    }
+    return rc == MR_ENOTFOUND && v.deleted ? DECISION_COLLECTED : DECISION_NONE;
 }
 
-/* Was a decision about txn ever logged here (kept, or collected since)? One read. */
+/* Was a decision about txn made and collected since? No second decision is ever logged for
+ * such a transaction. */
+bool nd_decision_forgotten(nd_group *g, uint64_t txn)
+{
+    return decision_row_state(g, txn) == DECISION_COLLECTED;
+}
+
+/* Was a decision about txn ever logged here (kept, or collected since)? */
 static bool decision_made(nd_group *g, uint64_t txn)
 {
-    char k[SYS_KEY_LEN];
-    nd_sys_key(k, 'd', txn);
-    mv_version v;
-    mr_err err;
-    int rc = mv_get(g->mv, k, SYS_KEY_LEN, MV_TS_MAX, &v, &err);
-    if (rc == MR_OK)
-        free((void *)v.value);
-    return rc == MR_OK || (rc == MR_ENOTFOUND && v.deleted);
+    return decision_row_state(g, txn) != DECISION_NONE;
 }
 
 static void acc_sys(apply_acc *a, size_t i, char kind, uint64_t txn, int64_t ts, uint8_t *val,
