@@ -29,7 +29,8 @@
  * (proto/meridian.proto; nd_peer.c checks every value at compile time).
  * Node-to-node messages are the schema's, encoded by protobuf-c (nd_peer.h):
  * PX, BOOTSTRAP, SAFE_REQ, SAFE_GRANT, PREPARED, DECISION, TXN_QUERY, SPLIT;
- * the fields named below are those messages' fields. Client-facing requests
+ * the fields named below are those messages' fields. Senders fill the
+ * generated structs and receivers read the decoded ones (no JSON between). Client-facing requests
  * and every reply are still JSON, as described here; they move to the schema
  * next (issue 17). */
 enum {

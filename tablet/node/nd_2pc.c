@@ -19,16 +19,17 @@ bool nd_px_is_leader(const nd_group *g)
     return st.state == PX_LEADER;
 }
 
-/* One-way message to every replica of group gid (only its leader acts), given
- * as the JSON form of its schema message (nd_peer.h) and sent encoded; a
- * replica on this node gets it from the loop, not from inside this call. */
-void nd_send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o)
+/* One-way message to every replica of group gid (only its leader acts),
+ * encoded once; a replica on this node gets it from the loop, not from inside
+ * this call. */
+void nd_send_to_group(nd_node *n, uint64_t gid, uint8_t type, const ProtobufCMessage *m)
 {
     uint8_t *buf;
     size_t len;
     mr_err err;
-    int rc = nd_peer_encode_json(type, o, &buf, &len, &err);
-    json_decref(o);
+    int rc = nd_peer_descriptor(type) == m->descriptor
+                 ? nd_peer_encode(m, &buf, &len, &err)
+                 : mr_errf(&err, MR_EINVAL, "not the schema message of its type");
     if (rc != MR_OK) {
         MR_ERROR("node", "cannot encode message type %u for group %llu: %s", type,
                  (unsigned long long)gid, mr_err_msg(&err));
@@ -101,16 +102,31 @@ void nd_txn_free_local(nd_node *n)
 
 void nd_send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts)
 {
-    nd_send_to_group(n, coord, ND_MSG_PREPARED,
-                     json_pack("{s:I, s:I, s:I, s:b, s:I}", "txn", (json_int_t)txn, "group",
-                               (json_int_t)coord, "from", (json_int_t)g->id, "ok", ok, "ts",
-                               (json_int_t)ts));
+    Meridian__TwoPhase m = MERIDIAN__TWO_PHASE__INIT;
+    m.txn = txn;
+    m.group = coord;
+    m.has_from = true;
+    m.from = g->id;
+    m.has_ok = true;
+    m.ok = ok;
+    m.has_ts = true;
+    m.ts = ts;
+    nd_send_to_group(n, coord, ND_MSG_PREPARED, &m.base);
 }
 
-json_t *nd_decision_json(uint64_t txn, uint64_t to, uint64_t coord, bool commit, int64_t ts)
+void nd_send_decision(nd_node *n, uint64_t txn, uint64_t to, uint64_t coord, bool commit,
+                      int64_t ts)
 {
-    return json_pack("{s:I, s:I, s:I, s:b, s:I}", "txn", (json_int_t)txn, "group", (json_int_t)to,
-                     "coord", (json_int_t)coord, "commit", commit, "ts", (json_int_t)ts);
+    Meridian__TwoPhase m = MERIDIAN__TWO_PHASE__INIT;
+    m.txn = txn;
+    m.group = to;
+    m.has_coord = true;
+    m.coord = coord;
+    m.has_commit = true;
+    m.commit = commit;
+    m.has_ts = true;
+    m.ts = ts;
+    nd_send_to_group(n, to, ND_MSG_DECISION, &m.base);
 }
 
 /* The decision to every participant but the coordinator itself. A commit is
@@ -121,8 +137,7 @@ void nd_send_decisions(nd_node *n, nd_group *g, uint64_t txn, const co_votes *co
 {
     for (uint32_t i = 0; i < co->nparts; i++)
         if (co->parts[i] != g->id)
-            nd_send_to_group(n, co->parts[i], ND_MSG_DECISION,
-                             nd_decision_json(txn, co->parts[i], g->id, commit, ts));
+            nd_send_decision(n, txn, co->parts[i], g->id, commit, ts);
     if (!commit)
         return;
     nd_delivery *d = calloc(1, sizeof *d);
@@ -196,8 +211,7 @@ static void on_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t from, bool o
 {
     co_decision d;
     if (nd_decision_lookup(g, txn, &d)) {
-        nd_send_to_group(n, from, ND_MSG_DECISION,
-                         nd_decision_json(txn, from, g->id, d.commit, d.ts));
+        nd_send_decision(n, txn, from, g->id, d.commit, d.ts);
         return;
     }
     nd_txn *t = nd_txn_find(g, txn);
@@ -215,7 +229,7 @@ static void on_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t from, bool o
          * only while prepared: so this one was an abort (or the question is
          * an old one, from before the participant decided: then it is
          * ignored there). */
-        nd_send_to_group(n, from, ND_MSG_DECISION, nd_decision_json(txn, from, g->id, false, 0));
+        nd_send_decision(n, txn, from, g->id, false, 0);
         return;
     }
     if (query) {
@@ -257,7 +271,7 @@ static void on_decision(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, b
     if (t && !commit && !txn_sealed(t->state))
         nd_txn_abort(n, g, t, "aborted: the coordinator decided so", NULL);
     if (commit) /* not prepared here, so already decided and logged: say so */
-        nd_send_to_group(n, coord, ND_MSG_DECISION, nd_ack_json(txn, coord, g->id));
+        nd_send_ack(n, txn, coord, g->id);
 }
 
 void nd_txn_on_2pc(nd_node *n, const net_message *m)
@@ -393,7 +407,7 @@ void nd_refuse_2pc(nd_node *n, nd_group *g, uint64_t txn, json_t *jparts)
     {
         uint64_t to = (uint64_t)json_integer_value(v);
         if (to && to != g->id)
-            nd_send_to_group(n, to, ND_MSG_DECISION, nd_decision_json(txn, to, g->id, false, 0));
+            nd_send_decision(n, txn, to, g->id, false, 0);
     }
 }
 
@@ -473,10 +487,14 @@ void nd_tick_2pc(nd_node *n, nd_group *g, int64_t now)
         if ((t && t->state == TXN_DECIDING) || now - p->last_query < ND_QUERY_EVERY)
             continue;
         p->last_query = now;
-        nd_send_to_group(n, p->coord, ND_MSG_TXN_QUERY,
-                         json_pack("{s:I, s:I, s:I, s:I}", "txn", (json_int_t)p->txn, "group",
-                                   (json_int_t)p->coord, "from", (json_int_t)g->id, "ts",
-                                   (json_int_t)p->ts));
+        Meridian__TwoPhase q = MERIDIAN__TWO_PHASE__INIT;
+        q.txn = p->txn;
+        q.group = p->coord;
+        q.has_from = true;
+        q.from = g->id;
+        q.has_ts = true;
+        q.ts = p->ts;
+        nd_send_to_group(n, p->coord, ND_MSG_TXN_QUERY, &q.base);
     }
     for (nd_delivery **pd = &g->txn.delivering; *pd;) {
         nd_delivery *d = *pd;
@@ -492,8 +510,7 @@ void nd_tick_2pc(nd_node *n, nd_group *g, int64_t now)
         d->next_send = now + ND_DELIVER_EVERY;
         for (uint32_t i = 0; i < d->d.nparts; i++)
             if (!(d->acked & (1ull << i)))
-                nd_send_to_group(n, d->d.parts[i], ND_MSG_DECISION,
-                                 nd_decision_json(d->txn, d->d.parts[i], g->id, true, d->d.ts));
+                nd_send_decision(n, d->txn, d->d.parts[i], g->id, true, d->d.ts);
         pd = &d->next;
     }
     for (nd_vote **pv = &g->txn.votes; *pv;) {

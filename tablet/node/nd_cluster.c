@@ -1,6 +1,8 @@
 /* Cluster formation: DATA/cluster.json, meridian init (INFO, BOOTSTRAP) and recorded splits. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,20 +195,103 @@ static int bootstrap_here(nd_node *n, json_t *desc, mr_err *err)
     return rc;
 }
 
+/* A range boundary (bytes) as DATA/cluster.json keeps it: a JSON string.
+ * NULL when it holds a NUL, is over the key limit or is not UTF-8 (client
+ * keys are UTF-8 without NUL, nd_validate.h), or when out of memory. */
+static json_t *key_json(ProtobufCBinaryData b)
+{
+    if (b.len > MV_MAX_KEY || (b.len && memchr(b.data, 0, b.len)))
+        return NULL;
+    return json_stringn(b.len ? (const char *)b.data : "", b.len);
+}
+
+/* A group kind as its lowercase schema name ("meta", "data"), or its number
+ * when this version does not know it. */
+static json_t *kind_json(Meridian__GroupKind kind)
+{
+    const ProtobufCEnumValue *ev =
+        protobuf_c_enum_descriptor_get_value(&meridian__group_kind__descriptor, (int)kind);
+    if (!ev)
+        return json_integer((json_int_t)kind);
+    char buf[64];
+    size_t k = 0;
+    for (; ev->name[k] && k + 1 < sizeof buf; k++)
+        buf[k] = (char)tolower((unsigned char)ev->name[k]);
+    buf[k] = '\0';
+    return json_string(buf);
+}
+
+/* Sets o[name] to v (taken); false when v is NULL. */
+static bool set_new(json_t *o, const char *name, json_t *v)
+{
+    return v && json_object_set_new(o, name, v) == 0;
+}
+
+/* A bootstrap's ClusterDescription as DATA/cluster.json records it (which
+ * nd_cluster_load reads): field names as in the schema, the group kind as a
+ * lowercase name, absent optional fields left out. NULL when a range
+ * boundary cannot be a key, or when out of memory. */
+static json_t *description_json(const Meridian__ClusterDescription *d)
+{
+    json_t *desc = json_object(), *nodes = json_array(), *groups = json_array();
+    bool ok = desc && nodes && groups && set_new(desc, "cluster", json_string(d->cluster)) &&
+              json_object_set(desc, "nodes", nodes) == 0 &&
+              json_object_set(desc, "groups", groups) == 0;
+    for (size_t i = 0; ok && i < d->n_nodes; i++) {
+        const Meridian__NodeInfo *ni = d->nodes[i];
+        json_t *e = json_object();
+        ok = e && json_array_append_new(nodes, e) == 0 && set_new(e, "id", json_integer(ni->id)) &&
+             set_new(e, "addr", json_string(ni->addr)) &&
+             (!ni->zone || set_new(e, "zone", json_string(ni->zone))) &&
+             (!ni->region || set_new(e, "region", json_string(ni->region)));
+    }
+    for (size_t i = 0; ok && i < d->n_groups; i++) {
+        const Meridian__GroupInfo *gi = d->groups[i];
+        json_t *reps = json_array();
+        for (size_t k = 0; reps && k < gi->n_replicas; k++)
+            if (json_array_append_new(reps, json_integer(gi->replicas[k])) != 0) {
+                json_decref(reps);
+                reps = NULL;
+            }
+        json_t *e = json_object();
+        ok = e && json_array_append_new(groups, e) == 0 && gi->id <= INT64_MAX &&
+             set_new(e, "id", json_integer((json_int_t)gi->id)) &&
+             set_new(e, "kind", kind_json(gi->kind));
+        if (!ok) {
+            json_decref(reps);
+            break;
+        }
+        ok = set_new(e, "replicas", reps) &&
+             (!gi->has_start || set_new(e, "start", key_json(gi->start))) &&
+             (!gi->has_end || set_new(e, "end", key_json(gi->end))) &&
+             (!gi->has_floor_ts || set_new(e, "floor_ts", json_integer(gi->floor_ts))) &&
+             (!gi->has_absent_here || set_new(e, "absent_here", json_boolean(gi->absent_here)));
+    }
+    ok = ok && (!d->has_self || set_new(desc, "self", json_integer(d->self)));
+    json_decref(nodes);
+    json_decref(groups);
+    if (!ok) {
+        json_decref(desc);
+        return NULL;
+    }
+    return desc;
+}
+
 void nd_cluster_on_bootstrap(nd_node *n, const net_message *m)
 {
-    /* A ClusterDescription on the wire; kept as its JSON form (pr_to_json) in
-     * DATA/cluster.json, which nd_cluster_load reads. */
+    /* A ClusterDescription on the wire, kept in DATA/cluster.json. */
     pr_arena a;
     pr_arena_init(&a);
     mr_err err;
-    const ProtobufCMessage *pm = nd_peer_decode(ND_MSG_BOOTSTRAP, &a, m->payload, m->len, &err);
-    json_t *desc = pm ? pr_to_json(pm) : NULL;
+    const Meridian__ClusterDescription *pm = (const Meridian__ClusterDescription *)nd_peer_decode(
+        ND_MSG_BOOTSTRAP, &a, m->payload, m->len, &err);
+    json_t *desc = pm ? description_json(pm) : NULL;
     pr_arena_free(&a);
     if (!desc) {
         n->stats.malformed++;
         return nd_reply_error(n, m->reply_to, "invalid",
-                              pm ? "out of memory" : "bootstrap is not a ClusterDescription");
+                              pm ? "a range boundary that is not a key, or out of memory"
+                                 : "bootstrap is not a ClusterDescription");
     }
     int rc = bootstrap_here(n, desc, &err);
     json_decref(desc);
@@ -272,7 +357,15 @@ static void on_bootstrap_reply(net_transport *t, int status, const mr_err *err,
         init_finish(n);
 }
 
-static json_t *cluster_description(nd_node *n)
+/* A bytes field holding a C string (borrowed). */
+static ProtobufCBinaryData str_bytes(const char *s)
+{
+    return (ProtobufCBinaryData){.len = strlen(s), .data = (uint8_t *)(uintptr_t)s};
+}
+
+/* The cluster's description, allocated from a (strings borrowed from
+ * n->init_nodes and n->init_split); NULL when out of memory. */
+static Meridian__ClusterDescription *cluster_description(nd_node *n, pr_arena *a)
 {
     /* Node ids follow the order of the join list. The meta group lives on the
      * first ND_MAX_REPLICAS nodes; data group k (k = 0, 1, ...) on three nodes
@@ -280,36 +373,65 @@ static json_t *cluster_description(nd_node *n)
     char cid[64];
     snprintf(cid, sizeof cid, "%016llx%08x", (unsigned long long)mr_realtime_ns(),
              (unsigned)getpid());
-    json_t *nodes = json_array(), *reps = json_array();
+    size_t nn = json_array_size(n->init_nodes);
+    size_t ng = 1 + (size_t)n->init_data_groups;
+    Meridian__ClusterDescription *d = pr_arena_alloc(a, sizeof *d);
+    Meridian__NodeInfo *nodes = pr_arena_alloc(a, nn * sizeof *nodes + 1);
+    Meridian__NodeInfo **pnodes = pr_arena_alloc(a, nn * sizeof *pnodes + 1);
+    Meridian__GroupInfo *groups = pr_arena_alloc(a, ng * sizeof *groups);
+    Meridian__GroupInfo **pgroups = pr_arena_alloc(a, ng * sizeof *pgroups);
+    uint32_t *meta = pr_arena_alloc(a, ND_MAX_REPLICAS * sizeof *meta);
+    size_t want = (size_t)n->init_replicas;
+    size_t per = nn < want ? nn : want;
+    uint32_t *reps = pr_arena_alloc(a, (size_t)n->init_data_groups * per * sizeof *reps + 1);
+    char *c = pr_arena_dup(a, cid, strlen(cid) + 1);
+    if (!d || !nodes || !pnodes || !groups || !pgroups || !meta || !reps || !c)
+        return NULL;
+    *d = (Meridian__ClusterDescription)MERIDIAN__CLUSTER_DESCRIPTION__INIT;
+    d->cluster = c;
+    d->n_nodes = nn;
+    d->nodes = pnodes;
+    d->n_groups = ng;
+    d->groups = pgroups;
     size_t i;
     json_t *e;
     json_array_foreach(n->init_nodes, i, e)
     {
-        json_array_append_new(nodes, json_pack("{s:i, s:O, s:O, s:O}", "id", (int)i + 1, "addr",
-                                               json_object_get(e, "addr"), "zone",
-                                               json_object_get(e, "zone"), "region",
-                                               json_object_get(e, "region")));
-        if (i < ND_MAX_REPLICAS)
-            json_array_append_new(reps, json_integer((json_int_t)i + 1));
+        nodes[i] = (Meridian__NodeInfo)MERIDIAN__NODE_INFO__INIT;
+        nodes[i].id = (uint32_t)i + 1;
+        nodes[i].addr = (char *)(uintptr_t)json_string_value(json_object_get(e, "addr"));
+        nodes[i].zone = (char *)(uintptr_t)json_string_value(json_object_get(e, "zone"));
+        nodes[i].region = (char *)(uintptr_t)json_string_value(json_object_get(e, "region"));
+        pnodes[i] = &nodes[i];
     }
-    json_t *groups = json_array();
-    json_array_append_new(groups, json_pack("{s:i, s:s, s:o}", "id", ND_META_GROUP, "kind", "meta",
-                                            "replicas", reps));
-    size_t nn = json_array_size(n->init_nodes);
-    size_t want = (size_t)n->init_replicas;
-    size_t per = nn < want ? nn : want;
+    groups[0] = (Meridian__GroupInfo)MERIDIAN__GROUP_INFO__INIT;
+    groups[0].id = ND_META_GROUP;
+    groups[0].kind = MERIDIAN__GROUP_KIND__META;
+    groups[0].n_replicas = nn < ND_MAX_REPLICAS ? nn : ND_MAX_REPLICAS;
+    groups[0].replicas = meta;
+    for (size_t k = 0; k < groups[0].n_replicas; k++)
+        meta[k] = (uint32_t)k + 1;
+    pgroups[0] = &groups[0];
     for (int k = 0; k < n->init_data_groups; k++) {
-        json_t *r = json_array();
+        Meridian__GroupInfo *g = &groups[k + 1];
+        *g = (Meridian__GroupInfo)MERIDIAN__GROUP_INFO__INIT;
+        g->id = ND_DATA_GROUP + (uint64_t)k;
+        g->kind = MERIDIAN__GROUP_KIND__DATA;
+        g->n_replicas = per;
+        g->replicas = reps + (size_t)k * per;
         for (size_t j = 0; j < per; j++)
-            json_array_append_new(r, json_integer((json_int_t)(((size_t)k + j) % nn) + 1));
+            g->replicas[j] = (uint32_t)(((size_t)k + j) % nn) + 1;
         const char *start = k == 0 ? "" : json_string_value(json_array_get(n->init_split, k - 1));
         const char *end =
             k + 1 == n->init_data_groups ? "" : json_string_value(json_array_get(n->init_split, k));
-        json_array_append_new(groups,
-                              json_pack("{s:i, s:s, s:o, s:s, s:s}", "id", ND_DATA_GROUP + k,
-                                        "kind", "data", "replicas", r, "start", start, "end", end));
+        if (!start || !end)
+            return NULL;
+        g->has_start = g->has_end = true;
+        g->start = str_bytes(start);
+        g->end = str_bytes(end);
+        pgroups[k + 1] = g;
     }
-    return json_pack("{s:s, s:o, s:o}", "cluster", cid, "nodes", nodes, "groups", groups);
+    return d;
 }
 
 static void init_send_bootstraps(nd_node *n)
@@ -334,20 +456,25 @@ static void init_send_bootstraps(nd_node *n)
             goto done;
         }
     }
-    json_t *desc = cluster_description(n);
+    pr_arena a;
+    pr_arena_init(&a);
+    Meridian__ClusterDescription *desc = cluster_description(n, &a);
     n->init_waiting = json_array_size(n->init_nodes);
     json_array_foreach(n->init_nodes, i, e)
     {
-        json_object_set_new(desc, "self", json_integer((json_int_t)i + 1));
         uint8_t *buf = NULL;
         size_t len = 0;
         init_call *c = malloc(sizeof *c);
         mr_err err;
-        if (c)
+        if (c && desc)
             *c = (init_call){n, i};
         else
             mr_errf(&err, MR_ENOMEM, "out of memory");
-        if (!c || nd_peer_encode_json(ND_MSG_BOOTSTRAP, desc, &buf, &len, &err) != MR_OK ||
+        if (desc) {
+            desc->has_self = true;
+            desc->self = (uint32_t)i + 1;
+        }
+        if (!c || !desc || nd_peer_encode(&desc->base, &buf, &len, &err) != MR_OK ||
             net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")),
                                   ND_MSG_BOOTSTRAP, buf, (uint32_t)len, 10000, on_bootstrap_reply,
                                   c, NULL, &err) != MR_OK) {
@@ -357,7 +484,7 @@ static void init_send_bootstraps(nd_node *n)
         }
         free(buf);
     }
-    json_decref(desc);
+    pr_arena_free(&a);
     if (n->init_waiting == 0)
         init_finish(n);
     return;

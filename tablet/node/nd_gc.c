@@ -184,8 +184,7 @@ static bool confirm_decision(nd_node *n, nd_group *g, uint64_t txn, const co_dec
         if (d->parts[i] == g->id)
             x->acked |= 1ull << i;
         else
-            nd_send_to_group(n, d->parts[i], ND_MSG_DECISION,
-                             nd_decision_json(txn, d->parts[i], g->id, true, d->ts));
+            nd_send_decision(n, txn, d->parts[i], g->id, true, d->ts);
     }
     x->next_send = now + ND_DELIVER_EVERY;
     x->next = g->txn.delivering;

@@ -11,6 +11,7 @@
 #include "common/mr_codec.h"
 #include "net/frame.h"
 #include "net/transport.h"
+#include "proto/pr.h"
 #include "tablet/lock/tl.h"
 #include "tablet/logstore/ls.h"
 #include "tablet/mvcc/mv.h"
@@ -451,8 +452,9 @@ void nd_txn_abort_open(nd_node *n, nd_group *g, const char *why);
 /* Commits `writes` ([{key, value}]) at the leader of g as the internal
  * transaction `id` (the oldest there is: never wounded). Takes a reference. */
 int nd_txn_system_write(nd_node *n, nd_group *g, uint64_t id, json_t *writes);
-/* One-way JSON message to every replica of group gid (only its leader acts). */
-void nd_send_to_group(nd_node *n, uint64_t gid, uint8_t type, json_t *o);
+/* One-way node-to-node message m (the schema message of `type`, nd_peer.h;
+ * borrowed) to every replica of group gid (only its leader acts). */
+void nd_send_to_group(nd_node *n, uint64_t gid, uint8_t type, const ProtobufCMessage *m);
 int nd_txn_group_open(nd_node *n, nd_group *g, mr_err *err);
 void nd_txn_group_close(nd_node *n, nd_group *g);
 /* A chosen DATA slot at ts with its transactional records (each [u8 kind][body],

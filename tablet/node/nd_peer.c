@@ -108,21 +108,6 @@ int nd_peer_encode(const ProtobufCMessage *m, uint8_t **out, size_t *len, mr_err
     return pr_encode(m, NET_FRAME_DEFAULT_MAX, out, len, err);
 }
 
-int nd_peer_encode_json(uint8_t type, const json_t *o, uint8_t **out, size_t *len, mr_err *err)
-{
-    const ProtobufCMessageDescriptor *d = nd_peer_descriptor(type);
-    if (!d)
-        return mr_errf(err, MR_EINVAL, "message type %u is not a node-to-node message", type);
-    if (!o)
-        return mr_errf(err, MR_ENOMEM, "out of memory");
-    pr_arena a;
-    pr_arena_init(&a);
-    ProtobufCMessage *m = pr_from_json(d, o, &a, err);
-    int rc = m ? nd_peer_encode(m, out, len, err) : MR_EINVAL;
-    pr_arena_free(&a);
-    return rc;
-}
-
 size_t nd_px_item_bytes(size_t n)
 {
     size_t v = 1;

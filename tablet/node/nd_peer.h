@@ -5,7 +5,6 @@
 #ifndef ND_PEER_H
 #define ND_PEER_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,14 +23,10 @@ ProtobufCMessage *nd_peer_decode(uint8_t type, pr_arena *a, const void *buf, siz
                                  mr_err *err);
 
 /* Encodes m under the transport's frame limit into a malloc'd buffer (*out,
- * *len; the caller frees it). MR_EFULL over the limit, MR_ENOMEM. */
+ * *len; the caller frees it). MR_EFULL over the limit, MR_ENOMEM. Senders
+ * fill the generated struct (on the stack, fields borrowed) and pass it here
+ * or to nd_send_to_group (nd_int.h). */
 int nd_peer_encode(const ProtobufCMessage *m, uint8_t **out, size_t *len, mr_err *err);
-
-/* Encodes the JSON form of a node-to-node message (field names as in the
- * schema, pr_from_json's mapping) as that message: how the 2PC and split
- * code, which builds its messages as JSON, puts them on the wire. o is
- * borrowed. MR_EINVAL when o is not such a message (a bug in the sender). */
-int nd_peer_encode_json(uint8_t type, const json_t *o, uint8_t **out, size_t *len, mr_err *err);
 
 /* What one Paxos message of n bytes adds to a PxBundle: its tag, its length, itself. */
 size_t nd_px_item_bytes(size_t n);

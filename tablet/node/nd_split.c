@@ -32,6 +32,7 @@
  * Directories: until SQL's key encoding exists, the directory of a key is its
  * first two '/'-separated parts ("users/42" for "users/42/orders/7"); a key
  * without '/' is a directory of its own. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,12 @@ static void give_up(nd_group *g, int64_t now, const char *why)
     g->split.next = now + ND_SPLIT_RETRY;
 }
 
+/* A C string as a bytes field (borrowed). */
+static ProtobufCBinaryData bin(const char *s)
+{
+    return (ProtobufCBinaryData){.len = strlen(s), .data = (uint8_t *)(uintptr_t)s};
+}
+
 /* key is strictly inside g's range, so both sides keep a part of it. */
 static bool splits_range(const nd_group *g, const char *key)
 {
@@ -110,10 +117,14 @@ static bool choose_key(nd_node *n, nd_group *g)
 static void ask_meta(nd_node *n, nd_group *g, int64_t now)
 {
     g->split.sent = now;
-    nd_send_to_group(n, ND_META_GROUP, ND_MSG_SPLIT,
-                     json_pack("{s:s, s:I, s:s, s:s, s:s}", "op", "alloc", "group",
-                               (json_int_t)g->id, "start", g->range_start, "end", g->range_end,
-                               "key", g->split.key));
+    Meridian__Split m = MERIDIAN__SPLIT__INIT;
+    m.op = MERIDIAN__SPLIT__OP__ALLOC;
+    m.group = g->id;
+    m.has_start = m.has_end = m.has_key = true;
+    m.start = bin(g->range_start);
+    m.end = bin(g->range_end);
+    m.key = bin(g->split.key);
+    nd_send_to_group(n, ND_META_GROUP, ND_MSG_SPLIT, &m.base);
 }
 
 /* A split at g->split.key begins: the meta group is asked to number it. */
@@ -214,14 +225,17 @@ void nd_split_voided(nd_node *n, nd_group *g)
  * not host them and learns here too). */
 static void notify_others(nd_node *n, nd_group *g, const char *key, uint64_t child, int64_t ts)
 {
-    json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:I}", "op", "notice", "group", (json_int_t)g->id,
-                          "key", key, "child", (json_int_t)child, "floor_ts", (json_int_t)ts);
+    Meridian__Split m = MERIDIAN__SPLIT__INIT;
+    m.op = MERIDIAN__SPLIT__OP__NOTICE;
+    m.group = g->id;
+    m.has_key = m.has_child = m.has_floor_ts = true;
+    m.key = bin(key);
+    m.child = child;
+    m.floor_ts = ts;
     uint8_t *buf;
     size_t len;
     mr_err err;
-    int rc = nd_peer_encode_json(ND_MSG_SPLIT, o, &buf, &len, &err);
-    json_decref(o);
-    if (rc != MR_OK) {
+    if (nd_peer_encode(&m.base, &buf, &len, &err) != MR_OK) {
         MR_WARN("node", "split notice for group %llu: %s", (unsigned long long)g->id,
                 mr_err_msg(&err));
         return;
@@ -326,20 +340,20 @@ static int max_group_id(void *arg, const mv_version *v)
 }
 
 /* The meta group's leader numbers a new group for a split, once. */
-static void on_alloc(nd_node *n, json_t *o)
+static void on_alloc(nd_node *n, const Meridian__Split *o, const char *start, const char *end,
+                     const char *key)
 {
     nd_group *mg = nd_find_group(n, ND_META_GROUP);
-    json_int_t parent = json_integer_value(json_object_get(o, "group"));
-    const char *start = json_string_value(json_object_get(o, "start"));
-    const char *end = json_string_value(json_object_get(o, "end"));
-    const char *key = json_string_value(json_object_get(o, "key"));
-    if (!mg || !nd_txn_leads(n, mg) || parent <= ND_META_GROUP || !start || !end || !key)
+    if (!mg || !nd_txn_leads(n, mg) || o->group <= ND_META_GROUP || o->group > INT64_MAX)
         return;
+    long long parent = (long long)o->group;
     json_t *span = json_pack("[s, s]", start, end);
     char *sj = span ? json_dumps(span, JSON_COMPACT) : NULL;
     json_decref(span);
+    if (!sj)
+        return; /* not UTF-8 (no client key is), or out of memory: the parent asks again */
     char akey[8400];
-    snprintf(akey, sizeof akey, "split/%lld/%s", (long long)parent, sj ? sj : "");
+    snprintf(akey, sizeof akey, "split/%lld/%s", (long long)parent, sj);
     free(sj);
     mv_version v;
     mr_err err;
@@ -348,12 +362,20 @@ static void on_alloc(nd_node *n, json_t *o)
         json_error_t je;
         json_t *rec = json_loadb(v.value, v.len, 0, &je);
         free(v.value);
-        json_t *ans = json_pack(
-            "{s:s, s:I, s:s, s:s, s:O, s:O}", "op", "allocated", "group", parent, "start", start,
-            "end", end, "key", json_object_get(rec, "key"), "child", json_object_get(rec, "child"));
+        const char *rkey = json_string_value(json_object_get(rec, "key"));
+        json_t *rchild = json_object_get(rec, "child");
+        if (rkey && json_is_integer(rchild) && json_integer_value(rchild) >= 0) {
+            Meridian__Split ans = MERIDIAN__SPLIT__INIT;
+            ans.op = MERIDIAN__SPLIT__OP__ALLOCATED;
+            ans.group = (uint64_t)parent;
+            ans.has_start = ans.has_end = ans.has_key = ans.has_child = true;
+            ans.start = bin(start);
+            ans.end = bin(end);
+            ans.key = bin(rkey);
+            ans.child = (uint64_t)json_integer_value(rchild);
+            nd_send_to_group(n, (uint64_t)parent, ND_MSG_SPLIT, &ans.base);
+        }
         json_decref(rec);
-        if (ans)
-            nd_send_to_group(n, (uint64_t)parent, ND_MSG_SPLIT, ans);
         return;
     }
     if (mg->split.alloc_txn && nd_txn_known(mg, mg->split.alloc_txn))
@@ -386,7 +408,7 @@ static void on_alloc(nd_node *n, json_t *o)
     uint64_t child = max + 1;
     json_t *crec = json_pack("{s:I, s:s, s:O, s:s, s:s, s:I}", "id", (json_int_t)child, "kind",
                              "data", "replicas", json_object_get(prec, "replicas"), "start", key,
-                             "end", end, "parent", parent);
+                             "end", end, "parent", (json_int_t)parent);
     json_object_set_new(prec, "end", json_string(key));
     json_t *arec = json_pack("{s:I, s:s}", "child", (json_int_t)child, "key", key);
     char *cv = crec ? json_dumps(crec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -457,58 +479,74 @@ void nd_split_on_request(nd_node *n, const net_message *m)
     json_decref(o);
 }
 
+/* A bytes field as a NUL-terminated string allocated from a (the range code
+ * works on C strings; client keys are UTF-8 without NUL, nd_validate.h), or
+ * NULL when it holds a NUL or is over the key limit. */
+static const char *key_str(pr_arena *a, ProtobufCBinaryData b)
+{
+    if (b.len > MV_MAX_KEY || (b.len && memchr(b.data, 0, b.len)))
+        return NULL;
+    char *s = pr_arena_alloc(a, b.len + 1);
+    if (!s)
+        return NULL;
+    if (b.len)
+        memcpy(s, b.data, b.len);
+    s[b.len] = '\0';
+    return s;
+}
+
 void nd_split_on_message(nd_node *n, const net_message *m)
 {
-    /* A Split message, decoded and checked (nd_peer.h), then read in its JSON
-     * form (pr_to_json: field names as in the schema, op as "alloc",
-     * "allocated" or "notice"), which the split code below is written against. */
+    /* A Split message, decoded and checked (nd_peer.h: the op is known and
+     * has the fields it needs). */
     pr_arena a;
     pr_arena_init(&a);
     mr_err perr;
-    const ProtobufCMessage *pm = nd_peer_decode(ND_MSG_SPLIT, &a, m->payload, m->len, &perr);
-    json_t *o = pm ? pr_to_json(pm) : NULL;
-    pr_arena_free(&a);
-    const char *op = json_string_value(json_object_get(o, "op"));
-    if (!op) {
+    const Meridian__Split *o =
+        (const Meridian__Split *)nd_peer_decode(ND_MSG_SPLIT, &a, m->payload, m->len, &perr);
+    const char *start = NULL, *end = NULL, *key = NULL;
+    bool bad = false;
+    if (o) {
+        key = key_str(&a, o->key);
+        if (o->op != MERIDIAN__SPLIT__OP__NOTICE) {
+            start = key_str(&a, o->start);
+            end = key_str(&a, o->end);
+        }
+        bad = !key || (o->op != MERIDIAN__SPLIT__OP__NOTICE && (!start || !end));
+        if (bad)
+            mr_errf(&perr, MR_EPROTO, "a key with a NUL, over %d bytes, or out of memory",
+                    MV_MAX_KEY);
+    }
+    if (!o || bad) {
         n->stats.malformed++;
-        MR_WARN("node", "malformed split message from %s: %s", m->peer,
-                pm ? "out of memory" : mr_err_msg(&perr));
-        json_decref(o);
+        MR_WARN("node", "malformed split message from %s: %s", m->peer, mr_err_msg(&perr));
+        pr_arena_free(&a);
         return;
     }
-    if (strcmp(op, "alloc") == 0) {
-        on_alloc(n, o);
-    } else if (strcmp(op, "allocated") == 0) {
-        nd_group *g = nd_find_group(n, (uint64_t)json_integer_value(json_object_get(o, "group")));
-        const char *start = json_string_value(json_object_get(o, "start"));
-        const char *end = json_string_value(json_object_get(o, "end"));
-        const char *key = json_string_value(json_object_get(o, "key"));
-        json_int_t child = json_integer_value(json_object_get(o, "child"));
-        if (g && g->split.state == ND_SPLIT_ALLOC && nd_txn_leads(n, g) && start && end && key &&
+    if (o->op == MERIDIAN__SPLIT__OP__ALLOC) {
+        on_alloc(n, o, start, end, key);
+    } else if (o->op == MERIDIAN__SPLIT__OP__ALLOCATED) {
+        nd_group *g = nd_find_group(n, o->group);
+        uint64_t child = o->child;
+        if (g && g->split.state == ND_SPLIT_ALLOC && nd_txn_leads(n, g) &&
             strcmp(start, g->range_start) == 0 && strcmp(end, g->range_end) == 0 &&
-            splits_range(g, key) && child > (json_int_t)g->id) {
+            splits_range(g, key) && child > g->id && child <= INT64_MAX) {
             char *k = strdup(key);
             if (k) {
                 free(g->split.key);
                 g->split.key = k;
-                g->split.child = (uint64_t)child;
+                g->split.child = child;
                 g->split.state = ND_SPLIT_BARRIER;
                 g->split.since = mr_monotonic_ns();
             }
         }
-    } else if (strcmp(op, "notice") == 0) {
-        uint64_t parent = (uint64_t)json_integer_value(json_object_get(o, "group"));
-        const char *key = json_string_value(json_object_get(o, "key"));
-        json_int_t child = json_integer_value(json_object_get(o, "child"));
+    } else { /* MERIDIAN__SPLIT__OP__NOTICE (nd_peer_decode checked the op) */
+        uint64_t parent = o->group;
         mr_err err;
-        if (key && child > 0 && !nd_find_group(n, parent) &&
-            nd_cluster_record_split(n, parent, key, (uint64_t)child,
-                                    json_integer_value(json_object_get(o, "floor_ts")), false,
-                                    &err) != MR_OK)
+        if (o->child > 0 && o->child <= INT64_MAX && !nd_find_group(n, parent) &&
+            nd_cluster_record_split(n, parent, key, o->child, o->floor_ts, false, &err) != MR_OK)
             MR_WARN("node", "split notice for group %llu: %s", (unsigned long long)parent,
                     mr_err_msg(&err));
-    } else {
-        n->stats.malformed++;
     }
-    json_decref(o);
+    pr_arena_free(&a);
 }

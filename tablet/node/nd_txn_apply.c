@@ -461,7 +461,7 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
         if (t)
             nd_txn_finish(n, g, t);
         if (!fx->skipped && nd_px_is_leader(g))
-            nd_send_to_group(n, fx->coord, ND_MSG_DECISION, nd_ack_json(fx->txn, fx->coord, g->id));
+            nd_send_ack(n, fx->txn, fx->coord, g->id);
         break;
     case ND_OP_ABORT2:
         if (t && !fx->skipped && !txn_sealed(t->state))

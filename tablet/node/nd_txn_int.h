@@ -152,7 +152,8 @@ typedef struct apply_acc {
 
 /* nd_txn.c */
 int nd_raise_floor_from_store(nd_group *g, mr_err *err);
-json_t *nd_ack_json(uint64_t txn, uint64_t coord, uint64_t from);
+/* A participant (group from) acknowledges txn's commit decision to its coordinator. */
+void nd_send_ack(nd_node *n, uint64_t txn, uint64_t coord, uint64_t from);
 void nd_txn_finish(nd_node *n, nd_group *g, nd_txn *t);
 nd_txn *nd_txn_find(nd_group *g, uint64_t id);
 void nd_txn_reply(nd_node *n, nd_txn *t, json_t *o);
@@ -179,7 +180,9 @@ bool nd_decision_forgotten(nd_group *g, uint64_t txn);
 /* nd_2pc.c */
 bool nd_px_is_leader(const nd_group *g);
 void nd_send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts);
-json_t *nd_decision_json(uint64_t txn, uint64_t to, uint64_t coord, bool commit, int64_t ts);
+/* The coordinator (group coord) sends txn's decision to participant group to. */
+void nd_send_decision(nd_node *n, uint64_t txn, uint64_t to, uint64_t coord, bool commit,
+                      int64_t ts);
 void nd_send_decisions(nd_node *n, nd_group *g, uint64_t txn, const co_votes *co, bool commit,
                        int64_t ts);
 void nd_deliveries_clear(nd_group *g);

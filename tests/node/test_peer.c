@@ -1,11 +1,14 @@
 /* Node-to-node messages on the schema (tablet/node/nd_peer.h): every field survives a round
- * trip, a malformed payload is refused cleanly (NULL, MR_EPROTO, no crash), and a PxBundle
- * cut by nd_bundle_cut encodes under the limit it was cut for. */
+ * trip, a malformed payload is refused cleanly (NULL, MR_EPROTO, no crash), the senders'
+ * structs reach the wire as their schema messages, a split key with a NUL or over the key
+ * limit is counted as malformed, and a PxBundle cut by nd_bundle_cut encodes under the limit
+ * it was cut for. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "tablet/node/nd_int.h"
 #include "tablet/node/nd_peer.h"
+#include "tablet/node/nd_txn_int.h"
 #include "tests/test.h"
 
 static uint8_t bin[] = {0x00, 0xff, 'k', 0x80}; /* a NUL and bytes that are not UTF-8 */
@@ -275,40 +278,153 @@ TEST(malformed_peer_messages_are_refused)
     check_truncations_refused(ND_MSG_PREPARED, &t.base);
 }
 
-TEST(json_senders_encode_the_schema_message)
+/* A node (self = 1) that hosts group 1 (meta) and group 3 alone: what
+ * nd_send_to_group sends there goes to its local queue. */
+static nd_node *local_node(void)
 {
-    json_t *o = json_pack("{s:I, s:I, s:I, s:b}", "txn", (json_int_t)11, "group", (json_int_t)1,
-                          "from", (json_int_t)2, "ack", 1);
+    nd_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->self = 1;
+    n->meta_replicas = (px_config){.n = 1, .nodes = {1}};
+    n->ranges = calloc(1, sizeof *n->ranges);
+    if (!n->ranges) {
+        free(n);
+        return NULL;
+    }
+    n->ranges[0] = (nd_range){.group = 3, .replicas = {.n = 1, .nodes = {1}}};
+    n->nranges = 1;
+    return n;
+}
+
+static void local_node_free(nd_node *n)
+{
+    nd_txn_free_local(n);
+    free(n->ranges);
+    free(n);
+}
+
+/* The next message in n's local queue, decoded from a as `type` (which it
+ * must carry); NULL when there is none or it does not decode. */
+static const ProtobufCMessage *next_local(nd_node *n, uint8_t type, pr_arena *a)
+{
+    nd_local *l = n->local;
+    if (!l || l->type != type)
+        return NULL;
+    n->local = l->next;
+    if (!n->local)
+        n->local_tail = NULL;
+    mr_err err;
+    pr_arena_reset(a);
+    const ProtobufCMessage *m = nd_peer_decode(type, a, l->buf, l->len, &err);
+    free(l->buf);
+    free(l);
+    return m;
+}
+
+TEST(struct_senders_send_the_schema_message)
+{
+    nd_node *n = local_node();
+    nd_group g = {.id = 3};
+    CHECK(n);
+    if (!n)
+        return;
+    pr_arena a;
+    pr_arena_init(&a);
+
+    nd_send_vote(n, &g, 11, 3, true, 77);
+    const Meridian__TwoPhase *t = (const Meridian__TwoPhase *)next_local(n, ND_MSG_PREPARED, &a);
+    CHECK(t && t->txn == 11 && t->group == 3 && t->has_from && t->from == 3);
+    CHECK(t && t->has_ok && t->ok && t->has_ts && t->ts == 77 && !t->has_coord && !t->has_ack);
+
+    nd_send_decision(n, 12, 3, 1, true, -5);
+    t = (const Meridian__TwoPhase *)next_local(n, ND_MSG_DECISION, &a);
+    CHECK(t && t->txn == 12 && t->group == 3 && t->has_coord && t->coord == 1);
+    CHECK(t && t->has_commit && t->commit && t->ts == -5 && !t->has_from && !t->has_ack);
+
+    nd_send_ack(n, 13, 1, 3);
+    t = (const Meridian__TwoPhase *)next_local(n, ND_MSG_DECISION, &a);
+    CHECK(t && t->txn == 13 && t->group == 1 && t->has_from && t->from == 3);
+    CHECK(t && t->has_ack && t->ack && !t->has_commit);
+
+    Meridian__Split s = MERIDIAN__SPLIT__INIT;
+    s.op = MERIDIAN__SPLIT__OP__NOTICE;
+    s.group = 3;
+    s.has_key = s.has_child = s.has_floor_ts = true;
+    s.key = (ProtobufCBinaryData){1, (uint8_t *)"m"};
+    s.child = 4;
+    s.floor_ts = 99;
+    nd_send_to_group(n, ND_META_GROUP, ND_MSG_SPLIT, &s.base);
+    const Meridian__Split *d = (const Meridian__Split *)next_local(n, ND_MSG_SPLIT, &a);
+    CHECK(d && d->op == MERIDIAN__SPLIT__OP__NOTICE && d->group == 3 && d->child == 4);
+    CHECK(d && d->floor_ts == 99 && d->key.len == 1 && d->key.data[0] == 'm');
+
+    /* A message that is not its type's schema message is a sender's bug:
+     * caught before the wire, nothing sent. */
+    nd_send_to_group(n, 3, ND_MSG_DECISION, &s.base);
+    nd_send_to_group(n, 3, ND_MSG_TXN, &s.base);
+    CHECK(!n->local);
+    /* No replica known for the group: nothing sent. */
+    nd_send_decision(n, 14, 9, 1, false, 0);
+    CHECK(!n->local);
+
+    pr_arena_free(&a);
+    local_node_free(n);
+}
+
+/* nd_split_on_message refuses s (counted as malformed). */
+static bool split_refused(nd_node *n, const Meridian__Split *s)
+{
     uint8_t *buf;
     size_t len;
     mr_err err;
-    CHECK_EQ(nd_peer_encode_json(ND_MSG_DECISION, o, &buf, &len, &err), MR_OK);
-    json_decref(o);
-    pr_arena a;
-    pr_arena_init(&a);
-    const Meridian__TwoPhase *d =
-        (const Meridian__TwoPhase *)nd_peer_decode(ND_MSG_DECISION, &a, buf, len, &err);
+    if (nd_peer_encode(&s->base, &buf, &len, &err) != MR_OK)
+        return false;
+    uint64_t before = n->stats.malformed;
+    net_message m = {.type = ND_MSG_SPLIT,
+                     .len = (uint32_t)len,
+                     .payload = buf,
+                     .peer = "test",
+                     .peer_name = "",
+                     .peer_is_node = 1};
+    nd_split_on_message(n, &m);
     free(buf);
-    CHECK(d && d->txn == 11 && d->group == 1 && d->from == 2 && d->ack && !d->has_commit);
-    pr_arena_free(&a);
+    return n->stats.malformed == before + 1;
+}
 
-    o = json_pack("{s:s, s:I, s:s, s:I, s:I}", "op", "notice", "group", (json_int_t)2, "key", "m",
-                  "child", (json_int_t)4, "floor_ts", (json_int_t)99);
-    CHECK_EQ(nd_peer_encode_json(ND_MSG_SPLIT, o, &buf, &len, &err), MR_OK);
-    json_decref(o);
-    pr_arena_init(&a);
-    const Meridian__Split *s =
-        (const Meridian__Split *)nd_peer_decode(ND_MSG_SPLIT, &a, buf, len, &err);
-    free(buf);
-    CHECK(s && s->op == MERIDIAN__SPLIT__OP__NOTICE && s->child == 4 && s->floor_ts == 99);
-    CHECK(s && s->key.len == 1 && s->key.data[0] == 'm');
-    pr_arena_free(&a);
-
-    /* A field the schema does not have is a sender's bug, caught before the wire. */
-    o = json_pack("{s:I, s:I, s:b}", "txn", (json_int_t)1, "group", (json_int_t)1, "acked", 1);
-    CHECK_EQ(nd_peer_encode_json(ND_MSG_DECISION, o, &buf, &len, &err), MR_EINVAL);
-    json_decref(o);
-    CHECK_EQ(nd_peer_encode_json(ND_MSG_TXN, NULL, &buf, &len, &err), MR_EINVAL);
+TEST(split_keys_with_a_nul_or_over_the_limit_are_malformed)
+{
+    nd_node *n = local_node();
+    CHECK(n);
+    if (!n)
+        return;
+    static uint8_t big[MV_MAX_KEY + 1];
+    memset(big, 'k', sizeof big);
+    Meridian__Split s = MERIDIAN__SPLIT__INIT;
+    s.op = MERIDIAN__SPLIT__OP__NOTICE;
+    s.group = 3;
+    s.has_key = s.has_child = true;
+    s.child = 4;
+    s.key = (ProtobufCBinaryData){3, (uint8_t *)"a\0b"};
+    CHECK(split_refused(n, &s));
+    s.key = (ProtobufCBinaryData){sizeof big, big};
+    CHECK(split_refused(n, &s));
+    s.op = MERIDIAN__SPLIT__OP__ALLOC;
+    s.has_child = false;
+    s.has_start = s.has_end = true;
+    s.key = (ProtobufCBinaryData){1, (uint8_t *)"m"};
+    s.start = (ProtobufCBinaryData){2, (uint8_t *)"\0a"};
+    s.end = (ProtobufCBinaryData){0, NULL};
+    CHECK(split_refused(n, &s));
+    s.op = MERIDIAN__SPLIT__OP__ALLOCATED;
+    s.has_child = true;
+    s.start = (ProtobufCBinaryData){0, NULL};
+    s.end = (ProtobufCBinaryData){sizeof big, big};
+    CHECK(split_refused(n, &s));
+    /* A well-formed one for a group not led here is not malformed: ignored. */
+    s.end = (ProtobufCBinaryData){1, (uint8_t *)"z"};
+    CHECK(!split_refused(n, &s));
+    local_node_free(n);
 }
 
 TEST(cut_bundles_encode_under_the_limit)
@@ -355,5 +471,6 @@ TEST_MAIN(TEST_CASE(two_phase_round_trip_keeps_every_field),
           TEST_CASE(safe_time_and_bootstrap_round_trips),
           TEST_CASE(px_bundle_round_trip_keeps_every_message),
           TEST_CASE(malformed_peer_messages_are_refused),
-          TEST_CASE(json_senders_encode_the_schema_message),
+          TEST_CASE(struct_senders_send_the_schema_message),
+          TEST_CASE(split_keys_with_a_nul_or_over_the_limit_are_malformed),
           TEST_CASE(cut_bundles_encode_under_the_limit))
