@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "client/mer_int.h"
+#include "common/mr_util.h"
 
 const char *meridian_errstr(int rc)
 {
@@ -114,40 +115,6 @@ int mer_code_of_mr(int mr)
     }
 }
 
-/* Length of the UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates,
- * nothing above U+10FFFF), or 0 if it is not valid. */
-static size_t utf8_seq(const unsigned char *p, size_t left)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (left < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
-}
-
 int mer_check_bytes(const void *p, size_t len, bool is_key, char *why, size_t whylen)
 {
     const char *what = is_key ? "key" : "value";
@@ -167,7 +134,7 @@ int mer_check_bytes(const void *p, size_t len, bool is_key, char *why, size_t wh
     }
     const unsigned char *s = p;
     for (size_t i = 0; i < len;) {
-        size_t n = s[i] ? utf8_seq(s + i, len - i) : 0;
+        size_t n = s[i] ? mr_utf8_seq(s + i, len - i) : 0;
         if (n == 0) {
             snprintf(why, whylen, "%s byte %zu: %s", what, i,
                      s[i] ? "not valid UTF-8" : "a NUL byte");

@@ -47,8 +47,8 @@ int mr_parse_size(const char *s, int64_t *bytes)
     static const struct {
         const char *suffix;
         int shift;
-    } su[] = {{"", 0},   {"B", 0},   {"K", 10},  {"KiB", 10}, {"M", 20},
-              {"MiB", 20}, {"G", 30}, {"GiB", 30}};
+    } su[] = {{"", 0},   {"B", 0},    {"K", 10}, {"KiB", 10},
+              {"M", 20}, {"MiB", 20}, {"G", 30}, {"GiB", 30}};
     if (!s || !isdigit((unsigned char)*s))
         return -1;
     char *end;
@@ -136,4 +136,48 @@ int64_t mr_monotonic_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * MR_NS_PER_S + ts.tv_nsec;
+}
+
+size_t mr_utf8_seq(const unsigned char *p, size_t left)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (left < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+bool mr_utf8_valid(const void *p, size_t len)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < len;) {
+        size_t n = mr_utf8_seq(s + i, len - i);
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
 }

@@ -1,7 +1,9 @@
-/* Small shared helpers: durations, clocks, numbers. */
+/* Small shared helpers: durations, clocks, numbers, UTF-8. */
 #ifndef MR_UTIL_H
 #define MR_UTIL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define MR_NS_PER_US 1000LL
@@ -27,6 +29,11 @@ int mr_parse_int(const char *s, long long min, long long max, long long *out);
 int mr_parse_hostport(const char *s, char *host, int hostlen, int *port);
 
 int64_t mr_realtime_ns(void);
+/* Length of the UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF; left bytes available, at least 1), or 0 if it is not valid. */
+size_t mr_utf8_seq(const unsigned char *p, size_t left);
+/* Are len bytes at p valid UTF-8 (a NUL counts as valid)? */
+bool mr_utf8_valid(const void *p, size_t len);
 int64_t mr_monotonic_ns(void);
 
 #endif

@@ -9,52 +9,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/mr_util.h"
 #include "proto/pr.h"
 
 /* ---- bytes ---- */
-
-static bool valid_utf8(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        size_t k;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            k = 1;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i < k + 1)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i + j] & 0x3f);
-        }
-        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += k + 1;
-    }
-    return true;
-}
 
 static json_t *bytes_json(const ProtobufCBinaryData *b)
 {
     if (!b->len) /* protobuf-c decodes empty bytes as data NULL, which json_stringn refuses */
         return json_string("");
-    if (valid_utf8(b->data, b->len))
+    if (mr_utf8_valid(b->data, b->len))
         return json_stringn((const char *)b->data, b->len);
     static const char hexd[] = "0123456789abcdef";
     char *h = malloc(2 * b->len + 1);
@@ -203,7 +167,7 @@ static json_t *value_json(const ProtobufCFieldDescriptor *f, const void *p)
         return enum_json(f->descriptor, *(const int *)p);
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *)p;
-        return s && valid_utf8((const uint8_t *)s, strlen(s)) ? json_string(s) : json_string("");
+        return s && mr_utf8_valid((const uint8_t *)s, strlen(s)) ? json_string(s) : json_string("");
     }
     case PROTOBUF_C_TYPE_BYTES:
         return bytes_json(p);

@@ -129,6 +129,19 @@ void nd_send_decision(nd_node *n, uint64_t txn, uint64_t to, uint64_t coord, boo
     nd_send_to_group(n, to, ND_MSG_DECISION, &m.base);
 }
 
+/* A participant's acknowledgement that it logged the decision. */
+void nd_send_ack(nd_node *n, uint64_t txn, uint64_t coord, uint64_t from)
+{
+    Meridian__TwoPhase m = MERIDIAN__TWO_PHASE__INIT;
+    m.txn = txn;
+    m.group = coord;
+    m.has_from = true;
+    m.from = from;
+    m.has_ack = true;
+    m.ack = true;
+    nd_send_to_group(n, coord, ND_MSG_DECISION, &m.base);
+}
+
 /* The decision to every participant but the coordinator itself. A commit is
  * resent until acknowledged (nd_txn_tick); an abort goes once: a prepared
  * participant that misses it asks (ND_MSG_TXN_QUERY). */
@@ -278,13 +291,8 @@ void nd_txn_on_2pc(nd_node *n, const net_message *m)
 {
     pr_arena a;
     pr_arena_init(&a);
-    mr_err err;
-    const Meridian__TwoPhase *o =
-        (const Meridian__TwoPhase *)nd_peer_decode(m->type, &a, m->payload, m->len, &err);
+    const Meridian__TwoPhase *o = (const Meridian__TwoPhase *)nd_peer_receive(n, m, &a);
     if (!o) {
-        n->stats.malformed++;
-        MR_WARN("node", "malformed 2PC message type %u from %s: %s", m->type, m->peer,
-                mr_err_msg(&err));
         pr_arena_free(&a);
         return;
     }

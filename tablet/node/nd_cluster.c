@@ -282,16 +282,19 @@ void nd_cluster_on_bootstrap(nd_node *n, const net_message *m)
     /* A ClusterDescription on the wire, kept in DATA/cluster.json. */
     pr_arena a;
     pr_arena_init(&a);
-    mr_err err;
-    const Meridian__ClusterDescription *pm = (const Meridian__ClusterDescription *)nd_peer_decode(
-        ND_MSG_BOOTSTRAP, &a, m->payload, m->len, &err);
+    const Meridian__ClusterDescription *pm =
+        (const Meridian__ClusterDescription *)nd_peer_receive(n, m, &a);
     json_t *desc = pm ? description_json(pm) : NULL;
     pr_arena_free(&a);
+    mr_err err;
     if (!desc) {
-        n->stats.malformed++;
-        return nd_reply_error(n, m->reply_to, "invalid",
-                              pm ? "a range boundary that is not a key, or out of memory"
-                                 : "bootstrap is not a ClusterDescription");
+        const char *why = pm ? "a range boundary that is not a key, or out of memory"
+                             : "bootstrap is not a ClusterDescription";
+        if (pm) {
+            mr_errf(&err, MR_EPROTO, "%s", why);
+            nd_peer_malformed(n, m, &err);
+        }
+        return nd_reply_error(n, m->reply_to, "invalid", why);
     }
     int rc = bootstrap_here(n, desc, &err);
     json_decref(desc);

@@ -18,6 +18,7 @@
 #include "truetime/tt.h"
 
 #include "tablet/node/nd_int.h"
+#include "tablet/node/nd_peer.h"
 #include "tablet/node/nd_validate.h"
 
 /* Process-wide: read_at sizes scan pages from it without a node at hand. A
@@ -71,6 +72,23 @@ void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *m
 /* Message types only cluster nodes may send: replication, cluster formation,
  * two-phase commit and split traffic. A client certificate (clientAuth only)
  * may ask, propose and read status, never speak these. */
+void nd_peer_malformed(nd_node *n, const net_message *m, const mr_err *why)
+{
+    n->stats.malformed++;
+    const ProtobufCMessageDescriptor *d = nd_peer_descriptor(m->type);
+    MR_WARN("node", "malformed %s message (type %u) from %s: %s", d ? d->short_name : "peer",
+            m->type, m->peer, mr_err_msg(why));
+}
+
+const ProtobufCMessage *nd_peer_receive(nd_node *n, const net_message *m, pr_arena *a)
+{
+    mr_err err;
+    const ProtobufCMessage *o = nd_peer_decode(m->type, a, m->payload, m->len, &err);
+    if (!o)
+        nd_peer_malformed(n, m, &err);
+    return o;
+}
+
 static bool node_only(uint8_t type)
 {
     return type == ND_MSG_PX || type == ND_MSG_BOOTSTRAP || type == ND_MSG_PREPARED ||

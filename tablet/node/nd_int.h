@@ -329,6 +329,12 @@ void nd_reply_json(nd_node *n, net_reply_to to, json_t *o);
 uint32_t nd_reply_max(void);
 
 void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg);
+/* A peer message found malformed: counted (stats.malformed) and logged with why. */
+void nd_peer_malformed(nd_node *n, const net_message *m, const mr_err *why);
+/* Decodes the node-to-node message m as its type's schema message into a
+ * (nd_peer_decode); NULL when it is not one, counted and logged
+ * (nd_peer_malformed). The caller frees a either way. */
+const ProtobufCMessage *nd_peer_receive(nd_node *n, const net_message *m, pr_arena *a);
 nd_group *nd_find_group(nd_node *n, uint64_t id);
 /* Is key (klen bytes) inside g's range? Always false for the meta group. */
 bool nd_in_range(const nd_group *g, const char *key, size_t klen);

@@ -278,21 +278,16 @@ void nd_txn_on_safe_request(nd_node *n, const net_message *m)
 {
     pr_arena a;
     pr_arena_init(&a);
-    mr_err err;
-    const Meridian__SafeRequest *r = (const Meridian__SafeRequest *)nd_peer_decode(
-        ND_MSG_SAFE_REQ, &a, m->payload, m->len, &err);
+    const Meridian__SafeRequest *r = (const Meridian__SafeRequest *)nd_peer_receive(n, m, &a);
     nd_group *g = r ? nd_find_group(n, r->group) : NULL;
     px_node_id to = r ? r->node : 0;
-    if (!r) {
-        n->stats.malformed++;
-        MR_WARN("node", "malformed safe-time request from %s: %s", m->peer, mr_err_msg(&err));
-    }
     pr_arena_free(&a);
     if (!g || !nd_leads_with_log(n, g))
         return;
     tt_interval now = tt_now(n->clock);
     px_status st;
     px_node_status(g->px, &st);
+    mr_err err;
     if (to >= 1 && to <= PX_MAX_NODE_ID && n->peers[to].addr[0] &&
         px_node_promise(g->px, now, now.latest, &err) == MR_OK) {
         Meridian__SafeGrant gr;
@@ -325,12 +320,8 @@ void nd_txn_on_safe_grant(nd_node *n, const net_message *m)
 {
     pr_arena a;
     pr_arena_init(&a);
-    mr_err err;
-    const Meridian__SafeGrant *gr = (const Meridian__SafeGrant *)nd_peer_decode(
-        ND_MSG_SAFE_GRANT, &a, m->payload, m->len, &err);
+    const Meridian__SafeGrant *gr = (const Meridian__SafeGrant *)nd_peer_receive(n, m, &a);
     if (!gr) {
-        n->stats.malformed++;
-        MR_WARN("node", "malformed safe-time grant from %s: %s", m->peer, mr_err_msg(&err));
         pr_arena_free(&a);
         return;
     }

@@ -273,12 +273,9 @@ void nd_on_px(nd_node *n, const net_message *m)
 {
     pr_arena a;
     pr_arena_init(&a);
+    const Meridian__PxBundle *b = (const Meridian__PxBundle *)nd_peer_receive(n, m, &a);
     mr_err err;
-    const Meridian__PxBundle *b =
-        (const Meridian__PxBundle *)nd_peer_decode(ND_MSG_PX, &a, m->payload, m->len, &err);
     if (!b) {
-        n->stats.malformed++;
-        MR_WARN("node", "malformed Paxos bundle from %s: %s", m->peer, mr_err_msg(&err));
         pr_arena_free(&a);
         return;
     }

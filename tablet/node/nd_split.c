@@ -501,25 +501,20 @@ void nd_split_on_message(nd_node *n, const net_message *m)
      * has the fields it needs). */
     pr_arena a;
     pr_arena_init(&a);
-    mr_err perr;
-    const Meridian__Split *o =
-        (const Meridian__Split *)nd_peer_decode(ND_MSG_SPLIT, &a, m->payload, m->len, &perr);
-    const char *start = NULL, *end = NULL, *key = NULL;
-    bool bad = false;
-    if (o) {
-        key = key_str(&a, o->key);
-        if (o->op != MERIDIAN__SPLIT__OP__NOTICE) {
-            start = key_str(&a, o->start);
-            end = key_str(&a, o->end);
-        }
-        bad = !key || (o->op != MERIDIAN__SPLIT__OP__NOTICE && (!start || !end));
-        if (bad)
-            mr_errf(&perr, MR_EPROTO, "a key with a NUL, over %d bytes, or out of memory",
-                    MV_MAX_KEY);
+    const Meridian__Split *o = (const Meridian__Split *)nd_peer_receive(n, m, &a);
+    if (!o) {
+        pr_arena_free(&a);
+        return;
     }
-    if (!o || bad) {
-        n->stats.malformed++;
-        MR_WARN("node", "malformed split message from %s: %s", m->peer, mr_err_msg(&perr));
+    const char *start = NULL, *end = NULL, *key = key_str(&a, o->key);
+    if (o->op != MERIDIAN__SPLIT__OP__NOTICE) {
+        start = key_str(&a, o->start);
+        end = key_str(&a, o->end);
+    }
+    if (!key || (o->op != MERIDIAN__SPLIT__OP__NOTICE && (!start || !end))) {
+        mr_err why;
+        mr_errf(&why, MR_EPROTO, "a key with a NUL, over %d bytes, or out of memory", MV_MAX_KEY);
+        nd_peer_malformed(n, m, &why);
         pr_arena_free(&a);
         return;
     }

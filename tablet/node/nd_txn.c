@@ -75,19 +75,6 @@ static void txn_free(nd_txn *t)
     free(t);
 }
 
-/* A participant's acknowledgement that it logged the decision. */
-void nd_send_ack(nd_node *n, uint64_t txn, uint64_t coord, uint64_t from)
-{
-    Meridian__TwoPhase m = MERIDIAN__TWO_PHASE__INIT;
-    m.txn = txn;
-    m.group = coord;
-    m.has_from = true;
-    m.from = from;
-    m.has_ack = true;
-    m.ack = true;
-    nd_send_to_group(n, coord, ND_MSG_DECISION, &m.base);
-}
-
 static void on_timer_closed(uv_handle_t *h)
 {
     nd_txn *t = h->data;

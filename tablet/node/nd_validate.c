@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/mr_codec.h"
+#include "common/mr_util.h"
 #include "coordinator/co.h"
 #include "tablet/mvcc/mv.h"
 
@@ -56,39 +57,6 @@ static int group_field(json_t *o, uint64_t *group, mr_err *err)
 
 /* ---- keys, values, ids, ages, timestamps ---- */
 
-bool nd_utf8_valid(const void *s, size_t len)
-{
-    const unsigned char *p = s, *end = p + len;
-    while (p < end) {
-        unsigned c = *p;
-        size_t n;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return false;
-        }
-        if ((size_t)(end - p) <= n)
-            return false;
-        for (size_t i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = cp << 6 | (p[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        p += n + 1;
-    }
-    return true;
-}
-
 int nd_valid_key(const void *key, size_t len, mr_err *err)
 {
     if (!key || len == 0)
@@ -98,7 +66,7 @@ int nd_valid_key(const void *key, size_t len, mr_err *err)
                        MV_MAX_KEY);
     if (memchr(key, 0, len))
         return mr_errf(err, MR_EINVAL, "a key must not hold a NUL byte");
-    if (!nd_utf8_valid(key, len))
+    if (!mr_utf8_valid(key, len))
         return mr_errf(err, MR_EINVAL, "a key must be UTF-8");
     return MR_OK;
 }

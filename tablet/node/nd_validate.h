@@ -22,8 +22,6 @@
 int nd_valid_key(const void *key, size_t len, mr_err *err);
 /* A value (or register value): 0..MV_MAX_VALUE bytes. */
 int nd_valid_value(size_t len, mr_err *err);
-/* Strict UTF-8: no overlong forms, surrogates or code points above U+10FFFF. */
-bool nd_utf8_valid(const void *s, size_t len);
 /* Is id a transaction id a client may use? */
 bool nd_txn_id_client(uint64_t id);
 /* A wound-wait priority within ND_PRIO_WINDOW of now_ns (the node's clock). */

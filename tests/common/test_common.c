@@ -48,8 +48,8 @@ TEST(sizes_parse)
     CHECK(mr_parse_size("512K", &b) == 0 && b == 512LL << 10);
     CHECK(mr_parse_size("2GiB", &b) == 0 && b == 2LL << 30);
     CHECK(mr_parse_size("0B", &b) == 0 && b == 0);
-    static const char *const bad[] = {"", "-1", "1.5M", "12 MiB", "1TB", "MiB",
-                                      "99999999999999999999", "9000000000G", " 1"};
+    static const char *const bad[] = {
+        "", "-1", "1.5M", "12 MiB", "1TB", "MiB", "99999999999999999999", "9000000000G", " 1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECKF(mr_parse_size(bad[i], &b) == -1, "'%s' accepted", bad[i]);
 }
@@ -123,6 +123,21 @@ TEST(codec_round_trips)
     CHECK_EQ((int64_t)mr_get_u64(b), -2);
 }
 
+TEST(utf8_is_strict)
+{
+    CHECK_EQ(mr_utf8_seq((const unsigned char *)"a", 1), 1);
+    CHECK_EQ(mr_utf8_seq((const unsigned char *)"\xc3\xa9", 2), 2);
+    CHECK_EQ(mr_utf8_seq((const unsigned char *)"\xf0\x9f\x98\x80", 4), 4);
+    CHECK_EQ(mr_utf8_seq((const unsigned char *)"\xf0\x9f\x98\x80", 3), 0); /* truncated */
+    CHECK(mr_utf8_valid("caf\xc3\xa9", 5));
+    CHECK(mr_utf8_valid("", 0));
+    CHECK(!mr_utf8_valid("\xff", 1));
+    CHECK(!mr_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    CHECK(!mr_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    CHECK(!mr_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+}
+
 TEST_MAIN(TEST_CASE(err_wrap_grows_message), TEST_CASE(durations_parse), TEST_CASE(sizes_parse),
           TEST_CASE(format_duration), TEST_CASE(ints_and_hostports),
-          TEST_CASE(codec_byte_order_is_big_endian), TEST_CASE(codec_round_trips))
+          TEST_CASE(codec_byte_order_is_big_endian), TEST_CASE(codec_round_trips),
+          TEST_CASE(utf8_is_strict))
