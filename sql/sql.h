@@ -1,0 +1,78 @@
+/* sql/sql.h: a Meridian SQL session (the engine behind `meridian sql`).
+ *
+ * A session is an in-memory SQLite connection whose tables are virtual tables
+ * over the distributed store, reached through libmeridian only. SQLite parses,
+ * plans and evaluates; the session owns transactions (SQLite fires no
+ * virtual-table hook for read-only ones, see ../shared/sql-notes.md):
+ *  - autocommit statements run as lock-free strong snapshot reads when
+ *    read-only, and as read-write transactions (committed when the statement
+ *    ends) otherwise;
+ *  - BEGIN [READ WRITE] ... COMMIT | ROLLBACK;
+ *  - BEGIN READ ONLY [WITH STRONG | WITH EXACT STALENESS 'dur' |
+ *    WITH MAX STALENESS 'dur' | AS OF TIMESTAMP ns];
+ *  - SELECT meridian_commit_ts() reads the last commit's timestamp.
+ * Meridian's own statements (SHOW TABLES, SHOW CREATE TABLE t, SHOW TABLETS
+ * FOR TABLE t, CREATE TABLE ... INTERLEAVE IN PARENT p) are prepared here too
+ * and return rows like any query.
+ *
+ * Threads: one session is used by one thread at a time (as its meridian *). */
+#ifndef SQL_SQL_H
+#define SQL_SQL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "meridian.h"
+
+typedef struct msql msql;
+typedef struct msql_stmt msql_stmt;
+
+/* Result codes. Every failure leaves a message in msql_errmsg. */
+enum {
+    MSQL_OK = 0,
+    MSQL_ERROR = 1,       /* an SQL error: syntax, unknown table, constraint, type, misuse;
+                           * the statement changed nothing (inside BEGIN the transaction
+                           * stays open, as in SQLite) */
+    MSQL_RETRY = 2,       /* a retryable abort (wounded, leader moved, schema changed): the
+                           * whole transaction was rolled back; running it again may succeed */
+    MSQL_UNKNOWN = 3,     /* a commit's outcome could not be learned: it may have committed */
+    MSQL_UNAVAILABLE = 4, /* the cluster could not be reached in time */
+    MSQL_NOMEM = 5,
+    MSQL_ROW = 100, /* msql_step: a row is ready */
+    MSQL_DONE = 101 /* msql_step: the statement finished */
+};
+
+/* Opens a session over db (not owned: close the session before db). */
+int msql_open(meridian *db, msql **out);
+/* Closes a session; an open transaction is rolled back. */
+void msql_close(msql *s);
+
+/* Prepares the first statement of sql (len bytes, or -1 up to the NUL). *st
+ * is NULL when sql holds only blanks or comments; *tail (optional) points
+ * past the statement. MSQL_OK or MSQL_ERROR (message and offset set). */
+int msql_prepare(msql *s, const char *sql, int len, msql_stmt **st, const char **tail);
+/* Runs a prepared statement one row at a time: MSQL_ROW, MSQL_DONE, or an
+ * error code. An autocommit statement commits before it returns MSQL_DONE. */
+int msql_step(msql_stmt *st);
+int msql_column_count(msql_stmt *st);
+const char *msql_column_name(msql_stmt *st, int i);
+/* The value of column i of the current row, valid until the next step. */
+sqlite3_value *msql_column_value(msql_stmt *st, int i);
+/* Frees st (NULL is fine). */
+void msql_finalize(msql_stmt *st);
+
+/* Runs every statement of sql, discarding rows: for scripts and loading. */
+int msql_exec(msql *s, const char *sql);
+
+/* The last failure's message ("" after success), and the byte offset in the
+ * prepared text it points at (-1 when none). */
+const char *msql_errmsg(const msql *s);
+int msql_error_offset(const msql *s);
+/* 1 inside BEGIN ... COMMIT/ROLLBACK. */
+int msql_in_transaction(const msql *s);
+/* The last committed transaction: its commit timestamp (ns since the epoch,
+ * 0 if none yet) and its id (for a MSQL_UNKNOWN: `meridian op status`). */
+int64_t msql_commit_ts(const msql *s);
+uint64_t msql_last_txn_id(const msql *s);
+
+#endif
