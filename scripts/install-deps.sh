@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(gcc make cmake ninja-build pkg-config rsync
       libsqlite3-dev libuv1-dev libssl-dev libjansson-dev libprotobuf-c-dev protobuf-c-compiler
-      chrony iproute2 nftables gnuplot-nox)
+      libedit-dev sqlite3 chrony iproute2 nftables gnuplot-nox)
 
 missing=()
 for p in "${PKGS[@]}"; do
