@@ -119,7 +119,7 @@ static void on_resp(net_transport *t, int status, const mr_err *err, const net_m
 static int issue_2pc(load *l, req *coord_req)
 {
     int first = (int)(l->sent % l->groups);
-    uint64_t parts[16];
+    uint64_t parts[32]; /* --participants is at most 32 */
     for (int k = 0; k < l->participants; k++)
         parts[k] = (uint64_t)(2 + (first + k) % l->groups);
     int64_t prio = mr_realtime_ns();

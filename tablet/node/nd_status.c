@@ -20,6 +20,16 @@
 #include "tablet/node/nd_int.h"
 #include "tablet/node/nd_validate.h"
 
+/* The status document (StatusReply.document, what `meridian status --json` prints): JSON for a
+ * person, so it may grow without a schema change.
+ *   initialized, cluster, self, addr, zone, region
+ *   clock: {status, epsilon_ns}             this node's TrueTime clock
+ *   nodes: [{id, addr, zone, region, up, clock, epsilon_ns}]   as this node sees them
+ *   groups: [{id, replicas, state, leader, lease_left_ns, commit, applied, count, last_ts,
+ *             hash, prepared, decisions, forgotten, system_versions, system_bytes, pages,
+ *             free_pages, page_size, and for data groups start, end (text, unprintable
+ *             bytes as \xNN), start_hex, end_hex (exact), bytes, versions}]
+ *   test_switches: [names]                  the test switches this node honours (nd_test.h) */
 json_t *nd_status_json(nd_node *n)
 {
     tt_interval iv = tt_now(n->clock);
