@@ -113,6 +113,13 @@ static PGresult *exec_ok(PGconn *c, const char *sql, mr_err *err)
     return r;
 }
 
+/* The server's notices ("relation already exists, skipping") are not results. */
+static void quiet(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 static int connect_pg(pg_sys *s, PGconn **out, mr_err *err)
 {
     PGconn *c = PQconnectdb(s->conninfo);
@@ -122,6 +129,7 @@ static int connect_pg(pg_sys *s, PGconn **out, mr_err *err)
         PQfinish(c);
         return MR_EUNAVAIL;
     }
+    PQsetNoticeProcessor(c, quiet, NULL);
     *out = c;
     return MR_OK;
 }

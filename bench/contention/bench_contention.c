@@ -399,7 +399,8 @@ int main(int argc, char **argv)
             continue;
         }
         if (s == 0)
-            printf("meridian cluster: %s (node logs n<i>.log)\n", bc_meridian_dir(&sys));
+            printf("meridian cluster: %s (node logs n<i>.log; %s)\n", bc_meridian_dir(&sys),
+                   keep ? "kept" : "removed at the end unless --keep DIR");
         ran[s] = true;
         print_header();
         int k = 0;
@@ -465,9 +466,9 @@ int main(int argc, char **argv)
             const cell *base = &results[s][ki * nclients];
             for (int ci = 1; ci < nclients; ci++) {
                 const cell *c = &results[s][ki * nclients + ci];
-                printf("%s, %d keys: %d clients commit %.1f/s against %.1f/s with %d: %s\n",
+                printf("%s, %d keys: %d clients commit %.1f/s against %.1f/s with %d (%.2fx): %s\n",
                        s == 0 ? "meridian" : "postgres", c->nkeys, c->clients, c->per_s,
-                       base->per_s, base->clients,
+                       base->per_s, base->clients, base->per_s > 0 ? c->per_s / base->per_s : 0.0,
                        c->per_s >= base->per_s ? "no collapse"
                                                : "COLLAPSE (fewer than with fewer "
                                                  "clients)");
