@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
@@ -670,8 +671,8 @@ static ssize_t next_line(shell *sh, reader *rd, char **buf, size_t *cap)
         int n = 0;
         sh_sigint = 0;
         const char *l = el_gets(sh->el, &n);
-        if (!l || n <= 0)
-            return n < 0 && errno == EINTR && sh_sigint && !stopped(sh) ? -1 : 0;
+        if (!l || n <= 0) /* Ctrl-C (or another signal) interrupts; Ctrl-D ends */
+            return n < 0 && errno == EINTR && !stopped(sh) ? -1 : 0;
         if ((size_t)n + 2 > *cap) {
             char *grown = realloc(*buf, (size_t)n + 2);
             if (!grown)
@@ -973,8 +974,8 @@ static void interactive(shell *sh)
     process(sh, &rd);
     if (!sh->quit)
         fputc('\n', stdout);
-    if (sh->hist_path[0])
-        history(sh->hist, &ev, H_SAVE, sh->hist_path);
+    if (sh->hist_path[0] && history(sh->hist, &ev, H_SAVE, sh->hist_path) >= 0)
+        chmod(sh->hist_path, 0600); /* statements may hold secrets */
 out:
     if (sh->el)
         el_end(sh->el);
