@@ -5,7 +5,8 @@
  * outlive the process (they are in the cluster); every output format byte for byte what
  * `sqlite3` prints for the same rows; transactions with \timing's commit timestamp; and the
  * interactive shell on a pseudo-terminal (prompts, a statement over two lines, Ctrl-C
- * clearing the input, Tab completing a table name, history saved, \q). */
+ * clearing the input, Tab completing a table name, history saved, \q); and a session whose
+ * node is killed between two statements (exit 4). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -413,6 +414,76 @@ static bool interactive_session(void)
     return ok;
 }
 
+/* A session whose cluster goes away: statements on stdin, the node killed between two of
+ * them; the shell reports the cluster unavailable and exits 4. */
+static bool unavailable_mid_session(void)
+{
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0)
+        return false;
+    char err_path[300];
+    snprintf(err_path, sizeof err_path, "%s/stderr", work);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(e, 2);
+        close(in[1]);
+        close(out[0]);
+        execl(proc_meridian_bin(), proc_meridian_bin(), "sql", "--host", host, "--certs", tc.certs,
+              "--timeout", "2s", "--format", "csv", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    static const char first[] = "SELECT count(*) FROM kv;\n";
+    bool ok = write(in[1], first, strlen(first)) == (ssize_t)strlen(first);
+    char got[256] = "";
+    size_t len = 0;
+    while (ok && !strchr(got, '\n')) {
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        ssize_t n = poll(&p, 1, 30000) == 1 ? read(out[0], got + len, sizeof got - 1 - len) : 0;
+        if (n <= 0)
+            ok = false;
+        else
+            got[len += (size_t)n] = '\0';
+    }
+    if (ok && strcmp(got, "6\n") != 0) {
+        fprintf(stderr, "  before the kill: [%s]\n", got);
+        ok = false;
+    }
+    tc_kill(0);
+    static const char second[] = "SELECT count(*) FROM kv;\n";
+    if (ok)
+        ok = write(in[1], second, strlen(second)) == (ssize_t)strlen(second);
+    close(in[1]);
+    int st = -1;
+    for (int waited = 0; waited < 60000; waited += 50) {
+        char sink[256];
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        if (poll(&p, 1, 0) == 1 && read(out[0], sink, sizeof sink) <= 0)
+            p.fd = -1;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            break;
+        st = -1;
+        sleep_ms(50);
+    }
+    if (st == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    close(out[0]);
+    char *err = slurp(err_path);
+    if (ok && !(WIFEXITED(st) && WEXITSTATUS(st) == 4 &&
+                has(err, "Error: near line 2: cluster unavailable"))) {
+        fprintf(stderr, "  after the kill: status %d, stderr [%s]\n", st, err ? err : "");
+        ok = false;
+    }
+    free(err);
+    return ok;
+}
+
 static void body(void)
 {
     CHECK(tmpdir_make(work, sizeof work, "meridian-test-sql") == 0);
@@ -531,7 +602,7 @@ static void body(void)
         CHECK(formats_match_sqlite3());
 
     CHECK(interactive_session());
-    CHECKF(tc_term(0), "the node did not stop cleanly");
+    CHECK(unavailable_mid_session()); /* kills the node: last */
 }
 
 TEST(sql_scripts_formats_and_terminal_on_a_cluster)
