@@ -224,15 +224,17 @@ static void line_record(sf_result *r, char *const *fields)
 
 /* ---- table ---- */
 
-/* A value as the table shows it: lines split at control characters ("\r\n" counts as one),
- * tabs expanded to the next multiple of 8, width counted in characters (not bytes, not
- * terminal cells), as sqlite3 -table does. Copies the line of s starting at *pos into buf (when
- * non-NULL; it must hold the line, at most 8 * strlen + 1 bytes) and returns its width; *pos moves
- * to the next line, or NULL after the last one. */
+/* A value as the table shows it, as sqlite3 -table does: lines split at control characters
+ * ("\r\n" counts as one), tabs expanded to the next multiple of 8 characters. Copies the line
+ * of s starting at *pos into buf (when non-NULL; it must hold the line, at most 8 * strlen + 1
+ * bytes) and returns its width: the bytes of the line that do not continue a UTF-8 sequence
+ * (characters, not terminal cells; a stray continuation byte where a character starts moves a
+ * tab stop but has no width, as in sqlite3). *pos moves to the next line, or NULL after the
+ * last one. */
 static int table_line(const char **pos, char *buf)
 {
     const char *z = *pos;
-    int n = 0;
+    int n = 0, width = 0;
     size_t k = 0;
     while (*z) {
         unsigned char c = (unsigned char)*z;
@@ -241,6 +243,7 @@ static int table_line(const char **pos, char *buf)
                 if (buf)
                     buf[k++] = ' ';
                 n++;
+                width++;
             } while (n % 8);
             z++;
         } else if (c < ' ') {
@@ -249,6 +252,7 @@ static int table_line(const char **pos, char *buf)
             do {
                 if (buf)
                     buf[k++] = *z;
+                width += ((unsigned char)*z & 0xc0) != 0x80;
                 z++;
             } while (((unsigned char)*z & 0xc0) == 0x80);
             n++;
@@ -259,7 +263,7 @@ static int table_line(const char **pos, char *buf)
     if (*z)
         z += z[0] == '\r' && z[1] == '\n' ? 2 : 1;
     *pos = *z ? z : NULL;
-    return n;
+    return width;
 }
 
 static void dashes(FILE *f, int n)
