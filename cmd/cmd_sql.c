@@ -191,6 +191,8 @@ static void error_context(const char *stmt, int offset)
         while (len && ((unsigned char)from[len] & 0xc0) == 0x80)
             len--;
     }
+    while (len && isspace((unsigned char)from[len - 1]))
+        len--;
     fputs("  ", stderr);
     for (size_t i = 0; i < len; i++)
         fputc(isspace((unsigned char)from[i]) ? ' ' : from[i], stderr);
@@ -394,7 +396,9 @@ static int run_statement(shell *sh, const reader *rd, const char *sql, int line,
 }
 
 /* Runs every statement of the complete text sql, whose first line is line `first` of rd.
- * False when one failed. */
+ * Errors name that line, the one where the pending input began, for every statement of the
+ * text (as sqlite3 counts: scripts compared with sqlite3 report the same lines). False when
+ * one failed. */
 static bool run_sql(shell *sh, const reader *rd, const char *sql, int first)
 {
     bool ok = true;
@@ -403,11 +407,8 @@ static bool run_sql(shell *sh, const reader *rd, const char *sql, int first)
         const char *start = skip_blank(p);
         if (!*start)
             break;
-        int line = first;
-        for (const char *q = sql; q < start; q++)
-            line += *q == '\n';
         const char *tail;
-        if (run_statement(sh, rd, start, line, &tail) != MSQL_OK) {
+        if (run_statement(sh, rd, start, first, &tail) != MSQL_OK) {
             ok = false;
             if (!sh->cont && !rd->tty)
                 break;
