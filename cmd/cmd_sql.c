@@ -774,12 +774,18 @@ static bool meta(shell *sh, reader *rd, char *line, int lineno)
         sqlite3_free(sql);
         return rc == MSQL_OK;
     }
-    if (strcmp(cmd, "timing") == 0 && on_off(arg, sh->timing, &flag)) {
+    if ((strcmp(cmd, "timing") == 0 || strcmp(cmd, "x") == 0) &&
+        !on_off(arg, cmd[0] == 'x' ? sh->fmt.expanded : sh->timing, &flag)) {
+        error_at(rd, lineno, "\\%s takes on or off (or nothing, to switch)", cmd);
+        note_failure(sh, MSQL_ERROR);
+        return false;
+    }
+    if (strcmp(cmd, "timing") == 0) {
         sh->timing = flag;
         fprintf(stderr, "Timing is %s.\n", flag ? "on" : "off");
         return true;
     }
-    if (strcmp(cmd, "x") == 0 && on_off(arg, sh->fmt.expanded, &flag)) {
+    if (strcmp(cmd, "x") == 0) {
         sh->fmt.expanded = flag;
         fprintf(stderr, "Expanded display is %s.\n", flag ? "on" : "off");
         return true;
