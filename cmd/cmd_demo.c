@@ -21,8 +21,10 @@
 #include "launch/cluster.h"
 #include "meridian.h"
 
-/* The sample: Spanner's classic singers, albums and songs (names invented), each album
- * and song keyed under its singer. */
+/* The sample: Spanner's classic singers, albums and songs (names invented). Albums are
+ * interleaved in their singer and songs in their album, so a singer's row, albums and songs
+ * are one directory (stored together, split and placed together); deleting a singer
+ * deletes them too. */
 static const char demo_schema[] = "CREATE TABLE singers (\n"
                                   "  singer_id INTEGER PRIMARY KEY,\n"
                                   "  first_name TEXT NOT NULL,\n"
@@ -35,7 +37,7 @@ static const char demo_schema[] = "CREATE TABLE singers (\n"
                                   "  title TEXT NOT NULL,\n"
                                   "  released INTEGER,\n"
                                   "  PRIMARY KEY (singer_id, album_id)\n"
-                                  ");\n"
+                                  ") INTERLEAVE IN PARENT singers ON DELETE CASCADE;\n"
                                   "CREATE TABLE songs (\n"
                                   "  singer_id INTEGER NOT NULL,\n"
                                   "  album_id INTEGER NOT NULL,\n"
@@ -43,7 +45,7 @@ static const char demo_schema[] = "CREATE TABLE singers (\n"
                                   "  title TEXT NOT NULL,\n"
                                   "  seconds INTEGER,\n"
                                   "  PRIMARY KEY (singer_id, album_id, track)\n"
-                                  ");\n";
+                                  ") INTERLEAVE IN PARENT albums ON DELETE CASCADE;\n";
 
 static const char demo_data[] = "INSERT INTO singers VALUES\n"
                                 "  (1, 'Marta', 'Ilves', 'EE'),\n"
@@ -288,7 +290,8 @@ int cmd_demo(int argc, char **argv)
     }
     if (demo_signal)
         goto out;
-    progress("loaded the sample: singers (4 rows), albums (6), songs (10)");
+    progress("loaded the sample: singers (4 rows), albums (6) interleaved in singers, songs "
+             "(10) in albums");
     progress("connect from another terminal with:\n  %s sql --host %s --certs %s", self, c->addrs,
              c->certs);
     if (so.ninputs == 0 && isatty(STDIN_FILENO))
