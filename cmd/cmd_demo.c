@@ -279,9 +279,9 @@ int cmd_demo(int argc, char **argv)
                 db ? meridian_errmsg(db) : "out of memory");
         goto out;
     }
-    if ((rc = msql_open(db, &s)) != MSQL_OK) {
-        fprintf(stderr, "meridian demo: cannot open an SQL session (code %d)\n", rc);
-        s = NULL;
+    if ((rc = msql_open(db, &s)) != MSQL_OK) { /* s, when set, says why */
+        fprintf(stderr, "meridian demo: cannot open an SQL session: %s\n",
+                s ? msql_errmsg(s) : "out of memory");
         goto out;
     }
     if (msql_exec(s, demo_schema) != MSQL_OK || msql_exec(s, demo_data) != MSQL_OK) {

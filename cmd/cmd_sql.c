@@ -274,6 +274,7 @@ static int run_statement(shell *sh, const reader *rd, const char *sql, int line,
     *tail = NULL;
     for (int attempt = 0;; attempt++) {
         int64_t t0 = mr_monotonic_ns(), ts0 = msql_commit_ts(sh->s);
+        uint64_t read0 = msql_rows_read(sh->s);
         bool in_txn = msql_in_transaction(sh->s);
         msql_stmt *st = NULL;
         const char *next = NULL;
@@ -336,7 +337,10 @@ static int run_statement(shell *sh, const reader *rd, const char *sql, int line,
             fflush(stdout);
             if (sh->timing) {
                 int64_t ts = msql_commit_ts(sh->s);
-                fprintf(stderr, "Time: %.3f ms", (double)(mr_monotonic_ns() - t0) / 1e6);
+                uint64_t nread = msql_rows_read(sh->s) - read0;
+                fprintf(stderr, "Time: %.3f ms, %llu row%s read",
+                        (double)(mr_monotonic_ns() - t0) / 1e6, (unsigned long long)nread,
+                        nread == 1 ? "" : "s");
                 if (ts != ts0)
                     fprintf(stderr, ", committed at %lld", (long long)ts);
                 fputc('\n', stderr);
@@ -731,7 +735,7 @@ static void help(void)
            "  \\q              quit (so does Ctrl-D)\n"
            "  \\dt             list tables (SHOW TABLES)\n"
            "  \\d [TABLE]      list tables, or show TABLE's definition (SHOW CREATE TABLE)\n"
-           "  \\timing [on|off] show each statement's latency and commit timestamp\n"
+           "  \\timing [on|off] show each statement's latency, rows read and commit timestamp\n"
            "  \\x [on|off]     expanded output: one block per row (table format)\n"
            "  \\format [F]     show or set the output format: " SF_FORMAT_NAMES "\n"
            "  \\i FILE         run the statements of FILE\n"
@@ -1088,9 +1092,10 @@ int cmd_sql(int argc, char **argv)
     }
     msql *s = NULL;
     rc = msql_open(db, &s);
-    if (rc != MSQL_OK) {
+    if (rc != MSQL_OK) { /* s, when set, says why */
         fprintf(stderr, "meridian sql: cannot open a session: %s\n",
-                rc == MSQL_NOMEM ? "out of memory" : "the catalog could not be read");
+                s ? msql_errmsg(s) : "out of memory");
+        msql_close(s);
         meridian_close(db);
         return rc == MSQL_UNAVAILABLE ? CMD_EXIT_UNAVAILABLE : CMD_EXIT_FAIL;
     }
