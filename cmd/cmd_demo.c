@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "cmd/cmd_sql.h"
+#include "cmd/sql_shell.h"
 #include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "launch/chronyd.h"

@@ -1,7 +1,8 @@
-/* The SQL shell behind `meridian sql` and `meridian demo`: options, the interactive loop
- * (libedit) and scripts, over one SQL session (sql/sql.h). */
-#ifndef CMD_SQL_H
-#define CMD_SQL_H
+/* The SQL shell behind `meridian sql` and `meridian demo`: the interactive loop (libedit)
+ * and scripts over one SQL session (sql/sql.h), in sql_shell.c; its options, parsed in
+ * cmd_sql.c. */
+#ifndef CMD_SQL_SHELL_H
+#define CMD_SQL_SHELL_H
 
 #include <signal.h>
 #include <stdbool.h>
@@ -32,9 +33,9 @@ typedef struct sqlsh_opts {
     "  --continue-on-error  run every statement, as sqlite3 does; exit 1 at the end if any\n"      \
     "                       failed (default: stop at the first error)\n"
 
-/* Takes the shell's options (above) out of argv, keeping argv[0] and every other argument in
- * order (*argc shrinks), into o (initialized here). Stops at "--". 0, or CMD_EXIT_USAGE after
- * reporting the error as `meridian SUB: ...`. Every -f FILE must be readable. */
+/* (cmd_sql.c) Takes the shell's options (above) out of argv, keeping argv[0] and every other
+ * argument in order (*argc shrinks), into o (initialized here). Stops at "--". 0, or CMD_EXIT_USAGE
+ * after reporting the error as `meridian SUB: ...`. Every -f FILE must be readable. */
 int sqlsh_take_opts(const char *sub, int *argc, char **argv, sqlsh_opts *o);
 
 /* Runs the shell over the session s: the inputs of o in order, else an interactive session
