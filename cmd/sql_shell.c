@@ -307,17 +307,21 @@ static int run_statement(shell *sh, const reader *rd, const char *sql, int line,
             fprintf(stderr, "(retryable abort: %s; running it again)\n", msg);
             continue;
         }
+        char id[32];
+        snprintf(id, sizeof id, "%llu", (unsigned long long)msql_last_txn_id(sh->s));
         switch (rc) {
         case MSQL_RETRY:
             error_at(rd, line,
-                     "%s (retryable: the transaction was rolled back; running it "
-                     "again may succeed)",
-                     msg);
+                     "%s%s (the transaction was rolled back: running it again may succeed)",
+                     strstr(msg, "retryable") ? "" : "retryable: ", msg);
             break;
-        case MSQL_UNKNOWN:
-            error_at(rd, line,
-                     "transaction %llu: commit outcome unknown, it may have committed: %s",
-                     (unsigned long long)msql_last_txn_id(sh->s), msg);
+        case MSQL_UNKNOWN: /* never a failure: it may have committed; name it */
+            if (strstr(msg, "commit outcome unknown") && strstr(msg, id))
+                error_at(rd, line, "%s", msg);
+            else
+                error_at(rd, line,
+                         "commit outcome unknown for transaction %s, it may have committed: %s", id,
+                         msg);
             break;
         case MSQL_UNAVAILABLE:
             error_at(rd, line, "cluster unavailable: %s", msg);

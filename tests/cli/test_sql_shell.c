@@ -139,7 +139,7 @@ static void unknown_outcome_body(void)
     fake_meridian_fail_commit(MERIDIAN_UNKNOWN, 1, true);
     run r = SHELL(false, "INSERT INTO t VALUES (1, 'x');", "SELECT count(*) FROM t;");
     char named[96];
-    snprintf(named, sizeof named, "Error: near line 1: transaction %llu: commit outcome unknown",
+    snprintf(named, sizeof named, "Error: near line 1: commit outcome unknown for transaction %llu",
              (unsigned long long)msql_last_txn_id(s));
     CHECK(is(r, 3, "", named));
     CHECK(is(SHELL(false, "SELECT count(*) FROM t;"), 0, "1\n", NULL)); /* it had committed */
@@ -178,7 +178,7 @@ static void unavailable_and_retry_body(void)
              "", "Error: near line 3: "));
     fake_meridian_fail_commit(MERIDIAN_ABORTED, 1, false);
     CHECK(is(SHELL(false, "BEGIN;\nINSERT INTO t VALUES (3, 'z');\nCOMMIT;"), 1, "",
-             "(retryable: the transaction was rolled back; running it again may succeed)"));
+             "the transaction was rolled back: running it again may succeed"));
     CHECK(is(SHELL(false, "SELECT group_concat(b, '+') FROM t;"), 0, "x\n", NULL));
 
     /* Several failures under --continue-on-error: an SQL error (1), then the cluster
