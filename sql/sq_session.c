@@ -340,7 +340,6 @@ void msql_close(msql *s)
         sqlite3_close_v2(s->conn);
     sq_cat_free(s);
     sqlite3_finalize(s->st_cast_text);
-    sqlite3_finalize(s->st_cast_real);
     if (s->scratch)
         sqlite3_close(s->scratch);
     sqlite3_value_free(s->null_value);
