@@ -104,14 +104,12 @@ static int validate(msql *s, const char *text, int len, const char **tail, int *
     s->internal++;
     int r = sqlite3_prepare_v2(s->scratch, text, len, &st, tail);
     s->internal--;
-    if (r == SQLITE_OK && !st)
-        r = SQLITE_ERROR;
+    int empty = r == SQLITE_OK && !st;
     sqlite3_finalize(st);
-    if (r) {
+    if (r || empty) {
         free(s->errmsg);
-        s->errmsg =
-            strdup(st || r != SQLITE_ERROR ? sqlite3_errmsg(s->scratch) : "incomplete input");
-        s->erroff = sqlite3_error_offset(s->scratch);
+        s->errmsg = strdup(empty ? "incomplete input" : sqlite3_errmsg(s->scratch));
+        s->erroff = empty ? -1 : sqlite3_error_offset(s->scratch);
         *rc = r == SQLITE_NOMEM ? MSQL_NOMEM : MSQL_ERROR;
         return -1;
     }

@@ -313,11 +313,13 @@ static void plan_columns(sq_vt *vt, sqlite3_index_info *info, int index, const i
         }
     }
     /* Cost: round trips first (a scan's pages, a lookup per index entry),
-     * rows second. The table's size is unknown: call it a million rows. */
+     * rows second. Without statistics: a million rows, an equality on a key
+     * column leaves ten (as SQLite guesses for an index), an IN list a
+     * hundred, each range bound a quarter. */
     double rows = 1e6;
     int all_eq = j == n;
     for (int i = 0; i < j; i++)
-        rows /= c->p.eq[i].kind == EQ_IN ? 20.0 : 100.0;
+        rows /= c->p.eq[i].kind == EQ_IN ? 1e4 : 1e5;
     if (c->p.lo_op)
         rows /= 4;
     if (c->p.hi_op)

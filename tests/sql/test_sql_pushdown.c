@@ -109,7 +109,11 @@ static const char *schema =
     "CREATE TABLE t(a TEXT, b INT, c, PRIMARY KEY (a, b));"
     "CREATE TABLE d(a INT, b TEXT, v, PRIMARY KEY (a DESC, b)) WITHOUT ROWID;"
     "CREATE TABLE n(a NUMERIC, b BLOB, v, PRIMARY KEY (a, b)) WITHOUT ROWID;"
-    "CREATE TABLE r(a REAL PRIMARY KEY, v);";
+    "CREATE TABLE r(a REAL PRIMARY KEY, v);"
+    "CREATE INDEX t_c ON t(c);"
+    "CREATE UNIQUE INDEX d_v ON d(v);"
+    "CREATE INDEX n_v ON n(v DESC, a);"
+    "CREATE INDEX i_v ON i(v);";
 
 static const char *rows =
     "INSERT INTO i VALUES(1, 'one'), (2, 2.5), (3, NULL), (-7, x'00ff'), (100, 'hundred');"
@@ -219,6 +223,18 @@ TEST(edge_cases)
         "SELECT * FROM t JOIN t AS u ON u.a = t.a AND u.b = t.b + 1",
         "SELECT t.a, t.b FROM t WHERE t.a IN (SELECT b FROM d)",
         "SELECT * FROM n JOIN t ON t.a = n.b",
+        /* secondary indexes */
+        "SELECT * FROM t WHERE c = 5",
+        "SELECT * FROM t WHERE c > 10",
+        "SELECT * FROM t WHERE c IN (1, 3, 99)",
+        "SELECT * FROM d WHERE v = 3",
+        "SELECT * FROM d WHERE v = '3'",
+        "SELECT * FROM n WHERE v = 1",
+        "SELECT * FROM n WHERE v = 1 AND a > 3",
+        "SELECT * FROM i WHERE v = 'one'",
+        "SELECT * FROM i WHERE v = 2.5",
+        "SELECT * FROM i WHERE v IS NULL",
+        "SELECT t.a, d.a FROM t JOIN d ON d.v = t.c",
         /* aggregates, group by, distinct */
         "SELECT a, count(*), sum(b) FROM t GROUP BY a",
         "SELECT DISTINCT a FROM t",
@@ -332,7 +348,13 @@ TEST(random_filters)
         int n = snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE ", tb);
         int terms = 1 + (int)rnd(3);
         for (int j = 0; j < terms; j++) {
-            const char *col = rnd(3) ? "a" : (tb[0] == 'i' || tb[0] == 'r' ? "v" : "b");
+            static const char *other[] = {"b", "c", "v"};
+            const char *col = rnd(3)                         ? "a"
+                              : tb[0] == 'i' || tb[0] == 'r' ? "v"
+                              : tb[0] == 't'                 ? other[rnd(2)]
+                                                             : other[rnd(3)];
+            if (tb[0] == 't' && col[0] == 'v')
+                col = "c";
             if (rnd(6) == 0)
                 n += snprintf(sql + n, sizeof sql - (size_t)n, "%s%s IN (%s, %s, %s)",
                               j ? " AND " : "", col, lit(), lit(), lit());
