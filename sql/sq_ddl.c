@@ -166,8 +166,10 @@ static int cut_interleave(msql *s, const char *sql, const char *p, const char *e
     for (;;) {
         p = sq_lex(p, end, &t);
         if (t.type == SQ_TK_EOF || sq_tok_punct(&t, ';')) {
+            /* no column list: SQLite will say what is wrong */
             *stmt_end = t.p;
-            return 0;
+            d->create = dupn(sql, (size_t)(t.p - sql));
+            return d->create ? 0 : -1;
         }
         if (sq_tok_is(&t, "AS")) {
             refuse(s, (int)(t.p - sql), rc, "CREATE TABLE ... AS SELECT is not supported");

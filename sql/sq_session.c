@@ -1143,7 +1143,7 @@ const char *msql_column_name(msql_stmt *st, int i)
 
 sqlite3_value *msql_column_value(msql_stmt *st, int i)
 {
-    if (!st || !st->st || i < 0)
+    if (!st || !st->st || i < 0 || i >= sqlite3_column_count(st->st))
         return NULL;
     if (st->buffered) {
         if (st->cur < 1 || st->cur > st->nrows || i >= st->ncols)

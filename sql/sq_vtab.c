@@ -1465,9 +1465,19 @@ static int write_row(msql *s, sq_table *t, sqlite3_value **v, const uint8_t *k, 
     int rc = sq_row_encode(&b, t->id, t->ncol, v);
     if (rc)
         rc = sq_fail(s, MSQL_NOMEM, "out of memory");
+    for (int i = 0; !rc && i < t->nidx; i++) {
+        sq_buf e = {0};
+        rc = sq_index_entry(s, t->idx[i], v, k, kl, &e);
+        if (!rc && e.len > MERIDIAN_KEY_MAX)
+            rc = sq_fail(s, MSQL_ERROR,
+                         "entry of index %s of %llu bytes once encoded: over Meridian's %d-byte "
+                         "key limit",
+                         t->idx[i]->name, (unsigned long long)e.len, MERIDIAN_KEY_MAX);
+        sq_buf_free(&e);
+    }
     if (!rc && b.len > MERIDIAN_VALUE_MAX)
-        rc = sq_fail(s, MSQL_ERROR, "row of %zu bytes: over Meridian's %d-byte value limit", b.len,
-                     MERIDIAN_VALUE_MAX);
+        rc = sq_fail(s, MSQL_ERROR, "row of %llu bytes: over Meridian's %d-byte value limit",
+                     (unsigned long long)b.len, MERIDIAN_VALUE_MAX);
     if (!rc && kl > MERIDIAN_KEY_MAX)
         rc = sq_fail(s, MSQL_ERROR,
                      "primary key of %zu bytes once encoded: over Meridian's "
@@ -1521,6 +1531,10 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf)
         rc = sq_next_rowid(s, t, &uid);
     if (!rc)
         rc = sq_key_of_row(s, t, out, uid, &k);
+    if (!rc && k.len > MERIDIAN_KEY_MAX)
+        rc = sq_fail(s, MSQL_ERROR,
+                     "primary key of %llu bytes once encoded: over Meridian's %d-byte key limit",
+                     (unsigned long long)k.len, MERIDIAN_KEY_MAX);
     uint8_t *old = NULL;
     size_t oldl = 0;
     int exists = 0;
@@ -1616,6 +1630,10 @@ static int do_update(sq_vt *vt, sq_txn *x, sqlite3_value *oldkey, sqlite3_value 
             }
         }
     }
+    if (!rc && k.len > MERIDIAN_KEY_MAX)
+        rc = sq_fail(s, MSQL_ERROR,
+                     "primary key of %llu bytes once encoded: over Meridian's %d-byte key limit",
+                     (unsigned long long)k.len, MERIDIAN_KEY_MAX);
     int moved = !rc && !same_key(k.p, k.len, ok, okl);
     collect victims = {0};
     if (moved && !sq_key_needs_uid(t, out)) {
