@@ -574,8 +574,7 @@ sq_index *sq_cat_describe_index(msql *s, sq_table *t, const char *name, int64_t 
 static int open_scratch(msql *s)
 {
     sqlite3_finalize(s->st_cast_text);
-    sqlite3_finalize(s->st_cast_real);
-    s->st_cast_text = s->st_cast_real = NULL;
+    s->st_cast_text = NULL;
     if (s->scratch) {
         sqlite3_close(s->scratch);
         s->scratch = NULL;
@@ -591,9 +590,6 @@ static int open_scratch(msql *s)
     sqlite3_extended_result_codes(s->scratch, 0);
     rc = sqlite3_prepare_v3(s->scratch, "SELECT CAST(?1 AS TEXT)", -1, SQLITE_PREPARE_PERSISTENT,
                             &s->st_cast_text, NULL);
-    if (!rc)
-        rc = sqlite3_prepare_v3(s->scratch, "SELECT CAST(?1 AS REAL)", -1,
-                                SQLITE_PREPARE_PERSISTENT, &s->st_cast_real, NULL);
     if (rc)
         return sq_fail_sqlite(s, s->scratch, rc);
     return SQLITE_OK;

@@ -74,7 +74,6 @@ static sqlite3_stmt *check_stmt(msql *s, sq_table *t, const char *given)
             sqlite3_str_appendf(q, "%s?%d", i ? "," : "", i + 1);
         sqlite3_str_appendall(q, ")");
     }
-    sqlite3_str_appendall(q, " RETURNING *");
     char *sql = sqlite3_str_finish(q);
     if (!sql) {
         sq_fail(s, MSQL_NOMEM, "out of memory");
@@ -116,8 +115,9 @@ void sq_check_free(sq_table *t)
     t->chk = NULL;
     t->nchk = 0;
     sqlite3_finalize(t->st_clear);
+    sqlite3_finalize(t->st_read);
     sqlite3_finalize(t->st_vals);
-    t->st_clear = t->st_vals = NULL;
+    t->st_clear = t->st_read = t->st_vals = NULL;
 }
 
 int sq_check_row(msql *s, sq_table *t, sqlite3_value **in, const char *given, sqlite3_value **out)
@@ -128,13 +128,21 @@ int sq_check_row(msql *s, sq_table *t, sqlite3_value **in, const char *given, sq
     if (!st)
         return SQLITE_ERROR;
     if (!t->st_clear) {
+        /* The row is read back from the twin, not taken from RETURNING: SQLite
+         * 3.40 hands RETURNING's values through a table that gives them the
+         * wrong column's REAL affinity; a read gives what SQLite stored. */
         char *qt = sq_quote(t->name);
-        char *sql = sqlite3_mprintf("DELETE FROM main.%s", qt);
+        char *del = sqlite3_mprintf("DELETE FROM main.%s", qt);
+        char *sel = sqlite3_mprintf("SELECT * FROM main.%s", qt);
         sqlite3_free(qt);
-        int rc = sql ? sqlite3_prepare_v3(s->scratch, sql, -1, SQLITE_PREPARE_PERSISTENT,
-                                          &t->st_clear, NULL)
-                     : SQLITE_NOMEM;
-        sqlite3_free(sql);
+        int rc = del && sel ? sqlite3_prepare_v3(s->scratch, del, -1, SQLITE_PREPARE_PERSISTENT,
+                                                 &t->st_clear, NULL)
+                            : SQLITE_NOMEM;
+        if (!rc)
+            rc = sqlite3_prepare_v3(s->scratch, sel, -1, SQLITE_PREPARE_PERSISTENT, &t->st_read,
+                                    NULL);
+        sqlite3_free(del);
+        sqlite3_free(sel);
         if (rc)
             return rc == SQLITE_NOMEM ? sq_fail(s, MSQL_NOMEM, "out of memory")
                                       : sq_fail_sqlite(s, s->scratch, rc);
@@ -144,36 +152,26 @@ int sq_check_row(msql *s, sq_table *t, sqlite3_value **in, const char *given, sq
         if (!given || given[i])
             sqlite3_bind_value(st, ++p, in[i]);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        for (int i = 0; i < t->ncol; i++) {
-            out[i] = sqlite3_value_dup(sqlite3_column_value(st, i));
-            if (!out[i])
-                rc = SQLITE_NOMEM;
-        }
-        if (rc == SQLITE_ROW)
-            rc = sqlite3_step(st);
-    }
-    /* RETURNING hands back integers of REAL columns as stored, before the
-     * REAL affinity a read applies: apply it. */
-    for (int i = 0; rc == SQLITE_DONE && i < t->ncol; i++)
-        if (t->cols[i].aff == 'r' && sqlite3_value_type(out[i]) == SQLITE_INTEGER) {
-            sqlite3_value *r = NULL;
-            sqlite3_bind_value(s->st_cast_real, 1, out[i]);
-            if (sqlite3_step(s->st_cast_real) == SQLITE_ROW)
-                r = sqlite3_value_dup(sqlite3_column_value(s->st_cast_real, 0));
-            sqlite3_reset(s->st_cast_real);
-            if (!r) {
-                rc = SQLITE_NOMEM;
-                break;
-            }
-            sqlite3_value_free(out[i]);
-            out[i] = r;
-        }
     int err = rc == SQLITE_DONE ? SQLITE_OK : rc;
     if (err && err != SQLITE_NOMEM)
         sq_fail_sqlite(s, s->scratch, err);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    if (!err) {
+        rc = sqlite3_step(t->st_read);
+        if (rc == SQLITE_ROW) {
+            for (int i = 0; i < t->ncol; i++) {
+                out[i] = sqlite3_value_dup(sqlite3_column_value(t->st_read, i));
+                if (!out[i])
+                    err = SQLITE_NOMEM;
+            }
+        } else {
+            err = rc == SQLITE_NOMEM ? SQLITE_NOMEM : SQLITE_ERROR;
+            if (err != SQLITE_NOMEM)
+                sq_fail(s, MSQL_ERROR, "internal: the scratch row is gone");
+        }
+        sqlite3_reset(t->st_read);
+    }
     sqlite3_step(t->st_clear);
     sqlite3_reset(t->st_clear);
     if (err) {

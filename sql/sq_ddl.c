@@ -104,14 +104,12 @@ static int validate(msql *s, const char *text, int len, const char **tail, int *
     s->internal++;
     int r = sqlite3_prepare_v2(s->scratch, text, len, &st, tail);
     s->internal--;
-    if (r == SQLITE_OK && !st)
-        r = SQLITE_ERROR;
+    int empty = r == SQLITE_OK && !st;
     sqlite3_finalize(st);
-    if (r) {
+    if (r || empty) {
         free(s->errmsg);
-        s->errmsg =
-            strdup(st || r != SQLITE_ERROR ? sqlite3_errmsg(s->scratch) : "incomplete input");
-        s->erroff = sqlite3_error_offset(s->scratch);
+        s->errmsg = strdup(empty ? "incomplete input" : sqlite3_errmsg(s->scratch));
+        s->erroff = empty ? -1 : sqlite3_error_offset(s->scratch);
         *rc = r == SQLITE_NOMEM ? MSQL_NOMEM : MSQL_ERROR;
         return -1;
     }
@@ -168,8 +166,10 @@ static int cut_interleave(msql *s, const char *sql, const char *p, const char *e
     for (;;) {
         p = sq_lex(p, end, &t);
         if (t.type == SQ_TK_EOF || sq_tok_punct(&t, ';')) {
+            /* no column list: SQLite will say what is wrong */
             *stmt_end = t.p;
-            return 0;
+            d->create = dupn(sql, (size_t)(t.p - sql));
+            return d->create ? 0 : -1;
         }
         if (sq_tok_is(&t, "AS")) {
             refuse(s, (int)(t.p - sql), rc, "CREATE TABLE ... AS SELECT is not supported");

@@ -106,8 +106,9 @@ struct sq_table {
     /* scratch statements */
     sq_chk *chk;
     int nchk;
-    sqlite3_stmt *st_clear;
-    sqlite3_stmt *st_vals; /* SELECT ?1, ..., ?ncol: values from a stored row */
+    sqlite3_stmt *st_clear; /* DELETE FROM the twin */
+    sqlite3_stmt *st_read;  /* SELECT * FROM the twin */
+    sqlite3_stmt *st_vals;  /* SELECT ?1, ..., ?ncol: values from a stored row */
     /* INTEGER PRIMARY KEY assignment: valid in transaction alias_serial */
     uint64_t alias_serial;
     int64_t alias_next;
@@ -168,7 +169,6 @@ struct msql {
     sqlite3 *scratch; /* real tables mirroring the catalog: validation */
     sq_cat cat;
     sqlite3_stmt *st_cast_text; /* SELECT CAST(?1 AS TEXT) on scratch */
-    sqlite3_stmt *st_cast_real; /* SELECT CAST(?1 AS REAL) */
     sqlite3_value *null_value;
 
     /* transaction state */

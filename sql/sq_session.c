@@ -340,7 +340,6 @@ void msql_close(msql *s)
         sqlite3_close_v2(s->conn);
     sq_cat_free(s);
     sqlite3_finalize(s->st_cast_text);
-    sqlite3_finalize(s->st_cast_real);
     if (s->scratch)
         sqlite3_close(s->scratch);
     sqlite3_value_free(s->null_value);
@@ -1144,7 +1143,7 @@ const char *msql_column_name(msql_stmt *st, int i)
 
 sqlite3_value *msql_column_value(msql_stmt *st, int i)
 {
-    if (!st || !st->st || i < 0)
+    if (!st || !st->st || i < 0 || i >= sqlite3_column_count(st->st))
         return NULL;
     if (st->buffered) {
         if (st->cur < 1 || st->cur > st->nrows || i >= st->ncols)

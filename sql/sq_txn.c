@@ -149,6 +149,8 @@ sq_txn *sq_txn_get(msql *s, int rw)
 int sq_read(msql *s, sq_txn *x, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen)
 {
     sq_went e;
+    if (klen > MERIDIAN_KEY_MAX)
+        return SQLITE_NOTFOUND; /* no stored key is that long */
     if (x->rw && sq_wbuf_get(s->wb, key, klen, &e)) {
         if (e.del)
             return SQLITE_NOTFOUND;
@@ -203,6 +205,21 @@ int sq_scan_store(msql *s, sq_txn *x, const uint8_t *start, size_t slen, const u
                   size_t elen, size_t limit, sq_row_cb fn, void *arg)
 {
     scan_arg a = {s, fn, arg, 0};
+    /* Bounds longer than any key: with T the first MERIDIAN_KEY_MAX bytes,
+     * the keys >= start are those >= succ(T), and the keys < end those
+     * < succ(T) (no stored key extends T). */
+    uint8_t sb[MERIDIAN_KEY_MAX], eb[MERIDIAN_KEY_MAX];
+    if (slen > MERIDIAN_KEY_MAX) {
+        if (!sq_key_succ(start, MERIDIAN_KEY_MAX, sb, &slen))
+            return SQLITE_OK; /* nothing can be above */
+        start = sb;
+    }
+    if (end && elen > MERIDIAN_KEY_MAX) {
+        if (!sq_key_succ(end, MERIDIAN_KEY_MAX, eb, &elen))
+            end = NULL;
+        else
+            end = eb;
+    }
     int rc = meridian_scan(x->t, start, slen, end, end ? elen : 0, limit, scan_cb, &a);
     if (rc != MERIDIAN_OK)
         return sq_fail_meridian(s, rc, "scan");

@@ -313,11 +313,13 @@ static void plan_columns(sq_vt *vt, sqlite3_index_info *info, int index, const i
         }
     }
     /* Cost: round trips first (a scan's pages, a lookup per index entry),
-     * rows second. The table's size is unknown: call it a million rows. */
+     * rows second. Without statistics: a million rows, an equality on a key
+     * column leaves ten (as SQLite guesses for an index), an IN list a
+     * hundred, each range bound a quarter. */
     double rows = 1e6;
     int all_eq = j == n;
     for (int i = 0; i < j; i++)
-        rows /= c->p.eq[i].kind == EQ_IN ? 20.0 : 100.0;
+        rows /= c->p.eq[i].kind == EQ_IN ? 1e4 : 1e5;
     if (c->p.lo_op)
         rows /= 4;
     if (c->p.hi_op)
@@ -1463,9 +1465,19 @@ static int write_row(msql *s, sq_table *t, sqlite3_value **v, const uint8_t *k, 
     int rc = sq_row_encode(&b, t->id, t->ncol, v);
     if (rc)
         rc = sq_fail(s, MSQL_NOMEM, "out of memory");
+    for (int i = 0; !rc && i < t->nidx; i++) {
+        sq_buf e = {0};
+        rc = sq_index_entry(s, t->idx[i], v, k, kl, &e);
+        if (!rc && e.len > MERIDIAN_KEY_MAX)
+            rc = sq_fail(s, MSQL_ERROR,
+                         "entry of index %s of %llu bytes once encoded: over Meridian's %d-byte "
+                         "key limit",
+                         t->idx[i]->name, (unsigned long long)e.len, MERIDIAN_KEY_MAX);
+        sq_buf_free(&e);
+    }
     if (!rc && b.len > MERIDIAN_VALUE_MAX)
-        rc = sq_fail(s, MSQL_ERROR, "row of %zu bytes: over Meridian's %d-byte value limit", b.len,
-                     MERIDIAN_VALUE_MAX);
+        rc = sq_fail(s, MSQL_ERROR, "row of %llu bytes: over Meridian's %d-byte value limit",
+                     (unsigned long long)b.len, MERIDIAN_VALUE_MAX);
     if (!rc && kl > MERIDIAN_KEY_MAX)
         rc = sq_fail(s, MSQL_ERROR,
                      "primary key of %zu bytes once encoded: over Meridian's "
@@ -1519,6 +1531,10 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf)
         rc = sq_next_rowid(s, t, &uid);
     if (!rc)
         rc = sq_key_of_row(s, t, out, uid, &k);
+    if (!rc && k.len > MERIDIAN_KEY_MAX)
+        rc = sq_fail(s, MSQL_ERROR,
+                     "primary key of %llu bytes once encoded: over Meridian's %d-byte key limit",
+                     (unsigned long long)k.len, MERIDIAN_KEY_MAX);
     uint8_t *old = NULL;
     size_t oldl = 0;
     int exists = 0;
@@ -1614,6 +1630,10 @@ static int do_update(sq_vt *vt, sq_txn *x, sqlite3_value *oldkey, sqlite3_value 
             }
         }
     }
+    if (!rc && k.len > MERIDIAN_KEY_MAX)
+        rc = sq_fail(s, MSQL_ERROR,
+                     "primary key of %llu bytes once encoded: over Meridian's %d-byte key limit",
+                     (unsigned long long)k.len, MERIDIAN_KEY_MAX);
     int moved = !rc && !same_key(k.p, k.len, ok, okl);
     collect victims = {0};
     if (moved && !sq_key_needs_uid(t, out)) {

@@ -62,7 +62,7 @@ static void sqt_value(size_t *n, sqlite3_value *v)
 /* The last code q() saw (MSQL_OK when every statement ran). */
 static int sqt_code;
 
-static const char *q(msql *s, const char *sql)
+__attribute__((unused)) static const char *q(msql *s, const char *sql)
 {
     size_t n = 0;
     sqt_out[0] = 0;

@@ -227,7 +227,7 @@ TEST(store_failures)
     fake_meridian_fail_read(MERIDIAN_UNAVAILABLE, 1);
     q(s, "SELECT * FROM t");
     CHECKF(sqt_code == MSQL_UNAVAILABLE, "%s", sqt_out);
-    fake_meridian_fail_commit(MERIDIAN_UNAVAILABLE, 1000, false);
+    fake_meridian_fail_commit(MERIDIAN_UNAVAILABLE, 1000000, false);
     q(s, "INSERT INTO t VALUES(4)");
     CHECKF(sqt_code == MSQL_UNAVAILABLE, "%s", sqt_out);
     fake_meridian_fail_commit(0, 0, false);
