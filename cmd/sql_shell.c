@@ -32,12 +32,13 @@ typedef struct colcache {
 typedef struct shell {
     msql *s;
     sf_opts fmt;
-    bool cont;   /* --continue-on-error */
-    bool timing; /* \timing */
-    int status;  /* exit status so far */
-    bool halt;   /* a script failed: run nothing more */
-    bool quit;   /* \q */
-    int depth;   /* \i nesting */
+    bool cont;        /* --continue-on-error */
+    bool timing;      /* \timing */
+    int status;       /* exit status so far */
+    bool halt;        /* a script failed: run nothing more */
+    bool quit;        /* \q */
+    int depth;        /* \i nesting */
+    bool quiet_empty; /* no "(0 rows)" at the terminal (\d's indexes) */
     const volatile sig_atomic_t *stop;
     /* interactive */
     EditLine *el;
@@ -264,7 +265,7 @@ static int run_statement(shell *sh, const reader *rd, const char *sql, int line,
             int64_t rows = sf_rows(res);
             sf_end(res);
             msql_finalize(st);
-            if (rd->tty && res && sh->fmt.format == SF_TABLE)
+            if (rd->tty && res && sh->fmt.format == SF_TABLE && !(rows == 0 && sh->quiet_empty))
                 printf("(%lld row%s)\n", (long long)rows, rows == 1 ? "" : "s");
             fflush(stdout);
             if (sh->timing) {
@@ -670,7 +671,7 @@ static void help(void)
            "  \\?              this help\n"
            "  \\q              quit (so does Ctrl-D)\n"
            "  \\dt             list tables (SHOW TABLES)\n"
-           "  \\d [TABLE]      list tables, or show TABLE's definition (SHOW CREATE TABLE)\n"
+           "  \\d [TABLE]      list tables, or show TABLE's definition and indexes\n"
            "  \\timing [on|off] show each statement's latency, rows read and commit timestamp\n"
            "  \\x [on|off]     expanded output: one block per row (table format)\n"
            "  \\format [F]     show or set the output format: " SF_FORMAT_NAMES "\n"
@@ -712,6 +713,16 @@ static bool meta(shell *sh, reader *rd, char *line, int lineno)
         char *sql = sqlite3_mprintf("SHOW CREATE TABLE %s", arg);
         int rc = sql ? run_statement(sh, rd, sql, lineno, &tail) : MSQL_NOMEM;
         sqlite3_free(sql);
+        /* A table's indexes too, when it has any (a view has none to show). */
+        char *idx = rc == MSQL_OK ? sqlite3_mprintf("SHOW INDEXES FROM %s", arg) : NULL;
+        msql_stmt *st = NULL;
+        if (idx && msql_prepare(sh->s, idx, -1, &st, NULL) == MSQL_OK && st) {
+            msql_finalize(st);
+            sh->quiet_empty = true;
+            rc = run_statement(sh, rd, idx, lineno, &tail);
+            sh->quiet_empty = false;
+        }
+        sqlite3_free(idx);
         return rc == MSQL_OK;
     }
     if ((strcmp(cmd, "timing") == 0 || strcmp(cmd, "x") == 0) &&
