@@ -42,6 +42,7 @@ typedef struct shell {
     const volatile sig_atomic_t *stop;
     /* interactive */
     EditLine *el;
+    FILE *tty_out; /* where libedit writes: stdout, or stderr when stdout is not a terminal */
     History *hist;
     char hist_path[4096];
     const char *pending; /* the statement being typed (for completion), or NULL */
@@ -573,20 +574,21 @@ static unsigned char sh_complete(EditLine *el, int ch)
             snprintf(add, sizeof add, "%.*s", (int)(common - plen), m.v[0] + plen);
             el_insertstr(el, add);
             ret = CC_REFRESH;
-        } else {
-            fputc('\n', stdout);
+        } else { /* the choices, under the line, where libedit writes */
+            FILE *f = sh->tty_out;
+            fputc('\n', f);
             int col = 0;
             for (int i = 0; i < m.n; i++) {
                 int w = (int)strlen(m.v[i]) + 2;
                 if (col && col + w > 78) {
-                    fputc('\n', stdout);
+                    fputc('\n', f);
                     col = 0;
                 }
-                printf("%s  ", m.v[i]);
+                fprintf(f, "%s  ", m.v[i]);
                 col += w;
             }
-            fputc('\n', stdout);
-            fflush(stdout);
+            fputc('\n', f);
+            fflush(f);
             ret = CC_REDISPLAY;
         }
     }
@@ -902,8 +904,8 @@ static void interactive(shell *sh)
     struct sigaction sa = {.sa_handler = on_sigint}, old;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old); /* no SA_RESTART: a read in libedit returns EINTR */
-    FILE *out = isatty(STDOUT_FILENO) ? stdout : stderr;
-    sh->el = el_init("meridian", stdin, out, stderr);
+    sh->tty_out = isatty(STDOUT_FILENO) ? stdout : stderr;
+    sh->el = el_init("meridian", stdin, sh->tty_out, stderr);
     sh->hist = history_init();
     if (!sh->el || !sh->hist) {
         fprintf(stderr, "meridian sql: cannot set up line editing\n");
