@@ -56,6 +56,13 @@ static pid_t demo_start(const char *const *args, int *keep_open)
     int pfd[2] = {-1, -1};
     if (keep_open && pipe(pfd) != 0)
         return -1;
+    /* Empty now, not in the child: a wait for its stderr must not read the last run's. */
+    for (const char *p = out_path; p; p = p == out_path ? err_path : NULL) {
+        FILE *f = fopen(p, "w");
+        if (!f)
+            return -1;
+        fclose(f);
+    }
     pid_t pid = fork();
     if (pid == 0) {
         int i = keep_open ? pfd[0] : open("/dev/null", O_RDONLY);
