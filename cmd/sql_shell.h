@@ -41,8 +41,9 @@ int sqlsh_take_opts(const char *sub, int *argc, char **argv, sqlsh_opts *o);
 /* Runs the shell over the session s: the inputs of o in order, else an interactive session
  * when stdin is a terminal, else the SQL read from stdin. Returns the exit status: 0; 1 an
  * SQL or transaction error; 3 a commit whose outcome is unknown; 4 the cluster unavailable
- * (by precedence 3, 4, 1 when several happened under --continue-on-error). Ends early, between
- * statements or rows, once *stop (may be NULL) becomes non-zero (a signal the caller caught). */
+ * (by precedence 3, 4, 1 when several happened under --continue-on-error); at a terminal 0,
+ * every error having been shown as it happened. Ends early, between statements or rows, once
+ * *stop (may be NULL) becomes non-zero (a signal the caller caught), with 1 at least. */
 int sqlsh_run(msql *s, const sqlsh_opts *o, const volatile sig_atomic_t *stop);
 
 #endif
