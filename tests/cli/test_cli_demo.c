@@ -191,9 +191,8 @@ static int demo_run(const char *const *args, int timeout_ms)
     return pid < 0 ? -1 : demo_wait(pid, timeout_ms);
 }
 
-TEST(demo_usage_errors)
+static void demo_usage_errors_body(void)
 {
-    CHECK(tmpdir_make(work, sizeof work, "meridian-test-demo") == 0);
     static const char *const bad[][4] = {{"--nodes", "0", NULL},    {"--nodes", "x", NULL},
                                          {"--zones", "a,,b", NULL}, {"--zones", "has space", NULL},
                                          {"--format", "xml", NULL}, {"--frob", NULL},
@@ -213,12 +212,17 @@ TEST(demo_usage_errors)
     bool good = has(out, "usage: meridian demo") && has(out, "--keep");
     free(out);
     CHECK(good);
+}
+
+TEST(demo_usage_errors)
+{
+    CHECK(tmpdir_make(work, sizeof work, "meridian-test-demo") == 0);
+    demo_usage_errors_body();
     tmpdir_remove(work);
 }
 
-TEST(demo_runs_sql_and_removes_everything)
+static void demo_runs_sql_and_removes_everything_body(void)
 {
-    CHECK(tmpdir_make(work, sizeof work, "meridian-test-demo") == 0);
     /* The sample's rows, and an error after them: exit 1, still cleaned up. */
     int rc = demo_run((const char *const[]){"--format", "csv", "--header", "-e",
                                             "SELECT s.last_name, a.title, count(*) AS songs, "
@@ -265,12 +269,17 @@ TEST(demo_runs_sql_and_removes_everything)
     free(err);
     CHECK(good);
     CHECK(cleaned);
+}
+
+TEST(demo_runs_sql_and_removes_everything)
+{
+    CHECK(tmpdir_make(work, sizeof work, "meridian-test-demo") == 0);
+    demo_runs_sql_and_removes_everything_body();
     tmpdir_remove(work);
 }
 
-TEST(demo_signals_remove_everything)
+static void demo_signals_remove_everything_body(void)
 {
-    CHECK(tmpdir_make(work, sizeof work, "meridian-test-demo") == 0);
     /* SIGINT while the shell waits for SQL on its (open, idle) stdin. */
     int in = -1;
     pid_t pid = demo_start((const char *const[]){NULL}, &in);
@@ -304,6 +313,12 @@ TEST(demo_signals_remove_everything)
     free(err);
     CHECK(good);
     CHECK(cleaned);
+}
+
+TEST(demo_signals_remove_everything)
+{
+    CHECK(tmpdir_make(work, sizeof work, "meridian-test-demo") == 0);
+    demo_signals_remove_everything_body();
     tmpdir_remove(work);
 }
 

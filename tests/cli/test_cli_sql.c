@@ -171,9 +171,8 @@ static bool usage_error(const char *why, const char *want_msg, const char *const
     return good;
 }
 
-TEST(usage_errors_exit_2_and_an_unreachable_cluster_4)
+static void usage_errors_exit_2_and_an_unreachable_cluster_4_body(void)
 {
-    CHECK(tmpdir_make(work, sizeof work, "meridian-test-sql") == 0);
     char *out = NULL, *err = NULL;
     int rc = PLAIN(&out, &err, "sql", "--help");
     bool good = rc == 0 && has(out, "usage: meridian sql") && has(out, "--continue-on-error") &&
@@ -211,6 +210,12 @@ TEST(usage_errors_exit_2_and_an_unreachable_cluster_4)
     free(out);
     free(err);
     CHECK(good);
+}
+
+TEST(usage_errors_exit_2_and_an_unreachable_cluster_4)
+{
+    CHECK(tmpdir_make(work, sizeof work, "meridian-test-sql") == 0);
+    usage_errors_exit_2_and_an_unreachable_cluster_4_body();
     tmpdir_remove(work);
 }
 

@@ -223,12 +223,8 @@ static char *ours(const char *script, const sf_opts *o)
 static const char *const formats[][2] = {
     {"csv", "-csv"}, {"tsv", "-tabs"}, {"json", "-json"}, {"line", "-line"}, {"table", "-table"}};
 
-TEST(every_format_matches_sqlite3_on_random_tables)
+static void every_format_matches_sqlite3_on_random_tables_body(void)
 {
-    char *probe[] = {"sqlite3", "-version", NULL};
-    if (proc_run(probe, 10000, NULL, NULL) != 0)
-        SKIP("no sqlite3 in PATH (scripts/install-deps.sh installs it)");
-    CHECK(tmpdir_make(work, sizeof work, "meridian-test-fmt") == 0);
     char path[300], read_cmd[320];
     snprintf(path, sizeof path, "%s/t.sql", work);
     snprintf(read_cmd, sizeof read_cmd, ".read %s", path);
@@ -272,6 +268,16 @@ TEST(every_format_matches_sqlite3_on_random_tables)
         free(script);
     }
     CHECK_EQ(compared, 400);
+}
+
+TEST(every_format_matches_sqlite3_on_random_tables)
+{
+    char *probe[] = {"sqlite3", "-version", NULL};
+    if (proc_run(probe, 10000, NULL, NULL) != 0)
+        SKIP("no sqlite3 in PATH (scripts/install-deps.sh installs it)");
+
+    CHECK(tmpdir_make(work, sizeof work, "meridian-test-fmt") == 0);
+    every_format_matches_sqlite3_on_random_tables_body();
     tmpdir_remove(work);
 }
 
