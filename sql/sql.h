@@ -42,9 +42,12 @@ enum {
     MSQL_DONE = 101 /* msql_step: the statement finished */
 };
 
-/* Opens a session over db (not owned: close the session before db). */
+/* Opens a session over db (not owned: close the session before db) and loads
+ * the catalog. On failure *out is still set (unless MSQL_NOMEM before
+ * anything) so msql_errmsg can tell why: close it. */
 int msql_open(meridian *db, msql **out);
-/* Closes a session; an open transaction is rolled back. */
+/* Closes a session; an open transaction is rolled back. Finalize its
+ * statements first. */
 void msql_close(msql *s);
 
 /* Prepares the first statement of sql (len bytes, or -1 up to the NUL). *st
@@ -74,5 +77,12 @@ int msql_in_transaction(const msql *s);
  * 0 if none yet) and its id (for a MSQL_UNKNOWN: `meridian op status`). */
 int64_t msql_commit_ts(const msql *s);
 uint64_t msql_last_txn_id(const msql *s);
+
+/* Rows the session has fetched from the store so far (table rows and index
+ * entries; the catalog's own reads are not counted): a point query reads one. */
+uint64_t msql_rows_read(const msql *s);
+/* How long an autocommit write (or a schema change) keeps retrying retryable
+ * aborts and unavailability before it gives up (ms; default 30000). */
+void msql_set_retry_deadline(msql *s, int ms);
 
 #endif

@@ -1,0 +1,101 @@
+/* tests/sql/sql_test_util.h: running SQL through a session in tests.
+ *
+ * q() runs every statement of a script and returns what it printed: each row
+ * as its values joined by '|' (NULL as "NULL", blobs as x'..'), one row per
+ * line; on the first failure "ERR <code>: <message>" ends the text. The
+ * result is in a static buffer, valid until the next call. */
+#ifndef TESTS_SQL_TEST_UTIL_H
+#define TESTS_SQL_TEST_UTIL_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sql/sql.h"
+
+static char sqt_out[65536];
+
+static void sqt_append(size_t *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sqt_append(size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (*n < sizeof sqt_out) {
+        int w = vsnprintf(sqt_out + *n, sizeof sqt_out - *n, fmt, ap);
+        if (w > 0)
+            *n += (size_t)w;
+        if (*n >= sizeof sqt_out)
+            *n = sizeof sqt_out - 1;
+    }
+    va_end(ap);
+}
+
+static void sqt_value(size_t *n, sqlite3_value *v)
+{
+    switch (sqlite3_value_type(v)) {
+    case SQLITE_NULL:
+        sqt_append(n, "NULL");
+        break;
+    case SQLITE_INTEGER:
+        sqt_append(n, "%lld", (long long)sqlite3_value_int64(v));
+        break;
+    case SQLITE_FLOAT: {
+        /* as SQLite prints a real ("1.0", not "1") */
+        char *t = sqlite3_mprintf("%!.15g", sqlite3_value_double(v));
+        sqt_append(n, "%s", t ? t : "?");
+        sqlite3_free(t);
+        break;
+    }
+    case SQLITE_TEXT:
+        sqt_append(n, "%s", (const char *)sqlite3_value_text(v));
+        break;
+    default: {
+        const unsigned char *b = sqlite3_value_blob(v);
+        sqt_append(n, "x'");
+        for (int i = 0; i < sqlite3_value_bytes(v); i++)
+            sqt_append(n, "%02x", b[i]);
+        sqt_append(n, "'");
+    }
+    }
+}
+
+/* The last code q() saw (MSQL_OK when every statement ran). */
+static int sqt_code;
+
+__attribute__((unused)) static const char *q(msql *s, const char *sql)
+{
+    size_t n = 0;
+    sqt_out[0] = 0;
+    sqt_code = MSQL_OK;
+    const char *p = sql;
+    while (p && *p) {
+        msql_stmt *st = NULL;
+        const char *tail = NULL;
+        int rc = msql_prepare(s, p, -1, &st, &tail);
+        if (rc != MSQL_OK) {
+            sqt_code = rc;
+            sqt_append(&n, "ERR %d: %s", rc, msql_errmsg(s));
+            return sqt_out;
+        }
+        if (!st)
+            break;
+        while ((rc = msql_step(st)) == MSQL_ROW) {
+            for (int i = 0; i < msql_column_count(st); i++) {
+                if (i)
+                    sqt_append(&n, "|");
+                sqt_value(&n, msql_column_value(st, i));
+            }
+            sqt_append(&n, "\n");
+        }
+        msql_finalize(st);
+        if (rc != MSQL_DONE) {
+            sqt_code = rc;
+            sqt_append(&n, "ERR %d: %s", rc, msql_errmsg(s));
+            return sqt_out;
+        }
+        p = tail;
+    }
+    return sqt_out;
+}
+
+#endif

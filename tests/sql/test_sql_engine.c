@@ -1,0 +1,290 @@
+/* The SQL engine over the in-memory libmeridian (fake_meridian.h): tables,
+ * types and constraints as SQLite applies them, transactions, savepoints,
+ * failures of the store and what the session makes of them, the catalog
+ * shared between sessions. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/sql/fake_meridian.h"
+#include "tests/sql/sql_test_util.h"
+#include "tests/test.h"
+
+static meridian *g_db;
+
+static msql *session(void)
+{
+    if (!g_db) {
+        meridian_options o = {.addrs = "fake:1", .insecure = 1};
+        if (meridian_open(&o, &g_db) != MERIDIAN_OK)
+            return NULL;
+    }
+    msql *s = NULL;
+    if (msql_open(g_db, &s) != MSQL_OK) {
+        msql_close(s);
+        return NULL;
+    }
+    msql_set_retry_deadline(s, 2000);
+    return s;
+}
+
+/* A fresh store and a session over it. */
+static msql *fresh(void)
+{
+    fake_meridian_reset();
+    return session();
+}
+
+#define EXPECT(s, sql, want)                                                                       \
+    do {                                                                                           \
+        const char *got_ = q((s), (sql));                                                          \
+        CHECKF(strcmp(got_, (want)) == 0, "%s\n  got:  [%s]\n  want: [%s]", (sql), got_, (want));  \
+    } while (0)
+
+TEST(create_insert_select)
+{
+    msql *s = fresh();
+    CHECK(s);
+    EXPECT(s, "CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT, c REAL)", "");
+    EXPECT(s, "INSERT INTO t VALUES(2, 'two', 2.5), (1, 'one', 1)", "");
+    EXPECT(s, "SELECT * FROM t", "1|one|1.0\n2|two|2.5\n");
+    EXPECT(s, "SELECT b FROM t WHERE a = 2", "two\n");
+    EXPECT(s, "SELECT count(*), sum(c) FROM t", "2|3.5\n");
+    EXPECT(s, "SHOW TABLES", "t\n");
+    EXPECT(s, "SHOW CREATE TABLE t", "t|CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT, c REAL)\n");
+    EXPECT(s, "SELECT * FROM nosuch", "ERR 1: no such table: nosuch");
+    msql_close(s);
+}
+
+TEST(affinity_and_types)
+{
+    msql *s = fresh();
+    CHECK(s);
+    EXPECT(s, "CREATE TABLE t(k INTEGER PRIMARY KEY, i INTEGER, r REAL, n NUMERIC, x TEXT, b BLOB)",
+           "");
+    EXPECT(s, "INSERT INTO t VALUES(1, '7', '3', '4.0', 5, '9')", "");
+    EXPECT(s, "SELECT typeof(i), typeof(r), typeof(n), typeof(x), typeof(b), i, r, n, x, b FROM t",
+           "integer|real|integer|text|text|7|3.0|4|5|9\n");
+    EXPECT(s, "INSERT INTO t VALUES('x', 1, 1, 1, 1, 1)", "ERR 1: datatype mismatch");
+    EXPECT(s, "CREATE TABLE s(a INT PRIMARY KEY, b TEXT) STRICT", "");
+    EXPECT(s, "INSERT INTO s VALUES(1, 2)", "");
+    EXPECT(s, "INSERT INTO s VALUES('x', 'y')", "ERR 1: cannot store TEXT value in INT column s.a");
+    EXPECT(s, "SELECT a, typeof(b) FROM s", "1|text\n");
+    msql_close(s);
+}
+
+TEST(constraints)
+{
+    msql *s = fresh();
+    CHECK(s);
+    EXPECT(s,
+           "CREATE TABLE t(a INT, b TEXT NOT NULL DEFAULT 'dflt', c INT CHECK (c > 0), "
+           "PRIMARY KEY (a, b))",
+           "");
+    EXPECT(s, "INSERT INTO t(a, c) VALUES(1, 5)", "");
+    EXPECT(s, "SELECT * FROM t", "1|dflt|5\n");
+    EXPECT(s, "INSERT INTO t VALUES(2, NULL, 1)", "ERR 1: NOT NULL constraint failed: t.b");
+    EXPECT(s, "INSERT INTO t VALUES(2, 'x', 0)", "ERR 1: CHECK constraint failed: c > 0");
+    EXPECT(s, "INSERT INTO t VALUES(1, 'dflt', 7)", "ERR 1: UNIQUE constraint failed: t.a, t.b");
+    /* nothing of a failed multi-row statement stays */
+    EXPECT(s, "INSERT INTO t VALUES(3, 'a', 1), (4, 'b', -1)",
+           "ERR 1: CHECK constraint failed: c > 0");
+    EXPECT(s, "SELECT count(*) FROM t", "1\n");
+    EXPECT(s, "INSERT OR IGNORE INTO t VALUES(1, 'dflt', 9), (5, 'e', 5)", "");
+    EXPECT(s, "SELECT * FROM t", "1|dflt|5\n5|e|5\n");
+    EXPECT(s, "INSERT OR REPLACE INTO t VALUES(1, 'dflt', 9)", "");
+    EXPECT(s, "REPLACE INTO t VALUES(5, 'e', 6)", "");
+    EXPECT(s, "SELECT * FROM t", "1|dflt|9\n5|e|6\n");
+    /* OR FAIL keeps the rows before the failure */
+    EXPECT(s, "INSERT OR FAIL INTO t VALUES(6, 'f', 1), (1, 'dflt', 1), (7, 'g', 1)",
+           "ERR 1: UNIQUE constraint failed: t.a, t.b");
+    EXPECT(s, "SELECT a FROM t", "1\n5\n6\n");
+    msql_close(s);
+}
+
+TEST(update_delete)
+{
+    msql *s = fresh();
+    CHECK(s);
+    EXPECT(s, "CREATE TABLE t(a INT PRIMARY KEY, b INT)", "");
+    EXPECT(s, "INSERT INTO t VALUES(1, 10), (2, 20), (3, 30)", "");
+    EXPECT(s, "UPDATE t SET b = b + 1 WHERE a >= 2", "");
+    EXPECT(s, "SELECT * FROM t", "1|10\n2|21\n3|31\n");
+    /* a key change moves the row */
+    EXPECT(s, "UPDATE t SET a = 10 WHERE a = 1", "");
+    EXPECT(s, "SELECT * FROM t", "2|21\n3|31\n10|10\n");
+    EXPECT(s, "UPDATE t SET a = 3 WHERE a = 2", "ERR 1: UNIQUE constraint failed: t.a");
+    EXPECT(s, "DELETE FROM t WHERE b > 30", "");
+    EXPECT(s, "SELECT * FROM t", "2|21\n10|10\n");
+    EXPECT(s, "DELETE FROM t", "");
+    EXPECT(s, "SELECT count(*) FROM t", "0\n");
+    CHECK_EQ(fake_meridian_live_keys(), 3); /* the catalog: version, id counter, one descriptor */
+    msql_close(s);
+}
+
+TEST(transactions)
+{
+    msql *s = fresh();
+    CHECK(s);
+    EXPECT(s, "CREATE TABLE t(a INT PRIMARY KEY, b INT)", "");
+    EXPECT(s, "BEGIN; INSERT INTO t VALUES(1, 1); SELECT * FROM t", "1|1\n");
+    CHECK(msql_in_transaction(s));
+    msql *o = session();
+    CHECK(o);
+    EXPECT(o, "SELECT count(*) FROM t", "0\n"); /* not committed yet */
+    EXPECT(s, "INSERT INTO t VALUES(2, 2), (1, 5)", "ERR 1: UNIQUE constraint failed: t.a");
+    CHECK(msql_in_transaction(s)); /* the statement failed; the transaction goes on */
+    EXPECT(s, "SELECT * FROM t", "1|1\n");
+    EXPECT(s, "COMMIT", "");
+    CHECK(!msql_in_transaction(s));
+    CHECK(msql_commit_ts(s) > 0);
+    EXPECT(o, "SELECT * FROM t", "1|1\n");
+    EXPECT(s, "BEGIN; DELETE FROM t; ROLLBACK; SELECT count(*) FROM t", "1\n");
+    EXPECT(s, "COMMIT", "ERR 1: cannot commit - no transaction is active");
+    /* savepoints */
+    EXPECT(s,
+           "BEGIN; INSERT INTO t VALUES(2, 2); SAVEPOINT a; INSERT INTO t VALUES(3, 3); "
+           "ROLLBACK TO a; INSERT INTO t VALUES(4, 4); RELEASE a; COMMIT; SELECT a FROM t",
+           "1\n2\n4\n");
+    EXPECT(s, "RELEASE nope", "ERR 1: no such savepoint: nope");
+    /* read-only transactions refuse writes */
+    EXPECT(s, "BEGIN READ ONLY; SELECT count(*) FROM t", "3\n");
+    EXPECT(s, "INSERT INTO t VALUES(9, 9)", "ERR 1: cannot write in a read-only transaction");
+    EXPECT(s, "COMMIT", "");
+    EXPECT(s, "SELECT meridian_commit_ts() > 0", "1\n");
+    msql_close(o);
+    msql_close(s);
+}
+
+TEST(read_at_timestamp)
+{
+    msql *s = fresh();
+    CHECK(s);
+    EXPECT(s, "CREATE TABLE t(a INT PRIMARY KEY)", "");
+    EXPECT(s, "INSERT INTO t VALUES(1)", "");
+    int64_t ts = msql_commit_ts(s);
+    CHECK(ts > 0);
+    EXPECT(s, "INSERT INTO t VALUES(2)", "");
+    char sql[128];
+    snprintf(sql, sizeof sql, "BEGIN READ ONLY AS OF TIMESTAMP %lld; SELECT * FROM t; COMMIT",
+             (long long)ts);
+    EXPECT(s, sql, "1\n");
+    EXPECT(s, "BEGIN READ ONLY WITH MAX STALENESS '10s'; SELECT count(*) FROM t; COMMIT", "2\n");
+    EXPECT(s, "BEGIN READ ONLY WITH EXACT STALENESS 'soon'",
+           "ERR 1: bad staleness 'soon': a duration such as '10s' or '250ms'");
+    EXPECT(s, "BEGIN READ ONLY WITH SOMETHING", "ERR 1: near \"SOMETHING\": syntax error");
+    msql_close(s);
+}
+
+TEST(point_select_reads_one_row)
+{
+    msql *s = fresh();
+    CHECK(s);
+    EXPECT(s, "CREATE TABLE t(a INT, b TEXT, c INT, PRIMARY KEY (a, b))", "");
+    EXPECT(s,
+           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) "
+           "INSERT INTO t SELECT i % 10, 'k' || i, i FROM n",
+           "");
+    uint64_t before = msql_rows_read(s);
+    EXPECT(s, "SELECT c FROM t WHERE a = 3 AND b = 'k13'", "13\n");
+    CHECK_EQ(msql_rows_read(s) - before, 1);
+    before = msql_rows_read(s);
+    EXPECT(s, "SELECT count(*) FROM t WHERE a = 3", "20\n");
+    CHECK_EQ(msql_rows_read(s) - before, 20);
+    before = msql_rows_read(s);
+    EXPECT(s, "SELECT count(*) FROM t WHERE a IN (3, 4) AND b > 'k5'", "10\n");
+    CHECK_EQ(msql_rows_read(s) - before, 10);
+    q(s, "EXPLAIN QUERY PLAN SELECT c FROM t WHERE a = 3 AND b > 'x'");
+    CHECKF(strstr(sqt_out, "SCAN t VIRTUAL TABLE INDEX ") && strstr(sqt_out, ":key: a=? AND b>?"),
+           "%s", sqt_out);
+    msql_close(s);
+}
+
+TEST(store_failures)
+{
+    msql *s = fresh();
+    CHECK(s);
+    EXPECT(s, "CREATE TABLE t(a INT PRIMARY KEY)", "");
+    /* an autocommit write retries an abort by itself */
+    fake_meridian_fail_commit(MERIDIAN_ABORTED, 2, false);
+    EXPECT(s, "INSERT INTO t VALUES(1)", "");
+    EXPECT(s, "SELECT * FROM t", "1\n");
+    /* inside BEGIN the abort is the user's to retry, and nothing applied */
+    EXPECT(s, "BEGIN; INSERT INTO t VALUES(2)", "");
+    fake_meridian_fail_commit(MERIDIAN_ABORTED, 1, false);
+    q(s, "COMMIT");
+    CHECK_EQ(sqt_code, MSQL_RETRY);
+    CHECK(!msql_in_transaction(s));
+    EXPECT(s, "SELECT * FROM t", "1\n");
+    /* outcome unknown: its own code, naming the transaction */
+    fake_meridian_fail_commit(MERIDIAN_UNKNOWN, 1, true);
+    q(s, "INSERT INTO t VALUES(3)");
+    CHECK_EQ(sqt_code, MSQL_UNKNOWN);
+    char id[32];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)msql_last_txn_id(s));
+    CHECK(strstr(msql_errmsg(s), id) != NULL);
+    EXPECT(s, "SELECT * FROM t", "1\n3\n");
+    /* unavailable */
+    fake_meridian_fail_read(MERIDIAN_UNAVAILABLE, 1);
+    q(s, "SELECT * FROM t");
+    CHECKF(sqt_code == MSQL_UNAVAILABLE, "%s", sqt_out);
+    fake_meridian_fail_commit(MERIDIAN_UNAVAILABLE, 1000000, false);
+    q(s, "INSERT INTO t VALUES(4)");
+    CHECKF(sqt_code == MSQL_UNAVAILABLE, "%s", sqt_out);
+    fake_meridian_fail_commit(0, 0, false);
+    EXPECT(s, "SELECT * FROM t", "1\n3\n");
+    /* a read failing inside BEGIN ends the transaction */
+    EXPECT(s, "BEGIN; INSERT INTO t VALUES(5)", "");
+    fake_meridian_fail_read(MERIDIAN_ABORTED, 1);
+    q(s, "SELECT * FROM t");
+    CHECK_EQ(sqt_code, MSQL_RETRY);
+    CHECK(!msql_in_transaction(s));
+    EXPECT(s, "SELECT * FROM t", "1\n3\n");
+    msql_close(s);
+}
+
+TEST(schema_shared_between_sessions)
+{
+    msql *a = fresh();
+    msql *b = session();
+    CHECK(a && b);
+    EXPECT(a, "CREATE TABLE t(x INT PRIMARY KEY)", "");
+    EXPECT(b, "INSERT INTO t VALUES(1)", ""); /* b learns of t at prepare */
+    EXPECT(a, "CREATE TABLE u(y INT PRIMARY KEY)", "");
+    EXPECT(b, "SELECT * FROM t", "1\n"); /* version moved: b reloads and goes on */
+    EXPECT(b, "DROP TABLE t", "");
+    EXPECT(a, "SELECT * FROM t", "ERR 1: no such table: t");
+    EXPECT(a, "SHOW TABLES", "u\n");
+    msql_close(a);
+    msql_close(b);
+}
+
+TEST(without_primary_key)
+{
+    msql *s = fresh();
+    CHECK(s);
+    EXPECT(s, "CREATE TABLE t(a, b)", "");
+    EXPECT(s, "INSERT INTO t VALUES(1, 2), (1, 2), (NULL, 3)", "");
+    EXPECT(s, "SELECT count(*), count(a), sum(b) FROM t", "3|2|7\n");
+    EXPECT(s, "UPDATE t SET a = 5 WHERE a IS NULL", "");
+    EXPECT(s, "DELETE FROM t WHERE b = 2", "");
+    EXPECT(s, "SELECT * FROM t", "5|3\n");
+    /* INTEGER PRIMARY KEY takes max + 1 for NULL, as in SQLite */
+    EXPECT(s, "CREATE TABLE r(id INTEGER PRIMARY KEY, v)", "");
+    EXPECT(s,
+           "INSERT INTO r(v) VALUES('a'), ('b'); INSERT INTO r VALUES(10, 'c'); "
+           "INSERT INTO r(v) VALUES('d'); SELECT * FROM r",
+           "1|a\n2|b\n10|c\n11|d\n");
+    msql_close(s);
+}
+
+TEST(cleanup)
+{
+    meridian_close(g_db);
+    g_db = NULL;
+}
+
+TEST_MAIN(TEST_CASE(create_insert_select), TEST_CASE(affinity_and_types), TEST_CASE(constraints),
+          TEST_CASE(update_delete), TEST_CASE(transactions), TEST_CASE(read_at_timestamp),
+          TEST_CASE(point_select_reads_one_row), TEST_CASE(store_failures),
+          TEST_CASE(schema_shared_between_sessions), TEST_CASE(without_primary_key),
+          TEST_CASE(cleanup))
