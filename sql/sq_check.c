@@ -488,20 +488,23 @@ int sq_next_alias(msql *s, sq_txn *x, sq_table *t, int64_t *id)
     }
     if (t->alias_next == INT64_MAX)
         return sq_fail(s, MSQL_ERROR, "database or disk is full");
-    *id = t->alias_next++;
-    /* Move the mark (written at commit with the rest). */
-    sq_buf k = {0};
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%lld", (long long)*id);
-    int rc = sq_cat_id_key(&k, SQ_CAT_ALIAS, t->id)
-                 ? SQLITE_NOMEM
-                 : sq_write(s, k.p, k.len, (uint8_t *)buf, (size_t)n);
-    sq_buf_free(&k);
-    return rc;
+    *id = t->alias_next; /* taken only when the row is written (sq_note_alias) */
+    return SQLITE_OK;
 }
 
-void sq_note_alias(msql *s, sq_txn *x, sq_table *t, int64_t id)
+int sq_note_alias(msql *s, sq_txn *x, sq_table *t, int64_t id, int assigned)
 {
     if (t->alias_serial == x->serial && id >= t->alias_next && id < INT64_MAX)
         t->alias_next = id + 1;
+    if (!assigned)
+        return SQLITE_OK;
+    /* Move the mark (written at commit with the rest). */
+    sq_buf k = {0};
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%lld", (long long)id);
+    int rc = sq_cat_id_key(&k, SQ_CAT_ALIAS, t->id)
+                 ? sq_fail(s, MSQL_NOMEM, "out of memory")
+                 : sq_write(s, k.p, k.len, (uint8_t *)buf, (size_t)n);
+    sq_buf_free(&k);
+    return rc;
 }

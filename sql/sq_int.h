@@ -154,14 +154,33 @@ typedef struct sq_savepoint {
     size_t mark;
 } sq_savepoint;
 
-/* What the session's running statement inserts into (the INSERT's column
- * list: columns left out get their DEFAULT). */
-typedef struct sq_insert_info {
-    char *table; /* NULL: not an INSERT */
-    char **cols; /* NULL: every column given */
+/* A DML statement as the session reads it (sq_dml.c): its target, an
+ * INSERT's column list (columns left out get their DEFAULT), and the clauses
+ * SQLite refuses on virtual tables, which the session removes from the text
+ * and carries out itself: ON CONFLICT (UPSERT) and RETURNING. */
+enum { SQ_UPSERT_NOTHING = 1, SQ_UPSERT_UPDATE = 2 };
+
+typedef struct sq_dml {
+    int kind;    /* 0 (not DML), 'I' INSERT/REPLACE, 'U' UPDATE, 'D' DELETE */
+    char *table; /* the target */
+    char *alias;
+    char **cols; /* INSERT's column list; NULL: every column given */
     int ncols;
     int default_values;
-} sq_insert_info;
+    /* ON CONFLICT [(target)] DO NOTHING | DO UPDATE SET ... [WHERE ...] */
+    int upsert;
+    char **target; /* the conflict target's columns (NULL: any uniqueness conflict) */
+    int ntarget;
+    char *set_text, *upd_where; /* DO UPDATE's assignments and WHERE, as written */
+    sqlite3_stmt *ups;          /* SELECT <every column's new value>, <WHERE> FROM t WHERE key = ?1,
+                                 * excluded.c_i as ?(i + 2) */
+    /* RETURNING */
+    char *ret_text;
+    sqlite3_stmt *ret; /* SELECT <returning list> FROM t WHERE key = ?1 */
+    /* where RETURNING's rows go while the statement runs (sq_session.c) */
+    int (*emit)(void *arg, sqlite3_stmt *row);
+    void *emit_arg;
+} sq_dml;
 
 struct msql {
     meridian *db;
@@ -185,9 +204,9 @@ struct msql {
     sq_savepoint *sp;
     int nsp;
     uint64_t serial;
-    const sq_insert_info *ins;
-    int stmt_kept;    /* SQLite kept the failed statement's rows (OR FAIL) */
-    int rollback_all; /* an OR ROLLBACK conflict: end the whole transaction */
+    const sq_dml *dml; /* the running statement's, or NULL */
+    int stmt_kept;     /* SQLite kept the failed statement's rows (OR FAIL) */
+    int rollback_all;  /* an OR ROLLBACK conflict: end the whole transaction */
 
     /* errors */
     int pending; /* MSQL_RETRY, MSQL_UNAVAILABLE, MSQL_UNKNOWN, MSQL_NOMEM, SQ_PEND_SCHEMA */
@@ -282,6 +301,20 @@ sq_ddl *sq_ddl_prepare(msql *s, const char *sql, int len, const char **tail, int
 int sq_ddl_run(msql *s, sq_ddl *d); /* an MSQL_* code */
 void sq_ddl_free(sq_ddl *d);
 
+/* ---- sq_dml.c ---- */
+/* Reads the DML statement at start (up to end) of sql: *rewritten (malloc'd)
+ * is the text for SQLite when clauses were taken out, else NULL, and then
+ * *tail is where the statement ends in sql (past its ';'). MSQL_OK, or an
+ * MSQL_* code with the session's error (errmsg, erroff) set. */
+int sq_dml_parse(msql *s, const char *sql, const char *start, const char *end, sq_dml *d,
+                 char **rewritten, const char **tail);
+/* Prepares the UPSERT and RETURNING statements once the target is known to
+ * SQLite. MSQL_OK or MSQL_ERROR (session error set). */
+int sq_dml_prepare(msql *s, sq_dml *d);
+void sq_dml_free(sq_dml *d);
+/* RETURNING: evaluates the list for the row at key (now) and emits it. */
+int sq_dml_return(msql *s, const sq_dml *d, const uint8_t *key, size_t klen);
+
 /* ---- sq_vtab.c ---- */
 int sq_vtab_register(msql *s);
 
@@ -309,10 +342,11 @@ int sq_index_entry(msql *s, sq_index *ix, sqlite3_value **v, const uint8_t *rowk
 sqlite3_value *sq_affinity(msql *s, sqlite3_value *v, char aff);
 /* The next hidden row id of t (blocks taken from the store). 0 or SQLITE_ERROR. */
 int sq_next_rowid(msql *s, sq_table *t, int64_t *id);
-/* The next INTEGER PRIMARY KEY for a NULL (max + 1, as SQLite). */
+/* The INTEGER PRIMARY KEY a NULL would get now (max + 1, as SQLite). */
 int sq_next_alias(msql *s, sq_txn *x, sq_table *t, int64_t *id);
-/* Notes an explicitly inserted INTEGER PRIMARY KEY (keeps max + 1 right). */
-void sq_note_alias(msql *s, sq_txn *x, sq_table *t, int64_t id);
+/* A row with INTEGER PRIMARY KEY id was written (assigned: by sq_next_alias):
+ * keeps max + 1 right, and moves the stored mark for assigned ids. */
+int sq_note_alias(msql *s, sq_txn *x, sq_table *t, int64_t id, int assigned);
 void sq_check_free(sq_table *t);
 char sq_affinity_of(const char *decl, int strict);
 

@@ -43,7 +43,7 @@ struct msql_stmt {
     /* K_DDL */
     sq_ddl *ddl;
     /* K_SQL */
-    sq_insert_info ins;
+    sq_dml dml;
     int started, finished;
     sq_txn *rotx; /* an autocommit read's own transaction */
     int returned; /* rows handed out */
@@ -362,93 +362,6 @@ static msql_stmt *stmt_new(msql *s, int kind)
     return st;
 }
 
-static void ins_free(sq_insert_info *in)
-{
-    free(in->table);
-    for (int i = 0; i < in->ncols; i++)
-        free(in->cols[i]);
-    free(in->cols);
-    memset(in, 0, sizeof *in);
-}
-
-/* Finds the INSERT's target and column list (the columns it leaves to their DEFAULT). */
-static void parse_insert(const char *p, const char *end, sq_insert_info *in)
-{
-    sq_tok t;
-    int depth = 0;
-    for (;;) {
-        p = sq_lex(p, end, &t);
-        if (t.type == SQ_TK_EOF || t.type == SQ_TK_BAD)
-            return;
-        if (sq_tok_punct(&t, '('))
-            depth++;
-        else if (sq_tok_punct(&t, ')'))
-            depth--;
-        else if (depth == 0 && (sq_tok_is(&t, "INSERT") || sq_tok_is(&t, "REPLACE")))
-            break;
-        else if (depth == 0 && (sq_tok_is(&t, "SELECT") || sq_tok_is(&t, "UPDATE") ||
-                                sq_tok_is(&t, "DELETE") || sq_tok_is(&t, "VALUES")))
-            return;
-    }
-    p = sq_lex(p, end, &t);
-    if (sq_tok_is(&t, "OR"))
-        p = sq_lex(sq_lex(p, end, &t), end, &t);
-    if (!sq_tok_is(&t, "INTO"))
-        return;
-    p = sq_lex(p, end, &t);
-    char *name = sq_tok_name(&t);
-    const char *q = sq_lex(p, end, &t);
-    if (sq_tok_punct(&t, '.')) {
-        free(name);
-        p = sq_lex(q, end, &t);
-        name = sq_tok_name(&t);
-        q = sq_lex(p, end, &t);
-    }
-    if (!name)
-        return;
-    in->table = name;
-    p = q;
-    if (sq_tok_is(&t, "AS")) {
-        p = sq_lex(p, end, &t); /* the alias */
-        p = sq_lex(p, end, &t);
-    }
-    if (sq_tok_is(&t, "DEFAULT")) {
-        in->default_values = 1;
-        return;
-    }
-    if (!sq_tok_punct(&t, '('))
-        return;
-    /* a column list: names and commas up to ')' */
-    for (;;) {
-        p = sq_lex(p, end, &t);
-        if (t.type != SQ_TK_WORD && t.type != SQ_TK_QNAME)
-            break;
-        char **c = realloc(in->cols, (size_t)(in->ncols + 1) * sizeof *c);
-        char *n = sq_tok_name(&t);
-        if (!c || !n) {
-            free(n);
-            if (c)
-                in->cols = c;
-            break;
-        }
-        in->cols = c;
-        in->cols[in->ncols++] = n;
-        p = sq_lex(p, end, &t);
-        if (!sq_tok_punct(&t, ','))
-            break;
-    }
-    if (!sq_tok_punct(&t, ')')) {
-        /* not a plain column list: assume every column given */
-        for (int i = 0; i < in->ncols; i++)
-            free(in->cols[i]);
-        free(in->cols);
-        in->cols = NULL;
-        in->ncols = 0;
-    } else if (!in->cols) {
-        in->default_values = 0;
-    }
-}
-
 /* BEGIN [TRANSACTION] READ ONLY [WITH STRONG | WITH EXACT STALENESS 'd' |
  * WITH MAX STALENESS 'd' | AS OF TIMESTAMP n] | BEGIN [TRANSACTION] READ WRITE */
 static int parse_begin(msql *s, const char *sql, const char *p, const char *end, msql_stmt *st,
@@ -616,14 +529,21 @@ static int prepare_sql(msql *s, const char *sql, const char *start, const char *
                        const char **tail)
 {
     auth_info ai = {0};
+    char *rewritten = NULL;
+    const char *orig_tail = end;
+    int drc = sq_dml_parse(s, sql, start, end, &st->dml, &rewritten, &orig_tail);
+    if (drc != MSQL_OK)
+        return drc;
+    const char *text = rewritten ? rewritten : start;
+    const char *text_end = rewritten ? rewritten + strlen(rewritten) : end;
     for (int attempt = 0;; attempt++) {
         memset(&ai, 0, sizeof ai);
         s->auth = &ai;
         const char *t = NULL;
-        int rc = sqlite3_prepare_v3(s->conn, start, (int)(end - start), 0, &st->st, &t);
+        int rc = sqlite3_prepare_v3(s->conn, text, (int)(text_end - text), 0, &st->st, &t);
         s->auth = NULL;
         if (rc == SQLITE_OK) {
-            *tail = t;
+            *tail = rewritten ? orig_tail : t;
             break;
         }
         int off = sqlite3_error_offset(s->conn);
@@ -640,7 +560,7 @@ static int prepare_sql(msql *s, const char *sql, const char *start, const char *
             m = sqlite3_errmsg(s->conn);
             /* the refresh ran statements: prepare again for the message */
             sqlite3_stmt *again = NULL;
-            sqlite3_prepare_v3(s->conn, start, (int)(end - start), 0, &again, NULL);
+            sqlite3_prepare_v3(s->conn, text, (int)(text_end - text), 0, &again, NULL);
             sqlite3_finalize(again);
             m = sqlite3_errmsg(s->conn);
             off = sqlite3_error_offset(s->conn);
@@ -652,8 +572,10 @@ static int prepare_sql(msql *s, const char *sql, const char *start, const char *
                       off >= 0 ? (int)(start - sql) + off : -1, "%s", m);
         free(ai.op);
         free(ai.name);
+        free(rewritten);
         return s->errmsg ? (rc == SQLITE_NOMEM ? MSQL_NOMEM : MSQL_ERROR) : MSQL_ERROR;
     }
+    free(rewritten);
     if (ai.txn || ai.savepoint) {
         st->kind = K_TXN;
         const char *op = ai.op ? ai.op : "";
@@ -671,7 +593,12 @@ static int prepare_sql(msql *s, const char *sql, const char *start, const char *
         sqlite3_finalize(st->st);
         st->st = NULL;
     } else if (st->st) {
-        parse_insert(start, *tail, &st->ins);
+        int r = sq_dml_prepare(s, &st->dml);
+        if (r != MSQL_OK) {
+            free(ai.op);
+            free(ai.name);
+            return r;
+        }
     }
     free(ai.op);
     free(ai.name);
@@ -745,7 +672,7 @@ static void rows_free(msql_stmt *st)
     st->buffered = 0;
 }
 
-static int rows_add(msql_stmt *st)
+static int rows_add_from(msql_stmt *st, sqlite3_stmt *src)
 {
     int n = st->ncols;
     if (st->nrows == st->caprows) {
@@ -757,7 +684,7 @@ static int rows_add(msql_stmt *st)
         st->caprows = cap;
     }
     for (int i = 0; i < n; i++) {
-        sqlite3_value *v = sqlite3_value_dup(sqlite3_column_value(st->st, i));
+        sqlite3_value *v = sqlite3_value_dup(sqlite3_column_value(src, i));
         if (!v) {
             for (int j = 0; j < i; j++)
                 sqlite3_value_free(st->rows[st->nrows * n + j]);
@@ -767,6 +694,26 @@ static int rows_add(msql_stmt *st)
     }
     st->nrows++;
     return SQLITE_OK;
+}
+
+static int rows_add(msql_stmt *st)
+{
+    return rows_add_from(st, st->st);
+}
+
+/* RETURNING's rows, as the virtual table writes them (sq_dml_return). */
+static int emit_row(void *arg, sqlite3_stmt *row)
+{
+    msql_stmt *st = arg;
+    if (rows_add_from(st, row))
+        return sq_fail(st->s, MSQL_NOMEM, "out of memory");
+    return SQLITE_OK;
+}
+
+/* The statement's result columns: RETURNING's, else SQLite's. */
+static sqlite3_stmt *result_stmt(msql_stmt *st)
+{
+    return st->dml.ret ? st->dml.ret : st->st;
 }
 
 static void end_ro(msql_stmt *st)
@@ -821,9 +768,9 @@ static int step_once(msql_stmt *st)
         s->rollback_all = 0;
         if (s->tx && s->tx->rw)
             s->stmt_mark = sq_wbuf_mark(s->wb);
-        s->ins = &st->ins;
+        s->dml = &st->dml;
         int rc = sqlite3_step(st->st);
-        s->ins = NULL;
+        s->dml = NULL;
         if (rc == SQLITE_ROW || rc == SQLITE_DONE)
             return rc;
         if (s->pending == SQ_PEND_SCHEMA && st->returned == 0 && attempt < 3 && s->tx && s->tx->t) {
@@ -860,7 +807,9 @@ static int run_fn(meridian_txn *t, void *arg)
     sq_wbuf_clear(s->wb);
     s->stmt_mark = 0;
     rows_free(st);
-    st->ncols = sqlite3_column_count(st->st);
+    st->ncols = sqlite3_column_count(result_stmt(st));
+    st->dml.emit = emit_row;
+    st->dml.emit_arg = st;
     a->sql_error = a->deferred = 0;
     free(a->msg);
     a->msg = NULL;
@@ -1107,7 +1056,21 @@ int msql_step(msql_stmt *st)
             return set_error(s, MSQL_ERROR, -1, "cannot write in a read-only transaction");
     }
     int rc;
-    if (s->explicit_txn || st->kind == K_SHOW) {
+    if (s->explicit_txn && st->dml.ret) {
+        /* RETURNING inside BEGIN: run the statement through, then hand out its rows */
+        rows_free(st);
+        st->ncols = sqlite3_column_count(st->dml.ret);
+        st->dml.emit = emit_row;
+        st->dml.emit_arg = st;
+        while ((rc = step_once(st)) == SQLITE_ROW)
+            ;
+        st->dml.emit = NULL;
+        if (rc == SQLITE_DONE) {
+            st->buffered = 1;
+            return msql_step(st);
+        }
+        rows_free(st);
+    } else if (s->explicit_txn || st->kind == K_SHOW) {
         rc = step_once(st);
     } else {
         /* an autocommit read in a read-only transaction of its own */
@@ -1133,17 +1096,17 @@ int msql_step(msql_stmt *st)
 
 int msql_column_count(msql_stmt *st)
 {
-    return st && st->st ? sqlite3_column_count(st->st) : 0;
+    return st && st->st ? sqlite3_column_count(result_stmt(st)) : 0;
 }
 
 const char *msql_column_name(msql_stmt *st, int i)
 {
-    return st && st->st ? sqlite3_column_name(st->st, i) : NULL;
+    return st && st->st ? sqlite3_column_name(result_stmt(st), i) : NULL;
 }
 
 sqlite3_value *msql_column_value(msql_stmt *st, int i)
 {
-    if (!st || !st->st || i < 0 || i >= sqlite3_column_count(st->st))
+    if (!st || !st->st || i < 0 || i >= sqlite3_column_count(result_stmt(st)))
         return NULL;
     if (st->buffered) {
         if (st->cur < 1 || st->cur > st->nrows || i >= st->ncols)
@@ -1161,7 +1124,7 @@ void msql_finalize(msql_stmt *st)
     rows_free(st);
     sqlite3_finalize(st->st);
     sq_ddl_free(st->ddl);
-    ins_free(&st->ins);
+    sq_dml_free(&st->dml);
     free(st->spname);
     free(st);
 }

@@ -26,7 +26,6 @@ static const struct {
     const char *script, *why;
 } pending[] = {
     {"indexes_triggers", "triggers are not supported yet"},
-    {"upsert_returning", "UPSERT and RETURNING are not supported yet"},
 };
 
 typedef struct out {
