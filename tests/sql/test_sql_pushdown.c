@@ -386,6 +386,59 @@ TEST(join_reads_by_key)
     CHECK(msql_rows_read(g_s) - before <= 16);
 }
 
+/* Transaction and savepoint semantics, statement by statement, against SQLite. */
+TEST(transactions_like_sqlite)
+{
+    CHECK(setup());
+    static const char *script[] = {
+        "CREATE TABLE s(id INT PRIMARY KEY, v INT CHECK (v >= 0))",
+        "INSERT INTO s VALUES(1, 10), (2, 20)",
+        "SAVEPOINT a",
+        "INSERT INTO s VALUES(3, 30)",
+        "SAVEPOINT b",
+        "UPDATE s SET v = v + 1",
+        "SAVEPOINT a",
+        "DELETE FROM s WHERE id = 1",
+        "SELECT * FROM s ORDER BY id",
+        "ROLLBACK TO a",
+        "SELECT * FROM s ORDER BY id",
+        "ROLLBACK TO b",
+        "SELECT * FROM s ORDER BY id",
+        "RELEASE b",
+        "ROLLBACK TO b",
+        "INSERT INTO s VALUES(4, 40)",
+        "RELEASE a",
+        "SELECT * FROM s ORDER BY id",
+        "RELEASE a",
+        "ROLLBACK",
+        "BEGIN",
+        "INSERT INTO s VALUES(5, 50)",
+        "INSERT OR ROLLBACK INTO s VALUES(6, 60), (1, 1)",
+        "COMMIT",
+        "SELECT * FROM s ORDER BY id",
+        "BEGIN",
+        "UPDATE OR FAIL s SET v = v - 15",
+        "SELECT * FROM s ORDER BY id",
+        "UPDATE OR ABORT s SET v = v - 25",
+        "SELECT * FROM s ORDER BY id",
+        "END",
+        "SELECT * FROM s ORDER BY id",
+        "BEGIN IMMEDIATE",
+        "BEGIN",
+        "INSERT OR IGNORE INTO s VALUES(1, 0), (7, 70), (8, -1)",
+        "COMMIT TRANSACTION",
+        "SELECT * FROM s ORDER BY id",
+        "SAVEPOINT x",
+        "INSERT INTO s VALUES(9, 90)",
+        "ROLLBACK TRANSACTION TO SAVEPOINT x",
+        "INSERT INTO s VALUES(10, 100)",
+        "RELEASE SAVEPOINT x",
+        "SELECT * FROM s ORDER BY id",
+    };
+    for (size_t i = 0; i < sizeof script / sizeof *script; i++)
+        SAME(script[i], 1);
+}
+
 /* UPSERT and RETURNING, which the session carries out itself, against SQLite. */
 TEST(upsert_returning)
 {
@@ -452,4 +505,5 @@ TEST(cleanup)
 }
 
 TEST_MAIN(TEST_CASE(edge_cases), TEST_CASE(writes_in_transactions), TEST_CASE(random_filters),
-          TEST_CASE(join_reads_by_key), TEST_CASE(upsert_returning), TEST_CASE(cleanup))
+          TEST_CASE(join_reads_by_key), TEST_CASE(transactions_like_sqlite),
+          TEST_CASE(upsert_returning), TEST_CASE(cleanup))
