@@ -89,6 +89,14 @@ sq_view *sq_cat_view(msql *s, const char *name)
     return NULL;
 }
 
+sq_trigger *sq_cat_trigger(msql *s, const char *name)
+{
+    for (int i = 0; i < s->cat.ntriggers; i++)
+        if (sqlite3_stricmp(s->cat.triggers[i]->name, name) == 0)
+            return s->cat.triggers[i];
+    return NULL;
+}
+
 sq_index *sq_cat_index(msql *s, const char *name)
 {
     for (int i = 0; i < s->cat.nindexes; i++)
@@ -128,6 +136,7 @@ static void table_free(sq_table *t)
     free(t->pkdesc);
     free(t->children);
     free(t->idx);
+    free(t->triggers);
     free(t);
 }
 
@@ -153,6 +162,11 @@ static void objects_free(msql *s)
     free(c->indexes);
     c->indexes = NULL;
     c->nindexes = 0;
+    for (int i = 0; i < c->ntriggers; i++)
+        sq_trigger_free(c->triggers[i]);
+    free(c->triggers);
+    c->triggers = NULL;
+    c->ntriggers = 0;
 }
 
 static void desc_free(msql *s)
@@ -826,6 +840,42 @@ static int build_view(msql *s, json_t *j)
     return schema_row(s, "view", name, name, sql);
 }
 
+/* A trigger: a table's is the session's to fire; a view's is SQLite's own. */
+static int build_trigger(msql *s, json_t *j)
+{
+    const char *name = json_string_value(json_object_get(j, "name"));
+    const char *sql = json_string_value(json_object_get(j, "sql"));
+    const char *tname = json_string_value(json_object_get(j, "table"));
+    if (!name || !sql || !tname)
+        return sq_fail(s, MSQL_ERROR, "catalog: a malformed trigger descriptor");
+    sq_table *t = sq_cat_table(s, tname);
+    if (!t && !sq_cat_view(s, tname))
+        return sq_fail(s, MSQL_ERROR, "catalog: trigger %s: no table or view %s", name, tname);
+    sq_trigger *g = NULL;
+    int rc = sq_trigger_parse(sql, t, &g);
+    if (rc)
+        return sq_fail(s, rc == SQLITE_NOMEM ? MSQL_NOMEM : MSQL_ERROR,
+                       "catalog: trigger %s: cannot read its text", name);
+    g->id = json_integer_value(json_object_get(j, "id"));
+    sq_trigger **all = realloc(s->cat.triggers, (size_t)(s->cat.ntriggers + 1) * sizeof *all);
+    if (!all) {
+        sq_trigger_free(g);
+        return sq_fail(s, MSQL_NOMEM, "out of memory");
+    }
+    s->cat.triggers = all;
+    s->cat.triggers[s->cat.ntriggers++] = g;
+    if (t) {
+        sq_trigger **tt = realloc(t->triggers, (size_t)(t->ntriggers + 1) * sizeof *tt);
+        if (!tt)
+            return sq_fail(s, MSQL_NOMEM, "out of memory");
+        t->triggers = tt;
+        t->triggers[t->ntriggers++] = g;
+    } else if (sq_exec_internal(s, s->conn, sql)) {
+        return SQLITE_ERROR;
+    }
+    return schema_row(s, "trigger", name, tname, sql);
+}
+
 int sq_cat_rebuild(msql *s)
 {
     int rc = drop_session_objects(s);
@@ -855,15 +905,16 @@ int sq_cat_rebuild(msql *s)
     }
     if (!rc)
         qsort(js, (size_t)n, sizeof *js, cmp_id);
-    static const char *order[] = {"table", "index", "view"};
-    for (int pass = 0; pass < 3 && !rc; pass++)
+    static const char *order[] = {"table", "index", "view", "trigger"};
+    for (int pass = 0; pass < 4 && !rc; pass++)
         for (int i = 0; i < n && !rc; i++) {
             const char *type = json_string_value(json_object_get(js[i], "type"));
             if (!type || strcmp(type, order[pass]) != 0)
                 continue;
             rc = pass == 0   ? build_table(s, js[i])
                  : pass == 1 ? build_index(s, js[i])
-                             : build_view(s, js[i]);
+                 : pass == 2 ? build_view(s, js[i])
+                             : build_trigger(s, js[i]);
         }
     for (int i = 0; i < n; i++)
         json_decref(js[i]);

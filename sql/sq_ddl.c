@@ -29,6 +29,8 @@ enum {
     D_DROP_TABLE,
     D_DROP_VIEW,
     D_DROP_INDEX,
+    D_CREATE_TRIGGER,
+    D_DROP_TRIGGER,
     D_NOOP
 };
 
@@ -297,12 +299,36 @@ sq_ddl *sq_ddl_prepare(msql *s, const char *sql, int len, const char **tail, int
     } else if (sq_tok_is(&t, "INDEX")) {
         d->op = create ? D_CREATE_INDEX : D_DROP_INDEX;
         after = read_name(s, sql, p, end, create, d, rc);
-    } else if (sq_tok_is(&t, "TRIGGER") || sq_tok_is(&t, "VIRTUAL")) {
+    } else if (sq_tok_is(&t, "TRIGGER") && !unique) {
+        d->op = create ? D_CREATE_TRIGGER : D_DROP_TRIGGER;
+        after = read_name(s, sql, p, end, create, d, rc);
+        if (after && create) {
+            /* A trigger's body holds ';': SQLite finds where it ends. */
+            const char *vt = NULL;
+            if (validate(s, sql, (int)(end - sql), &vt, rc)) {
+                sq_ddl_free(d);
+                return NULL;
+            }
+            const char *e = vt;
+            while (e > sql && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t' || e[-1] == '\r'))
+                e--;
+            if (e > sql && e[-1] == ';')
+                e--;
+            d->create = d->text = NULL;
+            d->text = dupn(sql, (size_t)(e - sql));
+            d->create = dupn(sql, (size_t)(e - sql));
+            *tail = vt;
+            if (!d->text || !d->create) {
+                sq_ddl_free(d);
+                *rc = MSQL_NOMEM;
+                return NULL;
+            }
+            return d;
+        }
+    } else if (sq_tok_is(&t, "VIRTUAL")) {
         sq_ddl_free(d);
         return refuse(s, (int)(t.p - sql), rc,
-                      sq_tok_is(&t, "TRIGGER") ? "triggers are not supported yet"
-                                               : "virtual tables are Meridian's own: use CREATE "
-                                                 "TABLE");
+                      "virtual tables are Meridian's own: use CREATE TABLE");
     } else {
         syntax(s, sql, &t, rc);
         sq_ddl_free(d);
@@ -345,7 +371,7 @@ sq_ddl *sq_ddl_prepare(msql *s, const char *sql, int len, const char **tail, int
         return NULL;
     }
     const char *vt = NULL;
-    if (validate(s, d->create, -1, &vt, rc)) {
+    if (d->op != D_DROP_TRIGGER && validate(s, d->create, -1, &vt, rc)) {
         sq_ddl_free(d);
         return NULL;
     }
@@ -795,6 +821,8 @@ static int create_index(ddl_run *r, meridian_txn *mt, sq_txn *x)
     return MERIDIAN_OK;
 }
 
+static int drop_triggers_on(msql *s, meridian_txn *mt, const char *name);
+
 static int drop_object(ddl_run *r, meridian_txn *mt)
 {
     msql *s = r->s;
@@ -821,8 +849,10 @@ static int drop_object(ddl_run *r, meridian_txn *mt)
         return fn_fail_session(r);
     }
     scratch_undo(s);
-    int mrc = MERIDIAN_OK;
-    if (t) {
+    int mrc = t || v ? drop_triggers_on(s, mt, t ? t->name : v->name) : MERIDIAN_OK;
+    if (mrc != MERIDIAN_OK) {
+        /* reported below */
+    } else if (t) {
         mrc = del_desc(mt, t->name);
         for (int i = 0; i < t->nidx && mrc == MERIDIAN_OK; i++)
             if (t->idx[i]->sql)
@@ -844,6 +874,94 @@ static int drop_object(ddl_run *r, meridian_txn *mt)
         return fn_fail_session(r);
     }
     r->changed = 1;
+    return MERIDIAN_OK;
+}
+
+static int create_trigger(ddl_run *r, meridian_txn *mt)
+{
+    msql *s = r->s;
+    sq_ddl *d = r->d;
+    if (d->if_exists && sq_cat_trigger(s, d->name))
+        return MERIDIAN_OK;
+    if (sq_cat_trigger(s, d->name)) {
+        char *m = sqlite3_mprintf("trigger %s already exists", d->name);
+        int rc = fn_fail(r, MSQL_ERROR, m);
+        sqlite3_free(m);
+        return rc;
+    }
+    /* SQLite's checks on the twin (BEFORE on a view, unknown columns in UPDATE
+     * OF, ...); triggers are not kept there (they would fire on row checks). */
+    if (scratch_try(s, d->create)) {
+        scratch_undo(s);
+        return fn_fail_session(r);
+    }
+    scratch_undo(s);
+    sq_trigger *g = NULL;
+    if (sq_trigger_parse(d->create, NULL, &g) != SQLITE_OK)
+        return fn_fail(r, MSQL_ERROR, "cannot read the trigger");
+    sq_table *t = sq_cat_table(s, g->table);
+    sq_view *v = t ? NULL : sq_cat_view(s, g->table);
+    char *tname = strdup(t ? t->name : v ? v->name : g->table);
+    sq_trigger_free(g);
+    if (!tname)
+        return fn_fail(r, MSQL_NOMEM, "out of memory");
+    if (!t && !v) {
+        char *m = sqlite3_mprintf("no such table: %s", tname);
+        free(tname);
+        int rc = fn_fail(r, MSQL_ERROR, m);
+        sqlite3_free(m);
+        return rc;
+    }
+    int64_t id;
+    int mrc = take_ids(mt, 1, &id);
+    json_t *j = json_object();
+    json_object_set_new(j, "type", json_string("trigger"));
+    json_object_set_new(j, "name", json_string(d->name));
+    json_object_set_new(j, "id", json_integer(id));
+    json_object_set_new(j, "table", json_string(tname));
+    json_object_set_new(j, "sql", json_string(d->text));
+    free(tname);
+    if (mrc == MERIDIAN_OK)
+        mrc = put_desc(mt, d->name, j);
+    json_decref(j);
+    if (mrc != MERIDIAN_OK) {
+        sq_fail_meridian(s, mrc, "writing the catalog");
+        return fn_fail_session(r);
+    }
+    r->changed = 1;
+    return MERIDIAN_OK;
+}
+
+static int drop_trigger(ddl_run *r, meridian_txn *mt)
+{
+    msql *s = r->s;
+    sq_trigger *g = sq_cat_trigger(s, r->d->name);
+    if (!g) {
+        if (r->d->if_exists)
+            return MERIDIAN_OK;
+        char *m = sqlite3_mprintf("no such trigger: %s", r->d->name);
+        int rc = fn_fail(r, MSQL_ERROR, m);
+        sqlite3_free(m);
+        return rc;
+    }
+    int mrc = del_desc(mt, g->name);
+    if (mrc != MERIDIAN_OK) {
+        sq_fail_meridian(s, mrc, "writing the catalog");
+        return fn_fail_session(r);
+    }
+    r->changed = 1;
+    return MERIDIAN_OK;
+}
+
+/* Deletes the descriptors of the triggers on table or view `name`. */
+static int drop_triggers_on(msql *s, meridian_txn *mt, const char *name)
+{
+    for (int i = 0; i < s->cat.ntriggers; i++)
+        if (sqlite3_stricmp(s->cat.triggers[i]->table, name) == 0) {
+            int rc = del_desc(mt, s->cat.triggers[i]->name);
+            if (rc != MERIDIAN_OK)
+                return rc;
+        }
     return MERIDIAN_OK;
 }
 
@@ -874,6 +992,12 @@ static int ddl_fn(meridian_txn *mt, void *arg)
         break;
     case D_CREATE_INDEX:
         rc = create_index(r, mt, &x);
+        break;
+    case D_CREATE_TRIGGER:
+        rc = create_trigger(r, mt);
+        break;
+    case D_DROP_TRIGGER:
+        rc = drop_trigger(r, mt);
         break;
     default:
         rc = drop_object(r, mt);

@@ -130,6 +130,51 @@ static void insert_columns(const char *p, const char *end, sq_dml *d)
     }
 }
 
+/* UPDATE's SET columns (for triggers' UPDATE OF): names before '=' at depth 0,
+ * and the names of a (a, b) = (...) row value. */
+static void set_columns(const char *p, const char *end, sq_dml *d)
+{
+    sq_tok t;
+    do
+        p = sq_lex(p, end, &t);
+    while (t.type != SQ_TK_EOF && !sq_tok_is(&t, "SET"));
+    for (;;) {
+        p = sq_lex(p, end, &t);
+        if (sq_tok_punct(&t, '(')) {
+            for (;;) {
+                p = sq_lex(p, end, &t);
+                if (t.type != SQ_TK_WORD && t.type != SQ_TK_QNAME)
+                    break;
+                push_name(&d->cols, &d->ncols, sq_tok_name(&t));
+                p = sq_lex(p, end, &t);
+                if (!sq_tok_punct(&t, ','))
+                    break;
+            }
+        } else if (t.type == SQ_TK_WORD || t.type == SQ_TK_QNAME) {
+            push_name(&d->cols, &d->ncols, sq_tok_name(&t));
+        } else {
+            return;
+        }
+        /* past '=' and the expression, to a comma at depth 0 */
+        int depth = 0;
+        for (;;) {
+            p = sq_lex(p, end, &t);
+            if (t.type == SQ_TK_EOF || t.type == SQ_TK_BAD || sq_tok_punct(&t, ';'))
+                return;
+            if (sq_tok_punct(&t, '('))
+                depth++;
+            else if (sq_tok_punct(&t, ')'))
+                depth--;
+            else if (depth == 0 && sq_tok_punct(&t, ','))
+                break;
+            else if (depth == 0 && (sq_tok_is(&t, "FROM") || sq_tok_is(&t, "WHERE") ||
+                                    sq_tok_is(&t, "RETURNING") || sq_tok_is(&t, "ORDER") ||
+                                    sq_tok_is(&t, "LIMIT")))
+                return;
+        }
+    }
+}
+
 /* ON CONFLICT [(cols) [WHERE e]] DO NOTHING | DO UPDATE SET ... [WHERE ...],
  * [start, end) without the leading ON. */
 static int parse_upsert(msql *s, const char *sql, const char *p, const char *end, sq_dml *d)
@@ -245,6 +290,8 @@ int sq_dml_parse(msql *s, const char *sql, const char *start, const char *end, s
         if (sq_tok_is(&t, "OR"))
             p = sq_lex(q, end, &t); /* the conflict mode */
         p = target(p, end, d);
+        if (p)
+            set_columns(p, end, d);
     } else {
         p = sq_lex(p, end, &t);
         if (!sq_tok_is(&t, "FROM"))

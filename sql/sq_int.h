@@ -47,6 +47,8 @@
 /* Hidden row ids are taken from the store in blocks of this many. */
 #define SQ_ROWID_BLOCK 1024
 
+#define SQ_MAX_SQLITE_SP 64
+
 /* Internal pending states beside the MSQL_* codes (sq_session.c reads them). */
 enum { SQ_PEND_SCHEMA = 1000 };
 
@@ -60,6 +62,23 @@ typedef struct sq_col {
 } sq_col;
 
 typedef struct sq_table sq_table;
+typedef struct sq_dml sq_dml;
+
+/* A row trigger on a table (sq_trigger.c). */
+typedef struct sq_trigger {
+    char *name, *table, *sql;
+    int64_t id; /* creation order */
+    int timing; /* 'B' BEFORE, 'A' AFTER, 'I' INSTEAD OF */
+    int event;  /* 'I' INSERT, 'U' UPDATE, 'D' DELETE */
+    char **of;  /* UPDATE OF columns */
+    int nof;
+    char *when;  /* WHEN, with NEW/OLD as parameters */
+    char **body; /* the statements, likewise */
+    int nbody;
+    sq_dml *bdml; /* what the session reads in each (INSERT column lists) */
+    sqlite3_stmt **st, *when_st;
+    int loaded, active;
+} sq_trigger;
 
 typedef struct sq_index {
     char *name;
@@ -101,6 +120,8 @@ struct sq_table {
     int nchildren;
     sq_index **idx;
     int nidx;
+    sq_trigger **triggers; /* BEFORE/AFTER row triggers, oldest first */
+    int ntriggers;
     uint8_t pfx[16]; /* 0x02 int(root id): the root directory's prefix */
     size_t pfxlen;
     /* scratch statements */
@@ -138,6 +159,8 @@ typedef struct sq_cat {
     int nviews;
     sq_index **indexes; /* every index (UNIQUE constraints' too) */
     int nindexes;
+    sq_trigger **triggers; /* every trigger (views' too) */
+    int ntriggers;
 } sq_cat;
 
 /* A transaction of the session, shared by the cursors reading through it. */
@@ -160,11 +183,11 @@ typedef struct sq_savepoint {
  * and carries out itself: ON CONFLICT (UPSERT) and RETURNING. */
 enum { SQ_UPSERT_NOTHING = 1, SQ_UPSERT_UPDATE = 2 };
 
-typedef struct sq_dml {
+struct sq_dml {
     int kind;    /* 0 (not DML), 'I' INSERT/REPLACE, 'U' UPDATE, 'D' DELETE */
     char *table; /* the target */
     char *alias;
-    char **cols; /* INSERT's column list; NULL: every column given */
+    char **cols; /* INSERT's column list (NULL: every column given); UPDATE's SET columns */
     int ncols;
     int default_values;
     /* ON CONFLICT [(target)] DO NOTHING | DO UPDATE SET ... [WHERE ...] */
@@ -180,7 +203,7 @@ typedef struct sq_dml {
     /* where RETURNING's rows go while the statement runs (sq_session.c) */
     int (*emit)(void *arg, sqlite3_stmt *row);
     void *emit_arg;
-} sq_dml;
+};
 
 struct msql {
     meridian *db;
@@ -201,11 +224,13 @@ struct msql {
     int in_run;        /* inside meridian_run for an autocommit write */
     sq_wbuf *wb;
     size_t stmt_mark;
+    size_t sqlite_sp[SQ_MAX_SQLITE_SP]; /* SQLite's statement savepoints (nested statements) */
     sq_savepoint *sp;
     int nsp;
     uint64_t serial;
     const sq_dml *dml; /* the running statement's, or NULL */
     int stmt_kept;     /* SQLite kept the failed statement's rows (OR FAIL) */
+    int raise_ignore;  /* a trigger ran RAISE(IGNORE) */
     int rollback_all;  /* an OR ROLLBACK conflict: end the whole transaction */
 
     /* errors */
@@ -286,6 +311,7 @@ sq_table *sq_cat_table(msql *s, const char *name);
 sq_table *sq_cat_table_id(msql *s, int64_t id);
 sq_view *sq_cat_view(msql *s, const char *name);
 sq_index *sq_cat_index(msql *s, const char *name);
+sq_trigger *sq_cat_trigger(msql *s, const char *name);
 /* Catalog keys. */
 size_t sq_cat_key(uint8_t *out, int kind);
 int sq_cat_desc_key(sq_buf *b, const char *name);
@@ -314,6 +340,20 @@ int sq_dml_prepare(msql *s, sq_dml *d);
 void sq_dml_free(sq_dml *d);
 /* RETURNING: evaluates the list for the row at key (now) and emits it. */
 int sq_dml_return(msql *s, const sq_dml *d, const uint8_t *key, size_t klen);
+
+/* ---- sq_trigger.c ---- */
+#define SQ_TRIGGER_IGNORE 1001 /* sq_trigger_fire: RAISE(IGNORE): skip the row */
+/* Reads a CREATE TRIGGER text (SQLite accepted it) for table t (NULL: a
+ * view's, kept as text). SQLite codes. */
+int sq_trigger_parse(const char *sql, const sq_table *t, sq_trigger **out);
+void sq_trigger_free(sq_trigger *g);
+/* Fires t's triggers of (timing, event) for one row (oldv/newv: its values,
+ * NULL where there are none). SQLITE_OK, SQ_TRIGGER_IGNORE, or an error with
+ * the session's failure set. */
+int sq_trigger_fire(msql *s, sq_table *t, int timing, int event, sqlite3_value **oldv,
+                    sqlite3_value **newv);
+/* meridian_raise() on the session's connection. */
+int sq_trigger_register(msql *s);
 
 /* ---- sq_vtab.c ---- */
 int sq_vtab_register(msql *s);

@@ -313,6 +313,8 @@ int msql_open(meridian *db, msql **out)
         rc = sqlite3_create_function(s->conn, "meridian_commit_ts", 0, SQLITE_UTF8, s, fn_commit_ts,
                                      NULL, NULL);
     if (!rc)
+        rc = sq_trigger_register(s);
+    if (!rc)
         rc = sq_exec_internal(s, s->conn,
                               "CREATE TEMP TABLE meridian_schema(type TEXT, name TEXT, "
                               "tbl_name TEXT, sql TEXT)");

@@ -1610,6 +1610,21 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf, sq_
     }
     sq_buf k = {0};
     int64_t uid = 0;
+    const sq_dml *ups = upsert_of(s, t);
+    sq_buf hit = {0};
+    collect victims = {0};
+    uint8_t *old = NULL;
+    size_t oldl = 0;
+    int exists = 0;
+    if (t->ntriggers) {
+        rc = sq_trigger_fire(s, t, 'B', 'I', NULL, out);
+        if (rc == SQ_TRIGGER_IGNORE) {
+            rc = SQLITE_OK;
+            goto done;
+        }
+        if (rc)
+            goto done;
+    }
     int needs = sq_key_needs_uid(t, out);
     if (needs)
         rc = sq_next_rowid(s, t, &uid);
@@ -1619,10 +1634,6 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf, sq_
         rc = sq_fail(s, MSQL_ERROR,
                      "primary key of %llu bytes once encoded: over Meridian's %d-byte key limit",
                      (unsigned long long)k.len, MERIDIAN_KEY_MAX);
-    uint8_t *old = NULL;
-    size_t oldl = 0;
-    int exists = 0;
-    collect victims = {0};
     if (!rc && !needs) {
         rc = sq_read(s, x, k.p, k.len, &old, &oldl);
         if (rc == SQLITE_OK)
@@ -1630,8 +1641,6 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf, sq_
         else if (rc == SQLITE_NOTFOUND)
             rc = SQLITE_OK;
     }
-    const sq_dml *ups = upsert_of(s, t);
-    sq_buf hit = {0};
     if (!rc && exists && ups && target_is(ups, t, t->pk, t->npk)) {
         rc = do_upsert(vt, x, ups, k.p, k.len, out, written);
         goto done;
@@ -1670,6 +1679,11 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf, sq_
         if (sq_buf_put(written, k.p, k.len))
             rc = sq_fail(s, MSQL_NOMEM, "out of memory");
     }
+    if (!rc && t->ntriggers) {
+        rc = sq_trigger_fire(s, t, 'A', 'I', NULL, out);
+        if (rc == SQ_TRIGGER_IGNORE)
+            rc = SQLITE_OK;
+    }
 done:
     sqlite3_value_free(alias);
     sq_buf_free(&hit);
@@ -1706,6 +1720,17 @@ static int do_update_vals(sq_vt *vt, sq_txn *x, const uint8_t *ok, size_t okl, s
         free_vals(ov, n);
         free(oldv);
         return rc;
+    }
+    if (t->ntriggers) {
+        rc = sq_trigger_fire(s, t, 'B', 'U', ov, out);
+        if (rc) {
+            if (rc == SQ_TRIGGER_IGNORE)
+                rc = SQLITE_OK;
+            free_vals(out, n);
+            free_vals(ov, n);
+            free(oldv);
+            return rc;
+        }
     }
     sq_buf k = {0};
     if (t->hidden_rowid) {
@@ -1781,11 +1806,52 @@ static int do_update_vals(sq_vt *vt, sq_txn *x, const uint8_t *ok, size_t okl, s
         if (sq_buf_put(written, k.p, k.len))
             rc = sq_fail(s, MSQL_NOMEM, "out of memory");
     }
+    if (!rc && t->ntriggers) {
+        rc = sq_trigger_fire(s, t, 'A', 'U', ov, out);
+        if (rc == SQ_TRIGGER_IGNORE)
+            rc = SQLITE_OK;
+    }
     collect_free(&victims);
     sq_buf_free(&k);
     free_vals(out, n);
     free_vals(ov, n);
     free(oldv);
+    return rc;
+}
+
+/* DELETE of a row of a table with triggers: BEFORE, the delete, AFTER. */
+static int delete_with_triggers(sq_vt *vt, sq_txn *x, const uint8_t *k, size_t kl,
+                                const uint8_t *val, size_t vl, int onconf)
+{
+    msql *s = vt->s;
+    sq_table *t = vt->t;
+    int n = t->ncol;
+    sqlite3_value *ov[n > 0 ? n : 1];
+    int rc = sq_row_values(s, t, val, vl, ov);
+    if (rc)
+        return rc;
+    rc = sq_trigger_fire(s, t, 'B', 'D', ov, NULL);
+    if (rc == SQ_TRIGGER_IGNORE) {
+        free_vals(ov, n);
+        return SQLITE_OK;
+    }
+    if (!rc) {
+        /* the BEFORE trigger may have changed or deleted the row */
+        uint8_t *cur = NULL;
+        size_t cl = 0;
+        rc = sq_read(s, x, k, kl, &cur, &cl);
+        if (rc == SQLITE_OK)
+            rc = delete_row(s, x, t, k, kl, cur, cl, onconf);
+        else if (rc == SQLITE_NOTFOUND)
+            rc = SQLITE_OK;
+        free(cur);
+    }
+    if (!rc) {
+        rc = sq_trigger_fire(s, t, 'A', 'D', ov, NULL);
+        if (rc == SQ_TRIGGER_IGNORE)
+            rc = SQLITE_OK;
+    }
+    free_vals(ov, n);
     return rc;
 }
 
@@ -1812,7 +1878,9 @@ static int vt_update(sqlite3_vtab *v, int argc, sqlite3_value **argv, sqlite3_in
         rc = sq_read(s, x, k, kl, &val, &vl);
         if (rc == SQLITE_OK && returning)
             rc = sq_dml_return(s, d, k, kl); /* the row as it was */
-        if (rc == SQLITE_OK)
+        if (rc == SQLITE_OK && vt->t->ntriggers)
+            rc = delete_with_triggers(vt, x, k, kl, val, vl, onconf);
+        else if (rc == SQLITE_OK)
             rc = delete_row(s, x, vt->t, k, kl, val, vl, onconf);
         else if (rc == SQLITE_NOTFOUND)
             rc = SQLITE_OK;
@@ -1870,11 +1938,32 @@ static int vt_rollback(sqlite3_vtab *v)
     return SQLITE_OK;
 }
 
+/* Statements run inside another one (trigger bodies, UPSERT) get SQLite's
+ * statement savepoints: xSavepoint(n) before a multi-row one, xRollbackTo(n)
+ * and xRelease(n) when it fails. Every table gets each call: they are
+ * idempotent. */
 static int vt_savepoint(sqlite3_vtab *v, int n)
+{
+    msql *s = vt_session(v);
+    if (n >= 0 && n < SQ_MAX_SQLITE_SP && s->tx && s->tx->rw)
+        s->sqlite_sp[n] = sq_wbuf_mark(s->wb);
+    return SQLITE_OK;
+}
+
+static int vt_rollback_to(sqlite3_vtab *v, int n)
+{
+    msql *s = vt_session(v);
+    if (n >= 0 && n < SQ_MAX_SQLITE_SP && s->tx && s->tx->rw &&
+        s->sqlite_sp[n] <= sq_wbuf_mark(s->wb))
+        sq_wbuf_rollback(s->wb, s->sqlite_sp[n]);
+    return SQLITE_OK;
+}
+
+static int vt_release(sqlite3_vtab *v, int n)
 {
     (void)v;
     (void)n;
-    return SQLITE_OK; /* SQLite has no transaction of its own: never called */
+    return SQLITE_OK;
 }
 
 static int vt_rename(sqlite3_vtab *v, const char *name)
@@ -1906,8 +1995,8 @@ static sqlite3_module meridian_module = {
     .xRollback = vt_rollback,
     .xRename = vt_rename,
     .xSavepoint = vt_savepoint,
-    .xRelease = vt_savepoint,
-    .xRollbackTo = vt_savepoint,
+    .xRelease = vt_release,
+    .xRollbackTo = vt_rollback_to,
 };
 
 int sq_vtab_register(msql *s)

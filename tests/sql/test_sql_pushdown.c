@@ -439,6 +439,54 @@ TEST(transactions_like_sqlite)
         SAME(script[i], 1);
 }
 
+/* Row triggers, which the session fires itself, against SQLite's. */
+TEST(triggers_like_sqlite)
+{
+    CHECK(setup());
+    static const char *script[] = {
+        "CREATE TABLE acct(id INT PRIMARY KEY, bal INT NOT NULL DEFAULT 0, note TEXT)",
+        "CREATE TABLE log(n INTEGER PRIMARY KEY, what TEXT, at INT DEFAULT 7)",
+        "CREATE TRIGGER a_ins AFTER INSERT ON acct BEGIN INSERT INTO log(what) VALUES('ins ' || "
+        "NEW.id || ' ' || NEW.bal); END",
+        "CREATE TRIGGER a_upd BEFORE UPDATE OF bal ON acct WHEN NEW.bal < 0 BEGIN "
+        "SELECT RAISE(IGNORE); END",
+        "CREATE TRIGGER a_upd2 AFTER UPDATE ON acct FOR EACH ROW BEGIN "
+        "INSERT INTO log(what) VALUES('upd ' || OLD.id || ':' || OLD.bal || '->' || NEW.bal); "
+        "UPDATE log SET at = at + 1 WHERE what LIKE 'ins ' || NEW.id || '%'; END",
+        "CREATE TRIGGER a_del AFTER DELETE ON acct WHEN OLD.bal > 0 BEGIN "
+        "INSERT INTO log(what, at) VALUES('del ' || OLD.id, OLD.bal); END",
+        "CREATE TRIGGER a_stop BEFORE DELETE ON acct WHEN OLD.note = 'keep' BEGIN "
+        "SELECT RAISE(ABORT, 'this row stays'); END",
+        "INSERT INTO acct(id, bal) VALUES(1, 10), (2, 20), (3, 0)",
+        "INSERT INTO acct(id, note) VALUES(4, 'keep')",
+        "UPDATE acct SET bal = bal - 15",
+        "UPDATE acct SET note = 'x' WHERE id = 3",
+        "DELETE FROM acct WHERE id = 4",
+        "DELETE FROM acct WHERE id IN (1, 3)",
+        "SELECT * FROM acct ORDER BY id",
+        "SELECT what, at FROM log ORDER BY what",
+        "BEGIN",
+        "INSERT INTO acct(id, bal) VALUES(9, 90)",
+        "ROLLBACK",
+        "SELECT count(*) FROM log",
+        "CREATE TRIGGER a_loop AFTER INSERT ON log BEGIN INSERT INTO log(what) VALUES('x'); END",
+        "INSERT INTO log(what) VALUES('once')",
+        "SELECT what FROM log WHERE what IN ('once', 'x') ORDER BY what",
+        "DROP TRIGGER a_loop",
+        "DROP TRIGGER nosuch",
+        "DROP TRIGGER IF EXISTS nosuch",
+        "CREATE TRIGGER a_ins AFTER INSERT ON acct BEGIN SELECT 1; END",
+        "DROP TABLE acct",
+        "SELECT count(*) FROM log",
+    };
+    for (size_t i = 0; i < sizeof script / sizeof *script; i++)
+        SAME(script[i], 1);
+    /* the catalog keeps no trigger of a dropped table */
+    SAME("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'acct'", 1);
+    const char *r = q(g_s, "SELECT name FROM meridian_schema WHERE type = 'trigger'");
+    CHECKF(strcmp(r, "") == 0, "%s", r);
+}
+
 /* UPSERT and RETURNING, which the session carries out itself, against SQLite. */
 TEST(upsert_returning)
 {
@@ -506,4 +554,4 @@ TEST(cleanup)
 
 TEST_MAIN(TEST_CASE(edge_cases), TEST_CASE(writes_in_transactions), TEST_CASE(random_filters),
           TEST_CASE(join_reads_by_key), TEST_CASE(transactions_like_sqlite),
-          TEST_CASE(upsert_returning), TEST_CASE(cleanup))
+          TEST_CASE(triggers_like_sqlite), TEST_CASE(upsert_returning), TEST_CASE(cleanup))
