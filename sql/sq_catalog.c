@@ -130,6 +130,8 @@ static void table_free(sq_table *t)
         free(t->cols[i].name);
         free(t->cols[i].decl);
         free(t->cols[i].coll);
+        free(t->cols[i].dflt_text);
+        sqlite3_value_free(t->cols[i].dflt);
     }
     free(t->cols);
     free(t->pk);
@@ -312,6 +314,9 @@ static int col_cb(void *arg, sqlite3_stmt *st)
     c->decl = xstrdup((const char *)sqlite3_column_text(st, 2));
     c->notnull = sqlite3_column_int(st, 3);
     c->pk = sqlite3_column_int(st, 5);
+    if (sqlite3_column_type(st, 4) != SQLITE_NULL &&
+        !(c->dflt_text = strdup((const char *)sqlite3_column_text(st, 4))))
+        return SQLITE_NOMEM;
     const char *type = NULL, *coll = NULL;
     int nn, pk, ai;
     if (sqlite3_table_column_metadata(a->s->scratch, "main", t->name, c->name, &type, &coll, &nn,
@@ -461,6 +466,22 @@ sq_table *sq_cat_describe(msql *s, const char *name)
         rc = sq_fail(s, MSQL_ERROR, "table %s: generated columns are not supported", name);
     for (int i = 0; !rc && i < t->ncol; i++) {
         t->cols[i].aff = sq_affinity_of(t->cols[i].decl, t->strict);
+        if (t->cols[i].dflt_text) {
+            /* A constant DEFAULT's value, as the column stores it (ADD COLUMN
+             * allows only constants; others are evaluated per row on insert). */
+            /* REAL affinity makes an integer a real, as a read of a REAL column does */
+            char *dq = sqlite3_mprintf(t->cols[i].aff == 'r'
+                                           ? "SELECT CASE WHEN typeof(x) = 'integer' THEN "
+                                             "CAST(x AS REAL) ELSE x END FROM (SELECT (%s) AS x)"
+                                           : "SELECT %s",
+                                       t->cols[i].dflt_text);
+            sqlite3_stmt *st = NULL;
+            if (dq && sqlite3_prepare_v2(s->scratch, dq, -1, &st, NULL) == SQLITE_OK &&
+                sqlite3_step(st) == SQLITE_ROW)
+                t->cols[i].dflt = sq_affinity(s, sqlite3_column_value(st, 0), t->cols[i].aff);
+            sqlite3_finalize(st);
+            sqlite3_free(dq);
+        }
         if (sqlite3_stricmp(t->cols[i].name, SQ_KEYCOL) == 0)
             rc =
                 sq_fail(s, MSQL_ERROR, "table %s: the column name %s is reserved", name, SQ_KEYCOL);

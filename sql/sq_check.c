@@ -212,7 +212,10 @@ int sq_row_values(msql *s, sq_table *t, const uint8_t *val, size_t vlen, sqlite3
     if (rc)
         return sq_fail(s, MSQL_ERROR, "table %s: %s", t->name, why);
     for (int i = 0; i < t->ncol; i++)
-        sq_row_bind(&r, i, t->st_vals, i + 1);
+        if (i >= r.ncol && t->cols[i].dflt) /* added after the row was written */
+            sqlite3_bind_value(t->st_vals, i + 1, t->cols[i].dflt);
+        else
+            sq_row_bind(&r, i, t->st_vals, i + 1);
     sq_row_clear(&r);
     rc = sqlite3_step(t->st_vals);
     if (rc == SQLITE_ROW) {

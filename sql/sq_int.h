@@ -58,7 +58,10 @@ typedef struct sq_col {
     char aff;   /* 'i' INTEGER, 'r' REAL, 'n' NUMERIC, 't' TEXT, 'b' BLOB (none) */
     char *coll; /* collation name: "BINARY", "NOCASE", "RTRIM" */
     int notnull;
-    int pk; /* position in the primary key, 1-based; 0 if not in it */
+    int pk;              /* position in the primary key, 1-based; 0 if not in it */
+    char *dflt_text;     /* the DEFAULT expression as SQLite keeps it (NULL: none) */
+    sqlite3_value *dflt; /* its value when constant: what rows written before the column
+                          * was added (ALTER TABLE ADD COLUMN) read */
 } sq_col;
 
 typedef struct sq_table sq_table;

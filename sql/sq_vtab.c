@@ -1122,6 +1122,10 @@ static int vt_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
         }
         c->parsed = 1;
     }
+    if (i >= c->row.ncol && vt->t->cols[i].dflt) { /* added after the row was written */
+        sqlite3_result_value(ctx, vt->t->cols[i].dflt);
+        return SQLITE_OK;
+    }
     return sq_row_result(&c->row, i, ctx);
 }
 

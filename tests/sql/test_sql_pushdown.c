@@ -487,6 +487,56 @@ TEST(triggers_like_sqlite)
     CHECKF(strcmp(r, "") == 0, "%s", r);
 }
 
+/* ALTER TABLE, which SQLite refuses on virtual tables, against SQLite. */
+TEST(alter_like_sqlite)
+{
+    CHECK(setup());
+    static const char *script[] = {
+        "CREATE TABLE al(id INTEGER PRIMARY KEY, name TEXT, n INT)",
+        "INSERT INTO al VALUES(1, 'a', 10), (2, 'b', 20)",
+        "CREATE INDEX al_name ON al(name)",
+        "CREATE VIEW al_v AS SELECT id, name FROM al WHERE n > 5",
+        "CREATE TABLE al_log(k INTEGER PRIMARY KEY, msg TEXT)",
+        "CREATE TRIGGER al_t AFTER UPDATE OF n ON al BEGIN INSERT INTO al_log(msg) VALUES(NEW.name "
+        "|| '=' || NEW.n); END",
+        "ALTER TABLE al ADD COLUMN flag INT NOT NULL DEFAULT 1",
+        "ALTER TABLE al ADD COLUMN note TEXT DEFAULT 'none' CHECK (length(note) < 10)",
+        "ALTER TABLE al ADD COLUMN r REAL DEFAULT 2",
+        "ALTER TABLE al ADD COLUMN u INT UNIQUE",
+        "ALTER TABLE al ADD COLUMN bad INT NOT NULL",
+        "SELECT * FROM al ORDER BY id",
+        "SELECT typeof(r), typeof(flag) FROM al ORDER BY id",
+        "INSERT INTO al(id, name, n) VALUES(3, 'c', 30)",
+        "UPDATE al SET flag = 0, n = n + 1 WHERE id = 1",
+        "SELECT * FROM al ORDER BY id",
+        "SELECT id FROM al WHERE flag = 1 ORDER BY id",
+        "ALTER TABLE al RENAME COLUMN name TO label",
+        "SELECT * FROM al_v ORDER BY id",
+        "SELECT id FROM al WHERE label = 'b'",
+        "UPDATE al SET n = 99 WHERE label = 'b'",
+        "SELECT msg FROM al_log ORDER BY k",
+        "ALTER TABLE al RENAME TO al2",
+        "SELECT * FROM al ORDER BY id",
+        "SELECT id, label, n FROM al2 ORDER BY id",
+        "UPDATE al2 SET n = 7 WHERE id = 3",
+        "SELECT msg FROM al_log ORDER BY k",
+        "SELECT * FROM al_v ORDER BY id",
+        "ALTER TABLE al2 RENAME TO al_log",
+        "ALTER TABLE al2 RENAME COLUMN nosuch TO x",
+        "ALTER TABLE al2 RENAME COLUMN n TO label",
+        "ALTER TABLE nosuch ADD COLUMN x",
+        "ALTER TABLE al_v ADD COLUMN x",
+    };
+    for (size_t i = 0; i < sizeof script / sizeof *script; i++)
+        SAME(script[i], 1);
+    /* another session sees the altered schema */
+    msql *o = NULL;
+    CHECK(msql_open(g_db, &o) == MSQL_OK);
+    const char *r = q(o, "SELECT id, label, flag FROM al2 ORDER BY id");
+    CHECKF(strcmp(r, "1|a|0\n2|b|1\n3|c|1\n") == 0, "%s", r);
+    msql_close(o);
+}
+
 /* UPSERT and RETURNING, which the session carries out itself, against SQLite. */
 TEST(upsert_returning)
 {
@@ -554,4 +604,5 @@ TEST(cleanup)
 
 TEST_MAIN(TEST_CASE(edge_cases), TEST_CASE(writes_in_transactions), TEST_CASE(random_filters),
           TEST_CASE(join_reads_by_key), TEST_CASE(transactions_like_sqlite),
-          TEST_CASE(triggers_like_sqlite), TEST_CASE(upsert_returning), TEST_CASE(cleanup))
+          TEST_CASE(triggers_like_sqlite), TEST_CASE(alter_like_sqlite),
+          TEST_CASE(upsert_returning), TEST_CASE(cleanup))
