@@ -242,11 +242,27 @@ int sq_cat_load(msql *s, sq_txn *x, int64_t version)
             return sq_fail(s, MSQL_NOMEM, "out of memory");
         return sq_fail_meridian(s, rc, "reading the catalog");
     }
+    /* The session's virtual tables cannot be replaced under a running
+     * statement (SQLite: "database table is locked"). */
+    for (sqlite3_stmt *p = sqlite3_next_stmt(s->conn, NULL); p; p = sqlite3_next_stmt(s->conn, p))
+        if (sqlite3_stmt_busy(p)) {
+            for (int i = 0; i < a.n; i++) {
+                free(a.d[i].key);
+                free(a.d[i].json);
+            }
+            free(a.d);
+            return sq_fail(s, MSQL_RETRY,
+                           "retryable: the schema changed while another statement of this "
+                           "session is still running: finish or finalize it, then run this "
+                           "again");
+        }
     desc_free(s);
     s->cat.desc = a.d;
     s->cat.ndesc = a.n;
-    s->cat.version = version;
-    return sq_cat_rebuild(s);
+    rc = sq_cat_rebuild(s);
+    /* A failed rebuild leaves no version: the next transaction loads again. */
+    s->cat.version = rc ? -1 : version;
+    return rc;
 }
 
 int sq_cat_refresh(msql *s)

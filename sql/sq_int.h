@@ -234,6 +234,7 @@ struct msql {
     const sq_dml *dml; /* the running statement's, or NULL */
     int stmt_kept;     /* SQLite kept the failed statement's rows (OR FAIL) */
     int raise_ignore;  /* a trigger ran RAISE(IGNORE) */
+    int reload_failed; /* a statement's catalog reload failed: s->msg says why */
     int rollback_all;  /* an OR ROLLBACK conflict: end the whole transaction */
 
     /* errors */

@@ -558,6 +558,14 @@ static int prepare_sql(msql *s, const char *sql, const char *start, const char *
                 free(ai.name);
                 continue;
             }
+            if (s->pending && s->pending != SQ_PEND_SCHEMA && s->msg) {
+                /* the catalog could not be loaded (unavailable, a busy statement) */
+                int code = set_error(s, s->pending, -1, "%s", s->msg);
+                free(ai.op);
+                free(ai.name);
+                free(rewritten);
+                return code;
+            }
             s->pending = 0;
             m = sqlite3_errmsg(s->conn);
             /* the refresh ran statements: prepare again for the message */
@@ -737,7 +745,9 @@ static int step_error(msql_stmt *st, int rc)
     int code = rc == SQLITE_NOMEM ? MSQL_NOMEM : MSQL_ERROR;
     if (s->pending && s->pending != SQ_PEND_SCHEMA)
         code = s->pending;
-    set_error(s, code, -1, "%s", sqlite3_errmsg(s->conn));
+    /* a failed catalog reload says why itself; anything else as SQLite tells it */
+    set_error(s, code, -1, "%s", s->reload_failed && s->msg ? s->msg : sqlite3_errmsg(s->conn));
+    s->reload_failed = 0;
     if (s->explicit_txn && (code == MSQL_RETRY || code == MSQL_UNAVAILABLE ||
                             code == MSQL_UNKNOWN || s->rollback_all)) {
         /* the transaction is over: libmeridian doomed it, or OR ROLLBACK */
@@ -779,6 +789,7 @@ static int step_once(msql_stmt *st)
             sqlite3_reset(st->st);
             if (reload_through(s, s->tx) == SQLITE_OK)
                 continue;
+            s->reload_failed = 1;
         }
         return rc;
     }

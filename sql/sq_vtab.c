@@ -229,12 +229,20 @@ static void plan_columns(sq_vt *vt, sqlite3_index_info *info, int index, const i
     int prefix_exact = 1; /* every pushed constraint so far omitted */
     for (; j < n && j < PLAN_MAXEQ; j++) {
         int col = cols[j], best = -1, kind = 0;
+        char caff = col_aff(t, col);
         for (int i = 0; i < info->nConstraint; i++) {
             const struct sqlite3_index_constraint *k = &info->aConstraint[i];
             if (!k->usable || k->iColumn != col || !is_binary(info, i))
                 continue;
             if (k->op == SQLITE_INDEX_CONSTRAINT_EQ) {
                 int in = sqlite3_vtab_in(info, i, -1);
+                /* An IN is taken only when it can be omitted: SQLite rechecks
+                 * a virtual table's IN with no affinity ('05' against 5 from
+                 * an INTEGER column fails), where a real table would compare
+                 * numerically. So not on TEXT/BLOB columns, nor after a
+                 * constraint that is not exact. */
+                if (in && (caff == 't' || caff == 'b' || !prefix_exact))
+                    continue;
                 if (best < 0 || (kind == EQ_IN && !in)) {
                     best = i;
                     kind = in ? EQ_IN : EQ_EQ;
