@@ -13,7 +13,6 @@
 #include "client/mer_int.h"
 #include "common/mr_log.h"
 #include "common/mr_util.h"
-#include "tablet/node/nd.h"
 
 /* A node that failed to answer is skipped for this long. */
 #define MER_DOWN_NS (1000 * MR_NS_PER_MS)
@@ -35,10 +34,18 @@ uint64_t mer_rand(meridian *db)
     return x * 2685821657736338717ull;
 }
 
+/* A call starts zeroed by its maker; its arena is set up when first used. */
+static void call_arena(mer_call *c)
+{
+    if (!c->arena.allocator.alloc)
+        pr_arena_init(&c->arena);
+}
+
 void mer_call_reset(mer_call *c)
 {
-    json_decref(c->reply);
     c->reply = NULL;
+    call_arena(c);
+    pr_arena_reset(&c->arena);
     c->rc = MR_OK;
     c->addr[0] = c->why[0] = c->next[0] = '\0';
     c->state = CALL_IDLE;
@@ -46,6 +53,25 @@ void mer_call_reset(mer_call *c)
     c->attempts = c->hops = 0;
     c->cand = 0;
     c->retry_at = 0;
+}
+
+int mer_call_set_request(mer_call *c, const ProtobufCMessage *m)
+{
+    call_arena(c);
+    free(c->req);
+    c->req = NULL;
+    c->req_len = 0;
+    mr_err err;
+    return pr_encode(m, 0, &c->req, &c->req_len, &err);
+}
+
+void mer_call_free(mer_call *c)
+{
+    free(c->req);
+    c->req = NULL;
+    c->reply = NULL;
+    if (c->arena.allocator.alloc)
+        pr_arena_free(&c->arena);
 }
 
 /* ---- the transport ---- */
@@ -103,19 +129,18 @@ static void on_response(net_transport *t, int status, const mr_err *err, const n
     mer_call *c = ud;
     c->state = CALL_JUDGE;
     c->rc = status;
-    json_decref(c->reply);
     c->reply = NULL;
+    pr_arena_reset(&c->arena);
     if (status != MR_OK) {
         snprintf(c->why, sizeof c->why, "%s", err ? mr_err_msg(err) : mr_strerror(status));
         return;
     }
-    json_error_t je;
-    c->reply = json_loadb((const char *)resp->payload, resp->len, 0, &je);
-    if (!json_is_object(c->reply)) {
-        json_decref(c->reply);
-        c->reply = NULL;
-        c->rc = MR_EPROTO;
-        snprintf(c->why, sizeof c->why, "%s sent an unparsable reply: %s", c->addr, je.text);
+    mr_err derr;
+    c->reply = pr_reply_decode(&c->arena, resp->payload, resp->len, &derr);
+    if (!c->reply) {
+        c->rc = derr.code == MR_ENOMEM ? MR_ENOMEM : MR_EPROTO;
+        snprintf(c->why, sizeof c->why, "%s sent a reply that does not decode: %s", c->addr,
+                 mr_err_msg(&derr));
     }
 }
 
@@ -174,16 +199,16 @@ static void issue(meridian *db, mer_call *c, int64_t now, int64_t deadline)
                  (unsigned long long)c->group);
         return;
     }
-    if (!(c->flags & MER_CALL_ANYNODE))
-        json_object_set_new(c->req, "group", json_integer((json_int_t)c->group));
     /* A request that must not be sent twice never waits in the transport's
      * queue for a node that may be gone (a dial refused leaves it queued
      * until its timeout): a node not heard from on this transport is probed
      * first with a harmless request; only its answer lets the real one go. */
     const mer_node *node = mer_rmap_node_at(&db->map, c->addr, false);
     c->probing = !(c->flags & MER_CALL_RESEND) && (!node || node->proven != db->tr_gen);
-    char *text = c->probing ? strdup("{}") : json_dumps(c->req, JSON_COMPACT);
-    uint8_t type = c->probing ? ND_MSG_RANGES : c->type;
+    /* (a probe is a RANGES request: an Empty message, no bytes) */
+    const uint8_t *payload = c->probing ? (const uint8_t *)"" : c->req;
+    uint32_t plen = c->probing ? 0 : (uint32_t)c->req_len;
+    uint8_t type = c->probing ? MERIDIAN__MSG_TYPE__MSG_RANGES : c->type;
     /* Requests safe to resend get a slice of the budget, so one dead node
      * does not eat all of it; the others wait as long as the call may. */
     int64_t left = (deadline - now) / MR_NS_PER_MS;
@@ -194,14 +219,15 @@ static void issue(meridian *db, mer_call *c, int64_t now, int64_t deadline)
         left = 1;
     mr_err err;
     mr_err_clear(&err);
-    int rc = text ? net_transport_request(db->tr, c->addr, type, text, (uint32_t)strlen(text),
-                                          (uint64_t)left, on_response, c, NULL, &err)
-                  : mr_errf(&err, MR_ENOMEM, "out of memory");
-    free(text);
-    MR_DEBUG("client", "request group=%llu addr=%s op=%s txn=%lld rc=%d",
+    int rc = payload ? net_transport_request(db->tr, c->addr, type, payload, plen, (uint64_t)left,
+                                             on_response, c, NULL, &err)
+                     : mr_errf(&err, MR_ENOMEM, "out of memory");
+    MR_DEBUG("client", "request group=%llu addr=%s op=%s txn=%llu rc=%d",
              (unsigned long long)c->group, c->addr,
-             c->probing ? "probe" : json_string_value(json_object_get(c->req, "op")) ?: "-",
-             (long long)json_integer_value(json_object_get(c->req, "txn")), rc);
+             c->probing ? "probe"
+             : c->op    ? c->op
+                        : "-",
+             (unsigned long long)c->txn, rc);
     if (rc == MR_OK) {
         c->state = CALL_INFLIGHT;
     } else {
@@ -232,10 +258,9 @@ static void advance(meridian *db, mer_call *c, int64_t now)
     }
 }
 
-static bool is_error(const json_t *reply, const char *e)
+static bool is_error(const mer_call *c, Meridian__ErrorCode code)
 {
-    const char *got = json_string_value(json_object_get(reply, "error"));
-    return got && strcmp(got, e) == 0;
+    return mer_call_error(c, code);
 }
 
 /* A probe's answer (any answer) proves the node reachable: the real request
@@ -243,8 +268,8 @@ static bool is_error(const json_t *reply, const char *e)
 static void judge_probe(meridian *db, mer_call *c, int64_t now)
 {
     c->probing = false;
-    json_decref(c->reply);
     c->reply = NULL;
+    pr_arena_reset(&c->arena);
     if (c->rc == MR_OK) {
         mer_node *node = mer_rmap_node_at(&db->map, c->addr, true);
         if (node)
@@ -267,11 +292,9 @@ static void judge(meridian *db, mer_call *c, int64_t now)
 {
     if (c->probing)
         return judge_probe(db, c, now);
-    MR_DEBUG("client", "answer group=%llu addr=%s op=%s txn=%lld rc=%d error=%s",
-             (unsigned long long)c->group, c->addr,
-             json_string_value(json_object_get(c->req, "op")) ?: "-",
-             (long long)json_integer_value(json_object_get(c->req, "txn")), c->rc,
-             json_string_value(json_object_get(c->reply, "error")) ?: "-");
+    MR_DEBUG("client", "answer group=%llu addr=%s op=%s txn=%llu rc=%d error=%s",
+             (unsigned long long)c->group, c->addr, c->op ? c->op : "-", (unsigned long long)c->txn,
+             c->rc, c->reply && c->reply->error ? pr_error_name(c->reply->error->code) : "-");
     if (c->rc != MR_OK) {
         if (c->rc == MR_ETIMEDOUT || c->rc == MR_EUNAVAIL)
             mer_rmap_mark_down(&db->map, c->addr, now + MER_DOWN_NS);
@@ -287,17 +310,17 @@ static void judge(meridian *db, mer_call *c, int64_t now)
     mer_node *answered = mer_rmap_node_at(&db->map, c->addr, true);
     if (answered)
         answered->proven = db->tr_gen;
-    if (json_is_true(json_object_get(c->reply, "ok"))) {
+    if (!c->reply->error) {
         /* Whoever answers a leader's request is the leader. */
         if (c->flags & MER_CALL_LEADER)
             mer_rmap_set_leader(&db->map, c->group, c->addr);
         return finish(c);
     }
-    const char *msg = json_string_value(json_object_get(c->reply, "message"));
-    snprintf(c->why, sizeof c->why, "%s: %s: %s", c->addr,
-             json_string_value(json_object_get(c->reply, "error")) ?: "error", msg ? msg : "");
-    if (is_error(c->reply, "not_leader")) {
-        const char *hint = json_string_value(json_object_get(c->reply, "leader"));
+    const char *msg = pr_reply_message(c->reply);
+    snprintf(c->why, sizeof c->why, "%s: %s: %s", c->addr, pr_error_name(c->reply->error->code),
+             msg);
+    if (is_error(c, MERIDIAN__ERROR_CODE__NOT_LEADER)) {
+        const char *hint = c->reply->error->leader;
         /* A hint naming a node that just failed us is a stale one (the
          * replica has not noticed the leader's death yet): look elsewhere. */
         const mer_node *hn = hint && *hint ? mer_rmap_node_at(&db->map, hint, false) : NULL;
@@ -318,7 +341,7 @@ static void judge(meridian *db, mer_call *c, int64_t now)
     }
     /* A new leader that has not applied its predecessors' log yet refuses
      * before looking at the transaction: safe to ask again shortly. */
-    if (is_error(c->reply, "aborted") && msg && strstr(msg, "still applying")) {
+    if (is_error(c, MERIDIAN__ERROR_CODE__ABORTED) && strstr(msg, "still applying")) {
         c->state = CALL_IDLE;
         c->retry_at = now + 20 * MR_NS_PER_MS;
         return;
@@ -326,14 +349,15 @@ static void judge(meridian *db, mer_call *c, int64_t now)
     /* An abort (or status) behind a read the leader still holds parked (its
      * client gave up waiting): ask again once that read is through, or the
      * locks would stay until the node expires the transaction. */
-    if (is_error(c->reply, "busy") && (c->flags & MER_CALL_RESEND)) {
+    if (is_error(c, MERIDIAN__ERROR_CODE__BUSY) && (c->flags & MER_CALL_RESEND)) {
         c->state = CALL_IDLE;
         c->retry_at = now + mer_backoff_ms(c->attempts, 20, 500, mer_rand(db)) * MR_NS_PER_MS;
         return;
     }
-    bool behind = is_error(c->reply, "behind") && (c->flags & MER_CALL_BEHIND);
-    bool elsewhere = is_error(c->reply, "no_group") || is_error(c->reply, "uninitialized") ||
-                     is_error(c->reply, "shutdown");
+    bool behind = is_error(c, MERIDIAN__ERROR_CODE__BEHIND) && (c->flags & MER_CALL_BEHIND);
+    bool elsewhere = is_error(c, MERIDIAN__ERROR_CODE__NO_GROUP) ||
+                     is_error(c, MERIDIAN__ERROR_CODE__NOT_INITIALIZED) ||
+                     is_error(c, MERIDIAN__ERROR_CODE__UNAVAILABLE);
     if (behind || elsewhere) {
         /* max_rounds bounds how often every replica is asked (bounded
          * staleness asks each once, then reports the read as stale). */
@@ -405,31 +429,33 @@ void mer_calls_run(meridian *db, mer_call *calls, size_t n)
 
 int mer_refresh_map(meridian *db)
 {
-    mer_call c = {.type = ND_MSG_RANGES, .flags = MER_CALL_ANYNODE | MER_CALL_RESEND};
-    c.req = json_object();
-    if (!c.req)
+    mer_call c = {.type = MERIDIAN__MSG_TYPE__MSG_RANGES,
+                  .flags = MER_CALL_ANYNODE | MER_CALL_RESEND,
+                  .op = "ranges"};
+    Meridian__Empty empty = MERIDIAN__EMPTY__INIT;
+    if (mer_call_set_request(&c, &empty.base) != MR_OK)
         return mer_fail(db, MERIDIAN_NOMEM, "out of memory");
     c.rot = (unsigned)mer_rand(db);
     mer_calls_run(db, &c, 1);
-    json_decref(c.req);
     int rc = MERIDIAN_OK;
     mr_err err;
     mr_err_clear(&err);
     mer_rmap m;
     if (c.rc != MR_OK) {
         rc = mer_fail(db, MERIDIAN_UNAVAILABLE, "range map: no node answered: %s", c.why);
-    } else if (json_is_true(json_object_get(c.reply, "ok"))) {
-        if (mer_rmap_from_json(&m, c.reply, &err) == MR_OK)
+    } else if (c.reply->body_case == MERIDIAN__REPLY__BODY_RANGES) {
+        if (mer_rmap_from_reply(&m, c.reply->ranges, &err) == MR_OK)
             mer_rmap_replace(&db->map, &m);
         else
             rc = mer_fail(db, MERIDIAN_ERROR, "%s: %s", c.addr, mr_err_msg(&err));
+    } else if (!c.reply->error) {
+        rc = mer_fail(db, MERIDIAN_ERROR, "%s: a range map request answered without a map", c.addr);
     } else {
-        rc = mer_fail(db, mer_code_of_error(json_string_value(json_object_get(c.reply, "error"))),
-                      "range map: %s", c.why);
+        rc = mer_fail(db, mer_code_of_error(c.reply->error->code), "range map: %s", c.why);
         if (rc == MERIDIAN_INVALID || rc == MERIDIAN_ERROR)
             rc = MERIDIAN_UNAVAILABLE;
     }
-    json_decref(c.reply);
+    mer_call_free(&c);
     return rc;
 }
 

@@ -60,35 +60,33 @@ int mer_fail(meridian *db, int code, const char *fmt, ...)
     return code;
 }
 
-/* The node's error strings (tablet/node/nd.h, "Errors"), by what a client can
+/* The node's error codes (proto/meridian.proto, ErrorCode), by what a client can
  * do about them. Routing errors (not_leader, wrong_range, no_group, behind)
  * only surface here once the engine's retries ran out. */
-int mer_code_of_error(const char *error)
+int mer_code_of_error(Meridian__ErrorCode code)
 {
-    static const struct {
-        const char *error;
-        int code;
-    } map[] = {
-        {"aborted", MERIDIAN_ABORTED},
-        {"busy", MERIDIAN_ABORTED}, /* an earlier request of the transaction is still there */
-        {"wrong_range", MERIDIAN_ABORTED},
-        {"unknown", MERIDIAN_UNKNOWN},
-        {"not_leader", MERIDIAN_UNAVAILABLE},
-        {"no_group", MERIDIAN_UNAVAILABLE},
-        {"uninitialized", MERIDIAN_UNAVAILABLE},
-        {"shutdown", MERIDIAN_UNAVAILABLE},
-        {"timeout", MERIDIAN_UNAVAILABLE},
-        {"unavailable", MERIDIAN_UNAVAILABLE},
-        {"behind", MERIDIAN_UNAVAILABLE},
-        {"below the version horizon", MERIDIAN_STALE},
-        {"invalid", MERIDIAN_INVALID},
-        {"too_large", MERIDIAN_ERROR}, /* an answer or commit record over the size limits */
-        {"nomem", MERIDIAN_ERROR},     /* the node's memory, not ours */
-    };
-    for (size_t i = 0; error && i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(map[i].error, error) == 0)
-            return map[i].code;
-    return MERIDIAN_ERROR;
+    switch (code) {
+    case MERIDIAN__ERROR_CODE__ABORTED:
+    case MERIDIAN__ERROR_CODE__BUSY: /* an earlier request of the transaction is still there */
+    case MERIDIAN__ERROR_CODE__WRONG_RANGE:
+    case MERIDIAN__ERROR_CODE__VOIDED:
+        return MERIDIAN_ABORTED;
+    case MERIDIAN__ERROR_CODE__UNKNOWN:
+        return MERIDIAN_UNKNOWN;
+    case MERIDIAN__ERROR_CODE__NOT_LEADER:
+    case MERIDIAN__ERROR_CODE__NO_GROUP:
+    case MERIDIAN__ERROR_CODE__NOT_INITIALIZED:
+    case MERIDIAN__ERROR_CODE__UNAVAILABLE:
+    case MERIDIAN__ERROR_CODE__BEHIND:
+        return MERIDIAN_UNAVAILABLE;
+    case MERIDIAN__ERROR_CODE__STALE:
+        return MERIDIAN_STALE;
+    case MERIDIAN__ERROR_CODE__INVALID:
+        return MERIDIAN_INVALID;
+    default: /* too_large (an answer or commit record over the size limits), the node's memory
+              * (not ours), forgotten, internal, ... */
+        return MERIDIAN_ERROR;
+    }
 }
 
 int mer_code_of_mr(int mr)
@@ -127,20 +125,14 @@ int mer_check_bytes(const void *p, size_t len, bool is_key, char *why, size_t wh
                  is_key ? "4096-byte" : "1 MiB");
         return MERIDIAN_INVALID;
     }
-    const char *bad = len && !p ? "NULL" : NULL;
-    if (bad) {
-        snprintf(why, whylen, "%s %s", what, bad);
+    if (len && !p) {
+        snprintf(why, whylen, "%s NULL", what);
         return MERIDIAN_INVALID;
     }
-    const unsigned char *s = p;
-    for (size_t i = 0; i < len;) {
-        size_t n = s[i] ? mr_utf8_seq(s + i, len - i) : 0;
-        if (n == 0) {
-            snprintf(why, whylen, "%s byte %zu: %s", what, i,
-                     s[i] ? "not valid UTF-8" : "a NUL byte");
-            return MERIDIAN_INVALID;
-        }
-        i += n;
+    /* Keys whose first byte is 0 are the cluster's own (its tablets' records). */
+    if (is_key && ((const unsigned char *)p)[0] == 0) {
+        snprintf(why, whylen, "key starts with byte 0 (reserved for the cluster's own keys)");
+        return MERIDIAN_INVALID;
     }
     return MERIDIAN_OK;
 }

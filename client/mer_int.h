@@ -5,7 +5,6 @@
 #ifndef MER_INT_H
 #define MER_INT_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +14,8 @@
 #include "meridian.h"
 #include "net/tls.h"
 #include "net/transport.h"
+#include "proto/pr.h"
+#include "proto/pr_msg.h"
 
 #define MER_KEY_MAX   MERIDIAN_KEY_MAX
 #define MER_VALUE_MAX MERIDIAN_VALUE_MAX
@@ -38,10 +39,16 @@ typedef struct mer_group {
     char *leader; /* "host:port" hint, "" when unknown */
 } mer_group;
 
+/* A byte string (keys are any bytes): p malloc'd (non-NULL even when len is 0). */
+typedef struct mer_bytes {
+    uint8_t *p;
+    size_t len;
+} mer_bytes;
+
 typedef struct mer_range {
-    char *start;  /* inclusive; "" = the first key */
-    char *end;    /* exclusive; "" = +infinity */
-    size_t group; /* index into mer_rmap.groups */
+    mer_bytes start; /* inclusive; empty = the first key */
+    mer_bytes end;   /* exclusive; empty = +infinity */
+    size_t group;    /* index into mer_rmap.groups */
 } mer_range;
 
 typedef struct mer_rmap {
@@ -53,9 +60,9 @@ typedef struct mer_rmap {
     size_t nnodes;
 } mer_rmap;
 
-/* Builds a map from an ND_MSG_RANGES reply (checked: sorted, contiguous, from
+/* Builds a map from a MSG_RANGES answer (checked: sorted, contiguous, from
  * "" to +infinity, known nodes). On success *m owns everything (mer_rmap_free). */
-int mer_rmap_from_json(mer_rmap *m, const json_t *reply, mr_err *err);
+int mer_rmap_from_reply(mer_rmap *m, const Meridian__RangeMap *reply, mr_err *err);
 /* Checks a comma-separated list of "host:port" seed addresses. */
 int mer_seeds_check(const char *addrs, mr_err *err);
 void mer_rmap_free(mer_rmap *m);
@@ -64,7 +71,9 @@ void mer_rmap_free(mer_rmap *m);
 void mer_rmap_replace(mer_rmap *dst, mer_rmap *src);
 
 /* The range holding key (never NULL for a valid map). */
-const mer_range *mer_rmap_find(const mer_rmap *m, const char *key);
+const mer_range *mer_rmap_find(const mer_rmap *m, const void *key, size_t klen);
+/* The id of the group holding key. */
+uint64_t mer_rmap_group_of(const mer_rmap *m, const void *key, size_t klen);
 /* The group with id gid, or NULL. */
 mer_group *mer_rmap_group(const mer_rmap *m, uint64_t gid);
 /* The node with this address; with add, a new node (id 0) is made for an
@@ -84,8 +93,9 @@ size_t mer_rmap_candidates(const mer_rmap *m, uint64_t gid, bool leader_first, u
 /* ---- the write buffer (pure): a sorted array of the transaction's writes ---- */
 
 typedef struct mer_write {
-    char *key;
-    char *val; /* NULL for a delete */
+    uint8_t *key;
+    size_t klen;
+    uint8_t *val; /* NULL for a delete */
     size_t vlen;
 } mer_write;
 
@@ -96,24 +106,24 @@ typedef struct mer_wbuf {
 
 /* Records a put (val) or a delete (val NULL), replacing an earlier write of
  * key. Copies both. MR_OK or MR_ENOMEM. */
-int mer_wbuf_set(mer_wbuf *b, const char *key, const char *val, size_t vlen);
-const mer_write *mer_wbuf_get(const mer_wbuf *b, const char *key);
+int mer_wbuf_set(mer_wbuf *b, const void *key, size_t klen, const void *val, size_t vlen);
+const mer_write *mer_wbuf_get(const mer_wbuf *b, const void *key, size_t klen);
 /* The index of the first write whose key is >= key (b->n if none). */
-size_t mer_wbuf_lower_bound(const mer_wbuf *b, const char *key);
+size_t mer_wbuf_lower_bound(const mer_wbuf *b, const void *key, size_t klen);
 void mer_wbuf_free(mer_wbuf *b);
 
 /* ---- errors (pure) ---- */
 
-/* The MERIDIAN_* code for a node's error string ("aborted", "not_leader", ...). */
-int mer_code_of_error(const char *error);
+/* The MERIDIAN_* code for a node's error code (ABORTED, NOT_LEADER, ...). */
+int mer_code_of_error(Meridian__ErrorCode code);
 /* The MERIDIAN_* code for an internal MR_* code. */
 int mer_code_of_mr(int mr);
 /* Sets the connection's message (printf-style) and returns code. */
 int mer_fail(meridian *db, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void mer_clear(meridian *db);
 
-/* Checks a key (1..4096 bytes, UTF-8, no NUL) or a value (0..1 MiB, UTF-8,
- * no NUL). MERIDIAN_OK, or MERIDIAN_INVALID with the reason in why. */
+/* Checks a key (1..4096 bytes, the first not 0) or a value (0..1 MiB of any
+ * bytes). MERIDIAN_OK, or MERIDIAN_INVALID with the reason in why. */
 int mer_check_bytes(const void *p, size_t len, bool is_key, char *why, size_t whylen);
 
 /* ---- backoff (pure) ---- */
@@ -136,14 +146,19 @@ enum {
 typedef struct mer_call {
     /* in: */
     uint8_t type;
-    uint64_t group; /* filled into the request as "group" */
+    uint64_t group; /* the group the request is for (its "group" field) */
     unsigned flags;
     unsigned rot;        /* where in the replica list to start (spreads snapshot reads) */
     unsigned max_rounds; /* rounds over the replicas for behind/no_group; 0 = until timeout */
-    json_t *req;         /* owned by the caller; "group" is set by the engine */
+    uint8_t *req;        /* the encoded request (mer_call_set_request; mer_call_free frees) */
+    size_t req_len;
+    const char *op; /* for logs: what the request is ("read", "commit", ...) */
+    uint64_t txn;   /* for logs: the transaction, 0 = none */
     /* out: */
-    int rc;         /* MR_OK (reply set) or the transport's error of the last attempt */
-    json_t *reply;  /* the final answer (ok or an error the caller must judge); caller frees */
+    int rc; /* MR_OK (reply set) or the transport's error of the last attempt */
+    /* The final answer (a body, or an error the caller must judge), decoded into arena. */
+    const Meridian__Reply *reply;
+    pr_arena arena;
     char addr[128]; /* who gave it */
     char why[MR_ERRMSG_MAX];
     /* engine state: */
@@ -160,6 +175,15 @@ typedef struct mer_call {
  * behind, busy-before-sending and unreachable nodes per the flags. */
 void mer_calls_run(meridian *db, mer_call *calls, size_t n);
 void mer_call_reset(mer_call *c);
+/* Encodes m as c's request. MR_OK, MR_ENOMEM. */
+int mer_call_set_request(mer_call *c, const ProtobufCMessage *m);
+/* Frees c's request and reply. */
+void mer_call_free(mer_call *c);
+/* Is c's answer an error of this code? */
+static inline bool mer_call_error(const mer_call *c, Meridian__ErrorCode code)
+{
+    return c->reply && pr_reply_code(c->reply) == code;
+}
 
 /* Asks any node for the range map and installs it. MERIDIAN_* code. */
 int mer_refresh_map(meridian *db);

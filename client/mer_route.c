@@ -1,7 +1,7 @@
 /* The client's range map (key range -> group -> replicas and leader hint) and
  * the order in which routing tries a group's replicas. Pure: no I/O, so the
- * unit tests drive it directly. The map comes from ND_MSG_RANGES (see the
- * "Range map" comment in tablet/node/nd.h). */
+ * unit tests drive it directly. The map comes from MSG_RANGES (a RangeMap,
+ * proto/meridian.proto). Keys are byte strings, ordered as bytes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,8 +16,8 @@ static char *dup_or_empty(const char *s)
 void mer_rmap_free(mer_rmap *m)
 {
     for (size_t i = 0; i < m->nranges; i++) {
-        free(m->ranges[i].start);
-        free(m->ranges[i].end);
+        free(m->ranges[i].start.p);
+        free(m->ranges[i].end.p);
     }
     for (size_t i = 0; i < m->ngroups; i++) {
         free(m->groups[i].replicas);
@@ -83,19 +83,30 @@ static mer_group *add_group(mer_rmap *m, uint64_t gid)
     return g;
 }
 
-static int add_range(mer_rmap *m, const char *start, const char *end, size_t gidx)
+static int bytes_copy(mer_bytes *out, const ProtobufCBinaryData *b)
+{
+    out->len = b->len;
+    out->p = malloc(b->len ? b->len : 1);
+    if (!out->p)
+        return MR_ENOMEM;
+    if (b->len)
+        memcpy(out->p, b->data, b->len);
+    return MR_OK;
+}
+
+static int add_range(mer_rmap *m, const ProtobufCBinaryData *start, const ProtobufCBinaryData *end,
+                     size_t gidx)
 {
     mer_range *nr = realloc(m->ranges, (m->nranges + 1) * sizeof *nr);
     if (!nr)
         return MR_ENOMEM;
     m->ranges = nr;
     mer_range *r = &m->ranges[m->nranges];
-    r->start = strdup(start);
-    r->end = strdup(end);
+    memset(r, 0, sizeof *r);
     r->group = gidx;
-    if (!r->start || !r->end) {
-        free(r->start);
-        free(r->end);
+    if (bytes_copy(&r->start, start) != MR_OK || bytes_copy(&r->end, end) != MR_OK) {
+        free(r->start.p);
+        free(r->end.p);
         return MR_ENOMEM;
     }
     m->nranges++;
@@ -123,77 +134,61 @@ static const mer_node *node_by_id(const mer_rmap *m, uint32_t id)
     return NULL;
 }
 
-static int parse_nodes(mer_rmap *m, const json_t *nodes, mr_err *err)
+static int parse_nodes(mer_rmap *m, const Meridian__RangeMap *r, mr_err *err)
 {
-    size_t i;
-    const json_t *n;
-    if (!json_is_array(nodes) || json_array_size(nodes) == 0)
+    if (r->n_nodes == 0)
         return mr_errf(err, MR_EPROTO, "range map without nodes");
-    json_array_foreach(nodes, i, n)
-    {
-        json_int_t id = json_integer_value(json_object_get(n, "id"));
-        const char *addr = json_string_value(json_object_get(n, "addr"));
-        if (id <= 0 || id > UINT32_MAX || !addr || !*addr)
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        const Meridian__NodeInfo *n = r->nodes[i];
+        if (n->id == 0 || !n->addr[0])
             return mr_errf(err, MR_EPROTO, "range map: node %zu lacks an id or address", i);
-        if (!add_node(m, (uint32_t)id, addr, json_string_value(json_object_get(n, "zone"))))
+        if (!add_node(m, n->id, n->addr, n->zone))
             return mr_errf(err, MR_ENOMEM, "out of memory");
     }
     return MR_OK;
 }
 
-static int parse_range(mer_rmap *m, size_t i, const json_t *r, const char *prev_end, mr_err *err)
+static int parse_range(mer_rmap *m, size_t i, const Meridian__Range *r, const mer_bytes *prev_end,
+                       mr_err *err)
 {
-    const char *start = json_string_value(json_object_get(r, "start"));
-    const char *end = json_string_value(json_object_get(r, "end"));
-    json_int_t gid = json_integer_value(json_object_get(r, "group"));
-    if (!start || !end || gid <= 0)
-        return mr_errf(err, MR_EPROTO, "range map: range %zu lacks start, end or group", i);
+    if (r->group == 0)
+        return mr_errf(err, MR_EPROTO, "range map: range %zu lacks a group", i);
     /* Contiguous from "" to +infinity: each range starts where the last ended. */
-    if (strcmp(start, prev_end) != 0 || (*end && strcmp(start, end) >= 0))
-        return mr_errf(err, MR_EPROTO, "range map: range %zu [%s, %s) is out of order", i, start,
-                       end);
-    mer_group *g = mer_rmap_group(m, (uint64_t)gid);
-    if (!g && !(g = add_group(m, (uint64_t)gid)))
+    if (mr_bytes_cmp(r->start.data, r->start.len, prev_end->p, prev_end->len) != 0 ||
+        (r->end.len && mr_bytes_cmp(r->start.data, r->start.len, r->end.data, r->end.len) >= 0))
+        return mr_errf(err, MR_EPROTO, "range map: range %zu is out of order", i);
+    mer_group *g = mer_rmap_group(m, r->group);
+    if (!g && !(g = add_group(m, r->group)))
         return mr_errf(err, MR_ENOMEM, "out of memory");
-    size_t k;
-    const json_t *rep;
-    json_array_foreach(json_object_get(r, "replicas"), k, rep)
-    {
-        json_int_t id = json_integer_value(rep);
-        if (!node_by_id(m, (uint32_t)id))
-            return mr_errf(err, MR_EPROTO, "range map: group %lld names unknown node %lld",
-                           (long long)gid, (long long)id);
-        if (add_replica(g, (uint32_t)id) != MR_OK)
+    for (size_t k = 0; k < r->n_replicas; k++) {
+        uint32_t id = r->replicas[k];
+        if (!node_by_id(m, id))
+            return mr_errf(err, MR_EPROTO, "range map: group %llu names unknown node %u",
+                           (unsigned long long)r->group, id);
+        if (add_replica(g, id) != MR_OK)
             return mr_errf(err, MR_ENOMEM, "out of memory");
     }
     if (g->nreplicas == 0)
-        return mr_errf(err, MR_EPROTO, "range map: group %lld has no replicas", (long long)gid);
-    const char *leader = json_string_value(json_object_get(r, "leader"));
-    if (leader && *leader)
-        mer_rmap_set_leader(m, (uint64_t)gid, leader);
-    if (add_range(m, start, end, (size_t)(g - m->groups)) != MR_OK)
+        return mr_errf(err, MR_EPROTO, "range map: group %llu has no replicas",
+                       (unsigned long long)r->group);
+    if (r->leader && *r->leader)
+        mer_rmap_set_leader(m, r->group, r->leader);
+    if (add_range(m, &r->start, &r->end, (size_t)(g - m->groups)) != MR_OK)
         return mr_errf(err, MR_ENOMEM, "out of memory");
     return MR_OK;
 }
 
-int mer_rmap_from_json(mer_rmap *m, const json_t *reply, mr_err *err)
+int mer_rmap_from_reply(mer_rmap *m, const Meridian__RangeMap *reply, mr_err *err)
 {
     memset(m, 0, sizeof *m);
-    int rc = parse_nodes(m, json_object_get(reply, "nodes"), err);
-    const json_t *ranges = json_object_get(reply, "ranges");
-    if (rc == MR_OK && (!json_is_array(ranges) || json_array_size(ranges) == 0))
+    int rc = parse_nodes(m, reply, err);
+    if (rc == MR_OK && reply->n_ranges == 0)
         rc = mr_errf(err, MR_EPROTO, "range map without ranges");
-    size_t i;
-    const json_t *r;
-    json_array_foreach(ranges, i, r)
-    {
-        if (rc != MR_OK)
-            break;
-        rc = parse_range(m, i, r, i ? m->ranges[i - 1].end : "", err);
-    }
-    if (rc == MR_OK && *m->ranges[m->nranges - 1].end)
-        rc = mr_errf(err, MR_EPROTO, "range map ends at \"%s\", not +infinity",
-                     m->ranges[m->nranges - 1].end);
+    static const mer_bytes first = {.p = (uint8_t *)"", .len = 0};
+    for (size_t i = 0; rc == MR_OK && i < reply->n_ranges; i++)
+        rc = parse_range(m, i, reply->ranges[i], i ? &m->ranges[i - 1].end : &first, err);
+    if (rc == MR_OK && m->ranges[m->nranges - 1].end.len)
+        rc = mr_errf(err, MR_EPROTO, "range map does not reach +infinity");
     if (rc != MR_OK)
         mer_rmap_free(m);
     return rc;
@@ -218,18 +213,23 @@ int mer_seeds_check(const char *addrs, mr_err *err)
     return rc;
 }
 
-const mer_range *mer_rmap_find(const mer_rmap *m, const char *key)
+const mer_range *mer_rmap_find(const mer_rmap *m, const void *key, size_t klen)
 {
     /* The last range whose start is <= key (the first starts at ""). */
     size_t lo = 0, hi = m->nranges;
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(m->ranges[mid].start, key) <= 0)
+        if (mr_bytes_cmp(m->ranges[mid].start.p, m->ranges[mid].start.len, key, klen) <= 0)
             lo = mid;
         else
             hi = mid;
     }
     return m->nranges ? &m->ranges[lo] : NULL;
+}
+
+uint64_t mer_rmap_group_of(const mer_rmap *m, const void *key, size_t klen)
+{
+    return m->groups[mer_rmap_find(m, key, klen)->group].id;
 }
 
 mer_group *mer_rmap_group(const mer_rmap *m, uint64_t gid)

@@ -1,5 +1,5 @@
 /* Transactions (Spanner §4.1-4.2 from the client's side; the requests are
- * those of tablet/node/nd.h, "Transactions"):
+ * TxnRequest and SnapReadRequest of proto/meridian.proto):
  *
  * - Read-write: reads go to the leader of the key's group and take shared
  *   locks there; writes wait in the write buffer (read back by later reads);
@@ -22,11 +22,13 @@
 #include "client/mer_int.h"
 #include "common/mr_util.h"
 #include "net/frame.h"
-#include "tablet/node/nd.h"
 
-/* Scans start here when asked from the first key: no key is empty or starts
- * with NUL, so nothing sorts before it. */
+/* Scans start here when asked from the first key: no client key is empty or
+ * starts with byte 0, so none sorts before it. */
 #define MER_KEY_BOTTOM "\x01"
+/* Transaction ids a client may choose: 1..2^62-1 (TxnRequest.txn; larger ids
+ * are the cluster's own). */
+#define MER_TXN_ID_MAX ((1ull << 62) - 1)
 /* Attempts of one read or commit when the range map turns out stale. */
 #define MER_REROUTES 4
 /* read_once for a scan page: the map was stale and is refreshed; split the
@@ -78,7 +80,7 @@ static uint64_t random_id(meridian *db)
     uint64_t id = 0;
     if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
         id = mer_rand(db);
-    id &= ND_TXN_CLIENT_MAX; /* ids above are the cluster's own (nd.h) */
+    id &= MER_TXN_ID_MAX; /* ids above are the cluster's own */
     return id ? id : 1;
 }
 
@@ -168,20 +170,18 @@ static mer_tgroup *tgroup(meridian_txn *t, uint64_t gid, bool add)
     return &t->groups[t->ngroups++];
 }
 
-/* A NUL-terminated copy of a checked key or value. */
-static int copy_checked(meridian *db, const void *p, size_t len, bool is_key, char **out)
+/* Checks a key or a value argument; sets the message. */
+static int check_arg(meridian *db, const void *p, size_t len, bool is_key)
 {
     char why[96];
     if (mer_check_bytes(p, len, is_key, why, sizeof why) != MERIDIAN_OK)
         return mer_fail(db, MERIDIAN_INVALID, "%s", why);
-    char *s = malloc(len + 1);
-    if (!s)
-        return mer_fail(db, MERIDIAN_NOMEM, "out of memory");
-    if (len)
-        memcpy(s, p, len);
-    s[len] = '\0';
-    *out = s;
     return MERIDIAN_OK;
+}
+
+static ProtobufCBinaryData bin(const void *p, size_t len)
+{
+    return (ProtobufCBinaryData){.len = len, .data = (uint8_t *)(uintptr_t)p};
 }
 
 /* The range map, fetched now if the connection never got one (its open
@@ -193,30 +193,54 @@ static int ensure_map(meridian *db)
 
 /* ---- reads ---- */
 
-/* A read request for key (or [key, end) with a page limit) as this
- * transaction sends it: under locks, or at its snapshot. */
-static json_t *read_request(meridian_txn *t, const char *key, const char *end, size_t limit)
+/* The read of key (or, scan, the page of [key, end) of at most limit rows; elen 0: to the
+ * range's end) as this transaction sends it to group gid: under locks, or at its snapshot. */
+static int read_request(meridian_txn *t, mer_call *c, uint64_t gid, const void *key, size_t klen,
+                        bool scan, const void *end, size_t elen, size_t limit)
 {
-    json_t *req = json_object();
-    if (!req)
-        return NULL;
-    json_object_set_new(req, "key", json_string(key));
-    if (end)
-        json_object_set_new(req, "end", json_string(end));
-    if (limit)
-        json_object_set_new(req, "limit", json_integer((json_int_t)limit));
     if (!t->ro) {
-        json_object_set_new(req, "txn", json_integer((json_int_t)t->id));
-        json_object_set_new(req, "prio", json_integer((json_int_t)t->prio));
-        json_object_set_new(req, "op", json_string("read"));
-    } else if (t->read_ts) {
-        json_object_set_new(req, "ts", json_integer((json_int_t)t->read_ts));
+        Meridian__TxnRequest r = MERIDIAN__TXN_REQUEST__INIT;
+        r.group = gid;
+        r.txn = t->id;
+        r.has_prio = true;
+        r.prio = t->prio;
+        r.op = MERIDIAN__TXN_REQUEST__OP__READ;
+        r.has_key = true;
+        r.key = bin(key, klen);
+        if (scan) {
+            r.has_end = true; /* empty: to the end of the range */
+            r.end = bin(end, elen);
+            r.has_limit = true;
+            r.limit = (uint32_t)limit;
+        }
+        c->op = "read";
+        c->txn = t->id;
+        return mer_call_set_request(c, &r.base);
+    }
+    Meridian__SnapReadRequest r = MERIDIAN__SNAP_READ_REQUEST__INIT;
+    r.group = gid;
+    r.key = bin(key, klen);
+    if (scan) {
+        r.has_scan = r.scan = true;
+        if (elen) {
+            r.has_end = true;
+            r.end = bin(end, elen);
+        }
+        r.has_limit = true;
+        r.limit = (uint32_t)limit;
+    }
+    if (t->read_ts) {
+        r.bound_case = MERIDIAN__SNAP_READ_REQUEST__BOUND_TS;
+        r.ts = t->read_ts;
     } else if (t->bound == MERIDIAN_EXACT_STALENESS) {
-        json_object_set_new(req, "exact_staleness_ns", json_integer((json_int_t)t->bound_ns));
+        r.bound_case = MERIDIAN__SNAP_READ_REQUEST__BOUND_EXACT_STALENESS_NS;
+        r.exact_staleness_ns = t->bound_ns;
     } else if (t->bound == MERIDIAN_MAX_STALENESS) {
-        json_object_set_new(req, "max_staleness_ns", json_integer((json_int_t)t->bound_ns));
+        r.bound_case = MERIDIAN__SNAP_READ_REQUEST__BOUND_MAX_STALENESS_NS;
+        r.max_staleness_ns = t->bound_ns;
     } /* strong without a timestamp yet: the leader picks it */
-    return req;
+    c->op = "snapread";
+    return mer_call_set_request(c, &r.base);
 }
 
 /* How a read of group gid is routed for this transaction. */
@@ -225,11 +249,11 @@ static void read_route(meridian_txn *t, mer_call *c, uint64_t gid)
     c->group = gid;
     c->rot = (unsigned)mer_rand(t->db);
     if (!t->ro) {
-        c->type = ND_MSG_TXN;
+        c->type = MERIDIAN__MSG_TYPE__MSG_TXN;
         c->flags = MER_CALL_LEADER;
         return;
     }
-    c->type = ND_MSG_SNAPREAD;
+    c->type = MERIDIAN__MSG_TYPE__MSG_SNAPREAD;
     c->flags = MER_CALL_RESEND | MER_CALL_BEHIND;
     /* Strong reads go to leaders (their safe time is current) unless the
      * connection spreads them (strong_any_replica: a follower waits for its
@@ -242,9 +266,10 @@ static void read_route(meridian_txn *t, mer_call *c, uint64_t gid)
 }
 
 /* Sends one read (a point read or a page of a scan) to the group holding key,
- * rerouting on a stale map. On MERIDIAN_OK *reply is the node's ok answer. */
-static int read_once(meridian_txn *t, const char *key, const char *end, size_t limit,
-                     uint64_t gid_hint, json_t **reply)
+ * rerouting on a stale map. On MERIDIAN_OK c->reply->read is the node's answer (the caller
+ * frees c with mer_call_free, whatever the result). */
+static int read_once(meridian_txn *t, const void *key, size_t klen, bool scan, const void *end,
+                     size_t elen, size_t limit, uint64_t gid_hint, mer_call *c)
 {
     meridian *db = t->db;
     int rc = ensure_map(db);
@@ -253,38 +278,36 @@ static int read_once(meridian_txn *t, const char *key, const char *end, size_t l
     for (int attempt = 0;; attempt++) {
         uint64_t gid = gid_hint;
         if (!gid)
-            gid = db->map.groups[mer_rmap_find(&db->map, key)->group].id;
-        mer_call c = {0};
-        read_route(t, &c, gid);
-        c.req = read_request(t, key, end, limit);
-        if (!c.req)
+            gid = mer_rmap_group_of(&db->map, key, klen);
+        read_route(t, c, gid);
+        if (read_request(t, c, gid, key, klen, scan, end, elen, limit) != MR_OK)
             return txn_fail(t, mer_fail(db, MERIDIAN_NOMEM, "out of memory"));
-        mer_calls_run(db, &c, 1);
-        json_decref(c.req);
-        if (c.rc != MR_OK)
+        mer_calls_run(db, c, 1);
+        if (c->rc != MR_OK)
             return txn_fail(t, mer_fail(db, MERIDIAN_UNAVAILABLE, "read of group %llu: %s",
-                                        (unsigned long long)gid, c.why));
-        if (json_is_true(json_object_get(c.reply, "ok"))) {
+                                        (unsigned long long)gid, c->why));
+        if (!c->reply->error && c->reply->body_case != MERIDIAN__REPLY__BODY_READ)
+            return txn_fail(t, mer_fail(db, MERIDIAN_ERROR,
+                                        "read of group %llu: %s answered without a read",
+                                        (unsigned long long)gid, c->addr));
+        if (!c->reply->error) {
             if (!t->ro) {
                 mer_tgroup *tg = tgroup(t, gid, true);
-                if (!tg) {
-                    json_decref(c.reply);
+                if (!tg)
                     return txn_fail(t, mer_fail(db, MERIDIAN_NOMEM, "out of memory"));
-                }
                 tg->nreads++;
             } else if (!t->read_ts) {
-                t->read_ts = (int64_t)json_integer_value(json_object_get(c.reply, "read_ts"));
+                t->read_ts = c->reply->read->read_ts;
             }
-            *reply = c.reply;
             return MERIDIAN_OK;
         }
-        const char *e = json_string_value(json_object_get(c.reply, "error"));
-        bool stale_map = e && (!strcmp(e, "wrong_range") || !strcmp(e, "no_group"));
+        Meridian__ErrorCode e = c->reply->error->code;
+        bool stale_map =
+            e == MERIDIAN__ERROR_CODE__WRONG_RANGE || e == MERIDIAN__ERROR_CODE__NO_GROUP;
         int code = mer_code_of_error(e);
-        if (t->ro && e && !strcmp(e, "behind"))
+        if (t->ro && e == MERIDIAN__ERROR_CODE__BEHIND)
             code = t->bound == MERIDIAN_MAX_STALENESS ? MERIDIAN_STALE : MERIDIAN_UNAVAILABLE;
-        mer_fail(db, code, "read of group %llu: %s", (unsigned long long)gid, c.why);
-        json_decref(c.reply);
+        mer_fail(db, code, "read of group %llu: %s", (unsigned long long)gid, c->why);
         if (stale_map && attempt + 1 < MER_REROUTES) {
             if ((rc = mer_refresh_map(db)) != MERIDIAN_OK)
                 return txn_fail(t, rc);
@@ -296,7 +319,7 @@ static int read_once(meridian_txn *t, const char *key, const char *end, size_t l
     }
 }
 
-static int copy_out(meridian *db, const char *s, size_t len, void **val, size_t *vlen)
+static int copy_out(meridian *db, const void *s, size_t len, void **val, size_t *vlen)
 {
     *vlen = len;
     *val = NULL;
@@ -328,30 +351,26 @@ int meridian_get_version(meridian_txn *t, const void *key, size_t klen, void **v
         return mer_fail(t->db, MERIDIAN_INVALID, "meridian_get: val and vlen are required");
     *val = NULL;
     *vlen = 0;
-    char *k;
-    if ((rc = copy_checked(t->db, key, klen, true, &k)) != MERIDIAN_OK)
+    if ((rc = check_arg(t->db, key, klen, true)) != MERIDIAN_OK)
         return rc;
-    const mer_write *w = mer_wbuf_get(&t->wb, k);
-    if (w) { /* the transaction's own write */
-        free(k);
+    const mer_write *w = mer_wbuf_get(&t->wb, key, klen);
+    if (w) /* the transaction's own write */
         return w->val ? copy_out(t->db, w->val, w->vlen, val, vlen)
                       : mer_fail(t->db, MERIDIAN_NOTFOUND, "not found (deleted here)");
+    mer_call c = {0};
+    rc = read_once(t, key, klen, false, NULL, 0, 0, 0, &c);
+    if (rc == MERIDIAN_OK) {
+        const Meridian__ReadReply *r = c.reply->read;
+        mer_clear(t->db); /* whatever was retried on the way, this read worked */
+        if (!r->found || !r->has_value) {
+            rc = mer_fail(t->db, MERIDIAN_NOTFOUND, "not found");
+        } else {
+            rc = copy_out(t->db, r->value.data, r->value.len, val, vlen);
+            if (rc == MERIDIAN_OK && version_ts)
+                *version_ts = r->version_ts;
+        }
     }
-    json_t *reply = NULL;
-    rc = read_once(t, k, NULL, 0, 0, &reply);
-    free(k);
-    if (rc != MERIDIAN_OK)
-        return rc;
-    json_t *v = json_object_get(reply, "value");
-    mer_clear(t->db); /* whatever was retried on the way, this read worked */
-    if (!json_is_true(json_object_get(reply, "found")) || !json_is_string(v)) {
-        rc = mer_fail(t->db, MERIDIAN_NOTFOUND, "not found");
-    } else {
-        rc = copy_out(t->db, json_string_value(v), json_string_length(v), val, vlen);
-        if (rc == MERIDIAN_OK && version_ts)
-            *version_ts = (int64_t)json_integer_value(json_object_get(reply, "version_ts"));
-    }
-    json_decref(reply);
+    mer_call_free(&c);
     return rc;
 }
 
@@ -365,16 +384,11 @@ static int buffer_write(meridian_txn *t, const void *key, size_t klen, const voi
         return rc;
     if (t->ro)
         return mer_fail(t->db, MERIDIAN_INVALID, "a read-only transaction cannot write");
-    char *k = NULL, *v = NULL;
-    if ((rc = copy_checked(t->db, key, klen, true, &k)) != MERIDIAN_OK ||
-        (!del && (rc = copy_checked(t->db, val, vlen, false, &v)) != MERIDIAN_OK)) {
-        free(k);
+    if ((rc = check_arg(t->db, key, klen, true)) != MERIDIAN_OK ||
+        (!del && (rc = check_arg(t->db, val, vlen, false)) != MERIDIAN_OK))
         return rc;
-    }
-    if (mer_wbuf_set(&t->wb, k, del ? NULL : v, vlen) != MR_OK)
+    if (mer_wbuf_set(&t->wb, key, klen, del ? NULL : (val ? val : ""), vlen) != MR_OK)
         rc = mer_fail(t->db, MERIDIAN_NOMEM, "out of memory");
-    free(k);
-    free(v);
     return rc;
 }
 
@@ -398,7 +412,7 @@ typedef struct scan_state {
     bool stop;
 } scan_state;
 
-static void emit(scan_state *s, const char *k, size_t klen, const char *v, size_t vlen)
+static void emit(scan_state *s, const void *k, size_t klen, const void *v, size_t vlen)
 {
     if (s->stop)
         return;
@@ -407,33 +421,33 @@ static void emit(scan_state *s, const char *k, size_t klen, const char *v, size_
         s->stop = true;
 }
 
-/* Emits a page of rows merged with the buffered writes in [*wi, up to hi]
- * (hi inclusive; NULL = every buffered write below chunk_end, "" = none). */
-static void merge_page(scan_state *s, json_t *rows, size_t *wi, const char *hi, bool hi_incl)
+/* Emits a page of rows merged with the buffered writes from *wi up to hi (inclusive when
+ * hi_incl; hi NULL: every buffered write left). */
+static void merge_page(scan_state *s, Meridian__Row *const *rows, size_t nrows, size_t *wi,
+                       const mer_bytes *hi, bool hi_incl)
 {
     const mer_wbuf *b = &s->t->wb;
-    size_t ri = 0, nrows = json_array_size(rows);
+    size_t ri = 0;
     for (;;) {
         const mer_write *w = NULL;
         if (*wi < b->n) {
-            int c = *hi ? strcmp(b->w[*wi].key, hi) : -1;
+            const mer_write *x = &b->w[*wi];
+            int c = hi ? mr_bytes_cmp(x->key, x->klen, hi->p, hi->len) : -1;
             if (c < 0 || (c == 0 && hi_incl))
-                w = &b->w[*wi];
+                w = x;
         }
-        json_t *row = ri < nrows ? json_array_get(rows, ri) : NULL;
-        json_t *rk = row ? json_object_get(row, "key") : NULL;
-        if (!w && !rk)
+        const Meridian__Row *row = ri < nrows ? rows[ri] : NULL;
+        if (!w && !row)
             return;
-        int c = !w ? 1 : !rk ? -1 : strcmp(w->key, json_string_value(rk));
+        int c = !w ? 1 : !row ? -1 : mr_bytes_cmp(w->key, w->klen, row->key.data, row->key.len);
         if (c <= 0) { /* our own write wins over the stored version */
             if (w->val)
-                emit(s, w->key, strlen(w->key), w->val, w->vlen);
+                emit(s, w->key, w->klen, w->val, w->vlen);
             (*wi)++;
             ri += c == 0;
         } else {
-            json_t *rv = json_object_get(row, "value");
-            emit(s, json_string_value(rk), json_string_length(rk), json_string_value(rv) ?: "",
-                 json_string_length(rv));
+            emit(s, row->key.data, row->key.len, row->value.data ? row->value.data : (uint8_t *)"",
+                 row->value.len);
             ri++;
         }
         if (s->stop)
@@ -441,65 +455,75 @@ static void merge_page(scan_state *s, json_t *rows, size_t *wi, const char *hi, 
     }
 }
 
-/* Scans [cur, chunk_end) at group gid, page by page. chunk_end "" = +inf.
- * On MER_REROUTE, *resume (malloc'd) is where the scan must go on. */
-static int scan_chunk(scan_state *s, uint64_t gid, char *cur, const char *chunk_end, char **resume)
+/* Replaces *b with a copy of len bytes at p followed by `extra` zero bytes. */
+static int bytes_set(mer_bytes *b, const void *p, size_t len, size_t extra)
+{
+    uint8_t *n = malloc(len + extra + 1);
+    if (!n)
+        return MR_ENOMEM;
+    if (len)
+        memcpy(n, p, len);
+    memset(n + len, 0, extra + 1);
+    free(b->p);
+    b->p = n;
+    b->len = len + extra;
+    return MR_OK;
+}
+
+/* Scans [cur, chunk_end) at group gid, page by page (chunk_end empty: +inf). On MER_REROUTE,
+ * *resume is where the scan must go on. */
+static int scan_chunk(scan_state *s, uint64_t gid, const mer_bytes *cur, const mer_bytes *chunk_end,
+                      mer_bytes *resume)
 {
     meridian_txn *t = s->t;
-    size_t wi = mer_wbuf_lower_bound(&t->wb, cur);
-    char *pos = strdup(cur);
-    if (!pos)
+    size_t wi = mer_wbuf_lower_bound(&t->wb, cur->p, cur->len);
+    mer_bytes pos = {0};
+    if (bytes_set(&pos, cur->p, cur->len, 0) != MR_OK)
         return mer_fail(t->db, MERIDIAN_NOMEM, "out of memory");
     int rc = MERIDIAN_OK;
     while (!s->stop) {
         size_t page = MER_SCAN_PAGE;
         if (s->limit && s->limit - s->emitted < page)
             page = s->limit - s->emitted;
-        /* To +infinity: a locked scan says end "" (to the end of the range),
-         * a snapshot scan gives no end (with a limit it runs on). */
-        const char *end = *chunk_end ? chunk_end : t->ro ? NULL : "";
-        json_t *reply = NULL;
-        rc = read_once(t, pos, end, page, gid, &reply);
+        mer_call c = {0};
+        rc = read_once(t, pos.p, pos.len, true, chunk_end->p, chunk_end->len, page, gid, &c);
         if (rc == MER_REROUTE) {
+            mer_call_free(&c);
             *resume = pos;
             return rc;
         }
-        if (rc != MERIDIAN_OK)
+        if (rc != MERIDIAN_OK) {
+            mer_call_free(&c);
             break;
-        json_t *rows = json_object_get(reply, "rows");
-        size_t n = json_array_size(rows);
-        /* A page ends at the node's row or byte budget: it says `more` and
-         * the key to resume from. */
-        const char *from = json_string_value(json_object_get(reply, "resume"));
-        bool last = json_object_get(reply, "more") ? !json_is_true(json_object_get(reply, "more"))
-                                                   : n < page;
+        }
+        const Meridian__ReadReply *r = c.reply->read;
+        size_t n = r->n_rows;
+        /* A page ends at the node's row or byte budget: it says `more` and the key to resume
+         * from. */
+        bool last = r->has_more ? !r->more : n < page;
         if (n == 0)
             last = true;
-        const char *hi =
-            last ? chunk_end
-                 : json_string_value(json_object_get(json_array_get(rows, n - 1), "key"));
-        merge_page(s, rows, &wi, hi ? hi : "", !last);
+        mer_bytes lastkey = {0};
+        if (!last)
+            lastkey = (mer_bytes){.p = r->rows[n - 1]->key.data, .len = r->rows[n - 1]->key.len};
+        merge_page(s, r->rows, n, &wi, last ? (chunk_end->len ? chunk_end : NULL) : &lastkey,
+                   !last);
         if (!last && !s->stop) {
-            /* The next page starts at the resume key, else just after the
-             * last key: key + "\x01" is the smallest key above it (keys hold
-             * no NUL). */
-            size_t hl = strlen(from ? from : hi);
-            char *next = malloc(hl + 2);
-            if (!next) {
-                json_decref(reply);
+            /* The next page starts at the resume key, else just after the last key: key +
+             * byte 0 is the smallest key above it. */
+            int brc = r->has_resume ? bytes_set(&pos, r->resume.data, r->resume.len, 0)
+                                    : bytes_set(&pos, lastkey.p, lastkey.len, 1);
+            if (brc != MR_OK) {
+                mer_call_free(&c);
                 rc = mer_fail(t->db, MERIDIAN_NOMEM, "out of memory");
                 break;
             }
-            memcpy(next, from ? from : hi, hl);
-            memcpy(next + hl, from ? "" : MER_KEY_BOTTOM, from ? 1 : 2);
-            free(pos);
-            pos = next;
         }
-        json_decref(reply);
+        mer_call_free(&c);
         if (last)
             break;
     }
-    free(pos);
+    free(pos.p);
     return rc;
 }
 
@@ -511,56 +535,70 @@ int meridian_scan(meridian_txn *t, const void *start, size_t slen, const void *e
         return rc;
     if (!fn)
         return mer_fail(t->db, MERIDIAN_INVALID, "meridian_scan: fn is NULL");
-    char *from = NULL, *to = NULL;
-    if (slen && (rc = copy_checked(t->db, start, slen, true, &from)) != MERIDIAN_OK)
+    if (!end)
+        elen = 0;
+    if ((slen && (rc = check_arg(t->db, start, slen, true)) != MERIDIAN_OK) ||
+        (elen && (rc = check_arg(t->db, end, elen, true)) != MERIDIAN_OK))
         return rc;
-    if (end && elen && (rc = copy_checked(t->db, end, elen, true, &to)) != MERIDIAN_OK) {
-        free(from);
-        return rc;
-    }
-    if (!from && !(from = strdup(MER_KEY_BOTTOM))) {
-        free(to);
-        return mer_fail(t->db, MERIDIAN_NOMEM, "out of memory");
-    }
-    if ((rc = ensure_map(t->db)) != MERIDIAN_OK) {
-        free(from);
-        free(to);
+    if ((rc = ensure_map(t->db)) != MERIDIAN_OK)
         return txn_fail(t, rc);
+    mer_bytes cur = {0}, to = {0};
+    if (bytes_set(&cur, slen ? start : MER_KEY_BOTTOM, slen ? slen : 1, 0) != MR_OK ||
+        bytes_set(&to, end, elen, 0) != MR_OK) {
+        free(cur.p);
+        free(to.p);
+        return mer_fail(t->db, MERIDIAN_NOMEM, "out of memory");
     }
     scan_state s = {.t = t, .limit = limit, .fn = fn, .arg = arg};
     /* Range by range, in key order: [cur, min(range end, to)) at the range's group. */
-    char *cur = from;
     int reroutes = 0;
-    while (rc == MERIDIAN_OK && !s.stop && (!to || strcmp(cur, to) < 0)) {
-        const mer_range *r = mer_rmap_find(&t->db->map, cur);
+    while (rc == MERIDIAN_OK && !s.stop &&
+           (!to.len || mr_bytes_cmp(cur.p, cur.len, to.p, to.len) < 0)) {
+        const mer_range *r = mer_rmap_find(&t->db->map, cur.p, cur.len);
         uint64_t gid = t->db->map.groups[r->group].id;
-        bool to_first = to && (!*r->end || strcmp(to, r->end) <= 0);
-        char *chunk_end = strdup(to_first ? to : r->end);
-        if (!chunk_end) {
+        bool to_first =
+            to.len && (!r->end.len || mr_bytes_cmp(to.p, to.len, r->end.p, r->end.len) <= 0);
+        const mer_bytes *ce = to_first ? &to : &r->end;
+        mer_bytes chunk_end = {0};
+        if (bytes_set(&chunk_end, ce->p, ce->len, 0) != MR_OK) {
             rc = mer_fail(t->db, MERIDIAN_NOMEM, "out of memory");
             break;
         }
-        char *resume = NULL;
-        rc = scan_chunk(&s, gid, cur, chunk_end, &resume);
-        free(cur);
+        mer_bytes resume = {0};
+        rc = scan_chunk(&s, gid, &cur, &chunk_end, &resume);
+        free(cur.p);
         if (rc == MER_REROUTE) { /* the map changed under the scan: go on from there */
-            free(chunk_end);
+            free(chunk_end.p);
             cur = resume;
             rc = ++reroutes < MER_REROUTES ? MERIDIAN_OK : txn_fail(t, MERIDIAN_UNAVAILABLE);
             continue;
         }
         cur = chunk_end;
-        if (!*cur)
+        if (!cur.len)
             break; /* that was the last range */
     }
-    free(cur);
-    free(to);
+    free(cur.p);
+    free(to.p);
     if (rc == MERIDIAN_OK)
         mer_clear(t->db);
     return rc;
 }
 
 /* ---- commit and rollback ---- */
+
+/* A request of t at group gid that carries no keys: abort or status. */
+static int plain_request(meridian_txn *t, mer_call *c, uint64_t gid, Meridian__TxnRequest__Op op)
+{
+    Meridian__TxnRequest r = MERIDIAN__TXN_REQUEST__INIT;
+    r.group = gid;
+    r.txn = t->id;
+    r.has_prio = true;
+    r.prio = t->prio;
+    r.op = op;
+    c->op = op == MERIDIAN__TXN_REQUEST__OP__ABORT ? "abort" : "status";
+    c->txn = t->id;
+    return mer_call_set_request(c, &r.base);
+}
 
 /* Sends abort to every group t touched (releasing its locks there); the
  * answers do not matter: locks of vanished clients expire anyway. */
@@ -571,18 +609,18 @@ static void send_aborts(meridian_txn *t)
     mer_call *calls = calloc(t->ngroups, sizeof *calls);
     if (!calls)
         return;
+    bool ok = true;
     for (size_t i = 0; i < t->ngroups; i++) {
-        calls[i] = (mer_call){.type = ND_MSG_TXN,
+        calls[i] = (mer_call){.type = MERIDIAN__MSG_TYPE__MSG_TXN,
                               .group = t->groups[i].gid,
                               .flags = MER_CALL_LEADER | MER_CALL_RESEND};
-        calls[i].req = json_pack("{s:I, s:I, s:s}", "txn", (json_int_t)t->id, "prio",
-                                 (json_int_t)t->prio, "op", "abort");
+        ok &= plain_request(t, &calls[i], t->groups[i].gid, MERIDIAN__TXN_REQUEST__OP__ABORT) ==
+              MR_OK;
     }
-    mer_calls_run(t->db, calls, t->ngroups);
-    for (size_t i = 0; i < t->ngroups; i++) {
-        json_decref(calls[i].req);
-        json_decref(calls[i].reply);
-    }
+    if (ok)
+        mer_calls_run(t->db, calls, t->ngroups);
+    for (size_t i = 0; i < t->ngroups; i++)
+        mer_call_free(&calls[i]);
     free(calls);
 }
 
@@ -599,24 +637,24 @@ static txn_status status_of(const mer_call *c, int64_t *at)
 {
     if (c->rc != MR_OK)
         return STATUS_PENDING; /* no answer: ask again */
-    const char *state = json_string_value(json_object_get(c->reply, "state"));
-    if (json_is_true(json_object_get(c->reply, "ok")) && state) {
-        *at = (int64_t)json_integer_value(json_object_get(c->reply, "ts"));
-        if (strcmp(state, "committed") == 0)
+    if (c->reply->body_case == MERIDIAN__REPLY__BODY_TXN_STATUS) {
+        const Meridian__TxnStatusReply *r = c->reply->txn_status;
+        *at = r->has_ts ? r->ts : 0;
+        if (r->state == MERIDIAN__TXN_STATUS_REPLY__STATE__COMMITTED)
             return STATUS_COMMITTED;
-        if (strcmp(state, "aborted") == 0)
+        if (r->state == MERIDIAN__TXN_STATUS_REPLY__STATE__ABORTED)
             return STATUS_ABORTED;
         return STATUS_PENDING;
     }
     /* A node that does not know op "status" cannot tell, however often asked; nor can one
      * that collected the decision (past its --decision-retention). */
-    const char *e = json_string_value(json_object_get(c->reply, "error"));
-    if (e && strcmp(e, "forgotten") == 0)
+    Meridian__ErrorCode e = pr_reply_code(c->reply);
+    if (e == MERIDIAN__ERROR_CODE__FORGOTTEN)
         return STATUS_FORGOTTEN;
     return mer_code_of_error(e) == MERIDIAN_INVALID ? STATUS_UNSUPPORTED : STATUS_PENDING;
 }
 
-/* Asks the coordinator group how transaction t ended (nd.h: op "status"; a
+/* Asks the coordinator group how transaction t ended (TxnRequest op STATUS; a
  * transaction it never heard of is aborted for good first), until it knows
  * or the connection's timeout (at least 2 s) has passed. */
 static int resolve_status(meridian_txn *t, uint64_t coord, int64_t *ts, const char *why)
@@ -632,18 +670,19 @@ static int resolve_status(meridian_txn *t, uint64_t coord, int64_t *ts, const ch
             struct timespec d = {ms / 1000, (ms % 1000) * 1000000L};
             nanosleep(&d, NULL);
         }
-        mer_call c = {.type = ND_MSG_TXN,
+        mer_call c = {.type = MERIDIAN__MSG_TYPE__MSG_TXN,
                       .group = coord,
-                      .flags = MER_CALL_LEADER | MER_CALL_RESEND,
-                      .req = json_pack("{s:I, s:I, s:s}", "txn", (json_int_t)t->id, "prio",
-                                       (json_int_t)t->prio, "op", "status")};
+                      .flags = MER_CALL_LEADER | MER_CALL_RESEND};
+        if (plain_request(t, &c, coord, MERIDIAN__TXN_REQUEST__OP__STATUS) != MR_OK) {
+            mer_call_free(&c);
+            return mer_fail(db, MERIDIAN_UNKNOWN, "commit outcome unknown: out of memory");
+        }
         mer_calls_run(db, &c, 1);
-        json_decref(c.req);
         int64_t at = 0;
         txn_status st = status_of(&c, &at);
         if (st != STATUS_COMMITTED && st != STATUS_ABORTED)
             snprintf(last, sizeof last, "%s", c.rc == MR_OK && !c.why[0] ? "pending" : c.why);
-        json_decref(c.reply);
+        mer_call_free(&c);
         if (st == STATUS_COMMITTED) {
             if (ts)
                 *ts = at;
@@ -658,34 +697,54 @@ static int resolve_status(meridian_txn *t, uint64_t coord, int64_t *ts, const ch
     return mer_fail(db, MERIDIAN_UNKNOWN, "commit outcome unknown: %s", last);
 }
 
-/* The commit request of group tg, with its share of the writes. */
-static json_t *commit_request(meridian_txn *t, const mer_tgroup *tg, uint64_t coord,
-                              const uint64_t *parts, size_t nparts)
+/* The commit request of group tg, with its share of the writes. MR_OK, MR_ENOMEM. */
+static int commit_request(meridian_txn *t, const mer_tgroup *tg, uint64_t coord, uint64_t *parts,
+                          size_t nparts, mer_call *c)
 {
-    json_t *writes = json_array();
     const mer_rmap *m = &t->db->map;
-    for (size_t i = 0; writes && i < t->wb.n; i++) {
-        const mer_write *w = &t->wb.w[i];
-        if (m->groups[mer_rmap_find(m, w->key)->group].id != tg->gid)
+    size_t nw = 0;
+    Meridian__Write *w = calloc(t->wb.n ? t->wb.n : 1, sizeof *w);
+    Meridian__Write **pw = calloc(t->wb.n ? t->wb.n : 1, sizeof *pw);
+    if (!w || !pw) {
+        free(w);
+        free(pw);
+        return MR_ENOMEM;
+    }
+    for (size_t i = 0; i < t->wb.n; i++) {
+        const mer_write *x = &t->wb.w[i];
+        if (mer_rmap_group_of(m, x->key, x->klen) != tg->gid)
             continue;
-        if (json_array_append_new(
-                writes, w->val ? json_pack("{s:s, s:s%}", "key", w->key, "value", w->val, w->vlen)
-                               : json_pack("{s:s, s:b}", "key", w->key, "delete", 1)) != 0) {
-            json_decref(writes); /* never a commit missing a write */
-            return NULL;
+        w[nw] = (Meridian__Write)MERIDIAN__WRITE__INIT;
+        w[nw].key = bin(x->key, x->klen);
+        if (x->val) { /* a put; no value: a delete */
+            w[nw].has_value = true;
+            w[nw].value = bin(x->val, x->vlen);
         }
+        pw[nw] = &w[nw];
+        nw++;
     }
-    json_t *req = json_pack("{s:I, s:I, s:s, s:o, s:I}", "txn", (json_int_t)t->id, "prio",
-                            (json_int_t)t->prio, "op", "commit", "writes", writes, "nreads",
-                            (json_int_t)tg->nreads);
-    if (req && nparts > 1) {
-        json_t *p = json_array();
-        for (size_t i = 0; i < nparts; i++)
-            json_array_append_new(p, json_integer((json_int_t)parts[i]));
-        json_object_set_new(req, "coordinator", json_integer((json_int_t)coord));
-        json_object_set_new(req, "participants", p);
+    Meridian__TxnRequest r = MERIDIAN__TXN_REQUEST__INIT;
+    r.group = tg->gid;
+    r.txn = t->id;
+    r.has_prio = true;
+    r.prio = t->prio;
+    r.op = MERIDIAN__TXN_REQUEST__OP__COMMIT;
+    r.n_writes = nw;
+    r.writes = pw;
+    r.has_nreads = true;
+    r.nreads = tg->nreads;
+    if (nparts > 1) {
+        r.has_coordinator = true;
+        r.coordinator = coord;
+        r.n_participants = nparts;
+        r.participants = parts;
     }
-    return req;
+    c->op = "commit";
+    c->txn = t->id;
+    int rc = mer_call_set_request(c, &r.base);
+    free(w);
+    free(pw);
+    return rc;
 }
 
 /* Every group written joins the groups read; returns false without memory. */
@@ -693,7 +752,7 @@ static bool collect_participants(meridian_txn *t)
 {
     const mer_rmap *m = &t->db->map;
     for (size_t i = 0; i < t->wb.n; i++) {
-        mer_tgroup *tg = tgroup(t, m->groups[mer_rmap_find(m, t->wb.w[i].key)->group].id, true);
+        mer_tgroup *tg = tgroup(t, mer_rmap_group_of(m, t->wb.w[i].key, t->wb.w[i].klen), true);
         if (!tg)
             return false;
         tg->wrote = true;
@@ -734,25 +793,20 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
     for (size_t i = 0; i < n; i++) {
         /* Only not_leader answers (nothing done) are followed: a commit is
          * never sent twice. */
-        calls[i] =
-            (mer_call){.type = ND_MSG_TXN, .group = t->groups[i].gid, .flags = MER_CALL_LEADER};
-        calls[i].req = commit_request(t, &t->groups[i], coord, parts, n);
-        if (!calls[i].req) {
+        calls[i] = (mer_call){.type = MERIDIAN__MSG_TYPE__MSG_TXN,
+                              .group = t->groups[i].gid,
+                              .flags = MER_CALL_LEADER};
+        if (commit_request(t, &t->groups[i], coord, parts, n, &calls[i]) != MR_OK) {
             rc = mer_fail(db, MERIDIAN_NOMEM, "out of memory");
-        } else if (rc == MERIDIAN_OK) {
-            /* A request over the frame limit could not be sent: refuse it
-             * here, as nothing committed (the node refuses, too_large, a
-             * commit record over its log's entry size). */
-            char *text = json_dumps(calls[i].req, JSON_COMPACT);
-            size_t len = text ? strlen(text) : 0;
-            free(text);
-            if (!text)
-                rc = mer_fail(db, MERIDIAN_NOMEM, "out of memory");
-            else if (len > NET_FRAME_DEFAULT_MAX)
-                rc = mer_fail(db, MERIDIAN_INVALID,
-                              "the transaction's writes at group %llu take %zu bytes, over the "
-                              "%u-byte request limit",
-                              (unsigned long long)t->groups[i].gid, len, NET_FRAME_DEFAULT_MAX);
+        } else if (rc == MERIDIAN_OK && calls[i].req_len > NET_FRAME_DEFAULT_MAX) {
+            /* A request over the frame limit could not be sent: refuse it here, as nothing
+             * committed (the node refuses, too_large, a commit record over its log's entry
+             * size). */
+            rc = mer_fail(db, MERIDIAN_INVALID,
+                          "the transaction's writes at group %llu take %zu bytes, over the "
+                          "%u-byte request limit",
+                          (unsigned long long)t->groups[i].gid, calls[i].req_len,
+                          NET_FRAME_DEFAULT_MAX);
         }
         if (t->groups[i].gid == coord)
             ci = i;
@@ -763,9 +817,9 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
     bool stale_map = false;
     mer_call *too_large = NULL; /* a participant's writes over the log's entry size */
     for (size_t i = 0; rc == MERIDIAN_OK && i < n; i++) {
-        const char *e = json_string_value(json_object_get(calls[i].reply, "error"));
-        stale_map |= e && (!strcmp(e, "wrong_range") || !strcmp(e, "no_group"));
-        if (e && !strcmp(e, "too_large"))
+        stale_map |= mer_call_error(&calls[i], MERIDIAN__ERROR_CODE__WRONG_RANGE) ||
+                     mer_call_error(&calls[i], MERIDIAN__ERROR_CODE__NO_GROUP);
+        if (mer_call_error(&calls[i], MERIDIAN__ERROR_CODE__TOO_LARGE))
             too_large = &calls[i];
     }
     if (rc != MERIDIAN_OK) {
@@ -773,12 +827,13 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
     } else if (c->rc != MR_OK) {
         /* The commit may or may not have arrived: ask. */
         rc = resolve_status(t, coord, ts, c->why);
-    } else if (json_is_true(json_object_get(c->reply, "ok"))) {
+    } else if (c->reply->body_case == MERIDIAN__REPLY__BODY_COMMIT) {
         if (ts)
-            *ts = (int64_t)json_integer_value(json_object_get(c->reply, "ts"));
+            *ts = c->reply->commit->ts;
+    } else if (!c->reply->error) {
+        rc = resolve_status(t, coord, ts, "the commit's answer carries no outcome");
     } else {
-        const char *e = json_string_value(json_object_get(c->reply, "error"));
-        rc = mer_code_of_error(e);
+        rc = mer_code_of_error(c->reply->error->code);
         if (rc == MERIDIAN_UNKNOWN)
             rc = resolve_status(t, coord, ts, c->why);
         else if (too_large) /* it voted no: aborted for good, a retry fails alike */
@@ -788,10 +843,8 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
         else
             mer_fail(db, rc, "commit: %s", c->why);
     }
-    for (size_t i = 0; i < n; i++) {
-        json_decref(calls[i].req);
-        json_decref(calls[i].reply);
-    }
+    for (size_t i = 0; i < n; i++)
+        mer_call_free(&calls[i]);
     free(calls);
     free(parts);
     if (stale_map)

@@ -1,18 +1,19 @@
 /* The write buffer of a read-write transaction: its puts and deletes, sorted
- * by key, last write of a key wins. Reads consult it first (a transaction
- * sees its own writes), scans merge it with the rows the leaders return, and
- * commit sends each group its share. Pure. */
+ * by key (as bytes), last write of a key wins. Reads consult it first (a
+ * transaction sees its own writes), scans merge it with the rows the leaders
+ * return, and commit sends each group its share. Pure. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "client/mer_int.h"
+#include "common/mr_util.h"
 
-size_t mer_wbuf_lower_bound(const mer_wbuf *b, const char *key)
+size_t mer_wbuf_lower_bound(const mer_wbuf *b, const void *key, size_t klen)
 {
     size_t lo = 0, hi = b->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(b->w[mid].key, key) < 0)
+        if (mr_bytes_cmp(b->w[mid].key, b->w[mid].klen, key, klen) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -20,30 +21,28 @@ size_t mer_wbuf_lower_bound(const mer_wbuf *b, const char *key)
     return lo;
 }
 
-const mer_write *mer_wbuf_get(const mer_wbuf *b, const char *key)
+const mer_write *mer_wbuf_get(const mer_wbuf *b, const void *key, size_t klen)
 {
-    size_t i = mer_wbuf_lower_bound(b, key);
-    return i < b->n && strcmp(b->w[i].key, key) == 0 ? &b->w[i] : NULL;
+    size_t i = mer_wbuf_lower_bound(b, key, klen);
+    return i < b->n && mr_bytes_cmp(b->w[i].key, b->w[i].klen, key, klen) == 0 ? &b->w[i] : NULL;
 }
 
-static char *copy_value(const char *val, size_t vlen)
+/* A malloc'd copy of len bytes (never NULL for len 0, unless out of memory). */
+static uint8_t *copy_bytes(const void *p, size_t len)
 {
-    char *v = malloc(vlen + 1);
-    if (v) {
-        if (vlen)
-            memcpy(v, val, vlen);
-        v[vlen] = '\0';
-    }
+    uint8_t *v = malloc(len ? len : 1);
+    if (v && len)
+        memcpy(v, p, len);
     return v;
 }
 
-int mer_wbuf_set(mer_wbuf *b, const char *key, const char *val, size_t vlen)
+int mer_wbuf_set(mer_wbuf *b, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    char *v = NULL;
-    if (val && !(v = copy_value(val, vlen)))
+    uint8_t *v = NULL;
+    if (val && !(v = copy_bytes(val, vlen)))
         return MR_ENOMEM;
-    size_t i = mer_wbuf_lower_bound(b, key);
-    if (i < b->n && strcmp(b->w[i].key, key) == 0) {
+    size_t i = mer_wbuf_lower_bound(b, key, klen);
+    if (i < b->n && mr_bytes_cmp(b->w[i].key, b->w[i].klen, key, klen) == 0) {
         free(b->w[i].val);
         b->w[i].val = v;
         b->w[i].vlen = val ? vlen : 0;
@@ -59,13 +58,13 @@ int mer_wbuf_set(mer_wbuf *b, const char *key, const char *val, size_t vlen)
         b->w = nw;
         b->cap = cap;
     }
-    char *k = strdup(key);
+    uint8_t *k = copy_bytes(key, klen);
     if (!k) {
         free(v);
         return MR_ENOMEM;
     }
     memmove(&b->w[i + 1], &b->w[i], (b->n - i) * sizeof *b->w);
-    b->w[i] = (mer_write){.key = k, .val = v, .vlen = val ? vlen : 0};
+    b->w[i] = (mer_write){.key = k, .klen = klen, .val = v, .vlen = val ? vlen : 0};
     b->n++;
     return MR_OK;
 }

@@ -13,6 +13,8 @@
 #include "common/mr_codec.h"
 #include "common/mr_log.h"
 #include "common/mr_util.h"
+#include "proto/pr_json.h"
+#include "proto/pr_msg.h"
 #include "tablet/node/nd.h"
 
 /* ---- start ---- */
@@ -371,35 +373,38 @@ int cmd_init(int argc, char **argv)
         return rc < 0 ? CMD_EXIT_OK : rc;
     if (!o.timeout_ms)
         o.timeout_ms = 30000;
-    json_t *reply = NULL;
     mr_err err;
     mr_err_clear(&err);
-    json_t *jreq = json_pack("{s:I, s:I}", "data_groups", (json_int_t)groups, "replicas",
-                             (json_int_t)replicas);
-    if (split) {
-        json_t *keys = json_array();
-        char *copy = strdup(split), *save = NULL;
-        for (char *k = strtok_r(copy, ",", &save); k; k = strtok_r(NULL, ",", &save))
-            json_array_append_new(keys, json_string(k));
-        free(copy);
-        json_object_set_new(jreq, "split_at", keys);
+    Meridian__InitRequest req = MERIDIAN__INIT_REQUEST__INIT;
+    req.has_data_groups = req.has_replicas = true;
+    req.data_groups = (uint32_t)groups;
+    req.replicas = (uint32_t)replicas;
+    char *copy = split ? strdup(split) : NULL;
+    ProtobufCBinaryData keys[5000];
+    if (copy) {
+        char *save = NULL;
+        for (char *k = strtok_r(copy, ",", &save); k && req.n_split_at < 5000;
+             k = strtok_r(NULL, ",", &save))
+            keys[req.n_split_at++] = (ProtobufCBinaryData){.len = strlen(k), .data = (uint8_t *)k};
+        req.split_at = keys;
     }
-    char *req = json_dumps(jreq, JSON_COMPACT);
-    json_decref(jreq);
-    int rrc = cmd_rpc(&o, ND_MSG_INIT, req, (uint32_t)strlen(req), &reply, &err);
-    free(req);
-    if (rrc != MR_OK)
+    pr_arena a;
+    pr_arena_init(&a);
+    const Meridian__Reply *reply = NULL;
+    int rrc = cmd_rpc(&o, ND_MSG_INIT, &req.base, &a, &reply, &err);
+    free(copy);
+    if (rrc != MR_OK) {
+        pr_arena_free(&a);
         return cmd_fail("init", "%s", mr_err_msg(&err));
-    int ok = json_is_true(json_object_get(reply, "ok"));
-    if (ok) {
-        printf("cluster %s initialized with %zu node(s)\n",
-               json_string_value(json_object_get(reply, "cluster")),
-               json_array_size(json_object_get(reply, "nodes")));
-    } else {
-        fprintf(stderr, "meridian init: %s\n",
-                json_string_value(json_object_get(reply, "message")) ?: "refused");
     }
-    json_decref(reply);
+    bool ok = reply->body_case == MERIDIAN__REPLY__BODY_INIT;
+    if (ok)
+        printf("cluster %s initialized with %zu node(s)\n", reply->init->cluster,
+               reply->init->n_nodes);
+    else
+        fprintf(stderr, "meridian init: %s: %s\n", pr_error_name(pr_reply_code(reply)),
+                pr_reply_message(reply));
+    pr_arena_free(&a);
     return ok ? CMD_EXIT_OK : CMD_EXIT_FAIL;
 }
 
@@ -418,18 +423,37 @@ int cmd_status(int argc, char **argv)
     int rc = cmd_client_opts("status", argc, argv, &o, &json, status_usage, NULL, NULL, NULL, NULL);
     if (rc)
         return rc < 0 ? CMD_EXIT_OK : rc;
-    json_t *r = NULL;
     mr_err err;
     mr_err_clear(&err);
-    if (cmd_rpc(&o, ND_MSG_STATUS, "{}", 2, &r, &err) != MR_OK)
+    pr_arena a;
+    pr_arena_init(&a);
+    const Meridian__Reply *reply = NULL;
+    Meridian__Empty empty = MERIDIAN__EMPTY__INIT;
+    if (cmd_rpc(&o, ND_MSG_STATUS, &empty.base, &a, &reply, &err) != MR_OK) {
+        pr_arena_free(&a);
         return cmd_fail("status", "%s", mr_err_msg(&err));
+    }
+    if (reply->body_case != MERIDIAN__REPLY__BODY_STATUS || !reply->status->document) {
+        int code = cmd_fail("status", "%s: %s", pr_error_name(pr_reply_code(reply)),
+                            reply->error ? pr_reply_message(reply) : "no status document");
+        pr_arena_free(&a);
+        return code;
+    }
+    /* The status document: JSON for a person (the node's, see nd_status.c). */
+    json_error_t je;
+    json_t *r = json_loads(reply->status->document, 0, &je);
+    if (!r) {
+        int code = cmd_fail("status", "the status document is not JSON: %s", je.text);
+        pr_arena_free(&a);
+        return code;
+    }
     if (json) {
-        char *s = json_dumps(r, JSON_COMPACT);
-        puts(s);
-        free(s);
+        puts(reply->status->document);
+        pr_arena_free(&a);
         json_decref(r);
         return CMD_EXIT_OK;
     }
+    pr_arena_free(&a);
     if (!json_is_true(json_object_get(r, "initialized"))) {
         printf("node %s is not part of a cluster yet (run meridian init)\n",
                json_string_value(json_object_get(r, "addr")));
@@ -531,36 +555,35 @@ int cmd_propose(int argc, char **argv)
         return cmd_usage_error("propose",
                                npos ? "give one VALUE to propose" : "give a VALUE to propose");
     const char *value = pos[0];
-    size_t vlen = strlen(value);
-    uint8_t *payload = malloc(8 + vlen);
-    mr_put_u64(payload, (uint64_t)group);
-    memcpy(payload + 8, value, vlen);
-    json_t *r = NULL;
+    Meridian__ProposeRequest req = MERIDIAN__PROPOSE_REQUEST__INIT;
+    req.group = (uint64_t)group;
+    req.data = (ProtobufCBinaryData){.len = strlen(value), .data = (uint8_t *)(uintptr_t)value};
     mr_err err;
     mr_err_clear(&err);
-    rc = cmd_rpc(&o, ND_MSG_PROPOSE, payload, (uint32_t)(8 + vlen), &r, &err);
-    free(payload);
-    if (rc != MR_OK)
+    pr_arena a;
+    pr_arena_init(&a);
+    const Meridian__Reply *r = NULL;
+    rc = cmd_rpc(&o, ND_MSG_PROPOSE, &req.base, &a, &r, &err);
+    if (rc != MR_OK) {
+        pr_arena_free(&a);
         return cmd_fail("propose", "%s", mr_err_msg(&err));
-    int ok = json_is_true(json_object_get(r, "ok"));
-    if (json) {
-        char *s = json_dumps(r, JSON_COMPACT);
-        puts(s);
-        free(s);
-    } else if (ok) {
-        printf("group %lld slot %lld ts %lld\n", group,
-               json_integer_value(json_object_get(r, "slot")),
-               json_integer_value(json_object_get(r, "ts")));
-    } else {
-        fprintf(stderr, "meridian propose: %s: %s%s%s\n",
-                json_string_value(json_object_get(r, "error")),
-                json_string_value(json_object_get(r, "message")),
-                json_string_value(json_object_get(r, "leader")) &&
-                        *json_string_value(json_object_get(r, "leader"))
-                    ? "; leader is "
-                    : "",
-                json_string_value(json_object_get(r, "leader")) ?: "");
     }
-    json_decref(r);
+    bool ok = r->body_case == MERIDIAN__REPLY__BODY_PROPOSE;
+    if (json) {
+        json_t *v = pr_reply_view(r);
+        char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        if (s)
+            puts(s);
+        free(s);
+        json_decref(v);
+    } else if (ok) {
+        printf("group %lld slot %llu ts %lld\n", group, (unsigned long long)r->propose->slot,
+               (long long)r->propose->ts);
+    } else {
+        const char *leader = r->error ? r->error->leader : NULL;
+        fprintf(stderr, "meridian propose: %s: %s%s%s\n", pr_error_name(pr_reply_code(r)),
+                pr_reply_message(r), leader && *leader ? "; leader is " : "", leader ? leader : "");
+    }
+    pr_arena_free(&a);
     return ok ? CMD_EXIT_OK : CMD_EXIT_FAIL;
 }

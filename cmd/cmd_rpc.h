@@ -1,5 +1,5 @@
 /* One request from the command line to a node: a loop, a dial-only transport,
- * one reply (JSON), a timeout. */
+ * one reply (the wire protocol's Reply, proto/meridian.proto), a timeout. */
 #ifndef CMD_RPC_H
 #define CMD_RPC_H
 
@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "common/mr_err.h"
+#include "proto/pr.h"
 
 typedef struct cmd_conn_opts {
     const char *host;      /* "host:port" (with host_list: "host:port[,host:port...]") */
@@ -19,15 +20,15 @@ typedef struct cmd_conn_opts {
     bool host_list; /* set by the caller: --host may list several nodes (libmeridian) */
 } cmd_conn_opts;
 
-/* Sends `payload` as a request of `type`; on success *reply is the parsed JSON
- * answer (caller json_decref's it). */
-int cmd_rpc(const cmd_conn_opts *o, uint8_t type, const void *payload, uint32_t len, json_t **reply,
-            mr_err *err);
+/* Sends req (the request message of `type`, proto/pr_msg.h) to o->host; on success *reply is
+ * the node's answer (a body or an Error), decoded into a: it lives until a is freed. */
+int cmd_rpc(const cmd_conn_opts *o, uint8_t type, const ProtobufCMessage *req, pr_arena *a,
+            const Meridian__Reply **reply, mr_err *err);
 
-/* One JSON request (req is not consumed) to o->host, following "not_leader"
- * hints to the named leader (up to three hops); *reply is the last answer,
- * which may still be not_leader when no other node was named. */
-int cmd_rpc_leader(const cmd_conn_opts *o, uint8_t type, json_t *req, json_t **reply, mr_err *err);
+/* cmd_rpc to o->host, following NOT_LEADER hints to the named leader (up to three hops);
+ * *reply is the last answer, which may still be NOT_LEADER when no other node was named. */
+int cmd_rpc_leader(const cmd_conn_opts *o, uint8_t type, const ProtobufCMessage *req, pr_arena *a,
+                   const Meridian__Reply **reply, mr_err *err);
 
 /* A command's own option, parsed with the common ones: "--name VALUE". `set`
  * checks and stores the value and returns CMD_EXIT_OK, or the exit status of a

@@ -10,6 +10,8 @@
 #include "cmd/cmd.h"
 #include "cmd/cmd_rpc.h"
 #include "common/mr_util.h"
+#include "proto/pr_json.h"
+#include "proto/pr_msg.h"
 #include "tablet/node/nd.h"
 
 static void split_usage(FILE *f)
@@ -37,33 +39,38 @@ static int set_wait(void *arg, const char *v)
     return CMD_EXIT_OK;
 }
 
-/* The range of the map at o->host that holds key (a new reference), or NULL
- * with err set. The nodes' addresses go to *nodes when it is non-NULL (a new
- * reference). */
-static json_t *range_of(const cmd_conn_opts *o, const char *key, json_t **nodes, mr_err *err)
+/* The range map at o->host, decoded into a; NULL with err set. */
+static const Meridian__RangeMap *range_map(const cmd_conn_opts *o, pr_arena *a, mr_err *err)
 {
-    json_t *r = NULL;
-    if (cmd_rpc(o, ND_MSG_RANGES, "{}", 2, &r, err) != MR_OK)
+    Meridian__Empty empty = MERIDIAN__EMPTY__INIT;
+    const Meridian__Reply *r = NULL;
+    if (cmd_rpc(o, ND_MSG_RANGES, &empty.base, a, &r, err) != MR_OK)
         return NULL;
-    if (nodes) {
-        json_decref(*nodes);
-        *nodes = json_incref(json_object_get(r, "nodes"));
+    if (r->body_case != MERIDIAN__REPLY__BODY_RANGES) {
+        mr_errf(err, MR_EUNAVAIL, "%s: %s", pr_error_name(pr_reply_code(r)),
+                r->error ? pr_reply_message(r) : "no range map");
+        return NULL;
     }
-    json_t *found = NULL;
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(r, "ranges"), i, v)
-    {
-        const char *s = json_string_value(json_object_get(v, "start"));
-        const char *e = json_string_value(json_object_get(v, "end"));
-        if (s && e && strcmp(key, s) >= 0 && (!*e || strcmp(key, e) < 0))
-            found = json_incref(v);
+    return r->ranges;
+}
+
+/* The range of map that holds key (len bytes), or NULL with err set. */
+static const Meridian__Range *range_of(const Meridian__RangeMap *map, const char *key, size_t len,
+                                       mr_err *err)
+{
+    for (size_t i = 0; i < map->n_ranges; i++) {
+        const Meridian__Range *v = map->ranges[i];
+        if (mr_bytes_cmp(key, len, v->start.data, v->start.len) >= 0 &&
+            (!v->end.len || mr_bytes_cmp(key, len, v->end.data, v->end.len) < 0))
+            return v;
     }
-    if (!found)
-        mr_errf(err, MR_EUNAVAIL, "%s",
-                json_string_value(json_object_get(r, "message")) ?: "no range holds the key");
-    json_decref(r);
-    return found;
+    mr_errf(err, MR_EUNAVAIL, "no range holds the key");
+    return NULL;
+}
+
+static bool starts_at(const Meridian__Range *r, const char *key, size_t len)
+{
+    return mr_bytes_cmp(r->start.data, r->start.len, key, len) == 0;
 }
 
 int cmd_split(int argc, char **argv)
@@ -81,94 +88,98 @@ int cmd_split(int argc, char **argv)
         return cmd_usage_error("split", "want one non-empty KEY");
     }
     const char *key = pos[0];
+    size_t klen = strlen(key);
     int64_t deadline = mr_monotonic_ns() + a.wait_ns;
     mr_err err;
     mr_err_clear(&err);
-    json_t *nodes = NULL;
-    json_t *range = range_of(&o, key, &nodes, &err);
+    /* The first map: the key's group, its leader hint, every node (to ask in turn). */
+    pr_arena first;
+    pr_arena_init(&first);
+    const Meridian__RangeMap *map0 = range_map(&o, &first, &err);
+    const Meridian__Range *range = map0 ? range_of(map0, key, klen, &err) : NULL;
     if (!range) {
-        json_decref(nodes);
+        pr_arena_free(&first);
         return cmd_fail("split", "%s", mr_err_msg(&err));
     }
-    json_int_t gid = json_integer_value(json_object_get(range, "group"));
-    bool already = strcmp(json_string_value(json_object_get(range, "start")), key) == 0;
+    uint64_t gid = range->group;
+    bool already = starts_at(range, key, klen);
     /* Ask the group's leader (the map's hint, else --host, then the hints it
      * gives) until the map at --host shows the range; ask again now and then,
      * since a leader that loses its lease drops the split it began. */
     char target[160];
-    const char *hint = json_string_value(json_object_get(range, "leader"));
-    snprintf(target, sizeof target, "%s", hint && *hint ? hint : o.host);
-    json_decref(range);
-    json_t *upper = NULL;
+    snprintf(target, sizeof target, "%s", range->leader && *range->leader ? range->leader : o.host);
+    pr_arena now;
+    pr_arena_init(&now);
+    const Meridian__Range *upper = NULL;
     int64_t asked = 0;
     size_t rotor = 0;
     char last[300] = "no answer yet";
     for (;;) {
-        json_decref(upper);
-        upper = range_of(&o, key, NULL, &err);
-        const char *ul = json_string_value(json_object_get(upper, "leader"));
+        pr_arena_reset(&now);
+        const Meridian__RangeMap *map = range_map(&o, &now, &err);
+        upper = map ? range_of(map, key, klen, &err) : NULL;
         /* Done when the range shows, and its group has a leader (it elects one
          * first: until then it serves nothing) or the wait is up. */
-        if (upper && strcmp(json_string_value(json_object_get(upper, "start")), key) == 0 &&
-            ((ul && *ul) || mr_monotonic_ns() > deadline))
+        if (upper && starts_at(upper, key, klen) &&
+            ((upper->leader && *upper->leader) || mr_monotonic_ns() > deadline))
             break;
         if (mr_monotonic_ns() > deadline) {
-            json_decref(upper);
-            json_decref(nodes);
+            pr_arena_free(&now);
+            pr_arena_free(&first);
             return cmd_fail("split",
-                            "the split of group %lld at '%s' did not show in the range "
+                            "the split of group %llu at '%s' did not show in the range "
                             "map in time (last answer: %s)",
-                            (long long)gid, key, last);
+                            (unsigned long long)gid, key, last);
         }
         if (!asked || mr_monotonic_ns() - asked > 3 * MR_NS_PER_S) {
             cmd_conn_opts to = o;
             to.host = target;
-            json_t *req = json_pack("{s:s}", "key", key);
-            json_t *r = NULL;
-            rc = req ? cmd_rpc_leader(&to, ND_MSG_SPLIT_AT, req, &r, &err)
-                     : mr_errf(&err, MR_ENOMEM, "out of memory");
-            json_decref(req);
-            const char *e = r ? json_string_value(json_object_get(r, "error")) : NULL;
+            Meridian__SplitAtRequest req = MERIDIAN__SPLIT_AT_REQUEST__INIT;
+            req.key = (ProtobufCBinaryData){.len = klen, .data = (uint8_t *)(uintptr_t)key};
+            pr_arena ra;
+            pr_arena_init(&ra);
+            const Meridian__Reply *r = NULL;
+            rc = cmd_rpc_leader(&to, ND_MSG_SPLIT_AT, &req.base, &ra, &r, &err);
+            Meridian__ErrorCode e = rc == MR_OK ? pr_reply_code(r) : 0;
             snprintf(last, sizeof last, "%s",
                      rc != MR_OK ? mr_err_msg(&err)
-                     : e         ? json_string_value(json_object_get(r, "message")) ?: e
+                     : e         ? (*pr_reply_message(r) ? pr_reply_message(r) : pr_error_name(e))
                                  : "splitting");
-            if (rc == MR_OK && (!e || strcmp(e, "busy") == 0 || strcmp(e, "boundary") == 0)) {
+            pr_arena_free(&ra);
+            if (rc == MR_OK &&
+                (!e || e == MERIDIAN__ERROR_CODE__BUSY || e == MERIDIAN__ERROR_CODE__BOUNDARY)) {
                 asked = mr_monotonic_ns(); /* begun (or done): watch the map */
-            } else if (e && strcmp(e, "invalid") == 0) {
-                json_decref(r);
-                json_decref(upper);
-                json_decref(nodes);
+            } else if (e == MERIDIAN__ERROR_CODE__INVALID) {
+                pr_arena_free(&now);
+                pr_arena_free(&first);
                 return cmd_fail("split", "%s", last);
             } else { /* hints ran out (or no answer): the map's next node, in turn */
-                size_t nn = json_array_size(nodes);
-                const char *next = nn ? json_string_value(json_object_get(
-                                            json_array_get(nodes, rotor++ % nn), "addr"))
-                                      : NULL;
+                size_t nn = map0->n_nodes;
+                const char *next = nn ? map0->nodes[rotor++ % nn]->addr : NULL;
                 snprintf(target, sizeof target, "%s", next ? next : o.host);
             }
-            json_decref(r);
         }
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     if (json) {
-        json_t *out =
-            json_pack("{s:b, s:s, s:I, s:O}", "ok", 1, "key", key, "group", gid, "new", upper);
+        json_t *out = json_pack("{s:b, s:s, s:I, s:o}", "ok", 1, "key", key, "group",
+                                (json_int_t)gid, "new", pr_to_json(&upper->base));
         char *s = out ? json_dumps(out, JSON_COMPACT) : NULL;
         if (s)
             puts(s);
         free(s);
         json_decref(out);
     } else if (already) {
-        printf("'%s' already starts a range (group %lld): nothing to do\n", key, (long long)gid);
+        printf("'%s' already starts a range (group %llu): nothing to do\n", key,
+               (unsigned long long)gid);
     } else {
-        const char *end = json_string_value(json_object_get(upper, "end"));
-        printf("group %lld split at '%s': group %lld holds [%s, %s)\n", (long long)gid, key,
-               (long long)json_integer_value(json_object_get(upper, "group")), key,
-               end && *end ? end : "+inf");
+        char end[200];
+        mr_bytes_text(upper->end.data, upper->end.len, end, sizeof end);
+        printf("group %llu split at '%s': group %llu holds [%s, %s)\n", (unsigned long long)gid,
+               key, (unsigned long long)upper->group, key, upper->end.len ? end : "+inf");
     }
-    json_decref(upper);
-    json_decref(nodes);
+    pr_arena_free(&now);
+    pr_arena_free(&first);
     return CMD_EXIT_OK;
 }

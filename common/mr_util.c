@@ -181,3 +181,78 @@ bool mr_utf8_valid(const void *p, size_t len)
     }
     return true;
 }
+
+int mr_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen)
+{
+    size_t m = alen < blen ? alen : blen;
+    int c = m ? memcmp(a, b, m) : 0;
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+void mr_hex_encode(const void *p, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *s = p;
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[s[i] >> 4];
+        out[2 * i + 1] = digits[s[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+int mr_hex_decode(const char *s, size_t slen, uint8_t *out)
+{
+    if (slen % 2)
+        return -1;
+    for (size_t i = 0; i < slen; i += 2) {
+        int hi = hex_digit(s[i]), lo = hex_digit(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i / 2] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+/* The escaped length of byte c. */
+static size_t text_len(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '\\' ? 1 : 4;
+}
+
+char *mr_bytes_text(const void *p, size_t len, char *out, size_t cap)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *s = p;
+    if (!cap)
+        return out;
+    size_t total = 0;
+    for (size_t i = 0; i < len; i++)
+        total += text_len(s[i]);
+    /* Everything when it fits; else as much as fits before "...". */
+    size_t room = total < cap ? cap - 1 : (cap > 3 ? cap - 4 : 0);
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + text_len(s[i]) <= room; i++) {
+        if (text_len(s[i]) == 1) {
+            out[o++] = (char)s[i];
+        } else {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = digits[s[i] >> 4];
+            out[o++] = digits[s[i] & 15];
+        }
+    }
+    if (total >= cap && cap > 3) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+    return out;
+}

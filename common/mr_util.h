@@ -36,4 +36,16 @@ size_t mr_utf8_seq(const unsigned char *p, size_t left);
 bool mr_utf8_valid(const void *p, size_t len);
 int64_t mr_monotonic_ns(void);
 
+/* The order of byte strings (keys): memcmp, then the shorter first. <0, 0, >0. */
+int mr_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen);
+/* Writes len bytes as 2 * len lowercase hex digits and a NUL to out (2 * len + 1 bytes). */
+void mr_hex_encode(const void *p, size_t len, char *out);
+/* Decodes an even number of hex digits (either case) from s (slen bytes) into out (slen / 2
+ * bytes). 0, or -1 when s is not such a string. */
+int mr_hex_decode(const char *s, size_t slen, uint8_t *out);
+
+/* len bytes as text for messages and logs: printable ASCII as is, every other byte (and the
+ * backslash) as \xNN; cut with "..." to fit cap bytes (NUL included). Returns out. */
+char *mr_bytes_text(const void *p, size_t len, char *out, size_t cap);
+
 #endif

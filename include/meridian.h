@@ -19,10 +19,11 @@
  *  - meridian_run retries a callback on retryable failures with jittered
  *    backoff until a deadline: the usual way to run a read-write transaction.
  *
- * Keys and values are byte strings (key length 1..MERIDIAN_KEY_MAX, value up
- * to MERIDIAN_VALUE_MAX); for now they must be valid UTF-8 without NUL bytes
- * (MERIDIAN_INVALID otherwise; meridian_check_key/_value tell beforehand).
- * Keys order as bytes.
+ * Keys and values are byte strings of any bytes: a key is 1..MERIDIAN_KEY_MAX
+ * bytes whose first byte is not 0 (keys starting with byte 0 are the
+ * cluster's own; MERIDIAN_INVALID), a value 0..MERIDIAN_VALUE_MAX bytes;
+ * meridian_check_key/_value tell beforehand. Keys order as bytes (memcmp,
+ * then a prefix before the longer key).
  *
  * Threads: a connection and its transactions must be used by one thread at a
  * time (like SQLite's multi-thread mode); separate connections are
@@ -95,12 +96,12 @@ MERIDIAN_API const char *meridian_errmsg(const meridian *db);
 /* A short fixed name for a code ("aborted", ...). */
 MERIDIAN_API const char *meridian_errstr(int rc);
 
-/* Checks a key (1..MERIDIAN_KEY_MAX bytes) or a value (0..MERIDIAN_VALUE_MAX
- * bytes), both valid UTF-8 without NUL: the very check meridian_get, _put,
- * _delete and _scan make before sending anything. MERIDIAN_OK, or
- * MERIDIAN_INVALID with the reason ("key of 9000 bytes, over the 4096-byte
- * limit", "value byte 3: not valid UTF-8", ...) written to why (whylen bytes,
- * NUL-terminated; why may be NULL). Needs no connection; thread-safe. */
+/* Checks a key (1..MERIDIAN_KEY_MAX bytes, the first not 0) or a value
+ * (0..MERIDIAN_VALUE_MAX bytes): the very check meridian_get, _put, _delete
+ * and _scan make before sending anything. MERIDIAN_OK, or MERIDIAN_INVALID
+ * with the reason ("key of 9000 bytes, over the 4096-byte limit", "key starts
+ * with byte 0 ...") written to why (whylen bytes, NUL-terminated; why may be
+ * NULL). Needs no connection; thread-safe. */
 MERIDIAN_API int meridian_check_key(const void *key, size_t klen, char *why, size_t whylen);
 MERIDIAN_API int meridian_check_value(const void *val, size_t vlen, char *why, size_t whylen);
 
@@ -139,8 +140,8 @@ MERIDIAN_API int meridian_scan(meridian_txn *t, const void *start, size_t slen, 
  * once (*ts = 0); one that only read still validates its read locks at the
  * leaders. A read-only transaction's *ts is its read timestamp. Any failure
  * of an earlier call fails the commit with that code (and releases the
- * locks). Writes too large to send to a group (one request is at most 16 MiB
- * of JSON) fail with MERIDIAN_INVALID before anything is sent; writes over a
+ * locks). Writes too large to send to a group (one request is at most 16 MiB)
+ * fail with MERIDIAN_INVALID before anything is sent; writes over a
  * group's log entry size (about 6 MiB) with MERIDIAN_ERROR ("too_large");
  * neither commits, and neither is worth retrying. */
 MERIDIAN_API int meridian_commit(meridian_txn *t, int64_t *ts);

@@ -1,6 +1,9 @@
 /* The cluster launcher (see cluster.h). */
 #include "launch/cluster.h"
 
+#include "proto/pr_json.h"
+#include "proto/pr_msg.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,18 +386,27 @@ int lc_rpc(net_tls_ctx *tls, const char *addr, uint8_t type, const char *json, u
            json_t **reply, mr_err *err)
 {
     *reply = NULL;
+    uint8_t *req;
+    size_t len;
+    int rc = pr_request_from_text(type, json, &req, &len, err);
+    if (rc != MR_OK)
+        return mr_err_wrap(err, "request %s", json);
     uint8_t *resp;
     uint32_t rlen;
-    int rc = net_oneshot(tls, addr, 0, NULL, 0, type, json, (uint32_t)strlen(json), timeout_ms,
-                         &resp, &rlen, err);
+    rc =
+        net_oneshot(tls, addr, 0, NULL, 0, type, req, (uint32_t)len, timeout_ms, &resp, &rlen, err);
+    free(req);
     if (rc != MR_OK)
         return rc;
-    json_error_t je;
-    *reply = json_loadb((const char *)resp, rlen, 0, &je);
+    pr_arena a;
+    pr_arena_init(&a);
+    const Meridian__Reply *r = pr_reply_decode(&a, resp, rlen, err);
     free(resp);
-    if (!*reply)
-        return mr_errf(err, MR_EPROTO, "reply is not JSON: %s", je.text);
-    return MR_OK;
+    *reply = r ? pr_reply_view(r) : NULL;
+    pr_arena_free(&a);
+    if (!r)
+        return mr_err_wrap(err, "%s", addr);
+    return *reply ? MR_OK : mr_errf(err, MR_ENOMEM, "out of memory");
 }
 
 int lc_wait_up(lc_cluster *c, int timeout_ms, mr_err *err)

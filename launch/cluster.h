@@ -120,8 +120,11 @@ int lc_wait_up(lc_cluster *c, int timeout_ms, mr_err *err);
  * default), --split-at split_at (NULL or "": none). Output in setup.log. */
 int lc_init(lc_cluster *c, int data_groups, int replicas, const char *split_at, mr_err *err);
 
-/* One blocking request (its own loop and transport) to addr; *reply gets the JSON answer
- * (caller json_decrefs). tls is a client context, NULL for --insecure. */
+/* One blocking request (its own loop and transport) to addr: `json` is the request of `type`
+ * in the wire protocol's JSON mapping (proto/pr_json.h: field names as in the schema), sent as
+ * the binary message; *reply gets the answer's JSON view (pr_reply_view: {"ok": true, ...body}
+ * or {"ok": false, "error", "message", ...}; caller json_decrefs). tls is a client context,
+ * NULL for --insecure. */
 int lc_rpc(net_tls_ctx *tls, const char *addr, uint8_t type, const char *json, uint64_t timeout_ms,
            json_t **reply, mr_err *err);
 /* Node i's leader view (STATUS over tls, NULL: the cluster's): leader[g] = i for every group

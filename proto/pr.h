@@ -6,14 +6,16 @@
  *   - encoding with a byte cap (a message over the frame limit is an error the
  *     caller turns into TOO_LARGE, never a silently dropped frame);
  *   - errors as mr_err;
+ *   - the message each frame type carries, and replies decoded with checks
+ *     (pr_msg.h);
  *   - a JSON mapping driven by the descriptors, for what a person reads
- *     (`--json` output) and for tests that write requests by hand.
+ *     (`--json` output) and for tests that write requests by hand (pr_json.h;
+ *     the only part that needs jansson, which libmeridian does not link).
  * Why protobuf-c and not a hand-written codec: docs/architecture.md
  * ("The wire protocol") and bench/proto. */
 #ifndef PR_H
 #define PR_H
 
-#include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,23 +56,6 @@ ProtobufCMessage *pr_decode(const ProtobufCMessageDescriptor *d, pr_arena *a, co
 /* Encodes m into a malloc'd buffer (*out, *len; the caller frees it). MR_EFULL
  * when it would exceed max bytes (0 = no cap), MR_ENOMEM. */
 int pr_encode(const ProtobufCMessage *m, size_t max, uint8_t **out, size_t *len, mr_err *err);
-
-/* ---- the JSON mapping ----
- * Field names as in the .proto file; enum values as lowercase names
- * ("not_leader"); bytes as a JSON string when they are valid UTF-8, else
- * {"hex": "..."} (both accepted when reading); 64-bit integers as JSON
- * integers (uint64 over INT64_MAX as a decimal string); a oneof member as an
- * ordinary field. Absent optional fields are left out. */
-
-/* The JSON form of m (a new reference), or NULL when out of memory. */
-json_t *pr_to_json(const ProtobufCMessage *m);
-
-/* Builds a message of descriptor d from the JSON object j, allocated from a.
- * MR_EINVAL in err names the field when j does not describe such a message
- * (an unknown field, a wrong type, a value out of range, a required field
- * missing). */
-ProtobufCMessage *pr_from_json(const ProtobufCMessageDescriptor *d, const json_t *j, pr_arena *a,
-                               mr_err *err);
 
 /* The lowercase name of an error code ("invalid", "not_leader", ...; "error"
  * for a value this version does not know). */

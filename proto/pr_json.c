@@ -10,7 +10,8 @@
 #include <strings.h>
 
 #include "common/mr_util.h"
-#include "proto/pr.h"
+#include "proto/pr_json.h"
+#include "proto/pr_msg.h"
 
 /* ---- bytes ---- */
 
@@ -388,6 +389,12 @@ static ProtobufCMessage *message_from(const ProtobufCMessageDescriptor *d, const
             *(char **)(base + f->offset) = arr;
             continue;
         }
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(uint32_t *)(base + f->quantifier_offset) != 0) {
+            mr_errf(err, MR_EINVAL, "%s: \"%s\" is one of a set of which at most one is given",
+                    d->short_name, f->name);
+            return NULL;
+        }
         if (value_from(f, v, base + f->offset, a, err, depth) != MR_OK)
             return NULL;
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
@@ -411,4 +418,62 @@ ProtobufCMessage *pr_from_json(const ProtobufCMessageDescriptor *d, const json_t
                                mr_err *err)
 {
     return message_from(d, j, a, err, 0);
+}
+
+/* ---- replies and requests for tools and tests ---- */
+
+json_t *pr_reply_view(const Meridian__Reply *r)
+{
+    if (r->error) {
+        const Meridian__Error *e = r->error;
+        json_t *o = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", pr_error_name(e->code),
+                              "message", e->message ? e->message : "");
+        if (o && e->has_retryable)
+            json_object_set_new(o, "retryable", json_boolean(e->retryable));
+        if (o && e->leader)
+            json_object_set_new(o, "leader", json_string(e->leader));
+        if (o && e->has_owner)
+            json_object_set_new(o, "owner", json_integer((json_int_t)e->owner));
+        return o;
+    }
+    if (r->body_case == MERIDIAN__REPLY__BODY_STATUS) {
+        const Meridian__StatusReply *s = r->status;
+        json_error_t je;
+        json_t *o = s->document ? json_loads(s->document, 0, &je) : json_object();
+        if (!json_is_object(o)) {
+            json_decref(o);
+            o = json_pack("{s:s}", "document", s->document);
+        }
+        if (o) {
+            json_object_set_new(o, "ok", json_true());
+            json_object_set_new(o, "initialized", json_boolean(s->initialized));
+        }
+        return o;
+    }
+    /* The body is the oneof's one member: a message field. */
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&meridian__reply__descriptor, r->body_case);
+    json_t *o =
+        f ? pr_to_json(*(ProtobufCMessage *const *)((const char *)r + f->offset)) : json_object();
+    if (o)
+        json_object_set_new(o, "ok", json_true());
+    return o;
+}
+
+int pr_request_from_text(uint8_t type, const char *text, uint8_t **out, size_t *len, mr_err *err)
+{
+    const ProtobufCMessageDescriptor *d = pr_request_descriptor(type);
+    if (!d)
+        return mr_errf(err, MR_EPROTO, "message type %u carries no request", type);
+    json_error_t je;
+    json_t *j = json_loads(text, JSON_ALLOW_NUL, &je);
+    if (!j)
+        return mr_errf(err, MR_EINVAL, "not JSON: %s", je.text);
+    pr_arena a;
+    pr_arena_init(&a);
+    const ProtobufCMessage *m = pr_from_json(d, j, &a, err);
+    json_decref(j);
+    int rc = m ? pr_encode(m, 0, out, len, err) : MR_EINVAL;
+    pr_arena_free(&a);
+    return rc;
 }

@@ -25,6 +25,7 @@
 #include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "net/transport.h"
+#include "proto/pr_msg.h"
 #include "tablet/node/nd.h"
 #include "launch/cluster.h"
 
@@ -87,17 +88,18 @@ static void on_resp(net_transport *t, int status, const mr_err *err, const net_m
     }
     bool ok = false;
     if (status == MR_OK) {
-        json_error_t je;
-        json_t *o = json_loadb((const char *)resp->payload, resp->len, 0, &je);
-        ok = o && json_is_true(json_object_get(o, "ok"));
-        json_t *w = json_object_get(o, "commit_wait_ns");
-        if (ok && json_is_integer(w))
-            l->wait[l->nwait++] = json_integer_value(w);
-        if (!ok && o && l->failed == 0)
+        pr_arena a;
+        pr_arena_init(&a);
+        mr_err derr;
+        const Meridian__Reply *o = pr_reply_decode(&a, resp->payload, resp->len, &derr);
+        ok = o && !o->error;
+        if (ok && o->body_case == MERIDIAN__REPLY__BODY_COMMIT && o->commit->has_commit_wait_ns)
+            l->wait[l->nwait++] = o->commit->commit_wait_ns;
+        if (!ok && l->failed == 0)
             fprintf(stderr, "first failure: %s: %s\n",
-                    json_string_value(json_object_get(o, "error")),
-                    json_string_value(json_object_get(o, "message")));
-        json_decref(o);
+                    o ? pr_error_name(pr_reply_code(o)) : "undecodable reply",
+                    o ? pr_reply_message(o) : mr_err_msg(&derr));
+        pr_arena_free(&a);
     } else if (l->failed == 0) {
         fprintf(stderr, "first failure: %s\n", mr_err_msg(err));
     }
@@ -117,40 +119,53 @@ static void on_resp(net_transport *t, int status, const mr_err *err, const net_m
 static int issue_2pc(load *l, req *coord_req)
 {
     int first = (int)(l->sent % l->groups);
-    json_t *parts = json_array();
+    uint64_t parts[32]; /* --participants is at most 32 */
     for (int k = 0; k < l->participants; k++)
-        json_array_append_new(parts, json_integer(2 + (first + k) % l->groups));
+        parts[k] = (uint64_t)(2 + (first + k) % l->groups);
     int64_t prio = mr_realtime_ns();
     int rc = 0;
     for (int k = 0; k < l->participants && rc == 0; k++) {
         int g = 2 + (first + k) % l->groups;
         char key[32];
         snprintf(key, sizeof key, "g%04d/k%u", g, rand_r(&l->seed) % nkeys);
-        json_t *o =
-            json_pack("{s:i, s:I, s:I, s:s, s:i, s:[{s:s, s:s%}]}", "group", g, "txn",
-                      (json_int_t)(l->sent + 1000), "prio", (json_int_t)prio, "op", "commit",
-                      "nreads", 0, "writes", "key", key, "value", (const char *)l->payload + 8,
-                      (size_t)(l->size < 200 ? l->size : 200));
+        Meridian__Write w = MERIDIAN__WRITE__INIT;
+        Meridian__Write *pw = &w;
+        w.key = (ProtobufCBinaryData){.len = strlen(key), .data = (uint8_t *)key};
+        w.has_value = true;
+        w.value =
+            (ProtobufCBinaryData){.len = l->size < 200 ? l->size : 200, .data = l->payload + 8};
+        Meridian__TxnRequest o = MERIDIAN__TXN_REQUEST__INIT;
+        o.group = (uint64_t)g;
+        o.txn = (uint64_t)l->sent + 1000;
+        o.has_prio = true;
+        o.prio = prio;
+        o.op = MERIDIAN__TXN_REQUEST__OP__COMMIT;
+        o.has_nreads = true;
+        o.n_writes = 1;
+        o.writes = &pw;
         if (l->participants > 1) {
-            json_object_set_new(o, "coordinator", json_integer(2 + first));
-            json_object_set(o, "participants", parts);
+            o.has_coordinator = true;
+            o.coordinator = (uint64_t)(2 + first);
+            o.n_participants = (size_t)l->participants;
+            o.participants = parts;
         }
-        char *text = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
+        uint8_t *buf;
+        size_t len;
+        mr_err err;
+        if (pr_encode(&o.base, 0, &buf, &len, &err) != MR_OK)
+            return -1;
         req *r = k == 0 ? coord_req : calloc(1, sizeof *r);
         r->l = l;
         r->start = coord_req->start;
         r->counts = k == 0;
-        mr_err err;
-        if (net_transport_request(l->tr, l->leader[g], ND_MSG_TXN, text, (uint32_t)strlen(text),
-                                  30000, on_resp, r, NULL, &err) != MR_OK) {
+        if (net_transport_request(l->tr, l->leader[g], ND_MSG_TXN, buf, (uint32_t)len, 30000,
+                                  on_resp, r, NULL, &err) != MR_OK) {
             if (k > 0)
                 free(r);
             rc = -1;
         }
-        free(text);
+        free(buf);
     }
-    json_decref(parts);
     return rc;
 }
 
@@ -173,41 +188,62 @@ static void issue(load *l)
         uint64_t gid = (uint64_t)g;
         const char *to = l->leader[g];
         uint8_t type = ND_MSG_PROPOSE;
-        const void *body = l->payload;
-        uint32_t blen = (uint32_t)(8 + l->size);
-        char json[512];
+        char key[32];
+        Meridian__Write w = MERIDIAN__WRITE__INIT;
+        Meridian__Write *pw = &w;
+        Meridian__ProposeRequest p = MERIDIAN__PROPOSE_REQUEST__INIT;
+        Meridian__TxnRequest t = MERIDIAN__TXN_REQUEST__INIT;
+        Meridian__SnapReadRequest sr = MERIDIAN__SNAP_READ_REQUEST__INIT;
+        const ProtobufCMessage *m = &p.base;
         if (l->kind == W_PROPOSE) {
-            mr_put_u64(l->payload, gid);
+            p.group = gid;
+            p.data = (ProtobufCBinaryData){.len = l->size, .data = l->payload + 8};
         } else if (l->kind == W_TXN) {
             /* a blind single-key write: one lock, one commit record */
-            snprintf(json, sizeof json,
-                     "{\"group\":%d,\"txn\":%ld,\"prio\":%lld,\"op\":\"commit\",\"nreads\":0,"
-                     "\"writes\":[{\"key\":\"g%04d/k%u\",\"value\":\"%.*s\"}]}",
-                     g, l->sent + 1000, (long long)mr_realtime_ns(), g, rand_r(&l->seed) % nkeys,
-                     (int)(l->size < 200 ? l->size : 200), (const char *)l->payload + 8);
+            snprintf(key, sizeof key, "g%04d/k%u", g, rand_r(&l->seed) % nkeys);
+            w.key = (ProtobufCBinaryData){.len = strlen(key), .data = (uint8_t *)key};
+            w.has_value = true;
+            w.value =
+                (ProtobufCBinaryData){.len = l->size < 200 ? l->size : 200, .data = l->payload + 8};
+            t.group = gid;
+            t.txn = (uint64_t)l->sent + 1000;
+            t.has_prio = true;
+            t.prio = mr_realtime_ns();
+            t.op = MERIDIAN__TXN_REQUEST__OP__COMMIT;
+            t.has_nreads = true;
+            t.n_writes = 1;
+            t.writes = &pw;
             type = ND_MSG_TXN;
-            body = json;
-            blen = (uint32_t)strlen(json);
+            m = &t.base;
         } else {
-            if (l->staleness_ns)
-                snprintf(json, sizeof json,
-                         "{\"group\":2,\"key\":\"g0002/k%u\",\"max_staleness_ns\":%lld}",
-                         rand_r(&l->seed) % 100, (long long)l->staleness_ns);
-            else
-                snprintf(json, sizeof json, "{\"group\":2,\"key\":\"g0002/k%u\"}",
-                         rand_r(&l->seed) % 100);
+            snprintf(key, sizeof key, "g0002/k%u", rand_r(&l->seed) % 100);
+            sr.group = 2;
+            sr.key = (ProtobufCBinaryData){.len = strlen(key), .data = (uint8_t *)key};
+            if (l->staleness_ns) {
+                sr.bound_case = MERIDIAN__SNAP_READ_REQUEST__BOUND_MAX_STALENESS_NS;
+                sr.max_staleness_ns = l->staleness_ns;
+            }
             to = l->replica[l->sent % l->nrep];
             type = ND_MSG_SNAPREAD;
-            body = json;
-            blen = (uint32_t)strlen(json);
+            m = &sr.base;
+        }
+        uint8_t *body;
+        size_t blen;
+        mr_err perr;
+        if (pr_encode(m, 0, &body, &blen, &perr) != MR_OK) {
+            l->failed++;
+            l->sent++;
+            continue;
         }
         req *r = calloc(1, sizeof *r);
         r->l = l;
         r->start = mr_monotonic_ns();
         r->counts = true;
         mr_err err;
-        if (net_transport_request(l->tr, to, type, body, blen, 30000, on_resp, r, NULL, &err) !=
-            MR_OK) {
+        int src = net_transport_request(l->tr, to, type, body, (uint32_t)blen, 30000, on_resp, r,
+                                        NULL, &err);
+        free(body);
+        if (src != MR_OK) {
             free(r);
             l->failed++;
             l->sent++;

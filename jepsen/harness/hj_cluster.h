@@ -12,10 +12,10 @@
  *    is cut; the harness's own client traffic (from 10.A.B.254) is not. Needs root, `ip` and
  *    `nft`. Teardown removes exactly the names made here (they carry the harness's pid).
  *  - loopback: every node on 127.0.0.1 (free ports); partitions are made by the nodes
- *    themselves (ND_MSG_FAULT {"partition": [ids]} told to both sides). The fallback when
- *    namespaces are not available.
- * The nodes' clock is `fixed:BOUND` (CLOCK_REALTIME is shared by every namespace, so a clock
- * fault is a lie in a node's own reading, through the fault RPC, in both modes).
+ *    themselves (ND_MSG_FAULT {set_partition, partition: [ids]} told to both sides). The fallback
+ * when namespaces are not available. The nodes' clock is `fixed:BOUND` (CLOCK_REALTIME is shared by
+ * every namespace, so a clock fault is a lie in a node's own reading, through the fault RPC, in
+ * both modes).
  *
  * Processes: nodes are started by the launcher in their own process group (a terminal's
  * Ctrl-C reaches only the harness, which tears down) and with PR_SET_PDEATHSIG=SIGKILL bound
@@ -71,8 +71,8 @@ typedef struct hj_cluster {
     bool bridge_made;     /* made by this harness */
     char ns[HJ_MAX_NODES][20], ip[HJ_MAX_NODES][24];     /* netns: each node's, before launch */
     bool ns_made[HJ_MAX_NODES], veth_made[HJ_MAX_NODES]; /* made here (teardown removes them) */
-    pid_t reaper_pid;     /* netns: the child that cleans up if the harness dies; 0 none */
-    int reaper_fd;        /* its pipe (write end) */
+    pid_t reaper_pid; /* netns: the child that cleans up if the harness dies; 0 none */
+    int reaper_fd;    /* its pipe (write end) */
     char ip_bin[64], nft_bin[64];
     int64_t epsilon_ns; /* the nodes' declared clock bound (--clock fixed:...) */
     char clock_spec[32], clock_cap[32];

@@ -128,7 +128,7 @@ static int apply_cuts(hj_nemesis *n, int cut[][HJ_MAX_NODES], const int *ncut, i
             continue;
         }
         char json[256];
-        size_t off = (size_t)snprintf(json, sizeof json, "{\"partition\":[");
+        size_t off = (size_t)snprintf(json, sizeof json, "{\"set_partition\":true,\"partition\":[");
         for (int m = 0; m < ncut[k]; m++)
             off += (size_t)snprintf(json + off, sizeof json - off, "%s%d", m ? "," : "",
                                     cut[k][m] + 1);
@@ -426,8 +426,8 @@ static void heal_fault(hj_nemesis *n)
     case HJ_NEM_PARTITION: {
         int errors = 0;
         for (int i = 0; i < c->n; i++)
-            errors +=
-                (c->netns ? hj_net_cut(c, i, NULL, 0) : fault(n, i, "{\"partition\":[]}")) != 0;
+            errors += (c->netns ? hj_net_cut(c, i, NULL, 0)
+                                : fault(n, i, "{\"set_partition\":true}")) != 0;
         json_object_set_new(v, "healed", json_true());
         if (errors)
             json_object_set_new(v, "rpc_errors", json_integer(errors));
@@ -485,7 +485,7 @@ static void heal_all(hj_nemesis *n)
             hj_net_cut(c, i, NULL, 0);
     if (n->o.kinds & (HJ_NEM_PARTITION | HJ_NEM_CLOCK | HJ_NEM_FAST_LEADER | HJ_NEM_LYING_LEADER))
         for (int i = 0; i < c->n; i++)
-            fault(n, i, "{\"partition\":[], \"clock_offset_ns\":0}");
+            fault(n, i, "{\"set_partition\":true, \"clock_offset_ns\":0}");
     hj_record(n->r, JP_NEMESIS, JP_INFO, "heal-all", NULL, NULL);
 }
 

@@ -14,6 +14,7 @@
 #include "jepsen/harness/hj_workload.h"
 #include "jepsen/linear.h"
 #include "net/transport.h"
+#include "proto/pr_msg.h"
 #include "tablet/node/nd.h"
 
 enum { OP_READ, OP_WRITE, OP_CAS };
@@ -172,41 +173,47 @@ static void on_reply(net_transport *t, int status, const mr_err *err, const net_
          * already moved the route on). */
         int n = rc->env.cluster->n;
         if (n > 1 && rc->route[w->key] == w->target)
-            rc->route[w->key] =
-                (w->target + 1 + (int)hj_rng_below(&rc->rng, (uint64_t)n - 1)) % n;
+            rc->route[w->key] = (w->target + 1 + (int)hj_rng_below(&rc->rng, (uint64_t)n - 1)) % n;
         complete(w, JP_INFO, NULL);
         return;
     }
-    json_error_t je;
-    json_t *r = json_loadb((const char *)resp->payload, resp->len, 0, &je);
-    if (!r) {
+    pr_arena a;
+    pr_arena_init(&a);
+    mr_err derr;
+    const Meridian__Reply *r = pr_reply_decode(&a, resp->payload, resp->len, &derr);
+    if (!r || (!r->error && r->body_case != MERIDIAN__REPLY__BODY_REGISTER)) {
+        pr_arena_free(&a);
         complete(w, JP_INFO, NULL);
         return;
     }
-    if (json_is_true(json_object_get(r, "ok"))) {
+    if (!r->error) {
+        const Meridian__RegisterReply *reg = r->register_;
         if (w->op == OP_READ) {
-            json_t *v = value_json(json_object_get(r, "value"));
+            json_t *raw = reg->has_value
+                              ? json_stringn((const char *)reg->value.data, reg->value.len)
+                              : json_null();
+            json_t *v = value_json(raw);
+            json_decref(raw);
             if (json_is_integer(v))
                 rc->last[w->key] = json_integer_value(v);
             complete(w, JP_OK, v);
         } else if (w->op == OP_WRITE) {
             rc->last[w->key] = w->value;
             complete(w, JP_OK, json_integer(w->value));
-        } else if (json_is_true(json_object_get(r, "cas"))) {
+        } else if (reg->has_cas && reg->cas) {
             rc->last[w->key] = w->value;
             complete(w, JP_OK, cas_pair(w));
         } else {
             complete(w, JP_FAIL, cas_pair(w)); /* applied, but the expectation did not hold */
         }
-        json_decref(r);
+        pr_arena_free(&a);
         return;
     }
-    const char *e = json_string_value(json_object_get(r, "error"));
-    e = e ? e : "";
-    if (strcmp(e, "not_leader") == 0 || strcmp(e, "no_group") == 0) {
+    Meridian__ErrorCode e = r->error->code;
+    if (e == MERIDIAN__ERROR_CODE__NOT_LEADER || e == MERIDIAN__ERROR_CODE__NO_GROUP) {
         /* Refused before proposing: certainly not applied, so the same operation may try
          * again: at the hinted leader at once, else at another node after a short wait. */
-        const char *hint = json_string_value(json_object_get(r, "leader"));
+        const char *hint = r->error->leader;
         int prev = rc->route[w->key];
         int l = hint && *hint ? node_by_addr(rc, hint) : -1;
         bool hinted = l >= 0 && l != prev;
@@ -214,7 +221,7 @@ static void on_reply(net_transport *t, int status, const mr_err *err, const net_
             l = (prev + 1 + (int)hj_rng_below(&rc->rng, (uint64_t)rc->env.cluster->n - 1)) %
                 rc->env.cluster->n;
         rc->route[w->key] = l < 0 ? 0 : l;
-        json_decref(r); /* hint pointed into it */
+        pr_arena_free(&a); /* hint pointed into it */
         if (++w->attempts >= MAX_ATTEMPTS || rc->stopping) {
             complete(w, JP_FAIL, fail_value(w));
         } else if (hinted) {
@@ -225,13 +232,14 @@ static void on_reply(net_transport *t, int status, const mr_err *err, const net_
         }
         return;
     }
-    /* Refusals that come before any proposal (nd_chain_on_register / nd_propose_op); anything else
-     * (timeout, shutdown, nomem after queuing, unknown) may have applied. */
-    bool definite = strcmp(e, "invalid") == 0 || strcmp(e, "uninitialized") == 0 ||
-                    strcmp(e, "no space") == 0 /* MR_EFULL: proposal queue full */;
+    /* Refusals that come before any proposal (nd_chain_on_register / nd_propose_op: invalid,
+     * not initialized, the proposal queue full); anything else (unavailable: timeout or
+     * shutdown, no memory after queuing, voided, unknown) may have applied. */
+    bool definite = e == MERIDIAN__ERROR_CODE__INVALID ||
+                    e == MERIDIAN__ERROR_CODE__NOT_INITIALIZED || e == MERIDIAN__ERROR_CODE__BUSY;
     MR_DEBUG("jepsen", "process %lld %s key %d: error %s", (long long)w->process, op_f[w->op],
-             w->key, e);
-    json_decref(r);
+             w->key, pr_error_name(e));
+    pr_arena_free(&a);
     if (definite)
         complete(w, JP_FAIL, fail_value(w));
     else
@@ -245,24 +253,35 @@ static void send_op(reg_worker *w)
     if (w->op == OP_READ && rc->env.reads_anywhere)
         target = (int)hj_rng_below(&rc->rng, (uint64_t)rc->env.cluster->n);
     w->target = target;
-    char json[160];
-    int group = 2 + w->key;
-    if (w->op == OP_READ)
-        snprintf(json, sizeof json, "{\"group\":%d,\"op\":\"read\"}", group);
-    else if (w->op == OP_WRITE)
-        snprintf(json, sizeof json, "{\"group\":%d,\"op\":\"write\",\"value\":\"%lld\"}", group,
-                 w->value);
-    else
-        snprintf(json, sizeof json,
-                 "{\"group\":%d,\"op\":\"cas\",\"expected\":\"%lld\",\"value\":\"%lld\"}", group,
-                 w->expected, w->value);
+    Meridian__RegisterRequest req = MERIDIAN__REGISTER_REQUEST__INIT;
+    req.group = (uint64_t)(2 + w->key);
+    char value[24], expected[24];
+    snprintf(value, sizeof value, "%lld", w->value);
+    snprintf(expected, sizeof expected, "%lld", w->expected);
+    req.op = w->op == OP_READ    ? MERIDIAN__REGISTER_REQUEST__OP__READ
+             : w->op == OP_WRITE ? MERIDIAN__REGISTER_REQUEST__OP__WRITE
+                                 : MERIDIAN__REGISTER_REQUEST__OP__CAS;
+    if (w->op != OP_READ) {
+        req.has_value = true;
+        req.value = (ProtobufCBinaryData){.len = strlen(value), .data = (uint8_t *)value};
+    }
+    if (w->op == OP_CAS) {
+        req.has_expected = true;
+        req.expected = (ProtobufCBinaryData){.len = strlen(expected), .data = (uint8_t *)expected};
+    }
     mr_err err;
-    if (net_transport_request(rc->tr, rc->env.cluster->nodes[target].addr, ND_MSG_REGISTER, json,
-                              (uint32_t)strlen(json),
-                              rc->env.op_timeout_ms < OP_TIMEOUT_MS ? rc->env.op_timeout_ms
-                                                                    : OP_TIMEOUT_MS,
-                              on_reply, w, NULL,
-                              &err) != MR_OK) {
+    uint8_t *buf;
+    size_t len;
+    if (pr_encode(&req.base, 0, &buf, &len, &err) != MR_OK) {
+        complete(w, JP_FAIL, fail_value(w));
+        return;
+    }
+    int src = net_transport_request(
+        rc->tr, rc->env.cluster->nodes[target].addr, ND_MSG_REGISTER, buf, (uint32_t)len,
+        rc->env.op_timeout_ms < OP_TIMEOUT_MS ? rc->env.op_timeout_ms : OP_TIMEOUT_MS, on_reply, w,
+        NULL, &err);
+    free(buf);
+    if (src != MR_OK) {
         /* Refused by our own transport (queue full): never sent. */
         MR_DEBUG("jepsen", "request not sent: %s", mr_err_msg(&err));
         complete(w, JP_FAIL, fail_value(w));

@@ -39,9 +39,9 @@ static void free_node(nd_node *n)
         px_node_destroy(n->groups[i]->px);
         free(n->groups[i]->sm.reg);
         nd_free_deferred(n->groups[i]);
-        free(n->groups[i]->range_start);
-        free(n->groups[i]->range_end);
-        free(n->groups[i]->split.key);
+        nd_bytes_free(&n->groups[i]->range_start);
+        nd_bytes_free(&n->groups[i]->range_end);
+        nd_bytes_free(&n->groups[i]->split.key);
         free(n->groups[i]);
     }
     free(n->groups);
@@ -49,8 +49,7 @@ static void free_node(nd_node *n)
     for (int i = 0; i <= PX_MAX_NODE_ID; i++)
         free(n->out[i].buf);
     free(n->pending);
-    json_decref(n->init_nodes);
-    json_decref(n->init_split);
+    nd_cluster_init_free(n);
     ls_close(n->store);
     tt_clock_close(n->clock);
     net_tls_ctx_free(n->tls);
@@ -105,7 +104,8 @@ void nd_close(nd_node *n, void (*on_closed)(void *ud), void *ud)
     }
     /* Fail proposals still waiting. */
     for (size_t i = 0; i < n->npending; i++)
-        nd_reply_error(n, n->pending[i].reply_to, "shutdown", "node is shutting down");
+        nd_reply_error(n, n->pending[i].reply_to, MERIDIAN__ERROR_CODE__UNAVAILABLE,
+                       "node is shutting down");
     n->npending = 0;
     nd_http_stop(n->http);
     n->http = NULL;

@@ -388,15 +388,13 @@ void nd_lock_prepared(nd_node *n, nd_group *g)
 /* A participant prepares only for a coordinator that exists and lists it: a
  * prepared transaction asks its coordinator until it learns the outcome, so a
  * bad one would hold its locks for ever. */
-bool nd_coordinator_known(const nd_node *n, uint64_t coord, uint64_t self, json_t *jparts)
+bool nd_coordinator_known(const nd_node *n, uint64_t coord, uint64_t self, const uint64_t *parts,
+                          size_t nparts)
 {
     bool listed_coord = false, listed_self = false;
-    size_t i;
-    json_t *v;
-    json_array_foreach(jparts, i, v)
-    {
-        listed_coord |= json_is_integer(v) && (uint64_t)json_integer_value(v) == coord;
-        listed_self |= json_is_integer(v) && (uint64_t)json_integer_value(v) == self;
+    for (size_t i = 0; i < nparts; i++) {
+        listed_coord |= parts[i] == coord;
+        listed_self |= parts[i] == self;
     }
     bool data_group = false;
     for (size_t k = 0; k < n->nranges; k++)
@@ -407,32 +405,19 @@ bool nd_coordinator_known(const nd_node *n, uint64_t coord, uint64_t self, json_
 /* The coordinator refuses a commit before it took the participant list: it
  * tells every participant now, so a prepared one does not hold its locks until
  * it asks. */
-void nd_refuse_2pc(nd_node *n, nd_group *g, uint64_t txn, json_t *jparts)
+void nd_refuse_2pc(nd_node *n, nd_group *g, uint64_t txn, const uint64_t *parts, size_t nparts)
 {
-    size_t i;
-    json_t *v;
-    json_array_foreach(jparts, i, v)
-    {
-        uint64_t to = (uint64_t)json_integer_value(v);
-        if (to && to != g->id)
-            nd_send_decision(n, txn, to, g->id, false, 0);
-    }
+    for (size_t i = 0; i < nparts; i++)
+        if (parts[i] && parts[i] != g->id)
+            nd_send_decision(n, txn, parts[i], g->id, false, 0);
 }
 
 /* The coordinator's leader takes the client's commit: the participant list,
  * and the votes that came first. */
-int nd_coordinate(nd_group *g, nd_txn *t, json_t *jparts, mr_err *err)
+int nd_coordinate(nd_group *g, nd_txn *t, const uint64_t *parts, size_t np, mr_err *err)
 {
-    uint64_t parts[CO_MAX_PARTS];
-    size_t np = json_array_size(jparts);
     if (np > CO_MAX_PARTS)
         return mr_errf(err, MR_EINVAL, "at most %d participant groups", CO_MAX_PARTS);
-    for (size_t i = 0; i < np; i++) {
-        json_t *v = json_array_get(jparts, i);
-        if (!json_is_integer(v) || json_integer_value(v) < 1)
-            return mr_errf(err, MR_EINVAL, "participants must be group ids");
-        parts[i] = (uint64_t)json_integer_value(v);
-    }
     free(t->co);
     t->co = malloc(sizeof *t->co);
     if (!t->co)
@@ -461,26 +446,30 @@ int nd_coordinate(nd_group *g, nd_txn *t, json_t *jparts, mr_err *err)
 void nd_on_status(nd_node *n, const net_message *m, nd_group *g, uint64_t txn, int64_t prio)
 {
     co_decision d;
-    if (nd_decision_lookup(g, txn, &d))
-        return nd_reply_json(n, m->reply_to,
-                             d.commit ? json_pack("{s:b, s:s, s:I}", "ok", 1, "state", "committed",
-                                                  "ts", (json_int_t)d.ts)
-                                      : json_pack("{s:b, s:s}", "ok", 1, "state", "aborted"));
+    Meridian__TxnStatusReply r = MERIDIAN__TXN_STATUS_REPLY__INIT;
+    if (nd_decision_lookup(g, txn, &d)) {
+        r.state = d.commit ? MERIDIAN__TXN_STATUS_REPLY__STATE__COMMITTED
+                           : MERIDIAN__TXN_STATUS_REPLY__STATE__ABORTED;
+        if (d.commit) {
+            r.has_ts = true;
+            r.ts = d.ts;
+        }
+        return nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_TXN_STATUS, &r.base);
+    }
     nd_txn *t = nd_txn_find(g, txn);
     if (!t && nd_status_forgotten(n, g, txn, prio))
-        return nd_reply_json(
-            n, m->reply_to,
-            json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "forgotten", "message",
-                      "the outcome of this transaction is no longer kept (--decision-retention): "
-                      "it cannot be told",
-                      "retryable", 0));
+        return nd_reply_error(
+            n, m->reply_to, MERIDIAN__ERROR_CODE__FORGOTTEN,
+            "the outcome of this transaction is no longer kept (--decision-retention): "
+            "it cannot be told");
     if (!t || (!t->co && t->state == TXN_IDLE)) {
         /* Unknown here (or never committed): make "aborted" the decision. */
         if (t)
             nd_txn_abort(n, g, t, "aborted: the client asked for its status", NULL);
         propose_abort2(n, g, txn);
     }
-    nd_reply_json(n, m->reply_to, json_pack("{s:b, s:s}", "ok", 1, "state", "pending"));
+    r.state = MERIDIAN__TXN_STATUS_REPLY__STATE__PENDING;
+    nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_TXN_STATUS, &r.base);
 }
 
 /* The leader's periodic two-phase commit duties: ask about prepared

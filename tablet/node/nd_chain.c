@@ -32,37 +32,43 @@ static void reg_set(nd_chain *sm, const uint8_t *v, uint32_t len)
     sm->reg_set = true;
 }
 
-static json_t *reg_json(const nd_chain *sm)
+/* The register's value into a reply (borrowed from sm). */
+static void reg_value(const nd_chain *sm, Meridian__RegisterReply *r)
 {
-    return sm->reg_set ? json_stringn((const char *)sm->reg, sm->reg_len) : json_null();
+    if (!sm->reg_set)
+        return; /* never written: no value */
+    r->has_value = true;
+    r->value = (ProtobufCBinaryData){.len = sm->reg_len, .data = sm->reg};
 }
 
-/* Applies one proposal's register operation; returns the fields for the
- * proposer's reply (value read, cas outcome), or NULL for none. */
-static json_t *reg_apply(nd_chain *sm, const uint8_t *p, uint32_t plen)
+/* Applies one proposal's register operation; fills the proposer's reply (the value read, the
+ * cas outcome). */
+static void reg_apply(nd_chain *sm, const uint8_t *p, uint32_t plen, Meridian__RegisterReply *r)
 {
     if (plen < ND_PROP_HDR)
-        return NULL;
+        return;
     uint8_t op = p[12];
     const uint8_t *b = p + ND_PROP_HDR;
     uint32_t blen = plen - ND_PROP_HDR;
     switch (op) {
     case ND_OP_WRITE:
         reg_set(sm, b, blen);
-        return json_object();
+        return;
     case ND_OP_READ:
-        return json_pack("{s:o}", "value", reg_json(sm));
+        return reg_value(sm, r);
     case ND_OP_CAS: {
+        r->has_cas = true;
         if (blen < 4 || get32(b) > blen - 4)
-            return json_pack("{s:b}", "cas", 0);
+            return;
         uint32_t elen = get32(b);
         bool match = sm->reg_set && sm->reg_len == elen && memcmp(sm->reg, b + 4, elen) == 0;
         if (match)
             reg_set(sm, b + 4 + elen, blen - 4 - elen);
-        return json_pack("{s:b}", "cas", match);
+        r->cas = match;
+        return;
     }
     default:
-        return NULL;
+        return;
     }
 }
 
@@ -113,28 +119,35 @@ void nd_chain_apply(nd_node *n, nd_group *g, const px_entry *e)
         g->sm.count++;
         g->sm.last_ts = e->ts;
         g->sm.hash = fnv1a(g->sm.hash ^ (uint64_t)e->ts, p, plen);
-        json_t *result = reg_apply(&g->sm, p, plen);
+        uint8_t op = plen >= ND_PROP_HDR ? p[12] : ND_OP_OPAQUE;
+        Meridian__RegisterReply reg = MERIDIAN__REGISTER_REPLY__INIT;
+        reg_apply(&g->sm, p, plen, &reg);
         /* Answer the client whose proposal this is, if it waits here. */
-        if (plen < 12 || get32(p) != n->self) {
-            json_decref(result);
+        if (plen < 12 || get32(p) != n->self)
             continue;
-        }
         uint64_t seq = get64(p + 4);
         for (size_t i = 0; i < n->npending; i++) {
             if (n->pending[i].group == g->id && n->pending[i].seq == seq) {
                 nd_hist_observe(&n->stats.proposal_latency,
                                 mr_monotonic_ns() - n->pending[i].start);
                 n->stats.proposals++;
-                json_t *rep = json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "group", (json_int_t)g->id,
-                                        "slot", (json_int_t)e->slot, "ts", (json_int_t)e->ts);
-                if (result)
-                    json_object_update(rep, result);
-                nd_reply_json(n, n->pending[i].reply_to, rep);
+                if (op == ND_OP_OPAQUE) {
+                    Meridian__ProposeReply pr = MERIDIAN__PROPOSE_REPLY__INIT;
+                    pr.slot = e->slot;
+                    pr.ts = e->ts;
+                    nd_reply_body(n, n->pending[i].reply_to, MERIDIAN__REPLY__BODY_PROPOSE,
+                                  &pr.base);
+                } else {
+                    reg.has_slot = reg.has_ts = true;
+                    reg.slot = e->slot;
+                    reg.ts = e->ts;
+                    nd_reply_body(n, n->pending[i].reply_to, MERIDIAN__REPLY__BODY_REGISTER,
+                                  &reg.base);
+                }
                 n->pending[i] = n->pending[--n->npending];
                 break;
             }
         }
-        json_decref(result);
     }
     if (r < 0)
         MR_ERROR("node", "group=%llu slot=%llu holds a malformed batch", (unsigned long long)g->id,
@@ -173,10 +186,9 @@ void nd_chain_void(nd_node *n, nd_group *g, const px_entry *e)
         uint64_t seq = get64(p + 4);
         for (size_t i = 0; i < n->npending; i++)
             if (n->pending[i].group == g->id && n->pending[i].seq == seq) {
-                nd_reply_json(n, n->pending[i].reply_to,
-                              json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "voided",
-                                        "message", "the proposal was voided; retry", "retryable",
-                                        1));
+                nd_send_reply(n, n->pending[i].reply_to,
+                              nd_enc_error(MERIDIAN__ERROR_CODE__VOIDED,
+                                           "the proposal was voided; retry", true, NULL, 0));
                 n->pending[i] = n->pending[--n->npending];
                 break;
             }
@@ -232,8 +244,9 @@ static int children_sink(nd_node *n, const nd_group *g, snap_buf *b)
         last = next->group;
         put64(hdr, next->group);
         put64(hdr + 8, (uint64_t)next->floor_ts);
-        put32(hdr + 16, (uint32_t)strlen(next->start));
-        if (snap_sink(b, hdr, 20) != 0 || snap_sink(b, next->start, strlen(next->start)) != 0)
+        put32(hdr + 16, (uint32_t)next->start.len);
+        if (snap_sink(b, hdr, 20) != 0 ||
+            (next->start.len && snap_sink(b, next->start.p, next->start.len) != 0))
             return -1;
     }
     return 0;
@@ -255,26 +268,24 @@ static int learn_children(nd_node *n, nd_group *g, const uint8_t *p, size_t len)
         uint64_t child = get64(p + off);
         int64_t floor = (int64_t)get64(p + off + 8);
         uint32_t klen = get32(p + off + 16);
-        char *key = strndup((const char *)p + off + 20, klen);
+        const uint8_t *key = p + off + 20;
         off += 20 + klen;
-        if (!key)
-            return -1;
         bool known = false;
         for (size_t i = 0; i < n->nranges; i++)
             known |= n->ranges[i].group == child;
         mr_err err;
         if (!known) {
+            char text[200];
             MR_WARN("node",
                     "group=%llu: caught up past its split at '%s' (group %llu): this node "
                     "has no copy of the new group's data and does not serve it",
-                    (unsigned long long)g->id, key, (unsigned long long)child);
-            if (nd_cluster_record_split(n, g->id, key, child, floor, true, &err) != MR_OK) {
+                    (unsigned long long)g->id, mr_bytes_text(key, klen, text, sizeof text),
+                    (unsigned long long)child);
+            if (nd_cluster_record_split(n, g->id, key, klen, child, floor, true, &err) != MR_OK) {
                 MR_ERROR("node", "group=%llu: %s", (unsigned long long)g->id, mr_err_msg(&err));
-                free(key);
                 return -1;
             }
         }
-        free(key);
     }
     return off == len ? 0 : -1;
 }
@@ -353,57 +364,60 @@ int nd_chain_install(nd_node *n, nd_group *g, const uint8_t *snap, uint32_t len)
 
 void nd_chain_on_propose(nd_node *n, const net_message *m)
 {
-    uint64_t gid;
+    pr_arena a;
+    pr_arena_init(&a);
     mr_err err;
-    if (nd_valid_propose(m->payload, m->len, &gid, &err) != MR_OK)
-        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
-    nd_propose_op(n, m, gid, ND_OP_OPAQUE, m->payload + 8, m->len - 8);
+    const Meridian__ProposeRequest *rq =
+        (const Meridian__ProposeRequest *)nd_request_decode(m, &a, &err);
+    if (!rq || nd_valid_propose(rq, &err) != MR_OK)
+        nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, mr_err_msg(&err));
+    else
+        nd_propose_op(n, m, rq->group, ND_OP_OPAQUE, rq->data.data, rq->data.len);
+    pr_arena_free(&a);
 }
 
-/* Register operations through the log: {"group", "op": read|write|cas,
- * "value", "expected"}. With MERIDIAN_TEST_BREAK=stale-reads (a negative
- * control for the consistency harness) any replica answers reads from its own
- * state at once, without the log or a lease: stale under partitions. */
+/* Register operations through the log (RegisterRequest: group, op read | write | cas, value,
+ * expected). With MERIDIAN_TEST_BREAK=stale-reads (a negative control for the consistency
+ * harness) any replica answers reads from its own state at once, without the log or a lease:
+ * stale under partitions. */
 void nd_chain_on_register(nd_node *n, const net_message *m)
 {
-    json_error_t je;
-    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
-    nd_reg_req rq;
+    pr_arena a;
+    pr_arena_init(&a);
     mr_err err;
-    if (nd_valid_register(o, &rq, &err) != MR_OK) {
-        json_decref(o);
-        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
+    const Meridian__RegisterRequest *rq =
+        (const Meridian__RegisterRequest *)nd_request_decode(m, &a, &err);
+    if (!rq || nd_valid_register(rq, &err) != MR_OK) {
+        nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, mr_err_msg(&err));
+        pr_arena_free(&a);
+        return;
     }
-    json_int_t gid = (json_int_t)rq.group;
-    const char *op = rq.op;
-    json_t *val = rq.value, *exp = rq.expected;
-    if (strcmp(op, "read") == 0) {
-        nd_group *g = nd_find_group(n, (uint64_t)gid);
+    uint64_t gid = rq->group;
+    if (rq->op == MERIDIAN__REGISTER_REQUEST__OP__READ) {
+        nd_group *g = nd_find_group(n, gid);
         if (g && nd_test_break(n, ND_BREAK_STALE_READS)) {
-            nd_reply_json(
-                n, m->reply_to,
-                json_pack("{s:b, s:I, s:o}", "ok", 1, "group", gid, "value", reg_json(&g->sm)));
+            Meridian__RegisterReply r = MERIDIAN__REGISTER_REPLY__INIT;
+            reg_value(&g->sm, &r);
+            nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_REGISTER, &r.base);
         } else {
-            nd_propose_op(n, m, (uint64_t)gid, ND_OP_READ, NULL, 0);
+            nd_propose_op(n, m, gid, ND_OP_READ, NULL, 0);
         }
-    } else if (strcmp(op, "write") == 0 && json_is_string(val)) {
-        nd_propose_op(n, m, (uint64_t)gid, ND_OP_WRITE, (const uint8_t *)json_string_value(val),
-                      json_string_length(val));
-    } else if (strcmp(op, "cas") == 0 && json_is_string(val) && json_is_string(exp)) {
-        size_t el = json_string_length(exp), vl = json_string_length(val);
+    } else if (rq->op == MERIDIAN__REGISTER_REQUEST__OP__WRITE) {
+        nd_propose_op(n, m, gid, ND_OP_WRITE, rq->value.data, rq->value.len);
+    } else { /* cas (nd_valid_register checked the op) */
+        size_t el = rq->expected.len, vl = rq->value.len;
         uint8_t *b = malloc(4 + el + vl);
         if (b) {
             put32(b, (uint32_t)el);
-            memcpy(b + 4, json_string_value(exp), el);
-            memcpy(b + 4 + el, json_string_value(val), vl);
-            nd_propose_op(n, m, (uint64_t)gid, ND_OP_CAS, b, 4 + el + vl);
+            if (el)
+                memcpy(b + 4, rq->expected.data, el);
+            if (vl)
+                memcpy(b + 4 + el, rq->value.data, vl);
+            nd_propose_op(n, m, gid, ND_OP_CAS, b, 4 + el + vl);
             free(b);
         } else {
-            nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+            nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_MEMORY, "out of memory");
         }
-    } else {
-        nd_reply_error(n, m->reply_to, "invalid",
-                       "op must be read, write (value) or cas (expected, value)");
     }
-    json_decref(o);
+    pr_arena_free(&a);
 }

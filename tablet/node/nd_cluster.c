@@ -20,6 +20,7 @@
 #include "truetime/tt.h"
 
 #include "tablet/node/nd_int.h"
+#include "proto/pr_msg.h"
 #include "tablet/node/nd_peer.h"
 #include "tablet/node/nd_validate.h"
 
@@ -58,9 +59,19 @@ static int write_file_atomic(const char *path, const char *text, mr_err *err)
     return MR_OK;
 }
 
+/* DATA/cluster.json's format: 2 keeps keys (range bounds) in hex, so any bytes fit; 1 kept
+ * them as text and is refused (no deployed users), never misread. */
+#define ND_CLUSTER_FORMAT 2
+
 /* Applies a cluster description: nodes and groups. */
 int nd_cluster_load(nd_node *n, json_t *desc, mr_err *err)
 {
+    json_int_t format = json_integer_value(json_object_get(desc, "format"));
+    if (format != ND_CLUSTER_FORMAT)
+        return mr_errf(err, MR_ECORRUPT,
+                       "cluster description of format %lld (this version reads format %d: "
+                       "keys in hex); initialize the cluster anew",
+                       format ? (long long)format : 1LL, ND_CLUSTER_FORMAT);
     const char *cid = json_string_value(json_object_get(desc, "cluster"));
     json_t *self = json_object_get(desc, "self");
     json_t *nodes = json_object_get(desc, "nodes");
@@ -116,8 +127,8 @@ int nd_cluster_load(nd_node *n, json_t *desc, mr_err *err)
  * nodes when told. Idempotent: a description that already has the child is
  * left alone. absent: this node is one of the child's replicas but has no copy
  * of its data (it missed the split): it does not start it. */
-int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64_t child,
-                            int64_t floor, bool absent, mr_err *err)
+int nd_cluster_record_split(nd_node *n, uint64_t parent, const void *key, size_t klen,
+                            uint64_t child, int64_t floor, bool absent, mr_err *err)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/cluster.json", n->data_dir);
@@ -140,38 +151,45 @@ int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64
         if (id == parent)
             pe = v;
     }
-    const char *end = json_string_value(json_object_get(pe, "end"));
-    const char *start = json_string_value(json_object_get(pe, "start"));
-    if (!pe || !end || !start || !nd_key_splits(start, end, key)) {
+    nd_bytes start = {0}, end = {0};
+    char text[200];
+    mr_bytes_text(key, klen, text, sizeof text);
+    if (!pe || nd_key_from_json(json_object_get(pe, "start"), &start) != MR_OK ||
+        nd_key_from_json(json_object_get(pe, "end"), &end) != MR_OK ||
+        !nd_key_splits(&start, &end, key, klen)) {
         json_decref(desc);
+        nd_bytes_free(&start);
+        nd_bytes_free(&end);
         return mr_errf(err, MR_EINVAL, "split of group %llu at '%s' does not fit its range",
-                       (unsigned long long)parent, key);
+                       (unsigned long long)parent, text);
     }
-    json_t *ce = json_pack("{s:I, s:s, s:O, s:s, s:s, s:I, s:I}", "id", (json_int_t)child, "kind",
-                           "data", "replicas", json_object_get(pe, "replicas"), "start", key, "end",
-                           end, "parent", (json_int_t)parent, "floor_ts", (json_int_t)floor);
+    json_t *ce = json_pack("{s:I, s:s, s:O, s:o, s:O, s:I, s:I}", "id", (json_int_t)child, "kind",
+                           "data", "replicas", json_object_get(pe, "replicas"), "start",
+                           nd_key_json(key, klen), "end", json_object_get(pe, "end"), "parent",
+                           (json_int_t)parent, "floor_ts", (json_int_t)floor);
+    nd_bytes_free(&start);
+    nd_bytes_free(&end);
+    if (!ce) {
+        json_decref(desc);
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    }
     if (absent)
         json_object_set_new(ce, "absent_here", json_true());
-    json_object_set_new(pe, "end", json_string(key));
+    json_object_set_new(pe, "end", nd_key_json(key, klen));
     json_array_append_new(groups, ce);
-    char *text = json_dumps(desc, JSON_INDENT(2));
-    int rc = text ? write_file_atomic(path, text, err) : mr_errf(err, MR_ENOMEM, "out of memory");
-    free(text);
+    char *out = json_dumps(desc, JSON_INDENT(2));
+    int rc = out ? write_file_atomic(path, out, err) : mr_errf(err, MR_ENOMEM, "out of memory");
+    free(out);
     if (rc == MR_OK)
         rc = nd_range_load(n, groups, err);
     json_decref(desc);
     if (rc != MR_OK)
         return rc;
     nd_group *g = nd_find_group(n, parent);
-    char *ne = strdup(key);
-    if (g && ne) {
-        free(g->range_end);
-        g->range_end = ne;
-    } else {
-        free(ne);
-    }
+    if (g && nd_bytes_set(&g->range_end, key, klen) != MR_OK)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
     MR_INFO("node", "group=%llu split at '%s': group %llu holds the keys from there",
-            (unsigned long long)parent, key, (unsigned long long)child);
+            (unsigned long long)parent, text, (unsigned long long)child);
     return MR_OK;
 }
 
@@ -195,14 +213,13 @@ static int bootstrap_here(nd_node *n, json_t *desc, mr_err *err)
     return rc;
 }
 
-/* A range boundary (bytes) as DATA/cluster.json keeps it: a JSON string.
- * NULL when it holds a NUL, is over the key limit or is not UTF-8 (client
- * keys are UTF-8 without NUL, nd_validate.h), or when out of memory. */
+/* A range boundary (bytes) as DATA/cluster.json keeps it: hex digits. NULL when it is over
+ * the key limit, or when out of memory. */
 static json_t *key_json(ProtobufCBinaryData b)
 {
-    if (b.len > MV_MAX_KEY || (b.len && memchr(b.data, 0, b.len)))
+    if (b.len > ND_KEY_MAX)
         return NULL;
-    return json_stringn(b.len ? (const char *)b.data : "", b.len);
+    return nd_key_json(b.data, b.len);
 }
 
 /* A group kind as its lowercase schema name ("meta", "data"), or its number
@@ -228,13 +245,14 @@ static bool set_new(json_t *o, const char *name, json_t *v)
 }
 
 /* A bootstrap's ClusterDescription as DATA/cluster.json records it (which
- * nd_cluster_load reads): field names as in the schema, the group kind as a
- * lowercase name, absent optional fields left out. NULL when a range
- * boundary cannot be a key, or when out of memory. */
+ * nd_cluster_load reads): its format (ND_CLUSTER_FORMAT), field names as in the schema, the
+ * group kind as a lowercase name, keys in hex, absent optional fields left out. NULL when a
+ * range boundary cannot be a key, or when out of memory. */
 static json_t *description_json(const Meridian__ClusterDescription *d)
 {
     json_t *desc = json_object(), *nodes = json_array(), *groups = json_array();
-    bool ok = desc && nodes && groups && set_new(desc, "cluster", json_string(d->cluster)) &&
+    bool ok = desc && nodes && groups && set_new(desc, "format", json_integer(ND_CLUSTER_FORMAT)) &&
+              set_new(desc, "cluster", json_string(d->cluster)) &&
               json_object_set(desc, "nodes", nodes) == 0 &&
               json_object_set(desc, "groups", groups) == 0;
     for (size_t i = 0; ok && i < d->n_nodes; i++) {
@@ -294,14 +312,16 @@ void nd_cluster_on_bootstrap(nd_node *n, const net_message *m)
             mr_errf(&err, MR_EPROTO, "%s", why);
             nd_peer_malformed(n, m, &err);
         }
-        return nd_reply_error(n, m->reply_to, "invalid", why);
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, why);
     }
     int rc = bootstrap_here(n, desc, &err);
     json_decref(desc);
     if (rc)
-        return nd_reply_error(n, m->reply_to, rc == MR_EEXIST ? "exists" : "failed",
+        return nd_reply_error(n, m->reply_to,
+                              rc == MR_EEXIST ? MERIDIAN__ERROR_CODE__EXISTS
+                                              : MERIDIAN__ERROR_CODE__INTERNAL,
                               mr_err_msg(&err));
-    nd_reply_json(n, m->reply_to, json_pack("{s:b}", "ok", 1));
+    nd_reply_ack(n, m->reply_to);
 }
 
 typedef struct init_call {
@@ -309,30 +329,59 @@ typedef struct init_call {
     size_t index;
 } init_call;
 
+void nd_cluster_init_free(nd_node *n)
+{
+    free(n->init_nodes);
+    n->init_nodes = NULL;
+    n->ninit_nodes = 0;
+    for (int k = 0; n->init_split && k + 1 < n->init_data_groups; k++)
+        free(n->init_split[k].data);
+    free(n->init_split);
+    n->init_split = NULL;
+}
+
 static void init_finish(nd_node *n);
 
 static void init_send_bootstraps(nd_node *n);
 
+/* A reply to one of the INIT's requests, decoded into a; NULL with why in e->error. */
+static const Meridian__Reply *init_answer(nd_init_node *e, int status, const mr_err *err,
+                                          const net_message *resp, pr_arena *a)
+{
+    mr_err derr;
+    const Meridian__Reply *r = NULL;
+    if (status == MR_OK && resp && !(r = pr_reply_decode(a, resp->payload, resp->len, &derr)))
+        snprintf(e->error, sizeof e->error, "%s", mr_err_msg(&derr));
+    else if (status != MR_OK || !resp)
+        snprintf(e->error, sizeof e->error, "%s", err ? mr_err_msg(err) : "no answer");
+    else if (r->error)
+        snprintf(e->error, sizeof e->error, "%s: %s", pr_error_name(r->error->code),
+                 pr_reply_message(r));
+    return r && !r->error ? r : NULL;
+}
+
 static void on_info_reply(net_transport *t, int status, const mr_err *err, const net_message *resp,
                           void *ud)
 {
+    (void)t;
     init_call *c = ud;
     nd_node *n = c->n;
-    json_t *entry = json_array_get(n->init_nodes, c->index);
+    nd_init_node *e = &n->init_nodes[c->index];
     free(c);
-    if (status == MR_OK && resp) {
-        json_error_t je;
-        json_t *o = json_loadb((const char *)resp->payload, resp->len, 0, &je);
-        if (o) {
-            json_object_set(entry, "zone", json_object_get(o, "zone"));
-            json_object_set(entry, "region", json_object_get(o, "region"));
-            json_object_set(entry, "initialized", json_object_get(o, "initialized"));
-            json_object_set_new(entry, "answered", json_true());
-            json_decref(o);
-        }
-    } else {
-        json_object_set_new(entry, "error", json_string(err ? mr_err_msg(err) : "no answer"));
+    pr_arena a;
+    pr_arena_init(&a);
+    const Meridian__Reply *r = init_answer(e, status, err, resp, &a);
+    if (r && r->body_case == MERIDIAN__REPLY__BODY_INFO) {
+        const Meridian__InfoReply *info = r->info;
+        snprintf(e->zone, sizeof e->zone, "%s", info->zone ? info->zone : "");
+        snprintf(e->region, sizeof e->region, "%s", info->region ? info->region : "");
+        e->initialized = info->initialized;
+        e->proto_version = info->proto_version;
+        e->answered = true;
+    } else if (r) {
+        snprintf(e->error, sizeof e->error, "its INFO answer is not an InfoReply");
     }
+    pr_arena_free(&a);
     if (--n->init_waiting == 0)
         init_send_bootstraps(n);
 }
@@ -340,30 +389,17 @@ static void on_info_reply(net_transport *t, int status, const mr_err *err, const
 static void on_bootstrap_reply(net_transport *t, int status, const mr_err *err,
                                const net_message *resp, void *ud)
 {
+    (void)t;
     init_call *c = ud;
     nd_node *n = c->n;
-    json_t *entry = json_array_get(n->init_nodes, c->index);
+    nd_init_node *e = &n->init_nodes[c->index];
     free(c);
-    bool ok = false;
-    if (status == MR_OK && resp) {
-        json_error_t je;
-        json_t *o = json_loadb((const char *)resp->payload, resp->len, 0, &je);
-        ok = o && json_is_true(json_object_get(o, "ok"));
-        if (!ok && o)
-            json_object_set(entry, "error", json_object_get(o, "message"));
-        json_decref(o);
-    } else {
-        json_object_set_new(entry, "error", json_string(err ? mr_err_msg(err) : "no answer"));
-    }
-    json_object_set_new(entry, "bootstrapped", json_boolean(ok));
+    pr_arena a;
+    pr_arena_init(&a);
+    e->bootstrapped = init_answer(e, status, err, resp, &a) != NULL;
+    pr_arena_free(&a);
     if (--n->init_waiting == 0)
         init_finish(n);
-}
-
-/* A bytes field holding a C string (borrowed). */
-static ProtobufCBinaryData str_bytes(const char *s)
-{
-    return (ProtobufCBinaryData){.len = strlen(s), .data = (uint8_t *)(uintptr_t)s};
 }
 
 /* The cluster's description, allocated from a (strings borrowed from
@@ -376,7 +412,7 @@ static Meridian__ClusterDescription *cluster_description(nd_node *n, pr_arena *a
     char cid[64];
     snprintf(cid, sizeof cid, "%016llx%08x", (unsigned long long)mr_realtime_ns(),
              (unsigned)getpid());
-    size_t nn = json_array_size(n->init_nodes);
+    size_t nn = n->ninit_nodes;
     size_t ng = 1 + (size_t)n->init_data_groups;
     Meridian__ClusterDescription *d = pr_arena_alloc(a, sizeof *d);
     Meridian__NodeInfo *nodes = pr_arena_alloc(a, nn * sizeof *nodes + 1);
@@ -396,15 +432,12 @@ static Meridian__ClusterDescription *cluster_description(nd_node *n, pr_arena *a
     d->nodes = pnodes;
     d->n_groups = ng;
     d->groups = pgroups;
-    size_t i;
-    json_t *e;
-    json_array_foreach(n->init_nodes, i, e)
-    {
+    for (size_t i = 0; i < nn; i++) {
         nodes[i] = (Meridian__NodeInfo)MERIDIAN__NODE_INFO__INIT;
         nodes[i].id = (uint32_t)i + 1;
-        nodes[i].addr = (char *)(uintptr_t)json_string_value(json_object_get(e, "addr"));
-        nodes[i].zone = (char *)(uintptr_t)json_string_value(json_object_get(e, "zone"));
-        nodes[i].region = (char *)(uintptr_t)json_string_value(json_object_get(e, "region"));
+        nodes[i].addr = n->init_nodes[i].addr;
+        nodes[i].zone = n->init_nodes[i].zone;
+        nodes[i].region = n->init_nodes[i].region;
         pnodes[i] = &nodes[i];
     }
     groups[0] = (Meridian__GroupInfo)MERIDIAN__GROUP_INFO__INIT;
@@ -424,47 +457,49 @@ static Meridian__ClusterDescription *cluster_description(nd_node *n, pr_arena *a
         g->replicas = reps + (size_t)k * per;
         for (size_t j = 0; j < per; j++)
             g->replicas[j] = (uint32_t)(((size_t)k + j) % nn) + 1;
-        const char *start = k == 0 ? "" : json_string_value(json_array_get(n->init_split, k - 1));
-        const char *end =
-            k + 1 == n->init_data_groups ? "" : json_string_value(json_array_get(n->init_split, k));
-        if (!start || !end)
-            return NULL;
         g->has_start = g->has_end = true;
-        g->start = str_bytes(start);
-        g->end = str_bytes(end);
+        g->start = k == 0 ? (ProtobufCBinaryData){0} : n->init_split[k - 1];
+        g->end = k + 1 == n->init_data_groups ? (ProtobufCBinaryData){0} : n->init_split[k];
         pgroups[k + 1] = g;
     }
     return d;
 }
 
+/* Every node answered INFO: refuses the init if one did not, belongs to a cluster or speaks
+ * another protocol version; else sends each its BOOTSTRAP. */
 static void init_send_bootstraps(nd_node *n)
 {
-    size_t i;
-    json_t *e;
-    json_array_foreach(n->init_nodes, i, e)
-    {
-        if (!json_is_true(json_object_get(e, "answered"))) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "node %s did not answer: %s",
-                     json_string_value(json_object_get(e, "addr")),
-                     json_string_value(json_object_get(e, "error")) ?: "no answer");
-            nd_reply_error(n, n->init_reply, "unreachable", msg);
-            goto done;
-        }
-        if (json_is_true(json_object_get(e, "initialized"))) {
-            char msg[512];
+    for (size_t i = 0; i < n->ninit_nodes; i++) {
+        const nd_init_node *e = &n->init_nodes[i];
+        char msg[512];
+        Meridian__ErrorCode code = MERIDIAN__ERROR_CODE__ERROR_UNSPECIFIED;
+        if (!e->answered) {
+            code = MERIDIAN__ERROR_CODE__UNAVAILABLE;
+            snprintf(msg, sizeof msg, "node %s did not answer: %s", e->addr,
+                     e->error[0] ? e->error : "no answer");
+        } else if (e->initialized) {
+            code = MERIDIAN__ERROR_CODE__EXISTS;
             snprintf(msg, sizeof msg, "node %s already belongs to a cluster: refusing to init",
-                     json_string_value(json_object_get(e, "addr")));
-            nd_reply_error(n, n->init_reply, "exists", msg);
-            goto done;
+                     e->addr);
+        } else if (e->proto_version != MERIDIAN__PROTO_VERSION__PROTO_VERSION) {
+            code = MERIDIAN__ERROR_CODE__INVALID;
+            snprintf(msg, sizeof msg,
+                     "node %s speaks protocol version %u, this one %d: refusing to init", e->addr,
+                     e->proto_version, MERIDIAN__PROTO_VERSION__PROTO_VERSION);
+        }
+        if (code) {
+            nd_reply_error(n, n->init_reply, code, msg);
+            n->init_running = false;
+            nd_cluster_init_free(n);
+            return;
         }
     }
     pr_arena a;
     pr_arena_init(&a);
     Meridian__ClusterDescription *desc = cluster_description(n, &a);
-    n->init_waiting = json_array_size(n->init_nodes);
-    json_array_foreach(n->init_nodes, i, e)
-    {
+    n->init_waiting = n->ninit_nodes;
+    for (size_t i = 0; i < n->ninit_nodes; i++) {
+        nd_init_node *e = &n->init_nodes[i];
         uint8_t *buf = NULL;
         size_t len = 0;
         init_call *c = malloc(sizeof *c);
@@ -478,11 +513,10 @@ static void init_send_bootstraps(nd_node *n)
             desc->self = (uint32_t)i + 1;
         }
         if (!c || !desc || nd_peer_encode(&desc->base, &buf, &len, &err) != MR_OK ||
-            net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")),
-                                  ND_MSG_BOOTSTRAP, buf, (uint32_t)len, 10000, on_bootstrap_reply,
-                                  c, NULL, &err) != MR_OK) {
+            net_transport_request(n->tr, e->addr, ND_MSG_BOOTSTRAP, buf, (uint32_t)len, 10000,
+                                  on_bootstrap_reply, c, NULL, &err) != MR_OK) {
             free(c);
-            json_object_set_new(e, "error", json_string(mr_err_msg(&err)));
+            snprintf(e->error, sizeof e->error, "%s", mr_err_msg(&err));
             n->init_waiting--;
         }
         free(buf);
@@ -490,51 +524,100 @@ static void init_send_bootstraps(nd_node *n)
     pr_arena_free(&a);
     if (n->init_waiting == 0)
         init_finish(n);
-    return;
-done:
-    json_decref(n->init_nodes);
-    n->init_nodes = NULL;
-    n->init_running = false;
 }
 
 static void init_finish(nd_node *n)
 {
-    size_t i;
-    json_t *e;
-    bool all = true;
-    json_array_foreach(n->init_nodes, i, e) all =
-        all && json_is_true(json_object_get(e, "bootstrapped"));
-    if (all)
-        nd_reply_json(n, n->init_reply,
-                      json_pack("{s:b, s:s, s:O}", "ok", 1, "cluster", n->cluster_id, "nodes",
-                                n->init_nodes));
-    else
-        nd_reply_json(n, n->init_reply,
-                      json_pack("{s:b, s:s, s:s, s:O}", "ok", 0, "error", "partial", "message",
-                                "some nodes were not bootstrapped", "nodes", n->init_nodes));
-    json_decref(n->init_nodes);
-    n->init_nodes = NULL;
+    char msg[1024] = "";
+    size_t off = 0;
+    for (size_t i = 0; i < n->ninit_nodes; i++) {
+        const nd_init_node *e = &n->init_nodes[i];
+        if (!e->bootstrapped && off < sizeof msg)
+            off += (size_t)snprintf(msg + off, sizeof msg - off, "%s%s: %s", off ? "; " : "",
+                                    e->addr, e->error[0] ? e->error : "not bootstrapped");
+    }
+    if (msg[0]) {
+        char full[1200];
+        snprintf(full, sizeof full, "some nodes were not bootstrapped: %s", msg);
+        nd_reply_error(n, n->init_reply, MERIDIAN__ERROR_CODE__INTERNAL, full);
+    } else {
+        Meridian__InitReply r = MERIDIAN__INIT_REPLY__INIT;
+        Meridian__NodeInfo *nodes = calloc(n->ninit_nodes, sizeof *nodes);
+        Meridian__NodeInfo **pnodes = calloc(n->ninit_nodes, sizeof *pnodes);
+        if (nodes && pnodes) {
+            for (size_t i = 0; i < n->ninit_nodes; i++) {
+                nodes[i] = (Meridian__NodeInfo)MERIDIAN__NODE_INFO__INIT;
+                nodes[i].id = (uint32_t)i + 1;
+                nodes[i].addr = n->init_nodes[i].addr;
+                nodes[i].zone = n->init_nodes[i].zone;
+                nodes[i].region = n->init_nodes[i].region;
+                pnodes[i] = &nodes[i];
+            }
+            r.n_nodes = n->ninit_nodes;
+            r.nodes = pnodes;
+        }
+        r.cluster = n->cluster_id;
+        nd_reply_body(n, n->init_reply, MERIDIAN__REPLY__BODY_INIT, &r.base);
+        free(nodes);
+        free(pnodes);
+    }
     n->init_running = false;
+    nd_cluster_init_free(n);
 }
 
 /* Default boundaries for N data groups: evenly over the digits and letters
  * ('0'..'z'), one character each up to 75 groups, two beyond. */
-static json_t *default_split(int groups)
+static int default_split(nd_node *n, int groups)
 {
-    json_t *a = json_array();
     const int span = 'z' + 1 - '0';
     for (int i = 1; i < groups; i++) {
-        char key[3] = {0};
+        uint8_t *key = malloc(2);
+        if (!key)
+            return MR_ENOMEM;
+        size_t len = 1;
         if (groups <= span) {
-            key[0] = (char)('0' + i * span / groups);
+            key[0] = (uint8_t)('0' + i * span / groups);
         } else {
             long v = (long)i * span * span / groups;
-            key[0] = (char)('0' + v / span);
-            key[1] = (char)('0' + v % span);
+            key[0] = (uint8_t)('0' + v / span);
+            key[1] = (uint8_t)('0' + v % span);
+            len = 2;
         }
-        json_array_append_new(a, json_string(key));
+        n->init_split[i - 1] = (ProtobufCBinaryData){.len = len, .data = key};
     }
-    return a;
+    return MR_OK;
+}
+
+/* The data groups' boundaries of an INIT: the request's, or the default ones. */
+static int init_boundaries(nd_node *n, const nd_init_req *rq)
+{
+    n->init_split = calloc((size_t)rq->data_groups, sizeof *n->init_split);
+    if (!n->init_split)
+        return MR_ENOMEM;
+    if (!rq->nsplit)
+        return default_split(n, rq->data_groups);
+    for (size_t i = 0; i < rq->nsplit; i++) {
+        uint8_t *k = malloc(rq->split_at[i].len);
+        if (!k)
+            return MR_ENOMEM;
+        memcpy(k, rq->split_at[i].data, rq->split_at[i].len);
+        n->init_split[i] = (ProtobufCBinaryData){.len = rq->split_at[i].len, .data = k};
+    }
+    return MR_OK;
+}
+
+/* Appends addr to the INIT's node list unless it is there already. */
+static bool init_add_node(nd_node *n, const char *addr)
+{
+    for (size_t i = 0; i < n->ninit_nodes; i++)
+        if (strcmp(n->init_nodes[i].addr, addr) == 0)
+            return true;
+    if (n->ninit_nodes >= PX_MAX_NODE_ID)
+        return false;
+    nd_init_node *e = &n->init_nodes[n->ninit_nodes++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->addr, sizeof e->addr, "%s", addr);
+    return true;
 }
 
 void nd_cluster_on_init(nd_node *n, const net_message *m)
@@ -542,66 +625,70 @@ void nd_cluster_on_init(nd_node *n, const net_message *m)
     if (n->initialized) {
         char msg[160];
         snprintf(msg, sizeof msg, "cluster %s is already initialized", n->cluster_id);
-        return nd_reply_error(n, m->reply_to, "exists", msg);
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__EXISTS, msg);
     }
     if (n->init_running)
-        return nd_reply_error(n, m->reply_to, "busy", "an init is already running");
-    json_error_t je;
-    json_t *req = json_loadb((const char *)m->payload, m->len, 0, &je);
-    nd_init_req rq;
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__BUSY,
+                              "an init is already running");
+    pr_arena a;
+    pr_arena_init(&a);
     mr_err err;
-    if (nd_valid_init(req, 5000, PX_MAX_NODES, &rq, &err) != MR_OK) {
-        json_decref(req);
-        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
+    const Meridian__InitRequest *req =
+        (const Meridian__InitRequest *)nd_request_decode(m, &a, &err);
+    nd_init_req rq;
+    if (!req || nd_valid_init(req, 5000, PX_MAX_NODES, &rq, &err) != MR_OK) {
+        nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, mr_err_msg(&err));
+        pr_arena_free(&a);
+        return;
     }
+    nd_cluster_init_free(n);
+    nd_txn_free_local(n);
     n->init_data_groups = rq.data_groups;
     n->init_replicas = rq.replicas;
-    json_decref(n->init_split);
-    nd_txn_free_local(n);
-    n->init_split = rq.split_at ? json_incref(rq.split_at) : default_split(n->init_data_groups);
-    json_decref(req);
-    if (!n->init_split)
-        return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+    int brc = init_boundaries(n, &rq);
+    pr_arena_free(&a);
+    n->init_nodes = calloc(PX_MAX_NODE_ID, sizeof *n->init_nodes);
+    if (brc != MR_OK || !n->init_nodes) {
+        nd_cluster_init_free(n);
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_MEMORY, "out of memory");
+    }
     /* The node list: this node first, then the join list in order, without duplicates. */
-    n->init_nodes = json_array();
-    json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", n->advertise));
+    bool fits = init_add_node(n, n->advertise);
     if (n->join) {
         char *list = strdup(n->join), *save = NULL;
-        for (char *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
-            bool dup = false;
-            size_t i;
-            json_t *e;
-            json_array_foreach(n->init_nodes, i, e) dup =
-                dup || strcmp(json_string_value(json_object_get(e, "addr")), a) == 0;
-            if (!dup)
-                json_array_append_new(n->init_nodes, json_pack("{s:s}", "addr", a));
-        }
+        for (char *p = list ? strtok_r(list, ",", &save) : NULL; p && fits;
+             p = strtok_r(NULL, ",", &save))
+            fits = init_add_node(n, p);
         free(list);
     }
-    if (json_array_size(n->init_nodes) > PX_MAX_NODE_ID) {
-        json_decref(n->init_nodes);
-        n->init_nodes = NULL;
-        return nd_reply_error(n, m->reply_to, "invalid", "too many nodes in --join");
+    if (!fits) {
+        nd_cluster_init_free(n);
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID,
+                              "too many nodes in --join");
     }
     n->init_running = true;
     n->init_reply = m->reply_to;
-    n->init_waiting = json_array_size(n->init_nodes);
-    size_t i;
-    json_t *e;
-    json_array_foreach(n->init_nodes, i, e)
-    {
+    n->init_waiting = n->ninit_nodes;
+    Meridian__Empty empty = MERIDIAN__EMPTY__INIT;
+    uint8_t *ebuf = NULL;
+    size_t elen = 0;
+    if (pr_encode(&empty.base, 0, &ebuf, &elen, &err) != MR_OK)
+        ebuf = NULL;
+    for (size_t i = 0; i < n->ninit_nodes; i++) {
+        nd_init_node *e = &n->init_nodes[i];
         init_call *c = malloc(sizeof *c);
-        if (c)
+        if (c && ebuf)
             *c = (init_call){n, i};
         else
             mr_errf(&err, MR_ENOMEM, "out of memory");
-        if (!c ||
-            net_transport_request(n->tr, json_string_value(json_object_get(e, "addr")), ND_MSG_INFO,
-                                  "{}", 2, 5000, on_info_reply, c, NULL, &err) != MR_OK) {
+        if (!c || !ebuf ||
+            net_transport_request(n->tr, e->addr, ND_MSG_INFO, ebuf, (uint32_t)elen, 5000,
+                                  on_info_reply, c, NULL, &err) != MR_OK) {
             free(c);
-            json_object_set_new(e, "error", json_string(mr_err_msg(&err)));
+            snprintf(e->error, sizeof e->error, "%s", mr_err_msg(&err));
             if (--n->init_waiting == 0)
                 init_send_bootstraps(n);
         }
     }
+    free(ebuf);
 }

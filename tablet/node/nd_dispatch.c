@@ -17,6 +17,7 @@
 #include "tablet/paxos/px.h"
 #include "truetime/tt.h"
 
+#include "proto/pr_msg.h"
 #include "tablet/node/nd_int.h"
 #include "tablet/node/nd_peer.h"
 #include "tablet/node/nd_validate.h"
@@ -35,38 +36,127 @@ void nd_reply_set_max(uint32_t max)
     reply_max = max;
 }
 
-void nd_reply_json(nd_node *n, net_reply_to to, json_t *o)
+/* An Error reply's encoding; {NULL, 0} only when out of memory. */
+static nd_enc enc_error(Meridian__ErrorCode code, const char *msg, bool retryable,
+                        const char *leader, uint64_t owner)
 {
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    size_t len = s ? strlen(s) : 0;
-    if (!s || len > nd_reply_max()) {
-        /* The client hears why instead of waiting out its timeout. */
-        char msg[160];
-        if (s)
-            snprintf(msg, sizeof msg, "the reply takes %zu bytes, over the %u-byte frame limit",
-                     len, nd_reply_max());
-        else
-            snprintf(msg, sizeof msg, "the reply could not be encoded (out of memory)");
-        MR_WARN("node", "reply refused: %s", msg);
-        free(s);
-        json_t *e = json_pack("{s:b, s:s, s:s}", "ok", 0, "error", len ? "too_large" : "nomem",
-                              "message", msg);
-        s = e ? json_dumps(e, JSON_COMPACT) : NULL;
-        json_decref(e);
-        if (!s)
-            return;
-        len = strlen(s);
+    Meridian__Error e = MERIDIAN__ERROR__INIT;
+    e.code = code;
+    e.message = (char *)(uintptr_t)msg;
+    if (retryable) {
+        e.has_retryable = true;
+        e.retryable = true;
     }
+    e.leader = (char *)(uintptr_t)leader;
+    if (owner) {
+        e.has_owner = true;
+        e.owner = owner;
+    }
+    Meridian__Reply r = MERIDIAN__REPLY__INIT;
+    r.error = &e;
+    nd_enc out = {0};
     mr_err err;
-    if (net_transport_reply(n->tr, to, ND_MSG_REPLY, s, (uint32_t)len, &err) != MR_OK)
-        MR_WARN("node", "reply dropped: %s", mr_err_msg(&err));
-    free(s);
+    if (pr_encode(&r.base, 0, &out.buf, &out.len, &err) != MR_OK)
+        out = (nd_enc){0};
+    return out;
 }
 
-void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg)
+nd_enc nd_enc_reply(const Meridian__Reply *r)
 {
-    nd_reply_json(n, to, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", code, "message", msg));
+    nd_enc out = {0};
+    mr_err err;
+    int rc = pr_encode(&r->base, nd_reply_max(), &out.buf, &out.len, &err);
+    if (rc == MR_OK)
+        return out;
+    /* The client hears why instead of waiting out its timeout. */
+    char msg[200];
+    if (rc == MR_EFULL)
+        snprintf(msg, sizeof msg, "the reply takes %zu bytes, over the %u-byte frame limit",
+                 protobuf_c_message_get_packed_size(&r->base), nd_reply_max());
+    else
+        snprintf(msg, sizeof msg, "the reply could not be encoded: %s", mr_err_msg(&err));
+    MR_WARN("node", "reply refused: %s", msg);
+    return enc_error(rc == MR_EFULL ? MERIDIAN__ERROR_CODE__TOO_LARGE
+                                    : MERIDIAN__ERROR_CODE__NO_MEMORY,
+                     msg, false, NULL, 0);
+}
+
+nd_enc nd_enc_error(Meridian__ErrorCode code, const char *msg, bool retryable, const char *leader,
+                    uint64_t owner)
+{
+    return enc_error(code, msg, retryable, leader, owner);
+}
+
+nd_enc nd_enc_body(Meridian__Reply__BodyCase body_case, const ProtobufCMessage *body)
+{
+    Meridian__Reply r = MERIDIAN__REPLY__INIT;
+    r.body_case = body_case;
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&meridian__reply__descriptor, (unsigned)body_case);
+    if (f) /* every member of the body is a message field */
+        *(const ProtobufCMessage **)((char *)&r + f->offset) = body;
+    return nd_enc_reply(&r);
+}
+
+void nd_send_reply(nd_node *n, net_reply_to to, nd_enc e)
+{
+    if (!e.buf) {
+        MR_WARN("node", "reply dropped: out of memory");
+        return;
+    }
+    mr_err err;
+    if (net_transport_reply(n->tr, to, ND_MSG_REPLY, e.buf, (uint32_t)e.len, &err) != MR_OK)
+        MR_WARN("node", "reply dropped: %s", mr_err_msg(&err));
+    free(e.buf);
+}
+
+void nd_reply(nd_node *n, net_reply_to to, const Meridian__Reply *r)
+{
+    nd_send_reply(n, to, nd_enc_reply(r));
+}
+
+void nd_reply_body(nd_node *n, net_reply_to to, Meridian__Reply__BodyCase body_case,
+                   const ProtobufCMessage *body)
+{
+    nd_send_reply(n, to, nd_enc_body(body_case, body));
+}
+
+void nd_reply_error(nd_node *n, net_reply_to to, Meridian__ErrorCode code, const char *msg)
+{
+    nd_send_reply(n, to, enc_error(code, msg, false, NULL, 0));
+}
+
+void nd_reply_ack(nd_node *n, net_reply_to to)
+{
+    Meridian__Ack ack = MERIDIAN__ACK__INIT;
+    nd_reply_body(n, to, MERIDIAN__REPLY__BODY_ACK, &ack.base);
+}
+
+Meridian__ErrorCode nd_code_of_mr(int mr)
+{
+    switch (mr) {
+    case MR_ESTALE:
+        return MERIDIAN__ERROR_CODE__STALE;
+    case MR_ENOMEM:
+        return MERIDIAN__ERROR_CODE__NO_MEMORY;
+    case MR_EINVAL:
+        return MERIDIAN__ERROR_CODE__INVALID;
+    default:
+        return MERIDIAN__ERROR_CODE__INTERNAL;
+    }
+}
+
+const ProtobufCMessage *nd_request_decode(const net_message *m, pr_arena *a, mr_err *err)
+{
+    const ProtobufCMessageDescriptor *d = pr_request_descriptor(m->type);
+    if (!d) {
+        mr_errf(err, MR_EINVAL, "message type %u is not a request", m->type);
+        return NULL;
+    }
+    ProtobufCMessage *o = pr_decode(d, a, m->payload, m->len, err);
+    if (!o)
+        mr_err_wrap(err, "the request does not decode");
+    return o;
 }
 
 /* Message types only cluster nodes may send: replication, cluster formation,
@@ -119,6 +209,19 @@ static bool needs_cluster(uint8_t type)
     }
 }
 
+/* ND_MSG_INFO: who this node is, for `meridian init`. */
+static void nd_on_info(nd_node *n, const net_message *m)
+{
+    Meridian__InfoReply r = MERIDIAN__INFO_REPLY__INIT;
+    r.addr = n->advertise;
+    r.zone = n->zone;
+    r.region = n->region;
+    r.initialized = n->initialized;
+    r.cluster = n->cluster_id;
+    r.proto_version = MERIDIAN__PROTO_VERSION__PROTO_VERSION;
+    nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_INFO, &r.base);
+}
+
 void nd_dispatch(net_transport *t, const net_message *m, void *ud)
 {
     nd_node *n = ud;
@@ -129,12 +232,14 @@ void nd_dispatch(net_transport *t, const net_message *m, void *ud)
         MR_WARN("node", "refused message type %u from non-node peer %s (%s)", m->type, m->peer,
                 m->peer_name);
         if (m->reply_to.req_id)
-            nd_reply_error(n, m->reply_to, "forbidden", "only cluster nodes may send this");
+            nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__REFUSED,
+                           "only cluster nodes may send this");
         return;
     }
     if (needs_cluster(m->type) && !n->initialized) {
         if (m->reply_to.req_id)
-            nd_reply_error(n, m->reply_to, "uninitialized", "run meridian init first");
+            nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NOT_INITIALIZED,
+                           "run meridian init first");
         return;
     }
     switch (m->type) {
@@ -142,10 +247,7 @@ void nd_dispatch(net_transport *t, const net_message *m, void *ud)
         nd_on_px(n, m);
         break;
     case ND_MSG_INFO:
-        nd_reply_json(n, m->reply_to,
-                      json_pack("{s:s, s:s, s:s, s:b, s:s}", "addr", n->advertise, "zone", n->zone,
-                                "region", n->region, "initialized", n->initialized, "cluster",
-                                n->cluster_id));
+        nd_on_info(n, m);
         break;
     case ND_MSG_INIT:
         nd_cluster_on_init(n, m);
@@ -157,7 +259,7 @@ void nd_dispatch(net_transport *t, const net_message *m, void *ud)
         nd_chain_on_propose(n, m);
         break;
     case ND_MSG_STATUS:
-        nd_reply_json(n, m->reply_to, nd_status_json(n));
+        nd_status_on_request(n, m);
         break;
     case ND_MSG_RANGES:
         nd_range_on_request(n, m);
@@ -192,6 +294,6 @@ void nd_dispatch(net_transport *t, const net_message *m, void *ud)
     default:
         MR_WARN("node", "unknown message type %u from %s", m->type, m->peer);
         if (m->reply_to.req_id)
-            nd_reply_error(n, m->reply_to, "invalid", "unknown message type");
+            nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, "unknown message type");
     }
 }

@@ -26,51 +26,44 @@ void nd_fault_on_request(nd_node *n, const net_message *m)
 {
     if (!n->test.faults)
         return nd_reply_error(
-            n, m->reply_to, "refused",
+            n, m->reply_to, MERIDIAN__ERROR_CODE__REFUSED,
             "fault injection is off (start the node with MERIDIAN_TEST_FAULTS=1)");
-    json_error_t je;
-    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return nd_reply_error(n, m->reply_to, "invalid", "fault request is not a JSON object");
+    pr_arena a;
+    pr_arena_init(&a);
+    mr_err err;
+    const Meridian__FaultRequest *rq =
+        (const Meridian__FaultRequest *)nd_request_decode(m, &a, &err);
+    if (!rq || nd_valid_fault(rq, &err) != MR_OK) {
+        nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, mr_err_msg(&err));
+        pr_arena_free(&a);
+        return;
     }
-    json_t *off = json_object_get(o, "clock_offset_ns");
-    json_t *unh = json_object_get(o, "clock_unhealthy");
-    json_t *part = json_object_get(o, "partition");
-    if ((off && !json_is_integer(off)) || (unh && !json_is_boolean(unh)) ||
-        (part && !json_is_array(part))) {
-        json_decref(o);
-        return nd_reply_error(n, m->reply_to, "invalid",
-                              "clock_offset_ns must be an integer, clock_unhealthy a boolean, "
-                              "partition an array of node ids");
-    }
-    if (part) {
+    if (rq->has_set_partition && rq->set_partition) {
         /* Cut this node off from the listed nodes (both directions, as seen from
-         * here; the harness tells both sides). An empty array heals. */
+         * here; the harness tells both sides). An empty list heals. */
         uint64_t mask = 0;
-        size_t k;
-        json_t *v;
-        json_array_foreach(part, k, v)
-        {
-            json_int_t id = json_integer_value(v);
-            if (id >= 1 && id <= PX_MAX_NODE_ID && id != n->self)
-                mask |= 1ull << id;
-        }
+        for (size_t k = 0; k < rq->n_partition; k++)
+            if (rq->partition[k] != n->self)
+                mask |= 1ull << rq->partition[k];
         n->partitioned = mask;
         MR_WARN("node", "fault hook: partitioned from mask=%#llx", (unsigned long long)mask);
     }
-    if (off)
-        tt_set_fault_offset(n->clock, (int64_t)json_integer_value(off));
-    if (unh)
-        tt_set_fault_unhealthy(n->clock, json_is_true(unh));
-    json_decref(o);
-    json_t *cut = json_array();
+    if (rq->has_clock_offset_ns)
+        tt_set_fault_offset(n->clock, rq->clock_offset_ns);
+    if (rq->has_clock_unhealthy)
+        tt_set_fault_unhealthy(n->clock, rq->clock_unhealthy);
+    pr_arena_free(&a);
+    uint32_t cut[PX_MAX_NODE_ID + 1];
+    size_t ncut = 0;
     for (int id = 1; id <= PX_MAX_NODE_ID; id++)
         if (n->partitioned & (1ull << id))
-            json_array_append_new(cut, json_integer(id));
-    nd_reply_json(n, m->reply_to,
-                  json_pack("{s:b, s:I, s:b, s:s, s:o}", "ok", 1, "clock_offset_ns",
-                            (json_int_t)tt_fault_offset(n->clock), "clock_unhealthy",
-                            tt_fault_unhealthy(n->clock), "clock_status",
-                            tt_status_name(tt_status_now(n->clock)), "partition", cut));
+            cut[ncut++] = (uint32_t)id;
+    Meridian__FaultReply r = MERIDIAN__FAULT_REPLY__INIT;
+    r.has_clock_offset_ns = r.has_clock_unhealthy = true;
+    r.clock_offset_ns = tt_fault_offset(n->clock);
+    r.clock_unhealthy = tt_fault_unhealthy(n->clock);
+    r.clock_status = (char *)(uintptr_t)tt_status_name(tt_status_now(n->clock));
+    r.n_partition = ncut;
+    r.partition = cut;
+    nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_FAULT, &r.base);
 }

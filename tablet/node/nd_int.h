@@ -50,6 +50,22 @@ typedef struct nd_peer {
 size_t nd_bundle_cut(const uint8_t *buf, size_t len, size_t off, size_t max_payload,
                      uint32_t *count);
 
+/* A byte string the node owns: a key or a range's bound. p is malloc'd (never NULL once set,
+ * even for len 0). Keys are any bytes (client keys: the first is not 0), ordered as bytes. */
+typedef struct nd_bytes {
+    uint8_t *p;
+    size_t len;
+} nd_bytes;
+
+/* Sets b to a copy of len bytes at p (freeing what it held). MR_OK or MR_ENOMEM. */
+int nd_bytes_set(nd_bytes *b, const void *p, size_t len);
+void nd_bytes_free(nd_bytes *b);
+/* A bytes field borrowing b. */
+static inline ProtobufCBinaryData nd_bytes_bin(const nd_bytes *b)
+{
+    return (ProtobufCBinaryData){.len = b->len, .data = b->p};
+}
+
 /* The chain state machine: count, last timestamp, running FNV-1a hash. */
 typedef struct nd_chain {
     uint64_t count;
@@ -176,7 +192,7 @@ typedef struct nd_group_gc {
 /* Splitting (nd_split.c), leader only. */
 typedef struct nd_group_split {
     int state;          /* ND_SPLIT_* */
-    char *key;          /* where the tablet splits (NUL-terminated) */
+    nd_bytes key;       /* where the tablet splits (p NULL: not chosen) */
     uint64_t child;     /* the new group, numbered by the meta group */
     int64_t since;      /* monotonic ns the state began */
     int64_t sent;       /* monotonic ns of the last request to the meta group */
@@ -190,9 +206,11 @@ typedef struct nd_group {
     px_config config;
     px_node *px;
     nd_chain sm;
-    mv_store *mv;      /* the tablet: MVCC store of this replica, DATA/g<id>.mv */
-    char *range_start; /* the keys this group holds: [start, end), end "" = +infinity; */
-    char *range_end;   /* NULL for the meta group (no user keys) */
+    mv_store *mv; /* the tablet: MVCC store of this replica, DATA/g<id>.mv */
+    /* The keys this group holds: [start, end), an empty end = +infinity; none (has_range false)
+     * for the meta group (no user keys). */
+    bool has_range;
+    nd_bytes range_start, range_end;
     nd_group_rep rep;
     nd_group_lead lead;
     nd_group_txn txn;
@@ -215,7 +233,7 @@ enum {
 /* One entry of the cluster's range map (every data group, hosted here or not). */
 typedef struct nd_range {
     uint64_t group;
-    char *start, *end; /* end "" = +infinity */
+    nd_bytes start, end; /* an empty end = +infinity */
     px_config replicas;
     int64_t floor_ts; /* split off another group at this timestamp (0: not) */
     uint64_t parent;  /* the group it was split off (0: none) */
@@ -228,6 +246,14 @@ typedef struct nd_stats {
     uint64_t malformed, refused;
     nd_hist proposal_latency, fsync_latency;
 } nd_stats;
+
+/* A node of the cluster being initialized, as its INFO and BOOTSTRAP answers left it. */
+typedef struct nd_init_node {
+    char addr[128], zone[64], region[64];
+    bool answered, initialized, bootstrapped;
+    uint32_t proto_version;
+    char error[256];
+} nd_init_node;
 
 /* Encoded px messages waiting for the next sync, per destination node. */
 typedef struct nd_outq {
@@ -266,14 +292,16 @@ struct nd_node {
     size_t npending, cap_pending;
     uint64_t next_seq;
 
-    /* an INIT in progress */
+    /* an INIT in progress (nd_cluster.c) */
     net_reply_to init_reply;
     bool init_running;
     size_t init_waiting;
-    json_t *init_nodes;
+    nd_init_node *init_nodes; /* this node first, then the --join list */
+    size_t ninit_nodes;
     int init_data_groups;
     int init_replicas;
-    json_t *init_split; /* the data groups' boundaries: data_groups - 1 increasing keys */
+    ProtobufCBinaryData *init_split; /* the data groups' boundaries: data_groups - 1 increasing
+                                      * keys (each malloc'd) */
 
     nd_local *local, *local_tail; /* 2PC messages to groups hosted here, run from flush */
     int64_t last_ping;
@@ -322,13 +350,44 @@ static inline uint64_t get64(const uint8_t *p)
     return mr_get_u64(p);
 }
 
-/* Sends o (consumed) as the reply; a reply over nd_reply_max() bytes becomes
- * {ok: false, error: "too_large", message}, never a silent drop. */
-void nd_reply_json(nd_node *n, net_reply_to to, json_t *o);
+/* Replies (nd_dispatch.c). Every reply is a Reply (proto/meridian.proto): an Error or a body.
+ * One is encoded when it is made (a reply may be held, e.g. until a read's timestamp has
+ * passed) and sent later; nothing encoded ever exceeds nd_reply_max(): a reply over it
+ * becomes Error{TOO_LARGE}. */
+typedef struct nd_enc {
+    uint8_t *buf; /* malloc'd; NULL only when even an error could not be encoded */
+    size_t len;
+} nd_enc;
+
+/* r encoded (never over nd_reply_max: TOO_LARGE instead). */
+nd_enc nd_enc_reply(const Meridian__Reply *r);
+/* An error reply: leader (a "host:port" hint, "" for unknown) and owner are set when
+ * non-NULL / non-zero. */
+nd_enc nd_enc_error(Meridian__ErrorCode code, const char *msg, bool retryable, const char *leader,
+                    uint64_t owner);
+/* A reply with only a body: body_case and the body (a message borrowed for the call). */
+nd_enc nd_enc_body(Meridian__Reply__BodyCase body_case, const ProtobufCMessage *body);
+/* Sends e (consumed) as the answer to `to`. */
+void nd_send_reply(nd_node *n, net_reply_to to, nd_enc e);
+/* Frees an encoded reply that will not be sent. */
+static inline void nd_enc_free(nd_enc e)
+{
+    free(e.buf);
+}
+void nd_reply(nd_node *n, net_reply_to to, const Meridian__Reply *r);
+void nd_reply_body(nd_node *n, net_reply_to to, Meridian__Reply__BodyCase body_case,
+                   const ProtobufCMessage *body);
+void nd_reply_error(nd_node *n, net_reply_to to, Meridian__ErrorCode code, const char *msg);
+/* An Ack: done. */
+void nd_reply_ack(nd_node *n, net_reply_to to);
 /* The largest reply: the frame limit (the test switch MERIDIAN_TEST_REPLY_MAX lowers it). */
 uint32_t nd_reply_max(void);
+/* The error code for a store's MR_* code (MR_ESTALE: stale, MR_ENOMEM, else internal). */
+Meridian__ErrorCode nd_code_of_mr(int mr);
+/* Decodes a client request m as its type's message into a; NULL when it is not one (the
+ * caller answers Error{INVALID} with err). */
+const ProtobufCMessage *nd_request_decode(const net_message *m, pr_arena *a, mr_err *err);
 
-void nd_reply_error(nd_node *n, net_reply_to to, const char *code, const char *msg);
 /* A peer message found malformed: counted (stats.malformed) and logged with why. */
 void nd_peer_malformed(nd_node *n, const net_message *m, const mr_err *why);
 /* Decodes the node-to-node message m as its type's schema message into a
@@ -337,15 +396,15 @@ void nd_peer_malformed(nd_node *n, const net_message *m, const mr_err *why);
 const ProtobufCMessage *nd_peer_receive(nd_node *n, const net_message *m, pr_arena *a);
 nd_group *nd_find_group(nd_node *n, uint64_t id);
 /* Is key (klen bytes) inside g's range? Always false for the meta group. */
-bool nd_in_range(const nd_group *g, const char *key, size_t klen);
-/* Is key strictly inside [start, end) (end "" = +infinity), so that a split
+bool nd_in_range(const nd_group *g, const void *key, size_t klen);
+/* Is key strictly inside [start, end) (an empty end = +infinity), so that a split
  * there leaves keys on both sides? */
-bool nd_key_splits(const char *start, const char *end, const char *key);
+bool nd_key_splits(const nd_bytes *start, const nd_bytes *end, const void *key, size_t klen);
 /* A replica that cannot go on (a persist failed, its log cannot be followed):
  * logs why and stops the node, losing only what was not durable. */
 void nd_fatal(nd_node *n, const char *what, const mr_err *err);
 /* The group whose range holds key, or 0. */
-uint64_t nd_group_of_key(const nd_node *n, const char *key, size_t klen);
+uint64_t nd_group_of_key(const nd_node *n, const void *key, size_t klen);
 /* Is the broken protocol variant b switched on for this node (nd_test.h)? */
 static inline bool nd_test_break(const nd_node *n, nd_break b)
 {
@@ -362,8 +421,8 @@ void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
                    const uint8_t *body, size_t blen);
 
 /* Records a split in DATA/cluster.json and the range map (nd_cluster.c). */
-int nd_cluster_record_split(nd_node *n, uint64_t parent, const char *key, uint64_t child,
-                            int64_t floor, bool absent, mr_err *err);
+int nd_cluster_record_split(nd_node *n, uint64_t parent, const void *key, size_t klen,
+                            uint64_t child, int64_t floor, bool absent, mr_err *err);
 /* The replicas of group gid (data or meta), or NULL. */
 const px_config *nd_group_replicas(const nd_node *n, uint64_t gid);
 
@@ -411,6 +470,11 @@ void nd_chain_on_register(nd_node *n, const net_message *m);
 /* nd_range.c */
 /* A group's replicas from a JSON array of node ids. */
 int nd_config_from_json(json_t *arr, px_config *c, mr_err *err);
+/* A key (or range bound) as DATA/cluster.json and the meta group's records keep it: a string
+ * of hex digits (a new reference; NULL when out of memory). */
+json_t *nd_key_json(const void *p, size_t len);
+/* Reads such a key into out. MR_EINVAL when v is not one, MR_ENOMEM. */
+int nd_key_from_json(const json_t *v, nd_bytes *out);
 /* (Re)loads the range map from the cluster description's groups. */
 int nd_range_load(nd_node *n, json_t *groups, mr_err *err);
 void nd_range_free(nd_node *n);
@@ -422,11 +486,15 @@ void nd_range_on_request(nd_node *n, const net_message *m);
 int nd_cluster_load(nd_node *n, json_t *desc, mr_err *err);
 /* ND_MSG_INIT: bootstrap the cluster of the --join list (meridian init). */
 void nd_cluster_on_init(nd_node *n, const net_message *m);
+/* Frees the state of an INIT (done or abandoned). */
+void nd_cluster_init_free(nd_node *n);
 /* ND_MSG_BOOTSTRAP: become a member of the cluster described. */
 void nd_cluster_on_bootstrap(nd_node *n, const net_message *m);
 
 /* nd_status.c */
 json_t *nd_status_json(nd_node *n);
+/* ND_MSG_STATUS: the status document in a StatusReply. */
+void nd_status_on_request(nd_node *n, const net_message *m);
 /* The HTTP handler: /metrics and /healthz. */
 int nd_status_http(void *ud, const char *path, nd_text *t, const char **ctype);
 
@@ -455,9 +523,9 @@ bool nd_txn_leads(nd_node *n, nd_group *g);
 bool nd_txn_known(nd_group *g, uint64_t id);
 /* Aborts every transaction not yet past its point of no return (retryable). */
 void nd_txn_abort_open(nd_node *n, nd_group *g, const char *why);
-/* Commits `writes` ([{key, value}]) at the leader of g as the internal
- * transaction `id` (the oldest there is: never wounded). Takes a reference. */
-int nd_txn_system_write(nd_node *n, nd_group *g, uint64_t id, json_t *writes);
+/* Commits the writes w[nw] (copied) at the leader of g as the internal transaction `id` (the
+ * oldest there is: never wounded). */
+int nd_txn_system_write(nd_node *n, nd_group *g, uint64_t id, const mv_write *w, size_t nw);
 /* One-way node-to-node message m (the schema message of `type`, nd_peer.h;
  * borrowed) to every replica of group gid (only its leader acts). */
 void nd_send_to_group(nd_node *n, uint64_t gid, uint8_t type, const ProtobufCMessage *m);

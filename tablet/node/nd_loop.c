@@ -228,7 +228,8 @@ static void on_tick(uv_timer_t *h)
     for (size_t i = 0; i < n->npending;) {
         if (n->pending[i].deadline < now) {
             n->stats.proposals_failed++;
-            nd_reply_error(n, n->pending[i].reply_to, "timeout", "proposal not applied in time");
+            nd_reply_error(n, n->pending[i].reply_to, MERIDIAN__ERROR_CODE__UNAVAILABLE,
+                           "proposal not applied in time");
             n->pending[i] = n->pending[--n->npending];
         } else {
             i++;

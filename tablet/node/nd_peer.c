@@ -4,6 +4,7 @@
 
 #include "net/frame.h"
 #include "tablet/node/nd.h"
+#include "proto/pr_msg.h"
 #include "tablet/node/nd_peer.h"
 #include "tablet/paxos/px.h"
 
@@ -33,19 +34,14 @@ const ProtobufCMessageDescriptor *nd_peer_descriptor(uint8_t type)
 {
     switch (type) {
     case ND_MSG_PX:
-        return &meridian__px_bundle__descriptor;
     case ND_MSG_BOOTSTRAP:
-        return &meridian__cluster_description__descriptor;
     case ND_MSG_SAFE_REQ:
-        return &meridian__safe_request__descriptor;
     case ND_MSG_SAFE_GRANT:
-        return &meridian__safe_grant__descriptor;
     case ND_MSG_PREPARED:
     case ND_MSG_DECISION:
     case ND_MSG_TXN_QUERY:
-        return &meridian__two_phase__descriptor;
     case ND_MSG_SPLIT:
-        return &meridian__split__descriptor;
+        return pr_request_descriptor(type); /* the one pairing of types and messages */
     default:
         return NULL;
     }

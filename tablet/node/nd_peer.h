@@ -1,7 +1,7 @@
 /* Node-to-node messages on the wire schema (proto/meridian.proto, encoded by
  * protobuf-c through proto/pr.h): 2PC (TwoPhase), splits (Split), safe time
  * (SafeRequest, SafeGrant), Paxos bundles (PxBundle) and bootstrap
- * (ClusterDescription). Client-facing messages are still JSON (nd.h). */
+ * (ClusterDescription). Client requests are decoded by nd_request_decode (nd_int.h). */
 #ifndef ND_PEER_H
 #define ND_PEER_H
 

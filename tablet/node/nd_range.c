@@ -36,34 +36,52 @@ int nd_config_from_json(json_t *arr, px_config *c, mr_err *err)
     return px_config_validate(c, err);
 }
 
-/* Byte order of NUL-free strings, with "" as +infinity when `inf`. */
-static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
+int nd_bytes_set(nd_bytes *b, const void *p, size_t len)
 {
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen > blen) - (alen < blen);
+    uint8_t *n = malloc(len ? len : 1);
+    if (!n)
+        return MR_ENOMEM;
+    if (len)
+        memcpy(n, p, len);
+    free(b->p);
+    b->p = n;
+    b->len = len;
+    return MR_OK;
 }
 
-static bool below_end(const char *key, size_t klen, const char *end)
+void nd_bytes_free(nd_bytes *b)
 {
-    return !*end || key_cmp(key, klen, end, strlen(end)) < 0;
+    free(b->p);
+    b->p = NULL;
+    b->len = 0;
 }
 
-bool nd_in_range(const nd_group *g, const char *key, size_t klen)
+/* key is below end (an empty end is +infinity). */
+static bool below_end(const void *key, size_t klen, const nd_bytes *end)
 {
-    return g->range_start && key_cmp(key, klen, g->range_start, strlen(g->range_start)) >= 0 &&
-           below_end(key, klen, g->range_end);
+    return !end->len || mr_bytes_cmp(key, klen, end->p, end->len) < 0;
 }
 
-bool nd_key_splits(const char *start, const char *end, const char *key)
+static bool in_span(const void *key, size_t klen, const nd_bytes *start, const nd_bytes *end)
 {
-    return strcmp(key, start) > 0 && below_end(key, strlen(key), end);
+    return mr_bytes_cmp(key, klen, start->p, start->len) >= 0 && below_end(key, klen, end);
 }
 
-uint64_t nd_group_of_key(const nd_node *n, const char *key, size_t klen)
+bool nd_in_range(const nd_group *g, const void *key, size_t klen)
+{
+    return g->has_range && in_span(key, klen, &g->range_start, &g->range_end);
+}
+
+bool nd_key_splits(const nd_bytes *start, const nd_bytes *end, const void *key, size_t klen)
+{
+    return mr_bytes_cmp(key, klen, start->p, start->len) > 0 && below_end(key, klen, end);
+}
+
+uint64_t nd_group_of_key(const nd_node *n, const void *key, size_t klen)
 {
     for (size_t i = 0; i < n->nranges; i++) {
         const nd_range *r = &n->ranges[i];
-        if (key_cmp(key, klen, r->start, strlen(r->start)) >= 0 && below_end(key, klen, r->end))
+        if (in_span(key, klen, &r->start, &r->end))
             return r->group;
     }
     return 0;
@@ -82,8 +100,8 @@ const px_config *nd_group_replicas(const nd_node *n, uint64_t gid)
 void nd_range_free(nd_node *n)
 {
     for (size_t i = 0; i < n->nranges; i++) {
-        free(n->ranges[i].start);
-        free(n->ranges[i].end);
+        nd_bytes_free(&n->ranges[i].start);
+        nd_bytes_free(&n->ranges[i].end);
     }
     free(n->ranges);
     n->ranges = NULL;
@@ -93,12 +111,34 @@ void nd_range_free(nd_node *n)
 static int range_cmp(const void *a, const void *b)
 {
     const nd_range *x = a, *y = b;
-    return key_cmp(x->start, strlen(x->start), y->start, strlen(y->start));
+    return mr_bytes_cmp(x->start.p, x->start.len, y->start.p, y->start.len);
 }
 
-/* The data groups' ranges from the cluster description: sorted, contiguous,
- * from "" to +infinity. A description from before ranges existed (no
- * "start") gives its first data group everything. */
+json_t *nd_key_json(const void *p, size_t len)
+{
+    char *h = malloc(2 * len + 1);
+    if (!h)
+        return NULL;
+    mr_hex_encode(p, len, h);
+    json_t *o = json_string(h);
+    free(h);
+    return o;
+}
+
+int nd_key_from_json(const json_t *v, nd_bytes *out)
+{
+    const char *s = json_string_value(v);
+    size_t n = s ? json_string_length(v) : 0;
+    if (!s || n % 2 || n / 2 > ND_KEY_MAX)
+        return MR_EINVAL;
+    uint8_t buf[ND_KEY_MAX];
+    if (mr_hex_decode(s, n, buf) != 0)
+        return MR_EINVAL;
+    return nd_bytes_set(out, buf, n / 2);
+}
+
+/* The data groups' ranges from the cluster description's groups (cluster.json: keys in hex):
+ * sorted, contiguous, from "" to +infinity. */
 int nd_range_load(nd_node *n, json_t *groups, mr_err *err)
 {
     nd_range_free(n);
@@ -107,38 +147,31 @@ int nd_range_load(nd_node *n, json_t *groups, mr_err *err)
         return mr_errf(err, MR_ENOMEM, "out of memory");
     size_t i;
     json_t *v;
-    bool legacy = false;
     json_array_foreach(groups, i, v)
     {
         const char *kind = json_string_value(json_object_get(v, "kind"));
         if (!kind || strcmp(kind, "data") != 0)
             continue;
-        const char *s = json_string_value(json_object_get(v, "start"));
-        const char *e = json_string_value(json_object_get(v, "end"));
-        if (!s && (legacy || n->nranges == 0)) {
-            legacy = true;
-            s = n->nranges == 0 ? "" : NULL;
-            e = "";
-        }
-        if (!s || !e)
-            continue; /* legacy: later data groups hold no keys */
         nd_range *r = &n->ranges[n->nranges++];
         r->group = (uint64_t)json_integer_value(json_object_get(v, "id"));
         r->floor_ts = (int64_t)json_integer_value(json_object_get(v, "floor_ts"));
         r->parent = (uint64_t)json_integer_value(json_object_get(v, "parent"));
         r->absent = json_is_true(json_object_get(v, "absent_here"));
-        r->start = strdup(s);
-        r->end = strdup(e);
-        if (!r->start || !r->end ||
+        if (nd_key_from_json(json_object_get(v, "start"), &r->start) != MR_OK ||
+            nd_key_from_json(json_object_get(v, "end"), &r->end) != MR_OK ||
             nd_config_from_json(json_object_get(v, "replicas"), &r->replicas, err) != MR_OK) {
             nd_range_free(n);
-            return mr_errf(err, MR_ECORRUPT, "group entry %zu: bad range or replicas", i);
+            return mr_errf(err, MR_ECORRUPT,
+                           "group entry %zu: bad range (start and end in hex) or replicas", i);
         }
     }
     qsort(n->ranges, n->nranges, sizeof *n->ranges, range_cmp);
     for (size_t k = 0; k < n->nranges; k++) {
-        const char *want = k == 0 ? "" : n->ranges[k - 1].end;
-        if (strcmp(n->ranges[k].start, want) != 0 || (k + 1 == n->nranges && *n->ranges[k].end)) {
+        const nd_bytes *want = k == 0 ? NULL : &n->ranges[k - 1].end;
+        const nd_range *r = &n->ranges[k];
+        bool starts = want ? mr_bytes_cmp(r->start.p, r->start.len, want->p, want->len) == 0
+                           : r->start.len == 0;
+        if (!starts || (k + 1 == n->nranges && r->end.len)) {
             nd_range_free(n);
             return mr_errf(err, MR_ECORRUPT, "the data groups' ranges do not tile the key space");
         }
@@ -149,29 +182,50 @@ int nd_range_load(nd_node *n, json_t *groups, mr_err *err)
 /* ND_MSG_RANGES: the range map with leader hints (known for groups hosted here). */
 void nd_range_on_request(nd_node *n, const net_message *m)
 {
-    json_t *ranges = json_array(), *nodes = json_array();
+    pr_arena a;
+    pr_arena_init(&a);
+    Meridian__RangeMap map = MERIDIAN__RANGE_MAP__INIT;
+    Meridian__Range *ranges = pr_arena_alloc(&a, (n->nranges + 1) * sizeof *ranges);
+    Meridian__Range **pranges = pr_arena_alloc(&a, (n->nranges + 1) * sizeof *pranges);
+    Meridian__NodeInfo *nodes = pr_arena_alloc(&a, (PX_MAX_NODE_ID + 1) * sizeof *nodes);
+    Meridian__NodeInfo **pnodes = pr_arena_alloc(&a, (PX_MAX_NODE_ID + 1) * sizeof *pnodes);
+    if (!ranges || !pranges || !nodes || !pnodes) {
+        pr_arena_free(&a);
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_MEMORY, "out of memory");
+    }
     for (size_t i = 0; i < n->nranges; i++) {
-        const nd_range *r = &n->ranges[i];
-        json_t *reps = json_array();
-        for (uint32_t k = 0; k < r->replicas.n; k++)
-            json_array_append_new(reps, json_integer(r->replicas.nodes[k]));
-        const char *leader = "";
+        nd_range *r = &n->ranges[i];
+        Meridian__Range *e = &ranges[i];
+        *e = (Meridian__Range)MERIDIAN__RANGE__INIT;
+        e->start = nd_bytes_bin(&r->start);
+        e->end = nd_bytes_bin(&r->end);
+        e->group = r->group;
+        e->n_replicas = r->replicas.n;
+        e->replicas = r->replicas.nodes;
+        e->leader = "";
         nd_group *g = nd_find_group(n, r->group);
         if (g) {
             px_status st;
             px_node_status(g->px, &st);
             if (st.leader && st.leader <= PX_MAX_NODE_ID)
-                leader = n->peers[st.leader].addr;
+                e->leader = n->peers[st.leader].addr;
         }
-        json_array_append_new(ranges, json_pack("{s:s, s:s, s:I, s:o, s:s}", "start", r->start,
-                                                "end", r->end, "group", (json_int_t)r->group,
-                                                "replicas", reps, "leader", leader));
+        pranges[i] = e;
     }
-    for (int id = 1; id <= PX_MAX_NODE_ID; id++)
-        if (n->peers[id].addr[0])
-            json_array_append_new(nodes, json_pack("{s:i, s:s, s:s, s:s}", "id", id, "addr",
-                                                   n->peers[id].addr, "zone", n->peers[id].zone,
-                                                   "region", n->peers[id].region));
-    nd_reply_json(n, m->reply_to,
-                  json_pack("{s:b, s:o, s:o}", "ok", 1, "ranges", ranges, "nodes", nodes));
+    map.n_ranges = n->nranges;
+    map.ranges = pranges;
+    for (int id = 1; id <= PX_MAX_NODE_ID; id++) {
+        if (!n->peers[id].addr[0])
+            continue;
+        Meridian__NodeInfo *e = &nodes[map.n_nodes];
+        *e = (Meridian__NodeInfo)MERIDIAN__NODE_INFO__INIT;
+        e->id = (uint32_t)id;
+        e->addr = n->peers[id].addr;
+        e->zone = n->peers[id].zone;
+        e->region = n->peers[id].region;
+        pnodes[map.n_nodes++] = e;
+    }
+    map.nodes = pnodes;
+    nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_RANGES, &map.base);
+    pr_arena_free(&a);
 }

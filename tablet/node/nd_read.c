@@ -22,7 +22,8 @@ void nd_on_read_timer_closed(uv_handle_t *h)
 
 void nd_snapwait_free(nd_snapwait *w)
 {
-    json_decref(w->result);
+    if (w->has_result)
+        nd_enc_free(w->result);
     free(w->key);
     free(w->end);
     free(w);
@@ -54,63 +55,79 @@ int64_t nd_safe_time(const nd_group *g)
     return tx_safe_time(paxos_safe(g), tm_safe(g));
 }
 
-/* Does g hold key, or every key of the scan [key, end) ("" = to +infinity)? */
-bool nd_span_in_range(const nd_group *g, const char *key, size_t klen, const char *end)
+/* Does g hold key, or every key of the scan [key, end) (elen 0: to +infinity)? */
+bool nd_span_in_range(const nd_group *g, const void *key, size_t klen, bool scan, const void *end,
+                      size_t elen)
 {
     if (!nd_in_range(g, key, klen))
         return false;
-    if (!end || !*g->range_end)
+    if (!scan || !g->range_end.len)
         return true;
-    return *end && strcmp(end, g->range_end) <= 0;
+    return elen && mr_bytes_cmp(end, elen, g->range_end.p, g->range_end.len) <= 0;
 }
 
-void nd_reply_wrong_range(nd_node *n, net_reply_to to, const nd_group *g, const char *key)
+void nd_reply_wrong_range(nd_node *n, net_reply_to to, const nd_group *g, const void *key,
+                          size_t klen)
 {
-    char msg[400];
-    if (g->range_start)
-        snprintf(msg, sizeof msg, "group %llu holds [\"%.100s\", \"%.100s\"), not \"%.100s\"",
-                 (unsigned long long)g->id, g->range_start, g->range_end, key);
+    char msg[600], k[120], a[120], b[120];
+    mr_bytes_text(key, klen, k, sizeof k);
+    if (g->has_range)
+        snprintf(msg, sizeof msg, "group %llu holds [\"%s\", \"%s\"), not \"%s\"",
+                 (unsigned long long)g->id,
+                 mr_bytes_text(g->range_start.p, g->range_start.len, a, sizeof a),
+                 mr_bytes_text(g->range_end.p, g->range_end.len, b, sizeof b), k);
     else
         snprintf(msg, sizeof msg, "group %llu (meta) holds no user keys",
                  (unsigned long long)g->id);
-    nd_reply_json(n, to,
-                  json_pack("{s:b, s:s, s:s, s:I}", "ok", 0, "error", "wrong_range", "message", msg,
-                            "owner", (json_int_t)nd_group_of_key(n, key, strlen(key))));
+    nd_send_reply(n, to,
+                  nd_enc_error(MERIDIAN__ERROR_CODE__WRONG_RANGE, msg, false, NULL,
+                               nd_group_of_key(n, key, klen)));
 }
 
 /* A scan's reply is one page: at most `limit` rows and `budget` bytes (at least one row);
- * the first key left out is where the client resumes. */
+ * the first key left out is where the client resumes. Rows are copied into the arena (the
+ * store's versions are the callback's only). */
 typedef struct scan_acc {
-    json_t *rows;
-    size_t n, limit, bytes, budget;
-    json_t *resume;
+    pr_arena *arena;
+    Meridian__Row **rows;
+    size_t n, cap, limit, bytes, budget;
+    bool more;
+    ProtobufCBinaryData resume;
 } scan_acc;
 
 #define SCAN_PAGE_FULL 0x5ca7 /* scan_row's stop value (not an MR_E* code) */
 
-/* An upper bound on a string's bytes in the reply: JSON escapes control characters, quotes
- * and backslashes, at most 6 bytes each. */
-static size_t json_str_bound(const uint8_t *p, size_t len)
-{
-    size_t z = 2;
-    for (size_t i = 0; i < len; i++)
-        z += p[i] < 0x20 || p[i] == '"' || p[i] == '\\' ? 6 : 1;
-    return z;
-}
-
 static int scan_row(void *arg, const mv_version *v)
 {
     scan_acc *a = arg;
-    size_t z = 48 + json_str_bound(v->key, v->key_len) + json_str_bound(v->value, v->len);
+    /* A row's encoding: its key, value and timestamp with their tags and lengths. */
+    size_t z = 32 + v->key_len + v->len;
     if (a->n && (a->n >= a->limit || a->bytes + z > a->budget)) {
-        a->resume = json_stringn((const char *)v->key, v->key_len);
-        return a->resume ? SCAN_PAGE_FULL : MR_ENOMEM; /* never a silently short scan */
+        a->more = true;
+        a->resume.len = v->key_len;
+        a->resume.data = pr_arena_dup(a->arena, v->key, v->key_len);
+        return a->resume.data ? SCAN_PAGE_FULL : MR_ENOMEM; /* never a silently short scan */
     }
-    json_t *row = json_pack("{s:s%, s:s%, s:I}", "key", (const char *)v->key, v->key_len, "value",
-                            (const char *)v->value, v->len, "version_ts", (json_int_t)v->ts);
-    if (!row || json_array_append_new(a->rows, row) != 0)
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 64;
+        Meridian__Row **nr = pr_arena_alloc(a->arena, cap * sizeof *nr);
+        if (!nr)
+            return MR_ENOMEM;
+        if (a->n)
+            memcpy(nr, a->rows, a->n * sizeof *nr);
+        a->rows = nr;
+        a->cap = cap;
+    }
+    Meridian__Row *row = pr_arena_alloc(a->arena, sizeof *row);
+    void *k = pr_arena_dup(a->arena, v->key, v->key_len);
+    void *val = pr_arena_dup(a->arena, v->value, v->len);
+    if (!row || !k || !val)
         return MR_ENOMEM;
-    a->n++;
+    *row = (Meridian__Row)MERIDIAN__ROW__INIT;
+    row->key = (ProtobufCBinaryData){.len = v->key_len, .data = k};
+    row->value = (ProtobufCBinaryData){.len = v->len, .data = val};
+    row->version_ts = v->ts;
+    a->rows[a->n++] = row;
     a->bytes += z;
     return 0;
 }
@@ -119,42 +136,50 @@ static int scan_row(void *arg, const mv_version *v)
  * depends on its version (or tombstone); a scan, whose skipped tombstones are
  * not reported, on the read timestamp itself. A scan answers one page (see
  * scan_acc): {rows, more, resume?}. */
-json_t *nd_read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts,
-                   int64_t *vis)
+nd_enc nd_read_at(nd_group *g, const void *key, size_t klen, bool scan, const void *end,
+                  size_t elen, long limit, int64_t ts, int64_t *vis)
 {
     if (vis)
         *vis = ts;
+    if (!scan)
+        return nd_read_key(g, key, klen, ts, true, vis);
     mr_err err;
     mr_err_clear(&err);
-    if (end || limit > 0) {
-        size_t budget = nd_reply_max() / 2 < ND_SCAN_BYTES ? nd_reply_max() / 2 : ND_SCAN_BYTES;
-        scan_acc a = {.rows = json_array(),
-                      .limit = limit > 0 && limit < ND_SCAN_ROWS ? (size_t)limit : ND_SCAN_ROWS,
-                      .budget = budget};
-        /* Client keys start at "\x01": below live the system records. */
-        mv_scan_opts so = {.start = *key ? key : "\x01",
-                           .start_len = *key ? strlen(key) : 1,
-                           .end = end,
-                           .end_len = end ? strlen(end) : 0,
-                           .ts = ts};
-        uint64_t count = 0;
-        int rc = a.rows ? mv_scan(g->mv, &so, scan_row, &a, &count, &err) : MR_ENOMEM;
-        if (rc != MR_OK && rc != SCAN_PAGE_FULL) {
-            json_decref(a.rows);
-            json_decref(a.resume);
-            return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", mr_strerror(rc), "message",
-                             rc == MR_ENOMEM && !*mr_err_msg(&err) ? "out of memory"
-                                                                   : mr_err_msg(&err));
+    pr_arena arena;
+    pr_arena_init(&arena);
+    size_t budget = nd_reply_max() / 2 < ND_SCAN_BYTES ? nd_reply_max() / 2 : ND_SCAN_BYTES;
+    scan_acc a = {.arena = &arena,
+                  .limit = limit > 0 && limit < ND_SCAN_ROWS ? (size_t)limit : ND_SCAN_ROWS,
+                  .budget = budget};
+    /* Client keys start at "\x01": below live the system records. */
+    mv_scan_opts so = {.start = klen ? key : "\x01",
+                       .start_len = klen ? klen : 1,
+                       .end = elen ? end : NULL,
+                       .end_len = elen,
+                       .ts = ts};
+    uint64_t count = 0;
+    int rc = mv_scan(g->mv, &so, scan_row, &a, &count, &err);
+    nd_enc e;
+    if (rc != MR_OK && rc != SCAN_PAGE_FULL) {
+        e = nd_enc_error(nd_code_of_mr(rc),
+                         rc == MR_ENOMEM && !*mr_err_msg(&err) ? "out of memory" : mr_err_msg(&err),
+                         false, NULL, 0);
+    } else {
+        Meridian__ReadReply r = MERIDIAN__READ_REPLY__INIT;
+        r.has_read_ts = true;
+        r.read_ts = ts;
+        r.n_rows = a.n;
+        r.rows = a.rows;
+        r.has_more = true;
+        r.more = a.more;
+        if (a.more) {
+            r.has_resume = true;
+            r.resume = a.resume;
         }
-        json_t *o = json_pack("{s:b, s:I, s:o, s:b}", "ok", 1, "read_ts", (json_int_t)ts, "rows",
-                              a.rows, "more", a.resume != NULL);
-        if (o && a.resume)
-            json_object_set_new(o, "resume", a.resume);
-        else
-            json_decref(a.resume);
-        return o;
+        e = nd_enc_body(MERIDIAN__REPLY__BODY_READ, &r.base);
     }
-    return nd_read_key(g, key, strlen(key), ts, true, vis);
+    pr_arena_free(&arena);
+    return e;
 }
 
 /* A read at ts may be served once the replica applied every slot up to
@@ -172,9 +197,9 @@ static void arm_read_timer(nd_node *n, nd_group *g)
 {
     int64_t wait = INT64_MAX;
     for (nd_snapwait *w = g->read.snapwaits; w; w = w->next) {
-        int64_t d = w->result  ? tt_wait_ns(n->clock, w->vis)
-                    : w->ahead ? w->ts - tt_now(n->clock).latest
-                               : 0;
+        int64_t d = w->has_result ? tt_wait_ns(n->clock, w->vis)
+                    : w->ahead    ? w->ts - tt_now(n->clock).latest
+                                  : 0;
         if (d > 0 && d < wait)
             wait = d;
     }
@@ -204,18 +229,20 @@ void nd_serve_snapwaits(nd_node *n, nd_group *g, bool expire)
             w->ahead = false;
             w->need = read_need(n, g, tnow, w->ts, false);
         }
-        if (!w->ahead && !w->result && snap_ready(g, w->ts, w->need))
-            w->result = nd_read_at(g, w->key, w->end, w->limit, w->ts, &w->vis);
-        if (w->result && tx_read_visible(tnow, w->vis)) {
-            nd_reply_json(n, w->reply_to, w->result);
-            w->result = NULL;
-        } else if (!w->result && expire && now > w->deadline) {
+        if (!w->ahead && !w->has_result && snap_ready(g, w->ts, w->need)) {
+            w->result = nd_read_at(g, w->key, w->klen, w->limit > 0, w->end, w->elen, w->limit,
+                                   w->ts, &w->vis);
+            w->has_result = true;
+        }
+        if (w->has_result && tx_read_visible(tnow, w->vis)) {
+            nd_send_reply(n, w->reply_to, w->result);
+            w->has_result = false;
+        } else if (!w->has_result && expire && now > w->deadline) {
             char msg[160];
             snprintf(msg, sizeof msg, "replica's safe time %lld is behind the read at %lld",
                      (long long)nd_safe_time(g), (long long)w->ts);
-            nd_reply_json(n, w->reply_to,
-                          json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "behind", "message",
-                                    msg, "retryable", 1));
+            nd_send_reply(n, w->reply_to,
+                          nd_enc_error(MERIDIAN__ERROR_CODE__BEHIND, msg, true, NULL, 0));
         } else {
             p = &w->next;
             continue;
@@ -362,27 +389,27 @@ static int64_t read_need(nd_node *n, nd_group *g, tt_interval now, int64_t ts, b
     return ts;
 }
 
-void nd_on_snapread(nd_node *n, const net_message *m, json_t *o)
+void nd_on_snapread(nd_node *n, const net_message *m, const Meridian__SnapReadRequest *o)
 {
     nd_snap_req rq;
     mr_err verr;
     if (nd_valid_snapread(o, &rq, &verr) != MR_OK)
-        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&verr));
-    const char *key = rq.key, *end = rq.end;
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, mr_err_msg(&verr));
     long limit = (long)rq.limit;
+    bool scan = limit > 0;
     nd_group *g = nd_find_group(n, rq.group);
     if (!g)
-        return nd_reply_error(n, m->reply_to, "no_group",
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_GROUP,
                               "this node holds no replica of the group");
     /* The meta group's records are readable for inspection; data groups
      * answer only for their range. */
-    if (g->id != ND_META_GROUP && !nd_span_in_range(g, key, strlen(key), end))
-        return nd_reply_wrong_range(n, m->reply_to, g, key);
+    if (g->id != ND_META_GROUP && !nd_span_in_range(g, rq.key, rq.klen, scan, rq.end, rq.elen))
+        return nd_reply_wrong_range(n, m->reply_to, g, rq.key, rq.klen);
     tt_interval now = tt_now(n->clock);
     int64_t ts;
     if (rq.mode == ND_READ_AT) {
         if (nd_valid_read_ts(rq.ts, now.latest, &verr) != MR_OK)
-            return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&verr));
+            return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, mr_err_msg(&verr));
         ts = rq.ts;
     } else if (rq.mode == ND_READ_EXACT) {
         ts = now.latest - rq.staleness;
@@ -393,9 +420,8 @@ void nd_on_snapread(nd_node *n, const net_message *m, json_t *o)
             char msg[160];
             snprintf(msg, sizeof msg, "replica's safe time is %.3f s old",
                      (double)(now.latest - safe) / 1e9);
-            return nd_reply_json(n, m->reply_to,
-                                 json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "behind",
-                                           "message", msg, "retryable", 1));
+            return nd_send_reply(n, m->reply_to,
+                                 nd_enc_error(MERIDIAN__ERROR_CODE__BEHIND, msg, true, NULL, 0));
         }
         ts = safe;
     } else {
@@ -409,25 +435,35 @@ void nd_on_snapread(nd_node *n, const net_message *m, json_t *o)
     bool ahead = ts > now.latest;
     int64_t need = ahead ? ts : read_need(n, g, now, ts, rq.mode == ND_READ_BOUNDED);
     /* MERIDIAN_TEST_BREAK=no-safe-wait (negative control): serve at once. */
-    json_t *result = NULL;
+    nd_enc result = {0};
+    bool has_result = false;
     int64_t vis = 0;
     if ((!ahead && snap_ready(g, ts, need)) || nd_test_break(n, ND_BREAK_NO_SAFE_WAIT)) {
-        result = nd_read_at(g, key, end, limit, ts, &vis);
+        result = nd_read_at(g, rq.key, rq.klen, scan, rq.end, rq.elen, limit, ts, &vis);
+        has_result = true;
         if (tx_read_visible(now, vis) || nd_test_break(n, ND_BREAK_NO_SAFE_WAIT))
-            return nd_reply_json(n, m->reply_to, result);
+            return nd_send_reply(n, m->reply_to, result);
     }
     nd_snapwait *w = calloc(1, sizeof *w);
-    if (!w || !(w->key = strdup(key)) || (end && !(w->end = strdup(end)))) {
+    if (!w || !(w->key = malloc(rq.klen + 1)) || !(w->end = malloc(rq.elen + 1))) {
         if (w)
             nd_snapwait_free(w);
-        json_decref(result);
-        return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+        if (has_result)
+            nd_enc_free(result);
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_MEMORY, "out of memory");
     }
+    if (rq.klen)
+        memcpy(w->key, rq.key, rq.klen);
+    if (rq.elen)
+        memcpy(w->end, rq.end, rq.elen);
+    w->klen = rq.klen;
+    w->elen = rq.elen;
     w->reply_to = m->reply_to;
     w->ts = ts;
     w->need = need;
     w->ahead = ahead;
     w->result = result;
+    w->has_result = has_result;
     w->vis = vis;
     w->deadline = mr_monotonic_ns() + (ahead ? ts - now.latest : 0) + ND_SNAPWAIT_MAX;
     w->limit = limit;

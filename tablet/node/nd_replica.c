@@ -198,11 +198,11 @@ int nd_start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t fl
     g->config = *config;
     for (size_t i = 0; i < n->nranges; i++)
         if (n->ranges[i].group == gid) {
-            g->range_start = strdup(n->ranges[i].start);
-            g->range_end = strdup(n->ranges[i].end);
-            if (!g->range_start || !g->range_end) {
-                free(g->range_start);
-                free(g->range_end);
+            g->has_range = true;
+            if (nd_bytes_set(&g->range_start, n->ranges[i].start.p, n->ranges[i].start.len) ||
+                nd_bytes_set(&g->range_end, n->ranges[i].end.p, n->ranges[i].end.len)) {
+                nd_bytes_free(&g->range_start);
+                nd_bytes_free(&g->range_end);
                 free(g);
                 return mr_errf(err, MR_ENOMEM, "out of memory");
             }
@@ -247,8 +247,8 @@ int nd_start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t fl
         }
     }
     if (rc) {
-        free(g->range_start);
-        free(g->range_end);
+        nd_bytes_free(&g->range_start);
+        nd_bytes_free(&g->range_end);
         free(g);
         return rc;
     }
@@ -355,7 +355,7 @@ void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
 {
     nd_group *g = nd_find_group(n, gid);
     if (!g)
-        return nd_reply_error(n, m->reply_to, "no_group",
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_GROUP,
                               "this node holds no replica of the group");
     uint64_t seq = ++n->next_seq;
     mr_err err;
@@ -365,17 +365,22 @@ void nd_propose_op(nd_node *n, const net_message *m, uint64_t gid, uint8_t kind,
         px_node_status(g->px, &st);
         const char *leader =
             st.leader && st.leader <= PX_MAX_NODE_ID ? n->peers[st.leader].addr : "";
-        nd_reply_json(n, m->reply_to,
-                      json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "error",
-                                rc == MR_ENOTLEADER ? "not_leader" : mr_strerror(rc), "message",
-                                mr_err_msg(&err), "leader", leader));
+        /* Refused before anything was proposed: not leading, the queue full (retryable), a
+         * proposal over the entry size. */
+        Meridian__ErrorCode code = rc == MR_ENOTLEADER ? MERIDIAN__ERROR_CODE__NOT_LEADER
+                                   : rc == MR_EFULL    ? MERIDIAN__ERROR_CODE__BUSY
+                                   : rc == MR_EINVAL   ? MERIDIAN__ERROR_CODE__TOO_LARGE
+                                   : rc == MR_ENOMEM   ? MERIDIAN__ERROR_CODE__NO_MEMORY
+                                                       : MERIDIAN__ERROR_CODE__UNAVAILABLE;
+        nd_send_reply(n, m->reply_to,
+                      nd_enc_error(code, mr_err_msg(&err), rc == MR_EFULL, leader, 0));
         return;
     }
     if (n->npending == n->cap_pending) {
         size_t cap = n->cap_pending ? 2 * n->cap_pending : 64;
         nd_pending *p = realloc(n->pending, cap * sizeof *p);
         if (!p)
-            return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+            return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_MEMORY, "out of memory");
         n->pending = p;
         n->cap_pending = cap;
     }

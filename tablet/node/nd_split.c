@@ -62,8 +62,7 @@ static size_t dir_prefix(void *arg, const void *key, size_t len)
 
 void nd_split_reset(nd_group *g)
 {
-    free(g->split.key);
-    g->split.key = NULL;
+    nd_bytes_free(&g->split.key);
     g->split.child = 0;
     g->split.state = ND_SPLIT_IDLE;
 }
@@ -75,16 +74,16 @@ static void give_up(nd_group *g, int64_t now, const char *why)
     g->split.next = now + ND_SPLIT_RETRY;
 }
 
-/* A C string as a bytes field (borrowed). */
-static ProtobufCBinaryData bin(const char *s)
+/* key text for logs (in buf). */
+static const char *ktext(const void *key, size_t len, char *buf, size_t cap)
 {
-    return (ProtobufCBinaryData){.len = strlen(s), .data = (uint8_t *)(uintptr_t)s};
+    return mr_bytes_text(key, len, buf, cap);
 }
 
 /* key is strictly inside g's range, so both sides keep a part of it. */
-static bool splits_range(const nd_group *g, const char *key)
+static bool splits_range(const nd_group *g, const void *key, size_t klen)
 {
-    return g->range_start && nd_key_splits(g->range_start, g->range_end, key);
+    return g->has_range && nd_key_splits(&g->range_start, &g->range_end, key, klen);
 }
 
 /* Chooses the split key; false when the tablet has no place to split. */
@@ -104,14 +103,9 @@ static bool choose_key(nd_node *n, nd_group *g)
                     mr_err_msg(&err));
         return false;
     }
-    char *key = memchr(k, 0, klen) ? NULL : strndup(k, klen);
+    bool ok = splits_range(g, k, klen) && nd_bytes_set(&g->split.key, k, klen) == MR_OK;
     free(k);
-    if (!key || !splits_range(g, key)) {
-        free(key);
-        return false;
-    }
-    g->split.key = key;
-    return true;
+    return ok;
 }
 
 static void ask_meta(nd_node *n, nd_group *g, int64_t now)
@@ -121,9 +115,9 @@ static void ask_meta(nd_node *n, nd_group *g, int64_t now)
     m.op = MERIDIAN__SPLIT__OP__ALLOC;
     m.group = g->id;
     m.has_start = m.has_end = m.has_key = true;
-    m.start = bin(g->range_start);
-    m.end = bin(g->range_end);
-    m.key = bin(g->split.key);
+    m.start = nd_bytes_bin(&g->range_start);
+    m.end = nd_bytes_bin(&g->range_end);
+    m.key = nd_bytes_bin(&g->split.key);
     nd_send_to_group(n, ND_META_GROUP, ND_MSG_SPLIT, &m.base);
 }
 
@@ -137,27 +131,29 @@ static void begin(nd_node *n, nd_group *g, int64_t now)
 
 static void propose_split(nd_node *n, nd_group *g, int64_t now)
 {
-    size_t klen = strlen(g->split.key);
+    size_t klen = g->split.key.len;
     uint8_t *b = malloc(12 + klen);
     if (!b)
         return;
     put64(b, g->split.child);
     put32(b + 8, (uint32_t)klen);
-    memcpy(b + 12, g->split.key, klen);
+    memcpy(b + 12, g->split.key.p, klen);
     mr_err err;
     if (nd_propose_raw(n, g, 0, ND_OP_SPLIT, b, 12 + klen, &err) == MR_OK) {
         g->split.state = ND_SPLIT_PROPOSED;
         g->split.since = now;
+        char kt[200];
         MR_INFO("node", "group=%llu proposing a split at '%s' into group %llu",
-                (unsigned long long)g->id, g->split.key, (unsigned long long)g->split.child);
+                (unsigned long long)g->id, ktext(g->split.key.p, klen, kt, sizeof kt),
+                (unsigned long long)g->split.child);
     }
     free(b);
 }
 
 void nd_split_tick(nd_node *n, nd_group *g)
 {
-    if (!g->range_start || !nd_txn_leads(n, g))
-        return; /* the meta group holds no user keys; only a ready leader splits */
+    if (!g->has_range || !nd_txn_leads(n, g))
+        return; /* the meta group is not split; only a ready leader splits */
     int64_t now = mr_monotonic_ns();
     switch (g->split.state) {
     case ND_SPLIT_IDLE: {
@@ -186,9 +182,10 @@ void nd_split_tick(nd_node *n, nd_group *g)
                     (unsigned long long)g->id, (unsigned long long)data.bytes);
             return;
         }
+        char kt[200];
         MR_INFO("node", "group=%llu holds %llu bytes (split size %lld): splitting at '%s'",
                 (unsigned long long)g->id, (unsigned long long)data.bytes,
-                (long long)n->split_bytes, g->split.key);
+                (long long)n->split_bytes, ktext(g->split.key.p, g->split.key.len, kt, sizeof kt));
         return begin(n, g, now);
     }
     case ND_SPLIT_ALLOC:
@@ -223,13 +220,14 @@ void nd_split_voided(nd_node *n, nd_group *g)
  * without a replica of g learn the map from it (replicas of g learn through
  * the log; a node that missed earlier splits of the child's ancestors does
  * not host them and learns here too). */
-static void notify_others(nd_node *n, nd_group *g, const char *key, uint64_t child, int64_t ts)
+static void notify_others(nd_node *n, nd_group *g, const void *key, size_t klen, uint64_t child,
+                          int64_t ts)
 {
     Meridian__Split m = MERIDIAN__SPLIT__INIT;
     m.op = MERIDIAN__SPLIT__OP__NOTICE;
     m.group = g->id;
     m.has_key = m.has_child = m.has_floor_ts = true;
-    m.key = bin(key);
+    m.key = (ProtobufCBinaryData){.len = klen, .data = (uint8_t *)(uintptr_t)key};
     m.child = child;
     m.floor_ts = ts;
     uint8_t *buf;
@@ -262,62 +260,53 @@ void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const ui
     bool mine = get32(p) == n->self;
     const uint8_t *b = p + ND_PROP_HDR;
     uint32_t bl = len - ND_PROP_HDR;
-    if (!g->range_start)
+    if (!g->has_range)
         return;
-    if (bl < 12 || get32(b + 8) != bl - 12 || get32(b + 8) == 0 || memchr(b + 12, 0, bl - 12)) {
+    if (bl < 12 || get32(b + 8) != bl - 12 || get32(b + 8) == 0 || b[12] == 0) {
         MR_ERROR("node", "group=%llu slot=%llu: malformed split record skipped",
                  (unsigned long long)g->id, (unsigned long long)slot);
         return;
     }
     uint64_t child = get64(b);
-    char *key = strndup((const char *)b + 12, bl - 12);
-    if (!key) {
-        mr_err e;
-        mr_errf(&e, MR_ENOMEM, "out of memory");
-        return stop_node(n, g, "applying a split", &e);
-    }
+    const uint8_t *key = b + 12;
+    size_t klen = bl - 12;
+    char kt[200];
+    ktext(key, klen, kt, sizeof kt);
     mr_err err;
-    if (strcmp(g->range_end, key) == 0) {
+    if (mr_bytes_cmp(g->range_end.p, g->range_end.len, key, klen) == 0) {
         /* Replayed after a restart: the store is cut; make sure the map is too. */
-        if (nd_cluster_record_split(n, g->id, key, child, ts, false, &err) != MR_OK)
+        if (nd_cluster_record_split(n, g->id, key, klen, child, ts, false, &err) != MR_OK)
             stop_node(n, g, "recording a split", &err);
-        free(key);
         return;
     }
-    const char *why = !splits_range(g, key) ? "its key is outside the range"
-                      : g->txn.prepared     ? "a transaction is prepared here"
-                      : child <= g->id      ? "the new group's id is not above the parent's"
-                                            : NULL;
+    const char *why = !splits_range(g, key, klen) ? "its key is outside the range"
+                      : g->txn.prepared           ? "a transaction is prepared here"
+                      : child <= g->id            ? "the new group's id is not above the parent's"
+                                                  : NULL;
     if (why) {
         MR_INFO("node", "group=%llu slot=%llu: split at '%s' void: %s", (unsigned long long)g->id,
-                (unsigned long long)slot, key, why);
+                (unsigned long long)slot, kt, why);
         if (mine && g->split.state == ND_SPLIT_PROPOSED)
             give_up(g, mr_monotonic_ns(), why);
-        free(key);
         return;
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/g%llu.mv", n->data_dir, (unsigned long long)child);
-    int rc = mv_split(g->mv, slot, path, key, strlen(key), &err);
-    if (rc != MR_OK && rc != MR_EEXIST) {
-        free(key);
+    int rc = mv_split(g->mv, slot, path, key, klen, &err);
+    if (rc != MR_OK && rc != MR_EEXIST)
         return stop_node(n, g, "splitting the tablet", &err);
-    }
-    if (nd_cluster_record_split(n, g->id, key, child, ts, false, &err) != MR_OK) {
-        free(key);
+    if (nd_cluster_record_split(n, g->id, key, klen, child, ts, false, &err) != MR_OK)
         return stop_node(n, g, "recording a split", &err);
-    }
     px_status st;
     px_node_status(g->px, &st);
     if (st.state == PX_LEADER) {
         /* None should be left (the barrier); a read-only lock on a moved key
          * would no longer protect anything. */
         nd_txn_abort_open(n, g, "the tablet split; retry");
-        notify_others(n, g, key, child, ts);
+        notify_others(n, g, key, klen, child, ts);
     }
     nd_split_reset(g);
     g->split.next = mr_monotonic_ns() + ND_SPLIT_CHECK;
-    free(key);
 }
 
 /* ---- messages ---- */
@@ -339,22 +328,26 @@ static int max_group_id(void *arg, const mv_version *v)
     return 0;
 }
 
-/* The meta group's leader numbers a new group for a split, once. */
-static void on_alloc(nd_node *n, const Meridian__Split *o, const char *start, const char *end,
-                     const char *key)
+/* The meta group's leader numbers a new group for a split, once. Its records keep keys in hex
+ * (nd_key_json), as DATA/cluster.json does. */
+static void on_alloc(nd_node *n, const Meridian__Split *o)
 {
     nd_group *mg = nd_find_group(n, ND_META_GROUP);
     if (!mg || !nd_txn_leads(n, mg) || o->group <= ND_META_GROUP || o->group > INT64_MAX)
         return;
     long long parent = (long long)o->group;
-    json_t *span = json_pack("[s, s]", start, end);
-    char *sj = span ? json_dumps(span, JSON_COMPACT) : NULL;
-    json_decref(span);
-    if (!sj)
-        return; /* not UTF-8 (no client key is), or out of memory: the parent asks again */
-    char akey[8400];
-    snprintf(akey, sizeof akey, "split/%lld/%s", (long long)parent, sj);
-    free(sj);
+    const nd_bytes start = {o->start.data, o->start.len}, end = {o->end.data, o->end.len};
+    const uint8_t *key = o->key.data;
+    size_t klen = o->key.len;
+    char kt[200];
+    ktext(key, klen, kt, sizeof kt);
+    /* split/<parent>/<start in hex>-<end in hex>: answers a repeated ask. */
+    char akey[64 + 4 * ND_KEY_MAX + 8];
+    int off = snprintf(akey, sizeof akey, "split/%lld/", parent);
+    mr_hex_encode(start.p, start.len, akey + off);
+    off += (int)(2 * start.len);
+    akey[off++] = '-';
+    mr_hex_encode(end.p, end.len, akey + off);
     mv_version v;
     mr_err err;
     if (mv_get(mg->mv, akey, strlen(akey), MV_TS_MAX, &v, &err) == MR_OK) {
@@ -362,19 +355,21 @@ static void on_alloc(nd_node *n, const Meridian__Split *o, const char *start, co
         json_error_t je;
         json_t *rec = json_loadb(v.value, v.len, 0, &je);
         free(v.value);
-        const char *rkey = json_string_value(json_object_get(rec, "key"));
+        nd_bytes rkey = {0};
         json_t *rchild = json_object_get(rec, "child");
-        if (rkey && json_is_integer(rchild) && json_integer_value(rchild) >= 0) {
+        if (nd_key_from_json(json_object_get(rec, "key"), &rkey) == MR_OK &&
+            json_is_integer(rchild) && json_integer_value(rchild) >= 0) {
             Meridian__Split ans = MERIDIAN__SPLIT__INIT;
             ans.op = MERIDIAN__SPLIT__OP__ALLOCATED;
             ans.group = (uint64_t)parent;
             ans.has_start = ans.has_end = ans.has_key = ans.has_child = true;
-            ans.start = bin(start);
-            ans.end = bin(end);
-            ans.key = bin(rkey);
+            ans.start = o->start;
+            ans.end = o->end;
+            ans.key = nd_bytes_bin(&rkey);
             ans.child = (uint64_t)json_integer_value(rchild);
             nd_send_to_group(n, (uint64_t)parent, ND_MSG_SPLIT, &ans.base);
         }
+        nd_bytes_free(&rkey);
         json_decref(rec);
         return;
     }
@@ -382,18 +377,23 @@ static void on_alloc(nd_node *n, const Meridian__Split *o, const char *start, co
         return; /* one numbering at a time: the parent asks again */
     /* The parent's record must show the range it splits. */
     char pkey[64];
-    snprintf(pkey, sizeof pkey, "group/%lld", (long long)parent);
+    snprintf(pkey, sizeof pkey, "group/%lld", parent);
     if (mv_get(mg->mv, pkey, strlen(pkey), MV_TS_MAX, &v, &err) != MR_OK)
         return;
     json_error_t je;
     json_t *prec = json_loadb(v.value, v.len, 0, &je);
     free(v.value);
-    const char *ps = json_string_value(json_object_get(prec, "start"));
-    const char *pe = json_string_value(json_object_get(prec, "end"));
-    if (!prec || !ps || !pe || strcmp(ps, start) != 0 || strcmp(pe, end) != 0 ||
-        !nd_key_splits(start, end, key)) {
-        MR_WARN("node", "meta group: split of group %lld at '%s' does not match its record",
-                (long long)parent, key);
+    nd_bytes ps = {0}, pe = {0};
+    bool match = prec && nd_key_from_json(json_object_get(prec, "start"), &ps) == MR_OK &&
+                 nd_key_from_json(json_object_get(prec, "end"), &pe) == MR_OK &&
+                 mr_bytes_cmp(ps.p, ps.len, start.p, start.len) == 0 &&
+                 mr_bytes_cmp(pe.p, pe.len, end.p, end.len) == 0 &&
+                 nd_key_splits(&start, &end, key, klen);
+    nd_bytes_free(&ps);
+    nd_bytes_free(&pe);
+    if (!match) {
+        MR_WARN("node", "meta group: split of group %lld at '%s' does not match its record", parent,
+                kt);
         json_decref(prec);
         return;
     }
@@ -406,29 +406,43 @@ static void on_alloc(nd_node *n, const Meridian__Split *o, const char *start, co
         return;
     }
     uint64_t child = max + 1;
-    json_t *crec = json_pack("{s:I, s:s, s:O, s:s, s:s, s:I}", "id", (json_int_t)child, "kind",
-                             "data", "replicas", json_object_get(prec, "replicas"), "start", key,
-                             "end", end, "parent", (json_int_t)parent);
-    json_object_set_new(prec, "end", json_string(key));
-    json_t *arec = json_pack("{s:I, s:s}", "child", (json_int_t)child, "key", key);
+    json_t *crec =
+        json_pack("{s:I, s:s, s:O, s:o, s:O, s:I}", "id", (json_int_t)child, "kind", "data",
+                  "replicas", json_object_get(prec, "replicas"), "start", nd_key_json(key, klen),
+                  "end", json_object_get(prec, "end"), "parent", (json_int_t)parent);
+    json_object_set_new(prec, "end", nd_key_json(key, klen));
+    json_t *arec =
+        json_pack("{s:I, s:o}", "child", (json_int_t)child, "key", nd_key_json(key, klen));
     char *cv = crec ? json_dumps(crec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     char *pv = json_dumps(prec, JSON_COMPACT | JSON_SORT_KEYS);
     char *av = arec ? json_dumps(arec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     char ckey[64];
     snprintf(ckey, sizeof ckey, "group/%llu", (unsigned long long)child);
-    json_t *writes = cv && pv && av
-                         ? json_pack("[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}]", "key", akey, "value",
-                                     av, "key", ckey, "value", cv, "key", pkey, "value", pv)
-                         : NULL;
+    mv_write writes[3] = {
+        {.op = MV_PUT,
+         .key = akey,
+         .key_len = strlen(akey),
+         .value = av,
+         .len = av ? strlen(av) : 0},
+        {.op = MV_PUT,
+         .key = ckey,
+         .key_len = strlen(ckey),
+         .value = cv,
+         .len = cv ? strlen(cv) : 0},
+        {.op = MV_PUT,
+         .key = pkey,
+         .key_len = strlen(pkey),
+         .value = pv,
+         .len = pv ? strlen(pv) : 0},
+    };
     uint64_t id = ND_TXN_SYSTEM | (child << 1); /* the cluster's own (nd_validate.h) */
-    if (writes && nd_txn_system_write(n, mg, id, writes) == MR_OK) {
+    if (cv && pv && av && nd_txn_system_write(n, mg, id, writes, 3) == MR_OK) {
         mg->split.alloc_txn = id;
         MR_INFO("node",
                 "meta group: group %llu splits at '%s': the keys from there go to new "
                 "group %llu",
-                (unsigned long long)parent, key, (unsigned long long)child);
+                (unsigned long long)parent, kt, (unsigned long long)child);
     }
-    json_decref(writes);
     free(cv);
     free(pv);
     free(av);
@@ -439,15 +453,22 @@ static void on_alloc(nd_node *n, const Meridian__Split *o, const char *start, co
 
 void nd_split_on_request(nd_node *n, const net_message *m)
 {
-    json_error_t je;
-    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
-    const char *key;
+    pr_arena a;
+    pr_arena_init(&a);
     mr_err err;
-    if (nd_valid_split_at(o, &key, &err) != MR_OK) {
-        json_decref(o);
-        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
+    const Meridian__SplitAtRequest *rq =
+        (const Meridian__SplitAtRequest *)nd_request_decode(m, &a, &err);
+    if (!rq || nd_valid_split_at(rq, &err) != MR_OK) {
+        nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, mr_err_msg(&err));
+        pr_arena_free(&a);
+        return;
     }
-    uint64_t gid = nd_group_of_key(n, key, strlen(key));
+    nd_bytes key = {0};
+    int krc = nd_bytes_set(&key, rq->key.data, rq->key.len);
+    pr_arena_free(&a);
+    if (krc != MR_OK)
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_MEMORY, "out of memory");
+    uint64_t gid = nd_group_of_key(n, key.p, key.len);
     nd_group *g = gid ? nd_find_group(n, gid) : NULL;
     px_status st;
     if (g)
@@ -457,42 +478,30 @@ void nd_split_on_request(nd_node *n, const net_message *m)
         const char *leader = g && st.leader && st.leader != n->self && st.leader <= PX_MAX_NODE_ID
                                  ? n->peers[st.leader].addr
                                  : "";
-        nd_reply_json(n, m->reply_to,
-                      json_pack("{s:b, s:s, s:s, s:I, s:s}", "ok", 0, "error", "not_leader",
-                                "message", "not the ready leader of the key's group", "group",
-                                (json_int_t)gid, "leader", leader));
-    } else if (!splits_range(g, key)) {
-        nd_reply_error(n, m->reply_to, "boundary", "the key already starts a range");
+        nd_send_reply(n, m->reply_to,
+                      nd_enc_error(MERIDIAN__ERROR_CODE__NOT_LEADER,
+                                   "not the ready leader of the key's group", false, leader, gid));
+    } else if (!splits_range(g, key.p, key.len)) {
+        nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__BOUNDARY,
+                       "the key already starts a range");
     } else if (g->split.state != ND_SPLIT_IDLE) {
-        nd_reply_json(n, m->reply_to,
-                      json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "busy", "message",
-                                "the group is splitting already; try again", "retryable", 1));
-    } else if (!(g->split.key = strdup(key))) {
-        nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+        nd_send_reply(n, m->reply_to,
+                      nd_enc_error(MERIDIAN__ERROR_CODE__BUSY,
+                                   "the group is splitting already; try again", true, NULL, 0));
     } else {
-        MR_INFO("node", "group=%llu splitting at '%s' as asked", (unsigned long long)g->id, key);
+        char kt[200];
+        MR_INFO("node", "group=%llu splitting at '%s' as asked", (unsigned long long)g->id,
+                ktext(key.p, key.len, kt, sizeof kt));
+        nd_bytes_free(&g->split.key);
+        g->split.key = key;
+        key = (nd_bytes){0};
         begin(n, g, mr_monotonic_ns());
-        nd_reply_json(
-            n, m->reply_to,
-            json_pack("{s:b, s:I, s:s}", "ok", 1, "group", (json_int_t)g->id, "key", key));
+        Meridian__SplitAtReply r = MERIDIAN__SPLIT_AT_REPLY__INIT;
+        r.group = g->id;
+        r.key = nd_bytes_bin(&g->split.key);
+        nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_SPLIT_AT, &r.base);
     }
-    json_decref(o);
-}
-
-/* A bytes field as a NUL-terminated string allocated from a (the range code
- * works on C strings; client keys are UTF-8 without NUL, nd_validate.h), or
- * NULL when it holds a NUL or is over the key limit. */
-static const char *key_str(pr_arena *a, ProtobufCBinaryData b)
-{
-    if (b.len > MV_MAX_KEY || (b.len && memchr(b.data, 0, b.len)))
-        return NULL;
-    char *s = pr_arena_alloc(a, b.len + 1);
-    if (!s)
-        return NULL;
-    if (b.len)
-        memcpy(s, b.data, b.len);
-    s[b.len] = '\0';
-    return s;
+    nd_bytes_free(&key);
 }
 
 void nd_split_on_message(nd_node *n, const net_message *m)
@@ -506,40 +515,39 @@ void nd_split_on_message(nd_node *n, const net_message *m)
         pr_arena_free(&a);
         return;
     }
-    const char *start = NULL, *end = NULL, *key = key_str(&a, o->key);
-    if (o->op != MERIDIAN__SPLIT__OP__NOTICE) {
-        start = key_str(&a, o->start);
-        end = key_str(&a, o->end);
-    }
-    if (!key || (o->op != MERIDIAN__SPLIT__OP__NOTICE && (!start || !end))) {
+    bool notice = o->op == MERIDIAN__SPLIT__OP__NOTICE;
+    /* The key and the bounds are client keys (a bound may be empty: the first key, or
+     * +infinity). */
+    bool bad_bounds =
+        !notice && (o->start.len > ND_KEY_MAX || o->end.len > ND_KEY_MAX ||
+                    (o->start.len && o->start.data[0] == 0) || (o->end.len && o->end.data[0] == 0));
+    if (o->key.len == 0 || o->key.len > ND_KEY_MAX || o->key.data[0] == 0 || bad_bounds) {
         mr_err why;
-        mr_errf(&why, MR_EPROTO, "a key with a NUL, over %d bytes, or out of memory", MV_MAX_KEY);
+        mr_errf(&why, MR_EPROTO, "a split key or bound that is no client key");
         nd_peer_malformed(n, m, &why);
         pr_arena_free(&a);
         return;
     }
     if (o->op == MERIDIAN__SPLIT__OP__ALLOC) {
-        on_alloc(n, o, start, end, key);
+        on_alloc(n, o);
     } else if (o->op == MERIDIAN__SPLIT__OP__ALLOCATED) {
         nd_group *g = nd_find_group(n, o->group);
         uint64_t child = o->child;
         if (g && g->split.state == ND_SPLIT_ALLOC && nd_txn_leads(n, g) &&
-            strcmp(start, g->range_start) == 0 && strcmp(end, g->range_end) == 0 &&
-            splits_range(g, key) && child > g->id && child <= INT64_MAX) {
-            char *k = strdup(key);
-            if (k) {
-                free(g->split.key);
-                g->split.key = k;
-                g->split.child = child;
-                g->split.state = ND_SPLIT_BARRIER;
-                g->split.since = mr_monotonic_ns();
-            }
+            mr_bytes_cmp(o->start.data, o->start.len, g->range_start.p, g->range_start.len) == 0 &&
+            mr_bytes_cmp(o->end.data, o->end.len, g->range_end.p, g->range_end.len) == 0 &&
+            splits_range(g, o->key.data, o->key.len) && child > g->id && child <= INT64_MAX &&
+            nd_bytes_set(&g->split.key, o->key.data, o->key.len) == MR_OK) {
+            g->split.child = child;
+            g->split.state = ND_SPLIT_BARRIER;
+            g->split.since = mr_monotonic_ns();
         }
     } else { /* MERIDIAN__SPLIT__OP__NOTICE (nd_peer_decode checked the op) */
         uint64_t parent = o->group;
         mr_err err;
         if (o->child > 0 && o->child <= INT64_MAX && !nd_find_group(n, parent) &&
-            nd_cluster_record_split(n, parent, key, o->child, o->floor_ts, false, &err) != MR_OK)
+            nd_cluster_record_split(n, parent, o->key.data, o->key.len, o->child, o->floor_ts,
+                                    false, &err) != MR_OK)
             MR_WARN("node", "split notice for group %llu: %s", (unsigned long long)parent,
                     mr_err_msg(&err));
     }

@@ -20,6 +20,16 @@
 #include "tablet/node/nd_int.h"
 #include "tablet/node/nd_validate.h"
 
+/* The status document (StatusReply.document, what `meridian status --json` prints): JSON for a
+ * person, so it may grow without a schema change.
+ *   initialized, cluster, self, addr, zone, region
+ *   clock: {status, epsilon_ns}             this node's TrueTime clock
+ *   nodes: [{id, addr, zone, region, up, clock, epsilon_ns}]   as this node sees them
+ *   groups: [{id, replicas, state, leader, lease_left_ns, commit, applied, count, last_ts,
+ *             hash, prepared, decisions, forgotten, system_versions, system_bytes, pages,
+ *             free_pages, page_size, and for data groups start, end (text, unprintable
+ *             bytes as \xNN), start_hex, end_hex (exact), bytes, versions}]
+ *   test_switches: [names]                  the test switches this node honours (nd_test.h) */
 json_t *nd_status_json(nd_node *n)
 {
     tt_interval iv = tt_now(n->clock);
@@ -62,9 +72,16 @@ json_t *nd_status_json(nd_node *n)
         json_t *ge = json_array_get(groups, json_array_size(groups) - 1);
         json_object_set_new(ge, "prepared", json_integer((json_int_t)nd_txn_prepared_count(g)));
         nd_txn_store_json(g, ge);
-        if (g->range_start) {
-            json_object_set_new(ge, "start", json_string(g->range_start));
-            json_object_set_new(ge, "end", json_string(g->range_end));
+        if (g->has_range) {
+            /* Keys as the person reading status best sees them: text, bytes outside printable
+             * ASCII as \xNN; and exactly, in hex. */
+            char text[2 * ND_KEY_MAX + 8];
+            mr_bytes_text(g->range_start.p, g->range_start.len, text, sizeof text);
+            json_object_set_new(ge, "start", json_string(text));
+            mr_bytes_text(g->range_end.p, g->range_end.len, text, sizeof text);
+            json_object_set_new(ge, "end", json_string(text));
+            json_object_set_new(ge, "start_hex", nd_key_json(g->range_start.p, g->range_start.len));
+            json_object_set_new(ge, "end_hex", nd_key_json(g->range_end.p, g->range_end.len));
             mv_size sz;
             mv_size_estimate(g->mv, &sz);
             json_object_set_new(ge, "bytes", json_integer((json_int_t)sz.bytes));
@@ -77,6 +94,20 @@ json_t *nd_status_json(nd_node *n)
                      tt_status_name(tt_status_now(n->clock)), "epsilon_ns",
                      (json_int_t)tt_interval_epsilon(iv), "nodes", nodes, "groups", groups,
                      "test_switches", nd_test_switches_json(&n->test));
+}
+
+void nd_status_on_request(nd_node *n, const net_message *m)
+{
+    json_t *doc = nd_status_json(n);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text)
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_MEMORY, "out of memory");
+    Meridian__StatusReply r = MERIDIAN__STATUS_REPLY__INIT;
+    r.initialized = n->initialized;
+    r.document = text;
+    nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_STATUS, &r.base);
+    free(text);
 }
 
 int nd_status_http(void *ud, const char *path, nd_text *t, const char **ctype)

@@ -17,8 +17,9 @@
  *   An idle leader proposes an empty SAFE record every ND_SAFE_IDLE so that
  *   followers' safe time keeps up.
  *
- * Requests are JSON (ND_MSG_TXN, ND_MSG_SNAPREAD); keys and values are
- * strings for now. */
+ * Requests and replies are the schema's (proto/meridian.proto: TxnRequest,
+ * SnapReadRequest; Reply with ReadReply, CommitReply, TxnStatusReply, Ack or an
+ * Error). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,68 +151,85 @@ nd_txn *nd_txn_find(nd_group *g, uint64_t id)
     return NULL;
 }
 
-void nd_txn_reply(nd_node *n, nd_txn *t, json_t *o)
+void nd_txn_reply(nd_node *n, nd_txn *t, nd_enc e)
 {
     if (t->has_reply) {
-        nd_reply_json(n, t->reply_to, o);
+        nd_send_reply(n, t->reply_to, e);
         t->has_reply = false;
     } else {
-        json_decref(o);
+        nd_enc_free(e);
     }
 }
 
 /* Answers t's request with an "invalid" error (a client mistake). */
 static void txn_invalid(nd_node *n, nd_txn *t, const char *msg)
 {
-    nd_txn_reply(n, t, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "invalid", "message", msg));
+    nd_txn_reply(n, t, nd_enc_error(MERIDIAN__ERROR_CODE__INVALID, msg, false, NULL, 0));
 }
 
-static json_t *aborted_json(const char *why)
+static nd_enc aborted(const char *why)
 {
-    return json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "aborted", "message", why,
-                     "retryable", 1);
+    return nd_enc_error(MERIDIAN__ERROR_CODE__ABORTED, why, true, NULL, 0);
 }
 
-/* The version of key visible at ts: {ok, found, value, version_ts} and, for
- * snapshot reads, the read timestamp; or the store's error (e.g. a read below
- * the version horizon). */
-json_t *nd_read_key(nd_group *g, const void *key, size_t klen, int64_t ts, bool with_ts,
-                    int64_t *vis)
+nd_enc nd_commit_reply(uint64_t group, int64_t ts, bool prepared, int64_t wait_ns)
+{
+    Meridian__CommitReply c = MERIDIAN__COMMIT_REPLY__INIT;
+    c.ts = ts;
+    c.has_group = true;
+    c.group = group;
+    if (prepared) {
+        c.has_prepared = c.prepared = true;
+    } else {
+        c.has_commit_wait_ns = true;
+        c.commit_wait_ns = wait_ns;
+    }
+    return nd_enc_body(MERIDIAN__REPLY__BODY_COMMIT, &c.base);
+}
+
+/* The version of key visible at ts: a ReadReply {found, value, version_ts} with, for
+ * snapshot reads, the read timestamp; or the store's error (e.g. a read below the version
+ * horizon). */
+nd_enc nd_read_key(nd_group *g, const void *key, size_t klen, int64_t ts, bool with_ts,
+                   int64_t *vis)
 {
     mv_version v;
     mr_err err;
-    json_t *o;
     int rc = mv_get(g->mv, key, klen, ts, &v, &err);
     if (vis)
         *vis = rc == MR_OK ? v.ts : 0; /* a tombstone's timestamp counts too */
-    if (rc == MR_ENOTFOUND || (rc == MR_OK && v.deleted)) {
-        if (rc == MR_OK)
-            free((void *)v.value);
-        o = json_pack("{s:b, s:b, s:n}", "ok", 1, "found", 0, "value");
-    } else if (rc != MR_OK) {
-        return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", mr_strerror(rc), "message",
-                         mr_err_msg(&err));
-    } else {
-        o = json_pack("{s:b, s:b, s:s%, s:I}", "ok", 1, "found", 1, "value", (const char *)v.value,
-                      v.len, "version_ts", (json_int_t)v.ts);
-        free((void *)v.value);
+    if (rc != MR_OK && rc != MR_ENOTFOUND)
+        return nd_enc_error(nd_code_of_mr(rc), mr_err_msg(&err), false, NULL, 0);
+    Meridian__ReadReply r = MERIDIAN__READ_REPLY__INIT;
+    r.has_found = true;
+    if (rc == MR_OK && !v.deleted) {
+        r.found = true;
+        r.has_value = true;
+        r.value = (ProtobufCBinaryData){.len = v.len, .data = (uint8_t *)v.value};
+        r.has_version_ts = true;
+        r.version_ts = v.ts;
     }
-    if (with_ts)
-        json_object_set_new(o, "read_ts", json_integer(ts));
-    return o;
+    if (with_ts) {
+        r.has_read_ts = true;
+        r.read_ts = ts;
+    }
+    nd_enc e = nd_enc_body(MERIDIAN__REPLY__BODY_READ, &r.base);
+    if (rc == MR_OK)
+        free((void *)v.value);
+    return e;
 }
 
 /* Under a transaction's locks: the latest committed version. */
-static json_t *read_latest(nd_group *g, const uint8_t *key, size_t klen)
+static nd_enc read_latest(nd_group *g, const uint8_t *key, size_t klen)
 {
     return nd_read_key(g, key, klen, MV_TS_MAX, false, NULL);
 }
 
 /* A read or scan of a transaction, under its locks: the latest committed versions. */
-static json_t *txn_read(nd_group *g, nd_txn *t)
+static nd_enc txn_read(nd_group *g, nd_txn *t)
 {
-    if (t->end)
-        return nd_read_at(g, (const char *)t->key, (const char *)t->end, t->limit, MV_TS_MAX, NULL);
+    if (t->scan)
+        return nd_read_at(g, t->key, t->klen, true, t->end, t->elen, t->limit, MV_TS_MAX, NULL);
     return read_latest(g, t->key, t->klen);
 }
 
@@ -293,8 +311,7 @@ void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t)
         char why[300];
         snprintf(why, sizeof why, "commit not proposed: %s", mr_err_msg(&err));
         if (rc == MR_EINVAL) /* over the log's entry size: retrying cannot help */
-            nd_txn_reply(
-                n, t, json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "too_large", "message", why));
+            nd_txn_reply(n, t, nd_enc_error(MERIDIAN__ERROR_CODE__TOO_LARGE, why, false, NULL, 0));
         return nd_txn_abort(n, g, t, why, NULL);
     }
     t->state = kind == ND_OP_PREPARE ? TXN_PREPARING : TXN_COMMITTING;
@@ -302,7 +319,7 @@ void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t)
 
 void nd_txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *out)
 {
-    nd_txn_reply(n, t, aborted_json(why));
+    nd_txn_reply(n, t, aborted(why));
     /* The other side of a two-phase commit hears of it now rather than by
      * timeout: a participant votes no, a coordinator tells everyone. */
     if (t->co)
@@ -333,7 +350,7 @@ void nd_handle_out(nd_node *n, nd_group *g, tl_out *out)
         t->wounded = true;
         if (t->has_reply) {
             /* A parked request learns it now; the client retries the transaction. */
-            nd_txn_reply(n, t, aborted_json("wounded by an older transaction"));
+            nd_txn_reply(n, t, aborted("wounded by an older transaction"));
             t->state = TXN_IDLE;
         }
     }
@@ -353,77 +370,85 @@ void nd_handle_out(nd_node *n, nd_group *g, tl_out *out)
     }
 }
 
-/* Commit: t asks for an exclusive lock on every key it writes ({key, ...}
- * objects) and is LOCKING until locks_pending reaches 0. False if it was
- * wounded or refused on the way (abort it). */
-static bool lock_writes(nd_group *g, nd_txn *t, json_t *writes, tl_out *out)
+/* Commit: t asks for an exclusive lock on every key its commit record (t->body) writes and is
+ * LOCKING until locks_pending reaches 0. False if it was wounded or refused on the way (abort
+ * it). */
+static bool lock_writes(nd_group *g, nd_txn *t, tl_out *out)
 {
     t->state = TXN_LOCKING;
     t->locks_pending = 0;
-    size_t i;
-    json_t *w;
-    json_array_foreach(writes, i, w)
-    {
-        json_t *k = json_object_get(w, "key");
-        tl_lock lk = {.mode = TL_EXCLUSIVE,
-                      .start = (const uint8_t *)json_string_value(k),
-                      .start_len = json_string_length(k)};
+    mv_write *w;
+    size_t nw;
+    if (decode_writes(t->body + 8, t->blen - 8, &w, &nw) != MR_OK)
+        return false;
+    bool ok = true;
+    for (size_t i = 0; ok && i < nw; i++) {
+        tl_lock lk = {.mode = TL_EXCLUSIVE, .start = w[i].key, .start_len = w[i].key_len};
         uint64_t req;
         mr_err err;
         int r = tl_acquire(g->txn.locks, t->id, t->prio, &lk, &req, out, &err);
         if (r == TL_WAIT)
             t->locks_pending++;
         else if (r != TL_GRANTED)
-            return false;
+            ok = false;
     }
-    return true;
+    free(w);
+    return ok;
 }
 
-/* Commit record: u64 transaction id, u32 nwrites, then per write u8 op
- * (1 put, 2 delete), u32 key length, key, u32 value length, value. */
-static int encode_writes(uint64_t txn, json_t *writes, uint8_t **out, size_t *len, mr_err *err)
+/* Commit record: u64 transaction id, u32 nwrites, then per write u8 op (1 put, 2 delete), u32
+ * key length, key, u32 value length, value. */
+static int encode_writes(uint64_t txn, const mv_write *w, size_t nw, uint8_t **out, size_t *len,
+                         mr_err *err)
 {
-    size_t cap = 12, i;
-    json_t *w;
-    json_array_foreach(writes, i, w)
-    {
-        const char *k = json_string_value(json_object_get(w, "key"));
-        json_t *v = json_object_get(w, "value");
-        bool del = json_is_true(json_object_get(w, "delete"));
-        if (!k || !*k || (!del && !json_is_string(v)))
-            return mr_errf(err, MR_EINVAL, "write %zu needs a key and a value (or delete)", i);
-        size_t kl = json_string_length(json_object_get(w, "key"));
-        size_t vl = del ? 0 : json_string_length(v);
+    size_t cap = 12;
+    for (size_t i = 0; i < nw; i++) {
         /* (client writes passed nd_valid_txn; the node's own must fit the store too) */
-        if (kl > MV_MAX_KEY || vl > MV_MAX_VALUE)
+        if (!w[i].key_len || w[i].key_len > MV_MAX_KEY || w[i].len > MV_MAX_VALUE)
             return mr_errf(err, MR_EINVAL,
                            "write %zu: a key of %zu or a value of %zu bytes is "
-                           "over the store's limits",
-                           i, kl, vl);
-        cap += 9 + kl + vl;
+                           "outside the store's limits",
+                           i, w[i].key_len, w[i].len);
+        cap += 9 + w[i].key_len + w[i].len;
     }
     uint8_t *b = malloc(cap), *p = b;
     if (!b)
         return mr_errf(err, MR_ENOMEM, "out of memory");
     put64(p, txn);
-    put32(p + 8, (uint32_t)json_array_size(writes));
+    put32(p + 8, (uint32_t)nw);
     p += 12;
-    json_array_foreach(writes, i, w)
-    {
-        json_t *k = json_object_get(w, "key"), *v = json_object_get(w, "value");
-        bool del = json_is_true(json_object_get(w, "delete"));
-        size_t kl = json_string_length(k), vl = del ? 0 : json_string_length(v);
+    for (size_t i = 0; i < nw; i++) {
+        bool del = w[i].op == MV_DELETE;
+        size_t kl = w[i].key_len, vl = del ? 0 : w[i].len;
         *p++ = del ? MV_DELETE : MV_PUT;
         put32(p, (uint32_t)kl);
-        memcpy(p + 4, json_string_value(k), kl);
+        memcpy(p + 4, w[i].key, kl);
         p += 4 + kl;
         put32(p, (uint32_t)vl);
         if (vl)
-            memcpy(p + 4, json_string_value(v), vl);
+            memcpy(p + 4, w[i].value, vl);
         p += 4 + vl;
     }
     *out = b;
     *len = (size_t)(p - b);
+    return MR_OK;
+}
+
+/* A client's commit writes (checked by nd_valid_txn) as the store's. *out malloc'd. */
+static int client_writes(const nd_txn_req *rq, mv_write **out, mr_err *err)
+{
+    mv_write *w = calloc(rq->nwrites ? rq->nwrites : 1, sizeof *w);
+    if (!w)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    for (size_t i = 0; i < rq->nwrites; i++) {
+        const Meridian__Write *cw = rq->writes[i];
+        w[i].op = cw->has_value ? MV_PUT : MV_DELETE;
+        w[i].key = cw->key.data;
+        w[i].key_len = cw->key.len;
+        w[i].value = cw->has_value ? cw->value.data : NULL;
+        w[i].len = cw->has_value ? cw->value.len : 0;
+    }
+    *out = w;
     return MR_OK;
 }
 
@@ -495,9 +520,8 @@ static void commit_done(nd_node *n, nd_group *g, nd_txn *t)
     /* commit_wait_ns: what commit wait still cost after the record applied
      * (the rest of it overlapped replication). */
     nd_txn_reply(n, t,
-                 json_pack("{s:b, s:I, s:I, s:I}", "ok", 1, "ts", (json_int_t)t->commit_ts, "group",
-                           (json_int_t)g->id, "commit_wait_ns",
-                           (json_int_t)(t->wait_from ? mr_monotonic_ns() - t->wait_from : 0)));
+                 nd_commit_reply(g->id, t->commit_ts, false,
+                                 t->wait_from ? mr_monotonic_ns() - t->wait_from : 0));
     /* The coordinator tells the participants only now, after commit wait
      * (Spanner §4.2.1): they then apply at s and release their locks. */
     if (t->co)
@@ -528,10 +552,11 @@ static void on_commit_wait(uv_timer_t *h)
     commit_done(t->n, t->g, t);
 }
 
-/* Records a read lock taken here, for PREPARE. False without memory. */
-static bool txn_note_span(nd_txn *t, const uint8_t *key, size_t klen, const uint8_t *end)
+/* Records a read lock taken here, for PREPARE (end NULL: a point read). False without
+ * memory. */
+static bool txn_note_span(nd_txn *t, const uint8_t *key, size_t klen, const uint8_t *end,
+                          size_t elen)
 {
-    size_t elen = end ? strlen((const char *)end) : 0;
     size_t need = t->spans_len + 8 + klen + elen;
     if (need > t->spans_cap) {
         size_t cap = need * 2;
@@ -567,7 +592,8 @@ static nd_group *txn_serving_group(nd_node *n, const net_message *m, const nd_tx
 {
     nd_group *g = nd_find_group(n, rq->group);
     if (!g) {
-        nd_reply_error(n, m->reply_to, "no_group", "this node holds no replica of the group");
+        nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_GROUP,
+                       "this node holds no replica of the group");
         return NULL;
     }
     px_status st;
@@ -575,17 +601,15 @@ static nd_group *txn_serving_group(nd_node *n, const net_message *m, const nd_tx
     if (st.state != PX_LEADER || !px_node_lease_valid(g->px, tt_now(n->clock))) {
         const char *leader =
             st.leader && st.leader <= PX_MAX_NODE_ID ? n->peers[st.leader].addr : "";
-        nd_reply_json(n, m->reply_to,
-                      json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "error", "not_leader", "message",
-                                "not the leader of this group", "leader", leader));
+        nd_send_reply(n, m->reply_to,
+                      nd_enc_error(MERIDIAN__ERROR_CODE__NOT_LEADER, "not the leader of this group",
+                                   false, leader, 0));
         return NULL;
     }
     /* A new leader first applies what its predecessors chose: until then its
      * MVCC store may miss committed writes that no lock here protects. */
     if (g->rep.last_state != PX_LEADER || !g->lead.ready) {
-        nd_reply_json(n, m->reply_to,
-                      json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "aborted", "message",
-                                "new leader still applying its predecessors' log", "retryable", 1));
+        nd_send_reply(n, m->reply_to, aborted("new leader still applying its predecessors' log"));
         return NULL;
     }
     return g;
@@ -599,7 +623,6 @@ static bool txn_answered_early(nd_node *n, const net_message *m, nd_group *g, nd
 {
     uint64_t id = rq->txn;
     bool commit = rq->op == ND_TXN_COMMIT;
-    json_t *jparts = rq->participants;
     /* Reads take locks at the leader that served them. A commit for a
      * transaction that read elsewhere (a previous leader, or before this
      * leader's term) has lost its read locks: abort it. */
@@ -607,28 +630,24 @@ static bool txn_answered_early(nd_node *n, const net_message *m, nd_group *g, nd
         if (coord && coord != g->id)
             nd_send_vote(n, g, id, coord, false, 0);
         else if (coord == g->id)
-            nd_refuse_2pc(n, g, id, jparts);
-        nd_reply_json(n, m->reply_to,
-                      aborted_json("the reads' locks were lost (leadership moved)"));
+            nd_refuse_2pc(n, g, id, rq->participants, rq->nparts);
+        nd_send_reply(n, m->reply_to, aborted("the reads' locks were lost (leadership moved)"));
         return true;
     }
     if (t && t->has_reply) {
-        nd_reply_error(n, m->reply_to, "busy", "the transaction has a request in flight");
+        nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__BUSY,
+                       "the transaction has a request in flight");
         return true;
     }
     if (commit && coord && coord != g->id && nd_prepared_find(g, id)) {
-        nd_reply_json(n, m->reply_to,
-                      json_pack("{s:b, s:b, s:I, s:I}", "ok", 1, "prepared", 1, "ts",
-                                (json_int_t)nd_prepared_find(g, id)->ts, "group",
-                                (json_int_t)g->id));
+        nd_send_reply(n, m->reply_to, nd_commit_reply(g->id, nd_prepared_find(g, id)->ts, true, 0));
         return true;
     }
     co_decision dec;
     if (commit && coord == g->id && nd_decision_lookup(g, id, &dec)) {
-        nd_reply_json(n, m->reply_to,
-                      dec.commit ? json_pack("{s:b, s:I, s:I}", "ok", 1, "ts", (json_int_t)dec.ts,
-                                             "group", (json_int_t)g->id)
-                                 : aborted_json("the transaction was aborted"));
+        nd_send_reply(n, m->reply_to,
+                      dec.commit ? nd_commit_reply(g->id, dec.ts, false, 0)
+                                 : aborted("the transaction was aborted"));
         return true;
     }
     /* A tablet about to split takes no new transactions (nd_split.c): the
@@ -637,8 +656,8 @@ static bool txn_answered_early(nd_node *n, const net_message *m, nd_group *g, nd
         if (commit && coord && coord != g->id)
             nd_send_vote(n, g, id, coord, false, 0);
         else if (commit && coord == g->id)
-            nd_refuse_2pc(n, g, id, jparts);
-        nd_reply_json(n, m->reply_to, aborted_json("the tablet is splitting; retry"));
+            nd_refuse_2pc(n, g, id, rq->participants, rq->nparts);
+        nd_send_reply(n, m->reply_to, aborted("the tablet is splitting; retry"));
         return true;
     }
     return false;
@@ -649,17 +668,16 @@ static void txn_on_abort(nd_node *n, const net_message *m, nd_group *g, nd_txn *
 {
     if (t) {
         if (txn_sealed(t->state))
-            return nd_reply_error(n, m->reply_to, "committing", "too late to abort");
-        t->reply_to = m->reply_to;
-        t->has_reply = true;
-        nd_txn_reply(n, t, json_pack("{s:b}", "ok", 1));
+            return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__COMMITTING,
+                                  "too late to abort");
+        nd_reply_ack(n, m->reply_to);
         nd_txn_abort(n, g, t, "aborted by the client", NULL);
     } else {
         tl_out out = {0};
         tl_release(g->txn.locks, id, &out);
         nd_handle_out(n, g, &out);
         tl_out_free(&out);
-        nd_reply_json(n, m->reply_to, json_pack("{s:b}", "ok", 1));
+        nd_reply_ack(n, m->reply_to);
     }
 }
 
@@ -669,37 +687,40 @@ static bool txn_on_read(nd_node *n, const net_message *m, nd_group *g, nd_txn *t
                         const nd_txn_req *rq, tl_out *out)
 {
     mr_err err;
-    if (!nd_span_in_range(g, rq->key, rq->klen, rq->end)) {
+    if (!nd_span_in_range(g, rq->key, rq->klen, rq->scan, rq->end, rq->elen)) {
         t->has_reply = false;
-        nd_reply_wrong_range(n, m->reply_to, g, rq->key);
+        nd_reply_wrong_range(n, m->reply_to, g, rq->key, rq->klen);
         return false;
     }
     free(t->key);
     free(t->end);
+    /* A scan of [key, end) (end empty: to the end of the range) under a shared range lock, so
+     * no other transaction can insert into the range (no phantoms). */
     t->klen = rq->klen;
+    t->elen = rq->elen;
+    t->scan = rq->scan;
     t->key = malloc(t->klen + 1);
-    /* With "end": a scan of [key, end) ("" = to the end of the range)
-     * under a shared range lock, so no other transaction can insert into
-     * the range (no phantoms). */
-    t->end = rq->end ? (uint8_t *)strdup(rq->end) : NULL;
+    t->end = malloc(t->elen + 1);
     t->limit = (long)rq->limit;
-    if (!t->key || (rq->end && !t->end)) {
+    if (!t->key || !t->end) {
         free(t->key);
         free(t->end);
         t->key = t->end = NULL;
-        t->klen = 0;
+        t->klen = t->elen = 0;
         nd_txn_reply(
-            n, t,
-            json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "nomem", "message", "out of memory"));
+            n, t, nd_enc_error(MERIDIAN__ERROR_CODE__NO_MEMORY, "out of memory", false, NULL, 0));
         return false;
     }
-    memcpy(t->key, rq->key, t->klen + 1);
+    if (t->klen)
+        memcpy(t->key, rq->key, t->klen);
+    if (t->elen)
+        memcpy(t->end, rq->end, t->elen);
     tl_lock lk = {.mode = TL_SHARED,
-                  .range = t->end != NULL,
+                  .range = t->scan,
                   .start = t->key,
                   .start_len = t->klen,
-                  .end = t->end && *t->end ? t->end : NULL,
-                  .end_len = t->end ? strlen((char *)t->end) : 0};
+                  .end = t->scan && t->elen ? t->end : NULL,
+                  .end_len = t->scan ? t->elen : 0};
     uint64_t req;
     /* MERIDIAN_TEST_BREAK=no-read-locks (negative control): read unlocked. */
     int r = nd_test_break(n, ND_BREAK_NO_READ_LOCKS)
@@ -707,7 +728,8 @@ static bool txn_on_read(nd_node *n, const net_message *m, nd_group *g, nd_txn *t
                 : tl_acquire(g->txn.locks, rq->txn, rq->prio, &lk, &req, out, &err);
     t->nreads++;
     /* A read lock PREPARE does not carry would not be taken again by a new leader. */
-    if ((r == TL_GRANTED || r == TL_WAIT) && !txn_note_span(t, t->key, t->klen, t->end)) {
+    if ((r == TL_GRANTED || r == TL_WAIT) &&
+        !txn_note_span(t, t->key, t->klen, t->scan ? t->end : NULL, t->elen)) {
         nd_txn_abort(n, g, t, "out of memory", out);
     } else if (r == TL_GRANTED) {
         nd_txn_reply(n, t, txn_read(g, t));
@@ -728,44 +750,43 @@ static bool txn_on_commit(nd_node *n, const net_message *m, nd_group *g, nd_txn 
                           const nd_txn_req *rq, uint64_t coord, tl_out *out)
 {
     mr_err err;
-    json_t *writes = rq->writes;
-    size_t wi;
-    json_t *wr;
-    json_array_foreach(writes, wi, wr)
-    {
-        json_t *k = json_object_get(wr, "key");
-        if (!nd_in_range(g, json_string_value(k), json_string_length(k))) {
+    for (size_t i = 0; i < rq->nwrites; i++) {
+        const ProtobufCBinaryData *k = &rq->writes[i]->key;
+        if (!nd_in_range(g, k->data, k->len)) {
             t->has_reply = false;
-            nd_reply_wrong_range(n, m->reply_to, g, json_string_value(k));
+            nd_reply_wrong_range(n, m->reply_to, g, k->data, k->len);
             return false;
         }
     }
     free(t->body);
     t->body = NULL;
-    if (encode_writes(rq->txn, writes, &t->body, &t->blen, &err) != MR_OK) {
+    mv_write *w = NULL;
+    if (client_writes(rq, &w, &err) != MR_OK ||
+        encode_writes(rq->txn, w, rq->nwrites, &t->body, &t->blen, &err) != MR_OK) {
         txn_invalid(n, t, mr_err_msg(&err));
-    } else if (coord == g->id && nd_coordinate(g, t, rq->participants, &err) != MR_OK) {
+    } else if (coord == g->id && nd_coordinate(g, t, rq->participants, rq->nparts, &err) != MR_OK) {
         txn_invalid(n, t, mr_err_msg(&err));
     } else {
         t->commit_at = mr_monotonic_ns();
-        if (!lock_writes(g, t, writes, out))
+        if (!lock_writes(g, t, out))
             nd_txn_abort(n, g, t, "wounded by an older transaction", out);
         else if (t->locks_pending == 0)
             nd_txn_locked(n, g, t);
     }
+    free(w);
     return true;
 }
 
 /* ND_MSG_TXN at the leader: validate, answer what needs no transaction, then abort, read or
  * commit (nd_validate.h checks every field first). */
-static void on_txn(nd_node *n, const net_message *m, json_t *o)
+static void on_txn(nd_node *n, const net_message *m, const Meridian__TxnRequest *o)
 {
     /* Every field checked before anything here acts on it (nd_validate.h): ids outside the
      * cluster's own, ages within the client window, keys and values every replica can store. */
     nd_txn_req rq;
     mr_err err;
     if (nd_valid_txn(o, mr_realtime_ns(), &rq, &err) != MR_OK)
-        return nd_reply_error(n, m->reply_to, "invalid", mr_err_msg(&err));
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, mr_err_msg(&err));
     nd_group *g = txn_serving_group(n, m, &rq);
     if (!g)
         return;
@@ -781,10 +802,10 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     nd_txn *t = nd_txn_find(g, id);
     /* A commit spanning groups (two-phase commit) names its coordinator. */
     bool commit = rq.op == ND_TXN_COMMIT;
-    json_t *jparts = rq.participants;
-    uint64_t coord = commit && json_array_size(jparts) > 1 ? rq.coordinator : 0;
-    if (commit && json_array_size(jparts) > 1 && !nd_coordinator_known(n, coord, g->id, jparts))
-        return nd_reply_error(n, m->reply_to, "invalid",
+    bool multi = commit && rq.nparts > 1;
+    uint64_t coord = multi ? rq.coordinator : 0;
+    if (multi && !nd_coordinator_known(n, coord, g->id, rq.participants, rq.nparts))
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID,
                               "a commit with several participants needs a coordinator: a data "
                               "group among them, this one included");
     if (txn_answered_early(n, m, g, t, &rq, coord))
@@ -794,7 +815,7 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
     if (!t) {
         t = calloc(1, sizeof *t);
         if (!t)
-            return nd_reply_error(n, m->reply_to, "nomem", "out of memory");
+            return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_MEMORY, "out of memory");
         t->id = id;
         t->prio = prio;
         t->g = g;
@@ -809,7 +830,7 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
         t->coord = coord;
     if (t->wounded || tl_state(g->txn.locks, id) == TL_WOUNDED_STATE) {
         if (coord == g->id)
-            nd_refuse_2pc(n, g, id, jparts);
+            nd_refuse_2pc(n, g, id, rq.participants, rq.nparts);
         return nd_txn_abort(n, g, t, "wounded by an older transaction", NULL);
     }
     if (t->state != TXN_IDLE)
@@ -825,17 +846,17 @@ static void on_txn(nd_node *n, const net_message *m, json_t *o)
 
 void nd_txn_on_message(nd_node *n, const net_message *m)
 {
-    json_error_t je;
-    json_t *o = json_loadb((const char *)m->payload, m->len, 0, &je);
-    if (!json_is_object(o)) {
-        json_decref(o);
-        return nd_reply_error(n, m->reply_to, "invalid", "request is not a JSON object");
-    }
-    if (m->type == ND_MSG_SNAPREAD)
-        nd_on_snapread(n, m, o);
+    pr_arena a;
+    pr_arena_init(&a);
+    mr_err err;
+    const ProtobufCMessage *o = nd_request_decode(m, &a, &err);
+    if (!o)
+        nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, mr_err_msg(&err));
+    else if (m->type == ND_MSG_SNAPREAD)
+        nd_on_snapread(n, m, (const Meridian__SnapReadRequest *)o);
     else
-        on_txn(n, m, o);
-    json_decref(o);
+        on_txn(n, m, (const Meridian__TxnRequest *)o);
+    pr_arena_free(&a);
 }
 
 /* The meta group records the cluster: node/<id> -> {addr, zone, region} and
@@ -857,34 +878,53 @@ static void record_cluster(nd_node *n, nd_group *g)
     json_t *desc = json_load_file(path, 0, &je);
     if (!desc)
         return;
-    json_t *writes = json_array();
-    size_t i;
-    json_t *e;
-    static const char *const kinds[][2] = {{"nodes", "node"}, {"groups", "group"}};
-    for (int k = 0; k < 2; k++)
-        json_array_foreach(json_object_get(desc, kinds[k][0]), i, e)
+    /* Keys "node/<id>" and "group/<id>", values the description's entries as JSON text. */
+    enum { MAX_RECORDS = 64 + 5000 + 2 };
+    json_t *lists[2] = {json_object_get(desc, "nodes"), json_object_get(desc, "groups")};
+    static const char *const prefix[2] = {"node", "group"};
+    size_t total = json_array_size(lists[0]) + json_array_size(lists[1]);
+    mv_write *w = calloc(total ? total : 1, sizeof *w);
+    char(*keys)[32] = calloc(total ? total : 1, sizeof *keys);
+    char **vals = calloc(total ? total : 1, sizeof *vals);
+    size_t nw = 0;
+    bool ok = w && keys && vals && total <= MAX_RECORDS;
+    for (int k = 0; ok && k < 2; k++) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(lists[k], i, e)
         {
-            char key[32];
-            snprintf(key, sizeof key, "%s/%lld", kinds[k][1],
+            snprintf(keys[nw], sizeof keys[nw], "%s/%lld", prefix[k],
                      (long long)json_integer_value(json_object_get(e, "id")));
-            char *val = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
-            json_array_append_new(writes, json_pack("{s:s, s:s}", "key", key, "value", val));
-            free(val);
+            if (!(vals[nw] = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS))) {
+                ok = false;
+                break;
+            }
+            w[nw] = (mv_write){.op = MV_PUT,
+                               .key = keys[nw],
+                               .key_len = strlen(keys[nw]),
+                               .value = vals[nw],
+                               .len = strlen(vals[nw])};
+            nw++;
         }
+    }
     json_decref(desc);
     /* a system id: no client's has bit 62 set (nd_validate.h) */
-    if (nd_txn_system_write(n, g, ND_TXN_SYSTEM | g->id, writes) == MR_OK)
+    if (ok && nd_txn_system_write(n, g, ND_TXN_SYSTEM | g->id, w, nw) == MR_OK)
         MR_INFO("node", "meta group: recording the cluster's nodes and groups");
-    json_decref(writes);
+    for (size_t i = 0; vals && i < nw; i++)
+        free(vals[i]);
+    free(vals);
+    free(keys);
+    free(w);
 }
 
-int nd_txn_system_write(nd_node *n, nd_group *g, uint64_t id, json_t *writes)
+int nd_txn_system_write(nd_node *n, nd_group *g, uint64_t id, const mv_write *w, size_t nw)
 {
     if (!(id & ND_TXN_SYSTEM))
         return MR_EINVAL; /* a client's id */
     mr_err err;
     nd_txn *t = calloc(1, sizeof *t);
-    if (!t || encode_writes(id, writes, &t->body, &t->blen, &err) != MR_OK) {
+    if (!t || encode_writes(id, w, nw, &t->body, &t->blen, &err) != MR_OK) {
         free(t);
         return MR_EINVAL;
     }
@@ -895,7 +935,7 @@ int nd_txn_system_write(nd_node *n, nd_group *g, uint64_t id, json_t *writes)
     t->next = g->txn.txns;
     g->txn.txns = t;
     tl_out out = {0};
-    lock_writes(g, t, writes, &out); /* the oldest transaction there is: never wounded */
+    lock_writes(g, t, &out); /* the oldest transaction there is: never wounded */
     if (t->locks_pending == 0)
         nd_txn_locked(n, g, t);
     nd_handle_out(n, g, &out);
@@ -982,11 +1022,11 @@ void nd_txn_leadership_lost(nd_node *n, nd_group *g)
         }
         if (t->state == TXN_COMMITTING || t->state == TXN_PREPARING)
             nd_txn_reply(n, t,
-                         json_pack("{s:b, s:s, s:s, s:b}", "ok", 0, "error", "unknown", "message",
-                                   "leadership lost while committing: the outcome is unknown",
-                                   "retryable", 0));
+                         nd_enc_error(MERIDIAN__ERROR_CODE__UNKNOWN,
+                                      "leadership lost while committing: the outcome is unknown",
+                                      false, NULL, 0));
         else
-            nd_txn_reply(n, t, aborted_json("leadership moved"));
+            nd_txn_reply(n, t, aborted("leadership moved"));
         *p = t->next;
         if (t->timer) {
             t->timer->data = NULL;

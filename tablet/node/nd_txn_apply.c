@@ -196,7 +196,7 @@ static void acc_sys(apply_acc *a, size_t i, char kind, uint64_t txn, int64_t ts,
  * never applied in part. The meta group has no range: its keys are its own. */
 static bool writes_fit(const nd_group *g, const mv_write *w, size_t nw)
 {
-    for (size_t i = 0; g->range_start && i < nw; i++)
+    for (size_t i = 0; g->has_range && i < nw; i++)
         if (!nd_in_range(g, w[i].key, w[i].key_len))
             return false;
     return true;
@@ -443,9 +443,7 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
         if (t && t->state == TXN_PREPARING) {
             t->state = TXN_PREPARED;
             t->commit_ts = ts;
-            nd_txn_reply(n, t,
-                         json_pack("{s:b, s:b, s:I, s:I}", "ok", 1, "prepared", 1, "ts",
-                                   (json_int_t)ts, "group", (json_int_t)g->id));
+            nd_txn_reply(n, t, nd_commit_reply(g->id, ts, true, 0));
             nd_send_vote(n, g, t->id, t->coord, true, ts);
             nd_prepared *p = nd_prepared_find(g, t->id);
             if (p)

@@ -41,9 +41,11 @@ struct nd_txn {
     bool wounded;
     net_reply_to reply_to; /* the request being served, if any */
     bool has_reply;
-    uint8_t *key; /* a parked read (NUL-terminated) */
+    uint8_t *key; /* a parked read: the key (klen bytes) */
     size_t klen;
-    uint8_t *end; /* a parked scan's end (NUL-terminated), or NULL */
+    bool scan;    /* ... a scan of [key, end) */
+    uint8_t *end; /* its end (elen bytes; 0: the range's end) */
+    size_t elen;
     long limit;
     uint8_t *body; /* the commit record, while its locks are taken */
     size_t blen;
@@ -67,13 +69,15 @@ struct nd_txn {
 struct nd_snapwait {
     net_reply_to reply_to;
     int64_t ts;
-    int64_t need;   /* served once safe_ts reaches it (see snap_ready) */
-    bool ahead;     /* ts is still ahead of TT.now().latest: need is not known yet */
-    json_t *result; /* the answer, held until TT.after(vis) */
+    int64_t need;  /* served once safe_ts reaches it (see snap_ready) */
+    bool ahead;    /* ts is still ahead of TT.now().latest: need is not known yet */
+    nd_enc result; /* the answer (has_result), held until TT.after(vis) */
+    bool has_result;
     int64_t vis;
     int64_t deadline;
-    char *key, *end;
-    long limit;
+    uint8_t *key, *end; /* klen, elen bytes */
+    size_t klen, elen;
+    long limit; /* 0: a point read, else a scan */
     nd_snapwait *next;
 };
 
@@ -156,9 +160,13 @@ int nd_raise_floor_from_store(nd_group *g, mr_err *err);
 void nd_send_ack(nd_node *n, uint64_t txn, uint64_t coord, uint64_t from);
 void nd_txn_finish(nd_node *n, nd_group *g, nd_txn *t);
 nd_txn *nd_txn_find(nd_group *g, uint64_t id);
-void nd_txn_reply(nd_node *n, nd_txn *t, json_t *o);
-json_t *nd_read_key(nd_group *g, const void *key, size_t klen, int64_t ts, bool with_ts,
-                    int64_t *vis);
+/* Sends e (consumed) as the answer to t's request, if one waits. */
+void nd_txn_reply(nd_node *n, nd_txn *t, nd_enc e);
+/* A CommitReply of group: committed at ts after wait_ns of commit wait, or (prepared) a
+ * participant prepared at ts. */
+nd_enc nd_commit_reply(uint64_t group, int64_t ts, bool prepared, int64_t wait_ns);
+nd_enc nd_read_key(nd_group *g, const void *key, size_t klen, int64_t ts, bool with_ts,
+                   int64_t *vis);
 void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t);
 /* Aborts t here: answers its request, releases its locks, forgets it. */
 void nd_txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *out);
@@ -188,9 +196,10 @@ void nd_send_decisions(nd_node *n, nd_group *g, uint64_t txn, const co_votes *co
 void nd_deliveries_clear(nd_group *g);
 void nd_votes_clear(nd_group *g);
 void nd_lock_prepared(nd_node *n, nd_group *g);
-bool nd_coordinator_known(const nd_node *n, uint64_t coord, uint64_t self, json_t *jparts);
-void nd_refuse_2pc(nd_node *n, nd_group *g, uint64_t txn, json_t *jparts);
-int nd_coordinate(nd_group *g, nd_txn *t, json_t *jparts, mr_err *err);
+bool nd_coordinator_known(const nd_node *n, uint64_t coord, uint64_t self, const uint64_t *parts,
+                          size_t nparts);
+void nd_refuse_2pc(nd_node *n, nd_group *g, uint64_t txn, const uint64_t *parts, size_t nparts);
+int nd_coordinate(nd_group *g, nd_txn *t, const uint64_t *parts, size_t nparts, mr_err *err);
 void nd_on_status(nd_node *n, const net_message *m, nd_group *g, uint64_t txn, int64_t prio);
 void nd_tick_2pc(nd_node *n, nd_group *g, int64_t now);
 
@@ -198,14 +207,19 @@ void nd_tick_2pc(nd_node *n, nd_group *g, int64_t now);
 void nd_on_read_timer_closed(uv_handle_t *h);
 void nd_snapwait_free(nd_snapwait *w);
 int64_t nd_safe_time(const nd_group *g);
-bool nd_span_in_range(const nd_group *g, const char *key, size_t klen, const char *end);
-void nd_reply_wrong_range(nd_node *n, net_reply_to to, const nd_group *g, const char *key);
-json_t *nd_read_at(nd_group *g, const char *key, const char *end, long limit, int64_t ts,
-                   int64_t *vis);
+/* Does g hold key, or (scan) every key of [key, end) (elen 0: to +infinity)? */
+bool nd_span_in_range(const nd_group *g, const void *key, size_t klen, bool scan, const void *end,
+                      size_t elen);
+void nd_reply_wrong_range(nd_node *n, net_reply_to to, const nd_group *g, const void *key,
+                          size_t klen);
+/* A read at ts: a point read of key, or (scan) one page of [key, end) (klen 0: from the
+ * range's start; elen 0: to its end) of at most limit rows. */
+nd_enc nd_read_at(nd_group *g, const void *key, size_t klen, bool scan, const void *end,
+                  size_t elen, long limit, int64_t ts, int64_t *vis);
 void nd_serve_snapwaits(nd_node *n, nd_group *g, bool expire);
 void nd_propose_safe(nd_node *n, nd_group *g);
 void nd_ask_for_safe_time(nd_node *n, nd_group *g, bool answered);
-void nd_on_snapread(nd_node *n, const net_message *m, json_t *o);
+void nd_on_snapread(nd_node *n, const net_message *m, const Meridian__SnapReadRequest *o);
 
 /* nd_gc.c */
 void nd_count_decisions(nd_group *g);

@@ -3,24 +3,26 @@
  * every replica can apply, and no request may reach into the node's own transactions, stamp a
  * leader's timestamps ahead of its clock, or take an age no real transaction has.
  *
- * Pure functions over parsed JSON (jansson) and numbers: the node's state and clock come in as
- * arguments. Each returns 0 or MR_EINVAL with a message a client can act on; the node answers
- * {ok: false, error: "invalid", message}. The limits are part of the wire protocol (nd.h). */
+ * Pure functions over decoded requests (proto/meridian.proto; the schema fixes each field's
+ * type, these check what it cannot: ranges, keys, the fields an op needs) and numbers: the
+ * node's state and clock come in as arguments. Each returns 0 or MR_EINVAL with a message a
+ * client can act on; the node answers Error{INVALID, message}. The limits are part of the wire
+ * protocol (nd.h). The request structs borrow from the decoded message. */
 #ifndef ND_VALIDATE_H
 #define ND_VALIDATE_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/mr_err.h"
+#include "proto/pr.h"
 #include "tablet/node/nd.h" /* the limits: ND_TXN_CLIENT_MAX, ND_PRIO_WINDOW, ... */
 
-/* A client key: 1..MV_MAX_KEY bytes of UTF-8 without NUL (keys starting with NUL are the
- * tablet's system records). */
+/* A client key: 1..ND_KEY_MAX bytes whose first is not 0 (keys starting with 0 are the
+ * cluster's own: the tablets' system records, nd.h). */
 int nd_valid_key(const void *key, size_t len, mr_err *err);
-/* A value (or register value): 0..MV_MAX_VALUE bytes. */
+/* A value (or register value, or proposal): 0..ND_VALUE_MAX bytes. */
 int nd_valid_value(size_t len, mr_err *err);
 /* Is id a transaction id a client may use? */
 bool nd_txn_id_client(uint64_t id);
@@ -31,65 +33,72 @@ int nd_valid_read_ts(int64_t ts, int64_t now_latest, mr_err *err);
 
 typedef enum { ND_TXN_READ = 1, ND_TXN_COMMIT, ND_TXN_ABORT, ND_TXN_STATUS } nd_txn_op;
 
-/* An ND_MSG_TXN request, checked. Strings and arrays borrow from the JSON object. */
+/* An ND_MSG_TXN request, checked. */
 typedef struct nd_txn_req {
     uint64_t group, txn;
     int64_t prio; /* status: 0 when absent (it has no use there) */
     nd_txn_op op;
-    const char *key; /* read: the key, or where a scan starts ("" = the range's start) */
+    /* read: the key, or where a scan starts (klen 0 = the range's start) */
+    const uint8_t *key;
     size_t klen;
-    const char *end; /* read: NULL for a point read, else the scan's end ("" = unbounded) */
-    uint64_t limit;  /* read with end: rows at most */
-    json_t *writes;  /* commit: [{key, value} | {key, delete: true}], each checked */
+    bool scan;          /* read: a scan of [key, end) under a range lock */
+    const uint8_t *end; /* scan: its end (elen 0 = unbounded) */
+    size_t elen;
+    uint64_t limit; /* scan: rows at most */
+    /* commit: the writes (each checked), borrowed from the request */
+    Meridian__Write *const *writes;
+    size_t nwrites;
     uint32_t nreads;
-    uint64_t coordinator; /* commit: 0 = none */
-    json_t *participants; /* commit: NULL, or group ids (>= 1), at most CO_MAX_PARTS */
+    uint64_t coordinator;         /* commit: 0 = none */
+    const uint64_t *participants; /* commit: group ids (>= 1), at most CO_MAX_PARTS */
+    size_t nparts;
 } nd_txn_req;
 
-/* Checks every field of an ND_MSG_TXN request: exact JSON types, the id outside the reserved
+/* Checks every field of an ND_MSG_TXN request: the op known, the id outside the reserved
  * ranges, the priority against the node's clock (now_ns), keys and values. */
-int nd_valid_txn(json_t *o, int64_t now_ns, nd_txn_req *out, mr_err *err);
+int nd_valid_txn(const Meridian__TxnRequest *m, int64_t now_ns, nd_txn_req *out, mr_err *err);
 
 typedef enum { ND_READ_STRONG = 0, ND_READ_AT, ND_READ_EXACT, ND_READ_BOUNDED } nd_read_mode;
 
 /* An ND_MSG_SNAPREAD request, checked (the timestamp against the clock is left to
- * nd_valid_read_ts, once the node knows it). */
+ * nd_valid_read_ts, once the node knows it). A read is a scan when it has an end, the scan
+ * flag or a limit. */
 typedef struct nd_snap_req {
     uint64_t group;
-    const char *key; /* "" only for a scan: from the range's start */
+    const uint8_t *key; /* klen 0 only for a scan: from the range's start */
     size_t klen;
-    const char *end; /* NULL: to the range's end (a scan with a limit) or a point read */
-    uint64_t limit;  /* 0: a point read; else a scan of at most this many rows */
+    const uint8_t *end; /* a scan's end; elen 0: to the range's end */
+    size_t elen;
+    uint64_t limit; /* 0: a point read; else a scan of at most this many rows */
     nd_read_mode mode;
     int64_t ts;        /* ND_READ_AT */
     int64_t staleness; /* ND_READ_EXACT, ND_READ_BOUNDED */
 } nd_snap_req;
 
-int nd_valid_snapread(json_t *o, nd_snap_req *out, mr_err *err);
+int nd_valid_snapread(const Meridian__SnapReadRequest *m, nd_snap_req *out, mr_err *err);
 
 /* ND_MSG_REGISTER: {group, op: read | write (value) | cas (expected, value)}. */
-typedef struct nd_reg_req {
-    uint64_t group;
-    const char *op;
-    json_t *value, *expected; /* borrowed; NULL when the op takes none */
-} nd_reg_req;
+int nd_valid_register(const Meridian__RegisterRequest *m, mr_err *err);
 
-int nd_valid_register(json_t *o, nd_reg_req *out, mr_err *err);
-
-/* ND_MSG_PROPOSE: [u64 group][bytes]: a group id >= 1 and at most MV_MAX_VALUE bytes. */
-int nd_valid_propose(const uint8_t *p, size_t len, uint64_t *group, mr_err *err);
+/* ND_MSG_PROPOSE: a group id >= 1 and at most ND_VALUE_MAX bytes. */
+int nd_valid_propose(const Meridian__ProposeRequest *m, mr_err *err);
 
 /* ND_MSG_INIT: {data_groups?: 1..max_groups (default 1), replicas?: 1..max_replicas (default
- * 3), split_at?: data_groups - 1 client keys, strictly increasing}. split_at borrows from o
- * (NULL when absent). */
+ * 3), split_at?: data_groups - 1 client keys, strictly increasing}. split_at borrows from m
+ * (nsplit 0 when absent). */
 typedef struct nd_init_req {
     int data_groups, replicas;
-    json_t *split_at;
+    const ProtobufCBinaryData *split_at;
+    size_t nsplit;
 } nd_init_req;
 
-int nd_valid_init(json_t *o, int max_groups, int max_replicas, nd_init_req *out, mr_err *err);
+int nd_valid_init(const Meridian__InitRequest *m, int max_groups, int max_replicas,
+                  nd_init_req *out, mr_err *err);
 
-/* ND_MSG_SPLIT_AT: {key}, a client key. *key borrows from o. */
-int nd_valid_split_at(json_t *o, const char **key, mr_err *err);
+/* ND_MSG_SPLIT_AT: {key}, a client key. */
+int nd_valid_split_at(const Meridian__SplitAtRequest *m, mr_err *err);
+
+/* ND_MSG_FAULT: partition node ids in 1..PX_MAX_NODE_ID. */
+int nd_valid_fault(const Meridian__FaultRequest *m, mr_err *err);
 
 #endif

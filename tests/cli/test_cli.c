@@ -153,9 +153,9 @@ TEST(kv_refuses_before_connecting)
 {
     char *out = NULL, *err = NULL;
     const char *bad[][4] = {
-        {"get", "b\xff", NULL, "UTF-8"},           {"put", "", "v", "empty"},
-        {"txn", "put", "k", "txn takes"},          {"scan", "a", "b\xc3(", "scan end"},
-        {"frob", "k", NULL, "unknown subcommand"},
+        {"get", "--hex", "0062", "byte 0"},        {"put", "", "v", "empty"},
+        {"txn", "put", "k", "txn takes"},          {"scan", "--hex", "6x", "not hex"},
+        {"frob", "k", NULL, "unknown subcommand"}, {"del", "--hex", "00", "byte 0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int st = RUN("kv", "--insecure", bad[i][0], bad[i][1], bad[i][2]);

@@ -205,6 +205,103 @@ TEST(crud)
     meridian_close(db);
 }
 
+/* Rows as bytes, for binary keys. */
+typedef struct brows {
+    int n;
+    size_t kl[16], vl[16];
+    uint8_t k[16][8], v[16][8];
+} brows;
+
+static int collect_bytes(void *arg, const void *k, size_t kl, const void *v, size_t vl)
+{
+    brows *r = arg;
+    if (r->n < 16 && kl <= 8 && vl <= 8) {
+        memcpy(r->k[r->n], k, kl);
+        memcpy(r->v[r->n], v, vl);
+        r->kl[r->n] = kl;
+        r->vl[r->n] = vl;
+    }
+    r->n++;
+    return 0;
+}
+
+static bool row_is(const brows *r, int i, const void *k, size_t kl, const void *v, size_t vl)
+{
+    return i < r->n && r->kl[i] == kl && memcmp(r->k[i], k, kl) == 0 && r->vl[i] == vl &&
+           memcmp(r->v[i], v, vl) == 0;
+}
+
+/* Keys and values are byte strings end to end (issue 17): NULs inside, 0xff bytes, a key that
+ * is a prefix of another, across the groups' boundary at "h"; a key starting with 0 is the
+ * cluster's and refused before anything is sent. */
+TEST(binary_keys)
+{
+    CHECK(ensure_cluster());
+    meridian *db = connect_db();
+    CHECK(db);
+    static const struct {
+        const char *k;
+        size_t kl;
+        const char *v;
+        size_t vl;
+    } kv[] = {
+        {"g\xff\xff", 3, "\0", 1}, /* group 2, just below "h" */
+        {"h", 1, "a\0b", 3},       /* group 3: the boundary itself */
+        {"h\0", 2, "", 0},         /* a NUL after a prefix */
+        {"h\0\xff", 3, "\xff\xfe", 2},
+        {"h\x01", 2, "x", 1},
+    };
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    for (size_t i = 0; i < 5; i++)
+        CHECK_EQ(meridian_put(t, kv[i].k, kv[i].kl, kv[i].v, kv[i].vl), MERIDIAN_OK);
+    /* The library refuses the cluster's keys itself. */
+    CHECK_EQ(meridian_put(t, "\0h", 2, "v", 1), MERIDIAN_INVALID);
+    CHECK(strstr(meridian_errmsg(db), "byte 0") != NULL);
+    char why[128];
+    CHECK_EQ(meridian_check_key("\0", 1, why, sizeof why), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_check_key("h\0", 2, why, sizeof why), MERIDIAN_OK);
+    int64_t ts = 0;
+    CHECK_EQ(meridian_commit(t, &ts), MERIDIAN_OK); /* two groups: two-phase commit */
+    /* Point reads, read-only and under locks. */
+    for (size_t i = 0; i < 5; i++) {
+        void *v = NULL;
+        size_t vl = 0;
+        CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+        int rc = meridian_get(t, kv[i].k, kv[i].kl, &v, &vl);
+        meridian_commit(t, NULL);
+        CHECKF(rc == MERIDIAN_OK && vl == kv[i].vl && (!vl || memcmp(v, kv[i].v, vl) == 0),
+               "key %zu: rc %d, %zu bytes", i, rc, vl);
+        meridian_free(v);
+    }
+    void *v = NULL;
+    size_t vl = 0;
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_get(t, "h\0\0", 3, &v, &vl), MERIDIAN_NOTFOUND); /* not "h\0" */
+    meridian_commit(t, NULL);
+    /* A scan in key order across both groups, prefixes first. */
+    brows r = {0};
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_AT_TIMESTAMP, ts, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_scan(t, "g\xff", 2, "h\x02", 2, 0, collect_bytes, &r), MERIDIAN_OK);
+    meridian_commit(t, NULL);
+    CHECK_EQ(r.n, 5);
+    for (int i = 0; i < 5; i++)
+        CHECKF(row_is(&r, i, kv[i].k, kv[i].kl, kv[i].v, kv[i].vl), "row %d", i);
+    /* A locked scan merges the transaction's own binary writes in order. */
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_put(t, "h\0\0", 3, "n", 1), MERIDIAN_OK);
+    CHECK_EQ(meridian_delete(t, "h\0\xff", 3), MERIDIAN_OK);
+    brows w = {0};
+    CHECK_EQ(meridian_scan(t, "h", 1, "h\x02", 2, 0, collect_bytes, &w), MERIDIAN_OK);
+    meridian_rollback(t);
+    CHECK_EQ(w.n, 4);
+    CHECK(row_is(&w, 0, "h", 1, "a\0b", 3));
+    CHECK(row_is(&w, 1, "h\0", 2, "", 0));
+    CHECK(row_is(&w, 2, "h\0\0", 3, "n", 1));
+    CHECK(row_is(&w, 3, "h\x01", 2, "x", 1));
+    meridian_close(db);
+}
+
 TEST(read_your_writes)
 {
     CHECK(ensure_cluster());
@@ -874,8 +971,8 @@ TEST(teardown)
     stop_cluster();
 }
 
-TEST_MAIN(TEST_CASE(crud), TEST_CASE(read_your_writes), TEST_CASE(scan_pages),
-          TEST_CASE(read_only_modes), TEST_CASE(strong_reads_at_any_replica),
+TEST_MAIN(TEST_CASE(crud), TEST_CASE(binary_keys), TEST_CASE(read_your_writes),
+          TEST_CASE(scan_pages), TEST_CASE(read_only_modes), TEST_CASE(strong_reads_at_any_replica),
           TEST_CASE(wound_wait_aborts_younger), TEST_CASE(run_retries_wounded),
           TEST_CASE(multi_group_transactions), TEST_CASE(bank_example),
           TEST_CASE(bank_with_coordinator_killed), TEST_CASE(leader_killed_under_load),

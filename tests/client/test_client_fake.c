@@ -41,7 +41,7 @@ static json_t *ok_read(const char *value)
 {
     return value ? json_pack("{s:b, s:b, s:s, s:i}", "ok", 1, "found", 1, "value", value,
                              "version_ts", 1)
-                 : json_pack("{s:b, s:b, s:n}", "ok", 1, "found", 0, "value");
+                 : json_pack("{s:b, s:b}", "ok", 1, "found", 0);
 }
 
 static meridian *open_at(const char *addr, int64_t timeout_ms)
@@ -330,6 +330,8 @@ static json_t *follower_fn(fake_node *f, uint8_t type, const json_t *req)
 
 static json_t *leader_fn(fake_node *f, uint8_t type, const json_t *req)
 {
+    if (type == ND_MSG_RANGES) /* a probe before a commit: any answer will do */
+        return json_pack("{s:b}", "ok", 1);
     if (!strcmp(op_of(req), "read"))
         return ok_read("here");
     return json_pack("{s:b, s:i}", "ok", 1, "ts", 5);
@@ -457,6 +459,8 @@ TEST(wrong_range_refreshes_the_map)
 /* Two groups of rows: [a, b] in group 2, [m, n] in group 3. */
 static json_t *scan_fn(fake_node *f, uint8_t type, const json_t *req)
 {
+    if (!strcmp(op_of(req), "abort")) /* the transaction rolled back */
+        return json_pack("{s:b}", "ok", 1);
     route_script *s = f->ud;
     if (type == ND_MSG_RANGES && !s->split)
         return json_pack("{s:b, s:[{s:s, s:s, s:i, s:[i], s:s}], s:[{s:i, s:s}]}", "ok", 1,
@@ -468,10 +472,11 @@ static json_t *scan_fn(fake_node *f, uint8_t type, const json_t *req)
         s->split = true;
         return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "wrong_range", "message", "split");
     }
-    json_t *rows = group_of(req) == 2 ? json_pack("[{s:s, s:s}, {s:s, s:s}]", "key", "a", "value",
-                                                  "1", "key", "b", "value", "2")
-                                      : json_pack("[{s:s, s:s}, {s:s, s:s}]", "key", "m", "value",
-                                                  "3", "key", "n", "value", "4");
+    json_t *rows = group_of(req) == 2
+                       ? json_pack("[{s:i, s:s, s:s}, {s:i, s:s, s:s}]", "version_ts", 1, "key",
+                                   "a", "value", "1", "version_ts", 1, "key", "b", "value", "2")
+                       : json_pack("[{s:i, s:s, s:s}, {s:i, s:s, s:s}]", "version_ts", 1, "key",
+                                   "m", "value", "3", "version_ts", 1, "key", "n", "value", "4");
     json_t *ts = json_object_get(req, "ts");
     return json_pack("{s:b, s:I, s:o}", "ok", 1, "read_ts",
                      (json_int_t)(ts ? json_integer_value(ts) : s->read_ts), "rows", rows);
@@ -544,6 +549,8 @@ TEST(scan_rerouted_after_a_split)
  * would), with more and the key to resume from. */
 static json_t *paged_fn(fake_node *f, uint8_t type, const json_t *req)
 {
+    if (!strcmp(op_of(req), "abort")) /* the transaction rolled back */
+        return json_pack("{s:b}", "ok", 1);
     (void)f;
     if (type == ND_MSG_RANGES)
         return json_pack("{s:b, s:[{s:s, s:s, s:i, s:[i], s:s}], s:[{s:i, s:s}]}", "ok", 1,
@@ -566,7 +573,8 @@ static json_t *paged_fn(fake_node *f, uint8_t type, const json_t *req)
             json_object_set_new(o, "resume", json_string(ks[i]));
             break;
         }
-        json_array_append_new(rows, json_pack("{s:s, s:s}", "key", ks[i], "value", "."));
+        json_array_append_new(
+            rows, json_pack("{s:s, s:s, s:i}", "key", ks[i], "value", ".", "version_ts", 1));
     }
     return o;
 }

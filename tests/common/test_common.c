@@ -137,7 +137,32 @@ TEST(utf8_is_strict)
     CHECK(!mr_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
 }
 
+/* Keys are byte strings: memcmp order, a prefix first; NULs and 0xff are bytes like others. */
+TEST(bytes_order_hex_and_text)
+{
+    CHECK(mr_bytes_cmp("a", 1, "a", 1) == 0);
+    CHECK(mr_bytes_cmp("a", 1, "a\0", 2) < 0); /* a prefix sorts first */
+    CHECK(mr_bytes_cmp("a\0", 2, "a\x01", 2) < 0);
+    CHECK(mr_bytes_cmp("a\xff", 2, "b", 1) < 0);
+    CHECK(mr_bytes_cmp("\xff", 1, "\x7f", 1) > 0); /* unsigned */
+    CHECK(mr_bytes_cmp("", 0, "\0", 1) < 0);
+    CHECK(mr_bytes_cmp(NULL, 0, NULL, 0) == 0);
+    char hex[16];
+    mr_hex_encode("\0a\xff", 3, hex);
+    CHECK_STR(hex, "0061ff");
+    uint8_t b[8];
+    CHECK_EQ(mr_hex_decode("0061FF", 6, b), 0);
+    CHECK(memcmp(b, "\0a\xff", 3) == 0);
+    CHECK_EQ(mr_hex_decode("0", 1, b), -1);
+    CHECK_EQ(mr_hex_decode("0g", 2, b), -1);
+    char t[32];
+    CHECK_STR(mr_bytes_text("a\0\\\xff", 4, t, sizeof t), "a\\x00\\x5c\\xff");
+    CHECK_STR(mr_bytes_text("abcdefghij", 10, t, 8), "abcd...");
+    CHECK_STR(mr_bytes_text("abc", 3, t, 4), "abc");
+    CHECK_STR(mr_bytes_text("\x01\x02", 2, t, 6), "..."); /* no room for one escape and the cut */
+}
+
 TEST_MAIN(TEST_CASE(err_wrap_grows_message), TEST_CASE(durations_parse), TEST_CASE(sizes_parse),
           TEST_CASE(format_duration), TEST_CASE(ints_and_hostports),
           TEST_CASE(codec_byte_order_is_big_endian), TEST_CASE(codec_round_trips),
-          TEST_CASE(utf8_is_strict))
+          TEST_CASE(utf8_is_strict), TEST_CASE(bytes_order_hex_and_text))

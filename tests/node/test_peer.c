@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/pr_json.h"
 #include "tablet/node/nd_int.h"
 #include "tablet/node/nd_peer.h"
 #include "tablet/node/nd_txn_int.h"
@@ -392,7 +393,7 @@ static bool split_refused(nd_node *n, const Meridian__Split *s)
     return n->stats.malformed == before + 1;
 }
 
-TEST(split_keys_with_a_nul_or_over_the_limit_are_malformed)
+TEST(split_keys_that_are_no_client_keys_are_malformed)
 {
     nd_node *n = local_node();
     CHECK(n);
@@ -405,7 +406,9 @@ TEST(split_keys_with_a_nul_or_over_the_limit_are_malformed)
     s.group = 3;
     s.has_key = s.has_child = true;
     s.child = 4;
-    s.key = (ProtobufCBinaryData){3, (uint8_t *)"a\0b"};
+    s.key = (ProtobufCBinaryData){3, (uint8_t *)"\0ab"}; /* a system key */
+    CHECK(split_refused(n, &s));
+    s.key = (ProtobufCBinaryData){0, NULL};
     CHECK(split_refused(n, &s));
     s.key = (ProtobufCBinaryData){sizeof big, big};
     CHECK(split_refused(n, &s));
@@ -472,5 +475,5 @@ TEST_MAIN(TEST_CASE(two_phase_round_trip_keeps_every_field),
           TEST_CASE(px_bundle_round_trip_keeps_every_message),
           TEST_CASE(malformed_peer_messages_are_refused),
           TEST_CASE(struct_senders_send_the_schema_message),
-          TEST_CASE(split_keys_with_a_nul_or_over_the_limit_are_malformed),
+          TEST_CASE(split_keys_that_are_no_client_keys_are_malformed),
           TEST_CASE(cut_bundles_encode_under_the_limit))

@@ -2,7 +2,10 @@
  * size caps, the arena and the JSON mapping. */
 #include <stdlib.h>
 
-#include "proto/pr.h"
+#include <string.h>
+
+#include "proto/pr_json.h"
+#include "proto/pr_msg.h"
 #include "tests/test.h"
 
 static Meridian__TxnRequest *commit_request(Meridian__Write *ws, Meridian__Write **wp, size_t n,
@@ -229,8 +232,146 @@ TEST(replies_carry_an_error_or_a_body)
     pr_arena_free(&a);
 }
 
+/* A Reply encoded from its parts. */
+static void encode_reply(const Meridian__Reply *r, uint8_t **buf, size_t *len)
+{
+    mr_err err;
+    if (pr_encode(&r->base, 0, buf, len, &err) != MR_OK)
+        *buf = NULL;
+}
+
+TEST(reply_decode_insists_on_one_of_error_and_body)
+{
+    pr_arena a;
+    pr_arena_init(&a);
+    mr_err err;
+    uint8_t *buf;
+    size_t len;
+    /* neither */
+    Meridian__Reply r = MERIDIAN__REPLY__INIT;
+    encode_reply(&r, &buf, &len);
+    CHECK(buf);
+    CHECK(pr_reply_decode(&a, buf, len, &err) == NULL);
+    CHECK_EQ(err.code, MR_EPROTO);
+    free(buf);
+    /* both */
+    Meridian__Error e = MERIDIAN__ERROR__INIT;
+    e.code = MERIDIAN__ERROR_CODE__ABORTED;
+    Meridian__Ack ack = MERIDIAN__ACK__INIT;
+    r.error = &e;
+    r.body_case = MERIDIAN__REPLY__BODY_ACK;
+    r.ack = &ack;
+    encode_reply(&r, &buf, &len);
+    CHECK(pr_reply_decode(&a, buf, len, &err) == NULL);
+    free(buf);
+    /* an error of code 0 */
+    r.body_case = MERIDIAN__REPLY__BODY__NOT_SET;
+    e.code = MERIDIAN__ERROR_CODE__ERROR_UNSPECIFIED;
+    encode_reply(&r, &buf, &len);
+    CHECK(pr_reply_decode(&a, buf, len, &err) == NULL);
+    free(buf);
+    /* an error: its code and message */
+    e.code = MERIDIAN__ERROR_CODE__NOT_LEADER;
+    e.message = "not the leader";
+    e.leader = "10.0.0.1:7000";
+    encode_reply(&r, &buf, &len);
+    const Meridian__Reply *d = pr_reply_decode(&a, buf, len, &err);
+    free(buf);
+    CHECK(d != NULL);
+    CHECK_EQ(pr_reply_code(d), MERIDIAN__ERROR_CODE__NOT_LEADER);
+    CHECK_STR(pr_reply_message(d), "not the leader");
+    /* garbage */
+    CHECK(pr_reply_decode(&a, "\xff\xff\xff", 3, &err) == NULL);
+    pr_arena_free(&a);
+}
+
+TEST(every_request_type_has_its_message)
+{
+    CHECK(pr_request_descriptor(MERIDIAN__MSG_TYPE__MSG_TXN) == &meridian__txn_request__descriptor);
+    CHECK(pr_request_descriptor(MERIDIAN__MSG_TYPE__MSG_SNAPREAD) ==
+          &meridian__snap_read_request__descriptor);
+    CHECK(pr_request_descriptor(MERIDIAN__MSG_TYPE__MSG_STATUS) == &meridian__empty__descriptor);
+    CHECK(pr_request_descriptor(MERIDIAN__MSG_TYPE__MSG_RANGES) == &meridian__empty__descriptor);
+    CHECK(pr_request_descriptor(MERIDIAN__MSG_TYPE__MSG_SPLIT_AT) ==
+          &meridian__split_at_request__descriptor);
+    CHECK(pr_request_descriptor(MERIDIAN__MSG_TYPE__MSG_REPLY) == NULL);
+    CHECK(pr_request_descriptor(99) == NULL);
+    /* Every type of the schema but REPLY carries a request or one-way message. */
+    const ProtobufCEnumDescriptor *d = &meridian__msg_type__descriptor;
+    for (unsigned i = 0; i < d->n_values; i++) {
+        int v = d->values[i].value;
+        if (v != MERIDIAN__MSG_TYPE__MSG_UNSPECIFIED && v != MERIDIAN__MSG_TYPE__MSG_REPLY)
+            CHECK(pr_request_descriptor((uint8_t)v) != NULL);
+    }
+}
+
+TEST(reply_views_flatten_errors_and_bodies)
+{
+    Meridian__Reply r = MERIDIAN__REPLY__INIT;
+    Meridian__Error e = MERIDIAN__ERROR__INIT;
+    e.code = MERIDIAN__ERROR_CODE__WRONG_RANGE;
+    e.message = "elsewhere";
+    e.has_owner = 1;
+    e.owner = 5;
+    r.error = &e;
+    json_t *v = pr_reply_view(&r);
+    CHECK(v && json_is_false(json_object_get(v, "ok")));
+    CHECK_STR(json_string_value(json_object_get(v, "error")), "wrong_range");
+    CHECK_EQ(json_integer_value(json_object_get(v, "owner")), 5);
+    json_decref(v);
+    Meridian__ReadReply rr = MERIDIAN__READ_REPLY__INIT;
+    rr.has_found = rr.found = 1;
+    rr.has_value = 1;
+    rr.value = (ProtobufCBinaryData){3, (uint8_t *)"\x00\x01\xff"};
+    r.error = NULL;
+    r.body_case = MERIDIAN__REPLY__BODY_READ;
+    r.read = &rr;
+    v = pr_reply_view(&r);
+    CHECK(v && json_is_true(json_object_get(v, "ok")) && json_is_true(json_object_get(v, "found")));
+    CHECK_STR(json_string_value(json_object_get(json_object_get(v, "value"), "hex")), "0001ff");
+    json_decref(v);
+    Meridian__StatusReply st = MERIDIAN__STATUS_REPLY__INIT;
+    st.initialized = 1;
+    st.document = "{\"self\": 3}";
+    r.body_case = MERIDIAN__REPLY__BODY_STATUS;
+    r.status = &st;
+    v = pr_reply_view(&r);
+    CHECK(v && json_integer_value(json_object_get(v, "self")) == 3);
+    CHECK(json_is_true(json_object_get(v, "initialized")) &&
+          json_is_true(json_object_get(v, "ok")));
+    json_decref(v);
+}
+
+TEST(requests_from_text_are_checked)
+{
+    uint8_t *buf = NULL;
+    size_t len;
+    mr_err err;
+    CHECK_EQ(pr_request_from_text(MERIDIAN__MSG_TYPE__MSG_SPLIT_AT, "{\"key\": \"m\"}", &buf, &len,
+                                  &err),
+             MR_OK);
+    pr_arena a;
+    pr_arena_init(&a);
+    const Meridian__SplitAtRequest *d = (const Meridian__SplitAtRequest *)pr_decode(
+        &meridian__split_at_request__descriptor, &a, buf, len, &err);
+    CHECK(d && d->key.len == 1 && d->key.data[0] == 'm');
+    free(buf);
+    pr_arena_free(&a);
+    CHECK_EQ(pr_request_from_text(MERIDIAN__MSG_TYPE__MSG_SPLIT_AT, "{\"kee\": \"m\"}", &buf, &len,
+                                  &err),
+             MR_EINVAL);
+    CHECK_EQ(pr_request_from_text(MERIDIAN__MSG_TYPE__MSG_SPLIT_AT, "not json", &buf, &len, &err),
+             MR_EINVAL);
+    CHECK_EQ(pr_request_from_text(MERIDIAN__MSG_TYPE__MSG_REPLY, "{}", &buf, &len, &err),
+             MR_EPROTO);
+}
+
 TEST_MAIN(TEST_CASE(round_trip_keeps_binary_keys_and_presence),
           TEST_CASE(malformed_and_truncated_input_is_refused),
           TEST_CASE(encoding_over_the_cap_is_an_error), TEST_CASE(arena_grows_and_resets),
           TEST_CASE(json_mapping_round_trips), TEST_CASE(json_written_by_hand_is_checked),
-          TEST_CASE(replies_carry_an_error_or_a_body))
+          TEST_CASE(replies_carry_an_error_or_a_body),
+          TEST_CASE(reply_decode_insists_on_one_of_error_and_body),
+          TEST_CASE(every_request_type_has_its_message),
+          TEST_CASE(reply_views_flatten_errors_and_bodies),
+          TEST_CASE(requests_from_text_are_checked))

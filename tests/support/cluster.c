@@ -1,5 +1,6 @@
 /* A real cluster for integration tests (see cluster.h). */
 #include "tests/support/cluster.h"
+#include "tests/support/wire.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -119,15 +120,20 @@ json_t *tc_exchange(int i, const char *cert, uint8_t oneway_type, const void *on
     int rc = net_oneshot(tls, addr, oneway_type, oneway, oneway_len, type, payload, len, 10000,
                          &resp, &rlen, &err);
     net_tls_ctx_free(tls);
-    json_error_t je;
-    json_t *reply = rc == MR_OK ? json_loadb((const char *)resp, rlen, 0, &je) : NULL;
+    json_t *reply = rc == MR_OK ? tw_reply_view(resp, rlen) : NULL;
     free(resp);
     return reply;
 }
 
 json_t *tc_request(int i, uint8_t type, const char *json)
 {
-    return tc_request_as(i, "client.root", type, json, (uint32_t)strlen(json));
+    uint8_t *req;
+    size_t len;
+    if (tw_request(type, json, &req, &len) != 0)
+        return NULL;
+    json_t *r = tc_request_as(i, "client.root", type, req, (uint32_t)len);
+    free(req);
+    return r;
 }
 
 json_t *tc_status(int i)

@@ -17,12 +17,12 @@ typedef struct tcluster {
     int n;
     char dir[200], certs[300], join[512];
     int ports[TC_MAX_NODES];
-    int http_port; /* node 0 serves /metrics here */
+    int http_port;            /* node 0 serves /metrics here */
     pid_t pids[TC_MAX_NODES]; /* a test may set -1 for a node it reaped itself */
-    const char *clock;     /* --clock for every node; NULL = the default (fixed:1ms) */
-    const char *clock_cap; /* --clock-cap; NULL = 10ms */
-    const char *split_at;  /* init --split-at (data groups' boundaries); NULL = the default */
-    const char *split_size; /* start --split-size; NULL = the default (32MiB) */
+    const char *clock;        /* --clock for every node; NULL = the default (fixed:1ms) */
+    const char *clock_cap;    /* --clock-cap; NULL = 10ms */
+    const char *split_at;     /* init --split-at (data groups' boundaries); NULL = the default */
+    const char *split_size;   /* start --split-size; NULL = the default (32MiB) */
     /* start --decision-retention; NULL = the default */
     const char *decision_retention;
     lc_cluster lc; /* the launcher's state; the fields above mirror it */
@@ -43,12 +43,14 @@ void tc_start(int i);
  * data groups. 0 on success. */
 int tc_init(int data_groups);
 
-/* One request of `type` to node i with the certificate `cert` ("client.root"
- * or "node"); the JSON reply, or NULL. */
+/* One request of `type` (payload: its encoded message, or any bytes) to node i with the
+ * certificate `cert` ("client.root" or "node"); the reply's JSON view (tests/support/wire.h),
+ * or NULL. */
 json_t *tc_request_as(int i, const char *cert, uint8_t type, const void *payload, uint32_t len);
 /* The same, preceded on the same connection by a one-way message (type 0: none). */
 json_t *tc_exchange(int i, const char *cert, uint8_t oneway_type, const void *oneway,
                     uint32_t oneway_len, uint8_t type, const void *payload, uint32_t len);
+/* A request written in the schema's JSON mapping (tests/support/wire.h), sent binary. */
 json_t *tc_request(int i, uint8_t type, const char *json);
 
 json_t *tc_status(int i);

@@ -13,8 +13,10 @@
 #include "net/transport.h"
 
 typedef struct fake_node fake_node;
-/* Returns the reply (the fake takes it), or NULL to never answer. Called on
- * the fake's thread with its mutex held. */
+/* Returns the reply (the fake takes it) as its JSON view (tests/support/wire.h: {"ok": true,
+ * ...body} or {"ok": false, "error": "<code>", ...}), or NULL to never answer. req is the
+ * request's JSON mapping (NULL when it did not decode). Called on the fake's thread with its
+ * mutex held. */
 typedef json_t *(*fake_fn)(fake_node *f, uint8_t type, const json_t *req);
 
 struct fake_node {
@@ -36,7 +38,7 @@ void fake_start(fake_node *f, fake_fn fn, void *ud);
 /* Stops f and frees what it holds. */
 void fake_stop(fake_node *f);
 /* The requests of one type (and op, when given) the fake received: a new
- * reference to an array of request objects. */
+ * reference to an array of request objects (their JSON mapping). */
 json_t *fake_sent(fake_node *f, uint8_t type, const char *op);
 
 #endif
