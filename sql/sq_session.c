@@ -89,8 +89,10 @@ int sq_fail_meridian(msql *s, int rc, const char *what)
         code = MSQL_ERROR;
     }
     const char *m = meridian_errmsg(s->db);
-    return sq_fail(s, code, "%s: %s%s%s", what, meridian_errstr(rc), m && *m ? ": " : "",
-                   m ? m : "");
+    const char *name = meridian_errstr(rc);
+    if (m && *m && strncmp(m, name, strlen(name)) == 0)
+        return sq_fail(s, code, "%s: %s", what, m); /* the message names the code itself */
+    return sq_fail(s, code, "%s: %s%s%s", what, name, m && *m ? ": " : "", m ? m : "");
 }
 
 int sq_fail_sqlite(msql *s, sqlite3 *db, int rc)
