@@ -235,6 +235,7 @@ struct msql {
     int stmt_kept;     /* SQLite kept the failed statement's rows (OR FAIL) */
     int raise_ignore;  /* a trigger ran RAISE(IGNORE) */
     int reload_failed; /* a statement's catalog reload failed: s->msg says why */
+    size_t key_used;   /* meridian_key_value(): the bytes the last value took */
     int rollback_all;  /* an OR ROLLBACK conflict: end the whole transaction */
 
     /* errors */
@@ -358,6 +359,14 @@ int sq_trigger_fire(msql *s, sq_table *t, int timing, int event, sqlite3_value *
                     sqlite3_value **newv);
 /* meridian_raise() on the session's connection. */
 int sq_trigger_register(msql *s);
+
+/* ---- sq_show.c ---- */
+/* SHOW TABLETS FOR TABLE table: one row per tablet (object, start, end,
+ * group, leader, replicas) through add. SQLite codes, session failure set. */
+int sq_show_tablets(msql *s, const char *table, int (*add)(void *arg, sqlite3_stmt *row),
+                    void *arg);
+/* meridian_key_value() on the session's connection. */
+int sq_show_register(msql *s);
 
 /* ---- sq_vtab.c ---- */
 int sq_vtab_register(msql *s);

@@ -42,6 +42,8 @@ struct msql_stmt {
     int64_t ns;
     /* K_DDL */
     sq_ddl *ddl;
+    /* SHOW TABLETS FOR TABLE tablets */
+    char *tablets;
     /* K_SQL */
     sq_dml dml;
     int started, finished;
@@ -317,6 +319,8 @@ int msql_open(meridian *db, msql **out)
     if (!rc)
         rc = sq_trigger_register(s);
     if (!rc)
+        rc = sq_show_register(s);
+    if (!rc)
         rc = sq_exec_internal(s, s->conn,
                               "CREATE TEMP TABLE meridian_schema(type TEXT, name TEXT, "
                               "tbl_name TEXT, sql TEXT)");
@@ -498,9 +502,26 @@ static int parse_show(msql *s, const char *sql, const char *p, const char *end, 
             "WHERE type = 'index' AND tbl_name = ?1 COLLATE NOCASE ORDER BY name";
         p = sq_lex(p, end, &t);
     } else if (sq_tok_is(&t, "TABLETS")) {
-        return set_error(s, MSQL_ERROR, (int)(t.p - sql),
-                         "SHOW TABLETS is not available yet (it needs the range map from "
-                         "libmeridian)");
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_is(&t, "FOR"))
+            goto syntax;
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_is(&t, "TABLE"))
+            goto syntax;
+        p = sq_lex(p, end, &t);
+        name = sq_tok_name(&t);
+        if (!name)
+            goto syntax;
+        if (!sq_cat_table(s, name)) {
+            set_error(s, MSQL_ERROR, (int)(t.p - sql), "no such table: %s", name);
+            free(name);
+            return MSQL_ERROR;
+        }
+        st->tablets = name;
+        name = NULL;
+        q = "SELECT NULL AS \"Object\", NULL AS \"Start\", NULL AS \"End\", NULL AS "
+            "\"Group\", NULL AS \"Leader\", NULL AS \"Replicas\"";
+        p = sq_lex(p, end, &t);
     } else {
         goto syntax;
     }
@@ -1042,6 +1063,16 @@ int msql_step(msql_stmt *st)
         int code = sq_ddl_run(s, st->ddl);
         return code == MSQL_OK ? MSQL_DONE : code;
     }
+    if (st->tablets && !st->buffered) {
+        rows_free(st);
+        st->ncols = 6;
+        s->pending = 0;
+        if (sq_show_tablets(s, st->tablets, emit_row, st) != SQLITE_OK) {
+            rows_free(st);
+            return take_error(s, MSQL_ERROR);
+        }
+        st->buffered = 1;
+    }
     if (st->buffered) {
         if (st->cur < st->nrows) {
             st->cur++;
@@ -1139,6 +1170,7 @@ void msql_finalize(msql_stmt *st)
     rows_free(st);
     sqlite3_finalize(st->st);
     sq_ddl_free(st->ddl);
+    free(st->tablets);
     sq_dml_free(&st->dml);
     free(st->spname);
     free(st);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sql/sq_key.h"
 #include "sql/sql.h"
 #include "tests/sql/sql_test_util.h"
 #include "tests/support/cluster.h"
@@ -193,6 +194,97 @@ TEST(interleaved_and_two_tables)
     disconnect(&a);
 }
 
+/* The id the catalog gave a table (its descriptor's "id"). */
+static int64_t table_id(meridian *db, const char *name)
+{
+    meridian_txn *t = NULL;
+    if (meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t) != MERIDIAN_OK)
+        return -1;
+    char key[64] = {0x01, 0x03};
+    size_t n = strlen(name);
+    memcpy(key + 2, name, n);
+    void *v = NULL;
+    size_t vl = 0;
+    int64_t id = -1;
+    if (meridian_get(t, key, n + 2, &v, &vl) == MERIDIAN_OK) {
+        json_t *j = json_loadb(v, vl, 0, NULL);
+        id = json_integer_value(json_object_get(j, "id"));
+        json_decref(j);
+    }
+    meridian_free(v);
+    meridian_rollback(t);
+    return id;
+}
+
+/* A table's key range split in two tablets (at the key of k = 50): SHOW
+ * TABLETS shows both, with the boundary decoded, and a transaction writing
+ * both halves commits across the two groups. */
+TEST(tablets_and_a_split_table)
+{
+    READY();
+    conn a;
+    CHECK(sql_connect(&a));
+    EXPECT(a.s, "CREATE TABLE tb(k INT PRIMARY KEY, v TEXT)", "");
+    EXPECT(a.s,
+           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+           "INSERT INTO tb SELECT i, 'v' || i FROM n",
+           "");
+    int64_t id = table_id(a.db, "tb");
+    CHECK(id > 0);
+    sq_buf k = {0};
+    uint8_t p = 0x02;
+    sq_buf_put(&k, &p, 1);
+    sq_key_append_int(&k, id, 0);
+    size_t pfxlen = k.len;
+    sq_key_append_int(&k, 50, 0);
+    char json[512];
+    int n = snprintf(json, sizeof json, "{\"key\": {\"hex\": \"");
+    for (size_t i = 0; i < k.len; i++)
+        n += snprintf(json + n, sizeof json - (size_t)n, "%02x", k.p[i]);
+    snprintf(json + n, sizeof json - (size_t)n, "\"}}");
+    int split = 0;
+    for (int attempt = 0; attempt < 100 && !split; attempt++) {
+        int leader = tc_find_leader(3, -1);
+        json_t *r = leader >= 0 ? tc_request(leader, 44 /* SPLIT_AT */, json) : NULL;
+        split = r && json_is_true(json_object_get(r, "ok"));
+        json_decref(r);
+        if (!split)
+            sleep_ms(200);
+    }
+    CHECK(split);
+    /* the new range in the map, with a leader */
+    size_t nr = 0;
+    for (int attempt = 0; attempt < 150; attempt++) {
+        meridian_range *rr = NULL;
+        uint8_t end[32];
+        memcpy(end, k.p, pfxlen);
+        end[pfxlen - 1]++;
+        if (meridian_ranges(a.db, k.p, pfxlen, end, pfxlen, 1, &rr, &nr) == MERIDIAN_OK &&
+            nr == 2 && rr[1].leader[0]) {
+            meridian_free_ranges(rr, nr);
+            break;
+        }
+        meridian_free_ranges(rr, nr);
+        sleep_ms(200);
+    }
+    sq_buf_free(&k);
+    CHECK_EQ(nr, 2);
+    const char *r = q(a.s, "SHOW TABLETS FOR TABLE tb");
+    printf("%s", r);
+    CHECKF(strstr(r, "tb|(start of tb)|(50)|") && strstr(r, "tb|(50)|+inf|"), "%s", r);
+    /* one transaction over both tablets */
+    EXPECT(a.s,
+           "BEGIN; UPDATE tb SET v = 'low' WHERE k = 10; UPDATE tb SET v = 'high' WHERE k = 90; "
+           "COMMIT",
+           "");
+    EXPECT(a.s, "SELECT k, v FROM tb WHERE k IN (10, 90)", "10|low\n90|high\n");
+    EXPECT(a.s, "SELECT count(*), sum(k) FROM tb", "100|5050\n");
+    uint64_t before = msql_rows_read(a.s);
+    EXPECT(a.s, "SELECT count(*) FROM tb WHERE k >= 45 AND k < 55", "10\n");
+    CHECK_EQ(msql_rows_read(a.s) - before, 10);
+    disconnect(&a);
+}
+
 /* A data group's leader is killed; statements then either succeed once the
  * group has a new leader or fail with a clear error, and never half-apply. */
 TEST(leader_killed)
@@ -322,4 +414,5 @@ TEST(teardown)
 }
 
 TEST_MAIN(TEST_CASE(ddl_and_writes), TEST_CASE(read_bounds), TEST_CASE(interleaved_and_two_tables),
-          TEST_CASE(leader_killed), TEST_CASE(concurrent_transfers), TEST_CASE(teardown))
+          TEST_CASE(tablets_and_a_split_table), TEST_CASE(leader_killed),
+          TEST_CASE(concurrent_transfers), TEST_CASE(teardown))
