@@ -184,6 +184,29 @@ typedef int (*meridian_txn_fn)(meridian_txn *t, void *arg);
 MERIDIAN_API int meridian_run(meridian *db, int64_t deadline_ms, meridian_txn_fn fn, void *arg,
                               int64_t *ts);
 
+/* ---- the range map ---- */
+
+/* A range of keys [start, end) and the Paxos group that holds it (a tablet). */
+typedef struct meridian_range {
+    void *start; /* inclusive; slen 0 = the first key */
+    size_t slen;
+    void *end; /* exclusive; elen 0 = no end */
+    size_t elen;
+    uint64_t group;  /* the group's id */
+    char *leader;    /* "host:port" of its leader as last learned; "" when unknown */
+    char **replicas; /* "host:port" of each replica */
+    size_t nreplicas;
+} meridian_range;
+
+/* The ranges that overlap [start, end) (end NULL/0: to the end of the key
+ * space), in key order, as the connection knows them, fetched from the
+ * cluster first when refresh is 1 (or when it knows none). *out is malloc'd:
+ * release it with meridian_free_ranges. MERIDIAN_OK, MERIDIAN_UNAVAILABLE
+ * (no node answered), MERIDIAN_INVALID or MERIDIAN_NOMEM. */
+MERIDIAN_API int meridian_ranges(meridian *db, const void *start, size_t slen, const void *end,
+                                 size_t elen, int refresh, meridian_range **out, size_t *n);
+MERIDIAN_API void meridian_free_ranges(meridian_range *r, size_t n);
+
 MERIDIAN_API void meridian_free(void *p);
 
 #ifdef __cplusplus

@@ -89,6 +89,14 @@ sq_view *sq_cat_view(msql *s, const char *name)
     return NULL;
 }
 
+sq_trigger *sq_cat_trigger(msql *s, const char *name)
+{
+    for (int i = 0; i < s->cat.ntriggers; i++)
+        if (sqlite3_stricmp(s->cat.triggers[i]->name, name) == 0)
+            return s->cat.triggers[i];
+    return NULL;
+}
+
 sq_index *sq_cat_index(msql *s, const char *name)
 {
     for (int i = 0; i < s->cat.nindexes; i++)
@@ -122,12 +130,15 @@ static void table_free(sq_table *t)
         free(t->cols[i].name);
         free(t->cols[i].decl);
         free(t->cols[i].coll);
+        free(t->cols[i].dflt_text);
+        sqlite3_value_free(t->cols[i].dflt);
     }
     free(t->cols);
     free(t->pk);
     free(t->pkdesc);
     free(t->children);
     free(t->idx);
+    free(t->triggers);
     free(t);
 }
 
@@ -153,6 +164,11 @@ static void objects_free(msql *s)
     free(c->indexes);
     c->indexes = NULL;
     c->nindexes = 0;
+    for (int i = 0; i < c->ntriggers; i++)
+        sq_trigger_free(c->triggers[i]);
+    free(c->triggers);
+    c->triggers = NULL;
+    c->ntriggers = 0;
 }
 
 static void desc_free(msql *s)
@@ -226,11 +242,27 @@ int sq_cat_load(msql *s, sq_txn *x, int64_t version)
             return sq_fail(s, MSQL_NOMEM, "out of memory");
         return sq_fail_meridian(s, rc, "reading the catalog");
     }
+    /* The session's virtual tables cannot be replaced under a running
+     * statement (SQLite: "database table is locked"). */
+    for (sqlite3_stmt *p = sqlite3_next_stmt(s->conn, NULL); p; p = sqlite3_next_stmt(s->conn, p))
+        if (sqlite3_stmt_busy(p)) {
+            for (int i = 0; i < a.n; i++) {
+                free(a.d[i].key);
+                free(a.d[i].json);
+            }
+            free(a.d);
+            return sq_fail(s, MSQL_RETRY,
+                           "retryable: the schema changed while another statement of this "
+                           "session is still running: finish or finalize it, then run this "
+                           "again");
+        }
     desc_free(s);
     s->cat.desc = a.d;
     s->cat.ndesc = a.n;
-    s->cat.version = version;
-    return sq_cat_rebuild(s);
+    rc = sq_cat_rebuild(s);
+    /* A failed rebuild leaves no version: the next transaction loads again. */
+    s->cat.version = rc ? -1 : version;
+    return rc;
 }
 
 int sq_cat_refresh(msql *s)
@@ -298,6 +330,9 @@ static int col_cb(void *arg, sqlite3_stmt *st)
     c->decl = xstrdup((const char *)sqlite3_column_text(st, 2));
     c->notnull = sqlite3_column_int(st, 3);
     c->pk = sqlite3_column_int(st, 5);
+    if (sqlite3_column_type(st, 4) != SQLITE_NULL &&
+        !(c->dflt_text = strdup((const char *)sqlite3_column_text(st, 4))))
+        return SQLITE_NOMEM;
     const char *type = NULL, *coll = NULL;
     int nn, pk, ai;
     if (sqlite3_table_column_metadata(a->s->scratch, "main", t->name, c->name, &type, &coll, &nn,
@@ -447,6 +482,22 @@ sq_table *sq_cat_describe(msql *s, const char *name)
         rc = sq_fail(s, MSQL_ERROR, "table %s: generated columns are not supported", name);
     for (int i = 0; !rc && i < t->ncol; i++) {
         t->cols[i].aff = sq_affinity_of(t->cols[i].decl, t->strict);
+        if (t->cols[i].dflt_text) {
+            /* A constant DEFAULT's value, as the column stores it (ADD COLUMN
+             * allows only constants; others are evaluated per row on insert). */
+            /* REAL affinity makes an integer a real, as a read of a REAL column does */
+            char *dq = sqlite3_mprintf(t->cols[i].aff == 'r'
+                                           ? "SELECT CASE WHEN typeof(x) = 'integer' THEN "
+                                             "CAST(x AS REAL) ELSE x END FROM (SELECT (%s) AS x)"
+                                           : "SELECT %s",
+                                       t->cols[i].dflt_text);
+            sqlite3_stmt *st = NULL;
+            if (dq && sqlite3_prepare_v2(s->scratch, dq, -1, &st, NULL) == SQLITE_OK &&
+                sqlite3_step(st) == SQLITE_ROW)
+                t->cols[i].dflt = sq_affinity(s, sqlite3_column_value(st, 0), t->cols[i].aff);
+            sqlite3_finalize(st);
+            sqlite3_free(dq);
+        }
         if (sqlite3_stricmp(t->cols[i].name, SQ_KEYCOL) == 0)
             rc =
                 sq_fail(s, MSQL_ERROR, "table %s: the column name %s is reserved", name, SQ_KEYCOL);
@@ -826,6 +877,42 @@ static int build_view(msql *s, json_t *j)
     return schema_row(s, "view", name, name, sql);
 }
 
+/* A trigger: a table's is the session's to fire; a view's is SQLite's own. */
+static int build_trigger(msql *s, json_t *j)
+{
+    const char *name = json_string_value(json_object_get(j, "name"));
+    const char *sql = json_string_value(json_object_get(j, "sql"));
+    const char *tname = json_string_value(json_object_get(j, "table"));
+    if (!name || !sql || !tname)
+        return sq_fail(s, MSQL_ERROR, "catalog: a malformed trigger descriptor");
+    sq_table *t = sq_cat_table(s, tname);
+    if (!t && !sq_cat_view(s, tname))
+        return sq_fail(s, MSQL_ERROR, "catalog: trigger %s: no table or view %s", name, tname);
+    sq_trigger *g = NULL;
+    int rc = sq_trigger_parse(sql, t, &g);
+    if (rc)
+        return sq_fail(s, rc == SQLITE_NOMEM ? MSQL_NOMEM : MSQL_ERROR,
+                       "catalog: trigger %s: cannot read its text", name);
+    g->id = json_integer_value(json_object_get(j, "id"));
+    sq_trigger **all = realloc(s->cat.triggers, (size_t)(s->cat.ntriggers + 1) * sizeof *all);
+    if (!all) {
+        sq_trigger_free(g);
+        return sq_fail(s, MSQL_NOMEM, "out of memory");
+    }
+    s->cat.triggers = all;
+    s->cat.triggers[s->cat.ntriggers++] = g;
+    if (t) {
+        sq_trigger **tt = realloc(t->triggers, (size_t)(t->ntriggers + 1) * sizeof *tt);
+        if (!tt)
+            return sq_fail(s, MSQL_NOMEM, "out of memory");
+        t->triggers = tt;
+        t->triggers[t->ntriggers++] = g;
+    } else if (sq_exec_internal(s, s->conn, sql)) {
+        return SQLITE_ERROR;
+    }
+    return schema_row(s, "trigger", name, tname, sql);
+}
+
 int sq_cat_rebuild(msql *s)
 {
     int rc = drop_session_objects(s);
@@ -855,15 +942,16 @@ int sq_cat_rebuild(msql *s)
     }
     if (!rc)
         qsort(js, (size_t)n, sizeof *js, cmp_id);
-    static const char *order[] = {"table", "index", "view"};
-    for (int pass = 0; pass < 3 && !rc; pass++)
+    static const char *order[] = {"table", "index", "view", "trigger"};
+    for (int pass = 0; pass < 4 && !rc; pass++)
         for (int i = 0; i < n && !rc; i++) {
             const char *type = json_string_value(json_object_get(js[i], "type"));
             if (!type || strcmp(type, order[pass]) != 0)
                 continue;
             rc = pass == 0   ? build_table(s, js[i])
                  : pass == 1 ? build_index(s, js[i])
-                             : build_view(s, js[i]);
+                 : pass == 2 ? build_view(s, js[i])
+                             : build_trigger(s, js[i]);
         }
     for (int i = 0; i < n; i++)
         json_decref(js[i]);

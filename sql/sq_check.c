@@ -212,7 +212,10 @@ int sq_row_values(msql *s, sq_table *t, const uint8_t *val, size_t vlen, sqlite3
     if (rc)
         return sq_fail(s, MSQL_ERROR, "table %s: %s", t->name, why);
     for (int i = 0; i < t->ncol; i++)
-        sq_row_bind(&r, i, t->st_vals, i + 1);
+        if (i >= r.ncol && t->cols[i].dflt) /* added after the row was written */
+            sqlite3_bind_value(t->st_vals, i + 1, t->cols[i].dflt);
+        else
+            sq_row_bind(&r, i, t->st_vals, i + 1);
     sq_row_clear(&r);
     rc = sqlite3_step(t->st_vals);
     if (rc == SQLITE_ROW) {
@@ -488,20 +491,23 @@ int sq_next_alias(msql *s, sq_txn *x, sq_table *t, int64_t *id)
     }
     if (t->alias_next == INT64_MAX)
         return sq_fail(s, MSQL_ERROR, "database or disk is full");
-    *id = t->alias_next++;
-    /* Move the mark (written at commit with the rest). */
-    sq_buf k = {0};
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%lld", (long long)*id);
-    int rc = sq_cat_id_key(&k, SQ_CAT_ALIAS, t->id)
-                 ? SQLITE_NOMEM
-                 : sq_write(s, k.p, k.len, (uint8_t *)buf, (size_t)n);
-    sq_buf_free(&k);
-    return rc;
+    *id = t->alias_next; /* taken only when the row is written (sq_note_alias) */
+    return SQLITE_OK;
 }
 
-void sq_note_alias(msql *s, sq_txn *x, sq_table *t, int64_t id)
+int sq_note_alias(msql *s, sq_txn *x, sq_table *t, int64_t id, int assigned)
 {
     if (t->alias_serial == x->serial && id >= t->alias_next && id < INT64_MAX)
         t->alias_next = id + 1;
+    if (!assigned)
+        return SQLITE_OK;
+    /* Move the mark (written at commit with the rest). */
+    sq_buf k = {0};
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%lld", (long long)id);
+    int rc = sq_cat_id_key(&k, SQ_CAT_ALIAS, t->id)
+                 ? sq_fail(s, MSQL_NOMEM, "out of memory")
+                 : sq_write(s, k.p, k.len, (uint8_t *)buf, (size_t)n);
+    sq_buf_free(&k);
+    return rc;
 }

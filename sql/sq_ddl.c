@@ -29,6 +29,9 @@ enum {
     D_DROP_TABLE,
     D_DROP_VIEW,
     D_DROP_INDEX,
+    D_CREATE_TRIGGER,
+    D_DROP_TRIGGER,
+    D_ALTER,
     D_NOOP
 };
 
@@ -40,6 +43,9 @@ struct sq_ddl {
     int if_exists; /* IF EXISTS / IF NOT EXISTS */
     char *parent;
     int cascade;
+    int alter;      /* 'A' ADD COLUMN, 'C' RENAME COLUMN, 'T' RENAME TO */
+    char *col_old;  /* RENAME COLUMN's */
+    char *new_name; /* RENAME TO's */
 };
 
 /* In sq_catalog.c. */
@@ -57,6 +63,8 @@ void sq_ddl_free(sq_ddl *d)
     free(d->create);
     free(d->name);
     free(d->parent);
+    free(d->col_old);
+    free(d->new_name);
     free(d);
 }
 
@@ -261,8 +269,69 @@ sq_ddl *sq_ddl_prepare(msql *s, const char *sql, int len, const char **tail, int
     int create = sq_tok_is(&t, "CREATE"), drop = sq_tok_is(&t, "DROP");
     const char *stmt_end = NULL;
     if (sq_tok_is(&t, "ALTER")) {
-        sq_ddl_free(d);
-        return refuse(s, 0, rc, "ALTER TABLE is not supported yet");
+        /* ALTER TABLE t ADD [COLUMN] def | RENAME [COLUMN] a TO b | RENAME TO u */
+        d->op = D_ALTER;
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_is(&t, "TABLE")) {
+            syntax(s, sql, &t, rc);
+            sq_ddl_free(d);
+            return NULL;
+        }
+        const char *q = read_name(s, sql, p, end, 0, d, rc);
+        if (!q) {
+            sq_ddl_free(d);
+            return NULL;
+        }
+        q = sq_lex(q, end, &t);
+        if (sq_tok_is(&t, "ADD")) {
+            d->alter = 'A';
+        } else if (sq_tok_is(&t, "RENAME")) {
+            q = sq_lex(q, end, &t);
+            if (sq_tok_is(&t, "TO")) {
+                d->alter = 'T';
+                q = sq_lex(q, end, &t);
+                d->new_name = sq_tok_name(&t);
+            } else {
+                d->alter = 'C';
+                if (sq_tok_is(&t, "COLUMN"))
+                    q = sq_lex(q, end, &t);
+                d->col_old = sq_tok_name(&t);
+            }
+            if (!d->new_name && !d->col_old) {
+                syntax(s, sql, &t, rc);
+                sq_ddl_free(d);
+                return NULL;
+            }
+        } else if (sq_tok_is(&t, "DROP")) {
+            int off = (int)(t.p - sql);
+            sq_ddl_free(d);
+            return refuse(s, off, rc, "ALTER TABLE ... DROP COLUMN is not supported");
+        } else {
+            syntax(s, sql, &t, rc);
+            sq_ddl_free(d);
+            return NULL;
+        }
+        for (;;) {
+            q = sq_lex(q, end, &t);
+            if (t.type == SQ_TK_EOF || sq_tok_punct(&t, ';'))
+                break;
+        }
+        stmt_end = t.type == SQ_TK_EOF ? end : t.p;
+        d->create = dupn(sql, (size_t)(stmt_end - sql));
+        size_t n = (size_t)(stmt_end - sql);
+        while (n > 0 && (sql[n - 1] == ' ' || sql[n - 1] == '\n' || sql[n - 1] == '\t' ||
+                         sql[n - 1] == '\r'))
+            n--;
+        d->text = dupn(sql, n);
+        const char *vt = NULL;
+        if (!d->create || !d->text || validate(s, d->create, -1, &vt, rc)) {
+            if (!*rc)
+                *rc = MSQL_NOMEM;
+            sq_ddl_free(d);
+            return NULL;
+        }
+        *tail = sq_tok_punct(&t, ';') ? t.p + 1 : stmt_end;
+        return d;
     }
     if (sq_tok_is(&t, "REINDEX")) {
         /* Meridian's indexes are written with their rows: nothing to rebuild. */
@@ -297,12 +366,36 @@ sq_ddl *sq_ddl_prepare(msql *s, const char *sql, int len, const char **tail, int
     } else if (sq_tok_is(&t, "INDEX")) {
         d->op = create ? D_CREATE_INDEX : D_DROP_INDEX;
         after = read_name(s, sql, p, end, create, d, rc);
-    } else if (sq_tok_is(&t, "TRIGGER") || sq_tok_is(&t, "VIRTUAL")) {
+    } else if (sq_tok_is(&t, "TRIGGER") && !unique) {
+        d->op = create ? D_CREATE_TRIGGER : D_DROP_TRIGGER;
+        after = read_name(s, sql, p, end, create, d, rc);
+        if (after && create) {
+            /* A trigger's body holds ';': SQLite finds where it ends. */
+            const char *vt = NULL;
+            if (validate(s, sql, (int)(end - sql), &vt, rc)) {
+                sq_ddl_free(d);
+                return NULL;
+            }
+            const char *e = vt;
+            while (e > sql && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\t' || e[-1] == '\r'))
+                e--;
+            if (e > sql && e[-1] == ';')
+                e--;
+            d->create = d->text = NULL;
+            d->text = dupn(sql, (size_t)(e - sql));
+            d->create = dupn(sql, (size_t)(e - sql));
+            *tail = vt;
+            if (!d->text || !d->create) {
+                sq_ddl_free(d);
+                *rc = MSQL_NOMEM;
+                return NULL;
+            }
+            return d;
+        }
+    } else if (sq_tok_is(&t, "VIRTUAL")) {
         sq_ddl_free(d);
         return refuse(s, (int)(t.p - sql), rc,
-                      sq_tok_is(&t, "TRIGGER") ? "triggers are not supported yet"
-                                               : "virtual tables are Meridian's own: use CREATE "
-                                                 "TABLE");
+                      "virtual tables are Meridian's own: use CREATE TABLE");
     } else {
         syntax(s, sql, &t, rc);
         sq_ddl_free(d);
@@ -345,7 +438,7 @@ sq_ddl *sq_ddl_prepare(msql *s, const char *sql, int len, const char **tail, int
         return NULL;
     }
     const char *vt = NULL;
-    if (validate(s, d->create, -1, &vt, rc)) {
+    if (d->op != D_DROP_TRIGGER && validate(s, d->create, -1, &vt, rc)) {
         sq_ddl_free(d);
         return NULL;
     }
@@ -605,6 +698,8 @@ static void free_table_shell(sq_table *t)
         free(t->cols[i].name);
         free(t->cols[i].decl);
         free(t->cols[i].coll);
+        free(t->cols[i].dflt_text);
+        sqlite3_value_free(t->cols[i].dflt);
     }
     free(t->cols);
     free(t->pk);
@@ -795,6 +890,8 @@ static int create_index(ddl_run *r, meridian_txn *mt, sq_txn *x)
     return MERIDIAN_OK;
 }
 
+static int drop_triggers_on(msql *s, meridian_txn *mt, const char *name);
+
 static int drop_object(ddl_run *r, meridian_txn *mt)
 {
     msql *s = r->s;
@@ -821,8 +918,10 @@ static int drop_object(ddl_run *r, meridian_txn *mt)
         return fn_fail_session(r);
     }
     scratch_undo(s);
-    int mrc = MERIDIAN_OK;
-    if (t) {
+    int mrc = t || v ? drop_triggers_on(s, mt, t ? t->name : v->name) : MERIDIAN_OK;
+    if (mrc != MERIDIAN_OK) {
+        /* reported below */
+    } else if (t) {
         mrc = del_desc(mt, t->name);
         for (int i = 0; i < t->nidx && mrc == MERIDIAN_OK; i++)
             if (t->idx[i]->sql)
@@ -839,6 +938,269 @@ static int drop_object(ddl_run *r, meridian_txn *mt)
         r->purge_id = ix->id;
         r->purge_index = 1;
     }
+    if (mrc != MERIDIAN_OK) {
+        sq_fail_meridian(s, mrc, "writing the catalog");
+        return fn_fail_session(r);
+    }
+    r->changed = 1;
+    return MERIDIAN_OK;
+}
+
+static int create_trigger(ddl_run *r, meridian_txn *mt)
+{
+    msql *s = r->s;
+    sq_ddl *d = r->d;
+    if (d->if_exists && sq_cat_trigger(s, d->name))
+        return MERIDIAN_OK;
+    if (sq_cat_trigger(s, d->name)) {
+        char *m = sqlite3_mprintf("trigger %s already exists", d->name);
+        int rc = fn_fail(r, MSQL_ERROR, m);
+        sqlite3_free(m);
+        return rc;
+    }
+    /* SQLite's checks on the twin (BEFORE on a view, unknown columns in UPDATE
+     * OF, ...); triggers are not kept there (they would fire on row checks). */
+    if (scratch_try(s, d->create)) {
+        scratch_undo(s);
+        return fn_fail_session(r);
+    }
+    scratch_undo(s);
+    sq_trigger *g = NULL;
+    if (sq_trigger_parse(d->create, NULL, &g) != SQLITE_OK)
+        return fn_fail(r, MSQL_ERROR, "cannot read the trigger");
+    sq_table *t = sq_cat_table(s, g->table);
+    sq_view *v = t ? NULL : sq_cat_view(s, g->table);
+    char *tname = strdup(t ? t->name : v ? v->name : g->table);
+    sq_trigger_free(g);
+    if (!tname)
+        return fn_fail(r, MSQL_NOMEM, "out of memory");
+    if (!t && !v) {
+        char *m = sqlite3_mprintf("no such table: %s", tname);
+        free(tname);
+        int rc = fn_fail(r, MSQL_ERROR, m);
+        sqlite3_free(m);
+        return rc;
+    }
+    int64_t id;
+    int mrc = take_ids(mt, 1, &id);
+    json_t *j = json_object();
+    json_object_set_new(j, "type", json_string("trigger"));
+    json_object_set_new(j, "name", json_string(d->name));
+    json_object_set_new(j, "id", json_integer(id));
+    json_object_set_new(j, "table", json_string(tname));
+    json_object_set_new(j, "sql", json_string(d->text));
+    free(tname);
+    if (mrc == MERIDIAN_OK)
+        mrc = put_desc(mt, d->name, j);
+    json_decref(j);
+    if (mrc != MERIDIAN_OK) {
+        sq_fail_meridian(s, mrc, "writing the catalog");
+        return fn_fail_session(r);
+    }
+    r->changed = 1;
+    return MERIDIAN_OK;
+}
+
+static int drop_trigger(ddl_run *r, meridian_txn *mt)
+{
+    msql *s = r->s;
+    sq_trigger *g = sq_cat_trigger(s, r->d->name);
+    if (!g) {
+        if (r->d->if_exists)
+            return MERIDIAN_OK;
+        char *m = sqlite3_mprintf("no such trigger: %s", r->d->name);
+        int rc = fn_fail(r, MSQL_ERROR, m);
+        sqlite3_free(m);
+        return rc;
+    }
+    int mrc = del_desc(mt, g->name);
+    if (mrc != MERIDIAN_OK) {
+        sq_fail_meridian(s, mrc, "writing the catalog");
+        return fn_fail_session(r);
+    }
+    r->changed = 1;
+    return MERIDIAN_OK;
+}
+
+/* Deletes the descriptors of the triggers on table or view `name`. */
+static int drop_triggers_on(msql *s, meridian_txn *mt, const char *name)
+{
+    for (int i = 0; i < s->cat.ntriggers; i++)
+        if (sqlite3_stricmp(s->cat.triggers[i]->table, name) == 0) {
+            int rc = del_desc(mt, s->cat.triggers[i]->name);
+            if (rc != MERIDIAN_OK)
+                return rc;
+        }
+    return MERIDIAN_OK;
+}
+
+typedef struct first_row {
+    int64_t tid;
+    uint8_t *v;
+    size_t vl;
+} first_row;
+
+static int first_row_cb(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
+{
+    first_row *f = arg;
+    int64_t tid;
+    (void)k, (void)kl;
+    if (sq_row_table_id(v, vl, &tid) || tid != f->tid)
+        return 0;
+    f->v = malloc(vl ? vl : 1);
+    if (f->v) {
+        memcpy(f->v, v, vl);
+        f->vl = vl;
+    }
+    return 1;
+}
+
+/* ADD COLUMN on a table with rows: SQLite checks the new column against the
+ * rows it has (NOT NULL without a default, a non-constant default, CHECK), so
+ * one of the table's rows goes into the twin first. (SQLite checks every row;
+ * this checks one.) */
+static int twin_row(msql *s, sq_txn *x, sq_table *t)
+{
+    uint8_t end[32];
+    size_t el = 0;
+    sq_key_succ(t->pfx, t->pfxlen, end, &el);
+    first_row f = {t->id, NULL, 0};
+    int rc = sq_scan_merged(s, x, t->pfx, t->pfxlen, end, el, first_row_cb, &f);
+    if (rc || !f.v) {
+        free(f.v);
+        return rc;
+    }
+    sqlite3_value *vals[t->ncol > 0 ? t->ncol : 1];
+    rc = sq_row_values(s, t, f.v, f.vl, vals);
+    free(f.v);
+    if (rc)
+        return rc;
+    sqlite3_str *q = sqlite3_str_new(s->scratch);
+    char *qt = sq_quote(t->name);
+    sqlite3_str_appendf(q, "INSERT INTO main.%s VALUES(", qt);
+    sqlite3_free(qt);
+    for (int i = 0; i < t->ncol; i++)
+        sqlite3_str_appendf(q, "%s?%d", i ? "," : "", i + 1);
+    sqlite3_str_appendall(q, ")");
+    char *sql = sqlite3_str_finish(q);
+    sqlite3_stmt *st = NULL;
+    s->internal++;
+    rc = sql ? sqlite3_prepare_v2(s->scratch, sql, -1, &st, NULL) : SQLITE_NOMEM;
+    s->internal--;
+    sqlite3_free(sql);
+    for (int i = 0; !rc && i < t->ncol; i++)
+        sqlite3_bind_value(st, i + 1, vals[i]);
+    if (!rc && sqlite3_step(st) != SQLITE_DONE)
+        rc = sq_fail_sqlite(s, s->scratch, SQLITE_ERROR);
+    sqlite3_finalize(st);
+    for (int i = 0; i < t->ncol; i++)
+        sqlite3_value_free(vals[i]);
+    return rc;
+}
+
+/* ALTER TABLE: SQLite rewrites the schema on the scratch database (with the
+ * triggers put there for the occasion, so RENAME reaches their bodies too),
+ * and every descriptor whose text changed is written back. Rows keep their
+ * bytes: columns are stored by position, a table's id (its key prefix) does
+ * not change with its name, and rows written before ADD COLUMN read the new
+ * column's default. */
+static int alter_table(ddl_run *r, meridian_txn *mt, sq_txn *x)
+{
+    msql *s = r->s;
+    sq_ddl *d = r->d;
+    sq_table *t = sq_cat_table(s, d->name);
+    if (t && d->alter == 'C' && (t->parent || t->nchildren))
+        for (int i = 0; i < t->npk; i++)
+            if (sqlite3_stricmp(t->cols[t->pk[i]].name, d->col_old) == 0)
+                return fn_fail(r, MSQL_ERROR,
+                               "cannot rename a primary key column of an interleaved table (a "
+                               "child's key columns are named as its parent's)");
+    if (sq_exec_internal(s, s->scratch, "SAVEPOINT meridian_ddl"))
+        return fn_fail_session(r);
+    if (t && d->alter == 'A' && twin_row(s, x, t)) {
+        scratch_undo(s);
+        return fn_fail_session(r);
+    }
+    for (int i = 0; i < s->cat.ntriggers; i++) {
+        s->internal++;
+        sqlite3_exec(s->scratch, s->cat.triggers[i]->sql, NULL, NULL, NULL);
+        s->internal--;
+    }
+    if (sq_exec_internal(s, s->scratch, d->create)) {
+        scratch_undo(s);
+        return fn_fail_session(r);
+    }
+    if (!t) {
+        scratch_undo(s);
+        return fn_fail(r, MSQL_ERROR, "ALTER TABLE needs one of Meridian's tables");
+    }
+    sqlite3_stmt *look = NULL;
+    s->internal++;
+    int rc = sqlite3_prepare_v2(s->scratch,
+                                "SELECT sql, tbl_name FROM main.sqlite_schema WHERE type = ?1 AND "
+                                "name = ?2 COLLATE NOCASE",
+                                -1, &look, NULL);
+    s->internal--;
+    int mrc = MERIDIAN_OK;
+    for (int i = 0; !rc && mrc == MERIDIAN_OK && i < s->cat.ndesc; i++) {
+        json_t *j = json_loads(s->cat.desc[i].json, 0, NULL);
+        const char *type = json_string_value(json_object_get(j, "type"));
+        const char *name = json_string_value(json_object_get(j, "name"));
+        if (!type || !name) {
+            json_decref(j);
+            continue;
+        }
+        int renamed =
+            d->alter == 'T' && strcmp(type, "table") == 0 && sqlite3_stricmp(name, d->name) == 0;
+        char *old_name = strdup(name);
+        const char *now = renamed ? d->new_name : name;
+        sqlite3_bind_text(look, 1, type, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(look, 2, now, -1, SQLITE_TRANSIENT);
+        int changed = renamed;
+        if (sqlite3_step(look) == SQLITE_ROW && sqlite3_column_type(look, 0) != SQLITE_NULL) {
+            const char *nsql = (const char *)sqlite3_column_text(look, 0);
+            const char *ntbl = (const char *)sqlite3_column_text(look, 1);
+            if (strcmp(type, "table") == 0) {
+                const char *oc = json_string_value(json_object_get(j, "create"));
+                const char *os = json_string_value(json_object_get(j, "sql"));
+                if (oc && os && strcmp(oc, nsql) != 0) {
+                    /* keep what followed the SQLite part (INTERLEAVE IN PARENT ...) */
+                    size_t ol = strlen(oc);
+                    char *ns = sqlite3_mprintf("%s%s", nsql, strlen(os) >= ol ? os + ol : "");
+                    json_object_set_new(j, "create", json_string(nsql));
+                    json_object_set_new(j, "sql", json_string(ns ? ns : nsql));
+                    sqlite3_free(ns);
+                    changed = 1;
+                }
+                if (renamed)
+                    json_object_set_new(j, "name", json_string(d->new_name));
+            } else {
+                const char *os = json_string_value(json_object_get(j, "sql"));
+                const char *otbl = json_string_value(json_object_get(j, "table"));
+                if (os && strcmp(os, nsql) != 0) {
+                    json_object_set_new(j, "sql", json_string(nsql));
+                    changed = 1;
+                }
+                if (otbl && ntbl && strcmp(otbl, ntbl) != 0) {
+                    json_object_set_new(j, "table", json_string(ntbl));
+                    changed = 1;
+                }
+            }
+        }
+        sqlite3_reset(look);
+        if (changed) {
+            if (renamed)
+                mrc = del_desc(mt, old_name);
+            if (mrc == MERIDIAN_OK)
+                mrc = put_desc(mt, now, j);
+        }
+        free(old_name);
+        json_decref(j);
+    }
+    sqlite3_finalize(look);
+    scratch_undo(s);
+    if (rc)
+        return fn_fail(r, MSQL_ERROR, "cannot read the altered schema");
     if (mrc != MERIDIAN_OK) {
         sq_fail_meridian(s, mrc, "writing the catalog");
         return fn_fail_session(r);
@@ -874,6 +1236,15 @@ static int ddl_fn(meridian_txn *mt, void *arg)
         break;
     case D_CREATE_INDEX:
         rc = create_index(r, mt, &x);
+        break;
+    case D_CREATE_TRIGGER:
+        rc = create_trigger(r, mt);
+        break;
+    case D_DROP_TRIGGER:
+        rc = drop_trigger(r, mt);
+        break;
+    case D_ALTER:
+        rc = alter_table(r, mt, &x);
         break;
     default:
         rc = drop_object(r, mt);

@@ -47,6 +47,8 @@
 /* Hidden row ids are taken from the store in blocks of this many. */
 #define SQ_ROWID_BLOCK 1024
 
+#define SQ_MAX_SQLITE_SP 64
+
 /* Internal pending states beside the MSQL_* codes (sq_session.c reads them). */
 enum { SQ_PEND_SCHEMA = 1000 };
 
@@ -56,10 +58,30 @@ typedef struct sq_col {
     char aff;   /* 'i' INTEGER, 'r' REAL, 'n' NUMERIC, 't' TEXT, 'b' BLOB (none) */
     char *coll; /* collation name: "BINARY", "NOCASE", "RTRIM" */
     int notnull;
-    int pk; /* position in the primary key, 1-based; 0 if not in it */
+    int pk;              /* position in the primary key, 1-based; 0 if not in it */
+    char *dflt_text;     /* the DEFAULT expression as SQLite keeps it (NULL: none) */
+    sqlite3_value *dflt; /* its value when constant: what rows written before the column
+                          * was added (ALTER TABLE ADD COLUMN) read */
 } sq_col;
 
 typedef struct sq_table sq_table;
+typedef struct sq_dml sq_dml;
+
+/* A row trigger on a table (sq_trigger.c). */
+typedef struct sq_trigger {
+    char *name, *table, *sql;
+    int64_t id; /* creation order */
+    int timing; /* 'B' BEFORE, 'A' AFTER, 'I' INSTEAD OF */
+    int event;  /* 'I' INSERT, 'U' UPDATE, 'D' DELETE */
+    char **of;  /* UPDATE OF columns */
+    int nof;
+    char *when;  /* WHEN, with NEW/OLD as parameters */
+    char **body; /* the statements, likewise */
+    int nbody;
+    sq_dml *bdml; /* what the session reads in each (INSERT column lists) */
+    sqlite3_stmt **st, *when_st;
+    int loaded, active;
+} sq_trigger;
 
 typedef struct sq_index {
     char *name;
@@ -101,6 +123,8 @@ struct sq_table {
     int nchildren;
     sq_index **idx;
     int nidx;
+    sq_trigger **triggers; /* BEFORE/AFTER row triggers, oldest first */
+    int ntriggers;
     uint8_t pfx[16]; /* 0x02 int(root id): the root directory's prefix */
     size_t pfxlen;
     /* scratch statements */
@@ -138,6 +162,8 @@ typedef struct sq_cat {
     int nviews;
     sq_index **indexes; /* every index (UNIQUE constraints' too) */
     int nindexes;
+    sq_trigger **triggers; /* every trigger (views' too) */
+    int ntriggers;
 } sq_cat;
 
 /* A transaction of the session, shared by the cursors reading through it. */
@@ -154,14 +180,33 @@ typedef struct sq_savepoint {
     size_t mark;
 } sq_savepoint;
 
-/* What the session's running statement inserts into (the INSERT's column
- * list: columns left out get their DEFAULT). */
-typedef struct sq_insert_info {
-    char *table; /* NULL: not an INSERT */
-    char **cols; /* NULL: every column given */
+/* A DML statement as the session reads it (sq_dml.c): its target, an
+ * INSERT's column list (columns left out get their DEFAULT), and the clauses
+ * SQLite refuses on virtual tables, which the session removes from the text
+ * and carries out itself: ON CONFLICT (UPSERT) and RETURNING. */
+enum { SQ_UPSERT_NOTHING = 1, SQ_UPSERT_UPDATE = 2 };
+
+struct sq_dml {
+    int kind;    /* 0 (not DML), 'I' INSERT/REPLACE, 'U' UPDATE, 'D' DELETE */
+    char *table; /* the target */
+    char *alias;
+    char **cols; /* INSERT's column list (NULL: every column given); UPDATE's SET columns */
     int ncols;
     int default_values;
-} sq_insert_info;
+    /* ON CONFLICT [(target)] DO NOTHING | DO UPDATE SET ... [WHERE ...] */
+    int upsert;
+    char **target; /* the conflict target's columns (NULL: any uniqueness conflict) */
+    int ntarget;
+    char *set_text, *upd_where; /* DO UPDATE's assignments and WHERE, as written */
+    sqlite3_stmt *ups;          /* SELECT <every column's new value>, <WHERE> FROM t WHERE key = ?1,
+                                 * excluded.c_i as ?(i + 2) */
+    /* RETURNING */
+    char *ret_text;
+    sqlite3_stmt *ret; /* SELECT <returning list> FROM t WHERE key = ?1 */
+    /* where RETURNING's rows go while the statement runs (sq_session.c) */
+    int (*emit)(void *arg, sqlite3_stmt *row);
+    void *emit_arg;
+};
 
 struct msql {
     meridian *db;
@@ -182,12 +227,16 @@ struct msql {
     int in_run;        /* inside meridian_run for an autocommit write */
     sq_wbuf *wb;
     size_t stmt_mark;
+    size_t sqlite_sp[SQ_MAX_SQLITE_SP]; /* SQLite's statement savepoints (nested statements) */
     sq_savepoint *sp;
     int nsp;
     uint64_t serial;
-    const sq_insert_info *ins;
-    int stmt_kept;    /* SQLite kept the failed statement's rows (OR FAIL) */
-    int rollback_all; /* an OR ROLLBACK conflict: end the whole transaction */
+    const sq_dml *dml; /* the running statement's, or NULL */
+    int stmt_kept;     /* SQLite kept the failed statement's rows (OR FAIL) */
+    int raise_ignore;  /* a trigger ran RAISE(IGNORE) */
+    int reload_failed; /* a statement's catalog reload failed: s->msg says why */
+    size_t key_used;   /* meridian_key_value(): the bytes the last value took */
+    int rollback_all;  /* an OR ROLLBACK conflict: end the whole transaction */
 
     /* errors */
     int pending; /* MSQL_RETRY, MSQL_UNAVAILABLE, MSQL_UNKNOWN, MSQL_NOMEM, SQ_PEND_SCHEMA */
@@ -267,6 +316,7 @@ sq_table *sq_cat_table(msql *s, const char *name);
 sq_table *sq_cat_table_id(msql *s, int64_t id);
 sq_view *sq_cat_view(msql *s, const char *name);
 sq_index *sq_cat_index(msql *s, const char *name);
+sq_trigger *sq_cat_trigger(msql *s, const char *name);
 /* Catalog keys. */
 size_t sq_cat_key(uint8_t *out, int kind);
 int sq_cat_desc_key(sq_buf *b, const char *name);
@@ -281,6 +331,42 @@ typedef struct sq_ddl sq_ddl;
 sq_ddl *sq_ddl_prepare(msql *s, const char *sql, int len, const char **tail, int *rc);
 int sq_ddl_run(msql *s, sq_ddl *d); /* an MSQL_* code */
 void sq_ddl_free(sq_ddl *d);
+
+/* ---- sq_dml.c ---- */
+/* Reads the DML statement at start (up to end) of sql: *rewritten (malloc'd)
+ * is the text for SQLite when clauses were taken out, else NULL, and then
+ * *tail is where the statement ends in sql (past its ';'). MSQL_OK, or an
+ * MSQL_* code with the session's error (errmsg, erroff) set. */
+int sq_dml_parse(msql *s, const char *sql, const char *start, const char *end, sq_dml *d,
+                 char **rewritten, const char **tail);
+/* Prepares the UPSERT and RETURNING statements once the target is known to
+ * SQLite. MSQL_OK or MSQL_ERROR (session error set). */
+int sq_dml_prepare(msql *s, sq_dml *d);
+void sq_dml_free(sq_dml *d);
+/* RETURNING: evaluates the list for the row at key (now) and emits it. */
+int sq_dml_return(msql *s, const sq_dml *d, const uint8_t *key, size_t klen);
+
+/* ---- sq_trigger.c ---- */
+#define SQ_TRIGGER_IGNORE 1001 /* sq_trigger_fire: RAISE(IGNORE): skip the row */
+/* Reads a CREATE TRIGGER text (SQLite accepted it) for table t (NULL: a
+ * view's, kept as text). SQLite codes. */
+int sq_trigger_parse(const char *sql, const sq_table *t, sq_trigger **out);
+void sq_trigger_free(sq_trigger *g);
+/* Fires t's triggers of (timing, event) for one row (oldv/newv: its values,
+ * NULL where there are none). SQLITE_OK, SQ_TRIGGER_IGNORE, or an error with
+ * the session's failure set. */
+int sq_trigger_fire(msql *s, sq_table *t, int timing, int event, sqlite3_value **oldv,
+                    sqlite3_value **newv);
+/* meridian_raise() on the session's connection. */
+int sq_trigger_register(msql *s);
+
+/* ---- sq_show.c ---- */
+/* SHOW TABLETS FOR TABLE table: one row per tablet (object, start, end,
+ * group, leader, replicas) through add. SQLite codes, session failure set. */
+int sq_show_tablets(msql *s, const char *table, int (*add)(void *arg, sqlite3_stmt *row),
+                    void *arg);
+/* meridian_key_value() on the session's connection. */
+int sq_show_register(msql *s);
 
 /* ---- sq_vtab.c ---- */
 int sq_vtab_register(msql *s);
@@ -309,10 +395,11 @@ int sq_index_entry(msql *s, sq_index *ix, sqlite3_value **v, const uint8_t *rowk
 sqlite3_value *sq_affinity(msql *s, sqlite3_value *v, char aff);
 /* The next hidden row id of t (blocks taken from the store). 0 or SQLITE_ERROR. */
 int sq_next_rowid(msql *s, sq_table *t, int64_t *id);
-/* The next INTEGER PRIMARY KEY for a NULL (max + 1, as SQLite). */
+/* The INTEGER PRIMARY KEY a NULL would get now (max + 1, as SQLite). */
 int sq_next_alias(msql *s, sq_txn *x, sq_table *t, int64_t *id);
-/* Notes an explicitly inserted INTEGER PRIMARY KEY (keeps max + 1 right). */
-void sq_note_alias(msql *s, sq_txn *x, sq_table *t, int64_t id);
+/* A row with INTEGER PRIMARY KEY id was written (assigned: by sq_next_alias):
+ * keeps max + 1 right, and moves the stored mark for assigned ids. */
+int sq_note_alias(msql *s, sq_txn *x, sq_table *t, int64_t id, int assigned);
 void sq_check_free(sq_table *t);
 char sq_affinity_of(const char *decl, int strict);
 

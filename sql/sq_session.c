@@ -42,8 +42,10 @@ struct msql_stmt {
     int64_t ns;
     /* K_DDL */
     sq_ddl *ddl;
+    /* SHOW TABLETS FOR TABLE tablets */
+    char *tablets;
     /* K_SQL */
-    sq_insert_info ins;
+    sq_dml dml;
     int started, finished;
     sq_txn *rotx; /* an autocommit read's own transaction */
     int returned; /* rows handed out */
@@ -89,8 +91,10 @@ int sq_fail_meridian(msql *s, int rc, const char *what)
         code = MSQL_ERROR;
     }
     const char *m = meridian_errmsg(s->db);
-    return sq_fail(s, code, "%s: %s%s%s", what, meridian_errstr(rc), m && *m ? ": " : "",
-                   m ? m : "");
+    const char *name = meridian_errstr(rc);
+    if (m && *m && strncmp(m, name, strlen(name)) == 0)
+        return sq_fail(s, code, "%s: %s", what, m); /* the message names the code itself */
+    return sq_fail(s, code, "%s: %s%s%s", what, name, m && *m ? ": " : "", m ? m : "");
 }
 
 int sq_fail_sqlite(msql *s, sqlite3 *db, int rc)
@@ -313,6 +317,10 @@ int msql_open(meridian *db, msql **out)
         rc = sqlite3_create_function(s->conn, "meridian_commit_ts", 0, SQLITE_UTF8, s, fn_commit_ts,
                                      NULL, NULL);
     if (!rc)
+        rc = sq_trigger_register(s);
+    if (!rc)
+        rc = sq_show_register(s);
+    if (!rc)
         rc = sq_exec_internal(s, s->conn,
                               "CREATE TEMP TABLE meridian_schema(type TEXT, name TEXT, "
                               "tbl_name TEXT, sql TEXT)");
@@ -360,93 +368,6 @@ static msql_stmt *stmt_new(msql *s, int kind)
         st->kind = kind;
     }
     return st;
-}
-
-static void ins_free(sq_insert_info *in)
-{
-    free(in->table);
-    for (int i = 0; i < in->ncols; i++)
-        free(in->cols[i]);
-    free(in->cols);
-    memset(in, 0, sizeof *in);
-}
-
-/* Finds the INSERT's target and column list (the columns it leaves to their DEFAULT). */
-static void parse_insert(const char *p, const char *end, sq_insert_info *in)
-{
-    sq_tok t;
-    int depth = 0;
-    for (;;) {
-        p = sq_lex(p, end, &t);
-        if (t.type == SQ_TK_EOF || t.type == SQ_TK_BAD)
-            return;
-        if (sq_tok_punct(&t, '('))
-            depth++;
-        else if (sq_tok_punct(&t, ')'))
-            depth--;
-        else if (depth == 0 && (sq_tok_is(&t, "INSERT") || sq_tok_is(&t, "REPLACE")))
-            break;
-        else if (depth == 0 && (sq_tok_is(&t, "SELECT") || sq_tok_is(&t, "UPDATE") ||
-                                sq_tok_is(&t, "DELETE") || sq_tok_is(&t, "VALUES")))
-            return;
-    }
-    p = sq_lex(p, end, &t);
-    if (sq_tok_is(&t, "OR"))
-        p = sq_lex(sq_lex(p, end, &t), end, &t);
-    if (!sq_tok_is(&t, "INTO"))
-        return;
-    p = sq_lex(p, end, &t);
-    char *name = sq_tok_name(&t);
-    const char *q = sq_lex(p, end, &t);
-    if (sq_tok_punct(&t, '.')) {
-        free(name);
-        p = sq_lex(q, end, &t);
-        name = sq_tok_name(&t);
-        q = sq_lex(p, end, &t);
-    }
-    if (!name)
-        return;
-    in->table = name;
-    p = q;
-    if (sq_tok_is(&t, "AS")) {
-        p = sq_lex(p, end, &t); /* the alias */
-        p = sq_lex(p, end, &t);
-    }
-    if (sq_tok_is(&t, "DEFAULT")) {
-        in->default_values = 1;
-        return;
-    }
-    if (!sq_tok_punct(&t, '('))
-        return;
-    /* a column list: names and commas up to ')' */
-    for (;;) {
-        p = sq_lex(p, end, &t);
-        if (t.type != SQ_TK_WORD && t.type != SQ_TK_QNAME)
-            break;
-        char **c = realloc(in->cols, (size_t)(in->ncols + 1) * sizeof *c);
-        char *n = sq_tok_name(&t);
-        if (!c || !n) {
-            free(n);
-            if (c)
-                in->cols = c;
-            break;
-        }
-        in->cols = c;
-        in->cols[in->ncols++] = n;
-        p = sq_lex(p, end, &t);
-        if (!sq_tok_punct(&t, ','))
-            break;
-    }
-    if (!sq_tok_punct(&t, ')')) {
-        /* not a plain column list: assume every column given */
-        for (int i = 0; i < in->ncols; i++)
-            free(in->cols[i]);
-        free(in->cols);
-        in->cols = NULL;
-        in->ncols = 0;
-    } else if (!in->cols) {
-        in->default_values = 0;
-    }
 }
 
 /* BEGIN [TRANSACTION] READ ONLY [WITH STRONG | WITH EXACT STALENESS 'd' |
@@ -581,9 +502,26 @@ static int parse_show(msql *s, const char *sql, const char *p, const char *end, 
             "WHERE type = 'index' AND tbl_name = ?1 COLLATE NOCASE ORDER BY name";
         p = sq_lex(p, end, &t);
     } else if (sq_tok_is(&t, "TABLETS")) {
-        return set_error(s, MSQL_ERROR, (int)(t.p - sql),
-                         "SHOW TABLETS is not available yet (it needs the range map from "
-                         "libmeridian)");
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_is(&t, "FOR"))
+            goto syntax;
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_is(&t, "TABLE"))
+            goto syntax;
+        p = sq_lex(p, end, &t);
+        name = sq_tok_name(&t);
+        if (!name)
+            goto syntax;
+        if (!sq_cat_table(s, name)) {
+            set_error(s, MSQL_ERROR, (int)(t.p - sql), "no such table: %s", name);
+            free(name);
+            return MSQL_ERROR;
+        }
+        st->tablets = name;
+        name = NULL;
+        q = "SELECT NULL AS \"Object\", NULL AS \"Start\", NULL AS \"End\", NULL AS "
+            "\"Group\", NULL AS \"Leader\", NULL AS \"Replicas\"";
+        p = sq_lex(p, end, &t);
     } else {
         goto syntax;
     }
@@ -616,14 +554,21 @@ static int prepare_sql(msql *s, const char *sql, const char *start, const char *
                        const char **tail)
 {
     auth_info ai = {0};
+    char *rewritten = NULL;
+    const char *orig_tail = end;
+    int drc = sq_dml_parse(s, sql, start, end, &st->dml, &rewritten, &orig_tail);
+    if (drc != MSQL_OK)
+        return drc;
+    const char *text = rewritten ? rewritten : start;
+    const char *text_end = rewritten ? rewritten + strlen(rewritten) : end;
     for (int attempt = 0;; attempt++) {
         memset(&ai, 0, sizeof ai);
         s->auth = &ai;
         const char *t = NULL;
-        int rc = sqlite3_prepare_v3(s->conn, start, (int)(end - start), 0, &st->st, &t);
+        int rc = sqlite3_prepare_v3(s->conn, text, (int)(text_end - text), 0, &st->st, &t);
         s->auth = NULL;
         if (rc == SQLITE_OK) {
-            *tail = t;
+            *tail = rewritten ? orig_tail : t;
             break;
         }
         int off = sqlite3_error_offset(s->conn);
@@ -636,11 +581,19 @@ static int prepare_sql(msql *s, const char *sql, const char *start, const char *
                 free(ai.name);
                 continue;
             }
+            if (s->pending && s->pending != SQ_PEND_SCHEMA && s->msg) {
+                /* the catalog could not be loaded (unavailable, a busy statement) */
+                int code = set_error(s, s->pending, -1, "%s", s->msg);
+                free(ai.op);
+                free(ai.name);
+                free(rewritten);
+                return code;
+            }
             s->pending = 0;
             m = sqlite3_errmsg(s->conn);
             /* the refresh ran statements: prepare again for the message */
             sqlite3_stmt *again = NULL;
-            sqlite3_prepare_v3(s->conn, start, (int)(end - start), 0, &again, NULL);
+            sqlite3_prepare_v3(s->conn, text, (int)(text_end - text), 0, &again, NULL);
             sqlite3_finalize(again);
             m = sqlite3_errmsg(s->conn);
             off = sqlite3_error_offset(s->conn);
@@ -652,8 +605,10 @@ static int prepare_sql(msql *s, const char *sql, const char *start, const char *
                       off >= 0 ? (int)(start - sql) + off : -1, "%s", m);
         free(ai.op);
         free(ai.name);
+        free(rewritten);
         return s->errmsg ? (rc == SQLITE_NOMEM ? MSQL_NOMEM : MSQL_ERROR) : MSQL_ERROR;
     }
+    free(rewritten);
     if (ai.txn || ai.savepoint) {
         st->kind = K_TXN;
         const char *op = ai.op ? ai.op : "";
@@ -671,7 +626,12 @@ static int prepare_sql(msql *s, const char *sql, const char *start, const char *
         sqlite3_finalize(st->st);
         st->st = NULL;
     } else if (st->st) {
-        parse_insert(start, *tail, &st->ins);
+        int r = sq_dml_prepare(s, &st->dml);
+        if (r != MSQL_OK) {
+            free(ai.op);
+            free(ai.name);
+            return r;
+        }
     }
     free(ai.op);
     free(ai.name);
@@ -745,7 +705,7 @@ static void rows_free(msql_stmt *st)
     st->buffered = 0;
 }
 
-static int rows_add(msql_stmt *st)
+static int rows_add_from(msql_stmt *st, sqlite3_stmt *src)
 {
     int n = st->ncols;
     if (st->nrows == st->caprows) {
@@ -757,7 +717,7 @@ static int rows_add(msql_stmt *st)
         st->caprows = cap;
     }
     for (int i = 0; i < n; i++) {
-        sqlite3_value *v = sqlite3_value_dup(sqlite3_column_value(st->st, i));
+        sqlite3_value *v = sqlite3_value_dup(sqlite3_column_value(src, i));
         if (!v) {
             for (int j = 0; j < i; j++)
                 sqlite3_value_free(st->rows[st->nrows * n + j]);
@@ -767,6 +727,26 @@ static int rows_add(msql_stmt *st)
     }
     st->nrows++;
     return SQLITE_OK;
+}
+
+static int rows_add(msql_stmt *st)
+{
+    return rows_add_from(st, st->st);
+}
+
+/* RETURNING's rows, as the virtual table writes them (sq_dml_return). */
+static int emit_row(void *arg, sqlite3_stmt *row)
+{
+    msql_stmt *st = arg;
+    if (rows_add_from(st, row))
+        return sq_fail(st->s, MSQL_NOMEM, "out of memory");
+    return SQLITE_OK;
+}
+
+/* The statement's result columns: RETURNING's, else SQLite's. */
+static sqlite3_stmt *result_stmt(msql_stmt *st)
+{
+    return st->dml.ret ? st->dml.ret : st->st;
 }
 
 static void end_ro(msql_stmt *st)
@@ -788,7 +768,9 @@ static int step_error(msql_stmt *st, int rc)
     int code = rc == SQLITE_NOMEM ? MSQL_NOMEM : MSQL_ERROR;
     if (s->pending && s->pending != SQ_PEND_SCHEMA)
         code = s->pending;
-    set_error(s, code, -1, "%s", sqlite3_errmsg(s->conn));
+    /* a failed catalog reload says why itself; anything else as SQLite tells it */
+    set_error(s, code, -1, "%s", s->reload_failed && s->msg ? s->msg : sqlite3_errmsg(s->conn));
+    s->reload_failed = 0;
     if (s->explicit_txn && (code == MSQL_RETRY || code == MSQL_UNAVAILABLE ||
                             code == MSQL_UNKNOWN || s->rollback_all)) {
         /* the transaction is over: libmeridian doomed it, or OR ROLLBACK */
@@ -821,15 +803,16 @@ static int step_once(msql_stmt *st)
         s->rollback_all = 0;
         if (s->tx && s->tx->rw)
             s->stmt_mark = sq_wbuf_mark(s->wb);
-        s->ins = &st->ins;
+        s->dml = &st->dml;
         int rc = sqlite3_step(st->st);
-        s->ins = NULL;
+        s->dml = NULL;
         if (rc == SQLITE_ROW || rc == SQLITE_DONE)
             return rc;
         if (s->pending == SQ_PEND_SCHEMA && st->returned == 0 && attempt < 3 && s->tx && s->tx->t) {
             sqlite3_reset(st->st);
             if (reload_through(s, s->tx) == SQLITE_OK)
                 continue;
+            s->reload_failed = 1;
         }
         return rc;
     }
@@ -860,7 +843,9 @@ static int run_fn(meridian_txn *t, void *arg)
     sq_wbuf_clear(s->wb);
     s->stmt_mark = 0;
     rows_free(st);
-    st->ncols = sqlite3_column_count(st->st);
+    st->ncols = sqlite3_column_count(result_stmt(st));
+    st->dml.emit = emit_row;
+    st->dml.emit_arg = st;
     a->sql_error = a->deferred = 0;
     free(a->msg);
     a->msg = NULL;
@@ -1078,6 +1063,16 @@ int msql_step(msql_stmt *st)
         int code = sq_ddl_run(s, st->ddl);
         return code == MSQL_OK ? MSQL_DONE : code;
     }
+    if (st->tablets && !st->buffered) {
+        rows_free(st);
+        st->ncols = 6;
+        s->pending = 0;
+        if (sq_show_tablets(s, st->tablets, emit_row, st) != SQLITE_OK) {
+            rows_free(st);
+            return take_error(s, MSQL_ERROR);
+        }
+        st->buffered = 1;
+    }
     if (st->buffered) {
         if (st->cur < st->nrows) {
             st->cur++;
@@ -1107,7 +1102,21 @@ int msql_step(msql_stmt *st)
             return set_error(s, MSQL_ERROR, -1, "cannot write in a read-only transaction");
     }
     int rc;
-    if (s->explicit_txn || st->kind == K_SHOW) {
+    if (s->explicit_txn && st->dml.ret) {
+        /* RETURNING inside BEGIN: run the statement through, then hand out its rows */
+        rows_free(st);
+        st->ncols = sqlite3_column_count(st->dml.ret);
+        st->dml.emit = emit_row;
+        st->dml.emit_arg = st;
+        while ((rc = step_once(st)) == SQLITE_ROW)
+            ;
+        st->dml.emit = NULL;
+        if (rc == SQLITE_DONE) {
+            st->buffered = 1;
+            return msql_step(st);
+        }
+        rows_free(st);
+    } else if (s->explicit_txn || st->kind == K_SHOW) {
         rc = step_once(st);
     } else {
         /* an autocommit read in a read-only transaction of its own */
@@ -1133,17 +1142,17 @@ int msql_step(msql_stmt *st)
 
 int msql_column_count(msql_stmt *st)
 {
-    return st && st->st ? sqlite3_column_count(st->st) : 0;
+    return st && st->st ? sqlite3_column_count(result_stmt(st)) : 0;
 }
 
 const char *msql_column_name(msql_stmt *st, int i)
 {
-    return st && st->st ? sqlite3_column_name(st->st, i) : NULL;
+    return st && st->st ? sqlite3_column_name(result_stmt(st), i) : NULL;
 }
 
 sqlite3_value *msql_column_value(msql_stmt *st, int i)
 {
-    if (!st || !st->st || i < 0 || i >= sqlite3_column_count(st->st))
+    if (!st || !st->st || i < 0 || i >= sqlite3_column_count(result_stmt(st)))
         return NULL;
     if (st->buffered) {
         if (st->cur < 1 || st->cur > st->nrows || i >= st->ncols)
@@ -1161,7 +1170,8 @@ void msql_finalize(msql_stmt *st)
     rows_free(st);
     sqlite3_finalize(st->st);
     sq_ddl_free(st->ddl);
-    ins_free(&st->ins);
+    free(st->tablets);
+    sq_dml_free(&st->dml);
     free(st->spname);
     free(st);
 }

@@ -229,12 +229,20 @@ static void plan_columns(sq_vt *vt, sqlite3_index_info *info, int index, const i
     int prefix_exact = 1; /* every pushed constraint so far omitted */
     for (; j < n && j < PLAN_MAXEQ; j++) {
         int col = cols[j], best = -1, kind = 0;
+        char caff = col_aff(t, col);
         for (int i = 0; i < info->nConstraint; i++) {
             const struct sqlite3_index_constraint *k = &info->aConstraint[i];
             if (!k->usable || k->iColumn != col || !is_binary(info, i))
                 continue;
             if (k->op == SQLITE_INDEX_CONSTRAINT_EQ) {
                 int in = sqlite3_vtab_in(info, i, -1);
+                /* An IN is taken only when it can be omitted: SQLite rechecks
+                 * a virtual table's IN with no affinity ('05' against 5 from
+                 * an INTEGER column fails), where a real table would compare
+                 * numerically. So not on TEXT/BLOB columns, nor after a
+                 * constraint that is not exact. */
+                if (in && (caff == 't' || caff == 'b' || !prefix_exact))
+                    continue;
                 if (best < 0 || (kind == EQ_IN && !in)) {
                     best = i;
                     kind = in ? EQ_IN : EQ_EQ;
@@ -1122,6 +1130,10 @@ static int vt_column(sqlite3_vtab_cursor *cur, sqlite3_context *ctx, int i)
         }
         c->parsed = 1;
     }
+    if (i >= c->row.ncol && vt->t->cols[i].dflt) { /* added after the row was written */
+        sqlite3_result_value(ctx, vt->t->cols[i].dflt);
+        return SQLITE_OK;
+    }
     return sq_row_result(&c->row, i, ctx);
 }
 
@@ -1363,9 +1375,9 @@ static int delete_row(msql *s, sq_txn *x, sq_table *t, const uint8_t *k, size_t 
 /* Which columns the running INSERT names (1 per column); the rest get their DEFAULT. */
 static void given_columns(msql *s, sq_table *t, char *given)
 {
-    const sq_insert_info *in = s->ins;
+    const sq_dml *in = s->dml;
     memset(given, 1, (size_t)t->ncol);
-    if (!in || !in->table || sqlite3_stricmp(in->table, t->name) != 0)
+    if (!in || in->kind != 'I' || !in->table || sqlite3_stricmp(in->table, t->name) != 0)
         return;
     if (in->default_values) {
         memset(given, 0, (size_t)t->ncol);
@@ -1382,9 +1394,41 @@ static void given_columns(msql *s, sq_table *t, char *given)
 
 /* Checks the unique indexes of t for a row (new values v, key k); conflicting
  * rows (other than k itself) go to *victims (REPLACE) or fail. */
-static int unique_checks(msql *s, sq_txn *x, sq_table *t, sqlite3_value **v, const uint8_t *k,
-                         size_t kl, int onconf, collect *victims)
+/* The running INSERT's ON CONFLICT clause, if it is about table t. */
+static const sq_dml *upsert_of(msql *s, const sq_table *t)
 {
+    const sq_dml *d = s->dml;
+    if (!d || d->kind != 'I' || !d->upsert || !d->table || sqlite3_stricmp(d->table, t->name) != 0)
+        return NULL;
+    return d;
+}
+
+/* Does the ON CONFLICT target name exactly these columns (any when it has none)? */
+static int target_is(const sq_dml *d, const sq_table *t, const int *cols, int n)
+{
+    if (!d->target)
+        return 1;
+    if (d->ntarget != n)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        int found = 0;
+        for (int j = 0; j < d->ntarget && !found; j++)
+            found = sqlite3_stricmp(d->target[j], t->cols[cols[i]].name) == 0;
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+#define SQ_UPSERT_HIT 1000 /* unique_checks: the row of *hit conflicts on the UPSERT's target */
+
+/* k: the row's key; old (oldl): the key it had, when an UPDATE moves it
+ * (its own entries are no conflict). */
+static int unique_checks(msql *s, sq_txn *x, sq_table *t, sqlite3_value **v, const uint8_t *k,
+                         size_t kl, const uint8_t *old, size_t oldl, int onconf, collect *victims,
+                         sq_buf *hit)
+{
+    const sq_dml *ups = hit ? upsert_of(s, t) : NULL;
     for (int i = 0; i < t->nidx; i++) {
         sq_index *ix = t->idx[i];
         if (!ix->unique)
@@ -1405,7 +1449,14 @@ static int unique_checks(msql *s, sq_txn *x, sq_table *t, sqlite3_value **v, con
             continue;
         if (rc)
             return rc;
-        int same = rkl == kl && memcmp(rk, k, kl) == 0;
+        int same = (rkl == kl && memcmp(rk, k, kl) == 0) ||
+                   (old && rkl == oldl && memcmp(rk, old, oldl) == 0);
+        if (!same && ups && target_is(ups, t, ix->cols, ix->ncol)) {
+            hit->len = 0;
+            rc = sq_buf_put(hit, rk, rkl) ? sq_fail(s, MSQL_NOMEM, "out of memory") : SQ_UPSERT_HIT;
+            free(rk);
+            return rc;
+        }
         if (!same) {
             if (onconf != SQLITE_REPLACE) {
                 free(rk);
@@ -1491,7 +1542,54 @@ static int write_row(msql *s, sq_table *t, sqlite3_value **v, const uint8_t *k, 
     return rc;
 }
 
-static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf)
+static int do_update_vals(sq_vt *vt, sq_txn *x, const uint8_t *ok, size_t okl, sqlite3_value **in,
+                          int onconf, sq_buf *written);
+
+/* UPSERT: the proposed row (values v) conflicts with the row at key ck on the
+ * clause's target: DO NOTHING, or DO UPDATE that row with excluded = v. */
+static int do_upsert(sq_vt *vt, sq_txn *x, const sq_dml *d, const uint8_t *ck, size_t ckl,
+                     sqlite3_value **v, sq_buf *written)
+{
+    msql *s = vt->s;
+    sq_table *t = vt->t;
+    if (d->upsert == SQ_UPSERT_NOTHING)
+        return SQLITE_OK;
+    sqlite3_stmt *u = d->ups;
+    if (!u || sqlite3_column_count(u) != t->ncol + 1)
+        return sq_fail(s, SQ_PEND_SCHEMA, "schema changed");
+    sqlite3_bind_blob64(u, 1, ck, ckl, SQLITE_TRANSIENT);
+    for (int i = 0; i < t->ncol; i++)
+        sqlite3_bind_value(u, i + 2, v[i]);
+    int rc = sqlite3_step(u);
+    int n = t->ncol;
+    sqlite3_value *nv[n > 0 ? n : 1];
+    int have = 0, go = 0;
+    if (rc == SQLITE_ROW) {
+        have = 1;
+        for (int i = 0; i < n; i++)
+            if (!(nv[i] = sqlite3_value_dup(sqlite3_column_value(u, i))))
+                have = -1;
+        sqlite3_value *w = sqlite3_column_value(u, n);
+        go = sqlite3_value_type(w) != SQLITE_NULL && sqlite3_value_double(w) != 0.0;
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    } else {
+        rc = sq_fail(s, MSQL_ERROR, "%s", sqlite3_errmsg(s->conn));
+    }
+    sqlite3_reset(u);
+    sqlite3_clear_bindings(u);
+    if (have < 0)
+        rc = sq_fail(s, MSQL_NOMEM, "out of memory");
+    if (!rc && have > 0 && go)
+        rc = do_update_vals(vt, x, ck, ckl, nv, SQLITE_ABORT, written);
+    if (have)
+        for (int i = 0; i < n; i++)
+            sqlite3_value_free(nv[i]);
+    return rc;
+}
+
+static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf, sq_buf *written)
 {
     msql *s = vt->s;
     sq_table *t = vt->t;
@@ -1516,16 +1614,29 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf)
         }
     }
     rc = sq_check_row(s, t, in, given, out);
-    sqlite3_value_free(alias);
     if (rc) {
+        sqlite3_value_free(alias);
         if (rc == SQLITE_CONSTRAINT && onconf == SQLITE_ROLLBACK)
             s->rollback_all = 1;
         return rc;
     }
-    if (t->rowid_alias)
-        sq_note_alias(s, x, t, sqlite3_value_int64(out[t->pk[0]]));
     sq_buf k = {0};
     int64_t uid = 0;
+    const sq_dml *ups = upsert_of(s, t);
+    sq_buf hit = {0};
+    collect victims = {0};
+    uint8_t *old = NULL;
+    size_t oldl = 0;
+    int exists = 0;
+    if (t->ntriggers) {
+        rc = sq_trigger_fire(s, t, 'B', 'I', NULL, out);
+        if (rc == SQ_TRIGGER_IGNORE) {
+            rc = SQLITE_OK;
+            goto done;
+        }
+        if (rc)
+            goto done;
+    }
     int needs = sq_key_needs_uid(t, out);
     if (needs)
         rc = sq_next_rowid(s, t, &uid);
@@ -1535,10 +1646,6 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf)
         rc = sq_fail(s, MSQL_ERROR,
                      "primary key of %llu bytes once encoded: over Meridian's %d-byte key limit",
                      (unsigned long long)k.len, MERIDIAN_KEY_MAX);
-    uint8_t *old = NULL;
-    size_t oldl = 0;
-    int exists = 0;
-    collect victims = {0};
     if (!rc && !needs) {
         rc = sq_read(s, x, k.p, k.len, &old, &oldl);
         if (rc == SQLITE_OK)
@@ -1546,12 +1653,20 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf)
         else if (rc == SQLITE_NOTFOUND)
             rc = SQLITE_OK;
     }
+    if (!rc && exists && ups && target_is(ups, t, t->pk, t->npk)) {
+        rc = do_upsert(vt, x, ups, k.p, k.len, out, written);
+        goto done;
+    }
     if (!rc && exists && onconf != SQLITE_REPLACE)
         rc = pk_conflict(s, t, onconf);
     if (!rc)
         rc = parent_check(s, x, t, out, onconf);
     if (!rc)
-        rc = unique_checks(s, x, t, out, k.p, k.len, onconf, &victims);
+        rc = unique_checks(s, x, t, out, k.p, k.len, NULL, 0, onconf, &victims, &hit);
+    if (rc == SQ_UPSERT_HIT) {
+        rc = do_upsert(vt, x, ups, hit.p, hit.len, out, written);
+        goto done;
+    }
     /* Checks done: now the writes. */
     for (int i = 0; !rc && i < victims.n; i++)
         if (!same_key(victims.a[i].k, victims.a[i].kl, k.p, k.len))
@@ -1569,6 +1684,21 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf)
     }
     if (!rc)
         rc = write_row(s, t, out, k.p, k.len);
+    if (!rc && t->rowid_alias)
+        rc = sq_note_alias(s, x, t, sqlite3_value_int64(out[t->pk[0]]), alias != NULL);
+    if (!rc) {
+        written->len = 0;
+        if (sq_buf_put(written, k.p, k.len))
+            rc = sq_fail(s, MSQL_NOMEM, "out of memory");
+    }
+    if (!rc && t->ntriggers) {
+        rc = sq_trigger_fire(s, t, 'A', 'I', NULL, out);
+        if (rc == SQ_TRIGGER_IGNORE)
+            rc = SQLITE_OK;
+    }
+done:
+    sqlite3_value_free(alias);
+    sq_buf_free(&hit);
     collect_free(&victims);
     free(old);
     sq_buf_free(&k);
@@ -1576,13 +1706,12 @@ static int do_insert(sq_vt *vt, sq_txn *x, sqlite3_value **argv, int onconf)
     return rc;
 }
 
-static int do_update(sq_vt *vt, sq_txn *x, sqlite3_value *oldkey, sqlite3_value **argv, int onconf)
+static int do_update_vals(sq_vt *vt, sq_txn *x, const uint8_t *ok, size_t okl, sqlite3_value **in,
+                          int onconf, sq_buf *written)
 {
     msql *s = vt->s;
     sq_table *t = vt->t;
     int n = t->ncol;
-    const uint8_t *ok = sqlite3_value_blob(oldkey);
-    size_t okl = (size_t)sqlite3_value_bytes(oldkey);
     uint8_t *oldv = NULL;
     size_t oldvl = 0;
     int rc = sq_read(s, x, ok, okl, &oldv, &oldvl);
@@ -1590,9 +1719,7 @@ static int do_update(sq_vt *vt, sq_txn *x, sqlite3_value *oldkey, sqlite3_value 
         return SQLITE_OK; /* gone already (an earlier row of this statement replaced it) */
     if (rc)
         return rc;
-    sqlite3_value *in[n > 0 ? n : 1], *out[n > 0 ? n : 1], *ov[n > 0 ? n : 1];
-    for (int i = 0; i < n; i++)
-        in[i] = argv[2 + i];
+    sqlite3_value *out[n > 0 ? n : 1], *ov[n > 0 ? n : 1];
     rc = sq_row_values(s, t, oldv, oldvl, ov);
     if (rc) {
         free(oldv);
@@ -1606,8 +1733,17 @@ static int do_update(sq_vt *vt, sq_txn *x, sqlite3_value *oldkey, sqlite3_value 
         free(oldv);
         return rc;
     }
-    if (t->rowid_alias)
-        sq_note_alias(s, x, t, sqlite3_value_int64(out[t->pk[0]]));
+    if (t->ntriggers) {
+        rc = sq_trigger_fire(s, t, 'B', 'U', ov, out);
+        if (rc) {
+            if (rc == SQ_TRIGGER_IGNORE)
+                rc = SQLITE_OK;
+            free_vals(out, n);
+            free_vals(ov, n);
+            free(oldv);
+            return rc;
+        }
+    }
     sq_buf k = {0};
     if (t->hidden_rowid) {
         if (sq_buf_put(&k, ok, okl))
@@ -1663,7 +1799,7 @@ static int do_update(sq_vt *vt, sq_txn *x, sqlite3_value *oldkey, sqlite3_value 
         collect_free(&rows);
     }
     if (!rc)
-        rc = unique_checks(s, x, t, out, moved ? k.p : ok, moved ? k.len : okl, onconf, &victims);
+        rc = unique_checks(s, x, t, out, k.p, k.len, ok, okl, onconf, &victims, NULL);
     /* Writes. */
     for (int i = 0; !rc && i < victims.n; i++)
         if (!same_key(victims.a[i].k, victims.a[i].kl, ok, okl))
@@ -1675,11 +1811,59 @@ static int do_update(sq_vt *vt, sq_txn *x, sqlite3_value *oldkey, sqlite3_value 
         rc = sq_delete(s, ok, okl);
     if (!rc)
         rc = write_row(s, t, out, k.p, k.len);
+    if (!rc && t->rowid_alias)
+        rc = sq_note_alias(s, x, t, sqlite3_value_int64(out[t->pk[0]]), 0);
+    if (!rc) {
+        written->len = 0;
+        if (sq_buf_put(written, k.p, k.len))
+            rc = sq_fail(s, MSQL_NOMEM, "out of memory");
+    }
+    if (!rc && t->ntriggers) {
+        rc = sq_trigger_fire(s, t, 'A', 'U', ov, out);
+        if (rc == SQ_TRIGGER_IGNORE)
+            rc = SQLITE_OK;
+    }
     collect_free(&victims);
     sq_buf_free(&k);
     free_vals(out, n);
     free_vals(ov, n);
     free(oldv);
+    return rc;
+}
+
+/* DELETE of a row of a table with triggers: BEFORE, the delete, AFTER. */
+static int delete_with_triggers(sq_vt *vt, sq_txn *x, const uint8_t *k, size_t kl,
+                                const uint8_t *val, size_t vl, int onconf)
+{
+    msql *s = vt->s;
+    sq_table *t = vt->t;
+    int n = t->ncol;
+    sqlite3_value *ov[n > 0 ? n : 1];
+    int rc = sq_row_values(s, t, val, vl, ov);
+    if (rc)
+        return rc;
+    rc = sq_trigger_fire(s, t, 'B', 'D', ov, NULL);
+    if (rc == SQ_TRIGGER_IGNORE) {
+        free_vals(ov, n);
+        return SQLITE_OK;
+    }
+    if (!rc) {
+        /* the BEFORE trigger may have changed or deleted the row */
+        uint8_t *cur = NULL;
+        size_t cl = 0;
+        rc = sq_read(s, x, k, kl, &cur, &cl);
+        if (rc == SQLITE_OK)
+            rc = delete_row(s, x, t, k, kl, cur, cl, onconf);
+        else if (rc == SQLITE_NOTFOUND)
+            rc = SQLITE_OK;
+        free(cur);
+    }
+    if (!rc) {
+        rc = sq_trigger_fire(s, t, 'A', 'D', ov, NULL);
+        if (rc == SQ_TRIGGER_IGNORE)
+            rc = SQLITE_OK;
+    }
+    free_vals(ov, n);
     return rc;
 }
 
@@ -1694,6 +1878,9 @@ static int vt_update(sqlite3_vtab *v, int argc, sqlite3_value **argv, sqlite3_in
     if (!x)
         return vt_err(v, SQLITE_ERROR);
     int onconf = sqlite3_vtab_on_conflict(s->conn);
+    const sq_dml *d = s->dml;
+    int returning = d && d->ret && d->table && sqlite3_stricmp(d->table, vt->t->name) == 0;
+    sq_buf written = {0};
     int rc;
     if (argc == 1) {
         const uint8_t *k = sqlite3_value_blob(argv[0]);
@@ -1701,16 +1888,24 @@ static int vt_update(sqlite3_vtab *v, int argc, sqlite3_value **argv, sqlite3_in
         uint8_t *val = NULL;
         size_t vl = 0;
         rc = sq_read(s, x, k, kl, &val, &vl);
-        if (rc == SQLITE_OK)
+        if (rc == SQLITE_OK && returning)
+            rc = sq_dml_return(s, d, k, kl); /* the row as it was */
+        if (rc == SQLITE_OK && vt->t->ntriggers)
+            rc = delete_with_triggers(vt, x, k, kl, val, vl, onconf);
+        else if (rc == SQLITE_OK)
             rc = delete_row(s, x, vt->t, k, kl, val, vl, onconf);
         else if (rc == SQLITE_NOTFOUND)
             rc = SQLITE_OK;
         free(val);
     } else if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
-        rc = do_insert(vt, x, argv, onconf);
+        rc = do_insert(vt, x, argv, onconf, &written);
     } else {
-        rc = do_update(vt, x, argv[0], argv, onconf);
+        rc = do_update_vals(vt, x, sqlite3_value_blob(argv[0]),
+                            (size_t)sqlite3_value_bytes(argv[0]), argv + 2, onconf, &written);
     }
+    if (!rc && returning && written.len)
+        rc = sq_dml_return(s, d, written.p, written.len); /* the row as written */
+    sq_buf_free(&written);
     if (rc == SQLITE_NOMEM)
         return SQLITE_NOMEM;
     return rc ? vt_err(v, rc) : SQLITE_OK;
@@ -1748,16 +1943,39 @@ static int vt_commit(sqlite3_vtab *v)
 static int vt_rollback(sqlite3_vtab *v)
 {
     msql *s = vt_session(v);
+    if (((sq_vt *)v)->gen == s->cat.gen)
+        ((sq_vt *)v)->t->alias_serial = 0; /* max + 1 again from what is left */
     if (s->tx && s->tx->rw)
         sq_wbuf_rollback(s->wb, s->stmt_mark);
     return SQLITE_OK;
 }
 
+/* Statements run inside another one (trigger bodies, UPSERT) get SQLite's
+ * statement savepoints: xSavepoint(n) before a multi-row one, xRollbackTo(n)
+ * and xRelease(n) when it fails. Every table gets each call: they are
+ * idempotent. */
 static int vt_savepoint(sqlite3_vtab *v, int n)
+{
+    msql *s = vt_session(v);
+    if (n >= 0 && n < SQ_MAX_SQLITE_SP && s->tx && s->tx->rw)
+        s->sqlite_sp[n] = sq_wbuf_mark(s->wb);
+    return SQLITE_OK;
+}
+
+static int vt_rollback_to(sqlite3_vtab *v, int n)
+{
+    msql *s = vt_session(v);
+    if (n >= 0 && n < SQ_MAX_SQLITE_SP && s->tx && s->tx->rw &&
+        s->sqlite_sp[n] <= sq_wbuf_mark(s->wb))
+        sq_wbuf_rollback(s->wb, s->sqlite_sp[n]);
+    return SQLITE_OK;
+}
+
+static int vt_release(sqlite3_vtab *v, int n)
 {
     (void)v;
     (void)n;
-    return SQLITE_OK; /* SQLite has no transaction of its own: never called */
+    return SQLITE_OK;
 }
 
 static int vt_rename(sqlite3_vtab *v, const char *name)
@@ -1789,8 +2007,8 @@ static sqlite3_module meridian_module = {
     .xRollback = vt_rollback,
     .xRename = vt_rename,
     .xSavepoint = vt_savepoint,
-    .xRelease = vt_savepoint,
-    .xRollbackTo = vt_savepoint,
+    .xRelease = vt_release,
+    .xRollbackTo = vt_rollback_to,
 };
 
 int sq_vtab_register(msql *s)

@@ -258,6 +258,35 @@ TEST(schema_shared_between_sessions)
     msql_close(b);
 }
 
+/* Another session changes the schema while a statement of this one is still
+ * being stepped: the reload waits for it (a clear retryable error meanwhile),
+ * the running statement finishes untouched, and the reload happens after. */
+TEST(schema_change_under_a_running_statement)
+{
+    msql *a = fresh();
+    msql *b = session();
+    CHECK(a && b);
+    EXPECT(a, "CREATE TABLE t(x INT PRIMARY KEY); INSERT INTO t VALUES(1), (2), (3)", "");
+    msql_stmt *st = NULL;
+    CHECK_EQ(msql_prepare(a, "SELECT x FROM t", -1, &st, NULL), MSQL_OK);
+    CHECK_EQ(msql_step(st), MSQL_ROW);
+    EXPECT(b, "CREATE TABLE u(y INT PRIMARY KEY)", "");
+    q(a, "SELECT count(*) FROM t");
+    CHECK_EQ(sqt_code, MSQL_RETRY);
+    CHECKF(strstr(sqt_out, "another statement of this session is still running"), "%s", sqt_out);
+    q(a, "INSERT INTO u VALUES(5)");
+    CHECK_EQ(sqt_code, MSQL_RETRY);
+    int n = 1, rc;
+    while ((rc = msql_step(st)) == MSQL_ROW)
+        n++;
+    CHECK_EQ(rc, MSQL_DONE);
+    CHECK_EQ(n, 3);
+    msql_finalize(st);
+    EXPECT(a, "INSERT INTO u VALUES(5); SELECT * FROM u", "5\n");
+    msql_close(a);
+    msql_close(b);
+}
+
 TEST(without_primary_key)
 {
     msql *s = fresh();
@@ -286,5 +315,6 @@ TEST(cleanup)
 TEST_MAIN(TEST_CASE(create_insert_select), TEST_CASE(affinity_and_types), TEST_CASE(constraints),
           TEST_CASE(update_delete), TEST_CASE(transactions), TEST_CASE(read_at_timestamp),
           TEST_CASE(point_select_reads_one_row), TEST_CASE(store_failures),
-          TEST_CASE(schema_shared_between_sessions), TEST_CASE(without_primary_key),
+          TEST_CASE(schema_shared_between_sessions),
+          TEST_CASE(schema_change_under_a_running_statement), TEST_CASE(without_primary_key),
           TEST_CASE(cleanup))

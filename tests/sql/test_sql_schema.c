@@ -240,6 +240,11 @@ TEST(views_and_show)
     EXPECT(s, "DROP VIEW IF EXISTS big", "");
     EXPECT(s, "SHOW CREATE TABLE nosuch", "ERR 1: no such table: nosuch");
     EXPECT(s, "SHOW NONSENSE", "ERR 1: near \"NONSENSE\": syntax error");
+    EXPECT(s, "CREATE INDEX t_b ON t(b)", "");
+    EXPECT(s, "SHOW TABLETS FOR TABLE t",
+           "t|-inf|+inf|1|fake:1|fake:1\nt (index t_b)|-inf|+inf|1|fake:1|fake:1\n");
+    EXPECT(s, "SHOW TABLETS FOR TABLE nosuch", "ERR 1: no such table: nosuch");
+    EXPECT(s, "SHOW TABLETS FOR t", "ERR 1: near \"t\": syntax error");
     EXPECT(s, "DELETE FROM meridian_schema", "ERR 1: not authorized");
     msql_close(o);
     msql_close(s);
