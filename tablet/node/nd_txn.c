@@ -34,6 +34,8 @@
 
 static void on_commit_wait(uv_timer_t *h);
 static void commit_done(nd_node *n, nd_group *g, nd_txn *t);
+static void propose_record(nd_node *n, nd_group *g, nd_txn *t, uint8_t kind, const uint8_t *body,
+                           size_t blen);
 
 /* A replica's later timestamps exceed every commit timestamp its store holds
  * (see nd_txn_apply_slot): after a restart the replay skips the DECIDE records
@@ -73,6 +75,7 @@ static void txn_free(nd_txn *t)
     free(t->key);
     free(t->end);
     free(t->body);
+    free(t->held);
     free(t);
 }
 
@@ -305,8 +308,26 @@ void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t)
             return nd_txn_abort(n, g, t, "out of memory", NULL);
         body = framed;
     }
-    int rc = nd_propose_raw(n, g, 0, kind, body, blen, &err);
+    if (kind == ND_OP_PREPARE && n->hold_prepare_ns > 0) {
+        /* Test-only (the fault RPC's hold_prepare_ms): PREPARE goes out late, as if its
+         * replication were slow; nd_txn_tick proposes it. */
+        free(t->held);
+        t->held = framed;
+        t->held_len = blen;
+        t->held_until = mr_monotonic_ns() + n->hold_prepare_ns;
+        t->state = TXN_PREPARING;
+        return;
+    }
+    propose_record(n, g, t, kind, body, blen);
     free(framed);
+}
+
+/* Proposes t's commit record (ND_OP_TXN, COMMIT2) or PREPARE; aborts t if it cannot. */
+static void propose_record(nd_node *n, nd_group *g, nd_txn *t, uint8_t kind, const uint8_t *body,
+                           size_t blen)
+{
+    mr_err err;
+    int rc = nd_propose_raw(n, g, 0, kind, body, blen, &err);
     if (rc != MR_OK) {
         char why[300];
         snprintf(why, sizeof why, "commit not proposed: %s", mr_err_msg(&err));
@@ -317,14 +338,33 @@ void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t)
     t->state = kind == ND_OP_PREPARE ? TXN_PREPARING : TXN_COMMITTING;
 }
 
+/* Test-only: proposes the PREPAREs held back (hold_prepare_ms) whose time has come. */
+static void propose_held(nd_node *n, nd_group *g, int64_t now)
+{
+    for (;;) { /* from the top each time: an abort changes the list */
+        nd_txn *t = g->txn.txns;
+        while (t && !(t->held && now >= t->held_until))
+            t = t->next;
+        if (!t)
+            return;
+        uint8_t *b = t->held;
+        t->held = NULL;
+        propose_record(n, g, t, ND_OP_PREPARE, b, t->held_len);
+        free(b);
+    }
+}
+
 void nd_txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *out)
 {
     nd_txn_reply(n, t, aborted(why));
     /* The other side of a two-phase commit hears of it now rather than by
-     * timeout: a participant votes no, a coordinator tells everyone. */
-    if (t->co)
+     * timeout: a participant votes no, a coordinator tells everyone, and logs
+     * the abort so that a participant that missed it (its PREPARE was in flight,
+     * or the message was lost) is answered when its vote or question comes. */
+    if (t->co) {
         nd_send_decisions(n, g, t->id, t->co, false, 0);
-    else if (t->coord && t->coord != g->id)
+        nd_propose_abort2(n, g, t->id);
+    } else if (t->coord && t->coord != g->id)
         nd_send_vote(n, g, t->id, t->coord, false, 0);
     tl_out local = {0};
     tl_release(g->txn.locks, t->id, out ? out : &local);
@@ -988,6 +1028,7 @@ void nd_txn_tick(nd_node *n, nd_group *g)
                  now - t->commit_at > ND_VOTE_TIMEOUT)
             nd_txn_abort(n, g, t, "two-phase commit timed out waiting for the participants", NULL);
     }
+    propose_held(n, g, now);
     if (nd_leads_with_log(n, g)) {
         nd_forget_step(n, g, now);
         nd_tick_2pc(n, g, now);

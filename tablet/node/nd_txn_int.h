@@ -7,11 +7,14 @@
 #include "coordinator/co.h"
 #include "tablet/node/nd_int.h"
 
-#define ND_SAFE_IDLE     (250 * MR_NS_PER_MS)
-#define ND_TXN_IDLE      (10 * MR_NS_PER_S) /* a client that vanished */
-#define ND_SNAPWAIT_MAX  (2 * MR_NS_PER_S)
-#define ND_VOTE_TIMEOUT  (5 * MR_NS_PER_S)    /* coordinator: votes must come by then */
-#define ND_QUERY_EVERY   (1 * MR_NS_PER_S)    /* participant: ask about a decision */
+#define ND_SAFE_IDLE    (250 * MR_NS_PER_MS)
+#define ND_TXN_IDLE     (10 * MR_NS_PER_S) /* a client that vanished */
+#define ND_SNAPWAIT_MAX (2 * MR_NS_PER_S)
+#define ND_VOTE_TIMEOUT (5 * MR_NS_PER_S) /* coordinator: votes must come by then */
+#define ND_QUERY_EVERY  (1 * MR_NS_PER_S) /* participant: ask about a decision */
+/* participant: the first question, this long after PREPARE applied (then every ND_QUERY_EVERY):
+ * an abort that was lost on the way costs this, not a second */
+#define ND_QUERY_FIRST   (200 * MR_NS_PER_MS)
 #define ND_DELIVER_EVERY (500 * MR_NS_PER_MS) /* coordinator: resend an unacked commit */
 
 typedef enum {
@@ -58,8 +61,16 @@ struct nd_txn {
     uint64_t coord;    /* the coordinator group; 0 = a single-group transaction */
     co_votes *co;      /* at the coordinator: the participants and their votes */
     int64_t commit_at; /* monotonic ns the commit request came */
-    uint8_t *spans;    /* the read locks taken here: per span u32 klen, key, u32 elen (or
-                        * UINT32_MAX for a point read), end; carried by PREPARE */
+    /* participant: the coordinator's abort came while PREPARE was in flight; DECIDE (abort) is
+     * logged as soon as PREPARE applies (nd_txn_apply.c) */
+    bool abort_decided;
+    /* test-only (nd_fault.c, hold_prepare_ms): a PREPARE held back until held_until, as if
+     * its replication were slow */
+    uint8_t *held;
+    size_t held_len;
+    int64_t held_until;
+    uint8_t *spans; /* the read locks taken here: per span u32 klen, key, u32 elen (or
+                     * UINT32_MAX for a point read), end; carried by PREPARE */
     size_t spans_len, spans_cap;
     nd_group *g;
     nd_node *n;
@@ -187,6 +198,9 @@ bool nd_decision_forgotten(nd_group *g, uint64_t txn);
 
 /* nd_2pc.c */
 bool nd_px_is_leader(const nd_group *g);
+/* Coordinator leader: logs "aborted" as txn's decision unless one is logged already (the
+ * first decision logged wins), so late votes and questions find it. */
+void nd_propose_abort2(nd_node *n, nd_group *g, uint64_t txn);
 void nd_send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts);
 /* The coordinator (group coord) sends txn's decision to participant group to. */
 void nd_send_decision(nd_node *n, uint64_t txn, uint64_t to, uint64_t coord, bool commit,

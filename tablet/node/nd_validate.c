@@ -319,5 +319,7 @@ int nd_valid_fault(const Meridian__FaultRequest *m, mr_err *err)
         if (m->partition[i] < 1 || m->partition[i] > PX_MAX_NODE_ID)
             return mr_errf(err, MR_EINVAL, "partition: node id %u outside [1, %d]", m->partition[i],
                            PX_MAX_NODE_ID);
+    if (m->has_hold_prepare_ms && m->hold_prepare_ms > 60000)
+        return mr_errf(err, MR_EINVAL, "hold_prepare_ms: %u is over 60000", m->hold_prepare_ms);
     return MR_OK;
 }

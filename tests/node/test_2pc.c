@@ -12,12 +12,20 @@
  *                  written, and the other participant's locks are released
  *   prepared_holds a prepared participant holds safe time below its prepare
  *                  timestamp: a snapshot read above it waits (not served)
- *                  until the decision
+ *                  until the decision; the coordinator, which served the
+ *                  transaction a read but never got its commit, aborts it once
+ *                  its client has been silent there for a second
  *   vanished       participants prepare, the client vanishes before telling
  *                  the coordinator, and the coordinator group's leader is
  *                  killed: the participants ask, the new coordinator leader
  *                  aborts for good, no replica keeps a prepared transaction,
- *                  and the keys are writable again */
+ *                  and the keys are writable again
+ *   abort_during_prepare
+ *                  the coordinator refuses a commit while a participant's
+ *                  PREPARE is in flight (held back with the fault RPC): the
+ *                  abort is not lost, the participant logs it as soon as
+ *                  PREPARE applies, without asking, and a writer waiting for
+ *                  its locks gets them within milliseconds, not seconds */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +359,13 @@ TEST(prepared_holds_safe_time)
     setup();
     uint64_t id = 3000000 + (uint64_t)(mr_realtime_ns() & 0xffff);
     json_t *parts = json_pack("[i, i]", G_A, G_C);
+    /* The transaction read at the coordinator a moment ago: its commit may still come there,
+     * so the participant's first question (200 ms after it prepared) does not abort it. */
+    json_t *rd = txn_req(G_A, id, "read");
+    json_object_set_new(rd, "key", json_string("atango"));
+    json_t *r0 = to_leader(G_A, rd);
+    CHECKF(ok(r0), "read at the coordinator: %s", err_of(r0));
+    json_decref(r0);
     /* Only the participant hears of the commit: it prepares and waits. */
     json_t *r =
         to_leader(G_C, commit_req(G_C, id, G_A, parts,
@@ -459,12 +474,96 @@ TEST(status_of_single_group_commits)
     free(v);
 }
 
+/* A counter of group gid's "txn" status object at node i (-1 if the node does not answer). */
+static json_int_t txn_counter(int i, int gid, const char *name)
+{
+    json_t *st = tc_status(i);
+    if (!st)
+        return -1;
+    json_int_t v =
+        json_integer_value(json_object_get(json_object_get(tc_group_of(st, gid), "txn"), name));
+    json_decref(st);
+    return v;
+}
+
+/* Every node proposes PREPARE records ms late (0: at once). */
+static void hold_prepare(int ms)
+{
+    char req[64];
+    snprintf(req, sizeof req, "{\"hold_prepare_ms\":%d}", ms);
+    for (int i = 0; i < NNODES; i++) {
+        json_t *r = tc_request(i, ND_MSG_FAULT, req);
+        CHECKF(r && json_integer_value(json_object_get(r, "hold_prepare_ms")) == ms,
+               "fault RPC at node %d: %s", i, err_of(r));
+        json_decref(r);
+    }
+}
+
+/* docs/goodput.md 2.1: an abort decision that reached a participant while its PREPARE was
+ * being logged used to be dropped; the participant then held its locks until its questions
+ * to the coordinator got an answer (2 s). */
+TEST(abort_during_prepare)
+{
+    setup();
+    int pl = tc_wait_leader(G_C, -1, 10000);
+    CHECK(pl >= 0);
+    json_int_t queries = txn_counter(pl, G_C, "queries");
+    json_int_t late = txn_counter(pl, G_C, "late_aborts");
+    hold_prepare(1000);
+    uint64_t id = 6000000 + (uint64_t)(mr_realtime_ns() & 0xffff);
+    json_t *parts = json_pack("[i, i]", G_A, G_C);
+    /* The participant takes its lock on "uniform"; its PREPARE waits a second. */
+    commit_call part = put_call(G_C, id, G_A, parts, "uniform", "U", 0);
+    pthread_t th;
+    pthread_create(&th, NULL, commit_thread, &part);
+    sleep_ms(300);
+    /* Meanwhile the coordinator refuses the commit (a read it never served): it tells the
+     * participant at once, whose PREPARE is still in flight. */
+    commit_call coord = put_call(G_A, id, G_A, parts, "bravo2", "X", 1);
+    json_decref(parts);
+    coord.reply = to_leader(G_A, coord.req);
+    CHECK_STR(err_of(coord.reply), "aborted");
+    json_decref(coord.reply);
+    pthread_join(th, NULL);
+    /* PREPARE applied: the participant says prepared (the client hears the coordinator's
+     * "aborted"). A younger writer of the same key waits for the prepared lock: measure how
+     * long. */
+    CHECKF(ok(part.reply) && json_is_true(json_object_get(part.reply, "prepared")),
+           "participant: %s", err_of(part.reply));
+    json_decref(part.reply);
+    int64_t t0 = mr_monotonic_ns();
+    json_t *w = txn_req(G_C, id + 1, "commit");
+    json_object_set_new(w, "writes", json_pack("[{s:s, s:s}]", "key", "uniform", "value", "W"));
+    json_t *r = to_leader(G_C, w);
+    int64_t waited_ms = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    CHECKF(ok(r), "write after the abort: %s", err_of(r));
+    json_decref(r);
+    hold_prepare(0);
+    printf("  the prepared lock went %lld ms after PREPARE applied\n", (long long)waited_ms);
+    CHECKF(waited_ms < 500, "the writer waited %lld ms for the aborted transaction's lock",
+           (long long)waited_ms);
+    if (tc_find_leader(G_C, -1) == pl) { /* (a leader change would reset what we compare) */
+        CHECK_EQ(txn_counter(pl, G_C, "late_aborts"), late + 1);
+        CHECKF(txn_counter(pl, G_C, "queries") == queries,
+               "the participant had to ask the coordinator (%lld questions before, %lld after)",
+               (long long)queries, (long long)txn_counter(pl, G_C, "queries"));
+    }
+    char *state = status_of(G_A, id, NULL);
+    CHECK_STR(state, "aborted");
+    free(state);
+    CHECK_EQ(wait_unprepared(-1, 2000), 0);
+    char *v = read_at(0, G_C, "uniform", mr_realtime_ns() + 5 * MR_NS_PER_MS);
+    CHECKF(v && strcmp(v, "W") == 0, "uniform = %s", v ? v : "(none)");
+    free(v);
+}
+
 static const test_case cases[] = {TEST_CASE(ranges),
                                   TEST_CASE(atomic_commit),
                                   TEST_CASE(vote_no),
                                   TEST_CASE(prepared_holds_safe_time),
                                   TEST_CASE(vanished_client_and_coordinator_crash),
-                                  TEST_CASE(status_of_single_group_commits)};
+                                  TEST_CASE(status_of_single_group_commits),
+                                  TEST_CASE(abort_during_prepare)};
 
 int main(int argc, char **argv)
 {
