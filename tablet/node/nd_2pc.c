@@ -129,6 +129,22 @@ void nd_send_decision(nd_node *n, uint64_t txn, uint64_t to, uint64_t coord, boo
     nd_send_to_group(n, to, ND_MSG_DECISION, &m.base);
 }
 
+void nd_push(nd_node *n, nd_group *g, nd_txn *t)
+{
+    int64_t now = mr_monotonic_ns();
+    if (t->pushed_at && now - t->pushed_at < ND_PUSH_EVERY)
+        return;
+    t->pushed_at = now;
+    g->txn.pushes++;
+    Meridian__TwoPhase m = MERIDIAN__TWO_PHASE__INIT;
+    m.txn = t->id;
+    m.group = t->coord;
+    m.has_from = true;
+    m.from = g->id;
+    m.has_wound = m.wound = true;
+    nd_send_to_group(n, t->coord, ND_MSG_TXN_QUERY, &m.base);
+}
+
 /* A participant's acknowledgement that it logged the decision. */
 void nd_send_ack(nd_node *n, uint64_t txn, uint64_t coord, uint64_t from)
 {
@@ -285,6 +301,27 @@ static void on_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t from, bool o
     }
 }
 
+/* Coordinator leader: participant group `from` asks to wound txn, which is prepared there and
+ * holds up an older transaction (nd_push). Aborting an undecided transaction is always
+ * allowed; a decided one finishes without waiting for anyone, so the decision is repeated. */
+static void on_wound(nd_node *n, nd_group *g, uint64_t txn, uint64_t from)
+{
+    co_decision d;
+    if (nd_decision_lookup(g, txn, &d)) {
+        nd_send_decision(n, txn, from, g->id, d.commit, d.ts);
+        return;
+    }
+    nd_txn *t = nd_txn_find(g, txn);
+    if (t && txn_sealed(t->state))
+        return; /* COMMIT2 is in the log: the decision follows */
+    /* (No vote is kept for `from`: a wound carries no prepare timestamp. It hears of the
+     * abort from nd_send_decisions, or when it asks.) */
+    g->txn.pushed++;
+    if (t)
+        nd_txn_abort(n, g, t, "wounded by an older transaction (at a participant)", NULL);
+    nd_propose_abort2(n, g, txn);
+}
+
 /* Participant leader: the coordinator's decision. */
 static void on_decision(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool commit,
                         int64_t ts)
@@ -332,7 +369,9 @@ void nd_txn_on_2pc(nd_node *n, const net_message *m)
         return; /* not for a leader here: the sender retries elsewhere */
     }
     nd_lock_prepared(n, g);
-    if (m->type == ND_MSG_PREPARED)
+    if (m->type == ND_MSG_TXN_QUERY && o->has_wound && o->wound)
+        on_wound(n, g, o->txn, o->from);
+    else if (m->type == ND_MSG_PREPARED)
         on_vote(n, g, o->txn, o->from, o->ok, o->ts, false);
     else if (m->type == ND_MSG_TXN_QUERY)
         on_vote(n, g, o->txn, o->from, true, o->ts, true);

@@ -395,6 +395,15 @@ void nd_handle_out(nd_node *n, nd_group *g, tl_out *out)
         }
     }
     out->nwounded = 0;
+    /* Younger prepared participants that older requests wait for here: their coordinators
+     * wound them unless they are decided (tl.h, "push"). */
+    for (size_t i = 0; i < out->npushed; i++) {
+        nd_txn *t = nd_txn_find(g, out->pushed[i]);
+        if (t && t->coord && t->coord != g->id &&
+            (t->state == TXN_PREPARING || t->state == TXN_PREPARED))
+            nd_push(n, g, t);
+    }
+    out->npushed = 0;
     /* Grants may cascade (handling one can release more): take them in turn. */
     while (out->ngranted) {
         tl_grant gr = out->granted[--out->ngranted];

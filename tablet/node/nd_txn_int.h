@@ -16,6 +16,7 @@
  * an abort that was lost on the way costs this, not a second */
 #define ND_QUERY_FIRST   (200 * MR_NS_PER_MS)
 #define ND_DELIVER_EVERY (500 * MR_NS_PER_MS) /* coordinator: resend an unacked commit */
+#define ND_PUSH_EVERY    (100 * MR_NS_PER_MS) /* participant: repeat a push (one was lost?) */
 
 typedef enum {
     TXN_IDLE = 0,
@@ -64,6 +65,7 @@ struct nd_txn {
     /* participant: the coordinator's abort came while PREPARE was in flight; DECIDE (abort) is
      * logged as soon as PREPARE applies (nd_txn_apply.c) */
     bool abort_decided;
+    int64_t pushed_at; /* participant: monotonic ns its coordinator was last asked to wound it */
     /* test-only (nd_fault.c, hold_prepare_ms): a PREPARE held back until held_until, as if
      * its replication were slow */
     uint8_t *held;
@@ -202,6 +204,9 @@ bool nd_px_is_leader(const nd_group *g);
  * first decision logged wins), so late votes and questions find it. */
 void nd_propose_abort2(nd_node *n, nd_group *g, uint64_t txn);
 void nd_send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts);
+/* Participant leader: an older transaction waits here for prepared t's locks; ask t's
+ * coordinator to wound it (rate-limited per transaction). */
+void nd_push(nd_node *n, nd_group *g, nd_txn *t);
 /* The coordinator (group coord) sends txn's decision to participant group to. */
 void nd_send_decision(nd_node *n, uint64_t txn, uint64_t to, uint64_t coord, bool commit,
                       int64_t ts);

@@ -25,7 +25,13 @@
  *                  PREPARE is in flight (held back with the fault RPC): the
  *                  abort is not lost, the participant logs it as soon as
  *                  PREPARE applies, without asking, and a writer waiting for
- *                  its locks gets them within milliseconds, not seconds */
+ *                  its locks gets them within milliseconds, not seconds
+ *   push_prepared_holder
+ *                  a distributed deadlock through a prepared participant: T is
+ *                  prepared at one group and waits at its coordinator for an
+ *                  older H's read lock; H then waits for T's prepared lock. H
+ *                  pushes T's coordinator, which aborts T: H is served at once
+ *                  instead of after the 5 s vote timeout */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -557,13 +563,83 @@ TEST(abort_during_prepare)
     free(v);
 }
 
+/* docs/goodput.md 2.2: the waits-for cycle T -> H (at the coordinator, wound-wait: T is
+ * younger) -> T (at the participant: T is prepared there, H cannot wound it) used to last
+ * until the coordinator's vote timeout (5 s). */
+TEST(push_prepared_holder)
+{
+    setup();
+    int64_t now = mr_realtime_ns();
+    int64_t h_prio = now - MR_NS_PER_S, t_prio = now;
+    uint64_t h = 7000000 + (uint64_t)(now & 0xffff), t = h + 1;
+    /* H reads "akey" at G_A (a shared lock). */
+    json_t *rd = txn_req(G_A, h, "read");
+    json_object_set_new(rd, "prio", json_integer(h_prio));
+    json_object_set_new(rd, "key", json_string("akey"));
+    json_t *r = to_leader(G_A, rd);
+    CHECKF(ok(r), "H's read at the coordinator: %s", err_of(r));
+    json_decref(r);
+    /* T commits: coordinator G_A writes "akey" (waits for H, who is older), participant G_C
+     * writes "xkey" (prepares). */
+    json_t *parts = json_pack("[i, i]", G_A, G_C);
+    commit_call calls[2] = {put_call(G_A, t, G_A, parts, "akey", "T", 0),
+                            put_call(G_C, t, G_A, parts, "xkey", "T", 0)};
+    json_decref(parts);
+    for (int i = 0; i < 2; i++)
+        json_object_set_new(calls[i].req, "prio", json_integer(t_prio));
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, commit_thread, &calls[i]);
+    pthread_join(th[1], NULL);
+    CHECKF(ok(calls[1].reply) && json_is_true(json_object_get(calls[1].reply, "prepared")),
+           "T at the participant: %s", err_of(calls[1].reply));
+    int coord = tc_find_leader(G_A, -1);
+    json_int_t pushed = coord >= 0 ? txn_counter(coord, G_A, "pushed") : -1;
+    /* H reads "xkey" at G_C: it waits for T's prepared lock and pushes T's coordinator. */
+    int64_t t0 = mr_monotonic_ns();
+    rd = txn_req(G_C, h, "read");
+    json_object_set_new(rd, "prio", json_integer(h_prio));
+    json_object_set_new(rd, "key", json_string("xkey"));
+    r = to_leader(G_C, rd);
+    int64_t waited_ms = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    CHECKF(ok(r), "H's read at the participant: %s", err_of(r));
+    CHECK(ok(r) && !json_is_true(json_object_get(r, "found"))); /* T aborted: never written */
+    json_decref(r);
+    pthread_join(th[0], NULL);
+    printf("  H waited %lld ms for T's prepared lock; T: %s\n", (long long)waited_ms,
+           json_string_value(json_object_get(calls[0].reply, "message")));
+    CHECKF(waited_ms < 1500, "H waited %lld ms (the vote timeout is 5 s)", (long long)waited_ms);
+    CHECK_STR(err_of(calls[0].reply), "aborted");
+    for (int i = 0; i < 2; i++)
+        json_decref(calls[i].reply);
+    if (coord >= 0 && tc_find_leader(G_A, -1) == coord)
+        CHECK(txn_counter(coord, G_A, "pushed") > pushed);
+    char *state = status_of(G_A, t, NULL);
+    CHECK_STR(state, "aborted");
+    free(state);
+    /* H goes on: it writes both keys and commits. */
+    json_t *hparts = json_pack("[i, i]", G_A, G_C);
+    commit_call hc[2] = {put_call(G_A, h, G_A, hparts, "akey", "H", 1),
+                         put_call(G_C, h, G_A, hparts, "xkey", "H", 1)};
+    json_decref(hparts);
+    for (int i = 0; i < 2; i++)
+        json_object_set_new(hc[i].req, "prio", json_integer(h_prio));
+    commit_all(hc, 2);
+    CHECKF(ok(hc[0].reply), "H's commit: %s: %s", err_of(hc[0].reply),
+           json_string_value(json_object_get(hc[0].reply, "message")));
+    for (int i = 0; i < 2; i++)
+        json_decref(hc[i].reply);
+    CHECK_EQ(wait_unprepared(-1, 5000), 0);
+}
+
 static const test_case cases[] = {TEST_CASE(ranges),
                                   TEST_CASE(atomic_commit),
                                   TEST_CASE(vote_no),
                                   TEST_CASE(prepared_holds_safe_time),
                                   TEST_CASE(vanished_client_and_coordinator_crash),
                                   TEST_CASE(status_of_single_group_commits),
-                                  TEST_CASE(abort_during_prepare)};
+                                  TEST_CASE(abort_during_prepare),
+                                  TEST_CASE(push_prepared_holder)};
 
 int main(int argc, char **argv)
 {
