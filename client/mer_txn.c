@@ -170,6 +170,16 @@ static mer_tgroup *tgroup(meridian_txn *t, uint64_t gid, bool add)
     return &t->groups[t->ngroups++];
 }
 
+/* Forgets group gid if the transaction neither read nor wrote there. */
+static void tgroup_drop(meridian_txn *t, uint64_t gid)
+{
+    for (size_t i = 0; i < t->ngroups; i++)
+        if (t->groups[i].gid == gid && !t->groups[i].nreads && !t->groups[i].wrote) {
+            t->groups[i] = t->groups[--t->ngroups];
+            return;
+        }
+}
+
 /* Checks a key or a value argument; sets the message. */
 static int check_arg(meridian *db, const void *p, size_t len, bool is_key)
 {
@@ -207,6 +217,9 @@ static int read_request(meridian_txn *t, mer_call *c, uint64_t gid, const void *
         r.op = MERIDIAN__TXN_REQUEST__OP__READ;
         r.has_key = true;
         r.key = bin(key, klen);
+        /* The leader answers a read still waiting for its lock before we give up on it. */
+        r.has_wait_ms = true;
+        r.wait_ms = (uint32_t)(t->db->timeout_ms < 3600 * 1000 ? t->db->timeout_ms : 3600 * 1000);
         if (scan) {
             r.has_end = true; /* empty: to the end of the range */
             r.end = bin(end, elen);
@@ -282,10 +295,18 @@ static int read_once(meridian_txn *t, const void *key, size_t klen, bool scan, c
         read_route(t, c, gid);
         if (read_request(t, c, gid, key, klen, scan, end, elen, limit) != MR_OK)
             return txn_fail(t, mer_fail(db, MERIDIAN_NOMEM, "out of memory"));
+        /* A locking read joins the transaction's groups before it is sent: if its answer
+         * never comes, the rollback still tells that group, whose leader may have parked it
+         * (docs/goodput.md 2.3). */
+        bool joined = !t->ro && !tgroup(t, gid, false);
+        if (!t->ro && !tgroup(t, gid, true))
+            return txn_fail(t, mer_fail(db, MERIDIAN_NOMEM, "out of memory"));
         mer_calls_run(db, c, 1);
         if (c->rc != MR_OK)
             return txn_fail(t, mer_fail(db, MERIDIAN_UNAVAILABLE, "read of group %llu: %s",
                                         (unsigned long long)gid, c->why));
+        if (joined && c->reply->error)
+            tgroup_drop(t, gid); /* answered: nothing of it waits there */
         if (!c->reply->error && c->reply->body_case != MERIDIAN__REPLY__BODY_READ)
             return txn_fail(t, mer_fail(db, MERIDIAN_ERROR,
                                         "read of group %llu: %s answered without a read",

@@ -764,6 +764,14 @@ static bool txn_on_read(nd_node *n, const net_message *m, nd_group *g, nd_txn *t
         memcpy(t->key, rq->key, t->klen);
     if (t->elen)
         memcpy(t->end, rq->end, t->elen);
+    /* A read still parked when its client stops waiting is answered a little before then
+     * (nd_txn_tick), so the client hears "aborted" rather than nothing. */
+    t->read_deadline = 0;
+    if (rq->wait_ms) {
+        int64_t wait = (int64_t)rq->wait_ms * MR_NS_PER_MS;
+        int64_t margin = wait / 10 < ND_READ_MARGIN ? wait / 10 : ND_READ_MARGIN;
+        t->read_deadline = mr_monotonic_ns() + wait - margin;
+    }
     tl_lock lk = {.mode = TL_SHARED,
                   .range = t->scan,
                   .start = t->key,
@@ -1015,6 +1023,37 @@ void nd_txn_abort_open(nd_node *n, nd_group *g, const char *why)
     }
 }
 
+/* Why t must be aborted now, or NULL. */
+static const char *expired(nd_group *g, const nd_txn *t, int64_t now)
+{
+    if (t->state == TXN_READ_WAIT && t->read_deadline && now > t->read_deadline) {
+        /* Its client is about to give up: granting it later would hold a lock for no one
+         * until the idle timeout (docs/goodput.md 2.3). */
+        g->txn.wait_timeouts++;
+        return "aborted: lock wait timeout (the read waited as long as its client does)";
+    }
+    if ((t->state == TXN_IDLE || (t->state == TXN_READ_WAIT && !t->read_deadline)) &&
+        now - t->last_active > ND_TXN_IDLE)
+        return "the client went silent";
+    if (t->coord && (t->state == TXN_LOCKING || t->state == TXN_VOTING) &&
+        now - t->commit_at > ND_VOTE_TIMEOUT)
+        return "two-phase commit timed out waiting for the participants";
+    return NULL;
+}
+
+static void expire_txns(nd_node *n, nd_group *g, int64_t now)
+{
+    for (;;) { /* from the top each time: an abort's releases may end others */
+        const char *why = NULL;
+        nd_txn *t = g->txn.txns;
+        while (t && !(why = expired(g, t, now)))
+            t = t->next;
+        if (!t)
+            return;
+        nd_txn_abort(n, g, t, why, NULL);
+    }
+}
+
 void nd_txn_tick(nd_node *n, nd_group *g)
 {
     int64_t now = mr_monotonic_ns();
@@ -1028,15 +1067,8 @@ void nd_txn_tick(nd_node *n, nd_group *g)
     if (st.state != PX_LEADER)
         return;
     /* Transactions whose client vanished never hold locks for ever, nor does
-     * a two-phase commit whose votes do not come. */
-    for (nd_txn *t = g->txn.txns, *next; t; t = next) {
-        next = t->next;
-        if (t->state == TXN_IDLE && now - t->last_active > ND_TXN_IDLE)
-            nd_txn_abort(n, g, t, "the client went silent", NULL);
-        else if (t->coord && (t->state == TXN_LOCKING || t->state == TXN_VOTING) &&
-                 now - t->commit_at > ND_VOTE_TIMEOUT)
-            nd_txn_abort(n, g, t, "two-phase commit timed out waiting for the participants", NULL);
-    }
+     * a two-phase commit whose votes do not come, nor a read its client gave up on. */
+    expire_txns(n, g, now);
     propose_held(n, g, now);
     if (nd_leads_with_log(n, g)) {
         nd_forget_step(n, g, now);

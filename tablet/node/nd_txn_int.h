@@ -16,6 +16,7 @@
  * an abort that was lost on the way costs this, not a second */
 #define ND_QUERY_FIRST   (200 * MR_NS_PER_MS)
 #define ND_DELIVER_EVERY (500 * MR_NS_PER_MS) /* coordinator: resend an unacked commit */
+#define ND_READ_MARGIN   (250 * MR_NS_PER_MS) /* a parked read is answered this early (at most) */
 #define ND_PUSH_EVERY    (100 * MR_NS_PER_MS) /* participant: repeat a push (one was lost?) */
 
 typedef enum {
@@ -65,6 +66,7 @@ struct nd_txn {
     /* participant: the coordinator's abort came while PREPARE was in flight; DECIDE (abort) is
      * logged as soon as PREPARE applies (nd_txn_apply.c) */
     bool abort_decided;
+    int64_t read_deadline; /* a parked read: monotonic ns its client stops waiting (0: unsaid) */
     int64_t pushed_at; /* participant: monotonic ns its coordinator was last asked to wound it */
     /* test-only (nd_fault.c, hold_prepare_ms): a PREPARE held back until held_until, as if
      * its replication were slow */

@@ -31,7 +31,12 @@
  *                  prepared at one group and waits at its coordinator for an
  *                  older H's read lock; H then waits for T's prepared lock. H
  *                  pushes T's coordinator, which aborts T: H is served at once
- *                  instead of after the 5 s vote timeout */
+ *                  instead of after the 5 s vote timeout
+ *   read_wait_timeout
+ *                  a read parked behind a long-held lock is answered "lock
+ *                  wait timeout" shortly before its client stops waiting
+ *                  (wait_ms), and its transaction's locks go: it is never
+ *                  granted to a client that gave up */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -632,6 +637,58 @@ TEST(push_prepared_holder)
     CHECK_EQ(wait_unprepared(-1, 5000), 0);
 }
 
+/* docs/goodput.md 2.3: a read that waited longer than its client was granted later to nobody,
+ * and its shared lock held until the transaction's idle timeout (10 s). */
+TEST(read_wait_timeout)
+{
+    setup();
+    int pl = tc_wait_leader(G_C, -1, 10000);
+    CHECK(pl >= 0);
+    json_int_t timeouts = txn_counter(pl, G_C, "wait_timeouts");
+    /* P holds an exclusive lock on "ykey" for 3 s (a participant whose PREPARE is slow). */
+    hold_prepare(3000);
+    uint64_t p = 8000000 + (uint64_t)(mr_realtime_ns() & 0xffff), rid = p + 1, w = p + 2;
+    json_t *parts = json_pack("[i, i]", G_A, G_C);
+    commit_call part = put_call(G_C, p, G_A, parts, "ykey", "P", 0);
+    json_decref(parts);
+    pthread_t th;
+    pthread_create(&th, NULL, commit_thread, &part);
+    sleep_ms(300);
+    /* R (younger) reads it, saying it waits 1 s. */
+    json_t *rd = txn_req(G_C, rid, "read");
+    json_object_set_new(rd, "key", json_string("ykey"));
+    json_object_set_new(rd, "wait_ms", json_integer(1000));
+    int64_t t0 = mr_monotonic_ns();
+    json_t *r = to_leader(G_C, rd);
+    int64_t waited_ms = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    const char *msg = json_string_value(json_object_get(r, "message"));
+    bool timed_out = !strcmp(err_of(r), "aborted") && msg && strstr(msg, "lock wait timeout");
+    printf("  the parked read was answered after %lld ms: %s\n", (long long)waited_ms,
+           msg ? msg : err_of(r));
+    json_decref(r);
+    hold_prepare(0);
+    pthread_join(th, NULL);
+    json_decref(part.reply);
+    CHECKF(timed_out, "the parked read was not answered \"lock wait timeout\"");
+    /* (granted, it would have been answered when P's lock went, after 2.7 s; the time
+     * includes finding the leader and connecting) */
+    CHECKF(waited_ms >= 700 && waited_ms < 2000, "answered after %lld ms, want about 0.9 s",
+           (long long)waited_ms);
+    if (tc_find_leader(G_C, -1) == pl)
+        CHECK_EQ(txn_counter(pl, G_C, "wait_timeouts"), timeouts + 1);
+    /* P goes (its coordinator never heard of it); R holds nothing: W, younger than R, writes
+     * "ykey" without waiting for R's idle timeout. */
+    CHECK_EQ(wait_unprepared(-1, 5000), 0);
+    json_t *wr = txn_req(G_C, w, "commit");
+    json_object_set_new(wr, "writes", json_pack("[{s:s, s:s}]", "key", "ykey", "value", "W"));
+    t0 = mr_monotonic_ns();
+    r = to_leader(G_C, wr);
+    waited_ms = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    CHECKF(ok(r), "W's write: %s", err_of(r));
+    json_decref(r);
+    CHECKF(waited_ms < 2000, "W waited %lld ms", (long long)waited_ms);
+}
+
 static const test_case cases[] = {TEST_CASE(ranges),
                                   TEST_CASE(atomic_commit),
                                   TEST_CASE(vote_no),
@@ -639,7 +696,8 @@ static const test_case cases[] = {TEST_CASE(ranges),
                                   TEST_CASE(vanished_client_and_coordinator_crash),
                                   TEST_CASE(status_of_single_group_commits),
                                   TEST_CASE(abort_during_prepare),
-                                  TEST_CASE(push_prepared_holder)};
+                                  TEST_CASE(push_prepared_holder),
+                                  TEST_CASE(read_wait_timeout)};
 
 int main(int argc, char **argv)
 {
