@@ -118,6 +118,25 @@ int meridian_begin(meridian *db, meridian_txn **out)
     return mer_begin_prio(db, mr_realtime_ns(), out);
 }
 
+int meridian_begin_aged(meridian *db, int64_t age, meridian_txn **out)
+{
+    if (out)
+        *out = NULL;
+    if (!db || !out)
+        return db ? mer_fail(db, MERIDIAN_INVALID, "meridian_begin_aged: out is NULL")
+                  : MERIDIAN_INVALID;
+    mer_clear(db);
+    if (age < 0)
+        return mer_fail(db, MERIDIAN_INVALID, "meridian_begin_aged: negative age %lld",
+                        (long long)age);
+    return mer_begin_prio(db, age ? age : mr_realtime_ns(), out);
+}
+
+int64_t meridian_txn_age(const meridian_txn *t)
+{
+    return txn_ok(t) && !t->ro ? t->prio : 0;
+}
+
 int meridian_begin_ro(meridian *db, meridian_bound bound, int64_t ns, meridian_txn **out)
 {
     if (out)

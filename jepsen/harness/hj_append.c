@@ -16,7 +16,7 @@
 #define APPEND_KEYS     5  /* keys in use at once (few: transactions must contend) */
 #define APPEND_LIMIT    64 /* appends per key before it is retired */
 #define APPEND_MAX_OPS  4
-#define APPEND_ATTEMPTS 3
+#define APPEND_ATTEMPTS 5 /* before commit; retried with backoff, keeping their age */
 
 typedef struct append {
     hj_client_env env;
@@ -96,7 +96,8 @@ static int read_list(append *ap, meridian_txn *t, long long key, json_t **out, c
 
 /* One attempt of the transaction: MERIDIAN_OK once committed (reads filled), else the code;
  * *committing tells whether the failure came from the commit itself. */
-static int run_txn(append *ap, meridian *db, mop *m, int n, bool read_only, bool *committing)
+static int run_txn(append *ap, meridian *db, mop *m, int n, bool read_only, int64_t *age,
+                   bool *committing)
 {
     *committing = false;
     for (int i = 0; i < n; i++) {
@@ -104,9 +105,13 @@ static int run_txn(append *ap, meridian *db, mop *m, int n, bool read_only, bool
         m[i].read = NULL;
     }
     meridian_txn *t;
-    int rc = read_only ? meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t) : meridian_begin(db, &t);
+    /* A retry keeps the first attempt's age (*age, 0 before it). */
+    int rc = read_only ? meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t)
+                       : meridian_begin_aged(db, *age, &t);
     if (rc != MERIDIAN_OK)
         return rc;
+    if (!read_only)
+        *age = meridian_txn_age(t);
     for (int i = 0; i < n && rc == MERIDIAN_OK; i++) {
         if (!m[i].is_append) {
             rc = read_list(ap, t, m[i].key, &m[i].read, NULL, NULL);
@@ -165,9 +170,12 @@ static void append_step(void *wl, hj_txn_worker *w)
     hj_txn_invoke(w, "txn", mops_json(m, n, false));
     meridian *db = hj_txn_db(w);
     jp_type outcome = JP_FAIL;
+    int64_t age = 0;
     for (int attempt = 0; db && attempt < APPEND_ATTEMPTS; attempt++) {
+        if (attempt && !hj_txn_backoff(w, (unsigned)attempt - 1))
+            break;
         bool committing;
-        int rc = run_txn(ap, db, m, n, read_only, &committing);
+        int rc = run_txn(ap, db, m, n, read_only, &age, &committing);
         if (rc == MERIDIAN_OK) {
             outcome = JP_OK;
             break;

@@ -105,10 +105,14 @@ static void do_transfer(bank *b, hj_txn_worker *w)
         return;
     }
     int rc = MERIDIAN_ABORTED;
+    int64_t age = 0; /* retries keep the first attempt's age, after a backoff */
     for (int attempt = 0; attempt < BANK_ATTEMPTS; attempt++) {
         meridian_txn *t;
-        if ((rc = meridian_begin(db, &t)) != MERIDIAN_OK)
+        if (attempt && !hj_txn_backoff(w, (unsigned)attempt - 1))
             break;
+        if ((rc = meridian_begin_aged(db, age, &t)) != MERIDIAN_OK)
+            break;
+        age = meridian_txn_age(t);
         long long fb = read_balance(t, &b->env, from, &rc);
         long long tb = rc == MERIDIAN_OK ? read_balance(t, &b->env, to, &rc) : 0;
         if (rc == MERIDIAN_OK && fb < amount) {

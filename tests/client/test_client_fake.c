@@ -210,6 +210,52 @@ TEST(transaction_ids_and_ages_are_a_clients)
     fake_stop(&f);
 }
 
+/* A transaction retried by hand keeps its first attempt's age (meridian_begin_aged), as
+ * meridian_run's retries do: every request of the retry carries it. */
+TEST(retry_keeps_its_age)
+{
+    commit_script s = {.coord_answer = "ok"};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    meridian_txn *t = NULL;
+    int64_t first = 0;
+    bool same = true;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        CHECK_EQ(meridian_begin_aged(db, first, &t), MERIDIAN_OK);
+        if (!first)
+            first = meridian_txn_age(t);
+        same &= meridian_txn_age(t) == first;
+        void *v = NULL;
+        size_t vl = 0;
+        CHECK_EQ(meridian_get(t, "a", 1, &v, &vl), MERIDIAN_OK);
+        free(v);
+        meridian_rollback(t);
+    }
+    CHECK_EQ(meridian_begin_aged(db, -5, &t), MERIDIAN_INVALID);
+    CHECK(t == NULL);
+    CHECK(meridian_txn_age(NULL) == 0);
+    json_t *reads = fake_sent(&f, ND_MSG_TXN, "read");
+    size_t i;
+    json_t *r;
+    bool carried = json_array_size(reads) == 3, ids_differ = true;
+    json_int_t last_id = 0;
+    json_array_foreach(reads, i, r)
+    {
+        carried &= json_integer_value(json_object_get(r, "prio")) == first;
+        json_int_t id = json_integer_value(json_object_get(r, "txn"));
+        ids_differ &= id != last_id;
+        last_id = id;
+    }
+    json_decref(reads);
+    meridian_close(db);
+    fake_stop(&f);
+    CHECK(same && first > 0);
+    CHECKF(carried, "a retry's requests do not carry the first attempt's age");
+    CHECKF(ids_differ, "each attempt is a new transaction (a new id)");
+}
+
 TEST(unknown_outcome_resolved_by_status)
 {
     /* "unknown", then the status query says pending, then committed. */
@@ -729,4 +775,4 @@ TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(transaction_ids_and_ag
           TEST_CASE(scan_across_groups_at_one_timestamp), TEST_CASE(scan_rerouted_after_a_split),
           TEST_CASE(scans_follow_pages_to_the_end), TEST_CASE(too_large_participant_is_not_retried),
           TEST_CASE(rollback_releases_every_group),
-          TEST_CASE(timed_out_read_is_aborted_at_its_group))
+          TEST_CASE(timed_out_read_is_aborted_at_its_group), TEST_CASE(retry_keeps_its_age))
