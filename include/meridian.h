@@ -127,6 +127,13 @@ MERIDIAN_API int meridian_get(meridian_txn *t, const void *key, size_t klen, voi
  * when not found. */
 MERIDIAN_API int meridian_get_version(meridian_txn *t, const void *key, size_t klen, void **val,
                                       size_t *vlen, int64_t *version_ts);
+/* meridian_get for a key the transaction will write (a read-modify-write): the read takes
+ * the exclusive lock the write needs (SQL's SELECT ... FOR UPDATE), so concurrent
+ * read-modify-writes of one key queue, oldest first, instead of all reading it and the
+ * younger ones being wounded at commit. Read-write transactions only (MERIDIAN_INVALID in a
+ * read-only one). */
+MERIDIAN_API int meridian_get_for_update(meridian_txn *t, const void *key, size_t klen, void **val,
+                                         size_t *vlen);
 MERIDIAN_API int meridian_put(meridian_txn *t, const void *key, size_t klen, const void *val,
                               size_t vlen);
 MERIDIAN_API int meridian_delete(meridian_txn *t, const void *key, size_t klen);

@@ -68,15 +68,17 @@ static json_t *mops_json(const mop *m, int n, bool with_reads)
     return a;
 }
 
-/* Reads key's list: MERIDIAN_OK with *out (an array; [] when absent). *raw gets the text. */
-static int read_list(append *ap, meridian_txn *t, long long key, json_t **out, char **raw,
-                     size_t *rawlen)
+/* Reads key's list: MERIDIAN_OK with *out (an array; [] when absent). *raw gets the text. An
+ * append's read is for update (the exclusive lock its write needs, at once). */
+static int read_list(append *ap, meridian_txn *t, long long key, bool for_update, json_t **out,
+                     char **raw, size_t *rawlen)
 {
     char k[64];
     hj_txn_key(&ap->env, "la", key, k, sizeof k);
     void *v = NULL;
     size_t vlen = 0;
-    int rc = meridian_get(t, k, strlen(k), &v, &vlen);
+    int rc = for_update ? meridian_get_for_update(t, k, strlen(k), &v, &vlen)
+                        : meridian_get(t, k, strlen(k), &v, &vlen);
     if (rc == MERIDIAN_NOTFOUND) {
         rc = MERIDIAN_OK;
         vlen = 0;
@@ -114,12 +116,12 @@ static int run_txn(append *ap, meridian *db, mop *m, int n, bool read_only, int6
         *age = meridian_txn_age(t);
     for (int i = 0; i < n && rc == MERIDIAN_OK; i++) {
         if (!m[i].is_append) {
-            rc = read_list(ap, t, m[i].key, &m[i].read, NULL, NULL);
+            rc = read_list(ap, t, m[i].key, false, &m[i].read, NULL, NULL);
             continue;
         }
         char *raw = NULL;
         size_t rawlen = 0;
-        if ((rc = read_list(ap, t, m[i].key, NULL, &raw, &rawlen)) != MERIDIAN_OK)
+        if ((rc = read_list(ap, t, m[i].key, true, NULL, &raw, &rawlen)) != MERIDIAN_OK)
             break;
         char *nv = malloc(rawlen + 32);
         if (!nv) {

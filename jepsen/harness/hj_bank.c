@@ -71,14 +71,15 @@ static int bank_setup(void *wl, meridian *db, mr_err *err)
     return MR_OK;
 }
 
-/* A balance; -1 with *rc set when the read failed; NOTFOUND reads as missing (-2). */
+/* A balance, read for update (a transfer writes both accounts it reads: the exclusive lock at
+ * once); -1 with *rc set when the read failed; NOTFOUND reads as missing (-2). */
 static long long read_balance(meridian_txn *t, const hj_client_env *env, int acct, int *rc)
 {
     char key[64];
     void *v;
     size_t vlen;
     hj_txn_key(env, "bank", acct, key, sizeof key);
-    *rc = meridian_get(t, key, strlen(key), &v, &vlen);
+    *rc = meridian_get_for_update(t, key, strlen(key), &v, &vlen);
     if (*rc == MERIDIAN_NOTFOUND)
         return -2;
     if (*rc != MERIDIAN_OK)

@@ -730,8 +730,8 @@ static void txn_on_abort(nd_node *n, const net_message *m, nd_group *g, nd_txn *
     }
 }
 
-/* on_txn: a read (or a scan with "end") under a shared lock. False if the client was
- * answered before any lock was asked for (nothing in out). */
+/* on_txn: a read (or a scan with "end") under a shared lock (exclusive: for update). False if the
+ * client was answered before any lock was asked for (nothing in out). */
 static bool txn_on_read(nd_node *n, const net_message *m, nd_group *g, nd_txn *t,
                         const nd_txn_req *rq, tl_out *out)
 {
@@ -772,7 +772,11 @@ static bool txn_on_read(nd_node *n, const net_message *m, nd_group *g, nd_txn *t
         int64_t margin = wait / 10 < ND_READ_MARGIN ? wait / 10 : ND_READ_MARGIN;
         t->read_deadline = mr_monotonic_ns() + wait - margin;
     }
-    tl_lock lk = {.mode = TL_SHARED,
+    /* A read for update takes the exclusive lock its write will need (docs/goodput.md 2.4:
+     * two shared holders that both write would end in a wound at commit). PREPARE still
+     * records it as a read span: a new leader re-takes it shared, which serializability
+     * needs, and the write's exclusive lock from the writes. */
+    tl_lock lk = {.mode = rq->for_update ? TL_EXCLUSIVE : TL_SHARED,
                   .range = t->scan,
                   .start = t->key,
                   .start_len = t->klen,

@@ -185,6 +185,7 @@ int nd_valid_txn(const Meridian__TxnRequest *m, int64_t now_ns, nd_txn_req *r, m
         if (m->has_wait_ms && (m->wait_ms == 0 || m->wait_ms > 3600 * 1000))
             return mr_errf(err, MR_EINVAL, "\"wait_ms\" must be in [1, 3600000]");
         r->wait_ms = m->has_wait_ms ? m->wait_ms : 0;
+        r->for_update = m->has_for_update && m->for_update;
         return span_fields(r->scan, r->key, r->klen, r->end, r->elen, err);
     }
     if (r->op == ND_TXN_COMMIT) {

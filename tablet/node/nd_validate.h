@@ -46,6 +46,7 @@ typedef struct nd_txn_req {
     size_t elen;
     uint64_t limit;   /* scan: rows at most */
     uint32_t wait_ms; /* read: how long the client waits (0: not said) */
+    bool for_update;  /* read: under an exclusive lock */
     /* commit: the writes (each checked), borrowed from the request */
     Meridian__Write *const *writes;
     size_t nwrites;

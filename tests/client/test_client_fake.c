@@ -256,6 +256,38 @@ TEST(retry_keeps_its_age)
     CHECKF(ids_differ, "each attempt is a new transaction (a new id)");
 }
 
+/* meridian_get_for_update asks for the exclusive lock (TxnRequest.for_update); a read-only
+ * transaction takes no locks and refuses it. */
+TEST(get_for_update_request)
+{
+    commit_script s = {.coord_answer = "ok"};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    meridian_txn *t;
+    void *v = NULL;
+    size_t vl = 0;
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_get_for_update(t, "a", 1, &v, &vl), MERIDIAN_OK);
+    free(v);
+    CHECK_EQ(meridian_get(t, "b", 1, &v, &vl), MERIDIAN_OK);
+    free(v);
+    meridian_rollback(t);
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_get_for_update(t, "a", 1, &v, &vl), MERIDIAN_INVALID);
+    meridian_rollback(t);
+    CHECK_EQ(meridian_get_for_update(NULL, "a", 1, &v, &vl), MERIDIAN_INVALID);
+    json_t *reads = fake_sent(&f, ND_MSG_TXN, "read");
+    bool flags = json_array_size(reads) == 2 &&
+                 json_is_true(json_object_get(json_array_get(reads, 0), "for_update")) &&
+                 !json_is_true(json_object_get(json_array_get(reads, 1), "for_update"));
+    json_decref(reads);
+    meridian_close(db);
+    fake_stop(&f);
+    CHECKF(flags, "for_update set on the read for update only");
+}
+
 TEST(unknown_outcome_resolved_by_status)
 {
     /* "unknown", then the status query says pending, then committed. */
@@ -775,4 +807,5 @@ TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(transaction_ids_and_ag
           TEST_CASE(scan_across_groups_at_one_timestamp), TEST_CASE(scan_rerouted_after_a_split),
           TEST_CASE(scans_follow_pages_to_the_end), TEST_CASE(too_large_participant_is_not_retried),
           TEST_CASE(rollback_releases_every_group),
-          TEST_CASE(timed_out_read_is_aborted_at_its_group), TEST_CASE(retry_keeps_its_age))
+          TEST_CASE(timed_out_read_is_aborted_at_its_group), TEST_CASE(retry_keeps_its_age),
+          TEST_CASE(get_for_update_request))

@@ -36,7 +36,13 @@
  *                  a read parked behind a long-held lock is answered "lock
  *                  wait timeout" shortly before its client stops waiting
  *                  (wait_ms), and its transaction's locks go: it is never
- *                  granted to a client that gave up */
+ *                  granted to a client that gave up
+ *   read_for_update
+ *                  two read-modify-writes of one key with reads for update:
+ *                  the younger's read waits for the older's exclusive lock,
+ *                  then sees its write, and both commit (shared reads: the
+ *                  younger read the old value and was wounded at the older's
+ *                  commit) */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -689,6 +695,73 @@ TEST(read_wait_timeout)
     CHECKF(waited_ms < 2000, "W waited %lld ms", (long long)waited_ms);
 }
 
+typedef struct read_call {
+    json_t *req, *reply;
+    int64_t done_at; /* monotonic ns of the answer */
+} read_call;
+
+static void *read_thread(void *arg)
+{
+    read_call *c = arg;
+    c->reply = to_leader(G_A, c->req);
+    c->done_at = mr_monotonic_ns();
+    return NULL;
+}
+
+/* A read of key at G_A by txn (age prio), for update. */
+static json_t *update_read(uint64_t txn, int64_t prio, const char *key)
+{
+    json_t *r = txn_req(G_A, txn, "read");
+    json_object_set_new(r, "prio", json_integer(prio));
+    json_object_set_new(r, "key", json_string(key));
+    json_object_set_new(r, "for_update", json_true());
+    return r;
+}
+
+/* A single-group commit at G_A of key = val by txn (age prio), after nreads reads. */
+static json_t *update_commit(uint64_t txn, int64_t prio, const char *key, const char *val)
+{
+    json_t *w = txn_req(G_A, txn, "commit");
+    json_object_set_new(w, "prio", json_integer(prio));
+    json_object_set_new(w, "writes", json_pack("[{s:s, s:s}]", "key", key, "value", val));
+    json_object_set_new(w, "nreads", json_integer(1));
+    return w;
+}
+
+/* docs/goodput.md 2.4 (fix 3): with shared read locks every overlapping pair of
+ * read-modify-writes of a key ended in the younger's wound at the older's commit. */
+TEST(read_for_update)
+{
+    setup();
+    int64_t now = mr_realtime_ns();
+    int64_t y_prio = now - 100 * MR_NS_PER_MS, x_prio = now;
+    uint64_t y = 9000000 + (uint64_t)(now & 0xffff), x = y + 1;
+    json_t *r = to_leader(G_A, update_read(y, y_prio, "fupd"));
+    CHECKF(ok(r), "Y's read: %s", err_of(r));
+    json_decref(r);
+    /* X (younger) reads it for update too: it waits for Y's exclusive lock. */
+    read_call xr = {.req = update_read(x, x_prio, "fupd")};
+    pthread_t th;
+    pthread_create(&th, NULL, read_thread, &xr);
+    sleep_ms(400);
+    int64_t committed_at = mr_monotonic_ns();
+    r = to_leader(G_A, update_commit(y, y_prio, "fupd", "Y"));
+    bool y_ok = ok(r);
+    json_decref(r);
+    pthread_join(th, NULL);
+    bool parked = xr.done_at >= committed_at;
+    const char *seen = json_string_value(json_object_get(xr.reply, "value"));
+    bool saw_y = ok(xr.reply) && seen && !strcmp(seen, "Y");
+    json_decref(xr.reply);
+    CHECK(y_ok);
+    CHECKF(parked, "X's read for update was answered before Y committed");
+    CHECKF(saw_y, "X's read did not see Y's write");
+    r = to_leader(G_A, update_commit(x, x_prio, "fupd", "YX"));
+    CHECKF(ok(r), "X's commit: %s: %s", err_of(r),
+           json_string_value(json_object_get(r, "message")));
+    json_decref(r);
+}
+
 static const test_case cases[] = {TEST_CASE(ranges),
                                   TEST_CASE(atomic_commit),
                                   TEST_CASE(vote_no),
@@ -697,7 +770,8 @@ static const test_case cases[] = {TEST_CASE(ranges),
                                   TEST_CASE(status_of_single_group_commits),
                                   TEST_CASE(abort_during_prepare),
                                   TEST_CASE(push_prepared_holder),
-                                  TEST_CASE(read_wait_timeout)};
+                                  TEST_CASE(read_wait_timeout),
+                                  TEST_CASE(read_for_update)};
 
 int main(int argc, char **argv)
 {
