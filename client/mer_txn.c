@@ -118,6 +118,25 @@ int meridian_begin(meridian *db, meridian_txn **out)
     return mer_begin_prio(db, mr_realtime_ns(), out);
 }
 
+int meridian_begin_aged(meridian *db, int64_t age, meridian_txn **out)
+{
+    if (out)
+        *out = NULL;
+    if (!db || !out)
+        return db ? mer_fail(db, MERIDIAN_INVALID, "meridian_begin_aged: out is NULL")
+                  : MERIDIAN_INVALID;
+    mer_clear(db);
+    if (age < 0)
+        return mer_fail(db, MERIDIAN_INVALID, "meridian_begin_aged: negative age %lld",
+                        (long long)age);
+    return mer_begin_prio(db, age ? age : mr_realtime_ns(), out);
+}
+
+int64_t meridian_txn_age(const meridian_txn *t)
+{
+    return txn_ok(t) && !t->ro ? t->prio : 0;
+}
+
 int meridian_begin_ro(meridian *db, meridian_bound bound, int64_t ns, meridian_txn **out)
 {
     if (out)
@@ -170,6 +189,16 @@ static mer_tgroup *tgroup(meridian_txn *t, uint64_t gid, bool add)
     return &t->groups[t->ngroups++];
 }
 
+/* Forgets group gid if the transaction neither read nor wrote there. */
+static void tgroup_drop(meridian_txn *t, uint64_t gid)
+{
+    for (size_t i = 0; i < t->ngroups; i++)
+        if (t->groups[i].gid == gid && !t->groups[i].nreads && !t->groups[i].wrote) {
+            t->groups[i] = t->groups[--t->ngroups];
+            return;
+        }
+}
+
 /* Checks a key or a value argument; sets the message. */
 static int check_arg(meridian *db, const void *p, size_t len, bool is_key)
 {
@@ -196,7 +225,7 @@ static int ensure_map(meridian *db)
 /* The read of key (or, scan, the page of [key, end) of at most limit rows; elen 0: to the
  * range's end) as this transaction sends it to group gid: under locks, or at its snapshot. */
 static int read_request(meridian_txn *t, mer_call *c, uint64_t gid, const void *key, size_t klen,
-                        bool scan, const void *end, size_t elen, size_t limit)
+                        bool scan, const void *end, size_t elen, size_t limit, bool for_update)
 {
     if (!t->ro) {
         Meridian__TxnRequest r = MERIDIAN__TXN_REQUEST__INIT;
@@ -207,6 +236,11 @@ static int read_request(meridian_txn *t, mer_call *c, uint64_t gid, const void *
         r.op = MERIDIAN__TXN_REQUEST__OP__READ;
         r.has_key = true;
         r.key = bin(key, klen);
+        /* The leader answers a read still waiting for its lock before we give up on it. */
+        r.has_wait_ms = true;
+        r.wait_ms = (uint32_t)(t->db->timeout_ms < 3600 * 1000 ? t->db->timeout_ms : 3600 * 1000);
+        if (for_update)
+            r.has_for_update = r.for_update = true;
         if (scan) {
             r.has_end = true; /* empty: to the end of the range */
             r.end = bin(end, elen);
@@ -269,7 +303,7 @@ static void read_route(meridian_txn *t, mer_call *c, uint64_t gid)
  * rerouting on a stale map. On MERIDIAN_OK c->reply->read is the node's answer (the caller
  * frees c with mer_call_free, whatever the result). */
 static int read_once(meridian_txn *t, const void *key, size_t klen, bool scan, const void *end,
-                     size_t elen, size_t limit, uint64_t gid_hint, mer_call *c)
+                     size_t elen, size_t limit, uint64_t gid_hint, bool for_update, mer_call *c)
 {
     meridian *db = t->db;
     int rc = ensure_map(db);
@@ -280,12 +314,20 @@ static int read_once(meridian_txn *t, const void *key, size_t klen, bool scan, c
         if (!gid)
             gid = mer_rmap_group_of(&db->map, key, klen);
         read_route(t, c, gid);
-        if (read_request(t, c, gid, key, klen, scan, end, elen, limit) != MR_OK)
+        if (read_request(t, c, gid, key, klen, scan, end, elen, limit, for_update) != MR_OK)
+            return txn_fail(t, mer_fail(db, MERIDIAN_NOMEM, "out of memory"));
+        /* A locking read joins the transaction's groups before it is sent: if its answer
+         * never comes, the rollback still tells that group, whose leader may have parked it
+         * (docs/goodput.md 2.3). */
+        bool joined = !t->ro && !tgroup(t, gid, false);
+        if (!t->ro && !tgroup(t, gid, true))
             return txn_fail(t, mer_fail(db, MERIDIAN_NOMEM, "out of memory"));
         mer_calls_run(db, c, 1);
         if (c->rc != MR_OK)
             return txn_fail(t, mer_fail(db, MERIDIAN_UNAVAILABLE, "read of group %llu: %s",
                                         (unsigned long long)gid, c->why));
+        if (joined && c->reply->error)
+            tgroup_drop(t, gid); /* answered: nothing of it waits there */
         if (!c->reply->error && c->reply->body_case != MERIDIAN__REPLY__BODY_READ)
             return txn_fail(t, mer_fail(db, MERIDIAN_ERROR,
                                         "read of group %llu: %s answered without a read",
@@ -334,13 +376,31 @@ static int copy_out(meridian *db, const void *s, size_t len, void **val, size_t 
     return MERIDIAN_OK;
 }
 
+static int get_read(meridian_txn *t, const void *key, size_t klen, void **val, size_t *vlen,
+                    int64_t *version_ts, bool for_update);
+
 int meridian_get(meridian_txn *t, const void *key, size_t klen, void **val, size_t *vlen)
 {
     return meridian_get_version(t, key, klen, val, vlen, NULL);
 }
 
+int meridian_get_for_update(meridian_txn *t, const void *key, size_t klen, void **val, size_t *vlen)
+{
+    if (txn_ok(t) && t->ro)
+        return mer_fail(t->db, MERIDIAN_INVALID,
+                        "meridian_get_for_update: a read-only transaction takes no locks");
+    return get_read(t, key, klen, val, vlen, NULL, true);
+}
+
 int meridian_get_version(meridian_txn *t, const void *key, size_t klen, void **val, size_t *vlen,
                          int64_t *version_ts)
+{
+    return get_read(t, key, klen, val, vlen, version_ts, false);
+}
+
+/* meridian_get_version, for_update: under an exclusive lock. */
+static int get_read(meridian_txn *t, const void *key, size_t klen, void **val, size_t *vlen,
+                    int64_t *version_ts, bool for_update)
 {
     if (version_ts)
         *version_ts = 0;
@@ -358,7 +418,7 @@ int meridian_get_version(meridian_txn *t, const void *key, size_t klen, void **v
         return w->val ? copy_out(t->db, w->val, w->vlen, val, vlen)
                       : mer_fail(t->db, MERIDIAN_NOTFOUND, "not found (deleted here)");
     mer_call c = {0};
-    rc = read_once(t, key, klen, false, NULL, 0, 0, 0, &c);
+    rc = read_once(t, key, klen, false, NULL, 0, 0, 0, for_update, &c);
     if (rc == MERIDIAN_OK) {
         const Meridian__ReadReply *r = c.reply->read;
         mer_clear(t->db); /* whatever was retried on the way, this read worked */
@@ -486,7 +546,7 @@ static int scan_chunk(scan_state *s, uint64_t gid, const mer_bytes *cur, const m
         if (s->limit && s->limit - s->emitted < page)
             page = s->limit - s->emitted;
         mer_call c = {0};
-        rc = read_once(t, pos.p, pos.len, true, chunk_end->p, chunk_end->len, page, gid, &c);
+        rc = read_once(t, pos.p, pos.len, true, chunk_end->p, chunk_end->len, page, gid, false, &c);
         if (rc == MER_REROUTE) {
             mer_call_free(&c);
             *resume = pos;

@@ -109,6 +109,15 @@ MERIDIAN_API int meridian_check_value(const void *val, size_t vlen, char *why, s
 
 MERIDIAN_API int meridian_begin(meridian *db, meridian_txn **out);
 
+/* A transaction's age: its priority under wound-wait (ns since the epoch when its work first
+ * began; older wins), 0 for an invalid handle. meridian_begin_aged starts a read-write
+ * transaction with the age of an earlier attempt of the same work (age 0: now, as
+ * meridian_begin), so that a caller retrying by hand keeps it, as meridian_run's retries do:
+ * a transaction that keeps losing grows older than its rivals and eventually wins. Nodes refuse
+ * an age more than an hour away from their clocks (MERIDIAN_INVALID at the first request). */
+MERIDIAN_API int64_t meridian_txn_age(const meridian_txn *t);
+MERIDIAN_API int meridian_begin_aged(meridian *db, int64_t age, meridian_txn **out);
+
 /* Reads one key: MERIDIAN_OK with a malloc'd copy (*val may be NULL when
  * *vlen is 0), or MERIDIAN_NOTFOUND. */
 MERIDIAN_API int meridian_get(meridian_txn *t, const void *key, size_t klen, void **val,
@@ -118,6 +127,13 @@ MERIDIAN_API int meridian_get(meridian_txn *t, const void *key, size_t klen, voi
  * when not found. */
 MERIDIAN_API int meridian_get_version(meridian_txn *t, const void *key, size_t klen, void **val,
                                       size_t *vlen, int64_t *version_ts);
+/* meridian_get for a key the transaction will write (a read-modify-write): the read takes
+ * the exclusive lock the write needs (SQL's SELECT ... FOR UPDATE), so concurrent
+ * read-modify-writes of one key queue, oldest first, instead of all reading it and the
+ * younger ones being wounded at commit. Read-write transactions only (MERIDIAN_INVALID in a
+ * read-only one). */
+MERIDIAN_API int meridian_get_for_update(meridian_txn *t, const void *key, size_t klen, void **val,
+                                         size_t *vlen);
 MERIDIAN_API int meridian_put(meridian_txn *t, const void *key, size_t klen, const void *val,
                               size_t vlen);
 MERIDIAN_API int meridian_delete(meridian_txn *t, const void *key, size_t klen);

@@ -122,10 +122,13 @@ typedef struct attempt_ctx {
     bc_outcome *o;
 } attempt_ctx;
 
-/* Reads key's list: MERIDIAN_OK with *v (may be NULL) and *len; a missing key is empty. */
-static int read_list(meridian_txn *t, const char *key, void **v, size_t *len)
+/* Reads key's list: MERIDIAN_OK with *v (may be NULL) and *len; a missing key is empty. A key
+ * the transaction appends to is read for update (an exclusive lock at once: concurrent appends
+ * queue instead of wounding each other at commit). */
+static int read_list(meridian_txn *t, const char *key, bool for_update, void **v, size_t *len)
 {
-    int rc = meridian_get(t, key, strlen(key), v, len);
+    int rc = for_update ? meridian_get_for_update(t, key, strlen(key), v, len)
+                        : meridian_get(t, key, strlen(key), v, len);
     if (rc == MERIDIAN_NOTFOUND) {
         *v = NULL;
         *len = 0;
@@ -144,9 +147,9 @@ static int attempt(meridian_txn *txn, void *arg)
         a->o->reasons[classify(meridian_errmsg(a->c->db))]++;
     void *v[2] = {NULL, NULL};
     size_t len[2] = {0, 0};
-    int rc = read_list(txn, a->t->keys[0], &v[0], &len[0]);
+    int rc = read_list(txn, a->t->keys[0], true, &v[0], &len[0]);
     if (rc == MERIDIAN_OK)
-        rc = read_list(txn, a->t->keys[1], &v[1], &len[1]);
+        rc = read_list(txn, a->t->keys[1], a->t->nappend > 1, &v[1], &len[1]);
     for (int i = 0; i < a->t->nappend && rc == MERIDIAN_OK; i++) {
         char *nv = bc_append(v[i], len[i], a->t->token);
         rc = nv ? meridian_put(txn, a->t->keys[i], strlen(a->t->keys[i]), nv, strlen(nv))

@@ -16,7 +16,7 @@
 #define APPEND_KEYS     5  /* keys in use at once (few: transactions must contend) */
 #define APPEND_LIMIT    64 /* appends per key before it is retired */
 #define APPEND_MAX_OPS  4
-#define APPEND_ATTEMPTS 3
+#define APPEND_ATTEMPTS 5 /* before commit; retried with backoff, keeping their age */
 
 typedef struct append {
     hj_client_env env;
@@ -68,15 +68,17 @@ static json_t *mops_json(const mop *m, int n, bool with_reads)
     return a;
 }
 
-/* Reads key's list: MERIDIAN_OK with *out (an array; [] when absent). *raw gets the text. */
-static int read_list(append *ap, meridian_txn *t, long long key, json_t **out, char **raw,
-                     size_t *rawlen)
+/* Reads key's list: MERIDIAN_OK with *out (an array; [] when absent). *raw gets the text. An
+ * append's read is for update (the exclusive lock its write needs, at once). */
+static int read_list(append *ap, meridian_txn *t, long long key, bool for_update, json_t **out,
+                     char **raw, size_t *rawlen)
 {
     char k[64];
     hj_txn_key(&ap->env, "la", key, k, sizeof k);
     void *v = NULL;
     size_t vlen = 0;
-    int rc = meridian_get(t, k, strlen(k), &v, &vlen);
+    int rc = for_update ? meridian_get_for_update(t, k, strlen(k), &v, &vlen)
+                        : meridian_get(t, k, strlen(k), &v, &vlen);
     if (rc == MERIDIAN_NOTFOUND) {
         rc = MERIDIAN_OK;
         vlen = 0;
@@ -96,7 +98,8 @@ static int read_list(append *ap, meridian_txn *t, long long key, json_t **out, c
 
 /* One attempt of the transaction: MERIDIAN_OK once committed (reads filled), else the code;
  * *committing tells whether the failure came from the commit itself. */
-static int run_txn(append *ap, meridian *db, mop *m, int n, bool read_only, bool *committing)
+static int run_txn(append *ap, meridian *db, mop *m, int n, bool read_only, int64_t *age,
+                   bool *committing)
 {
     *committing = false;
     for (int i = 0; i < n; i++) {
@@ -104,17 +107,21 @@ static int run_txn(append *ap, meridian *db, mop *m, int n, bool read_only, bool
         m[i].read = NULL;
     }
     meridian_txn *t;
-    int rc = read_only ? meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t) : meridian_begin(db, &t);
+    /* A retry keeps the first attempt's age (*age, 0 before it). */
+    int rc = read_only ? meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t)
+                       : meridian_begin_aged(db, *age, &t);
     if (rc != MERIDIAN_OK)
         return rc;
+    if (!read_only)
+        *age = meridian_txn_age(t);
     for (int i = 0; i < n && rc == MERIDIAN_OK; i++) {
         if (!m[i].is_append) {
-            rc = read_list(ap, t, m[i].key, &m[i].read, NULL, NULL);
+            rc = read_list(ap, t, m[i].key, false, &m[i].read, NULL, NULL);
             continue;
         }
         char *raw = NULL;
         size_t rawlen = 0;
-        if ((rc = read_list(ap, t, m[i].key, NULL, &raw, &rawlen)) != MERIDIAN_OK)
+        if ((rc = read_list(ap, t, m[i].key, true, NULL, &raw, &rawlen)) != MERIDIAN_OK)
             break;
         char *nv = malloc(rawlen + 32);
         if (!nv) {
@@ -165,9 +172,12 @@ static void append_step(void *wl, hj_txn_worker *w)
     hj_txn_invoke(w, "txn", mops_json(m, n, false));
     meridian *db = hj_txn_db(w);
     jp_type outcome = JP_FAIL;
+    int64_t age = 0;
     for (int attempt = 0; db && attempt < APPEND_ATTEMPTS; attempt++) {
+        if (attempt && !hj_txn_backoff(w, (unsigned)attempt - 1))
+            break;
         bool committing;
-        int rc = run_txn(ap, db, m, n, read_only, &committing);
+        int rc = run_txn(ap, db, m, n, read_only, &age, &committing);
         if (rc == MERIDIAN_OK) {
             outcome = JP_OK;
             break;

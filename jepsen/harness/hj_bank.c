@@ -71,14 +71,15 @@ static int bank_setup(void *wl, meridian *db, mr_err *err)
     return MR_OK;
 }
 
-/* A balance; -1 with *rc set when the read failed; NOTFOUND reads as missing (-2). */
+/* A balance, read for update (a transfer writes both accounts it reads: the exclusive lock at
+ * once); -1 with *rc set when the read failed; NOTFOUND reads as missing (-2). */
 static long long read_balance(meridian_txn *t, const hj_client_env *env, int acct, int *rc)
 {
     char key[64];
     void *v;
     size_t vlen;
     hj_txn_key(env, "bank", acct, key, sizeof key);
-    *rc = meridian_get(t, key, strlen(key), &v, &vlen);
+    *rc = meridian_get_for_update(t, key, strlen(key), &v, &vlen);
     if (*rc == MERIDIAN_NOTFOUND)
         return -2;
     if (*rc != MERIDIAN_OK)
@@ -105,10 +106,14 @@ static void do_transfer(bank *b, hj_txn_worker *w)
         return;
     }
     int rc = MERIDIAN_ABORTED;
+    int64_t age = 0; /* retries keep the first attempt's age, after a backoff */
     for (int attempt = 0; attempt < BANK_ATTEMPTS; attempt++) {
         meridian_txn *t;
-        if ((rc = meridian_begin(db, &t)) != MERIDIAN_OK)
+        if (attempt && !hj_txn_backoff(w, (unsigned)attempt - 1))
             break;
+        if ((rc = meridian_begin_aged(db, age, &t)) != MERIDIAN_OK)
+            break;
+        age = meridian_txn_age(t);
         long long fb = read_balance(t, &b->env, from, &rc);
         long long tb = rc == MERIDIAN_OK ? read_balance(t, &b->env, to, &rc) : 0;
         if (rc == MERIDIAN_OK && fb < amount) {

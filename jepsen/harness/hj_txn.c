@@ -151,6 +151,22 @@ bool hj_txn_pause(hj_txn_worker *w)
     return !hj_txn_stopping(w);
 }
 
+bool hj_txn_backoff(hj_txn_worker *w, unsigned attempt)
+{
+    int64_t d = 5;
+    for (unsigned i = 0; i < attempt && d < 1000; i++)
+        d *= 2;
+    if (d > 1000)
+        d = 1000;
+    int64_t ms = d - d / 2 + hj_rng_range(&w->rng, 0, d / 2);
+    while (ms > 0 && !hj_txn_stopping(w)) {
+        int64_t slice = ms < 50 ? ms : 50;
+        nap_ms(slice);
+        ms -= slice;
+    }
+    return !hj_txn_stopping(w);
+}
+
 static void *worker_main(void *arg)
 {
     hj_txn_worker *w = arg;

@@ -98,5 +98,10 @@ void hj_txn_range(int r, const char *kind, char *start, char *end, size_t len);
 /* Waits the worker's pause between operations (about env->rate ops/s over all workers);
  * false when stop was asked meanwhile. */
 bool hj_txn_pause(hj_txn_worker *w);
+/* Waits before retry number `attempt` (0-based) of an operation, as meridian_run does: 5 ms
+ * doubling to 1 s, half of it random ("equal jitter"), so rivals that collided do not collide
+ * again in step; false when stop was asked meanwhile. Retries begin with the first attempt's
+ * age (meridian_begin_aged), so the operation wins under wound-wait eventually. */
+bool hj_txn_backoff(hj_txn_worker *w, unsigned attempt);
 
 #endif

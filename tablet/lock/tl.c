@@ -44,14 +44,33 @@ void tl_set_mutant(tl_table *t, tl_mutant m)
 
 void tl_out_reset(tl_out *o)
 {
-    o->nwounded = o->ngranted = 0;
+    o->nwounded = o->ngranted = o->npushed = 0;
 }
 
 void tl_out_free(tl_out *o)
 {
     free(o->wounded);
     free(o->granted);
+    free(o->pushed);
     memset(o, 0, sizeof *o);
+}
+
+/* Reports prepared holder txn as pushed, once per tl_out. */
+static int out_push(tl_out *o, uint64_t txn)
+{
+    for (size_t i = 0; i < o->npushed; i++)
+        if (o->pushed[i] == txn)
+            return 0;
+    if (o->npushed == o->cap_pushed) {
+        size_t cap = o->cap_pushed ? 2 * o->cap_pushed : 8;
+        uint64_t *p = realloc(o->pushed, cap * sizeof *p);
+        if (!p)
+            return -1;
+        o->pushed = p;
+        o->cap_pushed = cap;
+    }
+    o->pushed[o->npushed++] = txn;
+    return 0;
 }
 
 static int out_wound(tl_out *o, uint64_t txn)
@@ -251,11 +270,14 @@ static int try_grant(tl_table *t, tl_req *r, tl_out *out)
                 continue;
             if (h->granted) {
                 tl_txn *hx = find_txn(t, h->txn);
-                if (hx->state == TL_ACTIVE && older(r->prio, r->txn, h->prio, h->txn) &&
-                    t->mutant != TL_MUTANT_NO_WOUND) {
+                bool r_older = older(r->prio, r->txn, h->prio, h->txn);
+                if (hx->state == TL_ACTIVE && r_older && t->mutant != TL_MUTANT_NO_WOUND) {
                     victim = hx;
                     break;
                 }
+                if (hx->state == TL_PREPARED && r_older && t->mutant != TL_MUTANT_NO_PUSH &&
+                    out_push(out, hx->id) != 0)
+                    return -1;
                 blocked = true;
             } else if (older(h->prio, h->txn, r->prio, r->txn)) {
                 blocked = true;

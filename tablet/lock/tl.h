@@ -16,6 +16,17 @@
  *    for a younger active one, and the waits-for graph has no cycle.
  *  - Waiters are granted oldest first; a new request does not overtake an
  *    older waiting request that it conflicts with.
+ *  - Push: a prepared holder cannot be wounded here, but a two-phase commit's
+ *    participant is prepared before its coordinator decides, and may be waiting
+ *    at another group (its coordinator's locks, another participant's), so a
+ *    wait for a younger prepared holder can close a cycle through other groups
+ *    that no one table sees. Such holders are reported in tl_out.pushed: the
+ *    caller asks their coordinators to wound them, which aborts them unless the
+ *    decision to commit is already made (then they finish without waiting for
+ *    anything). Every cycle of waits across tables contains such an edge (every
+ *    other edge points to an older transaction), so none outlives its push
+ *    (CockroachDB's transaction push, Spanner's wound delivered to every
+ *    participant).
  *
  * Memory: the table copies keys; tl_out arrays are owned by the caller's
  * tl_out (free with tl_out_free). */
@@ -49,6 +60,8 @@ typedef struct tl_out {
     size_t nwounded, cap_wounded;
     tl_grant *granted; /* waiting requests granted by this call */
     size_t ngranted, cap_granted;
+    uint64_t *pushed; /* prepared holders an older request waits for: push their coordinators */
+    size_t npushed, cap_pushed;
 } tl_out;
 
 void tl_out_reset(tl_out *o); /* empties, keeps capacity */
@@ -105,6 +118,7 @@ typedef enum {
     TL_CORRECT = 0,
     TL_MUTANT_NO_WOUND,      /* an older request waits for a younger holder */
     TL_MUTANT_IGNORE_RANGES, /* range locks conflict with nothing (phantoms) */
+    TL_MUTANT_NO_PUSH,       /* younger prepared holders are not reported (tl_out.pushed) */
 } tl_mutant;
 void tl_set_mutant(tl_table *t, tl_mutant m);
 

@@ -129,6 +129,22 @@ void nd_send_decision(nd_node *n, uint64_t txn, uint64_t to, uint64_t coord, boo
     nd_send_to_group(n, to, ND_MSG_DECISION, &m.base);
 }
 
+void nd_push(nd_node *n, nd_group *g, nd_txn *t)
+{
+    int64_t now = mr_monotonic_ns();
+    if (t->pushed_at && now - t->pushed_at < ND_PUSH_EVERY)
+        return;
+    t->pushed_at = now;
+    g->txn.pushes++;
+    Meridian__TwoPhase m = MERIDIAN__TWO_PHASE__INIT;
+    m.txn = t->id;
+    m.group = t->coord;
+    m.has_from = true;
+    m.from = g->id;
+    m.has_wound = m.wound = true;
+    nd_send_to_group(n, t->coord, ND_MSG_TXN_QUERY, &m.base);
+}
+
 /* A participant's acknowledgement that it logged the decision. */
 void nd_send_ack(nd_node *n, uint64_t txn, uint64_t coord, uint64_t from)
 {
@@ -187,14 +203,39 @@ void nd_votes_clear(nd_group *g)
     }
 }
 
-/* Coordinator leader: logs "aborted" as txn's decision (a no-op if one is
- * logged already: the first decision wins). */
-static void propose_abort2(nd_node *n, nd_group *g, uint64_t txn)
+/* Coordinator leader: logs "aborted" as txn's decision, so that a participant whose vote or
+ * question comes after the abort was sent finds it at once (the abort decision itself goes
+ * only once: nd_send_decisions). Nothing is proposed when a decision is logged already (it
+ * would be applied as nothing: the first decision wins). */
+void nd_propose_abort2(nd_node *n, nd_group *g, uint64_t txn)
 {
+    co_decision d;
+    if (nd_decision_lookup(g, txn, &d))
+        return;
     mr_err err;
     uint8_t body[8];
     put64(body, txn);
     (void)nd_propose_raw(n, g, 0, ND_OP_ABORT2, body, sizeof body, &err); /* asked again later */
+}
+
+/* Coordinator leader: keeps a vote (or a question) about a transaction it has no decision for
+ * yet, bounded, until the client's commit comes (nd_coordinate) or an ABORT2 applies (then it
+ * is answered: nd_txn_apply.c). A repeated question replaces nothing: one entry per sender. */
+static void keep_vote(nd_group *g, uint64_t txn, uint64_t from, bool ok, int64_t ts)
+{
+    size_t count = 0;
+    for (nd_vote *v = g->txn.votes; v; v = v->next) {
+        if (v->txn == txn && v->from == from) {
+            v->at = mr_monotonic_ns();
+            return;
+        }
+        count++;
+    }
+    nd_vote *v = count < 4096 ? calloc(1, sizeof *v) : NULL;
+    if (!v)
+        return;
+    *v = (nd_vote){txn, from, ok, ts, mr_monotonic_ns(), g->txn.votes};
+    g->txn.votes = v;
 }
 
 /* Coordinator leader: a participant acknowledged the commit decision. */
@@ -245,22 +286,40 @@ static void on_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t from, bool o
         nd_send_decision(n, txn, from, g->id, false, 0);
         return;
     }
-    if (query) {
-        /* Asked again and this leader knows nothing of it: the client's commit
-         * never reached it, or a previous leader lost it. Abort for good
-         * (the first decision logged wins), then answer the next question. */
-        propose_abort2(n, g, txn);
+    /* Before the client's commit: keep it until the commit comes, or the abort below applies
+     * (which then answers it). */
+    keep_vote(g, txn, from, ok, ts);
+    if (query &&
+        (!t || txn_sealed(t->state) || mr_monotonic_ns() - t->last_active > ND_QUERY_EVERY)) {
+        /* Asked, and this leader knows nothing of it (the client's commit never reached it,
+         * or a previous leader lost it), or its client has been silent here for longer than
+         * a commit takes to arrive: abort for good (the first decision logged wins). A
+         * transaction still reading here a moment ago is left to its commit. */
+        if (t && !txn_sealed(t->state))
+            nd_txn_abort(n, g, t, "aborted: a participant asked and the commit never came", NULL);
+        nd_propose_abort2(n, g, txn);
+    }
+}
+
+/* Coordinator leader: participant group `from` asks to wound txn, which is prepared there and
+ * holds up an older transaction (nd_push). Aborting an undecided transaction is always
+ * allowed; a decided one finishes without waiting for anyone, so the decision is repeated. */
+static void on_wound(nd_node *n, nd_group *g, uint64_t txn, uint64_t from)
+{
+    co_decision d;
+    if (nd_decision_lookup(g, txn, &d)) {
+        nd_send_decision(n, txn, from, g->id, d.commit, d.ts);
         return;
     }
-    /* Before the client's commit: keep it (bounded) until the commit comes. */
-    size_t count = 0;
-    for (nd_vote *v = g->txn.votes; v; v = v->next)
-        count++;
-    nd_vote *v = count < 4096 ? calloc(1, sizeof *v) : NULL;
-    if (!v)
-        return;
-    *v = (nd_vote){txn, from, ok, ts, mr_monotonic_ns(), g->txn.votes};
-    g->txn.votes = v;
+    nd_txn *t = nd_txn_find(g, txn);
+    if (t && txn_sealed(t->state))
+        return; /* COMMIT2 is in the log: the decision follows */
+    /* (No vote is kept for `from`: a wound carries no prepare timestamp. It hears of the
+     * abort from nd_send_decisions, or when it asks.) */
+    g->txn.pushed++;
+    if (t)
+        nd_txn_abort(n, g, t, "wounded by an older transaction (at a participant)", NULL);
+    nd_propose_abort2(n, g, txn);
 }
 
 /* Participant leader: the coordinator's decision. */
@@ -279,6 +338,14 @@ static void on_decision(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, b
         mr_err err;
         if (nd_propose_raw(n, g, 0, ND_OP_DECIDE, body, sizeof body, &err) == MR_OK && t)
             t->state = TXN_DECIDING;
+        return;
+    }
+    if (t && !commit && t->state == TXN_PREPARING) {
+        /* PREPARE is on its way through the log: once it applies, log the abort at once
+         * (nd_txn_apply.c) rather than hold the locks until we ask the coordinator. */
+        if (!t->abort_decided)
+            g->txn.late_aborts++;
+        t->abort_decided = true;
         return;
     }
     if (t && !commit && !txn_sealed(t->state))
@@ -302,7 +369,9 @@ void nd_txn_on_2pc(nd_node *n, const net_message *m)
         return; /* not for a leader here: the sender retries elsewhere */
     }
     nd_lock_prepared(n, g);
-    if (m->type == ND_MSG_PREPARED)
+    if (m->type == ND_MSG_TXN_QUERY && o->has_wound && o->wound)
+        on_wound(n, g, o->txn, o->from);
+    else if (m->type == ND_MSG_PREPARED)
         on_vote(n, g, o->txn, o->from, o->ok, o->ts, false);
     else if (m->type == ND_MSG_TXN_QUERY)
         on_vote(n, g, o->txn, o->from, true, o->ts, true);
@@ -410,6 +479,7 @@ void nd_refuse_2pc(nd_node *n, nd_group *g, uint64_t txn, const uint64_t *parts,
     for (size_t i = 0; i < nparts; i++)
         if (parts[i] && parts[i] != g->id)
             nd_send_decision(n, txn, parts[i], g->id, false, 0);
+    nd_propose_abort2(n, g, txn); /* a participant that missed it finds it when it asks */
 }
 
 /* The coordinator's leader takes the client's commit: the participant list,
@@ -466,7 +536,7 @@ void nd_on_status(nd_node *n, const net_message *m, nd_group *g, uint64_t txn, i
         /* Unknown here (or never committed): make "aborted" the decision. */
         if (t)
             nd_txn_abort(n, g, t, "aborted: the client asked for its status", NULL);
-        propose_abort2(n, g, txn);
+        nd_propose_abort2(n, g, txn);
     }
     r.state = MERIDIAN__TXN_STATUS_REPLY__STATE__PENDING;
     nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_TXN_STATUS, &r.base);
@@ -484,6 +554,7 @@ void nd_tick_2pc(nd_node *n, nd_group *g, int64_t now)
         if ((t && t->state == TXN_DECIDING) || now - p->last_query < ND_QUERY_EVERY)
             continue;
         p->last_query = now;
+        g->txn.queries++;
         Meridian__TwoPhase q = MERIDIAN__TWO_PHASE__INIT;
         q.txn = p->txn;
         q.group = p->coord;

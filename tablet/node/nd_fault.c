@@ -1,4 +1,4 @@
-/* Test-only fault injection: clock offset, unhealthy clock, partitions. */
+/* Test-only fault injection: clock offset, unhealthy clock, partitions, slow PREPAREs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -20,8 +20,9 @@
 #include "tablet/node/nd_int.h"
 #include "tablet/node/nd_validate.h"
 
-/* Test-only fault injection (the consistency harness's clock nemesis): a lying
- * clock offset and a declared-unhealthy clock. Off unless the operator opts in. */
+/* Test-only fault injection (the consistency harness's clock nemesis, the tests' partitions and
+ * slow PREPAREs): a lying clock offset, a declared-unhealthy clock, partitions, PREPARE held
+ * back. Off unless the operator opts in. */
 void nd_fault_on_request(nd_node *n, const net_message *m)
 {
     if (!n->test.faults)
@@ -52,6 +53,10 @@ void nd_fault_on_request(nd_node *n, const net_message *m)
         tt_set_fault_offset(n->clock, rq->clock_offset_ns);
     if (rq->has_clock_unhealthy)
         tt_set_fault_unhealthy(n->clock, rq->clock_unhealthy);
+    if (rq->has_hold_prepare_ms) {
+        n->hold_prepare_ns = (int64_t)rq->hold_prepare_ms * MR_NS_PER_MS;
+        MR_WARN("node", "fault hook: PREPARE records held back %u ms", rq->hold_prepare_ms);
+    }
     pr_arena_free(&a);
     uint32_t cut[PX_MAX_NODE_ID + 1];
     size_t ncut = 0;
@@ -63,6 +68,8 @@ void nd_fault_on_request(nd_node *n, const net_message *m)
     r.clock_offset_ns = tt_fault_offset(n->clock);
     r.clock_unhealthy = tt_fault_unhealthy(n->clock);
     r.clock_status = (char *)(uintptr_t)tt_status_name(tt_status_now(n->clock));
+    r.has_hold_prepare_ms = true;
+    r.hold_prepare_ms = (uint32_t)(n->hold_prepare_ns / MR_NS_PER_MS);
     r.n_partition = ncut;
     r.partition = cut;
     nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_FAULT, &r.base);

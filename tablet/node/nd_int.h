@@ -162,6 +162,12 @@ typedef struct nd_group_txn {
     bool prepared_locked;    /* leader: their locks are taken in this term's lock table */
     nd_vote *votes;          /* coordinator leader: votes that came before the client's commit */
     nd_delivery *delivering; /* coordinator leader: commit decisions not yet acknowledged */
+    /* Counters since the node started (status: "txn"): what contention cost this group. */
+    uint64_t queries;       /* participant leader: questions asked to a coordinator */
+    uint64_t late_aborts;   /* participant leader: aborts that came while PREPARE was in flight */
+    uint64_t pushes;        /* leader: wounds sent to a prepared lock holder's coordinator */
+    uint64_t pushed;        /* coordinator leader: transactions aborted by such a wound */
+    uint64_t wait_timeouts; /* leader: parked reads answered "lock wait timeout" */
 } nd_group_txn;
 
 /* Snapshot reads and safe time (nd_read.c). */
@@ -305,7 +311,8 @@ struct nd_node {
 
     nd_local *local, *local_tail; /* 2PC messages to groups hosted here, run from flush */
     int64_t last_ping;
-    uint64_t partitioned; /* test-only: bit i set = drop Paxos frames to and from node i */
+    uint64_t partitioned;    /* test-only: bit i set = drop Paxos frames to and from node i */
+    int64_t hold_prepare_ns; /* test-only: PREPARE records are proposed this late (nd_txn.c) */
     nd_stats stats;
     nd_test_switches test; /* read once at open (nd_test.h) */
     nd_http *http;

@@ -34,6 +34,8 @@
 
 static void on_commit_wait(uv_timer_t *h);
 static void commit_done(nd_node *n, nd_group *g, nd_txn *t);
+static void propose_record(nd_node *n, nd_group *g, nd_txn *t, uint8_t kind, const uint8_t *body,
+                           size_t blen);
 
 /* A replica's later timestamps exceed every commit timestamp its store holds
  * (see nd_txn_apply_slot): after a restart the replay skips the DECIDE records
@@ -73,6 +75,7 @@ static void txn_free(nd_txn *t)
     free(t->key);
     free(t->end);
     free(t->body);
+    free(t->held);
     free(t);
 }
 
@@ -305,8 +308,26 @@ void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t)
             return nd_txn_abort(n, g, t, "out of memory", NULL);
         body = framed;
     }
-    int rc = nd_propose_raw(n, g, 0, kind, body, blen, &err);
+    if (kind == ND_OP_PREPARE && n->hold_prepare_ns > 0) {
+        /* Test-only (the fault RPC's hold_prepare_ms): PREPARE goes out late, as if its
+         * replication were slow; nd_txn_tick proposes it. */
+        free(t->held);
+        t->held = framed;
+        t->held_len = blen;
+        t->held_until = mr_monotonic_ns() + n->hold_prepare_ns;
+        t->state = TXN_PREPARING;
+        return;
+    }
+    propose_record(n, g, t, kind, body, blen);
     free(framed);
+}
+
+/* Proposes t's commit record (ND_OP_TXN, COMMIT2) or PREPARE; aborts t if it cannot. */
+static void propose_record(nd_node *n, nd_group *g, nd_txn *t, uint8_t kind, const uint8_t *body,
+                           size_t blen)
+{
+    mr_err err;
+    int rc = nd_propose_raw(n, g, 0, kind, body, blen, &err);
     if (rc != MR_OK) {
         char why[300];
         snprintf(why, sizeof why, "commit not proposed: %s", mr_err_msg(&err));
@@ -317,14 +338,33 @@ void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t)
     t->state = kind == ND_OP_PREPARE ? TXN_PREPARING : TXN_COMMITTING;
 }
 
+/* Test-only: proposes the PREPAREs held back (hold_prepare_ms) whose time has come. */
+static void propose_held(nd_node *n, nd_group *g, int64_t now)
+{
+    for (;;) { /* from the top each time: an abort changes the list */
+        nd_txn *t = g->txn.txns;
+        while (t && !(t->held && now >= t->held_until))
+            t = t->next;
+        if (!t)
+            return;
+        uint8_t *b = t->held;
+        t->held = NULL;
+        propose_record(n, g, t, ND_OP_PREPARE, b, t->held_len);
+        free(b);
+    }
+}
+
 void nd_txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *out)
 {
     nd_txn_reply(n, t, aborted(why));
     /* The other side of a two-phase commit hears of it now rather than by
-     * timeout: a participant votes no, a coordinator tells everyone. */
-    if (t->co)
+     * timeout: a participant votes no, a coordinator tells everyone, and logs
+     * the abort so that a participant that missed it (its PREPARE was in flight,
+     * or the message was lost) is answered when its vote or question comes. */
+    if (t->co) {
         nd_send_decisions(n, g, t->id, t->co, false, 0);
-    else if (t->coord && t->coord != g->id)
+        nd_propose_abort2(n, g, t->id);
+    } else if (t->coord && t->coord != g->id)
         nd_send_vote(n, g, t->id, t->coord, false, 0);
     tl_out local = {0};
     tl_release(g->txn.locks, t->id, out ? out : &local);
@@ -355,6 +395,15 @@ void nd_handle_out(nd_node *n, nd_group *g, tl_out *out)
         }
     }
     out->nwounded = 0;
+    /* Younger prepared participants that older requests wait for here: their coordinators
+     * wound them unless they are decided (tl.h, "push"). */
+    for (size_t i = 0; i < out->npushed; i++) {
+        nd_txn *t = nd_txn_find(g, out->pushed[i]);
+        if (t && t->coord && t->coord != g->id &&
+            (t->state == TXN_PREPARING || t->state == TXN_PREPARED))
+            nd_push(n, g, t);
+    }
+    out->npushed = 0;
     /* Grants may cascade (handling one can release more): take them in turn. */
     while (out->ngranted) {
         tl_grant gr = out->granted[--out->ngranted];
@@ -681,8 +730,8 @@ static void txn_on_abort(nd_node *n, const net_message *m, nd_group *g, nd_txn *
     }
 }
 
-/* on_txn: a read (or a scan with "end") under a shared lock. False if the client was
- * answered before any lock was asked for (nothing in out). */
+/* on_txn: a read (or a scan with "end") under a shared lock (exclusive: for update). False if the
+ * client was answered before any lock was asked for (nothing in out). */
 static bool txn_on_read(nd_node *n, const net_message *m, nd_group *g, nd_txn *t,
                         const nd_txn_req *rq, tl_out *out)
 {
@@ -715,7 +764,19 @@ static bool txn_on_read(nd_node *n, const net_message *m, nd_group *g, nd_txn *t
         memcpy(t->key, rq->key, t->klen);
     if (t->elen)
         memcpy(t->end, rq->end, t->elen);
-    tl_lock lk = {.mode = TL_SHARED,
+    /* A read still parked when its client stops waiting is answered a little before then
+     * (nd_txn_tick), so the client hears "aborted" rather than nothing. */
+    t->read_deadline = 0;
+    if (rq->wait_ms) {
+        int64_t wait = (int64_t)rq->wait_ms * MR_NS_PER_MS;
+        int64_t margin = wait / 10 < ND_READ_MARGIN ? wait / 10 : ND_READ_MARGIN;
+        t->read_deadline = mr_monotonic_ns() + wait - margin;
+    }
+    /* A read for update takes the exclusive lock its write will need (docs/goodput.md 2.4:
+     * two shared holders that both write would end in a wound at commit). PREPARE still
+     * records it as a read span: a new leader re-takes it shared, which serializability
+     * needs, and the write's exclusive lock from the writes. */
+    tl_lock lk = {.mode = rq->for_update ? TL_EXCLUSIVE : TL_SHARED,
                   .range = t->scan,
                   .start = t->key,
                   .start_len = t->klen,
@@ -966,6 +1027,37 @@ void nd_txn_abort_open(nd_node *n, nd_group *g, const char *why)
     }
 }
 
+/* Why t must be aborted now, or NULL. */
+static const char *expired(nd_group *g, const nd_txn *t, int64_t now)
+{
+    if (t->state == TXN_READ_WAIT && t->read_deadline && now > t->read_deadline) {
+        /* Its client is about to give up: granting it later would hold a lock for no one
+         * until the idle timeout (docs/goodput.md 2.3). */
+        g->txn.wait_timeouts++;
+        return "aborted: lock wait timeout (the read waited as long as its client does)";
+    }
+    if ((t->state == TXN_IDLE || (t->state == TXN_READ_WAIT && !t->read_deadline)) &&
+        now - t->last_active > ND_TXN_IDLE)
+        return "the client went silent";
+    if (t->coord && (t->state == TXN_LOCKING || t->state == TXN_VOTING) &&
+        now - t->commit_at > ND_VOTE_TIMEOUT)
+        return "two-phase commit timed out waiting for the participants";
+    return NULL;
+}
+
+static void expire_txns(nd_node *n, nd_group *g, int64_t now)
+{
+    for (;;) { /* from the top each time: an abort's releases may end others */
+        const char *why = NULL;
+        nd_txn *t = g->txn.txns;
+        while (t && !(why = expired(g, t, now)))
+            t = t->next;
+        if (!t)
+            return;
+        nd_txn_abort(n, g, t, why, NULL);
+    }
+}
+
 void nd_txn_tick(nd_node *n, nd_group *g)
 {
     int64_t now = mr_monotonic_ns();
@@ -979,15 +1071,9 @@ void nd_txn_tick(nd_node *n, nd_group *g)
     if (st.state != PX_LEADER)
         return;
     /* Transactions whose client vanished never hold locks for ever, nor does
-     * a two-phase commit whose votes do not come. */
-    for (nd_txn *t = g->txn.txns, *next; t; t = next) {
-        next = t->next;
-        if (t->state == TXN_IDLE && now - t->last_active > ND_TXN_IDLE)
-            nd_txn_abort(n, g, t, "the client went silent", NULL);
-        else if (t->coord && (t->state == TXN_LOCKING || t->state == TXN_VOTING) &&
-                 now - t->commit_at > ND_VOTE_TIMEOUT)
-            nd_txn_abort(n, g, t, "two-phase commit timed out waiting for the participants", NULL);
-    }
+     * a two-phase commit whose votes do not come, nor a read its client gave up on. */
+    expire_txns(n, g, now);
+    propose_held(n, g, now);
     if (nd_leads_with_log(n, g)) {
         nd_forget_step(n, g, now);
         nd_tick_2pc(n, g, now);

@@ -444,10 +444,23 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
             t->state = TXN_PREPARED;
             t->commit_ts = ts;
             nd_txn_reply(n, t, nd_commit_reply(g->id, ts, true, 0));
-            nd_send_vote(n, g, t->id, t->coord, true, ts);
             nd_prepared *p = nd_prepared_find(g, t->id);
+            if (p && t->abort_decided) {
+                /* The coordinator's abort came while PREPARE was in flight: log it now, as
+                 * on_decision (nd_2pc.c) does for a prepared participant. */
+                uint8_t body[17] = {0};
+                put64(body, t->id);
+                mr_err err;
+                if (nd_propose_raw(n, g, 0, ND_OP_DECIDE, body, sizeof body, &err) == MR_OK) {
+                    t->state = TXN_DECIDING;
+                    break;
+                }
+            }
+            nd_send_vote(n, g, t->id, t->coord, true, ts);
+            /* The first question comes sooner than the next ones: a decision that went
+             * astray costs ND_QUERY_FIRST. */
             if (p)
-                p->last_query = mr_monotonic_ns();
+                p->last_query = mr_monotonic_ns() - ND_QUERY_EVERY + ND_QUERY_FIRST;
         }
         break;
     case ND_OP_DECIDE:
@@ -464,6 +477,18 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
     case ND_OP_ABORT2:
         if (t && !fx->skipped && !txn_sealed(t->state))
             nd_txn_abort(n, g, t, "aborted: the coordinator decided so", NULL);
+        /* Votes and questions that came before the abort was logged hear of it now. */
+        if (!fx->skipped && nd_px_is_leader(g))
+            for (nd_vote **pv = &g->txn.votes; *pv;) {
+                nd_vote *v = *pv;
+                if (v->txn == fx->txn) {
+                    nd_send_decision(n, fx->txn, v->from, g->id, false, 0);
+                    *pv = v->next;
+                    free(v);
+                } else {
+                    pv = &v->next;
+                }
+            }
         break;
     }
 }

@@ -7,12 +7,17 @@
 #include "coordinator/co.h"
 #include "tablet/node/nd_int.h"
 
-#define ND_SAFE_IDLE     (250 * MR_NS_PER_MS)
-#define ND_TXN_IDLE      (10 * MR_NS_PER_S) /* a client that vanished */
-#define ND_SNAPWAIT_MAX  (2 * MR_NS_PER_S)
-#define ND_VOTE_TIMEOUT  (5 * MR_NS_PER_S)    /* coordinator: votes must come by then */
-#define ND_QUERY_EVERY   (1 * MR_NS_PER_S)    /* participant: ask about a decision */
+#define ND_SAFE_IDLE    (250 * MR_NS_PER_MS)
+#define ND_TXN_IDLE     (10 * MR_NS_PER_S) /* a client that vanished */
+#define ND_SNAPWAIT_MAX (2 * MR_NS_PER_S)
+#define ND_VOTE_TIMEOUT (5 * MR_NS_PER_S) /* coordinator: votes must come by then */
+#define ND_QUERY_EVERY  (1 * MR_NS_PER_S) /* participant: ask about a decision */
+/* participant: the first question, this long after PREPARE applied (then every ND_QUERY_EVERY):
+ * an abort that was lost on the way costs this, not a second */
+#define ND_QUERY_FIRST   (200 * MR_NS_PER_MS)
 #define ND_DELIVER_EVERY (500 * MR_NS_PER_MS) /* coordinator: resend an unacked commit */
+#define ND_READ_MARGIN   (250 * MR_NS_PER_MS) /* a parked read is answered this early (at most) */
+#define ND_PUSH_EVERY    (100 * MR_NS_PER_MS) /* participant: repeat a push (one was lost?) */
 
 typedef enum {
     TXN_IDLE = 0,
@@ -58,8 +63,18 @@ struct nd_txn {
     uint64_t coord;    /* the coordinator group; 0 = a single-group transaction */
     co_votes *co;      /* at the coordinator: the participants and their votes */
     int64_t commit_at; /* monotonic ns the commit request came */
-    uint8_t *spans;    /* the read locks taken here: per span u32 klen, key, u32 elen (or
-                        * UINT32_MAX for a point read), end; carried by PREPARE */
+    /* participant: the coordinator's abort came while PREPARE was in flight; DECIDE (abort) is
+     * logged as soon as PREPARE applies (nd_txn_apply.c) */
+    bool abort_decided;
+    int64_t read_deadline; /* a parked read: monotonic ns its client stops waiting (0: unsaid) */
+    int64_t pushed_at; /* participant: monotonic ns its coordinator was last asked to wound it */
+    /* test-only (nd_fault.c, hold_prepare_ms): a PREPARE held back until held_until, as if
+     * its replication were slow */
+    uint8_t *held;
+    size_t held_len;
+    int64_t held_until;
+    uint8_t *spans; /* the read locks taken here: per span u32 klen, key, u32 elen (or
+                     * UINT32_MAX for a point read), end; carried by PREPARE */
     size_t spans_len, spans_cap;
     nd_group *g;
     nd_node *n;
@@ -187,7 +202,13 @@ bool nd_decision_forgotten(nd_group *g, uint64_t txn);
 
 /* nd_2pc.c */
 bool nd_px_is_leader(const nd_group *g);
+/* Coordinator leader: logs "aborted" as txn's decision unless one is logged already (the
+ * first decision logged wins), so late votes and questions find it. */
+void nd_propose_abort2(nd_node *n, nd_group *g, uint64_t txn);
 void nd_send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts);
+/* Participant leader: an older transaction waits here for prepared t's locks; ask t's
+ * coordinator to wound it (rate-limited per transaction). */
+void nd_push(nd_node *n, nd_group *g, nd_txn *t);
 /* The coordinator (group coord) sends txn's decision to participant group to. */
 void nd_send_decision(nd_node *n, uint64_t txn, uint64_t to, uint64_t coord, bool commit,
                       int64_t ts);

@@ -182,6 +182,10 @@ int nd_valid_txn(const Meridian__TxnRequest *m, int64_t now_ns, nd_txn_req *r, m
         r->end = m->has_end ? m->end.data : NULL;
         r->elen = m->has_end ? m->end.len : 0;
         r->limit = m->has_limit ? m->limit : ND_ROW_LIMIT_DEFAULT;
+        if (m->has_wait_ms && (m->wait_ms == 0 || m->wait_ms > 3600 * 1000))
+            return mr_errf(err, MR_EINVAL, "\"wait_ms\" must be in [1, 3600000]");
+        r->wait_ms = m->has_wait_ms ? m->wait_ms : 0;
+        r->for_update = m->has_for_update && m->for_update;
         return span_fields(r->scan, r->key, r->klen, r->end, r->elen, err);
     }
     if (r->op == ND_TXN_COMMIT) {
@@ -319,5 +323,7 @@ int nd_valid_fault(const Meridian__FaultRequest *m, mr_err *err)
         if (m->partition[i] < 1 || m->partition[i] > PX_MAX_NODE_ID)
             return mr_errf(err, MR_EINVAL, "partition: node id %u outside [1, %d]", m->partition[i],
                            PX_MAX_NODE_ID);
+    if (m->has_hold_prepare_ms && m->hold_prepare_ms > 60000)
+        return mr_errf(err, MR_EINVAL, "hold_prepare_ms: %u is over 60000", m->hold_prepare_ms);
     return MR_OK;
 }

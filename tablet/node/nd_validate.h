@@ -44,7 +44,9 @@ typedef struct nd_txn_req {
     bool scan;          /* read: a scan of [key, end) under a range lock */
     const uint8_t *end; /* scan: its end (elen 0 = unbounded) */
     size_t elen;
-    uint64_t limit; /* scan: rows at most */
+    uint64_t limit;   /* scan: rows at most */
+    uint32_t wait_ms; /* read: how long the client waits (0: not said) */
+    bool for_update;  /* read: under an exclusive lock */
     /* commit: the writes (each checked), borrowed from the request */
     Meridian__Write *const *writes;
     size_t nwrites;

@@ -210,6 +210,84 @@ TEST(transaction_ids_and_ages_are_a_clients)
     fake_stop(&f);
 }
 
+/* A transaction retried by hand keeps its first attempt's age (meridian_begin_aged), as
+ * meridian_run's retries do: every request of the retry carries it. */
+TEST(retry_keeps_its_age)
+{
+    commit_script s = {.coord_answer = "ok"};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    meridian_txn *t = NULL;
+    int64_t first = 0;
+    bool same = true;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        CHECK_EQ(meridian_begin_aged(db, first, &t), MERIDIAN_OK);
+        if (!first)
+            first = meridian_txn_age(t);
+        same &= meridian_txn_age(t) == first;
+        void *v = NULL;
+        size_t vl = 0;
+        CHECK_EQ(meridian_get(t, "a", 1, &v, &vl), MERIDIAN_OK);
+        free(v);
+        meridian_rollback(t);
+    }
+    CHECK_EQ(meridian_begin_aged(db, -5, &t), MERIDIAN_INVALID);
+    CHECK(t == NULL);
+    CHECK(meridian_txn_age(NULL) == 0);
+    json_t *reads = fake_sent(&f, ND_MSG_TXN, "read");
+    size_t i;
+    json_t *r;
+    bool carried = json_array_size(reads) == 3, ids_differ = true;
+    json_int_t last_id = 0;
+    json_array_foreach(reads, i, r)
+    {
+        carried &= json_integer_value(json_object_get(r, "prio")) == first;
+        json_int_t id = json_integer_value(json_object_get(r, "txn"));
+        ids_differ &= id != last_id;
+        last_id = id;
+    }
+    json_decref(reads);
+    meridian_close(db);
+    fake_stop(&f);
+    CHECK(same && first > 0);
+    CHECKF(carried, "a retry's requests do not carry the first attempt's age");
+    CHECKF(ids_differ, "each attempt is a new transaction (a new id)");
+}
+
+/* meridian_get_for_update asks for the exclusive lock (TxnRequest.for_update); a read-only
+ * transaction takes no locks and refuses it. */
+TEST(get_for_update_request)
+{
+    commit_script s = {.coord_answer = "ok"};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    meridian_txn *t;
+    void *v = NULL;
+    size_t vl = 0;
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_get_for_update(t, "a", 1, &v, &vl), MERIDIAN_OK);
+    free(v);
+    CHECK_EQ(meridian_get(t, "b", 1, &v, &vl), MERIDIAN_OK);
+    free(v);
+    meridian_rollback(t);
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_get_for_update(t, "a", 1, &v, &vl), MERIDIAN_INVALID);
+    meridian_rollback(t);
+    CHECK_EQ(meridian_get_for_update(NULL, "a", 1, &v, &vl), MERIDIAN_INVALID);
+    json_t *reads = fake_sent(&f, ND_MSG_TXN, "read");
+    bool flags = json_array_size(reads) == 2 &&
+                 json_is_true(json_object_get(json_array_get(reads, 0), "for_update")) &&
+                 !json_is_true(json_object_get(json_array_get(reads, 1), "for_update"));
+    json_decref(reads);
+    meridian_close(db);
+    fake_stop(&f);
+    CHECKF(flags, "for_update set on the read for update only");
+}
+
 TEST(unknown_outcome_resolved_by_status)
 {
     /* "unknown", then the status query says pending, then committed. */
@@ -675,6 +753,52 @@ TEST(rollback_releases_every_group)
     fake_stop(&f);
 }
 
+/* Reads of group 3 are never answered (a leader that parked the read and will grant it after
+ * the client gave up); everything else as commit_fn. */
+static json_t *silent_read_fn(fake_node *f, uint8_t type, const json_t *req)
+{
+    if (type == ND_MSG_TXN && !strcmp(op_of(req), "read") && group_of(req) == 3)
+        return NULL;
+    return commit_fn(f, type, req);
+}
+
+/* docs/goodput.md 2.3: a locking read whose answer never came must still be aborted at its
+ * group (the rollback used to tell only the groups whose reads had answered, so a parked read
+ * was granted later to nobody and held its lock until the idle timeout); and every locking
+ * read tells the leader how long the client waits. */
+TEST(timed_out_read_is_aborted_at_its_group)
+{
+    commit_script s = {.coord_answer = "ok"};
+    fake_node f;
+    fake_start(&f, silent_read_fn, &s);
+    meridian *db = open_at(f.addr, 600);
+    CHECK(db);
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    void *v;
+    size_t n;
+    CHECK_EQ(meridian_get(t, "a", 1, &v, &n), MERIDIAN_OK);
+    meridian_free(v);
+    CHECK_EQ(meridian_get(t, "z", 1, &v, &n), MERIDIAN_UNAVAILABLE);
+    meridian_rollback(t);
+    json_t *reads = fake_sent(&f, ND_MSG_TXN, "read");
+    bool waits = json_array_size(reads) == 2;
+    for (size_t i = 0; i < json_array_size(reads); i++)
+        waits &= json_integer_value(json_object_get(json_array_get(reads, i), "wait_ms")) == 600;
+    json_decref(reads);
+    json_t *aborts = fake_sent(&f, ND_MSG_TXN, "abort");
+    json_int_t sum = 0;
+    size_t naborts = json_array_size(aborts);
+    for (size_t i = 0; i < naborts; i++)
+        sum += group_of(json_array_get(aborts, i));
+    json_decref(aborts);
+    meridian_close(db);
+    fake_stop(&f);
+    CHECKF(waits, "every locking read says how long its client waits (600 ms)");
+    CHECKF(naborts == 2 && sum == 5, "aborts sent: %zu (groups summing to %lld; want 2 and 3)",
+           naborts, (long long)sum);
+}
+
 TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(transaction_ids_and_ages_are_a_clients),
           TEST_CASE(unknown_outcome_resolved_by_status), TEST_CASE(lost_commit_answer_learns_abort),
           TEST_CASE(unknown_outcome_never_retried), TEST_CASE(coordinator_abort_is_retried),
@@ -682,4 +806,6 @@ TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(transaction_ids_and_ag
           TEST_CASE(dead_leader_probed_not_waited_for), TEST_CASE(wrong_range_refreshes_the_map),
           TEST_CASE(scan_across_groups_at_one_timestamp), TEST_CASE(scan_rerouted_after_a_split),
           TEST_CASE(scans_follow_pages_to_the_end), TEST_CASE(too_large_participant_is_not_retried),
-          TEST_CASE(rollback_releases_every_group))
+          TEST_CASE(rollback_releases_every_group),
+          TEST_CASE(timed_out_read_is_aborted_at_its_group), TEST_CASE(retry_keeps_its_age),
+          TEST_CASE(get_for_update_request))

@@ -1,5 +1,7 @@
 /* Unit and property tests of the wound-wait lock table (tablet/lock). */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tablet/lock/tl.h"
 #include "tests/test.h"
@@ -312,8 +314,200 @@ TEST(mutant_ignore_ranges_is_caught)
     printf("  caught: %s\n", msg);
 }
 
+/* A push names a younger prepared holder an older request waits for, once per call; an older
+ * holder, or a younger active one (wounded instead), is not pushed. */
+TEST(waiting_for_younger_prepared_holder_pushes_it)
+{
+    tl_table *t = tl_new();
+    tl_out o = {0};
+    mr_err e;
+    CHECK_EQ(acq(t, 9, 90, point(TL_EXCLUSIVE, "k"), NULL, &o), TL_GRANTED);
+    CHECK_EQ(acq(t, 9, 90, point(TL_EXCLUSIVE, "q"), NULL, &o), TL_GRANTED);
+    CHECK_EQ(tl_prepare(t, 9, &e), MR_OK);
+    CHECK_EQ(acq(t, 1, 10, range(TL_SHARED, "a", "z"), NULL, &o), TL_WAIT);
+    CHECK_EQ(o.npushed, 1u);
+    CHECK(o.npushed == 1 && o.pushed[0] == 9);
+    CHECK_EQ(o.nwounded, 0u);
+    /* While that request waits, every call that looks at it says so again. */
+    tl_out_reset(&o);
+    CHECK_EQ(acq(t, 30, 300, point(TL_SHARED, "q"), NULL, &o), TL_WAIT);
+    CHECK(o.npushed == 1 && o.pushed[0] == 9);
+    tl_release(t, 1, &o);
+    tl_release(t, 30, &o);
+    /* A younger request waits for it without pushing. */
+    tl_out_reset(&o);
+    CHECK_EQ(acq(t, 20, 200, point(TL_SHARED, "k"), NULL, &o), TL_WAIT);
+    CHECK_EQ(o.npushed, 0u);
+    CHECK_EQ(tl_check(t, &e), MR_OK);
+    tl_release(t, 9, &o);
+    tl_release(t, 20, &o);
+    CHECK_EQ(tl_count(t), 0u);
+    tl_out_free(&o);
+    tl_free(t);
+}
+
+/* Two-phase commit over several lock tables (groups): each transaction reads, then takes its
+ * exclusive locks group by group, each group marking it prepared once its locks there are
+ * granted (a participant), and commits once prepared everywhere (the coordinator's decision).
+ * Wound-wait keeps each table acyclic, but a transaction prepared at one group and waiting at
+ * another can close a cycle across tables. Acting on tl_out.pushed as the coordinator does
+ * (abort the pushed transaction unless it is decided) must leave no deadlock; without pushes
+ * (mutant) the same workload deadlocks. */
+static int cross_group_workload(tl_mutant mutant, char *msg, size_t msglen)
+{
+    srand(777);
+    enum { NG = 3, NT = 10, NK = 3, MAXR = 3, MAXW = 3 };
+    const char *keys[NK] = {"a", "b", "c"};
+    int deadlocks = 0;
+    for (int round = 0; round < 300; round++) {
+        tl_table *tab[NG];
+        for (int g = 0; g < NG; g++) {
+            tab[g] = tl_new();
+            tl_set_mutant(tab[g], mutant);
+        }
+        tl_out o = {0};
+        mr_err e;
+        struct {
+            int64_t prio;
+            int nr, nw, rdone;
+            int rg[MAXR], rk[MAXR], wg[MAXW], wk[MAXW];
+            bool issued[NG], prepared[NG], part[NG];
+            bool done, abort, committing;
+        } x[NT];
+        memset(x, 0, sizeof x);
+        for (int i = 0; i < NT; i++) {
+            x[i].prio = rand() % 1000;
+            x[i].nr = rand() % (MAXR + 1);
+            x[i].nw = 1 + rand() % MAXW;
+            for (int k = 0; k < x[i].nr; k++) {
+                x[i].rg[k] = rand() % NG;
+                x[i].rk[k] = rand() % NK;
+                x[i].part[x[i].rg[k]] = true;
+            }
+            for (int k = 0; k < x[i].nw; k++) {
+                x[i].wg[k] = rand() % NG;
+                x[i].wk[k] = rand() % NK;
+                x[i].part[x[i].wg[k]] = true;
+            }
+        }
+        int finished = 0, bad = 0;
+        for (int step = 0; step < 20000 && finished < NT && !bad; step++) {
+            /* What the last calls reported: wounded transactions abort, pushed ones too
+             * unless decided (prepared everywhere). */
+            for (size_t k = 0; k < o.nwounded; k++)
+                x[o.wounded[k] - 1].abort = true;
+            for (size_t k = 0; k < o.npushed; k++)
+                if (!x[o.pushed[k] - 1].committing)
+                    x[o.pushed[k] - 1].abort = true;
+            tl_out_reset(&o);
+            /* Who can move: an abort, a participant whose locks are in, a transaction waiting
+             * nowhere. */
+            int movable[NT * (NG + 1)], nm = 0;
+            for (int i = 0; i < NT; i++) {
+                if (x[i].done)
+                    continue;
+                uint64_t id = (uint64_t)i + 1;
+                bool waits = false;
+                for (int g = 0; g < NG; g++) {
+                    waits |= tl_waiting(tab[g], id) > 0;
+                    if (x[i].issued[g] && !x[i].prepared[g] && tl_waiting(tab[g], id) == 0)
+                        movable[nm++] = i * (NG + 1) + 1 + g;
+                }
+                if (x[i].abort || !waits)
+                    movable[nm++] = i * (NG + 1);
+            }
+            if (nm == 0) {
+                snprintf(msg, msglen, "round %d step %d: every live transaction waits", round,
+                         step);
+                deadlocks++;
+                bad = 1;
+                break;
+            }
+            int pick = movable[rand() % nm];
+            int i = pick / (NG + 1), g = pick % (NG + 1) - 1;
+            uint64_t id = (uint64_t)i + 1;
+            if (x[i].abort) {
+                for (int h = 0; h < NG; h++)
+                    tl_release(tab[h], id, &o);
+                x[i].done = true;
+                finished++;
+            } else if (g >= 0) {
+                /* A participant prepares (its locks there are granted). */
+                if (tl_known(tab[g], id) && tl_prepare(tab[g], id, &e) != MR_OK) {
+                    snprintf(msg, msglen, "prepare: %s", mr_err_msg(&e));
+                    bad = 1;
+                }
+                x[i].prepared[g] = true;
+                bool all = true;
+                for (int h = 0; h < NG; h++)
+                    all &= !x[i].part[h] || x[i].prepared[h];
+                x[i].committing = all;
+            } else if (x[i].committing) {
+                for (int h = 0; h < NG; h++) /* decided: commit everywhere */
+                    tl_release(tab[h], id, &o);
+                x[i].done = true;
+                finished++;
+            } else if (x[i].rdone < x[i].nr) {
+                int k = x[i].rdone++;
+                if (acq(tab[x[i].rg[k]], id, x[i].prio, point(TL_SHARED, keys[x[i].rk[k]]), NULL,
+                        &o) < 0) {
+                    snprintf(msg, msglen, "read refused");
+                    bad = 1;
+                }
+            } else {
+                /* The commit reaches the next participant that has not had it. */
+                int h = 0;
+                while (h < NG && (!x[i].part[h] || x[i].issued[h]))
+                    h++;
+                if (h < NG) {
+                    x[i].issued[h] = true;
+                    for (int k = 0; k < x[i].nw; k++)
+                        if (x[i].wg[k] == h &&
+                            acq(tab[h], id, x[i].prio, point(TL_EXCLUSIVE, keys[x[i].wk[k]]), NULL,
+                                &o) < 0) {
+                            snprintf(msg, msglen, "write refused");
+                            bad = 1;
+                        }
+                }
+            }
+            for (int h = 0; h < NG && !bad; h++)
+                if (tl_check(tab[h], &e) != MR_OK) {
+                    snprintf(msg, msglen, "round %d group %d: %s", round, h, mr_err_msg(&e));
+                    bad = 2;
+                }
+        }
+        if (!bad && finished != NT) {
+            snprintf(msg, msglen, "round %d: only %d of %d finished", round, finished, NT);
+            bad = 2;
+        }
+        tl_out_free(&o);
+        for (int g = 0; g < NG; g++)
+            tl_free(tab[g]);
+        if (bad)
+            return bad;
+    }
+    return 0;
+}
+
+TEST(pushes_leave_no_deadlock_across_groups)
+{
+    char msg[256] = "";
+    CHECKF(cross_group_workload(TL_CORRECT, msg, sizeof msg) == 0, "%s", msg);
+}
+
+TEST(mutant_no_push_deadlocks_across_groups)
+{
+    char msg[256] = "";
+    CHECK(cross_group_workload(TL_MUTANT_NO_PUSH, msg, sizeof msg) == 1);
+    CHECK(strstr(msg, "every live transaction waits") != NULL);
+    printf("  caught: %s\n", msg);
+}
+
 TEST_MAIN(TEST_CASE(shared_compatible_exclusive_conflicts), TEST_CASE(older_wounds_younger_holder),
           TEST_CASE(prepared_holder_is_not_wounded), TEST_CASE(ranges_protect_against_phantoms),
           TEST_CASE(reentrant_and_upgrade), TEST_CASE(waiters_granted_oldest_first),
           TEST_CASE(prepare_rules), TEST_CASE(random_workload_keeps_invariants),
-          TEST_CASE(mutant_no_wound_is_caught), TEST_CASE(mutant_ignore_ranges_is_caught))
+          TEST_CASE(mutant_no_wound_is_caught), TEST_CASE(mutant_ignore_ranges_is_caught),
+          TEST_CASE(waiting_for_younger_prepared_holder_pushes_it),
+          TEST_CASE(pushes_leave_no_deadlock_across_groups),
+          TEST_CASE(mutant_no_push_deadlocks_across_groups))

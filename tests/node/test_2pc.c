@@ -12,12 +12,37 @@
  *                  written, and the other participant's locks are released
  *   prepared_holds a prepared participant holds safe time below its prepare
  *                  timestamp: a snapshot read above it waits (not served)
- *                  until the decision
+ *                  until the decision; the coordinator, which served the
+ *                  transaction a read but never got its commit, aborts it once
+ *                  its client has been silent there for a second
  *   vanished       participants prepare, the client vanishes before telling
  *                  the coordinator, and the coordinator group's leader is
  *                  killed: the participants ask, the new coordinator leader
  *                  aborts for good, no replica keeps a prepared transaction,
- *                  and the keys are writable again */
+ *                  and the keys are writable again
+ *   abort_during_prepare
+ *                  the coordinator refuses a commit while a participant's
+ *                  PREPARE is in flight (held back with the fault RPC): the
+ *                  abort is not lost, the participant logs it as soon as
+ *                  PREPARE applies, without asking, and a writer waiting for
+ *                  its locks gets them within milliseconds, not seconds
+ *   push_prepared_holder
+ *                  a distributed deadlock through a prepared participant: T is
+ *                  prepared at one group and waits at its coordinator for an
+ *                  older H's read lock; H then waits for T's prepared lock. H
+ *                  pushes T's coordinator, which aborts T: H is served at once
+ *                  instead of after the 5 s vote timeout
+ *   read_wait_timeout
+ *                  a read parked behind a long-held lock is answered "lock
+ *                  wait timeout" shortly before its client stops waiting
+ *                  (wait_ms), and its transaction's locks go: it is never
+ *                  granted to a client that gave up
+ *   read_for_update
+ *                  two read-modify-writes of one key with reads for update:
+ *                  the younger's read waits for the older's exclusive lock,
+ *                  then sees its write, and both commit (shared reads: the
+ *                  younger read the old value and was wounded at the older's
+ *                  commit) */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +376,13 @@ TEST(prepared_holds_safe_time)
     setup();
     uint64_t id = 3000000 + (uint64_t)(mr_realtime_ns() & 0xffff);
     json_t *parts = json_pack("[i, i]", G_A, G_C);
+    /* The transaction read at the coordinator a moment ago: its commit may still come there,
+     * so the participant's first question (200 ms after it prepared) does not abort it. */
+    json_t *rd = txn_req(G_A, id, "read");
+    json_object_set_new(rd, "key", json_string("atango"));
+    json_t *r0 = to_leader(G_A, rd);
+    CHECKF(ok(r0), "read at the coordinator: %s", err_of(r0));
+    json_decref(r0);
     /* Only the participant hears of the commit: it prepares and waits. */
     json_t *r =
         to_leader(G_C, commit_req(G_C, id, G_A, parts,
@@ -459,12 +491,287 @@ TEST(status_of_single_group_commits)
     free(v);
 }
 
+/* A counter of group gid's "txn" status object at node i (-1 if the node does not answer). */
+static json_int_t txn_counter(int i, int gid, const char *name)
+{
+    json_t *st = tc_status(i);
+    if (!st)
+        return -1;
+    json_int_t v =
+        json_integer_value(json_object_get(json_object_get(tc_group_of(st, gid), "txn"), name));
+    json_decref(st);
+    return v;
+}
+
+/* Every node proposes PREPARE records ms late (0: at once). */
+static void hold_prepare(int ms)
+{
+    char req[64];
+    snprintf(req, sizeof req, "{\"hold_prepare_ms\":%d}", ms);
+    for (int i = 0; i < NNODES; i++) {
+        json_t *r = tc_request(i, ND_MSG_FAULT, req);
+        CHECKF(r && json_integer_value(json_object_get(r, "hold_prepare_ms")) == ms,
+               "fault RPC at node %d: %s", i, err_of(r));
+        json_decref(r);
+    }
+}
+
+/* docs/goodput.md 2.1: an abort decision that reached a participant while its PREPARE was
+ * being logged used to be dropped; the participant then held its locks until its questions
+ * to the coordinator got an answer (2 s). */
+TEST(abort_during_prepare)
+{
+    setup();
+    int pl = tc_wait_leader(G_C, -1, 10000);
+    CHECK(pl >= 0);
+    json_int_t queries = txn_counter(pl, G_C, "queries");
+    json_int_t late = txn_counter(pl, G_C, "late_aborts");
+    hold_prepare(1000);
+    uint64_t id = 6000000 + (uint64_t)(mr_realtime_ns() & 0xffff);
+    json_t *parts = json_pack("[i, i]", G_A, G_C);
+    /* The participant takes its lock on "uniform"; its PREPARE waits a second. */
+    commit_call part = put_call(G_C, id, G_A, parts, "uniform", "U", 0);
+    pthread_t th;
+    pthread_create(&th, NULL, commit_thread, &part);
+    sleep_ms(300);
+    /* Meanwhile the coordinator refuses the commit (a read it never served): it tells the
+     * participant at once, whose PREPARE is still in flight. */
+    commit_call coord = put_call(G_A, id, G_A, parts, "bravo2", "X", 1);
+    json_decref(parts);
+    coord.reply = to_leader(G_A, coord.req);
+    CHECK_STR(err_of(coord.reply), "aborted");
+    json_decref(coord.reply);
+    pthread_join(th, NULL);
+    /* PREPARE applied: the participant says prepared (the client hears the coordinator's
+     * "aborted"). A younger writer of the same key waits for the prepared lock: measure how
+     * long. */
+    CHECKF(ok(part.reply) && json_is_true(json_object_get(part.reply, "prepared")),
+           "participant: %s", err_of(part.reply));
+    json_decref(part.reply);
+    int64_t t0 = mr_monotonic_ns();
+    json_t *w = txn_req(G_C, id + 1, "commit");
+    json_object_set_new(w, "writes", json_pack("[{s:s, s:s}]", "key", "uniform", "value", "W"));
+    json_t *r = to_leader(G_C, w);
+    int64_t waited_ms = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    CHECKF(ok(r), "write after the abort: %s", err_of(r));
+    json_decref(r);
+    hold_prepare(0);
+    printf("  the prepared lock went %lld ms after PREPARE applied\n", (long long)waited_ms);
+    CHECKF(waited_ms < 500, "the writer waited %lld ms for the aborted transaction's lock",
+           (long long)waited_ms);
+    if (tc_find_leader(G_C, -1) == pl) { /* (a leader change would reset what we compare) */
+        CHECK_EQ(txn_counter(pl, G_C, "late_aborts"), late + 1);
+        CHECKF(txn_counter(pl, G_C, "queries") == queries,
+               "the participant had to ask the coordinator (%lld questions before, %lld after)",
+               (long long)queries, (long long)txn_counter(pl, G_C, "queries"));
+    }
+    char *state = status_of(G_A, id, NULL);
+    CHECK_STR(state, "aborted");
+    free(state);
+    CHECK_EQ(wait_unprepared(-1, 2000), 0);
+    char *v = read_at(0, G_C, "uniform", mr_realtime_ns() + 5 * MR_NS_PER_MS);
+    CHECKF(v && strcmp(v, "W") == 0, "uniform = %s", v ? v : "(none)");
+    free(v);
+}
+
+/* docs/goodput.md 2.2: the waits-for cycle T -> H (at the coordinator, wound-wait: T is
+ * younger) -> T (at the participant: T is prepared there, H cannot wound it) used to last
+ * until the coordinator's vote timeout (5 s). */
+TEST(push_prepared_holder)
+{
+    setup();
+    int64_t now = mr_realtime_ns();
+    int64_t h_prio = now - MR_NS_PER_S, t_prio = now;
+    uint64_t h = 7000000 + (uint64_t)(now & 0xffff), t = h + 1;
+    /* H reads "akey" at G_A (a shared lock). */
+    json_t *rd = txn_req(G_A, h, "read");
+    json_object_set_new(rd, "prio", json_integer(h_prio));
+    json_object_set_new(rd, "key", json_string("akey"));
+    json_t *r = to_leader(G_A, rd);
+    CHECKF(ok(r), "H's read at the coordinator: %s", err_of(r));
+    json_decref(r);
+    /* T commits: coordinator G_A writes "akey" (waits for H, who is older), participant G_C
+     * writes "xkey" (prepares). */
+    json_t *parts = json_pack("[i, i]", G_A, G_C);
+    commit_call calls[2] = {put_call(G_A, t, G_A, parts, "akey", "T", 0),
+                            put_call(G_C, t, G_A, parts, "xkey", "T", 0)};
+    json_decref(parts);
+    for (int i = 0; i < 2; i++)
+        json_object_set_new(calls[i].req, "prio", json_integer(t_prio));
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, commit_thread, &calls[i]);
+    pthread_join(th[1], NULL);
+    CHECKF(ok(calls[1].reply) && json_is_true(json_object_get(calls[1].reply, "prepared")),
+           "T at the participant: %s", err_of(calls[1].reply));
+    int coord = tc_find_leader(G_A, -1);
+    json_int_t pushed = coord >= 0 ? txn_counter(coord, G_A, "pushed") : -1;
+    /* H reads "xkey" at G_C: it waits for T's prepared lock and pushes T's coordinator. */
+    int64_t t0 = mr_monotonic_ns();
+    rd = txn_req(G_C, h, "read");
+    json_object_set_new(rd, "prio", json_integer(h_prio));
+    json_object_set_new(rd, "key", json_string("xkey"));
+    r = to_leader(G_C, rd);
+    int64_t waited_ms = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    CHECKF(ok(r), "H's read at the participant: %s", err_of(r));
+    CHECK(ok(r) && !json_is_true(json_object_get(r, "found"))); /* T aborted: never written */
+    json_decref(r);
+    pthread_join(th[0], NULL);
+    printf("  H waited %lld ms for T's prepared lock; T: %s\n", (long long)waited_ms,
+           json_string_value(json_object_get(calls[0].reply, "message")));
+    CHECKF(waited_ms < 1500, "H waited %lld ms (the vote timeout is 5 s)", (long long)waited_ms);
+    CHECK_STR(err_of(calls[0].reply), "aborted");
+    for (int i = 0; i < 2; i++)
+        json_decref(calls[i].reply);
+    if (coord >= 0 && tc_find_leader(G_A, -1) == coord)
+        CHECK(txn_counter(coord, G_A, "pushed") > pushed);
+    char *state = status_of(G_A, t, NULL);
+    CHECK_STR(state, "aborted");
+    free(state);
+    /* H goes on: it writes both keys and commits. */
+    json_t *hparts = json_pack("[i, i]", G_A, G_C);
+    commit_call hc[2] = {put_call(G_A, h, G_A, hparts, "akey", "H", 1),
+                         put_call(G_C, h, G_A, hparts, "xkey", "H", 1)};
+    json_decref(hparts);
+    for (int i = 0; i < 2; i++)
+        json_object_set_new(hc[i].req, "prio", json_integer(h_prio));
+    commit_all(hc, 2);
+    CHECKF(ok(hc[0].reply), "H's commit: %s: %s", err_of(hc[0].reply),
+           json_string_value(json_object_get(hc[0].reply, "message")));
+    for (int i = 0; i < 2; i++)
+        json_decref(hc[i].reply);
+    CHECK_EQ(wait_unprepared(-1, 5000), 0);
+}
+
+/* docs/goodput.md 2.3: a read that waited longer than its client was granted later to nobody,
+ * and its shared lock held until the transaction's idle timeout (10 s). */
+TEST(read_wait_timeout)
+{
+    setup();
+    int pl = tc_wait_leader(G_C, -1, 10000);
+    CHECK(pl >= 0);
+    json_int_t timeouts = txn_counter(pl, G_C, "wait_timeouts");
+    /* P holds an exclusive lock on "ykey" for 3 s (a participant whose PREPARE is slow). */
+    hold_prepare(3000);
+    uint64_t p = 8000000 + (uint64_t)(mr_realtime_ns() & 0xffff), rid = p + 1, w = p + 2;
+    json_t *parts = json_pack("[i, i]", G_A, G_C);
+    commit_call part = put_call(G_C, p, G_A, parts, "ykey", "P", 0);
+    json_decref(parts);
+    pthread_t th;
+    pthread_create(&th, NULL, commit_thread, &part);
+    sleep_ms(300);
+    /* R (younger) reads it, saying it waits 1 s. */
+    json_t *rd = txn_req(G_C, rid, "read");
+    json_object_set_new(rd, "key", json_string("ykey"));
+    json_object_set_new(rd, "wait_ms", json_integer(1000));
+    int64_t t0 = mr_monotonic_ns();
+    json_t *r = to_leader(G_C, rd);
+    int64_t waited_ms = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    const char *msg = json_string_value(json_object_get(r, "message"));
+    bool timed_out = !strcmp(err_of(r), "aborted") && msg && strstr(msg, "lock wait timeout");
+    printf("  the parked read was answered after %lld ms: %s\n", (long long)waited_ms,
+           msg ? msg : err_of(r));
+    json_decref(r);
+    hold_prepare(0);
+    pthread_join(th, NULL);
+    json_decref(part.reply);
+    CHECKF(timed_out, "the parked read was not answered \"lock wait timeout\"");
+    /* (granted, it would have been answered when P's lock went, after 2.7 s; the time
+     * includes finding the leader and connecting) */
+    CHECKF(waited_ms >= 700 && waited_ms < 2000, "answered after %lld ms, want about 0.9 s",
+           (long long)waited_ms);
+    if (tc_find_leader(G_C, -1) == pl)
+        CHECK_EQ(txn_counter(pl, G_C, "wait_timeouts"), timeouts + 1);
+    /* P goes (its coordinator never heard of it); R holds nothing: W, younger than R, writes
+     * "ykey" without waiting for R's idle timeout. */
+    CHECK_EQ(wait_unprepared(-1, 5000), 0);
+    json_t *wr = txn_req(G_C, w, "commit");
+    json_object_set_new(wr, "writes", json_pack("[{s:s, s:s}]", "key", "ykey", "value", "W"));
+    t0 = mr_monotonic_ns();
+    r = to_leader(G_C, wr);
+    waited_ms = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    CHECKF(ok(r), "W's write: %s", err_of(r));
+    json_decref(r);
+    CHECKF(waited_ms < 2000, "W waited %lld ms", (long long)waited_ms);
+}
+
+typedef struct read_call {
+    json_t *req, *reply;
+    int64_t done_at; /* monotonic ns of the answer */
+} read_call;
+
+static void *read_thread(void *arg)
+{
+    read_call *c = arg;
+    c->reply = to_leader(G_A, c->req);
+    c->done_at = mr_monotonic_ns();
+    return NULL;
+}
+
+/* A read of key at G_A by txn (age prio), for update. */
+static json_t *update_read(uint64_t txn, int64_t prio, const char *key)
+{
+    json_t *r = txn_req(G_A, txn, "read");
+    json_object_set_new(r, "prio", json_integer(prio));
+    json_object_set_new(r, "key", json_string(key));
+    json_object_set_new(r, "for_update", json_true());
+    return r;
+}
+
+/* A single-group commit at G_A of key = val by txn (age prio), after nreads reads. */
+static json_t *update_commit(uint64_t txn, int64_t prio, const char *key, const char *val)
+{
+    json_t *w = txn_req(G_A, txn, "commit");
+    json_object_set_new(w, "prio", json_integer(prio));
+    json_object_set_new(w, "writes", json_pack("[{s:s, s:s}]", "key", key, "value", val));
+    json_object_set_new(w, "nreads", json_integer(1));
+    return w;
+}
+
+/* docs/goodput.md 2.4 (fix 3): with shared read locks every overlapping pair of
+ * read-modify-writes of a key ended in the younger's wound at the older's commit. */
+TEST(read_for_update)
+{
+    setup();
+    int64_t now = mr_realtime_ns();
+    int64_t y_prio = now - 100 * MR_NS_PER_MS, x_prio = now;
+    uint64_t y = 9000000 + (uint64_t)(now & 0xffff), x = y + 1;
+    json_t *r = to_leader(G_A, update_read(y, y_prio, "fupd"));
+    CHECKF(ok(r), "Y's read: %s", err_of(r));
+    json_decref(r);
+    /* X (younger) reads it for update too: it waits for Y's exclusive lock. */
+    read_call xr = {.req = update_read(x, x_prio, "fupd")};
+    pthread_t th;
+    pthread_create(&th, NULL, read_thread, &xr);
+    sleep_ms(400);
+    int64_t committed_at = mr_monotonic_ns();
+    r = to_leader(G_A, update_commit(y, y_prio, "fupd", "Y"));
+    bool y_ok = ok(r);
+    json_decref(r);
+    pthread_join(th, NULL);
+    bool parked = xr.done_at >= committed_at;
+    const char *seen = json_string_value(json_object_get(xr.reply, "value"));
+    bool saw_y = ok(xr.reply) && seen && !strcmp(seen, "Y");
+    json_decref(xr.reply);
+    CHECK(y_ok);
+    CHECKF(parked, "X's read for update was answered before Y committed");
+    CHECKF(saw_y, "X's read did not see Y's write");
+    r = to_leader(G_A, update_commit(x, x_prio, "fupd", "YX"));
+    CHECKF(ok(r), "X's commit: %s: %s", err_of(r),
+           json_string_value(json_object_get(r, "message")));
+    json_decref(r);
+}
+
 static const test_case cases[] = {TEST_CASE(ranges),
                                   TEST_CASE(atomic_commit),
                                   TEST_CASE(vote_no),
                                   TEST_CASE(prepared_holds_safe_time),
                                   TEST_CASE(vanished_client_and_coordinator_crash),
-                                  TEST_CASE(status_of_single_group_commits)};
+                                  TEST_CASE(status_of_single_group_commits),
+                                  TEST_CASE(abort_during_prepare),
+                                  TEST_CASE(push_prepared_holder),
+                                  TEST_CASE(read_wait_timeout),
+                                  TEST_CASE(read_for_update)};
 
 int main(int argc, char **argv)
 {
