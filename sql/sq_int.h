@@ -234,7 +234,7 @@ struct msql {
     const sq_dml *dml; /* the running statement's, or NULL */
     int stmt_kept;     /* SQLite kept the failed statement's rows (OR FAIL) */
     int raise_ignore;  /* a trigger ran RAISE(IGNORE) */
-    int reload_failed; /* a statement's catalog reload failed: s->msg says why */
+    int use_msg;       /* the statement's failure is told by s->msg (reload, timeout), not SQLite */
     size_t key_used;   /* meridian_key_value(): the bytes the last value took */
     int rollback_all;  /* an OR ROLLBACK conflict: end the whole transaction */
 
@@ -249,7 +249,9 @@ struct msql {
     int64_t commit_ts;
     uint64_t last_txn_id;
     uint64_t rows_read;
-    int retry_ms; /* meridian_run's deadline for autocommit writes */
+    int retry_ms;          /* meridian_run's deadline for autocommit writes */
+    int stmt_timeout_ms;   /* msql_set_statement_timeout (0: none) */
+    int64_t stmt_deadline; /* monotonic ns when the running statement is stopped (0: never) */
 };
 
 /* ---- sq_session.c ---- */

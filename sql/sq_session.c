@@ -47,8 +47,9 @@ struct msql_stmt {
     /* K_SQL */
     sq_dml dml;
     int started, finished;
-    sq_txn *rotx; /* an autocommit read's own transaction */
-    int returned; /* rows handed out */
+    int64_t deadline; /* msql_set_statement_timeout's, for this run */
+    sq_txn *rotx;     /* an autocommit read's own transaction */
+    int returned;     /* rows handed out */
     /* rows of an autocommit write, buffered while it ran */
     sqlite3_value **rows;
     int nrows, caprows, ncols, rowi, buffered;
@@ -174,6 +175,25 @@ void msql_set_retry_deadline(msql *s, int ms)
 {
     if (s && ms >= 0)
         s->retry_ms = ms;
+}
+
+void msql_set_statement_timeout(msql *s, int ms)
+{
+    if (s && ms >= 0)
+        s->stmt_timeout_ms = ms;
+}
+
+void msql_interrupt(msql *s)
+{
+    if (s && s->conn)
+        sqlite3_interrupt(s->conn);
+}
+
+/* SQLite's progress handler: non-zero stops the statement (SQLITE_INTERRUPT). */
+static int progress(void *arg)
+{
+    msql *s = arg;
+    return s->stmt_deadline && mr_monotonic_ns() > s->stmt_deadline;
 }
 
 /* ---- helpers ---- */
@@ -329,6 +349,7 @@ int msql_open(meridian *db, msql **out)
         return MSQL_NOMEM;
     }
     sqlite3_set_authorizer(s->conn, authorizer, s);
+    sqlite3_progress_handler(s->conn, 1000, progress, s);
     /* An empty catalog until the store says otherwise. */
     if (sq_cat_rebuild(s))
         return take_error(s, MSQL_ERROR);
@@ -769,8 +790,8 @@ static int step_error(msql_stmt *st, int rc)
     if (s->pending && s->pending != SQ_PEND_SCHEMA)
         code = s->pending;
     /* a failed catalog reload says why itself; anything else as SQLite tells it */
-    set_error(s, code, -1, "%s", s->reload_failed && s->msg ? s->msg : sqlite3_errmsg(s->conn));
-    s->reload_failed = 0;
+    set_error(s, code, -1, "%s", s->use_msg && s->msg ? s->msg : sqlite3_errmsg(s->conn));
+    s->use_msg = 0;
     if (s->explicit_txn && (code == MSQL_RETRY || code == MSQL_UNAVAILABLE ||
                             code == MSQL_UNKNOWN || s->rollback_all)) {
         /* the transaction is over: libmeridian doomed it, or OR ROLLBACK */
@@ -804,15 +825,21 @@ static int step_once(msql_stmt *st)
         if (s->tx && s->tx->rw)
             s->stmt_mark = sq_wbuf_mark(s->wb);
         s->dml = &st->dml;
+        s->stmt_deadline = st->deadline;
         int rc = sqlite3_step(st->st);
+        s->stmt_deadline = 0;
         s->dml = NULL;
+        if (rc == SQLITE_INTERRUPT && st->deadline && mr_monotonic_ns() > st->deadline) {
+            sq_fail(s, MSQL_ERROR, "interrupted: the statement ran over %d ms", s->stmt_timeout_ms);
+            s->use_msg = 1;
+        }
         if (rc == SQLITE_ROW || rc == SQLITE_DONE)
             return rc;
         if (s->pending == SQ_PEND_SCHEMA && st->returned == 0 && attempt < 3 && s->tx && s->tx->t) {
             sqlite3_reset(st->st);
             if (reload_through(s, s->tx) == SQLITE_OK)
                 continue;
-            s->reload_failed = 1;
+            s->use_msg = 1;
         }
         return rc;
     }
@@ -867,7 +894,8 @@ static int run_fn(meridian_txn *t, void *arg)
         if (s->pending && s->pending != SQ_PEND_SCHEMA)
             code = s->pending;
         a->code = code;
-        a->msg = strdup(sqlite3_errmsg(s->conn));
+        a->msg = strdup(s->use_msg && s->msg ? s->msg : sqlite3_errmsg(s->conn));
+        s->use_msg = 0;
         sqlite3_reset(st->st);
         if (code == MSQL_RETRY)
             out = MERIDIAN_ABORTED;
@@ -1091,6 +1119,8 @@ int msql_step(msql_stmt *st)
     }
     if (!st->started) {
         st->started = 1;
+        st->deadline =
+            s->stmt_timeout_ms ? mr_monotonic_ns() + s->stmt_timeout_ms * MR_NS_PER_MS : 0;
         int ro = sqlite3_stmt_readonly(st->st);
         if (st->kind == K_SQL && !ro && !s->explicit_txn) {
             int code = step_autocommit_write(st);
