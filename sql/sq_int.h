@@ -249,9 +249,11 @@ struct msql {
     int64_t commit_ts;
     uint64_t last_txn_id;
     uint64_t rows_read;
-    int retry_ms;          /* meridian_run's deadline for autocommit writes */
-    int stmt_timeout_ms;   /* msql_set_statement_timeout (0: none) */
-    int64_t stmt_deadline; /* monotonic ns when the running statement is stopped (0: never) */
+    int retry_ms;            /* meridian_run's deadline for autocommit writes */
+    int stmt_timeout_ms;     /* msql_set_statement_timeout (0: none) */
+    int schema_cache_ms;     /* msql_set_schema_cache (0: off) */
+    int64_t version_read_at; /* monotonic ns of the last version read that matched */
+    int64_t stmt_deadline;   /* monotonic ns when the running statement is stopped (0: never) */
 };
 
 /* ---- sq_session.c ---- */

@@ -183,6 +183,12 @@ void msql_set_statement_timeout(msql *s, int ms)
         s->stmt_timeout_ms = ms;
 }
 
+void msql_set_schema_cache(msql *s, int ms)
+{
+    if (s && ms >= 0)
+        s->schema_cache_ms = ms;
+}
+
 void msql_interrupt(msql *s)
 {
     if (s && s->conn)
@@ -471,10 +477,26 @@ syntax:
     return set_error(s, MSQL_ERROR, (int)(t.p - sql), "near \"%.*s\": syntax error", t.n, t.p);
 }
 
+/* SHOW reads the session's catalog: bring it up to date first. A statement of
+ * the session still running keeps the catalog as it is (SHOW shows that). */
+static int show_refresh(msql *s)
+{
+    if (sq_cat_refresh(s) == SQLITE_OK)
+        return MSQL_OK;
+    if (s->pending == MSQL_RETRY) {
+        s->pending = 0;
+        return MSQL_OK;
+    }
+    return take_error(s, MSQL_ERROR);
+}
+
 static int parse_show(msql *s, const char *sql, const char *p, const char *end, msql_stmt *st,
                       const char **tail)
 {
     sq_tok t;
+    int rc0 = show_refresh(s);
+    if (rc0 != MSQL_OK)
+        return rc0;
     p = sq_lex(p, end, &t); /* SHOW */
     p = sq_lex(p, end, &t);
     const char *q = NULL;
@@ -696,6 +718,14 @@ int msql_prepare(msql *s, const char *sql, int len, msql_stmt **out, const char 
         st->kind = K_DDL;
         int r = MSQL_OK;
         st->ddl = sq_ddl_prepare(s, start, (int)(end - start), tail, &r);
+        if (!st->ddl && r == MSQL_ERROR && s->errmsg && strncmp(s->errmsg, "no such ", 8) == 0) {
+            /* Maybe another session made it since we loaded the catalog. */
+            int64_t before = s->cat.version;
+            if (sq_cat_refresh(s) == SQLITE_OK && s->cat.version != before) {
+                r = MSQL_OK;
+                st->ddl = sq_ddl_prepare(s, start, (int)(end - start), tail, &r);
+            }
+        }
         if (st->ddl) {
             rc = MSQL_OK;
         } else {
@@ -1090,6 +1120,11 @@ int msql_step(msql_stmt *st)
                              "ROLLBACK first");
         int code = sq_ddl_run(s, st->ddl);
         return code == MSQL_OK ? MSQL_DONE : code;
+    }
+    if (st->kind == K_SHOW && !st->started && !st->buffered) {
+        int rc0 = show_refresh(s);
+        if (rc0 != MSQL_OK)
+            return rc0;
     }
     if (st->tablets && !st->buffered) {
         rows_free(st);
