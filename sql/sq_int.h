@@ -7,7 +7,9 @@
  *   sq_catalog.c  descriptors under 0x01 keys, loading them into the session
  *                 (virtual tables, views, the scratch database, meridian_schema)
  *   sq_ddl.c      CREATE/DROP TABLE/VIEW/INDEX as read-write transactions
- *   sq_vtab.c     the `meridian` virtual table module: planning, cursors, xUpdate
+ *   sq_vtab.c     the `meridian` virtual table module: planning, cursors
+ *   sq_write.c    xUpdate: the rows a statement writes
+ *   sq_dml.c, sq_trigger.c, sq_show.c  UPSERT/RETURNING, triggers, SHOW TABLETS
  *   sq_check.c    a row's values through SQLite's own rules (scratch tables), keys,
  *                 index entries, row ids
  *   sq_row.c, sq_wbuf.c, sq_lex.c  row values, the write buffer, the tokenizer
@@ -371,6 +373,11 @@ int sq_show_tablets(msql *s, const char *table, int (*add)(void *arg, sqlite3_st
                     void *arg);
 /* meridian_key_value() on the session's connection. */
 int sq_show_register(msql *s);
+
+/* ---- sq_write.c ---- */
+/* One xUpdate of table t in transaction x (SQLite's argc/argv). SQLite codes,
+ * the session's failure set. */
+int sq_update(msql *s, sq_table *t, sq_txn *x, int argc, sqlite3_value **argv);
 
 /* ---- sq_vtab.c ---- */
 int sq_vtab_register(msql *s);
