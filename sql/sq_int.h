@@ -305,8 +305,8 @@ int sq_scan_store(msql *s, sq_txn *x, const uint8_t *start, size_t slen, const u
 int sq_scan_merged(msql *s, sq_txn *x, const uint8_t *start, size_t slen, const uint8_t *end,
                    size_t elen, sq_row_cb fn, void *arg);
 /* Buffered writes (the transaction must be read-write). 0 or SQLITE_NOMEM. */
-int sq_write(msql *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
-int sq_delete(msql *s, const uint8_t *key, size_t klen);
+int sq_txn_put(msql *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+int sq_txn_del(msql *s, const uint8_t *key, size_t klen);
 
 /* ---- sq_catalog.c ---- */
 /* Loads the catalog through x (every descriptor) and rebuilds the session's

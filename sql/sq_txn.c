@@ -372,14 +372,14 @@ out:
     return rc;
 }
 
-int sq_write(msql *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+int sq_txn_put(msql *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     if (sq_wbuf_set(s->wb, key, klen, val, vlen, 0))
         return sq_fail(s, MSQL_NOMEM, "out of memory");
     return SQLITE_OK;
 }
 
-int sq_delete(msql *s, const uint8_t *key, size_t klen)
+int sq_txn_del(msql *s, const uint8_t *key, size_t klen)
 {
     if (sq_wbuf_set(s->wb, key, klen, NULL, 0, 1))
         return sq_fail(s, MSQL_NOMEM, "out of memory");

@@ -92,7 +92,7 @@ static int index_entries(msql *s, sq_table *t, sqlite3_value **v, const uint8_t 
         sq_buf e = {0};
         int rc = sq_index_entry(s, t->idx[i], v, key, kl, &e);
         if (!rc)
-            rc = del ? sq_delete(s, e.p, e.len) : sq_write(s, e.p, e.len, key, kl);
+            rc = del ? sq_txn_del(s, e.p, e.len) : sq_txn_put(s, e.p, e.len, key, kl);
         sq_buf_free(&e);
         if (rc)
             return rc;
@@ -239,12 +239,12 @@ static int delete_row(msql *s, sq_txn *x, sq_table *t, const uint8_t *k, size_t 
             }
         }
         if (!rc)
-            rc = sq_delete(s, doomed.a[j].k, doomed.a[j].kl);
+            rc = sq_txn_del(s, doomed.a[j].k, doomed.a[j].kl);
     }
     if (!rc)
         rc = index_entries(s, t, vals, k, kl, 1);
     if (!rc)
-        rc = sq_delete(s, k, kl);
+        rc = sq_txn_del(s, k, kl);
     free_vals(vals, t->ncol);
     collect_free(&doomed);
     return rc;
@@ -413,7 +413,7 @@ static int write_row(msql *s, sq_table *t, sqlite3_value **v, const uint8_t *k, 
                      "%d-byte key limit",
                      kl, MERIDIAN_KEY_MAX);
     if (!rc)
-        rc = sq_write(s, k, kl, b.p, b.len);
+        rc = sq_txn_put(s, k, kl, b.p, b.len);
     if (!rc)
         rc = index_entries(s, t, v, k, kl, 0);
     sq_buf_free(&b);
@@ -681,7 +681,7 @@ static int do_update_vals(msql *s, sq_table *t, sq_txn *x, const uint8_t *ok, si
     if (!rc)
         rc = index_entries(s, t, ov, ok, okl, 1);
     if (!rc && moved)
-        rc = sq_delete(s, ok, okl);
+        rc = sq_txn_del(s, ok, okl);
     if (!rc)
         rc = write_row(s, t, out, k.p, k.len);
     if (!rc && t->rowid_alias)
