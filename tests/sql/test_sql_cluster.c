@@ -402,6 +402,70 @@ TEST(leader_killed)
     disconnect(&a);
 }
 
+/* The data group's leader is killed from another thread while statements run
+ * (UPDATEs of every row, scans): each statement either completes or fails with
+ * a clear code, and an UPDATE is never half applied. */
+typedef struct killer {
+    int delay_ms, victim;
+} killer;
+
+static void *kill_later(void *arg)
+{
+    killer *k = arg;
+    sleep_ms(k->delay_ms);
+    k->victim = tc_find_leader(3, -1);
+    if (k->victim >= 0)
+        tc_kill(k->victim);
+    return NULL;
+}
+
+TEST(killed_mid_statement)
+{
+    READY();
+    conn a;
+    CHECK(sql_connect(&a));
+    msql_set_retry_deadline(a.s, 3000);
+    EXPECT(a.s, "CREATE TABLE big(k INT PRIMARY KEY, v INT)", "");
+    EXPECT(a.s,
+           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
+           "INSERT INTO big SELECT i, i FROM n",
+           "");
+    killer k = {.delay_ms = 40, .victim = -1};
+    pthread_t th;
+    pthread_create(&th, NULL, kill_later, &k);
+    int ok = 0, failed = 0;
+    char first[300] = "";
+    int64_t until = now_ns() + 2500LL * 1000000;
+    while (now_ns() < until) {
+        const char *r = q(a.s, "UPDATE big SET v = v + 1");
+        if (sqt_code == MSQL_OK) {
+            ok++;
+        } else {
+            CHECKF(sqt_code == MSQL_UNAVAILABLE || sqt_code == MSQL_RETRY ||
+                       sqt_code == MSQL_UNKNOWN,
+                   "%d %s", sqt_code, r);
+            CHECKF(strlen(r) > 10, "%s", r);
+            if (!failed++)
+                snprintf(first, sizeof first, "%s", r);
+        }
+        r = q(a.s, "SELECT count(*) FROM big");
+        CHECKF(sqt_code != MSQL_OK || strcmp(r, "3000\n") == 0, "%s", r);
+        CHECKF(sqt_code == MSQL_OK || sqt_code == MSQL_UNAVAILABLE || sqt_code == MSQL_RETRY,
+               "%d %s", sqt_code, r);
+    }
+    pthread_join(th, NULL);
+    printf("  %d UPDATEs of 3000 rows done, %d failed cleanly around the kill%s%s\n", ok, failed,
+           failed ? ", first: " : "", first);
+    CHECK(k.victim >= 0);
+    CHECK(tc_wait_leader(3, k.victim, 30000) >= 0);
+    msql_set_retry_deadline(a.s, 20000);
+    const char *r = q(a.s, "SELECT count(*), count(DISTINCT v - k) FROM big");
+    CHECKF(strcmp(r, "3000|1\n") == 0, "an UPDATE half applied: %s", r);
+    tc_start(k.victim);
+    CHECK(tc_wait_leader(3, -1, 30000) >= 0);
+    disconnect(&a);
+}
+
 /* Transfers between accounts from two sessions at once keep the total. */
 typedef struct mover {
     int seed, done, retries, errors;
@@ -480,4 +544,5 @@ TEST(teardown)
 
 TEST_MAIN(TEST_CASE(ddl_and_writes), TEST_CASE(read_bounds), TEST_CASE(interleaved_and_two_tables),
           TEST_CASE(tablets_and_a_split_table), TEST_CASE(point_select_cost),
-          TEST_CASE(leader_killed), TEST_CASE(concurrent_transfers), TEST_CASE(teardown))
+          TEST_CASE(leader_killed), TEST_CASE(killed_mid_statement),
+          TEST_CASE(concurrent_transfers), TEST_CASE(teardown))
