@@ -3,11 +3,13 @@
 #define MR_CMD_H
 
 /* Exit statuses: 0 success, 1 failure at run time, 2 usage error, 3 a
- * transaction whose outcome is unknown (it may have committed). */
-#define CMD_EXIT_OK      0
-#define CMD_EXIT_FAIL    1
-#define CMD_EXIT_USAGE   2
-#define CMD_EXIT_UNKNOWN 3
+ * transaction whose outcome is unknown (it may have committed), 4 the cluster
+ * could not be reached (meridian sql). */
+#define CMD_EXIT_OK          0
+#define CMD_EXIT_FAIL        1
+#define CMD_EXIT_USAGE       2
+#define CMD_EXIT_UNKNOWN     3
+#define CMD_EXIT_UNAVAILABLE 4
 
 typedef struct cmd_def {
     const char *name;
@@ -23,6 +25,8 @@ int cmd_propose(int argc, char **argv);
 int cmd_kv(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_cert(int argc, char **argv);
+int cmd_sql(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 /* Prints "meridian SUB: message" and a hint to use --help; returns CMD_EXIT_USAGE. */
 int cmd_usage_error(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -17,6 +17,8 @@ static int cmd_version(int argc, char **argv)
 
 /* Only subcommands that work are listed; later layers add theirs here. */
 static const cmd_def commands[] = {
+    {"demo", "start a local cluster with sample data and open the SQL shell", cmd_demo},
+    {"sql", "the SQL shell: run statements interactively or from -e, -f, stdin", cmd_sql},
     {"start", "run a node", cmd_start},
     {"init", "bootstrap a new cluster once", cmd_init},
     {"status", "show nodes, clock and Paxos groups as a node sees them", cmd_status},

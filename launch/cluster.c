@@ -212,7 +212,9 @@ int lc_node_start(lc_cluster *c, int i, mr_err *err)
 {
     lc_node *nd = &c->nodes[i];
     char zone[24], http[40];
-    if (c->o.one_based)
+    if (c->o.zones[i])
+        snprintf(zone, sizeof zone, "%s", c->o.zones[i]);
+    else if (c->o.one_based)
         snprintf(zone, sizeof zone, "zone-%d", i + 1);
     else
         snprintf(zone, sizeof zone, "zone%c", 'a' + i);

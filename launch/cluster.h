@@ -57,6 +57,8 @@ typedef struct lc_opts {
     const char *ips[LC_MAX_NODES];
     const char *ns[LC_MAX_NODES];
     int fixed_port;
+    /* Node i's --zone (at most 20 bytes); NULL: zonea, zoneb, ... (zone-1, ... one_based). */
+    const char *zones[LC_MAX_NODES];
     bool insecure;      /* no certificates: --insecure everywhere */
     bool client_dir;    /* certs/lib for libmeridian */
     bool http;          /* node 0 serves --http on a free port (c->http_port) */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/mr_util.h"
+#include "jepsen/avail.h"
 
 enum { F_READ, F_WRITE, F_CAS, F_TXN, F_TRANSFER, F_ADD, F_OTHER, NF };
 static const char *const f_names[NF] = {"read", "write", "cas", "txn", "transfer", "add", "other"};
@@ -289,6 +290,14 @@ int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity
                             "anomaly_ops", anomaly_ops(h, &r));
     if (out && info->store)
         json_object_set(out, "store", info->store);
+    /* Availability from the history's times (jepsen/avail.h): whether the run was usable. */
+    jp_avail av;
+    mr_err aerr;
+    int arc = jp_avail_measure(h, &av, &aerr);
+    if (out)
+        json_object_set_new(out, "availability",
+                            arc == MR_OK ? jp_avail_to_json(&av)
+                                         : json_pack("{s:s}", "error", mr_err_msg(&aerr)));
     snprintf(path, sizeof path, "%s/results.json", info->dir);
     if (!out || json_dump_file(out, path, JSON_INDENT(2)) != 0)
         rc = mr_errf(err, MR_EIO, "cannot write %s", path);
@@ -312,6 +321,7 @@ int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity
     size_t tlen = 0;
     FILE *m = open_memstream(&text, &tlen);
     if (!m) {
+        jp_avail_free(&av);
         jp_result_free(&r);
         return mr_errf(err, MR_ENOMEM, "out of memory");
     }
@@ -373,6 +383,11 @@ int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity
     }
     if (info->store)
         print_store(m, info->store);
+    if (arc == MR_OK)
+        jp_avail_print(&av, m);
+    else
+        fprintf(m, "availability: not measured: %s\n", mr_err_msg(&aerr));
+    jp_avail_free(&av);
     fprintf(m, "\nchecker (%s, %.2f s):\n", info->workload->model, check_s);
     jp_result_print(&r, m, 5);
     fprintf(m, "\n%s\n", plot_status);

@@ -4,7 +4,8 @@
 # --store-check 10s: every replica's decision rows and system-key versions must come back to
 # none once the load stops), then the negative controls, minutes each, on 5 nodes. Prints one line per run (verdict, operations checked, outcomes, node crashes, faults
 # injected, the anomalies found), writes the
-# same lines to jepsen/runs/<stamp>-long.txt, and leaves the run directories in jepsen/runs/.
+# same lines to jepsen/runs/<stamp>-long.txt followed by a table of every run's availability
+# beside its verdict, and leaves the run directories in jepsen/runs/.
 #
 #   jepsen/harness/long-suite.sh BUILD_DIR [SECONDS] [SEED] [WORKLOADS] [NEMESES]
 #
@@ -25,6 +26,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 hj="$build/jepsen/harness/meridian-jepsen"
 table="$root/jepsen/runs/$stamp-long.txt"
+avail="$root/jepsen/runs/$stamp-long-availability.txt"
 read -r -a extra <<<"${MERIDIAN_JEPSEN_ARGS:-}"
 run() { # name expected-exit workload args...
     local name=$1 want=$2 wl=$3
@@ -49,6 +51,21 @@ run() { # name expected-exit workload args...
     [ -n "$store" ] && store="$store (at the end of the load: $(grep -m1 '^store: *at the end' "$out/summary.txt" |
         sed 's/.*at most \([0-9]*\) decision rows and \([0-9]*\) system.*/\1 decision rows, \2 system versions per replica/'))"
     crashes=$(grep -m1 '^crashes:' "$out/summary.txt" 2>/dev/null | awk '{print $2}')
+    # Availability (jepsen/avail.h): live windows, longest gap, commits/s with and without a
+    # fault, and per fault kind the longest gap around its faults.
+    local live gap fps qps kinds
+    live=$(grep -m1 '^availability: [0-9]*/[0-9]* one-second' "$out/summary.txt" 2>/dev/null |
+        awk '{print $2}')
+    gap=$(grep -m1 '^availability: [0-9]*/[0-9]* one-second' "$out/summary.txt" 2>/dev/null |
+        sed 's/.*longest gap \([0-9.]*\) s.*/\1/')
+    fps=$(grep -m1 '^availability: committed/s' "$out/summary.txt" 2>/dev/null | awk '{print $3}')
+    qps=$(grep -m1 '^availability: committed/s' "$out/summary.txt" 2>/dev/null |
+        sed 's/.* windows, \([0-9.]*\) in .*/\1/')
+    kinds=$(grep '^  fault ' "$out/summary.txt" 2>/dev/null |
+        sed 's/^  fault \([a-z-]*\) *[0-9]*x: longest gap \([0-9.]*\) s.*/\1 \2s/' |
+        paste -sd, -)
+    printf '%-34s %-8s %-9s %-8s %-9s %-9s %s\n' "$name" "${verdict:-?}" "${live:-?}" \
+        "${gap:-?}" "${fps:-?}" "${qps:-?}" "${kinds:--}" >>"$avail"
     printf '%-34s exit %d (want %d) %-8s ops %-6s ok/fail/info %-14s %3ds %s crashes %s faults: %s%s%s\n' \
         "$name" "$rc" "$want" "${verdict:-?}" "${ops:-?}" "${oks:-?}" $((SECONDS - t0)) "$net" \
         "${crashes:-?}" "${faults:-?}" "${anomalies:+ anomalies: $anomalies}" "$store" | tee -a "$table"
@@ -99,5 +116,14 @@ if has "$workloads" controls; then
     # Strong reads then go to any replica (the harness sets strong_any_replica).
     ctl bank-no-safe-wait-control 1 bank --nemesis partition --break no-safe-wait || status=1
 fi
+# The availability table beside the verdicts (also in $avail).
+{
+    echo
+    echo "availability (one-second windows with a commit; longest gap without one, s; commits/s in"
+    echo "windows with a fault and in quiet ones; per fault kind, the longest gap around its faults)"
+    printf '%-34s %-8s %-9s %-8s %-9s %-9s %s\n' run verdict live gap_s fault/s quiet/s \
+        "per-kind gap"
+    cat "$avail" 2>/dev/null
+} | tee -a "$table"
 echo "table: $table"
 exit $status

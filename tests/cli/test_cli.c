@@ -242,9 +242,26 @@ TEST(start_refuses_damaged_data)
         fprintf(stderr, "  exit %d: %s\n", st, err);
     free(out);
     free(err);
+    /* A cluster.json of format 1 (keys as text, before binary keys) is refused by name, never
+     * misread. */
+    snprintf(sub, sizeof sub, "%s/c", dir);
+    mkdir(sub, 0755);
+    snprintf(file, sizeof file, "%s/cluster.json", sub);
+    f = fopen(file, "w");
+    fputs("{\"cluster\": \"x\", \"self\": 1, \"nodes\": [], \"groups\": []}", f);
+    fclose(f);
+    out = err = NULL;
+    argv2[3] = sub;
+    st = proc_run(argv2, 20000, &out, &err);
+    bool good3 = st == 1 && err && strstr(err, "format 1") && strstr(err, "format 2");
+    if (!good3)
+        fprintf(stderr, "  exit %d: %s\n", st, err);
+    free(out);
+    free(err);
     tmpdir_remove(dir);
     CHECK(good);
     CHECK(good2);
+    CHECK(good3);
 }
 
 TEST_MAIN(TEST_CASE(top_level_help_and_errors), TEST_CASE(clock_usage_errors),
