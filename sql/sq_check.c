@@ -507,7 +507,7 @@ int sq_note_alias(msql *s, sq_txn *x, sq_table *t, int64_t id, int assigned)
     int n = snprintf(buf, sizeof buf, "%lld", (long long)id);
     int rc = sq_cat_id_key(&k, SQ_CAT_ALIAS, t->id)
                  ? sq_fail(s, MSQL_NOMEM, "out of memory")
-                 : sq_write(s, k.p, k.len, (uint8_t *)buf, (size_t)n);
+                 : sq_txn_put(s, k.p, k.len, (uint8_t *)buf, (size_t)n);
     sq_buf_free(&k);
     return rc;
 }

@@ -789,7 +789,7 @@ static int build_cb(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, si
         }
     }
     if (!rc)
-        rc = sq_write(s, e.p, e.len, k, kl);
+        rc = sq_txn_put(s, e.p, e.len, k, kl);
     sq_buf_free(&e);
     for (int i = 0; i < a->t->ncol; i++)
         sqlite3_value_free(vals[i]);

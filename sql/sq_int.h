@@ -7,7 +7,9 @@
  *   sq_catalog.c  descriptors under 0x01 keys, loading them into the session
  *                 (virtual tables, views, the scratch database, meridian_schema)
  *   sq_ddl.c      CREATE/DROP TABLE/VIEW/INDEX as read-write transactions
- *   sq_vtab.c     the `meridian` virtual table module: planning, cursors, xUpdate
+ *   sq_vtab.c     the `meridian` virtual table module: planning, cursors
+ *   sq_write.c    xUpdate: the rows a statement writes
+ *   sq_dml.c, sq_trigger.c, sq_show.c  UPSERT/RETURNING, triggers, SHOW TABLETS
  *   sq_check.c    a row's values through SQLite's own rules (scratch tables), keys,
  *                 index entries, row ids
  *   sq_row.c, sq_wbuf.c, sq_lex.c  row values, the write buffer, the tokenizer
@@ -234,7 +236,7 @@ struct msql {
     const sq_dml *dml; /* the running statement's, or NULL */
     int stmt_kept;     /* SQLite kept the failed statement's rows (OR FAIL) */
     int raise_ignore;  /* a trigger ran RAISE(IGNORE) */
-    int reload_failed; /* a statement's catalog reload failed: s->msg says why */
+    int use_msg;       /* the statement's failure is told by s->msg (reload, timeout), not SQLite */
     size_t key_used;   /* meridian_key_value(): the bytes the last value took */
     int rollback_all;  /* an OR ROLLBACK conflict: end the whole transaction */
 
@@ -249,7 +251,11 @@ struct msql {
     int64_t commit_ts;
     uint64_t last_txn_id;
     uint64_t rows_read;
-    int retry_ms; /* meridian_run's deadline for autocommit writes */
+    int retry_ms;            /* meridian_run's deadline for autocommit writes */
+    int stmt_timeout_ms;     /* msql_set_statement_timeout (0: none) */
+    int schema_cache_ms;     /* msql_set_schema_cache (0: off) */
+    int64_t version_read_at; /* monotonic ns of the last version read that matched */
+    int64_t stmt_deadline;   /* monotonic ns when the running statement is stopped (0: never) */
 };
 
 /* ---- sq_session.c ---- */
@@ -299,8 +305,8 @@ int sq_scan_store(msql *s, sq_txn *x, const uint8_t *start, size_t slen, const u
 int sq_scan_merged(msql *s, sq_txn *x, const uint8_t *start, size_t slen, const uint8_t *end,
                    size_t elen, sq_row_cb fn, void *arg);
 /* Buffered writes (the transaction must be read-write). 0 or SQLITE_NOMEM. */
-int sq_write(msql *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
-int sq_delete(msql *s, const uint8_t *key, size_t klen);
+int sq_txn_put(msql *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+int sq_txn_del(msql *s, const uint8_t *key, size_t klen);
 
 /* ---- sq_catalog.c ---- */
 /* Loads the catalog through x (every descriptor) and rebuilds the session's
@@ -367,6 +373,11 @@ int sq_show_tablets(msql *s, const char *table, int (*add)(void *arg, sqlite3_st
                     void *arg);
 /* meridian_key_value() on the session's connection. */
 int sq_show_register(msql *s);
+
+/* ---- sq_write.c ---- */
+/* One xUpdate of table t in transaction x (SQLite's argc/argv). SQLite codes,
+ * the session's failure set. */
+int sq_update(msql *s, sq_table *t, sq_txn *x, int argc, sqlite3_value **argv);
 
 /* ---- sq_vtab.c ---- */
 int sq_vtab_register(msql *s);

@@ -47,8 +47,9 @@ struct msql_stmt {
     /* K_SQL */
     sq_dml dml;
     int started, finished;
-    sq_txn *rotx; /* an autocommit read's own transaction */
-    int returned; /* rows handed out */
+    int64_t deadline; /* msql_set_statement_timeout's, for this run */
+    sq_txn *rotx;     /* an autocommit read's own transaction */
+    int returned;     /* rows handed out */
     /* rows of an autocommit write, buffered while it ran */
     sqlite3_value **rows;
     int nrows, caprows, ncols, rowi, buffered;
@@ -174,6 +175,31 @@ void msql_set_retry_deadline(msql *s, int ms)
 {
     if (s && ms >= 0)
         s->retry_ms = ms;
+}
+
+void msql_set_statement_timeout(msql *s, int ms)
+{
+    if (s && ms >= 0)
+        s->stmt_timeout_ms = ms;
+}
+
+void msql_set_schema_cache(msql *s, int ms)
+{
+    if (s && ms >= 0)
+        s->schema_cache_ms = ms;
+}
+
+void msql_interrupt(msql *s)
+{
+    if (s && s->conn)
+        sqlite3_interrupt(s->conn);
+}
+
+/* SQLite's progress handler: non-zero stops the statement (SQLITE_INTERRUPT). */
+static int progress(void *arg)
+{
+    msql *s = arg;
+    return s->stmt_deadline && mr_monotonic_ns() > s->stmt_deadline;
 }
 
 /* ---- helpers ---- */
@@ -329,6 +355,7 @@ int msql_open(meridian *db, msql **out)
         return MSQL_NOMEM;
     }
     sqlite3_set_authorizer(s->conn, authorizer, s);
+    sqlite3_progress_handler(s->conn, 1000, progress, s);
     /* An empty catalog until the store says otherwise. */
     if (sq_cat_rebuild(s))
         return take_error(s, MSQL_ERROR);
@@ -450,10 +477,26 @@ syntax:
     return set_error(s, MSQL_ERROR, (int)(t.p - sql), "near \"%.*s\": syntax error", t.n, t.p);
 }
 
+/* SHOW reads the session's catalog: bring it up to date first. A statement of
+ * the session still running keeps the catalog as it is (SHOW shows that). */
+static int show_refresh(msql *s)
+{
+    if (sq_cat_refresh(s) == SQLITE_OK)
+        return MSQL_OK;
+    if (s->pending == MSQL_RETRY) {
+        s->pending = 0;
+        return MSQL_OK;
+    }
+    return take_error(s, MSQL_ERROR);
+}
+
 static int parse_show(msql *s, const char *sql, const char *p, const char *end, msql_stmt *st,
                       const char **tail)
 {
     sq_tok t;
+    int rc0 = show_refresh(s);
+    if (rc0 != MSQL_OK)
+        return rc0;
     p = sq_lex(p, end, &t); /* SHOW */
     p = sq_lex(p, end, &t);
     const char *q = NULL;
@@ -675,6 +718,14 @@ int msql_prepare(msql *s, const char *sql, int len, msql_stmt **out, const char 
         st->kind = K_DDL;
         int r = MSQL_OK;
         st->ddl = sq_ddl_prepare(s, start, (int)(end - start), tail, &r);
+        if (!st->ddl && r == MSQL_ERROR && s->errmsg && strncmp(s->errmsg, "no such ", 8) == 0) {
+            /* Maybe another session made it since we loaded the catalog. */
+            int64_t before = s->cat.version;
+            if (sq_cat_refresh(s) == SQLITE_OK && s->cat.version != before) {
+                r = MSQL_OK;
+                st->ddl = sq_ddl_prepare(s, start, (int)(end - start), tail, &r);
+            }
+        }
         if (st->ddl) {
             rc = MSQL_OK;
         } else {
@@ -769,8 +820,8 @@ static int step_error(msql_stmt *st, int rc)
     if (s->pending && s->pending != SQ_PEND_SCHEMA)
         code = s->pending;
     /* a failed catalog reload says why itself; anything else as SQLite tells it */
-    set_error(s, code, -1, "%s", s->reload_failed && s->msg ? s->msg : sqlite3_errmsg(s->conn));
-    s->reload_failed = 0;
+    set_error(s, code, -1, "%s", s->use_msg && s->msg ? s->msg : sqlite3_errmsg(s->conn));
+    s->use_msg = 0;
     if (s->explicit_txn && (code == MSQL_RETRY || code == MSQL_UNAVAILABLE ||
                             code == MSQL_UNKNOWN || s->rollback_all)) {
         /* the transaction is over: libmeridian doomed it, or OR ROLLBACK */
@@ -804,15 +855,21 @@ static int step_once(msql_stmt *st)
         if (s->tx && s->tx->rw)
             s->stmt_mark = sq_wbuf_mark(s->wb);
         s->dml = &st->dml;
+        s->stmt_deadline = st->deadline;
         int rc = sqlite3_step(st->st);
+        s->stmt_deadline = 0;
         s->dml = NULL;
+        if (rc == SQLITE_INTERRUPT && st->deadline && mr_monotonic_ns() > st->deadline) {
+            sq_fail(s, MSQL_ERROR, "interrupted: the statement ran over %d ms", s->stmt_timeout_ms);
+            s->use_msg = 1;
+        }
         if (rc == SQLITE_ROW || rc == SQLITE_DONE)
             return rc;
         if (s->pending == SQ_PEND_SCHEMA && st->returned == 0 && attempt < 3 && s->tx && s->tx->t) {
             sqlite3_reset(st->st);
             if (reload_through(s, s->tx) == SQLITE_OK)
                 continue;
-            s->reload_failed = 1;
+            s->use_msg = 1;
         }
         return rc;
     }
@@ -867,7 +924,8 @@ static int run_fn(meridian_txn *t, void *arg)
         if (s->pending && s->pending != SQ_PEND_SCHEMA)
             code = s->pending;
         a->code = code;
-        a->msg = strdup(sqlite3_errmsg(s->conn));
+        a->msg = strdup(s->use_msg && s->msg ? s->msg : sqlite3_errmsg(s->conn));
+        s->use_msg = 0;
         sqlite3_reset(st->st);
         if (code == MSQL_RETRY)
             out = MERIDIAN_ABORTED;
@@ -1063,6 +1121,11 @@ int msql_step(msql_stmt *st)
         int code = sq_ddl_run(s, st->ddl);
         return code == MSQL_OK ? MSQL_DONE : code;
     }
+    if (st->kind == K_SHOW && !st->started && !st->buffered) {
+        int rc0 = show_refresh(s);
+        if (rc0 != MSQL_OK)
+            return rc0;
+    }
     if (st->tablets && !st->buffered) {
         rows_free(st);
         st->ncols = 6;
@@ -1091,6 +1154,8 @@ int msql_step(msql_stmt *st)
     }
     if (!st->started) {
         st->started = 1;
+        st->deadline =
+            s->stmt_timeout_ms ? mr_monotonic_ns() + s->stmt_timeout_ms * MR_NS_PER_MS : 0;
         int ro = sqlite3_stmt_readonly(st->st);
         if (st->kind == K_SQL && !ro && !s->explicit_txn) {
             int code = step_autocommit_write(st);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mr_util.h"
 #include "sql/sq_int.h"
 
 static sq_txn *txn_new(msql *s, meridian_txn *t, int rw)
@@ -131,10 +132,16 @@ sq_txn *sq_txn_get(msql *s, int rw)
         sq_fail(s, MSQL_ERROR, "cannot write in a read-only transaction");
         return NULL;
     }
+    if (!x->checked && !x->rw && s->autocommit_ro && s->schema_cache_ms && s->cat.version >= 0 &&
+        s->version_read_at &&
+        mr_monotonic_ns() - s->version_read_at < s->schema_cache_ms * MR_NS_PER_MS)
+        x->checked = 1; /* msql_set_schema_cache: the version read a moment ago stands */
     if (!x->checked) {
         int64_t v;
         if (sq_txn_read_version(s, x, &v))
             return NULL;
+        if (v == s->cat.version)
+            s->version_read_at = mr_monotonic_ns();
         if (v != s->cat.version) {
             sq_fail(s, SQ_PEND_SCHEMA,
                     "schema changed (catalog version %lld, this session had %lld)", (long long)v,
@@ -365,14 +372,14 @@ out:
     return rc;
 }
 
-int sq_write(msql *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+int sq_txn_put(msql *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     if (sq_wbuf_set(s->wb, key, klen, val, vlen, 0))
         return sq_fail(s, MSQL_NOMEM, "out of memory");
     return SQLITE_OK;
 }
 
-int sq_delete(msql *s, const uint8_t *key, size_t klen)
+int sq_txn_del(msql *s, const uint8_t *key, size_t klen)
 {
     if (sq_wbuf_set(s->wb, key, klen, NULL, 0, 1))
         return sq_fail(s, MSQL_NOMEM, "out of memory");

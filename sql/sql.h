@@ -84,5 +84,18 @@ uint64_t msql_rows_read(const msql *s);
 /* How long an autocommit write (or a schema change) keeps retrying retryable
  * aborts and unavailability before it gives up (ms; default 30000). */
 void msql_set_retry_deadline(msql *s, int ms);
+/* Statements running longer than ms (0: no limit, the default) stop with
+ * MSQL_ERROR ("interrupted: ..."), changing nothing: SQLite checks the time as
+ * it runs (a wait on the cluster is bounded by its own timeouts). */
+void msql_set_statement_timeout(msql *s, int ms);
+/* Opt-in, off by default: an autocommit read-only statement skips reading the
+ * catalog version when this session read it less than ms ago, saving a round
+ * trip per point read; such a read may interpret rows with a schema up to ms
+ * old (a table dropped or altered within ms goes unnoticed by it). Explicit
+ * transactions and writes always read the version. */
+void msql_set_schema_cache(msql *s, int ms);
+/* Stops the statement s is running (MSQL_ERROR "interrupted"), as Ctrl-C in a
+ * shell: callable from another thread or a signal handler's thread. */
+void msql_interrupt(msql *s);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sql/sq_lex.h"
 #include "tests/sql/fake_meridian.h"
 #include "tests/sql/sql_test_util.h"
 #include "tests/test.h"
@@ -122,6 +123,29 @@ TEST(limits)
     msql_close(s);
 }
 
+TEST(statement_timeout)
+{
+    msql *s = fresh();
+    CHECK(s);
+    EXPECT(s, "CREATE TABLE t(a INT PRIMARY KEY)", "");
+    msql_set_statement_timeout(s, 200);
+    const char *endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x FROM c) "
+                          "SELECT count(*) FROM c";
+    EXPECT(s, endless, "ERR 1: interrupted: the statement ran over 200 ms");
+    /* a write interrupted changes nothing */
+    EXPECT(s,
+           "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) INSERT INTO t "
+           "SELECT x FROM c",
+           "ERR 1: interrupted: the statement ran over 200 ms");
+    EXPECT(s, "SELECT count(*) FROM t", "0\n");
+    EXPECT(s, "BEGIN; INSERT INTO t VALUES(1)", "");
+    EXPECT(s, endless, "ERR 1: interrupted: the statement ran over 200 ms");
+    CHECK(msql_in_transaction(s)); /* the transaction goes on */
+    EXPECT(s, "COMMIT; SELECT * FROM t", "1\n");
+    msql_set_statement_timeout(s, 0);
+    msql_close(s);
+}
+
 TEST(api_misuse)
 {
     msql *s = fresh();
@@ -215,11 +239,117 @@ TEST(token_soup)
     msql_close(s);
 }
 
+/* Statements of the differential scripts, mutated (a token dropped, doubled,
+ * swapped with the next, or replaced by another from the same script), run
+ * after the script itself: deeper paths than token soup (the session's own
+ * parsing of INSERT, UPSERT, RETURNING, triggers, ALTER, SHOW, BEGIN). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *p = malloc((size_t)n + 1);
+    if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
+        free(p);
+        p = NULL;
+    }
+    if (p)
+        p[n] = 0;
+    fclose(f);
+    return p;
+}
+
+typedef struct span {
+    const char *p;
+    int n;
+} span;
+
+TEST(mutated_scripts)
+{
+    static const char *names[] = {"indexes_triggers", "upsert_returning", "transactions",
+                                  "constraints",      "conflict_modes",   "views_ctes",
+                                  "composite_keys",   "dml_expressions"};
+    const char *env = getenv("SQ_BADINPUT_SEED");
+    uint64_t seed = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+    printf("  seed %llu (SQ_BADINPUT_SEED replays)\n", (unsigned long long)seed);
+    rng = seed * 0x2545F4914F6CDD1DULL + 11;
+    int ran = 0;
+    for (size_t f = 0; f < sizeof names / sizeof *names; f++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s.sql", SQL_DIFF_DIR, names[f]);
+        char *sql = slurp(path);
+        CHECKF(sql, "cannot read %s", path);
+        msql *s = fresh();
+        CHECK(s);
+        msql_set_statement_timeout(s, 2000); /* a mutation can make a query endless */
+        q(s, sql);                           /* the script's tables, views, triggers */
+        q(s, "ROLLBACK");
+        /* its tokens, and its statements as token ranges */
+        const char *end = sql + strlen(sql), *p = sql;
+        static span toks[20000];
+        int nt = 0;
+        sq_tok t;
+        for (;;) {
+            p = sq_lex(p, end, &t);
+            if (t.type == SQ_TK_EOF || t.type == SQ_TK_BAD || nt == 20000)
+                break;
+            toks[nt].p = t.p;
+            toks[nt].n = t.n;
+            nt++;
+        }
+        int start = 0;
+        for (int i = 0; i < nt; i++) {
+            if (!(toks[i].n == 1 && toks[i].p[0] == ';') && i != nt - 1)
+                continue;
+            int stop = i; /* the statement is toks[start, stop) */
+            for (int m = 0; m < 12 && stop > start; m++) {
+                char buf[8192];
+                size_t bn = 0;
+                int kind = (int)rnd(4), at = start + (int)rnd((unsigned)(stop - start));
+                for (int j = start; j < stop && bn < sizeof buf - 200; j++) {
+                    span x = toks[j];
+                    if (j == at) {
+                        if (kind == 0)
+                            continue; /* dropped */
+                        if (kind == 1)
+                            bn += (size_t)snprintf(buf + bn, sizeof buf - bn, "%.*s ", x.n, x.p);
+                        if (kind == 2 && j + 1 < stop) {
+                            span y = toks[j + 1];
+                            bn += (size_t)snprintf(buf + bn, sizeof buf - bn, "%.*s %.*s ", y.n,
+                                                   y.p, x.n, x.p);
+                            j++;
+                            continue;
+                        }
+                        if (kind == 3)
+                            x = toks[rnd((unsigned)nt)];
+                    }
+                    bn += (size_t)snprintf(buf + bn, sizeof buf - bn, "%.*s ", x.n, x.p);
+                }
+                const char *r = q(s, buf);
+                ran++;
+                if (strncmp(r, "ERR", 3) == 0)
+                    CHECKF(strlen(r) > 8 && sqt_code != MSQL_UNKNOWN, "%s -> %s", buf, r);
+            }
+            start = i + 1;
+        }
+        q(s, "ROLLBACK");
+        const char *r = q(s, "SELECT 1");
+        CHECKF(strcmp(r, "1\n") == 0, "%s after %s", r, names[f]);
+        msql_close(s);
+        free(sql);
+    }
+    printf("  %d mutated statements\n", ran);
+}
+
 TEST(cleanup)
 {
     meridian_close(g_db);
     g_db = NULL;
 }
 
-TEST_MAIN(TEST_CASE(garbage), TEST_CASE(limits), TEST_CASE(api_misuse), TEST_CASE(token_soup),
+TEST_MAIN(TEST_CASE(garbage), TEST_CASE(limits), TEST_CASE(statement_timeout),
+          TEST_CASE(api_misuse), TEST_CASE(token_soup), TEST_CASE(mutated_scripts),
           TEST_CASE(cleanup))

@@ -253,7 +253,14 @@ TEST(schema_shared_between_sessions)
     EXPECT(b, "SELECT * FROM t", "1\n"); /* version moved: b reloads and goes on */
     EXPECT(b, "DROP TABLE t", "");
     EXPECT(a, "SELECT * FROM t", "ERR 1: no such table: t");
+    /* DDL on what the session has not seen yet */
+    EXPECT(a, "CREATE TABLE w(z INT PRIMARY KEY)", "");
+    EXPECT(b, "CREATE INDEX w_z ON w(z)", "");
+    EXPECT(a, "CREATE TABLE v(z INT PRIMARY KEY)", "");
+    EXPECT(b, "DROP TABLE v", "");
+    EXPECT(a, "DROP TABLE w", "");
     EXPECT(a, "SHOW TABLES", "u\n");
+    EXPECT(b, "SHOW TABLES", "u\n");
     msql_close(a);
     msql_close(b);
 }
@@ -287,6 +294,30 @@ TEST(schema_change_under_a_running_statement)
     msql_close(b);
 }
 
+/* msql_set_schema_cache: autocommit reads skip the version read for a while
+ * (one round trip less), explicit transactions and writes never do. */
+TEST(schema_cache)
+{
+    msql *a = fresh();
+    msql *b = session();
+    CHECK(a && b);
+    EXPECT(a, "CREATE TABLE t(x INT PRIMARY KEY); INSERT INTO t VALUES(1)", "");
+    msql_set_schema_cache(a, 60000);
+    EXPECT(a, "SELECT * FROM t", "1\n"); /* reads the version, then trusts it */
+    fake_meridian_stats_reset();
+    EXPECT(a, "SELECT * FROM t WHERE x = 1", "1\n");
+    CHECK_EQ(fake_meridian_stats_get().gets, 1); /* the row only */
+    EXPECT(b, "ALTER TABLE t ADD COLUMN y INT DEFAULT 7", "");
+    EXPECT(a, "SELECT * FROM t", "1\n"); /* within the window: the old schema */
+    EXPECT(a, "BEGIN READ ONLY; SELECT * FROM t; COMMIT", "1|7\n"); /* a transaction checks */
+    msql_set_schema_cache(a, 0);
+    fake_meridian_stats_reset();
+    EXPECT(a, "SELECT * FROM t WHERE x = 1", "1|7\n");
+    CHECK_EQ(fake_meridian_stats_get().gets, 2); /* the version, then the row */
+    msql_close(a);
+    msql_close(b);
+}
+
 TEST(without_primary_key)
 {
     msql *s = fresh();
@@ -316,5 +347,5 @@ TEST_MAIN(TEST_CASE(create_insert_select), TEST_CASE(affinity_and_types), TEST_C
           TEST_CASE(update_delete), TEST_CASE(transactions), TEST_CASE(read_at_timestamp),
           TEST_CASE(point_select_reads_one_row), TEST_CASE(store_failures),
           TEST_CASE(schema_shared_between_sessions),
-          TEST_CASE(schema_change_under_a_running_statement), TEST_CASE(without_primary_key),
-          TEST_CASE(cleanup))
+          TEST_CASE(schema_change_under_a_running_statement), TEST_CASE(schema_cache),
+          TEST_CASE(without_primary_key), TEST_CASE(cleanup))
