@@ -178,6 +178,8 @@ TEST(collected)
     for (int round = 0; round < ROUNDS; round++) {
         uint64_t last_single = 0, last_2pc = 0;
         int64_t prio_single = 0, prio_2pc = 0, ts_single = 0, ts_2pc = 0, prio;
+        int64_t single_done[SINGLE + TWOPC];
+        int nsingle = 0;
         for (int k = 0; k < SINGLE + TWOPC; k++) {
             char key[16], key2[16];
             snprintf(key, sizeof key, "a%d", k % 5);
@@ -190,15 +192,25 @@ TEST(collected)
                 prio_2pc = prio;
                 ts_2pc = ts;
             } else {
+                single_done[nsingle++] = mr_monotonic_ns();
                 last_single = id;
                 prio_single = prio;
                 ts_single = ts;
             }
             id++;
         }
+        /* Every single-group commit of G_A younger than the retention (less a margin for
+         * the status round trip) must still have its decision row; on a loaded machine
+         * the round can outlast the 2 s retention, and the older ones may be gone. */
+        int64_t now = mr_monotonic_ns();
+        long long recent = 0;
+        for (int k = 0; k < nsingle; k++)
+            recent += now - single_done[k] < 1500 * 1000000LL;
         long long kept = group_field(leader_of[G_A], G_A, "decisions");
-        CHECKF(kept >= 10, "round %d: only %lld decision rows right after %d commits", round, kept,
-               SINGLE + TWOPC);
+        CHECKF(kept >= (recent < 10 ? recent : 10),
+               "round %d: only %lld decision rows right after %d commits (%lld of them in the "
+               "last 1.5 s)",
+               round, kept, SINGLE + TWOPC, recent);
 
         /* Recent transactions: the truth. */
         json_t *r = status_q(last_single, prio_single, true);
