@@ -89,7 +89,7 @@ struct cell {
     worker *w;
     /* results */
     uint64_t ops, committed, failed, unknown, wrong;
-    double per_s, p50_ms, p99_ms;
+    double per_s, p50_ms, p99_ms, mean_ms;
     bool check_failed;
     char last_error[240];
 };
@@ -258,6 +258,10 @@ static int run_cell(cell *c, mr_err *err)
         qsort(lat, nlat, sizeof *lat, cmp64);
         c->p50_ms = (double)lat[nlat / 2] / 1e6;
         c->p99_ms = (double)lat[nlat * 99 / 100] / 1e6;
+        double sum = 0;
+        for (size_t i = 0; i < nlat; i++)
+            sum += (double)lat[i];
+        c->mean_ms = sum / (double)nlat / 1e6;
     }
     free(lat);
     if (rc == MR_OK) {
@@ -493,8 +497,9 @@ int main(int argc, char **argv)
                     c->sys = NULL;
                     continue;
                 }
-                printf("%-8s %4d %-13s %10.1f %9.2f %9.2f %7" PRIu64 "\n", bs_case_names[k],
-                       sessions[n], sys_names[s], c->per_s, c->p50_ms, c->p99_ms, c->failed);
+                printf("%-8s %4d %-13s %10.1f %9.2f %9.2f %9.2f %7" PRIu64 "\n", bs_case_names[k],
+                       sessions[n], sys_names[s], c->per_s, c->p50_ms, c->p99_ms, c->mean_ms,
+                       c->failed);
                 if (c->failed || c->wrong || c->check_failed || c->ops == 0) {
                     fprintf(stderr,
                             "bench-sql: %s %s N=%d: %" PRIu64 " failed, %" PRIu64
@@ -510,8 +515,9 @@ int main(int argc, char **argv)
     }
 
     /* Ratios: meridian-sql against the others. */
-    printf("\nratios (meridian-sql / other): throughput, and p50 latency\n");
-    printf("%-8s %4s %-13s %12s %12s\n", "case", "N", "other", "ops/s ratio", "p50 ratio");
+    printf("\nratios (meridian-sql / other): throughput, p50 and mean latency\n");
+    printf("%-8s %4s %-13s %12s %12s %12s\n", "case", "N", "other", "ops/s ratio", "p50 ratio",
+           "mean ratio");
     for (int n = 0; n < nsessions; n++)
         for (int k = 0; k < BS_CASES; k++) {
             const cell *q = &cells[n][k][SYS_SQL];
@@ -521,8 +527,9 @@ int main(int argc, char **argv)
                 const cell *o = &cells[n][k][s];
                 if (!o->sys || o->per_s <= 0 || o->p50_ms <= 0)
                     continue;
-                printf("%-8s %4d %-13s %12.3f %12.2f\n", bs_case_names[k], sessions[n],
-                       sys_names[s], q->per_s / o->per_s, q->p50_ms / o->p50_ms);
+                printf("%-8s %4d %-13s %12.3f %12.2f %12.2f\n", bs_case_names[k], sessions[n],
+                       sys_names[s], q->per_s / o->per_s, q->p50_ms / o->p50_ms,
+                       o->mean_ms > 0 ? q->mean_ms / o->mean_ms : 0.0);
             }
         }
 
