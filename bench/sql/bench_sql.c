@@ -468,8 +468,8 @@ int main(int argc, char **argv)
         printf("\n%ld operations per session\n", ops);
     else
         printf("\n%ld s per cell\n", seconds);
-    printf("%-8s %4s %-13s %10s %9s %9s %7s\n", "case", "N", "system", "ops/s", "p50 ms", "p99 ms",
-           "failed");
+    printf("%-8s %4s %-13s %10s %9s %9s %9s %7s\n", "case", "N", "system", "ops/s", "p50 ms",
+           "p99 ms", "mean ms", "failed");
 
     cell cells[MAX_LIST][BS_CASES][MAX_SYSTEMS];
     memset(cells, 0, sizeof cells);

@@ -7,8 +7,10 @@
  *    read-only transaction with one meridian_get of the row's key (what the SQL session's
  *    autocommit read does), a point insert a meridian_run with one meridian_put (what its
  *    autocommit write does) of a key of table ins_kv (ins's twin) holding a row value the
- *    engine wrote. The keys are the engine's own (0x02 int(table id) int(id), sql/README.md):
- *    the table ids are read from the catalog, and load checks a computed key finds the row. */
+ *    engine wrote; a 100-row scan a strong read-only transaction with one meridian_scan of
+ *    the rows' key range. The keys are the engine's own (0x02 int(table id) int(id),
+ *    sql/README.md): the table ids are read from the catalog, and load checks that a
+ *    computed key finds its row. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -355,6 +357,16 @@ static int put_fn(meridian_txn *t, void *arg)
     return meridian_put(t, p->key, p->klen, p->val, p->vlen);
 }
 
+static int count_row(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    (void)key;
+    (void)klen;
+    (void)val;
+    (void)vlen;
+    ++*(int64_t *)arg;
+    return 0;
+}
+
 static int kv_op(void *client, bs_case k, int64_t a, bs_result *r)
 {
     kv_client *c = client;
@@ -376,6 +388,19 @@ static int kv_op(void *client, bs_case k, int64_t a, bs_result *r)
         row_key(c->m->inskv_pfx, c->m->inskv_len, a, key, &kl);
         put_one p = {key, kl, c->m->tmpl, c->m->tmpl_len};
         rc = meridian_run(c->db, 30000, put_fn, &p, NULL); /* the SQL autocommit's deadline */
+    } else if (k == BS_SCAN) {
+        uint8_t end[64];
+        size_t el = 0;
+        row_key(c->m->accounts_pfx, c->m->accounts_len, a, key, &kl);
+        row_key(c->m->accounts_pfx, c->m->accounts_len, a + BS_SCAN_ROWS, end, &el);
+        meridian_txn *t = NULL;
+        rc = meridian_begin_ro(c->db, MERIDIAN_STRONG, 0, &t);
+        if (rc == MERIDIAN_OK)
+            rc = meridian_scan(t, key, kl, end, el, 0, count_row, &r->rows);
+        if (t) {
+            int crc = meridian_commit(t, NULL);
+            rc = rc == MERIDIAN_OK ? crc : rc;
+        }
     } else {
         snprintf(r->msg, sizeof r->msg, "meridian-kv does not run %s", bs_case_names[k]);
         return MR_EINVAL;
@@ -448,7 +473,7 @@ void bs_meridian_systems(bs_meridian *m, bs_system *sql, bs_system *kv)
                        .close = sql_close,
                        .sys = m};
     *kv = (bs_system){.name = "meridian-kv",
-                      .cases = {[BS_SELECT] = true, [BS_INSERT] = true},
+                      .cases = {[BS_SELECT] = true, [BS_INSERT] = true, [BS_SCAN] = true},
                       .load = mer_load,
                       .open = kv_open,
                       .op = kv_op,
