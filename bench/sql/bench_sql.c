@@ -441,6 +441,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench-sql: postgres left out: %s\n", mr_err_msg(&err));
 #else
         (void)pg_bin;
+        (void)maxsess;
         fprintf(stderr, "bench-sql: postgres left out: built without libpq\n");
 #endif
     }
