@@ -1,105 +1,26 @@
-/* bench-contention's PostgreSQL: a private server (initdb and pg_ctl on a temporary directory,
- * listening only on a unix socket there, never the system's instance; run as the `postgres`
- * user when we are root, since PostgreSQL refuses root) and one libpq connection per client.
+/* bench-contention's PostgreSQL: a private server (bench/pg_server.h: initdb and pg_ctl on a
+ * temporary directory, unix socket only) and one libpq connection per client.
  * Each transaction is SERIALIZABLE: two SELECTs and one or two UPDATEs of the same hot rows
  * Meridian's clients touch, retried on serialization failures (40001) and detected deadlocks
  * (40P01) with the runner's backoff until the deadline. The server keeps PostgreSQL's
  * defaults (fsync and synchronous_commit on): every commit is durable, as Meridian's. */
-#include <errno.h>
-#include <glob.h>
 #include <libpq-fe.h>
-#include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "bench/contention/bc.h"
+#include "bench/pg_server.h"
 #include "common/mr_util.h"
-#include "launch/proc.h"
 
-#define PG_PORT 5432 /* only names the socket file, in our own directory */
-
-typedef struct pg_sys {
-    char dir[512], data[600], log[600], bindir[512];
-    char conninfo[700];
-    bool as_postgres; /* root: server commands run as the postgres user */
-    bool started;
-} pg_sys;
+typedef pg_server pg_sys;
 
 struct bc_client {
     pg_sys *s;
     PGconn *conn;
     uint64_t rng;
 };
-
-/* Runs a server command (bindir/prog args...), as postgres when we are root. */
-static int pg_cmd(pg_sys *s, const char *prog, const char *const *args, mr_err *err)
-{
-    char path[600];
-    snprintf(path, sizeof path, "%s/%s", s->bindir, prog);
-    char *argv[24];
-    int k = 0;
-    if (s->as_postgres) {
-        argv[k++] = "runuser";
-        argv[k++] = "-u";
-        argv[k++] = "postgres";
-        argv[k++] = "--";
-    }
-    argv[k++] = path;
-    for (int i = 0; args[i] && k < 23; i++)
-        argv[k++] = (char *)args[i];
-    argv[k] = NULL;
-    char *out = NULL, *errs = NULL;
-    int rc = proc_run(argv, 120000, &out, &errs);
-    if (rc != 0) {
-        mr_errf(err, MR_EIO, "%s exited %d: %.300s", prog, rc,
-                errs && *errs ? errs
-                : out         ? out
-                              : "");
-        rc = MR_EIO;
-    }
-    free(out);
-    free(errs);
-    return rc;
-}
-
-/* bindir given, else the directory of pg_ctl on PATH, else /usr/lib/postgresql/<newest>/bin. */
-static int find_bindir(const char *given, char *buf, size_t len, mr_err *err)
-{
-    char probe[700];
-    if (given) {
-        snprintf(probe, sizeof probe, "%s/pg_ctl", given);
-        if (access(probe, X_OK) != 0)
-            return mr_errf(err, MR_EINVAL, "no pg_ctl in %s", given);
-        snprintf(buf, len, "%s", given);
-        return MR_OK;
-    }
-    glob_t g;
-    if (glob("/usr/lib/postgresql/*/bin/pg_ctl", 0, NULL, &g) == 0 && g.gl_pathc > 0) {
-        /* glob sorts: the last is the newest major version (same digit count here) */
-        snprintf(buf, len, "%s", g.gl_pathv[g.gl_pathc - 1]);
-        globfree(&g);
-        *strrchr(buf, '/') = '\0';
-        return MR_OK;
-    }
-    globfree(&g);
-    const char *p = getenv("PATH");
-    char paths[4096];
-    snprintf(paths, sizeof paths, "%s", p ? p : "/usr/bin:/bin");
-    for (char *save = NULL, *d = strtok_r(paths, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        snprintf(probe, sizeof probe, "%s/pg_ctl", d);
-        if (access(probe, X_OK) == 0) {
-            snprintf(buf, len, "%s", d);
-            return MR_OK;
-        }
-    }
-    return mr_errf(err, MR_EUNAVAIL,
-                   "PostgreSQL's server programs (pg_ctl, initdb) were not found: install "
-                   "postgresql or pass --pg-bin DIR");
-}
 
 static PGresult *exec_ok(PGconn *c, const char *sql, mr_err *err)
 {
@@ -308,39 +229,11 @@ int bc_pg_start(const char *bindir, bc_system *sys, mr_err *err)
     pg_sys *s = calloc(1, sizeof *s);
     if (!s)
         return mr_errf(err, MR_ENOMEM, "out of memory");
-    int rc = find_bindir(bindir, s->bindir, sizeof s->bindir, err);
+    int rc = pg_server_start(s, bindir, "meridian-contention-pg", 200, "bench-contention", err);
     if (rc != MR_OK) {
         free(s);
         return rc;
     }
-    if (tmpdir_make(s->dir, sizeof s->dir, "meridian-contention-pg") != 0) {
-        free(s);
-        return mr_errf(err, MR_EIO, "cannot make a temporary directory: %s", strerror(errno));
-    }
-    snprintf(s->data, sizeof s->data, "%s/data", s->dir);
-    snprintf(s->log, sizeof s->log, "%s/postgres.log", s->dir);
-    s->as_postgres = geteuid() == 0;
-    if (s->as_postgres) {
-        struct passwd *pw = getpwnam("postgres");
-        if (!pw || chown(s->dir, pw->pw_uid, pw->pw_gid) != 0) {
-            rc = mr_errf(err, MR_EUNAVAIL,
-                         "running as root, PostgreSQL needs the postgres user to own %s: %s",
-                         s->dir, pw ? strerror(errno) : "no such user");
-            goto fail;
-        }
-    }
-    const char *init[] = {"-D", s->data, "-A", "trust", "-U", "postgres", "-E", "UTF8", NULL};
-    if ((rc = pg_cmd(s, "initdb", init, err)) != MR_OK)
-        goto fail;
-    char opts[800];
-    snprintf(opts, sizeof opts, "-k %s -p %d -c listen_addresses='' -c max_connections=200", s->dir,
-             PG_PORT);
-    const char *start[] = {"-D", s->data, "-l", s->log, "-o", opts, "-w", "start", NULL};
-    if ((rc = pg_cmd(s, "pg_ctl", start, err)) != MR_OK)
-        goto fail;
-    s->started = true;
-    snprintf(s->conninfo, sizeof s->conninfo, "host=%s port=%d user=postgres dbname=postgres",
-             s->dir, PG_PORT);
     *sys = (bc_system){.name = "postgres",
                        .prepare = pg_prepare_keys,
                        .open = pg_open,
@@ -348,33 +241,6 @@ int bc_pg_start(const char *bindir, bc_system *sys, mr_err *err)
                        .close = pg_close,
                        .sys = s};
     return MR_OK;
-fail:
-    mr_err_wrap(err, "PostgreSQL in %s", s->dir);
-    sys->sys = s;
-    bc_pg_stop(sys);
-    return rc;
-}
-
-/* pg_ctl could not stop our server: signal the postmaster of our data directory (its pid
- * file names it), fast shutdown first, then SIGKILL after 10 s. */
-static void stop_by_pid(pg_sys *s)
-{
-    char path[700];
-    snprintf(path, sizeof path, "%s/postmaster.pid", s->data);
-    FILE *f = fopen(path, "r");
-    long pid = 0;
-    if (!f)
-        return;
-    if (fscanf(f, "%ld", &pid) != 1)
-        pid = 0;
-    fclose(f);
-    if (pid <= 1)
-        return;
-    kill((pid_t)pid, SIGINT);
-    for (int i = 0; i < 100 && kill((pid_t)pid, 0) == 0; i++)
-        sleep_ms(100);
-    if (kill((pid_t)pid, 0) == 0)
-        kill((pid_t)pid, SIGKILL);
 }
 
 void bc_pg_stop(bc_system *sys)
@@ -382,15 +248,7 @@ void bc_pg_stop(bc_system *sys)
     pg_sys *s = sys->sys;
     if (!s)
         return;
-    if (s->started) {
-        const char *stop[] = {"-D", s->data, "-m", "fast", "-w", "stop", NULL};
-        mr_err err;
-        if (pg_cmd(s, "pg_ctl", stop, &err) != MR_OK) {
-            fprintf(stderr, "bench-contention: stopping PostgreSQL: %s\n", mr_err_msg(&err));
-            stop_by_pid(s);
-        }
-    }
-    tmpdir_remove(s->dir);
+    pg_server_stop(s);
     free(s);
     sys->sys = NULL;
 }
