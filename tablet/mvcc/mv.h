@@ -183,9 +183,12 @@ typedef struct mv_scan_opts {
     size_t start_len;
     const void *end; /* exclusive; NULL/0 = unbounded (up to the range's end) */
     size_t end_len;
-    int64_t ts;     /* read timestamp (>= the horizon) */
-    uint64_t limit; /* at most this many keys (0 = no limit) */
-    int reverse;    /* descending key order (the limit then keeps the largest keys) */
+    int64_t ts;      /* read timestamp (>= the horizon) */
+    uint64_t limit;  /* at most this many keys (0 = no limit) */
+    int reverse;     /* descending key order (the limit then keeps the largest keys) */
+    int64_t *newest; /* optional out, raised (never lowered) to the largest ts of the versions
+                      * that decided a key, values and tombstones alike: the newest write the
+                      * answer depends on, so a reader knows which commit it must not outrun */
 } mv_scan_opts;
 
 /* For each key in [start, end) its newest version with ts <= opts->ts, skipping keys whose

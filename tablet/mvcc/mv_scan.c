@@ -39,10 +39,13 @@ static sqlite3_stmt *start_walk(scan *c, int id_b, int id_u, const void *from, s
     return st;
 }
 
-/* Checks the version that decides a key (value or tombstone); 1 to stop on a bad checksum. */
+/* Checks the version that decides a key (value or tombstone) and counts it in opts->newest;
+ * 1 to stop on a bad checksum. */
 static int bad(scan *c, const void *key, size_t klen, int64_t ts, int tomb, const void *v,
                size_t vlen, int64_t crc)
 {
+    if (c->o->newest && ts > *c->o->newest)
+        *c->o->newest = ts;
     c->code = mv_check_crc(c->s, key, klen, ts, tomb, v, vlen, crc, c->err);
     return c->code != 0;
 }

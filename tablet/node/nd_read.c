@@ -132,10 +132,12 @@ static int scan_row(void *arg, const mv_version *v)
     return 0;
 }
 
-/* *vis (optional): the newest timestamp the answer depends on. A point read
- * depends on its version (or tombstone); a scan, whose skipped tombstones are
- * not reported, on the read timestamp itself. A scan answers one page (see
- * scan_acc): {rows, more, resume?}. */
+/* *vis (optional): the newest timestamp the answer depends on: a point read's
+ * version (or tombstone); a scan's newest deciding version, the tombstones it
+ * skipped included (mv_scan_opts.newest), 0 when nothing decided a key. Only
+ * those commits' waits can still be running: anything else at or below ts is
+ * either applied (and so among them) or ruled out by the safe time. A scan
+ * answers one page (see scan_acc): {rows, more, resume?}. */
 nd_enc nd_read_at(nd_group *g, const void *key, size_t klen, bool scan, const void *end,
                   size_t elen, long limit, int64_t ts, int64_t *vis)
 {
@@ -156,7 +158,10 @@ nd_enc nd_read_at(nd_group *g, const void *key, size_t klen, bool scan, const vo
                        .start_len = klen ? klen : 1,
                        .end = elen ? end : NULL,
                        .end_len = elen,
-                       .ts = ts};
+                       .ts = ts,
+                       .newest = vis};
+    if (vis)
+        *vis = 0;
     uint64_t count = 0;
     int rc = mv_scan(g->mv, &so, scan_row, &a, &count, &err);
     nd_enc e;

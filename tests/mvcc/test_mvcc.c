@@ -80,8 +80,8 @@ static int scan_str(mv_store *s, const char *start, const char *end, int64_t ts,
                     int reverse, char *out, size_t cap)
 {
     strcat_arg a = {{0}};
-    mv_scan_opts o = {start,  start ? strlen(start) : 0, end, end ? strlen(end) : 0, ts, limit,
-                      reverse};
+    mv_scan_opts o = {
+        start, start ? strlen(start) : 0, end, end ? strlen(end) : 0, ts, limit, reverse, NULL};
     int rc = mv_scan(s, &o, cat_fn, &a, NULL, NULL);
     size_t n = strlen(a.out) < cap - 1 ? strlen(a.out) : cap - 1;
     memcpy(out, a.out, n);
@@ -267,6 +267,40 @@ TEST(scans_bounds_limits_tombstones)
     CHECK_STR(out, "b=h39");
     /* The callback's verdict stops the scan and is returned. */
     CHECK_EQ(mv_scan(s, &o, NULL, NULL, NULL, NULL), MR_EINVAL);
+    mv_close(s);
+}
+
+/* mv_scan_opts.newest: the newest version that decided a key, a skipped tombstone included,
+ * never a version above the read timestamp: what a snapshot scan must wait to be certainly
+ * past before it answers (nd_read_at), instead of the read timestamp itself. */
+static int64_t scan_newest(mv_store *s, const char *start, const char *end, int64_t ts,
+                           uint64_t limit, int reverse)
+{
+    int64_t newest = 0;
+    mv_scan_opts o = {
+        start, start ? strlen(start) : 0, end, end ? strlen(end) : 0, ts, limit, reverse, &newest};
+    strcat_arg a = {{0}};
+    return mv_scan(s, &o, cat_fn, &a, NULL, NULL) == 0 ? newest : -1;
+}
+
+TEST(scan_reports_its_newest_deciding_version)
+{
+    CHECK(fresh_dir() == 0);
+    mv_store *s;
+    CHECK_EQ(mv_open(path_in("n.db"), NULL, &s, NULL), 0);
+    mv_write b1[] = {put("a", "1"), put("b", "1"), put("c", "1")};
+    mv_write b2[] = {del("b")};
+    mv_write b3[] = {put("c", "3")};
+    CHECK_EQ(mv_apply(s, 1, 100, b1, 3, NULL), 0);
+    CHECK_EQ(mv_apply(s, 2, 200, b2, 1, NULL), 0);
+    CHECK_EQ(mv_apply(s, 3, 300, b3, 1, NULL), 0);
+    CHECK_EQ(scan_newest(s, NULL, NULL, 50, 0, 0), 0); /* nothing decided a key */
+    CHECK_EQ(scan_newest(s, NULL, NULL, 150, 0, 0), 100);
+    CHECK_EQ(scan_newest(s, NULL, NULL, 250, 0, 0), 200); /* b's tombstone, not returned */
+    CHECK_EQ(scan_newest(s, NULL, NULL, 250, 0, 1), 200); /* the same backwards */
+    CHECK_EQ(scan_newest(s, "a", "b", 250, 0, 0), 100);   /* the tombstone is outside */
+    CHECK_EQ(scan_newest(s, NULL, NULL, 1000, 0, 0), 300);
+    CHECK_EQ(scan_newest(s, "c", NULL, 299, 0, 0), 100); /* c@300 is above the read */
     mv_close(s);
 }
 
@@ -757,7 +791,8 @@ static int check_scan(mv_store *s, int64_t t)
                       use_end ? kb->klen : 0,
                       t,
                       limit,
-                      reverse};
+                      reverse,
+                      NULL};
     uint64_t n = 0;
     int rc = mv_scan(s, &o, scan_check_fn, &c, &n, NULL);
     if (rc || c.bad || c.pos != c.n || n != (uint64_t)c.n) {
@@ -1349,7 +1384,10 @@ TEST(split_in_two)
     mv_store *s, *c;
     mr_err e;
     CHECK_EQ(mv_open(path_in("sp.db"), NULL, &s, NULL), 0);
-    mv_write w1[] = {put("a", "1"), put("f", "2"), put("m", "3"), put("z", "4"),
+    mv_write w1[] = {put("a", "1"),
+                     put("f", "2"),
+                     put("m", "3"),
+                     put("z", "4"),
                      {MV_PUT, "\0sys", 4, "r", 1}}; /* a system key: the parent's own */
     CHECK_EQ(mv_apply(s, 1, 10, w1, 5, NULL), 0);
     mv_write w2[] = {put("m", "5"), del("z")};
@@ -1663,6 +1701,7 @@ static int run_main(int argc, char **argv)
         TEST_CASE(open_refuses_foreign_and_second_handle),
         TEST_CASE(reads_at_timestamps),
         TEST_CASE(scans_bounds_limits_tombstones),
+        TEST_CASE(scan_reports_its_newest_deciding_version),
         TEST_CASE(scan_callback_stops),
         TEST_CASE(apply_several_transactions_in_one_slot),
         TEST_CASE(bad_transactions_are_found_one_by_one_before_the_slot),
@@ -1676,7 +1715,8 @@ static int run_main(int argc, char **argv)
         TEST_CASE(split_key_single_directory),
         TEST_CASE(snapshot_round_trip),
         TEST_CASE(snapshot_corrupt_input_rejected),
-        TEST_CASE(range_set_and_enforced), TEST_CASE(split_in_two),
+        TEST_CASE(range_set_and_enforced),
+        TEST_CASE(split_in_two),
         TEST_CASE(malformed_input_rejected),
         TEST_CASE(full_disk_gives_efull_and_rolls_back),
         TEST_CASE(damaged_file_gives_ecorrupt),
