@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/mr_util.h"
 #include "sql/sq_int.h"
@@ -1184,13 +1185,31 @@ int msql_step(msql_stmt *st)
     } else if (s->explicit_txn || st->kind == K_SHOW) {
         rc = step_once(st);
     } else {
-        /* an autocommit read in a read-only transaction of its own */
-        s->autocommit_ro = 1;
-        s->tx = st->rotx;
-        rc = step_once(st);
-        st->rotx = s->tx;
-        s->tx = NULL;
-        s->autocommit_ro = 0;
+        /* An autocommit read in a read-only transaction of its own; while it
+         * has returned no row, a leader moving or a node lost is retried in a
+         * new one (with backoff, until the retry deadline), as writes are. */
+        int64_t give_up = 0;
+        for (int attempt = 0;; attempt++) {
+            s->autocommit_ro = 1;
+            s->tx = st->rotx;
+            rc = step_once(st);
+            st->rotx = s->tx;
+            s->tx = NULL;
+            s->autocommit_ro = 0;
+            if (rc == SQLITE_ROW || rc == SQLITE_DONE || st->returned > 0 ||
+                (s->pending != MSQL_UNAVAILABLE && s->pending != MSQL_RETRY) || s->use_msg)
+                break;
+            int64_t now = mr_monotonic_ns();
+            if (!give_up)
+                give_up = now + (int64_t)s->retry_ms * MR_NS_PER_MS;
+            int64_t pause = (int64_t)(5 << (attempt < 7 ? attempt : 7)) * MR_NS_PER_MS;
+            if (now + pause > give_up)
+                break;
+            sqlite3_reset(st->st);
+            end_ro(st);
+            struct timespec d = {pause / MR_NS_PER_S, pause % MR_NS_PER_S};
+            nanosleep(&d, NULL);
+        }
     }
     if (rc == SQLITE_ROW) {
         st->returned++;

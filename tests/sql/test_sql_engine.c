@@ -224,9 +224,15 @@ TEST(store_failures)
     CHECK(strstr(msql_errmsg(s), id) != NULL);
     EXPECT(s, "SELECT * FROM t", "1\n3\n");
     /* unavailable */
+    /* an autocommit read retries by itself while it has returned nothing */
     fake_meridian_fail_read(MERIDIAN_UNAVAILABLE, 1);
+    EXPECT(s, "SELECT * FROM t", "1\n3\n");
+    msql_set_retry_deadline(s, 300);
+    fake_meridian_fail_read(MERIDIAN_UNAVAILABLE, 1000000);
     q(s, "SELECT * FROM t");
     CHECKF(sqt_code == MSQL_UNAVAILABLE, "%s", sqt_out);
+    fake_meridian_fail_read(0, 0);
+    msql_set_retry_deadline(s, 2000);
     fake_meridian_fail_commit(MERIDIAN_UNAVAILABLE, 1000000, false);
     q(s, "INSERT INTO t VALUES(4)");
     CHECKF(sqt_code == MSQL_UNAVAILABLE, "%s", sqt_out);
