@@ -4,6 +4,7 @@
  * one has its final answer. Routing decisions (which replica next, how long
  * to wait) live in judge(); the range map itself is pure (mer_route.c). */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,11 +486,22 @@ static int load_tls(meridian *db, const char *dir, const char *user)
 }
 
 /* A library keeps quiet: the transport's notes on connections come to
- * stderr only when asked for (MERIDIAN_LOG=info or debug). */
-static void quiet_logs(void)
+ * stderr only when asked for (MERIDIAN_LOG=info or debug). And a node that
+ * dies mid-write must be an error of the call, not the end of the process:
+ * the transport writes with write(2), which raises SIGPIPE on a closed
+ * socket, so SIGPIPE is ignored unless the application chose a handler of
+ * its own (include/meridian.h says so). */
+static void process_setup(void)
 {
     if (!getenv("MERIDIAN_LOG"))
         mr_log_set_level(MR_LOG_WARN);
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+        !(old.sa_flags & SA_SIGINFO)) {
+        struct sigaction ign = {.sa_handler = SIG_IGN};
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGPIPE, &ign, NULL);
+    }
 }
 
 int meridian_open(const meridian_options *opts, meridian **out)
@@ -497,8 +509,8 @@ int meridian_open(const meridian_options *opts, meridian **out)
     if (!out)
         return MERIDIAN_INVALID;
     *out = NULL;
-    static pthread_once_t quiet = PTHREAD_ONCE_INIT;
-    pthread_once(&quiet, quiet_logs);
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, process_setup);
     meridian *db = calloc(1, sizeof *db);
     if (!db)
         return MERIDIAN_NOMEM;

@@ -30,7 +30,13 @@
  * independent and may be used from different threads at once. Error messages
  * belong to the connection (meridian_errmsg), valid until its next call.
  *
- * Memory: values returned are malloc'd; release them with meridian_free. */
+ * Memory: values returned are malloc'd; release them with meridian_free.
+ *
+ * Signals: a node that closes a connection while the library writes to it
+ * would raise SIGPIPE, which kills a process by default; the first
+ * meridian_open therefore sets SIGPIPE to ignored when it still has the
+ * default action (an application's own handler is left alone), so such a
+ * write is a failed call instead. */
 #ifndef MERIDIAN_H
 #define MERIDIAN_H
 

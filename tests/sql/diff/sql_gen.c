@@ -14,7 +14,7 @@ static const char *const affinity_name[A_COUNT] = {"INTEGER", "TEXT", "REAL", "N
 #define MAX_TABLES 3
 
 typedef struct gcol {
-    char name[4];
+    char name[16]; /* "k0", "v12": room for any int, so no truncation is possible */
     int aff;
     bool key;
 } gcol;
