@@ -205,18 +205,24 @@ static int sqlbank_setup(void *wl, meridian *db, mr_err *err)
         msql_close(s);
         return MR_EUNAVAIL;
     }
-    /* The opening balances, in one statement (one transaction); after an unknown outcome the
-     * count says whether it committed. */
-    char sql[4096];
-    size_t n = (size_t)snprintf(sql, sizeof sql, "INSERT INTO accounts(id, balance) VALUES ");
-    for (int i = 0; i < b->accounts && n < sizeof sql; i++)
-        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(%d, %d)", i ? ", " : "", i, SB_OPENING);
+    /* The opening balances, 100 accounts per statement (a transaction each): OR IGNORE makes
+     * a statement run again after an unknown outcome or a failure harmless; the count and the
+     * sum say whether they all committed. */
+    char sql[2048];
     long long count = -1, total = -1;
     for (int attempt = 0; attempt < 10 && !hj_interrupted; attempt++) {
-        rc = msql_exec(s, sql);
+        for (int first = 0; first < b->accounts; first += 100) {
+            size_t n = (size_t)snprintf(sql, sizeof sql,
+                                        "INSERT OR IGNORE INTO accounts(id, balance) VALUES ");
+            for (int i = first; i < b->accounts && i < first + 100; i++)
+                n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(%d, %d)", i > first ? ", " : "",
+                                      i, SB_OPENING);
+            if (msql_exec(s, sql) != MSQL_OK)
+                break;
+        }
         if (query2(s, "SELECT count(*), coalesce(sum(balance), 0) FROM accounts", &count, &total) ==
                 MSQL_OK &&
-            count > 0)
+            count == b->accounts)
             break;
         nap(500);
     }
