@@ -5,7 +5,8 @@
  * client thread runs one msql session over its own libmeridian connection:
  *   transfer  BEGIN; SELECT id, balance ... WHERE id IN (from, to); UPDATE (from); UPDATE (to);
  *             COMMIT (refused, nothing written, when it would overdraw);
- *   read      SELECT id, balance FROM accounts (an autocommit strong snapshot read).
+ *   read      SELECT id, balance FROM accounts, a strong snapshot: autocommit, or inside
+ *             BEGIN READ ONLY ... COMMIT (each half the time).
  * Recorded in the bank history format and judged by jepsen/bank.c (total conserved, no
  * negative balance, every account in every read).
  *
@@ -415,7 +416,8 @@ static void do_transfer(sqlbank *b, hj_txn_worker *w)
     hj_txn_complete(w, JP_FAIL, "transfer", v);
 }
 
-/* Every account in one autocommit read (a strong snapshot). */
+/* Every account in one strong snapshot: half the reads an autocommit SELECT, half the same
+ * SELECT inside BEGIN READ ONLY ... COMMIT (the engine's two read-only paths). */
 static void do_read(sqlbank *b, hj_txn_worker *w)
 {
     hj_txn_invoke(w, "read", NULL);
@@ -424,22 +426,31 @@ static void do_read(sqlbank *b, hj_txn_worker *w)
         hj_txn_complete(w, JP_FAIL, "read", NULL);
         return;
     }
+    bool explicit_txn = hj_rng_below(&w->rng, 2) == 0;
     json_t *bal = json_object();
     msql_stmt *st = NULL;
-    int rc = msql_prepare(s, "SELECT id, balance FROM accounts", -1, &st, NULL);
+    int rc = explicit_txn ? msql_exec(s, "BEGIN READ ONLY") : MSQL_OK;
+    if (rc == MSQL_OK)
+        rc = msql_prepare(s, "SELECT id, balance FROM accounts", -1, &st, NULL);
     while (rc == MSQL_OK && (rc = msql_step(st)) == MSQL_ROW) {
         char id[32];
         snprintf(id, sizeof id, "%lld", (long long)sqlite3_value_int64(msql_column_value(st, 0)));
         sqlite3_value *bv = msql_column_value(st, 1);
-        json_object_set_new(bal, id,
-                            sqlite3_value_type(bv) == SQLITE_INTEGER
-                                ? json_integer((json_int_t)sqlite3_value_int64(bv))
-                                : json_null());
+        /* a balance that is not an integer is the checker's to report */
+        json_object_set_new(
+            bal, id,
+            sqlite3_value_type(bv) == SQLITE_INTEGER
+                ? json_integer((json_int_t)sqlite3_value_int64(bv))
+                : json_string(sqlite3_value_type(bv) == SQLITE_NULL ? "NULL" : "not an integer"));
         rc = MSQL_OK;
     }
     msql_finalize(st);
-    if (rc != MSQL_DONE) {
-        sql_log(w, s, "read", rc);
+    if (rc == MSQL_DONE && explicit_txn)
+        rc = msql_exec(s, "COMMIT");
+    else if (rc == MSQL_DONE)
+        rc = MSQL_OK;
+    if (rc != MSQL_OK) {
+        sql_log(w, s, explicit_txn ? "read (BEGIN READ ONLY)" : "read", rc);
         abandon(s);
         json_decref(bal);
         hj_txn_complete(w, JP_FAIL, "read", NULL);
