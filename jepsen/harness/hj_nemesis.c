@@ -247,9 +247,16 @@ static void split_tablet(hj_nemesis *n, json_t *v)
     int ids = n->o.split_ids > 1 ? n->o.split_ids : 2;
     long long id = 1 + (long long)hj_rng_below(&n->rng, (uint64_t)ids - 1);
     int groups = c->groups > 0 ? c->groups : 1;
-    char key[96], json[160];
-    snprintf(key, sizeof key, "r%02d/%s/%lld", (int)(id % groups), n->o.split_kind ?: "k", id);
-    snprintf(json, sizeof json, "{\"key\":\"%s\"}", key);
+    char key[96], json[256];
+    if (n->o.split_key) {
+        if (n->o.split_key(id, json, sizeof json, key, sizeof key) != 0) {
+            json_object_set_new(v, "outcome", json_string("no key to split at"));
+            return;
+        }
+    } else {
+        snprintf(key, sizeof key, "r%02d/%s/%lld", (int)(id % groups), n->o.split_kind ?: "k", id);
+        snprintf(json, sizeof json, "{\"key\":\"%s\"}", key);
+    }
     json_object_set_new(v, "key", json_string(key));
     const char *outcome = "no leader took it";
     for (int attempt = 0; attempt < 3 * c->n; attempt++) {

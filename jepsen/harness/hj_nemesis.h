@@ -63,6 +63,9 @@ typedef struct hj_nemesis_opts {
      * split_ids */
     const char *split_kind;
     int split_ids;
+    /* split, when set: the key of id instead (the RPC's JSON object, e.g. {"key":{"hex":..}},
+     * and a readable label for the history); 0, or -1 when there is none (skipped). */
+    int (*split_key)(long long id, char *json, size_t jlen, char *label, size_t llen);
     /* Called from the nemesis thread once hj_nemesis_finish's healing is done. */
     void (*on_healed)(void *ud);
     void *ud;

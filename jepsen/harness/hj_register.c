@@ -421,9 +421,11 @@ const hj_workload *hj_workload_find(const char *name)
     static const hj_workload *const all[] = {
         &hj_register_workload,
 #ifdef HJ_HAVE_LIBMERIDIAN
-        &hj_bank_workload,
-        &hj_append_workload,
+        &hj_bank_workload,     &hj_append_workload,
         &hj_set_workload,
+#endif
+#ifdef HJ_HAVE_SQL
+        &hj_sqlbank_workload,  &hj_sqlbank_autocommit_workload,
 #endif
     };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

@@ -2,6 +2,7 @@
 #include "jepsen/harness/hj_txn.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,8 @@ void hj_txn_complete(hj_txn_worker *w, jp_type type, const char *f, json_t *valu
     if (type == JP_INFO) {
         w->process += w->pool->env.concurrency; /* retired, as Jepsen does */
         if (w->db) {
+            if (w->pool->tw.closing)
+                w->pool->tw.closing(w->pool->tw.wl, w);
             meridian_close(w->db);
             w->db = NULL;
         }
@@ -102,6 +105,23 @@ void hj_txn_log(hj_txn_worker *w, const char *what, int rc, meridian *db)
     pthread_mutex_lock(&p->log_mu);
     fprintf(p->log, "%9.3f process %lld %s: %s: %s\n", (double)hj_elapsed(p->env.run) / 1e9,
             (long long)w->process, what, meridian_errstr(rc), db ? meridian_errmsg(db) : "");
+    fflush(p->log);
+    pthread_mutex_unlock(&p->log_mu);
+}
+
+void hj_txn_note(hj_txn_worker *w, const char *fmt, ...)
+{
+    hj_txn_pool *p = w->pool;
+    if (!p->log)
+        return;
+    pthread_mutex_lock(&p->log_mu);
+    fprintf(p->log, "%9.3f process %lld ", (double)hj_elapsed(p->env.run) / 1e9,
+            (long long)w->process);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(p->log, fmt, ap);
+    va_end(ap);
+    fputc('\n', p->log);
     fflush(p->log);
     pthread_mutex_unlock(&p->log_mu);
 }
@@ -181,6 +201,8 @@ static void *worker_main(void *arg)
     if (p->tw.finish && !hj_interrupted)
         p->tw.finish(p->tw.wl, w);
     if (w->db) {
+        if (p->tw.closing)
+            p->tw.closing(p->tw.wl, w);
         meridian_close(w->db);
         w->db = NULL;
     }
@@ -295,8 +317,11 @@ void hj_txn_pool_free(hj_txn_pool *p)
     atomic_store(&p->stopping, true);
     join_all(p);
     for (int i = 0; i < p->nstarted; i++)
-        if (p->w[i].db)
+        if (p->w[i].db) {
+            if (p->tw.closing)
+                p->tw.closing(p->tw.wl, &p->w[i]);
             meridian_close(p->w[i].db);
+        }
     if (p->log)
         fclose(p->log);
     pthread_mutex_destroy(&p->log_mu);

@@ -52,6 +52,10 @@ typedef struct hj_txn_workload {
     void (*step)(void *wl, hj_txn_worker *w);
     /* After stop was asked, once per worker, before its connection closes; NULL if none. */
     void (*finish)(void *wl, hj_txn_worker *w);
+    /* Just before the worker's connection closes (after an info outcome, at exit, or when the
+     * pool is freed): lets the workload drop what it built over it (a SQL session); NULL if
+     * none. */
+    void (*closing)(void *wl, hj_txn_worker *w);
     void *wl;
 } hj_txn_workload;
 
@@ -82,6 +86,9 @@ void hj_txn_complete(hj_txn_worker *w, jp_type type, const char *f, json_t *valu
 /* Appends "time process what: code: libmeridian's message" to the run directory's
  * clients.log (the history keeps outcomes only; this keeps why). */
 void hj_txn_log(hj_txn_worker *w, const char *what, int rc, meridian *db);
+
+/* Appends "time process <printf line>" to clients.log (workloads over other APIs: SQL). */
+void hj_txn_note(hj_txn_worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The outcome of a commit's result code (see above). */
 jp_type hj_txn_commit_outcome(int rc);

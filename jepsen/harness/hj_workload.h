@@ -13,6 +13,7 @@
 #define HJ_WORKLOAD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -60,5 +61,11 @@ extern const hj_workload hj_register_workload;
 extern const hj_workload hj_bank_workload;
 extern const hj_workload hj_append_workload;
 extern const hj_workload hj_set_workload;
+/* hj_sqlbank.c: the bank through the SQL engine (sql/sql.h), and its broken variant (each
+ * transfer two autocommit statements: a negative control); with libmeridian and sql/. */
+extern const hj_workload hj_sqlbank_workload;
+extern const hj_workload hj_sqlbank_autocommit_workload;
+/* The split nemesis's key for sql-bank account id (the engine's row key, as hex). */
+int hj_sqlbank_split_key(long long id, char *json, size_t jlen, char *label, size_t llen);
 
 #endif

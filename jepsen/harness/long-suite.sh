@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long suite of meridian-jepsen: every workload (register, bank, list-append, set) under
+# The long suite of meridian-jepsen: every workload (register, bank, list-append, set, sql-bank) under
 # every nemesis alone and all of them together, then the store-growth rows (set and bank with
 # --store-check 10s: every replica's decision rows and system-key versions must come back to
 # none once the load stops), then the negative controls, minutes each, on 5 nodes. Prints one line per run (verdict, operations checked, outcomes, node crashes, faults
@@ -20,7 +20,7 @@ set -uo pipefail
 build=${1:?usage: long-suite.sh BUILD_DIR [SECONDS] [SEED] [WORKLOADS] [NEMESES]}
 secs=${2:-120}
 seed=${3:-1}
-workloads=${4:-register,bank,list-append,set,store,controls}
+workloads=${4:-register,bank,list-append,set,sql-bank,store,controls}
 nemeses=${5:-kill,pause,partition,clock,split,all}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -77,7 +77,7 @@ echo "# long-suite.sh $build $secs $seed $workloads $nemeses ${MERIDIAN_JEPSEN_A
     "(commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null), $(date -u +%FT%TZ))" |
     tee "$table"
 status=0
-for wl in register bank list-append set; do
+for wl in register bank list-append set sql-bank; do
     has "$workloads" "$wl" || continue
     for nem in kill pause partition clock split all; do
         has "$nemeses" "$nem" || continue
@@ -115,6 +115,10 @@ if has "$workloads" controls; then
         --clock-bound 30ms || status=1
     # Strong reads then go to any replica (the harness sets strong_any_replica).
     ctl bank-no-safe-wait-control 1 bank --nemesis partition --break no-safe-wait || status=1
+    # The bank through SQL: without read locks, and transfers as two autocommit statements.
+    ctl sql-bank-no-read-locks-control 1 sql-bank --nemesis none --break no-read-locks ||
+        status=1
+    ctl sql-bank-autocommit-control 1 sql-bank-autocommit --nemesis none || status=1
 fi
 # The availability table beside the verdicts (also in $avail).
 {

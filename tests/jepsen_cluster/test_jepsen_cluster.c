@@ -24,6 +24,13 @@
  *                real-time cycles and nothing else (serializability holds under any clock).
  *   lying_leader  no break, the first data group's leader reading its clock 16 x bound fast
  *                (beyond the declared 30 ms): the same, invalid with real-time cycles only.
+ *   sql_bank     the bank through the SQL engine (sql-bank: a table of accounts split over
+ *                tablets, transfers as BEGIN; SELECT; UPDATE; UPDATE; COMMIT in SQL sessions,
+ *                reads as one SELECT) under kill, partition, pause and splits: valid.
+ *   sql_bank_autocommit  its broken variant (each transfer two autocommit UPDATEs), no
+ *                faults: reads see money in flight, invalid with wrong-total.
+ *   sql_bank_no_read_locks  sql-bank with MERIDIAN_TEST_BREAK=no-read-locks: the SELECT
+ *                of a transfer takes no lock, transfers lose updates: invalid, wrong-total.
  *   store_growth bank under kill, partition, pause and splits with --store-check 5s (the
  *                nodes collect decisions and old versions after 5 s): valid, and once the
  *                load stops every replica comes back to no decision row and no system-key
@@ -350,8 +357,8 @@ TEST(stale_reads)
  * held across two-phase commit while a leader is paused or cut off). */
 TEST(bank)
 {
-    run_spec s = {"bank", "kill,partition,pause,split", "30", "7", "30", "6", JC_TXN_GROUPS,
-                  NULL,   NULL};
+    run_spec s = {"bank", "kill,partition,pause,split", "30", "7", "30", "6", JC_TXN_GROUPS, NULL,
+                  NULL};
     valid_run(&s, "meridian-jepsen-bank", 120);
     CHECK(count_nemesis("start-split") >= 1);
     if (!test_failed_flag && !getenv("MERIDIAN_KEEP_TMP"))
@@ -360,8 +367,9 @@ TEST(bank)
 
 TEST(list_append)
 {
-    run_spec s = {"list-append", "kill,partition,pause,split", "30", "8", "30",
-                  "6",           JC_TXN_GROUPS,                NULL, NULL};
+    run_spec s = {
+        "list-append", "kill,partition,pause,split", "30", "8", "30", "6", JC_TXN_GROUPS, NULL,
+        NULL};
     valid_run(&s, "meridian-jepsen-append", 40);
     CHECK(count_nemesis("start-split") >= 1);
     if (!test_failed_flag && !getenv("MERIDIAN_KEEP_TMP"))
@@ -372,8 +380,8 @@ TEST(list_append)
  * faults and splits too; the harness fails the run (exit 1) if a store does not come back. */
 TEST(store_growth)
 {
-    run_spec s = {"bank", "kill,partition,pause,split", "20", "9", "30", "6", JC_TXN_GROUPS,
-                  NULL,   NULL};
+    run_spec s = {"bank", "kill,partition,pause,split", "20", "9", "30", "6", JC_TXN_GROUPS, NULL,
+                  NULL};
     store_check = "5s";
     valid_run(&s, "meridian-jepsen-store", 60);
     store_check = NULL;
@@ -458,6 +466,40 @@ TEST(no_safe_wait)
         tmpdir_remove(dir);
 }
 
+/* Issue 18's concurrency test: SQL bank transfers across directories on different tablets
+ * (setup splits the accounts table at account keys; the split nemesis cuts at account keys
+ * too) conserve the total under kill, partition and pause. */
+TEST(sql_bank)
+{
+    run_spec s = {
+        "sql-bank", "kill,partition,pause,split", "30", "7", "30", "6", JC_TXN_GROUPS, NULL, NULL};
+    valid_run(&s, "meridian-jepsen-sqlbank", 60);
+    CHECK(count_nemesis("start-split") >= 1);
+    if (!test_failed_flag && !getenv("MERIDIAN_KEEP_TMP"))
+        tmpdir_remove(dir);
+}
+
+/* The SQL workload can fail: a transfer done as two autocommit statements lets a read fall
+ * between them. */
+TEST(sql_bank_autocommit)
+{
+    run_spec s = {"sql-bank-autocommit", "none", "10", "5", "60", "8", JC_TXN_GROUPS, NULL, NULL};
+    invalid_run(&s, "meridian-jepsen-sqlauto", "wrong-total", 1, 2);
+    if (!test_failed_flag && !getenv("MERIDIAN_KEEP_TMP"))
+        tmpdir_remove(dir);
+}
+
+/* And the engine's transactions rely on the store's read locks: without them two transfers
+ * read the same balance and both write. */
+TEST(sql_bank_no_read_locks)
+{
+    run_spec s = {"sql-bank", "none", "10", "5", "60", "8", JC_TXN_GROUPS, "no-read-locks", NULL};
+    invalid_run(&s, "meridian-jepsen-sqlnolocks", "wrong-total", 1, 2);
+    if (!test_failed_flag && !getenv("MERIDIAN_KEEP_TMP"))
+        tmpdir_remove(dir);
+}
+
 TEST_MAIN(TEST_CASE(usage), TEST_CASE(smoke), TEST_CASE(stale_reads), TEST_CASE(bank),
           TEST_CASE(list_append), TEST_CASE(no_read_locks), TEST_CASE(no_commit_wait),
-          TEST_CASE(lying_leader), TEST_CASE(no_safe_wait), TEST_CASE(store_growth))
+          TEST_CASE(lying_leader), TEST_CASE(no_safe_wait), TEST_CASE(store_growth),
+          TEST_CASE(sql_bank), TEST_CASE(sql_bank_autocommit), TEST_CASE(sql_bank_no_read_locks))
