@@ -233,9 +233,8 @@ static void bank_stop(void *state, void (*on_done)(void *ud), void *ud)
     hj_txn_pool_stop(b->pool, on_done, ud);
 }
 
-static int bank_check(const jp_history *h, jp_result *r, mr_err *err)
+int hj_bank_check_accounts(const jp_history *h, int n, int64_t opening, jp_result *r, mr_err *err)
 {
-    int n = bank_accounts_for_check;
     const char **names = calloc((size_t)n, sizeof *names);
     char(*buf)[16] = calloc((size_t)n, sizeof *buf);
     if (!names || !buf) {
@@ -248,14 +247,17 @@ static int bank_check(const jp_history *h, jp_result *r, mr_err *err)
         snprintf(buf[i], sizeof buf[i], "%d", i);
         names[i] = buf[i];
     }
-    jp_bank_opts o = {.has_total = 1,
-                      .total = (int64_t)n * BANK_OPENING,
-                      .accounts = names,
-                      .naccounts = (size_t)n};
+    jp_bank_opts o = {
+        .has_total = 1, .total = (int64_t)n * opening, .accounts = names, .naccounts = (size_t)n};
     int rc = jp_check_bank(h, &o, r, err);
     free(names);
     free(buf);
     return rc;
+}
+
+static int bank_check(const jp_history *h, jp_result *r, mr_err *err)
+{
+    return hj_bank_check_accounts(h, bank_accounts_for_check, BANK_OPENING, r, err);
 }
 
 const hj_workload hj_bank_workload = {

@@ -515,27 +515,7 @@ static void sqlbank_stop(void *state, void (*on_done)(void *ud), void *ud)
 
 static int sqlbank_check(const jp_history *h, jp_result *r, mr_err *err)
 {
-    int n = sb_accounts_for_check;
-    const char **names = calloc((size_t)n, sizeof *names);
-    char(*buf)[16] = calloc((size_t)n, sizeof *buf);
-    if (!names || !buf) {
-        free(names);
-        free(buf);
-        jp_result_init(r, "bank");
-        return mr_errf(err, MR_ENOMEM, "out of memory");
-    }
-    for (int i = 0; i < n; i++) {
-        snprintf(buf[i], sizeof buf[i], "%d", i);
-        names[i] = buf[i];
-    }
-    jp_bank_opts o = {.has_total = 1,
-                      .total = (int64_t)n * SB_OPENING,
-                      .accounts = names,
-                      .naccounts = (size_t)n};
-    int rc = jp_check_bank(h, &o, r, err);
-    free(names);
-    free(buf);
-    return rc;
+    return hj_bank_check_accounts(h, sb_accounts_for_check, SB_OPENING, r, err);
 }
 
 const hj_workload hj_sqlbank_workload = {

@@ -59,6 +59,9 @@ const hj_workload *hj_workload_find(const char *name);
 extern const hj_workload hj_register_workload;
 /* hj_bank.c, hj_append.c, hj_set.c: only in builds with libmeridian (HJ_HAVE_LIBMERIDIAN). */
 extern const hj_workload hj_bank_workload;
+/* The bank checker over accounts "0".."n-1", each opened with `opening` (hj_bank.c; the bank
+ * and sql-bank workloads' check). */
+int hj_bank_check_accounts(const jp_history *h, int n, int64_t opening, jp_result *r, mr_err *err);
 extern const hj_workload hj_append_workload;
 extern const hj_workload hj_set_workload;
 /* hj_sqlbank.c: the bank through the SQL engine (sql/sql.h), and its broken variant (each
