@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_lat.h"
 #include "bench/contention/bc.h"
 #include "bench/pg_server.h"
 #include "common/mr_util.h"
@@ -114,15 +115,6 @@ static int pg_open(void *sys, bc_client **out, mr_err *err)
     return MR_OK;
 }
 
-/* splitmix64 */
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Ends a failed step: the reason (NULL: not retryable) from the result's SQLSTATE. */
 static bool retryable(PGresult *r, bc_reason *why)
 {
@@ -203,7 +195,7 @@ static int pg_run(bc_client *c, const bc_txn *t, int64_t deadline_ms, bc_outcome
         if (rc == MR_OK)
             return MR_OK;
         o->reasons[why]++;
-        int64_t delay = bc_backoff_ms(attempt, next_rand(&c->rng));
+        int64_t delay = bc_backoff_ms(attempt, bench_rand(&c->rng));
         if (rc != MR_EABORTED || mr_monotonic_ns() + delay * MR_NS_PER_MS > end) {
             snprintf(o->last_error, sizeof o->last_error, "%s%s",
                      rc == MR_EABORTED ? "gave up at the deadline: " : "", msg);

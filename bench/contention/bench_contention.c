@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/bench_lat.h"
 #include "bench/contention/bc.h"
 #include "common/mr_log.h"
 #include "common/mr_util.h"
@@ -36,8 +37,7 @@ typedef struct worker {
     int open_rc;
     char open_err[MR_ERRMSG_MAX];
     uint64_t commits, failed, attempts, reasons[BC_REASONS];
-    int64_t *lat;
-    size_t nlat, cap;
+    bench_lat lat;
     char last_error[200];
     pthread_t th;
 } worker;
@@ -56,27 +56,6 @@ typedef struct cell {
     char last_error[200];
 } cell;
 
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static void add_latency(worker *w, int64_t ns)
-{
-    if (w->nlat == w->cap) {
-        size_t cap = w->cap ? 2 * w->cap : 1024;
-        int64_t *l = realloc(w->lat, cap * sizeof *l);
-        if (!l)
-            return; /* the sample is a little smaller */
-        w->lat = l;
-        w->cap = cap;
-    }
-    w->lat[w->nlat++] = ns;
-}
-
 static void *worker_main(void *arg)
 {
     worker *w = arg;
@@ -89,14 +68,14 @@ static void *worker_main(void *arg)
     pthread_barrier_wait(&c->go);
     uint64_t seq = 0;
     while (w->open_rc == MR_OK && mr_monotonic_ns() < c->end) {
-        int a = (int)(next_rand(&w->rng) % (uint64_t)c->nkeys);
-        int b = (int)(next_rand(&w->rng) % (uint64_t)(c->nkeys - 1));
+        int a = (int)(bench_rand(&w->rng) % (uint64_t)c->nkeys);
+        int b = (int)(bench_rand(&w->rng) % (uint64_t)(c->nkeys - 1));
         if (b >= a)
             b++;
         char token[32];
         snprintf(token, sizeof token, "%d.%llu", w->idx, (unsigned long long)++seq);
         bc_txn t = {.keys = {c->keys[a], c->keys[b]},
-                    .nappend = 1 + (int)(next_rand(&w->rng) % 2),
+                    .nappend = 1 + (int)(bench_rand(&w->rng) % 2),
                     .token = token};
         bc_outcome o;
         int64_t t0 = mr_monotonic_ns();
@@ -109,19 +88,13 @@ static void *worker_main(void *arg)
             w->reasons[r] += o.reasons[r];
         if (rc == MR_OK) {
             w->commits++;
-            add_latency(w, t1 - t0);
+            bench_lat_add(&w->lat, t1 - t0);
         } else {
             w->failed++;
             snprintf(w->last_error, sizeof w->last_error, "%s", o.last_error);
         }
     }
     return NULL;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Runs one cell: keys, clients, the measured time, the figures. */
@@ -154,7 +127,6 @@ static int run_cell(cell *c, mr_err *err)
         pthread_join(c->w[i].th, NULL);
     pthread_barrier_destroy(&c->ready);
     pthread_barrier_destroy(&c->go);
-    size_t nlat = 0;
     for (int i = 0; i < c->clients; i++) {
         worker *w = &c->w[i];
         if (w->open_rc != MR_OK && rc == MR_OK)
@@ -166,27 +138,16 @@ static int run_cell(cell *c, mr_err *err)
             c->reasons[r] += w->reasons[r];
         if (w->last_error[0])
             snprintf(c->last_error, sizeof c->last_error, "%s", w->last_error);
-        nlat += w->nlat;
     }
-    int64_t *lat = malloc((nlat ? nlat : 1) * sizeof *lat);
-    size_t k = 0;
-    for (int i = 0; i < c->clients; i++) {
-        if (lat && c->w[i].nlat)
-            memcpy(lat + k, c->w[i].lat, c->w[i].nlat * sizeof *lat);
-        k += c->w[i].nlat;
-        free(c->w[i].lat);
+    bench_lat_summary ls = bench_lat_summarize(&c->w[0].lat, (size_t)c->clients, sizeof *c->w);
+    for (int i = 0; i < c->clients; i++)
         c->sys->close(c->w[i].c);
-    }
     free(c->w);
     c->w = NULL;
     c->per_s = (double)c->commits / (double)c->seconds;
-    if (lat && nlat) {
-        qsort(lat, nlat, sizeof *lat, cmp64);
-        c->p50_ms = (double)lat[nlat / 2] / 1e6;
-        c->p99_ms = (double)lat[nlat * 99 / 100] / 1e6;
-        c->max_ms = (double)lat[nlat - 1] / 1e6;
-    }
-    free(lat);
+    c->p50_ms = ls.p50_ms;
+    c->p99_ms = ls.p99_ms;
+    c->max_ms = ls.max_ms;
     return rc;
 }
 

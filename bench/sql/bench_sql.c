@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/bench_lat.h"
 #include "bench/sql/bs.h"
 #include "common/mr_log.h"
 #include "common/mr_util.h"
@@ -74,8 +75,7 @@ typedef struct worker {
     char open_err[MR_ERRMSG_MAX];
     uint64_t ops, committed, failed, unknown, wrong;
     char last_error[240];
-    int64_t *lat;
-    size_t nlat, cap;
+    bench_lat lat;
     pthread_t th;
 } worker;
 
@@ -94,27 +94,6 @@ struct cell {
     char last_error[240];
 };
 
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static void add_latency(worker *w, int64_t ns)
-{
-    if (w->nlat == w->cap) {
-        size_t cap = w->cap ? 2 * w->cap : 1024;
-        int64_t *l = realloc(w->lat, cap * sizeof *l);
-        if (!l)
-            return; /* the sample is a little smaller */
-        w->lat = l;
-        w->cap = cap;
-    }
-    w->lat[w->nlat++] = ns;
-}
-
 /* The argument of the next operation: a row id (select, update), the first id of a range
  * (scan, join), or a fresh id (insert). */
 static int64_t next_arg(worker *w, uint64_t seq)
@@ -124,11 +103,11 @@ static int64_t next_arg(worker *w, uint64_t seq)
     case BS_INSERT:
         return c->insert_base + (int64_t)w->idx * 1000000000LL + (int64_t)seq;
     case BS_SCAN:
-        return (int64_t)(next_rand(&w->rng) % (uint64_t)(c->naccounts - BS_SCAN_ROWS + 1));
+        return (int64_t)(bench_rand(&w->rng) % (uint64_t)(c->naccounts - BS_SCAN_ROWS + 1));
     case BS_JOIN:
-        return (int64_t)(next_rand(&w->rng) % (uint64_t)(c->naccounts - BS_JOIN_ROWS + 1));
+        return (int64_t)(bench_rand(&w->rng) % (uint64_t)(c->naccounts - BS_JOIN_ROWS + 1));
     default:
-        return (int64_t)(next_rand(&w->rng) % (uint64_t)c->naccounts);
+        return (int64_t)(bench_rand(&w->rng) % (uint64_t)c->naccounts);
     }
 }
 
@@ -161,7 +140,7 @@ static void *worker_main(void *arg)
             }
             if (counted) {
                 w->ops++;
-                add_latency(w, t1 - t0);
+                bench_lat_add(&w->lat, t1 - t0);
             }
         } else {
             w->failed++;
@@ -170,12 +149,6 @@ static void *worker_main(void *arg)
         }
     }
     return NULL;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Checks a write cell's effect: the rows inserted are there, the balances grew by the updates
@@ -227,7 +200,6 @@ static int run_cell(cell *c, mr_err *err)
     c->finish = mr_monotonic_ns();
     pthread_barrier_destroy(&c->ready);
     pthread_barrier_destroy(&c->go);
-    size_t nlat = 0;
     for (int i = 0; i < c->sessions; i++) {
         worker *w = &c->w[i];
         if (w->open_rc != MR_OK && rc == MR_OK)
@@ -239,31 +211,17 @@ static int run_cell(cell *c, mr_err *err)
         c->wrong += w->wrong;
         if (w->last_error[0])
             snprintf(c->last_error, sizeof c->last_error, "%s", w->last_error);
-        nlat += w->nlat;
     }
-    int64_t *lat = malloc((nlat ? nlat : 1) * sizeof *lat);
-    size_t k = 0;
-    for (int i = 0; i < c->sessions; i++) {
-        if (lat && c->w[i].nlat)
-            memcpy(lat + k, c->w[i].lat, c->w[i].nlat * sizeof *lat);
-        k += c->w[i].nlat;
-        free(c->w[i].lat);
+    bench_lat_summary ls = bench_lat_summarize(&c->w[0].lat, (size_t)c->sessions, sizeof *c->w);
+    for (int i = 0; i < c->sessions; i++)
         c->sys->close(c->w[i].client);
-    }
     free(c->w);
     c->w = NULL;
     int64_t span = c->ops_per_session ? c->finish - c->start : c->seconds * MR_NS_PER_S;
     c->per_s = span > 0 ? (double)c->ops * 1e9 / (double)span : 0;
-    if (lat && nlat) {
-        qsort(lat, nlat, sizeof *lat, cmp64);
-        c->p50_ms = (double)lat[nlat / 2] / 1e6;
-        c->p99_ms = (double)lat[nlat * 99 / 100] / 1e6;
-        double sum = 0;
-        for (size_t i = 0; i < nlat; i++)
-            sum += (double)lat[i];
-        c->mean_ms = sum / (double)nlat / 1e6;
-    }
-    free(lat);
+    c->p50_ms = ls.p50_ms;
+    c->p99_ms = ls.p99_ms;
+    c->mean_ms = ls.mean_ms;
     if (rc == MR_OK) {
         mr_err e2;
         if (check_effect(c, sum_before, &e2) != MR_OK) {
