@@ -14,6 +14,7 @@
  * INTERLEAVE IN PARENT p [ON DELETE CASCADE | ON DELETE NO ACTION] is
  * Meridian's: it is cut off the CREATE TABLE text before SQLite sees it. */
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -490,6 +491,18 @@ static int fn_fail(ddl_run *r, int code, const char *msg)
                                       : MERIDIAN_ERROR;
 }
 
+/* fn_fail with a formatted message (SQLite's printf: %s of NULL prints nothing). */
+static int fn_failf(ddl_run *r, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *m = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    int rc = fn_fail(r, code, m);
+    sqlite3_free(m);
+    return rc;
+}
+
 static int fn_fail_session(ddl_run *r)
 {
     msql *s = r->s;
@@ -906,11 +919,8 @@ static int drop_object(ddl_run *r, meridian_txn *mt)
         return fn_fail(r, MSQL_ERROR,
                        "index associated with UNIQUE or PRIMARY KEY constraint cannot be dropped");
     if (t && t->nchildren) {
-        char *m = sqlite3_mprintf("cannot drop table %s: table %s is interleaved in it", t->name,
-                                  t->children[0]->name);
-        int rc = fn_fail(r, MSQL_ERROR, m);
-        sqlite3_free(m);
-        return rc;
+        return fn_failf(r, MSQL_ERROR, "cannot drop table %s: table %s is interleaved in it",
+                        t->name, t->children[0]->name);
     }
     /* SQLite's messages for the rest ("no such table", "use DROP VIEW ..."). */
     if (scratch_try(s, d->create)) {
@@ -953,10 +963,7 @@ static int create_trigger(ddl_run *r, meridian_txn *mt)
     if (d->if_exists && sq_cat_trigger(s, d->name))
         return MERIDIAN_OK;
     if (sq_cat_trigger(s, d->name)) {
-        char *m = sqlite3_mprintf("trigger %s already exists", d->name);
-        int rc = fn_fail(r, MSQL_ERROR, m);
-        sqlite3_free(m);
-        return rc;
+        return fn_failf(r, MSQL_ERROR, "trigger %s already exists", d->name);
     }
     /* SQLite's checks on the twin (BEFORE on a view, unknown columns in UPDATE
      * OF, ...); triggers are not kept there (they would fire on row checks). */
@@ -975,10 +982,8 @@ static int create_trigger(ddl_run *r, meridian_txn *mt)
     if (!tname)
         return fn_fail(r, MSQL_NOMEM, "out of memory");
     if (!t && !v) {
-        char *m = sqlite3_mprintf("no such table: %s", tname);
+        int rc = fn_failf(r, MSQL_ERROR, "no such table: %s", tname);
         free(tname);
-        int rc = fn_fail(r, MSQL_ERROR, m);
-        sqlite3_free(m);
         return rc;
     }
     int64_t id;
@@ -1008,10 +1013,7 @@ static int drop_trigger(ddl_run *r, meridian_txn *mt)
     if (!g) {
         if (r->d->if_exists)
             return MERIDIAN_OK;
-        char *m = sqlite3_mprintf("no such trigger: %s", r->d->name);
-        int rc = fn_fail(r, MSQL_ERROR, m);
-        sqlite3_free(m);
-        return rc;
+        return fn_failf(r, MSQL_ERROR, "no such trigger: %s", r->d->name);
     }
     int mrc = del_desc(mt, g->name);
     if (mrc != MERIDIAN_OK) {
