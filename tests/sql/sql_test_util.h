@@ -13,6 +13,29 @@
 
 #include "sql/sql.h"
 
+/* The tests' one connection, to the in-memory fake (tests/sql/fake_meridian.h); opened by the
+ * first sqt_session, closed by the test's teardown (meridian_close(sqt_db), sqt_db = NULL). */
+__attribute__((unused)) static meridian *sqt_db;
+
+/* A new session over sqt_db (retry_ms >= 0: msql_set_retry_deadline; < 0: the default), or
+ * NULL. */
+__attribute__((unused)) static msql *sqt_session(int64_t retry_ms)
+{
+    if (!sqt_db) {
+        meridian_options o = {.addrs = "fake:1", .insecure = 1};
+        if (meridian_open(&o, &sqt_db) != MERIDIAN_OK)
+            return NULL;
+    }
+    msql *s = NULL;
+    if (msql_open(sqt_db, &s) != MSQL_OK) {
+        msql_close(s);
+        return NULL;
+    }
+    if (retry_ms >= 0)
+        msql_set_retry_deadline(s, retry_ms);
+    return s;
+}
+
 static char sqt_out[65536];
 
 static void sqt_append(size_t *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -11,23 +11,10 @@
 #include "tests/sql/sql_test_util.h"
 #include "tests/test.h"
 
-static meridian *g_db;
-
 static msql *fresh(void)
 {
     fake_meridian_reset();
-    if (!g_db) {
-        meridian_options o = {.addrs = "fake:1", .insecure = 1};
-        if (meridian_open(&o, &g_db) != MERIDIAN_OK)
-            return NULL;
-    }
-    msql *s = NULL;
-    if (msql_open(g_db, &s) != MSQL_OK) {
-        msql_close(s);
-        return NULL;
-    }
-    msql_set_retry_deadline(s, 500);
-    return s;
+    return sqt_session(500);
 }
 
 #define EXPECT(s, sql, want)                                                                       \
@@ -346,8 +333,8 @@ TEST(mutated_scripts)
 
 TEST(cleanup)
 {
-    meridian_close(g_db);
-    g_db = NULL;
+    meridian_close(sqt_db);
+    sqt_db = NULL;
 }
 
 TEST_MAIN(TEST_CASE(garbage), TEST_CASE(limits), TEST_CASE(statement_timeout),

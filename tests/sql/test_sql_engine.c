@@ -9,22 +9,9 @@
 #include "tests/sql/sql_test_util.h"
 #include "tests/test.h"
 
-static meridian *g_db;
-
 static msql *session(void)
 {
-    if (!g_db) {
-        meridian_options o = {.addrs = "fake:1", .insecure = 1};
-        if (meridian_open(&o, &g_db) != MERIDIAN_OK)
-            return NULL;
-    }
-    msql *s = NULL;
-    if (msql_open(g_db, &s) != MSQL_OK) {
-        msql_close(s);
-        return NULL;
-    }
-    msql_set_retry_deadline(s, 2000);
-    return s;
+    return sqt_session(2000);
 }
 
 /* A fresh store and a session over it. */
@@ -345,8 +332,8 @@ TEST(without_primary_key)
 
 TEST(cleanup)
 {
-    meridian_close(g_db);
-    g_db = NULL;
+    meridian_close(sqt_db);
+    sqt_db = NULL;
 }
 
 TEST_MAIN(TEST_CASE(create_insert_select), TEST_CASE(affinity_and_types), TEST_CASE(constraints),

@@ -12,22 +12,10 @@
 #include "tests/sql/sql_test_util.h"
 #include "tests/test.h"
 
-static meridian *g_db;
-
 static msql *fresh(void)
 {
     fake_meridian_reset();
-    if (!g_db) {
-        meridian_options o = {.addrs = "fake:1", .insecure = 1};
-        if (meridian_open(&o, &g_db) != MERIDIAN_OK)
-            return NULL;
-    }
-    msql *s = NULL;
-    if (msql_open(g_db, &s) != MSQL_OK) {
-        msql_close(s);
-        return NULL;
-    }
-    return s;
+    return sqt_session(-1);
 }
 
 #define EXPECT(s, sql, want)                                                                       \
@@ -40,7 +28,7 @@ static msql *fresh(void)
 static int64_t table_id(const char *name)
 {
     meridian_txn *t = NULL;
-    if (meridian_begin_ro(g_db, MERIDIAN_STRONG, 0, &t) != MERIDIAN_OK)
+    if (meridian_begin_ro(sqt_db, MERIDIAN_STRONG, 0, &t) != MERIDIAN_OK)
         return -1;
     char key[64];
     key[0] = 0x01;
@@ -85,7 +73,7 @@ static int directory_size(int64_t id, int64_t first)
     end[b.len - 1]++;
     meridian_txn *t = NULL;
     keys k = {0};
-    if (meridian_begin_ro(g_db, MERIDIAN_STRONG, 0, &t) == MERIDIAN_OK)
+    if (meridian_begin_ro(sqt_db, MERIDIAN_STRONG, 0, &t) == MERIDIAN_OK)
         meridian_scan(t, b.p, b.len, end, b.len, 0, count_cb, &k);
     meridian_rollback(t);
     sq_buf_free(&b);
@@ -223,7 +211,7 @@ TEST(views_and_show)
     EXPECT(s, "CREATE VIEW big AS SELECT a, b * 2 AS bb FROM t WHERE b > 10", "");
     EXPECT(s, "SELECT * FROM big", "2|40\n3|60\n");
     msql *o = NULL;
-    CHECK(msql_open(g_db, &o) == MSQL_OK);
+    CHECK(msql_open(sqt_db, &o) == MSQL_OK);
     EXPECT(o, "SELECT sum(bb) FROM big", "100\n");
     EXPECT(o, "SHOW VIEWS", "big\n");
     EXPECT(o, "SHOW CREATE VIEW big",
@@ -284,8 +272,8 @@ TEST(ddl_errors)
 
 TEST(cleanup)
 {
-    meridian_close(g_db);
-    g_db = NULL;
+    meridian_close(sqt_db);
+    sqt_db = NULL;
 }
 
 TEST_MAIN(TEST_CASE(interleave), TEST_CASE(indexes), TEST_CASE(views_and_show),
