@@ -268,22 +268,14 @@ void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t)
             return;
         }
     }
-    /* Commit deadline (TxnRequest.commit_before): the commit timestamp will be at least
-     * TT.now().latest, and for a coordinator above every prepare timestamp, so a deadline at
-     * or below that cannot be met: abort now, before anything is logged. (Met here, it may
-     * still pass before the slot is stamped: the record carries it and applies as an abort
-     * then, on every replica alike.) */
-    if (t->commit_before) {
-        int64_t least = tt_now(n->clock).latest;
-        if (t->co && t->co->max_prepare_ts >= least)
-            least = t->co->max_prepare_ts + 1;
-        if (least >= t->commit_before)
-            return nd_txn_deadline_abort(n, g, t);
-    }
     mr_err err;
     int prc = tl_prepare(g->txn.locks, t->id, &err);
     if (prc != MR_OK && prc != MR_ENOTFOUND) /* not found: it holds no lock here */
         return nd_txn_abort(n, g, t, mr_err_msg(&err), NULL);
+    /* A commit deadline (TxnRequest.commit_before) goes into the record (TXN_BEFORE,
+     * COMMIT2_BEFORE): the commit timestamp is the slot's, stamped when Paxos proposes it, so
+     * only applying it tells whether it is below the deadline -- on every replica alike, one
+     * path for every case (a deadline already passed here costs a round of the log, rarely). */
     uint8_t kind = ND_OP_TXN;
     const uint8_t *body = t->body;
     size_t blen = t->blen;
