@@ -204,6 +204,9 @@ struct meridian {
     uint64_t rng;
     unsigned open_txns;
     uint64_t tr_gen; /* counts transports opened (node.proven refers to it) */
+    /* Test-only: the percentage of commit answers dropped as if lost on the way back, so the
+     * outcome is learned with op status (MERIDIAN_TEST_LOSE_COMMIT_ANSWERS; 0: off). */
+    unsigned lose_commit_pct;
     char errmsg[MR_ERRMSG_MAX + 256];
 };
 
