@@ -5,6 +5,7 @@
  * to wait) live in judge(); the range map itself is pure (mer_route.c). */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,6 +544,12 @@ int meridian_open(const meridian_options *opts, meridian **out)
                             "MERIDIAN_TEST_LOSE_COMMIT_ANSWERS: '%s' is not a percentage 0-100",
                             lose);
         db->lose_commit_pct = (unsigned)pct;
+        static atomic_bool warned;
+        if (pct && !atomic_exchange(&warned, true))
+            MR_WARN("client",
+                    "TEST SWITCH ON: MERIDIAN_TEST_LOSE_COMMIT_ANSWERS=%lld: commit "
+                    "answers dropped and learned from status (for tests only)",
+                    pct);
     }
     if (!(db->addrs = strdup(opts->addrs)))
         return mer_fail(db, MERIDIAN_NOMEM, "out of memory");
