@@ -329,6 +329,8 @@ TEST(usage)
         {"--workload", "register", "--nemesis", "kill", "--time", "5", "--break",
          "no-read-locks,bogus", NULL},
         {"--workload", "register", "--nemesis", "kill", "--time", "5", "--clock-bound", "9s", NULL},
+        {"--workload", "list-append", "--nemesis", "kill", "--time", "5", "--lose-commit-answers",
+         "101", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *err = NULL;
