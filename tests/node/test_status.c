@@ -103,12 +103,15 @@ static json_t *ask(int i, int gid, json_t *req)
     return r;
 }
 
-/* The status answer at node i ("committed", "aborted", "pending", or the error's name). */
+/* The status answer at node i: its state ("committed", "aborted", "pending"), or "error "
+ * and the error's name (a refusal, never to be read as a state). */
 static char *status_at(int i, uint64_t id, int64_t *ts)
 {
     json_t *r = ask(i, G_A, txn_req(G_A, id, "status"));
     const char *state = json_string_value(json_object_get(r, "state"));
-    char *out = strdup(state ? state : err_of(r));
+    char buf[80];
+    snprintf(buf, sizeof buf, "error %s", err_of(r));
+    char *out = strdup(state ? state : buf);
     if (ts)
         *ts = json_integer_value(json_object_get(r, "ts"));
     json_decref(r);
@@ -254,12 +257,13 @@ TEST(in_flight_commit_cut_off)
         /* The commit is in flight at l: while l holds its lease, the question is pending. */
         char *first = status_at(l, id, NULL);
         bool in_flight = strcmp(first, "pending") == 0;
-        CHECKF(in_flight || strcmp(first, "not_leader") == 0,
+        CHECKF(in_flight || strcmp(first, "error not_leader") == 0,
                "asked while its commit was in flight, the leader said %s", first);
         free(first);
-        /* The majority elects another leader, which knows nothing of id: aborted for good. */
+        /* The majority elects another leader, which knows nothing of id: aborted for good
+         * (asked of whoever leads: never l, whose lease ran out). */
         int other = tc_wait_leader(G_A, l, 20000);
-        char *state = other >= 0 ? status_final(other, id, NULL) : strdup("no leader");
+        char *state = other >= 0 ? status_final(-1, id, NULL) : strdup("no leader");
         bool aborted = strcmp(state, "aborted") == 0;
         for (int i = 0; i < NNODES; i++)
             fault(i, "{\"set_partition\":true}");
