@@ -8,8 +8,9 @@
  *    data; a directory is cut only when it alone is over the split size) and
  *    asks the meta group to number the new group (ND_MSG_SPLIT "alloc"). The
  *    meta group's leader gives it the next id above every group it records,
- *    and records the new map entries (group/<child>, group/<parent> with its
- *    new end, and split/<parent>/[start, end] for a repeated ask) in one
+ *    and records the new map entries ("\0group/<child>", "\0group/<parent>" with
+ *    its new end, and "\0split/<parent>/[start, end]" for a repeated ask: system
+ *    keys, in the meta group's range and no client's) in one
  *    transaction through its log; until that commits it answers nothing, and
  *    afterwards a repeated ask gets the recorded answer, so an id is given
  *    once however often the question comes (or a new parent leader asks it).
@@ -28,6 +29,10 @@
  *    (their transactions abort, retryable).
  * Clients learn of it from wrong_range answers naming the new owner, then the
  * range map; nodes without a replica of the parent get a one-way notice.
+ *
+ * The meta group, which holds ["", "\x02") (the cluster's records and the SQL
+ * catalog), is never split: its leader does not check its size, and a split
+ * asked at one of its keys is refused.
  *
  * Directories: until SQL's key encoding exists, the directory of a key is its
  * first two '/'-separated parts ("users/42" for "users/42/orders/7"); a key
