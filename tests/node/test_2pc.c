@@ -1,8 +1,15 @@
 /* Integration: the range map and two-phase commit across Paxos groups on a
  * three-node TLS cluster with three data groups split at "h" and "p".
  *
- *   ranges         the map tiles the key space; a key sent to the wrong group
- *                  is refused with wrong_range naming its owner
+ *   ranges         the map tiles the key space (the meta group's ["", "\x02")
+ *                  first); a key sent to the wrong group is refused with
+ *                  wrong_range naming its owner
+ *   meta_group_serves_its_range
+ *                  the meta group refuses keys outside its range and a data
+ *                  group its keys; a 0x01 key and a data key commit together by
+ *                  2PC coordinated by either group (on every replica at s, not
+ *                  at s - 1); libmeridian routes a 0x01 key there; locked and
+ *                  snapshot scans of it see the client keys, not its records
  *   atomic_commit  one transaction writes a key in each group, coordinated by
  *                  the middle one: every replica shows all three writes at the
  *                  commit timestamp and none just below it; the coordinator's
@@ -432,6 +439,23 @@ TEST(meta_group_serves_its_range)
         CHECK_STR(state, "committed");
         free(state);
     }
+    /* libmeridian (through meridian kv) routes a 0x01 key to the meta group by the map. */
+    CHECK_EQ(tc_meridian(NULL, "kv put --hex 0161 7a --host 127.0.0.1:%d --certs %s", tc.ports[1],
+                         tc.certs),
+             0);
+    r = tc_request(2, ND_MSG_SNAPREAD, "{\"group\":1,\"key\":\"\\u0001a\"}");
+    CHECKF(ok(r) && strcmp(json_string_value(json_object_get(r, "value")) ?: "", "z") == 0,
+           "\\x01a is not in the meta group: %s", err_of(r));
+    json_decref(r);
+    /* A locked scan of the meta group's client keys in a transaction. */
+    req = txn_req(G_META, 92, "read");
+    json_object_set_new(req, "key", json_string(""));
+    json_object_set_new(req, "end", json_string("\x02"));
+    r = to_leader(G_META, req);
+    CHECKF(ok(r), "locked scan at the meta group: %s", err_of(r));
+    CHECK_EQ(json_array_size(json_object_get(r, "rows")), 3u);
+    json_decref(r);
+    json_decref(to_leader(G_META, txn_req(G_META, 92, "abort")));
     /* A scan of the meta group from its start sees the client keys only (the cluster's own
      * records, system keys, are no client's). */
     r = tc_request(0, ND_MSG_SNAPREAD, "{\"group\":1,\"key\":\"\",\"end\":\"\\u0002\"}");
@@ -446,7 +470,7 @@ TEST(meta_group_serves_its_range)
         CHECKF(ks && ks[0] == 0x01, "meta scan row %zu: not a 0x01 key", k);
         rows++;
     }
-    CHECK_EQ(rows, 2u);
+    CHECK_EQ(rows, 3u);
     json_decref(r);
     CHECK_EQ(wait_unprepared(-1, 5000), 0);
 }
