@@ -31,7 +31,8 @@ int tc_meridian(char **out, const char *fmt, ...)
     return proc_run(argv, 30000, out, NULL);
 }
 
-/* The tests' choices: lease 1 s, MVCC retention 3 s, a fixed clock, the fault RPC. */
+/* The tests' choices: lease 1 s, MVCC retention 3 s (tc.retention), a fixed clock, the fault
+ * RPC. */
 static const char *const tc_env[] = {"MERIDIAN_TEST_FAULTS=1", NULL};
 
 static int copy_str(char *to, size_t size, const char *from)
@@ -86,6 +87,7 @@ void tc_start(int i)
     tc.lc.o.clock_cap = tc.clock_cap ? tc.clock_cap : "10ms";
     tc.lc.o.split_size = tc.split_size;
     tc.lc.o.decision_retention = tc.decision_retention;
+    tc.lc.o.retention = tc.retention ? tc.retention : "3s";
     mr_err err;
     if (lc_node_start(&tc.lc, i, &err) != MR_OK)
         fprintf(stderr, "tc_start: %s\n", mr_err_msg(&err));

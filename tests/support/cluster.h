@@ -25,6 +25,8 @@ typedef struct tcluster {
     const char *split_size;   /* start --split-size; NULL = the default (32MiB) */
     /* start --decision-retention; NULL = the default */
     const char *decision_retention;
+    /* start --retention (MVCC versions kept for reads in the past); NULL = 3s */
+    const char *retention;
     lc_cluster lc; /* the launcher's state; the fields above mirror it */
 } tcluster;
 
@@ -36,7 +38,7 @@ int tc_meridian(char **out, const char *fmt, ...) __attribute__((format(printf, 
 /* Makes the directory, certificates and ports for n nodes; the nodes get
  * MERIDIAN_TEST_FAULTS=1 and the rest of our environment as it is at each start. 0 or -1. */
 int tc_setup(int n, const char *prefix);
-/* Starts node i (lease 1 s, MVCC retention 3 s, fault RPC enabled); node 0
+/* Starts node i (lease 1 s, MVCC retention tc.retention or 3 s, fault RPC enabled); node 0
  * gets --http. */
 void tc_start(int i);
 /* Waits for every node to answer, then init through node 0 with `data_groups`
