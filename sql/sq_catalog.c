@@ -267,17 +267,7 @@ int sq_cat_load(msql *s, sq_txn *x, int64_t version)
 
 int sq_cat_refresh(msql *s)
 {
-    meridian_txn *t = NULL;
-    int rc = meridian_begin_ro(s->db, MERIDIAN_STRONG, 0, &t);
-    if (rc != MERIDIAN_OK)
-        return sq_fail_meridian(s, rc, "reading the catalog");
-    sq_txn x = {.refs = 1, .t = t, .rw = 0};
-    int64_t v;
-    rc = sq_txn_read_version(s, &x, &v);
-    if (!rc && v != s->cat.version)
-        rc = sq_cat_load(s, &x, v);
-    meridian_rollback(t);
-    return rc;
+    return sq_lease_refresh(s, 1);
 }
 
 /* ---- describing a table of the scratch database ---- */

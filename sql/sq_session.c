@@ -45,6 +45,7 @@ struct msql_stmt {
     sq_ddl *ddl;
     /* SHOW TABLETS FOR TABLE tablets */
     char *tablets;
+    int setting; /* SHOW CLUSTER SETTING schema_lease */
     /* K_SQL */
     sq_dml dml;
     int started, finished;
@@ -184,10 +185,18 @@ void msql_set_statement_timeout(msql *s, int ms)
         s->stmt_timeout_ms = ms;
 }
 
-void msql_set_schema_cache(msql *s, int ms)
+void msql_test_flags(msql *s, int flags)
 {
-    if (s && ms >= 0)
-        s->schema_cache_ms = ms;
+    if (s)
+        s->test_flags = flags;
+}
+
+void msql_lease_stats(const msql *s, uint64_t *refreshes, uint64_t *fallbacks)
+{
+    if (refreshes)
+        *refreshes = s ? s->refreshes : 0;
+    if (fallbacks)
+        *fallbacks = s ? s->lease_fallbacks : 0;
 }
 
 void msql_interrupt(msql *s)
@@ -325,6 +334,7 @@ int msql_open(meridian *db, msql **out)
     s->erroff = -1;
     s->retry_ms = 30000;
     s->cat.version = -1;
+    s->win_v = -1;
     s->wb = sq_wbuf_new();
     int rc =
         sqlite3_open_v2(":memory:", &s->conn,
@@ -545,6 +555,20 @@ static int parse_show(msql *s, const char *sql, const char *p, const char *end, 
         q = "SELECT name AS \"Index\", sql AS \"Create Index\" FROM temp.meridian_schema "
             "WHERE type = 'index' AND tbl_name = ?1 COLLATE NOCASE ORDER BY name";
         p = sq_lex(p, end, &t);
+    } else if (sq_tok_is(&t, "CLUSTER")) {
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_is(&t, "SETTING"))
+            goto syntax;
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_is(&t, "schema_lease")) {
+            if (t.type == SQ_TK_EOF)
+                goto syntax;
+            return set_error(s, MSQL_ERROR, (int)(t.p - sql),
+                             "unknown cluster setting %.*s (there is one: schema_lease)", t.n, t.p);
+        }
+        st->setting = 1;
+        q = "SELECT NULL AS schema_lease";
+        p = sq_lex(p, end, &t);
     } else if (sq_tok_is(&t, "TABLETS")) {
         p = sq_lex(p, end, &t);
         if (!sq_tok_is(&t, "FOR"))
@@ -715,7 +739,7 @@ int msql_prepare(msql *s, const char *sql, int len, msql_stmt **out, const char 
         st->kind = K_SHOW;
         rc = parse_show(s, sql, start, end, st, tail);
     } else if (sq_tok_is(&t1, "CREATE") || sq_tok_is(&t1, "DROP") || sq_tok_is(&t1, "ALTER") ||
-               sq_tok_is(&t1, "REINDEX")) {
+               sq_tok_is(&t1, "REINDEX") || (sq_tok_is(&t1, "SET") && sq_tok_is(&t2, "CLUSTER"))) {
         st->kind = K_DDL;
         int r = MSQL_OK;
         st->ddl = sq_ddl_prepare(s, start, (int)(end - start), tail, &r);
@@ -1009,6 +1033,41 @@ static int step_autocommit_write(msql_stmt *st)
     return code;
 }
 
+/* SHOW CLUSTER SETTING schema_lease: the record's lease, read now (a new
+ * catalog: the lease its first schema change writes). */
+static int show_setting(msql_stmt *st)
+{
+    msql *s = st->s;
+    meridian_txn *t = NULL;
+    int rc = meridian_begin_ro(s->db, MERIDIAN_STRONG, 0, &t);
+    if (rc != MERIDIAN_OK)
+        return sq_fail_meridian(s, rc, "reading the catalog version");
+    sq_ver r;
+    rc = sq_ver_read(s, t, &r);
+    meridian_rollback(t);
+    if (rc)
+        return rc;
+    int64_t ms = r.missing ? SQ_LEASE_DEFAULT_MS : r.lease_ms;
+    char *text = ms == 0          ? sqlite3_mprintf("0")
+                 : ms % 1000 == 0 ? sqlite3_mprintf("%llds", (long long)(ms / 1000))
+                                  : sqlite3_mprintf("%lldms", (long long)ms);
+    sqlite3_stmt *row = NULL;
+    s->internal++;
+    rc = text ? sqlite3_prepare_v2(s->conn, "SELECT ?1", -1, &row, NULL) : SQLITE_NOMEM;
+    s->internal--;
+    if (!rc)
+        rc = sqlite3_bind_text(row, 1, text, -1, SQLITE_TRANSIENT);
+    if (!rc && sqlite3_step(row) == SQLITE_ROW)
+        rc = emit_row(st, row);
+    else if (!rc)
+        rc = sq_fail_sqlite(s, s->conn, sqlite3_errcode(s->conn));
+    sqlite3_finalize(row);
+    sqlite3_free(text);
+    if (rc == SQLITE_NOMEM)
+        return sq_fail(s, MSQL_NOMEM, "out of memory");
+    return rc;
+}
+
 static int find_savepoint(msql *s, const char *name)
 {
     for (int i = s->nsp - 1; i >= 0; i--)
@@ -1126,6 +1185,16 @@ int msql_step(msql_stmt *st)
         int rc0 = show_refresh(s);
         if (rc0 != MSQL_OK)
             return rc0;
+    }
+    if (st->setting && !st->buffered) {
+        rows_free(st);
+        st->ncols = 1;
+        s->pending = 0;
+        if (show_setting(st) != SQLITE_OK) {
+            rows_free(st);
+            return take_error(s, MSQL_ERROR);
+        }
+        st->buffered = 1;
     }
     if (st->tablets && !st->buffered) {
         rows_free(st);

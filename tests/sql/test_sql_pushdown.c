@@ -136,7 +136,7 @@ static msql *setup(void)
     }
     msql_close(g_s);
     g_s = NULL;
-    if (msql_open(g_db, &g_s) != MSQL_OK)
+    if (msql_open(g_db, &g_s) != MSQL_OK || sqt_short_lease(g_s) != MSQL_OK)
         return NULL;
     if (g_ref)
         sqlite3_close(g_ref);
