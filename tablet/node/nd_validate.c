@@ -171,6 +171,13 @@ int nd_valid_txn(const Meridian__TxnRequest *m, int64_t now_ns, nd_txn_req *r, m
     if ((r->op == ND_TXN_READ || r->op == ND_TXN_COMMIT) &&
         (rc = nd_valid_prio(r->prio, now_ns, err)) != MR_OK)
         return rc;
+    if (m->has_commit_before && r->op != ND_TXN_COMMIT)
+        return mr_errf(err, MR_EINVAL, "\"commit_before\" belongs to a commit only");
+    if (m->has_commit_before && m->commit_before < 0)
+        return mr_errf(err, MR_EINVAL,
+                       "\"commit_before\" must be a timestamp in ns (>= 0; 0 = no limit), not "
+                       "%lld",
+                       (long long)m->commit_before);
     if (r->op == ND_TXN_READ) {
         if (!m->has_key)
             return mr_errf(err, MR_EINVAL, "read needs a key (a scan may start at \"\")");
@@ -194,6 +201,7 @@ int nd_valid_txn(const Meridian__TxnRequest *m, int64_t now_ns, nd_txn_req *r, m
         r->writes = m->writes;
         r->nwrites = m->n_writes;
         r->nreads = m->has_nreads ? m->nreads : 0;
+        r->commit_before = m->has_commit_before ? m->commit_before : 0;
         return check_participants(m, r, err);
     }
     return MR_OK;

@@ -54,6 +54,7 @@ typedef struct nd_txn_req {
     uint64_t coordinator;         /* commit: 0 = none */
     const uint64_t *participants; /* commit: group ids (>= 1), at most CO_MAX_PARTS */
     size_t nparts;
+    int64_t commit_before; /* commit: the commit timestamp must be below it (0 = no limit) */
 } nd_txn_req;
 
 /* Checks every field of an ND_MSG_TXN request: the op known, the id outside the reserved

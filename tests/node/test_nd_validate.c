@@ -231,6 +231,48 @@ TEST(a_commit_with_an_oversized_key_is_refused_with_its_size)
     CHECKF(strstr(why, "write 1") && strstr(why, "9000 bytes"), "%s", why);
 }
 
+TEST(a_commit_deadline_is_a_commit_s_and_not_negative)
+{
+    char req[400], why[300];
+#define REQ(fmt, ...) (snprintf(req, sizeof req, fmt, __VA_ARGS__), req)
+    nd_txn_req r;
+    CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[],"
+                     "\"commit_before\":%lld}",
+                     (long long)NOW, (long long)NOW + 5),
+                 &r, NULL, 0),
+             MR_OK);
+    CHECK_EQ(r.commit_before, NOW + 5);
+    /* 0 and absent: no limit */
+    CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[],"
+                     "\"commit_before\":0}",
+                     (long long)NOW),
+                 &r, NULL, 0),
+             MR_OK);
+    CHECK_EQ(r.commit_before, 0);
+    CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\"}", (long long)NOW), &r,
+                 NULL, 0),
+             MR_OK);
+    CHECK_EQ(r.commit_before, 0);
+    /* negative */
+    CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[],"
+                     "\"commit_before\":-1}",
+                     (long long)NOW),
+                 NULL, why, sizeof why),
+             MR_EINVAL);
+    CHECKF(strstr(why, "commit_before") && strstr(why, "-1"), "%s", why);
+    /* on another op */
+    const char *ops[] = {"read", "abort", "status"};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"%s\",\"key\":\"k\","
+                         "\"commit_before\":%lld}",
+                         (long long)NOW, ops[i], (long long)NOW + 5),
+                     NULL, why, sizeof why),
+                 MR_EINVAL);
+        CHECKF(strstr(why, "commit_before"), "%s: %s", ops[i], why);
+    }
+#undef REQ
+}
+
 TEST(snapshot_reads_have_one_mode_in_range)
 {
     nd_snap_req r;
@@ -352,6 +394,7 @@ TEST_MAIN(TEST_CASE(keys_are_nonempty_bytes_not_starting_with_nul_within_the_lim
           TEST_CASE(priorities_are_start_times_near_the_nodes_clock),
           TEST_CASE(transaction_requests_have_exact_types),
           TEST_CASE(a_commit_with_an_oversized_key_is_refused_with_its_size),
+          TEST_CASE(a_commit_deadline_is_a_commit_s_and_not_negative),
           TEST_CASE(snapshot_reads_have_one_mode_in_range),
           TEST_CASE(read_timestamps_may_run_ahead_a_little_only),
           TEST_CASE(register_propose_and_split_requests), TEST_CASE(init_requests))
