@@ -20,6 +20,12 @@
  *    window) or not at all; at COMMIT with the lease over by the session's
  *    clock it reads the version under its shared lock instead (no deadline).
  *
+ * Refreshes: when a transaction begins and the window is over by the
+ * session's clock (read-only) or has less than a quarter of the lease left
+ * (read-write), at most one per three quarters of a lease; a version other
+ * than the cached one allows the next at once (the statement reloads through
+ * its own transaction first).
+ *
  * The DDL side (sq_ddl.c) uses sq_lease_mark/_wait/_unmark here. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,29 +156,35 @@ int sq_lease_refresh(msql *s, int may_load)
     } else {
         window_clear(s);
     }
-    /* at most one refresh per lease (a pending marker stays about a lease) */
-    s->refresh_after = r.lease_ms > 0 ? started + lease_ns : INT64_MAX;
+    /* the next refresh when a quarter of the lease is left (a pending marker
+     * stays about a lease) */
+    s->refresh_after = r.lease_ms > 0 ? started + lease_ns - lease_ns / 4 : INT64_MAX;
     return SQLITE_OK;
 }
 
-/* Is the window usable for the cached catalog, with at least min_left ns
- * left by the session's clock? Refreshes once (without loading) when not. */
+static int window_for_catalog(const msql *s)
+{
+    return s->win_v >= 0 && s->win_v == s->cat.version;
+}
+
+/* Is the window usable for the cached catalog with at least min_left ns left
+ * by the session's clock? When not, refreshes (without loading) if one is
+ * due. A read-only transaction (min_left 0) may still use a window the clock
+ * says is over: its timestamp is checked anyway. */
 static int window_ok(msql *s, int64_t min_left)
 {
-    int have = s->win_v >= 0 && s->win_v == s->cat.version;
     int64_t now = mr_monotonic_ns();
-    if (have && now + min_left < s->win_mono_end)
+    if (window_for_catalog(s) && now + min_left < s->win_mono_end)
         return 1;
-    if (s->test_flags & MSQL_TEST_NO_REFRESH)
-        return have;
-    if (s->lease_ms <= 0 || now < s->refresh_after)
-        return have && now < s->win_mono_end;
-    s->pending = 0;
-    if (sq_lease_refresh(s, 0) != SQLITE_OK) {
-        s->pending = 0; /* not the statement's failure: it reads the version instead */
-        return 0;
+    if (!(s->test_flags & MSQL_TEST_NO_REFRESH) && s->lease_ms > 0 && now >= s->refresh_after) {
+        s->pending = 0;
+        if (sq_lease_refresh(s, 0) != SQLITE_OK)
+            s->pending = 0; /* not the statement's failure: it reads the version instead */
+        now = mr_monotonic_ns();
+        if (window_for_catalog(s) && now + min_left < s->win_mono_end)
+            return 1;
     }
-    return s->win_v >= 0 && s->win_v == s->cat.version;
+    return min_left == 0 && window_for_catalog(s);
 }
 
 int sq_lease_begin(msql *s, sq_txn *x)
@@ -187,7 +199,45 @@ int sq_lease_begin(msql *s, sq_txn *x)
         x->win_hi = s->win_hi;
         return 1;
     }
-    return 0;
+    /* read-write: it must commit before the window ends; with less than a
+     * quarter of the lease left, a refresh first */
+    int64_t quarter = s->lease_ms * MR_NS_PER_MS / 4;
+    if (!window_ok(s, (s->test_flags & MSQL_TEST_NO_DEADLINE) ? 0 : quarter + 1))
+        return 0;
+    x->lease_v = s->win_v;
+    x->deadline = s->win_hi;
+    x->deadline_mono = s->win_mono_end;
+    return 1;
+}
+
+int sq_lease_commit(msql *s, sq_txn *x)
+{
+    if (!x->rw || !x->deadline || (s->test_flags & MSQL_TEST_NO_DEADLINE))
+        return SQLITE_OK;
+    if (s->cat.version != x->lease_v)
+        return sq_fail(s, MSQL_RETRY,
+                       "retryable: schema changed during the transaction (catalog version %lld, "
+                       "it began with %lld)",
+                       (long long)s->cat.version, (long long)x->lease_v);
+    if (mr_monotonic_ns() >= x->deadline_mono) {
+        /* the lease is over by the session's clock: what a transaction without
+         * a window does, the version read under the shared lock; no deadline */
+        s->lease_fallbacks++;
+        int64_t v;
+        if (sq_txn_read_version(s, x, &v))
+            return SQLITE_ERROR;
+        if (v != s->cat.version)
+            return sq_fail(s, MSQL_RETRY,
+                           "retryable: schema changed (catalog version %lld, this transaction "
+                           "ran with %lld)",
+                           (long long)v, (long long)s->cat.version);
+        return SQLITE_OK;
+    }
+    int rc = meridian_set_commit_before(x->t, x->deadline);
+    if (rc != MERIDIAN_OK)
+        return sq_fail_meridian(s, rc, "setting the commit deadline");
+    x->deadline_set = 1;
+    return SQLITE_OK;
 }
 
 int sq_lease_check(msql *s, sq_txn *x)

@@ -902,8 +902,10 @@ static int step_once(msql_stmt *st)
 
 typedef struct run_arg {
     msql_stmt *st;
-    int sql_error; /* the statement failed (not the store) */
-    int deferred;  /* OR FAIL: rows kept and committed, the error reported after */
+    int attempts;
+    int deadline_used; /* the last attempt committed with the lease's deadline */
+    int sql_error;     /* the statement failed (not the store) */
+    int deferred;      /* OR FAIL: rows kept and committed, the error reported after */
     int code;
     char *msg;
 } run_arg;
@@ -920,6 +922,13 @@ static int run_fn(meridian_txn *t, void *arg)
     x->t = t;
     x->rw = 1;
     x->serial = ++s->serial;
+    if (a->attempts++ > 0 && a->deadline_used && !(s->test_flags & MSQL_TEST_NO_REFRESH)) {
+        /* the last attempt may have missed its deadline: a window further on */
+        s->pending = 0;
+        if (sq_lease_refresh(s, 0) != SQLITE_OK)
+            s->pending = 0;
+    }
+    a->deadline_used = 0;
     s->tx = x;
     s->last_txn_id = meridian_txn_id(t);
     sq_wbuf_clear(s->wb);
@@ -965,7 +974,7 @@ static int run_fn(meridian_txn *t, void *arg)
     } else {
         sqlite3_reset(st->st);
     }
-    if (out == MERIDIAN_OK && sq_txn_flush(s)) {
+    if (out == MERIDIAN_OK && (sq_lease_commit(s, x) || sq_txn_flush(s))) {
         a->code = s->pending ? s->pending : MSQL_ERROR;
         free(a->msg);
         a->msg = strdup(s->msg ? s->msg : "write failed");
@@ -974,6 +983,7 @@ static int run_fn(meridian_txn *t, void *arg)
                                             : MERIDIAN_ERROR;
         a->sql_error = out == MERIDIAN_ERROR;
     }
+    a->deadline_used = x->deadline_set;
     s->tx = NULL;
     x->t = NULL; /* meridian_run commits or rolls it back */
     sq_txn_unref(x);
@@ -984,7 +994,7 @@ static int run_fn(meridian_txn *t, void *arg)
 static int step_autocommit_write(msql_stmt *st)
 {
     msql *s = st->s;
-    run_arg a = {st, 0, 0, 0, NULL};
+    run_arg a = {st, 0, 0, 0, 0, 0, NULL};
     int64_t ts = 0;
     s->in_run = 1;
     int rc = meridian_run(s->db, s->retry_ms, run_fn, &a, &ts);

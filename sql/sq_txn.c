@@ -426,7 +426,7 @@ int sq_txn_commit(msql *s)
         return MSQL_OK;
     }
     int code = MSQL_OK;
-    if (x->rw && sq_txn_flush(s)) {
+    if (x->rw && (sq_lease_commit(s, x) || sq_txn_flush(s))) {
         code = s->pending ? s->pending : MSQL_ERROR;
         sq_txn_abandon(s);
         return code;
@@ -435,6 +435,11 @@ int sq_txn_commit(msql *s)
     int rw = x->rw;
     int64_t ts = 0;
     int rc = meridian_commit(x->t, &ts);
+    if (rc == MERIDIAN_ABORTED && x->deadline_set) {
+        /* maybe past the deadline: the next transaction learns a new window */
+        s->win_v = -1;
+        s->refresh_after = 0;
+    }
     x->t = NULL;
     s->tx = NULL;
     sq_txn_unref(x);

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "sql/sql.h"
 
@@ -42,6 +43,12 @@ __attribute__((unused)) static msql *sqt_session(int64_t retry_ms)
 __attribute__((unused)) static int sqt_short_lease(msql *s)
 {
     return s ? msql_exec(s, "SET CLUSTER SETTING schema_lease = '20ms'") : MSQL_ERROR;
+}
+
+__attribute__((unused)) static void sqt_sleep_ms(int ms)
+{
+    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
 }
 
 static char sqt_out[65536];

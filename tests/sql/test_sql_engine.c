@@ -436,6 +436,72 @@ TEST(lease_off_and_left_marker)
     msql_close(b);
 }
 
+/* A read-write transaction with a window reads no version and commits with
+ * the window's end as its deadline; past the lease by the session's clock, at
+ * COMMIT, it reads the version under its lock instead (and fails if another
+ * session's schema change came in between, as it must: it ran with the old
+ * schema); a deadline abort is retried (autocommit, after a refresh) or
+ * MSQL_RETRY (BEGIN ... COMMIT). */
+TEST(lease_read_write)
+{
+    msql *a = fresh();
+    msql *b = session();
+    CHECK(a && b);
+    EXPECT(a, "SET CLUSTER SETTING schema_lease = '100ms'", "");
+    EXPECT(a, "CREATE TABLE t(x INT PRIMARY KEY, y INT)", "");
+    fake_meridian_stats_reset();
+    EXPECT(a, "INSERT INTO t VALUES(1, 1)", "");
+    CHECK_EQ(fake_meridian_stats_get().gets, 1); /* the key's uniqueness; no version */
+    /* COMMIT after the lease: the version read under the lock, no deadline */
+    uint64_t fb0, fb1;
+    msql_lease_stats(a, NULL, &fb0);
+    EXPECT(a, "BEGIN; INSERT INTO t VALUES(2, 2)", "");
+    sqt_sleep_ms(130);
+    EXPECT(a, "COMMIT", "");
+    msql_lease_stats(a, NULL, &fb1);
+    CHECK_EQ(fb1, fb0 + 1);
+    EXPECT(a, "SELECT count(*) FROM t", "2\n");
+    /* ... and a schema change that committed meanwhile fails the commit */
+    EXPECT(a, "BEGIN; INSERT INTO t VALUES(3, 3)", "");
+    EXPECT(b, "CREATE INDEX t_y ON t(y)", "");
+    EXPECT(a, "COMMIT",
+           "ERR 2: retryable: schema changed (catalog version 4, this transaction ran with 3)");
+    EXPECT(a, "SELECT count(*) FROM t; SELECT x FROM t WHERE y = 3", "2\n");
+    /* the negative control: without the deadline and that read, the row goes
+     * in without its index entry */
+    EXPECT(b, "DROP INDEX t_y", "");
+    msql_test_flags(a, MSQL_TEST_NO_DEADLINE);
+    EXPECT(a, "SELECT count(*) FROM t", "2\n");
+    EXPECT(a, "BEGIN; INSERT INTO t VALUES(3, 3)", "");
+    EXPECT(b, "CREATE INDEX t_y ON t(y)", "");
+    EXPECT(a, "COMMIT", "");
+    msql_test_flags(a, 0);
+    EXPECT(a, "SELECT x FROM t WHERE x = 3", "3\n");
+    EXPECT(a, "SELECT x FROM t WHERE y = 3", ""); /* through t_y: its entry is missing */
+    EXPECT(a, "DELETE FROM t WHERE x = 3", "");
+    /* a long lease, then the cluster's clock runs ahead of the session's:
+     * commits come past the deadline */
+    EXPECT(a, "SET CLUSTER SETTING schema_lease = '5s'", "");
+    EXPECT(a, "SELECT count(*) FROM t", "2\n");
+    fake_meridian_clock_skew(10 * MR_NS_PER_S);
+    fake_meridian_stats_reset();
+    EXPECT(a, "INSERT INTO t VALUES(4, 4)", "");
+    CHECK_EQ(fake_meridian_stats_get().deadline_aborts, 1);
+    CHECK_EQ(fake_meridian_stats_get().run_attempts, 2); /* retried with a new window */
+    EXPECT(a, "SELECT x FROM t WHERE y = 4", "4\n");
+    fake_meridian_clock_skew(20 * MR_NS_PER_S);
+    EXPECT(a, "BEGIN; INSERT INTO t VALUES(5, 5); COMMIT",
+           "ERR 2: commit: aborted: commit: commit deadline passed");
+    EXPECT(a, "SELECT count(*) FROM t", "3\n");
+    fake_meridian_stats_reset();
+    EXPECT(a, "BEGIN; INSERT INTO t VALUES(5, 5); COMMIT", ""); /* a new window */
+    CHECK_EQ(fake_meridian_stats_get().deadline_aborts, 0);
+    EXPECT(a, "SELECT count(*) FROM t", "4\n");
+    fake_meridian_clock_skew(0);
+    msql_close(a);
+    msql_close(b);
+}
+
 TEST(without_primary_key)
 {
     msql *s = fresh();
@@ -466,4 +532,5 @@ TEST_MAIN(TEST_CASE(create_insert_select), TEST_CASE(affinity_and_types), TEST_C
           TEST_CASE(point_select_reads_one_row), TEST_CASE(store_failures),
           TEST_CASE(schema_shared_between_sessions),
           TEST_CASE(schema_change_under_a_running_statement), TEST_CASE(lease_point_select),
-          TEST_CASE(lease_off_and_left_marker), TEST_CASE(without_primary_key), TEST_CASE(cleanup))
+          TEST_CASE(lease_off_and_left_marker), TEST_CASE(lease_read_write),
+          TEST_CASE(without_primary_key), TEST_CASE(cleanup))
