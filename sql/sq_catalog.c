@@ -3,8 +3,9 @@
  *
  * A descriptor per table, view and index (JSON: its CREATE text as the user
  * wrote it, the text SQLite accepts, ids, the interleave parent) lives at
- * 0x01 0x03 + its lower-case name; 0x01 0x01 holds the catalog version, which
- * every transaction reads and every DDL transaction bumps. The columns, types,
+ * 0x01 0x03 + its lower-case name; 0x01 0x01 holds the catalog version record,
+ * which every DDL transaction bumps and transactions read when the schema
+ * lease does not stand in (sq_lease.c). The columns, types,
  * key and collations are not stored: they are what SQLite makes of the CREATE
  * text, read back with PRAGMA table_xinfo/index_list/index_xinfo from the
  * session's scratch database, where every table is replayed as a real table.

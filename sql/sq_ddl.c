@@ -6,6 +6,9 @@
  * scratch database inside a savepoint (SQLite's own checks and messages: "table
  * t already exists", "no such column", positions), write the descriptor and the
  * new version, commit; then every session notices the version and reloads.
+ * Under a schema lease the change first marks the version record and waits
+ * the lease out (sq_ddl_run; sql/README.md, "Schema leases"). SET CLUSTER
+ * SETTING schema_lease is a schema change too.
  * CREATE INDEX writes the entries of the rows already there in the same
  * transaction (and fails on duplicates for UNIQUE). DROP removes the
  * descriptors in the transaction and the rows afterwards, in batches of their

@@ -4,6 +4,7 @@
  *                 SAVEPOINT, autocommit, error codes
  *   sq_txn.c      a session's transaction: lazy begin, the catalog version
  *                 check, reads merged with the write buffer, commit
+ *   sq_lease.c    schema leases: the window that stands in for the version read
  *   sq_catalog.c  descriptors under 0x01 keys, loading them into the session
  *                 (virtual tables, views, the scratch database, meridian_schema)
  *   sq_ddl.c      CREATE/DROP TABLE/VIEW/INDEX as read-write transactions
@@ -16,7 +17,7 @@
  *
  * Key space (the first byte): 0x00 the cluster's; 0x01 the SQL catalog;
  * 0x02 rows and index entries:
- *   0x01 0x01                      catalog version (decimal text)
+ *   0x01 0x01                      catalog version record: "<V> <lease_ms> [pending <nonce>]"
  *   0x01 0x02                      the last table/index id handed out
  *   0x01 0x03 name (lower case)    a descriptor (JSON) of a table, view or index
  *   0x01 0x04 int(table id)        the highest INTEGER PRIMARY KEY handed out

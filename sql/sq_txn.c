@@ -1,12 +1,15 @@
 /* sql/sq_txn.c: a session's transaction over libmeridian.
  *
  * The session begins a transaction lazily, at the first virtual-table access
- * that needs one, and reads the catalog version through it first: under a
- * shared lock in a read-write transaction (a DDL commit, which writes the
- * version, then waits for it or wounds it), at the read timestamp in a
- * read-only one. A version other than the session's cached one fails the
- * access with SQ_PEND_SCHEMA: the session reloads the catalog through the
- * same transaction and runs the statement again.
+ * that needs one, and learns the catalog version at its timestamp: inside the
+ * session's schema lease window without a read (sq_lease.c: a read-only
+ * transaction's first read checks its timestamp, a read-write one commits
+ * with a deadline), else by reading it first: under a shared lock in a
+ * read-write transaction (a DDL commit, which writes the version, then waits
+ * for it or wounds it), at the read timestamp in a read-only one. A version
+ * other than the session's cached one fails the access with SQ_PEND_SCHEMA:
+ * the session reloads the catalog through the same transaction and runs the
+ * statement again.
  *
  * Writes go to the session's write buffer (sq_wbuf.h) and reach libmeridian
  * only at commit; reads merge the buffer over the store. */
