@@ -398,6 +398,9 @@ TEST(lease_off_and_left_marker)
     EXPECT(a, "BEGIN; SET CLUSTER SETTING schema_lease = '1s'",
            "ERR 1: schema changes run in transactions of their own: COMMIT or ROLLBACK first");
     EXPECT(a, "ROLLBACK", "");
+    /* a change that fails clears its marker */
+    EXPECT(a, "CREATE TABLE t(x INT)", "ERR 1: table t already exists");
+    CHECK(strstr(version_record(), "pending") == NULL);
     /* a change that died after writing its marker */
     char rec[128];
     snprintf(rec, sizeof rec, "%s", version_record());
