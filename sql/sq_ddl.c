@@ -1515,6 +1515,8 @@ int sq_ddl_run(msql *s, sq_ddl *d)
     int rc;
     for (;;) {
         s->pending = 0;
+        sqlite3_free(s->msg); /* run_failed tells mark_fn's own failure by it */
+        s->msg = NULL;
         mark_arg ma = {s, sq_lease_nonce(), 0, {0}, 0, 0};
         int64_t m = 0;
         rc = meridian_run(s->db, s->retry_ms, mark_fn, &ma, &m);
