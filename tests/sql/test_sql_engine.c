@@ -293,6 +293,31 @@ TEST(schema_change_under_a_running_statement)
     msql_close(b);
 }
 
+static uint64_t refreshes_of(msql *s)
+{
+    uint64_t r = 0;
+    msql_lease_stats(s, &r, NULL);
+    return r;
+}
+
+/* Store reads counted from count_from(s) on, less s's window refreshes (one
+ * is due every three quarters of a lease: on a slow machine one may fall
+ * between; the rest is what the statements read). */
+static msql *counted;
+static uint64_t counted_refreshes;
+
+static void count_from(msql *s)
+{
+    counted = s;
+    counted_refreshes = refreshes_of(s);
+    fake_meridian_stats_reset();
+}
+
+static uint64_t reads(void)
+{
+    return fake_meridian_stats_get().gets - (refreshes_of(counted) - counted_refreshes);
+}
+
 /* The catalog version record as stored. */
 static const char *version_record(void)
 {
@@ -332,13 +357,13 @@ TEST(lease_point_select)
     EXPECT(a, "SHOW CLUSTER SETTING schema_lease", "300ms\n");
     EXPECT(a, "CREATE TABLE t(x INT PRIMARY KEY); INSERT INTO t VALUES(1)", "");
     CHECK(strstr(version_record(), " 300") && !strstr(version_record(), "pending"));
-    fake_meridian_stats_reset();
+    count_from(a);
     EXPECT(a, "SELECT * FROM t WHERE x = 1", "1\n");
-    CHECK_EQ(fake_meridian_stats_get().gets, 1); /* the row only */
+    CHECK_EQ(reads(), 1); /* the row only */
     CHECK_EQ(fake_meridian_stats_get().begins_ro, 1);
-    fake_meridian_stats_reset();
+    count_from(a);
     EXPECT(a, "BEGIN READ ONLY; SELECT * FROM t WHERE x = 1; COMMIT", "1\n");
-    CHECK_EQ(fake_meridian_stats_get().gets, 1);
+    CHECK_EQ(reads(), 1);
     /* a's window stays as it was (no refresh on its clock): b's change waits
      * out the lease, so it commits past the window's end */
     msql_test_flags(a, MSQL_TEST_NO_REFRESH);
@@ -360,9 +385,9 @@ TEST(lease_point_select)
     EXPECT(a, "SELECT * FROM t", "1|7|8\n");
     msql_test_flags(a, 0);
     /* b refreshed after its change: it has a window again */
-    fake_meridian_stats_reset();
+    count_from(b);
     EXPECT(b, "SELECT * FROM t WHERE x = 1", "1|7|8\n");
-    CHECK_EQ(fake_meridian_stats_get().gets, 1);
+    CHECK_EQ(reads(), 1);
     msql_close(a);
     msql_close(b);
 }
@@ -410,23 +435,23 @@ TEST(lease_off_and_left_marker)
     put_version_record(marked);
     msql *b = session();
     CHECK(b);
-    fake_meridian_stats_reset();
+    count_from(b);
     EXPECT(b, "SELECT * FROM t WHERE x = 1", "1\n");
-    CHECK_EQ(fake_meridian_stats_get().gets, 2); /* no window under a marker */
+    CHECK_EQ(reads(), 2); /* no window under a marker */
     /* the next change waits for the marker to go, then takes its place */
     t0 = mr_monotonic_ns();
     EXPECT(a, "CREATE INDEX t_x ON t(x)", "");
     CHECK(mr_monotonic_ns() - t0 >= 3 * 50 * MR_NS_PER_MS);
     CHECK(strstr(version_record(), "pending") == NULL);
     /* b's first statement finds the new version (and reloads), its next one
-     * learns the window (a refresh), and the one after is one round trip */
+     * learns the window (a refresh) and reads the row, as does the one after */
     EXPECT(b, "SELECT * FROM t WHERE x = 1", "1\n");
-    fake_meridian_stats_reset();
+    count_from(b);
     EXPECT(b, "SELECT * FROM t WHERE x = 1", "1\n");
-    CHECK_EQ(fake_meridian_stats_get().gets, 2);
-    fake_meridian_stats_reset();
+    CHECK_EQ(reads(), 1);
+    count_from(b);
     EXPECT(b, "SELECT * FROM t WHERE x = 1", "1\n");
-    CHECK_EQ(fake_meridian_stats_get().gets, 1);
+    CHECK_EQ(reads(), 1);
     /* a record that is not one (b's window would keep it from reading it) */
     msql_test_flags(b, MSQL_TEST_NO_LEASE);
     put_version_record("7 50 pending x");
@@ -452,9 +477,9 @@ TEST(lease_read_write)
     CHECK(a && b);
     EXPECT(a, "SET CLUSTER SETTING schema_lease = '100ms'", "");
     EXPECT(a, "CREATE TABLE t(x INT PRIMARY KEY, y INT)", "");
-    fake_meridian_stats_reset();
+    count_from(a);
     EXPECT(a, "INSERT INTO t VALUES(1, 1)", "");
-    CHECK_EQ(fake_meridian_stats_get().gets, 1); /* the key's uniqueness; no version */
+    CHECK_EQ(reads(), 1); /* the key's uniqueness; no version */
     /* COMMIT after the lease: the version read under the lock, no deadline */
     uint64_t fb0, fb1;
     msql_lease_stats(a, NULL, &fb0);
