@@ -203,7 +203,10 @@ struct meridian {
     mer_rmap map;
     uint64_t rng;
     unsigned open_txns;
-    uint64_t tr_gen;        /* counts transports opened (node.proven refers to it) */
+    uint64_t tr_gen; /* counts transports opened (node.proven refers to it) */
+    /* Test-only: the percentage of commit answers dropped as if lost on the way back, so the
+     * outcome is learned with op status (MERIDIAN_TEST_LOSE_COMMIT_ANSWERS; 0: off). */
+    unsigned lose_commit_pct;
     int64_t commit_wait_ns; /* of the last successful commit (meridian_commit_wait_ns) */
     char errmsg[MR_ERRMSG_MAX + 256];
 };

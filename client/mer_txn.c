@@ -880,6 +880,10 @@ static int commit_groups(meridian_txn *t, int64_t *ts, int64_t *wait_ns)
     if (rc == MERIDIAN_OK)
         mer_calls_run(db, calls, n);
     mer_call *c = &calls[ci];
+    /* Test-only (MERIDIAN_TEST_LOSE_COMMIT_ANSWERS): the coordinator's answer is dropped as if
+     * the connection broke after the commit went out, whatever it said. */
+    bool dropped = rc == MERIDIAN_OK && c->rc == MR_OK && db->lose_commit_pct &&
+                   mer_rand(db) % 100 < db->lose_commit_pct;
     bool stale_map = false;
     mer_call *too_large = NULL; /* a participant's writes over the log's entry size */
     for (size_t i = 0; rc == MERIDIAN_OK && i < n; i++) {
@@ -890,6 +894,9 @@ static int commit_groups(meridian_txn *t, int64_t *ts, int64_t *wait_ns)
     }
     if (rc != MERIDIAN_OK) {
         /* nothing was sent */
+    } else if (dropped) {
+        rc = resolve_status(t, coord, ts,
+                            "the commit's answer was dropped (MERIDIAN_TEST_LOSE_COMMIT_ANSWERS)");
     } else if (c->rc != MR_OK) {
         /* The commit may or may not have arrived: ask. */
         rc = resolve_status(t, coord, ts, c->why);

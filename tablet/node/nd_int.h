@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/mr_codec.h"
@@ -27,6 +28,16 @@
 #define ND_META_GROUP      1
 #define ND_DATA_GROUP      2
 #define ND_MAX_REPLICAS    5
+
+/* The meta group's record of a node or group: "\0<kind>/<id>" (kind "node" or "group"), under a
+ * system key (first byte 0) so that it lies in the meta group's range and no client can write
+ * it. Writes the key into buf (not NUL-terminated: it starts with one) and returns its length. */
+static inline size_t nd_meta_key(char *buf, size_t cap, const char *kind, unsigned long long id)
+{
+    int l = snprintf(buf + 1, cap - 1, "%s/%llu", kind, id);
+    buf[0] = '\0';
+    return l < 0 ? 0 : (size_t)l + 1 < cap ? (size_t)l + 1 : cap - 1;
+}
 
 typedef struct nd_peer {
     px_node_id id;
@@ -231,8 +242,8 @@ typedef struct nd_group {
     px_node *px;
     nd_chain sm;
     mv_store *mv; /* the tablet: MVCC store of this replica, DATA/g<id>.mv */
-    /* The keys this group holds: [start, end), an empty end = +infinity; none (has_range false)
-     * for the meta group (no user keys). */
+    /* The keys this group holds: [start, end), an empty end = +infinity (the meta group's is
+     * ["", ND_META_END)); has_range is false only for a group the map does not know. */
     bool has_range;
     nd_bytes range_start, range_end;
     nd_group_rep rep;

@@ -954,15 +954,17 @@ void nd_txn_on_message(nd_node *n, const net_message *m)
     pr_arena_free(&a);
 }
 
-/* The meta group records the cluster: node/<id> -> {addr, zone, region} and
- * group/<id> -> {kind, replicas}, written once by its first leader from the
- * bootstrap description, as an ordinary transaction through its log. */
+/* The meta group records the cluster: "\0node/<id>" -> {addr, zone, region} and
+ * "\0group/<id>" -> {kind, replicas, start, end}, under system keys (nd_meta_key), written
+ * once by its first leader from the bootstrap description, as an ordinary transaction
+ * through its log. */
 static void record_cluster(nd_node *n, nd_group *g)
 {
     g->lead.meta_checked = true;
     mv_version v;
     mr_err err;
-    int rc = mv_get(g->mv, "node/1", 6, MV_TS_MAX, &v, &err);
+    char first[32];
+    int rc = mv_get(g->mv, first, nd_meta_key(first, sizeof first, "node", 1), MV_TS_MAX, &v, &err);
     if (rc == MR_OK) {
         free((void *)v.value);
         return; /* already recorded */
@@ -973,7 +975,7 @@ static void record_cluster(nd_node *n, nd_group *g)
     json_t *desc = json_load_file(path, 0, &je);
     if (!desc)
         return;
-    /* Keys "node/<id>" and "group/<id>", values the description's entries as JSON text. */
+    /* Keys "\0node/<id>" and "\0group/<id>", values the description's entries as JSON text. */
     enum { MAX_RECORDS = 64 + 5000 + 2 };
     json_t *lists[2] = {json_object_get(desc, "nodes"), json_object_get(desc, "groups")};
     static const char *const prefix[2] = {"node", "group"};
@@ -988,15 +990,16 @@ static void record_cluster(nd_node *n, nd_group *g)
         json_t *e;
         json_array_foreach(lists[k], i, e)
         {
-            snprintf(keys[nw], sizeof keys[nw], "%s/%lld", prefix[k],
-                     (long long)json_integer_value(json_object_get(e, "id")));
+            size_t klen =
+                nd_meta_key(keys[nw], sizeof keys[nw], prefix[k],
+                            (unsigned long long)json_integer_value(json_object_get(e, "id")));
             if (!(vals[nw] = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS))) {
                 ok = false;
                 break;
             }
             w[nw] = (mv_write){.op = MV_PUT,
                                .key = keys[nw],
-                               .key_len = strlen(keys[nw]),
+                               .key_len = klen,
                                .value = vals[nw],
                                .len = strlen(vals[nw])};
             nw++;

@@ -343,6 +343,38 @@ TEST(unknown_outcome_resolved_by_status)
     fake_stop(&f);
 }
 
+/* MERIDIAN_TEST_LOSE_COMMIT_ANSWERS (the harness's --lose-commit-answers): the coordinator's
+ * answer (ok at 777) is dropped as if lost, and the outcome is the status answer's
+ * (committed at 888); a value that is no percentage is refused at open. */
+TEST(dropped_commit_answer_resolved_by_status)
+{
+    commit_script s = {.coord_answer = "ok", .status = {"committed"}};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    setenv("MERIDIAN_TEST_LOSE_COMMIT_ANSWERS", "100", 1);
+    meridian *db = open_at(f.addr, 2000);
+    setenv("MERIDIAN_TEST_LOSE_COMMIT_ANSWERS", "half", 1);
+    meridian_options o = {.addrs = f.addr, .insecure = 1, .timeout_ms = 2000};
+    meridian *bad = NULL;
+    int bad_rc = meridian_open(&o, &bad);
+    char bad_msg[300];
+    snprintf(bad_msg, sizeof bad_msg, "%s", meridian_errmsg(bad));
+    meridian_close(bad);
+    unsetenv("MERIDIAN_TEST_LOSE_COMMIT_ANSWERS");
+    CHECK(db);
+    CHECK_EQ(bad_rc, MERIDIAN_INVALID);
+    CHECKF(strstr(bad_msg, "MERIDIAN_TEST_LOSE_COMMIT_ANSWERS"), "open said: %s", bad_msg);
+    int64_t ts = 0;
+    CHECK_EQ(meridian_run(db, 10000, two_group_txn, NULL, &ts), MERIDIAN_OK);
+    CHECK_EQ(ts, 888);
+    json_t *st = fake_sent(&f, ND_MSG_TXN, "status");
+    CHECK_EQ(json_array_size(st), 1);
+    CHECK_EQ(group_of(json_array_get(st, 0)), 2); /* asked at the coordinator group */
+    json_decref(st);
+    meridian_close(db);
+    fake_stop(&f);
+}
+
 TEST(lost_commit_answer_learns_abort)
 {
     /* The coordinator never answers; status says aborted: retryable. */
@@ -837,8 +869,10 @@ TEST(timed_out_read_is_aborted_at_its_group)
 
 TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(commit_deadline_goes_to_the_coordinator),
           TEST_CASE(transaction_ids_and_ages_are_a_clients),
-          TEST_CASE(unknown_outcome_resolved_by_status), TEST_CASE(lost_commit_answer_learns_abort),
-          TEST_CASE(unknown_outcome_never_retried), TEST_CASE(coordinator_abort_is_retried),
+          TEST_CASE(unknown_outcome_resolved_by_status),
+          TEST_CASE(dropped_commit_answer_resolved_by_status),
+          TEST_CASE(lost_commit_answer_learns_abort), TEST_CASE(unknown_outcome_never_retried),
+          TEST_CASE(coordinator_abort_is_retried),
           TEST_CASE(not_leader_hint_followed_and_remembered),
           TEST_CASE(dead_leader_probed_not_waited_for), TEST_CASE(wrong_range_refreshes_the_map),
           TEST_CASE(scan_across_groups_at_one_timestamp), TEST_CASE(scan_rerouted_after_a_split),

@@ -310,6 +310,17 @@ TEST(snapshot_reads_have_one_mode_in_range)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECKF(snap(bad[i], NULL) == MR_EINVAL, "accepted: %s", bad[i]);
+    /* The cluster's own records (keys starting with 0) only through a system read (whether
+     * its sender may make one is the node's to check: a node certificate, the meta group). */
+    CHECK_EQ(snap("{\"group\":1,\"key\":{\"hex\":\"006e6f64652f32\"}}", NULL), MR_EINVAL);
+    CHECK_EQ(snap("{\"group\":1,\"key\":{\"hex\":\"006e6f64652f32\"},\"system\":true}", &r), MR_OK);
+    CHECK(r.system);
+    CHECK_EQ(r.klen, 7);
+    CHECK_EQ(snap("{\"group\":1,\"key\":{\"hex\":\"006e6f64652f32\"},\"system\":false}", NULL),
+             MR_EINVAL);
+    CHECK_EQ(snap("{\"group\":1,\"key\":\"\",\"system\":true}", NULL), MR_EINVAL);
+    CHECK_EQ(snap("{\"group\":2,\"key\":\"k\"}", &r), MR_OK);
+    CHECK(!r.system);
 }
 
 TEST(read_timestamps_may_run_ahead_a_little_only)
@@ -372,17 +383,17 @@ TEST(init_requests)
     CHECK(m && nd_valid_init(m, 5000, 9, &r, NULL) == MR_OK);
     CHECK_EQ(r.nsplit, 2);
     CHECK_EQ(r.data_groups, 3);
-    const char *bad[] = {"{\"data_groups\":4294967297}",
-                         "{\"data_groups\":0}",
-                         "{\"data_groups\":5001}",
-                         "{\"replicas\":10}",
-                         "{\"replicas\":\"3\"}",
-                         "{\"data_groups\":2.0}",
-                         "{\"data_groups\":3,\"split_at\":[\"p\",\"h\"]}",
-                         "{\"data_groups\":2,\"split_at\":[\"\"]}",
-                         "{\"data_groups\":2,\"split_at\":[5]}",
-                         "{\"data_groups\":2,\"split_at\":[\"a\",\"b\"]}",
-                         "[]"};
+    m = (const Meridian__InitRequest *)msg(d,
+                                           "{\"data_groups\":2,\"split_at\":[\"\\u0002\\u0000\"]}");
+    CHECK(m && nd_valid_init(m, 5000, 9, &r, NULL) == MR_OK); /* just above "\x02" */
+    const char *bad[] = {
+        "{\"data_groups\":4294967297}", "{\"data_groups\":0}", "{\"data_groups\":5001}",
+        "{\"replicas\":10}", "{\"replicas\":\"3\"}", "{\"data_groups\":2.0}",
+        "{\"data_groups\":3,\"split_at\":[\"p\",\"h\"]}", "{\"data_groups\":2,\"split_at\":[\"\"]}",
+        "{\"data_groups\":2,\"split_at\":[5]}", "{\"data_groups\":2,\"split_at\":[\"a\",\"b\"]}",
+        /* at or below "\x02": the meta group's keys */
+        "{\"data_groups\":2,\"split_at\":[\"\\u0002\"]}",
+        "{\"data_groups\":2,\"split_at\":[\"\\u0001z\"]}", "[]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         m = (const Meridian__InitRequest *)msg(d, bad[i]);
         CHECKF(!m || nd_valid_init(m, 5000, 9, &r, NULL) == MR_EINVAL, "accepted: %s", bad[i]);
