@@ -183,6 +183,7 @@ typedef struct sq_txn {
     int64_t win_lo, win_hi;
     int64_t deadline, deadline_mono; /* L, and when the session's clock says it passed */
     int64_t lease_v;                 /* the catalog version the window was for */
+    int64_t commit_margin;           /* less left at COMMIT: the version read instead */
     int deadline_set;                /* the commit went with meridian_set_commit_before */
 } sq_txn;
 
@@ -354,8 +355,8 @@ int sq_lease_begin(msql *s, sq_txn *x);
 int sq_lease_check(msql *s, sq_txn *x);
 /* A schema change's nonce (random, non-zero) and its wait: sleeps lease_ms,
  * then reads the record at m + lease + 1 (*ours: it still holds nonce). */
-/* Before committing read-write x: the deadline, or (lease over by the
- * session's clock) the version read under x's lock. 0 or SQLITE_ERROR
+/* Before committing read-write x: the deadline, or (less than a quarter of
+ * the lease left by the session's clock) the version read under x's lock. 0 or SQLITE_ERROR
  * (MSQL_RETRY when the schema changed). */
 int sq_lease_commit(msql *s, sq_txn *x);
 uint64_t sq_lease_nonce(void);

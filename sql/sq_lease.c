@@ -17,8 +17,9 @@
  *    otherwise it reads the version at T (the path without a window);
  *  - a read-write transaction reads no version either, and commits with the
  *    deadline meridian_set_commit_before(L) (so at a timestamp inside the
- *    window) or not at all; at COMMIT with the lease over by the session's
- *    clock it reads the version under its shared lock instead (no deadline).
+ *    window) or not at all; at COMMIT with less than a quarter of the lease
+ *    left by the session's clock (a commit may take that long) it reads the
+ *    version under its shared lock instead (no deadline).
  *
  * Refreshes: when a transaction begins and the window is over by the
  * session's clock (read-only) or has less than a quarter of the lease left
@@ -207,6 +208,7 @@ int sq_lease_begin(msql *s, sq_txn *x)
     x->lease_v = s->win_v;
     x->deadline = s->win_hi;
     x->deadline_mono = s->win_mono_end;
+    x->commit_margin = quarter;
     return 1;
 }
 
@@ -219,9 +221,10 @@ int sq_lease_commit(msql *s, sq_txn *x)
                        "retryable: schema changed during the transaction (catalog version %lld, "
                        "it began with %lld)",
                        (long long)s->cat.version, (long long)x->lease_v);
-    if (mr_monotonic_ns() >= x->deadline_mono) {
-        /* the lease is over by the session's clock: what a transaction without
-         * a window does, the version read under the shared lock; no deadline */
+    if (mr_monotonic_ns() + x->commit_margin >= x->deadline_mono) {
+        /* the lease is (nearly) over by the session's clock, too late for a
+         * commit to make it: what a transaction without a window does, the
+         * version read under the shared lock; no deadline */
         s->lease_fallbacks++;
         int64_t v;
         if (sq_txn_read_version(s, x, &v))

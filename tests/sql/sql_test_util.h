@@ -42,7 +42,7 @@ __attribute__((unused)) static msql *sqt_session(int64_t retry_ms)
  * without waiting the default second per change. MSQL_OK or the failure. */
 __attribute__((unused)) static int sqt_short_lease(msql *s)
 {
-    return s ? msql_exec(s, "SET CLUSTER SETTING schema_lease = '5ms'") : MSQL_ERROR;
+    return s ? msql_exec(s, "SET CLUSTER SETTING schema_lease = '20ms'") : MSQL_ERROR;
 }
 
 __attribute__((unused)) static void sqt_sleep_ms(int ms)

@@ -138,7 +138,7 @@ TEST(ddl_and_writes)
     CHECK(sql_connect(&a));
     CHECK(sql_connect(&b));
     /* a short schema lease: every schema change below waits one out */
-    EXPECT(a.s, "SET CLUSTER SETTING schema_lease = '50ms'", "");
+    EXPECT(a.s, "SET CLUSTER SETTING schema_lease = '200ms'", "");
     EXPECT(
         a.s,
         "CREATE TABLE acct(id INTEGER PRIMARY KEY, owner TEXT NOT NULL, bal INT CHECK (bal >= 0))",

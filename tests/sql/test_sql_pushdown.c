@@ -282,7 +282,8 @@ TEST(writes_in_transactions)
         SAME("SELECT * FROM d", 0);
         SAME("SELECT * FROM i", 0);
         SAME("SELECT * FROM n", 0);
-        q(g_s, "COMMIT");
+        const char *c = q(g_s, "COMMIT");
+        CHECKF(*c == 0, "COMMIT: %s", c);
         rq("COMMIT");
         SAME("SELECT * FROM t", 0);
         SAME("SELECT * FROM i", 0);

@@ -557,7 +557,7 @@ TEST(cluster)
     /* every script's schema changes wait out the schema lease: a short one */
     char lease[300];
     snprintf(lease, sizeof lease, "%s/lease.sql", workdir);
-    CHECK(write_file(lease, "SET CLUSTER SETTING schema_lease = '10ms';\n") == 0);
+    CHECK(write_file(lease, "SET CLUSTER SETTING schema_lease = '100ms';\n") == 0);
     run_out lo;
     CHECK(run_meridian(lease, false, &lo) == 0);
     CHECKF(lo.status == 0, "SET CLUSTER SETTING: %s", lo.err);
