@@ -3,8 +3,9 @@
  *
  * A descriptor per table, view and index (JSON: its CREATE text as the user
  * wrote it, the text SQLite accepts, ids, the interleave parent) lives at
- * 0x01 0x03 + its lower-case name; 0x01 0x01 holds the catalog version, which
- * every transaction reads and every DDL transaction bumps. The columns, types,
+ * 0x01 0x03 + its lower-case name; 0x01 0x01 holds the catalog version record,
+ * which every DDL transaction bumps and transactions read when the schema
+ * lease does not stand in (sq_lease.c). The columns, types,
  * key and collations are not stored: they are what SQLite makes of the CREATE
  * text, read back with PRAGMA table_xinfo/index_list/index_xinfo from the
  * session's scratch database, where every table is replayed as a real table.
@@ -267,17 +268,7 @@ int sq_cat_load(msql *s, sq_txn *x, int64_t version)
 
 int sq_cat_refresh(msql *s)
 {
-    meridian_txn *t = NULL;
-    int rc = meridian_begin_ro(s->db, MERIDIAN_STRONG, 0, &t);
-    if (rc != MERIDIAN_OK)
-        return sq_fail_meridian(s, rc, "reading the catalog");
-    sq_txn x = {.refs = 1, .t = t, .rw = 0};
-    int64_t v;
-    rc = sq_txn_read_version(s, &x, &v);
-    if (!rc && v != s->cat.version)
-        rc = sq_cat_load(s, &x, v);
-    meridian_rollback(t);
-    return rc;
+    return sq_lease_refresh(s, 1);
 }
 
 /* ---- describing a table of the scratch database ---- */

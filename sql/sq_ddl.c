@@ -6,6 +6,9 @@
  * scratch database inside a savepoint (SQLite's own checks and messages: "table
  * t already exists", "no such column", positions), write the descriptor and the
  * new version, commit; then every session notices the version and reloads.
+ * Under a schema lease the change first marks the version record and waits
+ * the lease out (sq_ddl_run; sql/README.md, "Schema leases"). SET CLUSTER
+ * SETTING schema_lease is a schema change too.
  * CREATE INDEX writes the entries of the rows already there in the same
  * transaction (and fails on duplicates for UNIQUE). DROP removes the
  * descriptors in the transaction and the rows afterwards, in batches of their
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mr_util.h"
 #include "sql/sq_int.h"
 #include "sql/sq_lex.h"
 #include "sql/sq_row.h"
@@ -33,6 +37,7 @@ enum {
     D_CREATE_TRIGGER,
     D_DROP_TRIGGER,
     D_ALTER,
+    D_SET_LEASE,
     D_NOOP
 };
 
@@ -44,9 +49,10 @@ struct sq_ddl {
     int if_exists; /* IF EXISTS / IF NOT EXISTS */
     char *parent;
     int cascade;
-    int alter;      /* 'A' ADD COLUMN, 'C' RENAME COLUMN, 'T' RENAME TO */
-    char *col_old;  /* RENAME COLUMN's */
-    char *new_name; /* RENAME TO's */
+    int alter;        /* 'A' ADD COLUMN, 'C' RENAME COLUMN, 'T' RENAME TO */
+    char *col_old;    /* RENAME COLUMN's */
+    char *new_name;   /* RENAME TO's */
+    int64_t lease_ms; /* SET CLUSTER SETTING schema_lease's */
 };
 
 /* In sq_catalog.c. */
@@ -269,6 +275,60 @@ sq_ddl *sq_ddl_prepare(msql *s, const char *sql, int len, const char **tail, int
     const char *p = sq_lex(sql, end, &t);
     int create = sq_tok_is(&t, "CREATE"), drop = sq_tok_is(&t, "DROP");
     const char *stmt_end = NULL;
+    if (sq_tok_is(&t, "SET")) {
+        /* SET CLUSTER SETTING schema_lease = 'duration' (a schema change: it
+         * waits out the old lease and bumps the version) */
+        d->op = D_SET_LEASE;
+        p = sq_lex(p, end, &t);
+        if (sq_tok_is(&t, "CLUSTER"))
+            p = sq_lex(p, end, &t);
+        else
+            goto set_syntax;
+        if (!sq_tok_is(&t, "SETTING"))
+            goto set_syntax;
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_is(&t, "schema_lease")) {
+            int off = (int)(t.p - sql);
+            if (t.type == SQ_TK_EOF)
+                goto set_syntax;
+            sq_ddl_free(d);
+            return refuse(s, off, rc, "unknown cluster setting (there is one: schema_lease)");
+        }
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_punct(&t, '=') && !sq_tok_is(&t, "TO"))
+            goto set_syntax;
+        p = sq_lex(p, end, &t);
+        char *dur = sq_tok_string(&t);
+        if (!dur)
+            goto set_syntax;
+        int64_t ns = 0;
+        int bad = strcmp(dur, "0") != 0 && (mr_parse_duration(dur, &ns) != 0 || ns < 0);
+        free(dur);
+        if (bad || ns > SQ_LEASE_MAX_MS * 1000000LL || (ns > 0 && ns < 1000000)) {
+            int off = (int)(t.p - sql);
+            sq_ddl_free(d);
+            return refuse(s, off, rc,
+                          "bad schema_lease: a duration from '1ms' to '60s' such as '250ms', or "
+                          "'0' (leases off)");
+        }
+        d->lease_ms = ns / 1000000;
+        stmt_end = t.p + t.n;
+        p = sq_lex(p, end, &t);
+        if (t.type != SQ_TK_EOF && !sq_tok_punct(&t, ';'))
+            goto set_syntax;
+        d->text = dupn(sql, (size_t)(stmt_end - sql));
+        if (!d->text) {
+            sq_ddl_free(d);
+            *rc = MSQL_NOMEM;
+            return NULL;
+        }
+        *tail = p;
+        return d;
+    set_syntax:
+        syntax(s, sql, &t, rc);
+        sq_ddl_free(d);
+        return NULL;
+    }
     if (sq_tok_is(&t, "ALTER")) {
         /* ALTER TABLE t ADD [COLUMN] def | RENAME [COLUMN] a TO b | RENAME TO u */
         d->op = D_ALTER;
@@ -478,6 +538,11 @@ typedef struct ddl_run {
     int64_t purge_id;   /* rows to delete after the commit: a table or index id */
     int64_t purge_root; /* its root table's id (for an interleaved table) */
     int purge_index;
+    /* the schema lease: the record (a) read and the marker it wrote (nonce
+     * 0: none, leases off); restart: the record is not that any more */
+    sq_ver rec;
+    uint64_t nonce;
+    int restart;
 } ddl_run;
 
 static int fn_fail(ddl_run *r, int code, const char *msg)
@@ -1220,9 +1285,17 @@ static int ddl_fn(meridian_txn *mt, void *arg)
     r->purge_index = 0;
     s->pending = 0;
     sq_txn x = {.refs = 1, .t = mt, .rw = 1, .checked = 1, .serial = ++s->serial};
-    int64_t v;
-    if (sq_txn_read_version(s, &x, &v))
+    sq_ver cur;
+    if (sq_ver_read(s, mt, &cur))
         return fn_fail_session(r);
+    /* (c): the record must be exactly our marker (with leases off: still
+     * off, and no marker), else another schema change came between */
+    if (r->nonce ? cur.nonce != r->nonce || cur.v != r->rec.v || cur.lease_ms != r->rec.lease_ms
+                 : cur.nonce != 0 || cur.lease_ms != 0) {
+        r->restart = 1;
+        return fn_fail(r, MSQL_RETRY, "another schema change came between");
+    }
+    int64_t v = cur.v;
     if (v != s->cat.version && sq_cat_load(s, &x, v))
         return fn_fail_session(r);
     sq_wbuf_clear(s->wb);
@@ -1248,6 +1321,10 @@ static int ddl_fn(meridian_txn *mt, void *arg)
     case D_ALTER:
         rc = alter_table(r, mt, &x);
         break;
+    case D_SET_LEASE:
+        rc = MERIDIAN_OK;
+        r->changed = 1;
+        break;
     default:
         rc = drop_object(r, mt);
     }
@@ -1255,11 +1332,17 @@ static int ddl_fn(meridian_txn *mt, void *arg)
         rc = fn_fail_session(r);
     s->tx = saved;
     sq_wbuf_clear(s->wb);
-    if (rc == MERIDIAN_OK && r->changed) {
+    if (rc == MERIDIAN_OK && (r->changed || r->nonce)) {
+        /* the new version (or, for a change that changed nothing, the same
+         * one) with the marker cleared */
         uint8_t k[2];
         sq_cat_key(k, SQ_CAT_VERSION);
-        char buf[32];
-        snprintf(buf, sizeof buf, "%lld", (long long)(v + 1));
+        sq_ver nv = {.v = r->changed ? v + 1 : v,
+                     .lease_ms = r->d->op == D_SET_LEASE ? r->d->lease_ms
+                                 : cur.missing           ? SQ_LEASE_DEFAULT_MS
+                                                         : cur.lease_ms};
+        char buf[96];
+        sq_ver_format(&nv, buf, sizeof buf);
         rc = put_text(mt, k, 2, buf);
         if (rc != MERIDIAN_OK) {
             sq_fail_meridian(s, rc, "writing the catalog version");
@@ -1330,36 +1413,192 @@ out:
     sq_buf_free(&a.last);
 }
 
+/* (a) of a schema change under a lease: the marker "<V> <lease> pending
+ * <nonce>", written over the record read under its lock. Another change's
+ * marker is left alone (foreign) unless take_over (its change died). */
+typedef struct mark_arg {
+    msql *s;
+    uint64_t nonce;
+    int take_over;
+    sq_ver rec;       /* what was read */
+    uint64_t foreign; /* another change's marker found (nothing written) */
+    int written;
+} mark_arg;
+
+static int mark_fn(meridian_txn *t, void *arg)
+{
+    mark_arg *a = arg;
+    a->foreign = 0;
+    a->written = 0;
+    if (sq_ver_read(a->s, t, &a->rec))
+        return MERIDIAN_ERROR;
+    if (a->rec.lease_ms == 0)
+        return MERIDIAN_OK; /* leases off (or a new catalog): no window to wait out */
+    if (a->rec.nonce && !a->take_over) {
+        a->foreign = a->rec.nonce;
+        return MERIDIAN_OK;
+    }
+    sq_ver m = a->rec;
+    m.nonce = a->nonce;
+    char buf[96];
+    sq_ver_format(&m, buf, sizeof buf);
+    uint8_t k[2];
+    sq_cat_key(k, SQ_CAT_VERSION);
+    int rc = put_text(t, k, 2, buf);
+    if (rc == MERIDIAN_OK)
+        a->written = 1;
+    return rc;
+}
+
+/* After a failure past (a): the record back to "<V> <lease>" if it still holds
+ * our marker (best effort: a marker left behind costs sessions a version read
+ * per transaction until the next schema change clears it). */
+static int unmark_fn(meridian_txn *t, void *arg)
+{
+    mark_arg *a = arg;
+    sq_ver cur;
+    if (sq_ver_read(a->s, t, &cur))
+        return MERIDIAN_ERROR;
+    if (cur.nonce != a->nonce)
+        return MERIDIAN_OK;
+    cur.nonce = 0;
+    char buf[96];
+    sq_ver_format(&cur, buf, sizeof buf);
+    uint8_t k[2];
+    sq_cat_key(k, SQ_CAT_VERSION);
+    return put_text(t, k, 2, buf);
+}
+
+/* A random pause of up to ms (contending schema changes spread out). */
+static void jitter_ms(int64_t ms)
+{
+    if (ms > 0)
+        sq_lease_sleep_ms((int64_t)(sq_lease_nonce() % (uint64_t)ms) + 1);
+}
+
+/* A failure of meridian_run (rc) as the session's code and message. */
+static int run_failed(msql *s, int rc, const char *msg)
+{
+    int code;
+    if (msg && (rc == MERIDIAN_ERROR || rc == MERIDIAN_NOMEM))
+        code = MSQL_ERROR;
+    else if (rc == MERIDIAN_UNKNOWN)
+        code = MSQL_UNKNOWN;
+    else if (rc == MERIDIAN_TIMEOUT || rc == MERIDIAN_UNAVAILABLE)
+        code = strstr(meridian_errmsg(s->db), "last: aborted") ? MSQL_RETRY : MSQL_UNAVAILABLE;
+    else if (rc == MERIDIAN_ABORTED)
+        code = MSQL_RETRY;
+    else
+        code = MSQL_ERROR;
+    const char *m =
+        msg && (rc == MERIDIAN_ERROR || rc == MERIDIAN_NOMEM) ? msg : meridian_errmsg(s->db);
+    free(s->errmsg);
+    s->errmsg = strdup(code == MSQL_UNKNOWN ? "commit outcome unknown for a schema change: it "
+                                              "may have been applied"
+                                            : m);
+    s->erroff = -1;
+    return code;
+}
+
+/* A schema change (sql/README.md, "Schema leases"): (a) the marker, (b) the
+ * wait until every later commit is above its timestamp + the lease, with the
+ * marker still ours, (c) the change itself, which requires the marker and
+ * clears it. Leases off: (c) alone, as before leases. */
 int sq_ddl_run(msql *s, sq_ddl *d)
 {
     if (d->op == D_NOOP)
         return MSQL_OK;
-    ddl_run r = {s, d, 0, NULL, 0, 0, 0, 0};
-    int rc = meridian_run(s->db, s->retry_ms, ddl_fn, &r, NULL);
-    int code = MSQL_OK;
-    if (rc != MERIDIAN_OK) {
-        if (r.msg && (rc == MERIDIAN_ERROR || rc == MERIDIAN_NOMEM))
-            code = r.code ? r.code : MSQL_ERROR;
-        else if (rc == MERIDIAN_UNKNOWN)
-            code = MSQL_UNKNOWN;
-        else if (rc == MERIDIAN_TIMEOUT || rc == MERIDIAN_UNAVAILABLE)
-            code = strstr(meridian_errmsg(s->db), "last: aborted") ? MSQL_RETRY : MSQL_UNAVAILABLE;
-        else if (rc == MERIDIAN_ABORTED)
-            code = MSQL_RETRY;
-        else
-            code = MSQL_ERROR;
-        const char *m = r.msg && (rc == MERIDIAN_ERROR || rc == MERIDIAN_NOMEM)
-                            ? r.msg
-                            : meridian_errmsg(s->db);
-        free(s->errmsg);
-        s->errmsg = strdup(code == MSQL_UNKNOWN ? "commit outcome unknown for a schema change: it "
-                                                  "may have been applied"
-                                                : m);
-        s->erroff = -1;
-        free(r.msg);
-        /* the scratch database may hold the catalog the failed attempt read */
-        sq_cat_refresh(s);
-        return code;
+    ddl_run r = {s, d, 0, NULL, 0, 0, 0, 0, {0}, 0, 0};
+    int64_t give_up = mr_monotonic_ns() + (int64_t)s->retry_ms * MR_NS_PER_MS;
+    uint64_t seen_foreign = 0;
+    int64_t foreign_since = 0;
+    int rc;
+    for (;;) {
+        s->pending = 0;
+        sqlite3_free(s->msg); /* run_failed tells mark_fn's own failure by it */
+        s->msg = NULL;
+        mark_arg ma = {s, sq_lease_nonce(), 0, {0}, 0, 0};
+        int64_t m = 0;
+        rc = meridian_run(s->db, s->retry_ms, mark_fn, &ma, &m);
+        if (rc == MERIDIAN_OK && ma.foreign) {
+            /* another change is waiting out the lease: let it finish; take its
+             * place when its marker stays well past a lease (it died) */
+            int64_t now = mr_monotonic_ns();
+            if (ma.foreign != seen_foreign) {
+                seen_foreign = ma.foreign;
+                foreign_since = now;
+            }
+            int64_t lease_ns = ma.rec.lease_ms * MR_NS_PER_MS;
+            if (now - foreign_since > 3 * lease_ns + 100 * MR_NS_PER_MS) {
+                ma.take_over = 1;
+                rc = meridian_run(s->db, s->retry_ms, mark_fn, &ma, &m);
+            } else {
+                if (now > give_up) {
+                    free(s->errmsg);
+                    s->errmsg = strdup("retryable: another schema change is in progress");
+                    s->erroff = -1;
+                    return MSQL_RETRY;
+                }
+                sq_lease_sleep_ms(ma.rec.lease_ms / 2);
+                jitter_ms(ma.rec.lease_ms / 2 + 1);
+                continue;
+            }
+        }
+        if (rc != MERIDIAN_OK) {
+            int code = run_failed(s, rc, s->msg);
+            sq_cat_refresh(s);
+            return code;
+        }
+        r.rec = ma.rec;
+        r.nonce = ma.written ? ma.nonce : 0;
+        if (r.nonce) {
+            int ours = 0;
+            if (sq_lease_wait(s, m, ma.rec.lease_ms, ma.nonce, &ours)) {
+                int code = s->pending && s->pending != SQ_PEND_SCHEMA ? s->pending : MSQL_ERROR;
+                free(s->errmsg);
+                s->errmsg = strdup(s->msg ? s->msg : "waiting out the schema lease failed");
+                s->erroff = -1;
+                meridian_run(s->db, s->retry_ms, unmark_fn, &ma, NULL);
+                return code;
+            }
+            if (!ours) {
+                /* (b) another change replaced our marker: start again */
+                if (mr_monotonic_ns() > give_up) {
+                    free(s->errmsg);
+                    s->errmsg = strdup("retryable: another schema change is in progress");
+                    s->erroff = -1;
+                    return MSQL_RETRY;
+                }
+                jitter_ms(ma.rec.lease_ms);
+                continue;
+            }
+        }
+        r.restart = 0;
+        rc = meridian_run(s->db, s->retry_ms, ddl_fn, &r, NULL);
+        if (r.restart && mr_monotonic_ns() <= give_up) {
+            free(r.msg);
+            r.msg = NULL;
+            r.code = 0;
+            jitter_ms(ma.rec.lease_ms);
+            continue;
+        }
+        if (rc != MERIDIAN_OK) {
+            int code = run_failed(s, rc, r.msg);
+            if (r.msg && (rc == MERIDIAN_ERROR || rc == MERIDIAN_NOMEM) && r.code)
+                code = r.code;
+            free(r.msg);
+            if (r.nonce) {
+                char *keep = s->errmsg;
+                s->errmsg = NULL;
+                meridian_run(s->db, s->retry_ms, unmark_fn, &ma, NULL);
+                free(s->errmsg);
+                s->errmsg = keep;
+            }
+            /* the scratch database may hold the catalog the failed attempt read */
+            sq_cat_refresh(s);
+            return code;
+        }
+        break;
     }
     free(r.msg);
     int64_t pid = r.purge_id, proot = r.purge_root;
@@ -1376,5 +1615,5 @@ int sq_ddl_run(msql *s, sq_ddl *d)
         purge(s, pid, 0);
     else if (pid)
         purge(s, proot, pid);
-    return code;
+    return MSQL_OK;
 }

@@ -4,6 +4,7 @@
  *                 SAVEPOINT, autocommit, error codes
  *   sq_txn.c      a session's transaction: lazy begin, the catalog version
  *                 check, reads merged with the write buffer, commit
+ *   sq_lease.c    schema leases: the window that stands in for the version read
  *   sq_catalog.c  descriptors under 0x01 keys, loading them into the session
  *                 (virtual tables, views, the scratch database, meridian_schema)
  *   sq_ddl.c      CREATE/DROP TABLE/VIEW/INDEX as read-write transactions
@@ -16,7 +17,7 @@
  *
  * Key space (the first byte): 0x00 the cluster's; 0x01 the SQL catalog;
  * 0x02 rows and index entries:
- *   0x01 0x01                      catalog version (decimal text)
+ *   0x01 0x01                      catalog version record: "<V> <lease_ms> [pending <nonce>]"
  *   0x01 0x02                      the last table/index id handed out
  *   0x01 0x03 name (lower case)    a descriptor (JSON) of a table, view or index
  *   0x01 0x04 int(table id)        the highest INTEGER PRIMARY KEY handed out
@@ -173,9 +174,31 @@ typedef struct sq_txn {
     int refs;
     meridian_txn *t; /* NULL once finished */
     int rw;
-    int checked; /* the catalog version was read */
+    int checked; /* the catalog version was read, or the schema lease stands in */
     uint64_t serial;
+    /* the schema lease (sq_lease.c): a read-only transaction's timestamp is
+     * still to be checked against the window [win_lo, win_hi) (lease_check);
+     * a read-write one commits before deadline (0: none, it read the version) */
+    int lease_check;
+    int64_t win_lo, win_hi;
+    int64_t deadline, deadline_mono; /* L, and when the session's clock says it passed */
+    int64_t lease_v;                 /* the catalog version the window was for */
+    int64_t commit_margin;           /* less left at COMMIT: the version read instead */
+    int deadline_set;                /* the commit went with meridian_set_commit_before */
 } sq_txn;
+
+/* The catalog version record 0x01 0x01: "<V> <lease_ms> [pending <nonce>]"
+ * (legacy "<V>": lease 0). */
+typedef struct sq_ver {
+    int64_t v;
+    int64_t lease_ms;
+    uint64_t nonce; /* a schema change's marker (0: none) */
+    int64_t ts;     /* the record's commit timestamp (0: not read at one) */
+    int missing;    /* no record: a new catalog */
+} sq_ver;
+
+#define SQ_LEASE_DEFAULT_MS 1000  /* a new catalog's schema_lease */
+#define SQ_LEASE_MAX_MS     60000 /* every schema change waits this long at most */
 
 typedef struct sq_savepoint {
     char *name;
@@ -251,11 +274,17 @@ struct msql {
     int64_t commit_ts;
     uint64_t last_txn_id;
     uint64_t rows_read;
-    int retry_ms;            /* meridian_run's deadline for autocommit writes */
-    int stmt_timeout_ms;     /* msql_set_statement_timeout (0: none) */
-    int schema_cache_ms;     /* msql_set_schema_cache (0: off) */
-    int64_t version_read_at; /* monotonic ns of the last version read that matched */
-    int64_t stmt_deadline;   /* monotonic ns when the running statement is stopped (0: never) */
+    int retry_ms;        /* meridian_run's deadline for autocommit writes */
+    int stmt_timeout_ms; /* msql_set_statement_timeout (0: none) */
+    /* the schema lease (sq_lease.c): [win_lo, win_hi) is when catalog version
+     * win_v is certainly the schema (win_v -1: no window) */
+    int64_t lease_ms; /* the setting as last read (0: leases off) */
+    int64_t win_v, win_lo, win_hi;
+    int64_t win_mono_end;  /* monotonic ns when win_hi has passed at the latest */
+    int64_t refresh_after; /* monotonic ns: no refresh before (one per lease) */
+    uint64_t refreshes, lease_fallbacks;
+    int test_flags;        /* msql_test_flags */
+    int64_t stmt_deadline; /* monotonic ns when the running statement is stopped (0: never) */
 };
 
 /* ---- sq_session.c ---- */
@@ -308,12 +337,38 @@ int sq_scan_merged(msql *s, sq_txn *x, const uint8_t *start, size_t slen, const 
 int sq_txn_put(msql *s, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 int sq_txn_del(msql *s, const uint8_t *key, size_t klen);
 
+/* ---- sq_lease.c ---- */
+/* Parses / formats a version record. 0 or -1 (garbage). */
+int sq_ver_parse(const void *val, size_t n, sq_ver *out);
+void sq_ver_format(const sq_ver *r, char *buf, size_t n);
+/* Reads the record through t (a read-write transaction: under its shared
+ * lock), with its commit timestamp; notes the lease setting in s. */
+int sq_ver_read(msql *s, meridian_txn *t, sq_ver *out);
+/* Learns the window: reads the record at EXACT_STALENESS 0; a version other
+ * than the cached one loads the catalog (may_load) or leaves no window. */
+int sq_lease_refresh(msql *s, int may_load);
+/* Can x skip reading the version (the window stands in)? 1: yes (x set up
+ * for sq_lease_check / the commit deadline), 0: read it. */
+int sq_lease_begin(msql *s, sq_txn *x);
+/* After x's first store read: its timestamp in the window, or the version
+ * read at it (SQ_PEND_SCHEMA when it differs). 0 or SQLITE_ERROR. */
+int sq_lease_check(msql *s, sq_txn *x);
+/* A schema change's nonce (random, non-zero) and its wait: sleeps lease_ms,
+ * then reads the record at m + lease + 1 (*ours: it still holds nonce). */
+/* Before committing read-write x: the deadline, or (less than a quarter of
+ * the lease left by the session's clock) the version read under x's lock. 0 or SQLITE_ERROR
+ * (MSQL_RETRY when the schema changed). */
+int sq_lease_commit(msql *s, sq_txn *x);
+uint64_t sq_lease_nonce(void);
+void sq_lease_sleep_ms(int64_t ms);
+int sq_lease_wait(msql *s, int64_t m, int64_t lease_ms, uint64_t nonce, int *ours);
+
 /* ---- sq_catalog.c ---- */
 /* Loads the catalog through x (every descriptor) and rebuilds the session's
  * objects. SQLite/session error codes. */
 int sq_cat_load(msql *s, sq_txn *x, int64_t version);
-/* Loads the catalog if the store's version differs from the session's: a
- * strong read of the version, then of the descriptors at that timestamp. */
+/* Loads the catalog if the store's version differs from the session's, and
+ * learns the schema lease's window (sq_lease_refresh). */
 int sq_cat_refresh(msql *s);
 /* Rebuilds the session's objects from s->cat.desc. */
 int sq_cat_rebuild(msql *s);

@@ -45,6 +45,7 @@ struct msql_stmt {
     sq_ddl *ddl;
     /* SHOW TABLETS FOR TABLE tablets */
     char *tablets;
+    int setting; /* SHOW CLUSTER SETTING schema_lease */
     /* K_SQL */
     sq_dml dml;
     int started, finished;
@@ -184,10 +185,18 @@ void msql_set_statement_timeout(msql *s, int ms)
         s->stmt_timeout_ms = ms;
 }
 
-void msql_set_schema_cache(msql *s, int ms)
+void msql_test_flags(msql *s, int flags)
 {
-    if (s && ms >= 0)
-        s->schema_cache_ms = ms;
+    if (s)
+        s->test_flags = flags;
+}
+
+void msql_lease_stats(const msql *s, uint64_t *refreshes, uint64_t *fallbacks)
+{
+    if (refreshes)
+        *refreshes = s ? s->refreshes : 0;
+    if (fallbacks)
+        *fallbacks = s ? s->lease_fallbacks : 0;
 }
 
 void msql_interrupt(msql *s)
@@ -325,6 +334,7 @@ int msql_open(meridian *db, msql **out)
     s->erroff = -1;
     s->retry_ms = 30000;
     s->cat.version = -1;
+    s->win_v = -1;
     s->wb = sq_wbuf_new();
     int rc =
         sqlite3_open_v2(":memory:", &s->conn,
@@ -545,6 +555,20 @@ static int parse_show(msql *s, const char *sql, const char *p, const char *end, 
         q = "SELECT name AS \"Index\", sql AS \"Create Index\" FROM temp.meridian_schema "
             "WHERE type = 'index' AND tbl_name = ?1 COLLATE NOCASE ORDER BY name";
         p = sq_lex(p, end, &t);
+    } else if (sq_tok_is(&t, "CLUSTER")) {
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_is(&t, "SETTING"))
+            goto syntax;
+        p = sq_lex(p, end, &t);
+        if (!sq_tok_is(&t, "schema_lease")) {
+            if (t.type == SQ_TK_EOF)
+                goto syntax;
+            return set_error(s, MSQL_ERROR, (int)(t.p - sql),
+                             "unknown cluster setting %.*s (there is one: schema_lease)", t.n, t.p);
+        }
+        st->setting = 1;
+        q = "SELECT NULL AS schema_lease";
+        p = sq_lex(p, end, &t);
     } else if (sq_tok_is(&t, "TABLETS")) {
         p = sq_lex(p, end, &t);
         if (!sq_tok_is(&t, "FOR"))
@@ -715,7 +739,7 @@ int msql_prepare(msql *s, const char *sql, int len, msql_stmt **out, const char 
         st->kind = K_SHOW;
         rc = parse_show(s, sql, start, end, st, tail);
     } else if (sq_tok_is(&t1, "CREATE") || sq_tok_is(&t1, "DROP") || sq_tok_is(&t1, "ALTER") ||
-               sq_tok_is(&t1, "REINDEX")) {
+               sq_tok_is(&t1, "REINDEX") || (sq_tok_is(&t1, "SET") && sq_tok_is(&t2, "CLUSTER"))) {
         st->kind = K_DDL;
         int r = MSQL_OK;
         st->ddl = sq_ddl_prepare(s, start, (int)(end - start), tail, &r);
@@ -878,8 +902,10 @@ static int step_once(msql_stmt *st)
 
 typedef struct run_arg {
     msql_stmt *st;
-    int sql_error; /* the statement failed (not the store) */
-    int deferred;  /* OR FAIL: rows kept and committed, the error reported after */
+    int attempts;
+    int deadline_used; /* the last attempt committed with the lease's deadline */
+    int sql_error;     /* the statement failed (not the store) */
+    int deferred;      /* OR FAIL: rows kept and committed, the error reported after */
     int code;
     char *msg;
 } run_arg;
@@ -896,6 +922,13 @@ static int run_fn(meridian_txn *t, void *arg)
     x->t = t;
     x->rw = 1;
     x->serial = ++s->serial;
+    if (a->attempts++ > 0 && a->deadline_used && !(s->test_flags & MSQL_TEST_NO_REFRESH)) {
+        /* the last attempt may have missed its deadline: a window further on */
+        s->pending = 0;
+        if (sq_lease_refresh(s, 0) != SQLITE_OK)
+            s->pending = 0;
+    }
+    a->deadline_used = 0;
     s->tx = x;
     s->last_txn_id = meridian_txn_id(t);
     sq_wbuf_clear(s->wb);
@@ -941,7 +974,7 @@ static int run_fn(meridian_txn *t, void *arg)
     } else {
         sqlite3_reset(st->st);
     }
-    if (out == MERIDIAN_OK && sq_txn_flush(s)) {
+    if (out == MERIDIAN_OK && (sq_lease_commit(s, x) || sq_txn_flush(s))) {
         a->code = s->pending ? s->pending : MSQL_ERROR;
         free(a->msg);
         a->msg = strdup(s->msg ? s->msg : "write failed");
@@ -950,6 +983,7 @@ static int run_fn(meridian_txn *t, void *arg)
                                             : MERIDIAN_ERROR;
         a->sql_error = out == MERIDIAN_ERROR;
     }
+    a->deadline_used = x->deadline_set;
     s->tx = NULL;
     x->t = NULL; /* meridian_run commits or rolls it back */
     sq_txn_unref(x);
@@ -960,7 +994,7 @@ static int run_fn(meridian_txn *t, void *arg)
 static int step_autocommit_write(msql_stmt *st)
 {
     msql *s = st->s;
-    run_arg a = {st, 0, 0, 0, NULL};
+    run_arg a = {st, 0, 0, 0, 0, 0, NULL};
     int64_t ts = 0;
     s->in_run = 1;
     int rc = meridian_run(s->db, s->retry_ms, run_fn, &a, &ts);
@@ -1007,6 +1041,41 @@ static int step_autocommit_write(msql_stmt *st)
     }
     free(a.msg);
     return code;
+}
+
+/* SHOW CLUSTER SETTING schema_lease: the record's lease, read now (a new
+ * catalog: the lease its first schema change writes). */
+static int show_setting(msql_stmt *st)
+{
+    msql *s = st->s;
+    meridian_txn *t = NULL;
+    int rc = meridian_begin_ro(s->db, MERIDIAN_STRONG, 0, &t);
+    if (rc != MERIDIAN_OK)
+        return sq_fail_meridian(s, rc, "reading the catalog version");
+    sq_ver r;
+    rc = sq_ver_read(s, t, &r);
+    meridian_rollback(t);
+    if (rc)
+        return rc;
+    int64_t ms = r.missing ? SQ_LEASE_DEFAULT_MS : r.lease_ms;
+    char *text = ms == 0          ? sqlite3_mprintf("0")
+                 : ms % 1000 == 0 ? sqlite3_mprintf("%llds", (long long)(ms / 1000))
+                                  : sqlite3_mprintf("%lldms", (long long)ms);
+    sqlite3_stmt *row = NULL;
+    s->internal++;
+    rc = text ? sqlite3_prepare_v2(s->conn, "SELECT ?1", -1, &row, NULL) : SQLITE_NOMEM;
+    s->internal--;
+    if (!rc)
+        rc = sqlite3_bind_text(row, 1, text, -1, SQLITE_TRANSIENT);
+    if (!rc && sqlite3_step(row) == SQLITE_ROW)
+        rc = emit_row(st, row);
+    else if (!rc)
+        rc = sq_fail_sqlite(s, s->conn, sqlite3_errcode(s->conn));
+    sqlite3_finalize(row);
+    sqlite3_free(text);
+    if (rc == SQLITE_NOMEM)
+        return sq_fail(s, MSQL_NOMEM, "out of memory");
+    return rc;
 }
 
 static int find_savepoint(msql *s, const char *name)
@@ -1126,6 +1195,16 @@ int msql_step(msql_stmt *st)
         int rc0 = show_refresh(s);
         if (rc0 != MSQL_OK)
             return rc0;
+    }
+    if (st->setting && !st->buffered) {
+        rows_free(st);
+        st->ncols = 1;
+        s->pending = 0;
+        if (show_setting(st) != SQLITE_OK) {
+            rows_free(st);
+            return take_error(s, MSQL_ERROR);
+        }
+        st->buffered = 1;
     }
     if (st->tablets && !st->buffered) {
         rows_free(st);

@@ -1,12 +1,15 @@
 /* sql/sq_txn.c: a session's transaction over libmeridian.
  *
  * The session begins a transaction lazily, at the first virtual-table access
- * that needs one, and reads the catalog version through it first: under a
- * shared lock in a read-write transaction (a DDL commit, which writes the
- * version, then waits for it or wounds it), at the read timestamp in a
- * read-only one. A version other than the session's cached one fails the
- * access with SQ_PEND_SCHEMA: the session reloads the catalog through the
- * same transaction and runs the statement again.
+ * that needs one, and learns the catalog version at its timestamp: inside the
+ * session's schema lease window without a read (sq_lease.c: a read-only
+ * transaction's first read checks its timestamp, a read-write one commits
+ * with a deadline), else by reading it first: under a shared lock in a
+ * read-write transaction (a DDL commit, which writes the version, then waits
+ * for it or wounds it), at the read timestamp in a read-only one. A version
+ * other than the session's cached one fails the access with SQ_PEND_SCHEMA:
+ * the session reloads the catalog through the same transaction and runs the
+ * statement again.
  *
  * Writes go to the session's write buffer (sq_wbuf.h) and reach libmeridian
  * only at commit; reads merge the buffer over the store. */
@@ -83,28 +86,11 @@ void sq_txn_abandon(msql *s)
 
 int sq_txn_read_version(msql *s, sq_txn *x, int64_t *v)
 {
-    uint8_t key[2] = {SQ_PFX_CATALOG, SQ_CAT_VERSION};
-    void *val = NULL;
-    size_t vlen = 0;
+    sq_ver r;
     *v = 0;
-    int rc = meridian_get(x->t, key, sizeof key, &val, &vlen);
-    if (rc == MERIDIAN_NOTFOUND)
-        return SQLITE_OK;
-    if (rc != MERIDIAN_OK)
-        return sq_fail_meridian(s, rc, "reading the catalog version");
-    char buf[32];
-    int ok = vlen > 0 && vlen < sizeof buf;
-    if (ok) {
-        memcpy(buf, val, vlen);
-        buf[vlen] = 0;
-        char *end;
-        long long n = strtoll(buf, &end, 10);
-        ok = *end == 0 && n >= 0;
-        *v = n;
-    }
-    meridian_free(val);
-    if (!ok)
-        return sq_fail(s, MSQL_ERROR, "the catalog version key holds garbage");
+    if (sq_ver_read(s, x->t, &r))
+        return SQLITE_ERROR;
+    *v = r.v;
     return SQLITE_OK;
 }
 
@@ -132,16 +118,12 @@ sq_txn *sq_txn_get(msql *s, int rw)
         sq_fail(s, MSQL_ERROR, "cannot write in a read-only transaction");
         return NULL;
     }
-    if (!x->checked && !x->rw && s->autocommit_ro && s->schema_cache_ms && s->cat.version >= 0 &&
-        s->version_read_at &&
-        mr_monotonic_ns() - s->version_read_at < s->schema_cache_ms * MR_NS_PER_MS)
-        x->checked = 1; /* msql_set_schema_cache: the version read a moment ago stands */
+    if (!x->checked && sq_lease_begin(s, x))
+        x->checked = 1; /* the schema lease stands in for the version read */
     if (!x->checked) {
         int64_t v;
         if (sq_txn_read_version(s, x, &v))
             return NULL;
-        if (v == s->cat.version)
-            s->version_read_at = mr_monotonic_ns();
         if (v != s->cat.version) {
             sq_fail(s, SQ_PEND_SCHEMA,
                     "schema changed (catalog version %lld, this session had %lld)", (long long)v,
@@ -172,6 +154,10 @@ int sq_read(msql *s, sq_txn *x, const uint8_t *key, size_t klen, uint8_t **val, 
     void *v = NULL;
     size_t n = 0;
     int rc = meridian_get(x->t, key, klen, &v, &n);
+    if ((rc == MERIDIAN_OK || rc == MERIDIAN_NOTFOUND) && x->lease_check && sq_lease_check(s, x)) {
+        meridian_free(v); /* read under a schema that may not be the one at its timestamp */
+        return SQLITE_ERROR;
+    }
     if (rc == MERIDIAN_NOTFOUND)
         return SQLITE_NOTFOUND;
     if (rc != MERIDIAN_OK)
@@ -192,14 +178,27 @@ int sq_read(msql *s, sq_txn *x, const uint8_t *key, size_t klen, uint8_t **val, 
 
 typedef struct scan_arg {
     msql *s;
+    sq_txn *x;
     sq_row_cb fn;
     void *arg;
     int stopped;
+    int unchecked; /* stopped at the first row: its timestamp is outside the window */
 } scan_arg;
 
 static int scan_cb(void *arg, const void *key, size_t klen, const void *val, size_t vlen)
 {
     scan_arg *a = arg;
+    if (a->x->lease_check) {
+        /* no row goes on before the schema is known to be the one at the
+         * transaction's timestamp */
+        int64_t ts = meridian_read_ts(a->x->t);
+        if (ts >= a->x->win_lo && ts < a->x->win_hi) {
+            a->x->lease_check = 0;
+        } else {
+            a->unchecked = 1;
+            return 1;
+        }
+    }
     a->s->rows_read++;
     if (a->fn(a->arg, key, klen, val, vlen)) {
         a->stopped = 1;
@@ -211,7 +210,7 @@ static int scan_cb(void *arg, const void *key, size_t klen, const void *val, siz
 int sq_scan_store(msql *s, sq_txn *x, const uint8_t *start, size_t slen, const uint8_t *end,
                   size_t elen, size_t limit, sq_row_cb fn, void *arg)
 {
-    scan_arg a = {s, fn, arg, 0};
+    scan_arg a = {s, x, fn, arg, 0, 0};
     /* Bounds longer than any key: with T the first MERIDIAN_KEY_MAX bytes,
      * the keys >= start are those >= succ(T), and the keys < end those
      * < succ(T) (no stored key extends T). */
@@ -230,6 +229,18 @@ int sq_scan_store(msql *s, sq_txn *x, const uint8_t *start, size_t slen, const u
     int rc = meridian_scan(x->t, start, slen, end, end ? elen : 0, limit, scan_cb, &a);
     if (rc != MERIDIAN_OK)
         return sq_fail_meridian(s, rc, "scan");
+    if (x->lease_check) {
+        /* the first row's timestamp was outside the window (or no row came):
+         * read the version at it; the same schema lets the scan run again */
+        if (sq_lease_check(s, x))
+            return SQLITE_ERROR;
+        if (a.unchecked) {
+            a.unchecked = 0;
+            rc = meridian_scan(x->t, start, slen, end, end ? elen : 0, limit, scan_cb, &a);
+            if (rc != MERIDIAN_OK)
+                return sq_fail_meridian(s, rc, "scan");
+        }
+    }
     return SQLITE_OK;
 }
 
@@ -418,7 +429,7 @@ int sq_txn_commit(msql *s)
         return MSQL_OK;
     }
     int code = MSQL_OK;
-    if (x->rw && sq_txn_flush(s)) {
+    if (x->rw && (sq_lease_commit(s, x) || sq_txn_flush(s))) {
         code = s->pending ? s->pending : MSQL_ERROR;
         sq_txn_abandon(s);
         return code;
@@ -427,6 +438,11 @@ int sq_txn_commit(msql *s)
     int rw = x->rw;
     int64_t ts = 0;
     int rc = meridian_commit(x->t, &ts);
+    if (rc == MERIDIAN_ABORTED && x->deadline_set) {
+        /* maybe past the deadline: the next transaction learns a new window */
+        s->win_v = -1;
+        s->refresh_after = 0;
+    }
     x->t = NULL;
     s->tx = NULL;
     sq_txn_unref(x);

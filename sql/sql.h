@@ -88,12 +88,17 @@ void msql_set_retry_deadline(msql *s, int ms);
  * MSQL_ERROR ("interrupted: ..."), changing nothing: SQLite checks the time as
  * it runs (a wait on the cluster is bounded by its own timeouts). */
 void msql_set_statement_timeout(msql *s, int ms);
-/* Opt-in, off by default: an autocommit read-only statement skips reading the
- * catalog version when this session read it less than ms ago, saving a round
- * trip per point read; such a read may interpret rows with a schema up to ms
- * old (a table dropped or altered within ms goes unnoticed by it). Explicit
- * transactions and writes always read the version. */
-void msql_set_schema_cache(msql *s, int ms);
+/* Tests only: switch parts of the schema lease off (sql/README.md, "Schema
+ * leases") to show what each guards. NO_REFRESH: never refresh the window on
+ * the session's clock (only the timestamp checks stand); NO_LEASE: no window
+ * (every transaction reads the version, as with leases off); NO_DEADLINE:
+ * read-write transactions use the window without a commit deadline and without
+ * the fallback read at COMMIT (unsafe: the negative control). */
+enum { MSQL_TEST_NO_REFRESH = 1, MSQL_TEST_NO_LEASE = 2, MSQL_TEST_NO_DEADLINE = 4 };
+void msql_test_flags(msql *s, int flags);
+/* How often the session read the version record to learn its window, and how
+ * often a read-only transaction fell outside it (and read the version). */
+void msql_lease_stats(const msql *s, uint64_t *refreshes, uint64_t *fallbacks);
 /* Stops the statement s is running (MSQL_ERROR "interrupted"), as Ctrl-C in a
  * shell: callable from another thread or a signal handler's thread. */
 void msql_interrupt(msql *s);

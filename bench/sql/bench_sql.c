@@ -11,6 +11,7 @@
  * Usage: bench-sql --meridian PATH [--systems meridian-sql,meridian-kv,postgres,sqlite]
  *            [--cases select,insert,update,scan,join] [--sessions 1,8] [--seconds 10 | --ops N]
  *            [--accounts 10000] [--owners 100] [--nodes 3] [--timeout-ms 5000]
+ *            [--schema-lease 1s]  (the SQL catalog's; '0': off, a version read per statement)
  *            [--pg-bin DIR] [--keep DIR]
  *
  * Every operation's result is checked (a select returns 1 row, a scan 100, a join 10), and so
@@ -286,7 +287,7 @@ static void usage(void)
         "usage: bench-sql --meridian PATH [--systems meridian-sql,meridian-kv,postgres,sqlite]\n"
         "           [--cases select,insert,update,scan,join] [--sessions 1,8]\n"
         "           [--seconds 10 | --ops N] [--accounts 10000] [--owners 100] [--nodes 3]\n"
-        "           [--timeout-ms 5000] [--pg-bin DIR] [--keep DIR]\n");
+        "           [--timeout-ms 5000] [--schema-lease 1s] [--pg-bin DIR] [--keep DIR]\n");
 }
 
 enum { SYS_SQL = 0, SYS_KV, SYS_PG, SYS_LITE };
@@ -295,15 +296,22 @@ static const char *const sys_names[MAX_SYSTEMS] = {"meridian-sql", "meridian-kv"
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"meridian", required_argument, NULL, 'm'}, {"systems", required_argument, NULL, 'y'},
-        {"cases", required_argument, NULL, 'c'},    {"sessions", required_argument, NULL, 'n'},
-        {"seconds", required_argument, NULL, 's'},  {"ops", required_argument, NULL, 'o'},
-        {"accounts", required_argument, NULL, 'a'}, {"owners", required_argument, NULL, 'w'},
-        {"nodes", required_argument, NULL, 'N'},    {"timeout-ms", required_argument, NULL, 't'},
-        {"pg-bin", required_argument, NULL, 'p'},   {"keep", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
-    const char *meridian = NULL, *pg_bin = NULL, *keep = NULL;
+    static const struct option opts[] = {{"meridian", required_argument, NULL, 'm'},
+                                         {"systems", required_argument, NULL, 'y'},
+                                         {"cases", required_argument, NULL, 'c'},
+                                         {"sessions", required_argument, NULL, 'n'},
+                                         {"seconds", required_argument, NULL, 's'},
+                                         {"ops", required_argument, NULL, 'o'},
+                                         {"accounts", required_argument, NULL, 'a'},
+                                         {"owners", required_argument, NULL, 'w'},
+                                         {"nodes", required_argument, NULL, 'N'},
+                                         {"timeout-ms", required_argument, NULL, 't'},
+                                         {"pg-bin", required_argument, NULL, 'p'},
+                                         {"keep", required_argument, NULL, 'k'},
+                                         {"schema-lease", required_argument, NULL, 'L'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *meridian = NULL, *pg_bin = NULL, *keep = NULL, *schema_lease = "1s";
     bool want_sys[MAX_SYSTEMS] = {true, true, true, true};
     bool want_case[BS_CASES] = {true, true, true, true, true};
     int sessions[MAX_LIST] = {1, 8}, nsessions = 2;
@@ -348,6 +356,13 @@ int main(int argc, char **argv)
         case 'k':
             keep = optarg;
             break;
+        case 'L': {
+            int64_t ns;
+            ok = ok && strlen(optarg) < 24 &&
+                 (strcmp(optarg, "0") == 0 || (mr_parse_duration(optarg, &ns) == 0 && ns >= 0));
+            schema_lease = optarg;
+            break;
+        }
         case 'h':
             usage();
             return 0;
@@ -381,7 +396,8 @@ int main(int argc, char **argv)
         maxsess = sessions[i] > maxsess ? sessions[i] : maxsess;
     int status = 0;
     if (want_sys[SYS_SQL] || want_sys[SYS_KV]) {
-        if (bs_meridian_start(meridian, (int)nodes, keep, timeout_ms, &mer, &err) != MR_OK) {
+        if (bs_meridian_start(meridian, (int)nodes, keep, timeout_ms, schema_lease, &mer, &err) !=
+            MR_OK) {
             fprintf(stderr, "bench-sql: %s\n", mr_err_msg(&err));
             return 1;
         }

@@ -30,6 +30,7 @@ struct bs_meridian {
     lc_cluster cl;
     bool keep, loaded;
     int64_t timeout_ms;
+    char schema_lease[32];
     meridian *db; /* the driver's own connection and session: load and checks */
     msql *s;
     uint8_t accounts_pfx[16], inskv_pfx[16]; /* 0x02 int(table id) */
@@ -194,7 +195,10 @@ static int mer_load(void *sys, const bs_data *d, mr_err *err)
     bs_meridian *m = sys;
     if (m->loaded)
         return MR_OK;
+    /* each schema change waits out the schema lease: the tables are made under
+     * a short one; the statements run with --schema-lease (1 s, the default) */
     int rc = exec_sql(m,
+                      "SET CLUSTER SETTING schema_lease = '10ms';"
                       "CREATE TABLE owners (id INTEGER PRIMARY KEY, name TEXT);"
                       "CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner INTEGER, "
                       "balance INTEGER, name TEXT);"
@@ -203,6 +207,10 @@ static int mer_load(void *sys, const bs_data *d, mr_err *err)
                       "CREATE TABLE ins_kv (id INTEGER PRIMARY KEY, owner INTEGER, "
                       "balance INTEGER, name TEXT);",
                       err);
+    char set[96];
+    snprintf(set, sizeof set, "SET CLUSTER SETTING schema_lease = '%s'", m->schema_lease);
+    if (rc == MR_OK)
+        rc = exec_sql(m, set, err);
     size_t cap = (size_t)LOAD_BATCH * 64 + 128;
     char *sql = malloc(cap);
     if (!sql)
@@ -422,7 +430,7 @@ static void kv_close(void *client)
 }
 
 int bs_meridian_start(const char *bin, int nodes, const char *keep_dir, int64_t timeout_ms,
-                      bs_meridian **out, mr_err *err)
+                      const char *schema_lease, bs_meridian **out, mr_err *err)
 {
     if (keep_dir && mkdir(keep_dir, 0755) != 0 && errno != EEXIST)
         return mr_errf(err, MR_EIO, "cannot make %s: %s", keep_dir, strerror(errno));
@@ -431,6 +439,7 @@ int bs_meridian_start(const char *bin, int nodes, const char *keep_dir, int64_t 
         return mr_errf(err, MR_ENOMEM, "out of memory");
     m->keep = keep_dir != NULL;
     m->timeout_ms = timeout_ms;
+    snprintf(m->schema_lease, sizeof m->schema_lease, "%s", schema_lease ? schema_lease : "1s");
     lc_opts lo = {.bin = bin,
                   .dir = keep_dir,
                   .prefix = "meridian-sqlbench",

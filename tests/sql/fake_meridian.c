@@ -247,11 +247,19 @@ static void store_free(void)
     fm.n = fm.cap = 0;
 }
 
+/* fake_meridian_clock_skew's: added to the clock timestamps come from (not reset). */
+static int64_t clock_skew;
+
 static int64_t realtime_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec + clock_skew;
+}
+
+void fake_meridian_clock_skew(int64_t ns)
+{
+    clock_skew = ns;
 }
 
 /* A new timestamp, after every one handed out before. */

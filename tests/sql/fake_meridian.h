@@ -81,4 +81,9 @@ size_t fake_meridian_live_keys(void);
 /* The newest commit timestamp handed out (0 before the first). */
 int64_t fake_meridian_last_ts(void);
 
+/* Moves the store's clock ns ahead of the real one (0: back in step; kept
+ * across resets): new timestamps come from it, as from a cluster whose time
+ * runs ahead of a client's clock. Timestamps never go back. */
+void fake_meridian_clock_skew(int64_t ns);
+
 #endif

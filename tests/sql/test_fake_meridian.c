@@ -237,6 +237,49 @@ TEST(snapshots)
     meridian_close(db);
 }
 
+/* What the SQL engine's schema lease relies on: a read at EXACT_STALENESS 0
+ * is at the store's now (after every commit so far, before every later one),
+ * get_version tells the version's commit timestamp, and the clock skew hook
+ * moves the store's timestamps ahead of the real clock. */
+TEST(lease_reads_and_clock_skew)
+{
+    fake_meridian_reset();
+    meridian *db = open_db();
+    CHECK(db);
+    int64_t ts1;
+    CHECK(put1(db, "v", "1 50", &ts1) == MERIDIAN_OK);
+    meridian_txn *t;
+    CHECK(meridian_begin_ro(db, MERIDIAN_EXACT_STALENESS, 0, &t) == MERIDIAN_OK);
+    void *val = NULL;
+    size_t n = 0;
+    int64_t vts = -1;
+    CHECK(meridian_get_version(t, "v", 1, &val, &n, &vts) == MERIDIAN_OK);
+    meridian_free(val);
+    CHECK_EQ(vts, ts1);
+    int64_t t0 = meridian_read_ts(t);
+    CHECK(t0 > ts1);
+    meridian_rollback(t);
+    int64_t ts2;
+    CHECK(put1(db, "v", "2 50", &ts2) == MERIDIAN_OK);
+    CHECK(ts2 > t0);
+    CHECK(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t) == MERIDIAN_OK);
+    CHECK(meridian_get_version(t, "nope", 4, &val, &n, &vts) == MERIDIAN_NOTFOUND);
+    CHECK_EQ(vts, 0);
+    meridian_rollback(t);
+    /* the store's clock an hour ahead: timestamps follow it, and never go back */
+    int64_t hour = 3600LL * 1000000000;
+    fake_meridian_clock_skew(hour);
+    int64_t ts3;
+    CHECK(put1(db, "v", "3 50", &ts3) == MERIDIAN_OK);
+    CHECK(ts3 >= ts2 + hour - 1000000000); /* within a second of the skewed clock */
+    fake_meridian_clock_skew(0);
+    int64_t ts4;
+    CHECK(put1(db, "v", "4 50", &ts4) == MERIDIAN_OK);
+    CHECK(ts4 > ts3);
+    CHECK_EQ(fake_meridian_stats_get().open_txns, 0);
+    meridian_close(db);
+}
+
 TEST(commit_hooks)
 {
     fake_meridian_reset();
@@ -453,5 +496,6 @@ TEST(misuse)
 }
 
 TEST_MAIN(TEST_CASE(read_your_writes_and_scan_merge), TEST_CASE(binary_keys), TEST_CASE(snapshots),
-          TEST_CASE(commit_hooks), TEST_CASE(commit_deadline), TEST_CASE(read_hooks_and_counters),
-          TEST_CASE(run_retries), TEST_CASE(misuse))
+          TEST_CASE(lease_reads_and_clock_skew), TEST_CASE(commit_hooks),
+          TEST_CASE(commit_deadline), TEST_CASE(read_hooks_and_counters), TEST_CASE(run_retries),
+          TEST_CASE(misuse))

@@ -14,7 +14,12 @@
 static msql *fresh(void)
 {
     fake_meridian_reset();
-    return sqt_session(500);
+    msql *s = sqt_session(500);
+    if (s && sqt_short_lease(s) != MSQL_OK) {
+        msql_close(s);
+        return NULL;
+    }
+    return s;
 }
 
 #define EXPECT(s, sql, want)                                                                       \

@@ -137,6 +137,8 @@ TEST(ddl_and_writes)
     conn a, b;
     CHECK(sql_connect(&a));
     CHECK(sql_connect(&b));
+    /* a short schema lease: every schema change below waits one out */
+    EXPECT(a.s, "SET CLUSTER SETTING schema_lease = '200ms'", "");
     EXPECT(
         a.s,
         "CREATE TABLE acct(id INTEGER PRIMARY KEY, owner TEXT NOT NULL, bal INT CHECK (bal >= 0))",
@@ -363,8 +365,9 @@ static int64_t now_ns(void)
 }
 
 /* Not a benchmark (bench/ has those): the cost of a SQL point select next to a
- * strong read-only get of the same row through libmeridian, printed. A SQL
- * statement reads the catalog version first, so it makes two round trips. */
+ * strong read-only get of the same row through libmeridian, printed. With the
+ * schema lease's window a SQL point select is one round trip; without it the
+ * catalog version is read first (two). */
 TEST(point_select_cost)
 {
     READY();
@@ -400,23 +403,23 @@ TEST(point_select_cost)
         CHECK_EQ(rc, MERIDIAN_OK);
     }
     int64_t get_ns = (now_ns() - t0) / N;
-    /* with the opt-in schema cache: one round trip */
-    msql_set_schema_cache(a.s, 1000);
+    /* without the schema lease: the version read first, two round trips */
+    msql_test_flags(a.s, MSQL_TEST_NO_LEASE);
     CHECK_EQ(msql_prepare(a.s, "SELECT v FROM pt WHERE k = 7", -1, &st, NULL), MSQL_OK);
     t0 = now_ns();
     for (int i = 0; i < N; i++) {
         CHECK_EQ(msql_step(st), MSQL_ROW);
         CHECK_EQ(msql_step(st), MSQL_DONE);
     }
-    int64_t cached_ns = (now_ns() - t0) / N;
+    int64_t nolease_ns = (now_ns() - t0) / N;
     msql_finalize(st);
-    msql_set_schema_cache(a.s, 0);
+    msql_test_flags(a.s, 0);
     sq_buf_free(&k);
-    printf("  point select: SQL %.1f us (%.1f us with a 1 s schema cache), libmeridian get %.1f "
-           "us: %.2fx (%.2fx)\n",
-           sql_ns / 1000.0, cached_ns / 1000.0, get_ns / 1000.0,
+    printf("  point select: SQL %.1f us with the schema lease (%.1f us without), libmeridian get "
+           "%.1f us: %.2fx (%.2fx)\n",
+           sql_ns / 1000.0, nolease_ns / 1000.0, get_ns / 1000.0,
            get_ns ? (double)sql_ns / (double)get_ns : 0.0,
-           get_ns ? (double)cached_ns / (double)get_ns : 0.0);
+           get_ns ? (double)nolease_ns / (double)get_ns : 0.0);
     disconnect(&a);
 }
 
@@ -610,6 +613,154 @@ TEST(concurrent_transfers)
     disconnect(&a);
 }
 
+/* The rows of a query as "a,b,..." (ids), or "ERR ..." (own buffer: q's is
+ * the main thread's). */
+static void ids_of(msql *s, const char *sql, char *out, size_t cap)
+{
+    const char *r = q_retry(s, sql);
+    size_t n = 0;
+    out[0] = 0;
+    for (const char *p = r; *p && n + 2 < cap; p++)
+        out[n++] = *p == '\n' ? ',' : *p;
+    out[n] = 0;
+}
+
+/* Rows of table whose entry in the index that `where` (with %d for the row's
+ * id) goes through is missing: every row's id read by a full scan, then looked
+ * up by the index. -1 when the lookup does not go through the index. */
+static int missing_entries(msql *s, const char *table, const char *where, const char *index)
+{
+    static char ids[65536];
+    char sql[256], cond[128];
+    snprintf(sql, sizeof sql, "SELECT id FROM %s ORDER BY id", table);
+    ids_of(s, sql, ids, sizeof ids);
+    snprintf(cond, sizeof cond, where, 1);
+    snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN SELECT count(*) FROM %s WHERE %s", table, cond);
+    if (!strstr(q(s, sql), index))
+        return -1;
+    int missing = 0;
+    for (const char *p = ids; *p;) {
+        int id = atoi(p);
+        snprintf(cond, sizeof cond, where, id);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE %s", table, cond);
+        if (strcmp(q_retry(s, sql), "1\n") != 0)
+            missing++;
+        const char *c = strchr(p, ',');
+        p = c ? c + 1 : p + strlen(p);
+    }
+    return missing;
+}
+
+/* Inserts rows (id, id) into lw2 until told to stop, autocommit and in
+ * BEGIN ... COMMIT with a pause inside, retrying what may be retried: a
+ * session that caches the schema under its lease while another changes it. */
+typedef struct lease_writer {
+    int flags;
+    volatile int stop;
+    int next, done, retries, errors;
+    char last_error[256];
+} lease_writer;
+
+static void *lease_write(void *arg)
+{
+    lease_writer *w = arg;
+    conn c;
+    if (!sql_connect(&c)) {
+        w->errors++;
+        return NULL;
+    }
+    msql_test_flags(c.s, w->flags);
+    while (!w->stop) {
+        char sql[160];
+        if (w->next % 3 == 0)
+            snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO lw2(id, a) VALUES(%d, %d)", w->next,
+                     w->next);
+        else
+            snprintf(sql, sizeof sql, "BEGIN; INSERT OR REPLACE INTO lw2(id, a) VALUES(%d, %d)",
+                     w->next, w->next);
+        int rc = msql_exec(c.s, sql);
+        if (rc == MSQL_OK && w->next % 3 != 0) {
+            sleep_ms(20 + w->next % 40);
+            rc = msql_exec(c.s, "COMMIT");
+        }
+        if (rc == MSQL_OK) {
+            w->next++;
+            w->done++;
+            continue;
+        }
+        if (msql_in_transaction(c.s))
+            msql_exec(c.s, "ROLLBACK");
+        if (rc == MSQL_RETRY || rc == MSQL_UNAVAILABLE || rc == MSQL_UNKNOWN) {
+            w->retries++;
+            continue;
+        }
+        snprintf(w->last_error, sizeof w->last_error, "%s", msql_errmsg(c.s));
+        w->errors++;
+        break;
+    }
+    disconnect(&c);
+    return NULL;
+}
+
+/* The classic failure of an unsafe schema cache: a session writes with the
+ * schema it cached while another session adds an index, and the rows it
+ * commits after the index's backfill have no entries. Under the schema lease
+ * every index is complete: a transaction that began before the change and
+ * commits after it fails (its deadline, or the version read at COMMIT) and is
+ * retried with the new schema. Without the deadline (the negative control) the
+ * entry is lost. */
+TEST(lease_schema_change_under_writes)
+{
+    READY();
+    conn a, b;
+    CHECK(sql_connect(&a));
+    CHECK(sql_connect(&b));
+    EXPECT(b.s, "SET CLUSTER SETTING schema_lease = '200ms'", "");
+    EXPECT(b.s, "SHOW CLUSTER SETTING schema_lease", "200ms\n");
+    EXPECT_RETRY(b.s, "CREATE TABLE lw(id INT PRIMARY KEY, a INT, c INT)", "");
+    EXPECT_RETRY(b.s, "CREATE TABLE lw2(id INT PRIMARY KEY, a INT)", "");
+    /* one transaction across the change, step by step */
+    EXPECT_RETRY(a.s, "INSERT INTO lw VALUES(1, 1, 1)", "");
+    EXPECT(a.s, "BEGIN; INSERT INTO lw VALUES(2, 2, 2)", "");
+    EXPECT_RETRY(b.s, "CREATE INDEX lw_a ON lw(a)", "");
+    const char *r = q(a.s, "COMMIT");
+    CHECKF(sqt_code == MSQL_RETRY, "COMMIT across the index's creation: %s", r);
+    EXPECT_RETRY(a.s, "INSERT INTO lw VALUES(2, 2, 2)", "");
+    char all[512];
+    ids_of(a.s, "SELECT id FROM lw ORDER BY id", all, sizeof all);
+    CHECKF(strcmp(all, "1,2,") == 0, "rows %s", all);
+    CHECK_EQ(missing_entries(a.s, "lw", "a = %d", "lw_a"), 0);
+    /* the negative control: the same without the deadline (and its read) */
+    msql_test_flags(a.s, MSQL_TEST_NO_DEADLINE);
+    EXPECT(a.s, "SELECT count(*) FROM lw", "2\n");
+    EXPECT(a.s, "BEGIN; INSERT INTO lw VALUES(3, 3, 3)", "");
+    EXPECT_RETRY(b.s, "CREATE INDEX lw_c ON lw(c)", "");
+    EXPECT(a.s, "COMMIT", "");
+    msql_test_flags(a.s, 0);
+    EXPECT(a.s, "SELECT id FROM lw WHERE id = 3", "3\n");
+    CHECK_EQ(missing_entries(a.s, "lw", "c = %d", "lw_c"), 1); /* row 3's */
+    /* a writer that keeps going while the schema changes under it */
+    lease_writer w = {.next = 1};
+    pthread_t th;
+    pthread_create(&th, NULL, lease_write, &w);
+    sleep_ms(300);
+    EXPECT_RETRY(b.s, "ALTER TABLE lw2 ADD COLUMN b INT DEFAULT 5", "");
+    EXPECT_RETRY(b.s, "CREATE INDEX lw2_a ON lw2(a)", "");
+    sleep_ms(200);
+    EXPECT_RETRY(b.s, "CREATE INDEX lw2_ab ON lw2(b, a)", "");
+    sleep_ms(300);
+    w.stop = 1;
+    pthread_join(th, NULL);
+    printf("  writer: %d rows, %d retried, %d errors%s%s\n", w.done, w.retries, w.errors,
+           w.errors ? ": " : "", w.last_error);
+    CHECK_EQ(w.errors, 0);
+    CHECK(w.done > 5);
+    CHECK_EQ(missing_entries(a.s, "lw2", "a = %d", "lw2_a"), 0);
+    CHECK_EQ(missing_entries(a.s, "lw2", "b = 5 AND a = %d", "lw2_ab"), 0);
+    disconnect(&a);
+    disconnect(&b);
+}
+
 TEST(teardown)
 {
     stop_cluster();
@@ -618,4 +769,5 @@ TEST(teardown)
 TEST_MAIN(TEST_CASE(ddl_and_writes), TEST_CASE(catalog_in_meta_group), TEST_CASE(read_bounds),
           TEST_CASE(interleaved_and_two_tables), TEST_CASE(tablets_and_a_split_table),
           TEST_CASE(point_select_cost), TEST_CASE(leader_killed), TEST_CASE(killed_mid_statement),
-          TEST_CASE(concurrent_transfers), TEST_CASE(teardown))
+          TEST_CASE(concurrent_transfers), TEST_CASE(lease_schema_change_under_writes),
+          TEST_CASE(teardown))

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mr_util.h"
 #include "tests/sql/fake_meridian.h"
 #include "tests/sql/sql_test_util.h"
 #include "tests/test.h"
@@ -14,11 +15,16 @@ static msql *session(void)
     return sqt_session(2000);
 }
 
-/* A fresh store and a session over it. */
+/* A fresh store (with a short schema lease) and a session over it. */
 static msql *fresh(void)
 {
     fake_meridian_reset();
-    return session();
+    msql *s = session();
+    if (s && sqt_short_lease(s) != MSQL_OK) {
+        msql_close(s);
+        return NULL;
+    }
+    return s;
 }
 
 #define EXPECT(s, sql, want)                                                                       \
@@ -287,26 +293,239 @@ TEST(schema_change_under_a_running_statement)
     msql_close(b);
 }
 
-/* msql_set_schema_cache: autocommit reads skip the version read for a while
- * (one round trip less), explicit transactions and writes never do. */
-TEST(schema_cache)
+static uint64_t refreshes_of(msql *s)
+{
+    uint64_t r = 0;
+    msql_lease_stats(s, &r, NULL);
+    return r;
+}
+
+/* Store reads counted from count_from(s) on, less s's window refreshes (one
+ * is due every three quarters of a lease: on a slow machine one may fall
+ * between; the rest is what the statements read). */
+static msql *counted;
+static uint64_t counted_refreshes;
+
+static void count_from(msql *s)
+{
+    counted = s;
+    counted_refreshes = refreshes_of(s);
+    fake_meridian_stats_reset();
+}
+
+static uint64_t reads(void)
+{
+    return fake_meridian_stats_get().gets - (refreshes_of(counted) - counted_refreshes);
+}
+
+/* The catalog version record as stored. */
+static const char *version_record(void)
+{
+    static char buf[128];
+    meridian_txn *t = NULL;
+    void *v = NULL;
+    size_t n = 0;
+    buf[0] = 0;
+    if (meridian_begin_ro(sqt_db, MERIDIAN_STRONG, 0, &t) == MERIDIAN_OK &&
+        meridian_get(t, "\x01\x01", 2, &v, &n) == MERIDIAN_OK && n < sizeof buf) {
+        memcpy(buf, v, n);
+        buf[n] = 0;
+    }
+    meridian_free(v);
+    meridian_rollback(t);
+    return buf;
+}
+
+static void put_version_record(const char *text)
+{
+    meridian_txn *t = NULL;
+    int64_t ts;
+    CHECK_EQ(meridian_begin(sqt_db, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_put(t, "\x01\x01", 2, text, strlen(text)), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(t, &ts), MERIDIAN_OK);
+}
+
+/* With a window (sql/README.md, "Schema leases") a point select is one
+ * round trip: the row, no version read; a transaction whose timestamp is past
+ * the window reads the version at it and reruns on the new schema. */
+TEST(lease_point_select)
 {
     msql *a = fresh();
     msql *b = session();
     CHECK(a && b);
+    EXPECT(a, "SET CLUSTER SETTING schema_lease = '300ms'", "");
+    EXPECT(a, "SHOW CLUSTER SETTING schema_lease", "300ms\n");
     EXPECT(a, "CREATE TABLE t(x INT PRIMARY KEY); INSERT INTO t VALUES(1)", "");
-    msql_set_schema_cache(a, 60000);
-    EXPECT(a, "SELECT * FROM t", "1\n"); /* reads the version, then trusts it */
-    fake_meridian_stats_reset();
+    CHECK(strstr(version_record(), " 300") && !strstr(version_record(), "pending"));
+    count_from(a);
     EXPECT(a, "SELECT * FROM t WHERE x = 1", "1\n");
-    CHECK_EQ(fake_meridian_stats_get().gets, 1); /* the row only */
+    CHECK_EQ(reads(), 1); /* the row only */
+    CHECK_EQ(fake_meridian_stats_get().begins_ro, 1);
+    count_from(a);
+    EXPECT(a, "BEGIN READ ONLY; SELECT * FROM t WHERE x = 1; COMMIT", "1\n");
+    CHECK_EQ(reads(), 1);
+    /* a's window stays as it was (no refresh on its clock): b's change waits
+     * out the lease, so it commits past the window's end */
+    msql_test_flags(a, MSQL_TEST_NO_REFRESH);
+    int64_t t0 = mr_monotonic_ns();
     EXPECT(b, "ALTER TABLE t ADD COLUMN y INT DEFAULT 7", "");
-    EXPECT(a, "SELECT * FROM t", "1\n"); /* within the window: the old schema */
-    EXPECT(a, "BEGIN READ ONLY; SELECT * FROM t; COMMIT", "1|7\n"); /* a transaction checks */
-    msql_set_schema_cache(a, 0);
+    CHECK(mr_monotonic_ns() - t0 >= 300 * MR_NS_PER_MS); /* it waited the lease */
+    uint64_t fb0, fb1;
+    msql_lease_stats(a, NULL, &fb0);
     fake_meridian_stats_reset();
     EXPECT(a, "SELECT * FROM t WHERE x = 1", "1|7\n");
+    msql_lease_stats(a, NULL, &fb1);
+    CHECK_EQ(fb1, fb0 + 1);                     /* the read's timestamp was past the window */
+    CHECK(fake_meridian_stats_get().gets >= 3); /* row, version at T, row again */
+    /* scans take the same check before any row reaches SQLite */
+    msql_test_flags(a, 0);
+    EXPECT(a, "SELECT 1", "1\n");
+    EXPECT(b, "ALTER TABLE t ADD COLUMN z INT DEFAULT 8", "");
+    msql_test_flags(a, MSQL_TEST_NO_REFRESH);
+    EXPECT(a, "SELECT * FROM t", "1|7|8\n");
+    msql_test_flags(a, 0);
+    /* b refreshed after its change: it has a window again */
+    count_from(b);
+    EXPECT(b, "SELECT * FROM t WHERE x = 1", "1|7|8\n");
+    CHECK_EQ(reads(), 1);
+    msql_close(a);
+    msql_close(b);
+}
+
+/* schema_lease 0: no window, every transaction reads the version first; a
+ * marker left by a schema change that died keeps windows away until the next
+ * change takes its place and clears it. */
+TEST(lease_off_and_left_marker)
+{
+    msql *a = fresh();
+    CHECK(a);
+    EXPECT(a, "CREATE TABLE t(x INT PRIMARY KEY); INSERT INTO t VALUES(1)", "");
+    EXPECT(a, "SET CLUSTER SETTING schema_lease = '0'", "");
+    EXPECT(a, "SHOW CLUSTER SETTING schema_lease", "0\n");
+    fake_meridian_stats_reset();
+    EXPECT(a, "SELECT * FROM t WHERE x = 1", "1\n");
     CHECK_EQ(fake_meridian_stats_get().gets, 2); /* the version, then the row */
+    int64_t t0 = mr_monotonic_ns();
+    EXPECT(a, "SET CLUSTER SETTING schema_lease = '50ms'", "");
+    CHECK(mr_monotonic_ns() - t0 < 50 * MR_NS_PER_MS); /* the old lease was 0: no wait */
+    EXPECT(a, "SHOW CLUSTER SETTING schema_lease", "50ms\n");
+    EXPECT(a, "SET CLUSTER SETTING schema_lease = 'soon'",
+           "ERR 1: bad schema_lease: a duration from '1ms' to '60s' such as '250ms', or '0' "
+           "(leases off)");
+    EXPECT(a, "SET CLUSTER SETTING schema_lease = '-1s'",
+           "ERR 1: bad schema_lease: a duration from '1ms' to '60s' such as '250ms', or '0' "
+           "(leases off)");
+    EXPECT(a, "SET CLUSTER SETTING nosuch = '1s'",
+           "ERR 1: unknown cluster setting (there is one: schema_lease)");
+    EXPECT(a, "SHOW CLUSTER SETTING nosuch",
+           "ERR 1: unknown cluster setting nosuch (there is one: schema_lease)");
+    EXPECT(a, "SET CLUSTER SETTING schema_lease", "ERR 1: incomplete input");
+    EXPECT(a, "BEGIN; SET CLUSTER SETTING schema_lease = '1s'",
+           "ERR 1: schema changes run in transactions of their own: COMMIT or ROLLBACK first");
+    EXPECT(a, "ROLLBACK", "");
+    /* a change that fails clears its marker */
+    EXPECT(a, "CREATE TABLE t(x INT)", "ERR 1: table t already exists");
+    CHECK(strstr(version_record(), "pending") == NULL);
+    /* a change that died after writing its marker */
+    char rec[128];
+    snprintf(rec, sizeof rec, "%s", version_record());
+    CHECK(strcmp(rec + strlen(rec) - 3, " 50") == 0);
+    char marked[160];
+    snprintf(marked, sizeof marked, "%s pending 12345", rec);
+    put_version_record(marked);
+    msql *b = session();
+    CHECK(b);
+    count_from(b);
+    EXPECT(b, "SELECT * FROM t WHERE x = 1", "1\n");
+    CHECK_EQ(reads(), 2); /* no window under a marker */
+    /* the next change waits for the marker to go, then takes its place */
+    t0 = mr_monotonic_ns();
+    EXPECT(a, "CREATE INDEX t_x ON t(x)", "");
+    CHECK(mr_monotonic_ns() - t0 >= 3 * 50 * MR_NS_PER_MS);
+    CHECK(strstr(version_record(), "pending") == NULL);
+    /* b's first statement finds the new version (and reloads), its next one
+     * learns the window (a refresh) and reads the row, as does the one after */
+    EXPECT(b, "SELECT * FROM t WHERE x = 1", "1\n");
+    count_from(b);
+    EXPECT(b, "SELECT * FROM t WHERE x = 1", "1\n");
+    CHECK_EQ(reads(), 1);
+    count_from(b);
+    EXPECT(b, "SELECT * FROM t WHERE x = 1", "1\n");
+    CHECK_EQ(reads(), 1);
+    /* a record that is not one (b's window would keep it from reading it) */
+    msql_test_flags(b, MSQL_TEST_NO_LEASE);
+    put_version_record("7 50 pending x");
+    EXPECT(b, "SELECT * FROM t WHERE x = 1", "ERR 1: the catalog version key holds garbage");
+    put_version_record("7");
+    EXPECT(a, "SHOW CLUSTER SETTING schema_lease", "0\n"); /* legacy: leases off */
+    EXPECT(a, "SET CLUSTER SETTING schema_lease = '2s'; SHOW CLUSTER SETTING schema_lease", "2s\n");
+    CHECK(strcmp(version_record(), "8 2000") == 0);
+    msql_close(a);
+    msql_close(b);
+}
+
+/* A read-write transaction with a window reads no version and commits with
+ * the window's end as its deadline; past the lease by the session's clock, at
+ * COMMIT, it reads the version under its lock instead (and fails if another
+ * session's schema change came in between, as it must: it ran with the old
+ * schema); a deadline abort is retried (autocommit, after a refresh) or
+ * MSQL_RETRY (BEGIN ... COMMIT). */
+TEST(lease_read_write)
+{
+    msql *a = fresh();
+    msql *b = session();
+    CHECK(a && b);
+    EXPECT(a, "SET CLUSTER SETTING schema_lease = '100ms'", "");
+    EXPECT(a, "CREATE TABLE t(x INT PRIMARY KEY, y INT)", "");
+    count_from(a);
+    EXPECT(a, "INSERT INTO t VALUES(1, 1)", "");
+    CHECK_EQ(reads(), 1); /* the key's uniqueness; no version */
+    /* COMMIT after the lease: the version read under the lock, no deadline */
+    uint64_t fb0, fb1;
+    msql_lease_stats(a, NULL, &fb0);
+    EXPECT(a, "BEGIN; INSERT INTO t VALUES(2, 2)", "");
+    sqt_sleep_ms(130);
+    EXPECT(a, "COMMIT", "");
+    msql_lease_stats(a, NULL, &fb1);
+    CHECK_EQ(fb1, fb0 + 1);
+    EXPECT(a, "SELECT count(*) FROM t", "2\n");
+    /* ... and a schema change that committed meanwhile fails the commit */
+    EXPECT(a, "BEGIN; INSERT INTO t VALUES(3, 3)", "");
+    EXPECT(b, "CREATE INDEX t_y ON t(y)", "");
+    EXPECT(a, "COMMIT",
+           "ERR 2: retryable: schema changed (catalog version 4, this transaction ran with 3)");
+    EXPECT(a, "SELECT count(*) FROM t; SELECT x FROM t WHERE y = 3", "2\n");
+    /* the negative control: without the deadline and that read, the row goes
+     * in without its index entry */
+    EXPECT(b, "DROP INDEX t_y", "");
+    msql_test_flags(a, MSQL_TEST_NO_DEADLINE);
+    EXPECT(a, "SELECT count(*) FROM t", "2\n");
+    EXPECT(a, "BEGIN; INSERT INTO t VALUES(3, 3)", "");
+    EXPECT(b, "CREATE INDEX t_y ON t(y)", "");
+    EXPECT(a, "COMMIT", "");
+    msql_test_flags(a, 0);
+    EXPECT(a, "SELECT x FROM t WHERE x = 3", "3\n");
+    EXPECT(a, "SELECT x FROM t WHERE y = 3", ""); /* through t_y: its entry is missing */
+    EXPECT(a, "DELETE FROM t WHERE x = 3", "");
+    /* a long lease, then the cluster's clock runs ahead of the session's:
+     * commits come past the deadline */
+    EXPECT(a, "SET CLUSTER SETTING schema_lease = '5s'", "");
+    EXPECT(a, "SELECT count(*) FROM t", "2\n");
+    fake_meridian_clock_skew(10 * MR_NS_PER_S);
+    fake_meridian_stats_reset();
+    EXPECT(a, "INSERT INTO t VALUES(4, 4)", "");
+    CHECK_EQ(fake_meridian_stats_get().deadline_aborts, 1);
+    CHECK_EQ(fake_meridian_stats_get().run_attempts, 2); /* retried with a new window */
+    EXPECT(a, "SELECT x FROM t WHERE y = 4", "4\n");
+    fake_meridian_clock_skew(20 * MR_NS_PER_S);
+    EXPECT(a, "BEGIN; INSERT INTO t VALUES(5, 5); COMMIT",
+           "ERR 2: commit: aborted: commit: commit deadline passed");
+    EXPECT(a, "SELECT count(*) FROM t", "3\n");
+    fake_meridian_stats_reset();
+    EXPECT(a, "BEGIN; INSERT INTO t VALUES(5, 5); COMMIT", ""); /* a new window */
+    CHECK_EQ(fake_meridian_stats_get().deadline_aborts, 0);
+    EXPECT(a, "SELECT count(*) FROM t", "4\n");
+    fake_meridian_clock_skew(0);
     msql_close(a);
     msql_close(b);
 }
@@ -340,5 +559,6 @@ TEST_MAIN(TEST_CASE(create_insert_select), TEST_CASE(affinity_and_types), TEST_C
           TEST_CASE(update_delete), TEST_CASE(transactions), TEST_CASE(read_at_timestamp),
           TEST_CASE(point_select_reads_one_row), TEST_CASE(store_failures),
           TEST_CASE(schema_shared_between_sessions),
-          TEST_CASE(schema_change_under_a_running_statement), TEST_CASE(schema_cache),
+          TEST_CASE(schema_change_under_a_running_statement), TEST_CASE(lease_point_select),
+          TEST_CASE(lease_off_and_left_marker), TEST_CASE(lease_read_write),
           TEST_CASE(without_primary_key), TEST_CASE(cleanup))

@@ -136,7 +136,7 @@ static msql *setup(void)
     }
     msql_close(g_s);
     g_s = NULL;
-    if (msql_open(g_db, &g_s) != MSQL_OK)
+    if (msql_open(g_db, &g_s) != MSQL_OK || sqt_short_lease(g_s) != MSQL_OK)
         return NULL;
     if (g_ref)
         sqlite3_close(g_ref);
@@ -282,7 +282,8 @@ TEST(writes_in_transactions)
         SAME("SELECT * FROM d", 0);
         SAME("SELECT * FROM i", 0);
         SAME("SELECT * FROM n", 0);
-        q(g_s, "COMMIT");
+        const char *c = q(g_s, "COMMIT");
+        CHECKF(*c == 0, "COMMIT: %s", c);
         rq("COMMIT");
         SAME("SELECT * FROM t", 0);
         SAME("SELECT * FROM i", 0);

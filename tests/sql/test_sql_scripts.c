@@ -246,7 +246,7 @@ TEST(scripts)
         int cont = strstr(sql, "-- diff: continue-on-error") != NULL;
         fake_meridian_reset();
         msql *s = NULL;
-        if (msql_open(db, &s) != MSQL_OK) {
+        if (msql_open(db, &s) != MSQL_OK || sqt_short_lease(s) != MSQL_OK) {
             printf("  %s: cannot open a session: %s\n", name, msql_errmsg(s));
             msql_close(s);
             free(sql);
@@ -307,7 +307,7 @@ TEST(random_scripts)
         CHECK(sql);
         fake_meridian_reset();
         msql *s = NULL;
-        if (msql_open(db, &s) != MSQL_OK) {
+        if (msql_open(db, &s) != MSQL_OK || sqt_short_lease(s) != MSQL_OK) {
             msql_close(s);
             free(sql);
             failed++;

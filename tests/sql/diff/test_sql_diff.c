@@ -554,6 +554,14 @@ TEST(cluster)
     atexit(stop_cluster);
     CHECK_EQ(tc_init(2), 0);
     snprintf(host, sizeof host, "127.0.0.1:%d,127.0.0.1:%d", tc.ports[0], tc.ports[1]);
+    /* every script's schema changes wait out the schema lease: a short one */
+    char lease[300];
+    snprintf(lease, sizeof lease, "%s/lease.sql", workdir);
+    CHECK(write_file(lease, "SET CLUSTER SETTING schema_lease = '100ms';\n") == 0);
+    run_out lo;
+    CHECK(run_meridian(lease, false, &lo) == 0);
+    CHECKF(lo.status == 0, "SET CLUSTER SETTING: %s", lo.err);
+    run_free(&lo);
     int n = 0;
     int failures = diff_scripts(run_meridian, "meridian", false, &n);
     int rows = 0;
