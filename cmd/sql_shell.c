@@ -276,7 +276,8 @@ static int run_statement(shell *sh, const reader *rd, const char *sql, int line,
                         (double)(mr_monotonic_ns() - t0) / 1e6, (unsigned long long)nread,
                         nread == 1 ? "" : "s");
                 if (ts != ts0)
-                    fprintf(stderr, ", committed at %lld", (long long)ts);
+                    fprintf(stderr, ", committed at %lld, commit wait %.3f ms", (long long)ts,
+                            (double)msql_commit_wait_ns(sh->s) / 1e6);
                 fputc('\n', stderr);
             }
             const char *kw = skip_blank(sql);
@@ -674,7 +675,7 @@ static void help(void)
            "  \\q              quit (so does Ctrl-D)\n"
            "  \\dt             list tables (SHOW TABLES)\n"
            "  \\d [TABLE]      list tables, or show TABLE's definition and indexes\n"
-           "  \\timing [on|off] show each statement's latency, rows read and commit timestamp\n"
+           "  \\timing [on|off] latency, rows read, commit timestamp and wait\n"
            "  \\x [on|off]     expanded output: one block per row (table format)\n"
            "  \\format [F]     show or set the output format: " SF_FORMAT_NAMES "\n"
            "  \\i FILE         run the statements of FILE\n"

@@ -272,6 +272,7 @@ struct msql {
     void *auth;   /* what the authorizer notes while a statement is prepared */
 
     int64_t commit_ts;
+    int64_t commit_wait_ns; /* the last commit's wait (msql_commit_wait_ns) */
     uint64_t last_txn_id;
     uint64_t rows_read;
     int retry_ms;        /* meridian_run's deadline for autocommit writes */

@@ -163,6 +163,11 @@ int64_t msql_commit_ts(const msql *s)
     return s ? s->commit_ts : 0;
 }
 
+int64_t msql_commit_wait_ns(const msql *s)
+{
+    return s ? s->commit_wait_ns : 0;
+}
+
 uint64_t msql_last_txn_id(const msql *s)
 {
     return s ? s->last_txn_id : 0;
@@ -1002,8 +1007,10 @@ static int step_autocommit_write(msql_stmt *st)
     st->buffered = 1;
     int code;
     if (rc == MERIDIAN_OK) {
-        if (ts > 0)
+        if (ts > 0) {
             s->commit_ts = ts;
+            s->commit_wait_ns = meridian_commit_wait_ns(s->db);
+        }
         if (a.deferred) {
             code = set_error(s, a.code, -1, "%s", a.msg ? a.msg : "error");
             free(a.msg);

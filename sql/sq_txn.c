@@ -452,8 +452,10 @@ int sq_txn_commit(msql *s)
     if (rw)
         s->last_txn_id = id;
     if (rc == MERIDIAN_OK) {
-        if (ts > 0 && rw)
+        if (ts > 0 && rw) {
             s->commit_ts = ts;
+            s->commit_wait_ns = meridian_commit_wait_ns(s->db);
+        }
         return MSQL_OK;
     }
     if (rc == MERIDIAN_UNKNOWN) {

@@ -76,6 +76,9 @@ int msql_in_transaction(const msql *s);
 /* The last committed transaction: its commit timestamp (ns since the epoch,
  * 0 if none yet) and its id (for a MSQL_UNKNOWN: `meridian op status`). */
 int64_t msql_commit_ts(const msql *s);
+/* The commit wait of the session's last read-write commit (ns the leader held its answer until
+ * TrueTime said the commit timestamp had passed; 0 when the outcome was learned afterwards). */
+int64_t msql_commit_wait_ns(const msql *s);
 uint64_t msql_last_txn_id(const msql *s);
 
 /* Rows the session has fetched from the store so far (table rows and index

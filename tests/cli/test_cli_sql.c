@@ -565,7 +565,7 @@ static void body(void)
     CHECK(good);
 
     /* A transaction: \timing reports the commit timestamp, which meridian_commit_ts() of
-     * the same session returns. */
+     * the same session returns, and its commit wait. */
     out = err = NULL;
     rc = SQL(&out, &err, "--format", "csv", "-e", "\\timing on", "-e",
              "BEGIN; INSERT INTO kv VALUES (10, 'ten'); INSERT INTO kv VALUES (11, 'eleven');"
@@ -573,7 +573,11 @@ static void body(void)
              "-e", "SELECT meridian_commit_ts();");
     const char *at = err ? strstr(err, "committed at ") : NULL;
     long long ts = at ? strtoll(at + strlen("committed at "), NULL, 10) : 0;
-    good = rc == 0 && ts > 0 && out && strtoll(out, NULL, 10) == ts && has(err, "Time: ");
+    /* and the commit wait the leader spent: positive, since the cluster's clock bound is */
+    const char *cw = err ? strstr(err, "commit wait ") : NULL;
+    double wait_ms = cw ? strtod(cw + strlen("commit wait "), NULL) : 0;
+    good = rc == 0 && ts > 0 && out && strtoll(out, NULL, 10) == ts && has(err, "Time: ") &&
+           wait_ms > 0 && wait_ms < 1000;
     if (!good)
         fprintf(stderr, "  transaction: exit %d, stdout [%s], stderr [%s]\n", rc, out ? out : "",
                 err ? err : "");
