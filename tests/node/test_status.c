@@ -30,7 +30,7 @@
 #include "tests/test.h"
 
 #define NNODES 3
-#define G_A    2 /* ["", "m"): the coordinator */
+#define G_A    2 /* ["\x02", "m"): the coordinator */
 #define G_B    3 /* ["m", +inf) */
 
 static bool started;
