@@ -216,8 +216,8 @@ int nd_start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t fl
     o.group = gid;
     o.self = n->self;
     o.config = *config;
-    if (n->lease_ns)
-        o.lease_ns = n->lease_ns;
+    if (n->lease_ns) /* the heartbeat and election timers follow the lease */
+        px_options_set_lease(&o, n->lease_ns);
     o.snapshot_every = 1000;
     /* Test-only: compact the log sooner, so catch-up by snapshot is exercised. */
     if (n->test.snapshot_every) {

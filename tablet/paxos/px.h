@@ -261,6 +261,10 @@ typedef struct px_options {
 
 /* Fills defaults for everything but group/self/config. */
 void px_options_default(px_options *o);
+/* Sets the lease and the timers that follow from it: heartbeats every lease/4 (renewals well
+ * inside the lease) and an election timeout of one lease, randomized up to two (a follower
+ * campaigns soon after the old leader's lease votes run out). */
+void px_options_set_lease(px_options *o, int64_t lease_ns);
 
 /* Named replica states (dqlite-style explicit machine; transitions asserted in px_node.c):
  *   FOLLOWER  -> CANDIDATE (election timeout, lease vote free)
@@ -311,6 +315,8 @@ int px_node_start(px_node *n, tt_interval now, px_batch *out, mr_err *err);
 int px_step(px_node *n, tt_interval now, const px_event *ev, px_batch *out, mr_err *err);
 
 void px_node_status(const px_node *n, px_status *st);
+/* The options the node runs with. */
+const px_options *px_node_options(const px_node *n);
 
 /* May the leader act (serve lease reads, assign timestamps) at local time `now`?
  * True iff it leads and TT.now().latest < lease_end, i.e. a quorum of votes provably holds. */

@@ -316,9 +316,7 @@ void px_options_default(px_options *o)
     z.group = o->group;
     z.self = o->self;
     z.config = o->config;
-    z.lease_ns = 2000000000LL;
-    z.heartbeat_ns = z.lease_ns / 4;
-    z.election_ns = z.lease_ns;
+    px_options_set_lease(&z, 2000000000LL);
     z.alpha = 16;
     z.max_batch = 64;
     z.max_msg_bytes = PX_MSG_DEFAULT_MAX_BYTES;
@@ -327,6 +325,18 @@ void px_options_default(px_options *o)
     z.log_keep = 32;
     z.seed = 1;
     *o = z;
+}
+
+void px_options_set_lease(px_options *o, int64_t lease_ns)
+{
+    o->lease_ns = lease_ns;
+    o->heartbeat_ns = lease_ns / 4;
+    o->election_ns = lease_ns;
+}
+
+const px_options *px_node_options(const px_node *n)
+{
+    return &n->o;
 }
 
 int px_node_create(const px_options *opts, px_node **out, mr_err *err)
