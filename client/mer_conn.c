@@ -17,6 +17,13 @@
 
 /* A node that failed to answer is skipped for this long. */
 #define MER_DOWN_NS (1000 * MR_NS_PER_MS)
+/* A node with requests out that sends nothing for this long is pinged, and its
+ * connection closed after as long again (net/transport.h, answer_ms): a leader
+ * that stopped (SIGSTOP, a hung host) costs its requests about a second, not
+ * their whole timeout, and they move on (a commit to the status question at
+ * the coordinator group's next leader). A live node answers the ping however
+ * long the request takes. */
+#define MER_ANSWER_MS 500
 /* Connections silent for longer than this are replaced before use: the nodes
  * close connections idle for 10 s, and a request written into one the node
  * is closing would be lost (see net/transport.h, idle_ms). */
@@ -99,6 +106,7 @@ static int transport_open(meridian *db, mr_err *err)
         .loop = &db->loop,
         .tls = db->tls,
         .open_timeout_ms = (uint64_t)db->timeout_ms,
+        .answer_ms = MER_ANSWER_MS,
         .backoff_min_ms = 20,
         .backoff_max_ms = 500, /* a restarted node is found again quickly */
         .seed = mer_rand(db),

@@ -115,6 +115,7 @@ static int measure_faults(const jp_history *h, jp_avail *a, const int64_t *pts, 
         f->first_ok = -1;
         f->blip_group = f->untouched_group = -1;
         f->blip = f->recovered = f->untouched_gap = -1;
+        f->inject = f->start;
         /* pts[1 .. npts-2] are the commits, sorted. */
         for (size_t k = 1; k + 1 < npts; k++)
             if (pts[k] >= f->start) {
@@ -273,6 +274,12 @@ static int measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, voi
     for (size_t i = 0; i < a->nfaults; i++) {
         jp_avail_fault *f = &a->faults[i];
         f->affected = groups_named(&h->ops[f->index], "affected_groups");
+        /* Injecting takes a moment before the start is recorded: count from its beginning. */
+        json_t *inj = json_object_get(h->ops[f->index].value, "inject_ns");
+        int64_t from = f->start;
+        if (json_is_integer(inj) && json_integer_value(inj) <= f->start &&
+            json_integer_value(inj) >= 0)
+            from = f->inject = json_integer_value(inj);
         f->unavailable = groups_named(&h->ops[f->index], "unavailable_groups") & ~f->affected;
         f->until = aftermath_end(h, f->index, a->t_end);
         if (f->until <= f->start)
@@ -281,15 +288,15 @@ static int measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, voi
             if (!pts[g] || ((f->unavailable >> g) & 1))
                 continue;
             bool hit = (f->affected >> g) & 1;
-            int64_t from, to;
-            int64_t gap = longest_inside(pts[g], n[g], f->start, f->until, !hit, &from, &to);
+            int64_t gfrom, to;
+            int64_t gap = longest_inside(pts[g], n[g], from, f->until, !hit, &gfrom, &to);
             if (hit) {
                 if (gap > f->blip) {
                     f->blip = gap;
                     f->blip_group = g;
                     /* the gap ends at t_end: the group never committed again */
                     f->recovered = to == a->t_end && to != pts[g][n[g] - 2] ? -1
-                                   : to > f->start                          ? to - f->start
+                                   : to > from                              ? to - from
                                                                             : 0;
                 }
             } else if (gap > f->untouched_gap) {

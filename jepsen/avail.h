@@ -23,13 +23,15 @@
  * operation names the groups it hit in its value ("affected_groups": [g, ...]: the harness puts
  * there the groups whose leader the fault killed, paused or cut from a majority). A group's
  * *commits* are the ok completions of operations that touched it; its gaps are measured
- * between them as above. A fault's *aftermath* runs from its start to the next fault's start
- * (else t_end), so what its heal disturbs counts too. Groups the start operation names in
+ * between them as above. A fault's *aftermath* runs from its injection (the start value's
+ * "inject_ns": the harness records the start once the fault is in, and cutting a network takes
+ * a moment; else the start) to the next fault's start (else t_end), so what its heal disturbs
+ * counts too. Groups the start operation names in
  * "unavailable_groups" (left without a majority of their replicas: down until the heal, by
  * design) count in neither figure. Per fault:
  *  - blip: the longest gap of an affected group, from its last commit before the fault (or
  *    inside the aftermath) until the next commit, cut at the aftermath's end, and *recovery*,
- *    the time from the fault's start to that gap's end (when the group committed again);
+ *    the time from the injection to that gap's end (when the group committed again);
  *  - untouched gap: the longest gap of any other group inside the aftermath (cut at both
  *    ends; a fault that hit no group, a split or a clock offset, has only untouched
  *    groups).
@@ -64,6 +66,9 @@ typedef struct jp_avail_fault {
     int64_t gap_from;    /* that gap's ends (ns, history time) */
     int64_t gap_to;
     /* per group (jp_avail_measure_groups only; else affected 0 and the rest -1) */
+    int64_t inject;        /* when injecting began: the start value's "inject_ns" (harness
+                              time, at or before start), else start; the per-group figures
+                              count from it */
     uint64_t affected;     /* the groups the start operation named */
     uint64_t unavailable;  /* groups it left without a majority ("unavailable_groups"): down
                               until the heal, in neither figure below */

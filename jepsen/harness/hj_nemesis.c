@@ -393,17 +393,20 @@ static void start_fault(hj_nemesis *n, int kind)
     survey sv = {0};
     bool surveyed = (1u << kind) &
                     (HJ_NEM_KILL | HJ_NEM_PAUSE | HJ_NEM_PARTITION | HJ_NEM_CLOCK | HJ_NEM_SPLIT);
-    uint64_t reach[HJ_MAX_NODES];
+    uint64_t reach[HJ_MAX_NODES], down = 0; /* down: killed or paused */
     for (int i = 0; i < c->n; i++)
         reach[i] = (c->n < 64 ? 1ull << c->n : 0) - 1;
     if (surveyed)
         take_survey(n, &sv);
+    /* The start event is recorded once the fault is in (its value says how); injecting takes
+     * a moment (nftables in every namespace), so when it began is recorded too. */
+    json_object_set_new(v, "inject_ns", json_integer(hj_elapsed(n->r)));
     switch (1u << kind) {
     case HJ_NEM_KILL: {
         int k = c->n >= 3 && hj_rng_below(&n->rng, 4) == 0 ? 2 : 1;
         for (int m = 0; m < k; m++) {
             n->nodes[n->nnodes++] = order[m];
-            reach[order[m]] = 0;
+            down |= 1ull << order[m];
             hj_node_kill(c, order[m]);
         }
         json_object_set_new(v, "nodes", ids_json(n->nodes, n->nnodes));
@@ -411,7 +414,7 @@ static void start_fault(hj_nemesis *n, int kind)
     }
     case HJ_NEM_PAUSE:
         n->nodes[n->nnodes++] = order[0];
-        reach[order[0]] = 0;
+        down |= 1ull << order[0];
         hj_node_pause(c, order[0], true);
         json_object_set_new(v, "nodes", ids_json(n->nodes, 1));
         break;
@@ -503,6 +506,8 @@ static void start_fault(hj_nemesis *n, int kind)
         split_tablet(n, v);
         break;
     }
+    for (int i = 0; i < c->n; i++)
+        reach[i] = (down >> i) & 1 ? 0 : reach[i] & ~down;
     if (surveyed)
         record_affected(&sv, reach, v);
     n->counts[kind]++;
