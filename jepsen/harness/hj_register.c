@@ -432,14 +432,6 @@ uint64_t hj_key_group(long long id, int ranges)
     return g < 64 ? 1ull << g : 0;
 }
 
-uint64_t hj_all_groups(int ranges)
-{
-    uint64_t m = 0;
-    for (int r = 0; r < ranges && r < 62; r++)
-        m |= 1ull << (2 + r);
-    return m;
-}
-
 const hj_workload *hj_workload_find(const char *name)
 {
     static const hj_workload *const all[] = {

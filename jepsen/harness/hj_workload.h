@@ -57,8 +57,6 @@ typedef struct hj_workload {
     uint64_t (*op_groups)(const jp_op *invoke, int ranges);
 } hj_workload;
 
-/* The mask of the data groups of every range (2 .. ranges + 1). */
-uint64_t hj_all_groups(int ranges);
 /* The group of key id `id` (its range id mod ranges, hj_txn_key), as a mask; 0 when out of
  * reach of the mask. */
 uint64_t hj_key_group(long long id, int ranges);
