@@ -196,13 +196,22 @@ static uint64_t groups_named(const jp_op *start, const char *field)
     return m;
 }
 
-/* Where a fault's aftermath ends: the next fault's start, else t_end. */
+/* When the fault that starts at op i began: its value's "inject_ns" (at or before its time),
+ * else its time. */
+static int64_t injected_at(const jp_op *op)
+{
+    json_t *inj = json_object_get(op->value, "inject_ns");
+    json_int_t t = json_integer_value(inj);
+    return json_is_integer(inj) && t >= 0 && t <= op->time ? t : op->time;
+}
+
+/* Where a fault's aftermath ends: when the next fault began, else t_end. */
 static int64_t aftermath_end(const jp_history *h, size_t i, int64_t t_end)
 {
     for (size_t k = i + 1; k < h->n; k++) {
         const jp_op *op = &h->ops[k];
         if (op->process == JP_NEMESIS && op->time >= 0 && strncmp(op->f, "start-", 6) == 0)
-            return op->time;
+            return injected_at(op);
     }
     return t_end;
 }
@@ -275,11 +284,7 @@ static int measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, voi
         jp_avail_fault *f = &a->faults[i];
         f->affected = groups_named(&h->ops[f->index], "affected_groups");
         /* Injecting takes a moment before the start is recorded: count from its beginning. */
-        json_t *inj = json_object_get(h->ops[f->index].value, "inject_ns");
-        int64_t from = f->start;
-        if (json_is_integer(inj) && json_integer_value(inj) <= f->start &&
-            json_integer_value(inj) >= 0)
-            from = f->inject = json_integer_value(inj);
+        int64_t from = f->inject = injected_at(&h->ops[f->index]);
         f->unavailable = groups_named(&h->ops[f->index], "unavailable_groups") & ~f->affected;
         f->until = aftermath_end(h, f->index, a->t_end);
         if (f->until <= f->start)

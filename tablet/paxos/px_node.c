@@ -506,9 +506,12 @@ int px_node_start(px_node *n, tt_interval now, px_batch *out, mr_err *err)
         return mr_errf(err, MR_EINVAL, "node already started");
     n->started = true;
     n->now = now;
-    /* Votes are not persisted: we may have voted just before a crash (Spanner §4.1.1). */
-    n->grace_until =
-        n->o.mutant == PX_MUTANT_NO_LEASE_WAIT ? INT64_MIN : now.latest + n->o.lease_ns;
+    /* Votes are not persisted: we may have voted just before a crash (Spanner §4.1.1). A
+     * replica with no durable promise never voted (every vote goes with a promise, durable
+     * before the vote leaves): a new group's replicas may vote at once. */
+    n->grace_until = n->o.mutant == PX_MUTANT_NO_LEASE_WAIT || n->promised.round == 0
+                         ? INT64_MIN
+                         : now.latest + n->o.lease_ns;
     uint64_t c = n->commit;
     if (n->snap_meta.slot > 0) {
         px_action *a = pxi_act(n, PX_ACT_INSTALL_SNAPSHOT);

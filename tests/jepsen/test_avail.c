@@ -272,13 +272,17 @@ static int add(int64_t p, long long v, int64_t ms)
     return 0;
 }
 
-/* A fault start naming the groups it hit and those it left without a majority. */
-static int fault_start(const char *f, const char *affected, const char *unavailable, int64_t ms)
+/* A fault start naming the groups it hit and those it left without a majority, recorded at
+ * `ms`, its injection begun at `inject_ms` (-1: not said). */
+static int fault_start(const char *f, const char *affected, const char *unavailable, int64_t ms,
+                       int64_t inject_ms)
 {
     mr_err err;
     json_error_t je;
     json_t *v = json_pack_ex(&je, 0, "{s:o, s:o}", "affected_groups", json_loads(affected, 0, NULL),
                              "unavailable_groups", json_loads(unavailable, 0, NULL));
+    if (v && inject_ms >= 0)
+        json_object_set_new(v, "inject_ns", json_integer(inject_ms * MS));
     if (!v || jp_history_record(&h, JP_NEMESIS, JP_INFO, f, NULL, v, ms * MS, &err)) {
         fprintf(stderr, "history refused\n");
         return -1;
@@ -289,16 +293,17 @@ static int fault_start(const char *f, const char *affected, const char *unavaila
 /* Group 2 (even values, process 0) and group 3 (odd, process 1) commit every 100 ms from 100
  * to 7000 ms, except: a kill at 1000 ms hits group 2, which commits again at 2500 ms (last
  * before: 900 ms), while group 3 pauses 1205-1505 ms; a partition at 4000 ms hits nobody and
- * leaves group 3 without a majority (no commit 4000-6000 ms), group 2 unharmed. */
+ * leaves group 3 without a majority (no commit 4000-6000 ms), group 2 unharmed; its injection
+ * began at 3900 ms. */
 static int build_groups(void)
 {
     reset();
     long long v = 0;
     for (int64_t t = 100; t <= 7000; t += 100) {
-        if (t == 1000 && (fault_start("start-kill", "[2]", "[]", 1000) ||
+        if (t == 1000 && (fault_start("start-kill", "[2]", "[]", 1000, -1) ||
                           rec(-1, JP_INFO, "stop-kill", 3000) != 0))
             return -1;
-        if (t == 4000 && (fault_start("start-partition", "[]", "[3]", 4000) ||
+        if (t == 4000 && (fault_start("start-partition", "[]", "[3]", 4000, 3900) ||
                           rec(-1, JP_INFO, "stop-partition", 6000) != 0))
             return -1;
         if (!(t >= 1000 && t < 2500) && add(0, 2 * v, t))
@@ -321,7 +326,8 @@ TEST(per_group_blips)
     CHECK_EQ(a.nfaults, 2);
     const jp_avail_fault *k = &a.faults[0], *p = &a.faults[1];
     CHECK_EQ(k->affected, (uint64_t)4);
-    CHECK_EQ(k->until, 4000 * MS);
+    CHECK_EQ(k->inject, 1000 * MS);
+    CHECK_EQ(k->until, 3900 * MS); /* when the next fault's injection began */
     CHECK_EQ(k->blip_group, 2);
     CHECK_EQ(k->blip, 1600 * MS); /* from its last commit (900) to the next (2500) */
     CHECK_EQ(k->recovered, 1500 * MS);
@@ -329,6 +335,7 @@ TEST(per_group_blips)
     CHECK_EQ(k->untouched_gap, 300 * MS); /* 1205 -> 1505 */
     /* The partition hit nobody; group 3, without a majority, counts in neither figure. */
     CHECK_EQ(p->affected, (uint64_t)0);
+    CHECK_EQ(p->inject, 3900 * MS);
     CHECK_EQ(p->unavailable, (uint64_t)8);
     CHECK_EQ(p->blip_group, -1);
     CHECK_EQ(p->blip, -1);

@@ -888,6 +888,19 @@ TEST(higher_ballot_deposes_the_leader)
     tc_free(&c);
 }
 
+/* Replicas of a new group (no durable promise: they never voted) may vote at once; a
+ * restarted one waits out a lease first (restart_restores_durable_state_and_waits_out_votes).
+ * A group split off another thus gets its first leader without a lease's wait. */
+TEST(new_replicas_vote_at_once)
+{
+    tc c;
+    tc_init(&c, 3, 3);
+    CHECK_EQ(tc_elect(&c, 1), 0);
+    CHECK_EQ(st(&c, 1).state, PX_LEADER);
+    CHECK(st(&c, 1).lease_valid);
+    tc_free(&c);
+}
+
 /* A leader cut off from every follower keeps leading while its lease holds, and steps down
  * a heartbeat after it ran out: its host then fails what it held (issue 19: an isolated leader
  * held its clients' commits until they timed out, 5 s, while the majority had a new leader
@@ -1235,4 +1248,4 @@ TEST_MAIN(TEST_CASE(proposals_over_the_cap_are_refused),
           TEST_CASE(higher_ballot_deposes_the_leader),
           TEST_CASE(resurrected_stale_timestamp_is_void_everywhere),
           TEST_CASE(dueling_candidates_resolve), TEST_CASE(takeover_within_a_lease_and_a_quarter),
-          TEST_CASE(leader_without_a_quorum_steps_down))
+          TEST_CASE(leader_without_a_quorum_steps_down), TEST_CASE(new_replicas_vote_at_once))
