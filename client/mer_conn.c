@@ -24,6 +24,11 @@
  * the coordinator group's next leader). A live node answers the ping however
  * long the request takes. */
 #define MER_ANSWER_MS 500
+/* After a full round over a group's replicas without a leader, the next round waits 20 ms
+ * doubling up to this (with jitter): a new leader is elected about a lease after the old one
+ * died, and a call polling at 500 ms found it up to half a second late (issue 19: one
+ * group's commits resumed a second after its election). A round is a few cheap refusals. */
+#define MER_ROUND_CAP_MS 200
 /* Connections silent for longer than this are replaced before use: the nodes
  * close connections idle for 10 s, and a request written into one the node
  * is closing would be lost (see net/transport.h, idle_ms). */
@@ -263,7 +268,8 @@ static void advance(meridian *db, mer_call *c, int64_t now)
     size_t n = c->ncand ? c->ncand : 1;
     if (c->cand % n == 0) {
         unsigned round = (unsigned)(c->cand / n);
-        c->retry_at = now + mer_backoff_ms(round - 1, 20, 500, mer_rand(db)) * MR_NS_PER_MS;
+        c->retry_at =
+            now + mer_backoff_ms(round - 1, 20, MER_ROUND_CAP_MS, mer_rand(db)) * MR_NS_PER_MS;
     }
 }
 

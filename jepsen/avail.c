@@ -294,7 +294,7 @@ static int measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, voi
                 continue;
             bool hit = (f->affected >> g) & 1;
             int64_t gfrom, to;
-            int64_t gap = longest_inside(pts[g], n[g], from, f->until, !hit, &gfrom, &to);
+            int64_t gap = longest_inside(pts[g], n[g], from, f->until, true, &gfrom, &to);
             if (hit) {
                 if (gap > f->blip) {
                     f->blip = gap;

@@ -29,9 +29,10 @@
  * counts too. Groups the start operation names in
  * "unavailable_groups" (left without a majority of their replicas: down until the heal, by
  * design) count in neither figure. Per fault:
- *  - blip: the longest gap of an affected group, from its last commit before the fault (or
- *    inside the aftermath) until the next commit, cut at the aftermath's end, and *recovery*,
- *    the time from the injection to that gap's end (when the group committed again);
+ *  - blip: the longest gap of an affected group inside the aftermath (cut at both ends: a
+ *    group still stalled by an earlier fault counts only from this one's injection), and
+ *    *recovery*, the time from the injection to that gap's end (when the group committed
+ *    again);
  *  - untouched gap: the longest gap of any other group inside the aftermath (cut at both
  *    ends; a fault that hit no group, a split or a clock offset, has only untouched
  *    groups).
