@@ -5,6 +5,7 @@
  * to wait) live in judge(); the range map itself is pure (mer_route.c). */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,6 +548,23 @@ int meridian_open(const meridian_options *opts, meridian **out)
         return mer_fail(db, MERIDIAN_INVALID, "options: timeout_ms is negative");
     db->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 10000;
     db->strong_any = opts->strong_any_replica != 0;
+    /* Test-only (the consistency harness's --lose-commit-answers): a lost commit answer is
+     * rare on a healthy cluster, and resolving one with op status must tell the truth. */
+    const char *lose = getenv("MERIDIAN_TEST_LOSE_COMMIT_ANSWERS");
+    if (lose && *lose) {
+        long long pct;
+        if (mr_parse_int(lose, 0, 100, &pct) != 0)
+            return mer_fail(db, MERIDIAN_INVALID,
+                            "MERIDIAN_TEST_LOSE_COMMIT_ANSWERS: '%s' is not a percentage 0-100",
+                            lose);
+        db->lose_commit_pct = (unsigned)pct;
+        static atomic_bool warned;
+        if (pct && !atomic_exchange(&warned, true))
+            MR_WARN("client",
+                    "TEST SWITCH ON: MERIDIAN_TEST_LOSE_COMMIT_ANSWERS=%lld: commit "
+                    "answers dropped and learned from status (for tests only)",
+                    pct);
+    }
     if (!(db->addrs = strdup(opts->addrs)))
         return mer_fail(db, MERIDIAN_NOMEM, "out of memory");
     if (!opts->insecure) {

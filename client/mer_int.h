@@ -204,6 +204,10 @@ struct meridian {
     uint64_t rng;
     unsigned open_txns;
     uint64_t tr_gen; /* counts transports opened (node.proven refers to it) */
+    /* Test-only: the percentage of commit answers dropped as if lost on the way back, so the
+     * outcome is learned with op status (MERIDIAN_TEST_LOSE_COMMIT_ANSWERS; 0: off). */
+    unsigned lose_commit_pct;
+    int64_t commit_wait_ns; /* of the last successful commit (meridian_commit_wait_ns) */
     char errmsg[MR_ERRMSG_MAX + 256];
 };
 
@@ -230,6 +234,7 @@ struct meridian_txn {
     mer_wbuf wb;
     mer_tgroup *groups;
     size_t ngroups, capgroups;
+    int64_t commit_before; /* read-write: commit below this timestamp or abort (0: no limit) */
 };
 
 #define MER_TXN_MAGIC 0x4d545852u

@@ -793,6 +793,12 @@ static int commit_request(meridian_txn *t, const mer_tgroup *tg, uint64_t coord,
     r.writes = pw;
     r.has_nreads = true;
     r.nreads = tg->nreads;
+    /* The deadline binds where the commit timestamp is decided: the one group, or the
+     * coordinator. */
+    if (t->commit_before && (nparts <= 1 || tg->gid == coord)) {
+        r.has_commit_before = true;
+        r.commit_before = t->commit_before;
+    }
     if (nparts > 1) {
         r.has_coordinator = true;
         r.coordinator = coord;
@@ -828,7 +834,7 @@ static int cmp_u64(const void *a, const void *b)
 
 /* Two-phase commit (or a plain commit when one group is involved): the
  * coordinator is the smallest group written (the smallest read if none). */
-static int commit_groups(meridian_txn *t, int64_t *ts)
+static int commit_groups(meridian_txn *t, int64_t *ts, int64_t *wait_ns)
 {
     meridian *db = t->db;
     size_t n = t->ngroups;
@@ -874,6 +880,10 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
     if (rc == MERIDIAN_OK)
         mer_calls_run(db, calls, n);
     mer_call *c = &calls[ci];
+    /* Test-only (MERIDIAN_TEST_LOSE_COMMIT_ANSWERS): the coordinator's answer is dropped as if
+     * the connection broke after the commit went out, whatever it said. */
+    bool dropped = rc == MERIDIAN_OK && c->rc == MR_OK && db->lose_commit_pct &&
+                   mer_rand(db) % 100 < db->lose_commit_pct;
     bool stale_map = false;
     mer_call *too_large = NULL; /* a participant's writes over the log's entry size */
     for (size_t i = 0; rc == MERIDIAN_OK && i < n; i++) {
@@ -884,12 +894,17 @@ static int commit_groups(meridian_txn *t, int64_t *ts)
     }
     if (rc != MERIDIAN_OK) {
         /* nothing was sent */
+    } else if (dropped) {
+        rc = resolve_status(t, coord, ts,
+                            "the commit's answer was dropped (MERIDIAN_TEST_LOSE_COMMIT_ANSWERS)");
     } else if (c->rc != MR_OK) {
         /* The commit may or may not have arrived: ask. */
         rc = resolve_status(t, coord, ts, c->why);
     } else if (c->reply->body_case == MERIDIAN__REPLY__BODY_COMMIT) {
         if (ts)
             *ts = c->reply->commit->ts;
+        if (c->reply->commit->has_commit_wait_ns && c->reply->commit->commit_wait_ns > 0)
+            *wait_ns = c->reply->commit->commit_wait_ns;
     } else if (!c->reply->error) {
         rc = resolve_status(t, coord, ts, "the commit's answer carries no outcome");
     } else {
@@ -920,6 +935,7 @@ int mer_commit(meridian_txn *t, int64_t *ts)
     if (rc == MERIDIAN_INVALID && (!txn_ok(t) || t->state == MER_TXN_DONE))
         return rc; /* not ours to free */
     meridian *db = t->db;
+    int64_t wait_ns = 0;
     if (rc != MERIDIAN_OK) {
         send_aborts(t);
     } else if (t->ro) {
@@ -931,15 +947,39 @@ int mer_commit(meridian_txn *t, int64_t *ts)
         rc = mer_fail(t->db, MERIDIAN_NOMEM, "out of memory");
         send_aborts(t);
     } else if (t->ngroups > 0) {
-        rc = commit_groups(t, ts);
+        rc = commit_groups(t, ts, &wait_ns);
         if (rc == MERIDIAN_ABORTED)
             send_aborts(t);
     }
     t->state = MER_TXN_DONE;
     txn_free(t);
-    if (rc == MERIDIAN_OK)
+    if (rc == MERIDIAN_OK) {
+        db->commit_wait_ns = wait_ns;
         mer_clear(db);
+    }
     return rc;
+}
+
+int meridian_set_commit_before(meridian_txn *t, int64_t ts)
+{
+    int rc = txn_usable(t);
+    if (rc != MERIDIAN_OK)
+        return rc;
+    if (t->ro)
+        return mer_fail(t->db, MERIDIAN_INVALID,
+                        "a commit deadline is for read-write transactions (a read-only one "
+                        "commits nothing)");
+    if (ts < 0)
+        return mer_fail(t->db, MERIDIAN_INVALID,
+                        "commit deadline %lld: a timestamp in ns since the epoch, or 0 for none",
+                        (long long)ts);
+    t->commit_before = ts;
+    return MERIDIAN_OK;
+}
+
+int64_t meridian_commit_wait_ns(const meridian *db)
+{
+    return db ? db->commit_wait_ns : 0;
 }
 
 void mer_rollback(meridian_txn *t)

@@ -326,9 +326,11 @@ static void init_usage(FILE *f)
                "127.0.0.1:7100): every node in its --join list becomes a member. Refused\n"
                "when any of them already belongs to a cluster. --data-groups N (default 1)\n"
                "creates N data groups of R replicas (default 3) spread over the nodes, besides\n"
-               "the meta group. Data group i holds the keys from the (i-1)th split key up to\n"
-               "the ith: --split-at gives the N-1 boundaries (increasing); by default they\n"
-               "spread evenly over the first character '0'..'z'.\n");
+               "the meta group, which holds the keys below \"\\x02\" (the cluster's records\n"
+               "and the SQL catalog). Data group i holds the keys from the (i-1)th split key\n"
+               "(the first from \"\\x02\") up to the ith: --split-at gives the N-1 boundaries\n"
+               "(increasing, above \"\\x02\"); by default they spread evenly over the first\n"
+               "character '0'..'z'.\n");
 }
 
 typedef struct init_args {
@@ -502,11 +504,12 @@ int cmd_status(int argc, char **argv)
         char lease[32], range[300];
         const char *start = json_string_value(json_object_get(v, "start"));
         const char *end = json_string_value(json_object_get(v, "end"));
-        if (start)
-            snprintf(range, sizeof range, "[\"%.120s\", %s%.120s%s)", start, *end ? "\"" : "",
-                     *end ? end : "+inf", *end ? "\"" : "");
+        bool meta = json_integer_value(json_object_get(v, "id")) == 1;
+        if (start && end)
+            snprintf(range, sizeof range, "%s[\"%.120s\", %s%.120s%s)", meta ? "meta " : "", start,
+                     *end ? "\"" : "", *end ? end : "+inf", *end ? "\"" : "");
         else
-            snprintf(range, sizeof range, "meta");
+            snprintf(range, sizeof range, "%s", meta ? "meta" : "-");
         printf("%-6lld %-12s %-8lld %-12s %-10lld %-9lld %s\n",
                json_integer_value(json_object_get(v, "id")),
                json_string_value(json_object_get(v, "state")),

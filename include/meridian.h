@@ -170,6 +170,24 @@ MERIDIAN_API int meridian_commit(meridian_txn *t, int64_t *ts);
 /* Abandons t (releasing its locks) and frees it. */
 MERIDIAN_API void meridian_rollback(meridian_txn *t);
 
+/* A commit deadline for read-write transaction t: it commits at a timestamp strictly below ts
+ * (ns since the epoch, the cluster's TrueTime) or not at all. A commit whose timestamp would
+ * be ts or later is aborted where the timestamp is decided (the group's leader, or the
+ * coordinator of a two-phase commit), nothing of it applied, and meridian_commit returns
+ * MERIDIAN_ABORTED with "commit deadline passed" in meridian_errmsg. For what is valid only
+ * below a known time: F1's schema leases (a transaction that used a cached schema must commit
+ * before the lease ends). 0 clears it. MERIDIAN_INVALID for a read-only transaction, a
+ * negative ts, or a finished transaction. */
+MERIDIAN_API int meridian_set_commit_before(meridian_txn *t, int64_t ts);
+
+/* The commit wait of the connection's last successful commit, in ns: from the moment the
+ * leader (the coordinator of a two-phase commit) proposed the record that assigned the commit
+ * timestamp until that timestamp had certainly passed (TT.after), which it waits for before
+ * answering (Spanner §4.1.2; it overlaps replication, so it is not all added latency). 0
+ * before any commit, after a read-only or empty one, and when the outcome was learned by
+ * asking the coordinator rather than from the commit's answer. */
+MERIDIAN_API int64_t meridian_commit_wait_ns(const meridian *db);
+
 /* The transaction's id (1..2^62-1), as the nodes know it (their logs,
  * `op status`): what a user needs to look up a transaction whose commit
  * returned MERIDIAN_UNKNOWN. 0 for an invalid or finished handle (read it
@@ -201,7 +219,11 @@ MERIDIAN_API int64_t meridian_read_ts(const meridian_txn *t);
  * else to roll back and return that code (retried if it is retryable). fn
  * must not commit or roll back t itself (refused with MERIDIAN_INVALID).
  * Every retry keeps the first attempt's age, so it wins under wound-wait
- * eventually. ts optional. */
+ * eventually. ts optional. A commit deadline that passed is MERIDIAN_ABORTED
+ * and retried like any abort; each attempt is a new transaction without one,
+ * so a deadline is fn's to set (meridian_set_commit_before) on every attempt,
+ * afresh: a caller whose deadline cannot move (a lease that ended) returns an
+ * error from fn to stop. */
 typedef int (*meridian_txn_fn)(meridian_txn *t, void *arg);
 MERIDIAN_API int meridian_run(meridian *db, int64_t deadline_ms, meridian_txn_fn fn, void *arg,
                               int64_t *ts);

@@ -370,7 +370,11 @@ static int count_groups(hj_nemesis *n)
         mr_err err;
         if (hj_rpc(n->tls, n->c->nodes[i].addr, ND_MSG_RANGES, "{}", 3000, &r, &err) != MR_OK)
             continue;
-        int k = (int)json_array_size(json_object_get(r, "ranges"));
+        int k = 0;
+        size_t j;
+        json_t *e;
+        json_array_foreach(json_object_get(r, "ranges"), j, e) /* all but the meta group's */
+            k += json_integer_value(json_object_get(e, "group")) != 1;
         json_decref(r);
         if (k > 0)
             return k;

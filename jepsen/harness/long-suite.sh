@@ -117,6 +117,12 @@ if has "$workloads" controls; then
         status=1
     ctl list-append-no-commit-wait-control 1 list-append --nemesis fast-leader \
         --clock-bound 200ms --break no-commit-wait || status=1
+    # A fifth of the commit answers dropped: their outcome comes from the coordinator
+    # group's status, which must never call a committed transaction aborted (G1a).
+    ctl list-append-lost-answers 0 list-append --nemesis kill,pause,partition,clock,split \
+        --lose-commit-answers 20 || status=1
+    ctl list-append-fast-leader-lost-answers 0 list-append --nemesis fast-leader \
+        --clock-bound 200ms --lose-commit-answers 20 || status=1
     # A clock beyond its bound: invalid, with real-time anomalies only (see results.json).
     ctl list-append-lying-leader-control 1 list-append --nemesis lying-leader \
         --clock-bound 30ms || status=1

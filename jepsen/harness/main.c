@@ -41,7 +41,7 @@ static void usage(FILE *f)
         "                       [--groups G] [--objects N] [--quiet SECONDS] [--out DIR]\n"
         "                       [--meridian PATH] [--net auto|netns|loopback]\n"
         "                       [--clock-bound DUR] [--break NAME[,NAME...]]\n"
-        "                       [--store-check DUR]\n"
+        "                       [--store-check DUR] [--lose-commit-answers PCT]\n"
         "\n"
         "Starts K real `meridian start` nodes (certificates from `meridian cert`; --lease 1s;\n"
         "MERIDIAN_TEST_FAULTS=1), runs `meridian init --data-groups G` (with --split-at\n"
@@ -105,6 +105,11 @@ static void usage(FILE *f)
         "                    --decision-retention and --retention); once the clients stop,\n"
         "                    every replica must come back to no decision row and no system-key\n"
         "                    version within 3 x DUR + 30 s, else the run fails (exit 1)\n"
+        "  --lose-commit-answers PCT\n"
+        "                    transactional workloads: libmeridian drops PCT%% of the commit\n"
+        "                    answers as if lost on the way back\n"
+        "                    (MERIDIAN_TEST_LOSE_COMMIT_ANSWERS) and learns the outcome from\n"
+        "                    the coordinator group's status, which must tell the truth\n"
         "\n"
         "Exit status: 0 valid, 1 invalid, 2 unknown or harness error.\n",
         HJ_MAX_NODES, HJ_SOURCE_DIR);
@@ -131,6 +136,7 @@ typedef struct args {
     hj_net_mode net;
     int64_t clock_bound_ns;
     int64_t store_check_ns; /* --store-check, 0: off */
+    const char *lose;       /* --lose-commit-answers, NULL: off */
 } args;
 
 static const char *const break_names[] = {"stale-reads", "no-read-locks", "no-commit-wait",
@@ -187,6 +193,7 @@ static int parse_args(int argc, char **argv, args *a)
         {"meridian", required_argument, NULL, 'm'},
         {"break", required_argument, NULL, 'b'},
         {"store-check", required_argument, NULL, 'S'},
+        {"lose-commit-answers", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -258,6 +265,12 @@ static int parse_args(int argc, char **argv, args *a)
             if (mr_parse_duration(optarg, &a->store_check_ns) != 0 ||
                 a->store_check_ns < MR_NS_PER_S || a->store_check_ns > 3600 * MR_NS_PER_S)
                 return bad_usage("--store-check needs a duration in 1s..1h, not '%s'", optarg);
+            break;
+        case 'L':
+            if (mr_parse_int(optarg, 0, 100, &v) != 0)
+                return bad_usage("--lose-commit-answers needs a percentage in 0..100, not '%s'",
+                                 optarg);
+            a->lose = optarg;
             break;
         case 'q':
             if (mr_parse_int(optarg, 0, 3600, &a->quiet_s) != 0)
@@ -538,6 +551,11 @@ int main(int argc, char **argv)
         snprintf(cmdline + off, sizeof cmdline - off, " (seed %llu chosen)",
                  (unsigned long long)a.seed);
 
+    /* libmeridian reads it at meridian_open, in every client thread's connection. */
+    if (a.lose && setenv("MERIDIAN_TEST_LOSE_COMMIT_ANSWERS", a.lose, 1) != 0) {
+        fprintf(stderr, "meridian-jepsen: setenv: %s\n", strerror(errno));
+        return EXIT_UNKNOWN;
+    }
     /* The transport logs every connection at info: keep the harness's own output readable
      * (MERIDIAN_LOG=info brings them back). */
     if (!getenv("MERIDIAN_LOG"))

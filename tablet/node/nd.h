@@ -57,6 +57,13 @@ enum {
 #define ND_ROW_LIMIT_DEFAULT 1000
 #define ND_ROW_LIMIT_MAX     100000
 
+/* The key layout (docs/architecture.md, "The range map"): keys starting with byte 0 are the
+ * cluster's own (the meta group's records of the cluster, the tablets' transaction records),
+ * no client's; the meta group (1) holds ["", ND_META_END): its records and the SQL catalog
+ * (keys starting with 0x01); the data groups tile [ND_META_END, +infinity). */
+#define ND_META_END     "\x02"
+#define ND_META_END_LEN 1
+
 typedef struct nd_config {
     const char *data_dir;
     const char *listen;    /* "ip:port" */

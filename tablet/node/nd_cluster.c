@@ -59,19 +59,32 @@ static int write_file_atomic(const char *path, const char *text, mr_err *err)
     return MR_OK;
 }
 
-/* DATA/cluster.json's format: 2 keeps keys (range bounds) in hex, so any bytes fit; 1 kept
- * them as text and is refused (no deployed users), never misread. */
-#define ND_CLUSTER_FORMAT 2
+/* DATA/cluster.json's format. 3: the meta group holds ["", "\x02") (its records of the
+ * cluster under system keys, "\0node/<id>", and the SQL catalog) and the data groups tile
+ * ["\x02", +infinity); keys in hex. 2 (keys in hex, the meta group holding no range and its
+ * records under text keys, "node/<id>", inside the first data group's range) and 1 (keys as
+ * text) are refused (no deployed users), never misread: both the map and the meta group's
+ * store would be read wrong. */
+#define ND_CLUSTER_FORMAT 3
 
 /* Applies a cluster description: nodes and groups. */
 int nd_cluster_load(nd_node *n, json_t *desc, mr_err *err)
 {
     json_int_t format = json_integer_value(json_object_get(desc, "format"));
-    if (format != ND_CLUSTER_FORMAT)
+    if (format != ND_CLUSTER_FORMAT) {
+        static const char *const what[] = {
+            [1] = "keys as text",
+            [2] = "the meta group without a key range, its records under text keys"};
         return mr_errf(err, MR_ECORRUPT,
-                       "cluster description of format %lld (this version reads format %d: "
-                       "keys in hex); initialize the cluster anew",
-                       format ? (long long)format : 1LL, ND_CLUSTER_FORMAT);
+                       "cluster description of format %lld (%s); this version reads format %d "
+                       "(keys in hex, the meta group holding [\"\", \"\\x02\") with the "
+                       "cluster's records and the SQL catalog): initialize the cluster anew "
+                       "(stop every node, empty their data directories, meridian init)",
+                       format ? (long long)format : 1LL,
+                       format == 2 || format == 0 || format == 1 ? what[format ? format : 1]
+                                                                 : "unknown",
+                       ND_CLUSTER_FORMAT);
+    }
     const char *cid = json_string_value(json_object_get(desc, "cluster"));
     json_t *self = json_object_get(desc, "self");
     json_t *nodes = json_object_get(desc, "nodes");
@@ -445,6 +458,11 @@ static Meridian__ClusterDescription *cluster_description(nd_node *n, pr_arena *a
     groups[0].kind = MERIDIAN__GROUP_KIND__META;
     groups[0].n_replicas = nn < ND_MAX_REPLICAS ? nn : ND_MAX_REPLICAS;
     groups[0].replicas = meta;
+    /* ["", "\x02"): the cluster's records (system keys) and the SQL catalog (0x01...). */
+    groups[0].has_start = groups[0].has_end = true;
+    groups[0].start = (ProtobufCBinaryData){0};
+    groups[0].end =
+        (ProtobufCBinaryData){.len = ND_META_END_LEN, .data = (uint8_t *)(uintptr_t)ND_META_END};
     for (size_t k = 0; k < groups[0].n_replicas; k++)
         meta[k] = (uint32_t)k + 1;
     pgroups[0] = &groups[0];
@@ -458,7 +476,7 @@ static Meridian__ClusterDescription *cluster_description(nd_node *n, pr_arena *a
         for (size_t j = 0; j < per; j++)
             g->replicas[j] = (uint32_t)(((size_t)k + j) % nn) + 1;
         g->has_start = g->has_end = true;
-        g->start = k == 0 ? (ProtobufCBinaryData){0} : n->init_split[k - 1];
+        g->start = k == 0 ? groups[0].end : n->init_split[k - 1];
         g->end = k + 1 == n->init_data_groups ? (ProtobufCBinaryData){0} : n->init_split[k];
         pgroups[k + 1] = g;
     }

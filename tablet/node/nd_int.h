@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/mr_codec.h"
@@ -27,6 +28,16 @@
 #define ND_META_GROUP      1
 #define ND_DATA_GROUP      2
 #define ND_MAX_REPLICAS    5
+
+/* The meta group's record of a node or group: "\0<kind>/<id>" (kind "node" or "group"), under a
+ * system key (first byte 0) so that it lies in the meta group's range and no client can write
+ * it. Writes the key into buf (not NUL-terminated: it starts with one) and returns its length. */
+static inline size_t nd_meta_key(char *buf, size_t cap, const char *kind, unsigned long long id)
+{
+    int l = snprintf(buf + 1, cap - 1, "%s/%llu", kind, id);
+    buf[0] = '\0';
+    return l < 0 ? 0 : (size_t)l + 1 < cap ? (size_t)l + 1 : cap - 1;
+}
 
 typedef struct nd_peer {
     px_node_id id;
@@ -99,13 +110,30 @@ enum {
                         * keys from key on move to the child group (nd_split.c) */
     ND_OP_FORGET = 11, /* coordinator: [u64 0][i64 cutoff][u32 n][n x u64 txn]: the decisions
                         * of these transactions made at or before cutoff are collected */
+    /* A commit deadline (TxnRequest.commit_before): the record must commit at a slot timestamp
+     * below `before`; the stamp is known only once the slot is chosen, so every replica checks
+     * it when applying (nd_txn_apply.c), alike. */
+    ND_OP_TXN_BEFORE = 12,     /* [u64 txn][i64 before][u32 nwrites][writes]: ND_OP_TXN below
+                                * before, else skipped (aborted) */
+    ND_OP_COMMIT2_BEFORE = 13, /* [u64 txn][i64 before][as COMMIT2]: COMMIT2 below before,
+                                * else the abort decision (as ABORT2) */
 };
 /* Records nd_txn_apply.c applies (every kind above but OPAQUE/register ops, SAFE and SPLIT). */
 static inline bool nd_op_is_txn(uint8_t kind)
 {
     return kind == ND_OP_TXN || (kind >= ND_OP_PREPARE && kind <= ND_OP_ABORT2) ||
-           kind == ND_OP_FORGET;
+           kind == ND_OP_FORGET || kind == ND_OP_TXN_BEFORE || kind == ND_OP_COMMIT2_BEFORE;
 }
+/* The kind a record with a commit deadline otherwise is (the others: themselves). */
+static inline uint8_t nd_op_base(uint8_t kind)
+{
+    return kind == ND_OP_TXN_BEFORE       ? ND_OP_TXN
+           : kind == ND_OP_COMMIT2_BEFORE ? ND_OP_COMMIT2
+                                          : kind;
+}
+/* The answer to a transaction aborted for its commit deadline (TxnRequest.commit_before). */
+#define ND_DEADLINE_PASSED "commit deadline passed"
+
 #define ND_PROP_HDR 13
 
 /* How long a decision row is kept (--decision-retention); see nd_gc.c, "collecting
@@ -163,11 +191,12 @@ typedef struct nd_group_txn {
     nd_vote *votes;          /* coordinator leader: votes that came before the client's commit */
     nd_delivery *delivering; /* coordinator leader: commit decisions not yet acknowledged */
     /* Counters since the node started (status: "txn"): what contention cost this group. */
-    uint64_t queries;       /* participant leader: questions asked to a coordinator */
-    uint64_t late_aborts;   /* participant leader: aborts that came while PREPARE was in flight */
-    uint64_t pushes;        /* leader: wounds sent to a prepared lock holder's coordinator */
-    uint64_t pushed;        /* coordinator leader: transactions aborted by such a wound */
-    uint64_t wait_timeouts; /* leader: parked reads answered "lock wait timeout" */
+    uint64_t queries;         /* participant leader: questions asked to a coordinator */
+    uint64_t late_aborts;     /* participant leader: aborts that came while PREPARE was in flight */
+    uint64_t pushes;          /* leader: wounds sent to a prepared lock holder's coordinator */
+    uint64_t pushed;          /* coordinator leader: transactions aborted by such a wound */
+    uint64_t wait_timeouts;   /* leader: parked reads answered "lock wait timeout" */
+    uint64_t deadline_aborts; /* leader (coordinator): commits aborted for their commit_before */
 } nd_group_txn;
 
 /* Snapshot reads and safe time (nd_read.c). */
@@ -213,8 +242,8 @@ typedef struct nd_group {
     px_node *px;
     nd_chain sm;
     mv_store *mv; /* the tablet: MVCC store of this replica, DATA/g<id>.mv */
-    /* The keys this group holds: [start, end), an empty end = +infinity; none (has_range false)
-     * for the meta group (no user keys). */
+    /* The keys this group holds: [start, end), an empty end = +infinity (the meta group's is
+     * ["", ND_META_END)); has_range is false only for a group the map does not know. */
     bool has_range;
     nd_bytes range_start, range_end;
     nd_group_rep rep;

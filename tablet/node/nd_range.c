@@ -137,8 +137,8 @@ int nd_key_from_json(const json_t *v, nd_bytes *out)
     return nd_bytes_set(out, buf, n / 2);
 }
 
-/* The data groups' ranges from the cluster description's groups (cluster.json: keys in hex):
- * sorted, contiguous, from "" to +infinity. */
+/* The groups' ranges from the cluster description's groups (cluster.json: keys in hex): the
+ * meta group's ["", ND_META_END), then the data groups', sorted, contiguous, to +infinity. */
 int nd_range_load(nd_node *n, json_t *groups, mr_err *err)
 {
     nd_range_free(n);
@@ -147,10 +147,12 @@ int nd_range_load(nd_node *n, json_t *groups, mr_err *err)
         return mr_errf(err, MR_ENOMEM, "out of memory");
     size_t i;
     json_t *v;
+    bool meta = false;
     json_array_foreach(groups, i, v)
     {
         const char *kind = json_string_value(json_object_get(v, "kind"));
-        if (!kind || strcmp(kind, "data") != 0)
+        bool is_meta = kind && strcmp(kind, "meta") == 0;
+        if (!kind || (!is_meta && strcmp(kind, "data") != 0))
             continue;
         nd_range *r = &n->ranges[n->nranges++];
         r->group = (uint64_t)json_integer_value(json_object_get(v, "id"));
@@ -164,6 +166,19 @@ int nd_range_load(nd_node *n, json_t *groups, mr_err *err)
             return mr_errf(err, MR_ECORRUPT,
                            "group entry %zu: bad range (start and end in hex) or replicas", i);
         }
+        if (is_meta && (meta || r->group != ND_META_GROUP || r->start.len != 0 ||
+                        mr_bytes_cmp(r->end.p, r->end.len, ND_META_END, ND_META_END_LEN) != 0)) {
+            nd_range_free(n);
+            return mr_errf(err, MR_ECORRUPT,
+                           "group entry %zu: the meta group must be group %d, once, holding "
+                           "[\"\", \"\\x02\")",
+                           i, ND_META_GROUP);
+        }
+        meta |= is_meta;
+    }
+    if (!meta) {
+        nd_range_free(n);
+        return mr_errf(err, MR_ECORRUPT, "the cluster description has no meta group");
     }
     qsort(n->ranges, n->nranges, sizeof *n->ranges, range_cmp);
     for (size_t k = 0; k < n->nranges; k++) {
@@ -173,7 +188,7 @@ int nd_range_load(nd_node *n, json_t *groups, mr_err *err)
                            : r->start.len == 0;
         if (!starts || (k + 1 == n->nranges && r->end.len)) {
             nd_range_free(n);
-            return mr_errf(err, MR_ECORRUPT, "the data groups' ranges do not tile the key space");
+            return mr_errf(err, MR_ECORRUPT, "the groups' ranges do not tile the key space");
         }
     }
     return MR_OK;

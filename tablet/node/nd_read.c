@@ -71,14 +71,10 @@ void nd_reply_wrong_range(nd_node *n, net_reply_to to, const nd_group *g, const 
 {
     char msg[600], k[120], a[120], b[120];
     mr_bytes_text(key, klen, k, sizeof k);
-    if (g->has_range)
-        snprintf(msg, sizeof msg, "group %llu holds [\"%s\", \"%s\"), not \"%s\"",
-                 (unsigned long long)g->id,
-                 mr_bytes_text(g->range_start.p, g->range_start.len, a, sizeof a),
-                 mr_bytes_text(g->range_end.p, g->range_end.len, b, sizeof b), k);
-    else
-        snprintf(msg, sizeof msg, "group %llu (meta) holds no user keys",
-                 (unsigned long long)g->id);
+    snprintf(msg, sizeof msg, "group %llu%s holds [\"%s\", \"%s\"), not \"%s\"",
+             (unsigned long long)g->id, g->id == ND_META_GROUP ? " (meta)" : "",
+             mr_bytes_text(g->range_start.p, g->range_start.len, a, sizeof a),
+             mr_bytes_text(g->range_end.p, g->range_end.len, b, sizeof b), k);
     nd_send_reply(n, to,
                   nd_enc_error(MERIDIAN__ERROR_CODE__WRONG_RANGE, msg, false, NULL,
                                nd_group_of_key(n, key, klen)));
@@ -406,9 +402,13 @@ void nd_on_snapread(nd_node *n, const net_message *m, const Meridian__SnapReadRe
     if (!g)
         return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__NO_GROUP,
                               "this node holds no replica of the group");
-    /* The meta group's records are readable for inspection; data groups
-     * answer only for their range. */
-    if (g->id != ND_META_GROUP && !nd_span_in_range(g, rq.key, rq.klen, scan, rq.end, rq.elen))
+    /* The cluster's own records (system keys) are readable by its own tools, at the meta
+     * group; clients are refused them (nd_valid_snapread). */
+    if (rq.system && (!m->peer_is_node || g->id != ND_META_GROUP))
+        return nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__REFUSED,
+                              "a system read is for the cluster's own tools (a node "
+                              "certificate), at the meta group (1)");
+    if (!nd_span_in_range(g, rq.key, rq.klen, scan, rq.end, rq.elen))
         return nd_reply_wrong_range(n, m->reply_to, g, rq.key, rq.klen);
     tt_interval now = tt_now(n->clock);
     int64_t ts;

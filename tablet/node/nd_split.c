@@ -8,8 +8,9 @@
  *    data; a directory is cut only when it alone is over the split size) and
  *    asks the meta group to number the new group (ND_MSG_SPLIT "alloc"). The
  *    meta group's leader gives it the next id above every group it records,
- *    and records the new map entries (group/<child>, group/<parent> with its
- *    new end, and split/<parent>/[start, end] for a repeated ask) in one
+ *    and records the new map entries ("\0group/<child>", "\0group/<parent>" with
+ *    its new end, and "\0split/<parent>/[start, end]" for a repeated ask: system
+ *    keys, in the meta group's range and no client's) in one
  *    transaction through its log; until that commits it answers nothing, and
  *    afterwards a repeated ask gets the recorded answer, so an id is given
  *    once however often the question comes (or a new parent leader asks it).
@@ -28,6 +29,10 @@
  *    (their transactions abort, retryable).
  * Clients learn of it from wrong_range answers naming the new owner, then the
  * range map; nodes without a replica of the parent get a one-way notice.
+ *
+ * The meta group, which holds ["", "\x02") (the cluster's records and the SQL
+ * catalog), is never split: its leader does not check its size, and a split
+ * asked at one of its keys is refused.
  *
  * Directories: until SQL's key encoding exists, the directory of a key is its
  * first two '/'-separated parts ("users/42" for "users/42/orders/7"); a key
@@ -152,7 +157,7 @@ static void propose_split(nd_node *n, nd_group *g, int64_t now)
 
 void nd_split_tick(nd_node *n, nd_group *g)
 {
-    if (!g->has_range || !nd_txn_leads(n, g))
+    if (g->id == ND_META_GROUP || !g->has_range || !nd_txn_leads(n, g))
         return; /* the meta group is not split; only a ready leader splits */
     int64_t now = mr_monotonic_ns();
     switch (g->split.state) {
@@ -260,8 +265,8 @@ void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const ui
     bool mine = get32(p) == n->self;
     const uint8_t *b = p + ND_PROP_HDR;
     uint32_t bl = len - ND_PROP_HDR;
-    if (!g->has_range)
-        return;
+    if (!g->has_range || g->id == ND_META_GROUP)
+        return; /* (no meta leader proposes one) */
     if (bl < 12 || get32(b + 8) != bl - 12 || get32(b + 8) == 0 || b[12] == 0) {
         MR_ERROR("node", "group=%llu slot=%llu: malformed split record skipped",
                  (unsigned long long)g->id, (unsigned long long)slot);
@@ -311,15 +316,19 @@ void nd_split_apply(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const ui
 
 /* ---- messages ---- */
 
-/* Scan callback: the largest id among the meta group's group/<id> records. */
+/* The meta group's "\0group/<id>" records (nd_meta_key), as a scan's bounds. */
+static const char group_lo[7] = {0, 'g', 'r', 'o', 'u', 'p', '/'};
+static const char group_hi[7] = {0, 'g', 'r', 'o', 'u', 'p', '0'};
+
+/* Scan callback: the largest id among the meta group's group records. */
 static int max_group_id(void *arg, const mv_version *v)
 {
     uint64_t *max = arg;
     char buf[32];
-    size_t l = v->key_len - 6;
-    if (v->key_len <= 6 || l >= sizeof buf)
+    size_t l = v->key_len - sizeof group_lo;
+    if (v->key_len <= sizeof group_lo || l >= sizeof buf)
         return 0;
-    memcpy(buf, (const char *)v->key + 6, l);
+    memcpy(buf, (const char *)v->key + sizeof group_lo, l);
     buf[l] = '\0';
     char *end;
     unsigned long long id = strtoull(buf, &end, 10);
@@ -341,16 +350,18 @@ static void on_alloc(nd_node *n, const Meridian__Split *o)
     size_t klen = o->key.len;
     char kt[200];
     ktext(key, klen, kt, sizeof kt);
-    /* split/<parent>/<start in hex>-<end in hex>: answers a repeated ask. */
+    /* "\0split/<parent>/<start in hex>-<end in hex>": answers a repeated ask. */
     char akey[64 + 4 * ND_KEY_MAX + 8];
-    int off = snprintf(akey, sizeof akey, "split/%lld/", parent);
+    int off = 1 + snprintf(akey + 1, sizeof akey - 1, "split/%lld/", parent);
+    akey[0] = '\0';
     mr_hex_encode(start.p, start.len, akey + off);
     off += (int)(2 * start.len);
     akey[off++] = '-';
     mr_hex_encode(end.p, end.len, akey + off);
+    size_t alen = (size_t)off + 2 * end.len;
     mv_version v;
     mr_err err;
-    if (mv_get(mg->mv, akey, strlen(akey), MV_TS_MAX, &v, &err) == MR_OK) {
+    if (mv_get(mg->mv, akey, alen, MV_TS_MAX, &v, &err) == MR_OK) {
         /* Numbered before: the same answer. */
         json_error_t je;
         json_t *rec = json_loadb(v.value, v.len, 0, &je);
@@ -377,8 +388,8 @@ static void on_alloc(nd_node *n, const Meridian__Split *o)
         return; /* one numbering at a time: the parent asks again */
     /* The parent's record must show the range it splits. */
     char pkey[64];
-    snprintf(pkey, sizeof pkey, "group/%lld", parent);
-    if (mv_get(mg->mv, pkey, strlen(pkey), MV_TS_MAX, &v, &err) != MR_OK)
+    size_t plen = nd_meta_key(pkey, sizeof pkey, "group", (unsigned long long)parent);
+    if (mv_get(mg->mv, pkey, plen, MV_TS_MAX, &v, &err) != MR_OK)
         return;
     json_error_t je;
     json_t *prec = json_loadb(v.value, v.len, 0, &je);
@@ -399,8 +410,11 @@ static void on_alloc(nd_node *n, const Meridian__Split *o)
     }
     /* The next id above every group recorded. */
     uint64_t max = 0;
-    mv_scan_opts so = {
-        .start = "group/", .start_len = 6, .end = "group0", .end_len = 6, .ts = MV_TS_MAX};
+    mv_scan_opts so = {.start = group_lo,
+                       .start_len = sizeof group_lo,
+                       .end = group_hi,
+                       .end_len = sizeof group_hi,
+                       .ts = MV_TS_MAX};
     if (mv_scan(mg->mv, &so, max_group_id, &max, NULL, &err) != MR_OK || max < (uint64_t)parent) {
         json_decref(prec);
         return;
@@ -417,23 +431,11 @@ static void on_alloc(nd_node *n, const Meridian__Split *o)
     char *pv = json_dumps(prec, JSON_COMPACT | JSON_SORT_KEYS);
     char *av = arec ? json_dumps(arec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     char ckey[64];
-    snprintf(ckey, sizeof ckey, "group/%llu", (unsigned long long)child);
+    size_t clen = nd_meta_key(ckey, sizeof ckey, "group", (unsigned long long)child);
     mv_write writes[3] = {
-        {.op = MV_PUT,
-         .key = akey,
-         .key_len = strlen(akey),
-         .value = av,
-         .len = av ? strlen(av) : 0},
-        {.op = MV_PUT,
-         .key = ckey,
-         .key_len = strlen(ckey),
-         .value = cv,
-         .len = cv ? strlen(cv) : 0},
-        {.op = MV_PUT,
-         .key = pkey,
-         .key_len = strlen(pkey),
-         .value = pv,
-         .len = pv ? strlen(pv) : 0},
+        {.op = MV_PUT, .key = akey, .key_len = alen, .value = av, .len = av ? strlen(av) : 0},
+        {.op = MV_PUT, .key = ckey, .key_len = clen, .value = cv, .len = cv ? strlen(cv) : 0},
+        {.op = MV_PUT, .key = pkey, .key_len = plen, .value = pv, .len = pv ? strlen(pv) : 0},
     };
     uint64_t id = ND_TXN_SYSTEM | (child << 1); /* the cluster's own (nd_validate.h) */
     if (cv && pv && av && nd_txn_system_write(n, mg, id, writes, 3) == MR_OK) {
@@ -473,7 +475,15 @@ void nd_split_on_request(nd_node *n, const net_message *m)
     px_status st;
     if (g)
         px_node_status(g->px, &st);
-    if (!g || !nd_txn_leads(n, g)) {
+    if (gid == ND_META_GROUP) {
+        char kt[200], msg[400];
+        snprintf(msg, sizeof msg,
+                 "'%s' lies in the meta group (1), which holds the keys below \"\\x02\" (the "
+                 "cluster's records and the SQL catalog) and is never split; data groups hold "
+                 "the keys from \"\\x02\" on",
+                 ktext(key.p, key.len, kt, sizeof kt));
+        nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__INVALID, msg);
+    } else if (!g || !nd_txn_leads(n, g)) {
         /* (itself is no hint: a leader whose lease lapsed, or not ready yet) */
         const char *leader = g && st.leader && st.leader != n->self && st.leader <= PX_MAX_NODE_ID
                                  ? n->peers[st.leader].addr

@@ -272,6 +272,10 @@ void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t)
     int prc = tl_prepare(g->txn.locks, t->id, &err);
     if (prc != MR_OK && prc != MR_ENOTFOUND) /* not found: it holds no lock here */
         return nd_txn_abort(n, g, t, mr_err_msg(&err), NULL);
+    /* A commit deadline (TxnRequest.commit_before) goes into the record (TXN_BEFORE,
+     * COMMIT2_BEFORE): the commit timestamp is the slot's, stamped when Paxos proposes it, so
+     * only applying it tells whether it is below the deadline -- on every replica alike, one
+     * path for every case (a deadline already passed here costs a round of the log, rarely). */
     uint8_t kind = ND_OP_TXN;
     const uint8_t *body = t->body;
     size_t blen = t->blen;
@@ -285,12 +289,22 @@ void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t)
                      mr_err_msg(&err));
             return nd_txn_abort(n, g, t, why, NULL);
         }
-        uint8_t mid[4 + 8 * CO_MAX_PARTS];
-        put32(mid, t->co->nparts);
+        uint8_t mid[8 + 4 + 8 * CO_MAX_PARTS];
+        size_t off = 0;
+        if (t->commit_before) {
+            put64(mid, (uint64_t)t->commit_before);
+            off = 8;
+        }
+        put32(mid + off, t->co->nparts);
         for (uint32_t i = 0; i < t->co->nparts; i++)
-            put64(mid + 4 + 8 * i, t->co->parts[i]);
-        framed = frame_2pc(t, mid, 4 + 8 * (size_t)t->co->nparts, &blen);
-        kind = ND_OP_COMMIT2;
+            put64(mid + off + 4 + 8 * i, t->co->parts[i]);
+        framed = frame_2pc(t, mid, off + 4 + 8 * (size_t)t->co->nparts, &blen);
+        kind = t->commit_before ? ND_OP_COMMIT2_BEFORE : ND_OP_COMMIT2;
+    } else if (t->commit_before) {
+        uint8_t mid[8];
+        put64(mid, (uint64_t)t->commit_before);
+        framed = frame_2pc(t, mid, sizeof mid, &blen);
+        kind = ND_OP_TXN_BEFORE;
     } else if (t->coord) {
         uint8_t *mid = malloc(12 + t->spans_len);
         if (mid) {
@@ -336,6 +350,8 @@ static void propose_record(nd_node *n, nd_group *g, nd_txn *t, uint8_t kind, con
         return nd_txn_abort(n, g, t, why, NULL);
     }
     t->state = kind == ND_OP_PREPARE ? TXN_PREPARING : TXN_COMMITTING;
+    if (kind != ND_OP_PREPARE)
+        t->wait_from = mr_monotonic_ns();
 }
 
 /* Test-only: proposes the PREPAREs held back (hold_prepare_ms) whose time has come. */
@@ -352,6 +368,14 @@ static void propose_held(nd_node *n, nd_group *g, int64_t now)
         propose_record(n, g, t, ND_OP_PREPARE, b, t->held_len);
         free(b);
     }
+}
+
+void nd_txn_deadline_abort(nd_node *n, nd_group *g, nd_txn *t)
+{
+    g->txn.deadline_aborts++;
+    MR_DEBUG("node", "group=%llu txn=%llu: aborted, its commit deadline %lld passed",
+             (unsigned long long)g->id, (unsigned long long)t->id, (long long)t->commit_before);
+    nd_txn_abort(n, g, t, ND_DEADLINE_PASSED, NULL);
 }
 
 void nd_txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *out)
@@ -544,7 +568,6 @@ bad:
 /* After the commit record applied at ts: wait until TT.after(ts), then release. */
 void nd_txn_commit_wait(nd_node *n, nd_txn *t)
 {
-    t->wait_from = mr_monotonic_ns();
     int64_t wait = tt_wait_ns(n->clock, t->commit_ts);
     /* Negative control for the tests: MERIDIAN_TEST_BREAK=no-commit-wait
      * answers before TT.after(s), which a lying clock within the bound turns
@@ -566,11 +589,18 @@ void nd_txn_commit_wait(nd_node *n, nd_txn *t)
 static void commit_done(nd_node *n, nd_group *g, nd_txn *t)
 {
     n->stats.proposals++;
-    /* commit_wait_ns: what commit wait still cost after the record applied
-     * (the rest of it overlapped replication). */
-    nd_txn_reply(n, t,
-                 nd_commit_reply(g->id, t->commit_ts, false,
-                                 t->wait_from ? mr_monotonic_ns() - t->wait_from : 0));
+    /* commit_wait_ns: commit wait as Spanner counts it (§4.1.2), from the proposal that
+     * assigned s until TT.after(s) held, overlapping replication. When the record applied
+     * after that (replication took longer than the wait), the time since TT.after(s) began to
+     * hold -- TT.now().earliest - s ago -- is replication's, not commit wait's. */
+    int64_t now = mr_monotonic_ns(), wait = 0;
+    if (t->wait_from) {
+        int64_t since = tt_now(n->clock).earliest - t->commit_ts; /* > 0: TT.after(s) */
+        wait = now - t->wait_from - (since > 0 ? since : 0);
+        if (wait < 0)
+            wait = 0;
+    }
+    nd_txn_reply(n, t, nd_commit_reply(g->id, t->commit_ts, false, wait));
     /* The coordinator tells the participants only now, after commit wait
      * (Spanner §4.2.1): they then apply at s and release their locks. */
     if (t->co)
@@ -829,6 +859,10 @@ static bool txn_on_commit(nd_node *n, const net_message *m, nd_group *g, nd_txn 
         txn_invalid(n, t, mr_err_msg(&err));
     } else {
         t->commit_at = mr_monotonic_ns();
+        /* The deadline binds where the commit timestamp is decided: here if this group is
+         * the only one or the coordinator; a participant's prepare timestamp is below the
+         * commit timestamp anyway. */
+        t->commit_before = !coord || coord == g->id ? rq->commit_before : 0;
         if (!lock_writes(g, t, out))
             nd_txn_abort(n, g, t, "wounded by an older transaction", out);
         else if (t->locks_pending == 0)
@@ -920,15 +954,17 @@ void nd_txn_on_message(nd_node *n, const net_message *m)
     pr_arena_free(&a);
 }
 
-/* The meta group records the cluster: node/<id> -> {addr, zone, region} and
- * group/<id> -> {kind, replicas}, written once by its first leader from the
- * bootstrap description, as an ordinary transaction through its log. */
+/* The meta group records the cluster: "\0node/<id>" -> {addr, zone, region} and
+ * "\0group/<id>" -> {kind, replicas, start, end}, under system keys (nd_meta_key), written
+ * once by its first leader from the bootstrap description, as an ordinary transaction
+ * through its log. */
 static void record_cluster(nd_node *n, nd_group *g)
 {
     g->lead.meta_checked = true;
     mv_version v;
     mr_err err;
-    int rc = mv_get(g->mv, "node/1", 6, MV_TS_MAX, &v, &err);
+    char first[32];
+    int rc = mv_get(g->mv, first, nd_meta_key(first, sizeof first, "node", 1), MV_TS_MAX, &v, &err);
     if (rc == MR_OK) {
         free((void *)v.value);
         return; /* already recorded */
@@ -939,7 +975,7 @@ static void record_cluster(nd_node *n, nd_group *g)
     json_t *desc = json_load_file(path, 0, &je);
     if (!desc)
         return;
-    /* Keys "node/<id>" and "group/<id>", values the description's entries as JSON text. */
+    /* Keys "\0node/<id>" and "\0group/<id>", values the description's entries as JSON text. */
     enum { MAX_RECORDS = 64 + 5000 + 2 };
     json_t *lists[2] = {json_object_get(desc, "nodes"), json_object_get(desc, "groups")};
     static const char *const prefix[2] = {"node", "group"};
@@ -954,15 +990,16 @@ static void record_cluster(nd_node *n, nd_group *g)
         json_t *e;
         json_array_foreach(lists[k], i, e)
         {
-            snprintf(keys[nw], sizeof keys[nw], "%s/%lld", prefix[k],
-                     (long long)json_integer_value(json_object_get(e, "id")));
+            size_t klen =
+                nd_meta_key(keys[nw], sizeof keys[nw], prefix[k],
+                            (unsigned long long)json_integer_value(json_object_get(e, "id")));
             if (!(vals[nw] = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS))) {
                 ok = false;
                 break;
             }
             w[nw] = (mv_write){.op = MV_PUT,
                                .key = keys[nw],
-                               .key_len = strlen(keys[nw]),
+                               .key_len = klen,
                                .value = vals[nw],
                                .len = strlen(vals[nw])};
             nw++;

@@ -390,6 +390,32 @@ static int stage_decision(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, i
     return MR_OK;
 }
 
+/* stage_record: a commit record with a deadline ([txn][i64 before][the record's rest]): the
+ * record itself when the slot's timestamp is below before; else, alike on every replica, a
+ * single-group commit is skipped and a coordinator's COMMIT2 becomes its abort decision
+ * (logged, so participants that ask hear "aborted"). fx[i].kind is the plain kind. */
+static int stage_before(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, int64_t ts,
+                        uint8_t kind, const uint8_t *b, size_t bl)
+{
+    uint8_t base = nd_op_base(kind);
+    fx[i].kind = base;
+    if (bl < 16) {
+        fx[i].skipped = true;
+        return MR_OK;
+    }
+    int64_t before = (int64_t)get64(b + 8);
+    if (ts < before) /* (the plain record's stage reads neither of its first 8 bytes) */
+        return base == ND_OP_TXN ? stage_txn(g, a, fx, i, ts, b + 8, bl - 8)
+                                 : stage_decision(g, a, fx, i, ts, base, b + 8, bl - 8);
+    fx[i].deadline = true;
+    if (base == ND_OP_TXN) {
+        fx[i].skipped = true;
+        return MR_OK;
+    }
+    fx[i].kind = ND_OP_ABORT2;
+    return stage_decision(g, a, fx, i, ts, ND_OP_ABORT2, b, bl);
+}
+
 /* One record into the slot's MVCC batch. Deterministic on every replica: it
  * depends only on the store and the records before it; a record that cannot be
  * applied is skipped (fx->skipped) everywhere alike. MR_OK, or MR_ENOMEM: then
@@ -411,6 +437,9 @@ static int stage_record(nd_group *g, apply_acc *a, rec_effect *fx, size_t i, int
     case ND_OP_COMMIT2:
     case ND_OP_ABORT2:
         return stage_decision(g, a, fx, i, ts, r[0], b, bl);
+    case ND_OP_TXN_BEFORE:
+    case ND_OP_COMMIT2_BEFORE:
+        return stage_before(g, a, fx, i, ts, r[0], b, bl);
     case ND_OP_FORGET:
         fx[i].skipped = !nd_stage_forget(g, a, fx, i, ts, b, bl);
         break;
@@ -428,6 +457,8 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
     case ND_OP_TXN:
     case ND_OP_COMMIT2: /* a decision record: commit wait, or abort if one came first */
         if (t && t->state == TXN_COMMITTING) {
+            if (fx->deadline)
+                return nd_txn_deadline_abort(n, g, t);
             if (fx->skipped)
                 return nd_txn_abort(n, g, t,
                                     "aborted: the transaction was already decided, a split "
@@ -475,7 +506,11 @@ static void react(nd_node *n, nd_group *g, const rec_effect *fx, int64_t ts)
             nd_send_ack(n, fx->txn, fx->coord, g->id);
         break;
     case ND_OP_ABORT2:
-        if (t && !fx->skipped && !txn_sealed(t->state))
+        /* A COMMIT2 stamped at or past its deadline (stage_before): the coordinator's own
+         * transaction, waiting for it, is aborted (the participants are told there). */
+        if (t && fx->deadline && t->state == TXN_COMMITTING)
+            nd_txn_deadline_abort(n, g, t);
+        else if (t && !fx->skipped && !txn_sealed(t->state))
             nd_txn_abort(n, g, t, "aborted: the coordinator decided so", NULL);
         /* Votes and questions that came before the abort was logged hear of it now. */
         if (!fx->skipped && nd_px_is_leader(g))
@@ -528,7 +563,7 @@ void nd_txn_apply_slot(nd_node *n, nd_group *g, uint64_t slot, int64_t ts, const
             nd_fatal(n, "applying a slot", &err);
             goto out;
         }
-        if (fx[i].skipped && recs[i][0] == ND_OP_TXN)
+        if (fx[i].skipped && !fx[i].deadline && nd_op_base(recs[i][0]) == ND_OP_TXN)
             MR_DEBUG("node",
                      "group=%llu slot=%llu: commit record skipped (decided before, keys "
                      "outside the range, or malformed)",
@@ -607,6 +642,7 @@ void nd_txn_voided(nd_node *n, nd_group *g, uint8_t kind, uint64_t id)
     nd_txn *t = nd_txn_find(g, id);
     if (!t)
         return;
+    kind = nd_op_base(kind);
     if ((kind == ND_OP_TXN || kind == ND_OP_COMMIT2) && t->state == TXN_COMMITTING)
         nd_txn_abort(n, g, t, "the commit record was voided (it would have gone back in time)",
                      NULL);

@@ -55,10 +55,14 @@ struct nd_txn {
     uint8_t *body; /* the commit record, while its locks are taken */
     size_t blen;
     uint32_t locks_pending;
-    uint32_t nreads;   /* reads served under locks at this leader */
-    int64_t wait_from; /* monotonic ns when commit wait began (after apply) */
+    uint32_t nreads; /* reads served under locks at this leader */
+    /* monotonic ns the commit record (single group, or COMMIT2) was proposed: its timestamp
+     * is assigned then, or a little later if the log's window is full; commit wait runs from
+     * there (commit_done) */
+    int64_t wait_from;
     int64_t commit_ts;
-    uv_timer_t *timer; /* commit wait */
+    int64_t commit_before; /* deciding leader: commit below this timestamp or abort (0: none) */
+    uv_timer_t *timer;     /* commit wait */
     /* Two-phase commit. */
     uint64_t coord;    /* the coordinator group; 0 = a single-group transaction */
     co_votes *co;      /* at the coordinator: the participants and their votes */
@@ -150,6 +154,7 @@ typedef struct rec_effect {
     uint8_t kind;
     uint64_t txn;
     bool skipped;   /* a record that changed nothing (a decision already made, ...) */
+    bool deadline;  /* its commit deadline passed: aborted (ND_OP_TXN_BEFORE, _COMMIT2_BEFORE) */
     uint64_t coord; /* DECIDE: the coordinator group to acknowledge to */
     uint8_t *prep_val;
     size_t prep_len;
@@ -185,6 +190,8 @@ nd_enc nd_read_key(nd_group *g, const void *key, size_t klen, int64_t ts, bool w
 void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t);
 /* Aborts t here: answers its request, releases its locks, forgets it. */
 void nd_txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *out);
+/* nd_txn_abort for t's commit deadline (ND_DEADLINE_PASSED), counted. */
+void nd_txn_deadline_abort(nd_node *n, nd_group *g, nd_txn *t);
 void nd_handle_out(nd_node *n, nd_group *g, tl_out *out);
 /* The commit record's writes (encode_writes, nd_txn.c); *w is the caller's to free. */
 int decode_writes(const uint8_t *b, size_t len, mv_write **w, size_t *n);

@@ -81,18 +81,28 @@ static int limit_field(bool has, uint32_t limit, mr_err *err)
     return MR_OK;
 }
 
-/* A read's key and optional end: the key may be empty only where a scan starts at the range's
- * start; an empty end means unbounded, otherwise it must lie above the key. */
-static int span_fields(bool scan, const uint8_t *key, size_t klen, const uint8_t *end, size_t elen,
-                       mr_err *err)
+/* A key a system read may name: as a client key, but it may start with byte 0. */
+static int system_key(const void *key, size_t len, mr_err *err)
 {
+    if (len == 0 || len > ND_KEY_MAX)
+        return mr_errf(err, MR_EINVAL, "a key must have 1..%d bytes", ND_KEY_MAX);
+    return MR_OK;
+}
+
+/* A read's key and optional end: the key may be empty only where a scan starts at the range's
+ * start; an empty end means unbounded, otherwise it must lie above the key. A system read's
+ * keys may start with byte 0. */
+static int span_fields(bool scan, bool sys, const uint8_t *key, size_t klen, const uint8_t *end,
+                       size_t elen, mr_err *err)
+{
+    int (*check)(const void *, size_t, mr_err *) = sys ? system_key : nd_valid_key;
     if (klen || !scan) {
-        int rc = nd_valid_key(key, klen, err);
+        int rc = check(key, klen, err);
         if (rc)
             return mr_err_wrap(err, "\"key\"");
     }
     if (scan && elen) {
-        int rc = nd_valid_key(end, elen, err);
+        int rc = check(end, elen, err);
         if (rc)
             return mr_err_wrap(err, "\"end\"");
         if (mr_bytes_cmp(key, klen, end, elen) >= 0)
@@ -171,6 +181,13 @@ int nd_valid_txn(const Meridian__TxnRequest *m, int64_t now_ns, nd_txn_req *r, m
     if ((r->op == ND_TXN_READ || r->op == ND_TXN_COMMIT) &&
         (rc = nd_valid_prio(r->prio, now_ns, err)) != MR_OK)
         return rc;
+    if (m->has_commit_before && r->op != ND_TXN_COMMIT)
+        return mr_errf(err, MR_EINVAL, "\"commit_before\" belongs to a commit only");
+    if (m->has_commit_before && m->commit_before < 0)
+        return mr_errf(err, MR_EINVAL,
+                       "\"commit_before\" must be a timestamp in ns (>= 0; 0 = no limit), not "
+                       "%lld",
+                       (long long)m->commit_before);
     if (r->op == ND_TXN_READ) {
         if (!m->has_key)
             return mr_errf(err, MR_EINVAL, "read needs a key (a scan may start at \"\")");
@@ -186,7 +203,7 @@ int nd_valid_txn(const Meridian__TxnRequest *m, int64_t now_ns, nd_txn_req *r, m
             return mr_errf(err, MR_EINVAL, "\"wait_ms\" must be in [1, 3600000]");
         r->wait_ms = m->has_wait_ms ? m->wait_ms : 0;
         r->for_update = m->has_for_update && m->for_update;
-        return span_fields(r->scan, r->key, r->klen, r->end, r->elen, err);
+        return span_fields(r->scan, false, r->key, r->klen, r->end, r->elen, err);
     }
     if (r->op == ND_TXN_COMMIT) {
         if ((rc = check_writes(m->writes, m->n_writes, err)) != MR_OK)
@@ -194,6 +211,7 @@ int nd_valid_txn(const Meridian__TxnRequest *m, int64_t now_ns, nd_txn_req *r, m
         r->writes = m->writes;
         r->nwrites = m->n_writes;
         r->nreads = m->has_nreads ? m->nreads : 0;
+        r->commit_before = m->has_commit_before ? m->commit_before : 0;
         return check_participants(m, r, err);
     }
     return MR_OK;
@@ -217,7 +235,8 @@ int nd_valid_snapread(const Meridian__SnapReadRequest *m, nd_snap_req *r, mr_err
     /* A scan has an end, the flag or a limit (to the range's end); it gets the default limit. */
     bool scan = m->has_end || (m->has_scan && m->scan) || m->has_limit;
     r->limit = scan ? (m->has_limit ? m->limit : ND_ROW_LIMIT_DEFAULT) : 0;
-    if ((rc = span_fields(scan, r->key, r->klen, r->end, r->elen, err)) != 0)
+    r->system = m->has_system && m->system;
+    if ((rc = span_fields(scan, r->system, r->key, r->klen, r->end, r->elen, err)) != 0)
         return rc;
     switch (m->bound_case) {
     case MERIDIAN__SNAP_READ_REQUEST__BOUND_TS:
@@ -308,6 +327,11 @@ int nd_valid_init(const Meridian__InitRequest *m, int max_groups, int max_replic
         const ProtobufCBinaryData *k = &m->split_at[i];
         if (nd_valid_key(k->data, k->len, err) != MR_OK)
             return mr_err_wrap(err, "split key %zu", i + 1);
+        if (mr_bytes_cmp(k->data, k->len, ND_META_END, ND_META_END_LEN) <= 0)
+            return mr_errf(err, MR_EINVAL,
+                           "split key %zu is not above \"\\x02\": the keys below belong to the "
+                           "meta group, and the first data group starts at \"\\x02\"",
+                           i + 1);
         if (i &&
             mr_bytes_cmp(m->split_at[i - 1].data, m->split_at[i - 1].len, k->data, k->len) >= 0)
             return mr_errf(err, MR_EINVAL, "split keys must increase strictly (key %zu)", i + 1);

@@ -54,6 +54,7 @@ typedef struct nd_txn_req {
     uint64_t coordinator;         /* commit: 0 = none */
     const uint64_t *participants; /* commit: group ids (>= 1), at most CO_MAX_PARTS */
     size_t nparts;
+    int64_t commit_before; /* commit: the commit timestamp must be below it (0 = no limit) */
 } nd_txn_req;
 
 /* Checks every field of an ND_MSG_TXN request: the op known, the id outside the reserved
@@ -75,6 +76,9 @@ typedef struct nd_snap_req {
     nd_read_mode mode;
     int64_t ts;        /* ND_READ_AT */
     int64_t staleness; /* ND_READ_EXACT, ND_READ_BOUNDED */
+    /* a read of the cluster's own records: its keys may start with byte 0 (whether the
+     * sender may ask, a node certificate at the meta group, is the node's to check) */
+    bool system;
 } nd_snap_req;
 
 int nd_valid_snapread(const Meridian__SnapReadRequest *m, nd_snap_req *out, mr_err *err);
@@ -86,8 +90,8 @@ int nd_valid_register(const Meridian__RegisterRequest *m, mr_err *err);
 int nd_valid_propose(const Meridian__ProposeRequest *m, mr_err *err);
 
 /* ND_MSG_INIT: {data_groups?: 1..max_groups (default 1), replicas?: 1..max_replicas (default
- * 3), split_at?: data_groups - 1 client keys, strictly increasing}. split_at borrows from m
- * (nsplit 0 when absent). */
+ * 3), split_at?: data_groups - 1 client keys above ND_META_END, strictly increasing}. split_at
+ * borrows from m (nsplit 0 when absent). */
 typedef struct nd_init_req {
     int data_groups, replicas;
     const ProtobufCBinaryData *split_at;

@@ -253,8 +253,51 @@ TEST(start_refuses_damaged_data)
     out = err = NULL;
     argv2[3] = sub;
     st = proc_run(argv2, 20000, &out, &err);
-    bool good3 = st == 1 && err && strstr(err, "format 1") && strstr(err, "format 2");
+    bool good3 = st == 1 && err && strstr(err, "format 1") && strstr(err, "format 3");
     if (!good3)
+        fprintf(stderr, "  exit %d: %s\n", st, err);
+    free(out);
+    free(err);
+    /* A cluster.json of format 2 (keys in hex, but the meta group without a range and its
+     * records under text keys inside the first data group's) is refused by name too, with
+     * what to do: a node that read it would route the SQL catalog's keys to a data group. */
+    snprintf(sub, sizeof sub, "%s/d", dir);
+    mkdir(sub, 0755);
+    snprintf(file, sizeof file, "%s/cluster.json", sub);
+    f = fopen(file, "w");
+    fprintf(
+        f,
+        "{\"format\": 2, \"cluster\": \"x\", \"self\": 1, \"nodes\": [{\"id\": 1, \"addr\": "
+        "\"%s\"}], \"groups\": [{\"id\": 1, \"kind\": \"meta\", \"replicas\": [1]}, {\"id\": 2, "
+        "\"kind\": \"data\", \"replicas\": [1], \"start\": \"\", \"end\": \"\"}]}",
+        port);
+    fclose(f);
+    out = err = NULL;
+    argv2[3] = sub;
+    st = proc_run(argv2, 20000, &out, &err);
+    bool good4 = st == 1 && err && strstr(err, "format 2") && strstr(err, "format 3") &&
+                 strstr(err, "initialize the cluster anew");
+    if (!good4)
+        fprintf(stderr, "  exit %d: %s\n", st, err);
+    free(out);
+    free(err);
+    /* One of format 3 whose meta group does not hold ["", "\x02") is refused as damaged. */
+    snprintf(sub, sizeof sub, "%s/e", dir);
+    mkdir(sub, 0755);
+    snprintf(file, sizeof file, "%s/cluster.json", sub);
+    f = fopen(file, "w");
+    fprintf(f,
+            "{\"format\": 3, \"cluster\": \"x\", \"self\": 1, \"nodes\": [{\"id\": 1, \"addr\": "
+            "\"%s\"}], \"groups\": [{\"id\": 1, \"kind\": \"meta\", \"replicas\": [1], "
+            "\"start\": \"\", \"end\": \"30\"}, {\"id\": 2, \"kind\": \"data\", \"replicas\": [1], "
+            "\"start\": \"30\", \"end\": \"\"}]}",
+            port);
+    fclose(f);
+    out = err = NULL;
+    argv2[3] = sub;
+    st = proc_run(argv2, 20000, &out, &err);
+    bool good5 = st == 1 && err && strstr(err, "the meta group must be group 1");
+    if (!good5)
         fprintf(stderr, "  exit %d: %s\n", st, err);
     free(out);
     free(err);
@@ -262,6 +305,8 @@ TEST(start_refuses_damaged_data)
     CHECK(good);
     CHECK(good2);
     CHECK(good3);
+    CHECK(good4);
+    CHECK(good5);
 }
 
 TEST_MAIN(TEST_CASE(top_level_help_and_errors), TEST_CASE(clock_usage_errors),

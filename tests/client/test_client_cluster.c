@@ -3,8 +3,9 @@
  * "h" and "q": get/put/delete/scan, read-your-writes, scans across pages and
  * groups, the read-only modes, transactions over several groups (two-phase
  * commit), wound-wait surfacing as MERIDIAN_ABORTED, meridian_run retrying
- * it, a leader killed under a stream of transactions, and the bank example
- * run as a process, also while the coordinator group's leader is killed. */
+ * it, commit deadlines and commit wait, a leader killed under a stream of
+ * transactions, and the bank example run as a process, also while the
+ * coordinator group's leader is killed. */
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -894,6 +895,149 @@ TEST(multi_group_transactions)
     meridian_close(db);
 }
 
+/* Puts k1=v (and k2=v, when not NULL: another group, so a two-phase commit) in one
+ * transaction with a commit deadline. */
+static int put_before(meridian *db, const char *k1, const char *k2, const char *v, int64_t before,
+                      int64_t *ts)
+{
+    meridian_txn *t;
+    int rc = meridian_begin(db, &t);
+    if (rc != MERIDIAN_OK)
+        return rc;
+    rc = meridian_put(t, k1, strlen(k1), v, strlen(v));
+    if (rc == MERIDIAN_OK && k2)
+        rc = meridian_put(t, k2, strlen(k2), v, strlen(v));
+    if (rc == MERIDIAN_OK)
+        rc = meridian_set_commit_before(t, before);
+    if (rc != MERIDIAN_OK) {
+        meridian_rollback(t);
+        return rc;
+    }
+    return meridian_commit(t, ts);
+}
+
+/* The sum over the nodes of a group's status counter txn.<name> (each node counts what it
+ * did as the group's leader), and the largest clock bound among them; -1 if a node did not
+ * answer. */
+static long long txn_counter_sum(int gid, const char *name, int64_t *max_eps)
+{
+    long long sum = 0;
+    for (int i = 0; i < NNODES; i++) {
+        json_t *st = tc_status(i);
+        json_t *g = st ? tc_group_of(st, gid) : NULL;
+        if (!g) {
+            json_decref(st);
+            return -1;
+        }
+        sum += json_integer_value(json_object_get(json_object_get(g, "txn"), name));
+        int64_t eps =
+            json_integer_value(json_object_get(json_object_get(st, "clock"), "epsilon_ns"));
+        if (max_eps && eps > *max_eps)
+            *max_eps = eps;
+        json_decref(st);
+    }
+    return sum;
+}
+
+typedef struct deadline_run {
+    int calls;
+    int64_t far;
+} deadline_run;
+
+/* The first attempt's deadline has passed (1 ns after the epoch); later ones set a far one. */
+static int put_with_deadline(meridian_txn *t, void *arg)
+{
+    deadline_run *d = arg;
+    int rc = meridian_set_commit_before(t, d->calls++ ? d->far : 1);
+    return rc == MERIDIAN_OK ? meridian_put(t, "b-dl-run", 8, "1", 1) : rc;
+}
+
+/* Commit deadlines (meridian_set_commit_before, TxnRequest.commit_before) at one group and
+ * over two (the coordinator decides), and the commit wait the nodes report. */
+TEST(commit_deadline)
+{
+    CHECK(ensure_cluster());
+    meridian *db = connect_db();
+    CHECK(db);
+    CHECK_EQ(meridian_commit_wait_ns(db), 0); /* no commit yet */
+    int64_t eps = 0;
+    long long aborts0 = txn_counter_sum(2, "deadline_aborts", &eps);
+    CHECK(aborts0 >= 0);
+    CHECKF(eps > 0, "the test cluster's clocks declare a bound (%lld ns)", (long long)eps);
+    int64_t far = mr_realtime_ns() + 3600 * MR_NS_PER_S;
+
+    /* One group (keys below "h": group 2), a deadline an hour ahead: committed below it; its
+     * commit wait was spent (TT.after(ts) needs about 2 epsilon from the stamp). */
+    int64_t ts = 0;
+    CHECK_EQ(put_before(db, "b-dl", NULL, "1", far, &ts), MERIDIAN_OK);
+    int64_t wait = meridian_commit_wait_ns(db);
+    CHECKF(ts > 0 && ts < far && ts < mr_realtime_ns(), "ts %lld", (long long)ts);
+    CHECKF(wait >= eps && wait < MR_NS_PER_S, "commit wait %lld ns, epsilon %lld ns",
+           (long long)wait, (long long)eps);
+    printf("  one group: commit wait %.2f ms (epsilon %.2f ms)\n", (double)wait / 1e6,
+           (double)eps / 1e6);
+
+    /* Deadlines already passed: 1 ns after the epoch, and the timestamp of the last commit
+     * (a later one is stamped above it): aborted with the reason, nothing stored. */
+    int64_t ts2 = -1;
+    CHECK_EQ(put_before(db, "b-dl2", NULL, "1", 1, &ts2), MERIDIAN_ABORTED);
+    CHECKF(strstr(meridian_errmsg(db), "commit deadline passed"), "%s", meridian_errmsg(db));
+    CHECK_EQ(ts2, 0);
+    CHECK_EQ(meridian_commit_wait_ns(db), wait); /* the last successful commit's */
+    CHECK_EQ(put_before(db, "b-dl", NULL, "2", ts, &ts2), MERIDIAN_ABORTED);
+    CHECKF(strstr(meridian_errmsg(db), "commit deadline passed"), "%s", meridian_errmsg(db));
+    int rc;
+    char *v = ro_get(db, MERIDIAN_STRONG, 0, "b-dl2", &rc, NULL);
+    CHECK_STR(v, ""); /* not found */
+    free(v);
+    v = ro_get(db, MERIDIAN_STRONG, 0, "b-dl", &rc, NULL);
+    CHECK_STR(v, "1");
+    free(v);
+
+    /* Two groups (2 and 4; group 2 coordinates): the same. */
+    int64_t ts3 = 0;
+    CHECK_EQ(put_before(db, "c-dl", "x-dl", "1", far, &ts3), MERIDIAN_OK);
+    wait = meridian_commit_wait_ns(db);
+    CHECKF(ts3 > ts && ts3 < far && ts3 < mr_realtime_ns(), "ts %lld", (long long)ts3);
+    CHECKF(wait >= eps && wait < MR_NS_PER_S, "two-phase commit wait %lld ns", (long long)wait);
+    printf("  two groups: commit wait %.2f ms\n", (double)wait / 1e6);
+    CHECK_EQ(put_before(db, "d-dl", "y-dl", "1", 1, &ts2), MERIDIAN_ABORTED);
+    CHECKF(strstr(meridian_errmsg(db), "commit deadline passed"), "%s", meridian_errmsg(db));
+    CHECK_EQ(put_before(db, "c-dl", "x-dl", "2", ts3, &ts2), MERIDIAN_ABORTED);
+    CHECKF(strstr(meridian_errmsg(db), "commit deadline passed"), "%s", meridian_errmsg(db));
+    const char *keys[] = {"d-dl", "y-dl", "c-dl", "x-dl"};
+    const char *want[] = {"", "", "1", "1"};
+    for (int i = 0; i < 4; i++) {
+        v = ro_get(db, MERIDIAN_STRONG, 0, keys[i], &rc, NULL);
+        CHECKF(v && strcmp(v, want[i]) == 0, "%s = %s, want \"%s\"", keys[i], v ? v : "(error)",
+               want[i]);
+        free(v);
+    }
+    /* The participant (group 4) let go of y-dl: a new write of it commits. */
+    CHECK_EQ(put_before(db, "y-dl", NULL, "3", far, &ts2), MERIDIAN_OK);
+
+    /* Each abort was counted once, by group 2's leader (single-group commits and the
+     * coordinator's decisions). */
+    long long aborts1 = txn_counter_sum(2, "deadline_aborts", NULL);
+    CHECKF(aborts1 - aborts0 == 4, "deadline_aborts %lld -> %lld", aborts0, aborts1);
+
+    /* meridian_run retries it like any abort; the callback owns the deadline. */
+    deadline_run d = {.far = far};
+    CHECK_EQ(meridian_run(db, 20000, put_with_deadline, &d, &ts2), MERIDIAN_OK);
+    CHECKF(d.calls == 2, "callback ran %d times", d.calls);
+
+    /* A read-only commit waits for nothing; a deadline is refused for it, and a negative one. */
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_set_commit_before(t, far), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit_wait_ns(db), 0);
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_set_commit_before(t, -5), MERIDIAN_INVALID);
+    meridian_rollback(t);
+    meridian_close(db);
+}
+
 /* A node that exited on its own (a crash), reaped; -1 if none. */
 static int crashed_node(void)
 {
@@ -974,6 +1118,6 @@ TEST(teardown)
 TEST_MAIN(TEST_CASE(crud), TEST_CASE(binary_keys), TEST_CASE(read_your_writes),
           TEST_CASE(scan_pages), TEST_CASE(read_only_modes), TEST_CASE(strong_reads_at_any_replica),
           TEST_CASE(wound_wait_aborts_younger), TEST_CASE(run_retries_wounded),
-          TEST_CASE(multi_group_transactions), TEST_CASE(bank_example),
+          TEST_CASE(multi_group_transactions), TEST_CASE(commit_deadline), TEST_CASE(bank_example),
           TEST_CASE(bank_with_coordinator_killed), TEST_CASE(leader_killed_under_load),
           TEST_CASE(below_the_horizon), TEST_CASE(latency_figures), TEST_CASE(teardown))

@@ -99,7 +99,7 @@ static json_t *commit_fn(fake_node *f, uint8_t type, const json_t *req)
         if (!coord)
             return json_pack("{s:b, s:b, s:i}", "ok", 1, "prepared", 1, "ts", 700);
         if (!strcmp(s->coord_answer, "ok"))
-            return json_pack("{s:b, s:i}", "ok", 1, "ts", 777);
+            return json_pack("{s:b, s:i, s:i}", "ok", 1, "ts", 777, "commit_wait_ns", 1234);
         if (!strcmp(s->coord_answer, "silent"))
             return NULL;
         return json_pack("{s:b, s:s, s:s}", "ok", 0, "error", s->coord_answer, "message",
@@ -167,6 +167,42 @@ TEST(two_phase_commit_requests)
     json_decref(commits);
     json_decref(parts);
     CHECKF(shapes, "two-phase commit requests have the wrong shape");
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+/* A commit deadline goes to where the commit timestamp is decided, the coordinator; the
+ * coordinator's commit wait is the connection's until the next successful commit. */
+TEST(commit_deadline_goes_to_the_coordinator)
+{
+    commit_script s = {.coord_answer = "ok"};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    meridian *db = open_at(f.addr, 2000);
+    CHECK(db);
+    CHECK_EQ(meridian_commit_wait_ns(db), 0);
+    meridian_txn *t;
+    CHECK_EQ(meridian_begin(db, &t), MERIDIAN_OK);
+    CHECK_EQ(two_group_txn(t, NULL), MERIDIAN_OK);
+    CHECK_EQ(meridian_set_commit_before(t, 5000), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit_wait_ns(db), 1234);
+    json_t *commits = fake_sent(&f, ND_MSG_TXN, "commit");
+    CHECK_EQ(json_array_size(commits), 2);
+    size_t i;
+    json_t *c;
+    bool right = true;
+    json_array_foreach(commits, i, c)
+    {
+        json_t *b = json_object_get(c, "commit_before");
+        right &= group_of(c) == 2 ? json_integer_value(b) == 5000 : b == NULL;
+    }
+    json_decref(commits);
+    CHECKF(right, "commit_before sent to the coordinator (group 2) only");
+    /* A read-only commit resets it: it waited for nothing. */
+    CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(t, NULL), MERIDIAN_OK);
+    CHECK_EQ(meridian_commit_wait_ns(db), 0);
     meridian_close(db);
     fake_stop(&f);
 }
@@ -301,6 +337,38 @@ TEST(unknown_outcome_resolved_by_status)
     CHECK_EQ(ts, 888);
     json_t *st = fake_sent(&f, ND_MSG_TXN, "status");
     CHECK_EQ(json_array_size(st), 2);
+    CHECK_EQ(group_of(json_array_get(st, 0)), 2); /* asked at the coordinator group */
+    json_decref(st);
+    meridian_close(db);
+    fake_stop(&f);
+}
+
+/* MERIDIAN_TEST_LOSE_COMMIT_ANSWERS (the harness's --lose-commit-answers): the coordinator's
+ * answer (ok at 777) is dropped as if lost, and the outcome is the status answer's
+ * (committed at 888); a value that is no percentage is refused at open. */
+TEST(dropped_commit_answer_resolved_by_status)
+{
+    commit_script s = {.coord_answer = "ok", .status = {"committed"}};
+    fake_node f;
+    fake_start(&f, commit_fn, &s);
+    setenv("MERIDIAN_TEST_LOSE_COMMIT_ANSWERS", "100", 1);
+    meridian *db = open_at(f.addr, 2000);
+    setenv("MERIDIAN_TEST_LOSE_COMMIT_ANSWERS", "half", 1);
+    meridian_options o = {.addrs = f.addr, .insecure = 1, .timeout_ms = 2000};
+    meridian *bad = NULL;
+    int bad_rc = meridian_open(&o, &bad);
+    char bad_msg[300];
+    snprintf(bad_msg, sizeof bad_msg, "%s", meridian_errmsg(bad));
+    meridian_close(bad);
+    unsetenv("MERIDIAN_TEST_LOSE_COMMIT_ANSWERS");
+    CHECK(db);
+    CHECK_EQ(bad_rc, MERIDIAN_INVALID);
+    CHECKF(strstr(bad_msg, "MERIDIAN_TEST_LOSE_COMMIT_ANSWERS"), "open said: %s", bad_msg);
+    int64_t ts = 0;
+    CHECK_EQ(meridian_run(db, 10000, two_group_txn, NULL, &ts), MERIDIAN_OK);
+    CHECK_EQ(ts, 888);
+    json_t *st = fake_sent(&f, ND_MSG_TXN, "status");
+    CHECK_EQ(json_array_size(st), 1);
     CHECK_EQ(group_of(json_array_get(st, 0)), 2); /* asked at the coordinator group */
     json_decref(st);
     meridian_close(db);
@@ -799,9 +867,12 @@ TEST(timed_out_read_is_aborted_at_its_group)
            naborts, (long long)sum);
 }
 
-TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(transaction_ids_and_ages_are_a_clients),
-          TEST_CASE(unknown_outcome_resolved_by_status), TEST_CASE(lost_commit_answer_learns_abort),
-          TEST_CASE(unknown_outcome_never_retried), TEST_CASE(coordinator_abort_is_retried),
+TEST_MAIN(TEST_CASE(two_phase_commit_requests), TEST_CASE(commit_deadline_goes_to_the_coordinator),
+          TEST_CASE(transaction_ids_and_ages_are_a_clients),
+          TEST_CASE(unknown_outcome_resolved_by_status),
+          TEST_CASE(dropped_commit_answer_resolved_by_status),
+          TEST_CASE(lost_commit_answer_learns_abort), TEST_CASE(unknown_outcome_never_retried),
+          TEST_CASE(coordinator_abort_is_retried),
           TEST_CASE(not_leader_hint_followed_and_remembered),
           TEST_CASE(dead_leader_probed_not_waited_for), TEST_CASE(wrong_range_refreshes_the_map),
           TEST_CASE(scan_across_groups_at_one_timestamp), TEST_CASE(scan_rerouted_after_a_split),

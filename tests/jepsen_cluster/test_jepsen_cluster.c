@@ -12,7 +12,10 @@
  *                partition, pause and tablet splits: valid (total conserved, no negative
  *                balance).
  *   list_append  Elle list-append transactions over libmeridian under kill, partition,
- *                pause and tablet splits: valid against strict serializability.
+ *                pause and tablet splits, a fifth of the commit answers dropped
+ *                (--lose-commit-answers 20: their outcome learned with op status): valid
+ *                against strict serializability (a status answering "aborted" for a
+ *                transaction that committed would show as G1a).
  *   no_read_locks  the transactional negative control: nodes started with
  *                MERIDIAN_TEST_BREAK=no-read-locks (transactional reads take no shared
  *                locks), bank under ordinary concurrency, no faults: transfers lose updates,
@@ -62,7 +65,8 @@ typedef struct run_spec {
     const char *clock_bound; /* --clock-bound, or NULL */
 } run_spec;
 
-static const char *store_check; /* --store-check for the next run, or NULL */
+static const char *store_check;         /* --store-check for the next run, or NULL */
+static const char *lose_commit_answers; /* --lose-commit-answers for the next run, or NULL */
 
 /* Runs the harness with its run directory at `out`; returns its exit status, stdout in
  * *text (caller frees). */
@@ -104,6 +108,10 @@ static int harness(char **text, const run_spec *r)
     if (store_check) {
         argv[n++] = "--store-check";
         argv[n++] = (char *)store_check;
+    }
+    if (lose_commit_answers) {
+        argv[n++] = "--lose-commit-answers";
+        argv[n++] = (char *)lose_commit_answers;
     }
     if (net && *net) {
         argv[n++] = "--net";
@@ -321,6 +329,8 @@ TEST(usage)
         {"--workload", "register", "--nemesis", "kill", "--time", "5", "--break",
          "no-read-locks,bogus", NULL},
         {"--workload", "register", "--nemesis", "kill", "--time", "5", "--clock-bound", "9s", NULL},
+        {"--workload", "list-append", "--nemesis", "kill", "--time", "5", "--lose-commit-answers",
+         "101", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *err = NULL;
@@ -370,7 +380,9 @@ TEST(list_append)
     run_spec s = {
         "list-append", "kill,partition,pause,split", "30", "8", "30", "6", JC_TXN_GROUPS, NULL,
         NULL};
+    lose_commit_answers = "20";
     valid_run(&s, "meridian-jepsen-append", 40);
+    lose_commit_answers = NULL;
     CHECK(count_nemesis("start-split") >= 1);
     if (!test_failed_flag && !getenv("MERIDIAN_KEEP_TMP"))
         tmpdir_remove(dir);

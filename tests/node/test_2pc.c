@@ -1,8 +1,15 @@
 /* Integration: the range map and two-phase commit across Paxos groups on a
  * three-node TLS cluster with three data groups split at "h" and "p".
  *
- *   ranges         the map tiles the key space; a key sent to the wrong group
- *                  is refused with wrong_range naming its owner
+ *   ranges         the map tiles the key space (the meta group's ["", "\x02")
+ *                  first); a key sent to the wrong group is refused with
+ *                  wrong_range naming its owner
+ *   meta_group_serves_its_range
+ *                  the meta group refuses keys outside its range and a data
+ *                  group its keys; a 0x01 key and a data key commit together by
+ *                  2PC coordinated by either group (on every replica at s, not
+ *                  at s - 1); libmeridian routes a 0x01 key there; locked and
+ *                  snapshot scans of it see the client keys, not its records
  *   atomic_commit  one transaction writes a key in each group, coordinated by
  *                  the middle one: every replica shows all three writes at the
  *                  commit timestamp and none just below it; the coordinator's
@@ -54,7 +61,8 @@
 #include "tests/test.h"
 
 #define NNODES 3
-#define G_A    2 /* ["", "h") */
+#define G_META 1 /* ["", "\x02"): the cluster's records, the SQL catalog */
+#define G_A    2 /* ["\x02", "h") */
 #define G_B    3 /* ["h", "p") */
 #define G_C    4 /* ["p", +inf) */
 
@@ -217,13 +225,13 @@ TEST(ranges)
     json_t *r = tc_request(1, ND_MSG_RANGES, "{}");
     CHECK(ok(r));
     json_t *ranges = json_object_get(r, "ranges");
-    CHECK_EQ(json_array_size(ranges), 3u);
-    const char *want[][2] = {{"", "h"}, {"h", "p"}, {"p", ""}};
-    for (size_t i = 0; i < 3 && i < json_array_size(ranges); i++) {
+    CHECK_EQ(json_array_size(ranges), 4u);
+    const char *want[][2] = {{"", "\x02"}, {"\x02", "h"}, {"h", "p"}, {"p", ""}};
+    for (size_t i = 0; i < 4 && i < json_array_size(ranges); i++) {
         json_t *e = json_array_get(ranges, i);
         CHECK_STR(json_string_value(json_object_get(e, "start")), want[i][0]);
         CHECK_STR(json_string_value(json_object_get(e, "end")), want[i][1]);
-        CHECK_EQ(json_integer_value(json_object_get(e, "group")), (json_int_t)(G_A + i));
+        CHECK_EQ(json_integer_value(json_object_get(e, "group")), (json_int_t)(G_META + i));
         CHECK_EQ(json_array_size(json_object_get(e, "replicas")), 3u);
     }
     CHECK_EQ(json_array_size(json_object_get(r, "nodes")), (size_t)NNODES);
@@ -341,6 +349,129 @@ TEST(atomic_commit)
     free(state);
     CHECK_EQ(sts, s);
     /* Decisions reach every participant: nothing stays prepared. */
+    CHECK_EQ(wait_unprepared(-1, 5000), 0);
+}
+
+/* The meta group serves the keys of its range ["", "\x02") as a data group serves its own:
+ * transactional reads and writes, snapshot reads, two-phase commit as a participant and as the
+ * coordinator together with a data group; it refuses keys outside with wrong_range naming the
+ * owner, and a data group refuses its keys naming the meta group. */
+TEST(meta_group_serves_its_range)
+{
+    setup();
+    CHECK(tc_wait_leader(G_META, -1, 20000) >= 0);
+    /* Outside its range, both ways. */
+    json_t *req = txn_req(G_META, 90, "read");
+    json_object_set_new(req, "key", json_string("apple"));
+    json_t *r = to_leader(G_META, req);
+    CHECK_STR(err_of(r), "wrong_range");
+    CHECK_EQ(json_integer_value(json_object_get(r, "owner")), G_A);
+    json_decref(r);
+    req = txn_req(G_A, 91, "commit");
+    json_object_set_new(req, "writes",
+                        json_pack("[{s:s, s:s}]", "key",
+                                  "\x01"
+                                  "cat",
+                                  "value", "1"));
+    r = to_leader(G_A, req);
+    CHECK_STR(err_of(r), "wrong_range");
+    CHECK_EQ(json_integer_value(json_object_get(r, "owner")), G_META);
+    json_decref(r);
+    /* A catalog-like key (0x01...) and a data key in one transaction, coordinated by the meta
+     * group, then by the data group. */
+    for (int round = 0; round < 2; round++) {
+        int coord = round == 0 ? G_META : G_A;
+        const char *mkey = round == 0 ? "\x01\x01version" : "\x01\x03table";
+        const char *dkey = round == 0 ? "golf" : "foxtrot";
+        char mval[16], dval[16];
+        snprintf(mval, sizeof mval, "m%d", round);
+        snprintf(dval, sizeof dval, "d%d", round);
+        commit_call calls[2];
+        uint64_t id = 0;
+        for (int attempt = 0; attempt < 5; attempt++) {
+            id = 9000000 + (uint64_t)round * 100000 + (uint64_t)attempt * 10000 +
+                 (uint64_t)(mr_realtime_ns() & 0xfff);
+            /* the meta key read under lock first (as SQL reads the catalog's version) */
+            json_t *rd = txn_req(G_META, id, "read");
+            json_object_set_new(rd, "key", json_string(mkey));
+            json_t *r0 = to_leader(G_META, rd);
+            CHECKF(ok(r0), "read at the meta group: %s", err_of(r0));
+            json_decref(r0);
+            json_t *parts = json_pack("[i, i]", G_META, G_A);
+            calls[0] = put_call(G_META, id, coord, parts, mkey, mval, 1);
+            calls[1] = put_call(G_A, id, coord, parts, dkey, dval, 0);
+            json_decref(parts);
+            commit_all(calls, 2);
+            int c = coord == G_META ? 0 : 1;
+            if (ok(calls[c].reply) || !json_is_true(json_object_get(calls[c].reply, "retryable")) ||
+                attempt == 4)
+                break;
+            for (int i = 0; i < 2; i++)
+                json_decref(calls[i].reply);
+            sleep_ms(500);
+        }
+        int c = coord == G_META ? 0 : 1, p = 1 - c;
+        CHECKF(ok(calls[c].reply), "round %d, coordinator %d: %s: %s", round, coord,
+               err_of(calls[c].reply),
+               json_string_value(json_object_get(calls[c].reply, "message")));
+        CHECKF(ok(calls[p].reply) && json_is_true(json_object_get(calls[p].reply, "prepared")),
+               "round %d: the participant did not prepare: %s", round, err_of(calls[p].reply));
+        int64_t s = json_integer_value(json_object_get(calls[c].reply, "ts"));
+        CHECK(s > json_integer_value(json_object_get(calls[p].reply, "ts")));
+        for (int i = 0; i < 2; i++)
+            json_decref(calls[i].reply);
+        /* Every replica of both groups: the writes at s, not at s - 1. */
+        const char *keys[2] = {round == 0 ? "\\u0001\\u0001version" : "\\u0001\\u0003table", dkey};
+        const char *vals[2] = {mval, dval};
+        const int groups[2] = {G_META, G_A};
+        for (int node = 0; node < NNODES; node++)
+            for (int k = 0; k < 2; k++) {
+                char *v = read_at(node, groups[k], keys[k], s);
+                CHECKF(v && strcmp(v, vals[k]) == 0, "round %d node %d group %d at s: %s", round,
+                       node, groups[k], v ? v : "(none)");
+                free(v);
+                v = read_at(node, groups[k], keys[k], s - 1);
+                CHECKF(v == NULL, "round %d node %d group %d: visible before s", round, node,
+                       groups[k]);
+                free(v);
+            }
+        char *state = status_of(coord, id, NULL);
+        CHECK_STR(state, "committed");
+        free(state);
+    }
+    /* libmeridian (through meridian kv) routes a 0x01 key to the meta group by the map. */
+    CHECK_EQ(tc_meridian(NULL, "kv put --hex 0161 7a --host 127.0.0.1:%d --certs %s", tc.ports[1],
+                         tc.certs),
+             0);
+    r = tc_request(2, ND_MSG_SNAPREAD, "{\"group\":1,\"key\":\"\\u0001a\"}");
+    CHECKF(ok(r) && strcmp(json_string_value(json_object_get(r, "value")) ?: "", "z") == 0,
+           "\\x01a is not in the meta group: %s", err_of(r));
+    json_decref(r);
+    /* A locked scan of the meta group's client keys in a transaction. */
+    req = txn_req(G_META, 92, "read");
+    json_object_set_new(req, "key", json_string(""));
+    json_object_set_new(req, "end", json_string("\x02"));
+    r = to_leader(G_META, req);
+    CHECKF(ok(r), "locked scan at the meta group: %s", err_of(r));
+    CHECK_EQ(json_array_size(json_object_get(r, "rows")), 3u);
+    json_decref(r);
+    json_decref(to_leader(G_META, txn_req(G_META, 92, "abort")));
+    /* A scan of the meta group from its start sees the client keys only (the cluster's own
+     * records, system keys, are no client's). */
+    r = tc_request(0, ND_MSG_SNAPREAD, "{\"group\":1,\"key\":\"\",\"end\":\"\\u0002\"}");
+    CHECKF(ok(r), "meta scan: %s", err_of(r));
+    size_t k;
+    json_t *row;
+    size_t rows = 0;
+    json_array_foreach(json_object_get(r, "rows"), k, row)
+    {
+        json_t *key = json_object_get(row, "key");
+        const char *ks = json_string_value(key);
+        CHECKF(ks && ks[0] == 0x01, "meta scan row %zu: not a 0x01 key", k);
+        rows++;
+    }
+    CHECK_EQ(rows, 3u);
+    json_decref(r);
     CHECK_EQ(wait_unprepared(-1, 5000), 0);
 }
 
@@ -770,6 +901,7 @@ TEST(read_for_update)
 
 static const test_case cases[] = {TEST_CASE(ranges),
                                   TEST_CASE(atomic_commit),
+                                  TEST_CASE(meta_group_serves_its_range),
                                   TEST_CASE(vote_no),
                                   TEST_CASE(prepared_holds_safe_time),
                                   TEST_CASE(vanished_client_and_coordinator_crash),

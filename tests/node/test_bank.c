@@ -235,7 +235,7 @@ static void bank_body(void)
     json_t *meta = NULL;
     for (int tries = 0; tries < 20; tries++) {
         json_decref(meta);
-        meta = tc_request((tries % NNODES), ND_MSG_SNAPREAD, "{\"group\":1,\"key\":\"node/2\"}");
+        meta = tc_meta_record(tries % NNODES, "node/2");
         if (meta && json_is_true(json_object_get(meta, "found")))
             break;
         sleep_ms(250);

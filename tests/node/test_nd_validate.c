@@ -231,6 +231,48 @@ TEST(a_commit_with_an_oversized_key_is_refused_with_its_size)
     CHECKF(strstr(why, "write 1") && strstr(why, "9000 bytes"), "%s", why);
 }
 
+TEST(a_commit_deadline_is_a_commit_s_and_not_negative)
+{
+    char req[400], why[300];
+#define REQ(fmt, ...) (snprintf(req, sizeof req, fmt, __VA_ARGS__), req)
+    nd_txn_req r;
+    CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[],"
+                     "\"commit_before\":%lld}",
+                     (long long)NOW, (long long)NOW + 5),
+                 &r, NULL, 0),
+             MR_OK);
+    CHECK_EQ(r.commit_before, NOW + 5);
+    /* 0 and absent: no limit */
+    CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[],"
+                     "\"commit_before\":0}",
+                     (long long)NOW),
+                 &r, NULL, 0),
+             MR_OK);
+    CHECK_EQ(r.commit_before, 0);
+    CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\"}", (long long)NOW), &r,
+                 NULL, 0),
+             MR_OK);
+    CHECK_EQ(r.commit_before, 0);
+    /* negative */
+    CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"commit\",\"writes\":[],"
+                     "\"commit_before\":-1}",
+                     (long long)NOW),
+                 NULL, why, sizeof why),
+             MR_EINVAL);
+    CHECKF(strstr(why, "commit_before") && strstr(why, "-1"), "%s", why);
+    /* on another op */
+    const char *ops[] = {"read", "abort", "status"};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_EQ(txn(REQ("{\"group\":2,\"txn\":9,\"prio\":%lld,\"op\":\"%s\",\"key\":\"k\","
+                         "\"commit_before\":%lld}",
+                         (long long)NOW, ops[i], (long long)NOW + 5),
+                     NULL, why, sizeof why),
+                 MR_EINVAL);
+        CHECKF(strstr(why, "commit_before"), "%s: %s", ops[i], why);
+    }
+#undef REQ
+}
+
 TEST(snapshot_reads_have_one_mode_in_range)
 {
     nd_snap_req r;
@@ -268,6 +310,17 @@ TEST(snapshot_reads_have_one_mode_in_range)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECKF(snap(bad[i], NULL) == MR_EINVAL, "accepted: %s", bad[i]);
+    /* The cluster's own records (keys starting with 0) only through a system read (whether
+     * its sender may make one is the node's to check: a node certificate, the meta group). */
+    CHECK_EQ(snap("{\"group\":1,\"key\":{\"hex\":\"006e6f64652f32\"}}", NULL), MR_EINVAL);
+    CHECK_EQ(snap("{\"group\":1,\"key\":{\"hex\":\"006e6f64652f32\"},\"system\":true}", &r), MR_OK);
+    CHECK(r.system);
+    CHECK_EQ(r.klen, 7);
+    CHECK_EQ(snap("{\"group\":1,\"key\":{\"hex\":\"006e6f64652f32\"},\"system\":false}", NULL),
+             MR_EINVAL);
+    CHECK_EQ(snap("{\"group\":1,\"key\":\"\",\"system\":true}", NULL), MR_EINVAL);
+    CHECK_EQ(snap("{\"group\":2,\"key\":\"k\"}", &r), MR_OK);
+    CHECK(!r.system);
 }
 
 TEST(read_timestamps_may_run_ahead_a_little_only)
@@ -330,17 +383,17 @@ TEST(init_requests)
     CHECK(m && nd_valid_init(m, 5000, 9, &r, NULL) == MR_OK);
     CHECK_EQ(r.nsplit, 2);
     CHECK_EQ(r.data_groups, 3);
-    const char *bad[] = {"{\"data_groups\":4294967297}",
-                         "{\"data_groups\":0}",
-                         "{\"data_groups\":5001}",
-                         "{\"replicas\":10}",
-                         "{\"replicas\":\"3\"}",
-                         "{\"data_groups\":2.0}",
-                         "{\"data_groups\":3,\"split_at\":[\"p\",\"h\"]}",
-                         "{\"data_groups\":2,\"split_at\":[\"\"]}",
-                         "{\"data_groups\":2,\"split_at\":[5]}",
-                         "{\"data_groups\":2,\"split_at\":[\"a\",\"b\"]}",
-                         "[]"};
+    m = (const Meridian__InitRequest *)msg(d,
+                                           "{\"data_groups\":2,\"split_at\":[\"\\u0002\\u0000\"]}");
+    CHECK(m && nd_valid_init(m, 5000, 9, &r, NULL) == MR_OK); /* just above "\x02" */
+    const char *bad[] = {
+        "{\"data_groups\":4294967297}", "{\"data_groups\":0}", "{\"data_groups\":5001}",
+        "{\"replicas\":10}", "{\"replicas\":\"3\"}", "{\"data_groups\":2.0}",
+        "{\"data_groups\":3,\"split_at\":[\"p\",\"h\"]}", "{\"data_groups\":2,\"split_at\":[\"\"]}",
+        "{\"data_groups\":2,\"split_at\":[5]}", "{\"data_groups\":2,\"split_at\":[\"a\",\"b\"]}",
+        /* at or below "\x02": the meta group's keys */
+        "{\"data_groups\":2,\"split_at\":[\"\\u0002\"]}",
+        "{\"data_groups\":2,\"split_at\":[\"\\u0001z\"]}", "[]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         m = (const Meridian__InitRequest *)msg(d, bad[i]);
         CHECKF(!m || nd_valid_init(m, 5000, 9, &r, NULL) == MR_EINVAL, "accepted: %s", bad[i]);
@@ -352,6 +405,7 @@ TEST_MAIN(TEST_CASE(keys_are_nonempty_bytes_not_starting_with_nul_within_the_lim
           TEST_CASE(priorities_are_start_times_near_the_nodes_clock),
           TEST_CASE(transaction_requests_have_exact_types),
           TEST_CASE(a_commit_with_an_oversized_key_is_refused_with_its_size),
+          TEST_CASE(a_commit_deadline_is_a_commit_s_and_not_negative),
           TEST_CASE(snapshot_reads_have_one_mode_in_range),
           TEST_CASE(read_timestamps_may_run_ahead_a_little_only),
           TEST_CASE(register_propose_and_split_requests), TEST_CASE(init_requests))

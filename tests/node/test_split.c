@@ -86,9 +86,14 @@ static json_t *ranges_of(int i)
     return tc_request(i, ND_MSG_RANGES, "{}");
 }
 
+/* The data groups in a map: every range but the meta group's (group 1, ["", "\x02")). */
 static size_t data_groups(json_t *r)
 {
-    return json_array_size(json_object_get(r, "ranges"));
+    size_t n = 0, k;
+    json_t *v;
+    json_array_foreach(json_object_get(r, "ranges"), k, v) n +=
+        json_integer_value(json_object_get(v, "group")) != 1;
+    return n;
 }
 
 /* The map's groups and boundaries as text (leaders left out). */
@@ -107,8 +112,8 @@ static char *map_text(int i)
     return s;
 }
 
-/* Waits until every node serves the same map, with at least `want` groups,
- * unchanged for 3 s (splits may follow each other while tablets are big). */
+/* Waits until every node serves the same map, with at least `want` data groups (besides the
+ * meta group's range), unchanged for 3 s (splits may follow each other while tablets are big). */
 static bool wait_stable(size_t want, int timeout_ms)
 {
     int64_t end = mr_monotonic_ns() + (int64_t)timeout_ms * MR_NS_PER_MS;
@@ -124,7 +129,7 @@ static bool wait_stable(size_t want, int timeout_ms)
         }
         json_error_t je;
         json_t *parsed = m0 ? json_loads(m0, 0, &je) : NULL;
-        same = same && json_array_size(parsed) >= want;
+        same = same && json_array_size(parsed) >= want + 1;
         json_decref(parsed);
         if (!same || !last || strcmp(last, m0) != 0) {
             free(last);
@@ -234,6 +239,11 @@ static void check_map(json_t **out)
         }
         json_decref(mi);
     }
+    /* The meta group holds ["", "\x02"), the data groups the rest. */
+    json_t *first = json_array_get(rs, 0);
+    CHECK_EQ(json_integer_value(json_object_get(first, "group")), 1);
+    CHECK_STR(json_string_value(json_object_get(first, "start")), "");
+    CHECK_STR(json_string_value(json_object_get(first, "end")), "\x02");
     const char *prev_end = "";
     for (size_t k = 0; k < json_array_size(rs); k++) {
         json_t *a = json_array_get(rs, k);
@@ -246,7 +256,7 @@ static void check_map(json_t **out)
         prev_end = e;
         int d = -1, len = 0;
         /* A boundary is a directory: "t/dNN", nothing after it. */
-        if (*s)
+        if (k > 1)
             CHECKF(sscanf(s, "t/d%2d%n", &d, &len) == 1 && len == (int)strlen(s),
                    "boundary '%s' is not a directory", s);
     }
@@ -257,7 +267,7 @@ static void check_map(json_t **out)
 static void check_replicas(json_t *map)
 {
     json_t *rs = json_object_get(map, "ranges");
-    for (size_t k = 0; k < json_array_size(rs); k++) {
+    for (size_t k = 1; k < json_array_size(rs); k++) { /* (0: the meta group's) */
         int gid = (int)json_integer_value(json_object_get(json_array_get(rs, k), "group"));
         json_int_t versions = -1, bytes = -1;
         for (int tries = 0; tries < 50; tries++) {
@@ -307,18 +317,19 @@ static bool text_of_hex(const json_t *v, char *out, size_t cap)
     return true;
 }
 
-/* The meta group records every data group's range as the map has it. */
+/* The meta group records every group's range as the map has it (its own ["", "\x02") too),
+ * under system keys ("\0group/<id>") that only a system read reaches. */
 static void check_meta(json_t *map)
 {
     json_t *rs = json_object_get(map, "ranges");
     for (size_t k = 0; k < json_array_size(rs); k++) {
         json_t *a = json_array_get(rs, k);
         json_int_t gid = json_integer_value(json_object_get(a, "group"));
-        char req[96];
-        snprintf(req, sizeof req, "{\"group\":1,\"key\":\"group/%lld\"}", (long long)gid);
+        char name[64];
+        snprintf(name, sizeof name, "group/%lld", (long long)gid);
         json_t *r = NULL;
         for (int tries = 0; tries < 30; tries++) {
-            r = tc_request(0, ND_MSG_SNAPREAD, req);
+            r = tc_meta_record(0, name);
             if (r && json_is_true(json_object_get(r, "found")))
                 break;
             json_decref(r);
@@ -339,6 +350,18 @@ static void check_meta(json_t *map)
         json_decref(r);
         CHECKF(same, "the meta group's record of group %lld differs from the map", (long long)gid);
     }
+    /* The old text key is outside the meta group's range; the system key is no client's, and
+     * a system read is the cluster's own (a node certificate), not a client's. */
+    json_t *r = tc_request(0, ND_MSG_SNAPREAD, "{\"group\":1,\"key\":\"group/2\"}");
+    CHECK_STR(json_string_value(json_object_get(r, "error")), "wrong_range");
+    json_decref(r);
+    r = tc_request(0, ND_MSG_SNAPREAD, "{\"group\":1,\"key\":{\"hex\":\"0067726f75702f32\"}}");
+    CHECK_STR(json_string_value(json_object_get(r, "error")), "invalid");
+    json_decref(r);
+    r = tc_request(0, ND_MSG_SNAPREAD,
+                   "{\"group\":1,\"key\":{\"hex\":\"0067726f75702f32\"},\"system\":true}");
+    CHECK_STR(json_string_value(json_object_get(r, "error")), "refused");
+    json_decref(r);
 }
 
 TEST(splits)
@@ -456,6 +479,33 @@ TEST(manual)
         tc_meridian(&out, "split t/d05/r008 --host 127.0.0.1:%d --certs %s", tc.ports[2], tc.certs);
     CHECKF(rc == 0 && out && strstr(out, "already starts a range"), "again: exit %d", rc);
     free(out);
+    /* A key below "\x02" lies in the meta group, which is never split: refused, saying so. */
+    char host[64];
+    snprintf(host, sizeof host, "127.0.0.1:%d", tc.ports[0]);
+    char *argv[] = {(char *)proc_meridian_bin(),
+                    "split",
+                    "\x01x",
+                    "--wait",
+                    "5s",
+                    "--host",
+                    host,
+                    "--certs",
+                    tc.certs,
+                    NULL};
+    char *err = NULL;
+    out = NULL;
+    rc = proc_run(argv, 30000, &out, &err);
+    CHECKF(rc != 0 && err && strstr(err, "meta group") && strstr(err, "never split"),
+           "split in the meta group: exit %d: %s", rc, err ? err : "");
+    free(out);
+    free(err);
+    out = NULL;
+    m = ranges_of(1);
+    CHECK_STR(
+        json_string_value(json_object_get(json_array_get(json_object_get(m, "ranges"), 0), "end")),
+        "\x02");
+    CHECK(data_groups(m) >= n0 + 1);
+    json_decref(m);
     CHECK_EQ(tc_meridian(NULL, "split --host 127.0.0.1:%d --certs %s", tc.ports[0], tc.certs), 2);
     CHECK_EQ(tc_meridian(NULL, "split a b --host 127.0.0.1:%d --certs %s", tc.ports[0], tc.certs),
              2);

@@ -22,6 +22,10 @@
  *    strings on the wire.)
  *  - values read (and rows handed to scan callbacks) carry a NUL after their
  *    bytes, as the library's do;
+ *  - meridian_set_commit_before: a commit whose new timestamp is at or past
+ *    the deadline fails MERIDIAN_ABORTED ("commit deadline passed"), nothing
+ *    applied (the timestamp is used up, as a leader's would be);
+ *    meridian_commit_wait_ns is always 0 (no clock uncertainty to wait out);
  *  - meridian_open needs opts->addrs non-empty and connects to nothing.
  * Not thread-safe: one thread uses the fake at a time.
  *
@@ -59,8 +63,9 @@ typedef struct fake_meridian_stats {
     uint64_t rows;          /* rows returned: gets found plus rows handed to scan callbacks */
     uint64_t puts, deletes; /* buffered writes */
     uint64_t begins, begins_ro;
-    uint64_t commits;        /* read-write commits that applied writes */
-    uint64_t failed_commits; /* commits failed by the hook */
+    uint64_t commits;         /* read-write commits that applied writes */
+    uint64_t failed_commits;  /* commits failed by the hook */
+    uint64_t deadline_aborts; /* commits aborted for their commit deadline */
     uint64_t rollbacks;
     uint64_t run_attempts; /* meridian_run callback invocations */
     uint64_t open_txns;    /* transactions begun and not yet committed or rolled back */

@@ -281,6 +281,52 @@ TEST(commit_hooks)
     meridian_close(db);
 }
 
+TEST(commit_deadline)
+{
+    fake_meridian_reset();
+    meridian *db = open_db();
+    CHECK(db);
+    CHECK(put1(db, "a", "1", NULL) == MERIDIAN_OK);
+    int64_t before = fake_meridian_last_ts();
+    meridian_txn *t;
+    /* far ahead: commits below it */
+    CHECK(meridian_begin(db, &t) == MERIDIAN_OK);
+    CHECK(meridian_put(t, "b", 1, "1", 1) == MERIDIAN_OK);
+    CHECK(meridian_set_commit_before(t, before + 3600 * 1000000000LL) == MERIDIAN_OK);
+    int64_t ts = 0;
+    CHECK(meridian_commit(t, &ts) == MERIDIAN_OK);
+    CHECK(ts > before && ts < before + 3600 * 1000000000LL);
+    CHECK_EQ(meridian_commit_wait_ns(db), 0);
+    /* passed (the last timestamp handed out): aborted, nothing applied, retryable */
+    CHECK(meridian_begin(db, &t) == MERIDIAN_OK);
+    CHECK(meridian_put(t, "c", 1, "1", 1) == MERIDIAN_OK);
+    CHECK(meridian_set_commit_before(t, fake_meridian_last_ts()) == MERIDIAN_OK);
+    CHECK_EQ(meridian_commit(t, &ts), MERIDIAN_ABORTED);
+    CHECK(strstr(meridian_errmsg(db), "commit deadline passed"));
+    CHECK_EQ(ts, 0);
+    CHECK_EQ(fake_meridian_live_keys(), 2);
+    /* 0 clears it */
+    CHECK(meridian_begin(db, &t) == MERIDIAN_OK);
+    CHECK(meridian_put(t, "c", 1, "1", 1) == MERIDIAN_OK);
+    CHECK(meridian_set_commit_before(t, 1) == MERIDIAN_OK);
+    CHECK(meridian_set_commit_before(t, 0) == MERIDIAN_OK);
+    CHECK(meridian_commit(t, NULL) == MERIDIAN_OK);
+    CHECK_EQ(fake_meridian_live_keys(), 3);
+    /* misuse */
+    CHECK(meridian_begin(db, &t) == MERIDIAN_OK);
+    CHECK_EQ(meridian_set_commit_before(t, -1), MERIDIAN_INVALID);
+    meridian_rollback(t);
+    CHECK(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t) == MERIDIAN_OK);
+    CHECK_EQ(meridian_set_commit_before(t, 1), MERIDIAN_INVALID);
+    meridian_rollback(t);
+    CHECK_EQ(meridian_set_commit_before(NULL, 1), MERIDIAN_INVALID);
+    CHECK_EQ(meridian_commit_wait_ns(NULL), 0);
+    fake_meridian_stats s = fake_meridian_stats_get();
+    CHECK_EQ(s.deadline_aborts, 1);
+    CHECK_EQ(s.open_txns, 0);
+    meridian_close(db);
+}
+
 TEST(read_hooks_and_counters)
 {
     fake_meridian_reset();
@@ -407,5 +453,5 @@ TEST(misuse)
 }
 
 TEST_MAIN(TEST_CASE(read_your_writes_and_scan_merge), TEST_CASE(binary_keys), TEST_CASE(snapshots),
-          TEST_CASE(commit_hooks), TEST_CASE(read_hooks_and_counters), TEST_CASE(run_retries),
-          TEST_CASE(misuse))
+          TEST_CASE(commit_hooks), TEST_CASE(commit_deadline), TEST_CASE(read_hooks_and_counters),
+          TEST_CASE(run_retries), TEST_CASE(misuse))

@@ -1,6 +1,7 @@
-/* The SQL engine on a real three-node cluster (TLS, two data groups split at
- * the first data key, so the catalog and the rows live in different groups and
- * every write transaction commits across both by two-phase commit): DDL seen
+/* The SQL engine on a real three-node cluster (TLS, one data group: the catalog, keys
+ * starting with 0x01, lives in the meta group and the rows, 0x02..., in the data group, so
+ * every write transaction that reads the catalog commits across both by two-phase commit):
+ * the catalog's and the rows' groups, DDL seen
  * by other sessions, writes, reads at every bound, interleaved tables, an
  * explicit transaction over two tables, a data group's leader killed before
  * and during statements (a clear error or success, never half a statement),
@@ -53,14 +54,14 @@ static int ensure_cluster(void)
     signal(SIGPIPE, SIG_IGN);
     if (tc_setup(NNODES, "meridian-sql") != 0)
         return 0;
-    tc.split_at = "\x02"; /* group 2: the catalog (0x01 keys); group 3: rows (0x02) */
+    /* group 1 (meta): the catalog (0x01 keys); group 2: rows (0x02) */
     for (int i = 0; i < NNODES; i++)
         tc_start(i);
     cluster_up = 1;
     atexit(stop_cluster);
-    if (tc_init(2) != 0)
+    if (tc_init(1) != 0)
         return 0;
-    for (int g = 2; g <= 3; g++)
+    for (int g = 1; g <= 2; g++)
         if (tc_wait_leader(g, -1, 30000) < 0)
             return 0;
     snprintf(addrs, sizeof addrs, "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", tc.ports[0],
@@ -234,6 +235,56 @@ static int64_t table_id(meridian *db, const char *name)
     return id;
 }
 
+/* The group holding the key a table's rows start at (its 0x02 prefix and id), or -1. */
+static int rows_group(meridian *db, const char *table)
+{
+    int64_t id = table_id(db, table);
+    if (id <= 0)
+        return -1;
+    sq_buf k = {0};
+    uint8_t p = 0x02;
+    sq_buf_put(&k, &p, 1);
+    sq_key_append_int(&k, id, 0);
+    meridian_range *rr = NULL;
+    size_t nr = 0;
+    int g = -1;
+    if (meridian_ranges(db, k.p, k.len, NULL, 0, 1, &rr, &nr) == MERIDIAN_OK && nr > 0)
+        g = (int)rr[0].group;
+    meridian_free_ranges(rr, nr);
+    sq_buf_free(&k);
+    return g;
+}
+
+/* The catalog lives in the meta group (group 1: keys below 0x02), a table's rows in a data
+ * group: the range map says so for the catalog's keys and a row's, and a write that reads the
+ * catalog's version under lock and writes a row commits across the two. */
+TEST(catalog_in_meta_group)
+{
+    READY();
+    conn a;
+    CHECK(sql_connect(&a));
+    EXPECT(a.s, "CREATE TABLE cm(k INT PRIMARY KEY, v TEXT)", "");
+    static const uint8_t catalog[] = {0x01, 0x01};
+    meridian_range *rr = NULL;
+    size_t nr = 0;
+    CHECK_EQ(meridian_ranges(a.db, catalog, sizeof catalog, NULL, 0, 1, &rr, &nr), MERIDIAN_OK);
+    CHECK(nr >= 2);
+    if (nr >= 2) {
+        CHECK_EQ(rr[0].group, 1);
+        CHECK_EQ(rr[0].slen, 0);
+        CHECK(rr[0].elen == 1 && ((const uint8_t *)rr[0].end)[0] == 0x02);
+        CHECK(rr[1].group >= 2);
+    }
+    meridian_free_ranges(rr, nr);
+    CHECK(table_id(a.db, "cm") > 0); /* the descriptor, read at its key 0x01 0x03 "cm" */
+    CHECK(rows_group(a.db, "cm") >= 2);
+    EXPECT_RETRY(a.s, "INSERT INTO cm VALUES(1, 'one'), (2, 'two')", "");
+    EXPECT(a.s, "SELECT v FROM cm ORDER BY k", "one\ntwo\n");
+    const char *t = q(a.s, "SHOW TABLETS FOR TABLE cm");
+    CHECKF(strstr(t, "cm|(start of cm)|+inf|"), "%s", t);
+    disconnect(&a);
+}
+
 /* A table's key range split in two tablets (at the key of k = 50): SHOW
  * TABLETS shows both, with the boundary decoded, and a transaction writing
  * both halves commits across the two groups. */
@@ -260,9 +311,10 @@ TEST(tablets_and_a_split_table)
     for (size_t i = 0; i < k.len; i++)
         n += snprintf(json + n, sizeof json - (size_t)n, "%02x", k.p[i]);
     snprintf(json + n, sizeof json - (size_t)n, "\"}}");
-    int split = 0;
+    int split = 0, g = rows_group(a.db, "tb");
+    CHECK(g >= 2);
     for (int attempt = 0; attempt < 100 && !split; attempt++) {
-        int leader = tc_find_leader(3, -1);
+        int leader = tc_find_leader(g, -1);
         json_t *r = leader >= 0 ? tc_request(leader, 44 /* SPLIT_AT */, json) : NULL;
         split = r && json_is_true(json_object_get(r, "ok"));
         json_decref(r);
@@ -384,7 +436,9 @@ TEST(leader_killed)
         snprintf(sql, sizeof sql, "INSERT INTO kl VALUES(%d, %d)", i, i);
         CHECKF(msql_exec(a.s, sql) == MSQL_OK, "%s", msql_errmsg(a.s));
     }
-    int victim = tc_find_leader(3, -1);
+    int g = rows_group(a.db, "kl");
+    CHECK(g >= 2);
+    int victim = tc_find_leader(g, -1);
     CHECK(victim >= 0);
     tc_kill(victim);
     msql_stmt *st = NULL;
@@ -395,7 +449,7 @@ TEST(leader_killed)
     CHECKF(rc == MSQL_DONE || rc == MSQL_RETRY || rc == MSQL_UNAVAILABLE || rc == MSQL_UNKNOWN,
            "%d %s", rc, msql_errmsg(a.s));
     CHECK(rc == MSQL_DONE || strlen(msql_errmsg(a.s)) > 0);
-    CHECK(tc_wait_leader(3, victim, 30000) >= 0);
+    CHECK(tc_wait_leader(g, victim, 30000) >= 0);
     const char *r = q(a.s, "SELECT count(*) FROM kl");
     if (rc == MSQL_DONE)
         CHECKF(strcmp(r, "201\n") == 0, "%s", r);
@@ -405,15 +459,15 @@ TEST(leader_killed)
         CHECKF(strcmp(r, "1\n") == 0 || strcmp(r, "201\n") == 0, "%s", r);
     /* an autocommit statement across the failover: retried inside, all or nothing */
     tc_start(victim);
-    CHECK(tc_wait_leader(3, -1, 30000) >= 0);
-    victim = tc_find_leader(3, -1);
+    CHECK(tc_wait_leader(g, -1, 30000) >= 0);
+    victim = tc_find_leader(g, -1);
     tc_kill(victim);
     r = q(a.s, "UPDATE kl SET v = v + 1");
     printf("  UPDATE across a failover: %s", r[0] ? r : "ok\n");
     CHECKF(r[0] == 0 || sqt_code == MSQL_UNAVAILABLE || sqt_code == MSQL_RETRY ||
                sqt_code == MSQL_UNKNOWN,
            "%s", r);
-    CHECK(tc_wait_leader(3, victim, 30000) >= 0);
+    CHECK(tc_wait_leader(g, victim, 30000) >= 0);
     const char *sum = q(a.s, "SELECT count(DISTINCT v - k) FROM kl");
     CHECKF(strcmp(sum, "1\n") == 0, "rows updated partly: %s", sum);
     tc_start(victim);
@@ -424,14 +478,14 @@ TEST(leader_killed)
  * (UPDATEs of every row, scans): each statement either completes or fails with
  * a clear code, and an UPDATE is never half applied. */
 typedef struct killer {
-    int delay_ms, victim;
+    int delay_ms, victim, group;
 } killer;
 
 static void *kill_later(void *arg)
 {
     killer *k = arg;
     sleep_ms(k->delay_ms);
-    k->victim = tc_find_leader(3, -1);
+    k->victim = tc_find_leader(k->group, -1);
     if (k->victim >= 0)
         tc_kill(k->victim);
     return NULL;
@@ -448,7 +502,8 @@ TEST(killed_mid_statement)
                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
                  "INSERT INTO big SELECT i, i FROM n",
                  "");
-    killer k = {.delay_ms = 40, .victim = -1};
+    killer k = {.delay_ms = 40, .victim = -1, .group = rows_group(a.db, "big")};
+    CHECK(k.group >= 2);
     pthread_t th;
     pthread_create(&th, NULL, kill_later, &k);
     int ok = 0, failed = 0;
@@ -475,12 +530,12 @@ TEST(killed_mid_statement)
     printf("  %d UPDATEs of 3000 rows done, %d failed cleanly around the kill%s%s\n", ok, failed,
            failed ? ", first: " : "", first);
     CHECK(k.victim >= 0);
-    CHECK(tc_wait_leader(3, k.victim, 30000) >= 0);
+    CHECK(tc_wait_leader(k.group, k.victim, 30000) >= 0);
     msql_set_retry_deadline(a.s, 20000);
     const char *r = q(a.s, "SELECT count(*), count(DISTINCT v - k) FROM big");
     CHECKF(strcmp(r, "3000|1\n") == 0, "an UPDATE half applied: %s", r);
     tc_start(k.victim);
-    CHECK(tc_wait_leader(3, -1, 30000) >= 0);
+    CHECK(tc_wait_leader(k.group, -1, 30000) >= 0);
     disconnect(&a);
 }
 
@@ -560,7 +615,7 @@ TEST(teardown)
     stop_cluster();
 }
 
-TEST_MAIN(TEST_CASE(ddl_and_writes), TEST_CASE(read_bounds), TEST_CASE(interleaved_and_two_tables),
-          TEST_CASE(tablets_and_a_split_table), TEST_CASE(point_select_cost),
-          TEST_CASE(leader_killed), TEST_CASE(killed_mid_statement),
+TEST_MAIN(TEST_CASE(ddl_and_writes), TEST_CASE(catalog_in_meta_group), TEST_CASE(read_bounds),
+          TEST_CASE(interleaved_and_two_tables), TEST_CASE(tablets_and_a_split_table),
+          TEST_CASE(point_select_cost), TEST_CASE(leader_killed), TEST_CASE(killed_mid_statement),
           TEST_CASE(concurrent_transfers), TEST_CASE(teardown))

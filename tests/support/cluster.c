@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/mr_util.h"
 #include "launch/proc.h"
 #include "net/oneshot.h"
+#include "tablet/node/nd.h"
 
 tcluster tc;
 
@@ -133,6 +135,28 @@ json_t *tc_request(int i, uint8_t type, const char *json)
         return NULL;
     json_t *r = tc_request_as(i, "client.root", type, req, (uint32_t)len);
     free(req);
+    return r;
+}
+
+json_t *tc_meta_record(int i, const char *name)
+{
+    size_t len = strlen(name);
+    char *hex = malloc(2 * len + 3);
+    char *json = malloc(2 * len + 100);
+    uint8_t *req = NULL;
+    size_t rlen = 0;
+    json_t *r = NULL;
+    if (hex && json) {
+        memcpy(hex, "00", 2);
+        mr_hex_encode(name, len, hex + 2);
+        snprintf(json, 2 * len + 100, "{\"group\":1,\"key\":{\"hex\":\"%s\"},\"system\":true}",
+                 hex);
+        if (tw_request(ND_MSG_SNAPREAD, json, &req, &rlen) == 0)
+            r = tc_request_as(i, "node", ND_MSG_SNAPREAD, req, (uint32_t)rlen);
+    }
+    free(req);
+    free(json);
+    free(hex);
     return r;
 }
 

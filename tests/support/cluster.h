@@ -53,6 +53,11 @@ json_t *tc_exchange(int i, const char *cert, uint8_t oneway_type, const void *on
 /* A request written in the schema's JSON mapping (tests/support/wire.h), sent binary. */
 json_t *tc_request(int i, uint8_t type, const char *json);
 
+/* The meta group's record `name` ("node/2", "group/3": stored under "\0" name, a system key)
+ * read at node i (strongly), as a system read with the node certificate: the reply's JSON
+ * view, or NULL. */
+json_t *tc_meta_record(int i, const char *name);
+
 json_t *tc_status(int i);
 json_t *tc_group_of(json_t *status, int gid);
 /* The node leading gid with a valid lease (skipping node `skip`), or -1. */
