@@ -288,8 +288,10 @@ static void judge_probe(meridian *db, mer_call *c, int64_t now)
     pr_arena_reset(&c->arena);
     if (c->rc == MR_OK) {
         mer_node *node = mer_rmap_node_at(&db->map, c->addr, true);
-        if (node)
+        if (node) {
             node->proven = db->tr_gen;
+            node->failed = false;
+        }
         snprintf(c->next, sizeof c->next, "%s", c->addr);
         c->state = CALL_IDLE;
         c->retry_at = now;
@@ -324,8 +326,10 @@ static void judge(meridian *db, mer_call *c, int64_t now)
         return;
     }
     mer_node *answered = mer_rmap_node_at(&db->map, c->addr, true);
-    if (answered)
+    if (answered) {
         answered->proven = db->tr_gen;
+        answered->failed = false;
+    }
     if (!c->reply->error) {
         /* Whoever answers a leader's request is the leader. */
         if (c->flags & MER_CALL_LEADER)
@@ -337,10 +341,13 @@ static void judge(meridian *db, mer_call *c, int64_t now)
              msg);
     if (is_error(c, MERIDIAN__ERROR_CODE__NOT_LEADER)) {
         const char *hint = c->reply->error->leader;
-        /* A hint naming a node that just failed us is a stale one (the
-         * replica has not noticed the leader's death yet): look elsewhere. */
+        /* A hint naming a node that failed us and has not answered since is a
+         * stale one (the replica has not noticed the leader's death yet: an
+         * election takes about a lease, longer than a node stays marked down,
+         * and following it sent status questions to a dead node for a quarter
+         * of the timeout; issue 19): look elsewhere. */
         const mer_node *hn = hint && *hint ? mer_rmap_node_at(&db->map, hint, false) : NULL;
-        bool hint_down = hn && hn->down_until > now;
+        bool hint_down = hn && (hn->down_until > now || hn->failed);
         if (hint && *hint && !hint_down && strcmp(hint, c->addr) != 0 &&
             c->hops < 2 * c->ncand + 2) {
             mer_rmap_set_leader(&db->map, c->group, hint);
