@@ -18,6 +18,18 @@
 
 /* A node that failed to answer is skipped for this long. */
 #define MER_DOWN_NS (1000 * MR_NS_PER_MS)
+/* A node with requests out that sends nothing for this long is pinged, and its
+ * connection closed after as long again (net/transport.h, answer_ms): a leader
+ * that stopped (SIGSTOP, a hung host) costs its requests about a second, not
+ * their whole timeout, and they move on (a commit to the status question at
+ * the coordinator group's next leader). A live node answers the ping however
+ * long the request takes. */
+#define MER_ANSWER_MS 500
+/* After a full round over a group's replicas without a leader, the next round waits 20 ms
+ * doubling up to this (with jitter): a new leader is elected about a lease after the old one
+ * died, and a call polling at 500 ms found it up to half a second late (issue 19: one
+ * group's commits resumed a second after its election). A round is a few cheap refusals. */
+#define MER_ROUND_CAP_MS 200
 /* Connections silent for longer than this are replaced before use: the nodes
  * close connections idle for 10 s, and a request written into one the node
  * is closing would be lost (see net/transport.h, idle_ms). */
@@ -100,6 +112,7 @@ static int transport_open(meridian *db, mr_err *err)
         .loop = &db->loop,
         .tls = db->tls,
         .open_timeout_ms = (uint64_t)db->timeout_ms,
+        .answer_ms = MER_ANSWER_MS,
         .backoff_min_ms = 20,
         .backoff_max_ms = 500, /* a restarted node is found again quickly */
         .seed = mer_rand(db),
@@ -256,7 +269,8 @@ static void advance(meridian *db, mer_call *c, int64_t now)
     size_t n = c->ncand ? c->ncand : 1;
     if (c->cand % n == 0) {
         unsigned round = (unsigned)(c->cand / n);
-        c->retry_at = now + mer_backoff_ms(round - 1, 20, 500, mer_rand(db)) * MR_NS_PER_MS;
+        c->retry_at =
+            now + mer_backoff_ms(round - 1, 20, MER_ROUND_CAP_MS, mer_rand(db)) * MR_NS_PER_MS;
     }
 }
 
@@ -274,8 +288,10 @@ static void judge_probe(meridian *db, mer_call *c, int64_t now)
     pr_arena_reset(&c->arena);
     if (c->rc == MR_OK) {
         mer_node *node = mer_rmap_node_at(&db->map, c->addr, true);
-        if (node)
+        if (node) {
             node->proven = db->tr_gen;
+            node->failed = false;
+        }
         snprintf(c->next, sizeof c->next, "%s", c->addr);
         c->state = CALL_IDLE;
         c->retry_at = now;
@@ -310,8 +326,10 @@ static void judge(meridian *db, mer_call *c, int64_t now)
         return;
     }
     mer_node *answered = mer_rmap_node_at(&db->map, c->addr, true);
-    if (answered)
+    if (answered) {
         answered->proven = db->tr_gen;
+        answered->failed = false;
+    }
     if (!c->reply->error) {
         /* Whoever answers a leader's request is the leader. */
         if (c->flags & MER_CALL_LEADER)
@@ -323,10 +341,13 @@ static void judge(meridian *db, mer_call *c, int64_t now)
              msg);
     if (is_error(c, MERIDIAN__ERROR_CODE__NOT_LEADER)) {
         const char *hint = c->reply->error->leader;
-        /* A hint naming a node that just failed us is a stale one (the
-         * replica has not noticed the leader's death yet): look elsewhere. */
+        /* A hint naming a node that failed us and has not answered since is a
+         * stale one (the replica has not noticed the leader's death yet: an
+         * election takes about a lease, longer than a node stays marked down,
+         * and following it sent status questions to a dead node for a quarter
+         * of the timeout; issue 19): look elsewhere. */
         const mer_node *hn = hint && *hint ? mer_rmap_node_at(&db->map, hint, false) : NULL;
-        bool hint_down = hn && hn->down_until > now;
+        bool hint_down = hn && (hn->down_until > now || hn->failed);
         if (hint && *hint && !hint_down && strcmp(hint, c->addr) != 0 &&
             c->hops < 2 * c->ncand + 2) {
             mer_rmap_set_leader(&db->map, c->group, hint);

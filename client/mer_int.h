@@ -30,6 +30,7 @@ typedef struct mer_node {
     char *zone;
     int64_t down_until; /* monotonic ns: skipped by routing until then (unreachable) */
     uint64_t proven;    /* the transport generation on which it last answered */
+    bool failed;        /* it failed us since it last answered (mer_rmap_mark_down) */
 } mer_node;
 
 typedef struct mer_group {

@@ -40,6 +40,7 @@ void mer_rmap_replace(mer_rmap *dst, mer_rmap *src)
         if (old) {
             src->nodes[i].down_until = old->down_until;
             src->nodes[i].proven = old->proven;
+            src->nodes[i].failed = old->failed;
         }
     }
     mer_rmap_free(dst);
@@ -269,6 +270,7 @@ void mer_rmap_mark_down(mer_rmap *m, const char *addr, int64_t until)
     if (n) {
         n->down_until = until;
         n->proven = 0; /* its connection is suspect: probe it before trusting it again */
+        n->failed = true;
     }
 }
 

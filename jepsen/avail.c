@@ -113,6 +113,9 @@ static int measure_faults(const jp_history *h, jp_avail *a, const int64_t *pts, 
         if (f->stop < f->start)
             f->stop = f->start;
         f->first_ok = -1;
+        f->blip_group = f->untouched_group = -1;
+        f->blip = f->recovered = f->untouched_gap = -1;
+        f->inject = f->start;
         /* pts[1 .. npts-2] are the commits, sorted. */
         for (size_t k = 1; k + 1 < npts; k++)
             if (pts[k] >= f->start) {
@@ -128,6 +131,7 @@ static int measure_faults(const jp_history *h, jp_avail *a, const int64_t *pts, 
             continue;
         jp_avail_kind *k = &a->kinds[a->nkinds++];
         snprintf(k->kind, sizeof k->kind, "%s", a->faults[i].kind);
+        k->max_blip = k->mean_blip = k->max_recovered = k->max_untouched_gap = -1;
         memset(mark, 0, a->windows ? a->windows : 1);
         int64_t sum = 0;
         for (size_t j = i; j < a->nfaults; j++) {
@@ -155,7 +159,172 @@ static int measure_faults(const jp_history *h, jp_avail *a, const int64_t *pts, 
     return MR_OK;
 }
 
+/* The longest stretch without a commit inside [from, to): consecutive points clipped to it (at
+ * `to` always, at `from` when clip_from; else a stretch that began before `from` counts from
+ * its last commit). *gto gets the stretch's real end (the commit that ended it). */
+static int64_t longest_inside(const int64_t *pts, size_t n, int64_t from, int64_t to,
+                              bool clip_from, int64_t *gfrom, int64_t *gto)
+{
+    int64_t best = -1;
+    *gfrom = *gto = pts[0];
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (!(pts[i + 1] > from && pts[i] < to))
+            continue;
+        int64_t a = clip_from && pts[i] < from ? from : pts[i];
+        int64_t b = pts[i + 1] > to ? to : pts[i + 1];
+        if (b - a > best) {
+            best = b - a;
+            *gfrom = pts[i];
+            *gto = pts[i + 1];
+        }
+    }
+    return best < 0 ? 0 : best;
+}
+
+/* The groups a fault's start operation names under `field` ([g, ...]). */
+static uint64_t groups_named(const jp_op *start, const char *field)
+{
+    uint64_t m = 0;
+    size_t k;
+    json_t *g;
+    json_array_foreach(json_object_get(start->value, field), k, g)
+    {
+        json_int_t id = json_integer_value(g);
+        if (json_is_integer(g) && id >= 0 && id < JP_AVAIL_MAX_GROUPS)
+            m |= 1ull << id;
+    }
+    return m;
+}
+
+/* When the fault that starts at op i began: its value's "inject_ns" (at or before its time),
+ * else its time. */
+static int64_t injected_at(const jp_op *op)
+{
+    json_t *inj = json_object_get(op->value, "inject_ns");
+    json_int_t t = json_integer_value(inj);
+    return json_is_integer(inj) && t >= 0 && t <= op->time ? t : op->time;
+}
+
+/* Where a fault's aftermath ends: when the next fault began, else t_end. */
+static int64_t aftermath_end(const jp_history *h, size_t i, int64_t t_end)
+{
+    for (size_t k = i + 1; k < h->n; k++) {
+        const jp_op *op = &h->ops[k];
+        if (op->process == JP_NEMESIS && op->time >= 0 && strncmp(op->f, "start-", 6) == 0)
+            return injected_at(op);
+    }
+    return t_end;
+}
+
+static void kinds_per_group(jp_avail *a)
+{
+    for (size_t i = 0; i < a->nkinds; i++) {
+        jp_avail_kind *k = &a->kinds[i];
+        int64_t sum = 0;
+        size_t hit = 0;
+        for (size_t j = 0; j < a->nfaults; j++) {
+            const jp_avail_fault *f = &a->faults[j];
+            if (strcmp(f->kind, k->kind) != 0)
+                continue;
+            if (f->blip_group >= 0) {
+                hit++;
+                sum += f->blip;
+                if (f->blip > k->max_blip)
+                    k->max_blip = f->blip;
+                if (k->max_recovered != INT64_MAX &&
+                    (f->recovered < 0 || f->recovered > k->max_recovered))
+                    k->max_recovered = f->recovered < 0 ? INT64_MAX : f->recovered;
+            }
+            if (f->untouched_group >= 0 && f->untouched_gap > k->max_untouched_gap)
+                k->max_untouched_gap = f->untouched_gap;
+        }
+        k->mean_blip = hit ? sum / (int64_t)hit : -1;
+    }
+}
+
+/* Per group: each group's commits (t0 and t_end as ends), then every fault's blip and
+ * untouched gap over its aftermath. */
+static int measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, void *ud, jp_avail *a,
+                          mr_err *err)
+{
+    int rc = MR_OK;
+    size_t count[JP_AVAIL_MAX_GROUPS] = {0}, n[JP_AVAIL_MAX_GROUPS] = {0};
+    int64_t *pts[JP_AVAIL_MAX_GROUPS] = {0};
+    uint64_t *mask = calloc(h->n ? h->n : 1, sizeof *mask);
+    if (!mask)
+        return mr_errf(err, MR_ENOMEM, "out of memory");
+    for (size_t i = 0; i < h->n; i++) {
+        const jp_op *op = timed_client(h, i);
+        if (!op || op->type != JP_OK || op->pair == JP_NONE)
+            continue;
+        mask[i] = groups_of(&h->ops[op->pair], ud);
+        a->groups |= mask[i];
+        for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++)
+            count[g] += (mask[i] >> g) & 1;
+    }
+    for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++) {
+        if (!((a->groups >> g) & 1))
+            continue;
+        if (!(pts[g] = malloc((count[g] + 2) * sizeof *pts[g]))) {
+            rc = mr_errf(err, MR_ENOMEM, "out of memory");
+            goto out;
+        }
+        pts[g][n[g]++] = a->t0;
+    }
+    for (size_t i = 0; i < h->n; i++)
+        for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++)
+            if ((mask[i] >> g) & 1)
+                pts[g][n[g]++] = h->ops[i].time;
+    for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++)
+        if (pts[g]) {
+            qsort(pts[g] + 1, n[g] - 1, sizeof *pts[g], cmp_i64);
+            pts[g][n[g]++] = a->t_end;
+        }
+    for (size_t i = 0; i < a->nfaults; i++) {
+        jp_avail_fault *f = &a->faults[i];
+        f->affected = groups_named(&h->ops[f->index], "affected_groups");
+        /* Injecting takes a moment before the start is recorded: count from its beginning. */
+        int64_t from = f->inject = injected_at(&h->ops[f->index]);
+        f->unavailable = groups_named(&h->ops[f->index], "unavailable_groups") & ~f->affected;
+        f->until = aftermath_end(h, f->index, a->t_end);
+        if (f->until <= f->start)
+            f->until = f->start + 1;
+        for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++) {
+            if (!pts[g] || ((f->unavailable >> g) & 1))
+                continue;
+            bool hit = (f->affected >> g) & 1;
+            int64_t gfrom, to;
+            int64_t gap = longest_inside(pts[g], n[g], from, f->until, true, &gfrom, &to);
+            if (hit) {
+                if (gap > f->blip) {
+                    f->blip = gap;
+                    f->blip_group = g;
+                    /* the gap ends at t_end: the group never committed again */
+                    f->recovered = to == a->t_end && to != pts[g][n[g] - 2] ? -1
+                                   : to > from                              ? to - from
+                                                                            : 0;
+                }
+            } else if (gap > f->untouched_gap) {
+                f->untouched_gap = gap;
+                f->untouched_group = g;
+            }
+        }
+    }
+    kinds_per_group(a);
+out:
+    for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++)
+        free(pts[g]);
+    free(mask);
+    return rc;
+}
+
 int jp_avail_measure(const jp_history *h, jp_avail *a, mr_err *err)
+{
+    return jp_avail_measure_groups(h, NULL, NULL, a, err);
+}
+
+int jp_avail_measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, void *ud,
+                            jp_avail *a, mr_err *err)
 {
     memset(a, 0, sizeof *a);
     bool any = false;
@@ -204,6 +373,8 @@ int jp_avail_measure(const jp_history *h, jp_avail *a, mr_err *err)
     a->longest_gap = longest_gap(pts, npts, true, 0, 0, &a->gap_from, &a->gap_to);
     int rc = measure_faults(h, a, pts, npts, err);
     free(pts);
+    if (rc == MR_OK && groups_of)
+        rc = measure_groups(h, groups_of, ud, a, err);
     if (rc != MR_OK)
         return rc;
     for (size_t w = 0; w < a->windows; w++) {
@@ -226,6 +397,55 @@ static double sec(int64_t ns)
     return (double)ns / 1e9;
 }
 
+/* Seconds, or null for a figure not measured (< 0) or never reached (INT64_MAX). */
+static json_t *sec_or_null(int64_t ns)
+{
+    return ns < 0 || ns == INT64_MAX ? json_null() : json_real(sec(ns));
+}
+
+static json_t *groups_json(uint64_t m)
+{
+    json_t *arr = json_array();
+    for (int g = 0; arr && g < JP_AVAIL_MAX_GROUPS; g++)
+        if ((m >> g) & 1 && json_array_append_new(arr, json_integer(g))) {
+            json_decref(arr);
+            return NULL;
+        }
+    return arr;
+}
+
+static json_t *group_or_null(int g)
+{
+    return g < 0 ? json_null() : json_integer(g);
+}
+
+/* The per-group fields of a fault or a kind (a->groups != 0). 0, or -1 on out of memory. */
+static int fault_groups_json(const jp_avail_fault *f, json_t *o)
+{
+    json_t *ag = groups_json(f->affected);
+    if (!ag)
+        return -1;
+    json_t *more = json_pack(
+        "{s:o, s:f, s:o, s:o, s:o, s:o, s:o}", "affected_groups", ag, "until_s", sec(f->until),
+        "blip_group", group_or_null(f->blip_group), "blip_s", sec_or_null(f->blip), "recovery_s",
+        sec_or_null(f->recovered), "untouched_group", group_or_null(f->untouched_group),
+        "untouched_gap_s", sec_or_null(f->untouched_gap));
+    int rc = more ? json_object_update(o, more) : -1;
+    json_decref(more);
+    return rc;
+}
+
+static int kind_groups_json(const jp_avail_kind *k, json_t *o)
+{
+    json_t *more =
+        json_pack("{s:o, s:o, s:o, s:o}", "max_blip_s", sec_or_null(k->max_blip), "mean_blip_s",
+                  sec_or_null(k->mean_blip), "max_recovery_s", sec_or_null(k->max_recovered),
+                  "max_untouched_gap_s", sec_or_null(k->max_untouched_gap));
+    int rc = more ? json_object_update(o, more) : -1;
+    json_decref(more);
+    return rc;
+}
+
 json_t *jp_avail_to_json(const jp_avail *a)
 {
     json_t *per_window = json_array(), *faults = json_array(), *kinds = json_object();
@@ -241,6 +461,10 @@ json_t *jp_avail_to_json(const jp_avail *a)
                       (json_int_t)f->index, "start_s", sec(f->start), "stop_s", sec(f->stop),
                       "first_commit_s", f->first_ok < 0 ? json_null() : json_real(sec(f->first_ok)),
                       "max_gap_s", sec(f->max_gap), "gap_at_s", sec(f->gap_from), sec(f->gap_to));
+        if (o && a->groups && fault_groups_json(f, o) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
         if (!o || json_array_append_new(faults, o))
             goto oom;
     }
@@ -253,6 +477,10 @@ json_t *jp_avail_to_json(const jp_avail *a)
                       "max_gap_s", sec(k->max_gap), "mean_gap_s", sec(k->mean_gap), "windows",
                       (json_int_t)k->windows, "live_windows", (json_int_t)k->live_windows,
                       "commits", (json_int_t)k->commits, "commits_per_s", k->commits_per_s);
+        if (o && a->groups && kind_groups_json(k, o) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
         if (!o || json_object_set_new(kinds, k->kind, o))
             goto oom;
     }
@@ -267,7 +495,15 @@ json_t *jp_avail_to_json(const jp_avail *a)
         "windows", (json_int_t)a->quiet_windows, "commits", (json_int_t)a->quiet_commits,
         "commits_per_s", a->quiet_per_s, "per_kind", kinds, "faults", faults, "per_window",
         per_window);
-    return out; /* json_pack's "o" took the three references, also on failure */
+    /* json_pack's "o" took the three references, also on failure */
+    if (out && a->groups) {
+        json_t *g = groups_json(a->groups);
+        if (!g || json_object_set_new(out, "groups", g)) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
 oom:
     json_decref(per_window);
     json_decref(faults);
@@ -297,5 +533,53 @@ void jp_avail_print(const jp_avail *a, FILE *f)
                 "start within %s; %.2f committed/s in its %zu windows (%zu with a commit)\n",
                 k->kind, k->faults, sec(k->max_gap), sec(k->mean_gap), first, k->commits_per_s,
                 k->windows, k->live_windows);
+    }
+    if (!a->groups)
+        return;
+    for (size_t i = 0; i < a->nkinds; i++) {
+        const jp_avail_kind *k = &a->kinds[i];
+        char hit[160], back[32], other[32];
+        if (k->max_recovered == INT64_MAX)
+            snprintf(back, sizeof back, "never");
+        else
+            snprintf(back, sizeof back, "%.2f s", sec(k->max_recovered));
+        if (k->max_blip < 0)
+            snprintf(hit, sizeof hit, "no group hit");
+        else
+            snprintf(hit, sizeof hit,
+                     "hit groups' longest gap %.2f s (mean %.2f s), committing "
+                     "again within %s of a start",
+                     sec(k->max_blip), sec(k->mean_blip), back);
+        if (k->max_untouched_gap < 0)
+            snprintf(other, sizeof other, "-");
+        else
+            snprintf(other, sizeof other, "%.2f s", sec(k->max_untouched_gap));
+        fprintf(f, "  blips %-13s %zux: %s; other groups' longest gap %s\n", k->kind, k->faults,
+                hit, other);
+    }
+    for (size_t i = 0; i < a->nfaults; i++) {
+        const jp_avail_fault *x = &a->faults[i];
+        fprintf(f, "    %-13s at %8.2f s:", x->kind, sec(x->start));
+        if (x->blip_group >= 0) {
+            fprintf(f, " hit group");
+            for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++)
+                if ((x->affected & a->groups) >> g & 1)
+                    fprintf(f, " %d", g);
+            fprintf(f, ": gap %.2f s (group %d), ", sec(x->blip), x->blip_group);
+            if (x->recovered < 0)
+                fprintf(f, "never committed again;");
+            else
+                fprintf(f, "committing again %.2f s after the start;", sec(x->recovered));
+        }
+        if (x->untouched_group >= 0)
+            fprintf(f, " others' longest gap %.2f s (group %d)", sec(x->untouched_gap),
+                    x->untouched_group);
+        if (x->unavailable & a->groups) {
+            fprintf(f, "; without a majority until the heal:");
+            for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++)
+                if ((x->unavailable & a->groups) >> g & 1)
+                    fprintf(f, " %d", g);
+        }
+        fprintf(f, "\n");
     }
 }

@@ -18,6 +18,25 @@
  *    gap that overlaps its active interval (a stall it caused, or one it fell into); per kind,
  *    the worst and the mean of those, and the commit rate in the windows that kind touched.
  *
+ * Per group (jp_avail_measure_groups; issue 19's "short blips"): the caller names the data
+ * groups each client operation touched (a mask, bit g for group g), and a fault's start
+ * operation names the groups it hit in its value ("affected_groups": [g, ...]: the harness puts
+ * there the groups whose leader the fault killed, paused or cut from a majority). A group's
+ * *commits* are the ok completions of operations that touched it; its gaps are measured
+ * between them as above. A fault's *aftermath* runs from its injection (the start value's
+ * "inject_ns": the harness records the start once the fault is in, and cutting a network takes
+ * a moment; else the start) to the next fault's start (else t_end), so what its heal disturbs
+ * counts too. Groups the start operation names in
+ * "unavailable_groups" (left without a majority of their replicas: down until the heal, by
+ * design) count in neither figure. Per fault:
+ *  - blip: the longest gap of an affected group inside the aftermath (cut at both ends: a
+ *    group still stalled by an earlier fault counts only from this one's injection), and
+ *    *recovery*, the time from the injection to that gap's end (when the group committed
+ *    again);
+ *  - untouched gap: the longest gap of any other group inside the aftermath (cut at both
+ *    ends; a fault that hit no group, a split or a clock offset, has only untouched
+ *    groups).
+ *
  * Operations without a time (time < 0) are ignored; a history whose client operations have no
  * times cannot be measured (MR_EINVAL). */
 #ifndef JP_AVAIL_H
@@ -31,7 +50,12 @@
 #include "common/mr_err.h"
 #include "jepsen/history.h"
 
-#define JP_AVAIL_WINDOW_NS 1000000000LL
+#define JP_AVAIL_WINDOW_NS  1000000000LL
+#define JP_AVAIL_MAX_GROUPS 64
+
+/* The groups (bit g: group g) the client operation whose invoke is `invoke` touched; 0 when
+ * unknown (it counts for no group). */
+typedef uint64_t (*jp_avail_groups_fn)(const jp_op *invoke, void *ud);
 
 /* One fault as the nemesis recorded it. */
 typedef struct jp_avail_fault {
@@ -42,6 +66,19 @@ typedef struct jp_avail_fault {
     int64_t max_gap;     /* the longest gap overlapping [start, stop] (ns) */
     int64_t gap_from;    /* that gap's ends (ns, history time) */
     int64_t gap_to;
+    /* per group (jp_avail_measure_groups only; else affected 0 and the rest -1) */
+    int64_t inject;        /* when injecting began: the start value's "inject_ns" (harness
+                              time, at or before start), else start; the per-group figures
+                              count from it */
+    uint64_t affected;     /* the groups the start operation named */
+    uint64_t unavailable;  /* groups it left without a majority ("unavailable_groups"): down
+                              until the heal, in neither figure below */
+    int64_t until;         /* the aftermath's end (ns, history time) */
+    int blip_group;        /* the affected group with the longest gap; -1: none */
+    int64_t blip;          /* its longest gap overlapping [start, until] (ns) */
+    int64_t recovered;     /* ns from start to that gap's end; -1: never (the run ended) */
+    int untouched_group;   /* the unaffected group with the longest gap; -1: none */
+    int64_t untouched_gap; /* its longest gap overlapping [start, until] (ns) */
 } jp_avail_fault;
 
 /* Per fault kind, in order of first appearance. */
@@ -56,6 +93,11 @@ typedef struct jp_avail_kind {
     size_t live_windows;  /* of those, with a commit */
     size_t commits;       /* commits in those windows */
     double commits_per_s; /* commits / windows (0 when no window) */
+    /* per group (-1 when not measured or no fault of the kind hit / spared a group) */
+    int64_t max_blip, mean_blip, max_recovered; /* over its faults that hit a group;
+                                                   max_recovered INT64_MAX: a group it hit
+                                                   never committed again */
+    int64_t max_untouched_gap;                  /* over its faults */
 } jp_avail_kind;
 
 typedef struct jp_avail {
@@ -72,11 +114,15 @@ typedef struct jp_avail {
     size_t nfaults;
     jp_avail_kind *kinds;
     size_t nkinds;
+    uint64_t groups; /* groups some operation touched (jp_avail_measure_groups), else 0 */
 } jp_avail;
 
 /* Measures h into a (which the caller frees with jp_avail_free, also after an error).
  * MR_EINVAL when no client operation has a time; MR_ENOMEM. */
 int jp_avail_measure(const jp_history *h, jp_avail *a, mr_err *err);
+/* The same, plus the per-group figures (groups_of names each operation's groups). */
+int jp_avail_measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, void *ud,
+                            jp_avail *a, mr_err *err);
 void jp_avail_free(jp_avail *a);
 
 /* The kind's entry, or NULL. */
@@ -88,12 +134,18 @@ const jp_avail_kind *jp_avail_kind_get(const jp_avail *a, const char *kind);
  *  "live_windows", "commits_per_s"}}, "faults": [{"kind", "index", "start_s", "stop_s",
  *  "first_commit_s", "max_gap_s", "gap_at_s"}], "per_window": [n, ...]}; times in seconds
  * since t0 except "*_at_s" and "start_s"/"stop_s", which are history seconds (the history's
- * own time axis, as latency.dat uses). Caller owns the reference; NULL on out of memory. */
+ * own time axis, as latency.dat uses). With per-group figures also "groups": [g, ...], per
+ * kind "max_blip_s", "mean_blip_s", "max_recovery_s", "max_untouched_gap_s" (null when no
+ * fault of the kind hit, or spared, a group), and per fault "affected_groups",
+ * "unavailable_groups", "until_s",
+ * "blip_group", "blip_s", "recovery_s", "untouched_group", "untouched_gap_s" (null when none).
+ * Caller owns the reference; NULL on out of memory. */
 json_t *jp_avail_to_json(const jp_avail *a);
 
 /* The summary's lines: two starting "availability:" (live windows and the longest gap; commit
- * rates in faulty and quiet windows), then one "  fault <kind>:" line per kind. long-suite.sh
- * reads them: keep their shape. */
+ * rates in faulty and quiet windows), then one "  fault <kind>:" line per kind, and with
+ * per-group figures one "  blips <kind>:" line per kind. long-suite.sh reads them: keep their
+ * shape. */
 void jp_avail_print(const jp_avail *a, FILE *f);
 
 #endif

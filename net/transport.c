@@ -58,12 +58,13 @@ struct tconn { /* the transport's view of one net_conn */
     net_transport *t;
     net_conn *c;
     uint64_t id;
-    peer *p;          /* the peer it serves or served; NULL: accepted, not adopted */
-    size_t inflight;  /* requests sent on it and not yet finished */
-    int retiring;     /* a duplicate: close once inflight reaches zero */
-    int dialed;       /* we dialled it (else accepted) */
-    uint64_t last_rx; /* uv_now when a frame last arrived (or the connection opened) */
-    int pinged;       /* a PING is out since last_rx */
+    peer *p;             /* the peer it serves or served; NULL: accepted, not adopted */
+    size_t inflight;     /* requests sent on it and not yet finished */
+    int retiring;        /* a duplicate: close once inflight reaches zero */
+    int dialed;          /* we dialled it (else accepted) */
+    uint64_t last_rx;    /* uv_now when a frame last arrived (or the connection opened) */
+    int pinged;          /* a PING is out since last_rx */
+    uint64_t busy_since; /* uv_now when inflight last went from 0 to 1 */
 };
 
 struct req {
@@ -87,6 +88,7 @@ struct net_transport {
     int listening;
     uv_timer_t deadline_timer;
     uv_timer_t idle_timer; /* repeating; unreferenced, so it never holds the loop alone */
+    uint64_t last_tick;    /* uv_now of its last run (0: none yet) */
     int live;              /* handles and connections still to close before t can be freed */
     int closing;
     char advertise[300]; /* how peers reach us; "" = we do not listen or cannot say */
@@ -206,7 +208,11 @@ static void req_unlink(net_transport *t, req *r)
 static void req_sent(req *r, tconn *tc)
 {
     r->conn = tc;
-    tc->inflight++;
+    if (tc->inflight++ == 0) {
+        /* The loop's clock may be stale (a client runs its loop only inside calls). */
+        uv_update_time(tc->t->loop);
+        tc->busy_since = uv_now(tc->t->loop);
+    }
 }
 
 /* A request that finishes (times out) before it was sent leaves the queue, so
@@ -551,17 +557,40 @@ static void tc_on_frame(net_conn *c, const net_frame *f, void *ud)
         dispatch(tc, f);
 }
 
-/* Every idle_ms/4: ping connections quiet for idle_ms/2, close those quiet for
- * idle_ms. Any frame counts as a sign of life, so busy connections never ping. */
+static uint64_t tick_ms(const net_transport *t)
+{
+    uint64_t tick = t->cfg.idle_ms / 4;
+    if (t->cfg.answer_ms && t->cfg.answer_ms / 4 < tick)
+        tick = t->cfg.answer_ms / 4;
+    return tick ? tick : 1;
+}
+
+/* Every tick: ping connections quiet for idle_ms/2, close those quiet for idle_ms.
+ * Any frame counts as a sign of life, so busy connections never ping. With
+ * answer_ms, the same for connections whose requests wait for an answer. */
 static void on_idle_tick(uv_timer_t *timer)
 {
     net_transport *t = timer->data;
-    uint64_t now = uv_now(t->loop), idle = t->cfg.idle_ms;
+    uint64_t now = uv_now(t->loop), idle = t->cfg.idle_ms, answer = t->cfg.answer_ms;
+    /* Late (the process was stopped or starved, or a client's loop was not running):
+     * frames may be waiting unread, so ping but close nothing this time. */
+    bool late = t->last_tick && now - t->last_tick > 2 * tick_ms(t);
+    t->last_tick = now;
     for (tconn *tc = t->conns; tc; tc = tc->next) {
         if (!net_conn_is_open(tc->c))
             continue;
         uint64_t quiet = now - tc->last_rx;
-        if (quiet >= idle) {
+        uint64_t since = tc->busy_since > tc->last_rx ? tc->busy_since : tc->last_rx;
+        uint64_t unanswered = answer && tc->inflight && now > since ? now - since : 0;
+        if (!late && answer && unanswered >= 2 * answer) {
+            net_conn_close(tc->c, MR_EUNAVAIL, "peer answered nothing for %llu ms",
+                           (unsigned long long)unanswered);
+        } else if (answer && unanswered >= answer && !tc->pinged) {
+            net_frame ping = {.type = CTL_PING, .flags = NET_FRAME_CONTROL};
+            tc->pinged = 1;
+            t->st.pings++;
+            net_conn_send(tc->c, &ping, NULL);
+        } else if (!late && quiet >= idle) {
             net_conn_close(tc->c, MR_ETIMEDOUT, "peer silent for %llu ms",
                            (unsigned long long)quiet);
         } else if (quiet >= idle / 2 && !tc->pinged) {
@@ -828,7 +857,7 @@ int net_transport_new(const net_transport_config *cfg, net_transport **out, mr_e
     t->deadline_timer.data = t;
     uv_timer_init(t->loop, &t->idle_timer);
     t->idle_timer.data = t;
-    uint64_t tick = t->cfg.idle_ms / 4 ? t->cfg.idle_ms / 4 : 1;
+    uint64_t tick = tick_ms(t);
     uv_timer_start(&t->idle_timer, on_idle_tick, tick, tick);
     uv_unref((uv_handle_t *)&t->idle_timer);
     t->live = 2;

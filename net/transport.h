@@ -22,6 +22,14 @@
  * - A connection on which nothing arrives for idle_ms is closed (a PING goes
  *   out at half of it; any frame counts), so a peer behind a partition or on a
  *   dead host is noticed without waiting minutes for TCP to give up.
+ * - With answer_ms, a connection carrying requests on which nothing arrived
+ *   for answer_ms (since the later of its last frame and its first request
+ *   outstanding) gets a PING, and is closed when nothing arrives for another
+ *   answer_ms: its requests fail with MR_EUNAVAIL. A live peer answers the PING
+ *   however long its requests take; a stopped one (SIGSTOP, a hung host) is
+ *   noticed in about 2 x answer_ms instead of at the requests' timeouts. A tick
+ *   that runs late (the process itself was stopped or starved) closes nothing:
+ *   what arrived meanwhile is read first.
  * - The transport knows nothing of what the messages mean: types 1..255 and
  *   payloads belong to the layers above (net/buf.h encodes them).
  * - Single-threaded: call everything from the loop's thread. */
@@ -65,6 +73,7 @@ typedef struct net_transport_config {
     size_t max_conns;         /* accepted connections alive at once; 0 = 4096 */
     uint64_t idle_ms;         /* a connection silent this long is closed (a PING goes out
                                * at half of it); 0 = 10 s */
+    uint64_t answer_ms;       /* liveness of connections with requests out (above); 0 = off */
     uint64_t open_timeout_ms; /* connect + handshake; 0 = 10 s */
     uint64_t backoff_min_ms;  /* first redial delay; 0 = 50 ms */
     uint64_t backoff_max_ms;  /* ceiling; 0 = 5 s */

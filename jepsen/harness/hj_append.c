@@ -242,6 +242,21 @@ static int append_check(const jp_history *h, jp_result *r, mr_err *err)
     return jp_check_list_append(h, NULL, r, err);
 }
 
+/* The ranges of the keys its micro-ops name ([f, key, value]). */
+static uint64_t append_op_groups(const jp_op *invoke, int ranges)
+{
+    uint64_t m = 0;
+    size_t i;
+    json_t *micro;
+    json_array_foreach(invoke->value, i, micro)
+    {
+        json_t *k = json_array_get(micro, 1);
+        if (json_is_integer(k))
+            m |= hj_key_group((long long)json_integer_value(k), ranges);
+    }
+    return m;
+}
+
 const hj_workload hj_append_workload = {
     .name = "list-append",
     .model = "list-append",
@@ -249,4 +264,5 @@ const hj_workload hj_append_workload = {
     .stop = append_stop,
     .free_state = append_free,
     .check = append_check,
+    .op_groups = append_op_groups,
 };

@@ -177,6 +177,84 @@ static int leaders(hj_nemesis *n, int *leader)
     return ng;
 }
 
+/* Before a fault, for the per-group availability (jepsen/avail.h): every group's leader (node
+ * index, -1: none known) and replicas (a mask of node indexes), from each node's status. */
+typedef struct survey {
+    int ng;
+    int leader[HJ_MAX_GROUPS + 2];
+    uint64_t replicas[HJ_MAX_GROUPS + 2];
+} survey;
+
+static void take_survey(hj_nemesis *n, survey *s)
+{
+    hj_cluster *c = n->c;
+    s->ng = c->groups + 2 < HJ_MAX_GROUPS + 2 ? c->groups + 2 : HJ_MAX_GROUPS + 2;
+    for (int g = 0; g < s->ng; g++) {
+        s->leader[g] = -1;
+        s->replicas[g] = 0;
+    }
+    for (int i = 0; i < c->n; i++) {
+        json_t *st = NULL;
+        mr_err err;
+        if (hj_rpc(n->tls, c->nodes[i].addr, ND_MSG_STATUS, "{}", 1000, &st, &err) != MR_OK)
+            continue;
+        size_t k, r;
+        json_t *g, *rep;
+        json_array_foreach(json_object_get(st, "groups"), k, g)
+        {
+            json_int_t id = json_integer_value(json_object_get(g, "id"));
+            if (id < 0 || id >= s->ng)
+                continue;
+            const char *state = json_string_value(json_object_get(g, "state"));
+            if (state && strcmp(state, "leader") == 0 &&
+                json_integer_value(json_object_get(g, "lease_left_ns")) > 0)
+                s->leader[id] = i;
+            json_array_foreach(json_object_get(g, "replicas"), r, rep)
+            {
+                json_int_t node = json_integer_value(rep); /* node ids are index + 1 */
+                if (node >= 1 && node <= c->n)
+                    s->replicas[id] |= 1ull << (node - 1);
+            }
+        }
+        json_decref(st);
+    }
+}
+
+/* Records the survey in the fault's start event: "leaders" {group: node id},
+ * "affected_groups", the data groups whose leader cannot reach a majority of the group's
+ * replicas once the fault is in while another replica can (a new leader is to be elected),
+ * and "unavailable_groups", those where no replica can (down until the heal). reach[i]: the
+ * nodes node i reaches, itself included; a dead or paused node reaches nothing. */
+static void record_affected(const survey *s, const uint64_t *reach, json_t *v)
+{
+    json_t *leaders = json_object(), *affected = json_array(), *unavailable = json_array();
+    for (int g = 1; g < s->ng; g++) {
+        int l = s->leader[g];
+        int total = __builtin_popcountll(s->replicas[g]);
+        if (g < 2 || total == 0)
+            continue;
+        /* Can any replica still reach a majority of the group's replicas? */
+        bool majority = false;
+        for (int i = 0; i < HJ_MAX_NODES && i < 64; i++)
+            if ((s->replicas[g] >> i) & 1)
+                majority |= 2 * __builtin_popcountll(s->replicas[g] & reach[i]) > total;
+        if (!majority) {
+            json_array_append_new(unavailable, json_integer(g));
+        } else if (l >= 0 && 2 * __builtin_popcountll(s->replicas[g] & reach[l]) <= total) {
+            json_array_append_new(affected, json_integer(g));
+        }
+    }
+    for (int g = 1; g < s->ng; g++)
+        if (s->leader[g] >= 0) {
+            char id[16];
+            snprintf(id, sizeof id, "%d", g);
+            json_object_set_new(leaders, id, json_integer(s->leader[g] + 1));
+        }
+    json_object_set_new(v, "leaders", leaders);
+    json_object_set_new(v, "affected_groups", affected);
+    json_object_set_new(v, "unavailable_groups", unavailable);
+}
+
 /* The node leading a random data group, or -1. */
 static int some_leader(hj_nemesis *n, int *group)
 {
@@ -314,11 +392,25 @@ static void start_fault(hj_nemesis *n, int kind)
     json_t *v = json_object();
     n->kind = kind;
     n->nnodes = 0;
+    /* Who leads what before the fault, and whom each node reaches once it is in (all by
+     * default: a clock offset within the bound or a split cuts nobody off). */
+    survey sv = {0};
+    bool surveyed = (1u << kind) &
+                    (HJ_NEM_KILL | HJ_NEM_PAUSE | HJ_NEM_PARTITION | HJ_NEM_CLOCK | HJ_NEM_SPLIT);
+    uint64_t reach[HJ_MAX_NODES], down = 0; /* down: killed or paused */
+    for (int i = 0; i < c->n; i++)
+        reach[i] = (c->n < 64 ? 1ull << c->n : 0) - 1;
+    if (surveyed)
+        take_survey(n, &sv);
+    /* The start event is recorded once the fault is in (its value says how); injecting takes
+     * a moment (nftables in every namespace), so when it began is recorded too. */
+    json_object_set_new(v, "inject_ns", json_integer(hj_elapsed(n->r)));
     switch (1u << kind) {
     case HJ_NEM_KILL: {
         int k = c->n >= 3 && hj_rng_below(&n->rng, 4) == 0 ? 2 : 1;
         for (int m = 0; m < k; m++) {
             n->nodes[n->nnodes++] = order[m];
+            down |= 1ull << order[m];
             hj_node_kill(c, order[m]);
         }
         json_object_set_new(v, "nodes", ids_json(n->nodes, n->nnodes));
@@ -326,6 +418,7 @@ static void start_fault(hj_nemesis *n, int kind)
     }
     case HJ_NEM_PAUSE:
         n->nodes[n->nnodes++] = order[0];
+        down |= 1ull << order[0];
         hj_node_pause(c, order[0], true);
         json_object_set_new(v, "nodes", ids_json(n->nodes, 1));
         break;
@@ -346,6 +439,15 @@ static void start_fault(hj_nemesis *n, int kind)
                     order[0] = l;
                 }
             json_object_set_new(v, "group", json_integer(g));
+        }
+        for (int k = 0; k < c->n; k++) {
+            reach[order[k]] = 0;
+            for (int m = 0; m < c->n; m++) {
+                int d = k > m ? k - m : m - k;
+                bool same = mode == 3 ? d <= 1 || d == c->n - 1 : (k < split) == (m < split);
+                if (same)
+                    reach[order[k]] |= 1ull << order[m];
+            }
         }
         if (mode == 3) {
             errors = apply_ring(n, order, c->n);
@@ -408,6 +510,10 @@ static void start_fault(hj_nemesis *n, int kind)
         split_tablet(n, v);
         break;
     }
+    for (int i = 0; i < c->n; i++)
+        reach[i] = (down >> i) & 1 ? 0 : reach[i] & ~down;
+    if (surveyed)
+        record_affected(&sv, reach, v);
     n->counts[kind]++;
     char f[32];
     snprintf(f, sizeof f, "start-%s", kind_names[kind]);

@@ -407,6 +407,13 @@ static int reg_check(const jp_history *h, jp_result *r, mr_err *err)
     return jp_check_register(h, NULL, r, err);
 }
 
+/* Register k lives in group 2 + k. */
+static uint64_t reg_op_groups(const jp_op *invoke, int ranges)
+{
+    json_int_t k = json_integer_value(invoke->key);
+    return json_is_integer(invoke->key) && k >= 0 && k < ranges ? hj_key_group(k, ranges) : 0;
+}
+
 const hj_workload hj_register_workload = {
     .name = "register",
     .model = "register",
@@ -414,7 +421,16 @@ const hj_workload hj_register_workload = {
     .stop = reg_stop,
     .free_state = reg_free,
     .check = reg_check,
+    .op_groups = reg_op_groups,
 };
+
+uint64_t hj_key_group(long long id, int ranges)
+{
+    if (ranges < 1)
+        ranges = 1;
+    long long g = 2 + (id % ranges + ranges) % ranges;
+    return g < 64 ? 1ull << g : 0;
+}
 
 const hj_workload *hj_workload_find(const char *name)
 {

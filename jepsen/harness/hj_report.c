@@ -241,6 +241,13 @@ static void print_store(FILE *m, json_t *st)
                 (long long)json_integer_value(json_object_get(last, "max_system_versions")));
 }
 
+/* jp_avail_groups_fn over the workload's op_groups. */
+static uint64_t op_groups(const jp_op *invoke, void *ud)
+{
+    const hj_report_info *info = ud;
+    return info->workload->op_groups(invoke, info->keys > 0 ? info->keys : 1);
+}
+
 int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity *verdict,
                     mr_err *err)
 {
@@ -293,7 +300,9 @@ int hj_report_write(const hj_report_info *info, const jp_history *h, jp_validity
     /* Availability from the history's times (jepsen/avail.h): whether the run was usable. */
     jp_avail av;
     mr_err aerr;
-    int arc = jp_avail_measure(h, &av, &aerr);
+    int arc = info->workload->op_groups
+                  ? jp_avail_measure_groups(h, op_groups, (void *)info, &av, &aerr)
+                  : jp_avail_measure(h, &av, &aerr);
     if (out)
         json_object_set_new(out, "availability",
                             arc == MR_OK ? jp_avail_to_json(&av)

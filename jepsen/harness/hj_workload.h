@@ -51,7 +51,15 @@ typedef struct hj_workload {
     void (*free_state)(void *state);
     /* Judges the history; r is initialized here (caller frees it). */
     int (*check)(const jp_history *h, jp_result *r, mr_err *err);
+    /* The data groups (bit g: group g) the operation whose invoke is `invoke` touched, with
+     * `ranges` key ranges (group 2 + r holds range r until a split): the availability's
+     * per-group figures (jepsen/avail.h). NULL: not known per operation. */
+    uint64_t (*op_groups)(const jp_op *invoke, int ranges);
 } hj_workload;
+
+/* The group of key id `id` (its range id mod ranges, hj_txn_key), as a mask; 0 when out of
+ * reach of the mask. */
+uint64_t hj_key_group(long long id, int ranges);
 
 /* The workload named `name`, or NULL. */
 const hj_workload *hj_workload_find(const char *name);

@@ -64,8 +64,15 @@ run() { # name expected-exit workload args...
     kinds=$(grep '^  fault ' "$out/summary.txt" 2>/dev/null |
         sed 's/^  fault \([a-z-]*\) *[0-9]*x: longest gap \([0-9.]*\) s.*/\1 \2s/' |
         paste -sd, -)
-    printf '%-34s %-8s %-9s %-8s %-9s %-9s %s\n' "$name" "${verdict:-?}" "${live:-?}" \
-        "${gap:-?}" "${fps:-?}" "${qps:-?}" "${kinds:--}" >>"$avail"
+    # Per group (workloads that know each operation's group): how long after a fault its hit
+    # groups committed again at worst, and the other groups' longest gap.
+    local blips
+    blips=$(grep '^  blips ' "$out/summary.txt" 2>/dev/null |
+        sed -e 's/^  blips \([a-z-]*\) *[0-9]*x: /\1 /' \
+            -e "s/hit groups' longest gap [0-9.]* s (mean [0-9.]* s), committing again within \(.*\) of a start/back \1/" \
+            -e "s/; other groups' longest gap /, others /" | paste -sd';' -)
+    printf '%-34s %-8s %-9s %-8s %-9s %-9s %s%s\n' "$name" "${verdict:-?}" "${live:-?}" \
+        "${gap:-?}" "${fps:-?}" "${qps:-?}" "${kinds:--}" "${blips:+; blips: $blips}" >>"$avail"
     printf '%-34s exit %d (want %d) %-8s ops %-6s ok/fail/info %-14s %3ds %s crashes %s faults: %s%s%s\n' \
         "$name" "$rc" "$want" "${verdict:-?}" "${ops:-?}" "${oks:-?}" $((SECONDS - t0)) "$net" \
         "${crashes:-?}" "${faults:-?}" "${anomalies:+ anomalies: $anomalies}" "$store" | tee -a "$table"
@@ -130,7 +137,9 @@ fi
 {
     echo
     echo "availability (one-second windows with a commit; longest gap without one, s; commits/s in"
-    echo "windows with a fault and in quiet ones; per fault kind, the longest gap around its faults)"
+    echo "windows with a fault and in quiet ones; per fault kind, the longest gap around its faults;"
+    echo "blips: per kind, how long after a fault the groups whose leader it hit committed again at"
+    echo "worst, and the other groups' longest gap)"
     printf '%-34s %-8s %-9s %-8s %-9s %-9s %s\n' run verdict live gap_s fault/s quiet/s \
         "per-kind gap"
     cat "$avail" 2>/dev/null

@@ -48,12 +48,25 @@ void nd_start_new_groups(nd_node *n)
         /* Starting replays the group's log, which may split it and reload the
          * map under us: copy what is needed, then look from the top again. */
         px_config replicas = r->replicas;
-        uint64_t gid = r->group;
+        uint64_t gid = r->group, parent = r->parent;
         int64_t floor = r->floor_ts;
         mr_err err;
         if (nd_start_group(n, gid, &replicas, floor, &err) != MR_OK) {
             nd_fatal(n, "starting a split-off group", &err);
             return;
+        }
+        /* The parent's leader campaigns for the child at once: its keys are unserved until
+         * the child has a leader, and nobody else would campaign before an election timeout
+         * (a new group's replicas never voted, so they may vote now: px_node_start). */
+        nd_group *pg = parent ? nd_find_group(n, parent) : NULL, *cg = nd_find_group(n, gid);
+        px_status pst = {0};
+        if (pg)
+            px_node_status(pg->px, &pst);
+        if (cg && pst.state == PX_LEADER) {
+            px_event camp = {.kind = PX_EV_CAMPAIGN};
+            if (nd_step(n, cg, &camp, &err) != MR_OK)
+                MR_DEBUG("node", "group=%llu split off %llu: no campaign yet: %s",
+                         (unsigned long long)gid, (unsigned long long)parent, mr_err_msg(&err));
         }
         i = (size_t)-1;
     }
@@ -216,8 +229,8 @@ int nd_start_group(nd_node *n, uint64_t gid, const px_config *config, int64_t fl
     o.group = gid;
     o.self = n->self;
     o.config = *config;
-    if (n->lease_ns)
-        o.lease_ns = n->lease_ns;
+    if (n->lease_ns) /* the heartbeat and election timers follow the lease */
+        px_options_set_lease(&o, n->lease_ns);
     o.snapshot_every = 1000;
     /* Test-only: compact the log sooner, so catch-up by snapshot is exercised. */
     if (n->test.snapshot_every) {

@@ -25,7 +25,8 @@
  *   initialized, cluster, self, addr, zone, region
  *   clock: {status, epsilon_ns}             this node's TrueTime clock
  *   nodes: [{id, addr, zone, region, up, clock, epsilon_ns}]   as this node sees them
- *   groups: [{id, replicas, state, leader, lease_left_ns, commit, applied, count, last_ts,
+ *   groups: [{id, replicas, state, leader, lease_left_ns, timers {lease_ns, heartbeat_ns,
+ *             election_ns, election_jitter_ns}, commit, applied, count, last_ts,
  *             hash, prepared, txn: {queries, late_aborts, pushes, pushed, wait_timeouts,
  *             deadline_aborts}
  *             (counters since start, nd_int.h nd_group_txn), decisions, forgotten, system_versions,
@@ -72,6 +73,13 @@ json_t *nd_status_json(nd_node *n)
                       "applied", (json_int_t)g->sm.slot, "count", (json_int_t)g->sm.count,
                       "last_ts", (json_int_t)g->sm.last_ts, "hash", hash));
         json_t *ge = json_array_get(groups, json_array_size(groups) - 1);
+        const px_options *po = px_node_options(g->px);
+        json_object_set_new(
+            ge, "timers",
+            json_pack("{s:I, s:I, s:I, s:I}", "lease_ns", (json_int_t)po->lease_ns, "heartbeat_ns",
+                      (json_int_t)po->heartbeat_ns, "election_ns", (json_int_t)po->election_ns,
+                      "election_jitter_ns",
+                      (json_int_t)(po->jitter_ns ? po->jitter_ns : po->election_ns)));
         json_object_set_new(ge, "prepared", json_integer((json_int_t)nd_txn_prepared_count(g)));
         json_object_set_new(
             ge, "txn",

@@ -243,6 +243,7 @@ typedef struct px_options {
     int64_t lease_ns;        /* lease duration (default 2 s) */
     int64_t heartbeat_ns;    /* leader heartbeat / lease renewal period (default lease/4) */
     int64_t election_ns;     /* base election timeout, randomized up to 2x (default lease) */
+    int64_t jitter_ns;       /* instead the random part: up to this much more; 0 = election_ns */
     uint32_t alpha;          /* pipeline window and config delay (default 16) */
     uint32_t max_batch;      /* proposals per slot; 1 disables batching (default 64) */
     uint32_t max_msg_bytes;  /* cap on one encoded message, so every message fits the host's
@@ -261,6 +262,12 @@ typedef struct px_options {
 
 /* Fills defaults for everything but group/self/config. */
 void px_options_default(px_options *o);
+/* Sets the lease and the timers that follow from it: heartbeats every lease/4 (renewals well
+ * inside the lease) and an election timeout of one lease plus up to a quarter more at random:
+ * a follower campaigns soon after the old leader's lease votes run out (they must, before
+ * anyone can win), and rivals that campaign at once settle in one round trip (the lower
+ * ballot yields, px_phase1.c), so the jitter need not spread them over a whole lease. */
+void px_options_set_lease(px_options *o, int64_t lease_ns);
 
 /* Named replica states (dqlite-style explicit machine; transitions asserted in px_node.c):
  *   FOLLOWER  -> CANDIDATE (election timeout, lease vote free)
@@ -311,6 +318,8 @@ int px_node_start(px_node *n, tt_interval now, px_batch *out, mr_err *err);
 int px_step(px_node *n, tt_interval now, const px_event *ev, px_batch *out, mr_err *err);
 
 void px_node_status(const px_node *n, px_status *st);
+/* The options the node runs with. */
+const px_options *px_node_options(const px_node *n);
 
 /* May the leader act (serve lease reads, assign timestamps) at local time `now`?
  * True iff it leads and TT.now().latest < lease_end, i.e. a quorum of votes provably holds. */

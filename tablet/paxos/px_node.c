@@ -140,10 +140,30 @@ void pxi_set_state(px_node *n, px_state to)
 
 /* ---------------------------------------------------------------- timers */
 
+static int64_t election_jitter(px_node *n)
+{
+    int64_t j = n->o.jitter_ns ? n->o.jitter_ns : n->o.election_ns;
+    return (int64_t)(pxi_rnd(n) % (uint64_t)(j + 1));
+}
+
 void pxi_reset_election(px_node *n)
 {
-    int64_t e = n->o.election_ns;
-    n->election_deadline = n->now.earliest + e + (int64_t)(pxi_rnd(n) % (uint64_t)(e + 1));
+    n->election_deadline = n->now.earliest + n->o.election_ns + election_jitter(n);
+}
+
+/* The election timeout passed but a lease vote (or the post-restart grace) still binds this
+ * replica: campaign once it runs out (with fresh jitter) rather than a whole timeout later. */
+static void defer_election(px_node *n)
+{
+    int64_t until = INT64_MIN;
+    if (n->vote_ballot.node != n->o.self)
+        until = n->vote_until;
+    if (n->promised.node != n->o.self && n->grace_until > until)
+        until = n->grace_until;
+    if (n->ineligible || !(pxi_window_mask(n) & (1ull << n->o.self)) || until < n->now.earliest)
+        pxi_reset_election(n);
+    else /* free once TT.after(until): earliest > until */
+        n->election_deadline = until + 1 + election_jitter(n);
 }
 
 bool pxi_may_campaign(const px_node *n)
@@ -194,9 +214,11 @@ void pxi_on_tick(px_node *n)
             if (pxi_may_campaign(n))
                 pxi_campaign(n);
             else
-                pxi_reset_election(n);
+                defer_election(n);
         } else if (n->state == PX_CANDIDATE && n->last_hb != INT64_MIN &&
-                   n->now.earliest - n->last_hb >= n->o.heartbeat_ns) {
+                   n->now.earliest - n->last_hb >= n->o.heartbeat_ns / 4) {
+            /* Asked again soon: a voter whose vote for the old leader ran out just after
+             * our first PREPARE refused it. */
             n->last_hb = n->now.earliest;
             uint64_t m = pxi_window_mask(n) & ~n->promised_set;
             for (px_node_id id = 1; id <= PX_MAX_NODE_ID; id++)
@@ -205,6 +227,17 @@ void pxi_on_tick(px_node *n)
         }
         break;
     case PX_LEADER:
+        if (n->lease_end > 0 && n->now.earliest >= n->lease_end + n->o.heartbeat_ns) {
+            /* The lease ran out a heartbeat ago and no quorum renewed it: cut off from a
+             * majority (a partition), this leader can neither stamp nor serve, and would
+             * hold its clients' requests until they time out. Step down: the host fails
+             * what is in flight (outcome unknown) and redirects the rest, and the majority's
+             * new leader, elected meanwhile, serves them. Stepping down is always safe. */
+            pxi_set_state(n, PX_FOLLOWER);
+            n->leader_hint = 0;
+            pxi_reset_election(n);
+            break;
+        }
         if (n->last_hb == INT64_MIN || n->now.earliest - n->last_hb >= n->o.heartbeat_ns)
             pxi_heartbeat(n);
         pxi_pump(n);
@@ -316,9 +349,7 @@ void px_options_default(px_options *o)
     z.group = o->group;
     z.self = o->self;
     z.config = o->config;
-    z.lease_ns = 2000000000LL;
-    z.heartbeat_ns = z.lease_ns / 4;
-    z.election_ns = z.lease_ns;
+    px_options_set_lease(&z, 2000000000LL);
     z.alpha = 16;
     z.max_batch = 64;
     z.max_msg_bytes = PX_MSG_DEFAULT_MAX_BYTES;
@@ -329,6 +360,19 @@ void px_options_default(px_options *o)
     *o = z;
 }
 
+void px_options_set_lease(px_options *o, int64_t lease_ns)
+{
+    o->lease_ns = lease_ns;
+    o->heartbeat_ns = lease_ns / 4;
+    o->election_ns = lease_ns;
+    o->jitter_ns = lease_ns / 4;
+}
+
+const px_options *px_node_options(const px_node *n)
+{
+    return &n->o;
+}
+
 int px_node_create(const px_options *opts, px_node **out, mr_err *err)
 {
     *out = NULL;
@@ -337,8 +381,9 @@ int px_node_create(const px_options *opts, px_node **out, mr_err *err)
     if (px_config_validate(&opts->config, err))
         return mr_err_wrap(err, "bootstrap configuration");
     if (opts->lease_ns <= 0 || opts->heartbeat_ns <= 0 || opts->heartbeat_ns >= opts->lease_ns ||
-        opts->election_ns <= 0)
-        return mr_errf(err, MR_EINVAL, "timers: want 0 < heartbeat < lease, election > 0");
+        opts->election_ns <= 0 || opts->jitter_ns < 0)
+        return mr_errf(err, MR_EINVAL,
+                       "timers: want 0 < heartbeat < lease, election > 0, jitter >= 0");
     if (opts->alpha < 1 || opts->alpha > 4096 || opts->max_batch < 1 || opts->max_queue < 1)
         return mr_errf(err, MR_EINVAL, "alpha %u, max_batch %u, max_queue %u out of range",
                        opts->alpha, opts->max_batch, opts->max_queue);
@@ -461,9 +506,12 @@ int px_node_start(px_node *n, tt_interval now, px_batch *out, mr_err *err)
         return mr_errf(err, MR_EINVAL, "node already started");
     n->started = true;
     n->now = now;
-    /* Votes are not persisted: we may have voted just before a crash (Spanner §4.1.1). */
-    n->grace_until =
-        n->o.mutant == PX_MUTANT_NO_LEASE_WAIT ? INT64_MIN : now.latest + n->o.lease_ns;
+    /* Votes are not persisted: we may have voted just before a crash (Spanner §4.1.1). A
+     * replica with no durable promise never voted (every vote goes with a promise, durable
+     * before the vote leaves): a new group's replicas may vote at once. */
+    n->grace_until = n->o.mutant == PX_MUTANT_NO_LEASE_WAIT || n->promised.round == 0
+                         ? INT64_MIN
+                         : now.latest + n->o.lease_ns;
     uint64_t c = n->commit;
     if (n->snap_meta.slot > 0) {
         px_action *a = pxi_act(n, PX_ACT_INSTALL_SNAPSHOT);

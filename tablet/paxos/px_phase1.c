@@ -182,6 +182,12 @@ void pxi_raise_promise(px_node *n, px_ballot b)
 void pxi_on_prepare(px_node *n, const px_msg *m)
 {
     int c = px_ballot_cmp(m->ballot, n->promised);
+    /* A rival candidate with a higher ballot: yield at once (abandon the campaign, giving our
+     * self-vote back, which no lease counted) and judge its request as a follower. Otherwise
+     * rivals that campaign together each hold their own vote and refuse the other until
+     * their campaigns time out; so they settle in one round trip, the higher ballot leading. */
+    if (c > 0 && n->state == PX_CANDIDATE)
+        pxi_step_down(n, m->ballot);
     bool grant = c > 0 || (c == 0 && n->state == PX_FOLLOWER);
     if (grant && c > 0 && !pxi_vote_free_for(n, m->ballot))
         grant = false;

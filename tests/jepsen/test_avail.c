@@ -1,6 +1,7 @@
 /* Availability from a history's times (jepsen/avail.h): synthetic histories with known
  * windows, gaps and fault intervals, every figure checked. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "jepsen/avail.h"
 #include "tests/test.h"
@@ -250,6 +251,143 @@ TEST(json_and_summary)
     CHECK(good);
 }
 
+/* Per group: an add of value v touches group 2 + v % 2 (two ranges); a read both. */
+static uint64_t two_groups(const jp_op *invoke, void *ud)
+{
+    (void)ud;
+    if (strcmp(invoke->f, "read") == 0)
+        return 3u << 2;
+    return json_is_integer(invoke->value) ? 1ull << (2 + json_integer_value(invoke->value) % 2) : 0;
+}
+
+/* An add of v by process p, invoked 10 ms before it completes at `ms`. */
+static int add(int64_t p, long long v, int64_t ms)
+{
+    mr_err err;
+    if (jp_history_record(&h, p, JP_INVOKE, "add", NULL, json_integer(v), (ms - 10) * MS, &err) ||
+        jp_history_record(&h, p, JP_OK, "add", NULL, json_integer(v), ms * MS, &err)) {
+        fprintf(stderr, "history refused: %s\n", mr_err_msg(&err));
+        return -1;
+    }
+    return 0;
+}
+
+/* A fault start naming the groups it hit and those it left without a majority, recorded at
+ * `ms`, its injection begun at `inject_ms` (-1: not said). */
+static int fault_start(const char *f, const char *affected, const char *unavailable, int64_t ms,
+                       int64_t inject_ms)
+{
+    mr_err err;
+    json_error_t je;
+    json_t *v = json_pack_ex(&je, 0, "{s:o, s:o}", "affected_groups", json_loads(affected, 0, NULL),
+                             "unavailable_groups", json_loads(unavailable, 0, NULL));
+    if (v && inject_ms >= 0)
+        json_object_set_new(v, "inject_ns", json_integer(inject_ms * MS));
+    if (!v || jp_history_record(&h, JP_NEMESIS, JP_INFO, f, NULL, v, ms * MS, &err)) {
+        fprintf(stderr, "history refused\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Group 2 (even values, process 0) and group 3 (odd, process 1) commit every 100 ms from 100
+ * to 7000 ms, except: a kill at 1000 ms hits group 2, which commits again at 2500 ms (last
+ * before: 900 ms), while group 3 pauses 1205-1505 ms; a partition at 4000 ms hits nobody and
+ * leaves group 3 without a majority (no commit 4000-6000 ms), group 2 unharmed; its injection
+ * began at 3900 ms. */
+static int build_groups(void)
+{
+    reset();
+    long long v = 0;
+    for (int64_t t = 100; t <= 7000; t += 100) {
+        if (t == 1000 && (fault_start("start-kill", "[2]", "[]", 1000, -1) ||
+                          rec(-1, JP_INFO, "stop-kill", 3000) != 0))
+            return -1;
+        if (t == 4000 && (fault_start("start-partition", "[]", "[3]", 4000, 3900) ||
+                          rec(-1, JP_INFO, "stop-partition", 6000) != 0))
+            return -1;
+        if (!(t >= 1000 && t < 2500) && add(0, 2 * v, t))
+            return -1;
+        if (!(t > 1200 && t < 1500) && !(t > 4000 && t < 6000) && add(1, 2 * v + 1, t + 5))
+            return -1;
+        v++;
+    }
+    mr_err err;
+    int rc = jp_avail_measure_groups(&h, two_groups, NULL, &a, &err);
+    if (rc != MR_OK)
+        fprintf(stderr, "measure: %s\n", mr_err_msg(&err));
+    return rc;
+}
+
+TEST(per_group_blips)
+{
+    CHECK(build_groups() == MR_OK);
+    CHECK_EQ(a.groups, (uint64_t)0xc);
+    CHECK_EQ(a.nfaults, 2);
+    const jp_avail_fault *k = &a.faults[0], *p = &a.faults[1];
+    CHECK_EQ(k->affected, (uint64_t)4);
+    CHECK_EQ(k->inject, 1000 * MS);
+    CHECK_EQ(k->until, 3900 * MS); /* when the next fault's injection began */
+    CHECK_EQ(k->blip_group, 2);
+    CHECK_EQ(k->blip, 1500 * MS); /* from the injection (1000) to its next commit (2500) */
+    CHECK_EQ(k->recovered, 1500 * MS);
+    CHECK_EQ(k->untouched_group, 3);
+    CHECK_EQ(k->untouched_gap, 300 * MS); /* 1205 -> 1505 */
+    /* The partition hit nobody; group 3, without a majority, counts in neither figure. */
+    CHECK_EQ(p->affected, (uint64_t)0);
+    CHECK_EQ(p->inject, 3900 * MS);
+    CHECK_EQ(p->unavailable, (uint64_t)8);
+    CHECK_EQ(p->blip_group, -1);
+    CHECK_EQ(p->blip, -1);
+    CHECK_EQ(p->untouched_group, 2);
+    CHECK_EQ(p->untouched_gap, 100 * MS);
+    const jp_avail_kind *kk = jp_avail_kind_get(&a, "kill"),
+                        *pk = jp_avail_kind_get(&a, "partition");
+    CHECK(kk && pk);
+    CHECK_EQ(kk->max_blip, 1500 * MS);
+    CHECK_EQ(kk->mean_blip, 1500 * MS);
+    CHECK_EQ(kk->max_recovered, 1500 * MS);
+    CHECK_EQ(kk->max_untouched_gap, 300 * MS);
+    CHECK_EQ(pk->max_blip, -1);
+    CHECK_EQ(pk->max_untouched_gap, 100 * MS);
+
+    json_t *j = jp_avail_to_json(&a);
+    json_t *f0 = json_array_get(json_object_get(j, "faults"), 0);
+    json_t *pj = json_object_get(json_object_get(j, "per_kind"), "partition");
+    int ok = j && json_array_size(json_object_get(j, "groups")) == 2 &&
+             json_integer_value(json_object_get(f0, "blip_group")) == 2 &&
+             json_real_value(json_object_get(f0, "blip_s")) > 1.499 &&
+             json_real_value(json_object_get(f0, "recovery_s")) < 1.501 &&
+             json_is_null(json_object_get(pj, "max_blip_s")) &&
+             json_real_value(json_object_get(pj, "max_untouched_gap_s")) > 0.099;
+    json_decref(j);
+    CHECK(ok);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    CHECK(m != NULL);
+    jp_avail_print(&a, m);
+    fclose(m);
+    int good = strstr(text, "  blips kill          1x: hit groups' longest gap 1.50 s (mean 1.50 "
+                            "s), committing again within 1.50 s of a start; other groups' "
+                            "longest gap 0.30 s\n") &&
+               strstr(text, "  blips partition     1x: no group hit; other groups' longest gap "
+                            "0.10 s\n") &&
+               strstr(text, "without a majority until the heal: 3\n");
+    if (!good)
+        fprintf(stderr, "%s", text);
+    free(text);
+    CHECK(good);
+
+    /* Without a groups function, nothing per group. */
+    jp_avail_free(&a);
+    mr_err err;
+    CHECK(jp_avail_measure(&h, &a, &err) == MR_OK);
+    CHECK_EQ(a.groups, (uint64_t)0);
+    CHECK_EQ(a.faults[0].blip_group, -1);
+}
+
 static void cleanup(void)
 {
     jp_history_free(&h);
@@ -263,7 +401,7 @@ int main(int argc, char **argv)
         TEST_CASE(windows_and_gaps),   TEST_CASE(faulty_and_quiet_windows),
         TEST_CASE(per_fault_and_kind), TEST_CASE(heal_all_open_faults_and_partial_window),
         TEST_CASE(no_commit_at_all),   TEST_CASE(untimed_histories_refused),
-        TEST_CASE(json_and_summary),
+        TEST_CASE(json_and_summary),   TEST_CASE(per_group_blips),
     };
     int rc = test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
     cleanup();

@@ -51,8 +51,9 @@ static void on_closed(void *ud)
     ((node *)ud)->closed = 1;
 }
 
-static size_t next_max_conns; /* max_conns for the next node_start, then reset */
-static uint64_t next_idle_ms; /* idle_ms for the next node_start, then reset */
+static size_t next_max_conns;   /* max_conns for the next node_start, then reset */
+static uint64_t next_idle_ms;   /* idle_ms for the next node_start, then reset */
+static uint64_t next_answer_ms; /* answer_ms for the next node_start, then reset */
 
 static int node_start(uv_loop_t *loop, node *n, net_tls_ctx *tls, const char *listen,
                       uint32_t max_frame)
@@ -70,9 +71,11 @@ static int node_start(uv_loop_t *loop, node *n, net_tls_ctx *tls, const char *li
         .ud = n,
         .max_conns = next_max_conns,
         .idle_ms = next_idle_ms,
+        .answer_ms = next_answer_ms,
     };
     next_max_conns = 0;
     next_idle_ms = 0;
+    next_answer_ms = 0;
     mr_err err;
     mr_err_clear(&err);
     int rc = net_transport_new(&cfg, &n->t, &err);
@@ -677,6 +680,71 @@ TEST(transport_idle_detection)
     CHECK_EQ(world_done(&w), 0);
 }
 
+/* Runs two loops in turn (a server in another process, in effect) until *flag is set. */
+static int run2_until(uv_loop_t *a, uv_loop_t *b, const int *flag, unsigned limit_ms)
+{
+    for (unsigned waited = 0; !*flag; waited += 10) {
+        if (waited > limit_ms)
+            return -1;
+        fx_run_for(a, 5);
+        fx_run_for(b, 5);
+    }
+    return 0;
+}
+
+/* answer_ms: a peer that stops (its process is not running: here its loop is not run, while
+ * its kernel still takes the bytes) fails the requests waiting on it with MR_EUNAVAIL in about
+ * 2 x answer_ms, not at their timeout; a live peer that is slow to answer is not cut off, it
+ * answers the PING. */
+TEST(transport_answer_liveness)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    uv_loop_t sloop;
+    uv_loop_init(&sloop);
+    node srv, cli;
+    char addr[64];
+    CHECK(node_start(&sloop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    next_answer_ms = 100;
+    CHECK(node_start(&w.loop, &cli, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    call c;
+    CHECK(request(&cli, addr, T_ECHO, "up", LONG_MS, &c) == MR_OK);
+    CHECK(run2_until(&w.loop, &sloop, &c.done, LIMIT_MS) == 0);
+    CHECK_EQ(c.status, MR_OK);
+
+    /* Live but slow: T_SILENT is never answered, the PINGs are; the request times out. */
+    call slow;
+    CHECK(request(&cli, addr, T_SILENT, "slow", 600, &slow) == MR_OK);
+    CHECK(run2_until(&w.loop, &sloop, &slow.done, LIMIT_MS) == 0);
+    CHECK_EQ(slow.status, MR_ETIMEDOUT);
+    net_transport_stats cs;
+    net_transport_get_stats(cli.t, &cs);
+    CHECKF(cs.pings >= 1, "no PING went out while the request waited");
+    CHECK_EQ(cs.conns_failed, 0);
+
+    /* Stopped: only the client's loop runs. The request gets MR_EUNAVAIL long before its
+     * timeout (20 s; the bound below is 10x what it takes, for a loaded machine). */
+    call stopped;
+    uint64_t t0 = uv_now(&w.loop);
+    CHECK(request(&cli, addr, T_ECHO, "anyone?", LIMIT_MS, &stopped) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &stopped.done, LIMIT_MS) == 0);
+    uint64_t took = uv_now(&w.loop) - t0;
+    CHECKF(stopped.status == MR_EUNAVAIL, "status %d (%s)", stopped.status, stopped.msg);
+    CHECKF(took < 3000, "a stopped peer took %llu ms to notice", (unsigned long long)took);
+
+    /* The server runs again: a new connection serves. */
+    call again;
+    CHECK(request(&cli, addr, T_ECHO, "back", LONG_MS, &again) == MR_OK);
+    CHECK(run2_until(&w.loop, &sloop, &again.done, LIMIT_MS) == 0);
+    CHECK_EQ(again.status, MR_OK);
+    CHECK(node_stop(&w.loop, &cli) == 0);
+    net_transport_close(srv.t, on_closed, &srv);
+    CHECK(run2_until(&w.loop, &sloop, &srv.closed, LIMIT_MS) == 0);
+    CHECK_EQ(fx_loop_finish(&sloop), 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
 /* Plain TCP (--insecure) with many connections: every reply finds its own. */
 TEST(transport_insecure_many_connections)
 {
@@ -827,6 +895,7 @@ int main(int argc, char **argv)
         TEST_CASE(transport_close_fails_pending_requests),
         TEST_CASE(transport_max_conns),
         TEST_CASE(transport_idle_detection),
+        TEST_CASE(transport_answer_liveness),
         TEST_CASE(transport_insecure_many_connections),
         TEST_CASE(transport_close_flushes_sent_frames),
         TEST_CASE(transport_callback_may_close_transport),

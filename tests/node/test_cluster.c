@@ -186,7 +186,19 @@ static void cluster_body(void)
     json_t *sw = json_object_get(st, "test_switches");
     bool faults_shown = json_array_size(sw) == 1 && json_string_value(json_array_get(sw, 0)) &&
                         strcmp(json_string_value(json_array_get(sw, 0)), "faults") == 0;
+    /* The Paxos timers follow --lease (1 s here): heartbeats every quarter lease, elections
+     * after one lease and up to a quarter more. (They kept the 2 s default's 500 ms and 2-4 s
+     * once: a leader's loss cost its groups 2-4 s before anyone campaigned; issue 19.) */
+    json_t *timers = json_object_get(tc_group_of(st, 1), "timers");
+    json_int_t lease = json_integer_value(json_object_get(timers, "lease_ns"));
+    json_int_t hb = json_integer_value(json_object_get(timers, "heartbeat_ns"));
+    json_int_t elect = json_integer_value(json_object_get(timers, "election_ns"));
+    json_int_t jitter = json_integer_value(json_object_get(timers, "election_jitter_ns"));
     json_decref(st);
+    CHECK_EQ(lease, 1000000000);
+    CHECK_EQ(hb, 250000000);
+    CHECK_EQ(elect, 1000000000);
+    CHECK_EQ(jitter, 250000000);
     CHECK_EQ(up, 3);
     CHECKF(faults_shown, "status does not name the faults test switch");
     char *sout = NULL;
