@@ -65,7 +65,7 @@ typedef struct bc_system {
  * tokens dropped beyond BC_KEEP. malloc'd (NULL without memory). */
 char *bc_append(const char *old, size_t len, const char *token);
 
-/* The runner's backoff, the same for every system: client/mer_run.c's (base 5 ms, doubling
+/* The runner's backoff, the same for every system: client/mer_run.c's (base 20 ms, doubling
  * to a 1 s cap, "equal jitter": half fixed, half uniform). */
 int64_t bc_backoff_ms(unsigned attempt, uint64_t r);
 

@@ -33,8 +33,8 @@ char *bc_append(const char *old, size_t len, const char *token)
 
 int64_t bc_backoff_ms(unsigned attempt, uint64_t r)
 {
-    /* client/mer_run.c: MER_RUN_BASE_MS 5, MER_RUN_CAP_MS 1000, mer_backoff_ms. */
-    int64_t d = 5;
+    /* client/mer_run.c: MER_RUN_BASE_MS 20, MER_RUN_CAP_MS 1000, mer_backoff_ms. */
+    int64_t d = 20;
     for (unsigned i = 0; i < attempt && d < 1000; i++)
         d *= 2;
     if (d > 1000)

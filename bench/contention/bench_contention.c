@@ -315,7 +315,7 @@ int main(int argc, char **argv)
 #endif
     mr_log_set_level(MR_LOG_ERROR);
     printf("bench-contention: %ld s per cell, closed loop; a transaction reads 2 of K hot keys "
-           "and appends to 1 or 2 of them;\n  retries with backoff 5 ms doubling to 1 s (equal "
+           "and appends to 1 or 2 of them;\n  retries with backoff 20 ms doubling to 1 s (equal "
            "jitter) until %ld ms. meridian: %ld nodes, %ld data groups, lease %s, request "
            "timeout %ld ms\n",
            seconds, deadline_ms, nodes, groups, lease, timeout_ms);
