@@ -12,7 +12,7 @@
 /* The first retry waits about one transaction's time on hot keys (a read and a two-phase
  * commit: 15-25 ms on bench-contention's 5 keys at 3 clients), not less: the rival that
  * wounded or refused it is still holding the key sooner than that. Measured alternately, five
- * runs each (docs/goodput.md section 7): base 20 ms committed 21-23 % more than 5 ms at 3, 12
+ * runs each (docs/goodput.md section 8): base 20 ms committed 21-23 % more than 5 ms at 3, 12
  * and 48 clients alike (12 of 15 cells higher), 48-client p99 566-740 ms against 584-882 ms;
  * no backoff at all was worse than 5 ms (section 2.5). */
 #define MER_RUN_BASE_MS 20
