@@ -1223,6 +1223,11 @@ int msql_step(msql_stmt *st)
         int code = sq_ddl_run(s, st->ddl);
         return code == MSQL_OK ? MSQL_DONE : code;
     }
+    if (st->finished) {
+        /* stepping again after DONE or an error runs the statement again, as SQLite does:
+         * from the start, as after msql_reset (bindings kept) */
+        msql_reset(st);
+    }
     if (st->kind == K_SHOW && !st->started && !st->buffered) {
         int rc0 = show_refresh(s);
         if (rc0 != MSQL_OK)
@@ -1257,13 +1262,6 @@ int msql_step(msql_stmt *st)
         st->finished = 1;
         return MSQL_DONE;
     }
-    if (st->finished) {
-        /* stepping again after DONE runs the statement again, as SQLite does */
-        st->finished = 0;
-        st->started = 0;
-        st->returned = 0;
-        sqlite3_reset(st->st);
-    }
     if (!st->started) {
         st->started = 1;
         st->deadline =
@@ -1271,8 +1269,10 @@ int msql_step(msql_stmt *st)
         int ro = sqlite3_stmt_readonly(st->st);
         if (st->kind == K_SQL && !ro && !s->explicit_txn) {
             int code = step_autocommit_write(st);
-            if (code != MSQL_OK)
+            if (code != MSQL_OK) {
+                st->finished = 1; /* over: a next step runs it again */
                 return code;
+            }
             return msql_step(st);
         }
         if (!ro && s->explicit_txn && s->explicit_ro)
@@ -1360,6 +1360,8 @@ static sqlite3_stmt *bind_target(msql_stmt *st, int i)
                   "cannot bind a statement that is running: msql_reset it first");
         return NULL;
     }
+    if (st->finished)
+        msql_reset(st); /* its next step runs it from the start anyway */
     return st->st;
 }
 

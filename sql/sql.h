@@ -55,7 +55,9 @@ void msql_close(msql *s);
  * past the statement. MSQL_OK or MSQL_ERROR (message and offset set). */
 int msql_prepare(msql *s, const char *sql, int len, msql_stmt **st, const char **tail);
 /* Runs a prepared statement one row at a time: MSQL_ROW, MSQL_DONE, or an
- * error code. An autocommit statement commits before it returns MSQL_DONE. */
+ * error code. An autocommit statement commits before it returns MSQL_DONE. Stepping a statement
+ * that finished (DONE or an error) runs it again from the start, as after msql_reset
+ * (transaction statements and schema changes run again only after msql_reset). */
 int msql_step(msql_stmt *st);
 int msql_column_count(msql_stmt *st);
 const char *msql_column_name(msql_stmt *st, int i);
@@ -66,8 +68,8 @@ sqlite3_value *msql_column_value(msql_stmt *st, int i);
  * or msql_clear_bindings. Text and blobs are copied. Only statements SQLite runs take
  * parameters: SHOW, BEGIN/COMMIT/SAVEPOINT and schema changes have none (the count is 0 and a
  * bind fails); binding a statement that has returned a row and not finished is refused (reset
- * it first). MSQL_OK, or MSQL_ERROR with SQLite's message ("column index out of range") /
- * MSQL_NOMEM. */
+ * it first; a finished one may be bound). MSQL_OK, or MSQL_ERROR with SQLite's message ("column
+ * index out of range") / MSQL_NOMEM. */
 int msql_bind_parameter_count(msql_stmt *st);
 /* The index of the parameter called name (with its ?, :, @ or $), 0 if none. */
 int msql_bind_parameter_index(msql_stmt *st, const char *name);

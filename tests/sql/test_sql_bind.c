@@ -163,11 +163,23 @@ TEST(reset_fresh_results)
     CHECK_EQ(msql_bind_int64(ins, 1, 7), MSQL_OK);
     CHECK_EQ(msql_bind_text(ins, 2, "dup", -1), MSQL_OK);
     EXPECT_RUN(s, ins, "ERR 1: UNIQUE constraint failed: kv.k");
-    CHECK_EQ(msql_bind_int64(ins, 1, 70), MSQL_ERROR); /* not reset yet */
-    CHECK_EQ(msql_reset(ins), MSQL_OK);
-    CHECK_EQ(msql_bind_int64(ins, 1, 70), MSQL_OK);
+    EXPECT_RUN(s, ins, "ERR 1: UNIQUE constraint failed: kv.k"); /* stepped again: run again */
+    CHECK_EQ(msql_bind_int64(ins, 1, 70), MSQL_OK);              /* over: binds allowed */
     EXPECT_RUN(s, ins, "");
     EXPECT(o, "SELECT v FROM kv WHERE k = 70", "dup\n");
+    CHECK_EQ(msql_reset(ins), MSQL_OK);
+    CHECK_EQ(msql_bind_int64(ins, 1, 71), MSQL_OK);
+    EXPECT_RUN(s, ins, "");
+    /* a finished autocommit write stepped again runs again (as SQLite), here with RETURNING */
+    CHECK_EQ(msql_reset(up), MSQL_OK);
+    CHECK_EQ(msql_bind_int64(up, 1, 71), MSQL_OK);
+    EXPECT_RUN(s, up, "71|dup+\n");
+    EXPECT_RUN(s, up, "71|dup++\n");
+    /* and so does a finished read, with a new snapshot */
+    CHECKF(msql_bind_int64(sel, 1, 71) == MSQL_OK, "%s", msql_errmsg(s));
+    EXPECT_RUN(s, sel, "dup++\n");
+    EXPECT(o, "UPDATE kv SET v = 'x' WHERE k = 71", "");
+    EXPECT_RUN(s, sel, "x\n");
     msql_finalize(ins);
     msql_finalize(up);
     msql_finalize(all);
