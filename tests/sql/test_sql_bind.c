@@ -228,6 +228,23 @@ TEST(reuse_in_transactions)
     CHECK_EQ(msql_reset(ins), MSQL_OK);
     EXPECT_RUN(s, ins, "");
     EXPECT(o, "SELECT v FROM kv WHERE k = 4", "30\n");
+    /* RETURNING inside BEGIN (rows buffered in the statement): fresh rows each run */
+    msql_stmt *ret = prep(s, "UPDATE kv SET v = v + ?2 WHERE k = ?1 RETURNING v");
+    CHECK_EQ(msql_reset(begin), MSQL_OK);
+    EXPECT_RUN(s, begin, "");
+    CHECK_EQ(msql_bind_int64(ret, 1, 1), MSQL_OK);
+    CHECK_EQ(msql_bind_int64(ret, 2, 5), MSQL_OK);
+    EXPECT_RUN(s, ret, "15\n");
+    CHECK_EQ(msql_reset(ret), MSQL_OK);
+    EXPECT_RUN(s, ret, "20\n");
+    CHECK_EQ(msql_step(ret), MSQL_ROW); /* a reset with a row not yet read drops it */
+    CHECK_EQ(msql_reset(ret), MSQL_OK);
+    CHECK_EQ(msql_bind_int64(ret, 2, 100), MSQL_OK);
+    EXPECT_RUN(s, ret, "125\n");
+    CHECK_EQ(msql_reset(commit), MSQL_OK);
+    EXPECT_RUN(s, commit, "");
+    EXPECT(o, "SELECT v FROM kv WHERE k = 1", "125\n");
+    msql_finalize(ret);
     /* COMMIT reset and run with no transaction says so, as a fresh one would */
     CHECK_EQ(msql_reset(commit), MSQL_OK);
     EXPECT_RUN(s, commit, "ERR 1: cannot commit - no transaction is active");
