@@ -623,6 +623,21 @@ static int is_missing_object(const char *msg)
     return strncmp(msg, "no such table", 13) == 0 || strncmp(msg, "no such view", 12) == 0;
 }
 
+/* 1 if text (NULL: none) holds a parameter token. */
+static int has_param(const char *text)
+{
+    if (!text)
+        return 0;
+    const char *p = text, *end = text + strlen(text);
+    sq_tok t;
+    do {
+        p = sq_lex(p, end, &t);
+        if (t.type == SQ_TK_PARAM)
+            return 1;
+    } while (t.type != SQ_TK_EOF && t.type != SQ_TK_BAD);
+    return 0;
+}
+
 static int prepare_sql(msql *s, const char *sql, const char *start, const char *end, msql_stmt *st,
                        const char **tail)
 {
@@ -699,6 +714,16 @@ static int prepare_sql(msql *s, const char *sql, const char *start, const char *
         sqlite3_finalize(st->st);
         st->st = NULL;
     } else if (st->st) {
+        if (has_param(st->dml.set_text) || has_param(st->dml.upd_where) ||
+            has_param(st->dml.ret_text)) {
+            /* the session runs these clauses as statements of its own (sq_dml.c), whose
+             * parameters are the row's key and the excluded values */
+            free(ai.op);
+            free(ai.name);
+            return set_error(s, MSQL_ERROR, -1,
+                             "parameters are not supported in ON CONFLICT DO UPDATE or RETURNING "
+                             "(bind them in the statement's other clauses)");
+        }
         int r = sq_dml_prepare(s, &st->dml);
         if (r != MSQL_OK) {
             free(ai.op);
@@ -1198,6 +1223,11 @@ int msql_step(msql_stmt *st)
         int code = sq_ddl_run(s, st->ddl);
         return code == MSQL_OK ? MSQL_DONE : code;
     }
+    if (st->finished) {
+        /* stepping again after DONE or an error runs the statement again, as SQLite does:
+         * from the start, as after msql_reset (bindings kept) */
+        msql_reset(st);
+    }
     if (st->kind == K_SHOW && !st->started && !st->buffered) {
         int rc0 = show_refresh(s);
         if (rc0 != MSQL_OK)
@@ -1232,13 +1262,6 @@ int msql_step(msql_stmt *st)
         st->finished = 1;
         return MSQL_DONE;
     }
-    if (st->finished) {
-        /* stepping again after DONE runs the statement again, as SQLite does */
-        st->finished = 0;
-        st->started = 0;
-        st->returned = 0;
-        sqlite3_reset(st->st);
-    }
     if (!st->started) {
         st->started = 1;
         st->deadline =
@@ -1246,8 +1269,10 @@ int msql_step(msql_stmt *st)
         int ro = sqlite3_stmt_readonly(st->st);
         if (st->kind == K_SQL && !ro && !s->explicit_txn) {
             int code = step_autocommit_write(st);
-            if (code != MSQL_OK)
+            if (code != MSQL_OK) {
+                st->finished = 1; /* over: a next step runs it again */
                 return code;
+            }
             return msql_step(st);
         }
         if (!ro && s->explicit_txn && s->explicit_ro)
@@ -1308,6 +1333,123 @@ int msql_step(msql_stmt *st)
     int code = step_error(st, rc);
     sqlite3_reset(st->st);
     return code;
+}
+
+/* ---- parameters and reuse ---- */
+
+/* The SQLite statement that takes st's parameters, or NULL (with the error set) when st has
+ * none to take. */
+static sqlite3_stmt *bind_target(msql_stmt *st, int i)
+{
+    if (!st)
+        return NULL;
+    msql *s = st->s;
+    clear_error(s);
+    if (st->kind != K_SQL || !st->st) {
+        set_error(s, MSQL_ERROR, -1,
+                  "%s statements take no parameters (parameter %d): only statements SQLite runs "
+                  "do",
+                  st->kind == K_SHOW  ? "SHOW"
+                  : st->kind == K_TXN ? "transaction"
+                                      : "schema change",
+                  i);
+        return NULL;
+    }
+    if (st->started && !st->finished) {
+        set_error(s, MSQL_ERROR, -1,
+                  "cannot bind a statement that is running: msql_reset it first");
+        return NULL;
+    }
+    if (st->finished)
+        msql_reset(st); /* its next step runs it from the start anyway */
+    return st->st;
+}
+
+static int bind_result(msql_stmt *st, int rc)
+{
+    if (rc == SQLITE_OK)
+        return MSQL_OK;
+    if (rc == SQLITE_NOMEM)
+        return set_error(st->s, MSQL_NOMEM, -1, "out of memory");
+    return set_error(st->s, MSQL_ERROR, -1, "%s", sqlite3_errmsg(st->s->conn));
+}
+
+int msql_bind_parameter_count(msql_stmt *st)
+{
+    return st && st->kind == K_SQL && st->st ? sqlite3_bind_parameter_count(st->st) : 0;
+}
+
+int msql_bind_parameter_index(msql_stmt *st, const char *name)
+{
+    return st && name && st->kind == K_SQL && st->st ? sqlite3_bind_parameter_index(st->st, name)
+                                                     : 0;
+}
+
+int msql_bind_int64(msql_stmt *st, int i, int64_t v)
+{
+    sqlite3_stmt *t = bind_target(st, i);
+    return t ? bind_result(st, sqlite3_bind_int64(t, i, v)) : MSQL_ERROR;
+}
+
+int msql_bind_double(msql_stmt *st, int i, double v)
+{
+    sqlite3_stmt *t = bind_target(st, i);
+    return t ? bind_result(st, sqlite3_bind_double(t, i, v)) : MSQL_ERROR;
+}
+
+int msql_bind_text(msql_stmt *st, int i, const char *text, int len)
+{
+    sqlite3_stmt *t = bind_target(st, i);
+    if (!t)
+        return MSQL_ERROR;
+    if (!text)
+        return bind_result(st, sqlite3_bind_null(t, i));
+    return bind_result(st, sqlite3_bind_text(t, i, text, len, SQLITE_TRANSIENT));
+}
+
+int msql_bind_blob(msql_stmt *st, int i, const void *data, int len)
+{
+    sqlite3_stmt *t = bind_target(st, i);
+    if (!t)
+        return MSQL_ERROR;
+    if (len < 0)
+        return set_error(st->s, MSQL_ERROR, -1, "blob length %d is negative", len);
+    if (!data && len > 0)
+        return set_error(st->s, MSQL_ERROR, -1, "blob of %d bytes with no data", len);
+    if (!data)
+        return bind_result(st, sqlite3_bind_zeroblob(t, i, 0));
+    return bind_result(st, sqlite3_bind_blob(t, i, data, len, SQLITE_TRANSIENT));
+}
+
+int msql_bind_null(msql_stmt *st, int i)
+{
+    sqlite3_stmt *t = bind_target(st, i);
+    return t ? bind_result(st, sqlite3_bind_null(t, i)) : MSQL_ERROR;
+}
+
+int msql_clear_bindings(msql_stmt *st)
+{
+    if (!st)
+        return MSQL_ERROR;
+    if (st->kind == K_SQL && st->st)
+        sqlite3_clear_bindings(st->st);
+    return MSQL_OK;
+}
+
+int msql_reset(msql_stmt *st)
+{
+    if (!st)
+        return MSQL_ERROR;
+    /* what msql_step's first call finds on a fresh statement: no snapshot, no rows kept, not
+     * started; the transaction state (autocommit or BEGIN, the lease) is the session's and is
+     * looked at again when it runs */
+    end_ro(st);
+    rows_free(st);
+    st->started = st->finished = 0;
+    st->returned = 0;
+    if (st->st)
+        sqlite3_reset(st->st);
+    return MSQL_OK;
 }
 
 int msql_column_count(msql_stmt *st)

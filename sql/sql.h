@@ -55,12 +55,37 @@ void msql_close(msql *s);
  * past the statement. MSQL_OK or MSQL_ERROR (message and offset set). */
 int msql_prepare(msql *s, const char *sql, int len, msql_stmt **st, const char **tail);
 /* Runs a prepared statement one row at a time: MSQL_ROW, MSQL_DONE, or an
- * error code. An autocommit statement commits before it returns MSQL_DONE. */
+ * error code. An autocommit statement commits before it returns MSQL_DONE. Stepping a statement
+ * that finished (DONE or an error) runs it again from the start, as after msql_reset
+ * (transaction statements and schema changes run again only after msql_reset). */
 int msql_step(msql_stmt *st);
 int msql_column_count(msql_stmt *st);
 const char *msql_column_name(msql_stmt *st, int i);
 /* The value of column i of the current row, valid until the next step. */
 sqlite3_value *msql_column_value(msql_stmt *st, int i);
+/* Bound parameters, as SQLite's sqlite3_bind_* (1-based index; ?, ?N, :name, @name, $name;
+ * a parameter left unbound is NULL). A value stays bound across msql_reset until bound again
+ * or msql_clear_bindings. Text and blobs are copied. Only statements SQLite runs take
+ * parameters: SHOW, BEGIN/COMMIT/SAVEPOINT and schema changes have none (the count is 0 and a
+ * bind fails); binding a statement that has returned a row and not finished is refused (reset
+ * it first; a finished one may be bound). MSQL_OK, or MSQL_ERROR with SQLite's message ("column
+ * index out of range") / MSQL_NOMEM. */
+int msql_bind_parameter_count(msql_stmt *st);
+/* The index of the parameter called name (with its ?, :, @ or $), 0 if none. */
+int msql_bind_parameter_index(msql_stmt *st, const char *name);
+int msql_bind_int64(msql_stmt *st, int i, int64_t v);
+int msql_bind_double(msql_stmt *st, int i, double v);
+int msql_bind_text(msql_stmt *st, int i, const char *text, int len); /* len -1: up to the NUL */
+int msql_bind_blob(msql_stmt *st, int i, const void *data, int len);
+int msql_bind_null(msql_stmt *st, int i);
+int msql_clear_bindings(msql_stmt *st);
+/* Makes st ready to run again from the start, with the same plan and bindings, as a freshly
+ * prepared statement (sqlite3_reset): its rows not yet read are dropped; an autocommit read's
+ * snapshot is released (the next run reads a new one); inside BEGIN the writes of runs already
+ * done stay in the transaction. A plan made before a schema change is remade by SQLite when the
+ * session's catalog moves on (as its own statements are on SQLITE_SCHEMA). MSQL_OK (st NULL:
+ * MSQL_ERROR). */
+int msql_reset(msql_stmt *st);
 /* Frees st (NULL is fine). */
 void msql_finalize(msql_stmt *st);
 

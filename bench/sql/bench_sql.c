@@ -12,6 +12,8 @@
  *            [--cases select,insert,update,scan,join] [--sessions 1,8] [--seconds 10 | --ops N]
  *            [--accounts 10000] [--owners 100] [--nodes 3] [--timeout-ms 5000]
  *            [--schema-lease 1s]  (the SQL catalog's; '0': off, a version read per statement)
+ *            [--no-prepare]  (meridian-sql prepares every statement's text, the argument in it,
+ *                             instead of preparing once per session and binding ?1)
  *            [--pg-bin DIR] [--keep DIR]
  *
  * Every operation's result is checked (a select returns 1 row, a scan 100, a join 10), and so
@@ -287,7 +289,8 @@ static void usage(void)
         "usage: bench-sql --meridian PATH [--systems meridian-sql,meridian-kv,postgres,sqlite]\n"
         "           [--cases select,insert,update,scan,join] [--sessions 1,8]\n"
         "           [--seconds 10 | --ops N] [--accounts 10000] [--owners 100] [--nodes 3]\n"
-        "           [--timeout-ms 5000] [--schema-lease 1s] [--pg-bin DIR] [--keep DIR]\n");
+        "           [--timeout-ms 5000] [--schema-lease 1s] [--no-prepare] [--pg-bin DIR]\n"
+        "           [--keep DIR]\n");
 }
 
 enum { SYS_SQL = 0, SYS_KV, SYS_PG, SYS_LITE };
@@ -309,6 +312,7 @@ int main(int argc, char **argv)
                                          {"pg-bin", required_argument, NULL, 'p'},
                                          {"keep", required_argument, NULL, 'k'},
                                          {"schema-lease", required_argument, NULL, 'L'},
+                                         {"no-prepare", no_argument, NULL, 'P'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *meridian = NULL, *pg_bin = NULL, *keep = NULL, *schema_lease = "1s";
@@ -317,7 +321,7 @@ int main(int argc, char **argv)
     int sessions[MAX_LIST] = {1, 8}, nsessions = 2;
     long seconds = 10, ops = 0, accounts = 10000, owners = 100, nodes = 3, timeout_ms = 5000;
     int ch;
-    bool ok = true;
+    bool ok = true, prepare = true;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'm':
@@ -363,6 +367,9 @@ int main(int argc, char **argv)
             schema_lease = optarg;
             break;
         }
+        case 'P':
+            prepare = false;
+            break;
         case 'h':
             usage();
             return 0;
@@ -396,16 +403,18 @@ int main(int argc, char **argv)
         maxsess = sessions[i] > maxsess ? sessions[i] : maxsess;
     int status = 0;
     if (want_sys[SYS_SQL] || want_sys[SYS_KV]) {
-        if (bs_meridian_start(meridian, (int)nodes, keep, timeout_ms, schema_lease, &mer, &err) !=
-            MR_OK) {
+        if (bs_meridian_start(meridian, (int)nodes, keep, timeout_ms, schema_lease, prepare, &mer,
+                              &err) != MR_OK) {
             fprintf(stderr, "bench-sql: %s\n", mr_err_msg(&err));
             return 1;
         }
         bs_meridian_systems(mer, &sys[SYS_SQL], &sys[SYS_KV]);
         have[SYS_SQL] = want_sys[SYS_SQL];
         have[SYS_KV] = want_sys[SYS_KV];
-        printf("meridian cluster: %s (%ld nodes, one data group on every node)\n",
-               bs_meridian_dir(mer), nodes);
+        printf("meridian cluster: %s (%ld nodes, one data group on every node); meridian-sql %s\n",
+               bs_meridian_dir(mer), nodes,
+               prepare ? "prepares each statement once per session and binds ?1"
+                       : "prepares every statement's text (--no-prepare)");
     }
     if (want_sys[SYS_PG]) {
 #ifdef BS_HAVE_PG

@@ -71,9 +71,10 @@ typedef struct bs_system {
  * "meridian-kv" (raw libmeridian on the very keys the SQL rows live at). */
 typedef struct bs_meridian bs_meridian;
 /* schema_lease: the SQL catalog's schema_lease the statements run with ("1s"; "0": leases off,
- * every transaction reads the catalog version first). */
+ * every transaction reads the catalog version first). prepare: meridian-sql prepares each
+ * statement once per client and binds its argument (false: prepares the text every time). */
 int bs_meridian_start(const char *bin, int nodes, const char *keep_dir, int64_t timeout_ms,
-                      const char *schema_lease, bs_meridian **out, mr_err *err);
+                      const char *schema_lease, bool prepare, bs_meridian **out, mr_err *err);
 void bs_meridian_systems(bs_meridian *m, bs_system *sql, bs_system *kv);
 const char *bs_meridian_dir(const bs_meridian *m);
 void bs_meridian_stop(bs_meridian *m);

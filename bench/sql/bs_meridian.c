@@ -1,8 +1,11 @@
 /* bench-sql's Meridian: a local cluster started by the launcher (launch/cluster.h: `nodes`
  * `meridian start` processes, mutual TLS, lease 1 s, a fixed 1 ms clock bound, one data group
  * on every node) and two systems over it, each client its own meridian* connection:
- *  - meridian-sql: an msql session (sql/sql.h) per client; each operation prepares the
- *    statement's text (the session API has no bind parameters), steps it and finalizes it;
+ *  - meridian-sql: an msql session (sql/sql.h) per client, which prepares the five statements
+ *    once (parameter ?1, as the SQLite and PostgreSQL clients do) and for each operation
+ *    resets one, binds its argument and steps it; with prepare off (bench-sql --no-prepare)
+ *    each operation prepares the statement's text with the argument in it, steps it and
+ *    finalizes it, as before the session had bind parameters;
  *  - meridian-kv: the same rows through libmeridian directly: a point select is a strong
  *    read-only transaction with one meridian_get of the row's key (what the SQL session's
  *    autocommit read does), a point insert a meridian_run with one meridian_put (what its
@@ -31,6 +34,7 @@ struct bs_meridian {
     bool keep, loaded;
     int64_t timeout_ms;
     char schema_lease[32];
+    bool prepare; /* meridian-sql prepares each statement once per client and binds */
     meridian *db; /* the driver's own connection and session: load and checks */
     msql *s;
     uint8_t accounts_pfx[16], inskv_pfx[16]; /* 0x02 int(table id) */
@@ -43,7 +47,17 @@ typedef struct sql_client {
     bs_meridian *m;
     meridian *db;
     msql *s;
+    msql_stmt *st[BS_CASES]; /* prepared once (prepare on) */
 } sql_client;
+
+static const char *const param_sql[BS_CASES] = {
+    [BS_SELECT] = "SELECT balance, name FROM accounts WHERE id = ?1",
+    [BS_INSERT] = "INSERT INTO ins VALUES (?1, 0, 1000, 'ins-' || ?1)",
+    [BS_UPDATE] = "UPDATE accounts SET balance = balance + 1 WHERE id = ?1",
+    [BS_SCAN] = "SELECT id, balance FROM accounts WHERE id >= ?1 AND id < ?1 + 100",
+    [BS_JOIN] = "SELECT a.id, o.name FROM accounts a JOIN owners o ON o.id = a.owner "
+                "WHERE a.id >= ?1 AND a.id < ?1 + 10",
+};
 
 static int open_db(bs_meridian *m, meridian **db, mr_err *err)
 {
@@ -261,6 +275,8 @@ static int mer_load(void *sys, const bs_data *d, mr_err *err)
     return rc;
 }
 
+static void sql_close(void *client);
+
 static int sql_open(void *sys, void **out, mr_err *err)
 {
     sql_client *c = calloc(1, sizeof *c);
@@ -272,6 +288,13 @@ static int sql_open(void *sys, void **out, mr_err *err)
         free(c);
         return rc;
     }
+    for (int k = 0; c->m->prepare && k < BS_CASES; k++) {
+        if (msql_prepare(c->s, param_sql[k], -1, &c->st[k], NULL) != MSQL_OK || !c->st[k]) {
+            rc = mr_errf(err, MR_EIO, "preparing %s: %s", param_sql[k], msql_errmsg(c->s));
+            sql_close(c);
+            return rc;
+        }
+    }
     *out = c;
     return MR_OK;
 }
@@ -279,18 +302,29 @@ static int sql_open(void *sys, void **out, mr_err *err)
 static int sql_op(void *client, bs_case k, int64_t a, bs_result *r)
 {
     sql_client *c = client;
-    char sql[256];
-    bs_sql(k, a, sql, sizeof sql);
     msql_stmt *st = NULL;
     r->rows = 0;
-    int rc = msql_prepare(c->s, sql, -1, &st, NULL);
-    if (rc == MSQL_OK && st) {
+    int rc;
+    if (c->st[k]) {
+        st = c->st[k];
+        rc = msql_reset(st);
+        if (rc == MSQL_OK)
+            rc = msql_bind_int64(st, 1, a);
+    } else {
+        char sql[256];
+        bs_sql(k, a, sql, sizeof sql);
+        rc = msql_prepare(c->s, sql, -1, &st, NULL);
+        if (rc == MSQL_OK && !st)
+            rc = MSQL_ERROR;
+    }
+    if (rc == MSQL_OK) {
         while ((rc = msql_step(st)) == MSQL_ROW)
             r->rows++;
         if (rc == MSQL_DONE)
             rc = MSQL_OK;
     }
-    msql_finalize(st);
+    if (st != c->st[k])
+        msql_finalize(st);
     if (rc == MSQL_OK)
         return MR_OK;
     r->unknown = rc == MSQL_UNKNOWN;
@@ -303,6 +337,8 @@ static void sql_close(void *client)
     sql_client *c = client;
     if (!c)
         return;
+    for (int k = 0; k < BS_CASES; k++)
+        msql_finalize(c->st[k]);
     msql_close(c->s);
     meridian_close(c->db);
     free(c);
@@ -430,7 +466,7 @@ static void kv_close(void *client)
 }
 
 int bs_meridian_start(const char *bin, int nodes, const char *keep_dir, int64_t timeout_ms,
-                      const char *schema_lease, bs_meridian **out, mr_err *err)
+                      const char *schema_lease, bool prepare, bs_meridian **out, mr_err *err)
 {
     if (keep_dir && mkdir(keep_dir, 0755) != 0 && errno != EEXIST)
         return mr_errf(err, MR_EIO, "cannot make %s: %s", keep_dir, strerror(errno));
@@ -439,6 +475,7 @@ int bs_meridian_start(const char *bin, int nodes, const char *keep_dir, int64_t 
         return mr_errf(err, MR_ENOMEM, "out of memory");
     m->keep = keep_dir != NULL;
     m->timeout_ms = timeout_ms;
+    m->prepare = prepare;
     snprintf(m->schema_lease, sizeof m->schema_lease, "%s", schema_lease ? schema_lease : "1s");
     lc_opts lo = {.bin = bin,
                   .dir = keep_dir,
