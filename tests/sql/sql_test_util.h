@@ -136,4 +136,26 @@ __attribute__((unused)) static const char *q(msql *s, const char *sql)
     return sqt_out;
 }
 
+/* q()'s output of sql must be want (CHECKF with both when not). */
+#define SQT_EXPECT(s, sql, want)                                                                   \
+    do {                                                                                           \
+        const char *got_ = q((s), (sql));                                                          \
+        CHECKF(strcmp(got_, (want)) == 0, "%s\n  got:  [%s]\n  want: [%s]", (sql), got_, (want));  \
+    } while (0)
+
+#ifdef TESTS_SQL_FAKE_MERIDIAN_H
+/* An empty fake store and a session over it (retry_ms as sqt_session) under a short schema
+ * lease (sqt_short_lease), or NULL. */
+__attribute__((unused)) static msql *sqt_fresh(int64_t retry_ms)
+{
+    fake_meridian_reset();
+    msql *s = sqt_session(retry_ms);
+    if (s && sqt_short_lease(s) != MSQL_OK) {
+        msql_close(s);
+        return NULL;
+    }
+    return s;
+}
+#endif
+
 #endif

@@ -13,20 +13,10 @@
 
 static msql *fresh(void)
 {
-    fake_meridian_reset();
-    msql *s = sqt_session(500);
-    if (s && sqt_short_lease(s) != MSQL_OK) {
-        msql_close(s);
-        return NULL;
-    }
-    return s;
+    return sqt_fresh(500);
 }
 
-#define EXPECT(s, sql, want)                                                                       \
-    do {                                                                                           \
-        const char *got_ = q((s), (sql));                                                          \
-        CHECKF(strcmp(got_, (want)) == 0, "%s\n  got:  [%s]\n  want: [%s]", (sql), got_, (want));  \
-    } while (0)
+#define EXPECT SQT_EXPECT
 
 TEST(garbage)
 {

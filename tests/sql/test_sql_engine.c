@@ -18,20 +18,10 @@ static msql *session(void)
 /* A fresh store (with a short schema lease) and a session over it. */
 static msql *fresh(void)
 {
-    fake_meridian_reset();
-    msql *s = session();
-    if (s && sqt_short_lease(s) != MSQL_OK) {
-        msql_close(s);
-        return NULL;
-    }
-    return s;
+    return sqt_fresh(2000);
 }
 
-#define EXPECT(s, sql, want)                                                                       \
-    do {                                                                                           \
-        const char *got_ = q((s), (sql));                                                          \
-        CHECKF(strcmp(got_, (want)) == 0, "%s\n  got:  [%s]\n  want: [%s]", (sql), got_, (want));  \
-    } while (0)
+#define EXPECT SQT_EXPECT
 
 TEST(create_insert_select)
 {

@@ -14,20 +14,10 @@
 
 static msql *fresh(void)
 {
-    fake_meridian_reset();
-    msql *s = sqt_session(-1);
-    if (s && sqt_short_lease(s) != MSQL_OK) {
-        msql_close(s);
-        return NULL;
-    }
-    return s;
+    return sqt_fresh(-1);
 }
 
-#define EXPECT(s, sql, want)                                                                       \
-    do {                                                                                           \
-        const char *got_ = q((s), (sql));                                                          \
-        CHECKF(strcmp(got_, (want)) == 0, "%s\n  got:  [%s]\n  want: [%s]", (sql), got_, (want));  \
-    } while (0)
+#define EXPECT SQT_EXPECT
 
 /* The id the catalog gave a table (its descriptor at 0x01 0x03 name). */
 static int64_t table_id(const char *name)
