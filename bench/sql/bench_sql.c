@@ -37,6 +37,15 @@
 
 const char *const bs_case_names[BS_CASES] = {"select", "insert", "update", "scan", "join"};
 
+const char *const bs_case_sql[BS_CASES] = {
+    [BS_SELECT] = "SELECT balance, name FROM accounts WHERE id = ?1",
+    [BS_INSERT] = "INSERT INTO ins VALUES (?1, 0, 1000, 'ins-' || ?1)",
+    [BS_UPDATE] = "UPDATE accounts SET balance = balance + 1 WHERE id = ?1",
+    [BS_SCAN] = "SELECT id, balance FROM accounts WHERE id >= ?1 AND id < ?1 + 100",
+    [BS_JOIN] = "SELECT a.id, o.name FROM accounts a JOIN owners o ON o.id = a.owner "
+                "WHERE a.id >= ?1 AND a.id < ?1 + 10",
+};
+
 void bs_sql(bs_case k, int64_t a, char *buf, size_t len)
 {
     long long x = (long long)a;

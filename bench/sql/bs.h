@@ -33,6 +33,9 @@ typedef enum {
 #define BS_JOIN_ROWS 10
 
 extern const char *const bs_case_names[BS_CASES];
+/* Each case's statement in SQLite's dialect with its one parameter as ?1 (meridian-sql and
+ * sqlite prepare these; PostgreSQL's client its own, with $1). */
+extern const char *const bs_case_sql[BS_CASES];
 
 /* The SQL text of case k with argument a (for systems without bind parameters). */
 void bs_sql(bs_case k, int64_t a, char *buf, size_t len);

@@ -50,15 +50,6 @@ typedef struct sql_client {
     msql_stmt *st[BS_CASES]; /* prepared once (prepare on) */
 } sql_client;
 
-static const char *const param_sql[BS_CASES] = {
-    [BS_SELECT] = "SELECT balance, name FROM accounts WHERE id = ?1",
-    [BS_INSERT] = "INSERT INTO ins VALUES (?1, 0, 1000, 'ins-' || ?1)",
-    [BS_UPDATE] = "UPDATE accounts SET balance = balance + 1 WHERE id = ?1",
-    [BS_SCAN] = "SELECT id, balance FROM accounts WHERE id >= ?1 AND id < ?1 + 100",
-    [BS_JOIN] = "SELECT a.id, o.name FROM accounts a JOIN owners o ON o.id = a.owner "
-                "WHERE a.id >= ?1 AND a.id < ?1 + 10",
-};
-
 static int open_db(bs_meridian *m, meridian **db, mr_err *err)
 {
     meridian_options o = {
@@ -289,8 +280,8 @@ static int sql_open(void *sys, void **out, mr_err *err)
         return rc;
     }
     for (int k = 0; c->m->prepare && k < BS_CASES; k++) {
-        if (msql_prepare(c->s, param_sql[k], -1, &c->st[k], NULL) != MSQL_OK || !c->st[k]) {
-            rc = mr_errf(err, MR_EIO, "preparing %s: %s", param_sql[k], msql_errmsg(c->s));
+        if (msql_prepare(c->s, bs_case_sql[k], -1, &c->st[k], NULL) != MSQL_OK || !c->st[k]) {
+            rc = mr_errf(err, MR_EIO, "preparing %s: %s", bs_case_sql[k], msql_errmsg(c->s));
             sql_close(c);
             return rc;
         }

@@ -21,15 +21,6 @@ typedef struct lite_client {
     sqlite3_stmt *st[BS_CASES];
 } lite_client;
 
-static const char *const lite_sql[BS_CASES] = {
-    [BS_SELECT] = "SELECT balance, name FROM accounts WHERE id = ?1",
-    [BS_INSERT] = "INSERT INTO ins VALUES (?1, 0, 1000, 'ins-' || ?1)",
-    [BS_UPDATE] = "UPDATE accounts SET balance = balance + 1 WHERE id = ?1",
-    [BS_SCAN] = "SELECT id, balance FROM accounts WHERE id >= ?1 AND id < ?1 + 100",
-    [BS_JOIN] = "SELECT a.id, o.name FROM accounts a JOIN owners o ON o.id = a.owner "
-                "WHERE a.id >= ?1 AND a.id < ?1 + 10",
-};
-
 static int lite_conn(lite_sys *s, sqlite3 **db, mr_err *err)
 {
     int rc = sqlite3_open_v2(s->path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
@@ -114,8 +105,8 @@ static int lite_open(void *sys, void **out, mr_err *err)
         return mr_errf(err, MR_ENOMEM, "out of memory");
     int rc = lite_conn(sys, &c->db, err);
     for (int k = 0; rc == MR_OK && k < BS_CASES; k++)
-        if (sqlite3_prepare_v2(c->db, lite_sql[k], -1, &c->st[k], NULL) != SQLITE_OK)
-            rc = mr_errf(err, MR_EIO, "preparing %s: %s", lite_sql[k], sqlite3_errmsg(c->db));
+        if (sqlite3_prepare_v2(c->db, bs_case_sql[k], -1, &c->st[k], NULL) != SQLITE_OK)
+            rc = mr_errf(err, MR_EIO, "preparing %s: %s", bs_case_sql[k], sqlite3_errmsg(c->db));
     if (rc != MR_OK) {
         lite_close(c);
         return rc;

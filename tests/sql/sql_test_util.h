@@ -100,6 +100,22 @@ static void sqt_value(size_t *n, sqlite3_value *v)
 /* The last code q() saw (MSQL_OK when every statement ran). */
 static int sqt_code;
 
+/* Steps st to its end, appending its rows to sqt_out at *n (columns '|'-separated, a line
+ * each); the last msql_step code. */
+static int sqt_rows(msql_stmt *st, size_t *n)
+{
+    int rc;
+    while ((rc = msql_step(st)) == MSQL_ROW) {
+        for (int i = 0; i < msql_column_count(st); i++) {
+            if (i)
+                sqt_append(n, "|");
+            sqt_value(n, msql_column_value(st, i));
+        }
+        sqt_append(n, "\n");
+    }
+    return rc;
+}
+
 __attribute__((unused)) static const char *q(msql *s, const char *sql)
 {
     size_t n = 0;
@@ -117,14 +133,7 @@ __attribute__((unused)) static const char *q(msql *s, const char *sql)
         }
         if (!st)
             break;
-        while ((rc = msql_step(st)) == MSQL_ROW) {
-            for (int i = 0; i < msql_column_count(st); i++) {
-                if (i)
-                    sqt_append(&n, "|");
-                sqt_value(&n, msql_column_value(st, i));
-            }
-            sqt_append(&n, "\n");
-        }
+        rc = sqt_rows(st, &n);
         msql_finalize(st);
         if (rc != MSQL_DONE) {
             sqt_code = rc;

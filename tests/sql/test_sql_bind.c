@@ -21,15 +21,7 @@ static const char *run(msql *s, msql_stmt *st)
 {
     size_t n = 0;
     sqt_out[0] = 0;
-    int rc;
-    while ((rc = msql_step(st)) == MSQL_ROW) {
-        for (int i = 0; i < msql_column_count(st); i++) {
-            if (i)
-                sqt_append(&n, "|");
-            sqt_value(&n, msql_column_value(st, i));
-        }
-        sqt_append(&n, "\n");
-    }
+    int rc = sqt_rows(st, &n);
     if (rc != MSQL_DONE)
         sqt_append(&n, "ERR %d: %s", rc, msql_errmsg(s));
     return sqt_out;
