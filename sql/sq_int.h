@@ -320,6 +320,9 @@ int sq_txn_flush(msql *s);
 int sq_txn_commit(msql *s);
 /* Reads the catalog version through x into *v (0 if none). 0 or SQLITE_ERROR. */
 int sq_txn_read_version(msql *s, sq_txn *x, int64_t *v);
+/* Reads the catalog version through x: SQLITE_OK when it is the session's, else the failure
+ * (SQ_PEND_SCHEMA when it moved: the statement reloads and reruns). */
+int sq_txn_check_version(msql *s, sq_txn *x);
 
 /* Reads key through x merged with the write buffer: SQLITE_OK found (*val
  * malloc'd, free with free()), SQLITE_NOTFOUND, or an SQLite error code

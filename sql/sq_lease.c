@@ -255,14 +255,7 @@ int sq_lease_check(msql *s, sq_txn *x)
         return SQLITE_OK; /* the cached catalog is the schema at ts */
     s->lease_fallbacks++;
     /* beyond the window: what the read-only transaction reads without one */
-    int64_t v;
-    if (sq_txn_read_version(s, x, &v))
-        return SQLITE_ERROR;
-    if (v != s->cat.version)
-        return sq_fail(s, SQ_PEND_SCHEMA,
-                       "schema changed (catalog version %lld, this session had %lld)", (long long)v,
-                       (long long)s->cat.version);
-    return SQLITE_OK;
+    return sq_txn_check_version(s, x);
 }
 
 /* ---- schema changes (sq_ddl.c) ---- */

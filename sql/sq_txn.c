@@ -94,6 +94,18 @@ int sq_txn_read_version(msql *s, sq_txn *x, int64_t *v)
     return SQLITE_OK;
 }
 
+int sq_txn_check_version(msql *s, sq_txn *x)
+{
+    int64_t v;
+    if (sq_txn_read_version(s, x, &v))
+        return SQLITE_ERROR;
+    if (v != s->cat.version)
+        return sq_fail(s, SQ_PEND_SCHEMA,
+                       "schema changed (catalog version %lld, this session had %lld)", (long long)v,
+                       (long long)s->cat.version);
+    return SQLITE_OK;
+}
+
 sq_txn *sq_txn_get(msql *s, int rw)
 {
     if (!s->tx) {
@@ -121,15 +133,8 @@ sq_txn *sq_txn_get(msql *s, int rw)
     if (!x->checked && sq_lease_begin(s, x))
         x->checked = 1; /* the schema lease stands in for the version read */
     if (!x->checked) {
-        int64_t v;
-        if (sq_txn_read_version(s, x, &v))
+        if (sq_txn_check_version(s, x))
             return NULL;
-        if (v != s->cat.version) {
-            sq_fail(s, SQ_PEND_SCHEMA,
-                    "schema changed (catalog version %lld, this session had %lld)", (long long)v,
-                    (long long)s->cat.version);
-            return NULL;
-        }
         x->checked = 1;
     }
     return x;
