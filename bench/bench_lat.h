@@ -1,9 +1,11 @@
 /* bench/bench_lat.h: what the closed-loop benchmarks (bench-contention, bench-sql) share: a
- * seeded generator per worker, and latency samples per worker merged into one cell's figures. */
+ * seeded generator per worker, latency samples per worker merged into one cell's figures, and
+ * the parsing of their comma-separated count lists. */
 #ifndef BENCH_BENCH_LAT_H
 #define BENCH_BENCH_LAT_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +77,23 @@ static inline bench_lat_summary bench_lat_summarize(bench_lat *first, size_t npa
     }
     free(all);
     return s;
+}
+
+/* "1,8,48" into out (at most max_n numbers, each 1..max_v): 0, or -1 for anything else (an
+ * empty list, a non-number, a value out of range, too many). */
+static inline int bench_parse_list(const char *s, int *out, int *n, int max_n, long max_v)
+{
+    *n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (*end || v < 1 || v > max_v || *n >= max_n)
+            return -1;
+        out[(*n)++] = (int)v;
+    }
+    return *n > 0 ? 0 : -1;
 }
 
 #endif

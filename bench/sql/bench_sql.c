@@ -246,17 +246,7 @@ static int run_cell(cell *c, mr_err *err)
 
 static int parse_list(const char *s, int *out, int *n)
 {
-    *n = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", s);
-    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        char *end;
-        long v = strtol(t, &end, 10);
-        if (*end || v < 1 || v > 256 || *n >= MAX_LIST)
-            return -1;
-        out[(*n)++] = (int)v;
-    }
-    return *n > 0 ? 0 : -1;
+    return bench_parse_list(s, out, n, MAX_LIST, 256);
 }
 
 static bool parse_long(const char *s, long lo, long hi, long *out)
