@@ -316,10 +316,31 @@ static void on_wound(nd_node *n, nd_group *g, uint64_t txn, uint64_t from)
         return; /* COMMIT2 is in the log: the decision follows */
     /* (No vote is kept for `from`: a wound carries no prepare timestamp. It hears of the
      * abort from nd_send_decisions, or when it asks.) */
+    if (t) {
+        nd_push_coordinator(n, g, t);
+        return;
+    }
     g->txn.pushed++;
-    if (t)
-        nd_txn_abort(n, g, t, "wounded by an older transaction (at a participant)", NULL);
     nd_propose_abort2(n, g, txn);
+}
+
+void nd_push_coordinator(nd_node *n, nd_group *g, nd_txn *t)
+{
+    if (t->state == TXN_VOTING) {
+        /* Its locks are all held and it waits only for votes, which come after a PREPARE's log
+         * write: aborting it would throw the whole commit away for a wait of milliseconds. It
+         * can be in a cycle of waits only through a participant still taking locks, so it is
+         * aborted (nd_txn.c, expired) if the votes are not in by the grace. */
+        if (!t->push_due) {
+            t->push_due = t->commit_at + ND_VOTING_GRACE;
+            g->txn.push_waits++;
+        }
+        return;
+    }
+    uint64_t id = t->id;
+    g->txn.pushed++;
+    nd_txn_abort(n, g, t, "wounded by an older transaction (at a participant)", NULL);
+    nd_propose_abort2(n, g, id); /* (t is gone) */
 }
 
 /* Participant leader: the coordinator's decision. */

@@ -264,6 +264,18 @@ void nd_txn_locked(nd_node *n, nd_group *g, nd_txn *t)
         if (v == CO_ABORT)
             return nd_txn_abort(n, g, t, "a participant could not prepare", NULL);
         if (v == CO_WAITING) {
+            /* Voting: every lock it needs here is held, and it waits only for the
+             * participants' votes, which follow their PREPAREs' log writes. Wounding it now
+             * would throw the whole two-phase commit away (and make every prepared participant
+             * log an abort), so it is marked prepared in the lock table: an older request
+             * waits and pushes it (nd_handle_out, or a participant's nd_push), and the push
+             * aborts it only if its votes are not in by ND_VOTING_GRACE after its commit came
+             * (expired). That bounds any cycle of waits through it: one needs a participant
+             * of it still taking locks, waiting for someone who waits here. */
+            mr_err err;
+            int prc = tl_prepare(g->txn.locks, t->id, &err);
+            if (prc != MR_OK && prc != MR_ENOTFOUND)
+                return nd_txn_abort(n, g, t, mr_err_msg(&err), NULL);
             t->state = TXN_VOTING;
             return;
         }
@@ -426,6 +438,8 @@ void nd_handle_out(nd_node *n, nd_group *g, tl_out *out)
         if (t && t->coord && t->coord != g->id &&
             (t->state == TXN_PREPARING || t->state == TXN_PREPARED))
             nd_push(n, g, t);
+        else if (t && t->co && t->state == TXN_VOTING)
+            nd_push_coordinator(n, g, t); /* (waits a little: see nd_txn_locked) */
     }
     out->npushed = 0;
     /* Grants may cascade (handling one can release more): take them in turn. */
@@ -1079,6 +1093,10 @@ static const char *expired(nd_group *g, const nd_txn *t, int64_t now)
     if (t->coord && (t->state == TXN_LOCKING || t->state == TXN_VOTING) &&
         now - t->commit_at > ND_VOTE_TIMEOUT)
         return "two-phase commit timed out waiting for the participants";
+    if (t->state == TXN_VOTING && t->push_due && now >= t->push_due) {
+        g->txn.pushed++;
+        return "wounded by an older transaction (its votes did not come in time)";
+    }
     return NULL;
 }
 

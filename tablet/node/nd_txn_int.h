@@ -18,6 +18,9 @@
 #define ND_DELIVER_EVERY (500 * MR_NS_PER_MS) /* coordinator: resend an unacked commit */
 #define ND_READ_MARGIN   (250 * MR_NS_PER_MS) /* a parked read is answered this early (at most) */
 #define ND_PUSH_EVERY    (100 * MR_NS_PER_MS) /* participant: repeat a push (one was lost?) */
+/* coordinator: a push (an older request waits for its locks) aborts a transaction still
+ * waiting for votes only this long after its commit came (nd_txn_locked, "voting") */
+#define ND_VOTING_GRACE (50 * MR_NS_PER_MS)
 
 typedef enum {
     TXN_IDLE = 0,
@@ -72,6 +75,7 @@ struct nd_txn {
     bool abort_decided;
     int64_t read_deadline; /* a parked read: monotonic ns its client stops waiting (0: unsaid) */
     int64_t pushed_at; /* participant: monotonic ns its coordinator was last asked to wound it */
+    int64_t push_due;  /* coordinator, voting: pushed; aborted at this monotonic ns (0: not) */
     /* test-only (nd_fault.c, hold_prepare_ms): a PREPARE held back until held_until, as if
      * its replication were slow */
     uint8_t *held;
@@ -212,6 +216,10 @@ bool nd_px_is_leader(const nd_group *g);
 /* Coordinator leader: logs "aborted" as txn's decision unless one is logged already (the
  * first decision logged wins), so late votes and questions find it. */
 void nd_propose_abort2(nd_node *n, nd_group *g, uint64_t txn);
+/* Coordinator leader: an older request waits for t's locks (a push, here or from a
+ * participant). Aborts t unless its votes are all that it waits for (TXN_VOTING): then it
+ * gets until ND_VOTING_GRACE after its commit came (nd_txn_locked). */
+void nd_push_coordinator(nd_node *n, nd_group *g, nd_txn *t);
 void nd_send_vote(nd_node *n, nd_group *g, uint64_t txn, uint64_t coord, bool ok, int64_t ts);
 /* Participant leader: an older transaction waits here for prepared t's locks; ask t's
  * coordinator to wound it (rate-limited per transaction). */
