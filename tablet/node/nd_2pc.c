@@ -332,7 +332,8 @@ void nd_push_coordinator(nd_node *n, nd_group *g, nd_txn *t)
          * can be in a cycle of waits only through a participant still taking locks, so it is
          * aborted (nd_txn.c, expired) if the votes are not in by the grace. */
         if (!t->push_due) {
-            t->push_due = t->commit_at + ND_VOTING_GRACE;
+            t->push_due =
+                t->commit_at + (n->voting_grace_ns ? n->voting_grace_ns : ND_VOTING_GRACE);
             g->txn.push_waits++;
         }
         return;

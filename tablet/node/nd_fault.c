@@ -57,6 +57,11 @@ void nd_fault_on_request(nd_node *n, const net_message *m)
         n->hold_prepare_ns = (int64_t)rq->hold_prepare_ms * MR_NS_PER_MS;
         MR_WARN("node", "fault hook: PREPARE records held back %u ms", rq->hold_prepare_ms);
     }
+    if (rq->has_voting_grace_ms) {
+        n->voting_grace_ns = (int64_t)rq->voting_grace_ms * MR_NS_PER_MS;
+        MR_WARN("node", "fault hook: a pushed voting coordinator is given %u ms (0: default)",
+                rq->voting_grace_ms);
+    }
     pr_arena_free(&a);
     uint32_t cut[PX_MAX_NODE_ID + 1];
     size_t ncut = 0;
@@ -70,6 +75,8 @@ void nd_fault_on_request(nd_node *n, const net_message *m)
     r.clock_status = (char *)(uintptr_t)tt_status_name(tt_status_now(n->clock));
     r.has_hold_prepare_ms = true;
     r.hold_prepare_ms = (uint32_t)(n->hold_prepare_ns / MR_NS_PER_MS);
+    r.has_voting_grace_ms = true;
+    r.voting_grace_ms = (uint32_t)(n->voting_grace_ns / MR_NS_PER_MS);
     r.n_partition = ncut;
     r.partition = cut;
     nd_reply_body(n, m->reply_to, MERIDIAN__REPLY__BODY_FAULT, &r.base);

@@ -343,6 +343,7 @@ struct nd_node {
     int64_t last_ping;
     uint64_t partitioned;    /* test-only: bit i set = drop Paxos frames to and from node i */
     int64_t hold_prepare_ns; /* test-only: PREPARE records are proposed this late (nd_txn.c) */
+    int64_t voting_grace_ns; /* test-only: ND_VOTING_GRACE instead when 0 (nd_2pc.c) */
     nd_stats stats;
     nd_test_switches test; /* read once at open (nd_test.h) */
     nd_http *http;

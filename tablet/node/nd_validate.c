@@ -349,5 +349,7 @@ int nd_valid_fault(const Meridian__FaultRequest *m, mr_err *err)
                            PX_MAX_NODE_ID);
     if (m->has_hold_prepare_ms && m->hold_prepare_ms > 60000)
         return mr_errf(err, MR_EINVAL, "hold_prepare_ms: %u is over 60000", m->hold_prepare_ms);
+    if (m->has_voting_grace_ms && m->voting_grace_ms > 60000)
+        return mr_errf(err, MR_EINVAL, "voting_grace_ms: %u is over 60000", m->voting_grace_ms);
     return MR_OK;
 }

@@ -962,6 +962,116 @@ TEST(read_for_update)
     json_decref(r);
 }
 
+/* Every node gives a pushed coordinator that waits only for votes ms (0: the default). */
+static void voting_grace(int ms)
+{
+    char req[64];
+    snprintf(req, sizeof req, "{\"voting_grace_ms\":%d}", ms);
+    for (int i = 0; i < NNODES; i++) {
+        json_t *r = tc_request(i, ND_MSG_FAULT, req);
+        CHECKF(r && json_integer_value(json_object_get(r, "voting_grace_ms")) == ms,
+               "fault RPC at node %d: %s", i, err_of(r));
+        json_decref(r);
+    }
+}
+
+/* T (age t_prio) holds "key" at G_A for update and sends its commit to the coordinator G_A
+ * only, writing it; the participant G_C is asked later (or never). The thread's reply is T's
+ * outcome. */
+static void start_voting(commit_call *c, pthread_t *th, uint64_t t, int64_t t_prio, const char *key)
+{
+    json_t *r = to_leader(G_A, update_read(t, t_prio, key));
+    CHECKF(ok(r), "T's read: %s", err_of(r));
+    json_decref(r);
+    json_t *parts = json_pack("[i, i]", G_A, G_C);
+    *c = put_call(G_A, t, G_A, parts, key, "T", 1);
+    json_decref(parts);
+    json_object_set_new(c->req, "prio", json_integer(t_prio));
+    pthread_create(th, NULL, commit_thread, c);
+}
+
+/* docs/goodput.md section 9: a coordinator that held all its locks and waited only for its
+ * participants' votes was wounded by any older request for one of its keys, which threw the
+ * whole two-phase commit away (and made its prepared participants log an abort). The older
+ * request now waits for the votes. */
+TEST(voting_coordinator_is_waited_for)
+{
+    setup();
+    voting_grace(5000); /* long enough for this test's steps on a loaded machine */
+    int64_t now = mr_realtime_ns();
+    int64_t u_prio = now - MR_NS_PER_S, t_prio = now;
+    uint64_t u = 9100000 + (uint64_t)(now & 0xffff), t = u + 1;
+    int coord = tc_find_leader(G_A, -1);
+    json_int_t waits = coord >= 0 ? txn_counter(coord, G_A, "push_waits") : -1;
+    commit_call tcall;
+    pthread_t tth;
+    start_voting(&tcall, &tth, t, t_prio, "avote");
+    sleep_ms(300);
+    /* U, older, reads the key for update: it waits for T (before: it wounded T at once). */
+    read_call ur = {.req = update_read(u, u_prio, "avote")};
+    pthread_t uth;
+    pthread_create(&uth, NULL, read_thread, &ur);
+    sleep_ms(300);
+    /* T's participant prepares and votes: T commits, and then U gets the key. */
+    int64_t voted_at = mr_monotonic_ns();
+    json_t *parts = json_pack("[i, i]", G_A, G_C);
+    commit_call part = put_call(G_C, t, G_A, parts, "vkey2", "T", 0);
+    json_decref(parts);
+    json_object_set_new(part.req, "prio", json_integer(t_prio));
+    part.reply = to_leader(G_C, part.req);
+    pthread_join(tth, NULL);
+    pthread_join(uth, NULL);
+    voting_grace(0);
+    CHECKF(ok(part.reply), "T at the participant: %s", err_of(part.reply));
+    CHECKF(ok(tcall.reply), "T at the coordinator: %s: %s", err_of(tcall.reply),
+           json_string_value(json_object_get(tcall.reply, "message")) ?: "");
+    const char *seen = json_string_value(json_object_get(ur.reply, "value"));
+    CHECKF(ok(ur.reply) && seen && !strcmp(seen, "T"), "U's read: %s %s", err_of(ur.reply),
+           seen ? seen : "(no value)");
+    CHECKF(ur.done_at >= voted_at, "U's read was answered before T's votes came");
+    if (coord >= 0 && tc_find_leader(G_A, -1) == coord)
+        CHECK(txn_counter(coord, G_A, "push_waits") > waits);
+    json_decref(part.reply);
+    json_decref(tcall.reply);
+    json_decref(ur.reply);
+    json_decref(to_leader(G_A, txn_req(G_A, u, "abort")));
+}
+
+/* The wait has a bound: a coordinator whose votes do not come (a participant waiting for a
+ * lock in a cycle through it, or lost) is aborted at the grace, not the vote timeout (5 s). */
+TEST(voting_coordinator_push_is_bounded)
+{
+    setup();
+    int64_t now = mr_realtime_ns();
+    int64_t u_prio = now - MR_NS_PER_S, t_prio = now;
+    uint64_t u = 9200000 + (uint64_t)(now & 0xffff), t = u + 1;
+    int coord = tc_find_leader(G_A, -1);
+    json_int_t pushed = coord >= 0 ? txn_counter(coord, G_A, "pushed") : -1;
+    commit_call tcall;
+    pthread_t tth;
+    start_voting(&tcall, &tth, t, t_prio, "avote3");
+    sleep_ms(300);
+    int64_t t0 = mr_monotonic_ns();
+    json_t *r = to_leader(G_A, update_read(u, u_prio, "avote3"));
+    int64_t waited_ms = (mr_monotonic_ns() - t0) / MR_NS_PER_MS;
+    pthread_join(tth, NULL);
+    const char *msg = json_string_value(json_object_get(tcall.reply, "message"));
+    printf("  U waited %lld ms; T: %s\n", (long long)waited_ms, msg ? msg : err_of(tcall.reply));
+    CHECKF(ok(r) && !json_is_true(json_object_get(r, "found")), "U's read: %s", err_of(r));
+    CHECK_STR(err_of(tcall.reply), "aborted");
+    CHECKF(msg && strstr(msg, "votes did not come"), "T aborted for another reason: %s",
+           msg ? msg : "(none)");
+    CHECKF(waited_ms < 1500, "U waited %lld ms (the vote timeout is 5 s)", (long long)waited_ms);
+    if (coord >= 0 && tc_find_leader(G_A, -1) == coord)
+        CHECK(txn_counter(coord, G_A, "pushed") > pushed);
+    json_decref(r);
+    json_decref(tcall.reply);
+    json_decref(to_leader(G_A, txn_req(G_A, u, "abort")));
+    char *state = status_of(G_A, t, NULL);
+    CHECK_STR(state, "aborted");
+    free(state);
+}
+
 static const test_case cases[] = {TEST_CASE(ranges),
                                   TEST_CASE(atomic_commit),
                                   TEST_CASE(meta_group_serves_its_range),
@@ -972,7 +1082,9 @@ static const test_case cases[] = {TEST_CASE(ranges),
                                   TEST_CASE(abort_during_prepare),
                                   TEST_CASE(push_prepared_holder),
                                   TEST_CASE(read_wait_timeout),
-                                  TEST_CASE(read_for_update)};
+                                  TEST_CASE(read_for_update),
+                                  TEST_CASE(voting_coordinator_is_waited_for),
+                                  TEST_CASE(voting_coordinator_push_is_bounded)};
 
 int main(int argc, char **argv)
 {
