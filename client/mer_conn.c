@@ -106,6 +106,23 @@ static void transport_close(meridian *db)
     }
 }
 
+/* A one-way message from a node: a TxnNotice (mer_txn_wounded); anything else is ignored. */
+static void on_notice(net_transport *tr, const net_message *m, void *ud)
+{
+    (void)tr;
+    meridian *db = ud;
+    if (m->type != MERIDIAN__MSG_TYPE__MSG_TXN_NOTICE || !m->peer_is_node)
+        return;
+    pr_arena a;
+    pr_arena_init(&a);
+    mr_err err;
+    const Meridian__TxnNotice *no = (const Meridian__TxnNotice *)pr_decode(
+        &meridian__txn_notice__descriptor, &a, m->payload, m->len, &err);
+    if (no && no->has_txn)
+        mer_txn_wounded(db, no->txn, no->has_group ? no->group : 0, no->message ? no->message : "");
+    pr_arena_free(&a);
+}
+
 static int transport_open(meridian *db, mr_err *err)
 {
     net_transport_config cfg = {
@@ -116,6 +133,8 @@ static int transport_open(meridian *db, mr_err *err)
         .backoff_min_ms = 20,
         .backoff_max_ms = 500, /* a restarted node is found again quickly */
         .seed = mer_rand(db),
+        .on_message = on_notice,
+        .ud = db,
     };
     db->tr_gen++;
     return net_transport_new(&cfg, &db->tr, err);

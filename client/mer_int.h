@@ -204,7 +204,8 @@ struct meridian {
     mer_rmap map;
     uint64_t rng;
     unsigned open_txns;
-    uint64_t tr_gen; /* counts transports opened (node.proven refers to it) */
+    meridian_txn *txns; /* the open read-write transactions (a notice names one) */
+    uint64_t tr_gen;    /* counts transports opened (node.proven refers to it) */
     /* Test-only: the percentage of commit answers dropped as if lost on the way back, so the
      * outcome is learned with op status (MERIDIAN_TEST_LOSE_COMMIT_ANSWERS; 0: off). */
     unsigned lose_commit_pct;
@@ -236,6 +237,8 @@ struct meridian_txn {
     mer_tgroup *groups;
     size_t ngroups, capgroups;
     int64_t commit_before; /* read-write: commit below this timestamp or abort (0: no limit) */
+    uint64_t wounded_at;   /* a group that wounded it (TxnNotice; 0: none heard of) */
+    meridian_txn *next;    /* db->txns */
 };
 
 #define MER_TXN_MAGIC 0x4d545852u
@@ -243,6 +246,9 @@ struct meridian_txn {
 /* A fresh read-write transaction with a given priority (meridian_run keeps
  * the first attempt's across retries). */
 int mer_begin_prio(meridian *db, int64_t prio, meridian_txn **out);
+/* A group's leader says transaction txn was wounded there (TxnNotice, mer_conn.c): if it is
+ * open here, abort it at its other groups now and fail its next operation. */
+void mer_txn_wounded(meridian *db, uint64_t txn, uint64_t gid, const char *why);
 /* Commit and rollback without the in_run guard. */
 int mer_commit(meridian_txn *t, int64_t *ts);
 void mer_rollback(meridian_txn *t);

@@ -20,6 +20,7 @@
 #include <sys/random.h>
 
 #include "client/mer_int.h"
+#include "common/mr_log.h"
 #include "common/mr_util.h"
 #include "net/frame.h"
 
@@ -53,6 +54,17 @@ static int txn_usable(meridian_txn *t)
     if (t->state == MER_TXN_FAILED)
         return mer_fail(t->db, t->failed_code, "the transaction failed earlier (%s); roll it back",
                         meridian_errstr(t->failed_code));
+    if (!t->ro && t->db->tr) {
+        /* A notice that came since the last call (mer_txn_wounded) ends t here. */
+        uv_run(&t->db->loop, UV_RUN_NOWAIT);
+        if (t->wounded_at) {
+            t->state = MER_TXN_FAILED;
+            t->failed_code = MERIDIAN_ABORTED;
+            return mer_fail(t->db, MERIDIAN_ABORTED,
+                            "wounded by an older transaction (group %llu said so)",
+                            (unsigned long long)t->wounded_at);
+        }
+    }
     return MERIDIAN_OK;
 }
 
@@ -68,6 +80,11 @@ static int txn_fail(meridian_txn *t, int code)
 
 static void txn_free(meridian_txn *t)
 {
+    for (meridian_txn **p = &t->db->txns; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
     t->magic = 0;
     t->db->open_txns--;
     mer_wbuf_free(&t->wb);
@@ -94,6 +111,10 @@ static int txn_new(meridian *db, bool ro, meridian_txn **out)
     t->ro = ro;
     t->id = random_id(db);
     db->open_txns++;
+    if (!ro) {
+        t->next = db->txns;
+        db->txns = t;
+    }
     *out = t;
     return MERIDIAN_OK;
 }
@@ -349,7 +370,11 @@ static int read_once(meridian_txn *t, const void *key, size_t klen, bool scan, c
         int code = mer_code_of_error(e);
         if (t->ro && e == MERIDIAN__ERROR_CODE__BEHIND)
             code = t->bound == MERIDIAN_MAX_STALENESS ? MERIDIAN_STALE : MERIDIAN_UNAVAILABLE;
-        mer_fail(db, code, "read of group %llu: %s", (unsigned long long)gid, c->why);
+        if (code == MERIDIAN_ABORTED && t->wounded_at) /* (its abort, mer_txn_wounded) */
+            mer_fail(db, code, "wounded by an older transaction (group %llu said so)",
+                     (unsigned long long)t->wounded_at);
+        else
+            mer_fail(db, code, "read of group %llu: %s", (unsigned long long)gid, c->why);
         if (stale_map && attempt + 1 < MER_REROUTES) {
             if ((rc = mer_refresh_map(db)) != MERIDIAN_OK)
                 return txn_fail(t, rc);
@@ -658,6 +683,50 @@ static int plain_request(meridian_txn *t, mer_call *c, uint64_t gid, Meridian__T
     c->op = op == MERIDIAN__TXN_REQUEST__OP__ABORT ? "abort" : "status";
     c->txn = t->id;
     return mer_call_set_request(c, &r.base);
+}
+
+static void ignore_answer(net_transport *tr, int status, const mr_err *err, const net_message *resp,
+                          void *ud)
+{
+    (void)tr, (void)status, (void)err, (void)resp, (void)ud;
+}
+
+void mer_txn_wounded(meridian *db, uint64_t txn, uint64_t gid, const char *why)
+{
+    meridian_txn *t = db->txns;
+    while (t && t->id != txn)
+        t = t->next;
+    if (!t || t->state != MER_TXN_ACTIVE || t->wounded_at)
+        return;
+    t->wounded_at = gid ? gid : 1;
+    MR_DEBUG("client", "txn=%llu wounded at group %llu: %s", (unsigned long long)txn,
+             (unsigned long long)gid, why);
+    /* Its other groups hear it now: a read parked there is answered (aborted) and its locks
+     * there go, rather than after its commit made every one of them prepare. One try, no
+     * answer awaited (the rollback sends aborts again, and locks of a silent transaction
+     * expire anyway). */
+    int64_t now = mr_monotonic_ns();
+    for (size_t i = 0; i < t->ngroups; i++) {
+        if (t->groups[i].gid == gid)
+            continue;
+        const char *to[1];
+        if (mer_rmap_candidates(&db->map, t->groups[i].gid, true, 0, now, to, 1) != 1)
+            continue;
+        Meridian__TxnRequest r = MERIDIAN__TXN_REQUEST__INIT;
+        r.group = t->groups[i].gid;
+        r.txn = t->id;
+        r.has_prio = true;
+        r.prio = t->prio;
+        r.op = MERIDIAN__TXN_REQUEST__OP__ABORT;
+        uint8_t *buf;
+        size_t len;
+        mr_err err;
+        if (pr_encode(&r.base, NET_FRAME_DEFAULT_MAX, &buf, &len, &err) != MR_OK)
+            continue;
+        (void)net_transport_request(db->tr, to[0], MERIDIAN__MSG_TYPE__MSG_TXN, buf, (uint32_t)len,
+                                    (uint64_t)db->timeout_ms, ignore_answer, NULL, NULL, &err);
+        free(buf);
+    }
 }
 
 /* Sends abort to every group t touched (releasing its locks there); the

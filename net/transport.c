@@ -978,6 +978,18 @@ int net_transport_reply(net_transport *t, net_reply_to to, uint8_t type, const v
     return mr_errf(err, MR_EUNAVAIL, "the requester's connection is gone");
 }
 
+int net_transport_notify(net_transport *t, net_reply_to to, uint8_t type, const void *payload,
+                         uint32_t len, mr_err *err)
+{
+    if (type == 0)
+        return mr_errf(err, MR_EINVAL, "message type 0");
+    tconn *tc = tconn_find(t, to.conn_id);
+    if (!tc)
+        return mr_errf(err, MR_EUNAVAIL, "the connection is gone");
+    net_frame f = {.type = type, .len = len, .payload = payload};
+    return net_conn_send(tc->c, &f, err);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     net_transport *t = h->data;

@@ -110,6 +110,12 @@ int net_transport_request(net_transport *t, const char *peer, uint8_t type, cons
 int net_transport_reply(net_transport *t, net_reply_to to, uint8_t type, const void *payload,
                         uint32_t len, mr_err *err);
 
+/* A one-way message on the connection that request `to` came in on (to.req_id is not
+ * used): a server's notice to a client that dialled it. MR_EUNAVAIL if the connection has
+ * gone meanwhile. */
+int net_transport_notify(net_transport *t, net_reply_to to, uint8_t type, const void *payload,
+                         uint32_t len, mr_err *err);
+
 /* Closes the listener and every connection, fails every pending request with
  * MR_EUNAVAIL (their callbacks run inside this call), and once every libuv
  * handle has closed, calls on_closed(ud) and frees t. */

@@ -38,6 +38,8 @@ const ProtobufCMessageDescriptor *pr_request_descriptor(uint8_t type)
         return &meridian__split__descriptor;
     case MERIDIAN__MSG_TYPE__MSG_SPLIT_AT:
         return &meridian__split_at_request__descriptor;
+    case MERIDIAN__MSG_TYPE__MSG_TXN_NOTICE:
+        return &meridian__txn_notice__descriptor;
     default:
         return NULL;
     }

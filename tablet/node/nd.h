@@ -41,6 +41,7 @@ enum {
     ND_MSG_SAFE_GRANT = 40, /* one-way, node to node */
     ND_MSG_SPLIT = 42,      /* one-way, node to node */
     ND_MSG_SPLIT_AT = 44,   /* request at any node */
+    ND_MSG_TXN_NOTICE = 46, /* one-way, leader to client */
 };
 
 /* The limits a node checks every client request against (nd_validate.h; the protocol,

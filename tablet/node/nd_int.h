@@ -196,6 +196,7 @@ typedef struct nd_group_txn {
     uint64_t pushes;          /* leader: wounds sent to a prepared lock holder's coordinator */
     uint64_t pushed;          /* coordinator leader: transactions aborted by such a wound */
     uint64_t push_waits;      /* coordinator leader: pushes that waited for a voting one */
+    uint64_t notices;         /* leader: clients told of a wound at once (TxnNotice) */
     uint64_t wait_timeouts;   /* leader: parked reads answered "lock wait timeout" */
     uint64_t deadline_aborts; /* leader (coordinator): commits aborted for their commit_before */
 } nd_group_txn;

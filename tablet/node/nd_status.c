@@ -27,7 +27,7 @@
  *   nodes: [{id, addr, zone, region, up, clock, epsilon_ns}]   as this node sees them
  *   groups: [{id, replicas, state, leader, lease_left_ns, timers {lease_ns, heartbeat_ns,
  *             election_ns, election_jitter_ns}, commit, applied, count, last_ts,
- *             hash, prepared, txn: {queries, late_aborts, pushes, pushed, push_waits,
+ *             hash, prepared, txn: {queries, late_aborts, pushes, pushed, push_waits, notices,
  * wait_timeouts, deadline_aborts} (counters since start, nd_int.h nd_group_txn), decisions,
  * forgotten, system_versions, system_bytes, pages, free_pages, page_size, and for data groups
  * start, end (text, unprintable bytes as \xNN), start_hex, end_hex (exact), bytes, versions}]
@@ -82,12 +82,12 @@ json_t *nd_status_json(nd_node *n)
         json_object_set_new(ge, "prepared", json_integer((json_int_t)nd_txn_prepared_count(g)));
         json_object_set_new(
             ge, "txn",
-            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queries", (json_int_t)g->txn.queries,
-                      "late_aborts", (json_int_t)g->txn.late_aborts, "pushes",
-                      (json_int_t)g->txn.pushes, "pushed", (json_int_t)g->txn.pushed, "push_waits",
-                      (json_int_t)g->txn.push_waits, "wait_timeouts",
-                      (json_int_t)g->txn.wait_timeouts, "deadline_aborts",
-                      (json_int_t)g->txn.deadline_aborts));
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "queries",
+                      (json_int_t)g->txn.queries, "late_aborts", (json_int_t)g->txn.late_aborts,
+                      "pushes", (json_int_t)g->txn.pushes, "pushed", (json_int_t)g->txn.pushed,
+                      "push_waits", (json_int_t)g->txn.push_waits, "notices",
+                      (json_int_t)g->txn.notices, "wait_timeouts", (json_int_t)g->txn.wait_timeouts,
+                      "deadline_aborts", (json_int_t)g->txn.deadline_aborts));
         nd_txn_store_json(g, ge);
         if (g->has_range) {
             /* Keys as the person reading status best sees them: text, bytes outside printable

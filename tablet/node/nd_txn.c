@@ -411,6 +411,28 @@ void nd_txn_abort(nd_node *n, nd_group *g, nd_txn *t, const char *why, tl_out *o
     txn_drop(g, t);
 }
 
+/* t was wounded while no request of it waited here: tell its client now (TxnNotice, on the
+ * connection of its last request), so that it stops what it does at its other groups -- a
+ * read parked there, locks taken there -- instead of learning it at its next request here,
+ * which may come only with its commit, after every other group prepared it. */
+static void notify_wounded(nd_node *n, nd_group *g, nd_txn *t)
+{
+    Meridian__TxnNotice no = MERIDIAN__TXN_NOTICE__INIT;
+    no.has_txn = no.has_group = true;
+    no.txn = t->id;
+    no.group = g->id;
+    no.message = "wounded by an older transaction";
+    uint8_t *buf;
+    size_t len;
+    mr_err err;
+    if (pr_encode(&no.base, NET_FRAME_DEFAULT_MAX, &buf, &len, &err) != MR_OK)
+        return; /* the client learns it at its next request here */
+    if (net_transport_notify(n->tr, t->client, ND_MSG_TXN_NOTICE, buf, (uint32_t)len, &err) ==
+        MR_OK)
+        g->txn.notices++;
+    free(buf);
+}
+
 /* Wounds and grants reported by the lock table. */
 void nd_handle_out(nd_node *n, nd_group *g, tl_out *out)
 {
@@ -428,6 +450,8 @@ void nd_handle_out(nd_node *n, nd_group *g, tl_out *out)
             /* A parked request learns it now; the client retries the transaction. */
             nd_txn_reply(n, t, aborted("wounded by an older transaction"));
             t->state = TXN_IDLE;
+        } else if (t->client.conn_id) {
+            notify_wounded(n, g, t);
         }
     }
     out->nwounded = 0;
@@ -727,7 +751,9 @@ static bool txn_answered_early(nd_node *n, const net_message *m, nd_group *g, nd
         nd_send_reply(n, m->reply_to, aborted("the reads' locks were lost (leadership moved)"));
         return true;
     }
-    if (t && t->has_reply) {
+    /* (An abort is not: it ends the request in flight too -- a read parked here whose
+     * transaction was wounded elsewhere, mer_txn_wounded.) */
+    if (t && t->has_reply && rq->op != ND_TXN_ABORT) {
         nd_reply_error(n, m->reply_to, MERIDIAN__ERROR_CODE__BUSY,
                        "the transaction has a request in flight");
         return true;
@@ -934,6 +960,7 @@ static void on_txn(nd_node *n, const net_message *m, const Meridian__TxnRequest 
     }
     t->last_active = mr_monotonic_ns();
     t->reply_to = m->reply_to;
+    t->client = m->reply_to;
     t->has_reply = true;
     if (coord && !txn_sealed(t->state))
         t->coord = coord;

@@ -48,6 +48,7 @@ struct nd_txn {
     txn_state state;
     bool wounded;
     net_reply_to reply_to; /* the request being served, if any */
+    net_reply_to client;   /* the connection of its last request (notify_wounded) */
     bool has_reply;
     uint8_t *key; /* a parked read: the key (klen bytes) */
     size_t klen;

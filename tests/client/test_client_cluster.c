@@ -6,6 +6,7 @@
  * it, commit deadlines and commit wait, a leader killed under a stream of
  * transactions, and the bank example run as a process, also while the
  * coordinator group's leader is killed. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -566,7 +567,11 @@ TEST(wound_wait_aborts_younger)
     /* The older writer wounds the younger reader instead of waiting. */
     CHECK_EQ(meridian_put(old, "ww/k", 4, "old", 3), MERIDIAN_OK);
     CHECK_EQ(meridian_commit(old, NULL), MERIDIAN_OK);
-    CHECK_EQ(meridian_put(young, "ww/k", 4, "young", 5), MERIDIAN_OK);
+    /* Wounded while it waited for nothing there: the group told its client at once
+     * (TxnNotice, ahead of old's commit answer on the same connection), so its next
+     * operation fails, and so does its commit. */
+    CHECK_EQ(meridian_put(young, "ww/k", 4, "young", 5), MERIDIAN_ABORTED);
+    CHECK(strstr(meridian_errmsg(db), "wounded"));
     CHECK_EQ(meridian_commit(young, NULL), MERIDIAN_ABORTED);
     CHECK(strlen(meridian_errmsg(db)) > 0);
     char *now = ro_get(db, MERIDIAN_STRONG, 0, "ww/k", &rc, NULL);
@@ -585,6 +590,86 @@ TEST(wound_wait_aborts_younger)
     CHECK_EQ(meridian_put(young, "ww/x", 4, "1", 1), MERIDIAN_ABORTED);
     meridian_rollback(young);
     meridian_close(db);
+}
+
+typedef struct parked_read {
+    meridian *db;
+    int first_rc, rc;    /* of its read of "nw/a" (group 3), then of "zw/b" (group 4) */
+    int64_t answered_at; /* monotonic ns the second read returned */
+    int64_t age;
+    char msg[300];
+} parked_read;
+
+/* T: reads nw/a for update, then zw/b for update, which waits behind V. */
+static void *t_thread(void *arg)
+{
+    parked_read *p = arg;
+    meridian_txn *t;
+    void *v;
+    size_t n;
+    p->first_rc = meridian_begin_aged(p->db, p->age, &t);
+    if (p->first_rc == MERIDIAN_OK)
+        p->first_rc = meridian_get_for_update(t, "nw/a", 4, &v, &n);
+    if (p->first_rc != MERIDIAN_OK && p->first_rc != MERIDIAN_NOTFOUND) {
+        meridian_rollback(t);
+        return NULL;
+    }
+    p->rc = meridian_get_for_update(t, "zw/b", 4, &v, &n);
+    p->answered_at = mr_monotonic_ns();
+    snprintf(p->msg, sizeof p->msg, "%s", meridian_errmsg(p->db));
+    if (p->rc == MERIDIAN_OK)
+        meridian_free(v);
+    meridian_rollback(t);
+    return NULL;
+}
+
+/* Spanner's prompt notification of the wounded (docs/goodput.md section 9): T holds nw/a
+ * (group 3) and waits at group 4 for zw/b, which V holds; U, older than T, wants nw/a and
+ * wounds T there. Group 3 tells T's client at once (TxnNotice), which aborts T at group 4:
+ * its parked read is answered "aborted" while V still holds zw/b. Before, group 3 could not
+ * reach T until its next request there: T waited for V, then took zw/b, and learned of the
+ * wound only at its commit, after group 4 had prepared it. */
+TEST(wounded_transaction_hears_at_once)
+{
+    CHECK(ensure_cluster());
+    meridian *dv = connect_db(), *du = connect_db();
+    int64_t now = mr_realtime_ns(); /* ages: V oldest, then U, then T */
+    parked_read p = {.db = connect_db(), .age = now - MR_NS_PER_S};
+    CHECK(dv && du && p.db);
+    void *v;
+    size_t n;
+    meridian_txn *vt, *ut;
+    CHECK_EQ(meridian_begin_aged(dv, now - 3 * MR_NS_PER_S, &vt), MERIDIAN_OK);
+    int rc = meridian_get_for_update(vt, "zw/b", 4, &v, &n);
+    CHECK(rc == MERIDIAN_OK || rc == MERIDIAN_NOTFOUND);
+    if (rc == MERIDIAN_OK)
+        meridian_free(v);
+    pthread_t th;
+    pthread_create(&th, NULL, t_thread, &p);
+    sleep_ms(500); /* T holds nw/a and waits for zw/b */
+    CHECK_EQ(meridian_begin_aged(du, now - 2 * MR_NS_PER_S, &ut), MERIDIAN_OK);
+    rc = meridian_get_for_update(ut, "nw/a", 4, &v, &n);
+    CHECKF(rc == MERIDIAN_OK || rc == MERIDIAN_NOTFOUND, "U's read: %s", meridian_errmsg(du));
+    if (rc == MERIDIAN_OK)
+        meridian_free(v);
+    int64_t wounded_at = mr_monotonic_ns();
+    /* V holds zw/b for up to 3 s more, unless T's read is answered first. */
+    for (int i = 0; i < 300 && !__atomic_load_n(&p.answered_at, __ATOMIC_ACQUIRE); i++)
+        sleep_ms(10);
+    int64_t v_done = mr_monotonic_ns();
+    meridian_rollback(vt);
+    pthread_join(th, NULL);
+    meridian_rollback(ut);
+    CHECKF(p.first_rc == MERIDIAN_OK || p.first_rc == MERIDIAN_NOTFOUND, "T's first read: %s",
+           meridian_errstr(p.first_rc));
+    printf("  T's parked read: %s after %lld ms (%s)\n", meridian_errstr(p.rc),
+           (long long)((p.answered_at - wounded_at) / MR_NS_PER_MS), p.msg);
+    CHECKF(p.rc == MERIDIAN_ABORTED, "T's parked read: %s (%s)", meridian_errstr(p.rc), p.msg);
+    CHECKF(p.answered_at < v_done, "T's read was answered only after V let zw/b go");
+    CHECKF(strstr(p.msg, "wounded"), "T's error does not say it was wounded: %s", p.msg);
+    meridian_close(dv);
+    meridian_close(du);
+    meridian_close(p.db);
 }
 
 typedef struct wounded_once {
@@ -884,8 +969,9 @@ TEST(multi_group_transactions)
     CHECK_EQ(meridian_put(old, "k-mg", 4, "14", 2), MERIDIAN_OK);
     CHECK_EQ(meridian_put(old, "a-mg", 4, "1", 1), MERIDIAN_OK);
     CHECK_EQ(meridian_commit(old, NULL), MERIDIAN_OK);
-    CHECK_EQ(meridian_put(young, "a-mg", 4, "999", 3), MERIDIAN_OK);
-    CHECK_EQ(meridian_put(young, "z-mg", 4, "999", 3), MERIDIAN_OK);
+    /* The groups that wounded it said so at once (TxnNotice, on the handle's connections,
+     * ahead of old's commit answer): its next operation fails, and its commit. */
+    CHECK_EQ(meridian_put(young, "a-mg", 4, "999", 3), MERIDIAN_ABORTED);
     CHECK_EQ(meridian_commit(young, NULL), MERIDIAN_ABORTED);
     CHECK_EQ(meridian_begin_ro(db, MERIDIAN_STRONG, 0, &t), MERIDIAN_OK);
     m = (mg_sum){0};
@@ -1117,7 +1203,8 @@ TEST(teardown)
 
 TEST_MAIN(TEST_CASE(crud), TEST_CASE(binary_keys), TEST_CASE(read_your_writes),
           TEST_CASE(scan_pages), TEST_CASE(read_only_modes), TEST_CASE(strong_reads_at_any_replica),
-          TEST_CASE(wound_wait_aborts_younger), TEST_CASE(run_retries_wounded),
-          TEST_CASE(multi_group_transactions), TEST_CASE(commit_deadline), TEST_CASE(bank_example),
+          TEST_CASE(wound_wait_aborts_younger), TEST_CASE(wounded_transaction_hears_at_once),
+          TEST_CASE(run_retries_wounded), TEST_CASE(multi_group_transactions),
+          TEST_CASE(commit_deadline), TEST_CASE(bank_example),
           TEST_CASE(bank_with_coordinator_killed), TEST_CASE(leader_killed_under_load),
           TEST_CASE(below_the_horizon), TEST_CASE(latency_figures), TEST_CASE(teardown))
