@@ -23,6 +23,7 @@ typedef struct node {
     int requests;
     char last_peer_name[128];
     int last_peer_is_node;
+    net_reply_to last_to; /* where the last request came from */
     int closed;
 } node;
 
@@ -32,6 +33,7 @@ static void on_message(net_transport *t, const net_message *m, void *ud)
     node *n = ud;
     snprintf(n->last_peer_name, sizeof n->last_peer_name, "%s", m->peer_name);
     n->last_peer_is_node = m->peer_is_node;
+    n->last_to = m->reply_to;
     if (m->type == T_NOTE) {
         n->notes++;
         return;
@@ -193,6 +195,46 @@ TEST(transport_round_trip_one_conn_per_peer)
     CHECK_EQ(cs.requests, 0);
 
     CHECK(node_stop(&w.loop, &cli) == 0);
+    CHECK(node_stop(&w.loop, &srv) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
+/* A server's one-way notice to a client on the connection a request came in on (how a
+ * leader tells a client its transaction was wounded): it arrives as a message, not as a
+ * response, and fails once that connection is gone. */
+TEST(transport_notify_on_the_requests_connection)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node srv, cli;
+    char addr[64];
+    CHECK(node_start(&w.loop, &srv, w.tls, "127.0.0.1:0", 0) == 0);
+    CHECK(node_start(&w.loop, &cli, w.tls, NULL, 0) == 0);
+    addr_of(&srv, addr, sizeof addr);
+    call c;
+    CHECK(request(&cli, addr, T_SILENT, "x", 300, &c) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &srv.requests, LIMIT_MS) == 0);
+    net_reply_to to = srv.last_to;
+    CHECK(to.conn_id != 0);
+    mr_err err;
+    CHECK_EQ(net_transport_notify(srv.t, to, 0, "n", 1, &err), MR_EINVAL);
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(net_transport_notify(srv.t, to, T_NOTE, "n", 1, &err), MR_OK);
+    int never = 0;
+    for (int i = 0; i < LIMIT_MS / 10 && cli.notes < 3; i++)
+        fx_run_until(&w.loop, &never, 10);
+    CHECK(fx_run_until(&w.loop, &c.done, LIMIT_MS) == 0);
+    CHECK_EQ(cli.notes, 3);
+    CHECK_EQ(c.done, 1); /* the silent request timed out: a notice is no answer */
+    CHECK_EQ(c.status, MR_ETIMEDOUT);
+    CHECK(node_stop(&w.loop, &cli) == 0);
+    int gone = 0;
+    for (int i = 0; i < 200 && !gone; i++) { /* until the server sees the close */
+        gone = net_transport_notify(srv.t, to, T_NOTE, "n", 1, &err) == MR_EUNAVAIL;
+        if (!gone)
+            fx_run_until(&w.loop, &never, 10);
+    }
+    CHECK(gone);
     CHECK(node_stop(&w.loop, &srv) == 0);
     CHECK_EQ(world_done(&w), 0);
 }
@@ -889,6 +931,7 @@ int main(int argc, char **argv)
         TEST_CASE(transport_hello_needs_matching_certificate),
         TEST_CASE(transport_redial_supersedes_and_bad_control),
         TEST_CASE(transport_request_timeout),
+        TEST_CASE(transport_notify_on_the_requests_connection),
         TEST_CASE(transport_malformed_frame_isolated),
         TEST_CASE(transport_reconnects_after_server_restart),
         TEST_CASE(transport_queue_bound_and_dead_peer),
