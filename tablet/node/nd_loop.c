@@ -215,11 +215,15 @@ static void on_tick(uv_timer_t *h)
         } else if (st.state != PX_LEADER && g->rep.last_state == PX_LEADER) {
             n->stats.lease_lost++;
             g->lead.inflight = 0;
-            MR_INFO("node", "group=%llu leadership lost state=%s", (unsigned long long)g->id,
-                    px_state_name(st.state));
+            MR_INFO("node", "group=%llu leadership lost state=%s ballot=%llu.%u",
+                    (unsigned long long)g->id, px_state_name(st.state),
+                    (unsigned long long)st.ballot.round, st.ballot.node);
             nd_txn_leadership_lost(n, g);
             nd_split_reset(g);
         }
+        if (st.state == PX_CANDIDATE && g->rep.last_state != PX_CANDIDATE)
+            MR_INFO("node", "group=%llu campaigning ballot=%llu.%u", (unsigned long long)g->id,
+                    (unsigned long long)st.ballot.round, st.ballot.node);
         g->rep.last_state = st.state;
         nd_txn_tick(n, g);
         nd_split_tick(n, g);

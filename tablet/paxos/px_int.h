@@ -177,6 +177,7 @@ void pxi_lease_vote(px_node *n, px_node_id from, uint64_t seq);
 uint64_t pxi_lease_request(px_node *n);
 bool pxi_vote_free_for(const px_node *n, px_ballot b);
 void pxi_grant_vote(px_node *n, px_ballot b);
+bool pxi_heard_during_grace(const px_node *n, px_ballot b);
 
 /* commit, apply, snapshots */
 void pxi_apply_upto_commit(px_node *n);

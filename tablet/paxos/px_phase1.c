@@ -189,8 +189,12 @@ void pxi_on_prepare(px_node *n, const px_msg *m)
     if (c > 0 && n->state == PX_CANDIDATE)
         pxi_step_down(n, m->ballot);
     bool grant = c > 0 || (c == 0 && n->state == PX_FOLLOWER);
-    if (grant && c > 0 && !pxi_vote_free_for(n, m->ballot))
+    if (grant && c > 0 && !pxi_vote_free_for(n, m->ballot)) {
         grant = false;
+        /* A leader re-runs phase 1 with members that missed it (a restarted one). */
+        if (pxi_heard_during_grace(n, m->ballot))
+            pxi_reset_election(n);
+    }
     uint64_t from = m->slot > n->log_start ? m->slot : n->log_start;
     size_t cnt = 0, bytes = PX_MSG_FIXED_BYTES;
     for (uint64_t s = from; grant && s <= pxi_log_last(n); s++) {
