@@ -53,6 +53,7 @@ typedef struct tc {
     int snap_chunks;                    /* SNAPSHOT messages sent */
     uint32_t inst_len[TN + 1];          /* the last installed snapshot's length ... */
     bool inst_bad[TN + 1];              /* ... and whether its bytes were not the sender's */
+    bool paused[TN + 1];                /* gets no ticks (a stopped process) */
 } tc;
 
 /* The application snapshot of a test with snap_bytes: the slot, then a pattern. */
@@ -266,7 +267,7 @@ static void tc_tick(tc *c, int64_t dt)
 {
     c->t += dt;
     for (int i = 1; i <= TN; i++)
-        if (c->n[i]) {
+        if (c->n[i] && !c->paused[i]) {
             px_event ev = {.kind = PX_EV_TICK};
             tc_step(c, i, &ev);
         }
@@ -1164,6 +1165,72 @@ TEST(restarted_replica_leaves_the_new_leader_alone)
     }
 }
 
+/* A group with the derived timers (a 1 s lease), node 1 leading and writing every 50 ms. */
+static void tc_three_with_leader(tc *c, uint64_t seed)
+{
+    tc_init(c, 3, 3);
+    for (int i = 1; i <= 3; i++) {
+        px_node_destroy(c->n[i]);
+        c->n[i] = NULL;
+    }
+    px_options_set_lease(&c->base, 1000 * MS);
+    c->seed_base = seed;
+    for (int i = 1; i <= 3; i++)
+        tc_node(c, i);
+    c->t += c->base.lease_ns + 10 * MS;
+    tc_elect(c, 1);
+}
+
+/* Runs `ms` of simulated time in 10 ms ticks, node 1 proposing every 50 ms; false if node 1
+ * stopped leading at any point. */
+static bool tc_run_leader_stays(tc *c, int ms)
+{
+    bool stayed = true;
+    for (int k = 0; k < ms / 10; k++) {
+        if (k % 5 == 0 && st(c, 1).state == PX_LEADER)
+            tc_propose(c, 1, "w");
+        tc_tick(c, 10 * MS);
+        stayed &= st(c, 1).state == PX_LEADER;
+    }
+    return stayed;
+}
+
+/* A follower that is cut off (a partition) or stopped (SIGSTOP) for longer than a lease, and
+ * then hears the leader again, must not depose it (issue 19: every partition's heal and every
+ * resume made the healthy leaders of the other groups step down: the returning replica had
+ * campaigned, or did so on its first tick after the resume, before it read the leader's
+ * messages, and its higher ballot, in its refusals, deposed the leader; the host then fails
+ * what the leader had in flight, "outcome unknown"). A replica asks the others whether they
+ * would vote for it before it campaigns (PROBE, no state changes): those that still hear a
+ * leader say no. */
+TEST(returning_follower_leaves_the_leader_alone)
+{
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        for (int paused = 0; paused <= 1; paused++) {
+            tc c;
+            tc_three_with_leader(&c, seed);
+            CHECK_EQ(st(&c, 1).state, PX_LEADER);
+            CHECK(tc_run_leader_stays(&c, 500));
+            isolate(&c, 3, true);
+            c.paused[3] = paused;
+            CHECKF(tc_run_leader_stays(&c, 3000 + (int)(seed * 37 % 500)),
+                   "seed %llu: the leader stepped down while node 3 was away",
+                   (unsigned long long)seed);
+            isolate(&c, 3, false);
+            c.paused[3] = false;
+            uint64_t round = st(&c, 1).ballot.round;
+            CHECKF(tc_run_leader_stays(&c, 3000), "seed %llu%s: node 3's return deposed the leader",
+                   (unsigned long long)seed, paused ? " (paused)" : "");
+            CHECK_EQ(st(&c, 1).ballot.round, round);
+            CHECK_EQ(st(&c, 3).state, PX_FOLLOWER);
+            CHECK_EQ(st(&c, 3).leader, 1);
+            CHECK_EQ(st(&c, 3).commit, st(&c, 1).commit);
+            CHECK_EQ(c.bad_rc, 0);
+            tc_free(&c);
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- message size caps */
 
 #define CAP 16384 /* max_msg_bytes of the cap tests */
@@ -1335,4 +1402,5 @@ TEST_MAIN(TEST_CASE(proposals_over_the_cap_are_refused),
           TEST_CASE(resurrected_stale_timestamp_is_void_everywhere),
           TEST_CASE(dueling_candidates_resolve), TEST_CASE(takeover_within_a_lease_and_a_quarter),
           TEST_CASE(leader_without_a_quorum_steps_down), TEST_CASE(new_replicas_vote_at_once),
-          TEST_CASE(restarted_replica_leaves_the_new_leader_alone))
+          TEST_CASE(restarted_replica_leaves_the_new_leader_alone),
+          TEST_CASE(returning_follower_leaves_the_leader_alone))
