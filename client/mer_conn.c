@@ -130,6 +130,7 @@ static int transport_open(meridian *db, mr_err *err)
         .tls = db->tls,
         .open_timeout_ms = (uint64_t)db->timeout_ms,
         .answer_ms = MER_ANSWER_MS,
+        .fail_unreachable = 1, /* a node that refuses the dial: ask another at once */
         .backoff_min_ms = 20,
         .backoff_max_ms = 500, /* a restarted node is found again quickly */
         .seed = mer_rand(db),

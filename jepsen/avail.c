@@ -242,8 +242,8 @@ static void kinds_per_group(jp_avail *a)
     }
 }
 
-/* Per group: each group's commits (t0 and t_end as ends), then every fault's blip and
- * untouched gap over its aftermath. */
+/* Per group: each group's commits (t0 and the group operations' end as ends), then every
+ * fault's blip and untouched gap over its aftermath. */
 static int measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, void *ud, jp_avail *a,
                           mr_err *err)
 {
@@ -253,15 +253,32 @@ static int measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, voi
     uint64_t *mask = calloc(h->n ? h->n : 1, sizeof *mask);
     if (!mask)
         return mr_errf(err, MR_ENOMEM, "out of memory");
+    /* Where the group operations end: the last event of an operation that touched a group,
+     * or t_end while one is still open. After it the clients do something else (the set
+     * workload's final reads), which is no group's stall. */
+    int64_t g_end = a->t0;
+    bool any_open = false;
     for (size_t i = 0; i < h->n; i++) {
         const jp_op *op = timed_client(h, i);
-        if (!op || op->type != JP_OK || op->pair == JP_NONE)
+        if (!op)
+            continue;
+        const jp_op *inv = op->type == JP_INVOKE ? op
+                           : op->pair != JP_NONE ? &h->ops[op->pair]
+                                                 : NULL;
+        if (inv && groups_of(inv, ud) != 0) {
+            any_open |= op->type == JP_INVOKE && op->pair == JP_NONE;
+            if (op->time > g_end)
+                g_end = op->time;
+        }
+        if (op->type != JP_OK || op->pair == JP_NONE)
             continue;
         mask[i] = groups_of(&h->ops[op->pair], ud);
         a->groups |= mask[i];
         for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++)
             count[g] += (mask[i] >> g) & 1;
     }
+    if (any_open || g_end < a->t0 + 1)
+        g_end = a->t_end;
     for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++) {
         if (!((a->groups >> g) & 1))
             continue;
@@ -278,7 +295,7 @@ static int measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, voi
     for (int g = 0; g < JP_AVAIL_MAX_GROUPS; g++)
         if (pts[g]) {
             qsort(pts[g] + 1, n[g] - 1, sizeof *pts[g], cmp_i64);
-            pts[g][n[g]++] = a->t_end;
+            pts[g][n[g]++] = g_end;
         }
     for (size_t i = 0; i < a->nfaults; i++) {
         jp_avail_fault *f = &a->faults[i];
@@ -299,10 +316,11 @@ static int measure_groups(const jp_history *h, jp_avail_groups_fn groups_of, voi
                 if (gap > f->blip) {
                     f->blip = gap;
                     f->blip_group = g;
-                    /* the gap ends at t_end: the group never committed again */
-                    f->recovered = to == a->t_end && to != pts[g][n[g] - 2] ? -1
-                                   : to > from                              ? to - from
-                                                                            : 0;
+                    /* the gap ends at the group operations' end: the group never
+                     * committed again */
+                    f->recovered = to == g_end && to != pts[g][n[g] - 2] ? -1
+                                   : to > from                           ? to - from
+                                                                         : 0;
                 }
             } else if (gap > f->untouched_gap) {
                 f->untouched_gap = gap;

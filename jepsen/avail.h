@@ -23,7 +23,10 @@
  * operation names the groups it hit in its value ("affected_groups": [g, ...]: the harness puts
  * there the groups whose leader the fault killed, paused or cut from a majority). A group's
  * *commits* are the ok completions of operations that touched it; its gaps are measured
- * between them as above. A fault's *aftermath* runs from its injection (the start value's
+ * between them as above, except that its last one ends where the group operations end (the
+ * last event of any operation that touched a group, or t_end while one is still open), not at
+ * t_end: what the clients do after it (the set workload's final reads) is no group's stall. A
+ * fault's *aftermath* runs from its injection (the start value's
  * "inject_ns": the harness records the start once the fault is in, and cutting a network takes
  * a moment; else the start) to the next fault's start (else t_end), so what its heal disturbs
  * counts too. Groups the start operation names in

@@ -62,6 +62,7 @@ struct tconn { /* the transport's view of one net_conn */
     size_t inflight;     /* requests sent on it and not yet finished */
     int retiring;        /* a duplicate: close once inflight reaches zero */
     int dialed;          /* we dialled it (else accepted) */
+    int opened;          /* its handshake completed */
     uint64_t last_rx;    /* uv_now when a frame last arrived (or the connection opened) */
     int pinged;          /* a PING is out since last_rx */
     uint64_t busy_since; /* uv_now when inflight last went from 0 to 1 */
@@ -607,6 +608,7 @@ static void tc_on_open(net_conn *c, void *ud)
     tconn *tc = ud;
     net_transport *t = tc->t;
     t->st.conns_opened++;
+    tc->opened = 1;
     tc->last_rx = uv_now(t->loop);
     if (tc->p && tc->p->conn == tc) {
         tc->p->state = P_OPEN;
@@ -671,6 +673,23 @@ static void tc_on_close(net_conn *c, const mr_err *why, void *ud)
             /* A callback that closed the transport has failed (and freed) the rest. */
             if (t->closing)
                 break;
+        }
+        /* A dial that failed: nobody listens there now (a killed node refuses at once).
+         * A client would rather ask another node than wait for the redial until its
+         * request times out (issue 19: status questions sat 1.25 s queued for a dead
+         * leader while its group's new one was up). */
+        if (was_current && tc->dialed && !tc->opened && t->cfg.fail_unreachable) {
+            /* From the head again after each callback (it may finish or add requests);
+             * only those queued before now, so one a callback adds waits for the redial. */
+            uint64_t upto = t->next_req_id;
+            for (req *r = p->reqs; r && !t->closing;) {
+                if (r->conn || r->id > upto) {
+                    r = r->pnext;
+                    continue;
+                }
+                req_fail(t, r, MR_EUNAVAIL, "cannot reach %s: %s", p->addr, mr_err_msg(why));
+                r = p->reqs;
+            }
         }
         /* Callbacks above may have dialled again already. */
         if (was_current && !t->closing && p->state == P_IDLE && p->qhead)
@@ -911,7 +930,9 @@ static int peer_send(peer *p, const net_frame *f, req *r, mr_err *err)
     if (rc)
         return rc;
     if (p->state == P_IDLE) {
-        if (p->attempts == 0)
+        /* With fail_unreachable a request is never held back by the backoff: its dial
+         * answers at once whether the peer is there (the caller paces its own retries). */
+        if (p->attempts == 0 || (r && p->t->cfg.fail_unreachable))
             peer_dial(p);
         else
             peer_schedule(p);

@@ -16,7 +16,8 @@
  *   waits for that peer.
  * - A request's callback runs exactly once: with the response, MR_ETIMEDOUT
  *   when no response came in time, MR_EUNAVAIL when the connection carrying it
- *   was lost or the transport closed. Never from inside net_transport_request.
+ *   was lost or the transport closed (or, with fail_unreachable, when a dial to
+ *   its peer failed while it waited). Never from inside net_transport_request.
  *   A request that times out while still queued leaves the queue; one-way
  *   messages wait until sent or the queue bound refuses more.
  * - A connection on which nothing arrives for idle_ms is closed (a PING goes
@@ -74,6 +75,11 @@ typedef struct net_transport_config {
     uint64_t idle_ms;         /* a connection silent this long is closed (a PING goes out
                                * at half of it); 0 = 10 s */
     uint64_t answer_ms;       /* liveness of connections with requests out (above); 0 = off */
+    int fail_unreachable;     /* a dial that fails (refused, no route, handshake) fails the
+                               * requests queued for that peer at once with MR_EUNAVAIL, instead
+                               * of leaving them queued for the redial until their timeout;
+                               * one-way messages stay queued. For clients, which can ask another
+                               * node; 0 = off */
     uint64_t open_timeout_ms; /* connect + handshake; 0 = 10 s */
     uint64_t backoff_min_ms;  /* first redial delay; 0 = 50 ms */
     uint64_t backoff_max_ms;  /* ceiling; 0 = 5 s */

@@ -342,6 +342,7 @@ struct nd_node {
 
     nd_local *local, *local_tail; /* 2PC messages to groups hosted here, run from flush */
     int64_t last_ping;
+    int64_t last_tick;       /* monotonic ns of the last tick: a late one says the loop was busy */
     uint64_t partitioned;    /* test-only: bit i set = drop Paxos frames to and from node i */
     int64_t hold_prepare_ns; /* test-only: PREPARE records are proposed this late (nd_txn.c) */
     int64_t voting_grace_ns; /* test-only: ND_VOTING_GRACE instead when 0 (nd_2pc.c) */

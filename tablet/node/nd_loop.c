@@ -129,7 +129,11 @@ void nd_flush(nd_node *n)
             nd_fatal(n, "syncing the Paxos log", &err);
             return;
         }
-        nd_hist_observe(&n->stats.fsync_latency, mr_monotonic_ns() - t0);
+        int64_t took = mr_monotonic_ns() - t0;
+        nd_hist_observe(&n->stats.fsync_latency, took);
+        if (took > 50 * MR_NS_PER_MS) /* every group on this node waited that long */
+            MR_DEBUG("node", "slow group commit: fsync took %lld ms",
+                     (long long)(took / MR_NS_PER_MS));
         n->stats.fsyncs++;
         n->dirty = false;
         for (size_t i = 0; i < n->ngroups; i++) {
@@ -188,6 +192,10 @@ static void on_tick(uv_timer_t *h)
     nd_node *n = h->data;
     bool healthy = tt_healthy(n->clock);
     int64_t now = mr_monotonic_ns();
+    if (n->last_tick && now - n->last_tick > 60 * MR_NS_PER_MS) /* the loop was busy */
+        MR_DEBUG("node", "tick late: %lld ms since the last",
+                 (long long)((now - n->last_tick) / MR_NS_PER_MS));
+    n->last_tick = now;
     if (n->initialized)
         nd_start_new_groups(n);
     for (size_t i = 0; i < n->ngroups; i++) {
@@ -215,11 +223,15 @@ static void on_tick(uv_timer_t *h)
         } else if (st.state != PX_LEADER && g->rep.last_state == PX_LEADER) {
             n->stats.lease_lost++;
             g->lead.inflight = 0;
-            MR_INFO("node", "group=%llu leadership lost state=%s", (unsigned long long)g->id,
-                    px_state_name(st.state));
+            MR_INFO("node", "group=%llu leadership lost state=%s ballot=%llu.%u",
+                    (unsigned long long)g->id, px_state_name(st.state),
+                    (unsigned long long)st.ballot.round, st.ballot.node);
             nd_txn_leadership_lost(n, g);
             nd_split_reset(g);
         }
+        if (st.state == PX_CANDIDATE && g->rep.last_state != PX_CANDIDATE)
+            MR_INFO("node", "group=%llu campaigning ballot=%llu.%u", (unsigned long long)g->id,
+                    (unsigned long long)st.ballot.round, st.ballot.node);
         g->rep.last_state = st.state;
         nd_txn_tick(n, g);
         nd_split_tick(n, g);

@@ -55,6 +55,11 @@ struct px_node {
     int64_t vote_floor;     /* the vote's earlier ballots of the same node hold until then */
     int64_t grace_until;    /* after a restart: no vote for a new node before TT.after(this) */
     int64_t election_deadline;
+    /* before campaigning (px_phase1.c, pxi_probe): who said it would vote for probe_ballot */
+    bool probing;
+    uint64_t probe_seq, probe_set;
+    px_ballot probe_ballot;
+    int64_t probe_sent;
 
     /* log */
     uint64_t log_start; /* slot of log[0] */
@@ -177,6 +182,7 @@ void pxi_lease_vote(px_node *n, px_node_id from, uint64_t seq);
 uint64_t pxi_lease_request(px_node *n);
 bool pxi_vote_free_for(const px_node *n, px_ballot b);
 void pxi_grant_vote(px_node *n, px_ballot b);
+bool pxi_heard_during_grace(const px_node *n, px_ballot b);
 
 /* commit, apply, snapshots */
 void pxi_apply_upto_commit(px_node *n);
@@ -193,6 +199,9 @@ void pxi_report_add(px_node *n, px_node_id from, const px_entry *e);
 void pxi_queue_clear(px_node *n);
 void pxi_send_prepare(px_node *n, px_node_id to);
 void pxi_campaign(px_node *n);
+void pxi_probe(px_node *n, bool again);
+void pxi_on_probe(px_node *n, const px_msg *m);
+void pxi_on_probe_ack(px_node *n, const px_msg *m);
 void pxi_maybe_lead(px_node *n);
 void pxi_on_promise(px_node *n, const px_msg *m);
 

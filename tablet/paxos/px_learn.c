@@ -111,8 +111,11 @@ void pxi_on_heartbeat(px_node *n, const px_msg *m)
 {
     int c = px_ballot_cmp(m->ballot, n->promised);
     bool ok = c >= 0 && (c > 0 || n->state == PX_FOLLOWER);
-    if (ok && !pxi_vote_free_for(n, m->ballot))
+    if (ok && !pxi_vote_free_for(n, m->ballot)) {
         ok = false;
+        if (pxi_heard_during_grace(n, m->ballot))
+            pxi_reset_election(n);
+    }
     if (ok) {
         if (c > 0)
             pxi_raise_promise(n, m->ballot);

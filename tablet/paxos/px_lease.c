@@ -71,6 +71,16 @@ bool pxi_vote_free_for(const px_node *n, px_ballot b)
     return true;
 }
 
+/* Refused only for the post-restart grace: a replica that restarted refuses a node it did not
+ * promise for a lease, yet that node (a higher ballot than ours, the group's leader or its
+ * candidate) is alive and asking. Such a replica must not campaign against it when the grace
+ * ends: its higher ballot would depose a healthy leader (issue 19, the heal). */
+bool pxi_heard_during_grace(const px_node *n, px_ballot b)
+{
+    return n->state == PX_FOLLOWER && px_ballot_cmp(b, n->promised) > 0 &&
+           n->promised.node != b.node && !tt_interval_after(n->now, n->grace_until);
+}
+
 void pxi_grant_vote(px_node *n, px_ballot b)
 {
     /* Moving a live vote to a newer ballot of the same node: the old one may

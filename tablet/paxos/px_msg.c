@@ -89,7 +89,8 @@ const char *px_msg_type_name(int type)
         [PX_MSG_ACCEPT] = "ACCEPT",       [PX_MSG_ACCEPTED] = "ACCEPTED",
         [PX_MSG_HEARTBEAT] = "HEARTBEAT", [PX_MSG_HEARTBEAT_ACK] = "HEARTBEAT_ACK",
         [PX_MSG_LEARN] = "LEARN",         [PX_MSG_SNAPSHOT] = "SNAPSHOT",
-        [PX_MSG_RELEASE] = "RELEASE",
+        [PX_MSG_RELEASE] = "RELEASE",     [PX_MSG_PROBE] = "PROBE",
+        [PX_MSG_PROBE_ACK] = "PROBE_ACK",
     };
     if (type <= 0 || type >= PX_MSG_MAX)
         return "?";

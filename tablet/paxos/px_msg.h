@@ -18,6 +18,8 @@ typedef enum {
     PX_MSG_LEARN,         /* chosen entries for a lagging replica, commit */
     PX_MSG_SNAPSHOT,      /* snapshot for a replica behind the leader's log start */
     PX_MSG_RELEASE,       /* the abdicating leader gives up its lease votes */
+    PX_MSG_PROBE,         /* before a campaign: would you vote for ballot? lease_seq: probe round */
+    PX_MSG_PROBE_ACK,     /* ok (would vote: no lease vote held for another), promised, lease_seq */
     PX_MSG_MAX
 } px_msg_type;
 

@@ -148,6 +148,7 @@ static int64_t election_jitter(px_node *n)
 
 void pxi_reset_election(px_node *n)
 {
+    n->probing = false; /* heard from a leader or candidate, or campaigning: ask no more */
     n->election_deadline = n->now.earliest + n->o.election_ns + election_jitter(n);
 }
 
@@ -212,9 +213,12 @@ void pxi_on_tick(px_node *n)
             pxi_reset_election(n);
         } else if (n->now.earliest >= n->election_deadline) {
             if (pxi_may_campaign(n))
-                pxi_campaign(n);
+                pxi_probe(n, false);
             else
                 defer_election(n);
+        } else if (n->state == PX_FOLLOWER && n->probing &&
+                   n->now.earliest - n->probe_sent >= n->o.heartbeat_ns / 4) {
+            pxi_probe(n, true);
         } else if (n->state == PX_CANDIDATE && n->last_hb != INT64_MIN &&
                    n->now.earliest - n->last_hb >= n->o.heartbeat_ns / 4) {
             /* Asked again soon: a voter whose vote for the old leader ran out just after
@@ -289,7 +293,8 @@ int pxi_validate_msg(const px_node *n, const px_msg *m, mr_err *err)
         return MR_EINVAL;
     if (m->ballot.round == 0)
         return mr_errf(err, MR_EINVAL, "%s without a ballot", px_msg_type_name(m->type));
-    if ((m->type == PX_MSG_PREPARE || m->type == PX_MSG_ACCEPT || m->type == PX_MSG_HEARTBEAT) &&
+    if ((m->type == PX_MSG_PREPARE || m->type == PX_MSG_ACCEPT || m->type == PX_MSG_HEARTBEAT ||
+         m->type == PX_MSG_PROBE) &&
         m->ballot.node != m->from)
         return mr_errf(err, MR_EINVAL, "%s from %u with ballot of node %u",
                        px_msg_type_name(m->type), m->from, m->ballot.node);
@@ -583,6 +588,12 @@ int px_step(px_node *n, tt_interval now, const px_event *ev, px_batch *out, mr_e
             break;
         case PX_MSG_RELEASE:
             pxi_on_release(n, m);
+            break;
+        case PX_MSG_PROBE:
+            pxi_on_probe(n, m);
+            break;
+        case PX_MSG_PROBE_ACK:
+            pxi_on_probe_ack(n, m);
             break;
         default:
             break;

@@ -100,6 +100,67 @@ void pxi_campaign(px_node *n)
     pxi_maybe_lead(n); /* a one-member configuration */
 }
 
+/* Before a campaign (Raft's pre-vote, dissertation §9.6, with leases): ask the members
+ * whether they would vote for the ballot we would campaign with; campaign only once a
+ * quorum would. Asking changes nothing anywhere. A replica that still hears a leader holds
+ * its lease vote for it and says no, so a replica that was cut off (a partition) or stopped
+ * (SIGSTOP: on resume its first tick comes before it reads the leader's messages) does not
+ * raise its ballot: with a higher ballot it would refuse the leader's messages and so depose
+ * a healthy leader on its return (issue 19: every heal made the other groups' leaders step
+ * down, failing what they had in flight). again: re-ask the members that have not said yes
+ * (every heartbeat/4, as a candidate re-asks: a vote for a dead leader runs out soon). */
+void pxi_probe(px_node *n, bool again)
+{
+    uint64_t m = pxi_window_mask(n) & ~(1ull << n->o.self);
+    if (!m) {
+        pxi_campaign(n); /* a one-member configuration */
+        return;
+    }
+    if (!again) {
+        pxi_reset_election(n); /* no quorum by then: ask again from scratch */
+        uint64_t round =
+            n->max_seen.round > n->promised.round ? n->max_seen.round : n->promised.round;
+        n->probing = true;
+        n->probe_seq++;
+        n->probe_ballot = (px_ballot){round + 1, n->o.self};
+        n->probe_set = 1ull << n->o.self;
+    }
+    n->probe_sent = n->now.earliest;
+    for (px_node_id id = 1; id <= PX_MAX_NODE_ID; id++)
+        if ((m & ~n->probe_set) & (1ull << id)) {
+            px_msg *p = pxi_msg_to(n, id, PX_MSG_PROBE);
+            p->ballot = n->probe_ballot;
+            p->lease_seq = n->probe_seq;
+            p->commit = n->commit;
+        }
+}
+
+/* Would we vote for m->ballot now? Only the answer: no promise, no vote, nothing recorded. */
+void pxi_on_probe(px_node *n, const px_msg *m)
+{
+    px_msg *r = pxi_msg_to(n, m->from, PX_MSG_PROBE_ACK);
+    r->ballot = m->ballot;
+    r->lease_seq = m->lease_seq;
+    r->ok = px_ballot_cmp(m->ballot, n->promised) > 0 && pxi_vote_free_for(n, m->ballot);
+    r->promised = n->promised;
+    r->commit = n->commit;
+}
+
+void pxi_on_probe_ack(px_node *n, const px_msg *m)
+{
+    if (!n->probing || n->state != PX_FOLLOWER || m->lease_seq != n->probe_seq ||
+        px_ballot_cmp(m->ballot, n->probe_ballot) != 0)
+        return;
+    if (!m->ok) {
+        if (px_ballot_cmp(m->promised, n->max_seen) > 0)
+            n->max_seen = m->promised; /* our campaign, if any, must outbid it */
+        return;
+    }
+    n->probe_set |= 1ull << m->from;
+    if (pxi_window_quorum(n, n->probe_set) && pxi_may_campaign(n))
+        pxi_campaign(n);
+}
+
 void pxi_maybe_lead(px_node *n)
 {
     if (n->state != PX_CANDIDATE || !pxi_window_quorum(n, n->promised_set))
@@ -189,8 +250,12 @@ void pxi_on_prepare(px_node *n, const px_msg *m)
     if (c > 0 && n->state == PX_CANDIDATE)
         pxi_step_down(n, m->ballot);
     bool grant = c > 0 || (c == 0 && n->state == PX_FOLLOWER);
-    if (grant && c > 0 && !pxi_vote_free_for(n, m->ballot))
+    if (grant && c > 0 && !pxi_vote_free_for(n, m->ballot)) {
         grant = false;
+        /* A leader re-runs phase 1 with members that missed it (a restarted one). */
+        if (pxi_heard_during_grace(n, m->ballot))
+            pxi_reset_election(n);
+    }
     uint64_t from = m->slot > n->log_start ? m->slot : n->log_start;
     size_t cnt = 0, bytes = PX_MSG_FIXED_BYTES;
     for (uint64_t s = from; grant && s <= pxi_log_last(n); s++) {

@@ -1,5 +1,6 @@
 /* Availability from a history's times (jepsen/avail.h): synthetic histories with known
  * windows, gaps and fault intervals, every figure checked. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -388,6 +389,51 @@ TEST(per_group_blips)
     CHECK_EQ(a.faults[0].blip_group, -1);
 }
 
+/* Groups 2 and 3 commit every 100 ms until 3000 ms; a clock fault at 2000 ms hits nobody;
+ * then one client scans (no group) from 3000 to 3500 ms, the last client event. The groups'
+ * last gap ends where their operations end (3000 ms), not at the end of the scan: the
+ * clients' final reads are no group's stall (they counted 0.4-0.5 s in every run's last
+ * fault). With `still_open`, group 3's last add (invoked at 2495 ms) never completes: its gap runs
+ * to the end (3500 ms). */
+static int build_tail(bool still_open)
+{
+    reset();
+    long long v = 0;
+    mr_err err;
+    for (int64_t t = 100; t <= 3000; t += 100, v++) {
+        if (t == 2000 && fault_start("start-clock", "[]", "[]", 2000, -1))
+            return -1;
+        if (add(0, 2 * v, t))
+            return -1;
+        if (t < 2500 && add(1, 2 * v + 1, t + 5))
+            return -1;
+        if (t == 2500 && still_open &&
+            jp_history_record(&h, 1, JP_INVOKE, "add", NULL, json_integer(2 * v + 1), 2495 * MS,
+                              &err))
+            return -1;
+        if (t >= 2500 && !still_open && add(1, 2 * v + 1, t + 5))
+            return -1;
+    }
+    if (rec(5, JP_INVOKE, "scan", 3000) || rec(5, JP_OK, "scan", 3500))
+        return -1;
+    int rc = jp_avail_measure_groups(&h, two_groups, NULL, &a, &err);
+    if (rc != MR_OK)
+        fprintf(stderr, "measure: %s\n", mr_err_msg(&err));
+    return rc;
+}
+
+TEST(group_gaps_end_with_the_group_operations)
+{
+    CHECK(build_tail(false) == MR_OK);
+    CHECK_EQ(a.t_end, 3500 * MS);
+    CHECK_EQ(a.nfaults, 1);
+    CHECK_EQ(a.faults[0].blip_group, -1);
+    CHECK_EQ(a.faults[0].untouched_gap, 100 * MS);
+    CHECK(build_tail(true) == MR_OK);
+    CHECK_EQ(a.faults[0].untouched_group, 3);
+    CHECK_EQ(a.faults[0].untouched_gap, (3500 - 2405) * MS);
+}
+
 static void cleanup(void)
 {
     jp_history_free(&h);
@@ -398,10 +444,15 @@ int main(int argc, char **argv)
 {
     jp_history_init(&h);
     static const test_case cases[] = {
-        TEST_CASE(windows_and_gaps),   TEST_CASE(faulty_and_quiet_windows),
-        TEST_CASE(per_fault_and_kind), TEST_CASE(heal_all_open_faults_and_partial_window),
-        TEST_CASE(no_commit_at_all),   TEST_CASE(untimed_histories_refused),
-        TEST_CASE(json_and_summary),   TEST_CASE(per_group_blips),
+        TEST_CASE(windows_and_gaps),
+        TEST_CASE(faulty_and_quiet_windows),
+        TEST_CASE(per_fault_and_kind),
+        TEST_CASE(heal_all_open_faults_and_partial_window),
+        TEST_CASE(no_commit_at_all),
+        TEST_CASE(untimed_histories_refused),
+        TEST_CASE(json_and_summary),
+        TEST_CASE(per_group_blips),
+        TEST_CASE(group_gaps_end_with_the_group_operations),
     };
     int rc = test_run(argc, argv, cases, (int)(sizeof cases / sizeof cases[0]));
     cleanup();

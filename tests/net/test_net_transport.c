@@ -787,6 +787,68 @@ TEST(transport_answer_liveness)
     CHECK_EQ(world_done(&w), 0);
 }
 
+/* fail_unreachable (libmeridian's setting): a request to a peer whose dial is refused (a killed
+ * node) fails with MR_EUNAVAIL when the dial fails, not at its timeout, so a client asks another
+ * node (issue 19: status questions waited 1.25 s for a dead leader), and a request after failed
+ * dials dials at once rather than after the backoff. Without it a request waits for the redial
+ * (transport_reconnects_after_server_restart). Once the peer listens again, requests reach it. */
+TEST(transport_fail_unreachable)
+{
+    world w;
+    CHECK(world_init(&w) == 0);
+    node dead, cli;
+    char addr[64];
+    CHECK(node_start(&w.loop, &dead, w.tls, "127.0.0.1:0", 0) == 0);
+    addr_of(&dead, addr, sizeof addr);
+    CHECK(node_stop(&w.loop, &dead) == 0);
+    memset(&cli, 0, sizeof cli);
+    net_transport_config cfg = {.loop = &w.loop,
+                                .tls = w.tls,
+                                .backoff_min_ms = 8000, /* longer than the bound below */
+                                .backoff_max_ms = 16000,
+                                .fail_unreachable = 1,
+                                .on_message = on_message,
+                                .ud = &cli};
+    CHECK(net_transport_new(&cfg, &cli.t, NULL) == MR_OK);
+    call c[3];
+    uint64_t t0 = uv_now(&w.loop);
+    CHECK(request(&cli, addr, T_ECHO, "a", LIMIT_MS, &c[0]) == MR_OK);
+    CHECK(request(&cli, addr, T_ECHO, "b", LIMIT_MS, &c[1]) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c[1].done, LIMIT_MS) == 0);
+    uint64_t took = uv_now(&w.loop) - t0;
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ(c[i].done, 1);
+        CHECKF(c[i].status == MR_EUNAVAIL, "status %d (%s)", c[i].status, c[i].msg);
+        CHECKF(strstr(c[i].msg, "cannot reach"), "got: %s", c[i].msg);
+    }
+    /* A refused dial takes milliseconds; the timeout was 20 s (the bound allows for load). */
+    CHECKF(took < 3000, "a refused dial took %llu ms to fail its requests",
+           (unsigned long long)took);
+    net_transport_stats cs;
+    net_transport_get_stats(cli.t, &cs);
+    CHECK_EQ(cs.timeouts, 0);
+    CHECK_EQ(cs.requests, 0);
+    /* Another request after failed dials is not held back by the backoff either. */
+    for (int k = 0; k < 3; k++) {
+        t0 = uv_now(&w.loop);
+        CHECK(request(&cli, addr, T_ECHO, "c", LIMIT_MS, &c[0]) == MR_OK);
+        CHECK(fx_run_until(&w.loop, &c[0].done, LIMIT_MS) == 0);
+        CHECK_EQ(c[0].status, MR_EUNAVAIL);
+        CHECKF(uv_now(&w.loop) - t0 < 3000, "took %llu ms",
+               (unsigned long long)(uv_now(&w.loop) - t0));
+    }
+
+    /* The peer comes back on the same address: the next request reaches it. */
+    CHECK(node_start(&w.loop, &dead, w.tls, addr, 0) == 0);
+    CHECK(request(&cli, addr, T_ECHO, "back", LIMIT_MS, &c[2]) == MR_OK);
+    CHECK(fx_run_until(&w.loop, &c[2].done, LIMIT_MS) == 0);
+    CHECK_EQ(c[2].status, MR_OK);
+    CHECK_STR(c[2].resp, "BACK");
+    CHECK(node_stop(&w.loop, &cli) == 0);
+    CHECK(node_stop(&w.loop, &dead) == 0);
+    CHECK_EQ(world_done(&w), 0);
+}
+
 /* Plain TCP (--insecure) with many connections: every reply finds its own. */
 TEST(transport_insecure_many_connections)
 {
@@ -939,6 +1001,7 @@ int main(int argc, char **argv)
         TEST_CASE(transport_max_conns),
         TEST_CASE(transport_idle_detection),
         TEST_CASE(transport_answer_liveness),
+        TEST_CASE(transport_fail_unreachable),
         TEST_CASE(transport_insecure_many_connections),
         TEST_CASE(transport_close_flushes_sent_frames),
         TEST_CASE(transport_callback_may_close_transport),
