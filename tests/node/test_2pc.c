@@ -687,17 +687,24 @@ static json_int_t txn_counter(int i, int gid, const char *name)
     return v;
 }
 
+/* Sets a test fault knob of the fault RPC (a field in ms) on every node; the reply must echo
+ * it. */
+static void fault_ms(const char *field, int ms)
+{
+    char req[64];
+    snprintf(req, sizeof req, "{\"%s\":%d}", field, ms);
+    for (int i = 0; i < NNODES; i++) {
+        json_t *r = tc_request(i, ND_MSG_FAULT, req);
+        CHECKF(r && json_integer_value(json_object_get(r, field)) == ms, "fault RPC at node %d: %s",
+               i, err_of(r));
+        json_decref(r);
+    }
+}
+
 /* Every node proposes PREPARE records ms late (0: at once). */
 static void hold_prepare(int ms)
 {
-    char req[64];
-    snprintf(req, sizeof req, "{\"hold_prepare_ms\":%d}", ms);
-    for (int i = 0; i < NNODES; i++) {
-        json_t *r = tc_request(i, ND_MSG_FAULT, req);
-        CHECKF(r && json_integer_value(json_object_get(r, "hold_prepare_ms")) == ms,
-               "fault RPC at node %d: %s", i, err_of(r));
-        json_decref(r);
-    }
+    fault_ms("hold_prepare_ms", ms);
 }
 
 /* docs/goodput.md 2.1: an abort decision that reached a participant while its PREPARE was
@@ -965,14 +972,7 @@ TEST(read_for_update)
 /* Every node gives a pushed coordinator that waits only for votes ms (0: the default). */
 static void voting_grace(int ms)
 {
-    char req[64];
-    snprintf(req, sizeof req, "{\"voting_grace_ms\":%d}", ms);
-    for (int i = 0; i < NNODES; i++) {
-        json_t *r = tc_request(i, ND_MSG_FAULT, req);
-        CHECKF(r && json_integer_value(json_object_get(r, "voting_grace_ms")) == ms,
-               "fault RPC at node %d: %s", i, err_of(r));
-        json_decref(r);
-    }
+    fault_ms("voting_grace_ms", ms);
 }
 
 /* T (age t_prio) holds "key" at G_A for update and sends its commit to the coordinator G_A
