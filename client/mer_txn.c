@@ -1017,6 +1017,9 @@ int mer_commit(meridian_txn *t, int64_t *ts)
         send_aborts(t);
     } else if (t->ngroups > 0) {
         rc = commit_groups(t, ts, &wait_ns);
+        if (rc == MERIDIAN_ABORTED && t->wounded_at) /* its own abort answered (a notice) */
+            mer_fail(db, rc, "wounded by an older transaction (group %llu said so)",
+                     (unsigned long long)t->wounded_at);
         if (rc == MERIDIAN_ABORTED)
             send_aborts(t);
     }
