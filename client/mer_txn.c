@@ -43,6 +43,14 @@ static bool txn_ok(const meridian_txn *t)
     return t && t->magic == MER_TXN_MAGIC && t->db;
 }
 
+/* A group said t was wounded there (mer_txn_wounded): the failure every later call of t,
+ * and the read or commit its own abort ended, reports. */
+static int wounded_fail(meridian_txn *t)
+{
+    return mer_fail(t->db, MERIDIAN_ABORTED, "wounded by an older transaction (group %llu said so)",
+                    (unsigned long long)t->wounded_at);
+}
+
 /* The state check at the top of every operation on t. */
 static int txn_usable(meridian_txn *t)
 {
@@ -60,9 +68,7 @@ static int txn_usable(meridian_txn *t)
         if (t->wounded_at) {
             t->state = MER_TXN_FAILED;
             t->failed_code = MERIDIAN_ABORTED;
-            return mer_fail(t->db, MERIDIAN_ABORTED,
-                            "wounded by an older transaction (group %llu said so)",
-                            (unsigned long long)t->wounded_at);
+            return wounded_fail(t);
         }
     }
     return MERIDIAN_OK;
@@ -243,18 +249,26 @@ static int ensure_map(meridian *db)
 
 /* ---- reads ---- */
 
+/* The fields every request of read-write transaction t at group gid carries. */
+static Meridian__TxnRequest txn_request(const meridian_txn *t, uint64_t gid,
+                                        Meridian__TxnRequest__Op op)
+{
+    Meridian__TxnRequest r = MERIDIAN__TXN_REQUEST__INIT;
+    r.group = gid;
+    r.txn = t->id;
+    r.has_prio = true;
+    r.prio = t->prio;
+    r.op = op;
+    return r;
+}
+
 /* The read of key (or, scan, the page of [key, end) of at most limit rows; elen 0: to the
  * range's end) as this transaction sends it to group gid: under locks, or at its snapshot. */
 static int read_request(meridian_txn *t, mer_call *c, uint64_t gid, const void *key, size_t klen,
                         bool scan, const void *end, size_t elen, size_t limit, bool for_update)
 {
     if (!t->ro) {
-        Meridian__TxnRequest r = MERIDIAN__TXN_REQUEST__INIT;
-        r.group = gid;
-        r.txn = t->id;
-        r.has_prio = true;
-        r.prio = t->prio;
-        r.op = MERIDIAN__TXN_REQUEST__OP__READ;
+        Meridian__TxnRequest r = txn_request(t, gid, MERIDIAN__TXN_REQUEST__OP__READ);
         r.has_key = true;
         r.key = bin(key, klen);
         /* The leader answers a read still waiting for its lock before we give up on it. */
@@ -371,8 +385,7 @@ static int read_once(meridian_txn *t, const void *key, size_t klen, bool scan, c
         if (t->ro && e == MERIDIAN__ERROR_CODE__BEHIND)
             code = t->bound == MERIDIAN_MAX_STALENESS ? MERIDIAN_STALE : MERIDIAN_UNAVAILABLE;
         if (code == MERIDIAN_ABORTED && t->wounded_at) /* (its abort, mer_txn_wounded) */
-            mer_fail(db, code, "wounded by an older transaction (group %llu said so)",
-                     (unsigned long long)t->wounded_at);
+            wounded_fail(t);
         else
             mer_fail(db, code, "read of group %llu: %s", (unsigned long long)gid, c->why);
         if (stale_map && attempt + 1 < MER_REROUTES) {
@@ -674,12 +687,7 @@ int meridian_scan(meridian_txn *t, const void *start, size_t slen, const void *e
 /* A request of t at group gid that carries no keys: abort or status. */
 static int plain_request(meridian_txn *t, mer_call *c, uint64_t gid, Meridian__TxnRequest__Op op)
 {
-    Meridian__TxnRequest r = MERIDIAN__TXN_REQUEST__INIT;
-    r.group = gid;
-    r.txn = t->id;
-    r.has_prio = true;
-    r.prio = t->prio;
-    r.op = op;
+    Meridian__TxnRequest r = txn_request(t, gid, op);
     c->op = op == MERIDIAN__TXN_REQUEST__OP__ABORT ? "abort" : "status";
     c->txn = t->id;
     return mer_call_set_request(c, &r.base);
@@ -712,12 +720,7 @@ void mer_txn_wounded(meridian *db, uint64_t txn, uint64_t gid, const char *why)
         const char *to[1];
         if (mer_rmap_candidates(&db->map, t->groups[i].gid, true, 0, now, to, 1) != 1)
             continue;
-        Meridian__TxnRequest r = MERIDIAN__TXN_REQUEST__INIT;
-        r.group = t->groups[i].gid;
-        r.txn = t->id;
-        r.has_prio = true;
-        r.prio = t->prio;
-        r.op = MERIDIAN__TXN_REQUEST__OP__ABORT;
+        Meridian__TxnRequest r = txn_request(t, t->groups[i].gid, MERIDIAN__TXN_REQUEST__OP__ABORT);
         uint8_t *buf;
         size_t len;
         mr_err err;
@@ -852,12 +855,7 @@ static int commit_request(meridian_txn *t, const mer_tgroup *tg, uint64_t coord,
         pw[nw] = &w[nw];
         nw++;
     }
-    Meridian__TxnRequest r = MERIDIAN__TXN_REQUEST__INIT;
-    r.group = tg->gid;
-    r.txn = t->id;
-    r.has_prio = true;
-    r.prio = t->prio;
-    r.op = MERIDIAN__TXN_REQUEST__OP__COMMIT;
+    Meridian__TxnRequest r = txn_request(t, tg->gid, MERIDIAN__TXN_REQUEST__OP__COMMIT);
     r.n_writes = nw;
     r.writes = pw;
     r.has_nreads = true;
@@ -1018,8 +1016,7 @@ int mer_commit(meridian_txn *t, int64_t *ts)
     } else if (t->ngroups > 0) {
         rc = commit_groups(t, ts, &wait_ns);
         if (rc == MERIDIAN_ABORTED && t->wounded_at) /* its own abort answered (a notice) */
-            mer_fail(db, rc, "wounded by an older transaction (group %llu said so)",
-                     (unsigned long long)t->wounded_at);
+            wounded_fail(t);
         if (rc == MERIDIAN_ABORTED)
             send_aborts(t);
     }

@@ -427,7 +427,7 @@ static void notify_wounded(nd_node *n, nd_group *g, nd_txn *t)
     mr_err err;
     if (pr_encode(&no.base, NET_FRAME_DEFAULT_MAX, &buf, &len, &err) != MR_OK)
         return; /* the client learns it at its next request here */
-    if (net_transport_notify(n->tr, t->client, ND_MSG_TXN_NOTICE, buf, (uint32_t)len, &err) ==
+    if (net_transport_notify(n->tr, t->reply_to, ND_MSG_TXN_NOTICE, buf, (uint32_t)len, &err) ==
         MR_OK)
         g->txn.notices++;
     free(buf);
@@ -450,7 +450,7 @@ void nd_handle_out(nd_node *n, nd_group *g, tl_out *out)
             /* A parked request learns it now; the client retries the transaction. */
             nd_txn_reply(n, t, aborted("wounded by an older transaction"));
             t->state = TXN_IDLE;
-        } else if (t->client.conn_id) {
+        } else if (t->reply_to.conn_id) {
             notify_wounded(n, g, t);
         }
     }
@@ -960,7 +960,6 @@ static void on_txn(nd_node *n, const net_message *m, const Meridian__TxnRequest 
     }
     t->last_active = mr_monotonic_ns();
     t->reply_to = m->reply_to;
-    t->client = m->reply_to;
     t->has_reply = true;
     if (coord && !txn_sealed(t->state))
         t->coord = coord;

@@ -47,8 +47,9 @@ struct nd_txn {
     int64_t last_active;
     txn_state state;
     bool wounded;
-    net_reply_to reply_to; /* the request being served, if any */
-    net_reply_to client;   /* the connection of its last request (notify_wounded) */
+    /* the request being served if has_reply; after its answer, still the connection of the
+     * last request (notify_wounded) */
+    net_reply_to reply_to;
     bool has_reply;
     uint8_t *key; /* a parked read: the key (klen bytes) */
     size_t klen;
